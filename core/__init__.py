@@ -1,0 +1,4 @@
+"""dunnage.core: the engine.  Fronts call Engine and nothing below it."""
+from .engine import Engine, EngineError
+
+__all__ = ["Engine", "EngineError"]

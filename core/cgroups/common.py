@@ -1,0 +1,104 @@
+"""The one cgroup interface (v1 and v2 implement it) and the one stats type."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+class CgroupError(Exception):
+    pass
+
+
+@dataclass
+class Limits:
+    memory: Optional[int] = None       # bytes
+    cpu_quota: Optional[int] = None    # microseconds per period
+    cpu_period: int = 100_000
+    pids: Optional[int] = None
+
+
+@dataclass
+class CgroupStats:
+    """One sample of a container's cgroup, in docker's terms."""
+    time_ns: int = 0                 # monotonic time of the sample
+    cpu_usage_ns: int = 0            # total CPU time used
+    mem_usage: int = 0               # usage minus inactive file cache
+    mem_limit: Optional[int] = None  # None = unlimited
+    pids_current: int = 0
+    pids_limit: Optional[int] = None
+    io_read: int = 0
+    io_write: int = 0
+    nr_periods: int = 0
+    nr_throttled: int = 0
+    oom_kills: int = 0
+
+
+def read_int(path: str, default: Optional[int] = None) -> Optional[int]:
+    try:
+        with open(path) as f:
+            v = f.read().strip()
+    except (FileNotFoundError, ProcessLookupError, OSError):
+        return default
+    if v in ("max", ""):
+        return None
+    try:
+        return int(v.split()[0])
+    except ValueError:
+        return default
+
+
+def read_kv(path: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2:
+                    try:
+                        out[parts[0]] = int(parts[1])
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return out
+
+
+def write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise CgroupError(f"cannot write {value!r} to {path}: {e.strerror}") from None
+
+
+def rmdir_retry(path: str, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.02)
+
+
+class Cgroup:
+    """A container's cgroup, whatever the hierarchy behind it."""
+    version: int
+
+    def create(self, limits: Limits) -> None: ...
+    def set_limits(self, limits: Limits) -> None: ...
+    def join_self(self) -> None: ...
+    def procs(self) -> list[int]: ...
+    def stats(self) -> CgroupStats: ...
+    def exists(self) -> bool: ...
+    def destroy(self) -> None: ...
+    def paths(self) -> dict[str, str]: ...
+
+    def host_memory(self) -> int:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,0 +1,115 @@
+"""cgroup v1: one hierarchy per controller, the container's group in each."""
+from __future__ import annotations
+
+import os
+import time
+
+from .common import Cgroup, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
+
+CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio", "freezer")
+
+
+def controller_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
+    """controller name -> mount point of its v1 hierarchy."""
+    out: dict[str, str] = {}
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            rf = right.split()
+            if not rf or rf[0] != "cgroup":
+                continue
+            mp = left.split()[4]
+            for opt in rf[2].split(","):
+                if opt in CONTROLLERS and opt not in out:
+                    out[opt] = mp
+    return out
+
+
+class CgroupV1(Cgroup):
+    version = 1
+
+    def __init__(self, name: str, mounts: dict[str, str] | None = None):
+        self.name = name
+        self.mounts = mounts if mounts is not None else controller_mounts()
+        self.dirs = {c: os.path.join(mp, name) for c, mp in self.mounts.items()}
+
+    def paths(self) -> dict[str, str]:
+        return dict(self.dirs)
+
+    def _f(self, ctrl: str, fname: str) -> str:
+        return os.path.join(self.dirs[ctrl], fname)
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(d) for d in self.dirs.values())
+
+    def create(self, limits: Limits) -> None:
+        made = []
+        try:
+            for c, d in self.dirs.items():
+                os.makedirs(d, exist_ok=True)
+                made.append(d)
+            self.set_limits(limits)
+        except BaseException:
+            for d in reversed(made):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            raise
+
+    def set_limits(self, limits: Limits) -> None:
+        if limits.memory is not None and "memory" in self.dirs:
+            write(self._f("memory", "memory.limit_in_bytes"), str(limits.memory))
+        if limits.cpu_quota is not None and "cpu" in self.dirs:
+            write(self._f("cpu", "cpu.cfs_period_us"), str(limits.cpu_period))
+            write(self._f("cpu", "cpu.cfs_quota_us"), str(limits.cpu_quota))
+        if limits.pids is not None and "pids" in self.dirs:
+            write(self._f("pids", "pids.max"), str(limits.pids) if limits.pids > 0 else "max")
+
+    def join_self(self) -> None:
+        for c, d in self.dirs.items():
+            write(os.path.join(d, "cgroup.procs"), "0")
+
+    def procs(self) -> list[int]:
+        d = self.dirs.get("pids") or next(iter(self.dirs.values()))
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
+    def stats(self) -> CgroupStats:
+        s = CgroupStats(time_ns=time.monotonic_ns())
+        if "cpuacct" in self.dirs:
+            s.cpu_usage_ns = read_int(self._f("cpuacct", "cpuacct.usage"), 0) or 0
+        if "memory" in self.dirs:
+            usage = read_int(self._f("memory", "memory.usage_in_bytes"), 0) or 0
+            ms = read_kv(self._f("memory", "memory.stat"))
+            s.mem_usage = max(0, usage - ms.get("total_inactive_file", 0))
+            lim = read_int(self._f("memory", "memory.limit_in_bytes"))
+            host = self.host_memory()
+            s.mem_limit = min(lim, host) if lim else host
+            s.oom_kills = read_kv(self._f("memory", "memory.oom_control")).get("oom_kill", 0)
+        if "pids" in self.dirs:
+            s.pids_current = read_int(self._f("pids", "pids.current"), 0) or 0
+            s.pids_limit = read_int(self._f("pids", "pids.max"))
+        if "cpu" in self.dirs:
+            cs = read_kv(self._f("cpu", "cpu.stat"))
+            s.nr_periods, s.nr_throttled = cs.get("nr_periods", 0), cs.get("nr_throttled", 0)
+        if "blkio" in self.dirs:
+            try:
+                with open(self._f("blkio", "blkio.throttle.io_service_bytes_recursive")) as f:
+                    for line in f:
+                        p = line.split()
+                        if len(p) == 3 and p[1] == "Read":
+                            s.io_read += int(p[2])
+                        elif len(p) == 3 and p[1] == "Write":
+                            s.io_write += int(p[2])
+            except OSError:
+                pass
+        return s
+
+    def destroy(self) -> None:
+        for d in self.dirs.values():
+            if os.path.isdir(d):
+                rmdir_retry(d)

@@ -1,0 +1,149 @@
+"""Container records: config (what the user asked for) and state (what happened)."""
+from __future__ import annotations
+
+import os
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .store import Store, read_record, write_record
+
+_ADJ = ("admiring", "bold", "brave", "busy", "calm", "clever", "eager", "focused", "gallant", "happy",
+        "jolly", "keen", "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "vibrant")
+_NAMES = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "knuth",
+          "lovelace", "noether", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yalow")
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def random_name() -> str:
+    return f"{random.choice(_ADJ)}_{random.choice(_NAMES)}"
+
+
+def proc_start_time(pid: int) -> Optional[int]:
+    """Start time of PID in clock ticks (field 22 of /proc/PID/stat): tells a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data.rpartition(")")[2].split()[19])
+
+
+def pid_alive(pid: Optional[int], start_time: Optional[int]) -> bool:
+    if not pid:
+        return False
+    st = proc_start_time(pid)
+    if st is None:
+        return False
+    if start_time is not None and st != start_time:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Container:
+    store: Store
+    id: str
+    config: dict
+    state: dict
+
+    @property
+    def dir(self) -> Path:
+        return self.store.container_dir(self.id)
+
+    @property
+    def name(self) -> str:
+        return self.config["Name"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def status(self) -> str:
+        return self.state.get("Status", "created")
+
+    def reload(self) -> "Container":
+        self.config = read_record(self.dir / "config.msgpack")
+        self.state = read_record(self.dir / "state.msgpack")
+        return self
+
+    def save_state(self, **changes) -> None:
+        """Update state fields under the container's lock (read-modify-write)."""
+        with self.store.lock(f"c-{self.id[:16]}"):
+            cur = read_record(self.dir / "state.msgpack") if (self.dir / "state.msgpack").exists() else {}
+            cur.update(changes)
+            write_record(self.dir / "state.msgpack", cur)
+            self.state = cur
+
+    def save_config(self) -> None:
+        write_record(self.dir / "config.msgpack", self.config)
+
+    # runtime paths
+    @property
+    def upper(self) -> Path:
+        return self.dir / "upper"
+
+    @property
+    def merged(self) -> Path:
+        return self.dir / "merged"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "log"
+
+    def running(self) -> bool:
+        return self.status in ("running", "paused") and pid_alive(self.state.get("Pid"), self.state.get("PidStart"))
+
+    def shim_alive(self) -> bool:
+        return pid_alive(self.state.get("ShimPid"), self.state.get("ShimStart"))
+
+
+def load(store: Store, cid: str) -> Container:
+    d = store.container_dir(cid)
+    return Container(store, cid, read_record(d / "config.msgpack"), read_record(d / "state.msgpack"))
+
+
+def all_containers(store: Store) -> list[Container]:
+    out = []
+    for d in store.containers.iterdir():
+        if (d / "config.msgpack").exists() and (d / "state.msgpack").exists():
+            try:
+                out.append(load(store, d.name))
+            except Exception:  # noqa: BLE001 - a record being removed right now
+                continue
+    out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
+    return out
+
+
+def find(store: Store, ref: str) -> Optional[Container]:
+    """By full id, name (with or without a leading /) or unique id prefix."""
+    ref = ref.lstrip("/") if not ref.startswith("/") or len(ref) > 1 else ref
+    d = store.container_dir(ref)
+    if len(ref) == 64 and d.exists():
+        try:
+            return load(store, ref)
+        except FileNotFoundError:
+            return None
+    cs = all_containers(store)
+    for c in cs:
+        if c.name == ref:
+            return c
+    hits = [c for c in cs if c.id.startswith(ref)] if len(ref) >= 1 else []
+    if len(hits) == 1:
+        return hits[0]
+    return None
+
+
+def create_dirs(c: Container) -> None:
+    os.makedirs(c.upper, exist_ok=True)
+    os.makedirs(c.merged, exist_ok=True)

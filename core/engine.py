@@ -1,0 +1,454 @@
+"""dunnage.core.Engine: the one facade the command line and the dashboard call."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal as _signal
+import time
+from typing import BinaryIO, Iterator, Optional
+
+from . import events
+from .cgroups import CgroupStats, open_cgroup
+from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
+from .images.store import Image, ImageError, ImageStore, now_iso
+from .logs import read_logs
+from .network import host_net_counters
+from .store import Store, write_record
+from .units import UnitError, bytes_binary, bytes_decimal, human_duration, parse_iso, since
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum
+
+
+class EngineError(Exception):
+    """An error for the user: one line, and the exit code docker would give."""
+
+    def __init__(self, msg: str, code: int = 125):
+        super().__init__(msg)
+        self.code = code
+
+
+def _signal_number(sig: str | int) -> int:
+    if isinstance(sig, int):
+        return sig
+    s = str(sig).upper()
+    if s.isdigit():
+        return int(s)
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(getattr(_signal.Signals, s))
+    except AttributeError:
+        raise EngineError(f"invalid signal: {sig}", 1) from None
+
+
+class Engine:
+    def __init__(self, root: Optional[str] = None):
+        if os.geteuid() != 0:
+            raise EngineError("dunnage needs root (namespaces, cgroups and FUSE mounts): run it with sudo")
+        self.store = root if isinstance(root, Store) else Store(root)
+        self.images = ImageStore(self.store)
+
+    # ------------------------------------------------------------------ images
+    def import_image(self, stream: BinaryIO, ref: Optional[str], changes: Optional[dict] = None) -> Image:
+        try:
+            img = self.images.import_tarball(stream, ref, changes)
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+        events.emit(self.store, "image", "import", img.id, {"name": ref or ""})
+        return img
+
+    def list_images(self) -> list[Image]:
+        return sorted(self.images.list(), key=lambda i: i.created, reverse=True)
+
+    def image(self, ref: str) -> Image:
+        try:
+            return self.images.get(ref)
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+
+    def remove_image(self, ref: str, force: bool = False) -> list[str]:
+        in_use = {c.config["Image"] for c in all_containers(self.store)}
+        try:
+            out = self.images.remove(ref, in_use, force)
+        except ImageError as e:
+            raise EngineError(str(e), 1) from None
+        events.emit(self.store, "image", "delete", ref)
+        return out
+
+    def ensure_demo_image(self) -> Image:
+        from .images.demo import DEMO_IMAGE, busybox_rootfs_tar
+        try:
+            return self.images.get(DEMO_IMAGE)
+        except ImageError:
+            pass
+        import io
+        return self.import_image(io.BytesIO(busybox_rootfs_tar()), DEMO_IMAGE, {"Cmd": ["sh"]})
+
+    # -------------------------------------------------------------- containers
+    def container(self, ref: str, code: int = 1) -> Container:
+        c = find(self.store, ref)
+        if c is None:
+            raise EngineError(f"No such container: {ref}", code)
+        self._repair(c)
+        return c
+
+    def containers(self, all_: bool = False) -> list[Container]:
+        out = []
+        for c in all_containers(self.store):
+            self._repair(c)
+            if all_ or c.status in ("running", "paused"):
+                out.append(c)
+        return out
+
+    def _repair(self, c: Container) -> None:
+        """A container whose shim and process died unseen (kill -9, reboot) is exited."""
+        if c.status in ("running", "paused") and not c.shim_alive() and not pid_alive(c.state.get("Pid"), c.state.get("PidStart")):
+            from dunnage.fuse.mount import unmount
+            from .runtime.linux import is_mountpoint
+            if is_mountpoint(str(c.merged)):
+                unmount(str(c.merged))
+            cg = open_cgroup(c.id)
+            try:
+                if cg.exists():
+                    cg.destroy()
+            except OSError:
+                pass
+            shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
+            c.save_state(Status="exited", ExitCode=c.state.get("ExitCode") or 255, Pid=0, ShimPid=0,
+                         FinishedAt=now_iso(), Error="the container's shim died")
+
+    def create(self, image: str, command: list[str] | None = None, *, name: Optional[str] = None,
+               env: list[str] | None = None, memory: Optional[str] = None, cpus: Optional[str] = None,
+               pids_limit: Optional[int] = None, hostname: Optional[str] = None, auto_remove: bool = False,
+               detach: bool = False, workdir: Optional[str] = None, entrypoint: Optional[str] = None) -> Container:
+        # validate everything before anything is written
+        hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
+                    "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
+        try:
+            if memory is not None:
+                hc["Memory"] = parse_size_checked(memory)
+            if cpus is not None:
+                hc["NanoCpus"] = parse_cpus_checked(cpus)
+        except UnitError as e:
+            raise EngineError(str(e)) from None
+        if pids_limit is not None:
+            hc["PidsLimit"] = int(pids_limit)
+        if name is not None:
+            name = name.lstrip("/")
+        if name is not None and not _valid_name(name):
+            raise EngineError(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        for e in env or []:
+            if not e or e.startswith("="):
+                raise EngineError(f"invalid environment variable: {e}")
+        img = self.image(image)
+        icfg = img.config.get("config") or {}
+        ep = [entrypoint] if entrypoint else (icfg.get("Entrypoint") or [])
+        if entrypoint == "":
+            ep = []
+        cmd = list(command) if command else (icfg.get("Cmd") or [] if not entrypoint else [])
+        argv = list(ep) + list(cmd)
+        if not argv:
+            raise EngineError("No command specified")
+        cid = new_id()
+        hn = hostname or cid[:12]
+        envs = _merge_env(icfg.get("Env") or [DEFAULT_PATH], [f"HOSTNAME={hn}"] + list(env or []))
+        with self.store.lock("names"):
+            if name is None:
+                existing = {c.name for c in all_containers(self.store)}
+                name = random_name()
+                while name in existing:
+                    name = random_name() + str(len(existing))
+            else:
+                other = find(self.store, name)
+                if other is not None and other.name == name:
+                    raise EngineError(f'Conflict. The container name "/{name}" is already in use by container '
+                                      f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
+            config = {
+                "Id": cid, "Name": name, "Created": now_iso(), "Image": img.id,
+                "ImageName": image, "Argv": argv, "Detached": detach,
+                "Lowers": self.images.layer_paths(img),
+                "Config": {"Hostname": hn, "Env": envs, "Cmd": cmd, "Entrypoint": ep or None,
+                           "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",
+                           "Labels": icfg.get("Labels") or {}, "Tty": False, "OpenStdin": False,
+                           "StopSignal": icfg.get("StopSignal") or "SIGTERM"},
+                "HostConfig": hc,
+            }
+            d = self.store.container_dir(cid)
+            tmp = self.store.tempdir("create-")
+            try:
+                write_record(tmp / "config.msgpack", config)
+                write_record(tmp / "state.msgpack", {"Status": "created", "Pid": 0, "ExitCode": 0,
+                                                      "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
+                                                      "Error": "", "RestartCount": 0})
+                (tmp / "hostname").write_text(hn + "\n")
+                (tmp / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hn}\n")
+                os.rename(tmp, d)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        c = load(self.store, cid)
+        create_dirs(c)
+        events.emit(self.store, "container", "create", cid, {"name": name, "image": image})
+        return c
+
+    def start(self, ref: str, code_missing: int = 1) -> Container:
+        from .shim import spawn
+        c = self.container(ref, code_missing)
+        if c.running():
+            return c
+        create_dirs(c)
+        code, msg = spawn(self.store, c.id)
+        if code:
+            raise EngineError(msg, code)
+        return c.reload()
+
+    def run(self, image: str, command: list[str] | None = None, **kw) -> Container:
+        c = self.create(image, command, **kw)
+        try:
+            return self.start(c.id)
+        except EngineError:
+            if kw.get("auto_remove"):
+                self.remove(c.id, force=True)
+            raise
+
+    def wait(self, ref: str, timeout: Optional[float] = None) -> int:
+        c = self.container(ref)
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            c.reload()
+            if c.status not in ("running", "paused"):
+                return int(c.state.get("ExitCode") or 0)
+            self._repair(c)
+            if end is not None and time.monotonic() > end:
+                raise TimeoutError
+            time.sleep(0.02)
+
+    def kill(self, ref: str, sig: str | int = "KILL") -> Container:
+        c = self.container(ref)
+        signum = _signal_number(sig)
+        if not c.running():
+            raise EngineError(f"Cannot kill container: {ref}: container {c.id} is not running", 1)
+        try:
+            os.kill(c.state["Pid"], signum)
+        except ProcessLookupError:
+            pass
+        events.emit(self.store, "container", "kill", c.id, {"name": c.name, "signal": str(signum)})
+        return c
+
+    def stop(self, ref: str, timeout: Optional[float] = None) -> Container:
+        c = self.container(ref)
+        if not c.running():
+            return c
+        t = 10.0 if timeout is None else float(timeout)
+        sig = _signal_number(c.config["Config"].get("StopSignal") or "SIGTERM")
+        pid = c.state["Pid"]
+        try:
+            os.kill(pid, sig)
+            self.wait(c.id, t)
+        except ProcessLookupError:
+            pass
+        except TimeoutError:
+            try:
+                os.kill(pid, _signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.wait(c.id, 30)
+        events.emit(self.store, "container", "stop", c.id, {"name": c.name})
+        return c.reload()
+
+    def remove(self, ref: str, force: bool = False) -> Container:
+        c = self.container(ref)
+        if c.running():
+            if not force:
+                raise EngineError(f"You cannot remove a running container {c.id}. Stop the container "
+                                  "before attempting removal or force remove", 1)
+            try:
+                os.kill(c.state["Pid"], _signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.wait(c.id, 30)
+            except TimeoutError:
+                raise EngineError(f"could not kill container {c.id}", 1) from None
+        # a shim may still be tearing down: let it finish
+        end = time.monotonic() + 10
+        while c.shim_alive() and time.monotonic() < end:
+            time.sleep(0.02)
+            c.reload()
+        from dunnage.fuse.mount import unmount
+        from .runtime.linux import is_mountpoint
+        if is_mountpoint(str(c.merged)):
+            unmount(str(c.merged))
+        cg = open_cgroup(c.id)
+        if cg.exists():
+            cg.destroy()
+        trash = self.store.tempdir("rm-")
+        os.rename(c.dir, trash / c.id)
+        shutil.rmtree(trash, ignore_errors=True)
+        shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
+        events.emit(self.store, "container", "destroy", c.id, {"name": c.name})
+        return c
+
+    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, str, bytes]]:
+        c = self.container(ref)
+
+        def alive() -> bool:
+            c.reload()
+            return c.status in ("running", "paused") or bool(c.shim_alive())
+
+        return read_logs(str(c.log_path), follow=follow, alive=alive)
+
+    # -------------------------------------------------------------- inspect
+    def inspect(self, ref: str) -> dict:
+        c = self.container(ref)
+        st, cfg = c.state, c.config
+        running = c.status in ("running", "paused")
+        return {
+            "Id": c.id,
+            "Created": cfg["Created"],
+            "Path": cfg["Argv"][0],
+            "Args": cfg["Argv"][1:],
+            "State": {
+                "Status": c.status, "Running": running, "Paused": c.status == "paused",
+                "Restarting": False, "OOMKilled": bool(st.get("OOMKilled")), "Dead": False,
+                "Pid": st.get("Pid") or 0 if running else 0, "ExitCode": int(st.get("ExitCode") or 0),
+                "Error": st.get("Error") or "",
+                "StartedAt": st.get("StartedAt") or "0001-01-01T00:00:00Z",
+                "FinishedAt": st.get("FinishedAt") or "0001-01-01T00:00:00Z",
+            },
+            "Image": cfg["Image"],
+            "ResolvConfPath": "",
+            "HostnamePath": str(c.dir / "hostname"),
+            "HostsPath": str(c.dir / "hosts"),
+            "LogPath": str(c.log_path),
+            "Name": "/" + c.name,
+            "RestartCount": int(st.get("RestartCount") or 0),
+            "Driver": "dunnage-fuse",
+            "Platform": "linux",
+            "HostConfig": {
+                "Memory": cfg["HostConfig"].get("Memory") or 0,
+                "NanoCpus": cfg["HostConfig"].get("NanoCpus") or 0,
+                "CpuPeriod": 100000 if cfg["HostConfig"].get("NanoCpus") else 0,
+                "CpuQuota": (cfg["HostConfig"]["NanoCpus"] * 100000 // 10**9) if cfg["HostConfig"].get("NanoCpus") else 0,
+                "PidsLimit": cfg["HostConfig"].get("PidsLimit"),
+                "AutoRemove": bool(cfg["HostConfig"].get("AutoRemove")),
+                "NetworkMode": cfg["HostConfig"].get("NetworkMode", "none"),
+                "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
+                "CgroupnsMode": "private",
+            },
+            "GraphDriver": {"Name": "dunnage-fuse", "Data": {
+                "LowerDir": ":".join(cfg.get("Lowers", [])), "UpperDir": str(c.upper), "MergedDir": str(c.merged)}},
+            "Mounts": [],
+            "Config": {
+                "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": "",
+                "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
+                "Tty": False, "OpenStdin": False, "StdinOnce": False,
+                "Env": cfg["Config"]["Env"], "Cmd": cfg["Config"]["Cmd"] or None,
+                "Image": cfg["Config"]["Image"], "Volumes": None, "WorkingDir": cfg["Config"]["WorkingDir"],
+                "Entrypoint": cfg["Config"]["Entrypoint"], "OnBuild": None, "Labels": cfg["Config"]["Labels"],
+                "StopSignal": cfg["Config"].get("StopSignal"),
+            },
+            "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+        }
+
+    def inspect_image(self, ref: str) -> dict:
+        img = self.image(ref)
+        cfg = img.config
+        return {
+            "Id": img.id, "RepoTags": img.tags, "RepoDigests": [], "Created": img.created,
+            "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Size": img.size,
+            "Config": cfg.get("config") or {}, "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
+            "GraphDriver": {"Name": "dunnage-fuse", "Data": {"Layers": ":".join(self.images.layer_paths(img))}},
+        }
+
+    # -------------------------------------------------------------- stats
+    def sample(self, c: Container) -> Optional[CgroupStats]:
+        if not c.running():
+            return None
+        try:
+            return open_cgroup(c.id).stats()
+        except OSError:
+            return None
+
+    def stats(self, refs: list[str] | None = None, all_: bool = False, interval: float = 1.0) -> list[dict]:
+        """docker stats --no-stream: two samples INTERVAL apart, docker's fields."""
+        cs = [self.container(r) for r in refs] if refs else self.containers(all_)
+        first = {c.id: (self.sample(c), host_net_counters(c.state.get("Pid") or 0)) for c in cs}
+        if any(s for s, _ in first.values()):
+            time.sleep(interval)
+        out = []
+        for c in cs:
+            a, _ = first[c.id]
+            b = self.sample(c)
+            out.append(stats_row(c, a, b))
+        return out
+
+
+def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) -> dict:
+    cpu = 0.0
+    if a and b and b.time_ns > a.time_ns:
+        cpu = max(0.0, (b.cpu_usage_ns - a.cpu_usage_ns) / (b.time_ns - a.time_ns) * 100.0)
+    mem = b.mem_usage if b else 0
+    lim = (b.mem_limit if b and b.mem_limit else 0)
+    rx, tx = host_net_counters(c.state.get("Pid") or 0) if b else (0, 0)
+    return {
+        "BlockIO": f"{bytes_decimal(b.io_read if b else 0)} / {bytes_decimal(b.io_write if b else 0)}",
+        "CPUPerc": f"{cpu:.2f}%",
+        "Container": c.short_id,
+        "ID": c.short_id,
+        "MemPerc": f"{(mem / lim * 100) if lim else 0:.2f}%",
+        "MemUsage": f"{bytes_binary(mem)} / {bytes_binary(lim)}",
+        "Name": c.name,
+        "NetIO": f"{bytes_decimal(rx)} / {bytes_decimal(tx)}",
+        "PIDs": str(b.pids_current if b else 0),
+        # raw numbers, for fronts that draw them
+        "_cpu": cpu, "_mem": mem, "_mem_limit": lim, "_pids": b.pids_current if b else 0,
+        "_pids_limit": b.pids_limit if b else None,
+    }
+
+
+def container_status_text(c: Container) -> str:
+    """docker ps's STATUS column."""
+    st = c.state
+    if c.status == "running":
+        return f"Up {human_duration(since(st.get('StartedAt', '')))}"
+    if c.status == "paused":
+        return f"Up {human_duration(since(st.get('StartedAt', '')))} (Paused)"
+    if c.status == "exited":
+        return f"Exited ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
+    return "Created"
+
+
+def parse_size_checked(s: str) -> int:
+    from .units import parse_size
+    v = parse_size(s)
+    if 0 < v < MIN_MEMORY:
+        raise UnitError("Minimum memory limit allowed is 6MB")
+    return v
+
+
+def parse_cpus_checked(s: str) -> int:
+    from .units import parse_cpus
+    v = parse_cpus(s)
+    n = os.cpu_count() or 1
+    if v > n * 10**9 or (0 < v < 10**7):
+        raise UnitError(f"range of CPUs is from 0.01 to {n:.2f}, as there are only {n} CPUs available")
+    return v
+
+
+def _valid_name(n: str) -> bool:
+    import re
+    return bool(re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+", n))
+
+
+def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+    out: dict[str, str] = {}
+    for e in base + extra:
+        k, _, v = e.partition("=")
+        if "=" not in e:
+            v = os.environ.get(k)
+            if v is None:
+                continue
+        out[k] = v
+    return [f"{k}={v}" for k, v in out.items()]

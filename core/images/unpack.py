@@ -1,0 +1,71 @@
+"""Unpacking a layer tarball into the layer store, refusing entries that escape it."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+
+class LayerError(Exception):
+    pass
+
+
+class _HashingReader:
+    """Wraps a stream, hashing and counting what passes through."""
+
+    def __init__(self, f: BinaryIO):
+        self.f = f
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.f.read(size)
+        self.h.update(b)
+        self.n += len(b)
+        return b
+
+
+def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    # tarfile's "tar" filter refuses absolute paths, ".." escapes and links
+    # that point outside the destination; unlike it we keep setuid/setgid and
+    # modes exactly as the image says, as container engines must.
+    try:
+        safe = tarfile.tar_filter(member, dest)
+    except tarfile.FilterError as e:
+        raise LayerError(f"unsafe entry in layer: {e}") from None
+    return safe.replace(mode=member.mode, deep=False) if member.mode is not None else safe
+
+
+def unpack_layer(stream: BinaryIO, dest: Path) -> tuple[str, int]:
+    """Unpack an (optionally compressed) tar stream into DEST.
+
+    Returns (diff_id of the uncompressed tar, unpacked size in bytes).  On
+    error DEST is removed."""
+    dest.mkdir(parents=True, exist_ok=False)
+    size = 0
+    try:
+        # peek for compression: the diff id is the digest of the *uncompressed* tar
+        import gzip
+        head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+        raw: BinaryIO = gzip.GzipFile(fileobj=stream) if head == b"\x1f\x8b" else stream
+        hr = _HashingReader(raw)
+        with tarfile.open(fileobj=hr, mode="r|") as tf:
+            for m in tf:
+                m2 = _member_filter(m, str(dest))
+                tf.extract(m2, dest, set_attrs=True, numeric_owner=True, filter="fully_trusted")
+                if m.isfile():
+                    size += m.size
+        # drain trailing padding so the digest covers the whole stream
+        while hr.read(1 << 16):
+            pass
+        return "sha256:" + hr.h.hexdigest(), size
+    except (tarfile.TarError, EOFError, OSError, LayerError, ValueError) as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        msg = str(e) if isinstance(e, LayerError) else f"invalid layer archive: {e}"
+        raise LayerError(msg) from None
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise

@@ -1,0 +1,81 @@
+"""The container's first process: from a forked child of the shim to exec.
+
+The shim has already unshared the pid namespace, so this child is PID 1 of
+it.  It joins the cgroup, unshares the other namespaces, builds its root and
+execs the command.  Any failure before exec is written to ERR_FD as
+"<exit code> <message>" (the pipe is close-on-exec, so an empty read in the
+shim means exec succeeded)."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from .linux import CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, unshare
+from .rootfs import setup_rootfs
+
+NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
+
+
+class ExecFailure(Exception):
+    def __init__(self, code: int, msg: str):
+        super().__init__(msg)
+        self.code = code
+
+
+def _fail(err_fd: int, code: int, msg: str) -> None:
+    try:
+        os.write(err_fd, f"{code} {msg}".encode())
+    finally:
+        os._exit(code)
+
+
+def exec_error(cmd0: str, e: OSError) -> tuple[int, str]:
+    if e.errno == errno.ENOENT:
+        if "/" in cmd0:
+            return 127, f'exec: "{cmd0}": stat {cmd0}: no such file or directory'
+        return 127, f'exec: "{cmd0}": executable file not found in $PATH'
+    if e.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR):
+        return 126, f'exec: "{cmd0}": permission denied'
+    return 126, f'exec: "{cmd0}": {e.strerror}'
+
+
+def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int) -> None:
+    """Never returns: execs the container command or exits with a code."""
+    try:
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.setsid()
+        cgroup.join_self()
+        unshare(NAMESPACES)
+        socket.sethostname(spec["hostname"])
+        from ..network import loopback_up
+        loopback_up()
+        setup_rootfs(spec["rootfs"], spec.get("binds", []))
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
+        for fd in (devnull, stdout_fd, stderr_fd):
+            if fd > 2:
+                os.close(fd)
+        os.closerange(3, err_fd)
+        os.closerange(err_fd + 1, 65536)
+        cwd = spec.get("cwd") or "/"
+        os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd)
+    except Exception as e:  # noqa: BLE001 - reported to the shim, one line
+        detail = str(e) if isinstance(e, OSError) else "".join(traceback.format_exception_only(e)).strip()
+        _fail(err_fd, 125, f"container init: {detail}")
+    argv = spec["argv"]
+    env = spec["env"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as e:
+        code, msg = exec_error(argv[0], e)
+        _fail(err_fd, code, msg)
+    sys.exit(125)  # not reached

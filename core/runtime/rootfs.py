@@ -1,0 +1,75 @@
+"""The container's root: /proc, a minimal /dev, read-only /sys, then pivot_root.
+
+Runs inside the container's fresh mount namespace, before exec."""
+from __future__ import annotations
+
+import os
+import stat
+
+from .linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY,
+                    MS_REC, MS_REMOUNT, mount, pivot_root, umount2)
+
+DEVICES = {  # name: (major, minor, mode) as docker creates them
+    "null": (1, 3, 0o666), "zero": (1, 5, 0o666), "full": (1, 7, 0o666),
+    "random": (1, 8, 0o666), "urandom": (1, 9, 0o666), "tty": (5, 0, 0o666),
+}
+
+
+def _mkdir(path: str, mode: int = 0o755) -> None:
+    try:
+        os.makedirs(path, mode, exist_ok=True)
+    except FileExistsError:
+        pass
+
+
+def setup_rootfs(root: str, binds: list[tuple[str, str]] = ()) -> None:
+    """Mount the kernel file systems under ROOT (an existing mount point) and
+    make it the process's root with pivot_root.  BINDS are (host file, path in
+    container) pairs bound read-write (hosts, hostname, resolv.conf)."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # make ROOT a mount of its own in this namespace (pivot_root wants one)
+    mount(root, root, None, MS_BIND | MS_REC)
+    j = lambda p: os.path.join(root, p.lstrip("/"))  # noqa: E731
+
+    _mkdir(j("/proc"))
+    mount("proc", j("/proc"), "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV)
+
+    _mkdir(j("/dev"))
+    mount("tmpfs", j("/dev"), "tmpfs", MS_NOSUID | MS_STRICT, "mode=755,size=65536k")
+    old = os.umask(0)
+    try:
+        for name, (ma, mi, mode) in DEVICES.items():
+            os.mknod(j(f"/dev/{name}"), stat.S_IFCHR | mode, os.makedev(ma, mi))
+        _mkdir(j("/dev/pts"))
+        mount("devpts", j("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620,gid=5")
+        os.symlink("pts/ptmx", j("/dev/ptmx"))
+        _mkdir(j("/dev/shm"), 0o1777)
+        mount("shm", j("/dev/shm"), "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k")
+        _mkdir(j("/dev/mqueue"))
+        mount("mqueue", j("/dev/mqueue"), "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV)
+    finally:
+        os.umask(old)
+    for src, dst in (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"),
+                     ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")):
+        os.symlink(src, j(f"/dev/{dst}"))
+
+    _mkdir(j("/sys"))
+    mount("sysfs", j("/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV)
+
+    for src, dst in binds:
+        target = j(dst)
+        if not os.path.lexists(target):
+            _mkdir(os.path.dirname(target))
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+        elif os.path.islink(target):
+            continue  # never follow a link out of the root
+        mount(src, target, None, MS_BIND)
+
+    os.chdir(root)
+    pivot_root(".", ".")
+    umount2(".", MNT_DETACH)
+    os.chdir("/")
+
+
+MS_STRICT = 1 << 24  # MS_STRICTATIME, as docker mounts /dev

@@ -1,0 +1,285 @@
+"""The shim: one process per running container, outliving the front that started it.
+
+It is forked from the front (already-imported modules, no new interpreter),
+detaches, and then:
+  - creates the container's cgroup with its limits,
+  - forks the FUSE server for the container root and waits until it is mounted
+    (the shim itself never touches the mount from its own loop),
+  - forks the container's PID 1 in new namespaces (runtime.process),
+  - reports "ok" or "<code> <message>" on the front's ready pipe,
+  - pumps stdout/stderr into the log, reaps the exit status, notes OOM kills,
+  - unmounts, removes the cgroup and writes the final state.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import sys
+import time
+import traceback
+
+from . import events
+from .cgroups import Limits, open_cgroup
+from .containers import Container, load, proc_start_time
+from .logs import STDERR, STDOUT, LogWriter
+from .runtime.linux import CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, prctl, set_process_name, unshare
+from .store import Store
+from .images.store import now_iso
+
+
+def limits_of(hc: dict) -> Limits:
+    nano = hc.get("NanoCpus") or 0
+    return Limits(
+        memory=hc.get("Memory") or None,
+        cpu_quota=(nano * 100_000 // 1_000_000_000) if nano else None,
+        pids=hc.get("PidsLimit") or None,
+    )
+
+
+def spawn(store: Store, cid: str) -> tuple[int, str]:
+    """Fork a detached shim for container CID; wait until its command runs.
+
+    Returns (0, "") once the container runs, or (exit code, message)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # intermediate: detach, fork the shim, exit
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                _shim_entry(store, cid, w)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    os.close(w)
+    os.waitpid(pid, 0)
+    chunks = []
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(r)
+    msg = b"".join(chunks).decode(errors="replace").strip()
+    if msg == "ok":
+        return 0, ""
+    if not msg:
+        return 125, "shim exited before starting the container"
+    code, _, text = msg.partition(" ")
+    try:
+        return int(code), text
+    except ValueError:
+        return 125, msg
+
+
+def _shim_entry(store: Store, cid: str, ready_w: int) -> None:
+    code = 1
+    try:
+        rundir = store.run_dir(cid)
+        rundir.mkdir(parents=True, exist_ok=True)
+        logfd = os.open(rundir / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        nul = os.open("/dev/null", os.O_RDWR)
+        os.dup2(nul, 0)
+        os.dup2(logfd, 1)
+        os.dup2(logfd, 2)
+        os.close(nul)
+        os.close(logfd)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        set_process_name(f"dunnage-shim")
+        code = Shim(store, cid, ready_w).run()
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+class Shim:
+    def __init__(self, store: Store, cid: str, ready_w: int):
+        self.store = store
+        self.c: Container = load(store, cid)
+        self.ready_w = ready_w
+        self.fuse_pid = 0
+        self.cg = open_cgroup(cid)
+
+    def report(self, msg: str) -> None:
+        if self.ready_w >= 0:
+            try:
+                os.write(self.ready_w, msg.encode())
+            finally:
+                os.close(self.ready_w)
+                self.ready_w = -1
+
+    def run(self) -> int:
+        c = self.c
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        (self.store.run_dir(c.id) / "shim.pid").write_text(str(os.getpid()))
+        c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="")
+        try:
+            self.cg.create(limits_of(c.config["HostConfig"]))
+        except Exception as e:  # noqa: BLE001
+            return self.fail(125, f"cgroup: {e}")
+        try:
+            self.mount_root()
+        except Exception as e:  # noqa: BLE001
+            return self.fail(125, f"mounting the container root: {e}")
+        return self.start_and_supervise()
+
+    def fail(self, code: int, msg: str) -> int:
+        self.teardown()
+        self.c.save_state(Status="exited" if self.c.state.get("StartedAt") else "created",
+                          ExitCode=code, Error=msg, Pid=0, ShimPid=0, FinishedAt=now_iso())
+        self.report(f"{code} {msg}")
+        self.cleanup_rundir()
+        return 0
+
+    def mount_root(self) -> None:
+        from dunnage.fuse.mount import serve
+        c = self.c
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                if self.ready_w >= 0:
+                    os.close(self.ready_w)  # the front must see EOF when the shim reports
+                set_process_name("dunnage-fuse")
+                serve(c.config["Lowers"], str(c.upper), str(c.merged), fsname=f"dunnage-{c.id[:12]}", ready_fd=w)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+                os._exit(1)
+        os.close(w)
+        self.fuse_pid = pid
+        sel = selectors.DefaultSelector()
+        sel.register(r, selectors.EVENT_READ)
+        ok = sel.select(timeout=20) and os.read(r, 1) == b"1"
+        sel.close()
+        os.close(r)
+        if not ok:
+            raise RuntimeError("the FUSE server did not come up (see shim.log)")
+
+    def start_and_supervise(self) -> int:
+        c = self.c
+        cfg = c.config
+        spec = {
+            "rootfs": str(c.merged),
+            "hostname": cfg["Config"]["Hostname"],
+            "argv": cfg["Argv"],
+            "env": dict(e.split("=", 1) if "=" in e else (e, "") for e in cfg["Config"]["Env"]),
+            "cwd": cfg["Config"].get("WorkingDir") or "/",
+            "binds": [(str(c.dir / "hostname"), "/etc/hostname"), (str(c.dir / "hosts"), "/etc/hosts")],
+        }
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        eo_r, eo_w = os.pipe2(os.O_CLOEXEC)
+        unshare(CLONE_NEWPID)  # our next child is PID 1 of a new pid namespace
+        pid = os.fork()
+        if pid == 0:
+            from .runtime.process import container_init
+            os.close(err_r), os.close(out_r), os.close(eo_r)
+            container_init(spec, self.cg, err_w, out_w, eo_w)
+            os._exit(125)
+        os.close(err_w), os.close(out_w), os.close(eo_w)
+        started = now_iso()
+        c.save_state(Status="running", Pid=pid, PidStart=proc_start_time(pid), StartedAt=started,
+                     FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
+        err = b""
+        while True:
+            b = os.read(err_r, 4096)
+            if not b:
+                break
+            err += b
+        os.close(err_r)
+        log = LogWriter(str(c.log_path))
+        if err:
+            code_s, _, msg = err.decode(errors="replace").partition(" ")
+            code = int(code_s) if code_s.isdigit() else 125
+            self._reap(pid)
+            log.close()
+            os.close(out_r), os.close(eo_r)
+            return self.fail(code, msg)
+        events.emit(self.store, "container", "start", c.id, {"name": c.name})
+        self.report("ok")
+        self._pump(log, out_r, eo_r)
+        status = self._reap(pid)
+        log.close()
+        if os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+        else:
+            code = 128 + os.WTERMSIG(status)
+        oom = False
+        try:
+            oom = self.cg.stats().oom_kills > 0
+        except Exception:  # noqa: BLE001
+            pass
+        self.teardown()
+        c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso())
+        if oom:
+            events.emit(self.store, "container", "oom", c.id, {"name": c.name})
+        events.emit(self.store, "container", "die", c.id, {"name": c.name, "exitCode": str(code)})
+        self.cleanup_rundir()
+        if c.config["HostConfig"].get("AutoRemove") and c.config.get("Detached"):
+            from .engine import Engine
+            try:
+                Engine(self.store).remove(c.id, force=True)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+        return 0
+
+    def _pump(self, log: LogWriter, out_r: int, err_r: int) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(out_r, selectors.EVENT_READ, STDOUT)
+        sel.register(err_r, selectors.EVENT_READ, STDERR)
+        open_fds = 2
+        while open_fds:
+            for key, _ in sel.select():
+                data = os.read(key.fd, 65536)
+                if not data:
+                    sel.unregister(key.fd)
+                    os.close(key.fd)
+                    open_fds -= 1
+                else:
+                    log.write(key.data, data)
+        sel.close()
+
+    def _reap(self, pid: int) -> int:
+        """Wait for PID; reap anything else reparented to us meanwhile."""
+        while True:
+            try:
+                wpid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 0
+            if wpid == pid:
+                return status
+            if wpid == self.fuse_pid:
+                self.fuse_pid = 0
+
+    def teardown(self) -> None:
+        from dunnage.fuse.mount import unmount
+        from .runtime.linux import is_mountpoint
+        c = self.c
+        if is_mountpoint(str(c.merged)):
+            unmount(str(c.merged))
+        if self.fuse_pid:
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                wpid, _ = os.waitpid(self.fuse_pid, os.WNOHANG)
+                if wpid:
+                    break
+                time.sleep(0.01)
+            else:
+                os.kill(self.fuse_pid, signal.SIGKILL)
+                os.waitpid(self.fuse_pid, 0)
+            self.fuse_pid = 0
+        try:
+            if self.cg.exists():
+                self.cg.destroy()
+        except OSError:
+            traceback.print_exc()
+
+    def cleanup_rundir(self) -> None:
+        import shutil
+        shutil.rmtree(self.store.run_dir(self.c.id), ignore_errors=True)

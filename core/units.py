@@ -1,0 +1,95 @@
+"""Parsing and printing sizes, CPU amounts and times the way docker does."""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(i?b)?\s*$", re.I)
+_MULT = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+class UnitError(ValueError):
+    pass
+
+
+def parse_size(s: str) -> int:
+    """docker's RAMInBytes: '64m', '1g', '512k', '1024', '64MiB' -> bytes."""
+    m = _SIZE.match(str(s))
+    if not m:
+        raise UnitError(f"invalid size: '{s}'")
+    return int(float(m.group(1)) * _MULT[m.group(2).lower()])
+
+
+def parse_cpus(s: str) -> int:
+    """--cpus '0.5' -> NanoCpus."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise UnitError(f'invalid argument "{s}" for "--cpus" flag: failed to parse {s} as a rational number') from None
+    if v != v or v < 0:
+        raise UnitError(f'invalid argument "{s}" for "--cpus" flag: range of CPUs must be positive')
+    return int(round(v * 1e9))
+
+
+def bytes_binary(n: float) -> str:
+    """docker's units.BytesSize: 1.5MiB, 64MiB, 0B."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024.0
+        i += 1
+    return f"{n:.4g}{units[i]}" if i else f"{int(n)}B"
+
+
+def bytes_decimal(n: float) -> str:
+    """docker's units.HumanSizeWithPrecision(n, 3): 1.2kB, 3.4MB, 0B."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.3g}{units[i]}"
+
+
+def parse_iso(s: str) -> _dt.datetime | None:
+    if not s:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def since(iso: str) -> float:
+    t = parse_iso(iso)
+    if t is None:
+        return 0.0
+    return (_dt.datetime.now(_dt.timezone.utc) - t).total_seconds()

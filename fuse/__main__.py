@@ -1,0 +1,32 @@
+"""python -m dunnage.fuse --lower DIR [--lower DIR ...] --upper DIR MOUNTPOINT
+
+Mounts the union of the lower layers (first is topmost) under a writable
+upper layer, in the foreground, until unmounted or interrupted."""
+import argparse
+import os
+import sys
+
+from .mount import serve
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dunnage.fuse", description=__doc__.splitlines()[2])
+    ap.add_argument("--lower", action="append", required=True, help="read-only layer (repeat; first is topmost)")
+    ap.add_argument("--upper", required=True, help="writable layer")
+    ap.add_argument("--fsname", default="dunnage")
+    ap.add_argument("mountpoint")
+    a = ap.parse_args(argv)
+    for d in a.lower + [a.upper, a.mountpoint]:
+        if not os.path.isdir(d):
+            print(f"dunnage.fuse: not a directory: {d}", file=sys.stderr)
+            return 2
+    try:
+        serve(a.lower, a.upper, a.mountpoint, fsname=a.fsname)
+    except RuntimeError as e:
+        print(f"dunnage.fuse: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Serving a UnionFS on a mount point, and taking it down again."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+
+import pyfuse3
+import pyfuse3.asyncio
+
+from .union import UnionFS
+
+pyfuse3.asyncio.enable()
+
+
+def mount_options(fsname: str) -> set[str]:
+    # dev and suid: a container root needs its device nodes and setuid binaries
+    return {f"fsname={fsname}", "subtype=dunnage", "default_permissions", "allow_other", "dev", "suid"}
+
+
+def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
+          ready_fd: int | None = None) -> None:
+    """Mount and serve until unmounted (or SIGTERM/SIGINT).  Blocks.
+
+    If READY_FD is given, one byte is written to it once the mount is live."""
+    ops = UnionFS(lowers, upper)
+    pyfuse3.init(ops, mountpoint, mount_options(fsname))
+    if ready_fd is not None:
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, pyfuse3.terminate)
+        await pyfuse3.main()
+
+    try:
+        asyncio.run(main())
+    finally:
+        try:
+            pyfuse3.close(unmount=True)
+        except Exception:
+            pass
+
+
+def unmount(mountpoint: str, lazy: bool = True) -> None:
+    """Unmount a FUSE mount (lazily by default: a busy or hung mount never blocks us)."""
+    from dunnage.core.runtime.linux import MNT_DETACH, umount2
+    try:
+        umount2(mountpoint, MNT_DETACH if lazy else 0)
+    except OSError:
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], capture_output=True)
+
+
+def wait_mounted(mountpoint: str, timeout: float = 10.0) -> bool:
+    from dunnage.core.runtime.linux import is_mountpoint
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if is_mountpoint(mountpoint):
+            return True
+        time.sleep(0.01)
+    return False

@@ -1,0 +1,609 @@
+"""A union filesystem over read-only lower layers and one upper layer (pyfuse3).
+
+Semantics follow kernel overlayfs with OCI whiteouts:
+- a name is looked up in the upper layer, then in each lower layer top-down;
+- ``.wh.NAME`` in a layer hides NAME in the layers below it;
+- ``.wh..wh..opq`` inside a directory hides everything below that directory;
+- directories present in several layers are merged;
+- any change to an entry that lives only in a lower layer first copies it up
+  into the upper layer (data, mode, owner, times, xattrs), via a temporary
+  name and a rename, so a crash never leaves a torn file;
+- deleting an entry that exists in a lower layer leaves a whiteout in upper.
+
+Inode numbers are handed out per path and stay stable for the lifetime of
+the mount (renames carry them along).  Lower layers never change while
+mounted, so the kernel may cache entries and attributes.
+"""
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import stat
+from typing import Optional
+
+import pyfuse3
+
+WH_PREFIX = ".wh."
+OPAQUE = ".wh..wh..opq"
+TMP_PREFIX = ".wh..dunnage-tmp."
+ENTRY_TIMEOUT = 5.0
+ATTR_TIMEOUT = 5.0
+
+
+def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
+    return pyfuse3.FUSEError(e.errno or errno.EIO)
+
+
+class UnionFS(pyfuse3.Operations):
+    enable_writeback_cache = False
+
+    def __init__(self, lowers: list[str], upper: str):
+        super().__init__()
+        self.upper = os.path.abspath(upper)
+        self.lowers = [os.path.abspath(p) for p in lowers]
+        self.layers = [self.upper] + self.lowers  # top first
+        self._ino_of: dict[str, int] = {"": pyfuse3.ROOT_INODE}
+        self._path_of: dict[int, str] = {pyfuse3.ROOT_INODE: ""}
+        self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
+        self._dirs: dict[int, list] = {}
+        self._dir_fh = itertools.count(1)
+        self._tmp = itertools.count(1)
+
+    # ------------------------------------------------------------ resolution
+    @staticmethod
+    def _join(rel: str, name: str) -> str:
+        return f"{rel}/{name}" if rel else name
+
+    @staticmethod
+    def _real(layer: str, rel: str) -> str:
+        return os.path.join(layer, rel) if rel else layer
+
+    def _stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
+        """Layers holding REL, topmost first, with their lstat.
+
+        For a directory this lists every layer whose copy is merged into the
+        view (stopping at an opaque one); otherwise just the top entry."""
+        stack = self._cut_opaque([(L, os.lstat(L)) for L in self.layers if os.path.isdir(L)], "")
+        if not rel:
+            return stack
+        parts = rel.split("/")
+        cur = ""
+        for name in parts:
+            parent = cur
+            cur = self._join(cur, name)
+            new: list[tuple[str, os.stat_result]] = []
+            for L, _ in stack:
+                if os.path.lexists(self._real(L, self._join(parent, WH_PREFIX + name))):
+                    break
+                try:
+                    st = os.lstat(self._real(L, cur))
+                except FileNotFoundError:
+                    continue
+                except NotADirectoryError:
+                    continue
+                isdir = stat.S_ISDIR(st.st_mode)
+                if new and not isdir:
+                    break
+                new.append((L, st))
+                if not isdir or os.path.lexists(self._real(L, self._join(cur, OPAQUE))):
+                    break
+            if not new:
+                return []
+            stack = new
+        return stack
+
+    def _cut_opaque(self, stack, rel):
+        out = []
+        for L, st in stack:
+            out.append((L, st))
+            if os.path.lexists(self._real(L, self._join(rel, OPAQUE))):
+                break
+        return out
+
+    def _top(self, rel: str) -> tuple[str, os.stat_result]:
+        stack = self._stack(rel)
+        if not stack:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return stack[0]
+
+    def _lower_has(self, rel: str) -> bool:
+        """Whether a lower layer shows something at REL (so deleting it needs a whiteout)."""
+        parent, _, name = rel.rpartition("/")
+        for L, _ in self._stack(parent):
+            if L == self.upper:
+                continue
+            if os.path.lexists(self._real(L, rel)):
+                return True
+        return False
+
+    def _path(self, ino: int) -> str:
+        try:
+            return self._path_of[ino]
+        except KeyError:
+            raise pyfuse3.FUSEError(errno.ENOENT) from None
+
+    def _ino(self, rel: str) -> int:
+        ino = self._ino_of.get(rel)
+        if ino is None:
+            ino = next(self._next_ino)
+            self._ino_of[rel] = ino
+            self._path_of[ino] = rel
+        return ino
+
+    def _forget_path(self, rel: str) -> None:
+        ino = self._ino_of.pop(rel, None)
+        if ino is not None:
+            self._path_of.pop(ino, None)
+        prefix = rel + "/"
+        for p in [p for p in self._ino_of if p.startswith(prefix)]:
+            self._path_of.pop(self._ino_of.pop(p), None)
+
+    def _move_path(self, old: str, new: str) -> None:
+        self._forget_path(new)
+        prefix = old + "/"
+        moves = [(p, new + p[len(old):]) for p in self._ino_of if p == old or p.startswith(prefix)]
+        for src, dst in moves:
+            ino = self._ino_of.pop(src)
+            self._ino_of[dst] = ino
+            self._path_of[ino] = dst
+
+    def _attr(self, rel: str, st: os.stat_result, lower: bool = True) -> pyfuse3.EntryAttributes:
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = self._ino(rel)
+        a.generation = 0
+        a.entry_timeout = ENTRY_TIMEOUT
+        a.attr_timeout = ATTR_TIMEOUT
+        a.st_mode = st.st_mode
+        a.st_nlink = st.st_nlink
+        a.st_uid = st.st_uid
+        a.st_gid = st.st_gid
+        a.st_rdev = st.st_rdev
+        a.st_size = st.st_size
+        a.st_blksize = st.st_blksize
+        a.st_blocks = st.st_blocks
+        a.st_atime_ns = st.st_atime_ns
+        a.st_mtime_ns = st.st_mtime_ns
+        a.st_ctime_ns = st.st_ctime_ns
+        return a
+
+    # ------------------------------------------------------------ copy-up
+    def _copy_meta(self, src_st: os.stat_result, src: str, dst: str, fd: Optional[int] = None) -> None:
+        issym = stat.S_ISLNK(src_st.st_mode)
+        try:
+            names = os.listxattr(src, follow_symlinks=False)
+        except OSError:
+            names = []
+        for n in names:
+            try:
+                os.setxattr(dst, n, os.getxattr(src, n, follow_symlinks=False), follow_symlinks=False)
+            except OSError:
+                pass
+        os.lchown(dst, src_st.st_uid, src_st.st_gid)
+        if not issym:
+            os.chmod(dst, stat.S_IMODE(src_st.st_mode))  # after chown: chown clears setuid
+        os.utime(dst, ns=(src_st.st_atime_ns, src_st.st_mtime_ns), follow_symlinks=False)
+
+    def _ensure_upper_dir(self, rel: str) -> None:
+        """Make sure directory REL exists in the upper layer (copying up its ancestors)."""
+        if not rel:
+            return
+        if os.path.isdir(self._real(self.upper, rel)) and not os.path.islink(self._real(self.upper, rel)):
+            return
+        parent = rel.rpartition("/")[0]
+        self._ensure_upper_dir(parent)
+        L, st = self._top(rel)
+        if not stat.S_ISDIR(st.st_mode):
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        dst = self._real(self.upper, rel)
+        os.mkdir(dst, 0o700)
+        self._copy_meta(st, self._real(L, rel), dst)
+
+    def _copy_up(self, rel: str) -> str:
+        """Bring REL into the upper layer if it only lives below; return its upper path."""
+        L, st = self._top(rel)
+        dst = self._real(self.upper, rel)
+        if L == self.upper:
+            return dst
+        if stat.S_ISDIR(st.st_mode):
+            self._ensure_upper_dir(rel)
+            return dst
+        parent = rel.rpartition("/")[0]
+        self._ensure_upper_dir(parent)
+        src = self._real(L, rel)
+        tmp = os.path.join(os.path.dirname(dst), f"{TMP_PREFIX}{os.getpid()}.{next(self._tmp)}")
+        mode = st.st_mode
+        try:
+            if stat.S_ISREG(mode):
+                with open(src, "rb") as fi, open(tmp, "wb") as fo:
+                    remaining = st.st_size
+                    while remaining > 0:
+                        n = os.copy_file_range(fi.fileno(), fo.fileno(), min(remaining, 1 << 30))
+                        if n == 0:
+                            break
+                        remaining -= n
+                    os.fsync(fo.fileno())
+            elif stat.S_ISLNK(mode):
+                os.symlink(os.readlink(src), tmp)
+            else:
+                os.mknod(tmp, mode, st.st_rdev)
+            self._copy_meta(st, src, tmp)
+            os.rename(tmp, dst)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return dst
+
+    def _clear_whiteout(self, parent: str, name: str) -> bool:
+        wh = self._real(self.upper, self._join(parent, WH_PREFIX + name))
+        if os.path.lexists(wh):
+            os.unlink(wh)
+            return True
+        return False
+
+    def _whiteout(self, parent: str, name: str) -> None:
+        self._ensure_upper_dir(parent)
+        wh = self._real(self.upper, self._join(parent, WH_PREFIX + name))
+        fd = os.open(wh, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+    def _listing(self, rel: str) -> list[tuple[str, str]]:
+        """Merged directory entries of REL as (name, layer) pairs."""
+        seen: dict[str, str] = {}
+        hidden: set[str] = set()
+        for L, st in self._stack(rel):
+            if not stat.S_ISDIR(st.st_mode):
+                break
+            try:
+                names = os.listdir(self._real(L, rel))
+            except OSError:
+                continue
+            layer_hidden = set()
+            for n in names:
+                if n.startswith(WH_PREFIX):
+                    if n != OPAQUE and not n.startswith(TMP_PREFIX):
+                        layer_hidden.add(n[len(WH_PREFIX):])
+                    continue
+                if n in seen or n in hidden:
+                    continue
+                seen[n] = L
+            hidden |= layer_hidden
+        return sorted(seen.items())
+
+    def _check_name(self, name: bytes) -> str:
+        n = os.fsdecode(name)
+        if n.startswith(WH_PREFIX):
+            # whiteout names are reserved, as on overlayfs over OCI layers
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return n
+
+    # ------------------------------------------------------------ operations
+    async def lookup(self, parent_inode, name, ctx=None):
+        n = os.fsdecode(name)
+        if n.startswith(WH_PREFIX):
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        prel = self._path(parent_inode)
+        if n == ".":
+            rel = prel
+        elif n == "..":
+            rel = prel.rpartition("/")[0]
+        else:
+            rel = self._join(prel, n)
+        L, st = self._top(rel)
+        return self._attr(rel, st)
+
+    async def forget(self, inode_list):
+        # inode numbers stay bound to their paths for the mount's lifetime
+        return
+
+    async def getattr(self, inode, ctx=None):
+        rel = self._path(inode)
+        L, st = self._top(rel)
+        return self._attr(rel, st)
+
+    async def setattr(self, inode, attr, fields, fh, ctx):
+        rel = self._path(inode)
+        try:
+            path = self._copy_up(rel)
+            if fields.update_size:
+                if fh is not None:
+                    os.ftruncate(fh, attr.st_size)
+                else:
+                    os.truncate(path, attr.st_size)
+            if fields.update_uid or fields.update_gid:
+                uid = attr.st_uid if fields.update_uid else -1
+                gid = attr.st_gid if fields.update_gid else -1
+                os.lchown(path, uid, gid)
+            if fields.update_mode:
+                os.chmod(path, stat.S_IMODE(attr.st_mode))
+            if fields.update_atime or fields.update_mtime:
+                st = os.lstat(path)
+                atime = attr.st_atime_ns if fields.update_atime else st.st_atime_ns
+                mtime = attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns
+                os.utime(path, ns=(atime, mtime), follow_symlinks=False)
+            return self._attr(rel, os.lstat(path))
+        except OSError as e:
+            raise _fuse_err(e)
+
+    async def readlink(self, inode, ctx):
+        rel = self._path(inode)
+        L, st = self._top(rel)
+        return os.fsencode(os.readlink(self._real(L, rel)))
+
+    async def opendir(self, inode, ctx):
+        rel = self._path(inode)
+        fh = next(self._dir_fh)
+        self._dirs[fh] = [rel, None]
+        return fh
+
+    async def readdir(self, fh, start_id, token):
+        rel, entries = self._dirs[fh]
+        if entries is None or start_id == 0:
+            parent = rel.rpartition("/")[0]
+            entries = [(".", rel, None), ("..", parent, None)]
+            entries += [(n, self._join(rel, n), L) for n, L in self._listing(rel)]
+            self._dirs[fh][1] = entries
+        for i in range(start_id, len(entries)):
+            name, crel, L = entries[i]
+            try:
+                if L is None:
+                    L, st = self._top(crel)
+                else:
+                    st = os.lstat(self._real(L, crel))
+            except (OSError, pyfuse3.FUSEError):
+                continue
+            if not pyfuse3.readdir_reply(token, os.fsencode(name), self._attr(crel, st), i + 1):
+                return
+
+    async def releasedir(self, fh):
+        self._dirs.pop(fh, None)
+
+    async def open(self, inode, flags, ctx):
+        rel = self._path(inode)
+        L, st = self._top(rel)
+        writing = (flags & os.O_ACCMODE) != os.O_RDONLY or flags & os.O_TRUNC
+        try:
+            if writing and L != self.upper:
+                path = self._copy_up(rel)
+                L = self.upper
+            else:
+                path = self._real(L, rel)
+            fd = os.open(path, flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY))
+        except OSError as e:
+            raise _fuse_err(e)
+        # lower files never change while mounted: keep their pages cached
+        return pyfuse3.FileInfo(fh=fd, keep_cache=(L != self.upper))
+
+    async def read(self, fh, off, size):
+        try:
+            return os.pread(fh, size, off)
+        except OSError as e:
+            raise _fuse_err(e)
+
+    async def write(self, fh, off, buf):
+        try:
+            return os.pwrite(fh, buf, off)
+        except OSError as e:
+            raise _fuse_err(e)
+
+    async def flush(self, fh):
+        return
+
+    async def release(self, fh):
+        os.close(fh)
+
+    async def fsync(self, fh, datasync):
+        try:
+            (os.fdatasync if datasync else os.fsync)(fh)
+        except OSError as e:
+            raise _fuse_err(e)
+
+    def _new_entry_prep(self, parent_inode, name) -> tuple[str, str, str, bool]:
+        n = self._check_name(name)
+        prel = self._path(parent_inode)
+        rel = self._join(prel, n)
+        if self._stack(rel):
+            raise pyfuse3.FUSEError(errno.EEXIST)
+        self._ensure_upper_dir(prel)
+        had_wh = self._clear_whiteout(prel, n)
+        return prel, n, rel, had_wh
+
+    def _owner(self, prel: str, ctx) -> tuple[int, int]:
+        gid = ctx.gid
+        try:
+            pst = os.lstat(self._real(self.upper, prel))
+            if pst.st_mode & stat.S_ISGID:
+                gid = pst.st_gid
+        except OSError:
+            pass
+        return ctx.uid, gid
+
+    async def create(self, parent_inode, name, mode, flags, ctx):
+        prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
+        path = self._real(self.upper, rel)
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, stat.S_IMODE(mode) & ~ctx.umask)
+            uid, gid = self._owner(prel, ctx)
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, stat.S_IMODE(mode) & ~ctx.umask)
+        except OSError as e:
+            raise _fuse_err(e)
+        return pyfuse3.FileInfo(fh=fd), self._attr(rel, os.fstat(fd))
+
+    async def mknod(self, parent_inode, name, mode, rdev, ctx):
+        prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
+        path = self._real(self.upper, rel)
+        try:
+            os.mknod(path, (mode & ~ctx.umask) | stat.S_IFMT(mode), rdev)
+            os.lchown(path, *self._owner(prel, ctx))
+        except OSError as e:
+            raise _fuse_err(e)
+        return self._attr(rel, os.lstat(path))
+
+    async def mkdir(self, parent_inode, name, mode, ctx):
+        prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
+        path = self._real(self.upper, rel)
+        try:
+            os.mkdir(path, 0o700)
+            if had_wh or self._lower_has(rel):
+                # a directory made where a lower entry was deleted must not
+                # show the lower directory's old contents: mark it opaque
+                os.close(os.open(os.path.join(path, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+            uid, gid = self._owner(prel, ctx)
+            os.lchown(path, uid, gid)
+            m = stat.S_IMODE(mode) & ~ctx.umask
+            if gid != ctx.gid or os.lstat(self._real(self.upper, prel)).st_mode & stat.S_ISGID:
+                m |= stat.S_ISGID
+            os.chmod(path, m)
+        except OSError as e:
+            raise _fuse_err(e)
+        return self._attr(rel, os.lstat(path))
+
+    async def symlink(self, parent_inode, name, target, ctx):
+        prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
+        path = self._real(self.upper, rel)
+        try:
+            os.symlink(os.fsdecode(target), path)
+            os.lchown(path, *self._owner(prel, ctx))
+        except OSError as e:
+            raise _fuse_err(e)
+        return self._attr(rel, os.lstat(path))
+
+    async def link(self, inode, new_parent_inode, new_name, ctx):
+        src_rel = self._path(inode)
+        prel, n, rel, had_wh = self._new_entry_prep(new_parent_inode, new_name)
+        try:
+            src = self._copy_up(src_rel)
+            os.link(src, self._real(self.upper, rel), follow_symlinks=False)
+        except OSError as e:
+            raise _fuse_err(e)
+        return self._attr(rel, os.lstat(self._real(self.upper, rel)))
+
+    async def unlink(self, parent_inode, name, ctx):
+        n = self._check_name(name)
+        prel = self._path(parent_inode)
+        rel = self._join(prel, n)
+        L, st = self._top(rel)
+        if stat.S_ISDIR(st.st_mode):
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        try:
+            lower = self._lower_has(rel)
+            if L == self.upper:
+                os.unlink(self._real(self.upper, rel))
+            if lower:
+                self._whiteout(prel, n)
+        except OSError as e:
+            raise _fuse_err(e)
+        self._forget_path(rel)
+
+    async def rmdir(self, parent_inode, name, ctx):
+        n = self._check_name(name)
+        prel = self._path(parent_inode)
+        rel = self._join(prel, n)
+        L, st = self._top(rel)
+        if not stat.S_ISDIR(st.st_mode):
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        if self._listing(rel):
+            raise pyfuse3.FUSEError(errno.ENOTEMPTY)
+        try:
+            lower = self._lower_has(rel)
+            up = self._real(self.upper, rel)
+            if L == self.upper:
+                for x in os.listdir(up):  # only whiteouts remain in it
+                    os.unlink(os.path.join(up, x))
+                os.rmdir(up)
+            if lower:
+                self._whiteout(prel, n)
+        except OSError as e:
+            raise _fuse_err(e)
+        self._forget_path(rel)
+
+    async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
+        if flags & ~pyfuse3.RENAME_NOREPLACE:
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        on = self._check_name(name_old)
+        nn = self._check_name(name_new)
+        op, np_ = self._path(parent_inode_old), self._path(parent_inode_new)
+        old, new = self._join(op, on), self._join(np_, nn)
+        if old == new:
+            return
+        src_stack = self._stack(old)
+        if not src_stack:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        src_dir = stat.S_ISDIR(src_stack[0][1].st_mode)
+        if src_dir and any(L != self.upper for L, _ in src_stack):
+            # like overlayfs without redirect_dir: callers (mv) fall back to copy
+            raise pyfuse3.FUSEError(errno.EXDEV)
+        dst_stack = self._stack(new)
+        dst_lower = False
+        if dst_stack:
+            if flags & pyfuse3.RENAME_NOREPLACE:
+                raise pyfuse3.FUSEError(errno.EEXIST)
+            dst_dir = stat.S_ISDIR(dst_stack[0][1].st_mode)
+            if src_dir and not dst_dir:
+                raise pyfuse3.FUSEError(errno.ENOTDIR)
+            if dst_dir and not src_dir:
+                raise pyfuse3.FUSEError(errno.EISDIR)
+            if dst_dir and self._listing(new):
+                raise pyfuse3.FUSEError(errno.ENOTEMPTY)
+            dst_lower = self._lower_has(new)
+        try:
+            src_lower = self._lower_has(old)
+            src = self._copy_up(old)
+            self._ensure_upper_dir(np_)
+            self._clear_whiteout(np_, nn)
+            dst = self._real(self.upper, new)
+            if dst_stack and dst_stack[0][0] == self.upper and stat.S_ISDIR(dst_stack[0][1].st_mode):
+                for x in os.listdir(dst):
+                    os.unlink(os.path.join(dst, x))
+                os.rmdir(dst)
+            os.rename(src, dst)
+            if src_dir and dst_lower:
+                os.close(os.open(os.path.join(dst, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+            if src_lower:
+                self._whiteout(op, on)
+        except OSError as e:
+            raise _fuse_err(e)
+        self._move_path(old, new)
+
+    async def statfs(self, ctx):
+        s = os.statvfs(self.upper)
+        r = pyfuse3.StatvfsData()
+        for a in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files", "f_ffree", "f_favail", "f_namemax"):
+            setattr(r, a, getattr(s, a))
+        return r
+
+    async def getxattr(self, inode, name, ctx):
+        rel = self._path(inode)
+        L, st = self._top(rel)
+        try:
+            return os.getxattr(self._real(L, rel), os.fsdecode(name), follow_symlinks=False)
+        except OSError as e:
+            raise pyfuse3.FUSEError(errno.ENODATA if e.errno == errno.ENODATA else e.errno)
+
+    async def listxattr(self, inode, ctx):
+        rel = self._path(inode)
+        L, st = self._top(rel)
+        try:
+            return [os.fsencode(n) for n in os.listxattr(self._real(L, rel), follow_symlinks=False)]
+        except OSError as e:
+            raise _fuse_err(e)
+
+    async def setxattr(self, inode, name, value, ctx):
+        rel = self._path(inode)
+        try:
+            path = self._copy_up(rel)
+            os.setxattr(path, os.fsdecode(name), value, follow_symlinks=False)
+        except OSError as e:
+            raise _fuse_err(e)
+
+    async def removexattr(self, inode, name, ctx):
+        rel = self._path(inode)
+        try:
+            path = self._copy_up(rel)
+            os.removexattr(path, os.fsdecode(name), follow_symlinks=False)
+        except OSError as e:
+            raise _fuse_err(e)

@@ -1,0 +1,458 @@
+"""The command line: docker's grammar over dunnage.core.Engine.
+
+`dunnage` with no verb opens the dashboard."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+from typing import Any, Optional
+
+from dunnage.core import Engine, EngineError
+from dunnage.core.engine import container_status_text
+from dunnage.core.units import bytes_decimal, human_duration, since
+
+PROG = "dunnage"
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # docker: flag errors exit 125
+        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+
+
+# ---------------------------------------------------------------- output helpers
+_TMPL = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
+
+
+def render(fmt: Optional[str], rows: list[dict], table: list[tuple[str, str]], quiet_key: Optional[str] = None,
+           quiet: bool = False) -> None:
+    """Print ROWS as a docker-like table, as JSON lines (--format json), or through
+    a Go-template subset ({{.Field}}, {{json .}}, {{json .Field}}, table prefix)."""
+    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    if quiet and quiet_key:
+        for r in public:
+            print(r[quiet_key])
+        return
+    if fmt == "json":
+        for r in public:
+            print(json.dumps(r))
+        return
+    if fmt:
+        header = fmt.startswith("table")
+        f = fmt[5:].lstrip() if header else fmt
+        f = f.replace("\\t", "\t").replace("\\n", "\n")
+        if header:
+            print(_TMPL.sub(lambda m: m.group(2).upper(), f))
+        for r in public:
+            def sub(m):
+                key = m.group(2)
+                v: Any = r if key == "" else r
+                for part in filter(None, key.split(".")):
+                    v = v.get(part, "") if isinstance(v, dict) else ""
+                return json.dumps(v) if m.group(1) else str(v)
+            print(_TMPL.sub(sub, f))
+        return
+    cols = [(h, [str(r.get(k, "")) for r in public]) for h, k in table]
+    widths = [max([len(h)] + [len(v) for v in vals]) for h, vals in cols]
+    print("   ".join(h.ljust(w) for (h, _), w in zip(cols, widths)).rstrip())
+    for i in range(len(public)):
+        print("   ".join(vals[i].ljust(w) for (_, vals), w in zip(cols, widths)).rstrip())
+
+
+def err(msg: str) -> None:
+    print(f"{PROG}: Error: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- verbs
+def cmd_import(e: Engine, a) -> int:
+    changes = {}
+    for ch in a.change or []:
+        k, _, v = ch.partition(" ")
+        if k.upper() == "CMD":
+            changes["Cmd"] = json.loads(v) if v.strip().startswith("[") else ["/bin/sh", "-c", v]
+        elif k.upper() == "ENTRYPOINT":
+            changes["Entrypoint"] = json.loads(v) if v.strip().startswith("[") else ["/bin/sh", "-c", v]
+        elif k.upper() == "ENV":
+            changes.setdefault("Env", []).append(v.replace(" ", "=", 1) if "=" not in v else v)
+        elif k.upper() == "WORKDIR":
+            changes["WorkingDir"] = v
+        else:
+            raise EngineError(f"{k} is not a valid change command")
+    if a.file == "-":
+        img = e.import_image(sys.stdin.buffer, a.reference, changes)
+    else:
+        try:
+            f = open(a.file, "rb")
+        except OSError as ex:
+            raise EngineError(f"{a.file}: {ex.strerror}") from None
+        with f:
+            img = e.import_image(f, a.reference, changes)
+    print(img.id)
+    return 0
+
+
+def image_rows(e: Engine) -> list[dict]:
+    rows = []
+    for img in e.list_images():
+        tags = img.tags or ["<none>:<none>"]
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            rows.append({
+                "Containers": "N/A", "CreatedAt": img.created, "CreatedSince": human_duration(since(img.created)) + " ago",
+                "Digest": "<none>", "ID": img.short_id, "Repository": repo, "SharedSize": "N/A",
+                "Size": bytes_decimal(img.size), "Tag": tag, "UniqueSize": "N/A", "VirtualSize": bytes_decimal(img.size),
+            })
+    return rows
+
+
+def cmd_images(e: Engine, a) -> int:
+    rows = image_rows(e)
+    if a.reference:
+        rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]
+    render(a.format, rows, [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
+                            ("CREATED", "CreatedSince"), ("SIZE", "Size")], "ID", a.quiet)
+    return 0
+
+
+def cmd_rmi(e: Engine, a) -> int:
+    rc = 0
+    for ref in a.images:
+        try:
+            for line in e.remove_image(ref, a.force):
+                print(line)
+        except EngineError as ex:
+            err(str(ex))
+            rc = 1
+    return rc
+
+
+def _create_kwargs(a) -> dict:
+    return dict(name=a.name, env=a.env, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
+                hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint)
+
+
+def cmd_create(e: Engine, a) -> int:
+    c = e.create(a.image, a.command, detach=True, **_create_kwargs(a))
+    print(c.id)
+    return 0
+
+
+def _follow_output(e: Engine, cid: str) -> None:
+    for _, stream, data in e.logs(cid, follow=True):
+        out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
+        out.write(data)
+        out.flush()
+
+
+def cmd_run(e: Engine, a) -> int:
+    c = e.create(a.image, a.command, detach=a.detach, **_create_kwargs(a))
+    try:
+        e.start(c.id)
+    except EngineError:
+        if a.rm:
+            e.remove(c.id, force=True)
+        raise
+    if a.detach:
+        print(c.id)
+        return 0
+
+    # foreground: forward signals to the container, print its output, exit with its code
+    def forward(sig, _frame):
+        try:
+            e.kill(c.id, sig)
+        except EngineError:
+            pass
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, forward)
+    _follow_output(e, c.id)
+    code = e.wait(c.id)
+    if a.rm:
+        e.remove(c.id, force=True)
+    return code
+
+
+def cmd_start(e: Engine, a) -> int:
+    rc = 0
+    for ref in a.containers:
+        try:
+            c = e.start(ref)
+        except EngineError as ex:
+            err(str(ex))
+            rc = ex.code if len(a.containers) == 1 else 1
+            continue
+        if a.attach:
+            _follow_output(e, c.id)
+            return e.wait(c.id)
+        print(ref)
+    return rc
+
+
+def _each(a, refs: list[str], fn) -> int:
+    rc = 0
+    for ref in refs:
+        try:
+            fn(ref)
+            print(ref)
+        except EngineError as ex:
+            err(str(ex))
+            rc = 1
+    return rc
+
+
+def cmd_stop(e: Engine, a) -> int:
+    return _each(a, a.containers, lambda r: e.stop(r, a.time))
+
+
+def cmd_kill(e: Engine, a) -> int:
+    return _each(a, a.containers, lambda r: e.kill(r, a.signal))
+
+
+def cmd_rm(e: Engine, a) -> int:
+    return _each(a, a.containers, lambda r: e.remove(r, a.force))
+
+
+def cmd_wait(e: Engine, a) -> int:
+    rc = 0
+    for ref in a.containers:
+        try:
+            print(e.wait(ref))
+        except EngineError as ex:
+            err(str(ex))
+            rc = 1
+    return rc
+
+
+def ps_rows(e: Engine, all_: bool) -> list[dict]:
+    rows = []
+    for c in e.containers(all_):
+        cfg = c.config
+        cmd = " ".join(cfg["Argv"])
+        rows.append({
+            "Command": json.dumps(cmd if len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False),
+            "CreatedAt": cfg["Created"], "ID": c.short_id, "Image": cfg["ImageName"],
+            "Labels": ",".join(f"{k}={v}" for k, v in (cfg["Config"].get("Labels") or {}).items()),
+            "LocalVolumes": "0", "Mounts": "", "Names": c.name, "Networks": "", "Ports": "",
+            "RunningFor": human_duration(since(cfg["Created"])) + " ago", "Size": "N/A",
+            "State": c.status, "Status": container_status_text(c),
+        })
+    return rows
+
+
+def cmd_ps(e: Engine, a) -> int:
+    rows = ps_rows(e, a.all)
+    render(a.format, rows, [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
+                            ("CREATED", "RunningFor"), ("STATUS", "Status"), ("PORTS", "Ports"),
+                            ("NAMES", "Names")], "ID", a.quiet)
+    return 0
+
+
+def cmd_logs(e: Engine, a) -> int:
+    import datetime as dt
+    it = e.logs(a.container, follow=a.follow)
+    try:
+        for t, stream, data in it:
+            out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
+            if a.timestamps:
+                stamp = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                data = b"".join(stamp.encode() + b" " + line for line in data.splitlines(keepends=True))
+            out.write(data)
+            out.flush()
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_inspect(e: Engine, a) -> int:
+    out, rc = [], 0
+    for ref in a.objects:
+        try:
+            if a.type == "image":
+                out.append(e.inspect_image(ref))
+                continue
+            try:
+                out.append(e.inspect(ref))
+            except EngineError:
+                if a.type == "container":
+                    raise
+                out.append(e.inspect_image(ref))
+        except EngineError:
+            err(f"No such object: {ref}")
+            rc = 1
+    if a.format:
+        render(a.format, out, [])
+    else:
+        print(json.dumps(out, indent=4))
+    return rc
+
+
+def cmd_stats(e: Engine, a) -> int:
+    table = [("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"), ("MEM USAGE / LIMIT", "MemUsage"),
+             ("MEM %", "MemPerc"), ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs")]
+    if a.no_stream:
+        render(a.format, e.stats(a.containers, a.all), table)
+        return 0
+    try:
+        while True:
+            rows = e.stats(a.containers, a.all)
+            if not a.format or a.format.startswith("table"):
+                sys.stdout.write("\x1b[2J\x1b[H")
+            render(a.format, rows, table)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_demo(e: Engine, a) -> int:
+    from dunnage.tui.demo import setup_demo
+    setup_demo(e, quiet=False)
+    if a.no_tui:
+        return 0
+    from dunnage.tui.app import run_app
+    return run_app(e)
+
+
+def cmd_dashboard(e: Engine, a) -> int:
+    from dunnage.tui.app import run_app
+    return run_app(e)
+
+
+# ---------------------------------------------------------------- parser
+def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
+    if run:
+        p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name", help="assign a name")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
+    p.add_argument("-m", "--memory", help="memory limit (e.g. 64m)")
+    p.add_argument("--cpus", help="number of CPUs (e.g. 0.5)")
+    p.add_argument("--pids-limit", type=int, help="maximum number of processes")
+    p.add_argument("-h", "--hostname", help="container host name")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("--entrypoint", help="override the image's entrypoint")
+    p.add_argument("--help", action="help", help="show this help")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def build_parser() -> Parser:
+    ap = Parser(prog=PROG, description="A container engine and terminal dashboard. Without a command: the dashboard.")
+    ap.add_argument("--root", help="store directory (default /var/lib/dunnage, or $DUNNAGE_ROOT)")
+    ap.add_argument("-v", "--version", action="store_true", help="print the version")
+    sub = ap.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("import", help="make an image from a root filesystem tarball")
+    p.add_argument("-c", "--change", action="append", help="apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR)")
+    p.add_argument("file")
+    p.add_argument("reference", nargs="?")
+    p.set_defaults(fn=cmd_import)
+
+    p = sub.add_parser("images", help="list images")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format")
+    p.add_argument("reference", nargs="?")
+    p.set_defaults(fn=cmd_images)
+
+    p = sub.add_parser("rmi", help="remove images")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("images", nargs="+")
+    p.set_defaults(fn=cmd_rmi)
+
+    p = sub.add_parser("run", help="run a command in a new container", add_help=False)
+    _run_flags(p, True)
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("create", help="create a container", add_help=False)
+    _run_flags(p, False)
+    p.set_defaults(fn=cmd_create)
+
+    p = sub.add_parser("start", help="start containers")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_start)
+
+    p = sub.add_parser("stop", help="stop containers")
+    p.add_argument("-t", "--time", "--timeout", type=float, default=None, help="seconds before SIGKILL (10)")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_stop)
+
+    p = sub.add_parser("kill", help="send a signal to containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_kill)
+
+    p = sub.add_parser("rm", help="remove containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_rm)
+
+    p = sub.add_parser("wait", help="wait for containers to stop, print exit codes")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_wait)
+
+    p = sub.add_parser("ps", help="list containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format")
+    p.set_defaults(fn=cmd_ps)
+
+    p = sub.add_parser("logs", help="show a container's output")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("container")
+    p.set_defaults(fn=cmd_logs)
+
+    p = sub.add_parser("inspect", help="low-level information as JSON")
+    p.add_argument("--type", choices=["container", "image"])
+    p.add_argument("-f", "--format")
+    p.add_argument("objects", nargs="+")
+    p.set_defaults(fn=cmd_inspect)
+
+    p = sub.add_parser("stats", help="live resource use")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--no-stream", action="store_true")
+    p.add_argument("--format")
+    p.add_argument("containers", nargs="*")
+    p.set_defaults(fn=cmd_stats)
+
+    p = sub.add_parser("demo", help="build the demo image, start demo containers, open the dashboard")
+    p.add_argument("--no-tui", action="store_true", help="only set up")
+    p.set_defaults(fn=cmd_demo)
+    return ap
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = build_parser()
+    try:
+        a = ap.parse_args(argv)
+    except UsageError as ex:
+        print(f"{PROG}: {ex}", file=sys.stderr)
+        return 125
+    if a.version:
+        print("dunnage version 0.1.0")
+        return 0
+    try:
+        e = Engine(a.root)
+        fn = getattr(a, "fn", cmd_dashboard)
+        return fn(e, a)
+    except EngineError as ex:
+        err(str(ex))
+        return ex.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
