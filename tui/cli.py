@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # docker: flag errors exit 125
-        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 # ---------------------------------------------------------------- output helpers

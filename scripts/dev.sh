@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# dunnage's one set-up script: installs what is missing (Debian packages, the
+# .venv with dunnage in it), then does what was asked.  Idempotent, and quick
+# when nothing is missing.
+#
+#   scripts/dev.sh setup        only install
+#   scripts/dev.sh demo         install, start the demo containers, open the dashboard
+#   scripts/dev.sh test [ARGS]  install, run the whole test suite (ARGS go to pytest)
+#   scripts/dev.sh bench        install, run the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT_DIR=$(pwd)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "dunnage needs root (namespaces, cgroups, FUSE): run this with sudo" >&2
+    exit 1
+fi
+
+# fuse3/libfuse3-dev/pkg-config: pyfuse3 builds against libfuse3 and mounts with it
+# busybox-static: the offline demo image; tmux: the dashboard test drives it
+# podman, runc, uidmap: the peer the benchmarks compare against; file: tells static binaries
+APT_PACKAGES="fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap file iproute2 util-linux"
+
+missing=()
+for p in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+    echo "dunnage needs Python 3.11 or newer ($PY is older)" >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+STAMP=.venv/.dunnage-installed
+HASH=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ] || ! .venv/bin/python -c 'import dunnage.core, pyfuse3, textual' 2>/dev/null; then
+    echo "installing dunnage into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e ".[test]"
+    echo "$HASH" > "$STAMP"
+fi
+modprobe fuse 2>/dev/null || true
+
+cmd=${1:-setup}
+shift || true
+case "$cmd" in
+    setup) ;;
+    demo)
+        exec .venv/bin/dunnage demo "$@" ;;
+    test)
+        exec .venv/bin/python -m pytest -ra "$@" ;;
+    bench)
+        exec .venv/bin/python bench/run.py "$@" ;;
+    *)
+        echo "usage: scripts/dev.sh setup|demo|test|bench" >&2
+        exit 2 ;;
+esac

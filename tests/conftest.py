@@ -1,0 +1,169 @@
+"""Shared fixtures: a temporary dunnage root, the demo image, the leak check.
+
+Everything here runs for real: root, FUSE, namespaces, cgroups.  Nothing is
+mocked.  A session-wide check fails the run if the tests leave a mount, a
+cgroup, a process or a network namespace behind."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from dunnage.core import Engine
+from dunnage.core.cgroups import host_version
+from dunnage.core.cgroups.v1 import controller_mounts
+from dunnage.core.images.demo import DEMO_IMAGE
+
+HERE = Path(__file__).parent
+
+
+def pytest_sessionstart(session):
+    if os.geteuid() != 0:
+        pytest.exit("dunnage's tests need root (namespaces, cgroups, FUSE)", returncode=1)
+    if not os.path.exists("/dev/fuse"):
+        pytest.exit("dunnage's tests need /dev/fuse", returncode=1)
+
+
+# ------------------------------------------------------------------ leak check
+def _mounts() -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+def _dunnage_cgroups() -> set[str]:
+    out = set()
+    roots = list(controller_mounts().values()) if host_version() == 1 else ["/sys/fs/cgroup"]
+    for r in roots:
+        d = os.path.join(r, "dunnage")
+        if os.path.isdir(d):
+            out |= {os.path.join(d, x) for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))}
+    return out
+
+
+def _procs() -> set[tuple[int, str]]:
+    out = set()
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if comm.startswith("dunnage-"):
+                out.add((int(p), comm))
+    return out
+
+
+def _netns() -> set[str]:
+    try:
+        return set(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return set()
+
+
+def snapshot() -> dict:
+    return {"mounts": _mounts(), "cgroups": _dunnage_cgroups(), "procs": _procs(), "netns": _netns()}
+
+
+def leaks(before: dict, after: dict) -> dict:
+    return {k: sorted(map(str, after[k] - before[k])) for k in before if after[k] - before[k]}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_check():
+    before = snapshot()
+    yield
+    # shims finish their teardown asynchronously: give them a moment
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        found = leaks(before, snapshot())
+        if not found:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"tests left things behind: {found}", pytrace=False)
+
+
+# ------------------------------------------------------------------ store and engine
+def force_cleanup(root: Path) -> None:
+    """Remove every container of ROOT, whatever state it is in, then lazily
+    unmount anything still mounted under it."""
+    try:
+        e = Engine(str(root))
+        for c in e.containers(all_=True):
+            try:
+                e.remove(c.id, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+    except Exception:  # noqa: BLE001
+        pass
+    for mp in sorted(_mounts(), reverse=True):
+        if mp.startswith(str(root) + "/"):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def session_root():
+    root = Path(tempfile.mkdtemp(prefix="dunnage-test-"))
+    e = Engine(str(root))
+    e.ensure_demo_image()
+    yield root
+    force_cleanup(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def engine(session_root):
+    """The session's engine; every container a test makes is removed after it."""
+    e = Engine(str(session_root))
+    before = {c.id for c in e.containers(all_=True)}
+    yield e
+    for c in e.containers(all_=True):
+        if c.id not in before:
+            try:
+                e.remove(c.id, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+@pytest.fixture
+def fresh_root(tmp_path):
+    """An empty store of its own (for image tests that count what is in it)."""
+    root = tmp_path / "root"
+    yield root
+    force_cleanup(root)
+
+
+@pytest.fixture
+def image():
+    return DEMO_IMAGE
+
+
+def cli(root, *args, input=None, timeout=60, user=None) -> subprocess.CompletedProcess:
+    """Run the real command line against ROOT."""
+    cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(root), *args]
+    if user is not None:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+    return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+
+
+@pytest.fixture
+def run_cli(session_root, engine):
+    def _run(*args, **kw):
+        return cli(session_root, *args, **kw)
+    return _run
+
+
+def wait_for(pred, timeout=10.0, interval=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")

@@ -1,0 +1,289 @@
+"""The dashboard: containers with live CPU, memory and pids, from the cgroup files.
+
+Every engine call runs in a worker thread, never on the UI loop.  A sampling
+round is scheduled only after the previous one finished, and the events log is
+followed so that changes made by another front show at once."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Footer, Header, Label, Sparkline, Static
+
+from dunnage.core import Engine, EngineError
+from dunnage.core import events as ev
+from dunnage.core.engine import container_status_text
+from dunnage.core.units import bytes_binary
+
+HISTORY = 60
+COLUMNS = [("name", "NAME"), ("image", "IMAGE"), ("status", "STATUS"), ("cpu", "CPU %"),
+           ("mem", "MEM USED / LIMIT"), ("pids", "PIDS")]
+
+
+@dataclass
+class Row:
+    id: str
+    name: str
+    image: str
+    state: str
+    status: str
+    cpu: float = 0.0
+    mem: int = 0
+    mem_limit: int = 0
+    pids: int = 0
+    pids_limit: Optional[int] = None
+    cpu_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    mem_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        lines = ["[b]dunnage: keys[/b]", ""]
+        for key, what in (("↑/↓ j/k", "select a container"), ("s", "start"), ("x", "stop"),
+                          ("d", "remove (asks first if running)"), ("r", "refresh now"),
+                          ("?", "this help"), ("q", "quit")):
+            lines.append(f"  [b]{key:<9}[/b] {what}")
+        lines += ["", "CPU %: 100 % = one whole core (docker's convention).",
+                  "MEM: usage without reclaimable page cache, against the limit",
+                  "(or the host's memory when there is none).", "", "escape closes"]
+        yield Static("\n".join(lines), id="help-text")
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "yes", "yes"), Binding("n,escape", "no", "no")]
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="confirm"):
+            yield Label(self.question, id="question")
+            yield Button("Yes (y)", variant="error", id="yes")
+            yield Button("No (n)", variant="primary", id="no")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class DunnageApp(App):
+    TITLE = "dunnage"
+    SUB_TITLE = "containers"
+    CSS_PATH = "dunnage.tcss"
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("s", "start", "start"),
+        Binding("x", "stop", "stop"),
+        Binding("d", "remove", "remove"),
+        Binding("r", "refresh", "refresh"),
+        Binding("question_mark", "help", "help"),
+        Binding("j", "cursor_down", "down", show=False),
+        Binding("k", "cursor_up", "up", show=False),
+    ]
+
+    def __init__(self, engine: Engine, interval: float = 1.0):
+        super().__init__()
+        self.engine = engine
+        self.interval = interval
+        self.rows: dict[str, Row] = {}
+        self._prev: dict[str, tuple[int, int]] = {}   # id -> (cpu ns, time ns)
+        self._events_off = 0
+        self._sampling = False
+        self.rounds = 0  # sampling rounds done (tests wait on it)
+        self._timer = None
+
+    # ------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="main"):
+            yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="detail"):
+                with Vertical(classes="chart"):
+                    yield Label("CPU", id="cpu-label")
+                    yield Sparkline([], id="cpu-spark")
+                with Vertical(classes="chart"):
+                    yield Label("MEM", id="mem-label")
+                    yield Sparkline([], id="mem-spark")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        t = self.query_one("#containers", DataTable)
+        for key, title in COLUMNS:
+            t.add_column(title, key=key)
+        self._events_off = ev.read(self.engine.store, 0)[1]
+        self.sample()
+        self.set_interval(0.25, self.check_events)
+
+    # ------------------------------------------------------------ data
+    @work(thread=True, exclusive=True, group="sample")
+    def sample(self) -> None:
+        """One round: read every container's cgroup, then schedule the next."""
+        self._sampling = True
+        try:
+            data = self._collect()
+            self.call_from_thread(self._apply, data)
+        finally:
+            self._sampling = False
+            self.call_from_thread(self._schedule_next)
+
+    def _schedule_next(self) -> None:
+        # one pending round at most, however many samples were asked for
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.interval, self.sample, name="next-sample")
+
+    def _collect(self) -> list[Row]:
+        out = []
+        now = time.monotonic_ns()
+        for c in self.engine.containers(all_=True):
+            old = self.rows.get(c.id)
+            r = Row(c.id, c.name, c.config["ImageName"], c.status, container_status_text(c))
+            if old:
+                r.cpu_hist, r.mem_hist = old.cpu_hist, old.mem_hist
+            s = self.engine.sample(c) if c.status == "running" else None
+            if s is not None:
+                prev = self._prev.get(c.id)
+                if prev and s.time_ns > prev[1]:
+                    r.cpu = max(0.0, (s.cpu_usage_ns - prev[0]) / (s.time_ns - prev[1]) * 100.0)
+                self._prev[c.id] = (s.cpu_usage_ns, s.time_ns)
+                r.mem, r.mem_limit = s.mem_usage, s.mem_limit or 0
+                r.pids, r.pids_limit = s.pids_current, s.pids_limit
+                r.cpu_hist.append(r.cpu)
+                r.mem_hist.append(r.mem)
+            else:
+                self._prev.pop(c.id, None)
+            out.append(r)
+        del now
+        return out
+
+    def _apply(self, data: list[Row]) -> None:
+        self.rounds += 1
+        t = self.query_one("#containers", DataTable)
+        selected = self.selected_id()
+        new = {r.id: r for r in data}
+        for cid in list(self.rows):
+            if cid not in new and cid in t.rows:
+                t.remove_row(cid)
+        for r in data:
+            running = r.state == "running"
+            cells = {
+                "name": r.name, "image": r.image, "status": r.status,
+                "cpu": f"{r.cpu:6.2f}%" if running else "-",
+                "mem": f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}" if running else "-",
+                "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if running else "-",
+            }
+            if r.id in t.rows:
+                for key, v in cells.items():
+                    t.update_cell(r.id, key, v)
+            else:
+                t.add_row(*[cells[k] for k, _ in COLUMNS], key=r.id)
+        self.rows = new
+        if selected in new:
+            t.move_cursor(row=t.get_row_index(selected))
+        self.update_detail()
+
+    def selected_id(self) -> Optional[str]:
+        t = self.query_one("#containers", DataTable)
+        if not t.row_count:
+            return None
+        try:
+            return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+
+    def update_detail(self) -> None:
+        r = self.rows.get(self.selected_id() or "")
+        cpu = self.query_one("#cpu-spark", Sparkline)
+        mem = self.query_one("#mem-spark", Sparkline)
+        if r is None:
+            cpu.data, mem.data = [], []
+            self.query_one("#cpu-label", Label).update("CPU")
+            self.query_one("#mem-label", Label).update("MEM")
+            return
+        cpu.data = list(r.cpu_hist) or [0]
+        mem.data = list(r.mem_hist) or [0]
+        self.query_one("#cpu-label", Label).update(
+            f"CPU {r.name}: {r.cpu:.1f}% (100% = one core)")
+        self.query_one("#mem-label", Label).update(
+            f"MEM {r.name}: {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)} (without page cache)")
+
+    @on(DataTable.RowHighlighted)
+    def highlighted(self, _event) -> None:
+        self.update_detail()
+
+    def check_events(self) -> None:
+        recs, self._events_off = ev.read(self.engine.store, self._events_off)
+        if recs and not self._sampling:
+            self.sample()
+
+    # ------------------------------------------------------------ actions
+    def action_cursor_down(self) -> None:
+        self.query_one("#containers", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#containers", DataTable).action_cursor_up()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_refresh(self) -> None:
+        self.sample()
+
+    @work(thread=True, group="action")
+    def engine_call(self, verb: str, cid: str) -> None:
+        try:
+            if verb == "start":
+                self.engine.start(cid)
+            elif verb == "stop":
+                self.engine.stop(cid, 10)
+            elif verb == "remove":
+                self.engine.remove(cid, force=True)
+        except EngineError as e:
+            self.call_from_thread(self.notify, str(e), severity="error")
+        self.call_from_thread(self.sample)
+
+    def action_start(self) -> None:
+        cid = self.selected_id()
+        if cid:
+            self.notify(f"starting {self.rows[cid].name}")
+            self.engine_call("start", cid)
+
+    def action_stop(self) -> None:
+        cid = self.selected_id()
+        if cid:
+            self.notify(f"stopping {self.rows[cid].name}")
+            self.engine_call("stop", cid)
+
+    def action_remove(self) -> None:
+        cid = self.selected_id()
+        if not cid:
+            return
+        r = self.rows[cid]
+        if r.state == "running":
+            def done(ok: bool) -> None:
+                if ok:
+                    self.engine_call("remove", cid)
+            self.push_screen(ConfirmScreen(f"{r.name} is running. Kill and remove it?"), done)
+        else:
+            self.engine_call("remove", cid)
+
+
+def run_app(engine: Engine) -> int:
+    DunnageApp(engine).run()
+    return 0
