@@ -561,7 +561,9 @@ class UnionFS(pyfuse3.Operations):
                     os.unlink(os.path.join(dst, x))
                 os.rmdir(dst)
             os.rename(src, dst)
-            if src_dir and dst_lower:
+            # like overlayfs: a pure-upper directory moved into a merged parent
+            # becomes opaque, so a same-named lower directory can never show through
+            if src_dir and (dst_lower or any(L != self.upper for L, _ in self._stack(np_))):
                 os.close(os.open(os.path.join(dst, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
             if src_lower:
                 self._whiteout(op, on)

@@ -1,0 +1,357 @@
+"""dunnage.fuse, mounted for real, checked against kernel overlayfs.
+
+The differential test applies the same operations to an overlayfs mount and
+a dunnage.fuse mount over copies of the same layers and compares everything a
+program sees, the errno of every failed operation, and the upper layer left
+behind (overlayfs's whiteout devices and opaque xattrs translated to OCI's
+.wh. files)."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dunnage.core.runtime.linux import is_mountpoint
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def write(p: Path, data: str = "", mode: int = 0o644) -> None:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(data)
+    os.chmod(p, mode)
+
+
+class Mount:
+    def __init__(self, mnt: Path, proc=None):
+        self.mnt, self.proc = mnt, proc
+
+    def close(self) -> None:
+        if is_mountpoint(str(self.mnt)):
+            subprocess.run(["umount", "-l", str(self.mnt)], capture_output=True)
+        if self.proc is not None:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def mount_union(lowers: list[Path], upper: Path, mnt: Path) -> Mount:
+    mnt.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "dunnage.fuse"]
+    for lo in lowers:
+        args += ["--lower", str(lo)]
+    args += ["--upper", str(upper), str(mnt)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE)
+    end = time.monotonic() + 10
+    while not is_mountpoint(str(mnt)):
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            raise RuntimeError(f"dunnage.fuse did not mount: {proc.stderr.read().decode()}")
+        time.sleep(0.02)
+    return Mount(mnt, proc)
+
+
+def mount_overlay(lowers: list[Path], upper: Path, work: Path, mnt: Path) -> Mount:
+    mnt.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    opts = (f"lowerdir={':'.join(map(str, lowers))},upperdir={upper},workdir={work},"
+            "redirect_dir=off,index=off,metacopy=off,xino=off")
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(mnt)], check=True)
+    return Mount(mnt)
+
+
+@pytest.fixture
+def layers(tmp_path):
+    """Two lower layers, the top one with OCI whiteouts of the bottom one."""
+    base, top = tmp_path / "base", tmp_path / "top"
+    write(base / "etc/passwd", "root:x:0:0::/root:/bin/sh\n")
+    write(base / "etc/group", "root:x:0:\n")
+    write(base / "etc/hidden", "you should not see me\n")
+    write(base / "opaque/old", "old\n")
+    write(base / "dir/keep", "keep\n")
+    write(base / "bin/tool", "#!/bin/sh\n", 0o4755)
+    os.symlink("passwd", base / "etc/link")
+    write(top / "etc/group", "root:x:0:\nwheel:x:10:\n")
+    write(top / "etc/.wh.hidden")
+    write(top / "opaque/.wh..wh..opq")
+    write(top / "opaque/new", "new\n")
+    write(top / "top-only", "top\n")
+    return [top, base]
+
+
+@pytest.fixture
+def union(tmp_path, layers):
+    up = tmp_path / "upper"
+    up.mkdir()
+    m = mount_union(layers, up, tmp_path / "mnt")
+    yield m.mnt, up, layers
+    m.close()
+
+
+def test_merged_view_honours_oci_whiteouts(union):
+    mnt, up, _ = union
+    assert sorted(os.listdir(mnt)) == ["bin", "dir", "etc", "opaque", "top-only"]
+    assert sorted(os.listdir(mnt / "etc")) == ["group", "link", "passwd"]
+    assert (mnt / "etc/group").read_text() == "root:x:0:\nwheel:x:10:\n"  # top layer wins
+    assert not (mnt / "etc/hidden").exists()
+    assert os.listdir(mnt / "opaque") == ["new"]  # opaque: nothing from below
+    assert os.readlink(mnt / "etc/link") == "passwd"
+    assert (mnt / "etc/link").read_text().startswith("root")
+    assert stat.S_IMODE(os.stat(mnt / "bin/tool").st_mode) == 0o4755  # setuid kept
+    assert not any(n.startswith(".wh.") for _, ds, fs in os.walk(mnt) for n in ds + fs)
+
+
+def test_copy_up_on_write_leaves_lower_untouched(union):
+    mnt, up, (top, base) = union
+    with open(mnt / "etc/passwd", "a") as f:
+        f.write("me:x:1000:1000::/home/me:/bin/sh\n")
+    assert (mnt / "etc/passwd").read_text().endswith("/home/me:/bin/sh\n")
+    assert (base / "etc/passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
+    assert (up / "etc/passwd").read_text().endswith("/home/me:/bin/sh\n")
+    # the copied-up parent keeps the lower directory's mode
+    assert stat.S_IMODE(os.stat(up / "etc").st_mode) == stat.S_IMODE(os.stat(base / "etc").st_mode)
+
+
+def test_metadata_changes_copy_up(union):
+    mnt, up, (top, base) = union
+    os.chmod(mnt / "dir/keep", 0o600)
+    os.chown(mnt / "etc/group", 1234, 5678)
+    os.utime(mnt / "bin/tool", ns=(1_000_000_000, 2_000_000_000))
+    assert stat.S_IMODE(os.stat(mnt / "dir/keep").st_mode) == 0o600
+    st = os.stat(mnt / "etc/group")
+    assert (st.st_uid, st.st_gid) == (1234, 5678)
+    assert os.stat(mnt / "bin/tool").st_mtime_ns == 2_000_000_000
+    assert stat.S_IMODE(os.stat(base / "dir/keep").st_mode) == 0o644
+    assert os.stat(top / "etc/group").st_uid == 0
+    assert (up / "dir/keep").read_text() == "keep\n"
+    assert stat.S_IMODE(os.stat(up / "bin/tool").st_mode) == 0o4755
+
+
+def test_create_mkdir_symlink_unlink_rmdir(union):
+    mnt, up, _ = union
+    (mnt / "new").mkdir()
+    (mnt / "new/file").write_text("hello")
+    os.symlink("file", mnt / "new/ln")
+    assert (mnt / "new/ln").read_text() == "hello"
+    assert sorted(os.listdir(up / "new")) == ["file", "ln"]
+    (mnt / "new/file").unlink()
+    (mnt / "new/ln").unlink()
+    (mnt / "new").rmdir()
+    assert not (up / "new").exists()  # an upper-only entry leaves no whiteout
+    # deleting lower entries leaves whiteouts in upper
+    (mnt / "etc/passwd").unlink()
+    (mnt / "dir/keep").unlink()
+    (mnt / "dir").rmdir()
+    assert (up / "etc/.wh.passwd").exists()
+    assert (up / ".wh.dir").exists()
+    assert not (mnt / "etc/passwd").exists() and not (mnt / "dir").exists()
+    assert "passwd" not in os.listdir(mnt / "etc")
+
+
+def test_recreated_directory_is_opaque(union):
+    mnt, up, _ = union
+    shutil.rmtree(mnt / "dir")
+    (mnt / "dir").mkdir()
+    assert os.listdir(mnt / "dir") == []  # the old lower content must not come back
+    assert (up / "dir/.wh..wh..opq").exists()
+
+
+def test_errors_match_posix(union):
+    mnt, up, _ = union
+    with pytest.raises(FileExistsError):
+        (mnt / "etc").mkdir()
+    with pytest.raises(OSError) as ei:
+        (mnt / "etc").rmdir()
+    assert ei.value.errno == errno.ENOTEMPTY
+    with pytest.raises(FileNotFoundError):
+        (mnt / "etc/hidden").unlink()
+    with pytest.raises(IsADirectoryError):
+        open(mnt / "etc", "w")
+    with pytest.raises(FileNotFoundError):
+        open(mnt / "etc/.wh.hidden")
+
+
+def test_rename_files_and_upper_directories(union):
+    mnt, up, _ = union
+    os.rename(mnt / "etc/group", mnt / "etc/group2")
+    assert (mnt / "etc/group2").read_text().startswith("root:x:0:")
+    assert not (mnt / "etc/group").exists()
+    assert (up / "etc/.wh.group").exists()
+    os.rename(mnt / "etc/group2", mnt / "etc/passwd")  # over an existing lower file
+    assert (mnt / "etc/passwd").read_text().startswith("root:x:0:\n")
+    (mnt / "d1").mkdir()
+    (mnt / "d1/f").write_text("x")
+    ino = os.stat(mnt / "d1/f").st_ino
+    os.rename(mnt / "d1", mnt / "d2")
+    assert (mnt / "d2/f").read_text() == "x"
+    assert os.stat(mnt / "d2/f").st_ino == ino  # inode numbers follow renames
+    with pytest.raises(OSError) as ei:
+        os.rename(mnt / "dir", mnt / "dir2")  # a lower directory: like overlayfs without redirect_dir
+    assert ei.value.errno == errno.EXDEV
+
+
+def test_inode_numbers_stable_and_consistent_with_readdir(union):
+    mnt, up, _ = union
+    first = {e.name: e.inode() for e in os.scandir(mnt / "etc")}
+    for name, ino in first.items():
+        assert os.lstat(mnt / "etc" / name).st_ino == ino
+    with open(mnt / "etc/group", "a") as f:  # copy-up must not change the inode
+        f.write("x:x:1:\n")
+    assert os.stat(mnt / "etc/group").st_ino == first["group"]
+
+
+def test_statfs_reports_the_upper_filesystem(union):
+    mnt, up, _ = union
+    a, b = os.statvfs(mnt), os.statvfs(up)
+    assert a.f_bsize == b.f_bsize and a.f_blocks == b.f_blocks
+
+
+def test_bad_arguments(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dunnage.fuse", "--lower", str(tmp_path / "nope"),
+                        "--upper", str(tmp_path), str(tmp_path)], capture_output=True, timeout=20)
+    assert r.returncode == 2
+    assert b"not a directory" in r.stderr
+
+
+# ------------------------------------------------------------------ differential
+def observe(root: Path) -> dict:
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
+        for n in sorted(dirs + files):
+            p = Path(dirpath) / n
+            st = os.lstat(p)
+            rel = str(p.relative_to(root))
+            rec = {"mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid}
+            if stat.S_ISREG(st.st_mode):
+                rec["data"] = p.read_bytes()
+                rec["nlink"] = st.st_nlink
+                rec["mtime"] = st.st_mtime_ns
+            elif stat.S_ISLNK(st.st_mode):
+                rec["target"] = os.readlink(p)
+            elif stat.S_ISCHR(st.st_mode):
+                rec["rdev"] = st.st_rdev
+            out[rel] = rec
+    return out
+
+
+def upper_as_oci(upper: Path) -> dict:
+    """An upper layer with overlayfs's whiteouts spelled the OCI way."""
+    out = {}
+    for dirpath, dirs, files in os.walk(upper):
+        d = Path(dirpath)
+        if d != upper:
+            try:
+                if os.getxattr(d, "trusted.overlay.opaque") == b"y":
+                    out[str((d / ".wh..wh..opq").relative_to(upper))] = "whiteout"
+            except OSError:
+                pass
+        for n in dirs + files:
+            p = d / n
+            st = os.lstat(p)
+            rel = str(p.relative_to(upper))
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                out[str((d / (".wh." + n)).relative_to(upper))] = "whiteout"
+            elif n.startswith(".wh."):
+                out[rel] = "whiteout"
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = (stat.S_IMODE(st.st_mode), p.read_bytes())
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            elif stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p))
+            else:
+                out[rel] = ("node", st.st_mode, st.st_rdev)
+    return out
+
+
+def scenario(m: Path) -> list:
+    """Apply a sequence of operations; return the outcome (or errno) of each."""
+    ops = [
+        lambda: (m / "etc/passwd").open("a").write("u:x:1:1::/:/bin/sh\n"),
+        lambda: os.chmod(m / "etc/group", 0o600),
+        lambda: os.chown(m / "dir/keep", 7, 8),
+        lambda: os.utime(m / "dir/keep", ns=(10**9, 3 * 10**9)),
+        lambda: (m / "etc/passwd").read_text(),
+        lambda: os.unlink(m / "etc/link"),
+        lambda: os.symlink("group", m / "etc/link"),
+        lambda: os.readlink(m / "etc/link"),
+        lambda: os.mkdir(m / "etc"),
+        lambda: os.rmdir(m / "dir"),
+        lambda: os.unlink(m / "dir/keep"),
+        lambda: os.rmdir(m / "dir"),
+        lambda: os.mkdir(m / "dir"),
+        lambda: sorted(os.listdir(m / "dir")),
+        lambda: (m / "dir/again").write_text("again"),
+        lambda: os.rename(m / "etc/group", m / "etc/group.bak"),
+        lambda: os.rename(m / "etc/group.bak", m / "etc/passwd"),
+        lambda: os.rename(m / "opaque", m / "opaque2"),
+        lambda: os.mkdir(m / "fresh"),
+        lambda: (m / "fresh/a").write_text("a"),
+        lambda: os.rename(m / "fresh", m / "fresh2"),
+        lambda: os.truncate(m / "bin/tool", 3),
+        lambda: os.unlink(m / "nosuch"),
+        lambda: os.rmdir(m / "top-only"),
+        lambda: os.unlink(m / "top-only"),
+        lambda: os.mkfifo(m / "fifo"),
+        lambda: os.mknod(m / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3)),
+        lambda: os.link(m / "dir/again", m / "dir/hard"),
+        lambda: sorted(os.listdir(m)),
+    ]
+    out = []
+    for op in ops:
+        try:
+            r = op()
+            out.append(("ok", r if isinstance(r, (str, list)) else None))
+        except OSError as e:
+            out.append(("err", errno.errorcode[e.errno]))
+    return out
+
+
+def test_differential_against_kernel_overlayfs(tmp_path, layers):
+    top, base = layers
+    # overlayfs reads whiteouts as 0/0 char devices and opaque xattrs: translate the lowers
+    ktop = tmp_path / "ktop"
+    shutil.copytree(top, ktop, symlinks=True)
+    for dirpath, dirs, files in os.walk(ktop):
+        for n in files:
+            if n == ".wh..wh..opq":
+                os.unlink(Path(dirpath) / n)
+                os.setxattr(dirpath, "trusted.overlay.opaque", b"y")
+            elif n.startswith(".wh."):
+                os.unlink(Path(dirpath) / n)
+                os.mknod(Path(dirpath) / n[4:], stat.S_IFCHR | 0o600, 0)
+    kup, fup = tmp_path / "kupper", tmp_path / "fupper"
+    kup.mkdir()
+    fup.mkdir()
+    km = mount_overlay([ktop, base], kup, tmp_path / "kwork", tmp_path / "kmnt")
+    try:
+        fm = mount_union([top, base], fup, tmp_path / "fmnt")
+        try:
+            before_k, before_f = observe(km.mnt), observe(fm.mnt)
+            assert before_f == before_k
+            rk, rf = scenario(km.mnt), scenario(fm.mnt)
+            assert rf == rk
+            after_k, after_f = observe(km.mnt), observe(fm.mnt)
+            for rel in set(after_k) | set(after_f):
+                a, b = dict(after_f.get(rel) or {}), dict(after_k.get(rel) or {})
+                # times are compared where the scenario did not write (writes happen at different instants)
+                if before_k.get(rel, {}).get("data") != b.get("data") or rel not in before_k:
+                    a.pop("mtime", None), b.pop("mtime", None)
+                assert a == b, rel
+        finally:
+            fm.close()
+    finally:
+        km.close()
+    ku, fu = upper_as_oci(kup), upper_as_oci(fup)
+    # overlayfs keeps a whiteout for a name a lower layer still shows; dunnage too
+    assert fu == ku
