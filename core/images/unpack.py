@@ -36,6 +36,12 @@ def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
         safe = tarfile.tar_filter(member, dest)
     except tarfile.FilterError as e:
         raise LayerError(f"unsafe entry in layer: {e}") from None
+    if member.islnk():
+        # a hard link must name a file inside the layer (tar_filter checks
+        # links only in its "data" mode, which also strips setuid bits)
+        target = os.path.realpath(os.path.join(dest, member.linkname.lstrip("/")))
+        if os.path.isabs(member.linkname) or os.path.commonpath([target, os.path.realpath(dest)]) != os.path.realpath(dest):
+            raise LayerError(f"unsafe entry in layer: hard link {member.name!r} points outside the layer")
     return safe.replace(mode=member.mode, deep=False) if member.mode is not None else safe
 
 
@@ -55,14 +61,16 @@ def unpack_layer(stream: BinaryIO, dest: Path) -> tuple[str, int]:
         with tarfile.open(fileobj=hr, mode="r|") as tf:
             for m in tf:
                 m2 = _member_filter(m, str(dest))
-                tf.extract(m2, dest, set_attrs=True, numeric_owner=True, filter="fully_trusted")
+                # a hard link shares its target's inode: its own header's
+                # mode and owner must not overwrite the target's (as GNU tar)
+                tf.extract(m2, dest, set_attrs=not m.islnk(), numeric_owner=True, filter="fully_trusted")
                 if m.isfile():
                     size += m.size
         # drain trailing padding so the digest covers the whole stream
         while hr.read(1 << 16):
             pass
         return "sha256:" + hr.h.hexdigest(), size
-    except (tarfile.TarError, EOFError, OSError, LayerError, ValueError) as e:
+    except (tarfile.TarError, EOFError, OSError, LayerError, ValueError, KeyError) as e:
         shutil.rmtree(dest, ignore_errors=True)
         msg = str(e) if isinstance(e, LayerError) else f"invalid layer archive: {e}"
         raise LayerError(msg) from None

@@ -1,0 +1,88 @@
+"""cgroups behind one interface: v1 for real on this host, v2 against a recorded cgroup2 tree."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dunnage.core.cgroups import CgroupV1, CgroupV2, Limits, host_version, open_cgroup
+from dunnage.core.cgroups.common import CgroupError
+from dunnage.core.engine import stats_row
+
+pytestmark = pytest.mark.timeout(60)
+RECORDED = Path(__file__).parent / "data" / "cgroup2"
+
+
+@pytest.fixture
+def v2tree(tmp_path):
+    root = tmp_path / "cgroup2"
+    shutil.copytree(RECORDED, root)
+    return root
+
+
+def test_v2_stats_follow_dockers_formulas(v2tree):
+    cg = CgroupV2("dunnage/abc", root=str(v2tree))
+    s = cg.stats()
+    assert s.cpu_usage_ns == 2_390_000 * 1000                 # cpu.stat usage_usec * 1000
+    assert s.mem_usage == 52428800 - 4194304                  # memory.current - inactive_file
+    assert s.mem_limit == cg.host_memory()                    # "max": limited by host RAM
+    assert (s.nr_periods, s.nr_throttled) == (120, 30)
+    assert s.oom_kills == 1
+    assert (s.pids_current, s.pids_limit) == (3, None)
+    assert (s.io_read, s.io_write) == (1048576 + 4096, 2097152)
+
+
+def test_v2_limits_and_controllers_are_written(v2tree):
+    cg = CgroupV2("dunnage/new", root=str(v2tree))
+    cg.create(Limits(memory=64 << 20, cpu_quota=50_000, pids=20))
+    d = v2tree / "dunnage" / "new"
+    assert (d / "memory.max").read_text() == str(64 << 20)
+    assert (d / "cpu.max").read_text() == "50000 100000"
+    assert (d / "pids.max").read_text() == "20"
+    # every ancestor delegates the controllers the container needs
+    assert (v2tree / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +io"
+    assert (v2tree / "dunnage" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +io"
+    (d / "memory.max").write_text("67108864\n")
+    assert cg.stats().mem_limit == min(64 << 20, cg.host_memory())
+
+
+def test_stats_row_cpu_percent_is_one_core_per_hundred(v2tree):
+    from dunnage.core.cgroups import CgroupStats
+    from dunnage.core.containers import Container
+    c = Container(None, "f" * 64, {"Name": "x"}, {"Pid": 0})
+    a = CgroupStats(time_ns=0, cpu_usage_ns=0)
+    b = CgroupStats(time_ns=10**9, cpu_usage_ns=5 * 10**8, mem_usage=3 << 20, mem_limit=64 << 20, pids_current=2)
+    row = stats_row(c, a, b)
+    assert row["CPUPerc"] == "50.00%"
+    assert row["MemUsage"] == "3MiB / 64MiB"
+    assert row["MemPerc"] == "4.69%"
+    assert row["PIDs"] == "2"
+
+
+@pytest.mark.skipif(host_version() != 1, reason="this host runs cgroup v2: covered by the engine tests")
+def test_v1_real_group_create_limit_join_destroy():
+    import subprocess
+    cg = CgroupV1(f"dunnage/test-{os.getpid()}")
+    cg.create(Limits(memory=32 << 20, cpu_quota=20_000, pids=7))
+    try:
+        p = subprocess.Popen(["sh", "-c", "read x"], stdin=subprocess.PIPE,
+                             preexec_fn=cg.join_self)
+        try:
+            assert p.pid in cg.procs()
+            s = cg.stats()
+            assert s.mem_limit == 32 << 20 and s.pids_limit == 7 and s.pids_current == 1
+        finally:
+            p.communicate(b"\n", timeout=10)
+        with pytest.raises(CgroupError):
+            cg.set_limits(Limits(memory=-2))  # the kernel refuses
+    finally:
+        cg.destroy()
+    assert not cg.exists()
+
+
+def test_host_version_detection(v2tree, tmp_path):
+    assert host_version(str(v2tree)) == 2
+    assert host_version(str(tmp_path)) == 1
+    assert open_cgroup("x").version == host_version()
