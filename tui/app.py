@@ -23,8 +23,16 @@ from dunnage.core.engine import container_status_text
 from dunnage.core.units import bytes_binary
 
 HISTORY = 60
-COLUMNS = [("name", "NAME"), ("image", "IMAGE"), ("status", "STATUS"), ("cpu", "CPU %"),
-           ("mem", "MEM USED / LIMIT"), ("pids", "PIDS")]
+# the least needed column last, so 80 columns show everything that moves
+COLUMNS = [("name", "NAME"), ("status", "STATUS"), ("cpu", "CPU %"), ("mem", "MEM USED / LIMIT"),
+           ("pids", "PIDS"), ("image", "IMAGE")]
+
+
+def short_status(state: str, status: str) -> str:
+    """'Up 19 minutes' -> 'Up 19 minutes'; 'Exited (137) 3 hours ago' -> 'Exited (137)'."""
+    if state == "exited":
+        return status.split(")")[0] + ")"
+    return status
 
 
 @dataclass
@@ -183,7 +191,7 @@ class DunnageApp(App):
         for r in data:
             running = r.state == "running"
             cells = {
-                "name": r.name, "image": r.image, "status": r.status,
+                "name": r.name, "image": r.image, "status": short_status(r.state, r.status),
                 "cpu": f"{r.cpu:6.2f}%" if running else "-",
                 "mem": f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}" if running else "-",
                 "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if running else "-",
@@ -211,17 +219,20 @@ class DunnageApp(App):
         r = self.rows.get(self.selected_id() or "")
         cpu = self.query_one("#cpu-spark", Sparkline)
         mem = self.query_one("#mem-spark", Sparkline)
-        if r is None:
+        detail = self.query_one("#detail")
+        if r is None or r.state != "running":
             cpu.data, mem.data = [], []
-            self.query_one("#cpu-label", Label).update("CPU")
+            detail.border_title = r.name if r else ""
+            self.query_one("#cpu-label", Label).update("CPU %: not running" if r else "CPU %")
             self.query_one("#mem-label", Label).update("MEM")
             return
-        cpu.data = list(r.cpu_hist) or [0]
-        mem.data = list(r.mem_hist) or [0]
-        self.query_one("#cpu-label", Label).update(
-            f"CPU {r.name}: {r.cpu:.1f}% (100% = one core)")
+        detail.border_title = r.name
+        # a leading 0 anchors the scale at zero, so a flat line reads as flat
+        cpu.data = [0.0] + list(r.cpu_hist)
+        mem.data = [0] + list(r.mem_hist)
+        self.query_one("#cpu-label", Label).update(f"CPU {r.cpu:.1f}% (100% = 1 core)")
         self.query_one("#mem-label", Label).update(
-            f"MEM {r.name}: {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)} (without page cache)")
+            f"MEM {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)} (no cache)")
 
     @on(DataTable.RowHighlighted)
     def highlighted(self, _event) -> None:

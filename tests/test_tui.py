@@ -1,0 +1,114 @@
+"""The dashboard, driven with Textual's pilot and in tmux, against real containers."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from textual.widgets import DataTable
+
+from dunnage.tui.app import ConfirmScreen, DunnageApp, HelpScreen
+
+from conftest import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def until(pilot, pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("the dashboard did not get there in time")
+
+
+async def test_dashboard_shows_live_containers_and_acts_on_them(engine, image):
+    busy = engine.run(image, ["sh", "-c", "while :; do :; done"], name="tui-busy", detach=True, cpus="0.5")
+    idle = engine.run(image, ["sleep", "300"], name="tui-idle", detach=True, memory="32m")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.rounds >= 4)
+        table = app.query_one("#containers", DataTable)
+        assert busy.id in table.rows and idle.id in table.rows
+        assert app.rows[busy.id].cpu > 5.0                # live from the cgroup
+        assert app.rows[idle.id].mem_limit == 32 << 20
+        assert str(table.get_cell(idle.id, "mem")).endswith("/ 32MiB")
+        assert table.get_cell(busy.id, "pids") == "1"
+        # the detail panel follows the selection, with the convention shown
+        table.move_cursor(row=table.get_row_index(busy.id))
+        await pilot.pause(0.1)
+        label = str(app.query_one("#cpu-label").render())
+        assert "100% = 1 core" in label
+        assert app.query_one("#detail").border_title == "tui-busy"
+        await until(pilot, lambda: len(app.rows[busy.id].cpu_hist) >= 2)
+
+        # stop, start, remove from the keyboard
+        table.move_cursor(row=table.get_row_index(idle.id))
+        await pilot.press("x")
+        await until(pilot, lambda: engine.container(idle.id).status == "exited")
+        await until(pilot, lambda: app.rows[idle.id].state == "exited")
+        await pilot.press("s")
+        await until(pilot, lambda: engine.container(idle.id).status == "running")
+        await until(pilot, lambda: app.rows[idle.id].state == "running")
+        table.move_cursor(row=table.get_row_index(idle.id))
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # running: asks first, and "no" keeps it
+        await pilot.pause(0.3)
+        assert engine.container(idle.id).status == "running"
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: idle.id not in app.rows)
+        assert all(c.id != idle.id for c in engine.containers(all_=True))
+
+        # a change made by another front shows up through the events log
+        other = subprocess.run([sys.executable, "-m", "dunnage.tui.cli", "--root", str(engine.store.root),
+                                "run", "-d", "--name", "tui-other", image, "sleep", "300"],
+                               capture_output=True, timeout=60)
+        assert other.returncode == 0, other.stderr
+        await until(pilot, lambda: any(r.name == "tui-other" for r in app.rows.values()))
+
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_dashboard_with_no_containers(tmp_path):
+    from dunnage.core import Engine
+    e = Engine(str(tmp_path / "root"))
+    app = DunnageApp(e, interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.rounds >= 2)
+        assert app.query_one("#containers", DataTable).row_count == 0
+        await pilot.press("x", "d", "s")  # nothing selected: nothing happens, nothing breaks
+        await pilot.pause(0.2)
+        await pilot.press("q")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/dev.sh")
+def test_dashboard_in_tmux_as_a_person_would(engine, image):
+    engine.run(image, ["sleep", "300"], name="tmux-box", detach=True, memory="48m")
+    sess = f"dunnage-test-{os.getpid()}"
+    cmd = f"{sys.executable} -m dunnage.tui.cli --root {engine.store.root}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "80", "-y", "24", cmd], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
+        wait_for(lambda: all(x in screen() for x in ("tmux-box", "48MiB", "NAME", "CPU %", "q quit")), timeout=20)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "?"], check=True)
+        wait_for(lambda: "dunnage: keys" in screen(), timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "Escape"], check=True)
+        wait_for(lambda: "dunnage: keys" not in screen(), timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "q"], check=True)
+        wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", sess], capture_output=True).returncode != 0,
+                 timeout=10)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
