@@ -49,6 +49,25 @@ def pid_alive(pid: Optional[int], start_time: Optional[int]) -> bool:
         return False
 
 
+def wait_exit(pid: Optional[int], start_time: Optional[int], timeout: float) -> bool:
+    """Wait up to TIMEOUT for PID (not our child) to exit, waking the moment it does
+    (pidfd).  True if it is gone."""
+    if not pid_alive(pid, start_time):
+        return True
+    import select
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return not pid_alive(pid, start_time)
+    try:
+        if not pid_alive(pid, start_time):  # the pid may have been reused before we opened it
+            return True
+        r, _, _ = select.select([fd], [], [], timeout)
+        return bool(r)
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Container:
     store: Store
@@ -106,6 +125,10 @@ class Container:
 
     def shim_alive(self) -> bool:
         return pid_alive(self.state.get("ShimPid"), self.state.get("ShimStart"))
+
+    def wait_shim(self, timeout: float) -> bool:
+        """Wait (without polling) until the shim exits; True if it has."""
+        return wait_exit(self.state.get("ShimPid"), self.state.get("ShimStart"), timeout)
 
 
 def load(store: Store, cid: str) -> Container:

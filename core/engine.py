@@ -13,6 +13,7 @@ from .containers import Container, all_containers, create_dirs, find, load, new_
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
 from .network import host_net_counters
+from .runtime.linux import is_mountpoint, lazy_unmount
 from .store import Store, write_record
 from .units import UnitError, bytes_binary, bytes_decimal, human_duration, parse_iso, since
 
@@ -104,10 +105,8 @@ class Engine:
     def _repair(self, c: Container) -> None:
         """A container whose shim and process died unseen (kill -9, reboot) is exited."""
         if c.status in ("running", "paused") and not c.shim_alive() and not pid_alive(c.state.get("Pid"), c.state.get("PidStart")):
-            from dunnage.fuse.mount import unmount
-            from .runtime.linux import is_mountpoint
             if is_mountpoint(str(c.merged)):
-                unmount(str(c.merged))
+                lazy_unmount(str(c.merged))
             cg = open_cgroup(c.id)
             try:
                 if cg.exists():
@@ -222,7 +221,8 @@ class Engine:
             self._repair(c)
             if end is not None and time.monotonic() > end:
                 raise TimeoutError
-            time.sleep(0.02)
+            if c.wait_shim(0.02):  # shim gone: the state is final, or the shim died (repair)
+                time.sleep(0.005)
 
     def kill(self, ref: str, sig: str | int = "KILL") -> Container:
         c = self.container(ref)
@@ -272,14 +272,10 @@ class Engine:
             except TimeoutError:
                 raise EngineError(f"could not kill container {c.id}", 1) from None
         # a shim may still be tearing down: let it finish
-        end = time.monotonic() + 10
-        while c.shim_alive() and time.monotonic() < end:
-            time.sleep(0.02)
-            c.reload()
-        from dunnage.fuse.mount import unmount
-        from .runtime.linux import is_mountpoint
+        c.wait_shim(10)
+        c.reload()
         if is_mountpoint(str(c.merged)):
-            unmount(str(c.merged))
+            lazy_unmount(str(c.merged))
         cg = open_cgroup(c.id)
         if cg.exists():
             cg.destroy()
@@ -297,7 +293,14 @@ class Engine:
             c.reload()
             return c.status in ("running", "paused") or bool(c.shim_alive())
 
-        return read_logs(str(c.log_path), follow=follow, alive=alive)
+        def idle() -> None:
+            # the writer is the shim: wake when it writes (poll) or exits (pidfd)
+            t = time.monotonic()
+            c.wait_shim(0.05)
+            if time.monotonic() - t < 0.005:  # no shim to wait on: plain polling
+                time.sleep(0.05)
+
+        return read_logs(str(c.log_path), follow=follow, alive=alive, idle=idle)
 
     # -------------------------------------------------------------- inspect
     def inspect(self, ref: str) -> dict:

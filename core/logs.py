@@ -22,7 +22,7 @@ class LogWriter:
 
 
 def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambda: False,
-              poll: float = 0.05) -> Iterator[tuple[int, str, bytes]]:
+              poll: float = 0.05, idle: Callable[[], None] | None = None) -> Iterator[tuple[int, str, bytes]]:
     """Yield log records; with FOLLOW keep going while ALIVE() says the writer lives."""
     up = msgpack.Unpacker(raw=False)
     pos = 0
@@ -53,4 +53,7 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
                 for rec in up:
                     yield rec[0], rec[1], rec[2]
                 return
-            time.sleep(poll)
+            if idle is not None:
+                idle()
+            else:
+                time.sleep(poll)

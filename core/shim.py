@@ -23,7 +23,8 @@ from . import events
 from .cgroups import Limits, open_cgroup
 from .containers import Container, load, proc_start_time
 from .logs import STDERR, STDOUT, LogWriter
-from .runtime.linux import CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, prctl, set_process_name, unshare
+from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, prctl,
+                            set_process_name, unshare)
 from .store import Store
 from .images.store import now_iso
 
@@ -117,12 +118,18 @@ class Shim:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         (self.store.run_dir(c.id) / "shim.pid").write_text(str(os.getpid()))
         c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="")
+        # the FUSE server starts (and imports) while we make the cgroup
+        try:
+            ready = self.fork_fuse()
+        except Exception as e:  # noqa: BLE001
+            return self.fail(125, f"mounting the container root: {e}")
         try:
             self.cg.create(limits_of(c.config["HostConfig"]))
         except Exception as e:  # noqa: BLE001
+            os.close(ready)
             return self.fail(125, f"cgroup: {e}")
         try:
-            self.mount_root()
+            self.wait_fuse(ready)
         except Exception as e:  # noqa: BLE001
             return self.fail(125, f"mounting the container root: {e}")
         return self.start_and_supervise()
@@ -135,8 +142,8 @@ class Shim:
         self.cleanup_rundir()
         return 0
 
-    def mount_root(self) -> None:
-        from dunnage.fuse.mount import serve
+    def fork_fuse(self) -> int:
+        """Fork the FUSE server for the container root; returns its ready pipe."""
         c = self.c
         r, w = os.pipe()
         pid = os.fork()
@@ -146,6 +153,7 @@ class Shim:
                 if self.ready_w >= 0:
                     os.close(self.ready_w)  # the front must see EOF when the shim reports
                 set_process_name("dunnage-fuse")
+                from dunnage.fuse.mount import serve
                 serve(c.config["Lowers"], str(c.upper), str(c.merged), fsname=f"dunnage-{c.id[:12]}", ready_fd=w)
                 os._exit(0)
             except BaseException:  # noqa: BLE001
@@ -153,6 +161,9 @@ class Shim:
                 os._exit(1)
         os.close(w)
         self.fuse_pid = pid
+        return r
+
+    def wait_fuse(self, r: int) -> None:
         sel = selectors.DefaultSelector()
         sel.register(r, selectors.EVENT_READ)
         ok = sel.select(timeout=20) and os.read(r, 1) == b"1"
@@ -258,18 +269,17 @@ class Shim:
                 self.fuse_pid = 0
 
     def teardown(self) -> None:
-        from dunnage.fuse.mount import unmount
-        from .runtime.linux import is_mountpoint
         c = self.c
         if is_mountpoint(str(c.merged)):
-            unmount(str(c.merged))
+            lazy_unmount(str(c.merged))
         if self.fuse_pid:
+            # the FUSE server leaves its loop once the mount is gone
             end = time.monotonic() + 5
             while time.monotonic() < end:
                 wpid, _ = os.waitpid(self.fuse_pid, os.WNOHANG)
                 if wpid:
                     break
-                time.sleep(0.01)
+                time.sleep(0.002)
             else:
                 os.kill(self.fuse_pid, signal.SIGKILL)
                 os.waitpid(self.fuse_pid, 0)

@@ -4,13 +4,24 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 
-import pyfuse3
-import pyfuse3.asyncio
+import sys
+import types
 
-from .union import UnionFS
+if "trio" not in sys.modules:
+    # pyfuse3 imports trio at load time (0.16 s here) although we run it on
+    # asyncio: hand it a placeholder, which pyfuse3.asyncio.enable() replaces
+    sys.modules["trio"] = types.ModuleType("trio")
+    try:
+        import pyfuse3
+        import pyfuse3.asyncio
+    finally:
+        del sys.modules["trio"]
+import pyfuse3  # noqa: E402
+import pyfuse3.asyncio  # noqa: E402
+
+from .union import UnionFS  # noqa: E402
 
 pyfuse3.asyncio.enable()
 
@@ -46,13 +57,10 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
             pass
 
 
-def unmount(mountpoint: str, lazy: bool = True) -> None:
-    """Unmount a FUSE mount (lazily by default: a busy or hung mount never blocks us)."""
-    from dunnage.core.runtime.linux import MNT_DETACH, umount2
-    try:
-        umount2(mountpoint, MNT_DETACH if lazy else 0)
-    except OSError:
-        subprocess.run(["fusermount3", "-u", "-z", mountpoint], capture_output=True)
+def unmount(mountpoint: str) -> None:
+    """Unmount lazily: a busy or hung mount never blocks us."""
+    from dunnage.core.runtime.linux import lazy_unmount
+    lazy_unmount(mountpoint)
 
 
 def wait_mounted(mountpoint: str, timeout: float = 10.0) -> bool:

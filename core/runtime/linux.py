@@ -89,3 +89,12 @@ def is_mountpoint(path: str) -> bool:
             if mp == path:
                 return True
     return False
+
+
+def lazy_unmount(mountpoint: str) -> None:
+    """Detach a mount now, free it when no longer busy: a hung FUSE server never blocks us."""
+    try:
+        umount2(mountpoint, MNT_DETACH)
+    except OSError:
+        import subprocess
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], capture_output=True)
