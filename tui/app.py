@@ -198,7 +198,7 @@ class DunnageApp(App):
             }
             if r.id in t.rows:
                 for key, v in cells.items():
-                    t.update_cell(r.id, key, v)
+                    t.update_cell(r.id, key, v, update_width=True)
             else:
                 t.add_row(*[cells[k] for k, _ in COLUMNS], key=r.id)
         self.rows = new

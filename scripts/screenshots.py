@@ -1,0 +1,60 @@
+"""Regenerate screenshots/ from a real run: the demo containers in a scratch
+store, the dashboard driven by Textual's pilot, screens saved as SVG.
+
+    .venv/bin/python scripts/screenshots.py
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from dunnage.core import Engine
+from dunnage.tui.app import DunnageApp
+from dunnage.tui.demo import setup_demo
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+async def shoot(e: Engine) -> None:
+    app = DunnageApp(e, interval=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.rounds < 16:  # eight seconds of history in the charts
+            await pilot.pause(0.2)
+        t = app.query_one("#containers")
+        cpu = next(cid for cid, r in app.rows.items() if r.name == "demo-cpu")
+        t.move_cursor(row=t.get_row_index(cpu))
+        await pilot.pause(0.3)
+        app.save_screenshot("dashboard.svg", str(OUT))
+        mem = next(cid for cid, r in app.rows.items() if r.name == "demo-mem")
+        t.move_cursor(row=t.get_row_index(mem))
+        await pilot.pause(0.3)
+        app.save_screenshot("dashboard-memory.svg", str(OUT))
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        app.save_screenshot("help.svg", str(OUT))
+        await pilot.press("escape", "d")
+        await pilot.pause(0.3)
+        app.save_screenshot("confirm-remove.svg", str(OUT))
+        await pilot.press("n", "q")
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="dunnage-shots-"))
+    e = Engine(str(root))
+    try:
+        setup_demo(e)
+        asyncio.run(shoot(e))
+    finally:
+        for c in e.containers(all_=True):
+            e.remove(c.id, force=True)
+        shutil.rmtree(root, ignore_errors=True)
+    print("\n".join(sorted(str(p) for p in OUT.glob("*.svg"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
