@@ -150,7 +150,9 @@ def all_containers(store: Store) -> list[Container]:
 
 def find(store: Store, ref: str) -> Optional[Container]:
     """By full id, name (with or without a leading /) or unique id prefix."""
-    ref = ref.lstrip("/") if not ref.startswith("/") or len(ref) > 1 else ref
+    ref = ref.lstrip("/")
+    if not ref:
+        return None
     d = store.container_dir(ref)
     if len(ref) == 64 and d.exists():
         try:
@@ -161,7 +163,7 @@ def find(store: Store, ref: str) -> Optional[Container]:
     for c in cs:
         if c.name == ref:
             return c
-    hits = [c for c in cs if c.id.startswith(ref)] if len(ref) >= 1 else []
+    hits = [c for c in cs if c.id.startswith(ref)]
     if len(hits) == 1:
         return hits[0]
     return None

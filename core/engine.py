@@ -49,6 +49,20 @@ class Engine:
             raise EngineError("dunnage needs root (namespaces, cgroups and FUSE mounts): run it with sudo")
         self.store = root if isinstance(root, Store) else Store(root)
         self.images = ImageStore(self.store)
+        self._clean_stale_tmp()
+
+    def _clean_stale_tmp(self, age: float = 3600.0) -> None:
+        """Staging directories older than AGE belong to fronts that died mid-way."""
+        now = time.time()
+        try:
+            for p in self.store.tmp.iterdir():
+                try:
+                    if now - p.lstat().st_mtime > age:
+                        shutil.rmtree(p, ignore_errors=True)
+                except FileNotFoundError:
+                    pass
+        except OSError:
+            pass
 
     # ------------------------------------------------------------------ images
     def import_image(self, stream: BinaryIO, ref: Optional[str], changes: Optional[dict] = None) -> Image:

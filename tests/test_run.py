@@ -313,3 +313,25 @@ def test_shim_killed_container_is_repaired(engine, image):
     c = engine.container(c.id)
     assert not is_mountpoint(str(c.merged))
     assert not open_cgroup(c.id).exists()
+
+
+def test_events_are_logged_and_followed(session_root, engine, image):
+    import subprocess
+    import sys
+    c = engine.run(image, ["true"], name="evented", detach=True)
+    engine.wait(c.id, 30)
+    p = subprocess.Popen([sys.executable, "-m", "dunnage.tui.cli", "--root", str(session_root),
+                          "events", "--since", "1m", "--format", "json"], stdout=subprocess.PIPE)
+    try:
+        seen = []
+        while not {"create", "start", "die"} <= set(seen):
+            line = p.stdout.readline()
+            assert line, "events stopped early"
+            ev = json.loads(line)
+            if ev["Actor"]["ID"] == c.id:
+                seen.append(ev["Action"])
+                assert ev["Actor"]["Attributes"]["name"] == "evented"
+        assert seen.index("create") < seen.index("start") < seen.index("die")
+    finally:
+        p.kill()
+        p.wait()

@@ -309,6 +309,44 @@ def cmd_stats(e: Engine, a) -> int:
         return 0
 
 
+def cmd_events(e: Engine, a) -> int:
+    """docker events: past records (--since) then new ones as they come."""
+    import datetime as dt
+    from dunnage.core import events as ev
+    since_ns = 0
+    if a.since:
+        since_ns = _parse_since(a.since)
+    else:
+        since_ns = __import__("time").time_ns()
+    try:
+        for r in ev.follow(e.store, since_ns):
+            if a.format == "json":
+                print(json.dumps({"Type": r["Type"], "Action": r["Action"], "Actor": {
+                    "ID": r["id"], "Attributes": r["Attributes"]}, "time": r["time_ns"] // 10**9,
+                    "timeNano": r["time_ns"]}), flush=True)
+            else:
+                stamp = dt.datetime.fromtimestamp(r["time_ns"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+                attrs = ", ".join(f"{k}={v}" for k, v in sorted(r["Attributes"].items()))
+                print(f"{stamp} {r['Type']} {r['Action']} {r['id']}" + (f" ({attrs})" if attrs else ""), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _parse_since(s: str) -> int:
+    import time as _t
+    from dunnage.core.units import parse_iso
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", s)
+    if m:
+        return _t.time_ns() - int(float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)] * 1e9)
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return int(float(s) * 1e9)
+    t = parse_iso(s)
+    if t is None:
+        raise EngineError(f"invalid value for --since: {s}")
+    return int(t.timestamp() * 1e9)
+
+
 def cmd_demo(e: Engine, a) -> int:
     from dunnage.tui.demo import setup_demo
     setup_demo(e, quiet=False)
@@ -419,6 +457,11 @@ def build_parser() -> Parser:
     p.add_argument("--format")
     p.add_argument("containers", nargs="*")
     p.set_defaults(fn=cmd_stats)
+
+    p = sub.add_parser("events", help="follow lifecycle events")
+    p.add_argument("--since", help="show events since (10m, a unix time, or an ISO time)")
+    p.add_argument("--format")
+    p.set_defaults(fn=cmd_events)
 
     p = sub.add_parser("demo", help="build the demo image, start demo containers, open the dashboard")
     p.add_argument("--no-tui", action="store_true", help="only set up")
