@@ -26,7 +26,9 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
     """Yield log records; with FOLLOW keep going while ALIVE() says the writer lives."""
     up = msgpack.Unpacker(raw=False)
     pos = 0
-    while True:
+
+    def drain() -> bool:
+        nonlocal pos
         try:
             with open(path, "rb") as f:
                 f.seek(pos)
@@ -35,21 +37,17 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
             data = b""
         pos += len(data)
         up.feed(data)
+        return bool(data)
+
+    while True:
+        got = drain()
         for rec in up:
             yield rec[0], rec[1], rec[2]
         if not follow:
             return
-        if not data:
+        if not got:
             if not alive():
-                # one last read: the writer may have flushed as it exited
-                try:
-                    with open(path, "rb") as f:
-                        f.seek(pos)
-                        data = f.read()
-                except FileNotFoundError:
-                    data = b""
-                pos += len(data)
-                up.feed(data)
+                drain()  # one last read: the writer may have written as it exited
                 for rec in up:
                     yield rec[0], rec[1], rec[2]
                 return
