@@ -14,6 +14,7 @@ from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
 from .network import host_net_counters
 from .runtime.linux import is_mountpoint, lazy_unmount
+from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
 from .store import Store, write_record
 from .units import UnitError, bytes_binary, bytes_decimal, human_duration, parse_iso, since
 
@@ -134,7 +135,9 @@ class Engine:
     def create(self, image: str, command: list[str] | None = None, *, name: Optional[str] = None,
                env: list[str] | None = None, memory: Optional[str] = None, cpus: Optional[str] = None,
                pids_limit: Optional[int] = None, hostname: Optional[str] = None, auto_remove: bool = False,
-               detach: bool = False, workdir: Optional[str] = None, entrypoint: Optional[str] = None) -> Container:
+               detach: bool = False, workdir: Optional[str] = None, entrypoint: Optional[str] = None,
+               cap_add: list[str] | None = None, cap_drop: list[str] | None = None, privileged: bool = False,
+               security_opt: list[str] | None = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -147,6 +150,19 @@ class Engine:
             raise EngineError(str(e)) from None
         if pids_limit is not None:
             hc["PidsLimit"] = int(pids_limit)
+        from .runtime.capabilities import CapabilityError, effective_set, normalize
+        try:
+            hc["CapAdd"] = [normalize(x) for x in cap_add or []] or None
+            hc["CapDrop"] = [normalize(x) for x in cap_drop or []] or None
+            effective_set(cap_add or [], cap_drop or [], privileged)
+        except CapabilityError as e:
+            raise EngineError(f"invalid capability: {e}") from None
+        hc["Privileged"] = bool(privileged)
+        for o in security_opt or []:
+            if o not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true",
+                         "no-new-privileges:false", "no-new-privileges=false"):
+                raise EngineError(f'invalid --security-opt: "{o}" (supported: no-new-privileges)')
+        hc["SecurityOpt"] = list(security_opt or []) or None
         if name is not None:
             name = name.lstrip("/")
         if name is not None and not _valid_name(name):
@@ -353,6 +369,12 @@ class Engine:
                 "NetworkMode": cfg["HostConfig"].get("NetworkMode", "none"),
                 "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
                 "CgroupnsMode": "private",
+                "CapAdd": cfg["HostConfig"].get("CapAdd"),
+                "CapDrop": cfg["HostConfig"].get("CapDrop"),
+                "Privileged": bool(cfg["HostConfig"].get("Privileged")),
+                "SecurityOpt": cfg["HostConfig"].get("SecurityOpt"),
+                "MaskedPaths": [] if cfg["HostConfig"].get("Privileged") else list(MASKED_PATHS),
+                "ReadonlyPaths": [] if cfg["HostConfig"].get("Privileged") else list(READONLY_PATHS),
             },
             "GraphDriver": {"Name": "dunnage-fuse", "Data": {
                 "LowerDir": ":".join(cfg.get("Lowers", [])), "UpperDir": str(c.upper), "MergedDir": str(c.merged)}},

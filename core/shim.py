@@ -25,6 +25,7 @@ from .containers import Container, load, proc_start_time
 from .logs import STDERR, STDOUT, LogWriter
 from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, prctl,
                             set_process_name, unshare)
+from .runtime.capabilities import effective_set
 from .store import Store
 from .images.store import now_iso
 
@@ -175,6 +176,7 @@ class Shim:
     def start_and_supervise(self) -> int:
         c = self.c
         cfg = c.config
+        hc = cfg["HostConfig"]
         spec = {
             "rootfs": str(c.merged),
             "hostname": cfg["Config"]["Hostname"],
@@ -182,6 +184,10 @@ class Shim:
             "env": dict(e.split("=", 1) if "=" in e else (e, "") for e in cfg["Config"]["Env"]),
             "cwd": cfg["Config"].get("WorkingDir") or "/",
             "binds": [(str(c.dir / "hostname"), "/etc/hostname"), (str(c.dir / "hosts"), "/etc/hosts")],
+            "privileged": bool(hc.get("Privileged")),
+            "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
+            "no_new_privileges": any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
+                                     for o in hc.get("SecurityOpt") or []),
         }
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)

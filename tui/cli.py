@@ -135,7 +135,8 @@ def cmd_rmi(e: Engine, a) -> int:
 
 def _create_kwargs(a) -> dict:
     return dict(name=a.name, env=a.env, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
-                hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint)
+                hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint,
+                cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt)
 
 
 def cmd_create(e: Engine, a) -> int:
@@ -374,6 +375,10 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-h", "--hostname", help="container host name")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("--entrypoint", help="override the image's entrypoint")
+    p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability (or ALL)")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability (or ALL)")
+    p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths, /sys writable")
+    p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
     p.add_argument("--help", action="help", help="show this help")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)

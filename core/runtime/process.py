@@ -14,7 +14,9 @@ import socket
 import sys
 import traceback
 
-from .linux import CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, unshare
+from .capabilities import apply as apply_caps
+from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
+                    prctl, unshare)
 from .rootfs import setup_rootfs
 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
@@ -55,7 +57,7 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         socket.sethostname(spec["hostname"])
         from ..network import loopback_up
         loopback_up()
-        setup_rootfs(spec["rootfs"], spec.get("binds", []))
+        setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False))
         devnull = os.open("/dev/null", os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(stdout_fd, 1)
@@ -68,6 +70,10 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         cwd = spec.get("cwd") or "/"
         os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
+        if spec.get("no_new_privileges"):
+            prctl(PR_SET_NO_NEW_PRIVS, 1)
+        # last: dropping capabilities ends what this process may set up
+        apply_caps(spec["caps"])
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line
         detail = str(e) if isinstance(e, OSError) else "".join(traceback.format_exception_only(e)).strip()
         _fail(err_fd, 125, f"container init: {detail}")

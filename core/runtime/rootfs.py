@@ -22,7 +22,32 @@ def _mkdir(path: str, mode: int = 0o755) -> None:
         pass
 
 
-def setup_rootfs(root: str, binds: list[tuple[str, str]] = ()) -> None:
+# docker's defaults: hidden behind /dev/null or an empty read-only tmpfs ...
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                "/sys/firmware", "/sys/devices/virtual/powercap")
+# ... and made read-only
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+def _mask_and_protect(j) -> None:
+    for p in MASKED_PATHS:
+        target = j(p)
+        if os.path.islink(target) or not os.path.exists(target):
+            continue
+        if os.path.isdir(target):
+            mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+        else:
+            mount("/dev/null", target, None, MS_BIND)
+    for p in READONLY_PATHS:
+        target = j(p)
+        if os.path.islink(target) or not os.path.exists(target):
+            continue
+        mount(target, target, None, MS_BIND | MS_REC)
+        mount(target, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool = False) -> None:
     """Mount the kernel file systems under ROOT (an existing mount point) and
     make it the process's root with pivot_root.  BINDS are (host file, path in
     container) pairs bound read-write (hosts, hostname, resolv.conf)."""
@@ -55,7 +80,9 @@ def setup_rootfs(root: str, binds: list[tuple[str, str]] = ()) -> None:
         os.symlink(src, j(f"/dev/{dst}"))
 
     _mkdir(j("/sys"))
-    mount("sysfs", j("/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV)
+    mount("sysfs", j("/sys"), "sysfs", (0 if privileged else MS_RDONLY) | MS_NOSUID | MS_NOEXEC | MS_NODEV)
+    if not privileged:
+        _mask_and_protect(j)
 
     for src, dst in binds:
         target = j(dst)

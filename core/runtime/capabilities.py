@@ -1,0 +1,114 @@
+"""Linux capabilities: docker's default set, --cap-add/--cap-drop, and applying
+them (bounding, ambient, capset) as the last step before exec."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+from .linux import prctl
+
+CAPS = [
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+]
+CAP_NUMBER = {name: i for i, name in enumerate(CAPS)}
+
+# docker's (and podman's, less AUDIT_WRITE, MKNOD, NET_RAW, SYS_CHROOT) default: 0xa80425fb
+DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
+                "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")
+
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class CapabilityError(ValueError):
+    pass
+
+
+def last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return len(CAPS) - 1
+
+
+def normalize(name: str) -> str:
+    n = name.strip().upper()
+    if n.startswith("CAP_"):
+        n = n[4:]
+    if n != "ALL" and n not in CAP_NUMBER:
+        raise CapabilityError(f'unknown capability: "CAP_{n}"')
+    return n
+
+
+def effective_set(cap_add: list[str] = (), cap_drop: list[str] = (), privileged: bool = False) -> list[str]:
+    """The container's capabilities, computed as docker does: defaults, then drops, then adds."""
+    known = [c for c in CAPS if CAP_NUMBER[c] <= last_cap()]
+    if privileged:
+        return known
+    add = [normalize(c) for c in cap_add]
+    drop = [normalize(c) for c in cap_drop]
+    caps = set(DEFAULT_CAPS)
+    if "ALL" in drop:
+        caps = set()
+    caps -= set(drop)
+    if "ALL" in add:
+        caps = set(known)
+    caps |= {c for c in add if c != "ALL"}
+    return [c for c in known if c in caps]
+
+
+def mask(caps: list[str]) -> int:
+    m = 0
+    for c in caps:
+        m |= 1 << CAP_NUMBER[c]
+    return m
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def current_permitted() -> int:
+    """This process's permitted set: a container can never get more (here, for
+    one, CAP_SYS_RESOURCE is missing from the whole session)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    return (1 << (last_cap() + 1)) - 1
+
+
+def apply(caps: list[str]) -> None:
+    """Limit this process (and what it execs) to CAPS: the bounding set first
+    (needs CAP_SETPCAP), the ambient set cleared, then effective and permitted
+    set and inheritable emptied, as docker does since CVE-2022-24769."""
+    m = mask(caps) & current_permitted()
+    for i in range(last_cap() + 1):
+        if not m & (1 << i):
+            prctl(PR_CAPBSET_DROP, i)
+    try:
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        pass  # kernels before 4.3 have no ambient set
+    hdr = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    data[0].effective = data[0].permitted = m & 0xFFFFFFFF
+    data[1].effective = data[1].permitted = m >> 32
+    if _libc.capset(ctypes.byref(hdr), data) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"capset: {os.strerror(e)}")

@@ -1,0 +1,99 @@
+"""docker's isolation defaults, checked from inside real containers."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+DOCKER_DEFAULT_CAPS = 0x00000000A80425FB
+
+
+def status(run_cli, image, *flags) -> dict:
+    r = run_cli("run", "--rm", *flags, image, "cat", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    return dict(line.split(":\t", 1) for line in r.stdout.decode().splitlines() if ":\t" in line)
+
+
+def our_permitted() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1], 16) for line in f if line.startswith("CapPrm:"))
+
+
+def test_default_capabilities_are_dockers_fourteen(run_cli, image):
+    st = status(run_cli, image)
+    assert int(st["CapEff"], 16) == DOCKER_DEFAULT_CAPS
+    assert int(st["CapPrm"], 16) == DOCKER_DEFAULT_CAPS
+    assert int(st["CapBnd"], 16) == DOCKER_DEFAULT_CAPS   # nothing more can ever be gained
+    assert int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0
+    assert st["NoNewPrivs"].strip() == "0"  # off by default, as docker: setuid programs keep working
+
+
+def test_cap_add_drop_and_no_new_privileges(run_cli, image):
+    st = status(run_cli, image, "--cap-drop", "ALL", "--cap-add", "net_admin", "--security-opt", "no-new-privileges")
+    assert int(st["CapEff"], 16) == 1 << 12
+    assert st["NoNewPrivs"].strip() == "1"
+    st = status(run_cli, image, "--cap-drop", "CAP_CHOWN", "--cap-drop", "net_raw")
+    assert int(st["CapEff"], 16) == DOCKER_DEFAULT_CAPS & ~(1 << 0) & ~(1 << 13)
+
+
+def test_privileged_gets_every_capability_and_can_mount(run_cli, image):
+    st = status(run_cli, image, "--privileged")
+    assert int(st["CapEff"], 16) == our_permitted()
+    r = run_cli("run", "--rm", "--privileged", image, "sh", "-c", "mkdir -p /mnt && mount -t tmpfs none /mnt && echo ok")
+    assert r.stdout == b"ok\n", r.stderr
+
+
+def test_container_cannot_mount_write_proc_sys_set_the_clock_or_load_modules(run_cli, image):
+    script = (
+        "mkdir -p /mnt; mount -t tmpfs none /mnt 2>&1 && echo MOUNTED;"
+        "echo 1 > /proc/sys/kernel/printk 2>&1 || echo PROCSYS-RO;"
+        "touch /sys/kernel/x 2>&1 || echo SYS-RO;"
+        "date -s 2001-01-01 2>&1 >/dev/null | grep -q 'not permitted' && echo CLOCK-EPERM;"
+        "insmod /bin/busybox 2>/dev/null || echo NO-MODULES;"
+        "touch /f && chown 1000:1000 /f && echo CHOWN-OK"
+    )
+    r = run_cli("run", "--rm", image, "sh", "-c", script)
+    out = r.stdout.decode()
+    assert "MOUNTED" not in out
+    for word in ("PROCSYS-RO", "SYS-RO", "CLOCK-EPERM", "NO-MODULES", "CHOWN-OK"):
+        assert word in out, out
+    st = status(run_cli, image)
+    for cap in (16, 21, 25):  # SYS_MODULE, SYS_ADMIN, SYS_TIME: not even in the bounding set
+        assert not int(st["CapBnd"], 16) & (1 << cap)
+
+
+def test_masked_paths_are_empty(run_cli, image):
+    present = [p for p in ("/proc/timer_list", "/proc/sched_debug", "/proc/keys", "/sys/firmware")
+               if os.path.exists(p)]
+    assert present, "this kernel has none of the masked paths"
+    r = run_cli("run", "--rm", image, "sh", "-c",
+                " ; ".join(f"echo {p}=$(cat {p} 2>/dev/null | wc -c)$(ls {p} 2>/dev/null | wc -l)" for p in present))
+    for line in r.stdout.decode().splitlines():
+        path, _, v = line.partition("=")
+        assert v in ("00", "01"), line  # empty file, or empty directory
+    # and visible again with --privileged
+    r = run_cli("run", "--rm", "--privileged", image, "sh", "-c", f"cat {present[0]} | wc -c; ls {present[0]} | wc -l")
+    assert any(int(x) > 0 for x in r.stdout.split())
+
+
+def test_inspect_reports_security_settings(run_cli, engine, image):
+    engine.run(image, ["sleep", "60"], name="secure", detach=True, cap_add=["NET_ADMIN"], cap_drop=["MKNOD"],
+               security_opt=["no-new-privileges"])
+    hc = json.loads(run_cli("inspect", "secure").stdout)[0]["HostConfig"]
+    assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["MKNOD"]
+    assert hc["SecurityOpt"] == ["no-new-privileges"] and hc["Privileged"] is False
+    assert "/proc/kcore" in hc["MaskedPaths"] and "/proc/sys" in hc["ReadonlyPaths"]
+
+
+@pytest.mark.parametrize("flags,msg", [
+    (["--cap-add", "FOO"], b'unknown capability: "CAP_FOO"'),
+    (["--security-opt", "apparmor=x"], b"invalid --security-opt"),
+])
+def test_bad_security_flags(run_cli, engine, image, flags, msg):
+    before = len(engine.containers(all_=True))
+    r = run_cli("run", "--rm", *flags, image, "true")
+    assert r.returncode == 125 and msg in r.stderr
+    assert len(engine.containers(all_=True)) == before
