@@ -158,11 +158,20 @@ class Engine:
         except CapabilityError as e:
             raise EngineError(f"invalid capability: {e}") from None
         hc["Privileged"] = bool(privileged)
+        from .runtime.seccomp import SeccompError, load_profile
+        seccomp_opt = None
         for o in security_opt or []:
-            if o not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true",
-                         "no-new-privileges:false", "no-new-privileges=false"):
-                raise EngineError(f'invalid --security-opt: "{o}" (supported: no-new-privileges)')
+            key, sep, val = o.replace(":", "=", 1).partition("=")
+            if key == "seccomp" and sep and val:
+                seccomp_opt = val
+            elif key != "no-new-privileges" or val not in ("", "true", "false"):
+                raise EngineError(f'invalid --security-opt: "{o}" (supported: no-new-privileges, seccomp=unconfined|FILE)')
         hc["SecurityOpt"] = list(security_opt or []) or None
+        try:
+            # the profile is read now and kept with the container, as docker does
+            seccomp_profile = None if privileged and seccomp_opt is None else load_profile(seccomp_opt)
+        except SeccompError as e:
+            raise EngineError(str(e)) from None
         if name is not None:
             name = name.lstrip("/")
         if name is not None and not _valid_name(name):
@@ -195,7 +204,7 @@ class Engine:
                                       f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
             config = {
                 "Id": cid, "Name": name, "Created": now_iso(), "Image": img.id,
-                "ImageName": image, "Argv": argv, "Detached": detach,
+                "ImageName": image, "Argv": argv, "Detached": detach, "Seccomp": seccomp_profile,
                 "Lowers": self.images.layer_paths(img),
                 "Config": {"Hostname": hn, "Env": envs, "Cmd": cmd, "Entrypoint": ep or None,
                            "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",

@@ -188,6 +188,7 @@ class Shim:
             "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
             "no_new_privileges": any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
                                      for o in hc.get("SecurityOpt") or []),
+            "seccomp": cfg.get("Seccomp"),
         }
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)

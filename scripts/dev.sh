@@ -16,10 +16,10 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-# fuse3/libfuse3-dev/pkg-config: pyfuse3 builds against libfuse3 and mounts with it
+# libseccomp2: seccomp filters; fuse3/libfuse3-dev/pkg-config: pyfuse3 builds against libfuse3 and mounts with it
 # busybox-static: the offline demo image; tmux: the dashboard test drives it
 # podman, runc, uidmap: the peer the benchmarks compare against; file: tells static binaries
-APT_PACKAGES="fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap file iproute2 util-linux"
+APT_PACKAGES="libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap file iproute2 util-linux"
 
 missing=()
 for p in $APT_PACKAGES; do

@@ -97,3 +97,35 @@ def test_bad_security_flags(run_cli, engine, image, flags, msg):
     r = run_cli("run", "--rm", *flags, image, "true")
     assert r.returncode == 125 and msg in r.stderr
     assert len(engine.containers(all_=True)) == before
+
+
+def test_default_seccomp_profile_blocks_what_capabilities_do_not(run_cli, image):
+    # creating a user namespace needs no capability: only seccomp stops it
+    r = run_cli("run", "--rm", image, "sh", "-c", "grep '^Seccomp:' /proc/self/status; unshare -U true")
+    assert r.stdout.split() == [b"Seccomp:", b"2"]
+    assert r.returncode != 0 and b"Operation not permitted" in r.stderr
+    r = run_cli("run", "--rm", "--security-opt", "seccomp=unconfined", image, "sh", "-c",
+                "grep '^Seccomp:' /proc/self/status; unshare -U true && echo made-userns")
+    assert r.stdout.split() == [b"Seccomp:", b"0", b"made-userns"], r.stderr
+
+
+def test_capabilities_give_their_syscalls_back(run_cli, image):
+    r = run_cli("run", "--rm", "--cap-add", "SYS_ADMIN", image, "sh", "-c",
+                "mkdir -p /m && mount -t tmpfs x /m && echo mounted")
+    assert r.stdout == b"mounted\n", r.stderr
+
+
+def test_custom_seccomp_profile_file(run_cli, engine, image, tmp_path):
+    prof = tmp_path / "profile.json"
+    prof.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
+    r = run_cli("run", "--rm", "--security-opt", f"seccomp={prof}", image, "mkdir", "/made")
+    assert r.returncode == 1 and b"Permission denied" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    before = len(engine.containers(all_=True))
+    r = run_cli("run", "--rm", "--security-opt", f"seccomp={bad}", image, "true")
+    assert r.returncode == 125 and b"decoding seccomp profile" in r.stderr
+    r = run_cli("run", "--rm", "--security-opt", f"seccomp={tmp_path / 'missing.json'}", image, "true")
+    assert r.returncode == 125 and b"opening seccomp profile" in r.stderr
+    assert len(engine.containers(all_=True)) == before

@@ -378,7 +378,7 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability (or ALL)")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability (or ALL)")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths, /sys writable")
-    p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
+    p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges, seccomp=unconfined|FILE")
     p.add_argument("--help", action="help", help="show this help")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)

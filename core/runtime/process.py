@@ -14,6 +14,9 @@ import socket
 import sys
 import traceback
 
+import pyseccomp  # noqa: F401 - loads libseccomp now: after pivot_root the host's libraries are gone
+
+from . import seccomp as _seccomp
 from .capabilities import apply as apply_caps
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
                     prctl, unshare)
@@ -72,6 +75,9 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         os.chdir(cwd)
         if spec.get("no_new_privileges"):
             prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if spec.get("seccomp"):
+            # while CAP_SYS_ADMIN is still ours (the filter allows capset and execve)
+            _seccomp.install(spec["seccomp"], spec["caps"])
         # last: dropping capabilities ends what this process may set up
         apply_caps(spec["caps"])
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line

@@ -1,0 +1,103 @@
+"""Seccomp: docker-format profiles compiled to a filter by libseccomp (pyseccomp).
+
+The default profile (seccomp_default.json) blocks what docker's documentation
+says its default profile blocks, gated by the same capabilities.
+`--security-opt seccomp=unconfined` turns filtering off, `seccomp=FILE` loads
+a docker-format profile.  The filter is loaded in the container's PID 1 just
+before capabilities are dropped (loading needs CAP_SYS_ADMIN or
+no_new_privs), and is inherited by everything it execs."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
+
+
+class SeccompError(ValueError):
+    pass
+
+
+def load_profile(opt: Optional[str]) -> Optional[dict]:
+    """The profile for a --security-opt seccomp= value (None: the default; 'unconfined': no filter)."""
+    if opt == "unconfined":
+        return None
+    path = Path(opt) if opt else DEFAULT_PROFILE
+    try:
+        prof = json.loads(path.read_text())
+    except OSError as e:
+        raise SeccompError(f"opening seccomp profile ({path}) failed: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise SeccompError(f"decoding seccomp profile ({path}) failed: {e}") from None
+    if not isinstance(prof, dict) or "defaultAction" not in prof:
+        raise SeccompError(f"seccomp profile {path} has no defaultAction")
+    _action(prof["defaultAction"], prof.get("defaultErrnoRet"))  # validate early
+    for r in prof.get("syscalls") or []:
+        _action(r.get("action", ""), r.get("errnoRet"))
+    return prof
+
+
+def _action(name: str, errno_ret: Optional[int] = None) -> int:
+    import pyseccomp as sc
+    acts = {"SCMP_ACT_ALLOW": sc.ALLOW, "SCMP_ACT_KILL": sc.KILL, "SCMP_ACT_KILL_THREAD": sc.KILL,
+            "SCMP_ACT_KILL_PROCESS": getattr(sc, "KILL_PROCESS", sc.KILL), "SCMP_ACT_TRAP": sc.TRAP,
+            "SCMP_ACT_LOG": getattr(sc, "LOG", sc.ALLOW)}
+    if name == "SCMP_ACT_ERRNO":
+        return sc.ERRNO(errno.EPERM if errno_ret is None else int(errno_ret))
+    if name in acts:
+        return acts[name]
+    raise SeccompError(f"seccomp profile: unknown action {name!r}")
+
+
+def _ops():
+    import pyseccomp as sc
+    return {"SCMP_CMP_EQ": sc.EQ, "SCMP_CMP_NE": sc.NE, "SCMP_CMP_LT": sc.LT, "SCMP_CMP_LE": sc.LE,
+            "SCMP_CMP_GT": sc.GT, "SCMP_CMP_GE": sc.GE, "SCMP_CMP_MASKED_EQ": sc.MASKED_EQ}
+
+
+def _applies(rule: dict, caps: set[str]) -> bool:
+    inc = set((rule.get("includes") or {}).get("caps") or [])
+    exc = set((rule.get("excludes") or {}).get("caps") or [])
+    if inc and not inc <= caps:
+        return False
+    if exc and exc & caps:
+        return False
+    arches = (rule.get("includes") or {}).get("arches")
+    if arches:
+        names = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+        if os.uname().machine not in {names.get(a.replace("SCMP_ARCH_", "").lower(), a) for a in arches}:
+            return False
+    return True
+
+
+def install(profile: dict, caps: list[str]) -> None:
+    """Compile PROFILE for a container holding CAPS and load it into this process."""
+    import pyseccomp as sc
+    have = {f"CAP_{c}" for c in caps}
+    default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"))
+    f = sc.SyscallFilter(default)
+    # libseccomp sets no_new_privs on load unless told not to: we still hold
+    # CAP_SYS_ADMIN, and docker leaves no_new_privs off unless asked
+    f.set_attr(sc.Attr.CTL_NNP, 0)
+    ops = _ops()
+    for rule in profile.get("syscalls") or []:
+        if not _applies(rule, have):
+            continue
+        act = _action(rule["action"], rule.get("errnoRet"))
+        if act == default:
+            continue
+        args = []
+        for a in rule.get("args") or []:
+            if a["op"] == "SCMP_CMP_MASKED_EQ":
+                args.append(sc.Arg(a["index"], ops[a["op"]], a["value"], a.get("valueTwo", 0)))
+            else:
+                args.append(sc.Arg(a["index"], ops[a["op"]], a["value"]))
+        for name in rule.get("names") or []:
+            try:
+                f.add_rule(act, name, *args)
+            except (OSError, RuntimeError, ValueError):
+                continue  # a syscall this architecture or libseccomp does not know
+    f.load()
