@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal as _signal
 import time
@@ -137,7 +138,8 @@ class Engine:
                pids_limit: Optional[int] = None, hostname: Optional[str] = None, auto_remove: bool = False,
                detach: bool = False, workdir: Optional[str] = None, entrypoint: Optional[str] = None,
                cap_add: list[str] | None = None, cap_drop: list[str] | None = None, privileged: bool = False,
-               security_opt: list[str] | None = None) -> Container:
+               security_opt: list[str] | None = None, user: Optional[str] = None,
+               group_add: list[str] | None = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -158,6 +160,9 @@ class Engine:
         except CapabilityError as e:
             raise EngineError(f"invalid capability: {e}") from None
         hc["Privileged"] = bool(privileged)
+        hc["GroupAdd"] = list(group_add or []) or None
+        if user is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", user):
+            raise EngineError(f'invalid user: "{user}"')
         from .runtime.seccomp import SeccompError, load_profile
         seccomp_opt = None
         for o in security_opt or []:
@@ -207,6 +212,7 @@ class Engine:
                 "ImageName": image, "Argv": argv, "Detached": detach, "Seccomp": seccomp_profile,
                 "Lowers": self.images.layer_paths(img),
                 "Config": {"Hostname": hn, "Env": envs, "Cmd": cmd, "Entrypoint": ep or None,
+                           "User": user if user is not None else (icfg.get("User") or ""),
                            "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",
                            "Labels": icfg.get("Labels") or {}, "Tty": False, "OpenStdin": False,
                            "StopSignal": icfg.get("StopSignal") or "SIGTERM"},
@@ -325,6 +331,30 @@ class Engine:
         events.emit(self.store, "container", "destroy", c.id, {"name": c.name})
         return c
 
+    def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
+             detach: bool = False, user: Optional[str] = None, workdir: Optional[str] = None,
+             env: list[str] | None = None) -> int:
+        """docker exec: run ARGV in the running container REF; returns its exit code."""
+        from .runtime.exec import exec_spec, run_exec
+        from .runtime.users import UserError
+        c = self.container(ref)
+        if not argv:
+            raise EngineError("exec needs a command", 1)
+        if c.status == "paused":
+            raise EngineError(f"container {c.id} is paused, unpause the container before exec", 1)
+        if not c.running():
+            raise EngineError(f"container {c.id} is not running", 1)
+        spec = exec_spec(c.config, argv, user=user, workdir=workdir, env=env or [], tty=tty)
+        events.emit(self.store, "container", "exec_start: " + " ".join(argv), c.id, {"name": c.name})
+        try:
+            code, msg = run_exec(c.state["Pid"], open_cgroup(c.id), spec, tty=tty, interactive=interactive,
+                                 detach=detach)
+        except UserError as e:
+            raise EngineError(str(e), 126) from None
+        if msg:
+            raise EngineError(msg, code)
+        return code
+
     def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, str, bytes]]:
         c = self.container(ref)
 
@@ -379,6 +409,7 @@ class Engine:
                 "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
                 "CgroupnsMode": "private",
                 "CapAdd": cfg["HostConfig"].get("CapAdd"),
+                "GroupAdd": cfg["HostConfig"].get("GroupAdd"),
                 "CapDrop": cfg["HostConfig"].get("CapDrop"),
                 "Privileged": bool(cfg["HostConfig"].get("Privileged")),
                 "SecurityOpt": cfg["HostConfig"].get("SecurityOpt"),
@@ -389,7 +420,7 @@ class Engine:
                 "LowerDir": ":".join(cfg.get("Lowers", [])), "UpperDir": str(c.upper), "MergedDir": str(c.merged)}},
             "Mounts": [],
             "Config": {
-                "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": "",
+                "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": cfg["Config"].get("User", ""),
                 "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
                 "Tty": False, "OpenStdin": False, "StdinOnce": False,
                 "Env": cfg["Config"]["Env"], "Cmd": cfg["Config"]["Cmd"] or None,

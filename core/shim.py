@@ -189,6 +189,8 @@ class Shim:
             "no_new_privileges": any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
                                      for o in hc.get("SecurityOpt") or []),
             "seccomp": cfg.get("Seccomp"),
+            "user": cfg["Config"].get("User") or "",
+            "group_add": hc.get("GroupAdd") or [],
         }
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)

@@ -136,7 +136,8 @@ def cmd_rmi(e: Engine, a) -> int:
 def _create_kwargs(a) -> dict:
     return dict(name=a.name, env=a.env, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
                 hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint,
-                cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt)
+                cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt,
+                user=a.user, group_add=a.group_add)
 
 
 def cmd_create(e: Engine, a) -> int:
@@ -217,6 +218,14 @@ def cmd_kill(e: Engine, a) -> int:
 
 def cmd_rm(e: Engine, a) -> int:
     return _each(a, a.containers, lambda r: e.remove(r, a.force))
+
+
+def cmd_exec(e: Engine, a) -> int:
+    if a.tty and not os.isatty(0) and a.interactive:
+        raise EngineError("the input device is not a TTY", 1)
+    code = e.exec(a.container, a.command, tty=a.tty, interactive=a.interactive, detach=a.detach,
+                  user=a.user, workdir=a.workdir, env=a.env)
+    return code
 
 
 def cmd_wait(e: Engine, a) -> int:
@@ -375,6 +384,8 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-h", "--hostname", help="container host name")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("--entrypoint", help="override the image's entrypoint")
+    p.add_argument("-u", "--user", help="user[:group] (names from the image's /etc/passwd, or numbers)")
+    p.add_argument("--group-add", action="append", default=[], help="an additional group")
     p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability (or ALL)")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability (or ALL)")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths, /sys writable")
@@ -433,6 +444,18 @@ def build_parser() -> Parser:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("containers", nargs="+")
     p.set_defaults(fn=cmd_rm)
+
+    p = sub.add_parser("exec", help="run a command in a running container", add_help=False)
+    p.add_argument("-i", "--interactive", action="store_true", help="keep standard input open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    p.add_argument("-u", "--user", help="user[:group]")
+    p.add_argument("-w", "--workdir", help="working directory")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--help", action="help", help="show this help")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_exec)
 
     p = sub.add_parser("wait", help="wait for containers to stop, print exit codes")
     p.add_argument("containers", nargs="+")

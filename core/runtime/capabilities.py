@@ -93,10 +93,8 @@ def current_permitted() -> int:
     return (1 << (last_cap() + 1)) - 1
 
 
-def apply(caps: list[str]) -> None:
-    """Limit this process (and what it execs) to CAPS: the bounding set first
-    (needs CAP_SETPCAP), the ambient set cleared, then effective and permitted
-    set and inheritable emptied, as docker does since CVE-2022-24769."""
+def drop_bounding(caps: list[str]) -> None:
+    """Limit the bounding set to CAPS (needs CAP_SETPCAP) and clear the ambient set."""
     m = mask(caps) & current_permitted()
     for i in range(last_cap() + 1):
         if not m & (1 << i):
@@ -105,6 +103,11 @@ def apply(caps: list[str]) -> None:
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError:
         pass  # kernels before 4.3 have no ambient set
+
+
+def set_caps(caps: list[str]) -> None:
+    """Effective and permitted = CAPS, inheritable empty (as docker since CVE-2022-24769)."""
+    m = mask(caps) & current_permitted()
     hdr = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_Data * 2)()
     data[0].effective = data[0].permitted = m & 0xFFFFFFFF
@@ -112,3 +115,9 @@ def apply(caps: list[str]) -> None:
     if _libc.capset(ctypes.byref(hdr), data) < 0:
         e = ctypes.get_errno()
         raise OSError(e, f"capset: {os.strerror(e)}")
+
+
+def apply(caps: list[str]) -> None:
+    """Limit this process (and what it execs as root) to CAPS."""
+    drop_bounding(caps)
+    set_caps(caps)

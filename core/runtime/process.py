@@ -17,7 +17,8 @@ import traceback
 import pyseccomp  # noqa: F401 - loads libseccomp now: after pivot_root the host's libraries are gone
 
 from . import seccomp as _seccomp
-from .capabilities import apply as apply_caps
+from .capabilities import drop_bounding, set_caps
+from .users import UserError, resolve as resolve_user, switch as switch_user
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
                     prctl, unshare)
 from .rootfs import setup_rootfs
@@ -48,6 +49,30 @@ def exec_error(cmd0: str, e: OSError) -> tuple[int, str]:
     return 126, f'exec: "{cmd0}": {e.strerror}'
 
 
+def finalize(spec: dict) -> dict:
+    """The last steps inside the container's root, shared by run and exec:
+    working directory, user, no_new_privs, seccomp, capabilities.  Returns the
+    environment to exec with."""
+    env = dict(spec["env"])
+    user = resolve_user(spec.get("user") or "", "/", spec.get("group_add") or [])
+    env.setdefault("HOME", user.home)
+    cwd = spec.get("cwd") or "/"
+    if not os.path.isdir(cwd):
+        os.makedirs(cwd, exist_ok=True)
+        os.chown(cwd, user.uid, user.gid)
+    os.chdir(cwd)
+    if spec.get("no_new_privileges"):
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if spec.get("seccomp"):
+        # while CAP_SYS_ADMIN is still ours (the filter allows what follows)
+        _seccomp.install(spec["seccomp"], spec["caps"])
+    drop_bounding(spec["caps"])
+    switch_user(user)  # a non-root user loses its capabilities here, as with docker
+    if user.uid == 0:
+        set_caps(spec["caps"])
+    return env
+
+
 def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int) -> None:
     """Never returns: execs the container command or exits with a code."""
     try:
@@ -70,21 +95,13 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
                 os.close(fd)
         os.closerange(3, err_fd)
         os.closerange(err_fd + 1, 65536)
-        cwd = spec.get("cwd") or "/"
-        os.makedirs(cwd, exist_ok=True)
-        os.chdir(cwd)
-        if spec.get("no_new_privileges"):
-            prctl(PR_SET_NO_NEW_PRIVS, 1)
-        if spec.get("seccomp"):
-            # while CAP_SYS_ADMIN is still ours (the filter allows capset and execve)
-            _seccomp.install(spec["seccomp"], spec["caps"])
-        # last: dropping capabilities ends what this process may set up
-        apply_caps(spec["caps"])
+        env = finalize(spec)
+    except UserError as e:
+        _fail(err_fd, 125, str(e))
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line
         detail = str(e) if isinstance(e, OSError) else "".join(traceback.format_exception_only(e)).strip()
         _fail(err_fd, 125, f"container init: {detail}")
     argv = spec["argv"]
-    env = spec["env"]
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as e:
