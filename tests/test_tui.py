@@ -107,6 +107,13 @@ def test_dashboard_in_tmux_as_a_person_would(engine, image):
         wait_for(lambda: "dunnage: keys" in screen(), timeout=10)
         subprocess.run(["tmux", "send-keys", "-t", sess, "Escape"], check=True)
         wait_for(lambda: "dunnage: keys" not in screen(), timeout=10)
+        # e: a shell inside the selected container, then back to the dashboard
+        subprocess.run(["tmux", "send-keys", "-t", sess, "e"], check=True)
+        wait_for(lambda: "/ #" in screen(), timeout=20)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "echo inside-$((6*7))", "Enter"], check=True)
+        wait_for(lambda: "inside-42" in screen(), timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "exit", "Enter"], check=True)
+        wait_for(lambda: "tmux-box" in screen() and "q quit" in screen(), timeout=20)
         subprocess.run(["tmux", "send-keys", "-t", sess, "q"], check=True)
         wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", sess], capture_output=True).returncode != 0,
                  timeout=10)

@@ -57,6 +57,7 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         lines = ["[b]dunnage: keys[/b]", ""]
         for key, what in (("↑/↓ j/k", "select a container"), ("s", "start"), ("x", "stop"),
+                          ("e", "a shell inside (exit to come back)"),
                           ("d", "remove (asks first if running)"), ("r", "refresh now"),
                           ("?", "this help"), ("q", "quit")):
             lines.append(f"  [b]{key:<9}[/b] {what}")
@@ -99,6 +100,7 @@ class DunnageApp(App):
         Binding("s", "start", "start"),
         Binding("x", "stop", "stop"),
         Binding("d", "remove", "remove"),
+        Binding("e", "exec_shell", "shell"),
         Binding("r", "refresh", "refresh"),
         Binding("question_mark", "help", "help"),
         Binding("j", "cursor_down", "down", show=False),
@@ -280,6 +282,23 @@ class DunnageApp(App):
         if cid:
             self.notify(f"stopping {self.rows[cid].name}")
             self.engine_call("stop", cid)
+
+    def action_exec_shell(self) -> None:
+        """A shell inside the selected container, in this terminal; the dashboard
+        steps aside and comes back when the shell exits."""
+        import subprocess
+        import sys
+        cid = self.selected_id()
+        if not cid or self.rows[cid].state != "running":
+            self.notify("select a running container first", severity="warning")
+            return
+        cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(self.engine.store.root),
+               "exec", "-it", cid, "sh"]
+        with self.suspend():
+            code = subprocess.call(cmd)
+        if code not in (0, 130):
+            self.notify(f"the shell exited with {code}", severity="warning")
+        self.sample()
 
     def action_remove(self) -> None:
         cid = self.selected_id()
