@@ -75,6 +75,43 @@ class Engine:
         events.emit(self.store, "image", "import", img.id, {"name": ref or ""})
         return img
 
+    def load_images(self, source) -> list[tuple[Image, list[str]]]:
+        """docker load: docker archives and OCI layouts (a path, a directory, or a stream)."""
+        from .images.archive import load
+        try:
+            out = load(self.images, source)
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+        for img, tags in out:
+            events.emit(self.store, "image", "load", img.id, {"name": ",".join(tags)})
+        return out
+
+    def credentials(self):
+        from .images.registry import Credentials
+        return Credentials(self.store.root / "auth.json")
+
+    def pull(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None) -> Image:
+        from .images.registry import pull
+        try:
+            img = pull(self.images, ref, self.credentials(), tls_verify, say)
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+        events.emit(self.store, "image", "pull", img.id, {"name": ref})
+        return img
+
+    def login(self, registry: str, user: str, password: str, tls_verify: Optional[bool] = None) -> None:
+        """Check the credentials against the registry's /v2/, then keep them (root-only file)."""
+        from .images.registry import Client, Reference
+        cl = Client(Reference(registry, "x/x", "latest", None), (user, password), tls_verify)
+        try:
+            cl.request("").close()
+        except ImageError as e:
+            raise EngineError(f"login to {registry} failed: {e}") from None
+        self.credentials().set(registry, user, password)
+
+    def logout(self, registry: str) -> bool:
+        return self.credentials().remove(registry)
+
     def list_images(self) -> list[Image]:
         return sorted(self.images.list(), key=lambda i: i.created, reverse=True)
 
@@ -435,7 +472,7 @@ class Engine:
         img = self.image(ref)
         cfg = img.config
         return {
-            "Id": img.id, "RepoTags": img.tags, "RepoDigests": [], "Created": img.created,
+            "Id": img.id, "RepoTags": img.tags, "RepoDigests": list(img.digests or []), "Created": img.created,
             "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Size": img.size,
             "Config": cfg.get("config") or {}, "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
             "GraphDriver": {"Name": "dunnage-fuse", "Data": {"Layers": ":".join(self.images.layer_paths(img))}},

@@ -67,7 +67,8 @@ def render(fmt: Optional[str], rows: list[dict], table: list[tuple[str, str]], q
 
 
 def err(msg: str) -> None:
-    print(f"{PROG}: Error: {msg}", file=sys.stderr)
+    one_line = "; ".join(part.strip() for part in str(msg).splitlines() if part.strip())
+    print(f"{PROG}: Error: {one_line}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- verbs
@@ -98,15 +99,68 @@ def cmd_import(e: Engine, a) -> int:
     return 0
 
 
+def _tls(a) -> Optional[bool]:
+    if a.tls_verify is None:
+        return None
+    return a.tls_verify.lower() not in ("false", "0", "no")
+
+
+def cmd_pull(e: Engine, a) -> int:
+    say = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
+    img = e.pull(a.reference, _tls(a), say)
+    if a.quiet:
+        print(img.id)
+    else:
+        from dunnage.core.images.registry import parse_reference
+        r = parse_reference(a.reference)
+        print(f"Status: Downloaded newer image for {r.familiar}:{r.tag}" if r.tag else f"Status: Downloaded {a.reference}")
+    return 0
+
+
+def cmd_login(e: Engine, a) -> int:
+    user = a.username
+    pw = a.password
+    if a.password_stdin:
+        pw = sys.stdin.readline().rstrip("\n")
+    if not user or pw is None:
+        raise EngineError("login needs --username and --password (or --password-stdin)")
+    e.login(a.registry, user, pw, _tls(a))
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(e: Engine, a) -> int:
+    if e.logout(a.registry):
+        print(f"Removing login credentials for {a.registry}")
+    else:
+        print(f"Not logged in to {a.registry}")
+    return 0
+
+
+def cmd_load(e: Engine, a) -> int:
+    src = a.input if a.input and a.input != "-" else sys.stdin.buffer
+    if src is sys.stdin.buffer and os.isatty(0):
+        raise EngineError("requested load from stdin, but stdin is empty (use -i FILE)")
+    for img, tags in e.load_images(src):
+        if a.quiet:
+            continue
+        for t in tags:
+            print(f"Loaded image: {t}")
+        if not tags:
+            print(f"Loaded image ID: {img.id}")
+    return 0
+
+
 def image_rows(e: Engine) -> list[dict]:
     rows = []
     for img in e.list_images():
         tags = img.tags or ["<none>:<none>"]
         for t in tags:
             repo, _, tag = t.rpartition(":")
+            digest = next((d.split("@", 1)[1] for d in img.digests or [] if d.split("@", 1)[0] == repo), "<none>")
             rows.append({
                 "Containers": "N/A", "CreatedAt": img.created, "CreatedSince": human_duration(since(img.created)) + " ago",
-                "Digest": "<none>", "ID": img.short_id, "Repository": repo, "SharedSize": "N/A",
+                "Digest": digest, "ID": img.short_id, "Repository": repo, "SharedSize": "N/A",
                 "Size": bytes_decimal(img.size), "Tag": tag, "UniqueSize": "N/A", "VirtualSize": bytes_decimal(img.size),
             })
     return rows
@@ -116,8 +170,8 @@ def cmd_images(e: Engine, a) -> int:
     rows = image_rows(e)
     if a.reference:
         rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]
-    render(a.format, rows, [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
-                            ("CREATED", "CreatedSince"), ("SIZE", "Size")], "ID", a.quiet)
+    cols = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if a.digests else [])
+    render(a.format, rows, cols + [("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size")], "ID", a.quiet)
     return 0
 
 
@@ -407,8 +461,32 @@ def build_parser() -> Parser:
     p.add_argument("reference", nargs="?")
     p.set_defaults(fn=cmd_import)
 
+    p = sub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--tls-verify", help="false: plain HTTP (loopback registries are plain HTTP already)")
+    p.add_argument("reference")
+    p.set_defaults(fn=cmd_pull)
+
+    p = sub.add_parser("login", help="keep credentials for a registry")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--tls-verify")
+    p.add_argument("registry")
+    p.set_defaults(fn=cmd_login)
+
+    p = sub.add_parser("logout", help="forget a registry's credentials")
+    p.add_argument("registry")
+    p.set_defaults(fn=cmd_logout)
+
+    p = sub.add_parser("load", help="load images from a docker archive or an OCI layout")
+    p.add_argument("-i", "--input", help="archive file or OCI layout directory (default: stdin)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_load)
+
     p = sub.add_parser("images", help="list images")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
     p.add_argument("reference", nargs="?")
     p.set_defaults(fn=cmd_images)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-from ..store import Store, read_record, write_record
+from ..store import Store, atomic_write_bytes, read_record, write_record
+from . import oci
 from .unpack import LayerError, unpack_layer
 
 
@@ -47,6 +48,7 @@ class Image:
     layers: list            # chain ids, bottom first
     size: int
     created: str
+    digests: list = None    # repository digests (name@sha256:...) of manifests it was pulled by
 
     @property
     def short_id(self) -> str:
@@ -93,61 +95,96 @@ class ImageStore:
         """Layer diff directories, topmost first (the order a union mount wants)."""
         return [str(self.store.layer_dir(c) / "diff") for c in reversed(img.layers)]
 
-    # ---- import ----
+    # ---- adding images ----
+    def _commit(self, config_raw: bytes, staged: list[tuple[Path, str]], tags: list[str],
+                repo_digests: list[str] = ()) -> Image:
+        """Move staged layers into place and record the image, under the images lock."""
+        config = oci.parse_config(config_raw)
+        iid = oci.digest_of(config_raw)
+        chains = oci.chain_ids(config["rootfs"]["diff_ids"])
+        with self.store.lock("images"):
+            for tmp, chain in staged:
+                ldir = self.store.layer_dir(chain)
+                if not ldir.exists():
+                    os.rename(tmp, ldir)
+            missing = [c for c in chains if not (self.store.layer_dir(c) / "diff").is_dir()]
+            if missing:
+                raise ImageError(f"layer {missing[0]} is missing from the store")
+            blob = self.store.blobs / iid[7:]
+            if not blob.exists():
+                atomic_write_bytes(blob, config_raw)
+            idx = self._load()
+            for full in tags:
+                old = idx["tags"].get(full)
+                if old and old != iid and old in idx["images"]:
+                    idx["images"][old]["tags"] = [t for t in idx["images"][old]["tags"] if t != full]
+                idx["tags"][full] = iid
+            rec = idx["images"].get(iid)
+            size = sum(read_record(self.store.layer_dir(c) / "meta.msgpack").get("size", 0) for c in chains)
+            if rec:
+                rec["tags"] = sorted(set(rec["tags"]) | set(tags))
+                rec["digests"] = sorted(set(rec.get("digests") or []) | set(repo_digests))
+            else:
+                rec = {"id": iid, "tags": list(tags), "config": config, "layers": chains, "size": size,
+                       "created": config.get("created") or now_iso(), "digests": list(repo_digests)}
+                idx["images"][iid] = rec
+            self._save(idx)
+        return Image(**rec)
+
+    def stage_layer(self, stream: BinaryIO, diff_id: Optional[str]) -> tuple[Path, str, int]:
+        """Unpack one layer into a staging directory; returns (dir, diff id, size)."""
+        tmp = self.store.tempdir("layer-")
+        try:
+            got, size = unpack_layer(stream, tmp / "diff", diff_id)
+        except LayerError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ImageError(str(e)) from None
+        write_record(tmp / "meta.msgpack", {"diff_id": got, "size": size})
+        return tmp, got, size
+
+    def has_layer(self, chain_id: str) -> bool:
+        return (self.store.layer_dir(chain_id) / "diff").is_dir()
+
+    def add_image(self, config_raw: bytes, open_layer, tags: list[str], repo_digests: list[str] = ()) -> Image:
+        """Add an image from its config and a callable giving layer I's (compressed) stream.
+        Layers already in the store (same chain id) are not fetched again."""
+        try:
+            config = oci.parse_config(config_raw)
+        except oci.FormatError as e:
+            raise ImageError(str(e)) from None
+        diff_ids = config["rootfs"]["diff_ids"]
+        staged: list[tuple[Path, str]] = []
+        try:
+            for i, (d, chain) in enumerate(zip(diff_ids, oci.chain_ids(diff_ids))):
+                if self.has_layer(chain):
+                    continue
+                with open_layer(i) as f:
+                    tmp, _, _ = self.stage_layer(f, d)
+                staged.append((tmp, chain))
+            return self._commit(config_raw, staged, tags, repo_digests)
+        finally:
+            for tmp, _ in staged:
+                shutil.rmtree(tmp, ignore_errors=True)
+
     def import_tarball(self, stream: BinaryIO, ref: Optional[str], changes: Optional[dict] = None) -> Image:
         """docker import: a root filesystem tarball becomes a one-layer image."""
-        if ref:
-            name, tag = parse_ref(ref)
-        tmp = self.store.tempdir("import-")
+        tags = [":".join(parse_ref(ref))] if ref else []
+        tmp, diff_id, size = self.stage_layer(stream, None)
         try:
-            diff = tmp / "diff"
-            try:
-                diff_id, size = unpack_layer(stream, diff)
-            except LayerError as e:
-                raise ImageError(str(e)) from None
-            chain_id = diff_id  # one layer: chain id = diff id
+            cfg = dict(changes or {})
+            cfg.setdefault("Env", ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
             config = {
                 "created": now_iso(),
-                "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine),
+                "architecture": oci.host_platform()[1],
                 "os": "linux",
-                "config": dict(changes or {}),
+                "config": cfg,
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [{"created": now_iso(), "created_by": "dunnage import", "comment": "Imported from tarball"}],
             }
-            config.setdefault("config", {}).setdefault("Env", ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
             raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-            iid = "sha256:" + hashlib.sha256(raw).hexdigest()
-            with self.store.lock("images"):
-                ldir = self.store.layer_dir(chain_id)
-                if not ldir.exists():
-                    write_record(tmp / "meta.msgpack", {"diff_id": diff_id, "size": size, "parent": None})
-                    os.rename(tmp, ldir)
-                    tmp = None
-                blob = self.store.blobs / iid[7:]
-                if not blob.exists():
-                    from ..store import atomic_write_bytes
-                    atomic_write_bytes(blob, raw)
-                idx = self._load()
-                tags = []
-                if ref:
-                    full = f"{name}:{tag}"
-                    old = idx["tags"].get(full)
-                    if old and old != iid and old in idx["images"]:
-                        idx["images"][old]["tags"] = [t for t in idx["images"][old]["tags"] if t != full]
-                    idx["tags"][full] = iid
-                    tags = [full]
-                rec = idx["images"].get(iid)
-                if rec:
-                    rec["tags"] = sorted(set(rec["tags"]) | set(tags))
-                else:
-                    rec = {"id": iid, "tags": tags, "config": config, "layers": [chain_id],
-                           "size": size, "created": config["created"]}
-                    idx["images"][iid] = rec
-                self._save(idx)
-            return Image(**rec)
+            return self._commit(raw, [(tmp, diff_id)], tags)
         finally:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # ---- remove ----
     def remove(self, ref: str, in_use: set[str], force: bool = False) -> list[str]:

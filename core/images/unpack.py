@@ -45,19 +45,47 @@ def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     return safe.replace(mode=member.mode, deep=False) if member.mode is not None else safe
 
 
-def unpack_layer(stream: BinaryIO, dest: Path) -> tuple[str, int]:
+MAX_LAYER_BYTES = int(os.environ.get("DUNNAGE_MAX_LAYER_BYTES", 64 << 30))
+
+
+class _Bounded:
+    """Refuses to decompress more than LIMIT bytes: a small archive cannot fill the disk."""
+
+    def __init__(self, f, limit: int):
+        self.f, self.limit, self.n = f, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.f.read(size)
+        self.n += len(b)
+        if self.n > self.limit:
+            raise LayerError(f"layer is larger than {self.limit} bytes uncompressed (DUNNAGE_MAX_LAYER_BYTES)")
+        return b
+
+
+def decompressed(stream: BinaryIO) -> BinaryIO:
+    """The uncompressed tar inside STREAM (gzip, zstd or plain, told by magic bytes)."""
+    import io
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)
+    head = stream.peek(4)[:4]
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+        return gzip.GzipFile(fileobj=stream)
+    if head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    return stream
+
+
+def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None) -> tuple[str, int]:
     """Unpack an (optionally compressed) tar stream into DEST.
 
-    Returns (diff_id of the uncompressed tar, unpacked size in bytes).  On
-    error DEST is removed."""
+    Returns (diff_id of the uncompressed tar, unpacked size in bytes); checks
+    the diff id against EXPECT_DIFF_ID.  On any error DEST is removed."""
     dest.mkdir(parents=True, exist_ok=False)
     size = 0
     try:
-        # peek for compression: the diff id is the digest of the *uncompressed* tar
-        import gzip
-        head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
-        raw: BinaryIO = gzip.GzipFile(fileobj=stream) if head == b"\x1f\x8b" else stream
-        hr = _HashingReader(raw)
+        hr = _HashingReader(_Bounded(decompressed(stream), MAX_LAYER_BYTES))
         with tarfile.open(fileobj=hr, mode="r|") as tf:
             for m in tf:
                 m2 = _member_filter(m, str(dest))
@@ -69,11 +97,17 @@ def unpack_layer(stream: BinaryIO, dest: Path) -> tuple[str, int]:
         # drain trailing padding so the digest covers the whole stream
         while hr.read(1 << 16):
             pass
-        return "sha256:" + hr.h.hexdigest(), size
+        diff_id = "sha256:" + hr.h.hexdigest()
+        if expect_diff_id is not None and diff_id != expect_diff_id:
+            raise LayerError(f"layer content does not match its diff id: expected {expect_diff_id}, got {diff_id}")
+        return diff_id, size
     except (tarfile.TarError, EOFError, OSError, LayerError, ValueError, KeyError) as e:
         shutil.rmtree(dest, ignore_errors=True)
         msg = str(e) if isinstance(e, LayerError) else f"invalid layer archive: {e}"
         raise LayerError(msg) from None
+    except Exception as e:  # noqa: BLE001 - zstd's errors and the like
+        shutil.rmtree(dest, ignore_errors=True)
+        raise LayerError(f"invalid layer archive: {e}") from None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

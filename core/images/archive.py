@@ -1,0 +1,160 @@
+"""dunnage load: docker-archive (docker save, podman save) and OCI image layouts
+(directory, or tar as written by skopeo's oci-archive and docker save).
+
+The archive is unpacked into a staging directory first (with tarfile's "data"
+filter: nothing lands outside it), then every manifest, config and layer is
+checked against its digest before the image is recorded."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+from . import oci
+from .store import Image, ImageError, ImageStore, parse_ref
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+def _read(path: Path, limit: int = 64 << 20) -> bytes:
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise ImageError(f"archive: {path.name} is missing or not a file")
+        if path.stat().st_size > limit:
+            raise ImageError(f"archive: {path.name} is too large for a JSON document")
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"archive: cannot read {path.name}: {e.strerror}") from None
+
+
+def _inside(root: Path, rel: str) -> Path:
+    p = (root / rel).resolve()
+    if os.path.commonpath([p, root.resolve()]) != str(root.resolve()):
+        raise ImageError(f"archive: path {rel!r} points outside the archive")
+    return p
+
+
+def _verified_blob(root: Path, digest: str) -> Path:
+    """The blob file for DIGEST, after hashing it."""
+    import hashlib
+    oci.check_digest(digest)
+    p = _inside(root, f"blobs/sha256/{digest[7:]}")
+    if not p.is_file():
+        raise ImageError(f"archive: blob {digest} is missing")
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if "sha256:" + h.hexdigest() != digest:
+        raise ImageError(f"archive: blob {digest} does not match its digest")
+    return p
+
+
+def _tag_of(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.removeprefix("docker.io/library/").removeprefix("docker.io/")
+    if "@" in name:
+        return None
+    try:
+        return ":".join(parse_ref(name))
+    except ImageError:
+        return None
+
+
+def load_docker_archive(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
+    try:
+        manifest = json.loads(_read(root / "manifest.json"))
+    except ValueError as e:
+        raise ImageError(f"archive: malformed manifest.json: {e}") from None
+    if not isinstance(manifest, list) or not manifest:
+        raise ImageError("archive: manifest.json lists no images")
+    out = []
+    for entry in manifest:
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
+            raise ImageError("archive: malformed manifest.json entry")
+        cfg_path = _inside(root, entry["Config"])
+        config_raw = _read(cfg_path)
+        m = re.search(r"([0-9a-f]{64})(\.json)?$", entry["Config"])
+        if m and oci.digest_of(config_raw) != "sha256:" + m.group(1):
+            raise ImageError(f"archive: config {entry['Config']} does not match its digest")
+        try:
+            diff_ids = oci.parse_config(config_raw)["rootfs"]["diff_ids"]
+        except oci.FormatError as e:
+            raise ImageError(f"archive: {e}") from None
+        layers = [_inside(root, p) for p in entry["Layers"]]
+        if len(layers) != len(diff_ids):
+            raise ImageError("archive: the manifest and the config disagree on the number of layers")
+        for p in layers:
+            if not p.is_file():
+                raise ImageError(f"archive: layer {p.name} is missing")
+        tags = [t for t in (_tag_of(x) for x in entry.get("RepoTags") or []) if t]
+        img = store.add_image(config_raw, lambda i: open(layers[i], "rb"), tags)
+        out.append((img, tags))
+    return out
+
+
+def load_oci_layout(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
+    try:
+        index = oci.parse_json(_read(root / "index.json"), "index.json")
+    except oci.FormatError as e:
+        raise ImageError(f"archive: {e}") from None
+    out = []
+    for desc in index.get("manifests") or []:
+        try:
+            oci.descriptor(desc, "manifest")
+            ann = desc.get("annotations") or {}
+            name = ann.get(CONTAINERD_NAME) or ann.get(REF_NAME)
+            raw = _verified_blob(root, desc["digest"]).read_bytes()
+            mdigest = desc["digest"]
+            if oci.media_type(oci.parse_json(raw, "manifest"), desc.get("mediaType", "")) in oci.INDEX_TYPES:
+                sub = oci.pick_from_index(raw)
+                mdigest = sub["digest"]
+                raw = _verified_blob(root, mdigest).read_bytes()
+            man = oci.parse_manifest(raw)
+            config_raw = _verified_blob(root, man["config"]["digest"]).read_bytes()
+            layers = [_verified_blob(root, layer["digest"]) for layer in man["layers"]]
+        except oci.FormatError as e:
+            raise ImageError(f"archive: {e}") from None
+        tag = _tag_of(name) if name and (":" in name or "/" in name) else None
+        img = store.add_image(config_raw, lambda i: open(layers[i], "rb"), [tag] if tag else [])
+        out.append((img, [tag] if tag else []))
+    if not out:
+        raise ImageError("archive: index.json lists no images")
+    return out
+
+
+def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[str]]]:
+    """Load every image in SOURCE (a path to a tar or OCI layout directory, or a stream)."""
+    if isinstance(source, str) and os.path.isdir(source):
+        return _load_dir(store, Path(source))
+    tmp = store.store.tempdir("load-")
+    try:
+        try:
+            if isinstance(source, str):
+                tf = tarfile.open(source, mode="r:*")
+            else:
+                tf = tarfile.open(fileobj=source, mode="r|*")
+            with tf:
+                tf.extractall(tmp / "archive", filter="data")
+        except FileNotFoundError:
+            raise ImageError(f"open {source}: no such file or directory") from None
+        except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+            first = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
+            raise ImageError(f"archive: not a valid image archive ({first})") from None
+        return _load_dir(store, tmp / "archive")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load_dir(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
+    if (root / "manifest.json").is_file():
+        return load_docker_archive(store, root)
+    if (root / "index.json").is_file() and (root / "oci-layout").is_file():
+        return load_oci_layout(store, root)
+    raise ImageError("archive: neither a docker archive (manifest.json) nor an OCI layout (oci-layout, index.json)")

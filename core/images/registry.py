@@ -1,0 +1,283 @@
+"""Pulling from registries that speak the OCI distribution API.
+
+Anonymous, Basic and Bearer-token access (the WWW-Authenticate challenge flow
+of Docker Hub, GHCR and the reference registry).  Plain HTTP only for
+loopback registries or ones marked insecure.  Every manifest, config and layer
+is checked against its digest; layers download in parallel into the staging
+area and are unpacked only after their digest matched."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import oci
+from .store import Image, ImageError, ImageStore
+
+DEFAULT_REGISTRY = "docker.io"
+ACCEPT = ", ".join([oci.MT_OCI_INDEX, oci.MT_OCI_MANIFEST, oci.MT_DOCKER_LIST, oci.MT_DOCKER_MANIFEST])
+MAX_MANIFEST = 4 << 20
+
+
+@dataclass
+class Reference:
+    registry: str
+    repository: str
+    tag: Optional[str]
+    digest: Optional[str]
+
+    @property
+    def familiar(self) -> str:
+        """The name as docker shows it (docker.io/library/ dropped)."""
+        if self.registry == DEFAULT_REGISTRY:
+            return self.repository.removeprefix("library/")
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def api_host(self) -> str:
+        return "registry-1.docker.io" if self.registry == DEFAULT_REGISTRY else self.registry
+
+
+_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+
+
+def parse_reference(ref: str) -> Reference:
+    """docker's rules: 'busybox' is docker.io/library/busybox:latest; a first
+    component with a dot or a colon, or 'localhost', names a registry."""
+    name, digest = ref, None
+    if "@" in ref:
+        name, digest = ref.split("@", 1)
+        try:
+            oci.check_digest(digest)
+        except oci.FormatError:
+            raise ImageError(f'invalid reference format: "{ref}"') from None
+    tag = None
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1:]
+        if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+            raise ImageError(f'invalid reference format: "{ref}"')
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, repo = first, rest
+    else:
+        registry, repo = DEFAULT_REGISTRY, name
+        if "/" not in repo:
+            repo = "library/" + repo
+    if not _NAME.match(repo):
+        raise ImageError(f'invalid reference format: "{ref}"')
+    if tag is None and digest is None:
+        tag = "latest"
+    return Reference(registry, repo, tag, digest)
+
+
+def is_loopback(host: str) -> bool:
+    h = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") or "]:" in host else host.strip("[]")
+    return h == "localhost" or h.startswith("127.") or h == "::1"
+
+
+class Credentials:
+    """registry -> (user, password), kept in <root>/auth.json, readable by root only."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.path.read_text()).get("auths", {})
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, registry: str) -> Optional[tuple[str, str]]:
+        a = self._load().get(registry)
+        if not a or "auth" not in a:
+            return None
+        user, _, pw = base64.b64decode(a["auth"]).decode().partition(":")
+        return user, pw
+
+    def set(self, registry: str, user: str, password: str) -> None:
+        from ..store import atomic_write_bytes
+        auths = self._load()
+        auths[registry] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+        atomic_write_bytes(self.path, json.dumps({"auths": auths}, indent=1).encode(), mode=0o600)
+
+    def remove(self, registry: str) -> bool:
+        from ..store import atomic_write_bytes
+        auths = self._load()
+        if registry not in auths:
+            return False
+        del auths[registry]
+        atomic_write_bytes(self.path, json.dumps({"auths": auths}, indent=1).encode(), mode=0o600)
+        return True
+
+
+class Client:
+    def __init__(self, ref: Reference, creds: Optional[tuple[str, str]], tls_verify: Optional[bool] = None,
+                 timeout: float = 60.0):
+        self.ref = ref
+        self.creds = creds
+        insecure = (tls_verify is False) or (tls_verify is None and is_loopback(ref.registry))
+        self.base = f"{'http' if insecure else 'https'}://{ref.api_host}"
+        self.token: Optional[str] = None
+        self.basic = False
+        self.timeout = timeout
+        self.lock = threading.Lock()
+
+    def _auth_header(self) -> dict:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.basic and self.creds:
+            return {"Authorization": "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()}
+        return {}
+
+    def _challenge(self, header: str) -> None:
+        scheme, _, params = header.partition(" ")
+        if scheme.lower() == "basic":
+            if not self.creds:
+                raise ImageError(f"{self.ref.registry}: authentication required (dunnage login {self.ref.registry})")
+            self.basic = True
+            return
+        if scheme.lower() != "bearer":
+            raise ImageError(f"{self.ref.registry}: unsupported authentication scheme {scheme!r}")
+        p = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        if "realm" not in p:
+            raise ImageError(f"{self.ref.registry}: bearer challenge without a realm")
+        q = {k: v for k, v in p.items() if k in ("service", "scope")}
+        q.setdefault("scope", f"repository:{self.ref.repository}:pull")
+        url = p["realm"] + ("&" if "?" in p["realm"] else "?") + urllib.parse.urlencode(q)
+        req = urllib.request.Request(url)
+        if self.creds:
+            req.add_header("Authorization", "Basic " + base64.b64encode(":".join(self.creds).encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                doc = json.loads(r.read(MAX_MANIFEST))
+        except urllib.error.HTTPError as e:
+            raise ImageError(f"{self.ref.registry}: token request refused: {e.code} {e.reason}") from None
+        except (urllib.error.URLError, ValueError, OSError) as e:
+            raise ImageError(f"{self.ref.registry}: token request failed: {e}") from None
+        self.token = doc.get("token") or doc.get("access_token")
+        if not self.token:
+            raise ImageError(f"{self.ref.registry}: the token endpoint gave no token")
+
+    def request(self, path: str, accept: Optional[str] = None, method: str = "GET"):
+        url = f"{self.base}/v2/{path}"
+        for attempt in range(2):
+            req = urllib.request.Request(url, method=method)
+            if accept:
+                req.add_header("Accept", accept)
+            for k, v in self._auth_header().items():
+                req.add_header(k, v)
+            try:
+                return urllib.request.urlopen(req, timeout=self.timeout)
+            except urllib.error.HTTPError as e:
+                if e.code == 401 and attempt == 0:
+                    with self.lock:
+                        self._challenge(e.headers.get("WWW-Authenticate", ""))
+                    continue
+                if e.code == 401:
+                    raise ImageError(f"{self.ref.registry}: unauthorized (wrong credentials?)") from None
+                if e.code == 404:
+                    raise ImageError(f"{self.ref.familiar}: not found in {self.ref.registry}") from None
+                raise ImageError(f"{self.ref.registry}: {method} {path}: {e.code} {e.reason}") from None
+            except (urllib.error.URLError, OSError) as e:
+                raise ImageError(f"{self.ref.registry}: cannot connect: {getattr(e, 'reason', e)}") from None
+        raise ImageError(f"{self.ref.registry}: unauthorized")
+
+    def manifest(self, reference: str) -> tuple[bytes, str, str]:
+        """(body, media type, digest) of a manifest or index, digest checked."""
+        with self.request(f"{self.ref.repository}/manifests/{reference}", ACCEPT) as r:
+            body = r.read(MAX_MANIFEST + 1)
+            ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip()
+            header_digest = r.headers.get("Docker-Content-Digest")
+        if len(body) > MAX_MANIFEST:
+            raise ImageError("manifest too large")
+        digest = oci.digest_of(body)
+        if reference.startswith("sha256:") and digest != reference:
+            raise ImageError(f"manifest digest mismatch: asked for {reference}, got {digest}")
+        if header_digest and header_digest.startswith("sha256:") and header_digest != digest:
+            raise ImageError(f"manifest digest mismatch: the registry says {header_digest}, content is {digest}")
+        return body, ctype, digest
+
+    def blob_to_file(self, digest: str, dest: Path, progress: Callable[[int], None] = lambda n: None) -> None:
+        h = hashlib.sha256()
+        with self.request(f"{self.ref.repository}/blobs/{digest}") as r, open(dest, "wb") as f:
+            while True:
+                chunk = r.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                f.write(chunk)
+                progress(len(chunk))
+        if "sha256:" + h.hexdigest() != digest:
+            raise ImageError(f"blob {digest}: downloaded content does not match its digest (truncated or corrupt)")
+
+    def blob(self, digest: str, limit: int = MAX_MANIFEST) -> bytes:
+        with self.request(f"{self.ref.repository}/blobs/{digest}") as r:
+            data = r.read(limit + 1)
+        if len(data) > limit:
+            raise ImageError(f"blob {digest} is too large")
+        try:
+            return oci.verify(data, digest)
+        except oci.FormatError as e:
+            raise ImageError(str(e)) from None
+
+
+def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Optional[bool] = None,
+         say: Callable[[str], None] = lambda s: None, parallel: int = 3) -> Image:
+    ref = parse_reference(ref_str)
+    cl = Client(ref, creds.get(ref.registry), tls_verify)
+    body, ctype, digest = cl.manifest(ref.digest or ref.tag)
+    try:
+        doc = oci.parse_json(body, "manifest")
+        mt = oci.media_type(doc, ctype)
+        if mt in oci.INDEX_TYPES:
+            entry = oci.pick_from_index(body)
+            body, ctype, digest = cl.manifest(entry["digest"])
+        man = oci.parse_manifest(body)
+    except oci.FormatError as e:
+        raise ImageError(f"{ref_str}: {e}") from None
+    say(f"{ref.tag or ref.digest}: Pulling from {ref.familiar}")
+    config_raw = cl.blob(man["config"]["digest"])
+    try:
+        config = oci.parse_config(config_raw)
+    except oci.FormatError as e:
+        raise ImageError(f"{ref_str}: {e}") from None
+    diff_ids = config["rootfs"]["diff_ids"]
+    if len(diff_ids) != len(man["layers"]):
+        raise ImageError(f"{ref_str}: the manifest and the config disagree on the number of layers")
+    chains = oci.chain_ids(diff_ids)
+    tmp = store.store.tempdir("pull-")
+    try:
+        files: dict[int, Path] = {}
+        todo = [i for i, c in enumerate(chains) if not store.has_layer(c)]
+        for i, layer in enumerate(man["layers"]):
+            if i not in todo:
+                say(f"{layer['digest'][7:19]}: Already exists")
+
+        def fetch(i: int) -> None:
+            layer = man["layers"][i]
+            p = tmp / f"layer-{i}"
+            cl.blob_to_file(layer["digest"], p)
+            files[i] = p
+            say(f"{layer['digest'][7:19]}: Download complete ({layer.get('size', p.stat().st_size)} bytes)")
+
+        with ThreadPoolExecutor(max_workers=parallel) as ex:
+            for f in [ex.submit(fetch, i) for i in todo]:
+                f.result()
+        tags = [f"{ref.familiar}:{ref.tag}"] if ref.tag else []
+        img = store.add_image(config_raw, lambda i: open(files[i], "rb"), tags, [f"{ref.familiar}@{digest}"])
+        say(f"Digest: {digest}")
+        return img
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,170 @@
+"""A real registry (Debian's docker-registry) on 127.0.0.1, and real images
+built by umoci and pushed by skopeo."""
+from __future__ import annotations
+
+import base64
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt  # deprecated, still the way to a bcrypt htpasswd line (libxcrypt) without another package
+import http.client
+import http.server
+import secrets
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+from dunnage.core.images.demo import busybox_rootfs_tar
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    def __init__(self, workdir: Path, htpasswd: tuple[str, str] | None = None):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        auth = ""
+        if htpasswd:
+            user, pw = htpasswd
+            (workdir / "htpasswd").write_text(f"{user}:{crypt.crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+            auth = f"auth:\n  htpasswd:\n    realm: dunnage-test\n    path: {workdir / 'htpasswd'}\n"
+        (workdir / "config.yml").write_text(
+            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+            f"  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n{auth}")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(workdir / "config.yml")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 20
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                c.request("GET", "/v2/")
+                c.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > end or self.proc.poll() is not None:
+                    self.close()
+                    raise RuntimeError("docker-registry did not start")
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def build_layout(workdir: Path) -> Path:
+    """A two-layer OCI layout made by umoci: busybox plus /layer1 and /todelete,
+    then /layer2 added and /todelete deleted (a whiteout in the second layer)."""
+    lay = workdir / "layout"
+    tarball = workdir / "busybox.tar"
+    tarball.write_bytes(busybox_rootfs_tar())
+
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=workdir)
+
+    run("umoci", "init", "--layout", str(lay))
+    run("umoci", "new", "--image", f"{lay}:1")
+    run("umoci", "unpack", "--image", f"{lay}:1", str(workdir / "b1"))
+    with tarfile.open(tarball) as tf:
+        tf.extractall(workdir / "b1" / "rootfs", filter="fully_trusted")
+    (workdir / "b1/rootfs/layer1").write_text("one\n")
+    (workdir / "b1/rootfs/todelete").write_text("doomed\n")
+    run("umoci", "repack", "--image", f"{lay}:1", str(workdir / "b1"))
+    run("umoci", "config", "--image", f"{lay}:1", "--config.cmd", "sh", "--config.env", "PATH=/bin:/usr/bin",
+        "--config.workingdir", "/tmp")
+    run("umoci", "unpack", "--image", f"{lay}:1", str(workdir / "b2"))
+    (workdir / "b2/rootfs/layer2").write_text("two\n")
+    (workdir / "b2/rootfs/todelete").unlink()
+    run("umoci", "repack", "--image", f"{lay}:1", str(workdir / "b2"))
+    shutil.rmtree(workdir / "b1")
+    shutil.rmtree(workdir / "b2")
+    return lay
+
+
+def skopeo(*args: str) -> None:
+    subprocess.run(["skopeo", *args], check=True, capture_output=True, timeout=120)
+
+
+class TokenProxy:
+    """The Bearer flow in front of a real registry: answers 401 with a
+    WWW-Authenticate: Bearer challenge, issues tokens at /token for the right
+    Basic credentials, and forwards authorised requests to the registry.
+    With corrupt=True it flips a byte in every blob it forwards."""
+
+    def __init__(self, upstream_port: int, user: str, password: str, corrupt: bool = False):
+        self.tokens: set[str] = set()
+        self.token_requests = []
+        proxy = self
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        realm = f"http://{self.host}/token"
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/token"):
+                    proxy.token_requests.append(self.path)
+                    want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                    if self.headers.get("Authorization") != want:
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    tok = secrets.token_hex(16)
+                    proxy.tokens.add(tok)
+                    body = f'{{"token": "{tok}"}}'.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                auth = self.headers.get("Authorization", "")
+                if not auth.startswith("Bearer ") or auth[7:] not in proxy.tokens:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="test-registry",'
+                                                         f'scope="repository:test/img:pull"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept",)}
+                c.request("GET", self.path, headers=headers)
+                r = c.getresponse()
+                if r.status in (301, 302, 307):
+                    loc = r.getheader("Location")
+                    r.read()
+                    c.request("GET", loc, headers=headers)
+                    r = c.getresponse()
+                body = r.read()
+                if corrupt and "/blobs/" in self.path and len(body) > 1000:
+                    body = body[:500] + bytes([body[500] ^ 0xFF]) + body[501:]
+                self.send_response(r.status)
+                for k in ("Content-Type", "Docker-Content-Digest"):
+                    if r.getheader(k):
+                        self.send_header(k, r.getheader(k))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,136 @@
+"""pull and login against a real registry (docker-registry on 127.0.0.1), with
+images built by umoci and pushed by skopeo."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import cli
+from registry_fixtures import Registry, TokenProxy, build_layout, skopeo
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    return build_layout(tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, layout):
+    r = Registry(tmp_path_factory.mktemp("registry"))
+    try:
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:1", f"docker://{r.host}/test/img:1")
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory, layout):
+    r = Registry(tmp_path_factory.mktemp("auth-registry"), htpasswd=("alice", "s3cret"))
+    try:
+        skopeo("copy", "--dest-tls-verify=false", "--dest-creds", "alice:s3cret",
+               f"oci:{layout}:1", f"docker://{r.host}/test/img:1")
+        yield r
+    finally:
+        r.close()
+
+
+def store_contents(root) -> dict:
+    return {d: sorted(os.listdir(root / d)) for d in ("layers", "tmp", "blobs/sha256") if (root / d).exists()}
+
+
+def test_pull_run_and_layers_are_shared(fresh_root, registry):
+    ref = f"{registry.host}/test/img:1"
+    r = cli(fresh_root, "pull", ref)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "Download complete" in out and "Digest: sha256:" in out
+    rows = [json.loads(x) for x in cli(fresh_root, "images", "--format", "json").stdout.splitlines()]
+    assert [(x["Repository"], x["Tag"]) for x in rows] == [(f"{registry.host}/test/img", "1")]
+    # both layers, the whiteout of the second honoured, the image's config used
+    r = cli(fresh_root, "run", "--rm", ref, "sh", "-c", "cat /layer1 /layer2; pwd; ls /todelete 2>&1 || true")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines()[:3] == ["one", "two", "/tmp"]
+    assert b"No such file" in r.stdout
+    assert len(os.listdir(fresh_root / "layers")) == 2
+    # a second pull fetches nothing
+    r = cli(fresh_root, "pull", ref)
+    assert r.stdout.decode().count("Already exists") == 2
+    assert "Download complete" not in r.stdout.decode()
+    assert os.listdir(fresh_root / "tmp") == []
+
+
+def test_pull_by_digest_and_digests_column(fresh_root, registry):
+    r = cli(fresh_root, "pull", f"{registry.host}/test/img:1")
+    digest = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("Digest: ")][0].split()[1]
+    r = cli(fresh_root, "pull", f"{registry.host}/test/img@{digest}")
+    assert r.returncode == 0, r.stderr
+    out = cli(fresh_root, "images", "--digests").stdout.decode()
+    assert digest in out
+    info = json.loads(cli(fresh_root, "inspect", "--type", "image", f"{registry.host}/test/img:1").stdout)[0]
+    assert f"{registry.host}/test/img@{digest}" in info["RepoDigests"]
+    r = cli(fresh_root, "pull", f"{registry.host}/test/img@sha256:{'0' * 64}")
+    assert r.returncode == 125
+
+
+def test_pull_errors_leave_nothing(fresh_root, registry):
+    cli(fresh_root, "images")
+    before = store_contents(fresh_root)
+    for ref, msg in ((f"{registry.host}/test/missing:1", b"not found"),
+                     (f"{registry.host}/test/img:nosuchtag", b"not found"),
+                     ("127.0.0.1:1/test/img:1", b"cannot connect"),
+                     ("Not_A/valid::ref", b"invalid reference format")):
+        r = cli(fresh_root, "pull", ref)
+        assert r.returncode == 125, ref
+        assert msg in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert store_contents(fresh_root) == before
+
+
+def test_basic_auth_login_and_logout(fresh_root, auth_registry):
+    ref = f"{auth_registry.host}/test/img:1"
+    r = cli(fresh_root, "pull", ref)
+    assert r.returncode == 125 and b"authentication required" in r.stderr
+    r = cli(fresh_root, "login", "-u", "alice", "-p", "wrong", auth_registry.host)
+    assert r.returncode == 125 and b"login to" in r.stderr
+    assert not (fresh_root / "auth.json").exists()
+    r = cli(fresh_root, "login", "-u", "alice", "--password-stdin", auth_registry.host, input=b"s3cret\n")
+    assert r.returncode == 0 and r.stdout == b"Login Succeeded\n", r.stderr
+    assert stat.S_IMODE(os.stat(fresh_root / "auth.json").st_mode) == 0o600
+    assert cli(fresh_root, "pull", ref).returncode == 0
+    assert cli(fresh_root, "logout", auth_registry.host).returncode == 0
+    assert auth_registry.host not in (fresh_root / "auth.json").read_text()
+
+
+def test_bearer_token_flow(fresh_root, registry):
+    proxy = TokenProxy(registry.port, "bob", "hunter2")
+    try:
+        ref = f"{proxy.host}/test/img:1"
+        r = cli(fresh_root, "pull", ref)
+        assert r.returncode == 125 and b"token request refused: 401" in r.stderr
+        assert cli(fresh_root, "login", "-u", "bob", "-p", "hunter2", proxy.host).returncode == 0
+        r = cli(fresh_root, "pull", ref)
+        assert r.returncode == 0, r.stderr
+        assert any("service=test-registry" in p and "scope=repository" in p for p in proxy.token_requests)
+        assert cli(fresh_root, "run", "--rm", ref, "cat", "/layer2").stdout == b"two\n"
+    finally:
+        proxy.close()
+
+
+def test_corrupt_blob_is_refused_and_nothing_is_left(fresh_root, registry):
+    proxy = TokenProxy(registry.port, "bob", "hunter2", corrupt=True)
+    try:
+        assert cli(fresh_root, "login", "-u", "bob", "-p", "hunter2", proxy.host).returncode == 0
+        before = store_contents(fresh_root)
+        r = cli(fresh_root, "pull", f"{proxy.host}/test/img:1")
+        assert r.returncode == 125
+        assert b"does not match its digest" in r.stderr
+        assert store_contents(fresh_root) == before
+        assert cli(fresh_root, "images", "-q").stdout == b""
+    finally:
+        proxy.close()
