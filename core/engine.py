@@ -112,6 +112,28 @@ class Engine:
     def logout(self, registry: str) -> bool:
         return self.credentials().remove(registry)
 
+    def save_images(self, refs: list[str], path: Optional[str], fmt: str = "docker-archive", stream=None) -> None:
+        """docker save: to PATH (written to a temporary name, then renamed) or to STREAM."""
+        from .images.archive import save
+        try:
+            if path is None:
+                save(self.images, refs, stream, fmt)
+                return
+            d = os.path.dirname(os.path.abspath(path))
+            import tempfile
+            fd, tmp = tempfile.mkstemp(prefix=".dunnage-save-", dir=d)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    save(self.images, refs, f, fmt)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+        except OSError as e:
+            raise EngineError(f"save: {path}: {e.strerror}") from None
+
     def list_images(self) -> list[Image]:
         return sorted(self.images.list(), key=lambda i: i.created, reverse=True)
 

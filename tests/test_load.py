@@ -123,3 +123,47 @@ def test_hostile_and_broken_archives(fresh_root, layout, tmp_path):
     (tmp_path / "junk.tar").write_bytes(b"junk" * 1000)
     refused(tmp_path / "junk.tar", b"not a valid image archive")
     refused(tmp_path / "nope.tar", b"no such file")
+
+
+def test_save_is_loaded_and_run_by_podman(fresh_root, layout, tmp_path):
+    import tempfile
+    arc = tmp_path / "in.tar"
+    skopeo("copy", f"oci:{layout}:1", f"docker-archive:{arc}:example/saved:1")
+    assert cli(fresh_root, "load", "-i", str(arc)).returncode == 0
+    iid = json.loads(cli(fresh_root, "inspect", "--type", "image", "example/saved:1").stdout)[0]["Id"]
+    proot = Path(tempfile.mkdtemp(prefix="dpod-"))
+    podman = ["podman", "--root", str(proot / "root"), "--runroot", str(proot / "run"), "--runtime", "runc"]
+    try:
+        for fmt in ("docker-archive", "oci-archive"):
+            out = tmp_path / f"saved-{fmt}.tar"
+            r = cli(fresh_root, "save", "--format", fmt, "-o", str(out), "example/saved:1")
+            assert r.returncode == 0, r.stderr
+            r = subprocess.run(podman + ["load", "-i", str(out)], capture_output=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            assert b"example/saved:1" in r.stdout
+            r = subprocess.run(podman + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
+                                         "--ulimit", "nproc=1024:1024", "example/saved:1", "cat", "/layer1", "/layer2"],
+                               capture_output=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout == b"one\ntwo\n"
+            ids = subprocess.run(podman + ["images", "--no-trunc", "-q", "example/saved:1"], capture_output=True).stdout
+            assert iid.encode() in ids  # the very same image
+            # and our own load reads it back to the same image
+            other = tmp_path / f"other-{fmt}"
+            r = cli(other, "load", "-i", str(out))
+            assert r.returncode == 0, r.stderr
+            assert json.loads(cli(other, "inspect", "--type", "image", "example/saved:1").stdout)[0]["Id"] == iid
+    finally:
+        subprocess.run(podman + ["rm", "-af"], capture_output=True)
+        subprocess.run(podman + ["rmi", "-af"], capture_output=True)
+        subprocess.run(["umount", "-R", "-l", str(proot / "root" / "overlay")], capture_output=True)
+        shutil.rmtree(proot, ignore_errors=True)
+
+
+def test_save_errors(fresh_root, tmp_path):
+    r = cli(fresh_root, "save", "-o", str(tmp_path / "x.tar"), "no/such:image")
+    assert r.returncode == 125 and b"No such image" in r.stderr
+    assert not (tmp_path / "x.tar").exists()
+    assert not any(p.name.startswith(".dunnage-save-") for p in tmp_path.iterdir())
+    r = cli(fresh_root, "save", "-o", "/no/such/dir/x.tar", "no/such:image")
+    assert r.returncode == 125

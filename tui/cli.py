@@ -151,6 +151,13 @@ def cmd_load(e: Engine, a) -> int:
     return 0
 
 
+def cmd_save(e: Engine, a) -> int:
+    if a.output is None and os.isatty(1):
+        raise EngineError("cowardly refusing to save to a terminal (use -o FILE or redirect)")
+    e.save_images(a.images, a.output, a.format, None if a.output else sys.stdout.buffer)
+    return 0
+
+
 def image_rows(e: Engine) -> list[dict]:
     rows = []
     for img in e.list_images():
@@ -483,6 +490,12 @@ def build_parser() -> Parser:
     p.add_argument("-i", "--input", help="archive file or OCI layout directory (default: stdin)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_load)
+
+    p = sub.add_parser("save", help="write images to an archive docker and podman can load")
+    p.add_argument("-o", "--output")
+    p.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive"])
+    p.add_argument("images", nargs="+")
+    p.set_defaults(fn=cmd_save)
 
     p = sub.add_parser("images", help="list images")
     p.add_argument("-q", "--quiet", action="store_true")

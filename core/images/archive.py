@@ -158,3 +158,99 @@ def _load_dir(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
     if (root / "index.json").is_file() and (root / "oci-layout").is_file():
         return load_oci_layout(store, root)
     raise ImageError("archive: neither a docker archive (manifest.json) nor an OCI layout (oci-layout, index.json)")
+
+
+# ---------------------------------------------------------------- save
+def _layer_blob(store: ImageStore, chain: str) -> tuple[Path, dict]:
+    meta = store.layer_meta(chain)
+    blob = meta.get("blob")
+    p = store.store.blobs / blob[7:] if blob else None
+    if p is None or not p.is_file():
+        raise ImageError(f"layer {chain[7:19]} was stored without its archive (imported by an older dunnage): "
+                         "pull or load the image again")
+    return p, meta
+
+
+def save(store: ImageStore, refs: list[str], out: BinaryIO, fmt: str = "docker-archive") -> None:
+    """Write REFS as one archive that docker load and podman load accept."""
+    import io
+    import time
+    if fmt not in ("docker-archive", "oci-archive"):
+        raise ImageError(f'unknown format "{fmt}" (docker-archive or oci-archive)')
+    images = []
+    for ref in refs:
+        img = store.get(ref)
+        tag = None
+        try:
+            name, t = parse_ref(ref)
+            if f"{name}:{t}" in img.tags:
+                tag = f"{name}:{t}"
+        except ImageError:
+            pass
+        images.append((img, tag))
+    tmp = store.store.tempdir("save-")
+    now = int(time.time())
+
+    def add_bytes(tf, name: str, data: bytes) -> None:
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mtime, ti.mode = len(data), now, 0o644
+        tf.addfile(ti, io.BytesIO(data))
+
+    try:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            written: set[str] = set()
+            if fmt == "docker-archive":
+                manifest = []
+                for img, tag in images:
+                    cfg_raw = (store.store.blobs / img.id[7:]).read_bytes()
+                    if img.id not in written:
+                        add_bytes(tf, f"{img.id[7:]}.json", cfg_raw)
+                        written.add(img.id)
+                    layer_paths = []
+                    for chain, diff_id in zip(img.layers, img.config["rootfs"]["diff_ids"]):
+                        name = f"{diff_id[7:]}/layer.tar"
+                        layer_paths.append(name)
+                        if name in written:
+                            continue
+                        blob, meta = _layer_blob(store, chain)
+                        raw = tmp / "layer.tar"
+                        from .unpack import decompressed
+                        with open(blob, "rb") as src, open(raw, "wb") as dst:
+                            shutil.copyfileobj(decompressed(src), dst, 1 << 20)
+                        tf.add(raw, arcname=name)
+                        raw.unlink()
+                        written.add(name)
+                    tags = [tag] if tag else list(img.tags)
+                    manifest.append({"Config": f"{img.id[7:]}.json", "RepoTags": tags or None, "Layers": layer_paths})
+                add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
+            else:
+                index = {"schemaVersion": 2, "manifests": []}
+                add_bytes(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+                for img, tag in images:
+                    cfg_raw = (store.store.blobs / img.id[7:]).read_bytes()
+                    layers = []
+                    for chain in img.layers:
+                        blob, meta = _layer_blob(store, chain)
+                        mt = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+                              "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}.get(
+                            meta.get("compression"), "application/vnd.oci.image.layer.v1.tar")
+                        layers.append({"mediaType": mt, "digest": meta["blob"], "size": blob.stat().st_size})
+                        if meta["blob"] not in written:
+                            tf.add(blob, arcname=f"blobs/sha256/{meta['blob'][7:]}")
+                            written.add(meta["blob"])
+                    man = json.dumps({"schemaVersion": 2, "mediaType": oci.MT_OCI_MANIFEST,
+                                      "config": {"mediaType": oci.MT_OCI_CONFIG, "digest": img.id,
+                                                 "size": len(cfg_raw)},
+                                      "layers": layers}, separators=(",", ":")).encode()
+                    mdigest = oci.digest_of(man)
+                    for digest, data in ((img.id, cfg_raw), (mdigest, man)):
+                        if digest not in written:
+                            add_bytes(tf, f"blobs/sha256/{digest[7:]}", data)
+                            written.add(digest)
+                    entry = {"mediaType": oci.MT_OCI_MANIFEST, "digest": mdigest, "size": len(man)}
+                    if tag or img.tags:
+                        entry["annotations"] = {REF_NAME: tag or img.tags[0]}
+                    index["manifests"].append(entry)
+                add_bytes(tf, "index.json", json.dumps(index).encode())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

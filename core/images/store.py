@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -38,6 +39,30 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class _Tee(io.RawIOBase):
+    """Reads from a stream while copying and hashing what passed."""
+
+    def __init__(self, f: BinaryIO, out):
+        super().__init__()
+        self.f, self.out, self.h, self.n = f, out, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.f.read(size)
+        if b:
+            self.out.write(b)
+            self.h.update(b)
+            self.n += len(b)
+        return b
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        b = self.read(len(buf))
+        buf[:len(b)] = b
+        return len(b)
 
 
 @dataclass
@@ -106,6 +131,13 @@ class ImageStore:
             for tmp, chain in staged:
                 ldir = self.store.layer_dir(chain)
                 if not ldir.exists():
+                    meta = read_record(tmp / "meta.msgpack")
+                    blob = self.store.blobs / meta["blob"][7:]
+                    if (tmp / "blob").exists():
+                        if blob.exists():
+                            (tmp / "blob").unlink()
+                        else:
+                            os.rename(tmp / "blob", blob)
                     os.rename(tmp, ldir)
             missing = [c for c in chains if not (self.store.layer_dir(c) / "diff").is_dir()]
             if missing:
@@ -132,15 +164,32 @@ class ImageStore:
         return Image(**rec)
 
     def stage_layer(self, stream: BinaryIO, diff_id: Optional[str]) -> tuple[Path, str, int]:
-        """Unpack one layer into a staging directory; returns (dir, diff id, size)."""
+        """Unpack one layer into a staging directory, keeping the archive as it
+        came (the blob that save and push hand on).  Returns (dir, diff id, size)."""
         tmp = self.store.tempdir("layer-")
         try:
-            got, size = unpack_layer(stream, tmp / "diff", diff_id)
+            with open(tmp / "blob", "wb") as bf:
+                tee = _Tee(stream, bf)
+                got, size = unpack_layer(tee, tmp / "diff", diff_id)
+                while tee.read(1 << 20):
+                    pass
+                bf.flush()
+                os.fsync(bf.fileno())
         except LayerError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ImageError(str(e)) from None
-        write_record(tmp / "meta.msgpack", {"diff_id": got, "size": size})
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        with open(tmp / "blob", "rb") as f:
+            magic = f.read(4)
+        comp = "gzip" if magic[:2] == b"\x1f\x8b" else ("zstd" if magic == b"\x28\xb5\x2f\xfd" else "none")
+        write_record(tmp / "meta.msgpack", {"diff_id": got, "size": size, "blob": "sha256:" + tee.h.hexdigest(),
+                                            "blob_size": tee.n, "compression": comp})
         return tmp, got, size
+
+    def layer_meta(self, chain_id: str) -> dict:
+        return read_record(self.store.layer_dir(chain_id) / "meta.msgpack")
 
     def has_layer(self, chain_id: str) -> bool:
         return (self.store.layer_dir(chain_id) / "diff").is_dir()
@@ -219,6 +268,12 @@ class ImageStore:
                 if c not in used:
                     d = self.store.layer_dir(c)
                     if d.exists():
+                        try:
+                            lblob = read_record(d / "meta.msgpack").get("blob")
+                            if lblob:
+                                (self.store.blobs / lblob[7:]).unlink(missing_ok=True)
+                        except (OSError, KeyError):
+                            pass
                         trash = self.store.tempdir("rm-")
                         os.rename(d, trash / "layer")
                         shutil.rmtree(trash, ignore_errors=True)
