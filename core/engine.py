@@ -75,6 +75,18 @@ class Engine:
         events.emit(self.store, "image", "import", img.id, {"name": ref or ""})
         return img
 
+    def tag_image(self, src: str, target: str) -> Image:
+        try:
+            img = self.images.tag(src, target)
+        except ImageError as e:
+            raise EngineError(str(e), 1) from None
+        events.emit(self.store, "image", "tag", img.id, {"name": target})
+        return img
+
+    def prune_images(self, all_: bool = False) -> list[str]:
+        in_use = {c.config["Image"] for c in all_containers(self.store)}
+        return self.images.prune(in_use, all_)
+
     def load_images(self, source) -> list[tuple[Image, list[str]]]:
         """docker load: docker archives and OCI layouts (a path, a directory, or a stream)."""
         from .images.archive import load
@@ -98,6 +110,15 @@ class Engine:
             raise EngineError(str(e)) from None
         events.emit(self.store, "image", "pull", img.id, {"name": ref})
         return img
+
+    def push(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None) -> str:
+        from .images.registry import push
+        try:
+            digest = push(self.images, ref, self.credentials(), tls_verify, say)
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+        events.emit(self.store, "image", "push", ref, {"name": ref})
+        return digest
 
     def login(self, registry: str, user: str, password: str, tls_verify: Optional[bool] = None) -> None:
         """Check the credentials against the registry's /v2/, then keep them (root-only file)."""

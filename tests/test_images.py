@@ -151,3 +151,24 @@ def test_import_keeps_modes_owners_and_links(fresh_root):
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o600)
     assert os.stat(d / "bin/link").st_ino == os.stat(d / "bin/su").st_ino
     assert os.readlink(d / "bin/sym") == "/bin/su"
+
+
+def test_tag_history_and_prune(fresh_root):
+    data = busybox_rootfs_tar()
+    assert cli(fresh_root, "import", "-", "keep/me", input=data).returncode == 0
+    assert cli(fresh_root, "import", "-", "drop/me", input=data).returncode == 0
+    assert cli(fresh_root, "tag", "keep/me", "keep/alias:v1").returncode == 0
+    r = cli(fresh_root, "tag", "no/such", "x:y")
+    assert r.returncode == 1 and b"No such image" in r.stderr
+    rows = {(x["Repository"], x["Tag"]) for x in map(json.loads, cli(fresh_root, "images", "--format", "json").stdout.splitlines())}
+    assert rows == {("keep/me", "latest"), ("keep/alias", "v1"), ("drop/me", "latest")}
+    h = cli(fresh_root, "image", "history", "keep/me").stdout.decode()
+    assert "dunnage import" in h
+    r = cli(fresh_root, "create", "keep/me", "true")
+    assert r.returncode == 0
+    # nothing is dangling: plain prune keeps everything; -a removes what no container uses
+    assert cli(fresh_root, "image", "prune").stdout == b""
+    out = cli(fresh_root, "image", "prune", "-a").stdout.decode()
+    assert "Untagged: drop/me:latest" in out and "keep/me" not in out
+    rows = {(x["Repository"], x["Tag"]) for x in map(json.loads, cli(fresh_root, "image", "ls", "--format", "json").stdout.splitlines())}
+    assert rows == {("keep/me", "latest"), ("keep/alias", "v1")}

@@ -134,3 +134,37 @@ def test_corrupt_blob_is_refused_and_nothing_is_left(fresh_root, registry):
         assert cli(fresh_root, "images", "-q").stdout == b""
     finally:
         proxy.close()
+
+
+def test_push_is_read_back_by_skopeo_and_pulled_elsewhere(fresh_root, registry, tmp_path):
+    import subprocess
+    assert cli(fresh_root, "pull", f"{registry.host}/test/img:1").returncode == 0
+    target = f"{registry.host}/pushed/img:v2"
+    assert cli(fresh_root, "tag", f"{registry.host}/test/img:1", target).returncode == 0
+    r = cli(fresh_root, "push", target)
+    assert r.returncode == 0, r.stderr
+    digest = r.stdout.decode().splitlines()[-1].split("digest: ")[1].split()[0]
+    info = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{target}"],
+                                     capture_output=True, check=True, timeout=60).stdout)
+    assert info["Digest"] == digest and len(info["Layers"]) == 2
+    # skopeo copies it whole (every blob checked by skopeo) and another store runs it
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{target}", f"oci:{tmp_path / 'copy'}:x"],
+                   capture_output=True, check=True, timeout=60)
+    other = tmp_path / "other"
+    assert cli(other, "pull", target).returncode == 0
+    assert cli(other, "run", "--rm", target, "cat", "/layer2").stdout == b"two\n"
+    r = cli(fresh_root, "push", target)
+    assert r.stdout.decode().count("Layer already exists") == 2
+
+
+def test_push_needs_credentials(fresh_root, auth_registry, registry):
+    assert cli(fresh_root, "pull", f"{registry.host}/test/img:1").returncode == 0
+    target = f"{auth_registry.host}/mine/img:1"
+    assert cli(fresh_root, "tag", f"{registry.host}/test/img:1", target).returncode == 0
+    r = cli(fresh_root, "push", target)
+    assert r.returncode == 125 and b"authentication required" in r.stderr
+    assert cli(fresh_root, "login", "-u", "alice", "-p", "s3cret", auth_registry.host).returncode == 0
+    r = cli(fresh_root, "push", target)
+    assert r.returncode == 0, r.stderr
+    r = cli(fresh_root, "push", f"{registry.host}/never/tagged:1")
+    assert r.returncode == 125 and b"No such image" in r.stderr

@@ -117,6 +117,42 @@ def cmd_pull(e: Engine, a) -> int:
     return 0
 
 
+def cmd_tag(e: Engine, a) -> int:
+    e.tag_image(a.source, a.target)
+    return 0
+
+
+def cmd_image(e: Engine, a) -> int:
+    """image ls|rm|inspect|history|prune|tag|pull|push|load|save|import: the same verbs, grouped."""
+    if a.sub == "prune":
+        lines = e.prune_images(a.all or bool({"-a", "--all"} & set(a.args)))
+        for ln in lines:
+            print(ln)
+        return 0
+    if a.sub == "history":
+        img = e.image(a.args[0])
+        hist = img.config.get("history") or []
+        rows = [{"ID": "<missing>", "CreatedSince": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
+                 "Comment": h.get("comment", ""), "Size": "", "CreatedAt": h.get("created", "")}
+                for h in reversed(hist)]
+        if rows:
+            rows[0]["ID"] = img.short_id
+        render(a.format, rows, [("IMAGE", "ID"), ("CREATED", "CreatedAt"), ("CREATED BY", "CreatedBy"),
+                                ("COMMENT", "Comment")])
+        return 0
+    mapping = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect"}
+    verb = mapping.get(a.sub, a.sub)
+    argv = [verb] + (["--type", "image"] if verb == "inspect" else []) + a.args
+    if a.root:
+        argv = ["--root", a.root] + argv
+    return main(argv)
+
+
+def cmd_push(e: Engine, a) -> int:
+    e.push(a.reference, _tls(a), (lambda s: None) if a.quiet else (lambda s: print(s, flush=True)))
+    return 0
+
+
 def cmd_login(e: Engine, a) -> int:
     user = a.username
     pw = a.password
@@ -473,6 +509,25 @@ def build_parser() -> Parser:
     p.add_argument("--tls-verify", help="false: plain HTTP (loopback registries are plain HTTP already)")
     p.add_argument("reference")
     p.set_defaults(fn=cmd_pull)
+
+    p = sub.add_parser("tag", help="give an image another name")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(fn=cmd_tag)
+
+    p = sub.add_parser("image", help="manage images (ls, rm, inspect, history, prune, tag, pull, push, load, save)")
+    p.add_argument("sub", choices=["ls", "list", "rm", "remove", "inspect", "history", "prune", "tag", "pull", "push",
+                                   "load", "save", "import"])
+    p.add_argument("-a", "--all", action="store_true", help="prune: every image no container uses")
+    p.add_argument("--format")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_image)
+
+    p = sub.add_parser("push", help="push an image to a registry")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--tls-verify")
+    p.add_argument("reference")
+    p.set_defaults(fn=cmd_push)
 
     p = sub.add_parser("login", help="keep credentials for a registry")
     p.add_argument("-u", "--username")

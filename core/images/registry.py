@@ -131,6 +131,7 @@ class Client:
         self.base = f"{'http' if insecure else 'https'}://{ref.api_host}"
         self.token: Optional[str] = None
         self.basic = False
+        self.push = False
         self.timeout = timeout
         self.lock = threading.Lock()
 
@@ -154,7 +155,7 @@ class Client:
         if "realm" not in p:
             raise ImageError(f"{self.ref.registry}: bearer challenge without a realm")
         q = {k: v for k, v in p.items() if k in ("service", "scope")}
-        q.setdefault("scope", f"repository:{self.ref.repository}:pull")
+        q.setdefault("scope", f"repository:{self.ref.repository}:{'pull,push' if self.push else 'pull'}")
         url = p["realm"] + ("&" if "?" in p["realm"] else "?") + urllib.parse.urlencode(q)
         req = urllib.request.Request(url)
         if self.creds:
@@ -170,12 +171,17 @@ class Client:
         if not self.token:
             raise ImageError(f"{self.ref.registry}: the token endpoint gave no token")
 
-    def request(self, path: str, accept: Optional[str] = None, method: str = "GET"):
-        url = f"{self.base}/v2/{path}"
+    def request(self, path: str, accept: Optional[str] = None, method: str = "GET", data=None,
+                headers: Optional[dict] = None, url: Optional[str] = None, ok404: bool = False):
+        url = url or f"{self.base}/v2/{path}"
         for attempt in range(2):
-            req = urllib.request.Request(url, method=method)
+            if hasattr(data, "seek"):
+                data.seek(0)
+            req = urllib.request.Request(url, method=method, data=data)
             if accept:
                 req.add_header("Accept", accept)
+            for k, v in (headers or {}).items():
+                req.add_header(k, v)
             for k, v in self._auth_header().items():
                 req.add_header(k, v)
             try:
@@ -188,11 +194,43 @@ class Client:
                 if e.code == 401:
                     raise ImageError(f"{self.ref.registry}: unauthorized (wrong credentials?)") from None
                 if e.code == 404:
+                    if ok404:
+                        return None
                     raise ImageError(f"{self.ref.familiar}: not found in {self.ref.registry}") from None
-                raise ImageError(f"{self.ref.registry}: {method} {path}: {e.code} {e.reason}") from None
+                detail = ""
+                try:
+                    errs = json.loads(e.read(65536)).get("errors") or []
+                    detail = ": " + "; ".join(x.get("message", "") for x in errs if isinstance(x, dict))
+                except (ValueError, OSError, AttributeError):
+                    pass
+                raise ImageError(f"{self.ref.registry}: {method} {path or url}: {e.code} {e.reason}{detail}") from None
             except (urllib.error.URLError, OSError) as e:
                 raise ImageError(f"{self.ref.registry}: cannot connect: {getattr(e, 'reason', e)}") from None
         raise ImageError(f"{self.ref.registry}: unauthorized")
+
+    def has_blob(self, digest: str) -> bool:
+        r = self.request(f"{self.ref.repository}/blobs/{digest}", method="HEAD", ok404=True)
+        if r is None:
+            return False
+        r.close()
+        return True
+
+    def upload_blob(self, digest: str, path: Optional[Path] = None, data: Optional[bytes] = None) -> None:
+        """Monolithic upload: POST for a session, then PUT the content with its digest."""
+        with self.request(f"{self.ref.repository}/blobs/uploads/", method="POST", data=b"",
+                          headers={"Content-Length": "0"}) as r:
+            loc = r.headers.get("Location")
+        if not loc:
+            raise ImageError(f"{self.ref.registry}: upload session without a Location")
+        loc = urllib.parse.urljoin(self.base + "/", loc)
+        loc += ("&" if "?" in loc else "?") + urllib.parse.urlencode({"digest": digest})
+        size = path.stat().st_size if path is not None else len(data)
+        hdrs = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if path is not None:
+            with open(path, "rb") as f:
+                self.request("", method="PUT", data=f, headers=hdrs, url=loc).close()
+        else:
+            self.request("", method="PUT", data=data, headers=hdrs, url=loc).close()
 
     def manifest(self, reference: str) -> tuple[bytes, str, str]:
         """(body, media type, digest) of a manifest or index, digest checked."""
@@ -281,3 +319,40 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
         return img
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def push(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Optional[bool] = None,
+         say: Callable[[str], None] = lambda s: None) -> str:
+    """Push the image tagged REF_STR: layers and config first (skipping those the
+    registry has), then an OCI manifest under the tag.  Returns the manifest digest."""
+    from .archive import _layer_blob
+    ref = parse_reference(ref_str)
+    if ref.digest:
+        raise ImageError("push needs a tag, not a digest")
+    img = store.get(ref_str if ref.registry != DEFAULT_REGISTRY else f"{ref.familiar}:{ref.tag}")
+    cl = Client(ref, creds.get(ref.registry), tls_verify)
+    cl.push = True
+    say(f"The push refers to repository [{ref.registry}/{ref.repository}]")
+    layers = []
+    for chain in img.layers:
+        blob, meta = _layer_blob(store, chain)
+        mt = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+              "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}.get(
+            meta.get("compression"), "application/vnd.oci.image.layer.v1.tar")
+        if cl.has_blob(meta["blob"]):
+            say(f"{meta['blob'][7:19]}: Layer already exists")
+        else:
+            cl.upload_blob(meta["blob"], path=blob)
+            say(f"{meta['blob'][7:19]}: Pushed")
+        layers.append({"mediaType": mt, "digest": meta["blob"], "size": blob.stat().st_size})
+    cfg_raw = (store.store.blobs / img.id[7:]).read_bytes()
+    if not cl.has_blob(img.id):
+        cl.upload_blob(img.id, data=cfg_raw)
+    man = json.dumps({"schemaVersion": 2, "mediaType": oci.MT_OCI_MANIFEST,
+                      "config": {"mediaType": oci.MT_OCI_CONFIG, "digest": img.id, "size": len(cfg_raw)},
+                      "layers": layers}, separators=(",", ":")).encode()
+    cl.request(f"{ref.repository}/manifests/{ref.tag}", method="PUT", data=man,
+               headers={"Content-Type": oci.MT_OCI_MANIFEST, "Content-Length": str(len(man))}).close()
+    digest = oci.digest_of(man)
+    say(f"{ref.tag}: digest: {digest} size: {len(man)}")
+    return digest

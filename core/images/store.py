@@ -235,6 +235,34 @@ class ImageStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def tag(self, src: str, target: str) -> Image:
+        img = self.get(src)
+        name, tag = parse_ref(target)
+        full = f"{name}:{tag}"
+        with self.store.lock("images"):
+            idx = self._load()
+            old = idx["tags"].get(full)
+            if old and old != img.id and old in idx["images"]:
+                idx["images"][old]["tags"] = [t for t in idx["images"][old]["tags"] if t != full]
+            idx["tags"][full] = img.id
+            rec = idx["images"][img.id]
+            if full not in rec["tags"]:
+                rec["tags"].append(full)
+            self._save(idx)
+            return Image(**rec)
+
+    def prune(self, in_use: set[str], all_: bool = False) -> list[str]:
+        """Remove dangling images (no tag), or with ALL_ every image no container uses."""
+        out = []
+        for img in self.list():
+            if img.id in in_use or (img.tags and not all_):
+                continue
+            for t in list(img.tags):
+                out += self.remove(t, in_use, force=False)
+            if not img.tags:
+                out += self.remove(img.id, in_use, force=False)
+        return out
+
     # ---- remove ----
     def remove(self, ref: str, in_use: set[str], force: bool = False) -> list[str]:
         """rmi: untag REF; delete the image when no tag is left.  Returns docker-style lines."""
