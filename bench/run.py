@@ -6,6 +6,11 @@ start: `dunnage run --rm local/busybox true` against
        `podman --runtime runc run --rm --network none ... true` of the same
        tarball (podman import), alternated run by run; wall time of the whole
        command, median and spread, reported as the ratio dunnage / podman.
+pull:  a Debian minbase (debootstrap, cached in /var/tmp/dunnage-bench) as a
+       one-layer image in a docker-registry on 127.0.0.1: `dunnage pull`
+       against `podman pull` (fresh stores each run) and against the floor,
+       `gzip -d | tar -x` of the same layer.
+load:  the same image as a docker archive: `dunnage load` against `podman load`.
 Results are printed and written to bench/results/<name>.json."""
 from __future__ import annotations
 
@@ -71,27 +76,118 @@ def bench_start(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start}
+CACHE = Path(os.environ.get("DUNNAGE_BENCH_CACHE", "/var/tmp/dunnage-bench"))
+
+
+def minbase_layout() -> Path:
+    """A Debian minbase root (debootstrap, from the package mirror) as a one-layer
+    OCI layout (umoci), cached between runs."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    rootfs = CACHE / "minbase"
+    if not (rootfs / "usr" / "bin").is_dir():
+        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), "http://deb.debian.org/debian"],
+                       check=True, capture_output=True)
+    lay = CACHE / "layout"
+    if not (lay / "index.json").exists():
+        work = CACHE / "umoci-work"
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["umoci", "init", "--layout", str(lay)], check=True)
+        subprocess.run(["umoci", "new", "--image", f"{lay}:1"], check=True)
+        subprocess.run(["umoci", "unpack", "--image", f"{lay}:1", str(work)], check=True, capture_output=True)
+        subprocess.run(["cp", "-a", f"{rootfs}/.", str(work / "rootfs")], check=True)
+        subprocess.run(["umoci", "repack", "--image", f"{lay}:1", str(work)], check=True, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return lay
+
+
+def _registry(work: Path):
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from registry_fixtures import Registry
+    return Registry(work / "registry")
+
+
+def _podman(work: Path) -> list[str]:
+    return ["podman", "--root", str(work / "p"), "--runroot", str(Path(tempfile.mkdtemp(prefix="dpb-"))), "--runtime", "runc"]
+
+
+def bench_pull(runs: int) -> dict:
+    lay = minbase_layout()
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    reg = _registry(work)
+    try:
+        ref = f"{reg.host}/bench/minbase:1"
+        subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{lay}:1", f"docker://{ref}"], check=True)
+        man = json.loads((lay / "blobs/sha256" / json.loads((lay / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())
+        layer = lay / "blobs/sha256" / man["layers"][0]["digest"][7:]
+        dt, pt, ft = [], [], []
+        for i in range(runs):
+            droot = work / f"d{i}"
+            dt.append(timed(DUNNAGE + ["--root", str(droot), "pull", "-q", ref]))
+            shutil.rmtree(droot, ignore_errors=True)
+            p = _podman(work / f"p{i}")
+            pt.append(timed(p + ["pull", "-q", "--tls-verify=false", ref]))
+            subprocess.run(p + ["rmi", "-af"], capture_output=True)
+            subprocess.run(["umount", "-R", "-l", str(work / f"p{i}" / "p" / "overlay")], capture_output=True)
+            shutil.rmtree(work / f"p{i}", ignore_errors=True)
+            floor = work / "floor"
+            floor.mkdir()
+            ft.append(timed(["sh", "-c", f"gzip -dc {layer} | tar -x -C {floor}"]))
+            shutil.rmtree(floor, ignore_errors=True)
+        ds, ps, fs = summary(dt), summary(pt), summary(ft)
+        return {"name": "pull", "what": f"pull of a Debian minbase ({layer.stat().st_size >> 20} MiB gzip) from 127.0.0.1",
+                "dunnage": ds, "podman": ps, "floor (gzip -d | tar -x)": fs, "ratio": ds["median_s"] / ps["median_s"],
+                "ratio_to_floor": ds["median_s"] / fs["median_s"]}
+    finally:
+        reg.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_load(runs: int) -> dict:
+    lay = minbase_layout()
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    try:
+        arc = work / "minbase.tar"
+        subprocess.run(["skopeo", "copy", "-q", f"oci:{lay}:1", f"docker-archive:{arc}:bench/minbase:1"], check=True)
+        dt, pt = [], []
+        for i in range(runs):
+            droot = work / f"d{i}"
+            dt.append(timed(DUNNAGE + ["--root", str(droot), "load", "-q", "-i", str(arc)]))
+            shutil.rmtree(droot, ignore_errors=True)
+            p = _podman(work / f"p{i}")
+            pt.append(timed(p + ["load", "-q", "-i", str(arc)]))
+            subprocess.run(p + ["rmi", "-af"], capture_output=True)
+            subprocess.run(["umount", "-R", "-l", str(work / f"p{i}" / "p" / "overlay")], capture_output=True)
+            shutil.rmtree(work / f"p{i}", ignore_errors=True)
+        ds, ps = summary(dt), summary(pt)
+        return {"name": "load", "what": "load of the minbase docker archive", "dunnage": ds, "podman": ps,
+                "ratio": ds["median_s"] / ps["median_s"]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=None, help="runs per side (start: 20, pull/load: 3)")
     ap.add_argument("--only", choices=sorted(BENCHES), action="append")
     a = ap.parse_args()
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     for name in a.only or sorted(BENCHES):
-        res = BENCHES[name](a.runs)
+        res = BENCHES[name](a.runs or (20 if name == "start" else 3))
         res["host"] = {"cpus": os.cpu_count(), "kernel": os.uname().release}
         (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2))
-        peer = next(k for k in res if k not in ("name", "what", "dunnage", "ratio", "host"))
         print(f"{name}: {res['what']}")
-        print(f"  dunnage median {res['dunnage']['median_s'] * 1000:.0f} ms "
-              f"(p10 {res['dunnage']['p10_s'] * 1000:.0f}, p90 {res['dunnage']['p90_s'] * 1000:.0f})")
-        print(f"  {peer:<7} median {res[peer]['median_s'] * 1000:.0f} ms "
-              f"(p10 {res[peer]['p10_s'] * 1000:.0f}, p90 {res[peer]['p90_s'] * 1000:.0f})")
+        for k, v in res.items():
+            if isinstance(v, dict) and "median_s" in v:
+                print(f"  {k:<26} median {v['median_s'] * 1000:.0f} ms (p10 {v['p10_s'] * 1000:.0f}, "
+                      f"p90 {v['p90_s'] * 1000:.0f}, {v['runs']} runs)")
+        peer = next(k for k, v in res.items() if isinstance(v, dict) and "median_s" in v and k != "dunnage")
         print(f"  ratio dunnage/{peer}: {res['ratio']:.2f}")
+        if "ratio_to_floor" in res:
+            print(f"  ratio dunnage/floor: {res['ratio_to_floor']:.2f}")
     return 0
 
 

@@ -67,7 +67,7 @@ def _tag_of(name: str | None) -> str | None:
         return None
 
 
-def load_docker_archive(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
+def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) -> list[tuple[Image, list[str]]]:
     try:
         manifest = json.loads(_read(root / "manifest.json"))
     except ValueError as e:
@@ -94,12 +94,14 @@ def load_docker_archive(store: ImageStore, root: Path) -> list[tuple[Image, list
             if not p.is_file():
                 raise ImageError(f"archive: layer {p.name} is missing")
         tags = [t for t in (_tag_of(x) for x in entry.get("RepoTags") or []) if t]
-        img = store.add_image(config_raw, lambda i: open(layers[i], "rb"), tags)
+        # files of an archive we unpacked into staging can be moved; a directory the user gave cannot
+        opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
+        img = store.add_image(config_raw, opener, tags)
         out.append((img, tags))
     return out
 
 
-def load_oci_layout(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
+def load_oci_layout(store: ImageStore, root: Path, movable: bool = False) -> list[tuple[Image, list[str]]]:
     try:
         index = oci.parse_json(_read(root / "index.json"), "index.json")
     except oci.FormatError as e:
@@ -122,7 +124,8 @@ def load_oci_layout(store: ImageStore, root: Path) -> list[tuple[Image, list[str
         except oci.FormatError as e:
             raise ImageError(f"archive: {e}") from None
         tag = _tag_of(name) if name and (":" in name or "/" in name) else None
-        img = store.add_image(config_raw, lambda i: open(layers[i], "rb"), [tag] if tag else [])
+        opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
+        img = store.add_image(config_raw, opener, [tag] if tag else [])
         out.append((img, [tag] if tag else []))
     if not out:
         raise ImageError("archive: index.json lists no images")
@@ -147,16 +150,16 @@ def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[st
         except (tarfile.TarError, EOFError, OSError, ValueError) as e:
             first = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
             raise ImageError(f"archive: not a valid image archive ({first})") from None
-        return _load_dir(store, tmp / "archive")
+        return _load_dir(store, tmp / "archive", movable=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load_dir(store: ImageStore, root: Path) -> list[tuple[Image, list[str]]]:
+def _load_dir(store: ImageStore, root: Path, movable: bool = False) -> list[tuple[Image, list[str]]]:
     if (root / "manifest.json").is_file():
-        return load_docker_archive(store, root)
+        return load_docker_archive(store, root, movable)
     if (root / "index.json").is_file() and (root / "oci-layout").is_file():
-        return load_oci_layout(store, root)
+        return load_oci_layout(store, root, movable)
     raise ImageError("archive: neither a docker archive (manifest.json) nor an OCI layout (oci-layout, index.json)")
 
 

@@ -314,7 +314,8 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
             for f in [ex.submit(fetch, i) for i in todo]:
                 f.result()
         tags = [f"{ref.familiar}:{ref.tag}"] if ref.tag else []
-        img = store.add_image(config_raw, lambda i: open(files[i], "rb"), tags, [f"{ref.familiar}@{digest}"])
+        # the downloaded, verified files become the stored blobs (moved, not copied)
+        img = store.add_image(config_raw, lambda i: files[i], tags, [f"{ref.familiar}@{digest}"])
         say(f"Digest: {digest}")
         return img
     finally:

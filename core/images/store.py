@@ -163,18 +163,31 @@ class ImageStore:
             self._save(idx)
         return Image(**rec)
 
-    def stage_layer(self, stream: BinaryIO, diff_id: Optional[str]) -> tuple[Path, str, int]:
+    def stage_layer(self, source: "BinaryIO | Path", diff_id: Optional[str]) -> tuple[Path, str, int]:
         """Unpack one layer into a staging directory, keeping the archive as it
-        came (the blob that save and push hand on).  Returns (dir, diff id, size)."""
+        came (the blob that save and push hand on).  SOURCE is a stream (copied
+        aside as it is read) or a file of our own staging area (hard-linked,
+        not copied).  Returns (dir, diff id, size)."""
         tmp = self.store.tempdir("layer-")
         try:
-            with open(tmp / "blob", "wb") as bf:
-                tee = _Tee(stream, bf)
-                got, size = unpack_layer(tee, tmp / "diff", diff_id)
-                while tee.read(1 << 20):
-                    pass
-                bf.flush()
-                os.fsync(bf.fileno())
+            if isinstance(source, Path):
+                with open(source, "rb") as f:
+                    got, size = unpack_layer(f, tmp / "diff", diff_id)
+                h = hashlib.sha256()
+                with open(source, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                blob_digest, blob_size = "sha256:" + h.hexdigest(), source.stat().st_size
+                os.link(source, tmp / "blob")  # same file system: no copy, and the source stays usable
+            else:
+                with open(tmp / "blob", "wb") as bf:
+                    tee = _Tee(source, bf)
+                    got, size = unpack_layer(tee, tmp / "diff", diff_id)
+                    while tee.read(1 << 20):
+                        pass
+                    bf.flush()
+                    os.fsync(bf.fileno())
+                blob_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
         except LayerError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ImageError(str(e)) from None
@@ -184,8 +197,8 @@ class ImageStore:
         with open(tmp / "blob", "rb") as f:
             magic = f.read(4)
         comp = "gzip" if magic[:2] == b"\x1f\x8b" else ("zstd" if magic == b"\x28\xb5\x2f\xfd" else "none")
-        write_record(tmp / "meta.msgpack", {"diff_id": got, "size": size, "blob": "sha256:" + tee.h.hexdigest(),
-                                            "blob_size": tee.n, "compression": comp})
+        write_record(tmp / "meta.msgpack", {"diff_id": got, "size": size, "blob": blob_digest,
+                                            "blob_size": blob_size, "compression": comp})
         return tmp, got, size
 
     def layer_meta(self, chain_id: str) -> dict:
@@ -195,7 +208,8 @@ class ImageStore:
         return (self.store.layer_dir(chain_id) / "diff").is_dir()
 
     def add_image(self, config_raw: bytes, open_layer, tags: list[str], repo_digests: list[str] = ()) -> Image:
-        """Add an image from its config and a callable giving layer I's (compressed) stream.
+        """Add an image from its config and a callable giving layer I's archive: a
+        stream, or a file in our staging area that may be moved into the store.
         Layers already in the store (same chain id) are not fetched again."""
         try:
             config = oci.parse_config(config_raw)
@@ -207,8 +221,12 @@ class ImageStore:
             for i, (d, chain) in enumerate(zip(diff_ids, oci.chain_ids(diff_ids))):
                 if self.has_layer(chain):
                     continue
-                with open_layer(i) as f:
-                    tmp, _, _ = self.stage_layer(f, d)
+                src = open_layer(i)
+                if isinstance(src, Path):
+                    tmp, _, _ = self.stage_layer(src, d)
+                else:
+                    with src as f:
+                        tmp, _, _ = self.stage_layer(f, d)
                 staged.append((tmp, chain))
             return self._commit(config_raw, staged, tags, repo_digests)
         finally:
