@@ -11,6 +11,10 @@ pull:  a Debian minbase (debootstrap, cached in /var/tmp/dunnage-bench) as a
        against `podman pull` (fresh stores each run) and against the floor,
        `gzip -d | tar -x` of the same layer.
 load:  the same image as a docker archive: `dunnage load` against `podman load`.
+fs:    a Debian minbase with python3 (debootstrap) as the lower layer of kernel
+       overlayfs, fuse-overlayfs and dunnage.fuse: find + tar of the whole tree
+       with cold and warm caches, and `python3 -c pass` started through the
+       mount, as ratios to the kernel and to fuse-overlayfs.
 Results are printed and written to bench/results/<name>.json."""
 from __future__ import annotations
 
@@ -165,7 +169,81 @@ def bench_load(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load}
+def minbase_py() -> Path:
+    rootfs = CACHE / "minbase-py"
+    if not (rootfs / "usr" / "bin" / "python3").exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["debootstrap", "--variant=minbase", "--include=python3-minimal", "bookworm", str(rootfs),
+                        "http://deb.debian.org/debian"], check=True, capture_output=True)
+    return rootfs
+
+
+class _FsMount:
+    """One of the three union file systems over LOWER, with a fresh upper layer."""
+
+    def __init__(self, kind: str, lower: Path, work: Path):
+        self.kind, self.mnt, self.proc = kind, work / f"{kind}-mnt", None
+        up, wd = work / f"{kind}-upper", work / f"{kind}-work"
+        for d in (self.mnt, up, wd):
+            d.mkdir(parents=True)
+        if kind == "kernel":
+            subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                            f"lowerdir={lower},upperdir={up},workdir={wd}", str(self.mnt)], check=True)
+        elif kind == "fuse-overlayfs":
+            subprocess.run(["fuse-overlayfs", "-o", f"lowerdir={lower},upperdir={up},workdir={wd}", str(self.mnt)],
+                           check=True, capture_output=True)
+        else:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dunnage.fuse", "--lower", str(lower),
+                                          "--upper", str(up), str(self.mnt)])
+            from dunnage.fuse.mount import wait_mounted
+            if not wait_mounted(str(self.mnt), 20):
+                raise SystemExit("dunnage.fuse did not mount")
+
+    def close(self) -> None:
+        subprocess.run(["umount", "-l", str(self.mnt)], capture_output=True)
+        if self.proc:
+            self.proc.wait(20)
+
+
+def _drop_caches() -> None:
+    subprocess.run(["sync"])
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def bench_fs(runs: int) -> dict:
+    """find + tar of a whole Debian minbase root through each union file system,
+    cold and warm caches, and python3 started through the mount."""
+    lower = minbase_py()
+    kinds = ["kernel", "fuse-overlayfs", "dunnage"]
+    res: dict = {k: {"cold": [], "warm": [], "python": []} for k in kinds}
+    walk = "find {m} > /dev/null && tar cf - -C {m} . | cat > /dev/null"
+    for _ in range(runs):
+        for kind in kinds:
+            work = Path(tempfile.mkdtemp(prefix="dunnage-fsb-"))
+            m = _FsMount(kind, lower, work)
+            try:
+                _drop_caches()
+                res[kind]["cold"].append(timed(["sh", "-c", walk.format(m=m.mnt)]))
+                res[kind]["warm"].append(timed(["sh", "-c", walk.format(m=m.mnt)]))
+                for _ in range(5):
+                    res[kind]["python"].append(timed(["chroot", str(m.mnt), "/usr/bin/python3", "-c", "pass"]))
+            finally:
+                m.close()
+                shutil.rmtree(work, ignore_errors=True)
+    out = {"name": "fs", "what": "find + tar c of a Debian minbase through the union fs; python3 -c pass through it"}
+    for kind in kinds:
+        for op in ("cold", "warm", "python"):
+            out[f"{kind} {op}"] = summary(res[kind][op])
+    for op in ("cold", "warm", "python"):
+        k = out[f"kernel {op}"]["median_s"]
+        out[f"ratio {op}: dunnage/kernel"] = out[f"dunnage {op}"]["median_s"] / k
+        out[f"ratio {op}: fuse-overlayfs/kernel"] = out[f"fuse-overlayfs {op}"]["median_s"] / k
+        out[f"ratio {op}: dunnage/fuse-overlayfs"] = out[f"dunnage {op}"]["median_s"] / out[f"fuse-overlayfs {op}"]["median_s"]
+    out["ratio"] = out["ratio warm: dunnage/fuse-overlayfs"]
+    return out
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs}
 
 
 def main() -> int:
@@ -176,7 +254,7 @@ def main() -> int:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     for name in a.only or sorted(BENCHES):
-        res = BENCHES[name](a.runs or (20 if name == "start" else 3))
+        res = BENCHES[name](a.runs or {"start": 20, "fs": 2}.get(name, 3))
         res["host"] = {"cpus": os.cpu_count(), "kernel": os.uname().release}
         (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2))
         print(f"{name}: {res['what']}")
@@ -184,10 +262,14 @@ def main() -> int:
             if isinstance(v, dict) and "median_s" in v:
                 print(f"  {k:<26} median {v['median_s'] * 1000:.0f} ms (p10 {v['p10_s'] * 1000:.0f}, "
                       f"p90 {v['p90_s'] * 1000:.0f}, {v['runs']} runs)")
-        peer = next(k for k, v in res.items() if isinstance(v, dict) and "median_s" in v and k != "dunnage")
-        print(f"  ratio dunnage/{peer}: {res['ratio']:.2f}")
+        if "dunnage" in res:
+            peer = next(k for k, v in res.items() if isinstance(v, dict) and "median_s" in v and k != "dunnage")
+            print(f"  ratio dunnage/{peer}: {res['ratio']:.2f}")
         if "ratio_to_floor" in res:
             print(f"  ratio dunnage/floor: {res['ratio_to_floor']:.2f}")
+        for k, v in res.items():
+            if k.startswith("ratio ") and isinstance(v, float):
+                print(f"  {k}: {v:.2f}")
     return 0
 
 

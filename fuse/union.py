@@ -27,8 +27,24 @@ import pyfuse3
 WH_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 TMP_PREFIX = ".wh..dunnage-tmp."
-ENTRY_TIMEOUT = 5.0
-ATTR_TIMEOUT = 5.0
+# every change to the tree goes through this mount (lower layers never change,
+# the upper one is ours alone), so the kernel may keep what it learnt for long
+ENTRY_TIMEOUT = 300.0
+ATTR_TIMEOUT = 300.0
+
+
+def _mutates(fn):
+    """An operation that changes the tree: the lookup cache is dropped around it."""
+    import functools
+
+    @functools.wraps(fn)
+    async def wrapper(self, *a, **kw):
+        self._cache.clear()
+        try:
+            return await fn(self, *a, **kw)
+        finally:
+            self._cache.clear()
+    return wrapper
 
 
 def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
@@ -49,6 +65,7 @@ class UnionFS(pyfuse3.Operations):
         self._dirs: dict[int, list] = {}
         self._dir_fh = itertools.count(1)
         self._tmp = itertools.count(1)
+        self._cache: dict[str, list] = {}
 
     # ------------------------------------------------------------ resolution
     @staticmethod
@@ -60,6 +77,25 @@ class UnionFS(pyfuse3.Operations):
         return os.path.join(layer, rel) if rel else layer
 
     def _stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
+        """Layers holding REL, topmost first, with their lstat (cached: lower
+        entries never change; an upper top is stat'ed afresh; any change made
+        through the mount clears the cache)."""
+        hit = self._cache.get(rel)
+        if hit is None:
+            hit = self._cache[rel] = self._compute_stack(rel)
+            return hit
+        if hit and hit[0][0] == self.upper:
+            try:
+                return [(self.upper, os.lstat(self._real(self.upper, rel)))] + hit[1:]
+            except FileNotFoundError:
+                self._cache.clear()
+                return self._stack(rel)
+        return hit
+
+    def _changed(self) -> None:
+        self._cache.clear()
+
+    def _compute_stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
         """Layers holding REL, topmost first, with their lstat.
 
         For a directory this lists every layer whose copy is merged into the
@@ -196,8 +232,10 @@ class UnionFS(pyfuse3.Operations):
         if not stat.S_ISDIR(st.st_mode):
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         dst = self._real(self.upper, rel)
+        self._changed()
         os.mkdir(dst, 0o700)
         self._copy_meta(st, self._real(L, rel), dst)
+        self._changed()
 
     def _copy_up(self, rel: str) -> str:
         """Bring REL into the upper layer if it only lives below; return its upper path."""
@@ -229,6 +267,7 @@ class UnionFS(pyfuse3.Operations):
                 os.mknod(tmp, mode, st.st_rdev)
             self._copy_meta(st, src, tmp)
             os.rename(tmp, dst)
+            self._changed()
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -241,6 +280,7 @@ class UnionFS(pyfuse3.Operations):
         wh = self._real(self.upper, self._join(parent, WH_PREFIX + name))
         if os.path.lexists(wh):
             os.unlink(wh)
+            self._changed()
             return True
         return False
 
@@ -249,6 +289,7 @@ class UnionFS(pyfuse3.Operations):
         wh = self._real(self.upper, self._join(parent, WH_PREFIX + name))
         fd = os.open(wh, os.O_CREAT | os.O_WRONLY, 0o600)
         os.close(fd)
+        self._changed()
 
     def _listing(self, rel: str) -> list[tuple[str, str]]:
         """Merged directory entries of REL as (name, layer) pairs."""
@@ -304,6 +345,7 @@ class UnionFS(pyfuse3.Operations):
         L, st = self._top(rel)
         return self._attr(rel, st)
 
+    @_mutates
     async def setattr(self, inode, attr, fields, fh, ctx):
         rel = self._path(inode)
         try:
@@ -421,6 +463,7 @@ class UnionFS(pyfuse3.Operations):
             pass
         return ctx.uid, gid
 
+    @_mutates
     async def create(self, parent_inode, name, mode, flags, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -433,6 +476,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         return pyfuse3.FileInfo(fh=fd), self._attr(rel, os.fstat(fd))
 
+    @_mutates
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -443,6 +487,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(path))
 
+    @_mutates
     async def mkdir(self, parent_inode, name, mode, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -462,6 +507,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(path))
 
+    @_mutates
     async def symlink(self, parent_inode, name, target, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -472,6 +518,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(path))
 
+    @_mutates
     async def link(self, inode, new_parent_inode, new_name, ctx):
         src_rel = self._path(inode)
         prel, n, rel, had_wh = self._new_entry_prep(new_parent_inode, new_name)
@@ -482,6 +529,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(self._real(self.upper, rel)))
 
+    @_mutates
     async def unlink(self, parent_inode, name, ctx):
         n = self._check_name(name)
         prel = self._path(parent_inode)
@@ -499,6 +547,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         self._forget_path(rel)
 
+    @_mutates
     async def rmdir(self, parent_inode, name, ctx):
         n = self._check_name(name)
         prel = self._path(parent_inode)
@@ -521,6 +570,7 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
         self._forget_path(rel)
 
+    @_mutates
     async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
         if flags & ~pyfuse3.RENAME_NOREPLACE:
             raise pyfuse3.FUSEError(errno.EINVAL)
@@ -594,6 +644,7 @@ class UnionFS(pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
 
+    @_mutates
     async def setxattr(self, inode, name, value, ctx):
         rel = self._path(inode)
         try:
@@ -602,6 +653,7 @@ class UnionFS(pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
 
+    @_mutates
     async def removexattr(self, inode, name, ctx):
         rel = self._path(inode)
         try:

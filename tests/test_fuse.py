@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dunnage.core.runtime.linux import is_mountpoint
 
@@ -355,3 +357,78 @@ def test_differential_against_kernel_overlayfs(tmp_path, layers):
     ku, fu = upper_as_oci(kup), upper_as_oci(fup)
     # overlayfs keeps a whiteout for a name a lower layer still shows; dunnage too
     assert fu == ku
+
+
+# ------------------------------------------------------------------ random operation sequences
+NAMES = ["etc/passwd", "etc/group", "etc/new", "dir", "dir/keep", "dir/sub", "dir/sub/f", "opaque/new",
+         "opaque/old", "top-only", "fresh", "fresh/a"]
+
+
+def _op(m: Path, kind: str, a: str, b: str) -> tuple:
+    try:
+        if kind == "write":
+            with open(m / a, "a") as f:
+                f.write("x")
+        elif kind == "read":
+            return ("ok", (m / a).read_bytes())
+        elif kind == "unlink":
+            os.unlink(m / a)
+        elif kind == "mkdir":
+            os.mkdir(m / a)
+        elif kind == "rmdir":
+            os.rmdir(m / a)
+        elif kind == "rename":
+            os.rename(m / a, m / b)
+        elif kind == "chmod":
+            os.chmod(m / a, 0o640)
+        elif kind == "symlink":
+            os.symlink(b, m / a)
+        elif kind == "truncate":
+            os.truncate(m / a, 1)
+        elif kind == "list":
+            return ("ok", sorted(os.listdir(m / a)))
+        return ("ok", None)
+    except OSError as e:
+        return ("err", errno.errorcode.get(e.errno, e.errno))
+
+
+ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "rmdir", "rename", "chmod",
+                                          "symlink", "truncate", "list"]),
+                         st.sampled_from(NAMES), st.sampled_from(NAMES)), min_size=1, max_size=12)
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops)
+def test_random_sequences_match_kernel_overlayfs(tmp_path, layers, seq):
+    import uuid
+    top, base = layers
+    work = tmp_path / uuid.uuid4().hex
+    ktop = work / "ktop"
+    shutil.copytree(top, ktop, symlinks=True)
+    for dirpath, dirs, files in os.walk(ktop):
+        for n in files:
+            if n == ".wh..wh..opq":
+                os.unlink(Path(dirpath) / n)
+                os.setxattr(dirpath, "trusted.overlay.opaque", b"y")
+            elif n.startswith(".wh."):
+                os.unlink(Path(dirpath) / n)
+                os.mknod(Path(dirpath) / n[4:], stat.S_IFCHR | 0o600, 0)
+    kup, fup = work / "kupper", work / "fupper"
+    kup.mkdir()
+    fup.mkdir()
+    km = mount_overlay([ktop, base], kup, work / "kwork", work / "kmnt")
+    try:
+        fm = mount_union([top, base], fup, work / "fmnt")
+        try:
+            for kind, a, b in seq:
+                rk, rf = _op(km.mnt, kind, a, b), _op(fm.mnt, kind, a, b)
+                assert rf == rk, (kind, a, b)
+            ok, of = observe(km.mnt), observe(fm.mnt)
+            for d in (ok, of):
+                for rec in d.values():
+                    rec.pop("mtime", None)
+            assert of == ok
+        finally:
+            fm.close()
+    finally:
+        km.close()
+    assert upper_as_oci(fup) == upper_as_oci(kup)
