@@ -292,7 +292,14 @@ class UnionFS(pyfuse3.Operations):
         self._changed()
 
     def _listing(self, rel: str) -> list[tuple[str, str]]:
-        """Merged directory entries of REL as (name, layer) pairs."""
+        """Merged directory entries of REL as (name, layer) pairs (cached like lookups)."""
+        key = "\0ls\0" + rel
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._compute_listing(rel)
+        return hit
+
+    def _compute_listing(self, rel: str) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
         hidden: set[str] = set()
         for L, st in self._stack(rel):
@@ -432,7 +439,9 @@ class UnionFS(pyfuse3.Operations):
             raise _fuse_err(e)
 
     async def flush(self, fh):
-        return
+        # nothing to do on close(): ENOSYS once tells the kernel to stop sending
+        # FLUSH at all, one round trip less for every file closed
+        raise pyfuse3.FUSEError(errno.ENOSYS)
 
     async def release(self, fh):
         os.close(fh)
