@@ -9,7 +9,7 @@ import time
 from typing import BinaryIO, Iterator, Optional
 
 from . import events
-from .cgroups import CgroupStats, open_cgroup
+from .cgroups import CgroupError, CgroupStats, open_cgroup
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
@@ -358,6 +358,7 @@ class Engine:
             os.kill(c.state["Pid"], signum)
         except ProcessLookupError:
             pass
+        self._thaw_if_paused(c)
         events.emit(self.store, "container", "kill", c.id, {"name": c.name, "signal": str(signum)})
         return c
 
@@ -370,6 +371,7 @@ class Engine:
         pid = c.state["Pid"]
         try:
             os.kill(pid, sig)
+            self._thaw_if_paused(c)
             self.wait(c.id, t)
         except ProcessLookupError:
             pass
@@ -392,6 +394,7 @@ class Engine:
                 os.kill(c.state["Pid"], _signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            self._thaw_if_paused(c)
             try:
                 self.wait(c.id, 30)
             except TimeoutError:
@@ -434,6 +437,144 @@ class Engine:
         if msg:
             raise EngineError(msg, code)
         return code
+
+    def _thaw_if_paused(self, c: Container) -> None:
+        """A signal reaches a frozen process only once it thaws."""
+        if c.status == "paused":
+            try:
+                open_cgroup(c.id).freeze(False)
+            except (CgroupError, OSError):
+                pass
+            if c.reload().status == "paused":
+                c.save_state(Status="running")
+
+    def pause(self, ref: str) -> Container:
+        c = self.container(ref)
+        if c.status == "paused":
+            raise EngineError(f"Container {c.id} is already paused", 1)
+        if not c.running():
+            raise EngineError(f"Container {c.id} is not running", 1)
+        try:
+            open_cgroup(c.id).freeze(True)
+        except CgroupError as e:
+            raise EngineError(str(e), 1) from None
+        c.save_state(Status="paused")
+        events.emit(self.store, "container", "pause", c.id, {"name": c.name})
+        return c
+
+    def unpause(self, ref: str) -> Container:
+        c = self.container(ref)
+        if c.status != "paused":
+            raise EngineError(f"Container {c.id} is not paused", 1)
+        try:
+            open_cgroup(c.id).freeze(False)
+        except CgroupError as e:
+            raise EngineError(str(e), 1) from None
+        c.save_state(Status="running")
+        events.emit(self.store, "container", "unpause", c.id, {"name": c.name})
+        return c
+
+    def restart(self, ref: str, timeout: Optional[float] = None) -> Container:
+        c = self.container(ref)
+        if c.status == "paused":
+            self.unpause(c.id)
+        self.stop(c.id, timeout)
+        c = self.start(c.id)  # RestartCount counts restarts by policy only, as docker's
+        events.emit(self.store, "container", "restart", c.id, {"name": c.name})
+        return c
+
+    def rename(self, ref: str, new: str) -> Container:
+        new = new.lstrip("/")
+        if not _valid_name(new):
+            raise EngineError(f'Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', 1)
+        with self.store.lock("names"):
+            c = self.container(ref)
+            other = find(self.store, new)
+            if other is not None and other.name == new:
+                raise EngineError(f'Error when allocating new name: Conflict. The container name "/{new}" is '
+                                  f'already in use by container "{other.id}".', 1)
+            old = c.name
+            c.config["Name"] = new
+            with self.store.lock(f"c-{c.id[:16]}"):
+                c.save_config()
+        events.emit(self.store, "container", "rename", c.id, {"name": new, "oldName": "/" + old})
+        return c
+
+    def update(self, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
+               pids_limit: Optional[int] = None) -> Container:
+        """docker update: change the limits of a container, live if it runs."""
+        from .cgroups import Limits
+        from .shim import limits_of
+        c = self.container(ref)
+        hc = dict(c.config["HostConfig"])
+        try:
+            if memory is not None:
+                hc["Memory"] = parse_size_checked(memory)
+            if cpus is not None:
+                hc["NanoCpus"] = parse_cpus_checked(cpus)
+        except UnitError as e:
+            raise EngineError(str(e), 1) from None
+        if pids_limit is not None:
+            hc["PidsLimit"] = int(pids_limit)
+        if c.running():
+            lim = limits_of(hc)
+            if pids_limit is not None and int(pids_limit) <= 0:
+                lim.pids = -1
+            try:
+                open_cgroup(c.id).set_limits(Limits(memory=lim.memory if memory is not None else None,
+                                                    cpu_quota=lim.cpu_quota if cpus is not None else None,
+                                                    pids=lim.pids if pids_limit is not None else None))
+            except CgroupError as e:
+                raise EngineError(f"Cannot update container {c.id}: {e}", 1) from None
+        c.config["HostConfig"] = hc
+        with self.store.lock(f"c-{c.id[:16]}"):
+            c.save_config()
+        events.emit(self.store, "container", "update", c.id, {"name": c.name})
+        return c
+
+    def top(self, ref: str) -> tuple[list[str], list[list[str]]]:
+        """docker top: the container's processes, as the host's ps shows them."""
+        import subprocess
+        c = self.container(ref)
+        if not c.running():
+            raise EngineError(f"Container {c.id} is not running", 1)
+        pids = open_cgroup(c.id).procs()
+        if not pids:
+            return ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], []
+        out = subprocess.run(["ps", "-o", "user:12,pid,ppid,c,stime,tty,time,args", "-p", ",".join(map(str, pids))],
+                             capture_output=True, text=True).stdout.splitlines()
+        titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+        rows = [line.split(None, 7) for line in out[1:] if line.strip()]
+        return titles, rows
+
+    def diff(self, ref: str) -> list[tuple[str, str]]:
+        """docker diff: what the container changed, from its upper layer: (A|C|D, path)."""
+        c = self.container(ref)
+        lowers = c.config.get("Lowers", [])
+        out = []
+        up = str(c.upper)
+        for dirpath, dirs, files in os.walk(up):
+            dirs.sort()
+            rel_dir = os.path.relpath(dirpath, up)
+            rel_dir = "" if rel_dir == "." else rel_dir
+            for n in sorted(dirs + files):
+                rel = f"{rel_dir}/{n}" if rel_dir else n
+                if n == ".wh..wh..opq" or n.startswith(".wh..dunnage-tmp."):
+                    continue
+                if n.startswith(".wh."):
+                    out.append(("D", "/" + (f"{rel_dir}/{n[4:]}" if rel_dir else n[4:])))
+                    continue
+                in_lower = any(os.path.lexists(os.path.join(L, rel)) for L in lowers)
+                out.append(("C" if in_lower else "A", "/" + rel))
+        return sorted(out, key=lambda x: x[1])
+
+    def prune_containers(self) -> list[str]:
+        gone = []
+        for c in self.containers(all_=True):
+            if c.status not in ("running", "paused"):
+                self.remove(c.id)
+                gone.append(c.id)
+        return gone
 
     def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, str, bytes]]:
         c = self.container(ref)

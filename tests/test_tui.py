@@ -46,7 +46,13 @@ async def test_dashboard_shows_live_containers_and_acts_on_them(engine, image):
         assert app.query_one("#detail").border_title == "tui-busy"
         await until(pilot, lambda: len(app.rows[busy.id].cpu_hist) >= 2)
 
-        # stop, start, remove from the keyboard
+        # pause and unpause, stop, start, remove from the keyboard
+        table.move_cursor(row=table.get_row_index(busy.id))
+        await pilot.press("p")
+        await until(pilot, lambda: engine.container(busy.id).status == "paused")
+        await until(pilot, lambda: app.rows[busy.id].state == "paused")
+        await pilot.press("p")
+        await until(pilot, lambda: engine.container(busy.id).status == "running")
         table.move_cursor(row=table.get_row_index(idle.id))
         await pilot.press("x")
         await until(pilot, lambda: engine.container(idle.id).status == "exited")

@@ -57,7 +57,8 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         lines = ["[b]dunnage: keys[/b]", ""]
         for key, what in (("↑/↓ j/k", "select a container"), ("s", "start"), ("x", "stop"),
-                          ("e", "a shell inside (exit to come back)"),
+                          ("e", "a shell inside (exit to come back)"), ("p", "pause / unpause"),
+                          ("R", "restart"),
                           ("d", "remove (asks first if running)"), ("r", "refresh now"),
                           ("?", "this help"), ("q", "quit")):
             lines.append(f"  [b]{key:<9}[/b] {what}")
@@ -101,6 +102,8 @@ class DunnageApp(App):
         Binding("x", "stop", "stop"),
         Binding("d", "remove", "remove"),
         Binding("e", "exec_shell", "shell"),
+        Binding("p", "pause", "pause"),
+        Binding("R", "restart", "restart", show=False),
         Binding("r", "refresh", "refresh"),
         Binding("question_mark", "help", "help"),
         Binding("j", "cursor_down", "down", show=False),
@@ -267,6 +270,12 @@ class DunnageApp(App):
                 self.engine.stop(cid, 10)
             elif verb == "remove":
                 self.engine.remove(cid, force=True)
+            elif verb == "pause":
+                self.engine.pause(cid)
+            elif verb == "unpause":
+                self.engine.unpause(cid)
+            elif verb == "restart":
+                self.engine.restart(cid, 10)
         except EngineError as e:
             self.call_from_thread(self.notify, str(e), severity="error")
         self.call_from_thread(self.sample)
@@ -282,6 +291,19 @@ class DunnageApp(App):
         if cid:
             self.notify(f"stopping {self.rows[cid].name}")
             self.engine_call("stop", cid)
+
+    def action_pause(self) -> None:
+        cid = self.selected_id()
+        if cid:
+            paused = self.rows[cid].state == "paused"
+            self.notify(f"{'unpausing' if paused else 'pausing'} {self.rows[cid].name}")
+            self.engine_call("unpause" if paused else "pause", cid)
+
+    def action_restart(self) -> None:
+        cid = self.selected_id()
+        if cid:
+            self.notify(f"restarting {self.rows[cid].name}")
+            self.engine_call("restart", cid)
 
     def action_exec_shell(self) -> None:
         """A shell inside the selected container, in this terminal; the dashboard

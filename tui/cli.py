@@ -325,6 +325,55 @@ def cmd_exec(e: Engine, a) -> int:
     return code
 
 
+def cmd_pause(e: Engine, a) -> int:
+    return _each(a, a.containers, e.pause)
+
+
+def cmd_unpause(e: Engine, a) -> int:
+    return _each(a, a.containers, e.unpause)
+
+
+def cmd_restart(e: Engine, a) -> int:
+    return _each(a, a.containers, lambda r: e.restart(r, a.time))
+
+
+def cmd_rename(e: Engine, a) -> int:
+    e.rename(a.container, a.new_name)
+    return 0
+
+
+def cmd_update(e: Engine, a) -> int:
+    return _each(a, a.containers, lambda r: e.update(r, a.memory, a.cpus, a.pids_limit))
+
+
+def cmd_top(e: Engine, a) -> int:
+    titles, rows = e.top(a.container)
+    render(None, [dict(zip(titles, r)) for r in rows], [(t, t) for t in titles])
+    return 0
+
+
+def cmd_diff(e: Engine, a) -> int:
+    for kind, path in e.diff(a.container):
+        print(f"{kind} {path}")
+    return 0
+
+
+def cmd_container(e: Engine, a) -> int:
+    if a.sub == "prune":
+        gone = e.prune_containers()
+        if gone:
+            print("Deleted Containers:")
+            for cid in gone:
+                print(cid)
+        print(f"Total reclaimed space: 0B")
+        return 0
+    mapping = {"ls": "ps", "list": "ps"}
+    argv = [mapping.get(a.sub, a.sub)] + a.args
+    if a.root:
+        argv = ["--root", a.root] + argv
+    return main(argv)
+
+
 def cmd_wait(e: Engine, a) -> int:
     rc = 0
     for ref in a.containers:
@@ -362,9 +411,24 @@ def cmd_ps(e: Engine, a) -> int:
 
 def cmd_logs(e: Engine, a) -> int:
     import datetime as dt
+    import time as _t
+    since = _parse_since(a.since) if a.since else None
+    until = _parse_since(a.until) if a.until else None
     it = e.logs(a.container, follow=a.follow)
+    if a.tail is not None and a.tail != "all":
+        try:
+            n = int(a.tail)
+        except ValueError:
+            raise EngineError(f'invalid value for --tail: "{a.tail}"', 1) from None
+        it = _tail(e, a.container, n, a.follow)
     try:
         for t, stream, data in it:
+            if since is not None and t < since:
+                continue
+            if until is not None and t > until:
+                if a.follow:
+                    break
+                continue
             out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
             if a.timestamps:
                 stamp = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -374,6 +438,23 @@ def cmd_logs(e: Engine, a) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _tail(e: Engine, ref: str, n: int, follow: bool):
+    """The last N lines written so far, then (with -f) every record after them."""
+    now = list(e.logs(ref, follow=False))
+    out = []
+    for t, stream, data in reversed(now):
+        for line in reversed(data.splitlines(keepends=True)):
+            if len(out) >= n:
+                break
+            out.append((t, stream, line))
+        if len(out) >= n:
+            break
+    yield from reversed(out)
+    if follow:
+        import itertools
+        yield from itertools.islice(e.logs(ref, follow=True), len(now), None)
 
 
 def cmd_inspect(e: Engine, a) -> int:
@@ -603,6 +684,42 @@ def build_parser() -> Parser:
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_exec)
 
+    for verb, fn, hlp in (("pause", cmd_pause, "freeze every process of containers"),
+                          ("unpause", cmd_unpause, "thaw paused containers")):
+        p = sub.add_parser(verb, help=hlp)
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("restart", help="stop and start containers")
+    p.add_argument("-t", "--time", "--timeout", type=float, default=None)
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_restart)
+
+    p = sub.add_parser("rename", help="rename a container")
+    p.add_argument("container")
+    p.add_argument("new_name")
+    p.set_defaults(fn=cmd_rename)
+
+    p = sub.add_parser("update", help="change the limits of containers (live when running)")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--cpus")
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(fn=cmd_update)
+
+    p = sub.add_parser("top", help="the processes of a container")
+    p.add_argument("container")
+    p.set_defaults(fn=cmd_top)
+
+    p = sub.add_parser("diff", help="what a container changed in its file system")
+    p.add_argument("container")
+    p.set_defaults(fn=cmd_diff)
+
+    p = sub.add_parser("container", help="manage containers (ls, prune, and every container verb)")
+    p.add_argument("sub")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_container)
+
     p = sub.add_parser("wait", help="wait for containers to stop, print exit codes")
     p.add_argument("containers", nargs="+")
     p.set_defaults(fn=cmd_wait)
@@ -616,6 +733,9 @@ def build_parser() -> Parser:
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("-n", "--tail", help="number of lines from the end (or all)")
+    p.add_argument("--since", help="show logs since (10m, a unix time, or an ISO time)")
+    p.add_argument("--until", help="show logs before (10m, a unix time, or an ISO time)")
     p.add_argument("container")
     p.set_defaults(fn=cmd_logs)
 

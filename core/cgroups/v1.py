@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import Cgroup, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
+from .common import Cgroup, CgroupError, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
 
 CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio", "freezer")
 
@@ -108,6 +108,21 @@ class CgroupV1(Cgroup):
             except OSError:
                 pass
         return s
+
+    def freeze(self, frozen: bool) -> None:
+        """The freezer controller: FROZEN stops every task of the group at once."""
+        if "freezer" not in self.dirs:
+            raise CgroupError("the freezer controller is not mounted")
+        f = self._f("freezer", "freezer.state")
+        write(f, "FROZEN" if frozen else "THAWED")
+        end = time.monotonic() + 5
+        want = "FROZEN" if frozen else "THAWED"
+        while time.monotonic() < end:
+            with open(f) as fh:
+                if fh.read().strip() == want:
+                    return
+            time.sleep(0.005)
+        raise CgroupError(f"the freezer did not reach {want}")
 
     def destroy(self) -> None:
         for d in self.dirs.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import Cgroup, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
+from .common import Cgroup, CgroupError, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
 
 WANTED = ("cpu", "memory", "pids", "io")
 
@@ -97,6 +97,20 @@ class CgroupV2(Cgroup):
         except OSError:
             pass
         return s
+
+    def freeze(self, frozen: bool) -> None:
+        write(self._f("cgroup.freeze"), "1" if frozen else "0")
+        want = "frozen 1" if frozen else "frozen 0"
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                with open(self._f("cgroup.events")) as fh:
+                    if want in fh.read():
+                        return
+            except FileNotFoundError:
+                return  # a recorded tree has no events file
+            time.sleep(0.005)
+        raise CgroupError(f"cgroup.freeze did not reach {want}")
 
     def destroy(self) -> None:
         rmdir_retry(self.dir)

@@ -1,0 +1,93 @@
+"""pause/unpause, restart, rename, update, top, diff, logs --tail/--since, container prune."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from dunnage.core.cgroups import open_cgroup
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_pause_freezes_every_process(run_cli, engine, image):
+    c = engine.run(image, ["sh", "-c", "while :; do :; done"], name="frozen", detach=True, cpus="0.5")
+    cg = open_cgroup(c.id)
+    assert run_cli("pause", "frozen").returncode == 0
+    assert engine.container("frozen").status == "paused"
+    ps = [json.loads(x) for x in run_cli("ps", "--format", "json").stdout.splitlines()]
+    assert [p["Status"] for p in ps if p["Names"] == "frozen"][0].endswith("(Paused)")
+    a = cg.stats().cpu_usage_ns
+    time.sleep(0.5)
+    assert cg.stats().cpu_usage_ns == a  # not one nanosecond of CPU while frozen
+    r = run_cli("pause", "frozen")
+    assert r.returncode == 1 and b"already paused" in r.stderr
+    r = run_cli("exec", "frozen", "true")
+    assert r.returncode == 1 and b"is paused" in r.stderr
+    assert run_cli("unpause", "frozen").returncode == 0
+    time.sleep(0.5)
+    assert cg.stats().cpu_usage_ns > a
+    # stop works on a paused container too
+    assert run_cli("pause", "frozen").returncode == 0
+    assert run_cli("stop", "-t", "1", "frozen").returncode == 0
+    assert engine.container("frozen").status == "exited"
+
+
+def test_restart_and_rename(run_cli, engine, image):
+    c = engine.run(image, ["sleep", "300"], name="before", detach=True)
+    pid = c.state["Pid"]
+    engine.run(image, ["sleep", "300"], name="taken2", detach=True)
+    r = run_cli("rename", "before", "taken2")
+    assert r.returncode == 1 and b"already in use" in r.stderr
+    assert run_cli("rename", "before", "after").returncode == 0
+    assert run_cli("inspect", "-f", "{{.Name}}", c.id[:12]).stdout == b"/after\n"
+    assert run_cli("inspect", "before").returncode == 1
+    assert run_cli("restart", "-t", "1", "after").returncode == 0
+    c2 = engine.container("after")
+    assert c2.status == "running" and c2.state["Pid"] != pid and c2.id == c.id
+
+
+def test_update_changes_limits_live(run_cli, engine, image):
+    c = engine.run(image, ["sleep", "300"], name="upd", detach=True, memory="64m")
+    assert run_cli("update", "--memory", "128m", "--cpus", "0.25", "--pids-limit", "30", "upd").returncode == 0
+    s = open_cgroup(c.id).stats()
+    assert s.mem_limit == 128 << 20 and s.pids_limit == 30
+    hc = json.loads(run_cli("inspect", "upd").stdout)[0]["HostConfig"]
+    assert hc["Memory"] == 128 << 20 and hc["NanoCpus"] == 250_000_000 and hc["PidsLimit"] == 30
+    r = run_cli("update", "--memory", "1k", "upd")
+    assert r.returncode == 1 and b"Minimum memory limit" in r.stderr
+
+
+def test_top_and_diff(run_cli, engine, image):
+    engine.run(image, ["sh", "-c", "echo x > /added; echo y >> /etc/passwd; rm /etc/group; sleep 300"],
+               name="changes", detach=True)
+    time.sleep(0.5)
+    top = run_cli("top", "changes").stdout.decode().splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"]
+    assert any("sleep 300" in line for line in top[1:])
+    diff = run_cli("diff", "changes").stdout.decode().splitlines()
+    assert diff == ["A /added", "C /etc", "D /etc/group", "C /etc/passwd"]
+
+
+def test_logs_tail_since_until(run_cli, engine, image):
+    engine.run(image, ["sh", "-c", "for i in 1 2 3 4 5 6; do echo l$i; done"], name="tailed", detach=True)
+    engine.wait("tailed", 30)
+    assert run_cli("logs", "--tail", "2", "tailed").stdout == b"l5\nl6\n"
+    assert run_cli("logs", "-n", "all", "tailed").stdout.count(b"\n") == 6
+    assert run_cli("logs", "--since", "1h", "tailed").stdout.count(b"\n") == 6
+    assert run_cli("logs", "--until", "1h", "tailed").stdout == b""
+    r = run_cli("logs", "--tail", "x", "tailed")
+    assert r.returncode == 1 and b"invalid value for --tail" in r.stderr
+
+
+def test_container_prune_removes_only_stopped(run_cli, engine, image):
+    keep = engine.run(image, ["sleep", "300"], name="keepme", detach=True)
+    done = engine.run(image, ["true"], name="doneme", detach=True)
+    engine.wait(done.id, 30)
+    out = run_cli("container", "prune").stdout.decode()
+    assert done.id in out and keep.id not in out
+    names = [c.name for c in engine.containers(all_=True)]
+    assert "keepme" in names and "doneme" not in names
+    assert run_cli("container", "ls", "-q").stdout.decode().split() == [keep.id[:12]]
