@@ -219,7 +219,9 @@ class Engine:
                detach: bool = False, workdir: Optional[str] = None, entrypoint: Optional[str] = None,
                cap_add: list[str] | None = None, cap_drop: list[str] | None = None, privileged: bool = False,
                security_opt: list[str] | None = None, user: Optional[str] = None,
-               group_add: list[str] | None = None) -> Container:
+               group_add: list[str] | None = None, read_only: bool = False, ulimits: list[str] | None = None,
+               labels: list[str] | None = None, stop_signal: Optional[str] = None,
+               stop_timeout: Optional[int] = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -240,6 +242,18 @@ class Engine:
         except CapabilityError as e:
             raise EngineError(f"invalid capability: {e}") from None
         hc["Privileged"] = bool(privileged)
+        hc["ReadonlyRootfs"] = bool(read_only)
+        hc["Ulimits"] = [parse_ulimit(u) for u in ulimits or []] or None
+        if stop_signal is not None:
+            _signal_number(stop_signal)
+            if _signal_number(stop_signal) <= 0:
+                raise EngineError(f"invalid signal: {stop_signal}")
+        label_map = {}
+        for lab in labels or []:
+            k, _, v = lab.partition("=")
+            if not k:
+                raise EngineError(f'invalid label: "{lab}"')
+            label_map[k] = v
         hc["GroupAdd"] = list(group_add or []) or None
         if user is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", user):
             raise EngineError(f'invalid user: "{user}"')
@@ -294,8 +308,9 @@ class Engine:
                 "Config": {"Hostname": hn, "Env": envs, "Cmd": cmd, "Entrypoint": ep or None,
                            "User": user if user is not None else (icfg.get("User") or ""),
                            "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",
-                           "Labels": icfg.get("Labels") or {}, "Tty": False, "OpenStdin": False,
-                           "StopSignal": icfg.get("StopSignal") or "SIGTERM"},
+                           "Labels": {**(icfg.get("Labels") or {}), **label_map}, "Tty": False, "OpenStdin": False,
+                           "StopSignal": stop_signal or icfg.get("StopSignal") or "SIGTERM",
+                           "StopTimeout": stop_timeout},
                 "HostConfig": hc,
             }
             d = self.store.container_dir(cid)
@@ -366,7 +381,8 @@ class Engine:
         c = self.container(ref)
         if not c.running():
             return c
-        t = 10.0 if timeout is None else float(timeout)
+        default = c.config["Config"].get("StopTimeout")
+        t = float(timeout) if timeout is not None else (float(default) if default is not None else 10.0)
         sig = _signal_number(c.config["Config"].get("StopSignal") or "SIGTERM")
         pid = c.state["Pid"]
         try:
@@ -630,6 +646,8 @@ class Engine:
                 "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
                 "CgroupnsMode": "private",
                 "CapAdd": cfg["HostConfig"].get("CapAdd"),
+                "ReadonlyRootfs": bool(cfg["HostConfig"].get("ReadonlyRootfs")),
+                "Ulimits": cfg["HostConfig"].get("Ulimits"),
                 "GroupAdd": cfg["HostConfig"].get("GroupAdd"),
                 "CapDrop": cfg["HostConfig"].get("CapDrop"),
                 "Privileged": bool(cfg["HostConfig"].get("Privileged")),
@@ -648,6 +666,7 @@ class Engine:
                 "Image": cfg["Config"]["Image"], "Volumes": None, "WorkingDir": cfg["Config"]["WorkingDir"],
                 "Entrypoint": cfg["Config"]["Entrypoint"], "OnBuild": None, "Labels": cfg["Config"]["Labels"],
                 "StopSignal": cfg["Config"].get("StopSignal"),
+                "StopTimeout": cfg["Config"].get("StopTimeout"),
             },
             "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
         }
@@ -718,6 +737,28 @@ def container_status_text(c: Container) -> str:
     if c.status == "exited":
         return f"Exited ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
     return "Created"
+
+
+def parse_ulimit(s: str) -> dict:
+    """--ulimit name=soft[:hard], checked against what this host lets us set."""
+    import resource
+    from .runtime.process import ULIMITS
+    name, sep, val = s.partition("=")
+    if not sep or name not in ULIMITS:
+        raise EngineError(f'invalid ulimit argument: "{s}" (name=soft[:hard], names: {", ".join(sorted(ULIMITS))})')
+    soft_s, _, hard_s = val.partition(":")
+    try:
+        soft = int(soft_s)
+        hard = int(hard_s) if hard_s else soft
+    except ValueError:
+        raise EngineError(f'invalid ulimit argument: "{s}"') from None
+    if soft > hard:
+        raise EngineError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    _, host_hard = resource.getrlimit(getattr(resource, ULIMITS[name]))
+    if host_hard != resource.RLIM_INFINITY and hard > host_hard:
+        raise EngineError(f"ulimit {name}: hard limit {hard} is above this host's {host_hard} "
+                          "(raising it needs CAP_SYS_RESOURCE)")
+    return {"Name": name, "Soft": soft, "Hard": hard}
 
 
 def parse_size_checked(s: str) -> int:

@@ -190,6 +190,8 @@ class Shim:
                                      for o in hc.get("SecurityOpt") or []),
             "seccomp": cfg.get("Seccomp"),
             "user": cfg["Config"].get("User") or "",
+            "read_only": bool(hc.get("ReadonlyRootfs")),
+            "ulimits": hc.get("Ulimits") or [],
             "group_add": hc.get("GroupAdd") or [],
         }
         err_r, err_w = os.pipe2(os.O_CLOEXEC)

@@ -335,3 +335,26 @@ def test_events_are_logged_and_followed(session_root, engine, image):
     finally:
         p.kill()
         p.wait()
+
+
+def test_read_only_ulimits_env_file_labels_stop_signal(run_cli, engine, image, tmp_path):
+    envf = tmp_path / "env"
+    envf.write_text("A=1\n# a comment\nB=two words\n")
+    r = run_cli("run", "--rm", "--read-only", "--ulimit", "nofile=512:1000", "--env-file", str(envf), "-e", "A=3",
+                image, "sh", "-c", 'ulimit -n; ulimit -Hn; echo "$A|$B"; touch /x 2>&1; echo ok > /dev/shm/z && cat /dev/shm/z')
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[:3] == ["512", "1000", "3|two words"]
+    assert "Read-only file system" in lines[3] and lines[4] == "ok"  # the root is read-only, /dev/shm is not
+    # above the host's hard limit: refused before anything starts
+    r = run_cli("run", "--rm", "--ulimit", "nofile=10:999999999", image, "true")
+    assert r.returncode == 125 and b"above this host's" in r.stderr
+    r = run_cli("run", "--rm", "--ulimit", "nofiles=1", image, "true")
+    assert r.returncode == 125 and b"invalid ulimit argument" in r.stderr
+    # labels and the stop signal reach inspect; stop uses the signal
+    engine.run(image, ["sh", "-c", "trap 'exit 42' USR1; while :; do sleep 0.1; done"], name="sig", detach=True,
+               labels=["tier=web"], stop_signal="SIGUSR1", stop_timeout=5)
+    cfg = json.loads(run_cli("inspect", "sig").stdout)[0]["Config"]
+    assert cfg["Labels"] == {"tier": "web"} and cfg["StopSignal"] == "SIGUSR1" and cfg["StopTimeout"] == 5
+    assert run_cli("stop", "sig").returncode == 0
+    assert engine.container("sig").state["ExitCode"] == 42

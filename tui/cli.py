@@ -230,8 +230,23 @@ def cmd_rmi(e: Engine, a) -> int:
     return rc
 
 
+def _env_files(paths: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        try:
+            with open(p) as f:
+                for line in f:
+                    line = line.rstrip("\n")
+                    if line.strip() and not line.lstrip().startswith("#"):
+                        out.append(line)
+        except OSError as ex:
+            raise EngineError(f"open {p}: {ex.strerror.lower()}") from None
+    return out
+
+
 def _create_kwargs(a) -> dict:
-    return dict(name=a.name, env=a.env, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
+    return dict(name=a.name, env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
+                labels=a.label, stop_signal=a.stop_signal, stop_timeout=a.stop_timeout, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
                 hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint,
                 cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt,
                 user=a.user, group_add=a.group_add)
@@ -564,6 +579,12 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--entrypoint", help="override the image's entrypoint")
     p.add_argument("-u", "--user", help="user[:group] (names from the image's /etc/passwd, or numbers)")
     p.add_argument("--group-add", action="append", default=[], help="an additional group")
+    p.add_argument("--read-only", action="store_true", help="mount the container's root read-only")
+    p.add_argument("--ulimit", action="append", default=[], help="name=soft[:hard], within the host's limits")
+    p.add_argument("-l", "--label", action="append", default=[], help="key=value")
+    p.add_argument("--env-file", action="append", default=[], help="read KEY=VALUE lines from a file")
+    p.add_argument("--stop-signal", help="signal that stops the container (SIGTERM)")
+    p.add_argument("--stop-timeout", type=int, help="seconds before SIGKILL on stop (10)")
     p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability (or ALL)")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability (or ALL)")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths, /sys writable")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource  # here, not lazily: after pivot_root the host's modules are out of reach
 import signal
 import socket
 import sys
@@ -49,6 +50,18 @@ def exec_error(cmd0: str, e: OSError) -> tuple[int, str]:
     return 126, f'exec: "{cmd0}": {e.strerror}'
 
 
+ULIMITS = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
+           "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE",
+           "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS",
+           "rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING",
+           "stack": "RLIMIT_STACK", "as": "RLIMIT_AS"}
+
+
+def set_ulimits(ulimits: list[dict]) -> None:
+    for u in ulimits:
+        resource.setrlimit(getattr(resource, ULIMITS[u["Name"]]), (u["Soft"], u["Hard"]))
+
+
 def finalize(spec: dict) -> dict:
     """The last steps inside the container's root, shared by run and exec:
     working directory, user, no_new_privs, seccomp, capabilities.  Returns the
@@ -85,7 +98,9 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         socket.sethostname(spec["hostname"])
         from ..network import loopback_up
         loopback_up()
-        setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False))
+        setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False),
+                     read_only=spec.get("read_only", False))
+        set_ulimits(spec.get("ulimits") or [])
         devnull = os.open("/dev/null", os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(stdout_fd, 1)

@@ -47,7 +47,8 @@ def _mask_and_protect(j) -> None:
         mount(target, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
-def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool = False) -> None:
+def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool = False,
+                 read_only: bool = False) -> None:
     """Mount the kernel file systems under ROOT (an existing mount point) and
     make it the process's root with pivot_root.  BINDS are (host file, path in
     container) pairs bound read-write (hosts, hostname, resolv.conf)."""
@@ -97,6 +98,9 @@ def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool 
     pivot_root(".", ".")
     umount2(".", MNT_DETACH)
     os.chdir("/")
+    if read_only:
+        # --read-only: the root itself, not the kernel file systems mounted on it
+        mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
 MS_STRICT = 1 << 24  # MS_STRICTATIME, as docker mounts /dev
