@@ -221,7 +221,7 @@ class Engine:
                security_opt: list[str] | None = None, user: Optional[str] = None,
                group_add: list[str] | None = None, read_only: bool = False, ulimits: list[str] | None = None,
                labels: list[str] | None = None, stop_signal: Optional[str] = None,
-               stop_timeout: Optional[int] = None) -> Container:
+               stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -304,11 +304,13 @@ class Engine:
             config = {
                 "Id": cid, "Name": name, "Created": now_iso(), "Image": img.id,
                 "ImageName": image, "Argv": argv, "Detached": detach, "Seccomp": seccomp_profile,
+                "WaitAttach": bool((tty or interactive) and not detach),
                 "Lowers": self.images.layer_paths(img),
                 "Config": {"Hostname": hn, "Env": envs, "Cmd": cmd, "Entrypoint": ep or None,
                            "User": user if user is not None else (icfg.get("User") or ""),
                            "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",
-                           "Labels": {**(icfg.get("Labels") or {}), **label_map}, "Tty": False, "OpenStdin": False,
+                           "Labels": {**(icfg.get("Labels") or {}), **label_map}, "Tty": bool(tty),
+                           "OpenStdin": bool(interactive),
                            "StopSignal": stop_signal or icfg.get("StopSignal") or "SIGTERM",
                            "StopTimeout": stop_timeout},
                 "HostConfig": hc,
@@ -331,13 +333,15 @@ class Engine:
         events.emit(self.store, "container", "create", cid, {"name": name, "image": image})
         return c
 
-    def start(self, ref: str, code_missing: int = 1) -> Container:
+    def start(self, ref: str, code_missing: int = 1, on_listening=None) -> Container:
+        """Start REF.  For a container created to wait for an attach (run -i/-t in
+        the foreground), ON_LISTENING() is called when it can be attached to."""
         from .shim import spawn
         c = self.container(ref, code_missing)
         if c.running():
             return c
         create_dirs(c)
-        code, msg = spawn(self.store, c.id)
+        code, msg = spawn(self.store, c.id, on_listening)
         if code:
             raise EngineError(msg, code)
         return c.reload()
@@ -463,6 +467,17 @@ class Engine:
                 pass
             if c.reload().status == "paused":
                 c.save_state(Status="running")
+
+    def attach_socket(self, ref: str):
+        """A connection to REF's attach socket (its output from now on, our input to it)."""
+        from .attach import address, connect
+        c = self.container(ref)
+        if not c.running():
+            raise EngineError("You cannot attach to a stopped container, start it first", 1)
+        try:
+            return connect(address(c.id), timeout=5)
+        except OSError as e:
+            raise EngineError(f"attach: {e}", 1) from None
 
     def pause(self, ref: str) -> Container:
         c = self.container(ref)
@@ -661,7 +676,8 @@ class Engine:
             "Config": {
                 "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": cfg["Config"].get("User", ""),
                 "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
-                "Tty": False, "OpenStdin": False, "StdinOnce": False,
+                "Tty": bool(cfg["Config"].get("Tty")), "OpenStdin": bool(cfg["Config"].get("OpenStdin")),
+                "StdinOnce": False,
                 "Env": cfg["Config"]["Env"], "Cmd": cfg["Config"]["Cmd"] or None,
                 "Image": cfg["Config"]["Image"], "Volumes": None, "WorkingDir": cfg["Config"]["WorkingDir"],
                 "Entrypoint": cfg["Config"]["Entrypoint"], "OnBuild": None, "Labels": cfg["Config"]["Labels"],

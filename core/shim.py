@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import socket
 import sys
 import time
 import traceback
 
-from . import events
+from . import attach, events
 from .cgroups import Limits, open_cgroup
 from .containers import Container, load, proc_start_time
 from .logs import STDERR, STDOUT, LogWriter
@@ -39,10 +40,12 @@ def limits_of(hc: dict) -> Limits:
     )
 
 
-def spawn(store: Store, cid: str) -> tuple[int, str]:
+def spawn(store: Store, cid: str, on_listening=None) -> tuple[int, str]:
     """Fork a detached shim for container CID; wait until its command runs.
 
-    Returns (0, "") once the container runs, or (exit code, message)."""
+    Returns (0, "") once the container runs, or (exit code, message).  For a
+    container that waits for an attach, ON_LISTENING() is called once the shim
+    listens (it should connect), before the command runs."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # intermediate: detach, fork the shim, exit
@@ -56,14 +59,22 @@ def spawn(store: Store, cid: str) -> tuple[int, str]:
             os._exit(1)
     os.close(w)
     os.waitpid(pid, 0)
-    chunks = []
+    buf = b""
+    rest: list[bytes] = []
     while True:
         b = os.read(r, 65536)
         if not b:
             break
-        chunks.append(b)
+        buf += b
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line == b"listening" and on_listening is not None:
+                on_listening()
+            elif line:
+                rest.append(line)
     os.close(r)
-    msg = b"".join(chunks).decode(errors="replace").strip()
+    buf = b" ".join(rest + [buf])
+    msg = buf.decode(errors="replace").strip()
     if msg == "ok":
         return 0, ""
     if not msg:
@@ -194,20 +205,62 @@ class Shim:
             "ulimits": hc.get("Ulimits") or [],
             "group_add": hc.get("GroupAdd") or [],
         }
+        tty = bool(cfg["Config"].get("Tty"))
+        open_stdin = bool(cfg["Config"].get("OpenStdin"))
+        wait_attach = bool(cfg.get("WaitAttach"))
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        eo_r, eo_w = os.pipe2(os.O_CLOEXEC)
+        out_r = out_w = eo_r = eo_w = in_r = in_w = go_r = go_w = None
+        pty_parent = pty_child = None
+        if tty:
+            pty_parent, pty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            eo_r, eo_w = os.pipe2(os.O_CLOEXEC)
+            if open_stdin:
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        if wait_attach:
+            go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        listener = self.listen()
         unshare(CLONE_NEWPID)  # our next child is PID 1 of a new pid namespace
         pid = os.fork()
         if pid == 0:
             from .runtime.process import container_init
-            os.close(err_r), os.close(out_r), os.close(eo_r)
-            container_init(spec, self.cg, err_w, out_w, eo_w)
+            for fd in (err_r, out_r, eo_r, in_w, go_w):
+                if fd is not None:
+                    os.close(fd)
+            if pty_parent is not None:
+                pty_parent.close()
+            listener.close()
+            container_init(spec, self.cg, err_w, out_w, eo_w, stdin_fd=in_r, pty_sock=pty_child, go_fd=go_r)
             os._exit(125)
-        os.close(err_w), os.close(out_w), os.close(eo_w)
+        for fd in (err_w, out_w, eo_w, in_r, go_r):
+            if fd is not None:
+                os.close(fd)
+        master = None
+        if tty:
+            pty_child.close()
+            try:
+                _, fds, _, _ = socket.recv_fds(pty_parent, 16, 1)
+                master = fds[0] if fds else None
+            except OSError:
+                master = None
+            pty_parent.close()
         started = now_iso()
         c.save_state(Status="running", Pid=pid, PidStart=proc_start_time(pid), StartedAt=started,
                      FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
+        first_client = None
+        if wait_attach:
+            # the front attaches before the command runs, so it misses nothing
+            self.say("listening")
+            sel = selectors.DefaultSelector()
+            sel.register(listener, selectors.EVENT_READ)
+            sel.register(err_r, selectors.EVENT_READ)
+            ready = [k.fileobj for k, _ in sel.select(timeout=60)]
+            sel.close()
+            if listener in ready:
+                first_client = self.accept(listener)
+            os.write(go_w, b"g")
+            os.close(go_w)
         err = b""
         while True:
             b = os.read(err_r, 4096)
@@ -221,11 +274,16 @@ class Shim:
             code = int(code_s) if code_s.isdigit() else 125
             self._reap(pid)
             log.close()
-            os.close(out_r), os.close(eo_r)
+            for fd in (out_r, eo_r, in_w, master):
+                if fd is not None:
+                    os.close(fd)
+            listener.close()
+            if first_client is not None:
+                first_client.close()
             return self.fail(code, msg)
         events.emit(self.store, "container", "start", c.id, {"name": c.name})
         self.report("ok")
-        self._pump(log, out_r, eo_r)
+        clients = self._pump(log, out_r, eo_r, master, in_w, listener, first_client)
         status = self._reap(pid)
         log.close()
         if os.WIFEXITED(status):
@@ -239,11 +297,20 @@ class Shim:
             pass
         self.teardown()
         c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso())
+        for cl in clients:
+            try:
+                cl.sendall(attach.frame(attach.EXIT, str(code).encode()))
+                cl.close()
+            except OSError:
+                pass
+        listener.close()
         if oom:
             events.emit(self.store, "container", "oom", c.id, {"name": c.name})
         events.emit(self.store, "container", "die", c.id, {"name": c.name, "exitCode": str(code)})
         self.cleanup_rundir()
-        if c.config["HostConfig"].get("AutoRemove") and c.config.get("Detached"):
+        # --rm: the shim removes what nobody follows through the log (detached,
+        # or attached runs, whose front learns the exit code from the EXIT frame)
+        if c.config["HostConfig"].get("AutoRemove") and (c.config.get("Detached") or c.config.get("WaitAttach")):
             from .engine import Engine
             try:
                 Engine(self.store).remove(c.id, force=True)
@@ -251,21 +318,111 @@ class Shim:
                 traceback.print_exc()
         return 0
 
-    def _pump(self, log: LogWriter, out_r: int, err_r: int) -> None:
+    def listen(self) -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(attach.address(self.c.id))
+        s.listen(8)
+        return s
+
+    @staticmethod
+    def accept(listener: socket.socket):
+        """A client, if it runs as our user (abstract sockets have no file permissions)."""
+        cl, _ = listener.accept()
+        if attach.peer_uid(cl) != os.geteuid():
+            cl.close()
+            return None
+        return cl
+
+    def say(self, line: str) -> None:
+        """A line on the front's ready pipe before the final ok/error."""
+        if self.ready_w >= 0:
+            os.write(self.ready_w, (line + "\n").encode())
+
+    def _pump(self, log: LogWriter, out_r, err_r, master, in_w, listener, first_client) -> list:
+        """Copy the container's output to the log and to attached clients, and
+        clients' input to the container, until its output ends."""
+        import fcntl
+        import struct
+        import termios
         sel = selectors.DefaultSelector()
-        sel.register(out_r, selectors.EVENT_READ, STDOUT)
-        sel.register(err_r, selectors.EVENT_READ, STDERR)
-        open_fds = 2
-        while open_fds:
+        sources = 0
+        if master is not None:
+            sel.register(master, selectors.EVENT_READ, ("out", STDOUT))
+            sources = 1
+        if out_r is not None:
+            sel.register(out_r, selectors.EVENT_READ, ("out", STDOUT))
+            sel.register(err_r, selectors.EVENT_READ, ("out", STDERR))
+            sources = 2
+        sel.register(listener, selectors.EVENT_READ, ("listen", None))
+        clients: dict = {}
+
+        def add_client(cl):
+            clients[cl] = attach.Reader()
+            sel.register(cl, selectors.EVENT_READ, ("client", None))
+
+        def drop_client(cl):
+            sel.unregister(cl)
+            clients.pop(cl, None)
+            cl.close()
+
+        if first_client is not None:
+            add_client(first_client)
+        stdin_open = in_w is not None
+        while sources:
             for key, _ in sel.select():
-                data = os.read(key.fd, 65536)
-                if not data:
-                    sel.unregister(key.fd)
-                    os.close(key.fd)
-                    open_fds -= 1
+                kind, stream = key.data
+                if kind == "out":
+                    try:
+                        data = os.read(key.fd, 65536)
+                    except OSError:  # EIO: the terminal's last user is gone
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fd)
+                        os.close(key.fd)
+                        sources -= 1
+                        continue
+                    log.write(stream, data)
+                    f = attach.frame(attach.STDOUT if stream == STDOUT else attach.STDERR, data)
+                    for cl in list(clients):
+                        try:
+                            cl.sendall(f)
+                        except OSError:
+                            drop_client(cl)
+                elif kind == "listen":
+                    cl = self.accept(listener)
+                    if cl is not None:
+                        add_client(cl)
                 else:
-                    log.write(key.data, data)
+                    cl = key.fileobj
+                    try:
+                        data = cl.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        drop_client(cl)
+                        continue
+                    for ftype, payload in clients[cl].feed(data):
+                        try:
+                            if ftype == attach.STDIN:
+                                if master is not None:
+                                    os.write(master, payload)
+                                elif stdin_open:
+                                    os.write(in_w, payload)
+                            elif ftype == attach.STDIN_EOF:
+                                if master is not None:
+                                    os.write(master, b"\x04")
+                                elif stdin_open:
+                                    os.close(in_w)
+                                    stdin_open = False
+                            elif ftype == attach.RESIZE and master is not None:
+                                rows, cols = struct.unpack(">HH", payload[:4])
+                                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                        except OSError:
+                            pass
+        if stdin_open:
+            os.close(in_w)
         sel.close()
+        return list(clients)
 
     def _reap(self, pid: int) -> int:
         """Wait for PID; reap anything else reparented to us meanwhile."""

@@ -253,7 +253,7 @@ def _create_kwargs(a) -> dict:
 
 
 def cmd_create(e: Engine, a) -> int:
-    c = e.create(a.image, a.command, detach=True, **_create_kwargs(a))
+    c = e.create(a.image, a.command, detach=True, tty=a.tty, interactive=a.interactive, **_create_kwargs(a))
     print(c.id)
     return 0
 
@@ -266,9 +266,17 @@ def _follow_output(e: Engine, cid: str) -> None:
 
 
 def cmd_run(e: Engine, a) -> int:
-    c = e.create(a.image, a.command, detach=a.detach, **_create_kwargs(a))
+    if a.tty and a.interactive and not a.detach and not os.isatty(0):
+        raise EngineError("the input device is not a TTY", 1)
+    c = e.create(a.image, a.command, detach=a.detach, tty=a.tty, interactive=a.interactive, **_create_kwargs(a))
+    sock = []
+
+    def attach_now():
+        from dunnage.core.attach import address, connect
+        sock.append(connect(address(c.id)))
+
     try:
-        e.start(c.id)
+        e.start(c.id, on_listening=attach_now)
     except EngineError:
         if a.rm:
             e.remove(c.id, force=True)
@@ -276,6 +284,24 @@ def cmd_run(e: Engine, a) -> int:
     if a.detach:
         print(c.id)
         return 0
+    if sock:
+        # -i / -t: relay through the shim; ctrl-p ctrl-q detaches
+        from dunnage.core.attach import run_client
+        how, code = run_client(sock[0], a.interactive, a.tty)
+        sock[0].close()
+        if how == "detached":
+            return 0
+        code = e.wait(c.id) if code is None else code
+        if a.rm:  # the shim removes it: return once it is gone
+            import time as _t
+            end = _t.monotonic() + 30
+            while _t.monotonic() < end:
+                try:
+                    e.container(c.id)
+                except EngineError:
+                    break
+                _t.sleep(0.02)
+        return code
 
     # foreground: forward signals to the container, print its output, exit with its code
     def forward(sig, _frame):
@@ -290,6 +316,17 @@ def cmd_run(e: Engine, a) -> int:
     if a.rm:
         e.remove(c.id, force=True)
     return code
+
+
+def cmd_attach(e: Engine, a) -> int:
+    from dunnage.core.attach import run_client
+    c = e.container(a.container)
+    sock = e.attach_socket(c.id)
+    how, code = run_client(sock, not a.no_stdin, bool(c.config["Config"].get("Tty")))
+    sock.close()
+    if how == "detached":
+        return 0
+    return e.wait(c.id) if code is None else code
 
 
 def cmd_start(e: Engine, a) -> int:
@@ -568,6 +605,8 @@ def cmd_dashboard(e: Engine, a) -> int:
 def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     if run:
         p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep standard input open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--name", help="assign a name")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
@@ -740,6 +779,11 @@ def build_parser() -> Parser:
     p.add_argument("sub")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_container)
+
+    p = sub.add_parser("attach", help="attach to a running container's input and output")
+    p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("container")
+    p.set_defaults(fn=cmd_attach)
 
     p = sub.add_parser("wait", help="wait for containers to stop, print exit codes")
     p.add_argument("containers", nargs="+")

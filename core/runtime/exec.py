@@ -22,19 +22,9 @@ import tty as _tty
 from typing import Optional
 
 from .linux import setns
-from .process import exec_error, finalize
+from .process import exec_error, finalize, open_pty
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")  # mnt last: it changes our root
-TIOCSPTLCK = 0x40045431
-TIOCGPTN = 0x80045430
-
-
-def _open_pty() -> tuple[int, str]:
-    """A pty pair from the devpts instance at /dev/pts (the container's, after setns)."""
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
-    return master, f"/dev/pts/{n}"
 
 
 def _report(fd: int, code: int, msg: str) -> None:
@@ -62,7 +52,7 @@ def run_exec(pid: int, cgroup, spec: dict, *, tty: bool = False, interactive: bo
                 os.close(fd)
             master = slave = None
             if tty:
-                master, slave = _open_pty()
+                master, slave = open_pty()
         except Exception as e:  # noqa: BLE001
             _report(err_w, 126, f"exec: joining the container: {e}")
         child = os.fork()

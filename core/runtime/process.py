@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import errno
 import os
+import fcntl
 import resource  # here, not lazily: after pivot_root the host's modules are out of reach
+import struct
+import termios
 import signal
 import socket
 import sys
@@ -86,10 +89,36 @@ def finalize(spec: dict) -> dict:
     return env
 
 
-def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int) -> None:
-    """Never returns: execs the container command or exits with a code."""
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+
+
+def open_pty() -> tuple[int, str]:
+    """A pty pair from the devpts instance at /dev/pts (the container's, once inside)."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+    return master, f"/dev/pts/{n}"
+
+
+def _close_all_but(keep: set[int]) -> None:
+    lo = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 65536)
+
+
+def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
+                   stdin_fd: int | None = None, pty_sock=None, go_fd: int | None = None) -> None:
+    """Never returns: execs the container command or exits with a code.
+
+    With PTY_SOCK the process gets a terminal from the container's own devpts,
+    and its master end is sent to the shim over PTY_SOCK.  With GO_FD it waits,
+    just before exec, until the shim says go (a client has attached)."""
     try:
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD,
+                    signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
@@ -101,16 +130,26 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False),
                      read_only=spec.get("read_only", False))
         set_ulimits(spec.get("ulimits") or [])
-        devnull = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(stdout_fd, 1)
-        os.dup2(stderr_fd, 2)
-        for fd in (devnull, stdout_fd, stderr_fd):
-            if fd > 2:
-                os.close(fd)
-        os.closerange(3, err_fd)
-        os.closerange(err_fd + 1, 65536)
+        if pty_sock is not None:
+            master, slave_path = open_pty()
+            slave = os.open(slave_path, os.O_RDWR)
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for i in (0, 1, 2):
+                os.dup2(slave, i)
+            os.close(slave)
+            socket.send_fds(pty_sock, [b"m"], [master])
+            os.close(master)
+            pty_sock.close()
+        else:
+            inp = stdin_fd if stdin_fd is not None else os.open("/dev/null", os.O_RDONLY)
+            os.dup2(inp, 0)
+            os.dup2(stdout_fd, 1)
+            os.dup2(stderr_fd, 2)
+        _close_all_but({err_fd} | ({go_fd} if go_fd is not None else set()))
         env = finalize(spec)
+        if go_fd is not None:
+            os.read(go_fd, 1)  # until the shim has a client attached (or gives up)
+            os.close(go_fd)
     except UserError as e:
         _fail(err_fd, 125, str(e))
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line

@@ -1,0 +1,118 @@
+"""run -i / -t, attach, and detaching with ctrl-p ctrl-q."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Tmux:
+    def __init__(self, cmd: str, w: int = 90, h: int = 20):
+        self.name = f"dunnage-attach-{os.getpid()}-{id(self)}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def dn(engine) -> str:
+    return f"{sys.executable} -m dunnage.tui.cli --root {engine.store.root}"
+
+
+def test_run_i_feeds_stdin(run_cli, image):
+    r = run_cli("run", "--rm", "-i", image, "sh", "-c", "cat; echo done; exit 6", input=b"hello\nworld\n")
+    assert r.returncode == 6
+    assert r.stdout == b"hello\nworld\ndone\n"
+    r = run_cli("run", "--rm", "-i", image, "nosuchcmd", input=b"")
+    assert r.returncode == 127 and b"executable file not found" in r.stderr
+    r = run_cli("run", "--rm", "-it", image, "sh", input=b"")
+    assert r.returncode == 1 and b"the input device is not a TTY" in r.stderr
+
+
+def test_run_it_gives_a_terminal_and_rm_removes(engine, image):
+    t = Tmux(f"{dn(engine)} run -it --rm --name ttybox {image} sh; echo EXITED=$?; sleep 60")
+    try:
+        wait_for(lambda: "/ #" in t.screen(), timeout=20)
+        t.keys("tty; stty size; echo sum=$((40+2))", "Enter")
+        wait_for(lambda: "sum=42" in t.screen(), timeout=10)
+        assert "/dev/pts/0" in t.screen() and "20 90" in t.screen()
+        subprocess.run(["tmux", "resize-window", "-t", t.name, "-x", "70", "-y", "15"], check=True)
+        t.keys("stty size", "Enter")
+        wait_for(lambda: "15 70" in t.screen(), timeout=10)
+        t.keys("exit 3", "Enter")
+        wait_for(lambda: "EXITED=3" in t.screen(), timeout=20)
+        assert all(c.name != "ttybox" for c in engine.containers(all_=True))
+    finally:
+        t.close()
+
+
+def test_detach_and_attach_again(engine, image):
+    t = Tmux(f"{dn(engine)} run -it --name detachable {image} sh; echo EXITED=$?; sleep 60")
+    try:
+        wait_for(lambda: "/ #" in t.screen(), timeout=20)
+        t.keys("echo first", "Enter")
+        wait_for(lambda: "first" in t.screen().split("echo first", 1)[-1], timeout=10)
+        t.keys("C-p", "C-q")
+        wait_for(lambda: "EXITED=0" in t.screen(), timeout=10)
+        assert engine.container("detachable").status == "running"
+    finally:
+        t.close()
+    t = Tmux(f"{dn(engine)} attach detachable; echo EXITED=$?; sleep 60")
+    try:
+        # attach shows nothing until the container writes: an empty line brings a prompt
+
+        def prompt() -> bool:
+            t.keys("Enter")
+            return "/ #" in t.screen()
+        wait_for(prompt, timeout=20, interval=0.3)
+        t.keys("echo again-$((1+1))", "Enter")
+        wait_for(lambda: "again-2" in t.screen(), timeout=20)
+        t.keys("exit 9", "Enter")
+        wait_for(lambda: "EXITED=9" in t.screen(), timeout=20)
+    finally:
+        t.close()
+    c = engine.container("detachable")
+    assert c.status == "exited" and c.state["ExitCode"] == 9
+    logs = b"".join(d for _, _, d in engine.logs(c.id))
+    assert b"again-2" in logs and b"first" in logs  # a terminal's output is logged too
+
+
+def test_attach_to_a_stopped_container_is_refused(run_cli, engine, image):
+    c = engine.run(image, ["true"], name="stopped", detach=True)
+    engine.wait(c.id, 30)
+    r = run_cli("attach", "stopped")
+    assert r.returncode == 1 and b"cannot attach to a stopped container" in r.stderr
+
+
+def test_attach_sees_output_of_a_running_container(run_cli, engine, image):
+    engine.run(image, ["sh", "-c", "sleep 1; echo late; exit 2"], name="talker", detach=True)
+    r = run_cli("attach", "--no-stdin", "talker")
+    assert r.returncode == 2
+    assert r.stdout == b"late\n"
+
+
+def test_attach_socket_refuses_other_users(engine, image):
+    c = engine.run(image, ["sh", "-c", "while :; do echo tick; sleep 0.2; done"], name="private", detach=True)
+    code = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(chr(0) + 'dunnage-attach-' + sys.argv[1]);"
+            " s.settimeout(5); print(len(s.recv(100)))")
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
+                        c.id], capture_output=True, timeout=30)
+    assert r.stdout.strip() == b"0"  # closed at once, nothing sent
+    s = engine.attach_socket(c.id)
+    try:
+        s.settimeout(5)
+        assert s.recv(100)  # root gets the output
+    finally:
+        s.close()
