@@ -599,6 +599,32 @@ class Engine:
                 out.append(("C" if in_lower else "A", "/" + rel))
         return sorted(out, key=lambda x: x[1])
 
+    def commit(self, ref: str, target: Optional[str] = None, changes: Optional[dict] = None, message: str = "",
+               author: str = "", pause: bool = True) -> Image:
+        """docker commit: the container's upper layer becomes a new image layer
+        (paused meanwhile, as docker does, so the layer is consistent)."""
+        c = self.container(ref)
+        parent = None
+        for img in self.images.list():
+            if img.id == c.config["Image"]:
+                parent = img
+        if parent is None:
+            raise EngineError(f"the image of container {c.name} is gone", 1)
+        paused_here = False
+        if pause and c.status == "running" and c.running():
+            self.pause(c.id)
+            paused_here = True
+        try:
+            img = self.images.commit_layer(parent, c.upper, target, changes, comment=message, author=author,
+                                           created_by=" ".join(c.config["Argv"]))
+        except ImageError as e:
+            raise EngineError(str(e), 1) from None
+        finally:
+            if paused_here:
+                self.unpause(c.id)
+        events.emit(self.store, "container", "commit", c.id, {"name": c.name, "image": target or img.id})
+        return img
+
     def prune_containers(self) -> list[str]:
         gone = []
         for c in self.containers(all_=True):

@@ -91,3 +91,44 @@ def test_container_prune_removes_only_stopped(run_cli, engine, image):
     names = [c.name for c in engine.containers(all_=True)]
     assert "keepme" in names and "doneme" not in names
     assert run_cli("container", "ls", "-q").stdout.decode().split() == [keep.id[:12]]
+
+
+def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_path):
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    engine.run(image, ["sh", "-c", "echo data > /newfile; rm /etc/group; mkdir /d; echo x > /d/x; sleep 300"],
+               name="tocommit", detach=True)
+    time.sleep(0.5)
+    r = run_cli("commit", "-c", 'CMD ["cat", "/newfile"]', "-c", "ENV FOO=bar", "-m", "made by a test",
+                "tocommit", "example/committed:1")
+    assert r.returncode == 0, r.stderr
+    assert engine.container("tocommit").status == "running"  # paused only while committing
+    assert run_cli("run", "--rm", "example/committed:1").stdout == b"data\n"
+    r = run_cli("run", "--rm", "example/committed:1", "sh", "-c", "ls /etc/group 2>&1; cat /d/x; echo $FOO; echo $PATH")
+    out = r.stdout.decode().splitlines()
+    assert "No such file" in out[0] and out[1:3] == ["x", "bar"] and "/bin" in out[3]
+    info = json.loads(run_cli("inspect", "--type", "image", "example/committed:1").stdout)[0]
+    assert len(info["RootFS"]["Layers"]) == 2
+    assert "made by a test" in run_cli("image", "history", "example/committed:1").stdout.decode()
+    r = run_cli("commit", "-c", "CMD [broken", "tocommit", "x/y")
+    assert r.returncode == 125 and b"invalid JSON" in r.stderr
+    # the committed layer (OCI whiteouts) is read the same way by podman
+    arc = tmp_path / "committed.tar"
+    engine_img = "example/committed:1"
+    r = run_cli("save", "-o", str(arc), engine_img)
+    assert r.returncode == 0, r.stderr
+    proot = Path(tempfile.mkdtemp(prefix="dpod-"))
+    podman = ["podman", "--root", str(proot / "root"), "--runroot", str(proot / "run"), "--runtime", "runc"]
+    try:
+        assert subprocess.run(podman + ["load", "-i", str(arc)], capture_output=True, timeout=120).returncode == 0
+        r = subprocess.run(podman + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
+                                     "--ulimit", "nproc=1024:1024", engine_img, "sh", "-c",
+                                     "cat /newfile /d/x; ls /etc/group 2>&1"], capture_output=True, timeout=120)
+        assert r.stdout.decode().splitlines()[:2] == ["data", "x"]
+        assert "No such file" in r.stdout.decode()
+    finally:
+        subprocess.run(podman + ["rmi", "-af"], capture_output=True)
+        subprocess.run(["umount", "-R", "-l", str(proot / "root" / "overlay")], capture_output=True)
+        shutil.rmtree(proot, ignore_errors=True)

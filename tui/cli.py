@@ -72,10 +72,16 @@ def err(msg: str) -> None:
 
 
 # ---------------------------------------------------------------- verbs
-def cmd_import(e: Engine, a) -> int:
-    changes = {}
-    for ch in a.change or []:
+def parse_changes(items) -> dict:
+    """Dockerfile instructions given with -c/--change."""
+    changes: dict = {}
+    for ch in items or []:
         k, _, v = ch.partition(" ")
+        if v.strip().startswith("["):
+            try:
+                json.loads(v)
+            except ValueError:
+                raise EngineError(f"invalid JSON in change: {ch}") from None
         if k.upper() == "CMD":
             changes["Cmd"] = json.loads(v) if v.strip().startswith("[") else ["/bin/sh", "-c", v]
         elif k.upper() == "ENTRYPOINT":
@@ -84,8 +90,20 @@ def cmd_import(e: Engine, a) -> int:
             changes.setdefault("Env", []).append(v.replace(" ", "=", 1) if "=" not in v else v)
         elif k.upper() == "WORKDIR":
             changes["WorkingDir"] = v
+        elif k.upper() == "USER":
+            changes["User"] = v
+        elif k.upper() == "LABEL":
+            lk, _, lv = v.partition("=")
+            changes.setdefault("Labels", {})[lk] = lv.strip('"')
+        elif k.upper() == "STOPSIGNAL":
+            changes["StopSignal"] = v
         else:
             raise EngineError(f"{k} is not a valid change command")
+    return changes
+
+
+def cmd_import(e: Engine, a) -> int:
+    changes = parse_changes(a.change)
     if a.file == "-":
         img = e.import_image(sys.stdin.buffer, a.reference, changes)
     else:
@@ -114,6 +132,13 @@ def cmd_pull(e: Engine, a) -> int:
         from dunnage.core.images.registry import parse_reference
         r = parse_reference(a.reference)
         print(f"Status: Downloaded newer image for {r.familiar}:{r.tag}" if r.tag else f"Status: Downloaded {a.reference}")
+    return 0
+
+
+def cmd_commit(e: Engine, a) -> int:
+    img = e.commit(a.container, a.reference, parse_changes(a.change), a.message or "", a.author or "",
+                   pause=not a.no_pause)
+    print(img.id)
     return 0
 
 
@@ -650,6 +675,16 @@ def build_parser() -> Parser:
     p.add_argument("--tls-verify", help="false: plain HTTP (loopback registries are plain HTTP already)")
     p.add_argument("reference")
     p.set_defaults(fn=cmd_pull)
+
+    p = sub.add_parser("commit", help="make an image of a container's changes")
+    p.add_argument("-c", "--change", action="append", help="apply a Dockerfile instruction (CMD, ENV, …)")
+    p.add_argument("-m", "--message")
+    p.add_argument("-a", "--author")
+    p.add_argument("-p", "--pause", action="store_true", default=True, help="pause while committing (default)")
+    p.add_argument("--no-pause", action="store_true")
+    p.add_argument("container")
+    p.add_argument("reference", nargs="?")
+    p.set_defaults(fn=cmd_commit)
 
     p = sub.add_parser("tag", help="give an image another name")
     p.add_argument("source")

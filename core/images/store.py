@@ -233,6 +233,57 @@ class ImageStore:
             for tmp, _ in staged:
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    def commit_layer(self, parent: Image, upper: Path, ref: Optional[str], changes: Optional[dict] = None,
+                     comment: str = "", author: str = "", created_by: str = "") -> Image:
+        """docker commit: UPPER (an OCI layer diff as it stands: whiteouts included)
+        becomes a new layer on top of PARENT's."""
+        import tarfile as _tarfile
+        import threading
+        tags = [":".join(parse_ref(ref))] if ref else []
+        r, w = os.pipe()
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                with os.fdopen(w, "wb") as out, _tarfile.open(fileobj=out, mode="w|", format=_tarfile.PAX_FORMAT) as tf:
+                    for dirpath, dirs, files in os.walk(upper):
+                        dirs.sort()
+                        for n in sorted(dirs + files):
+                            if n.startswith(".wh..dunnage-tmp."):
+                                continue
+                            full = os.path.join(dirpath, n)
+                            tf.add(full, arcname=os.path.relpath(full, upper), recursive=False)
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        with os.fdopen(r, "rb") as f:
+            tmp, diff_id, size = self.stage_layer(f, None)
+        t.join()
+        try:
+            if errors:
+                raise ImageError(f"commit: reading the container's changes: {errors[0]}")
+            config = json.loads(json.dumps(parent.config))
+            config["created"] = now_iso()
+            config["rootfs"]["diff_ids"] = list(config["rootfs"]["diff_ids"]) + [diff_id]
+            changes = dict(changes or {})
+            if "Env" in changes:  # ENV adds to the parent's environment
+                env = {e.partition("=")[0]: e for e in config.get("config", {}).get("Env") or []}
+                env.update({e.partition("=")[0]: e for e in changes.pop("Env")})
+                changes["Env"] = list(env.values())
+            config.setdefault("config", {}).update(changes)
+            if author:
+                config["author"] = author
+            hist = list(config.get("history") or [])
+            hist.append({"created": config["created"], "created_by": created_by, "comment": comment})
+            config["history"] = hist
+            raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+            chain = oci.chain_ids(config["rootfs"]["diff_ids"])[-1]
+            return self._commit(raw, [(tmp, chain)], tags)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def import_tarball(self, stream: BinaryIO, ref: Optional[str], changes: Optional[dict] = None) -> Image:
         """docker import: a root filesystem tarball becomes a one-layer image."""
         tags = [":".join(parse_ref(ref))] if ref else []
