@@ -625,6 +625,86 @@ class Engine:
         events.emit(self.store, "container", "commit", c.id, {"name": c.name, "image": target or img.id})
         return img
 
+    def rootfs(self, ref: str):
+        """The container's merged root as a path: its live mount when running, else a
+        temporary dunnage.fuse mount of its layers (same semantics, unmounted after)."""
+        import contextlib
+        import subprocess
+        import sys
+
+        @contextlib.contextmanager
+        def cm():
+            c = self.container(ref)
+            if c.running():
+                yield str(c.merged)
+                return
+            mnt = self.store.tempdir("rootfs-")
+            proc = subprocess.Popen([sys.executable, "-m", "dunnage.fuse", "--fsname", f"dunnage-{c.id[:12]}"]
+                                    + sum((["--lower", lo] for lo in c.config["Lowers"]), [])
+                                    + ["--upper", str(c.upper), str(mnt)], stderr=subprocess.DEVNULL)
+            try:
+                end = time.monotonic() + 20
+                while not is_mountpoint(str(mnt)):
+                    if proc.poll() is not None or time.monotonic() > end:
+                        raise EngineError(f"cannot mount the file system of container {c.name}", 1)
+                    time.sleep(0.01)
+                yield str(mnt)
+            finally:
+                if is_mountpoint(str(mnt)):
+                    lazy_unmount(str(mnt))
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                shutil.rmtree(mnt, ignore_errors=True)
+        return cm()
+
+    def export(self, ref: str, out) -> None:
+        """docker export: the container's whole file system as a tar stream."""
+        import tarfile
+        with self.rootfs(ref) as root, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            for dirpath, dirs, files in os.walk(root):
+                dirs.sort()
+                for n in sorted(dirs + files):
+                    full = os.path.join(dirpath, n)
+                    tf.add(full, arcname=os.path.relpath(full, root), recursive=False)
+
+    def copy_from(self, ref: str, src: str, dest: str) -> None:
+        """docker cp CONTAINER:SRC DEST ('-' writes a tar to standard output)."""
+        import sys
+        import tarfile
+        with self.rootfs(ref) as root:
+            path = _inside_root(root, src)
+            if not os.path.lexists(path):
+                raise EngineError(f"Could not find the file {src} in container {ref}", 1)
+            if dest == "-":
+                with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tf:
+                    tf.add(path, arcname=os.path.basename(path.rstrip("/")) or ".")
+                return
+            target = dest
+            if os.path.isdir(dest):
+                target = os.path.join(dest, os.path.basename(path.rstrip("/")))
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(path, target, follow_symlinks=False)
+
+    def copy_to(self, ref: str, src: str, dest: str) -> None:
+        """docker cp SRC CONTAINER:DEST, written through the union (copy-up, whiteouts)."""
+        if not os.path.lexists(src):
+            raise EngineError(f"no such file or directory: {src}", 1)
+        with self.rootfs(ref) as root:
+            target = _inside_root(root, dest)
+            if os.path.isdir(target):
+                target = os.path.join(target, os.path.basename(src.rstrip("/")))
+            elif not os.path.isdir(os.path.dirname(target)):
+                raise EngineError(f"no such directory in the container: {os.path.dirname(dest)}", 1)
+            if os.path.isdir(src) and not os.path.islink(src):
+                shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(src, target, follow_symlinks=False)
+
     def prune_containers(self) -> list[str]:
         gone = []
         for c in self.containers(all_=True):
@@ -818,6 +898,27 @@ def parse_cpus_checked(s: str) -> int:
     if v > n * 10**9 or (0 < v < 10**7):
         raise UnitError(f"range of CPUs is from 0.01 to {n:.2f}, as there are only {n} CPUs available")
     return v
+
+
+def _inside_root(root: str, path: str) -> str:
+    """PATH inside the container ROOT, symlinks resolved as the container would
+    (never leading outside ROOT)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    cur = root
+    depth = 0
+    for i, part in enumerate(parts):
+        if part == "..":
+            cur = os.path.dirname(cur) if cur != root else root
+            continue
+        nxt = os.path.join(cur, part)
+        if os.path.islink(nxt) and i < len(parts) - 1 and depth < 40:
+            link = os.readlink(nxt)
+            depth += 1
+            rest = "/".join(parts[i + 1:])
+            base = "" if link.startswith("/") else os.path.relpath(cur, root)
+            return _inside_root(root, f"{base}/{link}/{rest}")
+        cur = nxt
+    return cur
 
 
 def _valid_name(n: str) -> bool:

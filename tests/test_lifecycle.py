@@ -132,3 +132,39 @@ def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_pat
         subprocess.run(podman + ["rmi", "-af"], capture_output=True)
         subprocess.run(["umount", "-R", "-l", str(proot / "root" / "overlay")], capture_output=True)
         shutil.rmtree(proot, ignore_errors=True)
+
+
+def test_export_and_cp_both_ways(run_cli, engine, image, tmp_path):
+    import io
+    import tarfile
+    c = engine.run(image, ["sh", "-c", "echo hi > /hello; rm /etc/group; ln -s /hello /etc/link"], name="files",
+                   detach=True)
+    engine.wait(c.id, 30)
+    # export: the merged view, whiteouts applied, of a stopped container (mounted for the occasion)
+    r = run_cli("export", "files")
+    assert r.returncode == 0, r.stderr
+    names = tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames()
+    assert "hello" in names and "bin/busybox" in names and "etc/passwd" in names and "etc/group" not in names
+    out = tmp_path / "files.tar"
+    assert run_cli("export", "-o", str(out), "files").returncode == 0 and out.stat().st_size > 0
+    # cp out: a file, through a symlink resolved inside the container, and a tar on stdout
+    assert run_cli("cp", "files:/hello", str(tmp_path / "h")).returncode == 0
+    assert (tmp_path / "h").read_text() == "hi\n"
+    assert run_cli("cp", "files:/etc/link", str(tmp_path / "l")).returncode == 0
+    assert os.readlink(tmp_path / "l") == "/hello"  # the link itself, as docker cp copies it
+    r = run_cli("cp", "files:/etc", "-")
+    assert "etc/passwd" in tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames()
+    r = run_cli("cp", "files:/nope", str(tmp_path / "x"))
+    assert r.returncode == 1 and b"Could not find the file /nope" in r.stderr
+    # cp in: lands in the container's upper layer, the image stays untouched
+    src = tmp_path / "in.txt"
+    src.write_text("new\n")
+    assert run_cli("cp", str(src), "files:/etc/").returncode == 0
+    assert (c.upper / "etc" / "in.txt").read_text() == "new\n"
+    assert run_cli("run", "--rm", image, "ls", "/etc/in.txt").returncode != 0
+    # and into a running container, through its live mount
+    engine.run(image, ["sleep", "300"], name="livecp", detach=True)
+    assert run_cli("cp", str(src), "livecp:/tmp/in.txt").returncode == 0
+    assert run_cli("exec", "livecp", "cat", "/tmp/in.txt").stdout == b"new\n"
+    r = run_cli("cp", str(src), str(tmp_path / "y"))
+    assert r.returncode == 1 and b"one side must be CONTAINER:PATH" in r.stderr

@@ -142,6 +142,43 @@ def cmd_commit(e: Engine, a) -> int:
     return 0
 
 
+def cmd_export(e: Engine, a) -> int:
+    if a.output:
+        import tempfile
+        d = os.path.dirname(os.path.abspath(a.output))
+        fd, tmp = tempfile.mkstemp(prefix=".dunnage-export-", dir=d)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                e.export(a.container, f)
+            os.replace(tmp, a.output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return 0
+    if os.isatty(1):
+        raise EngineError("cowardly refusing to save to a terminal (use -o FILE or redirect)")
+    e.export(a.container, sys.stdout.buffer)
+    return 0
+
+
+def cmd_cp(e: Engine, a) -> int:
+    def split(x):
+        if ":" in x and not x.startswith(("/", ".")):
+            c, _, p = x.partition(":")
+            return c, p
+        return None, x
+    sc, sp = split(a.src)
+    dc, dp = split(a.dest)
+    if (sc is None) == (dc is None):
+        raise EngineError("copying between containers, or between two host paths, is not supported: "
+                          "one side must be CONTAINER:PATH", 1)
+    if sc is not None:
+        e.copy_from(sc, sp, dp)
+    else:
+        e.copy_to(dc, sp, dp)
+    return 0
+
+
 def cmd_tag(e: Engine, a) -> int:
     e.tag_image(a.source, a.target)
     return 0
@@ -685,6 +722,16 @@ def build_parser() -> Parser:
     p.add_argument("container")
     p.add_argument("reference", nargs="?")
     p.set_defaults(fn=cmd_commit)
+
+    p = sub.add_parser("export", help="a container's file system as a tar archive")
+    p.add_argument("-o", "--output")
+    p.add_argument("container")
+    p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("cp", help="copy files between a container and the host")
+    p.add_argument("src", help="CONTAINER:PATH or a host path")
+    p.add_argument("dest", help="CONTAINER:PATH, a host path, or - (a tar on standard output)")
+    p.set_defaults(fn=cmd_cp)
 
     p = sub.add_parser("tag", help="give an image another name")
     p.add_argument("source")
