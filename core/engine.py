@@ -194,13 +194,14 @@ class Engine:
         out = []
         for c in all_containers(self.store):
             self._repair(c)
-            if all_ or c.status in ("running", "paused"):
+            if all_ or c.status in ("running", "paused", "restarting"):
                 out.append(c)
         return out
 
     def _repair(self, c: Container) -> None:
         """A container whose shim and process died unseen (kill -9, reboot) is exited."""
-        if c.status in ("running", "paused") and not c.shim_alive() and not pid_alive(c.state.get("Pid"), c.state.get("PidStart")):
+        if c.status in ("running", "paused", "restarting") and not c.shim_alive() and not pid_alive(
+                c.state.get("Pid"), c.state.get("PidStart")):
             if is_mountpoint(str(c.merged)):
                 lazy_unmount(str(c.merged))
             cg = open_cgroup(c.id)
@@ -221,7 +222,8 @@ class Engine:
                security_opt: list[str] | None = None, user: Optional[str] = None,
                group_add: list[str] | None = None, read_only: bool = False, ulimits: list[str] | None = None,
                labels: list[str] | None = None, stop_signal: Optional[str] = None,
-               stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False) -> Container:
+               stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False,
+               restart: Optional[str] = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -243,6 +245,14 @@ class Engine:
             raise EngineError(f"invalid capability: {e}") from None
         hc["Privileged"] = bool(privileged)
         hc["ReadonlyRootfs"] = bool(read_only)
+        if restart:
+            pname, _, count = restart.partition(":")
+            if pname not in ("no", "always", "unless-stopped", "on-failure") or (count and (
+                    pname != "on-failure" or not count.isdigit())):
+                raise EngineError(f"invalid restart policy: {restart} (no, always, unless-stopped, on-failure[:N])")
+            if auto_remove and pname != "no":
+                raise EngineError("conflicting options: cannot specify both --restart and --rm")
+            hc["RestartPolicy"] = {"Name": pname, "MaximumRetryCount": int(count or 0)}
         hc["Ulimits"] = [parse_ulimit(u) for u in ulimits or []] or None
         if stop_signal is not None:
             _signal_number(stop_signal)
@@ -360,7 +370,7 @@ class Engine:
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             c.reload()
-            if c.status not in ("running", "paused"):
+            if c.status not in ("running", "paused", "restarting"):
                 return int(c.state.get("ExitCode") or 0)
             self._repair(c)
             if end is not None and time.monotonic() > end:
@@ -373,6 +383,7 @@ class Engine:
         signum = _signal_number(sig)
         if not c.running():
             raise EngineError(f"Cannot kill container: {ref}: container {c.id} is not running", 1)
+        c.save_state(StopRequested=True)  # a restart policy does not bring it back
         try:
             os.kill(c.state["Pid"], signum)
         except ProcessLookupError:
@@ -383,8 +394,13 @@ class Engine:
 
     def stop(self, ref: str, timeout: Optional[float] = None) -> Container:
         c = self.container(ref)
+        if c.status == "restarting":
+            c.save_state(StopRequested=True)
+            c.wait_shim(30)
+            return c.reload()
         if not c.running():
             return c
+        c.save_state(StopRequested=True)
         default = c.config["Config"].get("StopTimeout")
         t = float(timeout) if timeout is not None else (float(default) if default is not None else 10.0)
         sig = _signal_number(c.config["Config"].get("StopSignal") or "SIGTERM")
@@ -406,7 +422,15 @@ class Engine:
 
     def remove(self, ref: str, force: bool = False) -> Container:
         c = self.container(ref)
+        if c.status == "restarting":
+            if not force:
+                raise EngineError(f"You cannot remove a restarting container {c.id}. Stop the container "
+                                  "before attempting removal or force remove", 1)
+            c.save_state(StopRequested=True)
+            c.wait_shim(30)
+            c.reload()
         if c.running():
+            c.save_state(StopRequested=True)
             if not force:
                 raise EngineError(f"You cannot remove a running container {c.id}. Stop the container "
                                   "before attempting removal or force remove", 1)
@@ -856,6 +880,8 @@ def container_status_text(c: Container) -> str:
         return f"Up {human_duration(since(st.get('StartedAt', '')))}"
     if c.status == "paused":
         return f"Up {human_duration(since(st.get('StartedAt', '')))} (Paused)"
+    if c.status == "restarting":
+        return f"Restarting ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
     if c.status == "exited":
         return f"Exited ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
     return "Created"

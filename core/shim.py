@@ -129,7 +129,8 @@ class Shim:
         prctl(PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         (self.store.run_dir(c.id) / "shim.pid").write_text(str(os.getpid()))
-        c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="")
+        c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="", StopRequested=False,
+                     RestartCount=0)
         # the FUSE server starts (and imports) while we make the cgroup
         try:
             ready = self.fork_fuse()
@@ -205,9 +206,78 @@ class Shim:
             "ulimits": hc.get("Ulimits") or [],
             "group_add": hc.get("GroupAdd") or [],
         }
+        listener = self.listen()
+        log = LogWriter(str(c.log_path))
+        clients: list = []
+        policy = hc.get("RestartPolicy") or {"Name": "no"}
+        restarts = 0
+        backoff = 0
+        first = True
+        while True:
+            t0 = time.monotonic()
+            result = self.run_once(spec, listener, log, clients, first)
+            if first and isinstance(result, tuple) and result[0] == "failed":
+                log.close()
+                listener.close()
+                for cl in clients:
+                    cl.close()
+                return self.fail(result[1], result[2])
+            first = False
+            code, oom = result
+            state = c.reload().state
+            again = (not state.get("StopRequested") and (
+                policy.get("Name") in ("always", "unless-stopped")
+                or (policy.get("Name") == "on-failure" and code != 0
+                    and (not policy.get("MaximumRetryCount") or restarts < policy["MaximumRetryCount"]))))
+            if oom:
+                events.emit(self.store, "container", "oom", c.id, {"name": c.name})
+            events.emit(self.store, "container", "die", c.id, {"name": c.name, "exitCode": str(code)})
+            if not again:
+                break
+            # restart policy: docker's back-off, 100 ms doubling, reset after 10 s of running
+            backoff = 0 if time.monotonic() - t0 > 10 else backoff + 1
+            delay = min(0.1 * (2 ** max(backoff - 1, 0)), 60.0) if backoff else 0.1
+            restarts += 1
+            c.save_state(Status="restarting", Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now_iso(),
+                         RestartCount=restarts)
+            end = time.monotonic() + delay
+            while time.monotonic() < end:
+                if c.reload().state.get("StopRequested"):
+                    break
+                time.sleep(0.02)
+            if c.state.get("StopRequested"):
+                break
+            events.emit(self.store, "container", "restart", c.id, {"name": c.name})
+        log.close()
+        self.teardown()
+        c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso())
+        for cl in clients:
+            try:
+                cl.sendall(attach.frame(attach.EXIT, str(code).encode()))
+                cl.close()
+            except OSError:
+                pass
+        listener.close()
+        self.cleanup_rundir()
+        # --rm: the shim removes what nobody follows through the log (detached,
+        # or attached runs, whose front learns the exit code from the EXIT frame)
+        if c.config["HostConfig"].get("AutoRemove") and (c.config.get("Detached") or c.config.get("WaitAttach")):
+            from .engine import Engine
+            try:
+                Engine(self.store).remove(c.id, force=True)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+        return 0
+
+    def run_once(self, spec: dict, listener, log: LogWriter, clients: list, first: bool):
+        """Start the container's PID 1 once and supervise it to its end.
+        Returns (exit code, oom killed), or ("failed", code, message) when the
+        first start fails before the command runs."""
+        c = self.c
+        cfg = c.config
         tty = bool(cfg["Config"].get("Tty"))
         open_stdin = bool(cfg["Config"].get("OpenStdin"))
-        wait_attach = bool(cfg.get("WaitAttach"))
+        wait_attach = bool(cfg.get("WaitAttach")) and first
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         out_r = out_w = eo_r = eo_w = in_r = in_w = go_r = go_w = None
         pty_parent = pty_child = None
@@ -220,22 +290,46 @@ class Shim:
                 in_r, in_w = os.pipe2(os.O_CLOEXEC)
         if wait_attach:
             go_r, go_w = os.pipe2(os.O_CLOEXEC)
-        listener = self.listen()
-        unshare(CLONE_NEWPID)  # our next child is PID 1 of a new pid namespace
-        pid = os.fork()
-        if pid == 0:
-            from .runtime.process import container_init
-            for fd in (err_r, out_r, eo_r, in_w, go_w):
-                if fd is not None:
-                    os.close(fd)
-            if pty_parent is not None:
-                pty_parent.close()
-            listener.close()
-            container_init(spec, self.cg, err_w, out_w, eo_w, stdin_fd=in_r, pty_sock=pty_child, go_fd=go_r)
-            os._exit(125)
+        oom_before = self._oom_count()
+        # an intermediate process unshares the pid namespace and forks PID 1, then
+        # exits: PID 1 is reparented to us (child subreaper).  A pid namespace
+        # cannot be entered again once its init died, so each run gets a new one.
+        pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+        inter = os.fork()
+        if inter == 0:
+            try:
+                unshare(CLONE_NEWPID)
+                pid = os.fork()
+                if pid == 0:
+                    from .runtime.process import container_init
+                    for fd in (err_r, out_r, eo_r, in_w, go_w, pid_r, pid_w):
+                        if fd is not None:
+                            os.close(fd)
+                    if pty_parent is not None:
+                        pty_parent.close()
+                    listener.close()
+                    for cl in clients:
+                        cl.close()
+                    container_init(spec, self.cg, err_w, out_w, eo_w, stdin_fd=in_r, pty_sock=pty_child, go_fd=go_r)
+                    os._exit(125)
+                os.write(pid_w, str(pid).encode())
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+                os._exit(1)
+        os.close(pid_w)
+        pid_s = os.read(pid_r, 64)
+        os.close(pid_r)
+        os.waitpid(inter, 0)
         for fd in (err_w, out_w, eo_w, in_r, go_r):
             if fd is not None:
                 os.close(fd)
+        if not pid_s:
+            for fd in (err_r, out_r, eo_r, in_w, go_w):
+                if fd is not None:
+                    os.close(fd)
+            return ("failed", 125, "could not create the container's first process") if first else (125, False)
+        pid = int(pid_s)
         master = None
         if tty:
             pty_child.close()
@@ -245,10 +339,8 @@ class Shim:
             except OSError:
                 master = None
             pty_parent.close()
-        started = now_iso()
-        c.save_state(Status="running", Pid=pid, PidStart=proc_start_time(pid), StartedAt=started,
+        c.save_state(Status="running", Pid=pid, PidStart=proc_start_time(pid), StartedAt=now_iso(),
                      FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
-        first_client = None
         if wait_attach:
             # the front attaches before the command runs, so it misses nothing
             self.say("listening")
@@ -258,7 +350,9 @@ class Shim:
             ready = [k.fileobj for k, _ in sel.select(timeout=60)]
             sel.close()
             if listener in ready:
-                first_client = self.accept(listener)
+                cl = self.accept(listener)
+                if cl is not None:
+                    clients.append(cl)
             os.write(go_w, b"g")
             os.close(go_w)
         err = b""
@@ -268,55 +362,30 @@ class Shim:
                 break
             err += b
         os.close(err_r)
-        log = LogWriter(str(c.log_path))
         if err:
             code_s, _, msg = err.decode(errors="replace").partition(" ")
             code = int(code_s) if code_s.isdigit() else 125
             self._reap(pid)
-            log.close()
             for fd in (out_r, eo_r, in_w, master):
                 if fd is not None:
                     os.close(fd)
-            listener.close()
-            if first_client is not None:
-                first_client.close()
-            return self.fail(code, msg)
-        events.emit(self.store, "container", "start", c.id, {"name": c.name})
-        self.report("ok")
-        clients = self._pump(log, out_r, eo_r, master, in_w, listener, first_client)
+            if first:
+                return ("failed", code, msg)
+            log.write(STDERR, (msg + "\n").encode())
+            return code, False
+        if first:
+            events.emit(self.store, "container", "start", c.id, {"name": c.name})
+            self.report("ok")
+        clients[:] = self._pump(log, out_r, eo_r, master, in_w, listener, clients)
         status = self._reap(pid)
-        log.close()
-        if os.WIFEXITED(status):
-            code = os.WEXITSTATUS(status)
-        else:
-            code = 128 + os.WTERMSIG(status)
-        oom = False
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        return code, self._oom_count() > oom_before
+
+    def _oom_count(self) -> int:
         try:
-            oom = self.cg.stats().oom_kills > 0
+            return self.cg.stats().oom_kills
         except Exception:  # noqa: BLE001
-            pass
-        self.teardown()
-        c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso())
-        for cl in clients:
-            try:
-                cl.sendall(attach.frame(attach.EXIT, str(code).encode()))
-                cl.close()
-            except OSError:
-                pass
-        listener.close()
-        if oom:
-            events.emit(self.store, "container", "oom", c.id, {"name": c.name})
-        events.emit(self.store, "container", "die", c.id, {"name": c.name, "exitCode": str(code)})
-        self.cleanup_rundir()
-        # --rm: the shim removes what nobody follows through the log (detached,
-        # or attached runs, whose front learns the exit code from the EXIT frame)
-        if c.config["HostConfig"].get("AutoRemove") and (c.config.get("Detached") or c.config.get("WaitAttach")):
-            from .engine import Engine
-            try:
-                Engine(self.store).remove(c.id, force=True)
-            except Exception:  # noqa: BLE001
-                traceback.print_exc()
-        return 0
+            return 0
 
     def listen(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -338,7 +407,7 @@ class Shim:
         if self.ready_w >= 0:
             os.write(self.ready_w, (line + "\n").encode())
 
-    def _pump(self, log: LogWriter, out_r, err_r, master, in_w, listener, first_client) -> list:
+    def _pump(self, log: LogWriter, out_r, err_r, master, in_w, listener, existing: list) -> list:
         """Copy the container's output to the log and to attached clients, and
         clients' input to the container, until its output ends."""
         import fcntl
@@ -365,8 +434,8 @@ class Shim:
             clients.pop(cl, None)
             cl.close()
 
-        if first_client is not None:
-            add_client(first_client)
+        for cl in existing:
+            add_client(cl)
         stdin_open = in_w is not None
         while sources:
             for key, _ in sel.select():
@@ -421,6 +490,8 @@ class Shim:
                             pass
         if stdin_open:
             os.close(in_w)
+        for cl in clients:
+            sel.unregister(cl)
         sel.close()
         return list(clients)
 

@@ -168,3 +168,30 @@ def test_export_and_cp_both_ways(run_cli, engine, image, tmp_path):
     assert run_cli("exec", "livecp", "cat", "/tmp/in.txt").stdout == b"new\n"
     r = run_cli("cp", str(src), str(tmp_path / "y"))
     assert r.returncode == 1 and b"one side must be CONTAINER:PATH" in r.stderr
+
+
+def test_restart_policies(run_cli, engine, image):
+    from conftest import wait_for
+    # on-failure:N gives up after N restarts; the log keeps every run
+    engine.run(image, ["sh", "-c", "echo run; exit 2"], name="flaky", detach=True, restart="on-failure:3")
+    wait_for(lambda: engine.container("flaky").status == "exited", timeout=30)
+    c = engine.container("flaky")
+    assert c.state["RestartCount"] == 3 and c.state["ExitCode"] == 2
+    assert run_cli("logs", "flaky").stdout == b"run\n" * 4
+    # on-failure leaves a clean exit alone
+    engine.run(image, ["true"], name="clean", detach=True, restart="on-failure")
+    assert engine.wait("clean", 30) == 0
+    time.sleep(0.5)
+    assert engine.container("clean").status == "exited" and engine.container("clean").state["RestartCount"] == 0
+    # always: comes back until stopped by hand, and stop wins over the policy
+    engine.run(image, ["sh", "-c", "sleep 0.2; exit 1"], name="phoenix", detach=True, restart="always")
+    wait_for(lambda: (engine.container("phoenix").state.get("RestartCount") or 0) >= 2, timeout=30)
+    assert run_cli("stop", "-t", "1", "phoenix").returncode == 0
+    time.sleep(1)
+    assert engine.container("phoenix").status == "exited"
+    assert json.loads(run_cli("inspect", "phoenix").stdout)[0]["HostConfig"]["RestartPolicy"] == \
+        {"Name": "always", "MaximumRetryCount": 0}
+    r = run_cli("run", "--restart", "sometimes", image, "true")
+    assert r.returncode == 125 and b"invalid restart policy" in r.stderr
+    r = run_cli("run", "--rm", "--restart", "always", image, "true")
+    assert r.returncode == 125 and b"cannot specify both --restart and --rm" in r.stderr

@@ -308,6 +308,7 @@ def _env_files(paths: list[str]) -> list[str]:
 
 def _create_kwargs(a) -> dict:
     return dict(name=a.name, env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
+                restart=a.restart,
                 labels=a.label, stop_signal=a.stop_signal, stop_timeout=a.stop_timeout, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
                 hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint,
                 cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt,
@@ -670,6 +671,7 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep standard input open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--restart", help="no, always, unless-stopped, on-failure[:N]")
     p.add_argument("--name", help="assign a name")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
     p.add_argument("-m", "--memory", help="memory limit (e.g. 64m)")
