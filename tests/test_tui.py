@@ -125,3 +125,30 @@ def test_dashboard_in_tmux_as_a_person_would(engine, image):
                  timeout=10)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
+
+
+async def test_sort_and_filter(engine, image):
+    a = engine.run(image, ["sh", "-c", "while :; do :; done"], name="zz-busy", detach=True, cpus="0.5")
+    b = engine.run(image, ["sleep", "300"], name="aa-idle", detach=True)
+    c = engine.run(image, ["true"], name="mm-done", detach=True)
+    engine.wait(c.id, 30)
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.rounds >= 3 and app.rows.get(a.id) and app.rows[a.id].cpu > 1)
+        table = app.query_one("#containers", DataTable)
+
+        def order():
+            return [k.value for k in table.rows]
+        assert order().index(b.id) < order().index(c.id) < order().index(a.id)  # by name
+        await pilot.press("o")  # by CPU, busiest first
+        await until(pilot, lambda: order()[0] == a.id)
+        assert "sort cpu" in app.sub_title
+        await pilot.press("slash")
+        await pilot.press(*"exited", "enter")
+        await until(pilot, lambda: order() == [c.id])
+        await pilot.press("escape")
+        await until(pilot, lambda: set(order()) >= {a.id, b.id, c.id})
+        await pilot.press("slash")
+        await pilot.press(*"aa-", "enter")
+        await until(pilot, lambda: order() == [b.id])
+        await pilot.press("escape", "q")

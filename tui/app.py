@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Sparkline, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
@@ -60,6 +60,8 @@ class HelpScreen(ModalScreen):
                           ("e", "a shell inside (exit to come back)"), ("p", "pause / unpause"),
                           ("R", "restart"),
                           ("d", "remove (asks first if running)"), ("r", "refresh now"),
+                          ("o / O", "sort by name, CPU, memory, status / reverse"),
+                          ("/", "filter by text or state; escape clears"),
                           ("?", "this help"), ("q", "quit")):
             lines.append(f"  [b]{key:<9}[/b] {what}")
         lines += ["", "CPU %: 100 % = one whole core (docker's convention).",
@@ -96,6 +98,7 @@ class DunnageApp(App):
     TITLE = "dunnage"
     SUB_TITLE = "containers"
     CSS_PATH = "dunnage.tcss"
+    AUTO_FOCUS = "#containers"
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("s", "start", "start"),
@@ -105,6 +108,10 @@ class DunnageApp(App):
         Binding("p", "pause", "pause"),
         Binding("R", "restart", "restart", show=False),
         Binding("r", "refresh", "refresh"),
+        Binding("o", "sort", "sort"),
+        Binding("O", "reverse", "reverse", show=False),
+        Binding("slash", "filter", "filter"),
+        Binding("escape", "clear_filter", "clear filter", show=False),
         Binding("question_mark", "help", "help"),
         Binding("j", "cursor_down", "down", show=False),
         Binding("k", "cursor_up", "up", show=False),
@@ -119,12 +126,17 @@ class DunnageApp(App):
         self._events_off = 0
         self._sampling = False
         self.rounds = 0  # sampling rounds done (tests wait on it)
+        self.sort_by = "name"
+        self.sort_reverse = False
+        self.filter_text = ""
         self._timer = None
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="main"):
+            yield Input(placeholder="filter: text, or running / exited / paused … (enter applies, escape clears)",
+                        id="filter")
             yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="detail"):
                 with Vertical(classes="chart"):
@@ -136,6 +148,7 @@ class DunnageApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
         t = self.query_one("#containers", DataTable)
         for key, title in COLUMNS:
             t.add_column(title, key=key)
@@ -185,31 +198,86 @@ class DunnageApp(App):
         del now
         return out
 
+    SORTS = ("name", "cpu", "mem", "status")
+    STATES = ("running", "exited", "paused", "created", "restarting")
+
+    def _visible(self, data: list[Row]) -> list[Row]:
+        f = self.filter_text.strip().lower()
+        if f in self.STATES:
+            rows = [r for r in data if r.state == f]
+        elif f:
+            rows = [r for r in data if f in r.name.lower() or f in r.image.lower() or f in r.status.lower()]
+        else:
+            rows = list(data)
+        key = {"name": lambda r: r.name, "cpu": lambda r: r.cpu, "mem": lambda r: r.mem,
+               "status": lambda r: (r.state, r.name)}[self.sort_by]
+        rows.sort(key=key, reverse=self.sort_reverse)
+        return rows
+
     def _apply(self, data: list[Row]) -> None:
         self.rounds += 1
         t = self.query_one("#containers", DataTable)
         selected = self.selected_id()
-        new = {r.id: r for r in data}
-        for cid in list(self.rows):
-            if cid not in new and cid in t.rows:
-                t.remove_row(cid)
-        for r in data:
+        self.rows = {r.id: r for r in data}
+        visible = self._visible(data)
+
+        def cells(r: Row) -> dict:
             running = r.state == "running"
-            cells = {
+            return {
                 "name": r.name, "image": r.image, "status": short_status(r.state, r.status),
                 "cpu": f"{r.cpu:6.2f}%" if running else "-",
                 "mem": f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}" if running else "-",
                 "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if running else "-",
             }
-            if r.id in t.rows:
-                for key, v in cells.items():
+
+        order = [r.id for r in visible]
+        current = [k.value for k in t.rows]
+        if order != current:
+            t.clear()
+            for r in visible:
+                c = cells(r)
+                t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
+        else:
+            for r in visible:
+                for key, v in cells(r).items():
                     t.update_cell(r.id, key, v, update_width=True)
-            else:
-                t.add_row(*[cells[k] for k, _ in COLUMNS], key=r.id)
-        self.rows = new
-        if selected in new:
-            t.move_cursor(row=t.get_row_index(selected))
+        if selected in order:
+            t.move_cursor(row=order.index(selected))
+        arrow = "↑" if self.sort_reverse else "↓"
+        self.sub_title = f"containers · sort {self.sort_by} {arrow}" + (
+            f" · filter “{self.filter_text}”" if self.filter_text else "")
         self.update_detail()
+
+    def action_sort(self) -> None:
+        i = self.SORTS.index(self.sort_by)
+        self.sort_by = self.SORTS[(i + 1) % len(self.SORTS)]
+        self.sort_reverse = self.sort_by in ("cpu", "mem")  # biggest first
+        self._apply(list(self.rows.values()))
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._apply(list(self.rows.values()))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self, event: Input.Submitted) -> None:
+        self.filter_text = event.value
+        event.input.display = False
+        self.query_one("#containers", DataTable).focus()
+        self._apply(list(self.rows.values()))
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display or self.filter_text:
+            box.display = False
+            self.filter_text = ""
+            self.query_one("#containers", DataTable).focus()
+            self._apply(list(self.rows.values()))
 
     def selected_id(self) -> Optional[str]:
         t = self.query_one("#containers", DataTable)
