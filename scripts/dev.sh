@@ -58,6 +58,11 @@ case "$cmd" in
     test)
         exec .venv/bin/python -m pytest -ra "$@" ;;
     bench)
+        # the benchmarks' peers and inputs: fuse-overlayfs beside kernel overlayfs, a debootstrap root
+        for p in debootstrap fuse-overlayfs; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || \
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+        done
         exec .venv/bin/python bench/run.py "$@" ;;
     *)
         echo "usage: scripts/dev.sh setup|demo|test|bench" >&2
