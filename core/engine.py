@@ -737,12 +737,16 @@ class Engine:
                 gone.append(c.id)
         return gone
 
-    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, str, bytes]]:
+    def logs(self, ref: str, follow: bool = False, stop=None) -> Iterator[tuple[int, str, bytes]]:
+        """The container's log records; with FOLLOW, new ones as they come, until the
+        container's shim is gone or STOP() says so."""
         c = self.container(ref)
 
         def alive() -> bool:
+            if stop is not None and stop():
+                return False
             c.reload()
-            return c.status in ("running", "paused") or bool(c.shim_alive())
+            return c.status in ("running", "paused", "restarting") or bool(c.shim_alive())
 
         def idle() -> None:
             # the writer is the shim: wake when it writes (poll) or exits (pidfd)

@@ -152,3 +152,27 @@ async def test_sort_and_filter(engine, image):
         await pilot.press(*"aa-", "enter")
         await until(pilot, lambda: order() == [b.id])
         await pilot.press("escape", "q")
+
+
+async def test_logs_view_follows(engine, image):
+    from textual.widgets import RichLog
+    from dunnage.tui.app import LogsScreen
+    c = engine.run(image, ["sh", "-c", "echo out-1; echo err-1 >&2; sleep 1; echo out-2; sleep 300"],
+                   name="logview", detach=True)
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        table = app.query_one("#containers", DataTable)
+        table.move_cursor(row=table.get_row_index(c.id))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen))
+        scr = app.screen
+        await until(pilot, lambda: [r[2] for r in scr.records] == [b"out-1\n", b"err-1\n", b"out-2\n"])
+        log = scr.query_one("#log", RichLog)
+        assert any("out-2" in line.text for line in log.lines)
+        await pilot.press("t")
+        await pilot.pause(0.2)
+        assert any(line.text.endswith("Z out-1") for line in log.lines)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LogsScreen))
+        await pilot.press("q")

@@ -14,8 +14,8 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Sparkline, Static
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
@@ -60,6 +60,7 @@ class HelpScreen(ModalScreen):
                           ("e", "a shell inside (exit to come back)"), ("p", "pause / unpause"),
                           ("R", "restart"),
                           ("d", "remove (asks first if running)"), ("r", "refresh now"),
+                          ("l", "logs, followed (t timestamps, f pause, escape back)"),
                           ("o / O", "sort by name, CPU, memory, status / reverse"),
                           ("/", "filter by text or state; escape clears"),
                           ("?", "this help"), ("q", "quit")):
@@ -68,6 +69,73 @@ class HelpScreen(ModalScreen):
                   "MEM: usage without reclaimable page cache, against the limit",
                   "(or the host's memory when there is none).", "", "escape closes"]
         yield Static("\n".join(lines), id="help-text")
+
+
+class LogsScreen(Screen):
+    """A container's log, followed live: stderr in red, t toggles timestamps."""
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("t", "timestamps", "timestamps"),
+                Binding("f", "follow", "follow/pause")]
+
+    def __init__(self, engine: Engine, cid: str, name: str):
+        super().__init__()
+        self.engine, self.cid, self.cname = engine, cid, name
+        self.records: list = []
+        self.show_time = False
+        self.following = True
+        self.stopped = False
+
+    def on_unmount(self) -> None:
+        self.stopped = True  # the follower thread ends within one poll
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=100_000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"logs · {self.cname}"
+        self.tail()
+
+    @work(thread=True, exclusive=True)
+    def tail(self) -> None:
+        try:
+            for rec in self.engine.logs(self.cid, follow=True, stop=lambda: self.stopped):
+                if self.stopped:
+                    return
+                self.app.call_from_thread(self.add, rec)
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+
+    def _render_rec(self, rec):
+        import datetime as dt
+        from rich.text import Text
+        t, stream, data = rec
+        text = data.decode(errors="replace").rstrip("\n")
+        if self.show_time:
+            stamp = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ ")
+            text = "\n".join(stamp + line for line in text.split("\n"))
+        return Text(text, style="red" if stream == "stderr" else "")
+
+    def add(self, rec) -> None:
+        self.records.append(rec)
+        if self.following:
+            self.query_one("#log", RichLog).write(self._render_rec(rec))
+
+    def redraw(self) -> None:
+        log = self.query_one("#log", RichLog)
+        log.clear()
+        for rec in self.records:
+            log.write(self._render_rec(rec))
+
+    def action_timestamps(self) -> None:
+        self.show_time = not self.show_time
+        self.redraw()
+
+    def action_follow(self) -> None:
+        self.following = not self.following
+        self.notify("following" if self.following else "paused (f resumes)")
+        if self.following:
+            self.redraw()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -108,6 +176,7 @@ class DunnageApp(App):
         Binding("p", "pause", "pause"),
         Binding("R", "restart", "restart", show=False),
         Binding("r", "refresh", "refresh"),
+        Binding("l", "logs", "logs"),
         Binding("o", "sort", "sort"),
         Binding("O", "reverse", "reverse", show=False),
         Binding("slash", "filter", "filter"),
@@ -247,6 +316,11 @@ class DunnageApp(App):
         self.sub_title = f"containers · sort {self.sort_by} {arrow}" + (
             f" · filter “{self.filter_text}”" if self.filter_text else "")
         self.update_detail()
+
+    def action_logs(self) -> None:
+        cid = self.selected_id()
+        if cid:
+            self.push_screen(LogsScreen(self.engine, cid, self.rows[cid].name))
 
     def action_sort(self) -> None:
         i = self.SORTS.index(self.sort_by)
