@@ -38,7 +38,10 @@ async def shoot(e: Engine) -> None:
         await pilot.press("escape", "d")
         await pilot.pause(0.3)
         app.save_screenshot("confirm-remove.svg", str(OUT))
-        await pilot.press("n", "q")
+        await pilot.press("n", "l")
+        await pilot.pause(1.0)
+        app.save_screenshot("logs.svg", str(OUT))
+        await pilot.press("escape", "q")
 
 
 def main() -> int:

@@ -74,7 +74,12 @@ class HelpScreen(ModalScreen):
 class LogsScreen(Screen):
     """A container's log, followed live: stderr in red, t toggles timestamps."""
     BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("t", "timestamps", "timestamps"),
-                Binding("f", "follow", "follow/pause")]
+                Binding("f", "follow", "follow/pause")] + [
+        # the container table's keys mean nothing here
+        Binding(k, "nothing", show=False) for k in ("s", "x", "d", "e", "p", "R", "r", "o", "O", "l", "slash")]
+
+    def action_nothing(self) -> None:
+        pass
 
     def __init__(self, engine: Engine, cid: str, name: str):
         super().__init__()
