@@ -223,7 +223,7 @@ class Engine:
                group_add: list[str] | None = None, read_only: bool = False, ulimits: list[str] | None = None,
                labels: list[str] | None = None, stop_signal: Optional[str] = None,
                stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False,
-               restart: Optional[str] = None) -> Container:
+               restart: Optional[str] = None, health: Optional[dict] = None, no_healthcheck: bool = False) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -258,6 +258,22 @@ class Engine:
             _signal_number(stop_signal)
             if _signal_number(stop_signal) <= 0:
                 raise EngineError(f"invalid signal: {stop_signal}")
+        healthcheck = None
+        if no_healthcheck:
+            healthcheck = {"Test": ["NONE"]}
+        elif health:
+            from .units import parse_duration
+            try:
+                healthcheck = {"Test": ["CMD-SHELL", health["cmd"]] if health.get("cmd") else None}
+                for key, flag in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start_period")):
+                    if health.get(flag) is not None:
+                        healthcheck[key] = parse_duration(health[flag])
+                if health.get("retries") is not None:
+                    if int(health["retries"]) < 0:
+                        raise UnitError("--health-retries cannot be negative")
+                    healthcheck["Retries"] = int(health["retries"])
+            except UnitError as e:
+                raise EngineError(str(e)) from None
         label_map = {}
         for lab in labels or []:
             k, _, v = lab.partition("=")
@@ -322,7 +338,8 @@ class Engine:
                            "Labels": {**(icfg.get("Labels") or {}), **label_map}, "Tty": bool(tty),
                            "OpenStdin": bool(interactive),
                            "StopSignal": stop_signal or icfg.get("StopSignal") or "SIGTERM",
-                           "StopTimeout": stop_timeout},
+                           "StopTimeout": stop_timeout,
+                           "Healthcheck": _merge_health(icfg.get("Healthcheck"), healthcheck)},
                 "HostConfig": hc,
             }
             d = self.store.container_dir(cid)
@@ -772,6 +789,7 @@ class Engine:
                 "Restarting": False, "OOMKilled": bool(st.get("OOMKilled")), "Dead": False,
                 "Pid": st.get("Pid") or 0 if running else 0, "ExitCode": int(st.get("ExitCode") or 0),
                 "Error": st.get("Error") or "",
+                **({"Health": st["Health"]} if st.get("Health") and c.config["Config"].get("Healthcheck") else {}),
                 "StartedAt": st.get("StartedAt") or "0001-01-01T00:00:00Z",
                 "FinishedAt": st.get("FinishedAt") or "0001-01-01T00:00:00Z",
             },
@@ -817,6 +835,7 @@ class Engine:
                 "Entrypoint": cfg["Config"]["Entrypoint"], "OnBuild": None, "Labels": cfg["Config"]["Labels"],
                 "StopSignal": cfg["Config"].get("StopSignal"),
                 "StopTimeout": cfg["Config"].get("StopTimeout"),
+                "Healthcheck": cfg["Config"].get("Healthcheck"),
             },
             "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
         }
@@ -881,7 +900,9 @@ def container_status_text(c: Container) -> str:
     """docker ps's STATUS column."""
     st = c.state
     if c.status == "running":
-        return f"Up {human_duration(since(st.get('StartedAt', '')))}"
+        h = (st.get("Health") or {}).get("Status")
+        health = f" (health: {h})" if h == "starting" else (f" ({h})" if h else "")
+        return f"Up {human_duration(since(st.get('StartedAt', '')))}{health}"
     if c.status == "paused":
         return f"Up {human_duration(since(st.get('StartedAt', '')))} (Paused)"
     if c.status == "restarting":
@@ -949,6 +970,15 @@ def _inside_root(root: str, path: str) -> str:
             return _inside_root(root, f"{base}/{link}/{rest}")
         cur = nxt
     return cur
+
+
+def _merge_health(image: Optional[dict], flags: Optional[dict]) -> Optional[dict]:
+    """The image's HEALTHCHECK, with the --health-* flags over it."""
+    if flags is None:
+        return image
+    out = dict(image or {})
+    out.update({k: v for k, v in flags.items() if v is not None})
+    return out if out.get("Test") else None
 
 
 def _valid_name(n: str) -> bool:

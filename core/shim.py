@@ -376,7 +376,14 @@ class Shim:
         if first:
             events.emit(self.store, "container", "start", c.id, {"name": c.name})
             self.report("ok")
-        clients[:] = self._pump(log, out_r, eo_r, master, in_w, listener, clients)
+        from .health import HealthChecker, effective
+        check = effective(cfg["Config"].get("Healthcheck"))
+        health = HealthChecker(self.store, c, check) if check else None
+        try:
+            clients[:] = self._pump(log, out_r, eo_r, master, in_w, listener, clients, health)
+        finally:
+            if health is not None:
+                health.close()
         status = self._reap(pid)
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
         return code, self._oom_count() > oom_before
@@ -407,7 +414,7 @@ class Shim:
         if self.ready_w >= 0:
             os.write(self.ready_w, (line + "\n").encode())
 
-    def _pump(self, log: LogWriter, out_r, err_r, master, in_w, listener, existing: list) -> list:
+    def _pump(self, log: LogWriter, out_r, err_r, master, in_w, listener, existing: list, health=None) -> list:
         """Copy the container's output to the log and to attached clients, and
         clients' input to the container, until its output ends."""
         import fcntl
@@ -437,9 +444,26 @@ class Shim:
         for cl in existing:
             add_client(cl)
         stdin_open = in_w is not None
+        hfd = None
         while sources:
-            for key, _ in sel.select():
+            events_ = sel.select(timeout=health.timeout() if health is not None else None)
+            if health is not None and not events_ and health.timeout() == 0:
+                if hfd is not None:  # the running check took too long
+                    sel.unregister(hfd)
+                    hfd = None
+                health.tick()
+                if health.fileno() is not None:
+                    hfd = health.fileno()
+                    sel.register(hfd, selectors.EVENT_READ, ("health", None))
+                continue
+            for key, _ in events_:
                 kind, stream = key.data
+                if kind == "health":
+                    if health.readable():
+                        sel.unregister(hfd)
+                        hfd = None
+                        health.finish()
+                    continue
                 if kind == "out":
                     try:
                         data = os.read(key.fd, 65536)
@@ -490,6 +514,8 @@ class Shim:
                             pass
         if stdin_open:
             os.close(in_w)
+        if hfd is not None:
+            sel.unregister(hfd)
         for cl in clients:
             sel.unregister(cl)
         sel.close()

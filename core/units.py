@@ -93,3 +93,23 @@ def since(iso: str) -> float:
     if t is None:
         return 0.0
     return (_dt.datetime.now(_dt.timezone.utc) - t).total_seconds()
+
+
+_DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(s: str) -> int:
+    """Go's time.ParseDuration, as docker's --health-interval takes it: '30s', '1m30s', '500ms' -> ns."""
+    scale = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
+    s = str(s).strip()
+    if s == "0":
+        return 0
+    pos, total = 0, 0.0
+    for m in _DUR.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * scale[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or not s:
+        raise UnitError(f'invalid duration: "{s}" (like 30s, 1m30s, 500ms)')
+    return int(total)

@@ -195,3 +195,36 @@ def test_restart_policies(run_cli, engine, image):
     assert r.returncode == 125 and b"invalid restart policy" in r.stderr
     r = run_cli("run", "--rm", "--restart", "always", image, "true")
     assert r.returncode == 125 and b"cannot specify both --restart and --rm" in r.stderr
+
+
+def test_health_checks(run_cli, engine, image):
+    from conftest import wait_for
+
+    def status(name):
+        return (engine.container(name).state.get("Health") or {}).get("Status")
+    engine.run(image, ["sleep", "300"], name="checked", detach=True,
+               health={"cmd": "test -f /tmp/ok", "interval": "200ms", "retries": 2})
+    assert status("checked") in (None, "starting")
+    wait_for(lambda: status("checked") == "unhealthy", timeout=20)
+    ps = [json.loads(x) for x in run_cli("ps", "--format", "json").stdout.splitlines()]
+    assert [p["Status"] for p in ps if p["Names"] == "checked"][0].endswith("(unhealthy)")
+    assert run_cli("exec", "checked", "touch", "/tmp/ok").returncode == 0
+    wait_for(lambda: status("checked") == "healthy", timeout=20)
+    h = json.loads(run_cli("inspect", "checked").stdout)[0]["State"]["Health"]
+    assert h["FailingStreak"] == 0 and h["Log"][-1]["ExitCode"] == 0 and len(h["Log"]) <= 5
+    from dunnage.core import events as ev
+    cid = engine.container("checked").id
+    actions = [r["Action"] for r in ev.read(engine.store)[0] if r["id"] == cid]
+    assert actions.index("health_status: unhealthy") < actions.index("health_status: healthy")
+    # a check that takes longer than its timeout fails; the start period forgives failures
+    engine.run(image, ["sleep", "300"], name="slowcheck", detach=True,
+               health={"cmd": "sleep 5", "interval": "200ms", "timeout": "300ms", "retries": 1})
+    wait_for(lambda: status("slowcheck") == "unhealthy", timeout=20)
+    out = engine.container("slowcheck").state["Health"]["Log"][-1]["Output"]
+    assert "exceeded timeout" in out
+    engine.run(image, ["sleep", "300"], name="patient", detach=True,
+               health={"cmd": "false", "interval": "200ms", "retries": 1, "start_period": "30s"})
+    time.sleep(1.5)
+    assert status("patient") == "starting"
+    r = run_cli("run", "--health-cmd", "true", "--health-interval", "soon", image, "true")
+    assert r.returncode == 125 and b"invalid duration" in r.stderr

@@ -308,7 +308,11 @@ def _env_files(paths: list[str]) -> list[str]:
 
 def _create_kwargs(a) -> dict:
     return dict(name=a.name, env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
-                restart=a.restart,
+                restart=a.restart, no_healthcheck=a.no_healthcheck,
+                health={"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
+                        "retries": a.health_retries, "start_period": a.health_start_period}
+                if any(x is not None for x in (a.health_cmd, a.health_interval, a.health_timeout,
+                                               a.health_retries, a.health_start_period)) else None,
                 labels=a.label, stop_signal=a.stop_signal, stop_timeout=a.stop_timeout, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
                 hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint,
                 cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt,
@@ -672,6 +676,12 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--restart", help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("--health-cmd", help="command run in the container to check its health")
+    p.add_argument("--health-interval", help="time between checks (30s)")
+    p.add_argument("--health-timeout", help="time a check may take (30s)")
+    p.add_argument("--health-retries", type=int, help="failures in a row that make it unhealthy (3)")
+    p.add_argument("--health-start-period", help="time during which failures do not count (0s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's HEALTHCHECK")
     p.add_argument("--name", help="assign a name")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
     p.add_argument("-m", "--memory", help="memory limit (e.g. 64m)")
