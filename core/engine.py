@@ -223,7 +223,8 @@ class Engine:
                group_add: list[str] | None = None, read_only: bool = False, ulimits: list[str] | None = None,
                labels: list[str] | None = None, stop_signal: Optional[str] = None,
                stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False,
-               restart: Optional[str] = None, health: Optional[dict] = None, no_healthcheck: bool = False) -> Container:
+               restart: Optional[str] = None, health: Optional[dict] = None, no_healthcheck: bool = False,
+               log_opts: list[str] | None = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -258,6 +259,19 @@ class Engine:
             _signal_number(stop_signal)
             if _signal_number(stop_signal) <= 0:
                 raise EngineError(f"invalid signal: {stop_signal}")
+        log_config = {"Type": "dunnage-msgpack", "MaxSize": 0, "MaxFile": 1}
+        for o in log_opts or []:
+            k, sep, v = o.partition("=")
+            try:
+                if k == "max-size" and sep:
+                    log_config["MaxSize"] = parse_size_checked_log(v)
+                elif k == "max-file" and sep and int(v) >= 1:
+                    log_config["MaxFile"] = int(v)
+                else:
+                    raise ValueError
+            except (ValueError, UnitError):
+                raise EngineError(f'invalid --log-opt: "{o}" (max-size=10m, max-file=3)') from None
+        hc["LogConfig"] = log_config
         healthcheck = None
         if no_healthcheck:
             healthcheck = {"Test": ["NONE"]}
@@ -813,6 +827,7 @@ class Engine:
                 "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
                 "CgroupnsMode": "private",
                 "CapAdd": cfg["HostConfig"].get("CapAdd"),
+                "LogConfig": cfg["HostConfig"].get("LogConfig") or {"Type": "dunnage-msgpack"},
                 "ReadonlyRootfs": bool(cfg["HostConfig"].get("ReadonlyRootfs")),
                 "Ulimits": cfg["HostConfig"].get("Ulimits"),
                 "GroupAdd": cfg["HostConfig"].get("GroupAdd"),
@@ -932,6 +947,14 @@ def parse_ulimit(s: str) -> dict:
         raise EngineError(f"ulimit {name}: hard limit {hard} is above this host's {host_hard} "
                           "(raising it needs CAP_SYS_RESOURCE)")
     return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+def parse_size_checked_log(s: str) -> int:
+    from .units import parse_size
+    v = parse_size(s)
+    if v <= 0:
+        raise UnitError("max-size must be positive")
+    return v
 
 
 def parse_size_checked(s: str) -> int:

@@ -207,7 +207,8 @@ class Shim:
             "group_add": hc.get("GroupAdd") or [],
         }
         listener = self.listen()
-        log = LogWriter(str(c.log_path))
+        lo = hc.get("LogConfig") or {}
+        log = LogWriter(str(c.log_path), int(lo.get("MaxSize") or 0), int(lo.get("MaxFile") or 1))
         clients: list = []
         policy = hc.get("RestartPolicy") or {"Name": "no"}
         restarts = 0

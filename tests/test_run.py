@@ -358,3 +358,22 @@ def test_read_only_ulimits_env_file_labels_stop_signal(run_cli, engine, image, t
     assert cfg["Labels"] == {"tier": "web"} and cfg["StopSignal"] == "SIGUSR1" and cfg["StopTimeout"] == 5
     assert run_cli("stop", "sig").returncode == 0
     assert engine.container("sig").state["ExitCode"] == 42
+
+
+def test_log_rotation_keeps_max_file_and_followers_see_everything(run_cli, engine, image):
+    script = "i=0; while [ $i -lt 60 ]; do echo line-$i; i=$((i+1)); usleep 5000; done"
+    r = run_cli("run", "--name", "rotated", "--log-opt", "max-size=300", "--log-opt", "max-file=3", image,
+                "sh", "-c", script)
+    assert r.returncode == 0
+    # the foreground run followed the log across every rotation
+    assert r.stdout.decode().split() == [f"line-{i}" for i in range(60)]
+    c = engine.container("rotated")
+    files = sorted(p.name for p in c.dir.iterdir() if p.name.startswith("log"))
+    assert files == ["log", "log.1", "log.2"]
+    assert all((c.dir / f).stat().st_size <= 300 for f in files)
+    kept = run_cli("logs", "rotated").stdout.decode().split()
+    assert 0 < len(kept) < 60 and kept[-1] == "line-59"
+    assert kept == [f"line-{i}" for i in range(60 - len(kept), 60)]  # the newest, in order
+    assert json.loads(run_cli("inspect", "rotated").stdout)[0]["HostConfig"]["LogConfig"]["MaxFile"] == 3
+    r = run_cli("run", "--rm", "--log-opt", "max-size=lots", image, "true")
+    assert r.returncode == 125 and b"invalid --log-opt" in r.stderr
