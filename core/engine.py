@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import signal as _signal
 import time
 from typing import BinaryIO, Iterator, Optional
@@ -224,7 +225,8 @@ class Engine:
                labels: list[str] | None = None, stop_signal: Optional[str] = None,
                stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False,
                restart: Optional[str] = None, health: Optional[dict] = None, no_healthcheck: bool = False,
-               log_opts: list[str] | None = None) -> Container:
+               log_opts: list[str] | None = None, pid_mode: Optional[str] = None, ipc_mode: Optional[str] = None,
+               uts_mode: Optional[str] = None, network: Optional[str] = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -272,6 +274,16 @@ class Engine:
             except (ValueError, UnitError):
                 raise EngineError(f'invalid --log-opt: "{o}" (max-size=10m, max-file=3)') from None
         hc["LogConfig"] = log_config
+        for flag, key, val, allowed in (("--pid", "PidMode", pid_mode, ("", "host")),
+                                        ("--ipc", "IpcMode", ipc_mode, ("", "private", "host")),
+                                        ("--uts", "UTSMode", uts_mode, ("", "host")),
+                                        ("--network", "NetworkMode", network, ("none", "host"))):
+            if val is not None and val not in allowed:
+                more = " (bridges and user networks are not there yet)" if flag == "--network" else ""
+                raise EngineError(f'invalid {flag}: "{val}" (one of: {", ".join(a or "empty" for a in allowed)}){more}')
+            hc[key] = val if val is not None else ("none" if key == "NetworkMode" else ("private" if key == "IpcMode" else ""))
+        if hostname and (uts_mode == "host" or network == "host"):
+            raise EngineError("Conflicting options: hostname and the UTS mode (or --network host)")
         healthcheck = None
         if no_healthcheck:
             healthcheck = {"Test": ["NONE"]}
@@ -328,7 +340,7 @@ class Engine:
         if not argv:
             raise EngineError("No command specified")
         cid = new_id()
-        hn = hostname or cid[:12]
+        hn = hostname or (socket.gethostname() if "host" in (uts_mode, network) else cid[:12])
         envs = _merge_env(icfg.get("Env") or [DEFAULT_PATH], [f"HOSTNAME={hn}"] + list(env or []))
         with self.store.lock("names"):
             if name is None:
@@ -824,6 +836,9 @@ class Engine:
                 "PidsLimit": cfg["HostConfig"].get("PidsLimit"),
                 "AutoRemove": bool(cfg["HostConfig"].get("AutoRemove")),
                 "NetworkMode": cfg["HostConfig"].get("NetworkMode", "none"),
+                "PidMode": cfg["HostConfig"].get("PidMode", ""),
+                "IpcMode": cfg["HostConfig"].get("IpcMode", "private"),
+                "UTSMode": cfg["HostConfig"].get("UTSMode", ""),
                 "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
                 "CgroupnsMode": "private",
                 "CapAdd": cfg["HostConfig"].get("CapAdd"),

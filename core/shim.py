@@ -205,6 +205,8 @@ class Shim:
             "read_only": bool(hc.get("ReadonlyRootfs")),
             "ulimits": hc.get("Ulimits") or [],
             "group_add": hc.get("GroupAdd") or [],
+            "host_namespaces": [n for n, k in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode"),
+                                               ("net", "NetworkMode")) if hc.get(k) == "host"],
         }
         listener = self.listen()
         lo = hc.get("LogConfig") or {}
@@ -299,7 +301,8 @@ class Shim:
         inter = os.fork()
         if inter == 0:
             try:
-                unshare(CLONE_NEWPID)
+                if "pid" not in (spec.get("host_namespaces") or ()):
+                    unshare(CLONE_NEWPID)
                 pid = os.fork()
                 if pid == 0:
                     from .runtime.process import container_init
@@ -552,6 +555,12 @@ class Shim:
             self.fuse_pid = 0
         try:
             if self.cg.exists():
+                # with --pid host, the command's children outlive it: the container ends with them
+                for p in self.cg.procs():
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 self.cg.destroy()
         except OSError:
             traceback.print_exc()

@@ -129,3 +129,24 @@ def test_custom_seccomp_profile_file(run_cli, engine, image, tmp_path):
     r = run_cli("run", "--rm", "--security-opt", f"seccomp={tmp_path / 'missing.json'}", image, "true")
     assert r.returncode == 125 and b"opening seccomp profile" in r.stderr
     assert len(engine.containers(all_=True)) == before
+
+
+def test_host_namespaces_when_asked(run_cli, engine, image):
+    import socket
+    r = run_cli("run", "--rm", "--pid", "host", image, "sh", "-c", "echo $$; ls /proc")
+    pids = [int(x) for x in r.stdout.split() if x.isdigit()]
+    assert pids[0] != 1 and os.getpid() in pids[1:]  # the host's processes, this test's among them
+    r = run_cli("run", "--rm", "--uts", "host", "--ipc", "host", "--network", "host", image, "sh", "-c",
+                "hostname; for n in uts ipc net; do readlink /proc/self/ns/$n; done; cat /proc/net/dev")
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == socket.gethostname()
+    assert lines[1:4] == [os.readlink(f"/proc/self/ns/{n}") for n in ("uts", "ipc", "net")]
+    assert sum(1 for line in lines[4:] if ":" in line) > 1  # more than lo
+    # still isolated where not asked: its own mount and pid namespaces
+    r = run_cli("run", "--rm", "--network", "host", image, "sh", "-c", "echo $$; readlink /proc/self/ns/mnt")
+    pid1, mnt = r.stdout.decode().split()
+    assert pid1 == "1" and mnt != os.readlink("/proc/self/ns/mnt")
+    for args, msg in ((["--network", "bridge"], b"invalid --network"), (["--pid", "container:x"], b"invalid --pid"),
+                      (["--uts", "host", "-h", "named"], b"Conflicting options")):
+        r = run_cli("run", "--rm", *args, image, "true")
+        assert r.returncode == 125 and msg in r.stderr

@@ -309,6 +309,7 @@ def _env_files(paths: list[str]) -> list[str]:
 def _create_kwargs(a) -> dict:
     return dict(name=a.name, env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
                 restart=a.restart, no_healthcheck=a.no_healthcheck, log_opts=a.log_opt,
+                pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
                 health={"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
                         "retries": a.health_retries, "start_period": a.health_start_period}
                 if any(x is not None for x in (a.health_cmd, a.health_interval, a.health_timeout,
@@ -676,6 +677,10 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--restart", help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("--pid", help="host: share the host's pid namespace")
+    p.add_argument("--ipc", help="host or private")
+    p.add_argument("--uts", help="host: share the host's host name")
+    p.add_argument("--network", "--net", help="none (the default here) or host")
     p.add_argument("--log-opt", action="append", default=[], help="max-size=10m, max-file=3: rotate the log")
     p.add_argument("--health-cmd", help="command run in the container to check its health")
     p.add_argument("--health-interval", help="time between checks (30s)")

@@ -123,10 +123,17 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
         cgroup.join_self()
-        unshare(NAMESPACES)
-        socket.sethostname(spec["hostname"])
-        from ..network import loopback_up
-        loopback_up()
+        host = set(spec.get("host_namespaces") or ())  # --uts/--ipc/--network host share the host's
+        flags = NAMESPACES
+        for name, flag in (("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET)):
+            if name in host:
+                flags &= ~flag
+        unshare(flags)
+        if "uts" not in host:
+            socket.sethostname(spec["hostname"])
+        if "net" not in host:
+            from ..network import loopback_up
+            loopback_up()
         setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False),
                      read_only=spec.get("read_only", False))
         set_ulimits(spec.get("ulimits") or [])
