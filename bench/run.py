@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from peers import Podman, Registry  # noqa: E402 - the same peers the tests use
 DUNNAGE = [sys.executable, "-m", "dunnage.tui.cli"]
 
 
@@ -57,26 +59,25 @@ def bench_start(runs: int) -> dict:
         droot = work / "dunnage"
         d = DUNNAGE + ["--root", str(droot)]
         subprocess.run(d + ["import", str(tarball), "local/busybox"], check=True, capture_output=True)
-        podman = shutil.which("podman")
-        if not podman:
-            raise SystemExit("podman is not installed (scripts/dev.sh installs it)")
-        p = [podman, "--root", str(work / "podman"), "--runroot", str(work / "podman-run"), "--runtime", "runc"]
-        subprocess.run(p + ["import", str(tarball), "localhost/busybox"], check=True, capture_output=True)
-        dcmd = d + ["run", "--rm", "local/busybox", "true"]
-        pcmd = p + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-                    "--ulimit", "nproc=1024:1024", "localhost/busybox", "true"]
-        for _ in range(2):  # warm both up
-            timed(dcmd), timed(pcmd)
-        dt, pt = [], []
-        for _ in range(runs):
-            dt.append(timed(dcmd))
-            pt.append(timed(pcmd))
+        podman = Podman()
+        try:
+            r = podman("import", str(tarball), "localhost/busybox")
+            if r.returncode != 0:
+                raise SystemExit(f"podman import failed: {r.stderr.decode()}")
+            dcmd = d + ["run", "--rm", "local/busybox", "true"]
+            pcmd = podman.cmd + ["run", "--rm", *Podman.RUN, "localhost/busybox", "true"]
+            for _ in range(2):  # warm both up
+                timed(dcmd), timed(pcmd)
+            dt, pt = [], []
+            for _ in range(runs):
+                dt.append(timed(dcmd))
+                pt.append(timed(pcmd))
+        finally:
+            podman.close()
         ds, ps = summary(dt), summary(pt)
         return {"name": "start", "what": "run --rm busybox true, whole command",
                 "dunnage": ds, "podman": ps, "ratio": ds["median_s"] / ps["median_s"]}
     finally:
-        subprocess.run(p + ["rm", "-af"], capture_output=True) if "p" in dir() else None
-        subprocess.run(["umount", "-R", "-l", str(work / "podman")], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -104,20 +105,19 @@ def minbase_layout() -> Path:
     return lay
 
 
-def _registry(work: Path):
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from registry_fixtures import Registry
-    return Registry(work / "registry")
-
-
-def _podman(work: Path) -> list[str]:
-    return ["podman", "--root", str(work / "p"), "--runroot", str(Path(tempfile.mkdtemp(prefix="dpb-"))), "--runtime", "runc"]
+def _timed_podman(*args: str) -> float:
+    """One podman command in a fresh store, timed; the store is removed after."""
+    podman = Podman()
+    try:
+        return timed(podman.cmd + list(args))
+    finally:
+        podman.close()
 
 
 def bench_pull(runs: int) -> dict:
     lay = minbase_layout()
     work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
-    reg = _registry(work)
+    reg = Registry(work / "registry")
     try:
         ref = f"{reg.host}/bench/minbase:1"
         subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{lay}:1", f"docker://{ref}"], check=True)
@@ -128,11 +128,7 @@ def bench_pull(runs: int) -> dict:
             droot = work / f"d{i}"
             dt.append(timed(DUNNAGE + ["--root", str(droot), "pull", "-q", ref]))
             shutil.rmtree(droot, ignore_errors=True)
-            p = _podman(work / f"p{i}")
-            pt.append(timed(p + ["pull", "-q", "--tls-verify=false", ref]))
-            subprocess.run(p + ["rmi", "-af"], capture_output=True)
-            subprocess.run(["umount", "-R", "-l", str(work / f"p{i}" / "p" / "overlay")], capture_output=True)
-            shutil.rmtree(work / f"p{i}", ignore_errors=True)
+            pt.append(_timed_podman("pull", "-q", "--tls-verify=false", ref))
             floor = work / "floor"
             floor.mkdir()
             ft.append(timed(["sh", "-c", f"gzip -dc {layer} | tar -x -C {floor}"]))
@@ -157,11 +153,7 @@ def bench_load(runs: int) -> dict:
             droot = work / f"d{i}"
             dt.append(timed(DUNNAGE + ["--root", str(droot), "load", "-q", "-i", str(arc)]))
             shutil.rmtree(droot, ignore_errors=True)
-            p = _podman(work / f"p{i}")
-            pt.append(timed(p + ["load", "-q", "-i", str(arc)]))
-            subprocess.run(p + ["rmi", "-af"], capture_output=True)
-            subprocess.run(["umount", "-R", "-l", str(work / f"p{i}" / "p" / "overlay")], capture_output=True)
-            shutil.rmtree(work / f"p{i}", ignore_errors=True)
+            pt.append(_timed_podman("load", "-q", "-i", str(arc)))
         ds, ps = summary(dt), summary(pt)
         return {"name": "load", "what": "load of the minbase docker archive", "dunnage": ds, "podman": ps,
                 "ratio": ds["median_s"] / ps["median_s"]}

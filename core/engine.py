@@ -18,7 +18,7 @@ from .network import host_net_counters
 from .runtime.linux import is_mountpoint, lazy_unmount
 from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
 from .store import Store, write_record
-from .units import UnitError, bytes_binary, bytes_decimal, human_duration, parse_iso, since
+from .units import UnitError, bytes_binary, bytes_decimal, human_duration, since
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum

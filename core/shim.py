@@ -100,7 +100,7 @@ def _shim_entry(store: Store, cid: str, ready_w: int) -> None:
         os.close(logfd)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
-        set_process_name(f"dunnage-shim")
+        set_process_name("dunnage-shim")
         code = Shim(store, cid, ready_w).run()
     except BaseException:  # noqa: BLE001
         traceback.print_exc()

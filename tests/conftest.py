@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from dunnage.core import Engine
-from dunnage.core.cgroups import host_version
-from dunnage.core.cgroups.v1 import controller_mounts
 from dunnage.core.images.demo import DEMO_IMAGE
+
+from peers import cgroup_roots
 
 HERE = Path(__file__).parent
 
@@ -37,12 +37,15 @@ def _mounts() -> set[str]:
 
 
 def _dunnage_cgroups() -> set[str]:
+    """dunnage's cgroups, the shared dunnage/ parent included, and podman's
+    libpod_parent (the tests that compare with podman must not leave it)."""
     out = set()
-    roots = list(controller_mounts().values()) if host_version() == 1 else ["/sys/fs/cgroup"]
-    for r in roots:
-        d = os.path.join(r, "dunnage")
-        if os.path.isdir(d):
-            out |= {os.path.join(d, x) for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))}
+    for r in cgroup_roots():
+        for parent in ("dunnage", "libpod_parent"):
+            d = os.path.join(r, parent)
+            if os.path.isdir(d):
+                out.add(d)
+                out |= {os.path.join(d, x) for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))}
     return out
 
 

@@ -80,6 +80,9 @@ def test_v1_real_group_create_limit_join_destroy():
     finally:
         cg.destroy()
     assert not cg.exists()
+    for d in cg.paths().values():  # the shared dunnage/ parent goes with the last group in it
+        parent = os.path.dirname(d)
+        assert not os.path.isdir(parent) or any(os.path.isdir(os.path.join(parent, x)) for x in os.listdir(parent))
 
 
 def test_host_version_detection(v2tree, tmp_path):

@@ -94,10 +94,6 @@ def test_container_prune_removes_only_stopped(run_cli, engine, image):
 
 
 def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_path):
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
     engine.run(image, ["sh", "-c", "echo data > /newfile; rm /etc/group; mkdir /d; echo x > /d/x; sleep 300"],
                name="tocommit", detach=True)
     time.sleep(0.5)
@@ -119,19 +115,15 @@ def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_pat
     engine_img = "example/committed:1"
     r = run_cli("save", "-o", str(arc), engine_img)
     assert r.returncode == 0, r.stderr
-    proot = Path(tempfile.mkdtemp(prefix="dpod-"))
-    podman = ["podman", "--root", str(proot / "root"), "--runroot", str(proot / "run"), "--runtime", "runc"]
+    from peers import Podman
+    podman = Podman()
     try:
-        assert subprocess.run(podman + ["load", "-i", str(arc)], capture_output=True, timeout=120).returncode == 0
-        r = subprocess.run(podman + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-                                     "--ulimit", "nproc=1024:1024", engine_img, "sh", "-c",
-                                     "cat /newfile /d/x; ls /etc/group 2>&1"], capture_output=True, timeout=120)
+        assert podman("load", "-i", str(arc)).returncode == 0
+        r = podman.run(engine_img, "sh", "-c", "cat /newfile /d/x; ls /etc/group 2>&1")
         assert r.stdout.decode().splitlines()[:2] == ["data", "x"]
         assert "No such file" in r.stdout.decode()
     finally:
-        subprocess.run(podman + ["rmi", "-af"], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", str(proot / "root" / "overlay")], capture_output=True)
-        shutil.rmtree(proot, ignore_errors=True)
+        podman.close()
 
 
 def test_export_and_cp_both_ways(run_cli, engine, image, tmp_path):

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
 
 from conftest import cli
-from registry_fixtures import Registry, build_layout, skopeo
+from peers import Podman, Registry, build_layout, skopeo
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -49,26 +47,21 @@ def test_load_oci_layout_directory_untagged(fresh_root, layout):
 
 def test_load_podman_save(fresh_root, layout, tmp_path):
     reg = Registry(tmp_path / "registry")
-    import tempfile
-    proot = Path(tempfile.mkdtemp(prefix="dpod-"))  # podman wants a runroot under 50 characters
-    podman = ["podman", "--root", str(proot / "root"), "--runroot", str(proot / "run"), "--runtime", "runc"]
+    podman = Podman()
     try:
         skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:1", f"docker://{reg.host}/test/img:1")
-        r = subprocess.run(podman + ["pull", "-q", "--tls-verify=false", f"{reg.host}/test/img:1"],
-                           capture_output=True, timeout=120)
+        r = podman("pull", "-q", "--tls-verify=false", f"{reg.host}/test/img:1")
         assert r.returncode == 0, r.stderr
         for fmt in ("docker-archive", "oci-archive"):
             arc = tmp_path / f"podman-{fmt}.tar"
-            subprocess.run(podman + ["save", "--format", fmt, "-o", str(arc), f"{reg.host}/test/img:1"],
-                           check=True, capture_output=True, timeout=120)
+            r = podman("save", "--format", fmt, "-o", str(arc), f"{reg.host}/test/img:1")
+            assert r.returncode == 0, r.stderr
             r = cli(fresh_root, "load", "-i", str(arc))
             assert r.returncode == 0, r.stderr
             assert f"{reg.host}/test/img:1" in r.stdout.decode()
             check_image(fresh_root, f"{reg.host}/test/img:1")
     finally:
-        subprocess.run(podman + ["rmi", "-af"], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", str(proot / "root" / "overlay")], capture_output=True)
-        shutil.rmtree(proot, ignore_errors=True)
+        podman.close()
         reg.close()
 
 
@@ -126,38 +119,30 @@ def test_hostile_and_broken_archives(fresh_root, layout, tmp_path):
 
 
 def test_save_is_loaded_and_run_by_podman(fresh_root, layout, tmp_path):
-    import tempfile
     arc = tmp_path / "in.tar"
     skopeo("copy", f"oci:{layout}:1", f"docker-archive:{arc}:example/saved:1")
     assert cli(fresh_root, "load", "-i", str(arc)).returncode == 0
     iid = json.loads(cli(fresh_root, "inspect", "--type", "image", "example/saved:1").stdout)[0]["Id"]
-    proot = Path(tempfile.mkdtemp(prefix="dpod-"))
-    podman = ["podman", "--root", str(proot / "root"), "--runroot", str(proot / "run"), "--runtime", "runc"]
+    podman = Podman()
     try:
         for fmt in ("docker-archive", "oci-archive"):
             out = tmp_path / f"saved-{fmt}.tar"
             r = cli(fresh_root, "save", "--format", fmt, "-o", str(out), "example/saved:1")
             assert r.returncode == 0, r.stderr
-            r = subprocess.run(podman + ["load", "-i", str(out)], capture_output=True, timeout=120)
+            r = podman("load", "-i", str(out))
             assert r.returncode == 0, r.stderr
             assert b"example/saved:1" in r.stdout
-            r = subprocess.run(podman + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-                                         "--ulimit", "nproc=1024:1024", "example/saved:1", "cat", "/layer1", "/layer2"],
-                               capture_output=True, timeout=120)
+            r = podman.run("example/saved:1", "cat", "/layer1", "/layer2")
             assert r.returncode == 0, r.stderr
             assert r.stdout == b"one\ntwo\n"
-            ids = subprocess.run(podman + ["images", "--no-trunc", "-q", "example/saved:1"], capture_output=True).stdout
-            assert iid.encode() in ids  # the very same image
+            assert iid.encode() in podman("images", "--no-trunc", "-q", "example/saved:1").stdout  # the very same image
             # and our own load reads it back to the same image
             other = tmp_path / f"other-{fmt}"
             r = cli(other, "load", "-i", str(out))
             assert r.returncode == 0, r.stderr
             assert json.loads(cli(other, "inspect", "--type", "image", "example/saved:1").stdout)[0]["Id"] == iid
     finally:
-        subprocess.run(podman + ["rm", "-af"], capture_output=True)
-        subprocess.run(podman + ["rmi", "-af"], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", str(proot / "root" / "overlay")], capture_output=True)
-        shutil.rmtree(proot, ignore_errors=True)
+        podman.close()
 
 
 def test_save_errors(fresh_root, tmp_path):

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from conftest import cli
-from registry_fixtures import Registry, TokenProxy, build_layout, skopeo
+from peers import Registry, TokenProxy, build_layout, skopeo
 
 pytestmark = pytest.mark.timeout(180)
 

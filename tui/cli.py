@@ -485,7 +485,7 @@ def cmd_container(e: Engine, a) -> int:
             print("Deleted Containers:")
             for cid in gone:
                 print(cid)
-        print(f"Total reclaimed space: 0B")
+        print("Total reclaimed space: 0B")
         return 0
     mapping = {"ls": "ps", "list": "ps"}
     argv = [mapping.get(a.sub, a.sub)] + a.args
@@ -531,7 +531,6 @@ def cmd_ps(e: Engine, a) -> int:
 
 def cmd_logs(e: Engine, a) -> int:
     import datetime as dt
-    import time as _t
     since = _parse_since(a.since) if a.since else None
     until = _parse_since(a.until) if a.until else None
     it = e.logs(a.container, follow=a.follow)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 
@@ -71,6 +71,31 @@ def write(path: str, value: str) -> None:
             f.write(value)
     except OSError as e:
         raise CgroupError(f"cannot write {value!r} to {path}: {e.strerror}") from None
+
+
+def makedirs_racing(path: str, tries: int = 5) -> None:
+    """makedirs, tolerating a sibling's teardown removing the shared, empty
+    parent (dunnage/) between our making it and our making the group in it."""
+    for _ in range(tries - 1):
+        try:
+            os.makedirs(path, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    os.makedirs(path, exist_ok=True)
+
+
+def prune_empty_parents(path: str, root: str) -> None:
+    """Remove PATH's ancestors below ROOT while they are empty groups, so that the
+    last container leaves no dunnage/ behind (a busy or non-empty one stays)."""
+    root = root.rstrip("/")
+    parent = os.path.dirname(path.rstrip("/"))
+    while parent.startswith(root + "/"):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)
 
 
 def rmdir_retry(path: str, timeout: float = 5.0) -> None:

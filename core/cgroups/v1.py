@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import time
 
-from .common import Cgroup, CgroupError, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
+from .common import (Cgroup, CgroupError, CgroupStats, Limits, makedirs_racing, prune_empty_parents, read_int,
+                     read_kv, rmdir_retry, write)
 
 CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio", "freezer")
 
@@ -46,15 +47,16 @@ class CgroupV1(Cgroup):
         made = []
         try:
             for c, d in self.dirs.items():
-                os.makedirs(d, exist_ok=True)
-                made.append(d)
+                makedirs_racing(d)
+                made.append(c)
             self.set_limits(limits)
         except BaseException:
-            for d in reversed(made):
+            for c in reversed(made):
                 try:
-                    os.rmdir(d)
+                    os.rmdir(self.dirs[c])
                 except OSError:
-                    pass
+                    continue
+                prune_empty_parents(self.dirs[c], self.mounts[c])
             raise
 
     def set_limits(self, limits: Limits) -> None:
@@ -125,6 +127,7 @@ class CgroupV1(Cgroup):
         raise CgroupError(f"the freezer did not reach {want}")
 
     def destroy(self) -> None:
-        for d in self.dirs.values():
+        for c, d in self.dirs.items():
             if os.path.isdir(d):
                 rmdir_retry(d)
+            prune_empty_parents(d, self.mounts[c])

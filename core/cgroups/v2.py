@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import Cgroup, CgroupError, CgroupStats, Limits, read_int, read_kv, rmdir_retry, write
+from .common import Cgroup, CgroupError, CgroupStats, Limits, prune_empty_parents, read_int, read_kv, rmdir_retry, write
 
 WANTED = ("cpu", "memory", "pids", "io")
 
@@ -43,14 +43,17 @@ class CgroupV2(Cgroup):
             os.makedirs(cur, exist_ok=True)
 
     def create(self, limits: Limits) -> None:
-        self._enable_controllers()
+        for attempt in range(5):
+            try:
+                self._enable_controllers()
+                break
+            except FileNotFoundError:  # a sibling's teardown removed the empty parent meanwhile
+                if attempt == 4:
+                    raise
         try:
             self.set_limits(limits)
         except BaseException:
-            try:
-                os.rmdir(self.dir)
-            except OSError:
-                pass
+            self.destroy()
             raise
 
     def set_limits(self, limits: Limits) -> None:
@@ -113,4 +116,6 @@ class CgroupV2(Cgroup):
         raise CgroupError(f"cgroup.freeze did not reach {want}")
 
     def destroy(self) -> None:
-        rmdir_retry(self.dir)
+        if os.path.isdir(self.dir):
+            rmdir_retry(self.dir)
+        prune_empty_parents(self.dir, self.root)

@@ -14,7 +14,6 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import sys
 import termios
 import traceback

@@ -1,5 +1,6 @@
-"""A real registry (Debian's docker-registry) on 127.0.0.1, and real images
-built by umoci and pushed by skopeo."""
+"""The real peers the tests and benchmarks work with: a registry (Debian's
+docker-registry) on 127.0.0.1, images built by umoci and copied by skopeo, and
+podman in a store of its own."""
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,10 @@ import http.server
 import secrets
 import shutil
 import socket
+import os
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -92,6 +95,52 @@ def build_layout(workdir: Path) -> Path:
     shutil.rmtree(workdir / "b1")
     shutil.rmtree(workdir / "b2")
     return lay
+
+
+class Podman:
+    """podman as this host allows it (runc, bounded ulimits), in a store of its own
+    (the runroot must stay under 50 characters).  close() leaves nothing behind:
+    containers, images, the overlay mounts, and the cgroup parent podman makes
+    on first use (libpod_parent) when it was not there before."""
+
+    RUN = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="dpod-"))
+        self.cmd = ["podman", "--root", str(self.dir / "root"), "--runroot", str(self.dir / "run"), "--runtime", "runc"]
+        self.had_parent = {r for r in cgroup_roots() if os.path.isdir(os.path.join(r, "libpod_parent"))}
+
+    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cmd + list(args), capture_output=True, timeout=timeout)
+
+    def run(self, image: str, *command: str) -> subprocess.CompletedProcess:
+        return self("run", "--rm", *self.RUN, image, *command)
+
+    def close(self) -> None:
+        self("rm", "-af")
+        self("rmi", "-af")
+        subprocess.run(["umount", "-R", "-l", str(self.dir / "root" / "overlay")], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for r in cgroup_roots():
+            parent = os.path.join(r, "libpod_parent")
+            if r in self.had_parent or not os.path.isdir(parent):
+                continue
+            for dirpath, _, _ in sorted(os.walk(parent), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)  # empty groups only: anything still running keeps its group
+                except OSError:
+                    pass
+
+
+def cgroup_roots() -> list[str]:
+    """Every mounted cgroup hierarchy, v1 (named ones too) and v2 (the unified one of a hybrid host)."""
+    roots = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] in (["cgroup"], ["cgroup2"]):
+                roots.add(left.split()[4])
+    return sorted(roots)
 
 
 def skopeo(*args: str) -> None:
