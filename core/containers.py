@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -17,7 +16,7 @@ _NAMES = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "gauss",
 
 
 def new_id() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
 
 
 def random_name() -> str:

@@ -3,10 +3,9 @@ them (bounding, ambient, capset) as the last step before exec."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-from .linux import prctl
+from .linux import libc as _libc, prctl
 
 CAPS = [
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
@@ -27,7 +26,6 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 class CapabilityError(ValueError):
