@@ -552,24 +552,21 @@ class Engine:
             raise EngineError(f"Container {c.id} is already paused", 1)
         if not c.running():
             raise EngineError(f"Container {c.id} is not running", 1)
-        try:
-            open_cgroup(c.id).freeze(True)
-        except CgroupError as e:
-            raise EngineError(str(e), 1) from None
-        c.save_state(Status="paused")
-        events.emit(self.store, "container", "pause", c.id, {"name": c.name})
-        return c
+        return self._freeze(c, True)
 
     def unpause(self, ref: str) -> Container:
         c = self.container(ref)
         if c.status != "paused":
             raise EngineError(f"Container {c.id} is not paused", 1)
+        return self._freeze(c, False)
+
+    def _freeze(self, c: Container, frozen: bool) -> Container:
         try:
-            open_cgroup(c.id).freeze(False)
+            open_cgroup(c.id).freeze(frozen)
         except CgroupError as e:
             raise EngineError(str(e), 1) from None
-        c.save_state(Status="running")
-        events.emit(self.store, "container", "unpause", c.id, {"name": c.name})
+        c.save_state(Status="paused" if frozen else "running")
+        events.emit(self.store, "container", "pause" if frozen else "unpause", c.id, {"name": c.name})
         return c
 
     def restart(self, ref: str, timeout: Optional[float] = None) -> Container:

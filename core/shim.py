@@ -359,16 +359,10 @@ class Shim:
                     clients.append(cl)
             os.write(go_w, b"g")
             os.close(go_w)
-        err = b""
-        while True:
-            b = os.read(err_r, 4096)
-            if not b:
-                break
-            err += b
-        os.close(err_r)
-        if err:
-            code_s, _, msg = err.decode(errors="replace").partition(" ")
-            code = int(code_s) if code_s.isdigit() else 125
+        from .runtime.process import read_report
+        report = read_report(err_r, 125)
+        if report:
+            code, msg = report
             self._reap(pid)
             for fd in (out_r, eo_r, in_w, master):
                 if fd is not None:

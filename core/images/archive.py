@@ -164,16 +164,6 @@ def _load_dir(store: ImageStore, root: Path, movable: bool = False) -> list[tupl
 
 
 # ---------------------------------------------------------------- save
-def _layer_blob(store: ImageStore, chain: str) -> tuple[Path, dict]:
-    meta = store.layer_meta(chain)
-    blob = meta.get("blob")
-    p = store.store.blobs / blob[7:] if blob else None
-    if p is None or not p.is_file():
-        raise ImageError(f"layer {chain[7:19]} was stored without its archive (imported by an older dunnage): "
-                         "pull or load the image again")
-    return p, meta
-
-
 def save(store: ImageStore, refs: list[str], out: BinaryIO, fmt: str = "docker-archive") -> None:
     """Write REFS as one archive that docker load and podman load accept."""
     import io
@@ -215,7 +205,7 @@ def save(store: ImageStore, refs: list[str], out: BinaryIO, fmt: str = "docker-a
                         layer_paths.append(name)
                         if name in written:
                             continue
-                        blob, meta = _layer_blob(store, chain)
+                        blob, _ = store.layer_blob(chain)
                         raw = tmp / "layer.tar"
                         from .unpack import decompressed
                         with open(blob, "rb") as src, open(raw, "wb") as dst:
@@ -230,22 +220,12 @@ def save(store: ImageStore, refs: list[str], out: BinaryIO, fmt: str = "docker-a
                 index = {"schemaVersion": 2, "manifests": []}
                 add_bytes(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
                 for img, tag in images:
-                    cfg_raw = (store.store.blobs / img.id[7:]).read_bytes()
-                    layers = []
-                    for chain in img.layers:
-                        blob, meta = _layer_blob(store, chain)
-                        mt = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-                              "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}.get(
-                            meta.get("compression"), "application/vnd.oci.image.layer.v1.tar")
-                        layers.append({"mediaType": mt, "digest": meta["blob"], "size": blob.stat().st_size})
-                        if meta["blob"] not in written:
-                            tf.add(blob, arcname=f"blobs/sha256/{meta['blob'][7:]}")
-                            written.add(meta["blob"])
-                    man = json.dumps({"schemaVersion": 2, "mediaType": oci.MT_OCI_MANIFEST,
-                                      "config": {"mediaType": oci.MT_OCI_CONFIG, "digest": img.id,
-                                                 "size": len(cfg_raw)},
-                                      "layers": layers}, separators=(",", ":")).encode()
+                    man, cfg_raw, layers = store.manifest(img)
                     mdigest = oci.digest_of(man)
+                    for blob, desc in layers:
+                        if desc["digest"] not in written:
+                            tf.add(blob, arcname=f"blobs/sha256/{desc['digest'][7:]}")
+                            written.add(desc["digest"])
                     for digest, data in ((img.id, cfg_raw), (mdigest, man)):
                         if digest not in written:
                             add_bytes(tf, f"blobs/sha256/{digest[7:]}", data)

@@ -28,6 +28,12 @@ LAYER_TYPES = {
     "application/vnd.docker.image.rootfs.diff.tar": "none",
 }
 INDEX_TYPES = (MT_OCI_INDEX, MT_DOCKER_LIST)
+
+
+def layer_media_type(compression: str) -> str:
+    """The OCI media type of a layer blob compressed with COMPRESSION (gzip, zstd or none)."""
+    return {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}.get(compression, "application/vnd.oci.image.layer.v1.tar")
 MANIFEST_TYPES = (MT_OCI_MANIFEST, MT_DOCKER_MANIFEST)
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

@@ -325,32 +325,22 @@ def push(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
          say: Callable[[str], None] = lambda s: None) -> str:
     """Push the image tagged REF_STR: layers and config first (skipping those the
     registry has), then an OCI manifest under the tag.  Returns the manifest digest."""
-    from .archive import _layer_blob
     ref = parse_reference(ref_str)
     if ref.digest:
         raise ImageError("push needs a tag, not a digest")
     img = store.get(ref_str if ref.registry != DEFAULT_REGISTRY else f"{ref.familiar}:{ref.tag}")
+    man, cfg_raw, layers = store.manifest(img)
     cl = Client(ref, creds.get(ref.registry), tls_verify)
     cl.push = True
     say(f"The push refers to repository [{ref.registry}/{ref.repository}]")
-    layers = []
-    for chain in img.layers:
-        blob, meta = _layer_blob(store, chain)
-        mt = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-              "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}.get(
-            meta.get("compression"), "application/vnd.oci.image.layer.v1.tar")
-        if cl.has_blob(meta["blob"]):
-            say(f"{meta['blob'][7:19]}: Layer already exists")
+    for blob, desc in layers:
+        if cl.has_blob(desc["digest"]):
+            say(f"{desc['digest'][7:19]}: Layer already exists")
         else:
-            cl.upload_blob(meta["blob"], path=blob)
-            say(f"{meta['blob'][7:19]}: Pushed")
-        layers.append({"mediaType": mt, "digest": meta["blob"], "size": blob.stat().st_size})
-    cfg_raw = (store.store.blobs / img.id[7:]).read_bytes()
+            cl.upload_blob(desc["digest"], path=blob)
+            say(f"{desc['digest'][7:19]}: Pushed")
     if not cl.has_blob(img.id):
         cl.upload_blob(img.id, data=cfg_raw)
-    man = json.dumps({"schemaVersion": 2, "mediaType": oci.MT_OCI_MANIFEST,
-                      "config": {"mediaType": oci.MT_OCI_CONFIG, "digest": img.id, "size": len(cfg_raw)},
-                      "layers": layers}, separators=(",", ":")).encode()
     cl.request(f"{ref.repository}/manifests/{ref.tag}", method="PUT", data=man,
                headers={"Content-Type": oci.MT_OCI_MANIFEST, "Content-Length": str(len(man))}).close()
     digest = oci.digest_of(man)

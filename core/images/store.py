@@ -204,6 +204,28 @@ class ImageStore:
     def layer_meta(self, chain_id: str) -> dict:
         return read_record(self.store.layer_dir(chain_id) / "meta.msgpack")
 
+    def layer_blob(self, chain_id: str) -> tuple[Path, dict]:
+        """The archive a layer came in (what save and push hand on), and its metadata."""
+        meta = self.layer_meta(chain_id)
+        p = self.store.blobs / meta["blob"][7:] if meta.get("blob") else None
+        if p is None or not p.is_file():
+            raise ImageError(f"layer {chain_id[7:19]} was stored without its archive (imported by an older "
+                             "dunnage): pull or load the image again")
+        return p, meta
+
+    def manifest(self, img: Image) -> tuple[bytes, bytes, list[tuple[Path, dict]]]:
+        """An OCI manifest for IMG over the stored blobs: (manifest, config, [(blob file, descriptor)])."""
+        config_raw = (self.store.blobs / img.id[7:]).read_bytes()
+        layers = []
+        for chain in img.layers:
+            blob, meta = self.layer_blob(chain)
+            layers.append((blob, {"mediaType": oci.layer_media_type(meta.get("compression", "none")),
+                                  "digest": meta["blob"], "size": blob.stat().st_size}))
+        man = json.dumps({"schemaVersion": 2, "mediaType": oci.MT_OCI_MANIFEST,
+                          "config": {"mediaType": oci.MT_OCI_CONFIG, "digest": img.id, "size": len(config_raw)},
+                          "layers": [d for _, d in layers]}, separators=(",", ":")).encode()
+        return man, config_raw, layers
+
     def has_layer(self, chain_id: str) -> bool:
         return (self.store.layer_dir(chain_id) / "diff").is_dir()
 

@@ -21,16 +21,9 @@ import tty as _tty
 from typing import Optional
 
 from .linux import setns
-from .process import exec_error, finalize, open_pty
+from .process import exec_or_report, fail_exit, finalize, open_pty, read_report, reset_signals, take_terminal
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")  # mnt last: it changes our root
-
-
-def _report(fd: int, code: int, msg: str) -> None:
-    try:
-        os.write(fd, f"{code} {msg}".encode())
-    finally:
-        os._exit(code)
 
 
 def run_exec(pid: int, cgroup, spec: dict, *, tty: bool = False, interactive: bool = False,
@@ -53,23 +46,16 @@ def run_exec(pid: int, cgroup, spec: dict, *, tty: bool = False, interactive: bo
             if tty:
                 master, slave = open_pty()
         except Exception as e:  # noqa: BLE001
-            _report(err_w, 126, f"exec: joining the container: {e}")
+            fail_exit(err_w, 126, f"exec: joining the container: {e}")
         child = os.fork()
         if child == 0:
             try:
                 sock_child.close()
                 os.setsid()
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
-                            signal.SIGCHLD, signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
-                    signal.signal(sig, signal.SIG_DFL)
+                reset_signals()
                 if tty:
                     os.close(master)
-                    s = os.open(slave, os.O_RDWR)
-                    fcntl.ioctl(s, termios.TIOCSCTTY, 0)
-                    for i in (0, 1, 2):
-                        os.dup2(s, i)
-                    if s > 2:
-                        os.close(s)
+                    take_terminal(slave)
                 elif detach or not interactive:
                     nul = os.open("/dev/null", os.O_RDWR)
                     os.dup2(nul, 0)
@@ -80,13 +66,8 @@ def run_exec(pid: int, cgroup, spec: dict, *, tty: bool = False, interactive: bo
                 env = finalize(spec)
             except Exception as e:  # noqa: BLE001
                 msg = str(e) if isinstance(e, (OSError, ValueError)) else traceback.format_exception_only(e)[-1].strip()
-                _report(err_w, 126, msg)
-            argv = spec["argv"]
-            try:
-                os.execvpe(argv[0], argv, env)
-            except OSError as e:
-                code, msg = exec_error(argv[0], e)
-                _report(err_w, code, msg)
+                fail_exit(err_w, 126, msg)
+            exec_or_report(spec["argv"], env, err_w)
         os.close(err_w)
         if tty:
             socket.send_fds(sock_child, [b"m"], [master])
@@ -114,18 +95,8 @@ def run_exec(pid: int, cgroup, spec: dict, *, tty: bool = False, interactive: bo
         _relay(master, interactive, helper)
         os.close(master)
     _, status = os.waitpid(helper, 0)
-    code = os.waitstatus_to_exitcode(status)
-    err = b""
-    while True:
-        b = os.read(err_r, 4096)
-        if not b:
-            break
-        err += b
-    os.close(err_r)
-    if err:
-        c, _, msg = err.decode(errors="replace").partition(" ")
-        return (int(c) if c.isdigit() else 126), msg
-    return code, ""
+    report = read_report(err_r, 126)
+    return report if report else (os.waitstatus_to_exitcode(status), "")
 
 
 def _relay(master: int, interactive: bool, helper: int) -> None:

@@ -15,7 +15,6 @@ import struct
 import termios
 import signal
 import socket
-import sys
 import traceback
 
 import pyseccomp  # noqa: F401 - loads libseccomp now: after pivot_root the host's libraries are gone
@@ -36,11 +35,36 @@ class ExecFailure(Exception):
         self.code = code
 
 
-def _fail(err_fd: int, code: int, msg: str) -> None:
+def fail_exit(err_fd: int, code: int, msg: str) -> None:
+    """Report "<code> <message>" on the close-on-exec error pipe and exit."""
     try:
         os.write(err_fd, f"{code} {msg}".encode())
     finally:
         os._exit(code)
+
+
+def exec_or_report(argv: list[str], env: dict, err_fd: int) -> None:
+    """Exec ARGV; if that fails, report docker's 126/127 on the error pipe and exit."""
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as e:
+        fail_exit(err_fd, *exec_error(argv[0], e))
+
+
+def read_report(fd: int, default_code: int) -> tuple[int, str] | None:
+    """The other end of the error pipe: None once the child exec'd (EOF, nothing
+    written), else (code, message).  Closes FD."""
+    err = b""
+    while True:
+        b = os.read(fd, 4096)
+        if not b:
+            break
+        err += b
+    os.close(fd)
+    if not err:
+        return None
+    code, _, msg = err.decode(errors="replace").partition(" ")
+    return (int(code) if code.isdigit() else default_code), msg
 
 
 def exec_error(cmd0: str, e: OSError) -> tuple[int, str]:
@@ -101,6 +125,26 @@ def open_pty() -> tuple[int, str]:
     return master, f"/dev/pts/{n}"
 
 
+def reset_signals() -> None:
+    """What the command should start with: default dispositions (Python ignores
+    SIGPIPE, exec keeps that), nothing blocked."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD,
+                signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def take_terminal(slave_path: str) -> None:
+    """Make the pty at SLAVE_PATH our controlling terminal and our stdin, stdout, stderr
+    (we are a session leader already)."""
+    slave = os.open(slave_path, os.O_RDWR)
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for i in (0, 1, 2):
+        os.dup2(slave, i)
+    if slave > 2:
+        os.close(slave)
+
+
 def _close_all_but(keep: set[int]) -> None:
     lo = 3
     for fd in sorted(k for k in keep if k >= 3):
@@ -117,10 +161,7 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
     and its master end is sent to the shim over PTY_SOCK.  With GO_FD it waits,
     just before exec, until the shim says go (a client has attached)."""
     try:
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD,
-                    signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        reset_signals()
         os.setsid()
         cgroup.join_self()
         host = set(spec.get("host_namespaces") or ())  # --uts/--ipc/--network host share the host's
@@ -139,11 +180,7 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         set_ulimits(spec.get("ulimits") or [])
         if pty_sock is not None:
             master, slave_path = open_pty()
-            slave = os.open(slave_path, os.O_RDWR)
-            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-            for i in (0, 1, 2):
-                os.dup2(slave, i)
-            os.close(slave)
+            take_terminal(slave_path)
             socket.send_fds(pty_sock, [b"m"], [master])
             os.close(master)
             pty_sock.close()
@@ -158,14 +195,8 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
             os.read(go_fd, 1)  # until the shim has a client attached (or gives up)
             os.close(go_fd)
     except UserError as e:
-        _fail(err_fd, 125, str(e))
+        fail_exit(err_fd, 125, str(e))
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line
         detail = str(e) if isinstance(e, OSError) else "".join(traceback.format_exception_only(e)).strip()
-        _fail(err_fd, 125, f"container init: {detail}")
-    argv = spec["argv"]
-    try:
-        os.execvpe(argv[0], argv, env)
-    except OSError as e:
-        code, msg = exec_error(argv[0], e)
-        _fail(err_fd, code, msg)
-    sys.exit(125)  # not reached
+        fail_exit(err_fd, 125, f"container init: {detail}")
+    exec_or_report(spec["argv"], env, err_fd)
