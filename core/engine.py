@@ -10,7 +10,7 @@ import time
 from typing import BinaryIO, Iterator, Optional
 
 from . import events
-from .cgroups import CgroupError, CgroupStats, open_cgroup
+from .cgroups import CgroupError, CgroupStats, cpu_percent, open_cgroup
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
@@ -889,21 +889,14 @@ class Engine:
     def stats(self, refs: list[str] | None = None, all_: bool = False, interval: float = 1.0) -> list[dict]:
         """docker stats --no-stream: two samples INTERVAL apart, docker's fields."""
         cs = [self.container(r) for r in refs] if refs else self.containers(all_)
-        first = {c.id: (self.sample(c), host_net_counters(c.state.get("Pid") or 0)) for c in cs}
-        if any(s for s, _ in first.values()):
+        first = {c.id: self.sample(c) for c in cs}
+        if any(first.values()):
             time.sleep(interval)
-        out = []
-        for c in cs:
-            a, _ = first[c.id]
-            b = self.sample(c)
-            out.append(stats_row(c, a, b))
-        return out
+        return [stats_row(c, first[c.id], self.sample(c)) for c in cs]
 
 
 def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) -> dict:
-    cpu = 0.0
-    if a and b and b.time_ns > a.time_ns:
-        cpu = max(0.0, (b.cpu_usage_ns - a.cpu_usage_ns) / (b.time_ns - a.time_ns) * 100.0)
+    cpu = cpu_percent(a, b)
     mem = b.mem_usage if b else 0
     lim = (b.mem_limit if b and b.mem_limit else 0)
     rx, tx = host_net_counters(c.state.get("Pid") or 0) if b else (0, 0)

@@ -5,7 +5,6 @@ round is scheduled only after the previous one finished, and the events log is
 followed so that changes made by another front show at once."""
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
@@ -19,6 +18,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Ric
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
+from dunnage.core.cgroups import CgroupStats, cpu_percent
 from dunnage.core.engine import container_status_text
 from dunnage.core.units import bytes_binary
 
@@ -196,7 +196,7 @@ class DunnageApp(App):
         self.engine = engine
         self.interval = interval
         self.rows: dict[str, Row] = {}
-        self._prev: dict[str, tuple[int, int]] = {}   # id -> (cpu ns, time ns)
+        self._prev: dict[str, CgroupStats] = {}  # each container's previous sample
         self._events_off = 0
         self._sampling = False
         self.rounds = 0  # sampling rounds done (tests wait on it)
@@ -250,7 +250,6 @@ class DunnageApp(App):
 
     def _collect(self) -> list[Row]:
         out = []
-        now = time.monotonic_ns()
         for c in self.engine.containers(all_=True):
             old = self.rows.get(c.id)
             r = Row(c.id, c.name, c.config["ImageName"], c.status, container_status_text(c))
@@ -258,10 +257,8 @@ class DunnageApp(App):
                 r.cpu_hist, r.mem_hist = old.cpu_hist, old.mem_hist
             s = self.engine.sample(c) if c.status == "running" else None
             if s is not None:
-                prev = self._prev.get(c.id)
-                if prev and s.time_ns > prev[1]:
-                    r.cpu = max(0.0, (s.cpu_usage_ns - prev[0]) / (s.time_ns - prev[1]) * 100.0)
-                self._prev[c.id] = (s.cpu_usage_ns, s.time_ns)
+                r.cpu = cpu_percent(self._prev.get(c.id), s)
+                self._prev[c.id] = s
                 r.mem, r.mem_limit = s.mem_usage, s.mem_limit or 0
                 r.pids, r.pids_limit = s.pids_current, s.pids_limit
                 r.cpu_hist.append(r.cpu)
@@ -269,7 +266,6 @@ class DunnageApp(App):
             else:
                 self._prev.pop(c.id, None)
             out.append(r)
-        del now
         return out
 
     SORTS = ("name", "cpu", "mem", "status")

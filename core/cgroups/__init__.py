@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .common import Cgroup, CgroupError, CgroupStats, Limits
+from .common import Cgroup, CgroupError, CgroupStats, Limits, cpu_percent
 from .v1 import CgroupV1
 from .v2 import CgroupV2
 
@@ -19,4 +19,4 @@ def open_cgroup(cid: str) -> Cgroup:
     return CgroupV2(name) if host_version() == 2 else CgroupV1(name)
 
 
-__all__ = ["Cgroup", "CgroupError", "CgroupStats", "Limits", "CgroupV1", "CgroupV2", "open_cgroup", "host_version"]
+__all__ = ["Cgroup", "CgroupError", "CgroupStats", "Limits", "cpu_percent", "CgroupV1", "CgroupV2", "open_cgroup", "host_version"]

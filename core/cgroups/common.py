@@ -35,6 +35,14 @@ class CgroupStats:
     oom_kills: int = 0
 
 
+def cpu_percent(a: Optional["CgroupStats"], b: Optional["CgroupStats"]) -> float:
+    """docker's CPU %: CPU time used between two samples over the wall time between
+    them, times 100 (100 % = one whole core)."""
+    if not a or not b or b.time_ns <= a.time_ns:
+        return 0.0
+    return max(0.0, (b.cpu_usage_ns - a.cpu_usage_ns) / (b.time_ns - a.time_ns) * 100.0)
+
+
 def read_int(path: str, default: Optional[int] = None) -> Optional[int]:
     try:
         with open(path) as f:
