@@ -170,3 +170,38 @@ def wait_for(pred, timeout=10.0, interval=0.05):
             return v
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+class Tmux:
+    """A terminal a person would use: a tmux session running CMD, keys typed into
+    it, the screen read back.  Use as a context manager: the session is killed after."""
+
+    def __init__(self, cmd: str, w: int = 90, h: int = 20):
+        self.name = f"dunnage-test-{os.getpid()}-{id(self)}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def resize(self, w: int, h: int) -> None:
+        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(w), "-y", str(h)], check=True)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+    def __enter__(self) -> "Tmux":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def dunnage_cmd(root) -> str:
+    """The command line, as a shell would run it, against ROOT."""
+    return f"{sys.executable} -m dunnage.tui.cli --root {root}"

@@ -1,34 +1,14 @@
 """run -i / -t, attach, and detaching with ctrl-p ctrl-q."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import wait_for
+from conftest import Tmux, dunnage_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class Tmux:
-    def __init__(self, cmd: str, w: int = 90, h: int = 20):
-        self.name = f"dunnage-attach-{os.getpid()}-{id(self)}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd], check=True)
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
-
-
-def dn(engine) -> str:
-    return f"{sys.executable} -m dunnage.tui.cli --root {engine.store.root}"
 
 
 def test_run_i_feeds_stdin(run_cli, image):
@@ -42,35 +22,28 @@ def test_run_i_feeds_stdin(run_cli, image):
 
 
 def test_run_it_gives_a_terminal_and_rm_removes(engine, image):
-    t = Tmux(f"{dn(engine)} run -it --rm --name ttybox {image} sh; echo EXITED=$?; sleep 60")
-    try:
+    with Tmux(f"{dunnage_cmd(engine.store.root)} run -it --rm --name ttybox {image} sh; echo EXITED=$?; sleep 60") as t:
         wait_for(lambda: "/ #" in t.screen(), timeout=20)
         t.keys("tty; stty size; echo sum=$((40+2))", "Enter")
         wait_for(lambda: "sum=42" in t.screen(), timeout=10)
         assert "/dev/pts/0" in t.screen() and "20 90" in t.screen()
-        subprocess.run(["tmux", "resize-window", "-t", t.name, "-x", "70", "-y", "15"], check=True)
+        t.resize(70, 15)
         t.keys("stty size", "Enter")
         wait_for(lambda: "15 70" in t.screen(), timeout=10)
         t.keys("exit 3", "Enter")
         wait_for(lambda: "EXITED=3" in t.screen(), timeout=20)
         assert all(c.name != "ttybox" for c in engine.containers(all_=True))
-    finally:
-        t.close()
 
 
 def test_detach_and_attach_again(engine, image):
-    t = Tmux(f"{dn(engine)} run -it --name detachable {image} sh; echo EXITED=$?; sleep 60")
-    try:
+    with Tmux(f"{dunnage_cmd(engine.store.root)} run -it --name detachable {image} sh; echo EXITED=$?; sleep 60") as t:
         wait_for(lambda: "/ #" in t.screen(), timeout=20)
         t.keys("echo first", "Enter")
         wait_for(lambda: "first" in t.screen().split("echo first", 1)[-1], timeout=10)
         t.keys("C-p", "C-q")
         wait_for(lambda: "EXITED=0" in t.screen(), timeout=10)
         assert engine.container("detachable").status == "running"
-    finally:
-        t.close()
-    t = Tmux(f"{dn(engine)} attach detachable; echo EXITED=$?; sleep 60")
-    try:
+    with Tmux(f"{dunnage_cmd(engine.store.root)} attach detachable; echo EXITED=$?; sleep 60") as t:
         # attach shows nothing until the container writes: an empty line brings a prompt
 
         def prompt() -> bool:
@@ -81,8 +54,6 @@ def test_detach_and_attach_again(engine, image):
         wait_for(lambda: "again-2" in t.screen(), timeout=20)
         t.keys("exit 9", "Enter")
         wait_for(lambda: "EXITED=9" in t.screen(), timeout=20)
-    finally:
-        t.close()
     c = engine.container("detachable")
     assert c.status == "exited" and c.state["ExitCode"] == 9
     logs = b"".join(d for _, _, d in engine.logs(c.id))

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import wait_for
+from conftest import Tmux, dunnage_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,26 +70,15 @@ def test_exec_in_a_stopped_container_is_refused(run_cli, engine, box):
 
 
 def test_exec_it_gives_a_real_terminal(engine, box):
-    sess = f"dunnage-exec-{os.getpid()}"
-    cmd = f"{sys.executable} -m dunnage.tui.cli --root {engine.store.root} exec -it execbox sh; echo EXITED=$?; sleep 30"
-    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "90", "-y", "20", cmd], check=True)
-    try:
-        def screen() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
-
-        def keys(s: str) -> None:
-            subprocess.run(["tmux", "send-keys", "-t", sess, s, "Enter"], check=True)
-
-        wait_for(lambda: "/ #" in screen(), timeout=20)
-        keys("tty; stty size; echo sum=$((20+22))")
-        wait_for(lambda: "sum=42" in screen(), timeout=10)
-        s = screen()
+    with Tmux(f"{dunnage_cmd(engine.store.root)} exec -it execbox sh; echo EXITED=$?; sleep 30") as t:
+        wait_for(lambda: "/ #" in t.screen(), timeout=20)
+        t.keys("tty; stty size; echo sum=$((20+22))", "Enter")
+        wait_for(lambda: "sum=42" in t.screen(), timeout=10)
+        s = t.screen()
         assert "/dev/pts/" in s and "20 90" in s
-        subprocess.run(["tmux", "resize-window", "-t", sess, "-x", "70", "-y", "15"], check=True)
-        keys("stty size")
-        wait_for(lambda: "15 70" in screen(), timeout=10)
-        keys("sleep 100 &")  # a background job holding the terminal must not keep exec alive
-        keys("exit 5")
-        wait_for(lambda: "EXITED=5" in screen(), timeout=10)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
+        t.resize(70, 15)
+        t.keys("stty size", "Enter")
+        wait_for(lambda: "15 70" in t.screen(), timeout=10)
+        t.keys("sleep 100 &", "Enter")  # a background job holding the terminal must not keep exec alive
+        t.keys("exit 5", "Enter")
+        wait_for(lambda: "EXITED=5" in t.screen(), timeout=10)

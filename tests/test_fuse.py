@@ -7,6 +7,7 @@ behind (overlayfs's whiteout devices and opaque xattrs translated to OCI's
 .wh. files)."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -319,10 +320,14 @@ def scenario(m: Path) -> list:
     return out
 
 
-def test_differential_against_kernel_overlayfs(tmp_path, layers):
+@contextlib.contextmanager
+def both_mounts(layers: list[Path], work: Path):
+    """Kernel overlayfs and dunnage.fuse over the same two layers, each with an
+    empty upper layer: yields (overlay mount, union mount, overlay upper, union upper).
+    overlayfs reads whiteouts as 0/0 char devices and opaque xattrs, so its copy of
+    the top layer is translated from OCI's .wh. files."""
     top, base = layers
-    # overlayfs reads whiteouts as 0/0 char devices and opaque xattrs: translate the lowers
-    ktop = tmp_path / "ktop"
+    ktop = work / "ktop"
     shutil.copytree(top, ktop, symlinks=True)
     for dirpath, dirs, files in os.walk(ktop):
         for n in files:
@@ -332,31 +337,35 @@ def test_differential_against_kernel_overlayfs(tmp_path, layers):
             elif n.startswith(".wh."):
                 os.unlink(Path(dirpath) / n)
                 os.mknod(Path(dirpath) / n[4:], stat.S_IFCHR | 0o600, 0)
-    kup, fup = tmp_path / "kupper", tmp_path / "fupper"
+    kup, fup = work / "kupper", work / "fupper"
     kup.mkdir()
     fup.mkdir()
-    km = mount_overlay([ktop, base], kup, tmp_path / "kwork", tmp_path / "kmnt")
+    km = mount_overlay([ktop, base], kup, work / "kwork", work / "kmnt")
     try:
-        fm = mount_union([top, base], fup, tmp_path / "fmnt")
+        fm = mount_union([top, base], fup, work / "fmnt")
         try:
-            before_k, before_f = observe(km.mnt), observe(fm.mnt)
-            assert before_f == before_k
-            rk, rf = scenario(km.mnt), scenario(fm.mnt)
-            assert rf == rk
-            after_k, after_f = observe(km.mnt), observe(fm.mnt)
-            for rel in set(after_k) | set(after_f):
-                a, b = dict(after_f.get(rel) or {}), dict(after_k.get(rel) or {})
-                # times are compared where the scenario did not write (writes happen at different instants)
-                if before_k.get(rel, {}).get("data") != b.get("data") or rel not in before_k:
-                    a.pop("mtime", None), b.pop("mtime", None)
-                assert a == b, rel
+            yield km.mnt, fm.mnt, kup, fup
         finally:
             fm.close()
     finally:
         km.close()
-    ku, fu = upper_as_oci(kup), upper_as_oci(fup)
+
+
+def test_differential_against_kernel_overlayfs(tmp_path, layers):
+    with both_mounts(layers, tmp_path) as (kmnt, fmnt, kup, fup):
+        before_k, before_f = observe(kmnt), observe(fmnt)
+        assert before_f == before_k
+        rk, rf = scenario(kmnt), scenario(fmnt)
+        assert rf == rk
+        after_k, after_f = observe(kmnt), observe(fmnt)
+        for rel in set(after_k) | set(after_f):
+            a, b = dict(after_f.get(rel) or {}), dict(after_k.get(rel) or {})
+            # times are compared where the scenario did not write (writes happen at different instants)
+            if before_k.get(rel, {}).get("data") != b.get("data") or rel not in before_k:
+                a.pop("mtime", None), b.pop("mtime", None)
+            assert a == b, rel
     # overlayfs keeps a whiteout for a name a lower layer still shows; dunnage too
-    assert fu == ku
+    assert upper_as_oci(fup) == upper_as_oci(kup)
 
 
 # ------------------------------------------------------------------ random operation sequences
@@ -400,35 +409,15 @@ ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "r
 @given(ops)
 def test_random_sequences_match_kernel_overlayfs(tmp_path, layers, seq):
     import uuid
-    top, base = layers
     work = tmp_path / uuid.uuid4().hex
-    ktop = work / "ktop"
-    shutil.copytree(top, ktop, symlinks=True)
-    for dirpath, dirs, files in os.walk(ktop):
-        for n in files:
-            if n == ".wh..wh..opq":
-                os.unlink(Path(dirpath) / n)
-                os.setxattr(dirpath, "trusted.overlay.opaque", b"y")
-            elif n.startswith(".wh."):
-                os.unlink(Path(dirpath) / n)
-                os.mknod(Path(dirpath) / n[4:], stat.S_IFCHR | 0o600, 0)
-    kup, fup = work / "kupper", work / "fupper"
-    kup.mkdir()
-    fup.mkdir()
-    km = mount_overlay([ktop, base], kup, work / "kwork", work / "kmnt")
-    try:
-        fm = mount_union([top, base], fup, work / "fmnt")
-        try:
-            for kind, a, b in seq:
-                rk, rf = _op(km.mnt, kind, a, b), _op(fm.mnt, kind, a, b)
-                assert rf == rk, (kind, a, b)
-            ok, of = observe(km.mnt), observe(fm.mnt)
-            for d in (ok, of):
-                for rec in d.values():
-                    rec.pop("mtime", None)
-            assert of == ok
-        finally:
-            fm.close()
-    finally:
-        km.close()
+    work.mkdir()
+    with both_mounts(layers, work) as (kmnt, fmnt, kup, fup):
+        for kind, a, b in seq:
+            rk, rf = _op(kmnt, kind, a, b), _op(fmnt, kind, a, b)
+            assert rf == rk, (kind, a, b)
+        ok, of = observe(kmnt), observe(fmnt)
+        for d in (ok, of):
+            for rec in d.values():
+                rec.pop("mtime", None)
+        assert of == ok
     assert upper_as_oci(fup) == upper_as_oci(kup)

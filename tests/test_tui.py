@@ -1,8 +1,6 @@
 """The dashboard, driven with Textual's pilot and in tmux, against real containers."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +10,7 @@ from textual.widgets import DataTable
 
 from dunnage.tui.app import ConfirmScreen, DunnageApp, HelpScreen
 
-from conftest import wait_for
+from conftest import Tmux, dunnage_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -99,32 +97,23 @@ async def test_dashboard_with_no_containers(tmp_path):
         await pilot.press("q")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/dev.sh")
 def test_dashboard_in_tmux_as_a_person_would(engine, image):
     engine.run(image, ["sleep", "300"], name="tmux-box", detach=True, memory="48m")
-    sess = f"dunnage-test-{os.getpid()}"
-    cmd = f"{sys.executable} -m dunnage.tui.cli --root {engine.store.root}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "80", "-y", "24", cmd], check=True)
-    try:
-        def screen() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
-        wait_for(lambda: all(x in screen() for x in ("tmux-box", "48MiB", "NAME", "CPU %", "q quit")), timeout=20)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "?"], check=True)
-        wait_for(lambda: "dunnage: keys" in screen(), timeout=10)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "Escape"], check=True)
-        wait_for(lambda: "dunnage: keys" not in screen(), timeout=10)
+    with Tmux(dunnage_cmd(engine.store.root), 80, 24) as t:
+        wait_for(lambda: all(x in t.screen() for x in ("tmux-box", "48MiB", "NAME", "CPU %", "q quit")), timeout=20)
+        t.keys("?")
+        wait_for(lambda: "dunnage: keys" in t.screen(), timeout=10)
+        t.keys("Escape")
+        wait_for(lambda: "dunnage: keys" not in t.screen(), timeout=10)
         # e: a shell inside the selected container, then back to the dashboard
-        subprocess.run(["tmux", "send-keys", "-t", sess, "e"], check=True)
-        wait_for(lambda: "/ #" in screen(), timeout=20)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "echo inside-$((6*7))", "Enter"], check=True)
-        wait_for(lambda: "inside-42" in screen(), timeout=10)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "exit", "Enter"], check=True)
-        wait_for(lambda: "tmux-box" in screen() and "q quit" in screen(), timeout=20)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "q"], check=True)
-        wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", sess], capture_output=True).returncode != 0,
-                 timeout=10)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
+        t.keys("e")
+        wait_for(lambda: "/ #" in t.screen(), timeout=20)
+        t.keys("echo inside-$((6*7))", "Enter")
+        wait_for(lambda: "inside-42" in t.screen(), timeout=10)
+        t.keys("exit", "Enter")
+        wait_for(lambda: "tmux-box" in t.screen() and "q quit" in t.screen(), timeout=20)
+        t.keys("q")
+        wait_for(lambda: not t.alive(), timeout=10)
 
 
 async def test_sort_and_filter(engine, image):
