@@ -17,7 +17,7 @@ from .logs import read_logs
 from .network import host_net_counters
 from .runtime.linux import is_mountpoint, lazy_unmount
 from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
-from .store import Store, write_record
+from .store import Store, atomic_file, write_record
 from .units import UnitError, bytes_binary, bytes_decimal, human_duration, since
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -141,16 +141,8 @@ class Engine:
             if path is None:
                 save(self.images, refs, stream, fmt)
                 return
-            d = os.path.dirname(os.path.abspath(path))
-            import tempfile
-            fd, tmp = tempfile.mkstemp(prefix=".dunnage-save-", dir=d)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    save(self.images, refs, f, fmt)
-                os.replace(tmp, path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            with atomic_file(path) as f:
+                save(self.images, refs, f, fmt)
         except ImageError as e:
             raise EngineError(str(e)) from None
         except OSError as e:
@@ -724,15 +716,26 @@ class Engine:
                 shutil.rmtree(mnt, ignore_errors=True)
         return cm()
 
-    def export(self, ref: str, out) -> None:
-        """docker export: the container's whole file system as a tar stream."""
+    def export(self, ref: str, path: Optional[str] = None, stream=None) -> None:
+        """docker export: the container's whole file system as a tar, to PATH
+        (appearing whole or not at all) or to STREAM."""
         import tarfile
-        with self.rootfs(ref) as root, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-            for dirpath, dirs, files in os.walk(root):
-                dirs.sort()
-                for n in sorted(dirs + files):
-                    full = os.path.join(dirpath, n)
-                    tf.add(full, arcname=os.path.relpath(full, root), recursive=False)
+
+        def write(out) -> None:
+            with self.rootfs(ref) as root, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                for dirpath, dirs, files in os.walk(root):
+                    dirs.sort()
+                    for n in sorted(dirs + files):
+                        full = os.path.join(dirpath, n)
+                        tf.add(full, arcname=os.path.relpath(full, root), recursive=False)
+        if path is None:
+            write(stream)
+            return
+        try:
+            with atomic_file(path) as f:
+                write(f)
+        except OSError as e:
+            raise EngineError(f"export: {path}: {e.strerror}") from None
 
     def copy_from(self, ref: str, src: str, dest: str) -> None:
         """docker cp CONTAINER:SRC DEST ('-' writes a tar to standard output)."""

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import msgpack
 
@@ -42,12 +42,16 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A file that appears at PATH whole or not at all: written under a temporary
+    name beside it, fsynced, renamed over PATH (the directory fsynced too).  If the
+    block fails, the temporary file goes and PATH is untouched."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -57,6 +61,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) 
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+    with atomic_file(path, mode) as f:
+        f.write(data)
 
 
 def write_record(path: str | os.PathLike, record: dict, mode: int = 0o644) -> None:

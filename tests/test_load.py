@@ -149,6 +149,6 @@ def test_save_errors(fresh_root, tmp_path):
     r = cli(fresh_root, "save", "-o", str(tmp_path / "x.tar"), "no/such:image")
     assert r.returncode == 125 and b"No such image" in r.stderr
     assert not (tmp_path / "x.tar").exists()
-    assert not any(p.name.startswith(".dunnage-save-") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # no half-written archive
     r = cli(fresh_root, "save", "-o", "/no/such/dir/x.tar", "no/such:image")
     assert r.returncode == 125

@@ -142,22 +142,15 @@ def cmd_commit(e: Engine, a) -> int:
     return 0
 
 
-def cmd_export(e: Engine, a) -> int:
-    if a.output:
-        import tempfile
-        d = os.path.dirname(os.path.abspath(a.output))
-        fd, tmp = tempfile.mkstemp(prefix=".dunnage-export-", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                e.export(a.container, f)
-            os.replace(tmp, a.output)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return 0
-    if os.isatty(1):
+def _archive_output(a) -> dict:
+    """Where save and export write: -o FILE, or standard output unless it is a terminal."""
+    if a.output is None and os.isatty(1):
         raise EngineError("cowardly refusing to save to a terminal (use -o FILE or redirect)")
-    e.export(a.container, sys.stdout.buffer)
+    return {"path": a.output, "stream": None if a.output else sys.stdout.buffer}
+
+
+def cmd_export(e: Engine, a) -> int:
+    e.export(a.container, **_archive_output(a))
     return 0
 
 
@@ -250,9 +243,8 @@ def cmd_load(e: Engine, a) -> int:
 
 
 def cmd_save(e: Engine, a) -> int:
-    if a.output is None and os.isatty(1):
-        raise EngineError("cowardly refusing to save to a terminal (use -o FILE or redirect)")
-    e.save_images(a.images, a.output, a.format, None if a.output else sys.stdout.buffer)
+    out = _archive_output(a)
+    e.save_images(a.images, out["path"], a.format, out["stream"])
     return 0
 
 
