@@ -126,8 +126,8 @@ async def test_sort_and_filter(engine, image):
         await until(pilot, lambda: app.rounds >= 3 and app.rows.get(a.id) and app.rows[a.id].cpu > 1)
         table = app.query_one("#containers", DataTable)
 
-        def order():
-            return [k.value for k in table.rows]
+        def order():  # as displayed
+            return [row.key.value for row in table.ordered_rows]
         assert order().index(b.id) < order().index(c.id) < order().index(a.id)  # by name
         await pilot.press("o")  # by CPU, busiest first
         await until(pilot, lambda: order()[0] == a.id)

@@ -300,19 +300,24 @@ class DunnageApp(App):
                 "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if running else "-",
             }
 
+        # rows are added, updated and removed in place, then put in order: no
+        # rebuild of the table on each round, whatever the sort
         order = [r.id for r in visible]
-        current = [k.value for k in t.rows]
-        if order != current:
-            t.clear()
-            for r in visible:
-                c = cells(r)
-                t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
-        else:
-            for r in visible:
-                for key, v in cells(r).items():
+        for cid in [k.value for k in t.rows if k.value not in set(order)]:
+            t.remove_row(cid)
+        for r in visible:
+            c = cells(r)
+            if r.id in t.rows:
+                for key, v in c.items():
                     t.update_cell(r.id, key, v, update_width=True)
+            else:
+                t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
+        if [row.key.value for row in t.ordered_rows] != order:
+            rank = {cid: i for i, cid in enumerate(order)}
+            by_name = {r.name: r.id for r in visible}
+            t.sort("name", key=lambda name: rank[by_name[name]])
         if selected in order:
-            t.move_cursor(row=order.index(selected))
+            t.move_cursor(row=t.get_row_index(selected))
         arrow = "↑" if self.sort_reverse else "↓"
         self.sub_title = f"containers · sort {self.sort_by} {arrow}" + (
             f" · filter “{self.filter_text}”" if self.filter_text else "")
