@@ -1,6 +1,7 @@
 """dunnage.core.Engine: the one facade the command line and the dashboard call."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ from .cgroups import CgroupError, CgroupStats, cpu_percent, open_cgroup
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
-from .network import host_net_counters
+from .net import host_net_counters
 from .runtime.linux import is_mountpoint, lazy_unmount
 from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
 from .store import Store, atomic_file, write_record
@@ -204,7 +205,11 @@ class Engine:
             except OSError:
                 pass
             shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
+            if c.state.get("NetworkSettings"):
+                from .net.config import Networks
+                Networks(self.store).release(c.id)
             c.save_state(Status="exited", ExitCode=c.state.get("ExitCode") or 255, Pid=0, ShimPid=0,
+                         NetworkSettings=None,
                          FinishedAt=now_iso(), Error="the container's shim died")
 
     def create(self, image: str, command: list[str] | None = None, *, name: Optional[str] = None,
@@ -218,10 +223,14 @@ class Engine:
                stop_timeout: Optional[int] = None, tty: bool = False, interactive: bool = False,
                restart: Optional[str] = None, health: Optional[dict] = None, no_healthcheck: bool = False,
                log_opts: list[str] | None = None, pid_mode: Optional[str] = None, ipc_mode: Optional[str] = None,
-               uts_mode: Optional[str] = None, network: Optional[str] = None) -> Container:
+               uts_mode: Optional[str] = None, network: Optional[str] = None,
+               publish: list[str] | None = None, publish_all: bool = False, expose: list[str] | None = None,
+               ip: Optional[str] = None, network_aliases: list[str] | None = None,
+               dns: list[str] | None = None, dns_search: list[str] | None = None,
+               dns_options: list[str] | None = None, add_hosts: list[str] | None = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
-                    "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
+                    "NetworkMode": "bridge", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
         try:
             if memory is not None:
                 hc["Memory"] = parse_size_checked(memory)
@@ -268,12 +277,12 @@ class Engine:
         hc["LogConfig"] = log_config
         for flag, key, val, allowed in (("--pid", "PidMode", pid_mode, ("", "host")),
                                         ("--ipc", "IpcMode", ipc_mode, ("", "private", "host")),
-                                        ("--uts", "UTSMode", uts_mode, ("", "host")),
-                                        ("--network", "NetworkMode", network, ("none", "host"))):
+                                        ("--uts", "UTSMode", uts_mode, ("", "host"))):
             if val is not None and val not in allowed:
-                more = " (bridges and user networks are not there yet)" if flag == "--network" else ""
-                raise EngineError(f'invalid {flag}: "{val}" (one of: {", ".join(a or "empty" for a in allowed)}){more}')
-            hc[key] = val if val is not None else ("none" if key == "NetworkMode" else ("private" if key == "IpcMode" else ""))
+                raise EngineError(f'invalid {flag}: "{val}" (one of: {", ".join(a or "empty" for a in allowed)})')
+            hc[key] = val if val is not None else ("private" if key == "IpcMode" else "")
+        net_configs, exposed = self._network_options(hc, network, publish, publish_all, expose, ip,
+                                                     network_aliases, dns, dns_search, dns_options, add_hosts)
         if hostname and (uts_mode == "host" or network == "host"):
             raise EngineError("Conflicting options: hostname and the UTS mode (or --network host)")
         healthcheck = None
@@ -354,11 +363,12 @@ class Engine:
                            "User": user if user is not None else (icfg.get("User") or ""),
                            "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",
                            "Labels": {**(icfg.get("Labels") or {}), **label_map}, "Tty": bool(tty),
+                           "ExposedPorts": {p: {} for p in [*(icfg.get("ExposedPorts") or {}), *exposed]} or None,
                            "OpenStdin": bool(interactive),
                            "StopSignal": stop_signal or icfg.get("StopSignal") or "SIGTERM",
                            "StopTimeout": stop_timeout,
                            "Healthcheck": _merge_health(icfg.get("Healthcheck"), healthcheck)},
-                "HostConfig": hc,
+                "HostConfig": hc, "NetworkConfigs": net_configs,
             }
             d = self.store.container_dir(cid)
             tmp = self.store.tempdir("create-")
@@ -377,6 +387,74 @@ class Engine:
         create_dirs(c)
         events.emit(self.store, "container", "create", cid, {"name": name, "image": image})
         return c
+
+    def _network_options(self, hc: dict, network, publish, publish_all, expose, ip, aliases, dns, dns_search,
+                         dns_options, add_hosts) -> tuple[dict, list[str]]:
+        """Check the network flags of create; fills HC; returns (NetworkConfigs, exposed ports)."""
+        from .net.config import DEFAULT_NETWORK, Networks
+        from .net.ports import PortError, key, parse_expose, parse_publish
+        from .net.sandbox import mode_kind, network_of
+        mode = network or "bridge"
+        if mode == "default":
+            mode = "bridge"
+        kind = mode_kind(mode)
+        if kind == "container":
+            if find(self.store, mode.split(":", 1)[1]) is None:
+                raise EngineError(f"No such container: {mode.split(':', 1)[1]}")
+        net = None
+        if kind == "bridge" and network_of(mode) != DEFAULT_NETWORK:
+            net = Networks(self.store).find(mode)
+            if net is None:
+                raise EngineError(f"network {mode} not found")
+            mode = net["Name"]
+        hc["NetworkMode"] = mode
+        try:
+            bindings = [b for spec in publish or [] for b in parse_publish(spec)]
+            exposed = [p for spec in expose or [] for p in parse_expose(spec)]
+        except PortError as e:
+            raise EngineError(str(e)) from None
+        if (bindings or publish_all) and kind == "container":
+            raise EngineError("conflicting options: port publishing and the container type network mode")
+        if kind in ("host", "none"):
+            bindings, publish_all = [], False  # docker discards them: there is nothing to publish to
+        seen = set()
+        for b in bindings:
+            hp = (b["Proto"], b["HostIp"], b["HostPort"])
+            if b["HostPort"] and hp in seen:
+                raise EngineError(f"Bind for {b['HostIp']}:{b['HostPort']} failed: port is already allocated")
+            seen.add(hp)
+        hc["PortBindings"] = bindings or None
+        hc["PublishAllPorts"] = bool(publish_all)
+        exposed = exposed + [key(b) for b in bindings if key(b) not in exposed]
+        if (ip or aliases) and net is None:
+            what = "user specified IP address" if ip else "network-scoped alias"
+            raise EngineError(f"{what} is supported only for containers in user defined networks")
+        if ip:
+            try:
+                if ipaddress.ip_address(ip) not in ipaddress.ip_network(net["Subnet"]):
+                    raise ValueError
+            except ValueError:
+                raise EngineError(f"invalid IP address {ip}: not in the subnet of network {net['Name']} "
+                                  f"({net['Subnet']})") from None
+        for d in dns or []:
+            try:
+                ipaddress.ip_address(d)
+            except ValueError:
+                raise EngineError(f"invalid --dns: {d} is not an IP address") from None
+        for h in add_hosts or []:
+            _, _, addr = h.partition(":")
+            try:
+                ipaddress.ip_address(addr)
+            except ValueError:
+                raise EngineError(f'invalid --add-host "{h}" (NAME:IP)') from None
+        hc["Dns"] = list(dns or []) or None
+        hc["DnsSearch"] = list(dns_search or []) or None
+        hc["DnsOptions"] = list(dns_options or []) or None
+        hc["ExtraHosts"] = list(add_hosts or []) or None
+        configs = {}
+        if kind == "bridge":
+            configs[net["Name"] if net else DEFAULT_NETWORK] = {"Aliases": list(aliases or []), "IPv4Address": ip or ""}
+        return configs, exposed
 
     def start(self, ref: str, code_missing: int = 1, on_listening=None) -> Container:
         """Start REF.  For a container created to wait for an attach (run -i/-t in
@@ -820,7 +898,7 @@ class Engine:
                 "FinishedAt": st.get("FinishedAt") or "0001-01-01T00:00:00Z",
             },
             "Image": cfg["Image"],
-            "ResolvConfPath": "",
+            "ResolvConfPath": str(c.dir / "resolv.conf"),
             "HostnamePath": str(c.dir / "hostname"),
             "HostsPath": str(c.dir / "hosts"),
             "LogPath": str(c.log_path),
@@ -835,7 +913,12 @@ class Engine:
                 "CpuQuota": (cfg["HostConfig"]["NanoCpus"] * 100000 // 10**9) if cfg["HostConfig"].get("NanoCpus") else 0,
                 "PidsLimit": cfg["HostConfig"].get("PidsLimit"),
                 "AutoRemove": bool(cfg["HostConfig"].get("AutoRemove")),
-                "NetworkMode": cfg["HostConfig"].get("NetworkMode", "none"),
+                "NetworkMode": cfg["HostConfig"].get("NetworkMode", "bridge"),
+                "PortBindings": _docker_bindings(cfg["HostConfig"].get("PortBindings") or []),
+                "PublishAllPorts": bool(cfg["HostConfig"].get("PublishAllPorts")),
+                "Dns": cfg["HostConfig"].get("Dns") or [], "DnsSearch": cfg["HostConfig"].get("DnsSearch") or [],
+                "DnsOptions": cfg["HostConfig"].get("DnsOptions") or [],
+                "ExtraHosts": cfg["HostConfig"].get("ExtraHosts"),
                 "PidMode": cfg["HostConfig"].get("PidMode", ""),
                 "IpcMode": cfg["HostConfig"].get("IpcMode", "private"),
                 "UTSMode": cfg["HostConfig"].get("UTSMode", ""),
@@ -859,6 +942,7 @@ class Engine:
                 "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": cfg["Config"].get("User", ""),
                 "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
                 "Tty": bool(cfg["Config"].get("Tty")), "OpenStdin": bool(cfg["Config"].get("OpenStdin")),
+                "ExposedPorts": cfg["Config"].get("ExposedPorts"),
                 "StdinOnce": False,
                 "Env": cfg["Config"]["Env"], "Cmd": cfg["Config"]["Cmd"] or None,
                 "Image": cfg["Config"]["Image"], "Volumes": None, "WorkingDir": cfg["Config"]["WorkingDir"],
@@ -867,8 +951,144 @@ class Engine:
                 "StopTimeout": cfg["Config"].get("StopTimeout"),
                 "Healthcheck": cfg["Config"].get("Healthcheck"),
             },
-            "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+            "NetworkSettings": self._network_settings(c),
         }
+
+    @staticmethod
+    def _network_settings(c: Container) -> dict:
+        """Docker's NetworkSettings: live values while the container runs."""
+        live = c.state.get("NetworkSettings") if c.status in ("running", "paused", "restarting") else None
+        if live:
+            return {"Bridge": "", "SandboxKey": live.get("SandboxKey", ""), **live}
+        nets = {n: {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
+                    "Aliases": conf.get("Aliases") or None} for n, conf in (c.config.get("NetworkConfigs") or {}).items()}
+        return {"Bridge": "", "SandboxKey": "", "Networks": nets, "Ports": {}, "IPAddress": "", "Gateway": "",
+                "MacAddress": ""}
+
+    # -------------------------------------------------------------- networks
+    def _networks(self):
+        from .net.config import Networks
+        return Networks(self.store)
+
+    def _net_call(self, fn, *args, **kw):
+        from .net.config import NetworkError
+        try:
+            return fn(*args, **kw)
+        except NetworkError as e:
+            raise EngineError(str(e), e.code) from None
+
+    def networks(self) -> list[dict]:
+        """Records of every network (the default bridge is made on first look, as docker always has one)."""
+        nets = self._networks()
+        self._net_call(nets.ensure_default)
+        self._net_call(nets.gc)
+        return nets.list()
+
+    def network_create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
+                       internal: bool = False, labels: list[str] | None = None) -> dict:
+        lab = {}
+        for x in labels or []:
+            k, _, v = x.partition("=")
+            if not k:
+                raise EngineError(f'invalid label: "{x}"')
+            lab[k] = v
+        rec = self._net_call(self._networks().create, name, subnet, gateway, internal, lab)
+        events.emit(self.store, "network", "create", rec["Id"], {"name": name, "type": "bridge"})
+        return rec
+
+    def network_inspect(self, ref: str) -> dict:
+        nets = self._networks()
+        if ref in ("bridge", "default"):
+            self._net_call(nets.ensure_default)
+        self._net_call(nets.gc)
+        r = self._net_call(nets.get, ref)
+        import ipaddress as _ip
+        plen = _ip.ip_network(r["Subnet"]).prefixlen
+        return {"Name": r["Name"], "Id": r["Id"], "Created": r["Created"], "Scope": "local", "Driver": "bridge",
+                "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {},
+                                             "Config": [{"Subnet": r["Subnet"], "Gateway": r["Gateway"]}]},
+                "Internal": r["Internal"], "Attachable": False, "Ingress": False,
+                "Containers": {cid: {"Name": ep["Name"], "EndpointID": cid, "MacAddress": ep["MacAddress"],
+                                     "IPv4Address": f"{ep['IPAddress']}/{plen}", "IPv6Address": ""}
+                               for cid, ep in r["Endpoints"].items()},
+                "Options": {"com.docker.network.bridge.name": r["Bridge"]}, "Labels": r["Labels"]}
+
+    def network_remove(self, ref: str) -> dict:
+        if ref in ("host", "none"):
+            raise EngineError(f"{ref} is a pre-defined network and cannot be removed", 1)
+        nets = self._networks()
+        r = self._net_call(nets.get, ref)
+        users = [c.name for c in all_containers(self.store) if r["Name"] in (c.config.get("NetworkConfigs") or {})]
+        if users and not r.get("Default"):
+            raise EngineError(f"error while removing network: network {r['Name']} is used by containers "
+                              f"({', '.join(sorted(users))})", 1)
+        r = self._net_call(nets.remove, ref)
+        events.emit(self.store, "network", "destroy", r["Id"], {"name": r["Name"], "type": "bridge"})
+        return r
+
+    def network_prune(self) -> list[str]:
+        nets = self._networks()
+        used = {n for c in all_containers(self.store) for n in (c.config.get("NetworkConfigs") or {})}
+        out = []
+        for r in nets.list():
+            if not r.get("Default") and r["Name"] not in used:
+                self._net_call(nets.remove, r["Id"])
+                out.append(r["Name"])
+        return out
+
+    def network_connect(self, net_ref: str, ref: str, aliases: list[str] | None = None,
+                        ip: Optional[str] = None) -> None:
+        """Attach a container to a network: now if it runs, and at each start."""
+        from .net.sandbox import endpoint_settings, mode_kind
+        nets = self._networks()
+        r = self._net_call(nets.get, net_ref)
+        c = self.container(ref)
+        if mode_kind(c.config["HostConfig"].get("NetworkMode") or "bridge") != "bridge":
+            raise EngineError(f"container {c.name} cannot be connected: it uses network mode "
+                              f"{c.config['HostConfig']['NetworkMode']}")
+        confs = c.config.setdefault("NetworkConfigs", {})
+        if r["Name"] in confs:
+            raise EngineError(f"endpoint with name {c.name} already exists in network {r['Name']}")
+        if (aliases or ip) and r.get("Default"):
+            raise EngineError("network-scoped aliases and addresses are supported only for user defined networks")
+        if c.running():
+            fd = os.open(f"/proc/{c.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ep = self._net_call(nets.attach, r["Id"], c.id, c.name, fd, index=len(nets.endpoints_of(c.id)),
+                                    ip=ip, aliases=tuple(aliases or ()))
+            finally:
+                os.close(fd)
+            ns = dict(c.state.get("NetworkSettings") or {})
+            ns["Networks"] = {**(ns.get("Networks") or {}), r["Name"]: endpoint_settings(ep)}
+            c.save_state(NetworkSettings=ns)
+        confs[r["Name"]] = {"Aliases": list(aliases or []), "IPv4Address": ip or ""}
+        c.save_config()
+        events.emit(self.store, "network", "connect", r["Id"], {"name": r["Name"], "container": c.id})
+
+    def network_disconnect(self, net_ref: str, ref: str) -> None:
+        nets = self._networks()
+        r = self._net_call(nets.get, net_ref)
+        c = self.container(ref)
+        confs = c.config.get("NetworkConfigs") or {}
+        if r["Name"] not in confs:
+            raise EngineError(f"container {c.name} is not connected to network {r['Name']}", 1)
+        self._net_call(nets.release, c.id, r["Id"])
+        del confs[r["Name"]]
+        c.save_config()
+        if c.state.get("NetworkSettings"):
+            ns = dict(c.state["NetworkSettings"])
+            ns["Networks"] = {k: v for k, v in (ns.get("Networks") or {}).items() if k != r["Name"]}
+            c.save_state(NetworkSettings=ns)
+        events.emit(self.store, "network", "disconnect", r["Id"], {"name": r["Name"], "container": c.id})
+
+    def ports(self, ref: str) -> list[tuple[str, str, str]]:
+        """(container port/proto, host ip, host port) of a running container's published ports."""
+        c = self.container(ref)
+        out = []
+        for k, binds in (self._network_settings(c).get("Ports") or {}).items():
+            for b in binds or []:
+                out.append((k, b["HostIp"], b["HostPort"]))
+        return sorted(out, key=lambda t: (int(t[0].split("/")[0]), t[0], t[2]))
 
     def inspect_image(self, ref: str) -> dict:
         img = self.image(ref)
@@ -1027,3 +1247,11 @@ def _merge_env(base: list[str], extra: list[str]) -> list[str]:
                 continue
         out[k] = v
     return [f"{k}={v}" for k, v in out.items()]
+
+
+def _docker_bindings(bindings: list[dict]) -> dict:
+    out: dict = {}
+    for b in bindings:
+        out.setdefault(f"{b['Port']}/{b['Proto']}", []).append(
+            {"HostIp": "" if b["HostIp"] == "0.0.0.0" else b["HostIp"], "HostPort": str(b["HostPort"] or "")})
+    return out

@@ -115,6 +115,7 @@ class Shim:
         self.ready_w = ready_w
         self.fuse_pid = 0
         self.cg = open_cgroup(cid)
+        self.sandbox = None
 
     def report(self, msg: str) -> None:
         if self.ready_w >= 0:
@@ -141,10 +142,19 @@ class Shim:
         except Exception as e:  # noqa: BLE001
             os.close(ready)
             return self.fail(125, f"cgroup: {e}")
+        net_error = None
+        try:  # ports, namespace, veths, resolver: also while the FUSE server starts
+            from .net.sandbox import Sandbox
+            self.sandbox = Sandbox.setup(self.store, c)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            net_error = str(e)
         try:
             self.wait_fuse(ready)
         except Exception as e:  # noqa: BLE001
             return self.fail(125, f"mounting the container root: {e}")
+        if net_error is not None:
+            return self.fail(125, net_error)
         return self.start_and_supervise()
 
     def fail(self, code: int, msg: str) -> int:
@@ -195,7 +205,9 @@ class Shim:
             "argv": cfg["Argv"],
             "env": dict(e.split("=", 1) if "=" in e else (e, "") for e in cfg["Config"]["Env"]),
             "cwd": cfg["Config"].get("WorkingDir") or "/",
-            "binds": [(str(c.dir / "hostname"), "/etc/hostname"), (str(c.dir / "hosts"), "/etc/hosts")],
+            "binds": [(str(c.dir / "hostname"), "/etc/hostname"), (str(c.dir / "hosts"), "/etc/hosts"),
+                      (str(c.dir / "resolv.conf"), "/etc/resolv.conf")],
+            "netns_fd": self.sandbox.netns_fd if self.sandbox is not None else None,
             "privileged": bool(hc.get("Privileged")),
             "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
             "no_new_privileges": any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
@@ -253,7 +265,8 @@ class Shim:
             events.emit(self.store, "container", "restart", c.id, {"name": c.name})
         log.close()
         self.teardown()
-        c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso())
+        c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso(),
+                     NetworkSettings=None)
         for cl in clients:
             try:
                 cl.sendall(attach.frame(attach.EXIT, str(code).encode()))
@@ -428,6 +441,10 @@ class Shim:
             sel.register(err_r, selectors.EVENT_READ, ("out", STDERR))
             sources = 2
         sel.register(listener, selectors.EVENT_READ, ("listen", None))
+        resolver = self.sandbox.resolver if self.sandbox is not None else None
+        if resolver is not None:
+            sel.register(resolver.sock, selectors.EVENT_READ, ("dns", "query"))
+            sel.register(resolver.out, selectors.EVENT_READ, ("dns", "upstream"))
         clients: dict = {}
 
         def add_client(cl):
@@ -456,6 +473,9 @@ class Shim:
                 continue
             for key, _ in events_:
                 kind, stream = key.data
+                if kind == "dns":
+                    resolver.on_query() if stream == "query" else resolver.on_upstream()
+                    continue
                 if kind == "health":
                     if health.readable():
                         sel.unregister(hfd)
@@ -558,6 +578,9 @@ class Shim:
                 self.cg.destroy()
         except OSError:
             traceback.print_exc()
+        if self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None
 
     def cleanup_rundir(self) -> None:
         import shutil

@@ -203,6 +203,76 @@ def cmd_image(e: Engine, a) -> int:
     return main(argv)
 
 
+def cmd_network(e: Engine, a) -> int:
+    sub = {"list": "ls", "remove": "rm"}.get(a.sub, a.sub)
+    if sub == "create":
+        if a.driver != "bridge":
+            raise EngineError(f'plugin "{a.driver}" not found (the bridge driver is the only one)')
+        print(e.network_create(a.name, a.subnet, a.gateway, a.internal, a.label)["Id"])
+        return 0
+    if sub == "ls":
+        rows = [{"ID": r["Id"][:12], "Name": r["Name"], "Driver": "bridge", "Scope": "local",
+                 "IPv6": "false", "Internal": str(r["Internal"]).lower(), "Labels": ",".join(
+                     f"{k}={v}" for k, v in r["Labels"].items()), "CreatedAt": r["Created"],
+                 "Subnet": r["Subnet"]} for r in e.networks()]
+        rows += [{"ID": "", "Name": n, "Driver": n, "Scope": "local", "IPv6": "false", "Internal": "false",
+                  "Labels": "", "CreatedAt": "", "Subnet": ""} for n in ("host", "none")]
+        rows.sort(key=lambda r: r["Name"])
+        render(a.format, rows, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
+               "ID" if not a.quiet else "ID", a.quiet)
+        return 0
+    rc = 0
+    if sub == "inspect":
+        out = []
+        for n in a.networks:
+            try:
+                out.append(e.network_inspect(n))
+            except EngineError as ex:
+                err(str(ex))
+                rc = 1
+        if a.format:
+            render(a.format, out, [])
+        else:
+            print(json.dumps(out, indent=4))
+        return rc
+    if sub == "rm":
+        for n in a.networks:
+            try:
+                e.network_remove(n)
+                print(n)
+            except EngineError as ex:
+                err(str(ex))
+                rc = 1
+        return rc
+    if sub == "prune":
+        names = e.network_prune()
+        if names:
+            print("Deleted Networks:")
+            for n in names:
+                print(n)
+        return 0
+    if sub == "connect":
+        e.network_connect(a.network, a.container, a.alias, a.ip)
+        return 0
+    e.network_disconnect(a.network, a.container)
+    return 0
+
+
+def cmd_port(e: Engine, a) -> int:
+    ports = e.ports(a.container)
+    if a.private:
+        want = a.private if "/" in a.private else a.private + "/tcp"
+        ports = [p for p in ports if p[0] == want]
+        if not ports:
+            raise EngineError(f"No public port '{want}' published for {a.container}", 1)
+        for _, ip, hp in ports:
+            print(f"{ip}:{hp}")
+        return 0
+    for k, ip, hp in ports:
+        print(f"{k} -> {ip}:{hp}")
+    return 0
+
+
 def cmd_push(e: Engine, a) -> int:
     e.push(a.reference, _tls(a), (lambda s: None) if a.quiet else (lambda s: print(s, flush=True)))
     return 0
@@ -302,6 +372,9 @@ def _create_kwargs(a) -> dict:
     return dict(name=a.name, env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
                 restart=a.restart, no_healthcheck=a.no_healthcheck, log_opts=a.log_opt,
                 pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
+                publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip,
+                network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
+                add_hosts=a.add_host,
                 health={"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
                         "retries": a.health_retries, "start_period": a.health_start_period}
                 if any(x is not None for x in (a.health_cmd, a.health_interval, a.health_timeout,
@@ -497,6 +570,17 @@ def cmd_wait(e: Engine, a) -> int:
     return rc
 
 
+def ports_text(ports: dict) -> str:
+    """docker ps's PORTS: 0.0.0.0:8080->80/tcp, 443/tcp."""
+    out = []
+    for k, binds in sorted(ports.items(), key=lambda kv: int(kv[0].split("/")[0])):
+        if not binds:
+            out.append(k)
+        for b in binds or []:
+            out.append(f"{b['HostIp']}:{b['HostPort']}->{k}")
+    return ", ".join(out)
+
+
 def ps_rows(e: Engine, all_: bool) -> list[dict]:
     rows = []
     for c in e.containers(all_):
@@ -506,7 +590,9 @@ def ps_rows(e: Engine, all_: bool) -> list[dict]:
             "Command": json.dumps(cmd if len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False),
             "CreatedAt": cfg["Created"], "ID": c.short_id, "Image": cfg["ImageName"],
             "Labels": ",".join(f"{k}={v}" for k, v in (cfg["Config"].get("Labels") or {}).items()),
-            "LocalVolumes": "0", "Mounts": "", "Names": c.name, "Networks": "", "Ports": "",
+            "LocalVolumes": "0", "Mounts": "", "Names": c.name,
+            "Networks": ",".join(cfg.get("NetworkConfigs") or {}) or cfg["HostConfig"].get("NetworkMode", ""),
+            "Ports": ports_text(e._network_settings(c).get("Ports") or {}),
             "RunningFor": human_duration(since(cfg["Created"])) + " ago", "Size": "N/A",
             "State": c.status, "Status": container_status_text(c),
         })
@@ -671,7 +757,17 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--pid", help="host: share the host's pid namespace")
     p.add_argument("--ipc", help="host or private")
     p.add_argument("--uts", help="host: share the host's host name")
-    p.add_argument("--network", "--net", help="none (the default here) or host")
+    p.add_argument("--network", "--net", help="bridge (the default), a network's name, none, host, container:NAME")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER[/PROTO]",
+                   help="publish a container's port on the host")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a free host port")
+    p.add_argument("--expose", action="append", default=[], help="expose a port (or range)")
+    p.add_argument("--ip", help="the container's IPv4 address on a user-defined network")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[], help="another name on the network")
+    p.add_argument("--dns", action="append", default=[], help="a DNS server")
+    p.add_argument("--dns-search", action="append", default=[], help="a DNS search domain")
+    p.add_argument("--dns-option", action="append", default=[], help="a resolver option")
+    p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="a line of /etc/hosts")
     p.add_argument("--log-opt", action="append", default=[], help="max-size=10m, max-file=3: rotate the log")
     p.add_argument("--health-cmd", help="command run in the container to check its health")
     p.add_argument("--health-interval", help="time between checks (30s)")
@@ -754,6 +850,41 @@ def build_parser() -> Parser:
     p.add_argument("--format")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_image)
+
+    p = sub.add_parser("network", help="manage networks (create, ls, inspect, rm, prune, connect, disconnect)")
+    nsub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
+    q = nsub.add_parser("create", help="create a bridge network")
+    q.add_argument("--subnet", help="CIDR, e.g. 10.89.0.0/24 (a free one is picked otherwise)")
+    q.add_argument("--gateway", help="the bridge's address (the subnet's first host otherwise)")
+    q.add_argument("--internal", action="store_true", help="no way out of the network")
+    q.add_argument("--label", action="append", default=[])
+    q.add_argument("-d", "--driver", default="bridge", help="bridge (the only driver)")
+    q.add_argument("name")
+    q = nsub.add_parser("ls", aliases=["list"], help="list networks")
+    q.add_argument("-q", "--quiet", action="store_true")
+    q.add_argument("--format")
+    q = nsub.add_parser("inspect", help="show networks as JSON")
+    q.add_argument("--format", "-f")
+    q.add_argument("networks", nargs="+")
+    q = nsub.add_parser("rm", aliases=["remove"], help="remove networks")
+    q.add_argument("networks", nargs="+")
+    q = nsub.add_parser("prune", help="remove every network no container uses")
+    q.add_argument("-f", "--force", action="store_true")
+    q = nsub.add_parser("connect", help="attach a container to a network")
+    q.add_argument("--alias", action="append", default=[])
+    q.add_argument("--ip")
+    q.add_argument("network")
+    q.add_argument("container")
+    q = nsub.add_parser("disconnect", help="detach a container from a network")
+    q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("network")
+    q.add_argument("container")
+    p.set_defaults(fn=cmd_network)
+
+    p = sub.add_parser("port", help="list a container's published ports")
+    p.add_argument("container")
+    p.add_argument("private", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+    p.set_defaults(fn=cmd_port)
 
     p = sub.add_parser("push", help="push an image to a registry")
     p.add_argument("-q", "--quiet", action="store_true")

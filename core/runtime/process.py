@@ -23,7 +23,7 @@ from . import seccomp as _seccomp
 from .capabilities import drop_bounding, set_caps
 from .users import UserError, resolve as resolve_user, switch as switch_user
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
-                    prctl, unshare)
+                    prctl, setns, unshare)
 from .rootfs import setup_rootfs
 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
@@ -169,11 +169,16 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         for name, flag in (("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET)):
             if name in host:
                 flags &= ~flag
+        netns = spec.get("netns_fd")
+        if netns is not None:  # made (and wired) by the shim
+            flags &= ~CLONE_NEWNET
         unshare(flags)
+        if netns is not None:
+            setns(netns, CLONE_NEWNET)
         if "uts" not in host:
             socket.sethostname(spec["hostname"])
-        if "net" not in host:
-            from ..network import loopback_up
+        if "net" not in host and netns is None:
+            from ..net import loopback_up
             loopback_up()
         setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False),
                      read_only=spec.get("read_only", False))

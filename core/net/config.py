@@ -1,0 +1,307 @@
+"""Networks: their records, address management and the endpoints of containers.
+
+A network is a record ``<root>/networks/<id>.msgpack``: its name, subnet,
+gateway, bridge, flags, and its endpoints (one per attached container: name,
+aliases, address, MAC, host veth, published ports).  Every change happens
+under the root's ``networks`` lock, so two fronts never hand out one address.
+The links and rules that go with a record are made by netlink and firewall;
+an endpoint whose container's shim is gone is released the next time anyone
+looks (``gc``), so a crash leaves nothing behind for long.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from pathlib import Path
+from typing import Optional
+
+from ..store import DEFAULT_ROOT, Store, read_record, write_record
+
+DEFAULT_NETWORK = "bridge"
+BUILTIN = ("bridge", "host", "none")
+
+
+class NetworkError(Exception):
+    def __init__(self, msg: str, code: int = 1):
+        super().__init__(msg)
+        self.code = code
+
+
+def _pools():
+    """Docker's default address pools: 172.17-31.0.0/16, then 192.168.0.0/20 steps."""
+    for i in range(17, 32):
+        yield ipaddress.ip_network(f"172.{i}.0.0/16")
+    for i in range(0, 256, 16):
+        yield ipaddress.ip_network(f"192.168.{i}.0/20")
+
+
+class Networks:
+    def __init__(self, store: Store):
+        self.store = store
+        self.dir = store.root / "networks"
+        self.dir.mkdir(exist_ok=True)
+        default_root = str(store.root) == DEFAULT_ROOT
+        tag = hashlib.sha256(str(store.root).encode()).hexdigest()[:8]
+        self.table = "dunnage" if default_root else f"dunnage_{tag}"
+        self.default_bridge = "dunnage0" if default_root else f"dn-{tag}"
+
+    # ------------------------------------------------------------ records
+    def _path(self, nid: str) -> Path:
+        return self.dir / f"{nid}.msgpack"
+
+    def _save(self, rec: dict) -> None:
+        write_record(self._path(rec["Id"]), rec)
+
+    def lock(self):
+        return self.store.lock("networks")
+
+    def list(self) -> list[dict]:
+        out = []
+        for p in sorted(self.dir.glob("*.msgpack")):
+            try:
+                out.append(read_record(p))
+            except Exception:  # noqa: BLE001 - a record removed meanwhile
+                continue
+        return sorted(out, key=lambda r: r["Name"])
+
+    def find(self, ref: str) -> Optional[dict]:
+        recs = self.list()
+        for r in recs:
+            if r["Name"] == ref or r["Id"] == ref:
+                return r
+        matches = [r for r in recs if len(ref) >= 3 and r["Id"].startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def get(self, ref: str) -> dict:
+        r = self.find(ref)
+        if r is None:
+            raise NetworkError(f"network {ref} not found")
+        return r
+
+    def firewall(self):
+        from .firewall import Firewall
+        return Firewall(self.table)
+
+    # ------------------------------------------------------------ networks
+    def _pick_subnet(self, taken: list) -> ipaddress.IPv4Network:
+        for net in _pools():
+            if not any(net.overlaps(t) for t in taken):
+                return net
+        raise NetworkError("all predefined address pools have been fully subnetted")
+
+    def _taken(self) -> list:
+        from .netlink import host_routes
+        taken = host_routes()
+        for r in self.list():
+            taken.append(ipaddress.ip_network(r["Subnet"]))
+        return taken
+
+    def create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
+               internal: bool = False, labels: Optional[dict] = None, *, _default: bool = False) -> dict:
+        import re
+        from ..containers import new_id
+        from ..images.store import now_iso
+        if not _default and name in BUILTIN:
+            raise NetworkError(f"{name} is a pre-defined network and cannot be created", 1)
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+            raise NetworkError(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        try:
+            net = ipaddress.ip_network(subnet) if subnet else None
+            gw = ipaddress.ip_address(gateway) if gateway else None
+        except ValueError as e:
+            raise NetworkError(f"invalid address: {e}") from None
+        if net is not None and (net.version != 4 or net.prefixlen > 30):
+            raise NetworkError(f"invalid subnet {subnet}: an IPv4 subnet of /30 or larger is needed")
+        if gw is not None and net is None:
+            raise NetworkError("--gateway needs --subnet")
+        with self.lock():
+            if any(r["Name"] == name for r in self.list()):
+                raise NetworkError(f"network with name {name} already exists")
+            taken = self._taken()
+            if net is None:
+                net = self._pick_subnet(taken)
+            else:
+                for t in taken:
+                    if net.overlaps(t):
+                        owner = next((r["Name"] for r in self.list() if ipaddress.ip_network(r["Subnet"]) == t), None)
+                        what = f'network "{owner}"' if owner else "a route of this host"
+                        raise NetworkError(f"subnet {net} overlaps {what} ({t})")
+            hosts = net.hosts()
+            if gw is None:
+                gw = next(iter(hosts))
+            elif gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise NetworkError(f"gateway {gw} is not a host address of {net}")
+            nid = new_id()
+            rec = {"Id": nid, "Name": name, "Driver": "bridge", "Scope": "local", "Created": now_iso(),
+                   "Subnet": str(net), "Gateway": str(gw), "Internal": bool(internal),
+                   "Labels": dict(labels or {}), "Default": _default,
+                   "Bridge": self.default_bridge if _default else f"dn-{nid[:12]}", "Endpoints": {}}
+            from .netlink import delete_link, ensure_bridge
+            try:
+                ensure_bridge(rec["Bridge"], str(gw), net.prefixlen)
+                self.firewall().add_network(rec["Bridge"], str(net), bool(internal))
+                self._save(rec)
+            except BaseException as e:
+                delete_link(rec["Bridge"])
+                if isinstance(e, Exception):
+                    raise NetworkError(f"creating network {name}: {e}") from None
+                raise
+        return rec
+
+    def ensure_default(self) -> dict:
+        r = self.find(DEFAULT_NETWORK)
+        if r is not None:
+            return r
+        try:
+            return self.create(DEFAULT_NETWORK, _default=True)
+        except NetworkError:
+            r = self.find(DEFAULT_NETWORK)  # made by another front meanwhile
+            if r is None:
+                raise
+            return r
+
+    def remove(self, ref: str, force_default: bool = False) -> dict:
+        with self.lock():
+            r = self.get(ref)
+            if r.get("Default") and not force_default:
+                raise NetworkError(f"{r['Name']} is a pre-defined network and cannot be removed", 1)
+            self._gc_locked()
+            r = self.get(r["Id"])
+            if r["Endpoints"]:
+                names = ", ".join(sorted(e["Name"] for e in r["Endpoints"].values()))
+                raise NetworkError(f"error while removing network: network {r['Name']} has active endpoints ({names})")
+            self._destroy(r)
+            if not self.list():
+                self.firewall().destroy()
+        return r
+
+    def _destroy(self, r: dict) -> None:
+        from .netlink import delete_link
+        self.firewall().remove_network(r["Bridge"], r["Subnet"], r["Internal"])
+        delete_link(r["Bridge"])
+        os.unlink(self._path(r["Id"]))
+
+    def prune(self) -> list[str]:
+        out = []
+        with self.lock():
+            self._gc_locked()
+            for r in self.list():
+                if not r.get("Default") and not r["Endpoints"]:
+                    self._destroy(r)
+                    out.append(r["Name"])
+        return out
+
+    def destroy_all(self) -> None:
+        """Every network of this root, the default one too, and the table (used
+        by the tests; containers must be gone)."""
+        with self.lock():
+            self._gc_locked()
+            for r in self.list():
+                for cid in list(r["Endpoints"]):
+                    self._release_locked(cid)
+                self._destroy(self.get(r["Id"]))
+            self.firewall().destroy()
+
+    # ------------------------------------------------------------ endpoints
+    def attach(self, ref: str, cid: str, cname: str, netns_fd: int, index: int = 0,
+               ip: Optional[str] = None, aliases: tuple = (), ports: list | None = None) -> dict:
+        """Give container CID an interface eth<INDEX> on network REF inside
+        NETNS_FD; PORTS (reserved by the caller) are published to it."""
+        from .netlink import attach as veth, mac_for
+        with self.lock():
+            r = self.get(ref)
+            if cid in r["Endpoints"]:
+                raise NetworkError(f"container {cname} is already attached to network {r['Name']}")
+            net = ipaddress.ip_network(r["Subnet"])
+            used = {e["IPAddress"] for e in r["Endpoints"].values()} | {r["Gateway"]}
+            if ip:
+                try:
+                    want = ipaddress.ip_address(ip)
+                except ValueError:
+                    raise NetworkError(f"invalid IP address: {ip}") from None
+                if want not in net or want in (net.network_address, net.broadcast_address):
+                    raise NetworkError(f"no configured subnet contains IP address {ip}")
+                if str(want) in used:
+                    raise NetworkError(f"Address already in use: {ip}")
+                addr = str(want)
+            else:
+                addr = next((str(h) for h in net.hosts() if str(h) not in used), None)
+                if addr is None:
+                    raise NetworkError(f"no free address left in network {r['Name']} ({net})")
+            host_if = f"dv{cid[:10]}{index}"
+            mac = mac_for(addr)
+            mappings = [dict(m, IP=addr) for m in ports or []]
+            ep = {"Container": cid, "Name": cname, "Aliases": list(aliases), "IPAddress": addr,
+                  "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
+            try:
+                veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addr, net.prefixlen,
+                     None if r["Internal"] else r["Gateway"], mac)
+            except Exception as e:  # noqa: BLE001
+                raise NetworkError(f"attaching to network {r['Name']}: {e}") from None
+            try:
+                self.firewall().add_ports(mappings)
+            except Exception as e:  # noqa: BLE001
+                from .netlink import delete_link
+                delete_link(host_if)
+                raise NetworkError(f"publishing ports: {e}") from None
+            r["Endpoints"][cid] = ep
+            self._save(r)
+        return dict(ep, NetworkID=r["Id"], Network=r["Name"], Gateway=r["Gateway"],
+                    IPPrefixLen=net.prefixlen)
+
+    def release(self, cid: str, ref: Optional[str] = None) -> None:
+        """Drop CID's endpoints (on network REF only, if given): veth, ports, address."""
+        with self.lock():
+            self._release_locked(cid, ref)
+
+    def _release_locked(self, cid: str, ref: Optional[str] = None) -> None:
+        from .netlink import delete_link
+        for r in self.list():
+            if cid not in r["Endpoints"] or (ref is not None and ref not in (r["Name"], r["Id"])):
+                continue
+            ep = r["Endpoints"][cid]
+            try:
+                self.firewall().remove_ports(ep.get("Ports") or [])
+            except Exception:  # noqa: BLE001 - the table is gone: nothing to remove
+                pass
+            try:
+                delete_link(ep["Veth"])
+            except Exception:  # noqa: BLE001
+                pass
+            del r["Endpoints"][cid]
+            self._save(r)
+
+    def gc(self) -> None:
+        with self.lock():
+            self._gc_locked()
+
+    def _gc_locked(self) -> None:
+        """Release endpoints whose container's shim is gone (crash, kill -9)."""
+        from ..containers import load
+        for r in self.list():
+            for cid in list(r["Endpoints"]):
+                try:
+                    c = load(self.store, cid)
+                    alive = c.shim_alive() or c.running()  # a container outliving its shim keeps its network
+                except Exception:  # noqa: BLE001 - the container is gone
+                    alive = False
+                if not alive:
+                    self._release_locked(cid)
+
+    def endpoints_of(self, cid: str) -> list[tuple[dict, dict]]:
+        """(network, endpoint) pairs of container CID."""
+        return [(r, r["Endpoints"][cid]) for r in self.list() if cid in r["Endpoints"]]
+
+    def names_for(self, cid: str) -> dict[str, str]:
+        """Names container CID can resolve: every container (name, aliases, short
+        id) on the user-defined networks it is attached to -> its address there."""
+        out: dict[str, str] = {}
+        for r in self.list():
+            if r.get("Default") or cid not in r["Endpoints"]:
+                continue
+            for ocid, ep in r["Endpoints"].items():
+                for n in [ep["Name"], ocid[:12], *ep.get("Aliases", [])]:
+                    out.setdefault(n.lower(), ep["IPAddress"])
+        return out
+

@@ -1,0 +1,186 @@
+"""Packet filtering and NAT for dunnage's networks, through nftables.
+
+libnftables (the library under the ``nft`` command, talking netlink to the
+kernel) is called through ctypes: no process is started.  Each dunnage root
+owns one table; its rules never change after the table is made, only the
+elements of its sets and maps do, so adding or removing a network or a
+published port is one atomic element update:
+
+- ``bridges``: every bridge of the root; ``same``: (bridge . bridge) pairs,
+  traffic inside one network; ``internal``: bridges of --internal networks;
+  ``masq``: subnets whose traffic leaving the host is masqueraded.
+- ``tcp_any``/``udp_any``: host port -> container address . port, for ports
+  published on every host address; ``tcp_ip``/``udp_ip`` the same keyed by
+  host address . port (``-p 127.0.0.1:8080:80``).
+
+Forwarding: traffic inside one network passes; between two networks, in or out
+of an internal one, and from outside into a network (unless published, or a
+reply) it is dropped.  Everything else on the host is left alone (policies
+stay accept).
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+
+NFT_CTX_OUTPUT_JSON = 1 << 4
+
+
+class FirewallError(Exception):
+    pass
+
+
+RULESET = """
+table ip {t} {{
+  set bridges {{ type ifname; }}
+  set internal {{ type ifname; }}
+  set same {{ type ifname . ifname; }}
+  set masq {{ type ipv4_addr; flags interval; }}
+  map tcp_any {{ type inet_service : ipv4_addr . inet_service; }}
+  map udp_any {{ type inet_service : ipv4_addr . inet_service; }}
+  map tcp_ip {{ type ipv4_addr . inet_service : ipv4_addr . inet_service; }}
+  map udp_ip {{ type ipv4_addr . inet_service : ipv4_addr . inet_service; }}
+  chain ports {{
+    meta l4proto tcp dnat ip to ip daddr . tcp dport map @tcp_ip
+    meta l4proto udp dnat ip to ip daddr . udp dport map @udp_ip
+    meta l4proto tcp dnat ip to tcp dport map @tcp_any
+    meta l4proto udp dnat ip to udp dport map @udp_any
+  }}
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump ports
+  }}
+  chain output {{
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump ports
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 127.0.0.0/8 oifname @bridges masquerade
+    ip saddr @masq oifname != @bridges masquerade
+    ct status dnat iifname @bridges oifname @bridges masquerade
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    iifname . oifname @same accept
+    iifname @bridges oifname @bridges drop
+    iifname @internal drop
+    oifname @internal drop
+    iifname @bridges accept
+    oifname @bridges ct state established,related accept
+    oifname @bridges ct status dnat accept
+    oifname @bridges drop
+  }}
+}}
+"""
+
+
+class _Lib:
+    _lib = None
+
+    @classmethod
+    def get(cls):
+        if cls._lib is None:
+            try:
+                lib = ctypes.CDLL("libnftables.so.1")
+            except OSError:
+                raise FirewallError("libnftables is not installed (Debian: libnftables1)") from None
+            lib.nft_ctx_new.restype = ctypes.c_void_p
+            lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+            lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+            lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+            lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+            lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+            lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+            cls._lib = lib
+        return cls._lib
+
+
+def nft(cmd: str, as_json: bool = False):
+    """Run nft commands (one transaction); returns the output (parsed JSON with AS_JSON)."""
+    lib = _Lib.get()
+    ctx = lib.nft_ctx_new(0)
+    try:
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)
+        if as_json:
+            lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON)
+        rc = lib.nft_run_cmd_from_buffer(ctx, cmd.encode())
+        out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
+        if rc != 0:
+            err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode().strip().splitlines()
+            raise FirewallError(err[0] if err else f"nft failed: {cmd.strip()}")
+        return json.loads(out) if as_json and out else out
+    finally:
+        lib.nft_ctx_free(ctx)
+
+
+class Firewall:
+    """The nftables table of one dunnage root."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def exists(self) -> bool:
+        try:
+            nft(f"list table ip {self.table}")
+            return True
+        except FirewallError:
+            return False
+
+    def ensure(self) -> None:
+        """Make the table unless it is there (callers hold the networks lock)."""
+        if not self.exists():
+            nft(RULESET.format(t=self.table))
+
+    def destroy(self) -> None:
+        if self.exists():
+            nft(f"delete table ip {self.table}")
+
+    def _elements(self, op: str, items: list[tuple[str, str]]) -> None:
+        if op == "add":
+            nft("\n".join(f"add element ip {self.table} {s} {{ {e} }}" for s, e in items))
+            return
+        for s, e in items:  # deleting what is not there fails: one at a time, misses ignored
+            try:
+                nft(f"delete element ip {self.table} {s} {{ {e} }}")
+            except FirewallError:
+                pass
+
+    @staticmethod
+    def _network_items(bridge: str, subnet: str, internal: bool) -> list[tuple[str, str]]:
+        items = [("bridges", f'"{bridge}"'), ("same", f'"{bridge}" . "{bridge}"')]
+        items.append(("internal", f'"{bridge}"') if internal else ("masq", subnet))
+        return items
+
+    def add_network(self, bridge: str, subnet: str, internal: bool) -> None:
+        self.ensure()
+        self._elements("add", self._network_items(bridge, subnet, internal))
+
+    def remove_network(self, bridge: str, subnet: str, internal: bool) -> None:
+        if self.exists():
+            self._elements("delete", self._network_items(bridge, subnet, internal))
+
+    @staticmethod
+    def _port_item(proto: str, host_ip: str, host_port: int, ip: str, port: int, with_value: bool) -> tuple[str, str]:
+        value = f" : {ip} . {port}" if with_value else ""
+        if host_ip in ("", "0.0.0.0"):
+            return f"{proto}_any", f"{host_port}{value}"
+        return f"{proto}_ip", f"{host_ip} . {host_port}{value}"
+
+    def add_ports(self, mappings: list[dict]) -> None:
+        """MAPPINGS: {"Proto", "HostIp", "HostPort", "IP", "Port"} each."""
+        if mappings:
+            self.ensure()
+            self._elements("add", [self._port_item(m["Proto"], m["HostIp"], m["HostPort"], m["IP"], m["Port"], True)
+                                   for m in mappings])
+
+    def remove_ports(self, mappings: list[dict]) -> None:
+        if mappings and self.exists():
+            self._elements("delete", [self._port_item(m["Proto"], m["HostIp"], m["HostPort"], m["IP"], m["Port"], False)
+                                      for m in mappings])

@@ -1,0 +1,128 @@
+"""Published ports: docker's ``-p`` grammar, and reserving host ports.
+
+Traffic reaches a container through DNAT rules (firewall), not through a
+proxy.  So that a host port can belong to one owner only, the shim holds a
+socket bound to each published host port for the container's lifetime, as
+podman does: a port that something else already uses is refused before the
+container starts, and nothing else can take it while the container runs.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+
+
+class PortError(Exception):
+    pass
+
+
+_SPEC = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]*):)??(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?"
+                   r"(?P<cont>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp))?$")
+
+
+def _range(text: str, what: str, spec: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    try:
+        a, b = int(lo), int(hi or lo)
+    except ValueError:
+        raise PortError(f'invalid {what} port in "{spec}"') from None
+    if not (1 <= a <= b <= 65535):
+        raise PortError(f'invalid {what} port range in "{spec}" (1-65535)')
+    return list(range(a, b + 1))
+
+
+def parse_publish(spec: str) -> list[dict]:
+    """``[IP:][HOST:]CONTAINER[/PROTO]`` with ranges -> bindings
+    {"Proto", "HostIp", "HostPort" (0: any free one), "Port"}."""
+    m = _SPEC.match(spec.strip())
+    if not m:
+        raise PortError(f'invalid publish spec "{spec}" ([IP:]HOST:CONTAINER[/tcp|udp])')
+    ip = (m.group("ip") or "").strip("[]")
+    if ip:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            raise PortError(f'invalid IP address "{ip}" in "{spec}"') from None
+        if addr.version != 4:
+            raise PortError(f'IPv6 publishing is not supported: "{spec}"')
+    proto = m.group("proto") or "tcp"
+    cports = _range(m.group("cont"), "container", spec)
+    hosts = _range(m.group("host"), "host", spec) if m.group("host") else [0] * len(cports)
+    if len(hosts) != len(cports):
+        if len(cports) == 1 and m.group("host"):
+            # docker: a host range for one container port means "one free port of the range"
+            return [{"Proto": proto, "HostIp": ip or "0.0.0.0", "HostPort": 0, "Port": cports[0],
+                     "HostRange": [hosts[0], hosts[-1]]}]
+        raise PortError(f'host and container port ranges differ in length in "{spec}"')
+    return [{"Proto": proto, "HostIp": ip or "0.0.0.0", "HostPort": h, "Port": c} for h, c in zip(hosts, cports)]
+
+
+def parse_expose(spec: str) -> list[str]:
+    """``PORT[-PORT][/PROTO]`` -> ["80/tcp", ...]."""
+    m = re.fullmatch(r"([0-9]+(?:-[0-9]+)?)(?:/(tcp|udp))?", spec.strip())
+    if not m:
+        raise PortError(f'invalid port "{spec}" (PORT[-PORT][/tcp|udp])')
+    return [f"{p}/{m.group(2) or 'tcp'}" for p in _range(m.group(1), "exposed", spec)]
+
+
+def key(binding: dict) -> str:
+    return f"{binding['Port']}/{binding['Proto']}"
+
+
+class Reservation:
+    """Sockets holding the host ports of a container's bindings."""
+
+    def __init__(self):
+        self.socks: list[socket.socket] = []
+
+    def reserve(self, bindings: list[dict]) -> list[dict]:
+        """Bind every host port (a free one for HostPort 0); the bindings with
+        their actual host ports.  Raises PortError, releasing what it took."""
+        out = []
+        try:
+            for b in bindings:
+                out.append(dict(b, HostPort=self._take(b)))
+                out[-1].pop("HostRange", None)
+        except BaseException:
+            self.close()
+            raise
+        return out
+
+    def _take(self, b: dict) -> int:
+        candidates = [b["HostPort"]]
+        if b.get("HostRange"):
+            candidates = list(range(b["HostRange"][0], b["HostRange"][1] + 1))
+        last = None
+        for port in candidates:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if b["Proto"] == "tcp" else socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((b["HostIp"], port))
+                if b["Proto"] == "tcp":
+                    s.listen(1)  # two bound-only sockets with SO_REUSEADDR would share the port
+            except OSError as e:
+                s.close()
+                last = e
+                continue
+            self.socks.append(s)
+            return s.getsockname()[1]
+        where = f"{b['HostIp']}:{b['HostPort'] or '-'.join(map(str, b.get('HostRange') or []))}"
+        reason = "port is already allocated" if getattr(last, "errno", 0) == 98 else str(last)
+        raise PortError(f"Bind for {where} failed: {reason}")
+
+    def close(self) -> None:
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+
+def docker_ports(bindings: list[dict], exposed: list[str] = ()) -> dict:
+    """NetworkSettings.Ports: {"80/tcp": [{"HostIp", "HostPort"}], "443/tcp": None}."""
+    out: dict = {p: None for p in exposed}
+    for b in bindings:
+        out.setdefault(key(b), None)
+        if out[key(b)] is None:
+            out[key(b)] = []
+        out[key(b)].append({"HostIp": b["HostIp"], "HostPort": str(b["HostPort"])})
+    return out

@@ -1,0 +1,165 @@
+"""A container's network sandbox: what its shim sets up before PID 1 starts
+and takes down after the container's end.
+
+- ``none``: PID 1 unshares an empty namespace itself (lo only); ``host``:
+  the host's; ``container:NAME``: the namespace of another running container.
+- a bridge network (``bridge``, the default, or a user-defined one): host
+  ports are reserved, a namespace is made and held by the shim, a veth joins
+  it to each network the container is attached to, ports are published, and
+  on user-defined networks a resolver answers on 127.0.0.11.
+
+Also writes the container's /etc/hosts and /etc/resolv.conf.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .config import DEFAULT_NETWORK, NetworkError, Networks
+from .ports import PortError, Reservation, docker_ports, parse_expose
+
+
+HOSTS_HEAD = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+def mode_kind(mode: str) -> str:
+    if mode in ("none", "host"):
+        return mode
+    if mode.startswith("container:"):
+        return "container"
+    return "bridge"
+
+
+def network_of(mode: str) -> str:
+    return DEFAULT_NETWORK if mode in ("bridge", "default") else mode
+
+
+class Sandbox:
+    def __init__(self, store, c):
+        self.store = store
+        self.c = c
+        self.netns_fd: Optional[int] = None
+        self.reservation = Reservation()
+        self.resolver = None
+        self.attached = False
+
+    @classmethod
+    def setup(cls, store, c) -> "Sandbox":
+        sb = cls(store, c)
+        try:
+            sb._setup()
+        except BaseException:
+            sb.close()
+            raise
+        return sb
+
+    def _setup(self) -> None:
+        from .dns import resolv_conf
+        c = self.c
+        hc = c.config["HostConfig"]
+        mode = hc.get("NetworkMode") or "none"
+        kind = mode_kind(mode)
+        hn = c.config["Config"]["Hostname"]
+        dns = hc.get("Dns") or []
+        search = hc.get("DnsSearch") or []
+        options = hc.get("DnsOptions") or []
+        extra = "".join(f"{ip}\t{name}\n" for name, ip in (h.split(":", 1) for h in hc.get("ExtraHosts") or []))
+        if kind == "host":
+            self._write("hosts", _read("/etc/hosts") + extra)
+            self._write("resolv.conf", _read("/etc/resolv.conf"))
+            return
+        if kind == "container":
+            from ..containers import find
+            other = find(self.store, mode.split(":", 1)[1])
+            if other is None or not other.running():
+                raise NetworkError(f"cannot join the network of container {mode.split(':', 1)[1]}: it is not running")
+            self.netns_fd = os.open(f"/proc/{other.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            self._write("hosts", _read(str(other.dir / "hosts")))
+            self._write("resolv.conf", _read(str(other.dir / "resolv.conf")) or resolv_conf(False, dns, search, options))
+            return
+        if kind == "none":
+            self._write("hosts", HOSTS_HEAD + extra)
+            self._write("resolv.conf", resolv_conf(False, dns, search, options))
+            return
+        # bridge networks
+        nets = Networks(self.store)
+        with nets.lock():
+            nets._gc_locked()
+        configs = c.config.get("NetworkConfigs") or {}
+        # the network of --network first (eth0, published ports), then those connected later;
+        # none at all if the container was disconnected from every one (lo only)
+        wanted = []
+        for name in sorted(configs, key=lambda n: n != network_of(mode)):
+            wanted.append((nets.ensure_default() if name == DEFAULT_NETWORK else nets.get(name), configs[name]))
+        bindings = list(hc.get("PortBindings") or [])
+        exposed = list((c.config["Config"].get("ExposedPorts") or {}).keys())
+        if hc.get("PublishAllPorts"):
+            have = {f"{b['Port']}/{b['Proto']}" for b in bindings}
+            for p in exposed:
+                if p not in have:
+                    port, _, proto = p.partition("/")
+                    bindings.append({"Proto": proto or "tcp", "HostIp": "0.0.0.0", "HostPort": 0, "Port": int(port)})
+        if not wanted:
+            bindings = []
+        try:
+            ports = self.reservation.reserve(bindings)
+        except PortError as e:
+            raise NetworkError(str(e), 125) from None
+        from .netlink import new_netns
+        self.netns_fd = new_netns()
+        settings = {}
+        for i, (net, conf) in enumerate(wanted):
+            ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
+                             aliases=tuple(conf.get("Aliases") or ()), ports=ports if i == 0 else None)
+            self.attached = True
+            settings[net["Name"]] = endpoint_settings(ep)
+        main = settings[wanted[0][0]["Name"]] if wanted else {"IPAddress": "", "Gateway": "", "MacAddress": ""}
+        embedded = bool(wanted) and not wanted[0][0].get("Default")
+        self._write("hosts", HOSTS_HEAD + (f"{main['IPAddress']}\t{hn}\n" if wanted else "") + extra)
+        self._write("resolv.conf", resolv_conf(embedded, dns, search, options))
+        if embedded:
+            from .dns import Resolver, bind_inside, host_nameservers
+            cid = c.id
+            self.resolver = Resolver(lambda: nets.names_for(cid), bind_inside(self.netns_fd),
+                                     list(dns) or host_nameservers()[0])
+        c.save_state(NetworkSettings={
+            "Networks": settings, "Ports": docker_ports(ports, exposed),
+            "IPAddress": main["IPAddress"], "Gateway": main["Gateway"], "MacAddress": main["MacAddress"],
+            "SandboxKey": f"/proc/{os.getpid()}/fd/{self.netns_fd}"})
+
+    def _write(self, name: str, text: str) -> None:
+        with open(self.c.dir / name, "w") as f:
+            f.write(text)
+
+    def close(self) -> None:
+        if self.resolver is not None:
+            self.resolver.close()
+            self.resolver = None
+        if self.attached:
+            try:
+                Networks(self.store).release(self.c.id)
+            except Exception:  # noqa: BLE001
+                import traceback
+                traceback.print_exc()
+            self.attached = False
+        self.reservation.close()
+        if self.netns_fd is not None:
+            os.close(self.netns_fd)
+            self.netns_fd = None
+
+
+def endpoint_settings(ep: dict) -> dict:
+    return {"NetworkID": ep["NetworkID"], "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
+            "Gateway": ep["Gateway"], "MacAddress": ep["MacAddress"], "Aliases": ep.get("Aliases") or None,
+            "Interface": ep["Interface"]}
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+__all__ = ["Sandbox", "NetworkError", "PortError", "parse_expose", "mode_kind", "network_of"]
