@@ -2,7 +2,7 @@
 
     scripts/dev.sh bench [--runs N] [--only start]
 
-start: `dunnage run --rm local/busybox true` against
+start: `dunnage run --rm --network none local/busybox true` against
        `podman --runtime runc run --rm --network none ... true` of the same
        tarball (podman import), alternated run by run; wall time of the whole
        command, median and spread, reported as the ratio dunnage / podman.
@@ -11,6 +11,10 @@ pull:  a Debian minbase (debootstrap, cached in /var/tmp/dunnage-bench) as a
        against `podman pull` (fresh stores each run) and against the floor,
        `gzip -d | tar -x` of the same layer.
 load:  the same image as a docker archive: `dunnage load` against `podman load`.
+net:   busybox nc (a sink) and httpd in a container with published ports:
+       one TCP connection pushing 256 MiB, and 300 HTTP connections one after
+       another, through the published port on 127.0.0.1, straight to the
+       container's address, and through podman's published port (bridge).
 fs:    a Debian minbase with python3 (debootstrap) as the lower layer of kernel
        overlayfs, fuse-overlayfs and dunnage.fuse: find + tar of the whole tree
        with cold and warm caches, and `python3 -c pass` started through the
@@ -64,7 +68,7 @@ def bench_start(runs: int) -> dict:
             r = podman("import", str(tarball), "localhost/busybox")
             if r.returncode != 0:
                 raise SystemExit(f"podman import failed: {r.stderr.decode()}")
-            dcmd = d + ["run", "--rm", "local/busybox", "true"]
+            dcmd = d + ["run", "--rm", "--network", "none", "local/busybox", "true"]
             pcmd = podman.cmd + ["run", "--rm", *Podman.RUN, "localhost/busybox", "true"]
             for _ in range(2):  # warm both up
                 timed(dcmd), timed(pcmd)
@@ -235,7 +239,124 @@ def bench_fs(runs: int) -> dict:
     return out
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs}
+NET_SERVER = ("mkdir -p /www && echo ok > /www/index.html && "
+              "(while :; do nc -l -p 5001 > /dev/null; done) & exec httpd -f -p 80 -h /www")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _throughput(addr: str, port: int, size: int) -> float:
+    """Seconds to push SIZE bytes through one TCP connection to a sink."""
+    import socket
+    chunk = b"x" * (1 << 20)
+    end = time.monotonic() + 10
+    while True:  # the sink restarts nc between connections
+        try:
+            s = socket.create_connection((addr, port), timeout=10)
+            break
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.01)
+    with s:
+        t = time.perf_counter()
+        sent = 0
+        while sent < size:
+            s.sendall(chunk)
+            sent += len(chunk)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+        return time.perf_counter() - t
+
+
+def _connections(addr: str, port: int, n: int) -> float:
+    """Seconds for N sequential HTTP requests, one connection each."""
+    import socket
+    t = time.perf_counter()
+    for _ in range(n):
+        with socket.create_connection((addr, port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            while s.recv(65536):
+                pass
+    return time.perf_counter() - t
+
+
+def _wait_http(addr: str, port: int) -> None:
+    end = time.monotonic() + 20
+    while True:
+        try:
+            _connections(addr, port, 1)
+            return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
+def bench_net(runs: int) -> dict:
+    """TCP through a published port against straight to the container, and against podman's."""
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    size, conns = 256 << 20, 300
+    res: dict = {"name": "net", "what": f"TCP: {size >> 20} MiB through one connection; {conns} HTTP "
+                 "connections one after another (busybox nc sink, busybox httpd)"}
+    droot = work / "dunnage"
+    d = DUNNAGE + ["--root", str(droot)]
+    podman = Podman()
+    try:
+        tarball = work / "busybox.tar"
+        tarball.write_bytes(busybox_rootfs_tar())
+        subprocess.run(d + ["import", str(tarball), "local/busybox"], check=True, capture_output=True)
+        dp_sink, dp_web = _free_port(), _free_port()
+        subprocess.run(d + ["run", "-d", "--name", "srv", "-p", f"{dp_sink}:5001", "-p", f"{dp_web}:80",
+                            "local/busybox", "sh", "-c", NET_SERVER], check=True, capture_output=True)
+        ip = json.loads(subprocess.run(d + ["inspect", "srv"], capture_output=True, check=True).stdout)[0][
+            "NetworkSettings"]["IPAddress"]
+        sides = {"dunnage published": ("127.0.0.1", dp_sink, dp_web), "dunnage direct": (ip, 5001, 80)}
+        r = podman("import", str(tarball), "localhost/busybox")
+        if r.returncode != 0:
+            raise SystemExit(f"podman import failed: {r.stderr.decode()}")
+        pp_sink, pp_web = _free_port(), _free_port()
+        r = podman("run", "-d", "--name", "srv", "-p", f"{pp_sink}:5001", "-p", f"{pp_web}:80",
+                   *[x for x in Podman.RUN if x not in ("--network", "none")], "localhost/busybox", "sh", "-c",
+                   NET_SERVER)
+        if r.returncode != 0:
+            raise SystemExit(f"podman run -p failed: {r.stderr.decode()}")
+        sides["podman published"] = ("127.0.0.1", pp_sink, pp_web)
+        for _, (addr, _, web) in sides.items():
+            _wait_http(addr, web)
+        thr = {k: [] for k in sides}
+        con = {k: [] for k in sides}
+        for _ in range(runs):
+            for k, (addr, sink, web) in sides.items():  # alternated, side by side
+                thr[k].append(_throughput(addr, sink, size))
+                con[k].append(_connections(addr, web, conns))
+        for k in sides:
+            res[f"{k} throughput"] = summary(thr[k])
+            res[f"{k} connections"] = summary(con[k])
+            res[f"{k} MiB/s"] = (size >> 20) / statistics.median(thr[k])
+            res[f"{k} conn/s"] = conns / statistics.median(con[k])
+        res["ratio published/direct throughput"] = res["dunnage published MiB/s"] / res["dunnage direct MiB/s"]
+        res["ratio published/direct conn/s"] = res["dunnage published conn/s"] / res["dunnage direct conn/s"]
+        res["ratio dunnage/podman throughput"] = res["dunnage published MiB/s"] / res["podman published MiB/s"]
+        res["ratio dunnage/podman conn/s"] = res["dunnage published conn/s"] / res["podman published conn/s"]
+        return res
+    finally:
+        podman.close()
+        subprocess.run(d + ["rm", "-f", "srv"], capture_output=True)
+        from dunnage.core.net.config import Networks
+        from dunnage.core.store import Store
+        Networks(Store(str(droot))).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net}
 
 
 def main() -> int:
@@ -260,7 +381,7 @@ def main() -> int:
         if "ratio_to_floor" in res:
             print(f"  ratio dunnage/floor: {res['ratio_to_floor']:.2f}")
         for k, v in res.items():
-            if k.startswith("ratio ") and isinstance(v, float):
+            if (k.startswith("ratio ") or k.endswith(("MiB/s", "conn/s"))) and isinstance(v, float):
                 print(f"  {k}: {v:.2f}")
     return 0
 

@@ -358,7 +358,7 @@ class Engine:
                 "Id": cid, "Name": name, "Created": now_iso(), "Image": img.id,
                 "ImageName": image, "Argv": argv, "Detached": detach, "Seccomp": seccomp_profile,
                 "WaitAttach": bool((tty or interactive) and not detach),
-                "Lowers": self.images.layer_paths(img),
+                "Lowers": [str(self.store.container_dir(cid) / "init")] + self.images.layer_paths(img),
                 "Config": {"Hostname": hn, "Env": envs, "Cmd": cmd, "Entrypoint": ep or None,
                            "User": user if user is not None else (icfg.get("User") or ""),
                            "Image": image, "WorkingDir": workdir or icfg.get("WorkingDir") or "",
@@ -377,6 +377,7 @@ class Engine:
                 write_record(tmp / "state.msgpack", {"Status": "created", "Pid": 0, "ExitCode": 0,
                                                       "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
                                                       "Error": "", "RestartCount": 0})
+                _init_layer(tmp / "init", self.images.layer_paths(img))
                 (tmp / "hostname").write_text(hn + "\n")
                 (tmp / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hn}\n")
                 os.rename(tmp, d)
@@ -1255,3 +1256,25 @@ def _docker_bindings(bindings: list[dict]) -> dict:
         out.setdefault(f"{b['Port']}/{b['Proto']}", []).append(
             {"HostIp": "" if b["HostIp"] == "0.0.0.0" else b["HostIp"], "HostPort": str(b["HostPort"] or "")})
     return out
+
+
+def _init_layer(d, lowers: list[str]) -> None:
+    """docker's init layer: empty /etc/hosts, /etc/hostname and /etc/resolv.conf
+    over the image's layers, so the container's own files can be bound there
+    without writing mount points into its upper layer (diff, commit)."""
+    etc = os.path.join(d, "etc")
+    os.makedirs(etc)
+    for L in lowers:  # /etc keeps the image's mode and owner
+        try:
+            st = os.lstat(os.path.join(L, "etc"))
+        except FileNotFoundError:
+            continue
+        import stat as _stat
+        if _stat.S_ISDIR(st.st_mode):
+            os.chmod(etc, _stat.S_IMODE(st.st_mode))
+            os.chown(etc, st.st_uid, st.st_gid)
+        break
+    for n in ("hosts", "hostname", "resolv.conf"):
+        with open(os.path.join(etc, n), "w"):
+            pass
+        os.chmod(os.path.join(etc, n), 0o644)

@@ -70,8 +70,20 @@ def _netns() -> set[str]:
         return set()
 
 
+def _links() -> set[str]:
+    """dunnage's bridges (dunnage0, dn-*) and veths (dv*, dt* while being made)."""
+    return {n for n in os.listdir("/sys/class/net") if n.startswith(("dunnage", "dn-", "dv", "dt"))}
+
+
+def _nft_tables() -> set[str]:
+    from dunnage.core.net.firewall import nft
+    out = nft("list tables")
+    return {line.split()[-1] for line in out.splitlines() if line.split()[-1].startswith("dunnage")}
+
+
 def snapshot() -> dict:
-    return {"mounts": _mounts(), "cgroups": _dunnage_cgroups(), "procs": _procs(), "netns": _netns()}
+    return {"mounts": _mounts(), "cgroups": _dunnage_cgroups(), "procs": _procs(), "netns": _netns(),
+            "links": _links(), "nft": _nft_tables()}
 
 
 def leaks(before: dict, after: dict) -> dict:
@@ -105,6 +117,13 @@ def force_cleanup(root: Path) -> None:
                 pass
     except Exception:  # noqa: BLE001
         pass
+    try:  # its networks: bridges, the default one too, and its nftables table
+        from dunnage.core.net.config import Networks
+        from dunnage.core.store import Store
+        Networks(Store(str(root))).destroy_all()
+    except Exception:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
     for mp in sorted(_mounts(), reverse=True):
         if mp.startswith(str(root) + "/"):
             subprocess.run(["umount", "-l", mp], capture_output=True)

@@ -146,7 +146,7 @@ def test_host_namespaces_when_asked(run_cli, engine, image):
     r = run_cli("run", "--rm", "--network", "host", image, "sh", "-c", "echo $$; readlink /proc/self/ns/mnt")
     pid1, mnt = r.stdout.decode().split()
     assert pid1 == "1" and mnt != os.readlink("/proc/self/ns/mnt")
-    for args, msg in ((["--network", "bridge"], b"invalid --network"), (["--pid", "container:x"], b"invalid --pid"),
+    for args, msg in ((["--network", "nowhere"], b"network nowhere not found"), (["--pid", "container:x"], b"invalid --pid"),
                       (["--uts", "host", "-h", "named"], b"Conflicting options")):
         r = run_cli("run", "--rm", *args, image, "true")
         assert r.returncode == 125 and msg in r.stderr

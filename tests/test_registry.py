@@ -151,8 +151,11 @@ def test_push_is_read_back_by_skopeo_and_pulled_elsewhere(fresh_root, registry, 
     subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{target}", f"oci:{tmp_path / 'copy'}:x"],
                    capture_output=True, check=True, timeout=60)
     other = tmp_path / "other"
-    assert cli(other, "pull", target).returncode == 0
-    assert cli(other, "run", "--rm", target, "cat", "/layer2").stdout == b"two\n"
+    try:
+        assert cli(other, "pull", target).returncode == 0
+        assert cli(other, "run", "--rm", target, "cat", "/layer2").stdout == b"two\n"
+    finally:
+        force_cleanup(other)  # its default network too
     r = cli(fresh_root, "push", target)
     assert r.stdout.decode().count("Layer already exists") == 2
 

@@ -236,7 +236,7 @@ class Networks:
                   "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
             try:
                 veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addr, net.prefixlen,
-                     None if r["Internal"] else r["Gateway"], mac)
+                     None if r["Internal"] or index else r["Gateway"], mac)  # one default route: eth0's
             except Exception as e:  # noqa: BLE001
                 raise NetworkError(f"attaching to network {r['Name']}: {e}") from None
             try:

@@ -1,0 +1,473 @@
+"""Networks, for real: bridges, veths, nftables, the resolver, published ports.
+
+Traffic goes only between the host and containers, between containers, and
+to an "outside" host in a network namespace this module makes (198.51.100.2,
+routed through the host), never anywhere else.  Name lookups that would be
+forwarded go to a DNS server in that namespace (``--dns``)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+import pytest
+
+from conftest import HERE, cli, wait_for
+from dunnage.core.net.firewall import nft
+
+pytestmark = pytest.mark.timeout(120)
+
+OUT_NS = f"dunnage-out-{os.getpid()}"
+OUT_HOST_IF = f"dno{os.getpid() % 100000}h"
+OUT_IP = "198.51.100.2"
+OUT_GW = "198.51.100.1"
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """A host "outside": a namespace joined to the host by a veth, routed through it."""
+    sh("ip", "netns", "add", OUT_NS)
+    try:
+        sh("ip", "link", "add", OUT_HOST_IF, "type", "veth", "peer", "name", "out0", "netns", OUT_NS)
+        sh("ip", "addr", "add", f"{OUT_GW}/24", "dev", OUT_HOST_IF)
+        sh("ip", "link", "set", OUT_HOST_IF, "up")
+        sh("ip", "-n", OUT_NS, "addr", "add", f"{OUT_IP}/24", "dev", "out0")
+        sh("ip", "-n", OUT_NS, "link", "set", "out0", "up")
+        sh("ip", "-n", OUT_NS, "link", "set", "lo", "up")
+        sh("ip", "-n", OUT_NS, "route", "add", "default", "via", OUT_GW)
+        yield OUT_NS
+    finally:
+        sh("ip", "link", "del", OUT_HOST_IF, check=False)
+        sh("ip", "netns", "del", OUT_NS, check=False)
+
+
+def in_outside(code: str, timeout=30) -> subprocess.Popen:
+    """Run Python CODE in the outside namespace; its stdout is a pipe."""
+    return subprocess.Popen(["ip", "netns", "exec", OUT_NS, sys.executable, "-c", textwrap.dedent(code)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def networks(engine):
+    """Make networks through the engine; every one made is removed after the test."""
+    made = []
+
+    def make(name, **kw):
+        rec = engine.network_create(name, **kw)
+        made.append(rec["Id"])
+        return rec
+    yield make
+    for c in engine.containers(all_=True):
+        engine.remove(c.id, force=True)
+    for nid in made:
+        try:
+            engine.network_remove(nid)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def run(engine, image, cmd, **kw):
+    return engine.run(image, cmd, detach=True, **kw)
+
+
+def logs(root, ref) -> str:
+    p = cli(root, "logs", ref)
+    return p.stdout.decode() + p.stderr.decode()
+
+
+def ip_of(engine, ref, net=None) -> str:
+    ns = engine.inspect(ref)["NetworkSettings"]
+    return ns["Networks"][net]["IPAddress"] if net else ns["IPAddress"]
+
+
+def links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def http_get(url: str, timeout=5) -> bytes:
+    return urllib.request.urlopen(url, timeout=timeout).read()
+
+
+def fetch(host: str) -> list[str]:
+    """An HTTP GET from inside a container (Debian's static busybox wget crashes: nc it is)."""
+    return ["sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80 | grep hello-from"]
+
+
+WEB = ["sh", "-c", "mkdir -p /www && echo hello-from-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"]
+
+
+# ------------------------------------------------------------------ the default bridge
+def test_default_bridge_gives_an_address_a_route_and_the_hosts_resolvers(session_root, engine, image):
+    c = run(engine, image, ["sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf"])
+    engine.wait(c.id, 30)
+    out = logs(session_root, c.id)
+    info = engine.network_inspect("bridge")
+    gw = info["IPAM"]["Config"][0]["Gateway"]
+    assert f"default via {gw} dev eth0" in out
+    assert "inet 172." in out or "inet 192.168." in out
+    # docker's default bridge: no embedded resolver, the host's servers
+    assert "127.0.0.11" not in out
+    assert f"\t{c.config['Config']['Hostname']}" in out
+
+
+def test_containers_on_the_default_bridge_reach_each_other_by_address(session_root, engine, image):
+    web = run(engine, image, WEB)
+    ip = wait_for(lambda: ip_of(engine, web.id))
+    c = run(engine, image, fetch(ip))
+    assert engine.wait(c.id, 30) == 0
+    assert f"hello-from-{web.config['Config']['Hostname']}" in logs(session_root, c.id)
+
+
+# ------------------------------------------------------------------ user-defined networks and names
+def test_names_and_aliases_resolve_on_a_user_network_and_follow_replacement(session_root, engine, image, networks):
+    net = networks("names")
+    sub = net["Subnet"].rsplit(".", 2)[0]
+    db = run(engine, image, ["sleep", "60"], name="db-net", network="names", network_aliases=["database"])
+    c = run(engine, image, ["sh", "-c", "nslookup db-net; nslookup database; ping -c1 -W2 db-net"], network="names")
+    assert engine.wait(c.id, 30) == 0, logs(session_root, c.id)
+    out = logs(session_root, c.id)
+    assert out.count(f"Address: {ip_of(engine, db.id)}") >= 2
+    assert "1 packets received" in out
+    # replace db with another container of the same name at another address
+    engine.remove(db.id, force=True)
+    new_ip = f"{sub}.200.9" if net["Subnet"].endswith("/16") else None
+    db2 = run(engine, image, ["sleep", "60"], name="db-net", network="names", ip=new_ip)
+    assert ip_of(engine, db2.id) != ip_of(engine, c.id)
+    c2 = run(engine, image, ["nslookup", "db-net"], network="names")
+    assert engine.wait(c2.id, 30) == 0
+    assert f"Address: {ip_of(engine, db2.id)}" in logs(session_root, c2.id)
+
+
+def test_unknown_names_are_forwarded_to_the_upstream_server(session_root, engine, image, networks, outside):
+    networks("fwd")
+    server = in_outside(f"""
+        import socket
+        from dnslib import DNSRecord, RR, QTYPE, A
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("{OUT_IP}", 53))
+        print("ready", flush=True)
+        while True:
+            data, peer = s.recvfrom(4096)
+            q = DNSRecord.parse(data)
+            r = q.reply()
+            if q.q.qtype == QTYPE.A:
+                r.add_answer(RR(q.q.qname, QTYPE.A, rdata=A("203.0.113.7"), ttl=60))
+            s.sendto(r.pack(), peer)
+    """)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        c = run(engine, image, ["nslookup", "faraway.test"], network="fwd", dns=[OUT_IP])
+        assert engine.wait(c.id, 30) == 0, logs(session_root, c.id)
+        assert "203.0.113.7" in logs(session_root, c.id)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_networks_are_isolated_from_each_other(session_root, engine, image, networks):
+    networks("iso-a")
+    networks("iso-b")
+    web = run(engine, image, WEB, network="iso-a", name="iso-web")
+    ip = wait_for(lambda: ip_of(engine, web.id))
+    same = run(engine, image, fetch(ip), network="iso-a")
+    other = run(engine, image, fetch(ip), network="iso-b")
+    name = run(engine, image, ["nslookup", "iso-web"], network="iso-b")
+    assert engine.wait(same.id, 30) == 0
+    assert engine.wait(other.id, 30) != 0
+    assert engine.wait(name.id, 30) != 0  # names of another network are not answered (no upstream here)
+
+
+def test_connect_and_disconnect_a_running_container(session_root, engine, image, networks):
+    networks("conn-a")
+    networks("conn-b")
+    web = run(engine, image, WEB, network="conn-b", name="conn-web")
+    c = run(engine, image, ["sleep", "60"], network="conn-a", name="conn-client")
+    engine.network_connect("conn-b", c.id, aliases=["client"])
+    eth1 = engine.inspect(c.id)["NetworkSettings"]["Networks"]["conn-b"]
+    assert eth1["Interface"] == "eth1"
+    p = cli(session_root, "exec", c.id, *fetch("conn-web"))
+    assert p.returncode == 0, p.stderr
+    assert b"hello-from" in p.stdout
+    info = engine.network_inspect("conn-b")
+    assert {v["Name"] for v in info["Containers"].values()} == {"conn-web", "conn-client"}
+    engine.network_disconnect("conn-b", c.id)
+    p = cli(session_root, "exec", c.id, "ip", "-o", "link")
+    assert b"eth1" not in p.stdout and b"eth0" in p.stdout
+    assert "conn-b" not in engine.inspect(c.id)["NetworkSettings"]["Networks"]
+    assert web.running()
+
+
+def test_internal_network_has_no_way_out(session_root, engine, image, networks, outside):
+    networks("sealed", internal=True)
+    networks("open")
+    server = in_outside(f"""
+        import socket
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("{OUT_IP}", 7000)); s.listen(8)
+        print("ready", flush=True)
+        while True:
+            c, a = s.accept(); print(a[0], flush=True); c.close()
+    """)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        sealed = run(engine, image, ["nc", "-w", "3", OUT_IP, "7000"], network="sealed")
+        assert engine.wait(sealed.id, 30) != 0
+        # outbound traffic from a normal network is masqueraded: the outside sees the host's address
+        ok = run(engine, image, ["sh", "-c", f"echo hi | nc -w 3 {OUT_IP} 7000"], network="open")
+        assert engine.wait(ok.id, 30) == 0, logs(session_root, ok.id)
+        assert server.stdout.readline().strip() == OUT_GW
+    finally:
+        server.kill()
+        server.wait()
+
+
+# ------------------------------------------------------------------ published ports
+def test_published_tcp_port_answers_on_loopback_and_host_addresses(session_root, engine, image, outside):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = cli(session_root, "run", "-d", "--name", "pub-web", "-p", f"{port}:80", image, *WEB)
+    assert p.returncode == 0, p.stderr
+    body = wait_for(lambda: _try_get(f"http://127.0.0.1:{port}/"), timeout=10)
+    assert body.startswith(b"hello-from-")
+    # from the outside host, through the host's address on its link
+    probe = in_outside(f"""
+        import urllib.request
+        print(urllib.request.urlopen("http://{OUT_GW}:{port}/", timeout=5).read().decode().strip())
+    """)
+    assert probe.communicate(timeout=30)[0].startswith("hello-from-")
+    # but the container's own address is not reachable from outside
+    ip = ip_of(engine, "pub-web")
+    probe = in_outside(f"""
+        import socket
+        try:
+            socket.create_connection(("{ip}", 80), timeout=2); print("reached")
+        except OSError:
+            print("refused")
+    """)
+    assert probe.communicate(timeout=30)[0].strip() == "refused"
+    assert cli(session_root, "port", "pub-web").stdout.decode().strip() == f"80/tcp -> 0.0.0.0:{port}"
+    assert cli(session_root, "port", "pub-web", "80").stdout.decode().strip() == f"0.0.0.0:{port}"
+    ps = cli(session_root, "ps", "--format", "{{.Ports}}").stdout.decode()
+    assert f"0.0.0.0:{port}->80/tcp" in ps
+
+
+def _try_get(url):
+    try:
+        return http_get(url, timeout=2)
+    except OSError:
+        return None
+
+
+def test_publish_all_picks_free_host_ports_and_binds_to_one_address(session_root, engine, image):
+    c = engine.run(image, WEB, detach=True, expose=["80"], publish_all=True, publish=["127.0.0.1::8080"])
+    ports = {k: (ip, int(hp)) for k, ip, hp in engine.ports(c.id)}
+    assert set(ports) == {"80/tcp", "8080/tcp"}
+    ip, hp = ports["80/tcp"]
+    assert ip == "0.0.0.0" and hp > 1024
+    assert ports["8080/tcp"][0] == "127.0.0.1"
+    assert wait_for(lambda: _try_get(f"http://127.0.0.1:{hp}/"), timeout=10).startswith(b"hello-from-")
+
+
+@pytest.fixture
+def udpecho(tmp_path):
+    exe = tmp_path / "udpecho"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(exe), str(HERE / "data" / "udpecho.c")], check=True)
+    return exe
+
+
+def test_published_udp_port(session_root, engine, image, udpecho):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = engine.create(image, ["/udpecho", "5000"], publish=[f"127.0.0.1:{port}:5000/udp"], detach=True)
+    engine.copy_to(c.id, str(udpecho), "/udpecho")
+    engine.start(c.id)
+    wait_for(lambda: "listening" in logs(session_root, c.id))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.sendto(b"ping", ("127.0.0.1", port))
+        data, _ = s.recvfrom(100)
+    assert data == b"echo:ping"
+    assert engine.ports(c.id) == [("5000/udp", "127.0.0.1", str(port))]
+
+
+def test_a_host_port_in_use_is_refused_before_the_container_starts(session_root, engine, image):
+    before = links()
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        p = cli(session_root, "run", "-d", "--name", "clash", "-p", f"{port}:80", image, "sleep", "60")
+        assert p.returncode == 125
+        err = p.stderr.decode().strip()
+        assert len(err.splitlines()) == 1 and "port is already allocated" in err, err
+    c = engine.container("clash")
+    assert c.status == "created" and not c.running()
+    assert links() == before  # no veth was made
+    # two containers cannot publish one port either
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    engine.run(image, ["sleep", "60"], detach=True, publish=[f"{port}:80"])
+    p = cli(session_root, "run", "-d", "-p", f"{port}:81", image, "sleep", "60")
+    assert p.returncode == 125 and b"port is already allocated" in p.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "80:abc"], "invalid"),
+    (["-p", "70000:80"], "1-65535"),
+    (["--network", "nowhere"], "network nowhere not found"),
+    (["--ip", "172.17.0.9"], "user defined networks"),
+    (["--network-alias", "x"], "user defined networks"),
+    (["--network", "none", "--network-alias", "x"], "user defined networks"),
+    (["--dns", "resolver.example"], "not an IP address"),
+    (["--network", "container:nobody"], "No such container"),
+])
+def test_bad_network_flags_are_one_line_errors(session_root, image, args, message):
+    p = cli(session_root, "run", "--rm", *args, image, "true")
+    assert p.returncode == 125
+    err = p.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_network_commands_and_their_errors(session_root, engine, image, networks):
+    p = cli(session_root, "network", "create", "--subnet", "10.123.0.0/24", "--label", "team=a", "cmdnet")
+    assert p.returncode == 0, p.stderr
+    try:
+        ls = cli(session_root, "network", "ls").stdout.decode()
+        assert {"bridge", "cmdnet", "host", "none"} <= {line.split()[1] if line[0] != " " else line.split()[0]
+                                                        for line in ls.splitlines()[1:]}
+        info = json.loads(cli(session_root, "network", "inspect", "cmdnet").stdout)[0]
+        assert info["IPAM"]["Config"] == [{"Subnet": "10.123.0.0/24", "Gateway": "10.123.0.1"}]
+        assert info["Labels"] == {"team": "a"}
+        bridge = info["Options"]["com.docker.network.bridge.name"]
+        assert bridge in links()
+        for args, msg in ((["network", "create", "--subnet", "10.123.0.128/25", "x"], "overlaps network \"cmdnet\""),
+                          (["network", "create", "cmdnet"], "already exists"),
+                          (["network", "create", "--subnet", "192.0.2.0/28", "x"], None),
+                          (["network", "create", "--subnet", "nonsense", "x"], "invalid"),
+                          (["network", "rm", "bridge"], "pre-defined"),
+                          (["network", "rm", "nothere"], "not found")):
+            p = cli(session_root, *args)
+            err = p.stderr.decode().strip()
+            if msg is None:  # a subnet of a host route: refused only if the host has that route
+                if any(line.split()[0] == "192.0.2.0/24" for line in sh("ip", "-4", "route").stdout.splitlines()):
+                    assert p.returncode != 0 and "route of this host" in err
+                else:
+                    cli(session_root, "network", "rm", "x")
+                continue
+            assert p.returncode != 0 and len(err.splitlines()) == 1 and msg in err, (args, err)
+        c = engine.run(image, ["sleep", "60"], detach=True, network="cmdnet", ip="10.123.0.50")
+        assert ip_of(engine, c.id) == "10.123.0.50"
+        p = cli(session_root, "run", "-d", "--network", "cmdnet", "--ip", "10.123.0.50", image, "sleep", "60")
+        assert p.returncode == 125 and b"Address already in use" in p.stderr
+        p = cli(session_root, "network", "rm", "cmdnet")
+        assert p.returncode == 1 and b"used by containers" in p.stderr
+        for x in engine.containers(all_=True):
+            if x.config["HostConfig"]["NetworkMode"] == "cmdnet":
+                engine.remove(x.id, force=True)
+    finally:
+        p = cli(session_root, "network", "rm", "cmdnet")
+    assert p.returncode == 0, p.stderr
+    assert bridge not in links()
+
+
+def test_prune_removes_unused_networks_only(session_root, engine, image, networks):
+    networks("prune-used")
+    engine.create(image, ["true"], network="prune-used")
+    networks("prune-idle")
+    p = cli(session_root, "network", "prune", "-f")
+    assert p.returncode == 0
+    assert "prune-idle" in p.stdout.decode() and "prune-used" not in p.stdout.decode()
+    names = {r["Name"] for r in engine.networks()}
+    assert "prune-used" in names and "prune-idle" not in names and "bridge" in names
+
+
+# ------------------------------------------------------------------ other modes
+def test_network_none_has_only_loopback_and_host_shares_the_hosts(session_root, engine, image):
+    c = run(engine, image, ["ip", "-o", "link"], network="none")
+    engine.wait(c.id, 30)
+    out = logs(session_root, c.id)
+    assert "lo:" in out and "eth0" not in out
+    c = run(engine, image, ["ip", "-o", "link"], network="host")
+    engine.wait(c.id, 30)
+    host_links = sh("ip", "-o", "link").stdout
+    first_host_if = [line.split(":")[1].strip() for line in host_links.splitlines()
+                     if line.split(":")[1].strip() != "lo"][0]
+    assert f"{first_host_if.split('@')[0]}:" in logs(session_root, c.id)
+
+
+def test_container_mode_shares_another_containers_network(session_root, engine, image):
+    web = run(engine, image, WEB, name="shared-web")
+    wait_for(lambda: ip_of(engine, web.id))
+    c = run(engine, image, fetch("127.0.0.1"), network="container:shared-web")
+    assert engine.wait(c.id, 30) == 0
+    assert "hello-from" in logs(session_root, c.id)
+
+
+# ------------------------------------------------------------------ addresses and cleanup
+def test_two_fronts_at_once_never_share_an_address(session_root, engine, image):
+    procs = [subprocess.Popen([sys.executable, "-m", "dunnage.tui.cli", "--root", str(session_root), "run", "-d",
+                               "--label", "race=1", image, "sleep", "60"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(6)]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        ids.append(out.decode().strip())
+    ips = [ip_of(engine, i) for i in ids]
+    assert len(set(ips)) == len(ips), ips
+
+
+def test_a_killed_shim_leaves_no_veth_rule_or_address(session_root, engine, image):
+    import signal
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    c = engine.run(image, ["sleep", "60"], detach=True, publish=[f"{port}:80"])
+    veth = f"dv{c.id[:10]}0"
+    ip = ip_of(engine, c.id)
+    assert veth in links()
+    table = engine._networks().table
+    assert f"{port} : {ip} . 80" in nft(f"list map ip {table} tcp_any")
+    os.kill(c.state["Pid"], signal.SIGKILL)
+    os.kill(c.state["ShimPid"], signal.SIGKILL)
+    wait_for(lambda: engine.container(c.id).status == "exited", timeout=20)
+    assert veth not in links()
+    assert f"{port} :" not in nft(f"list map ip {table} tcp_any")
+    assert c.id not in engine.network_inspect("bridge")["Containers"]
+    # the port is free again
+    c2 = engine.run(image, ["sleep", "60"], detach=True, publish=[f"{port}:80"])
+    assert c2.running()
+
+
+def test_stats_count_network_traffic(session_root, engine, image):
+    web = run(engine, image, WEB)
+    ip = wait_for(lambda: ip_of(engine, web.id))
+    wait_for(lambda: _try_get(f"http://{ip}/"), timeout=10)
+    row = engine.stats([web.id], interval=0.1)[0]
+    rx, tx = row["NetIO"].split(" / ")
+    assert rx != "0B" and tx != "0B", row["NetIO"]
+
+
+def test_leftover_endpoints_of_vanished_containers_are_released(session_root, engine, image, networks):
+    """A crash can leave an endpoint in a record whose container is gone: the next look releases it."""
+    from dunnage.core.net.config import Networks
+    networks("stale")
+    c = run(engine, image, ["sleep", "60"], network="stale")
+    nets = Networks(engine.store)
+    rec = nets.get("stale")
+    ep = dict(rec["Endpoints"][c.id], Container="f" * 64, Veth="dvffffffffff0", IPAddress="0.0.0.0")
+    rec["Endpoints"]["f" * 64] = ep
+    nets._save(rec)
+    assert set(engine.network_inspect("stale")["Containers"]) == {c.id}
+    assert set(nets.get("stale")["Endpoints"]) == {c.id}
