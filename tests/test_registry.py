@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from conftest import cli
+from conftest import cli, force_cleanup
 from peers import Registry, TokenProxy, build_layout, skopeo
 
 pytestmark = pytest.mark.timeout(180)
