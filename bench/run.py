@@ -239,8 +239,8 @@ def bench_fs(runs: int) -> dict:
     return out
 
 
-NET_SERVER = ("mkdir -p /www && echo ok > /www/index.html && "
-              "(while :; do nc -l -p 5001 > /dev/null; done) & exec httpd -f -p 80 -h /www")
+NET_SERVER = ("mkdir -p /dev/shm/www; echo ok > /dev/shm/www/index.html; "
+              "(while :; do nc -l -p 5001 > /dev/null; done) & exec httpd -f -p 80 -h /dev/shm/www")
 
 
 def _free_port() -> int:
@@ -329,8 +329,11 @@ def bench_net(runs: int) -> dict:
         if r.returncode != 0:
             raise SystemExit(f"podman run -p failed: {r.stderr.decode()}")
         sides["podman published"] = ("127.0.0.1", pp_sink, pp_web)
-        for _, (addr, _, web) in sides.items():
-            _wait_http(addr, web)
+        for k, (addr, _, web) in sides.items():
+            try:
+                _wait_http(addr, web)
+            except OSError as e:
+                raise SystemExit(f"{k}: {addr}:{web} does not answer: {e}") from None
         thr = {k: [] for k in sides}
         con = {k: [] for k in sides}
         for _ in range(runs):

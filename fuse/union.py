@@ -340,8 +340,17 @@ class UnionFS(pyfuse3.Operations):
             rel = prel.rpartition("/")[0]
         else:
             rel = self._join(prel, n)
-        L, st = self._top(rel)
-        return self._attr(rel, st)
+        stack = self._stack(rel)
+        if not stack:
+            # a negative entry the kernel may cache (st_ino 0): anything created
+            # later comes through this mount, which replaces it.  Programs probe
+            # missing files all the time (/etc/localtime on every request of a
+            # web server, PATH and library searches).
+            a = pyfuse3.EntryAttributes()
+            a.st_ino = 0
+            a.entry_timeout = ENTRY_TIMEOUT
+            return a
+        return self._attr(rel, stack[0][1])
 
     async def forget(self, inode_list):
         # inode numbers stay bound to their paths for the mount's lifetime
