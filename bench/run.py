@@ -70,18 +70,28 @@ def bench_start(runs: int) -> dict:
                 raise SystemExit(f"podman import failed: {r.stderr.decode()}")
             dcmd = d + ["run", "--rm", "--network", "none", "local/busybox", "true"]
             pcmd = podman.cmd + ["run", "--rm", *Podman.RUN, "localhost/busybox", "true"]
+            # the same on each one's default bridge network (veth, address, NAT rules)
+            dbr = d + ["run", "--rm", "local/busybox", "true"]
+            pbr = podman.cmd + ["run", "--rm", *[x for x in Podman.RUN if x not in ("--network", "none")],
+                                "localhost/busybox", "true"]
             for _ in range(2):  # warm both up
-                timed(dcmd), timed(pcmd)
-            dt, pt = [], []
+                timed(dcmd), timed(pcmd), timed(dbr), timed(pbr)
+            dt, pt, dbt, pbt = [], [], [], []
             for _ in range(runs):
                 dt.append(timed(dcmd))
                 pt.append(timed(pcmd))
+                dbt.append(timed(dbr))
+                pbt.append(timed(pbr))
         finally:
             podman.close()
-        ds, ps = summary(dt), summary(pt)
-        return {"name": "start", "what": "run --rm busybox true, whole command",
-                "dunnage": ds, "podman": ps, "ratio": ds["median_s"] / ps["median_s"]}
+        ds, ps, dbs, pbs = summary(dt), summary(pt), summary(dbt), summary(pbt)
+        return {"name": "start", "what": "run --rm busybox true, whole command (--network none, then bridge)",
+                "dunnage": ds, "podman": ps, "ratio": ds["median_s"] / ps["median_s"],
+                "dunnage bridge": dbs, "podman bridge": pbs, "ratio bridge": dbs["median_s"] / pbs["median_s"]}
     finally:
+        from dunnage.core.net.config import Networks
+        from dunnage.core.store import Store
+        Networks(Store(str(work / "dunnage"))).destroy_all()
         shutil.rmtree(work, ignore_errors=True)
 
 
