@@ -17,7 +17,7 @@ from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
 from .net import host_net_counters
 from .runtime.linux import is_mountpoint, lazy_unmount
-from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
+from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS, resolve_in_root
 from .store import Store, atomic_file, write_record
 from .units import UnitError, bytes_binary, bytes_decimal, human_duration, since
 
@@ -227,7 +227,10 @@ class Engine:
                publish: list[str] | None = None, publish_all: bool = False, expose: list[str] | None = None,
                ip: Optional[str] = None, network_aliases: list[str] | None = None,
                dns: list[str] | None = None, dns_search: list[str] | None = None,
-               dns_options: list[str] | None = None, add_hosts: list[str] | None = None) -> Container:
+               dns_options: list[str] | None = None, add_hosts: list[str] | None = None,
+               volumes: list[str] | None = None, mounts: list[str] | None = None,
+               tmpfs: list[str] | None = None, volumes_from: list[str] | None = None,
+               init: bool = False) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "bridge", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -308,6 +311,11 @@ class Engine:
                 raise EngineError(f'invalid label: "{lab}"')
             label_map[k] = v
         hc["GroupAdd"] = list(group_add or []) or None
+        if init:
+            from .shim import INIT_BINARY
+            if not os.access(INIT_BINARY, os.X_OK):
+                raise EngineError(f"--init needs {INIT_BINARY} (Debian: apt-get install tini)")
+        hc["Init"] = bool(init)
         if user is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", user):
             raise EngineError(f'invalid user: "{user}"')
         from .runtime.seccomp import SeccompError, load_profile
@@ -340,6 +348,7 @@ class Engine:
         argv = list(ep) + list(cmd)
         if not argv:
             raise EngineError("No command specified")
+        mount_list = self._mount_options(volumes, mounts, tmpfs, volumes_from, icfg.get("Volumes") or {})
         cid = new_id()
         hn = hostname or (socket.gethostname() if "host" in (uts_mode, network) else cid[:12])
         envs = _merge_env(icfg.get("Env") or [DEFAULT_PATH], [f"HOSTNAME={hn}"] + list(env or []))
@@ -370,6 +379,7 @@ class Engine:
                            "Healthcheck": _merge_health(icfg.get("Healthcheck"), healthcheck)},
                 "HostConfig": hc, "NetworkConfigs": net_configs,
             }
+            hc["Mounts"] = self._make_volumes(mount_list) or None
             d = self.store.container_dir(cid)
             tmp = self.store.tempdir("create-")
             try:
@@ -377,7 +387,7 @@ class Engine:
                 write_record(tmp / "state.msgpack", {"Status": "created", "Pid": 0, "ExitCode": 0,
                                                       "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
                                                       "Error": "", "RestartCount": 0})
-                _init_layer(tmp / "init", self.images.layer_paths(img))
+                _init_layer(tmp / "init", self.images.layer_paths(img), init)
                 (tmp / "hostname").write_text(hn + "\n")
                 (tmp / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hn}\n")
                 os.rename(tmp, d)
@@ -388,6 +398,56 @@ class Engine:
         create_dirs(c)
         events.emit(self.store, "container", "create", cid, {"name": name, "image": image})
         return c
+
+    def _mount_options(self, volumes, mounts, tmpfs, volumes_from, image_volumes: dict) -> list[dict]:
+        """Check -v, --mount, --tmpfs, --volumes-from and the image's VOLUMEs: the container's mounts."""
+        from .volumes import VolumeError, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
+        out: list[dict] = []
+        try:
+            for ref in volumes_from or []:
+                name, _, mode = ref.partition(":")
+                if mode not in ("", "ro", "rw"):
+                    raise EngineError(f'invalid --volumes-from "{ref}": mode must be ro or rw')
+                other = find(self.store, name)
+                if other is None:
+                    raise EngineError(f"No such container: {name}")
+                for m in other.config["HostConfig"].get("Mounts") or []:
+                    if m["Type"] != "tmpfs":
+                        out.append(dict(m, ReadOnly=(mode == "ro") or (mode == "" and m.get("ReadOnly"))))
+            out += [parse_volume_flag(v) for v in volumes or []]
+            out += [parse_mount_flag(m) for m in mounts or []]
+            out += [parse_tmpfs_flag(t) for t in tmpfs or []]
+        except VolumeError as e:
+            raise EngineError(str(e)) from None
+        seen = set()
+        for m in out:
+            if m["Target"] in seen:
+                raise EngineError(f"Duplicate mount point: {m['Target']}")
+            seen.add(m["Target"])
+        for target in image_volumes:  # the image's VOLUMEs not covered: anonymous volumes
+            t = os.path.normpath(target)
+            if t not in seen:
+                out.append({"Type": "volume", "Name": None, "Target": t, "ReadOnly": False, "Anonymous": True})
+                seen.add(t)
+        return out
+
+    def _make_volumes(self, mounts: list[dict]) -> list[dict]:
+        """Create what the mounts need: named and anonymous volumes, missing -v host directories."""
+        from .volumes import VolumeError, Volumes
+        vols = Volumes(self.store)
+        out = []
+        for m in mounts:
+            m = dict(m)
+            try:
+                if m["Type"] == "volume":
+                    rec = vols.create(m.get("Name"), anonymous=bool(m.get("Anonymous")))
+                    m["Name"], m["Source"] = rec["Name"], rec["Mountpoint"]
+                elif m["Type"] == "bind" and m.pop("CreateSource", False) and not os.path.exists(m["Source"]):
+                    os.makedirs(m["Source"], 0o755, exist_ok=True)
+            except (VolumeError, OSError) as e:
+                raise EngineError(str(e)) from None
+            out.append(m)
+        return out
 
     def _network_options(self, hc: dict, network, publish, publish_all, expose, ip, aliases, dns, dns_search,
                          dns_options, add_hosts) -> tuple[dict, list[str]]:
@@ -534,7 +594,8 @@ class Engine:
         events.emit(self.store, "container", "stop", c.id, {"name": c.name})
         return c.reload()
 
-    def remove(self, ref: str, force: bool = False) -> Container:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
+        """docker rm [-f] [-v]: -v removes the container's anonymous volumes too."""
         c = self.container(ref)
         if c.status == "restarting":
             if not force:
@@ -570,7 +631,49 @@ class Engine:
         shutil.rmtree(trash, ignore_errors=True)
         shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
         events.emit(self.store, "container", "destroy", c.id, {"name": c.name})
+        if volumes or c.config["HostConfig"].get("AutoRemove"):  # --rm takes its anonymous volumes along
+            from .volumes import VolumeError, Volumes
+            vols = Volumes(self.store)
+            for m in c.config["HostConfig"].get("Mounts") or []:
+                if m["Type"] == "volume" and m.get("Anonymous"):
+                    try:
+                        vols.remove(m["Name"])
+                    except VolumeError:
+                        pass  # another container uses it (--volumes-from)
         return c
+
+    # -------------------------------------------------------------- volumes
+    def _vol_call(self, fn, *args, **kw):
+        from .volumes import VolumeError
+        try:
+            return fn(*args, **kw)
+        except VolumeError as e:
+            raise EngineError(str(e), e.code) from None
+
+    def volume_create(self, name: Optional[str] = None, labels: list[str] | None = None) -> dict:
+        from .volumes import Volumes
+        lab = dict(x.partition("=")[::2] for x in labels or [])
+        rec = self._vol_call(Volumes(self.store).create, name, lab)
+        events.emit(self.store, "volume", "create", rec["Name"], {"driver": "local"})
+        return rec
+
+    def volumes(self) -> list[dict]:
+        from .volumes import Volumes
+        return Volumes(self.store).list()
+
+    def volume_inspect(self, name: str) -> dict:
+        from .volumes import Volumes
+        rec = self._vol_call(Volumes(self.store).get, name)
+        return {k: v for k, v in rec.items() if k not in ("Anonymous", "Populated")}
+
+    def volume_remove(self, name: str, force: bool = False) -> None:
+        from .volumes import Volumes
+        self._vol_call(Volumes(self.store).remove, name, force)
+        events.emit(self.store, "volume", "destroy", name, {"driver": "local"})
+
+    def volume_prune(self, all_: bool = False) -> list[str]:
+        from .volumes import Volumes
+        return Volumes(self.store).prune(all_)
 
     def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
              detach: bool = False, user: Optional[str] = None, workdir: Optional[str] = None,
@@ -821,7 +924,7 @@ class Engine:
         import sys
         import tarfile
         with self.rootfs(ref) as root:
-            path = _inside_root(root, src)
+            path = resolve_in_root(root, src)
             if not os.path.lexists(path):
                 raise EngineError(f"Could not find the file {src} in container {ref}", 1)
             if dest == "-":
@@ -841,7 +944,7 @@ class Engine:
         if not os.path.lexists(src):
             raise EngineError(f"no such file or directory: {src}", 1)
         with self.rootfs(ref) as root:
-            target = _inside_root(root, dest)
+            target = resolve_in_root(root, dest)
             if os.path.isdir(target):
                 target = os.path.join(target, os.path.basename(src.rstrip("/")))
             elif not os.path.isdir(os.path.dirname(target)):
@@ -914,6 +1017,7 @@ class Engine:
                 "CpuQuota": (cfg["HostConfig"]["NanoCpus"] * 100000 // 10**9) if cfg["HostConfig"].get("NanoCpus") else 0,
                 "PidsLimit": cfg["HostConfig"].get("PidsLimit"),
                 "AutoRemove": bool(cfg["HostConfig"].get("AutoRemove")),
+                "Init": bool(cfg["HostConfig"].get("Init")),
                 "NetworkMode": cfg["HostConfig"].get("NetworkMode", "bridge"),
                 "PortBindings": _docker_bindings(cfg["HostConfig"].get("PortBindings") or []),
                 "PublishAllPorts": bool(cfg["HostConfig"].get("PublishAllPorts")),
@@ -938,7 +1042,7 @@ class Engine:
             },
             "GraphDriver": {"Name": "dunnage-fuse", "Data": {
                 "LowerDir": ":".join(cfg.get("Lowers", [])), "UpperDir": str(c.upper), "MergedDir": str(c.merged)}},
-            "Mounts": [],
+            "Mounts": _docker_mounts(cfg["HostConfig"].get("Mounts") or []),
             "Config": {
                 "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": cfg["Config"].get("User", ""),
                 "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
@@ -946,7 +1050,8 @@ class Engine:
                 "ExposedPorts": cfg["Config"].get("ExposedPorts"),
                 "StdinOnce": False,
                 "Env": cfg["Config"]["Env"], "Cmd": cfg["Config"]["Cmd"] or None,
-                "Image": cfg["Config"]["Image"], "Volumes": None, "WorkingDir": cfg["Config"]["WorkingDir"],
+                "Image": cfg["Config"]["Image"],
+                "Volumes": {m["Target"]: {} for m in cfg["HostConfig"].get("Mounts") or [] if m["Type"] == "volume"} or None, "WorkingDir": cfg["Config"]["WorkingDir"],
                 "Entrypoint": cfg["Config"]["Entrypoint"], "OnBuild": None, "Labels": cfg["Config"]["Labels"],
                 "StopSignal": cfg["Config"].get("StopSignal"),
                 "StopTimeout": cfg["Config"].get("StopTimeout"),
@@ -1106,9 +1211,11 @@ class Engine:
         if not c.running():
             return None
         try:
-            return open_cgroup(c.id).stats()
+            s = open_cgroup(c.id).stats()
         except OSError:
             return None
+        s.net_rx, s.net_tx, s.net_rx_packets, s.net_tx_packets = host_net_counters(c.state.get("Pid") or 0)
+        return s
 
     def stats(self, refs: list[str] | None = None, all_: bool = False, interval: float = 1.0) -> list[dict]:
         """docker stats --no-stream: two samples INTERVAL apart, docker's fields."""
@@ -1123,7 +1230,7 @@ def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) 
     cpu = cpu_percent(a, b)
     mem = b.mem_usage if b else 0
     lim = (b.mem_limit if b and b.mem_limit else 0)
-    rx, tx = host_net_counters(c.state.get("Pid") or 0) if b else (0, 0)
+    rx, tx = (b.net_rx, b.net_tx) if b else (0, 0)
     return {
         "BlockIO": f"{bytes_decimal(b.io_read if b else 0)} / {bytes_decimal(b.io_write if b else 0)}",
         "CPUPerc": f"{cpu:.2f}%",
@@ -1137,6 +1244,8 @@ def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) 
         # raw numbers, for fronts that draw them
         "_cpu": cpu, "_mem": mem, "_mem_limit": lim, "_pids": b.pids_current if b else 0,
         "_pids_limit": b.pids_limit if b else None,
+        "_net": [rx, tx, b.net_rx_packets if b else 0, b.net_tx_packets if b else 0],
+        "_io": [b.io_read if b else 0, b.io_write if b else 0],
     }
 
 
@@ -1203,27 +1312,6 @@ def parse_cpus_checked(s: str) -> int:
     return v
 
 
-def _inside_root(root: str, path: str) -> str:
-    """PATH inside the container ROOT, symlinks resolved as the container would
-    (never leading outside ROOT)."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    cur = root
-    depth = 0
-    for i, part in enumerate(parts):
-        if part == "..":
-            cur = os.path.dirname(cur) if cur != root else root
-            continue
-        nxt = os.path.join(cur, part)
-        if os.path.islink(nxt) and i < len(parts) - 1 and depth < 40:
-            link = os.readlink(nxt)
-            depth += 1
-            rest = "/".join(parts[i + 1:])
-            base = "" if link.startswith("/") else os.path.relpath(cur, root)
-            return _inside_root(root, f"{base}/{link}/{rest}")
-        cur = nxt
-    return cur
-
-
 def _merge_health(image: Optional[dict], flags: Optional[dict]) -> Optional[dict]:
     """The image's HEALTHCHECK, with the --health-* flags over it."""
     if flags is None:
@@ -1258,7 +1346,7 @@ def _docker_bindings(bindings: list[dict]) -> dict:
     return out
 
 
-def _init_layer(d, lowers: list[str]) -> None:
+def _init_layer(d, lowers: list[str], init: bool = False) -> None:
     """docker's init layer: empty /etc/hosts, /etc/hostname and /etc/resolv.conf
     over the image's layers, so the container's own files can be bound there
     without writing mount points into its upper layer (diff, commit)."""
@@ -1278,3 +1366,14 @@ def _init_layer(d, lowers: list[str]) -> None:
         with open(os.path.join(etc, n), "w"):
             pass
         os.chmod(os.path.join(etc, n), 0o644)
+    if init:  # where --init's tini is bound
+        from .shim import INIT_PATH
+        os.makedirs(os.path.join(d, os.path.dirname(INIT_PATH).lstrip("/")), 0o755, exist_ok=True)
+        with open(os.path.join(d, INIT_PATH.lstrip("/")), "w"):
+            pass
+        os.chmod(os.path.join(d, INIT_PATH.lstrip("/")), 0o755)
+
+
+def _docker_mounts(mounts: list[dict]) -> list[dict]:
+    from .volumes import docker_mounts
+    return docker_mounts(mounts)

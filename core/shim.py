@@ -31,6 +31,11 @@ from .store import Store
 from .images.store import now_iso
 
 
+# --init: tini, as docker's docker-init, bound into the container
+INIT_BINARY = "/usr/bin/tini-static"
+INIT_PATH = "/sbin/docker-init"
+
+
 def limits_of(hc: dict) -> Limits:
     nano = hc.get("NanoCpus") or 0
     return Limits(
@@ -155,7 +160,23 @@ class Shim:
             return self.fail(125, f"mounting the container root: {e}")
         if net_error is not None:
             return self.fail(125, net_error)
+        try:
+            self.fill_volumes()
+        except Exception as e:  # noqa: BLE001
+            return self.fail(125, str(e))
         return self.start_and_supervise()
+
+    def fill_volumes(self) -> None:
+        """A volume used for the first time while empty gets the image's content at its mount point."""
+        mounts = [m for m in self.c.config["HostConfig"].get("Mounts") or []
+                  if m["Type"] == "volume" and not m.get("NoCopy")]
+        if not mounts:
+            return
+        from .runtime.rootfs import resolve_in_root
+        from .volumes import Volumes
+        vols = Volumes(self.store)
+        for m in mounts:
+            vols.populate(m["Name"], resolve_in_root(str(self.c.merged), m["Target"], follow_last=True))
 
     def fail(self, code: int, msg: str) -> int:
         self.teardown()
@@ -202,12 +223,14 @@ class Shim:
         spec = {
             "rootfs": str(c.merged),
             "hostname": cfg["Config"]["Hostname"],
-            "argv": cfg["Argv"],
+            "argv": ([INIT_PATH, "--"] if hc.get("Init") else []) + cfg["Argv"],
             "env": dict(e.split("=", 1) if "=" in e else (e, "") for e in cfg["Config"]["Env"]),
             "cwd": cfg["Config"].get("WorkingDir") or "/",
             "binds": [(str(c.dir / "hostname"), "/etc/hostname"), (str(c.dir / "hosts"), "/etc/hosts"),
-                      (str(c.dir / "resolv.conf"), "/etc/resolv.conf")],
+                      (str(c.dir / "resolv.conf"), "/etc/resolv.conf")]
+            + ([(INIT_BINARY, INIT_PATH)] if hc.get("Init") else []),
             "netns_fd": self.sandbox.netns_fd if self.sandbox is not None else None,
+            "mounts": hc.get("Mounts") or [],
             "privileged": bool(hc.get("Privileged")),
             "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
             "no_new_privileges": any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")

@@ -20,8 +20,8 @@ fi
 # busybox-static: the offline demo image; tmux: the dashboard test drives it
 # podman, runc, uidmap: the peer the benchmarks compare against; skopeo, umoci, docker-registry:
 # the tests build images, push them to a real registry on 127.0.0.1 and write archives; file: tells static binaries
-# libnftables1: port publishing, masquerade and isolation rules (nftables through its library)
-APT_PACKAGES="libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1"
+# libnftables1: port publishing, masquerade and isolation rules (nftables through its library); tini: --init
+APT_PACKAGES="libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini"
 
 missing=()
 for p in $APT_PACKAGES; do

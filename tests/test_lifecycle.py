@@ -220,3 +220,22 @@ def test_health_checks(run_cli, engine, image):
     assert status("patient") == "starting"
     r = run_cli("run", "--health-cmd", "true", "--health-interval", "soon", image, "true")
     assert r.returncode == 125 and b"invalid duration" in r.stderr
+
+
+def test_init_forwards_signals_and_reaps_zombies(run_cli, engine, image):
+    import time as _time
+    # sleep as PID 1 ignores SIGTERM (no handler): stop waits for its timeout
+    c = engine.run(image, ["sleep", "100"], detach=True, init=True, network="none")
+    r = run_cli("exec", c.id, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.stdout.decode().startswith("/sbin/docker-init -- sleep 100")
+    t = _time.monotonic()
+    engine.stop(c.id, timeout=10)
+    assert _time.monotonic() - t < 5  # tini passed SIGTERM on to sleep
+    assert engine.container(c.id).state["ExitCode"] == 143
+    # an orphan's zombie is reaped by tini
+    c = engine.run(image, ["sh", "-c", "(sleep 0.2 &) ; sleep 1.5; ps -o stat,comm | grep -c '^Z' || true"],
+                   detach=True, init=True, network="none")
+    engine.wait(c.id, 30)
+    assert run_cli("logs", c.id).stdout.decode().strip() == "0"
+    assert engine.diff(c.id) == []  # the init binary's mount point is in the init layer, not the container's
+    assert engine.inspect(c.id)["HostConfig"]["Init"] is True

@@ -97,6 +97,12 @@ def parse_changes(items) -> dict:
             changes.setdefault("Labels", {})[lk] = lv.strip('"')
         elif k.upper() == "STOPSIGNAL":
             changes["StopSignal"] = v
+        elif k.upper() in ("VOLUME", "EXPOSE"):
+            items = json.loads(v) if v.strip().startswith("[") else v.split()
+            if k.upper() == "EXPOSE":
+                items = [x if "/" in x else x + "/tcp" for x in items]
+            changes.setdefault("Volumes" if k.upper() == "VOLUME" else "ExposedPorts", {}).update(
+                {x: {} for x in items})
         else:
             raise EngineError(f"{k} is not a valid change command")
     return changes
@@ -258,6 +264,50 @@ def cmd_network(e: Engine, a) -> int:
     return 0
 
 
+def cmd_volume(e: Engine, a) -> int:
+    sub = {"list": "ls", "remove": "rm"}.get(a.sub, a.sub)
+    if sub == "create":
+        if a.driver != "local":
+            raise EngineError(f'plugin "{a.driver}" not found (the local driver is the only one)')
+        print(e.volume_create(a.name, a.label)["Name"])
+        return 0
+    if sub == "ls":
+        rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": "local",
+                 "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()), "CreatedAt": v["CreatedAt"]}
+                for v in e.volumes()]
+        render(a.format, rows, [("DRIVER", "Driver"), ("VOLUME NAME", "Name")], "Name", a.quiet)
+        return 0
+    rc = 0
+    if sub == "inspect":
+        out = []
+        for n in a.volumes:
+            try:
+                out.append(e.volume_inspect(n))
+            except EngineError as ex:
+                err(str(ex))
+                rc = 1
+        if a.format:
+            render(a.format, out, [])
+        else:
+            print(json.dumps(out, indent=4))
+        return rc
+    if sub == "rm":
+        for n in a.volumes:
+            try:
+                e.volume_remove(n, a.force)
+                print(n)
+            except EngineError as ex:
+                err(str(ex))
+                rc = 1
+        return rc
+    names = e.volume_prune(a.all)
+    if names:
+        print("Deleted Volumes:")
+        for n in names:
+            print(n)
+    return 0
+
+
 def cmd_port(e: Engine, a) -> int:
     ports = e.ports(a.container)
     if a.private:
@@ -374,7 +424,7 @@ def _create_kwargs(a) -> dict:
                 pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
                 publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip,
                 network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
-                add_hosts=a.add_host,
+                add_hosts=a.add_host, init=a.init, volumes=a.volume, mounts=a.mount, tmpfs=a.tmpfs, volumes_from=a.volumes_from,
                 health={"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
                         "retries": a.health_retries, "start_period": a.health_start_period}
                 if any(x is not None for x in (a.health_cmd, a.health_interval, a.health_timeout,
@@ -499,7 +549,7 @@ def cmd_kill(e: Engine, a) -> int:
 
 
 def cmd_rm(e: Engine, a) -> int:
-    return _each(a, a.containers, lambda r: e.remove(r, a.force))
+    return _each(a, a.containers, lambda r: e.remove(r, a.force, a.volumes))
 
 
 def cmd_exec(e: Engine, a) -> int:
@@ -768,6 +818,12 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--dns-search", action="append", default=[], help="a DNS search domain")
     p.add_argument("--dns-option", action="append", default=[], help="a resolver option")
     p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="a line of /etc/hosts")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="[SRC:]DST[:ro]",
+                   help="a named volume, a host directory (absolute path) or an anonymous volume")
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind|volume|tmpfs,...")
+    p.add_argument("--init", action="store_true", help="run an init (tini) as PID 1: forwards signals, reaps zombies")
+    p.add_argument("--tmpfs", action="append", default=[], metavar="DST[:OPTS]", help="a tmpfs mount")
+    p.add_argument("--volumes-from", action="append", default=[], metavar="CONTAINER[:ro|rw]")
     p.add_argument("--log-opt", action="append", default=[], help="max-size=10m, max-file=3: rotate the log")
     p.add_argument("--health-cmd", help="command run in the container to check its health")
     p.add_argument("--health-interval", help="time between checks (30s)")
@@ -881,6 +937,26 @@ def build_parser() -> Parser:
     q.add_argument("container")
     p.set_defaults(fn=cmd_network)
 
+    p = sub.add_parser("volume", help="manage volumes (create, ls, inspect, rm, prune)")
+    vsub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
+    q = vsub.add_parser("create", help="create a volume")
+    q.add_argument("--label", action="append", default=[])
+    q.add_argument("-d", "--driver", default="local")
+    q.add_argument("name", nargs="?")
+    q = vsub.add_parser("ls", aliases=["list"], help="list volumes")
+    q.add_argument("-q", "--quiet", action="store_true")
+    q.add_argument("--format")
+    q = vsub.add_parser("inspect", help="show volumes as JSON")
+    q.add_argument("--format", "-f")
+    q.add_argument("volumes", nargs="+")
+    q = vsub.add_parser("rm", aliases=["remove"], help="remove volumes")
+    q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("volumes", nargs="+")
+    q = vsub.add_parser("prune", help="remove unused anonymous volumes (-a: every unused volume)")
+    q.add_argument("-a", "--all", action="store_true")
+    q.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(fn=cmd_volume)
+
     p = sub.add_parser("port", help="list a container's published ports")
     p.add_argument("container")
     p.add_argument("private", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
@@ -951,6 +1027,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("rm", help="remove containers")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove the containers' anonymous volumes too")
     p.add_argument("containers", nargs="+")
     p.set_defaults(fn=cmd_rm)
 

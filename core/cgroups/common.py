@@ -33,6 +33,11 @@ class CgroupStats:
     nr_periods: int = 0
     nr_throttled: int = 0
     oom_kills: int = 0
+    # not from the cgroup: the container's network namespace (engine.sample fills them)
+    net_rx: int = 0
+    net_tx: int = 0
+    net_rx_packets: int = 0
+    net_tx_packets: int = 0
 
 
 def cpu_percent(a: Optional["CgroupStats"], b: Optional["CgroupStats"]) -> float:

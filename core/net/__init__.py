@@ -1,8 +1,8 @@
-"""Container networking.  For now: the loopback of a fresh network namespace.
+"""Container networking (the modules of this package are listed in docs/architecture.md).
 
-Bridges, veths and addresses (issue 6) go through pyroute2's netlink; bringing
-up ``lo`` needs one flag, so it is a single ioctl here: importing pyroute2
-costs about 0.3 s, which every container start would pay."""
+Here: bringing up ``lo`` in a fresh namespace, which needs one flag, so it is
+a single ioctl (importing pyroute2 costs about 0.2 s, which --network none
+starts need not pay), and a container's traffic counters."""
 from __future__ import annotations
 
 import fcntl
@@ -21,9 +21,10 @@ def loopback_up() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def host_net_counters(pid: int) -> tuple[int, int]:
-    """(rx, tx) bytes of every non-loopback interface in PID's network namespace."""
-    rx = tx = 0
+def host_net_counters(pid: int) -> tuple[int, int, int, int]:
+    """(rx bytes, tx bytes, rx packets, tx packets) of every non-loopback
+    interface in PID's network namespace."""
+    rx = tx = rxp = txp = 0
     try:
         with open(f"/proc/{pid}/net/dev") as f:
             for line in f.readlines()[2:]:
@@ -32,7 +33,9 @@ def host_net_counters(pid: int) -> tuple[int, int]:
                     continue
                 v = rest.split()
                 rx += int(v[0])
+                rxp += int(v[1])
                 tx += int(v[8])
+                txp += int(v[9])
     except (OSError, ValueError, IndexError):
         pass
-    return rx, tx
+    return rx, tx, rxp, txp

@@ -181,7 +181,7 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
             from ..net import loopback_up
             loopback_up()
         setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False),
-                     read_only=spec.get("read_only", False))
+                     read_only=spec.get("read_only", False), mounts=spec.get("mounts") or [])
         set_ulimits(spec.get("ulimits") or [])
         if pty_sock is not None:
             master, slave_path = open_pty()

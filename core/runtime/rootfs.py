@@ -47,11 +47,60 @@ def _mask_and_protect(j) -> None:
         mount(target, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
+def resolve_in_root(root: str, path: str, follow_last: bool = False, _depth: int = 0) -> str:
+    """PATH inside the container ROOT, symlinks resolved as the container would
+    (never leading outside ROOT); the last component too with FOLLOW_LAST."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    cur = root
+    for i, part in enumerate(parts):
+        if part == "..":
+            cur = os.path.dirname(cur) if cur != root else root
+            continue
+        nxt = os.path.join(cur, part)
+        if os.path.islink(nxt) and (i < len(parts) - 1 or follow_last) and _depth < 40:
+            link = os.readlink(nxt)
+            rest = "/".join(parts[i + 1:])
+            base = "" if link.startswith("/") else os.path.relpath(cur, root)
+            return resolve_in_root(root, f"{base}/{link}/{rest}", follow_last, _depth + 1)
+        cur = nxt
+    return cur
+
+
+def _user_mounts(root: str, mounts: list[dict]) -> None:
+    """Volumes, binds and tmpfs (docker's -v, --mount, --tmpfs), shortest target first."""
+    for m in sorted(mounts, key=lambda m: m["Target"].count("/")):
+        target = resolve_in_root(root, m["Target"], follow_last=True)
+        flags = MS_NOSUID | MS_NODEV
+        if m["Type"] == "tmpfs":
+            _mkdir(target)
+            opts = [o for o in m.get("Options") or [] if "=" in o]
+            for o in m.get("Options") or []:
+                flags |= {"noexec": MS_NOEXEC}.get(o, 0)
+            if "exec" not in (m.get("Options") or []):
+                flags |= MS_NOEXEC
+            if "suid" in (m.get("Options") or []):
+                flags &= ~MS_NOSUID
+            if "dev" in (m.get("Options") or []):
+                flags &= ~MS_NODEV
+            mount("tmpfs", target, "tmpfs", flags | (MS_RDONLY if m.get("ReadOnly") else 0), ",".join(opts) or None)
+            continue
+        src = m["Source"]
+        if os.path.isdir(src):
+            _mkdir(target)
+        elif not os.path.lexists(target):
+            _mkdir(os.path.dirname(target))
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+        mount(src, target, None, MS_BIND | MS_REC)
+        if m.get("ReadOnly"):
+            mount(src, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+
+
 def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool = False,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, mounts: list[dict] = ()) -> None:
     """Mount the kernel file systems under ROOT (an existing mount point) and
     make it the process's root with pivot_root.  BINDS are (host file, path in
-    container) pairs bound read-write (hosts, hostname, resolv.conf)."""
+    container) pairs bound read-write (hosts, hostname, resolv.conf); MOUNTS
+    the user's volumes, binds and tmpfs."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     # make ROOT a mount of its own in this namespace (pivot_root wants one)
     mount(root, root, None, MS_BIND | MS_REC)
@@ -84,6 +133,8 @@ def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool 
     mount("sysfs", j("/sys"), "sysfs", (0 if privileged else MS_RDONLY) | MS_NOSUID | MS_NOEXEC | MS_NODEV)
     if not privileged:
         _mask_and_protect(j)
+
+    _user_mounts(root, mounts)
 
     for src, dst in binds:
         target = j(dst)
