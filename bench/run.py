@@ -15,6 +15,8 @@ net:   busybox nc (a sink) and httpd in a container with published ports:
        one TCP connection pushing 256 MiB, and 300 HTTP connections one after
        another, through the published port on 127.0.0.1, straight to the
        container's address, and through podman's published port (bridge).
+mem:   10 idle containers each: PSS of dunnage's shim + FUSE server per
+       container against podman's conmon, and `run -d` to running.
 fs:    a Debian minbase with python3 (debootstrap) as the lower layer of kernel
        overlayfs, fuse-overlayfs and dunnage.fuse: find + tar of the whole tree
        with cold and warm caches, and `python3 -c pass` started through the
@@ -369,7 +371,73 @@ def bench_net(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net}
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _procs_named(*names: str) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().strip() in names:
+                        out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def bench_mem(runs: int) -> dict:
+    """PSS of what each engine keeps per idle container (dunnage: shim + FUSE server;
+    podman: conmon), with N idle containers each, and run -d to running."""
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    n = max(runs, 10)
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "dunnage"
+    d = DUNNAGE + ["--root", str(droot)]
+    podman = Podman()
+    res: dict = {"name": "mem", "what": f"PSS per idle container ({n} running `sleep`), and `run -d` to running"}
+    try:
+        tarball = work / "busybox.tar"
+        tarball.write_bytes(busybox_rootfs_tar())
+        subprocess.run(d + ["import", str(tarball), "local/busybox"], check=True, capture_output=True)
+        r = podman("import", str(tarball), "localhost/busybox")
+        if r.returncode != 0:
+            raise SystemExit(f"podman import failed: {r.stderr.decode()}")
+        before_d = set(_procs_named("dunnage-shim", "dunnage-fuse"))
+        before_p = set(_procs_named("conmon"))
+        dt, pt = [], []
+        for i in range(n):
+            dt.append(timed(d + ["run", "-d", "--network", "none", "local/busybox", "sleep", "600"]))
+            pt.append(timed(podman.cmd + ["run", "-d", *Podman.RUN, "localhost/busybox", "sleep", "600"]))
+        time.sleep(1)
+        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-fuse") if p not in before_d]
+        ppids = [p for p in _procs_named("conmon") if p not in before_p]
+        dpss = sum(_pss_kib(p) for p in dpids) / n
+        ppss = sum(_pss_kib(p) for p in ppids) / n
+        res.update({"dunnage": summary(dt), "podman": summary(pt), "ratio": statistics.median(dt) / statistics.median(pt),
+                    "dunnage PSS per container MiB": dpss / 1024, "podman (conmon) PSS per container MiB": ppss / 1024,
+                    "ratio PSS dunnage/podman": dpss / ppss if ppss else float("nan")})
+        return res
+    finally:
+        subprocess.run(d + ["rm", "-f", *subprocess.run(d + ["ps", "-aq"], capture_output=True).stdout.decode().split()],
+                       capture_output=True)
+        podman.close()
+        from dunnage.core.net.config import Networks
+        from dunnage.core.store import Store
+        Networks(Store(str(droot))).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem}
 
 
 def main() -> int:
@@ -394,7 +462,7 @@ def main() -> int:
         if "ratio_to_floor" in res:
             print(f"  ratio dunnage/floor: {res['ratio_to_floor']:.2f}")
         for k, v in res.items():
-            if (k.startswith("ratio ") or k.endswith(("MiB/s", "conn/s"))) and isinstance(v, float):
+            if (k.startswith("ratio ") or k.endswith(("MiB/s", "conn/s", "MiB"))) and isinstance(v, float):
                 print(f"  {k}: {v:.2f}")
     return 0
 

@@ -230,7 +230,9 @@ class Engine:
                dns_options: list[str] | None = None, add_hosts: list[str] | None = None,
                volumes: list[str] | None = None, mounts: list[str] | None = None,
                tmpfs: list[str] | None = None, volumes_from: list[str] | None = None,
-               init: bool = False) -> Container:
+               init: bool = False, memory_swap: Optional[str] = None, cpu_shares: Optional[int] = None,
+               cpuset_cpus: Optional[str] = None, blkio_weight: Optional[int] = None,
+               device_read_bps: list[str] | None = None, device_write_bps: list[str] | None = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "bridge", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -243,6 +245,8 @@ class Engine:
             raise EngineError(str(e)) from None
         if pids_limit is not None:
             hc["PidsLimit"] = int(pids_limit)
+        hc.update(_resource_flags(hc.get("Memory") or 0, memory_swap, cpu_shares, cpuset_cpus, blkio_weight,
+                                  device_read_bps, device_write_bps))
         from .runtime.capabilities import CapabilityError, effective_set, normalize
         try:
             hc["CapAdd"] = [normalize(x) for x in cap_add or []] or None
@@ -1015,6 +1019,12 @@ class Engine:
                 "NanoCpus": cfg["HostConfig"].get("NanoCpus") or 0,
                 "CpuPeriod": 100000 if cfg["HostConfig"].get("NanoCpus") else 0,
                 "CpuQuota": (cfg["HostConfig"]["NanoCpus"] * 100000 // 10**9) if cfg["HostConfig"].get("NanoCpus") else 0,
+                "MemorySwap": cfg["HostConfig"].get("MemorySwap") or 0,
+                "CpuShares": cfg["HostConfig"].get("CpuShares") or 0,
+                "CpusetCpus": cfg["HostConfig"].get("CpusetCpus") or "",
+                "BlkioWeight": cfg["HostConfig"].get("BlkioWeight") or 0,
+                "BlkioDeviceReadBps": cfg["HostConfig"].get("BlkioDeviceReadBps"),
+                "BlkioDeviceWriteBps": cfg["HostConfig"].get("BlkioDeviceWriteBps"),
                 "PidsLimit": cfg["HostConfig"].get("PidsLimit"),
                 "AutoRemove": bool(cfg["HostConfig"].get("AutoRemove")),
                 "Init": bool(cfg["HostConfig"].get("Init")),
@@ -1377,3 +1387,73 @@ def _init_layer(d, lowers: list[str], init: bool = False) -> None:
 def _docker_mounts(mounts: list[dict]) -> list[dict]:
     from .volumes import docker_mounts
     return docker_mounts(mounts)
+
+
+def _online_cpus() -> set[int]:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            return _cpu_list(f.read().strip())
+    except OSError:
+        return set(range(os.cpu_count() or 1))
+
+
+def _cpu_list(text: str) -> set[int]:
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out |= set(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _resource_flags(memory: int, memory_swap, cpu_shares, cpuset_cpus, blkio_weight, read_bps, write_bps) -> dict:
+    """--memory-swap, --cpu-shares, --cpuset-cpus, --blkio-weight, --device-read/write-bps, checked."""
+    import stat as _stat
+    from .units import parse_size
+    out: dict = {}
+    if memory_swap is not None:
+        if str(memory_swap) == "-1":
+            out["MemorySwap"] = -1
+        else:
+            try:
+                out["MemorySwap"] = parse_size(memory_swap)
+            except UnitError as e:
+                raise EngineError(f"invalid --memory-swap: {e}") from None
+            if not memory:
+                raise EngineError("You should always set the Memory limit when using Memoryswap limit, "
+                                  "see usage")
+            if out["MemorySwap"] < memory:
+                raise EngineError("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if cpu_shares is not None:
+        if not 2 <= int(cpu_shares) <= 262144:
+            raise EngineError(f"invalid --cpu-shares {cpu_shares}: between 2 and 262144")
+        out["CpuShares"] = int(cpu_shares)
+    if cpuset_cpus is not None:
+        if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", cpuset_cpus):
+            raise EngineError(f'invalid --cpuset-cpus "{cpuset_cpus}" (e.g. 0-1 or 0,2)')
+        want, have = _cpu_list(cpuset_cpus), _online_cpus()
+        if not want <= have:
+            raise EngineError(f"Requested CPUs are not available - requested {cpuset_cpus}, available: "
+                              f"{min(have)}-{max(have)}")
+        out["CpusetCpus"] = cpuset_cpus
+    if blkio_weight is not None:
+        if not 10 <= int(blkio_weight) <= 1000:
+            raise EngineError(f"invalid --blkio-weight {blkio_weight}: between 10 and 1000")
+        out["BlkioWeight"] = int(blkio_weight)
+    for flag, key, items in (("--device-read-bps", "BlkioDeviceReadBps", read_bps),
+                             ("--device-write-bps", "BlkioDeviceWriteBps", write_bps)):
+        devs = []
+        for item in items or []:
+            path, sep, rate = item.rpartition(":")
+            try:
+                st = os.stat(path) if sep else None
+                if st is None or not _stat.S_ISBLK(st.st_mode):
+                    raise ValueError(f"{path or item} is not a block device")
+                bps = parse_size(rate)
+                if bps <= 0:
+                    raise ValueError("the rate must be positive")
+            except (OSError, ValueError) as e:
+                raise EngineError(f'invalid {flag} "{item}" (DEVICE:RATE, e.g. /dev/sda:1mb): {e}') from None
+            devs.append({"Path": path, "Major": os.major(st.st_rdev), "Minor": os.minor(st.st_rdev), "Rate": bps})
+        if devs:
+            out[key] = devs
+    return out

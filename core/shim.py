@@ -22,6 +22,7 @@ import traceback
 
 from . import attach, events
 from .cgroups import Limits, open_cgroup
+from .cgroups.common import DEFAULT_DEVICES
 from .containers import Container, load, proc_start_time
 from .logs import STDERR, STDOUT, LogWriter
 from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, prctl,
@@ -40,8 +41,15 @@ def limits_of(hc: dict) -> Limits:
     nano = hc.get("NanoCpus") or 0
     return Limits(
         memory=hc.get("Memory") or None,
+        memory_swap=hc.get("MemorySwap") or None,
         cpu_quota=(nano * 100_000 // 1_000_000_000) if nano else None,
+        cpu_shares=hc.get("CpuShares") or None,
+        cpuset_cpus=hc.get("CpusetCpus") or None,
         pids=hc.get("PidsLimit") or None,
+        blkio_weight=hc.get("BlkioWeight") or None,
+        device_read_bps=[(d["Major"], d["Minor"], d["Rate"]) for d in hc.get("BlkioDeviceReadBps") or []] or None,
+        device_write_bps=[(d["Major"], d["Minor"], d["Rate"]) for d in hc.get("BlkioDeviceWriteBps") or []] or None,
+        devices=None if hc.get("Privileged") else list(DEFAULT_DEVICES),
     )
 
 

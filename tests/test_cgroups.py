@@ -42,8 +42,8 @@ def test_v2_limits_and_controllers_are_written(v2tree):
     assert (d / "cpu.max").read_text() == "50000 100000"
     assert (d / "pids.max").read_text() == "20"
     # every ancestor delegates the controllers the container needs
-    assert (v2tree / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +io"
-    assert (v2tree / "dunnage" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids +io"
+    assert (v2tree / "cgroup.subtree_control").read_text() == "+cpu +cpuset +memory +pids +io"
+    assert (v2tree / "dunnage" / "cgroup.subtree_control").read_text() == "+cpu +cpuset +memory +pids +io"
     (d / "memory.max").write_text("67108864\n")
     assert cg.stats().mem_limit == min(64 << 20, cg.host_memory())
 
@@ -89,3 +89,22 @@ def test_host_version_detection(v2tree, tmp_path):
     assert host_version(str(v2tree)) == 2
     assert host_version(str(tmp_path)) == 1
     assert open_cgroup("x").version == host_version()
+
+
+def test_v2_more_limits_are_written_as_runc_writes_them(v2tree):
+    cg = CgroupV2("dunnage/abc", root=str(v2tree))
+    d = v2tree / "dunnage" / "abc"
+    for f in ("memory.swap.max", "cpu.weight", "cpuset.cpus", "io.max", "io.weight"):
+        (d / f).write_text("")  # what a v2 kernel shows in a group with these controllers
+    cg.set_limits(Limits(memory=64 << 20, memory_swap=96 << 20, cpu_shares=512, cpuset_cpus="0-1",
+                         blkio_weight=300, device_read_bps=[(8, 0, 1 << 20)], device_write_bps=[(8, 0, 2 << 20)]))
+    assert (d / "memory.swap.max").read_text() == str(32 << 20)  # docker's total minus the memory limit
+    assert (d / "cpu.weight").read_text() == str(1 + (510 * 9999) // 262142)
+    assert (d / "cpuset.cpus").read_text() == "0-1"
+    assert (d / "io.weight").read_text() == "default 300"
+    assert (d / "io.max").read_text() == f"8:0 rbps={1 << 20} wbps={2 << 20}"
+    cg.set_limits(Limits(memory_swap=-1))
+    assert (d / "memory.swap.max").read_text() == "max"
+    (d / "io.weight").unlink()
+    with pytest.raises(CgroupError, match="blkio-weight: this kernel does not support it"):
+        cg.set_limits(Limits(blkio_weight=100))

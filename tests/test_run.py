@@ -377,3 +377,67 @@ def test_log_rotation_keeps_max_file_and_followers_see_everything(run_cli, engin
     assert json.loads(run_cli("inspect", "rotated").stdout)[0]["HostConfig"]["LogConfig"]["MaxFile"] == 3
     r = run_cli("run", "--rm", "--log-opt", "max-size=lots", image, "true")
     assert r.returncode == 125 and b"invalid --log-opt" in r.stderr
+
+
+def test_more_limits_are_applied_and_visible_read_only_inside(run_cli, engine, image):
+    vda = next(p for p in ("/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/xvda") if os.path.exists(p))
+    st = os.stat(vda)
+    dev = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    r = run_cli("run", "--rm", "--network", "none", "-m", "64m", "--memory-swap", "96m", "--cpu-shares", "512",
+                "--cpuset-cpus", "0", "--blkio-weight", "300", "--device-read-bps", f"{vda}:1mb",
+                "--device-write-bps", f"{vda}:2mb", image, "sh", "-c",
+                "cd /sys/fs/cgroup; cat memory/memory.memsw.limit_in_bytes cpu/cpu.shares cpuset/cpuset.cpus "
+                "blkio/blkio.throttle.read_bps_device blkio/blkio.throttle.write_bps_device; "
+                "grep Cpus_allowed_list /proc/self/status; echo 1 > cpu/cpu.shares || echo read-only")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[:5] == [str(96 << 20), "512", "0", f"{dev} 1048576", f"{dev} 2097152"]
+    assert lines[5].split() == ["Cpus_allowed_list:", "0"]
+    assert lines[6] == "read-only"
+    # the flags are kept in HostConfig as docker names them
+    c = engine.create(image, ["true"], memory="64m", memory_swap="-1", cpu_shares=100)
+    hc = engine.inspect(c.id)["HostConfig"]
+    assert (hc["MemorySwap"], hc["CpuShares"]) == (-1, 100)
+
+
+def test_devices_cgroup_allows_only_dockers_devices(run_cli, image):
+    r = run_cli("run", "--rm", "--network", "none", image, "sh", "-c",
+                "mknod /dev/blk b 7 0 && echo made; head -c 1 /dev/blk 2>&1; head -c 3 /dev/urandom | wc -c")
+    out = r.stdout.decode()
+    assert out.splitlines()[0] == "made" and "Operation not permitted" in out and out.splitlines()[-1] == "3"
+    r = run_cli("run", "--rm", "--privileged", image, "cat", "/sys/fs/cgroup/devices/devices.list")
+    assert r.stdout.decode().strip() == "a *:* rwm"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--memory-swap", "32m", "-m", "64m"], "larger than memory limit"),
+    (["--memory-swap", "64m"], "always set the Memory limit"),
+    (["--cpu-shares", "1"], "between 2 and 262144"),
+    (["--cpuset-cpus", "0-999"], "Requested CPUs are not available"),
+    (["--cpuset-cpus", "one"], "invalid --cpuset-cpus"),
+    (["--blkio-weight", "5"], "between 10 and 1000"),
+    (["--device-read-bps", "/etc/passwd:1mb"], "not a block device"),
+    (["--device-write-bps", "/dev/vda"], "DEVICE:RATE"),
+])
+def test_bad_limits_are_one_line_errors(run_cli, image, args, message):
+    r = run_cli("run", "--rm", *args, image, "true")
+    assert r.returncode == 125
+    err = r.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_fork_bomb_stops_at_the_pids_limit_and_the_host_keeps_working(run_cli, engine, image):
+    import subprocess
+    c = engine.run(image, ["sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 30"], detach=True,
+                   pids_limit=64, network="none")
+    try:
+        from dunnage.core.cgroups import open_cgroup
+        cg = open_cgroup(c.id)
+        wait_for(lambda: cg.stats().pids_current >= 60, timeout=20)
+        # while the bomb presses against its limit, the host starts processes as usual
+        for _ in range(20):
+            assert subprocess.run(["true"], timeout=10).returncode == 0
+        assert cg.stats().pids_current <= 64
+        assert run_cli("ps", "-q").returncode == 0
+    finally:
+        engine.remove(c.id, force=True)

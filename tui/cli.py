@@ -424,7 +424,9 @@ def _create_kwargs(a) -> dict:
                 pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
                 publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip,
                 network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
-                add_hosts=a.add_host, init=a.init, volumes=a.volume, mounts=a.mount, tmpfs=a.tmpfs, volumes_from=a.volumes_from,
+                add_hosts=a.add_host, init=a.init, memory_swap=a.memory_swap, cpu_shares=a.cpu_shares,
+                cpuset_cpus=a.cpuset_cpus, blkio_weight=a.blkio_weight, device_read_bps=a.device_read_bps,
+                device_write_bps=a.device_write_bps, volumes=a.volume, mounts=a.mount, tmpfs=a.tmpfs, volumes_from=a.volumes_from,
                 health={"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
                         "retries": a.health_retries, "start_period": a.health_start_period}
                 if any(x is not None for x in (a.health_cmd, a.health_interval, a.health_timeout,
@@ -836,6 +838,14 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-m", "--memory", help="memory limit (e.g. 64m)")
     p.add_argument("--cpus", help="number of CPUs (e.g. 0.5)")
     p.add_argument("--pids-limit", type=int, help="maximum number of processes")
+    p.add_argument("--memory-swap", help="memory plus swap (e.g. 128m; -1: unlimited swap)")
+    p.add_argument("-c", "--cpu-shares", type=int, help="relative CPU weight (1024 is the default)")
+    p.add_argument("--cpuset-cpus", help="CPUs the container may run on (0-1, 0,2)")
+    p.add_argument("--blkio-weight", type=int, help="relative block I/O weight (10-1000)")
+    p.add_argument("--device-read-bps", action="append", default=[], metavar="DEVICE:RATE",
+                   help="limit reads from a block device (e.g. /dev/vda:1mb)")
+    p.add_argument("--device-write-bps", action="append", default=[], metavar="DEVICE:RATE",
+                   help="limit writes to a block device")
     p.add_argument("-h", "--hostname", help="container host name")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("--entrypoint", help="override the image's entrypoint")

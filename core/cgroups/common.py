@@ -14,9 +14,28 @@ class CgroupError(Exception):
 @dataclass
 class Limits:
     memory: Optional[int] = None       # bytes
+    memory_swap: Optional[int] = None  # docker's --memory-swap: memory + swap, bytes; -1 unlimited
     cpu_quota: Optional[int] = None    # microseconds per period
     cpu_period: int = 100_000
+    cpu_shares: Optional[int] = None   # v1 cpu.shares (2-262144); v2 maps it to cpu.weight
+    cpuset_cpus: Optional[str] = None  # "0-1", "0,2"
     pids: Optional[int] = None
+    blkio_weight: Optional[int] = None  # 10-1000
+    # [(major, minor, bytes per second)]
+    device_read_bps: Optional[list] = None
+    device_write_bps: Optional[list] = None
+    devices: Optional[list] = None     # device access allowed ("c 1:3 rwm"); None: no restriction
+
+
+# runc's default device rules, as docker applies them: mknod of anything, and
+# access to null, zero, full, random, urandom, tty, ptmx and the pts
+DEFAULT_DEVICES = ["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                   "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"]
+
+
+def shares_to_weight(shares: int) -> int:
+    """cpu.shares (v1) -> cpu.weight (v2), the conversion runc uses."""
+    return 1 + ((shares - 2) * 9999) // 262142
 
 
 @dataclass

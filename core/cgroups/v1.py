@@ -7,7 +7,7 @@ import time
 from .common import (Cgroup, CgroupError, CgroupStats, Limits, makedirs_racing, prune_empty_parents, read_int,
                      read_kv, rmdir_retry, write)
 
-CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio", "freezer")
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices")
 
 
 def controller_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
@@ -49,6 +49,8 @@ class CgroupV1(Cgroup):
             for c, d in self.dirs.items():
                 makedirs_racing(d)
                 made.append(c)
+                if c == "cpuset":  # a new cpuset group is empty: give it (and dunnage/) its parent's
+                    self._inherit_cpuset(d, self.mounts[c])
             self.set_limits(limits)
         except BaseException:
             for c in reversed(made):
@@ -59,9 +61,66 @@ class CgroupV1(Cgroup):
                 prune_empty_parents(self.dirs[c], self.mounts[c])
             raise
 
+    @staticmethod
+    def _inherit_cpuset(d: str, root: str) -> None:
+        chain = []
+        cur = d
+        while cur.startswith(root.rstrip("/") + "/"):
+            chain.append(cur)
+            cur = os.path.dirname(cur)
+        for g in reversed(chain):
+            parent = os.path.dirname(g)
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                try:
+                    with open(os.path.join(g, f)) as fh:
+                        if fh.read().strip():
+                            continue
+                    with open(os.path.join(parent, f)) as fh:
+                        write(os.path.join(g, f), fh.read().strip())
+                except FileNotFoundError:
+                    pass
+
+    def _need(self, ctrl: str, fname: str, what: str) -> str:
+        path = self._f(ctrl, fname) if ctrl in self.dirs else ""
+        if not path or not os.path.exists(path):
+            raise CgroupError(f"{what}: this kernel does not support it ({ctrl}/{fname} is missing)")
+        return path
+
     def set_limits(self, limits: Limits) -> None:
+        if limits.memory_swap is not None and limits.memory is not None and limits.memory_swap != -1 \
+                and limits.memory_swap < limits.memory:
+            raise CgroupError("--memory-swap must be at least --memory")
         if limits.memory is not None and "memory" in self.dirs:
+            # memsw must stay >= memory: order the two writes so each is valid when made
+            memsw = self._f("memory", "memory.memsw.limit_in_bytes")
+            cur = read_int(memsw)
+            if limits.memory_swap is not None and os.path.exists(memsw) and cur is not None \
+                    and limits.memory > cur and limits.memory_swap != -1:
+                write(memsw, str(limits.memory_swap))
             write(self._f("memory", "memory.limit_in_bytes"), str(limits.memory))
+        if limits.memory_swap is not None:
+            path = self._need("memory", "memory.memsw.limit_in_bytes", "--memory-swap")
+            write(path, "-1" if limits.memory_swap == -1 else str(limits.memory_swap))
+        if limits.cpu_shares is not None:
+            write(self._need("cpu", "cpu.shares", "--cpu-shares"), str(limits.cpu_shares))
+        if limits.cpuset_cpus is not None:
+            write(self._need("cpuset", "cpuset.cpus", "--cpuset-cpus"), limits.cpuset_cpus)
+        if limits.blkio_weight is not None:
+            for f in ("blkio.weight", "blkio.bfq.weight"):
+                if "blkio" in self.dirs and os.path.exists(self._f("blkio", f)):
+                    write(self._f("blkio", f), str(limits.blkio_weight))
+                    break
+            else:
+                raise CgroupError("--blkio-weight: this kernel does not support it "
+                                  "(no blkio.weight: the disk's I/O scheduler has no weights)")
+        if limits.devices is not None and "devices" in self.dirs:
+            write(self._f("devices", "devices.deny"), "a")
+            for rule in limits.devices:
+                write(self._f("devices", "devices.allow"), rule)
+        for flag, fname, devs in (("--device-read-bps", "blkio.throttle.read_bps_device", limits.device_read_bps),
+                                  ("--device-write-bps", "blkio.throttle.write_bps_device", limits.device_write_bps)):
+            for ma, mi, bps in devs or []:
+                write(self._need("blkio", fname, flag), f"{ma}:{mi} {bps}")
         if limits.cpu_quota is not None and "cpu" in self.dirs:
             write(self._f("cpu", "cpu.cfs_period_us"), str(limits.cpu_period))
             write(self._f("cpu", "cpu.cfs_quota_us"), str(limits.cpu_quota))

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 import time
 
-from .common import Cgroup, CgroupError, CgroupStats, Limits, prune_empty_parents, read_int, read_kv, rmdir_retry, write
+from .common import (Cgroup, CgroupError, CgroupStats, Limits, prune_empty_parents, read_int, read_kv, rmdir_retry,
+                     shares_to_weight, write)
 
-WANTED = ("cpu", "memory", "pids", "io")
+WANTED = ("cpu", "cpuset", "memory", "pids", "io")
 
 
 class CgroupV2(Cgroup):
@@ -56,9 +57,38 @@ class CgroupV2(Cgroup):
             self.destroy()
             raise
 
+    def _need(self, fname: str, what: str) -> str:
+        if not os.path.exists(self._f(fname)):
+            raise CgroupError(f"{what}: this kernel does not support it ({fname} is missing)")
+        return self._f(fname)
+
     def set_limits(self, limits: Limits) -> None:
+        if limits.memory_swap is not None and limits.memory is not None and limits.memory_swap != -1 \
+                and limits.memory_swap < limits.memory:
+            raise CgroupError("--memory-swap must be at least --memory")
         if limits.memory is not None:
             write(self._f("memory.max"), str(limits.memory))
+        if limits.memory_swap is not None:
+            # v2 limits swap alone: docker's memory+swap total minus the memory limit
+            swap = "max" if limits.memory_swap == -1 else str(max(0, limits.memory_swap - (limits.memory or 0)))
+            write(self._need("memory.swap.max", "--memory-swap"), swap)
+        if limits.cpu_shares is not None:
+            write(self._need("cpu.weight", "--cpu-shares"), str(shares_to_weight(limits.cpu_shares)))
+        if limits.cpuset_cpus is not None:
+            write(self._need("cpuset.cpus", "--cpuset-cpus"), limits.cpuset_cpus)
+        if limits.blkio_weight is not None:
+            for f in ("io.weight", "io.bfq.weight"):
+                if os.path.exists(self._f(f)):
+                    write(self._f(f), f"default {limits.blkio_weight}")
+                    break
+            else:
+                raise CgroupError("--blkio-weight: this kernel does not support it (no io.weight)")
+        devs: dict = {}
+        for key, lst in (("rbps", limits.device_read_bps), ("wbps", limits.device_write_bps)):
+            for ma, mi, bps in lst or []:
+                devs.setdefault(f"{ma}:{mi}", []).append(f"{key}={bps}")
+        for dev, parts in devs.items():
+            write(self._need("io.max", "--device-read-bps/--device-write-bps"), f"{dev} {' '.join(parts)}")
         if limits.cpu_quota is not None:
             write(self._f("cpu.max"), f"{limits.cpu_quota} {limits.cpu_period}")
         if limits.pids is not None:

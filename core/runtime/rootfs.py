@@ -66,6 +66,42 @@ def resolve_in_root(root: str, path: str, follow_last: bool = False, _depth: int
     return cur
 
 
+def _cgroup_hierarchies() -> list[tuple[str, str, str]]:
+    """(mount point, fs type, controller options) of the host's cgroup file systems."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            rf = right.split()
+            if rf and rf[0] in ("cgroup", "cgroup2"):
+                opts = [o for o in rf[2].split(",") if o not in ("rw", "ro")]
+                out.append((left.split()[4], rf[0], ",".join(opts)))
+    return out
+
+
+def _mount_cgroups(target: str, privileged: bool) -> None:
+    """/sys/fs/cgroup as docker shows it: the container's own groups (the
+    cgroup namespace makes them the roots), read-only unless privileged."""
+    if not os.path.isdir(target):
+        return
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if privileged else MS_RDONLY)
+    hier = _cgroup_hierarchies()
+    if any(mp == "/sys/fs/cgroup" and t == "cgroup2" for mp, t, _ in hier):  # a v2 host
+        mount("cgroup2", target, "cgroup2", flags)
+        return
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
+    for mp, fstype, opts in hier:
+        if not mp.startswith("/sys/fs/cgroup/") or "name=" in opts:
+            continue  # named hierarchies (systemd's) are not the container's business
+        name = os.path.basename(mp)
+        sub = os.path.join(target, name)
+        _mkdir(sub)
+        mount(fstype, sub, fstype, flags, opts if fstype == "cgroup" else None)
+        for ctrl in name.split(",") if "," in name else ():
+            os.symlink(name, os.path.join(target, ctrl))  # cpu -> cpu,cpuacct, as on the host
+    mount("tmpfs", target, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if privileged else MS_RDONLY))
+
+
 def _user_mounts(root: str, mounts: list[dict]) -> None:
     """Volumes, binds and tmpfs (docker's -v, --mount, --tmpfs), shortest target first."""
     for m in sorted(mounts, key=lambda m: m["Target"].count("/")):
@@ -131,6 +167,7 @@ def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool 
 
     _mkdir(j("/sys"))
     mount("sysfs", j("/sys"), "sysfs", (0 if privileged else MS_RDONLY) | MS_NOSUID | MS_NOEXEC | MS_NODEV)
+    _mount_cgroups(j("/sys/fs/cgroup"), privileged)
     if not privileged:
         _mask_and_protect(j)
 
