@@ -1,6 +1,8 @@
 """The dashboard, driven with Textual's pilot and in tmux, against real containers."""
 from __future__ import annotations
 
+import os
+
 import subprocess
 import sys
 import time
@@ -8,7 +10,8 @@ import time
 import pytest
 from textual.widgets import DataTable
 
-from dunnage.tui.app import ConfirmScreen, DunnageApp, HelpScreen
+from dunnage.tui.app import DunnageApp, HelpScreen
+from dunnage.tui.views import ConfirmScreen
 
 from conftest import Tmux, dunnage_cmd, wait_for
 
@@ -156,12 +159,194 @@ async def test_logs_view_follows(engine, image):
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LogsScreen))
         scr = app.screen
-        await until(pilot, lambda: [r[2] for r in scr.records] == [b"out-1\n", b"err-1\n", b"out-2\n"])
+        await until(pilot, lambda: [(r[1], r[2]) for r in scr.lines] == [
+            ("stdout", "out-1"), ("stderr", "err-1"), ("stdout", "out-2")])
         log = scr.query_one("#log", RichLog)
         assert any("out-2" in line.text for line in log.lines)
         await pilot.press("t")
         await pilot.pause(0.2)
         assert any(line.text.endswith("Z out-1") for line in log.lines)
+        # search with a regex, step through the matches, save to a file
+        async def ask(key, answer):
+            await pilot.press(key)
+            await until(pilot, lambda: app.screen.query("#answer"))
+            app.screen.query_one("#answer").value = answer
+            await pilot.press("enter")
+        await ask("slash", "out-[0-9]")
+        await until(pilot, lambda: scr.matches == [0, 2])
+        assert scr.sub_title.endswith("match 1 of 2")
+        await pilot.press("n")
+        assert scr.sub_title.endswith("match 2 of 2")
+        await pilot.press("N")
+        assert scr.sub_title.endswith("match 1 of 2")
+        await ask("slash", "(bad")
+        await pilot.pause(0.1)
+        assert scr.matches == [0, 2]  # a broken regex changes nothing
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            await ask("w", f"{d}/saved.log")
+            await until(pilot, lambda: os.path.exists(f"{d}/saved.log"))
+            saved = open(f"{d}/saved.log").read().splitlines()
+            assert [x.split(" ", 1)[1] for x in saved] == ["out-1", "err-1", "out-2"]
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, LogsScreen))
+        await pilot.press("q")
+
+
+async def test_marks_act_on_several_containers(engine, image):
+    a = engine.run(image, ["sleep", "300"], name="mark-a", detach=True, network="none")
+    b = engine.run(image, ["sleep", "300"], name="mark-b", detach=True, network="none")
+    keep = engine.run(image, ["sleep", "300"], name="mark-keep", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: {a.id, b.id, keep.id} <= set(app.rows))
+        table = app.query_one("#containers", DataTable)
+        for c in (a, b):
+            table.move_cursor(row=table.get_row_index(c.id))
+            await pilot.press("space")
+        assert app.marked == {a.id, b.id}
+        assert "2 marked" in app.sub_title
+        assert str(table.get_cell(a.id, "name")).startswith("● ")
+        await pilot.press("x")
+        await until(pilot, lambda: app.rows[a.id].state == "exited" and app.rows[b.id].state == "exited", 40)
+        assert app.rows[keep.id].state == "running" and not app.marked
+        await pilot.press("q")
+
+
+async def test_container_page_charts_top_and_inspect(engine, image):
+    from textual.widgets import Tree
+    from dunnage.tui.page import ContainerScreen
+    c = engine.run(image, ["sh", "-c", "while :; do :; done"], name="paged", detach=True, cpus="0.5",
+                   memory="64m", network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: c.id in app.rows and len(app.rows[c.id].cpu_hist) >= 3)
+        table = app.query_one("#containers", DataTable)
+        table.move_cursor(row=table.get_row_index(c.id))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        page = app.screen
+        # CPU against its limit, with throttling; memory against its limit
+        await until(pilot, lambda: "of 50% limit" in str(page.query_one("#cpu-title").render()))
+        await until(pilot, lambda: "throttled" in str(page.query_one("#cpu-title").render()), 20)
+        assert "64MiB" in str(page.query_one("#mem-title").render())
+        await pilot.press("2")
+        await until(pilot, lambda: page.query_one("#top-table", DataTable).row_count >= 1)
+        await pilot.press("3")
+        tree = page.query_one("#page-tree", Tree)
+        await until(pilot, lambda: any("HostConfig" in str(n.label) for n in tree.root.children))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ContainerScreen))
+        await pilot.press("q")
+
+
+async def test_images_volumes_and_networks_views(engine, image):
+    from dunnage.tui.views import ImagesScreen, InspectScreen, NetworksScreen, RunForm, VolumesScreen
+    engine.volume_create("tui-vol")
+    app = DunnageApp(engine, interval=0.5)
+    try:
+        async with app.run_test(size=(120, 34)) as pilot:
+            await pilot.press("I")
+            await until(pilot, lambda: isinstance(app.screen, ImagesScreen) and app.screen.loaded)
+            images = app.screen
+            assert image in images.items
+            t = images.query_one(DataTable)
+            t.move_cursor(row=t.get_row_index(image))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, InspectScreen))
+            await pilot.press("escape")
+            # run a container from the image through the form
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, RunForm))
+            form = app.screen
+            form.query_one("#f-name").value = "from-form"
+            form.query_one("#f-command").value = "sleep 300"
+            form.query_one("#f-env").value = "A=1, B=2"
+            form.query_one("#f-memory").value = "32m"
+            form.query_one("#f-network").value = "none"
+            form.submit()
+            await until(pilot, lambda: not isinstance(app.screen, RunForm), 30)
+            c = engine.container("from-form")
+            assert c.running() and "A=1" in c.config["Config"]["Env"]
+            assert c.config["HostConfig"]["Memory"] == 32 << 20
+            await pilot.press("escape")
+            await pilot.press("V")
+            await until(pilot, lambda: isinstance(app.screen, VolumesScreen) and app.screen.loaded)
+            vols = app.screen
+            assert "tui-vol" in vols.items
+            t = vols.query_one(DataTable)
+            t.move_cursor(row=t.get_row_index("tui-vol"))
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await until(pilot, lambda: "tui-vol" not in {v["Name"] for v in engine.volumes()})
+            await until(pilot, lambda: "tui-vol" not in vols.items)
+            await pilot.press("escape")
+            await pilot.press("N")
+            await until(pilot, lambda: isinstance(app.screen, NetworksScreen) and app.screen.loaded)
+            assert {"bridge"} <= set(app.screen.items)
+            # the container keys do nothing here: s would start a container on the main screen
+            await pilot.press("escape", "q")
+    finally:
+        for v in ("tui-vol",):
+            try:
+                engine.volume_remove(v)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+async def test_command_palette_runs_container_actions(engine, image):
+    c = engine.run(image, ["sleep", "300"], name="paletted", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"stop paletted")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.rows[c.id].state == "exited", 30)
+        await pilot.press("q")
+
+
+def test_settings_file_theme_keys_and_errors(tmp_path, engine, image):
+    from textual.app import App
+    from dunnage.tui import config
+    from dunnage.tui.app import binding_ids
+    themes = set(App().available_themes)
+    f = tmp_path / "config.toml"
+    f.write_text('[dashboard]\ntheme = "ansi-dark"\ninterval = 0.5\n[keys]\nstop = "z,ctrl+s"\n')
+    s = config.load(f, binding_ids(), themes)
+    assert (s.theme, s.interval, s.keys) == ("ansi-dark", 0.5, {"stop": "z,ctrl+s"})
+    for text, msg in (('[keys]\nfly = "f"\n', "no action 'fly'"), ('[dashboard]\ntheme = "neon"\n', "unknown theme"),
+                      ("[dashboard\n", str(f)), ('[dashboard]\ninterval = 0\n', "between 0.1 and 60"),
+                      ('[colors]\n', "unknown section")):
+        f.write_text(text)
+        with pytest.raises(config.ConfigError, match=msg):
+            config.load(f, binding_ids(), themes)
+    # the command line refuses a bad file with one line
+    cfg = tmp_path / "xdg" / "dunnage"
+    cfg.mkdir(parents=True)
+    (cfg / "config.toml").write_text('[keys]\nfly = "f"\n')
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "dunnage.tui.cli", "--root", str(engine.store.root)],
+                       env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}, capture_output=True, timeout=60)
+    assert p.returncode == 125 and len(p.stderr.decode().strip().splitlines()) == 1
+    assert b"no action 'fly'" in p.stderr
+
+
+async def test_configured_keys_and_theme_apply(engine, image):
+    c = engine.run(image, ["sleep", "300"], name="rebound", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3, theme="ansi-dark", keys={"stop": "z"})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        assert app.theme == "ansi-dark"
+        table = app.query_one("#containers", DataTable)
+        table.move_cursor(row=table.get_row_index(c.id))
+        await pilot.press("x")  # no longer stop
+        await pilot.pause(0.5)
+        assert engine.container(c.id).running()
+        await pilot.press("z")
+        await until(pilot, lambda: app.rows[c.id].state == "exited", 30)
         await pilot.press("q")

@@ -12,9 +12,10 @@ from typing import Optional
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Sparkline, Static
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
@@ -22,10 +23,12 @@ from dunnage.core.cgroups import CgroupStats, cpu_percent
 from dunnage.core.engine import container_status_text
 from dunnage.core.units import bytes_binary
 
+from .page import rate
+
 HISTORY = 60
 # the least needed column last, so 80 columns show everything that moves
 COLUMNS = [("name", "NAME"), ("status", "STATUS"), ("cpu", "CPU %"), ("mem", "MEM USED / LIMIT"),
-           ("pids", "PIDS"), ("image", "IMAGE")]
+           ("net", "NET ↓/↑"), ("io", "DISK R/W"), ("pids", "PIDS"), ("ports", "PORTS"), ("image", "IMAGE")]
 
 
 def short_status(state: str, status: str) -> str:
@@ -47,8 +50,20 @@ class Row:
     mem_limit: int = 0
     pids: int = 0
     pids_limit: Optional[int] = None
+    cpu_limit: float = 0.0  # cores (--cpus), 0: none
+    periods: int = 0
+    throttled: int = 0
+    oom_kills: int = 0
+    net_rx_rate: float = 0.0  # bytes per second
+    net_tx_rate: float = 0.0
+    io_read_rate: float = 0.0
+    io_write_rate: float = 0.0
+    ports: str = ""
     cpu_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    net_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))  # (rx, tx) rates
+    io_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    pids_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
 class HelpScreen(ModalScreen):
@@ -56,45 +71,48 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         lines = ["[b]dunnage: keys[/b]", ""]
-        for key, what in (("↑/↓ j/k", "select a container"), ("s", "start"), ("x", "stop"),
-                          ("e", "a shell inside (exit to come back)"), ("p", "pause / unpause"),
-                          ("R", "restart"),
-                          ("d", "remove (asks first if running)"), ("r", "refresh now"),
-                          ("l", "logs, followed (t timestamps, f pause, escape back)"),
-                          ("o / O", "sort by name, CPU, memory, status / reverse"),
+        for key, what in (("↑/↓ j/k", "select a container"), ("space", "mark / unmark (actions take every mark)"),
+                          ("enter", "the container's page: charts, top, inspect"),
+                          ("s / x", "start / stop"), ("p", "pause / unpause"), ("R", "restart"),
+                          ("K", "kill"), ("d", "remove (asks first if running)"), ("n", "rename"),
+                          ("e", "a shell inside (exit to come back)"),
+                          ("l", "logs (/ search, n/N next/prev, w save, t, f)"),
+                          ("o / O", "sort: name, CPU, memory, net, disk, status / reverse"),
                           ("/", "filter by text or state; escape clears"),
-                          ("?", "this help"), ("q", "quit")):
+                          ("I V N", "images, volumes, networks views"), ("r", "refresh now"),
+                          ("ctrl+p", "command palette"), ("?", "this help"), ("q", "quit")):
             lines.append(f"  [b]{key:<9}[/b] {what}")
         lines += ["", "CPU %: 100 % = one whole core (docker's convention).",
                   "MEM: usage without reclaimable page cache, against the limit",
-                  "(or the host's memory when there is none).", "", "escape closes"]
+                  "(or the host's memory when there is none). NET, DISK: per second.", "", "escape closes"]
         yield Static("\n".join(lines), id="help-text")
 
 
 class LogsScreen(Screen):
-    """A container's log, followed live: stderr in red, t toggles timestamps."""
+    """A container's log, followed live: stderr in red, t toggles timestamps,
+    / searches (a regex), n/N step through the matches, w saves to a file."""
     BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("t", "timestamps", "timestamps"),
-                Binding("f", "follow", "follow/pause")] + [
-        # the container table's keys mean nothing here
-        Binding(k, "nothing", show=False) for k in ("s", "x", "d", "e", "p", "R", "r", "o", "O", "l", "slash")]
-
-    def action_nothing(self) -> None:
-        pass
+                Binding("f", "follow", "follow/pause"), Binding("slash", "search", "search"),
+                Binding("n", "next", "next"), Binding("N", "prev", "prev", show=False),
+                Binding("w", "save", "save")]
 
     def __init__(self, engine: Engine, cid: str, name: str):
         super().__init__()
         self.engine, self.cid, self.cname = engine, cid, name
-        self.records: list = []
+        self.lines: list[tuple[int, str, str]] = []  # (time ns, stream, one line)
         self.show_time = False
         self.following = True
         self.stopped = False
+        self.pattern = None
+        self.matches: list[int] = []
+        self.current = -1
 
     def on_unmount(self) -> None:
         self.stopped = True  # the follower thread ends within one poll
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=100_000)
+        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=None)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -111,26 +129,35 @@ class LogsScreen(Screen):
         except EngineError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")
 
-    def _render_rec(self, rec):
+    def _text(self, line: tuple[int, str, str]):
         import datetime as dt
         from rich.text import Text
-        t, stream, data = rec
-        text = data.decode(errors="replace").rstrip("\n")
+        t, stream, text = line
         if self.show_time:
-            stamp = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ ")
-            text = "\n".join(stamp + line for line in text.split("\n"))
-        return Text(text, style="red" if stream == "stderr" else "")
+            text = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ ") + text
+        out = Text(text, style="red" if stream == "stderr" else "")
+        if self.pattern is not None:
+            out.highlight_regex(self.pattern, style="black on yellow")
+        return out
 
     def add(self, rec) -> None:
-        self.records.append(rec)
-        if self.following:
-            self.query_one("#log", RichLog).write(self._render_rec(rec))
+        t, stream, data = rec
+        log = self.query_one("#log", RichLog)
+        for text in data.decode(errors="replace").rstrip("\n").split("\n"):
+            line = (t, stream, text)
+            self.lines.append(line)
+            if self.pattern is not None and self.pattern.search(text):
+                self.matches.append(len(self.lines) - 1)
+            if self.following:
+                log.write(self._text(line))
 
     def redraw(self) -> None:
         log = self.query_one("#log", RichLog)
         log.clear()
-        for rec in self.records:
-            log.write(self._render_rec(rec))
+        for line in self.lines:
+            log.write(self._text(line), scroll_end=False)
+        if self.following:
+            log.scroll_end(animate=False)
 
     def action_timestamps(self) -> None:
         self.show_time = not self.show_time
@@ -142,59 +169,128 @@ class LogsScreen(Screen):
         if self.following:
             self.redraw()
 
+    def action_search(self) -> None:
+        from .views import AskScreen
 
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "yes", "yes"), Binding("n,escape", "no", "no")]
+        def done(text) -> None:
+            import re
+            if not text:
+                self.pattern, self.matches = None, []
+                self.redraw()
+                return
+            try:
+                self.pattern = re.compile(text)
+            except re.error as e:
+                self.notify(f"not a regular expression: {e}", severity="error")
+                return
+            self.matches = [i for i, (_, _, line) in enumerate(self.lines) if self.pattern.search(line)]
+            self.following = False  # searching stops the follow, f resumes it
+            self.redraw()
+            self.current = -1
+            if not self.matches:
+                self.notify(f"no match for {text}", severity="warning")
+            else:
+                self.action_next()
+        self.app.push_screen(AskScreen("search (a regular expression; empty clears)"), done)
 
-    def __init__(self, question: str):
-        super().__init__()
-        self.question = question
+    def _go(self, step: int) -> None:
+        if not self.matches:
+            return
+        self.current = (self.current + step) % len(self.matches)
+        log = self.query_one("#log", RichLog)
+        log.scroll_to(y=max(0, self.matches[self.current] - log.size.height // 2), animate=False)
+        self.sub_title = f"logs · {self.cname} · match {self.current + 1} of {len(self.matches)}"
 
-    def compose(self) -> ComposeResult:
-        with Grid(id="confirm"):
-            yield Label(self.question, id="question")
-            yield Button("Yes (y)", variant="error", id="yes")
-            yield Button("No (n)", variant="primary", id="no")
+    def action_next(self) -> None:
+        self._go(1)
 
-    def action_yes(self) -> None:
-        self.dismiss(True)
+    def action_prev(self) -> None:
+        self._go(-1)
 
-    def action_no(self) -> None:
-        self.dismiss(False)
+    def action_save(self) -> None:
+        from .views import AskScreen
 
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        def done(path) -> None:
+            if not path:
+                return
+            try:
+                with open(path, "w") as f:
+                    for line in self.lines:
+                        f.write(self._text(line).plain + "\n")
+            except OSError as e:
+                self.notify(f"saving: {e.strerror}", severity="error")
+                return
+            self.notify(f"saved {len(self.lines)} lines to {path}")
+        self.app.push_screen(AskScreen("save the log to:", value=f"{self.cname}.log"), done)
+
+
+class DunnageCommands(Provider):
+    """The command palette (ctrl+p): every container action by name, and the views."""
+
+    async def search(self, query: str) -> Hits:
+        from functools import partial
+        app = self.app
+        matcher = self.matcher(query)
+        cmds = [(f"view {v}", partial(app.action_view, v), f"the {v} view") for v in ("images", "volumes", "networks")]
+        for cid, r in list(app.rows.items()):
+            for verb in ("start", "stop", "restart", "pause", "unpause", "kill", "remove"):
+                cmds.append((f"{verb} {r.name}", partial(app.engine_call, verb, cid), f"{r.image} · {r.status}"))
+            cmds.append((f"logs {r.name}", partial(app.push_screen, LogsScreen(app.engine, cid, r.name)), "follow"))
+            cmds.append((f"page {r.name}", partial(app.open_page, cid), "charts, top, inspect"))
+        for text, callback, help_text in cmds:
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
 
 
 class DunnageApp(App):
     TITLE = "dunnage"
     SUB_TITLE = "containers"
+    COMMANDS = App.COMMANDS | {DunnageCommands}
     CSS_PATH = "dunnage.tcss"
     AUTO_FOCUS = "#containers"
     BINDINGS = [
-        Binding("q", "quit", "quit"),
-        Binding("s", "start", "start"),
-        Binding("x", "stop", "stop"),
-        Binding("d", "remove", "remove"),
-        Binding("e", "exec_shell", "shell"),
-        Binding("p", "pause", "pause"),
-        Binding("R", "restart", "restart", show=False),
-        Binding("r", "refresh", "refresh"),
-        Binding("l", "logs", "logs"),
-        Binding("o", "sort", "sort"),
-        Binding("O", "reverse", "reverse", show=False),
-        Binding("slash", "filter", "filter"),
-        Binding("escape", "clear_filter", "clear filter", show=False),
-        Binding("question_mark", "help", "help"),
-        Binding("j", "cursor_down", "down", show=False),
-        Binding("k", "cursor_up", "up", show=False),
+        Binding("q", "quit", "quit", id="quit"),
+        Binding("s", "start", "start", id="start"),
+        Binding("x", "stop", "stop", id="stop"),
+        Binding("d", "remove", "remove", id="remove"),
+        Binding("e", "exec_shell", "shell", id="exec_shell"),
+        Binding("p", "pause", "pause", id="pause"),
+        Binding("R", "restart", "restart", show=False, id="restart"),
+        Binding("r", "refresh", "refresh", id="refresh"),
+        Binding("l", "logs", "logs", id="logs"),
+        Binding("o", "sort", "sort", id="sort"),
+        Binding("O", "reverse", "reverse", show=False, id="reverse"),
+        Binding("slash", "filter", "filter", id="filter"),
+        Binding("escape", "clear_filter", "clear filter", show=False, id="clear_filter"),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("j", "cursor_down", "down", show=False, id="cursor_down"),
+        Binding("k", "cursor_up", "up", show=False, id="cursor_up"),
+        Binding("space", "mark", "mark", show=False, id="mark"),
+        Binding("enter", "page", "page", show=False, id="page"),
+        Binding("K", "kill", "kill", show=False, id="kill"),
+        Binding("n", "rename", "rename", show=False, id="rename"),
+        Binding("I", "view('images')", "images", id="view_images"),
+        Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
+        Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
     ]
 
-    def __init__(self, engine: Engine, interval: float = 1.0):
+    # the container table's keys do nothing over another screen (images, a page, logs)
+    MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "view", "rename", "sort",
+                 "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def __init__(self, engine: Engine, interval: float = 1.0, theme: str | None = None,
+                 keys: dict[str, str] | None = None):
         super().__init__()
         self.engine = engine
         self.interval = interval
+        self.start_theme = theme
+        self.start_keys = keys or {}
         self.rows: dict[str, Row] = {}
         self._prev: dict[str, CgroupStats] = {}  # each container's previous sample
         self._events_off = 0
@@ -204,6 +300,7 @@ class DunnageApp(App):
         self.sort_reverse = False
         self.filter_text = ""
         self._timer = None
+        self.marked: set[str] = set()
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -222,6 +319,10 @@ class DunnageApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.start_theme:
+            self.theme = self.start_theme
+        if self.start_keys:
+            self.set_keymap(self.start_keys)
         self.query_one("#filter", Input).display = False
         t = self.query_one("#containers", DataTable)
         for key, title in COLUMNS:
@@ -255,20 +356,36 @@ class DunnageApp(App):
             r = Row(c.id, c.name, c.config["ImageName"], c.status, container_status_text(c))
             if old:
                 r.cpu_hist, r.mem_hist = old.cpu_hist, old.mem_hist
+            if old:
+                r.net_hist, r.io_hist, r.pids_hist = old.net_hist, old.io_hist, old.pids_hist
+            r.cpu_limit = (c.config["HostConfig"].get("NanoCpus") or 0) / 1e9
             s = self.engine.sample(c) if c.status == "running" else None
             if s is not None:
-                r.cpu = cpu_percent(self._prev.get(c.id), s)
+                prev = self._prev.get(c.id)
+                r.cpu = cpu_percent(prev, s)
                 self._prev[c.id] = s
                 r.mem, r.mem_limit = s.mem_usage, s.mem_limit or 0
                 r.pids, r.pids_limit = s.pids_current, s.pids_limit
+                r.periods, r.throttled, r.oom_kills = s.nr_periods, s.nr_throttled, s.oom_kills
+                if prev is not None and s.time_ns > prev.time_ns:
+                    dt = (s.time_ns - prev.time_ns) / 1e9
+                    r.net_rx_rate = max(0, s.net_rx - prev.net_rx) / dt
+                    r.net_tx_rate = max(0, s.net_tx - prev.net_tx) / dt
+                    r.io_read_rate = max(0, s.io_read - prev.io_read) / dt
+                    r.io_write_rate = max(0, s.io_write - prev.io_write) / dt
                 r.cpu_hist.append(r.cpu)
                 r.mem_hist.append(r.mem)
+                r.net_hist.append((r.net_rx_rate, r.net_tx_rate))
+                r.io_hist.append((r.io_read_rate, r.io_write_rate))
+                r.pids_hist.append(r.pids)
+                from .cli import ports_text
+                r.ports = ports_text((c.state.get("NetworkSettings") or {}).get("Ports") or {})
             else:
                 self._prev.pop(c.id, None)
             out.append(r)
         return out
 
-    SORTS = ("name", "cpu", "mem", "status")
+    SORTS = ("name", "cpu", "mem", "net", "io", "status")
     STATES = ("running", "exited", "paused", "created", "restarting")
 
     def _visible(self, data: list[Row]) -> list[Row]:
@@ -280,6 +397,7 @@ class DunnageApp(App):
         else:
             rows = list(data)
         key = {"name": lambda r: r.name, "cpu": lambda r: r.cpu, "mem": lambda r: r.mem,
+               "net": lambda r: r.net_rx_rate + r.net_tx_rate, "io": lambda r: r.io_read_rate + r.io_write_rate,
                "status": lambda r: (r.state, r.name)}[self.sort_by]
         rows.sort(key=key, reverse=self.sort_reverse)
         return rows
@@ -294,7 +412,11 @@ class DunnageApp(App):
         def cells(r: Row) -> dict:
             running = r.state == "running"
             return {
-                "name": r.name, "image": r.image, "status": short_status(r.state, r.status),
+                "name": ("● " if r.id in self.marked else "") + r.name, "image": r.image,
+                "status": short_status(r.state, r.status),
+                "net": f"{rate(r.net_rx_rate)}/{rate(r.net_tx_rate)}" if running else "-",
+                "io": f"{rate(r.io_read_rate)}/{rate(r.io_write_rate)}" if running else "-",
+                "ports": r.ports if running else "",
                 "cpu": f"{r.cpu:6.2f}%" if running else "-",
                 "mem": f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}" if running else "-",
                 "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if running else "-",
@@ -314,13 +436,15 @@ class DunnageApp(App):
                 t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
         if [row.key.value for row in t.ordered_rows] != order:
             rank = {cid: i for i, cid in enumerate(order)}
-            by_name = {r.name: r.id for r in visible}
+            by_name = {cells(r)["name"]: r.id for r in visible}
             t.sort("name", key=lambda name: rank[by_name[name]])
         if selected in order:
             t.move_cursor(row=t.get_row_index(selected))
         arrow = "↑" if self.sort_reverse else "↓"
+        self.marked &= set(self.rows)
         self.sub_title = f"containers · sort {self.sort_by} {arrow}" + (
-            f" · filter “{self.filter_text}”" if self.filter_text else "")
+            f" · filter “{self.filter_text}”" if self.filter_text else "") + (
+            f" · {len(self.marked)} marked" if self.marked else "")
         self.update_detail()
 
     def action_logs(self) -> None:
@@ -331,7 +455,7 @@ class DunnageApp(App):
     def action_sort(self) -> None:
         i = self.SORTS.index(self.sort_by)
         self.sort_by = self.SORTS[(i + 1) % len(self.SORTS)]
-        self.sort_reverse = self.sort_by in ("cpu", "mem")  # biggest first
+        self.sort_reverse = self.sort_by in ("cpu", "mem", "net", "io")  # biggest first
         self._apply(list(self.rows.values()))
 
     def action_reverse(self) -> None:
@@ -391,6 +515,10 @@ class DunnageApp(App):
     def highlighted(self, _event) -> None:
         self.update_detail()
 
+    @on(DataTable.RowSelected, "#containers")
+    def selected_row(self, _event) -> None:  # enter on the table: the container's page
+        self.action_page()
+
     def check_events(self) -> None:
         recs, self._events_off = ev.read(self.engine.store, self._events_off)
         if recs and not self._sampling:
@@ -410,9 +538,13 @@ class DunnageApp(App):
         self.sample()
 
     @work(thread=True, group="action")
-    def engine_call(self, verb: str, cid: str) -> None:
+    def engine_call(self, verb: str, cid: str, arg: str = "") -> None:
         try:
-            if verb == "start":
+            if verb == "kill":
+                self.engine.kill(cid)
+            elif verb == "rename":
+                self.engine.rename(cid, arg)
+            elif verb == "start":
                 self.engine.start(cid)
             elif verb == "stop":
                 self.engine.stop(cid, 10)
@@ -428,30 +560,70 @@ class DunnageApp(App):
             self.call_from_thread(self.notify, str(e), severity="error")
         self.call_from_thread(self.sample)
 
-    def action_start(self) -> None:
+    def targets(self) -> list[str]:
+        """The marked containers, or the selected one."""
+        if self.marked:
+            return [cid for cid in self.marked if cid in self.rows]
+        cid = self.selected_id()
+        return [cid] if cid else []
+
+    def _each(self, verb: str, ing: str) -> None:
+        ids = self.targets()
+        if ids:
+            self.notify(f"{ing} {', '.join(self.rows[c].name for c in ids)}")
+            for cid in ids:
+                self.engine_call(verb, cid)
+            self.marked.clear()
+
+    def action_mark(self) -> None:
         cid = self.selected_id()
         if cid:
-            self.notify(f"starting {self.rows[cid].name}")
-            self.engine_call("start", cid)
+            self.marked ^= {cid}
+            self._apply(list(self.rows.values()))
+            self.action_cursor_down()
+
+    def action_start(self) -> None:
+        self._each("start", "starting")
 
     def action_stop(self) -> None:
-        cid = self.selected_id()
-        if cid:
-            self.notify(f"stopping {self.rows[cid].name}")
-            self.engine_call("stop", cid)
+        self._each("stop", "stopping")
+
+    def action_kill(self) -> None:
+        self._each("kill", "killing")
 
     def action_pause(self) -> None:
-        cid = self.selected_id()
-        if cid:
-            paused = self.rows[cid].state == "paused"
-            self.notify(f"{'unpausing' if paused else 'pausing'} {self.rows[cid].name}")
-            self.engine_call("unpause" if paused else "pause", cid)
+        ids = self.targets()
+        if ids:
+            paused = all(self.rows[c].state == "paused" for c in ids)
+            self._each("unpause" if paused else "pause", "unpausing" if paused else "pausing")
 
     def action_restart(self) -> None:
+        self._each("restart", "restarting")
+
+    def action_page(self) -> None:
         cid = self.selected_id()
         if cid:
-            self.notify(f"restarting {self.rows[cid].name}")
-            self.engine_call("restart", cid)
+            self.open_page(cid)
+
+    def open_page(self, cid: str) -> None:
+        from .page import ContainerScreen
+        self.push_screen(ContainerScreen(self.engine, cid))
+
+    def action_view(self, kind: str) -> None:
+        from .views import ImagesScreen, NetworksScreen, VolumesScreen
+        self.push_screen({"images": ImagesScreen, "volumes": VolumesScreen, "networks": NetworksScreen}[kind](
+            self.engine))
+
+    def action_rename(self) -> None:
+        from .views import AskScreen
+        cid = self.selected_id()
+        if not cid:
+            return
+
+        def done(name) -> None:
+            if name:
+                self.engine_call("rename", cid, name)
+        self.push_screen(AskScreen(f"rename {self.rows[cid].name} to:"), done)
 
     def action_exec_shell(self) -> None:
         """A shell inside the selected container, in this terminal; the dashboard
@@ -471,19 +643,34 @@ class DunnageApp(App):
         self.sample()
 
     def action_remove(self) -> None:
-        cid = self.selected_id()
-        if not cid:
+        from .views import ConfirmScreen
+        ids = self.targets()
+        if not ids:
             return
-        r = self.rows[cid]
-        if r.state == "running":
-            def done(ok: bool) -> None:
-                if ok:
+        running = [self.rows[c].name for c in ids if self.rows[c].state in ("running", "paused", "restarting")]
+
+        def go(ok: bool = True) -> None:
+            if ok:
+                for cid in ids:
                     self.engine_call("remove", cid)
-            self.push_screen(ConfirmScreen(f"{r.name} is running. Kill and remove it?"), done)
+                self.marked.clear()
+        if running:
+            what = running[0] if len(running) == 1 else f"{len(running)} containers"
+            self.push_screen(ConfirmScreen(f"{what} {'is' if len(running) == 1 else 'are'} running. "
+                                           "Kill and remove?"), go)
         else:
-            self.engine_call("remove", cid)
+            go()
+
+
+def binding_ids() -> set[str]:
+    return {b.id for b in DunnageApp.BINDINGS if b.id}
 
 
 def run_app(engine: Engine) -> int:
-    DunnageApp(engine).run()
+    from . import config
+    try:
+        s = config.load(actions=binding_ids(), themes=set(App().available_themes))
+    except config.ConfigError as e:
+        raise EngineError(f"config {e}") from None
+    DunnageApp(engine, s.interval, s.theme, s.keys).run()
     return 0

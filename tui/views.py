@@ -1,0 +1,393 @@
+"""The dashboard's other views: images, volumes and networks (inspect, remove,
+prune), inspect as a navigable tree, pulling with progress, and the form that
+runs a new container.  Every engine call runs in a worker thread."""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Tree
+
+from dunnage.core import Engine, EngineError
+
+
+def fill_tree(node, value, label: str = "") -> None:
+    """Lay a JSON value out under NODE: objects and lists expand, scalars are leaves."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                fill_tree(node.add(f"[b]{k}[/b]", expand=False), v)
+            else:
+                node.add_leaf(f"[b]{k}[/b]: {json.dumps(v)}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)) and v:
+                fill_tree(node.add(f"[{i}]", expand=False), v)
+            else:
+                node.add_leaf(f"[{i}] {json.dumps(v)}")
+
+
+class InspectScreen(Screen):
+    """Any inspect document as a tree: enter or space opens and closes a branch."""
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "back")]
+
+    def __init__(self, title: str, doc: dict):
+        super().__init__()
+        self.doc_title, self.doc = title, doc
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        tree: Tree = Tree(self.doc_title, id="inspect-tree")
+        tree.root.expand()
+        fill_tree(tree.root, self.doc)
+        yield tree
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"inspect · {self.doc_title}"
+        self.query_one(Tree).focus()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "yes", "yes"), Binding("n,escape", "no", "no")]
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="confirm"):
+            yield Label(self.question, id="question")
+            yield Button("Yes (y)", variant="error", id="yes")
+            yield Button("No (n)", variant="primary", id="no")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ResourceScreen(Screen):
+    """A table of images, volumes or networks: enter inspects, d removes, P prunes."""
+    KIND = ""
+    COLUMNS: list[tuple[str, str]] = []
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("enter", "inspect", "inspect"),
+                Binding("d", "remove", "remove"), Binding("P", "prune", "prune"),
+                Binding("r", "refresh", "refresh"), Binding("j", "down", show=False),
+                Binding("k", "up", show=False)]
+
+    def __init__(self, engine: Engine):
+        super().__init__()
+        self.engine = engine
+        self.items: dict[str, dict] = {}
+        self.loaded = 0  # rounds of loading done (tests wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="resources", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.KIND
+        t = self.query_one(DataTable)
+        for key, title in self.COLUMNS:
+            t.add_column(title, key=key)
+        t.focus()
+        self.refresh_items()
+
+    # subclasses: load_rows() -> [(key, {column: text}, item)], inspect_item(key), remove_item(key),
+    # prune_items() -> [names]  (not remove/inspect: Textual's widgets have those)
+    def load_rows(self) -> list:
+        raise NotImplementedError
+
+    @work(thread=True, exclusive=True, group="load")
+    def refresh_items(self) -> None:
+        try:
+            rows = self.load_rows()
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+            return
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list) -> None:
+        t = self.query_one(DataTable)
+        selected = self.selected()
+        t.clear()
+        self.items = {}
+        for key, cells, item in rows:
+            self.items[key] = item
+            t.add_row(*[cells[k] for k, _ in self.COLUMNS], key=key)
+        if selected in self.items:
+            t.move_cursor(row=t.get_row_index(selected))
+        self.loaded += 1
+
+    def selected(self):
+        t = self.query_one(DataTable)
+        if not t.row_count:
+            return None
+        try:
+            return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+
+    def action_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def action_refresh(self) -> None:
+        self.refresh_items()
+
+    @on(DataTable.RowSelected)
+    def row_selected(self, _event) -> None:  # enter on the table
+        self.action_inspect()
+
+    def action_inspect(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self._inspect(key)
+
+    @work(thread=True, group="action")
+    def _inspect(self, key: str) -> None:
+        try:
+            doc = self.inspect_item(key)
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+            return
+        self.app.call_from_thread(self.app.push_screen, InspectScreen(key, doc))
+
+    @work(thread=True, group="action")
+    def _call(self, what: str, fn: Callable) -> None:
+        try:
+            out = fn()
+            self.app.call_from_thread(self.notify, what + (f": {', '.join(out)}" if out else ""))
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+        self.app.call_from_thread(self.refresh_items)
+
+    def action_remove(self) -> None:
+        key = self.selected()
+        if key is None:
+            return
+
+        def done(ok: bool) -> None:
+            if ok:
+                self._call(f"removed {key}", lambda: self.remove_item(key))
+        self.app.push_screen(ConfirmScreen(f"Remove {self.KIND[:-1]} {key}?"), done)
+
+    def action_prune(self) -> None:
+        def done(ok: bool) -> None:
+            if ok:
+                self._call("pruned", self.prune_items)
+        self.app.push_screen(ConfirmScreen(f"Remove every unused {self.KIND[:-1]}?"), done)
+
+
+class ImagesScreen(ResourceScreen):
+    KIND = "images"
+    COLUMNS = [("repo", "REPOSITORY"), ("tag", "TAG"), ("id", "IMAGE ID"), ("created", "CREATED"),
+               ("size", "SIZE")]
+    BINDINGS = ResourceScreen.BINDINGS + [Binding("u", "pull", "pull"), Binding("c", "run", "run…")]
+
+    def load_rows(self) -> list:
+        from .cli import image_rows
+        out = []
+        for r in image_rows(self.engine):
+            ref = f"{r['Repository']}:{r['Tag']}" if r["Repository"] != "<none>" else r["ID"]
+            out.append((ref, {"repo": r["Repository"], "tag": r["Tag"], "id": r["ID"],
+                              "created": r["CreatedSince"], "size": r["Size"]}, r))
+        return out
+
+    def inspect_item(self, key: str) -> dict:
+        return self.engine.inspect_image(key)
+
+    def remove_item(self, key: str) -> list:
+        self.engine.remove_image(key)
+        return []
+
+    def prune_items(self) -> list:
+        return self.engine.prune_images(False)
+
+    def action_pull(self) -> None:
+        def done(ref) -> None:
+            if ref:
+                self.app.push_screen(PullScreen(self.engine, ref), lambda _: self.refresh_items())
+        self.app.push_screen(AskScreen("pull which image?", "e.g. 127.0.0.1:5000/busybox:latest"), done)
+
+    def action_run(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self.app.push_screen(RunForm(self.engine, key), lambda _: self.refresh_items())
+
+
+class VolumesScreen(ResourceScreen):
+    KIND = "volumes"
+    COLUMNS = [("name", "VOLUME NAME"), ("driver", "DRIVER"), ("created", "CREATED")]
+
+    def load_rows(self) -> list:
+        return [(v["Name"], {"name": v["Name"], "driver": v["Driver"], "created": v["CreatedAt"][:19]}, v)
+                for v in self.engine.volumes()]
+
+    def inspect_item(self, key: str) -> dict:
+        return self.engine.volume_inspect(key)
+
+    def remove_item(self, key: str) -> list:
+        self.engine.volume_remove(key)
+        return []
+
+    def prune_items(self) -> list:
+        return self.engine.volume_prune(True)
+
+
+class NetworksScreen(ResourceScreen):
+    KIND = "networks"
+    COLUMNS = [("name", "NAME"), ("id", "NETWORK ID"), ("subnet", "SUBNET"), ("containers", "CONTAINERS"),
+               ("flags", "")]
+
+    def load_rows(self) -> list:
+        return [(r["Name"], {"name": r["Name"], "id": r["Id"][:12], "subnet": r["Subnet"],
+                             "containers": str(len(r["Endpoints"])),
+                             "flags": ("internal " if r["Internal"] else "") + ("default" if r.get("Default") else "")},
+                 r) for r in self.engine.networks()]
+
+    def inspect_item(self, key: str) -> dict:
+        return self.engine.network_inspect(key)
+
+    def remove_item(self, key: str) -> list:
+        self.engine.network_remove(key)
+        return []
+
+    def prune_items(self) -> list:
+        return self.engine.network_prune()
+
+
+class AskScreen(ModalScreen):
+    """One line of input; enter gives it, escape gives None."""
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    AUTO_FOCUS = "#answer"
+
+    def __init__(self, question: str, placeholder: str = "", value: str = ""):
+        super().__init__()
+        self.question, self.placeholder, self.value = question, placeholder, value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ask"):
+            yield Label(self.question)
+            yield Input(value=self.value, placeholder=self.placeholder, id="answer")
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PullScreen(Screen):
+    """`pull` with its progress: what the registry client reports, line by line."""
+    BINDINGS = [Binding("escape,q", "close", "back")]
+
+    def __init__(self, engine: Engine, ref: str):
+        super().__init__()
+        self.engine, self.ref = engine, ref
+        self.done = False
+        self.ok = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield RichLog(id="pull-log", markup=False, wrap=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"pull · {self.ref}"
+        self.pull()
+
+    @work(thread=True, exclusive=True)
+    def pull(self) -> None:
+        log = self.query_one(RichLog)
+        say = lambda s: self.app.call_from_thread(log.write, s)  # noqa: E731
+        try:
+            img = self.engine.pull(self.ref, None, say)
+            self.ok = True
+            self.app.call_from_thread(log.write, f"pulled {self.ref} ({img.short_id})")
+        except EngineError as e:
+            self.app.call_from_thread(log.write, f"error: {e}")
+        self.done = True
+
+    def action_close(self) -> None:
+        self.dismiss(self.ok)
+
+
+class RunForm(ModalScreen):
+    """Run a new container from an image: name, ports, env, volumes, limits, command."""
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+r", "submit", "run")]
+    AUTO_FOCUS = "#f-name"
+
+    def action_submit(self) -> None:
+        self.submit()
+    FIELDS = [("name", "name", ""), ("command", "command", "default: the image's"),
+              ("ports", "ports", "8080:80, 53:53/udp"), ("env", "environment", "K=V, K2=V2"),
+              ("volumes", "volumes", "data:/data, /host:/ctr:ro"), ("memory", "memory limit", "64m"),
+              ("cpus", "CPUs", "0.5"), ("network", "network", "bridge")]
+
+    def __init__(self, engine: Engine, image: str):
+        super().__init__()
+        self.engine, self.image = engine, image
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="run-form"):
+            yield Label(f"[b]run {self.image}[/b]  (enter in the last field, or ctrl+r, runs it)")
+            for key, label, hint in self.FIELDS:
+                yield Label(label)
+                yield Input(placeholder=hint, id=f"f-{key}")
+            yield Button("Run", variant="success", id="run")
+
+    def values(self) -> dict:
+        return {k: self.query_one(f"#f-{k}", Input).value.strip() for k, _, _ in self.FIELDS}
+
+    @on(Input.Submitted)
+    def next_or_run(self, event: Input.Submitted) -> None:
+        if event.input.id == f"f-{self.FIELDS[-1][0]}":
+            self.submit()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#run")
+    def pressed(self) -> None:
+        self.submit()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def submit(self) -> None:
+        import shlex
+        v = self.values()
+        split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
+        kw = dict(name=v["name"] or None, publish=split(v["ports"]), env=split(v["env"]), volumes=split(v["volumes"]),
+                  memory=v["memory"] or None, cpus=v["cpus"] or None, network=v["network"] or None, detach=True)
+        try:
+            command = shlex.split(v["command"]) if v["command"] else None
+        except ValueError as e:
+            self.notify(f"command: {e}", severity="error")
+            return
+        self.run_it(command, kw)
+
+    @work(thread=True, exclusive=True)
+    def run_it(self, command, kw) -> None:
+        try:
+            c = self.engine.run(self.image, command, **kw)
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"started {c.name}")
+        self.app.call_from_thread(self.dismiss, c.id)
