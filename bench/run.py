@@ -17,6 +17,9 @@ net:   busybox nc (a sink) and httpd in a container with published ports:
        container's address, and through podman's published port (bridge).
 mem:   10 idle containers each: PSS of dunnage's shim + FUSE server per
        container against podman's conmon, and `run -d` to running.
+sample: one sampling round of 100 running containers (CPU, memory, IO,
+       network, pids) against `podman stats --no-stream` of 10; then the
+       dashboard's CPU use and RSS over 60 s with 50 containers.
 fs:    a Debian minbase with python3 (debootstrap) as the lower layer of kernel
        overlayfs, fuse-overlayfs and dunnage.fuse: find + tar of the whole tree
        with cold and warm caches, and `python3 -c pass` started through the
@@ -437,7 +440,69 @@ def bench_mem(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem}
+def bench_sample(runs: int) -> dict:
+    """One sampling round over 100 running containers (what the dashboard does each
+    second) against `podman stats --no-stream` over 10; then the dashboard's own CPU
+    use and memory with 50 running containers, refreshing every second."""
+    import asyncio
+    import resource
+    from dunnage.core import Engine
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    from dunnage.tui.app import DunnageApp
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "dunnage"
+    e = Engine(str(droot))
+    podman = Podman()
+    res: dict = {"name": "sample", "what": "a sampling round: 100 dunnage containers vs podman stats over 10; "
+                 "the dashboard's CPU and memory over 60 s with 50 containers"}
+    try:
+        tarball = work / "busybox.tar"
+        tarball.write_bytes(busybox_rootfs_tar())
+        e.ensure_demo_image()
+        for i in range(100):
+            e.run("local/busybox:latest", ["sleep", "3600"], detach=True, network="none", name=f"s{i}")
+        podman("import", str(tarball), "localhost/busybox")
+        for i in range(10):
+            podman("run", "-d", *Podman.RUN, "localhost/busybox", "sleep", "3600")
+        rounds = []
+        for _ in range(max(runs, 10)):
+            t = time.perf_counter()
+            for c in e.containers(all_=True):
+                e.sample(c)
+            rounds.append(time.perf_counter() - t)
+        pt = [timed(podman.cmd + ["stats", "--no-stream"]) for _ in range(max(runs, 5))]
+        res["dunnage 100 containers"] = summary(rounds)
+        res["podman stats 10 containers"] = summary(pt)
+        res["ratio dunnage(100)/podman(10)"] = statistics.median(rounds) / statistics.median(pt)
+        for c in e.containers(all_=True)[50:]:
+            e.remove(c.id, force=True)
+
+        async def watch() -> tuple[float, int, int]:
+            app = DunnageApp(e, interval=1.0)
+            async with app.run_test(size=(120, 40)) as pilot:
+                while app.rounds < 3:
+                    await pilot.pause(0.2)
+                rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                t0, c0 = time.monotonic(), time.process_time()
+                await pilot.pause(60)
+                cpu = (time.process_time() - c0) / (time.monotonic() - t0)
+                rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                await pilot.press("q")
+            return cpu, rss0, rss1
+        cpu, rss0, rss1 = asyncio.run(watch())
+        res["dashboard CPU % of one core (50 containers, 1 s)"] = cpu * 100
+        res["dashboard max RSS MiB at start / after 60 s"] = [rss0 / 1024, rss1 / 1024]
+        return res
+    finally:
+        for c in e.containers(all_=True):
+            e.remove(c.id, force=True)
+        podman.close()
+        from dunnage.core.net.config import Networks
+        Networks(e.store).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample}
 
 
 def main() -> int:
@@ -462,8 +527,9 @@ def main() -> int:
         if "ratio_to_floor" in res:
             print(f"  ratio dunnage/floor: {res['ratio_to_floor']:.2f}")
         for k, v in res.items():
-            if (k.startswith("ratio ") or k.endswith(("MiB/s", "conn/s", "MiB"))) and isinstance(v, float):
-                print(f"  {k}: {v:.2f}")
+            if (k.startswith(("ratio ", "dashboard")) or k.endswith(("MiB/s", "conn/s", "MiB"))) and \
+                    isinstance(v, (float, list)):
+                print(f"  {k}: " + (f"{v:.2f}" if isinstance(v, float) else " / ".join(f"{x:.1f}" for x in v)))
     return 0
 
 

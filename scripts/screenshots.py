@@ -41,6 +41,28 @@ async def shoot(e: Engine) -> None:
         await pilot.press("n", "l")
         await pilot.pause(1.0)
         app.save_screenshot("logs.svg", str(OUT))
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        t.move_cursor(row=t.get_row_index(cpu))
+        await pilot.pause(0.3)
+        app.open_page(cpu)
+        await pilot.pause(3.0)
+        app.save_screenshot("page.svg", str(OUT))
+        await pilot.press("2")
+        await pilot.pause(2.5)
+        app.save_screenshot("page-top.svg", str(OUT))
+        await pilot.press("3")
+        await pilot.pause(1.0)
+        app.save_screenshot("page-inspect.svg", str(OUT))
+        await pilot.press("escape", "I")
+        await pilot.pause(1.5)
+        app.save_screenshot("images.svg", str(OUT))
+        await pilot.press("c")
+        await pilot.pause(0.5)
+        app.save_screenshot("run-form.svg", str(OUT))
+        await pilot.press("escape", "escape", "N")
+        await pilot.pause(1.5)
+        app.save_screenshot("networks.svg", str(OUT))
         await pilot.press("escape", "q")
 
 
@@ -54,6 +76,8 @@ def main() -> int:
     finally:
         for c in e.containers(all_=True):
             e.remove(c.id, force=True)
+        from dunnage.core.net.config import Networks
+        Networks(e.store).destroy_all()
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(sorted(str(p) for p in OUT.glob("*.svg"))))
     return 0
