@@ -20,6 +20,9 @@ mem:   10 idle containers each: PSS of dunnage's shim + FUSE server per
 sample: one sampling round of 100 running containers (CPU, memory, IO,
        network, pids) against `podman stats --no-stream` of 10; then the
        dashboard's CPU use and RSS over 60 s with 50 containers.
+loop:  100 containers run and removed one after another on the default bridge
+       with a published port: mounts, cgroups, processes, netns, links, nft
+       tables, endpoints and port-map elements left afterwards (all should be 0).
 fs:    a Debian minbase with python3 (debootstrap) as the lower layer of kernel
        overlayfs, fuse-overlayfs and dunnage.fuse: find + tar of the whole tree
        with cold and warm caches, and `python3 -c pass` started through the
@@ -502,7 +505,46 @@ def bench_sample(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample}
+def bench_loop(runs: int) -> dict:
+    """100 containers started and removed one after another (on the default bridge,
+    a published port each): what is left afterwards, and the time per container."""
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from conftest import snapshot, leaks  # the tests' own leak check
+    n = 100
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "dunnage"
+    d = DUNNAGE + ["--root", str(droot)]
+    try:
+        tarball = work / "busybox.tar"
+        tarball.write_bytes(busybox_rootfs_tar())
+        subprocess.run(d + ["import", str(tarball), "local/busybox"], check=True, capture_output=True)
+        subprocess.run(d + ["network", "ls"], check=True, capture_output=True)  # the default bridge, made once
+        before = snapshot()
+        fds_before = len(os.listdir("/proc/self/fd"))
+        times = []
+        for i in range(n):
+            times.append(timed(d + ["run", "--rm", "-p", "127.0.0.1::80", "local/busybox", "true"]))
+        time.sleep(1)
+        left = leaks(before, snapshot())
+        from dunnage.core.net.config import Networks
+        from dunnage.core.store import Store
+        nets = Networks(Store(str(droot)))
+        endpoints = sum(len(r["Endpoints"]) for r in nets.list())
+        from dunnage.core.net.firewall import nft
+        elements = nft(f"list map ip {nets.table} tcp_ip").count(" : ")
+        return {"name": "loop", "what": f"{n} x run --rm -p 127.0.0.1::80 busybox true (default bridge)",
+                "dunnage": summary(times), "left behind": left, "endpoints left": endpoints,
+                "port map elements left": elements,
+                "fds of this process before/after": [fds_before, len(os.listdir("/proc/self/fd"))]}
+    finally:
+        from dunnage.core.net.config import Networks
+        from dunnage.core.store import Store
+        Networks(Store(str(droot))).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop}
 
 
 def main() -> int:
@@ -526,6 +568,9 @@ def main() -> int:
             print(f"  ratio dunnage/{peer}: {res['ratio']:.2f}")
         if "ratio_to_floor" in res:
             print(f"  ratio dunnage/floor: {res['ratio_to_floor']:.2f}")
+        for k in ("left behind", "endpoints left", "port map elements left", "fds of this process before/after"):
+            if k in res:
+                print(f"  {k}: {res[k]}")
         for k, v in res.items():
             if (k.startswith(("ratio ", "dashboard")) or k.endswith(("MiB/s", "conn/s", "MiB"))) and \
                     isinstance(v, (float, list)):

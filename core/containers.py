@@ -23,29 +23,36 @@ def random_name() -> str:
     return f"{random.choice(_ADJ)}_{random.choice(_NAMES)}"
 
 
-def proc_start_time(pid: int) -> Optional[int]:
-    """Start time of PID in clock ticks (field 22 of /proc/PID/stat): tells a reused pid apart."""
+def _stat_fields(pid: int) -> Optional[list[bytes]]:
+    """/proc/PID/stat after the command name: state is [0], start time [19]."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    return int(data.rpartition(")")[2].split()[19])
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data.rpartition(b")")[2].split()
+
+
+def proc_start_time(pid: int) -> Optional[int]:
+    """Start time of PID in clock ticks (field 22 of /proc/PID/stat): tells a reused pid apart."""
+    f = _stat_fields(pid)
+    return int(f[19]) if f else None
 
 
 def pid_alive(pid: Optional[int], start_time: Optional[int]) -> bool:
     if not pid:
         return False
-    st = proc_start_time(pid)
-    if st is None:
+    f = _stat_fields(pid)
+    if not f:
         return False
-    if start_time is not None and st != start_time:
+    if start_time is not None and int(f[19]) != start_time:
         return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
+    return f[0] != b"Z"
 
 
 def wait_exit(pid: Optional[int], start_time: Optional[int], timeout: float) -> bool:

@@ -389,6 +389,7 @@ class Engine:
             try:
                 write_record(tmp / "config.msgpack", config)
                 write_record(tmp / "state.msgpack", {"Status": "created", "Pid": 0, "ExitCode": 0,
+                                                      "AttachFirst": config["WaitAttach"],
                                                       "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
                                                       "Error": "", "RestartCount": 0})
                 _init_layer(tmp / "init", self.images.layer_paths(img), init)
@@ -521,13 +522,16 @@ class Engine:
             configs[net["Name"] if net else DEFAULT_NETWORK] = {"Aliases": list(aliases or []), "IPv4Address": ip or ""}
         return configs, exposed
 
-    def start(self, ref: str, code_missing: int = 1, on_listening=None) -> Container:
-        """Start REF.  For a container created to wait for an attach (run -i/-t in
-        the foreground), ON_LISTENING() is called when it can be attached to."""
+    def start(self, ref: str, code_missing: int = 1, on_listening=None, attach: bool = False) -> Container:
+        """Start REF.  For a container that is to wait for an attach before its
+        command runs (run -i/-t in the foreground, or ATTACH: start -a), ON_LISTENING()
+        is called when it can be attached to."""
         from .shim import spawn
         c = self.container(ref, code_missing)
         if c.running():
             return c
+        if attach:
+            c.save_state(AttachFirst=True)  # one start only: the shim clears it
         create_dirs(c)
         code, msg = spawn(self.store, c.id, on_listening)
         if code:

@@ -143,8 +143,10 @@ class Shim:
         prctl(PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         (self.store.run_dir(c.id) / "shim.pid").write_text(str(os.getpid()))
+        # a front attaches before the command runs: for this start only
+        self.attach_first = bool(c.state.get("AttachFirst"))
         c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="", StopRequested=False,
-                     RestartCount=0)
+                     RestartCount=0, AttachFirst=False)
         # the FUSE server starts (and imports) while we make the cgroup
         try:
             ready = self.fork_fuse()
@@ -324,7 +326,7 @@ class Shim:
         cfg = c.config
         tty = bool(cfg["Config"].get("Tty"))
         open_stdin = bool(cfg["Config"].get("OpenStdin"))
-        wait_attach = bool(cfg.get("WaitAttach")) and first
+        wait_attach = self.attach_first and first
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         out_r = out_w = eo_r = eo_w = in_r = in_w = go_r = go_w = None
         pty_parent = pty_child = None

@@ -74,8 +74,17 @@ def write_record(path: str | os.PathLike, record: dict, mode: int = 0o644) -> No
 
 
 def read_record(path: str | os.PathLike) -> dict:
-    with open(path, "rb") as f:
-        raw = unpack(f.read())
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(fd)
+    raw = unpack(b"".join(chunks))
     if not isinstance(raw, dict) or "schema" not in raw:
         raise StoreError(f"{path}: not a dunnage record")
     if raw["schema"] > SCHEMA_VERSION:

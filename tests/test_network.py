@@ -267,6 +267,22 @@ def _try_get(url):
         return None
 
 
+def test_published_port_ranges(session_root, engine, image):
+    import socket as _s
+    with _s.socket() as a:
+        a.bind(("127.0.0.1", 0))
+        base = a.getsockname()[1]
+    if base > 65000:
+        base = 40000
+    c = engine.run(image, ["sh", "-c", "mkdir -p /w; echo r > /w/index.html; httpd -p 81 -h /w; "
+                           "exec httpd -f -p 80 -h /w"], detach=True, publish=[f"{base}-{base + 1}:80-81"])
+    assert sorted(engine.ports(c.id)) == [("80/tcp", "0.0.0.0", str(base)), ("81/tcp", "0.0.0.0", str(base + 1))]
+    for port in (base, base + 1):
+        assert wait_for(lambda: _try_get(f"http://127.0.0.1:{port}/"), timeout=10) == b"r\n"
+    p = cli(session_root, "run", "--rm", "-p", "9000-9002:80-81", image, "true")
+    assert p.returncode == 125 and b"ranges differ" in p.stderr
+
+
 def test_publish_all_picks_free_host_ports_and_binds_to_one_address(session_root, engine, image):
     c = engine.run(image, WEB, detach=True, expose=["80"], publish_all=True, publish=["127.0.0.1::8080"])
     ports = {k: (ip, int(hp)) for k, ip, hp in engine.ports(c.id)}

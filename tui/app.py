@@ -301,6 +301,8 @@ class DunnageApp(App):
         self.filter_text = ""
         self._timer = None
         self.marked: set[str] = set()
+        self._shown: dict[str, dict] = {}  # the cells on screen, per row
+        self._labels: dict[str, str] = {}
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -427,13 +429,22 @@ class DunnageApp(App):
         order = [r.id for r in visible]
         for cid in [k.value for k in t.rows if k.value not in set(order)]:
             t.remove_row(cid)
+        shown = self._shown
+        for cid in list(shown):
+            if cid not in t.rows or cid not in set(order):
+                shown.pop(cid, None)
         for r in visible:
             c = cells(r)
             if r.id in t.rows:
+                # only what changed, and a column measured again only when a value outgrows
+                # it: measuring a column costs a pass over all of its cells
+                old = shown.get(r.id, {})
                 for key, v in c.items():
-                    t.update_cell(r.id, key, v, update_width=True)
+                    if old.get(key) != v:
+                        t.update_cell(r.id, key, v, update_width=len(v) > t.columns[key].content_width)
             else:
                 t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
+            shown[r.id] = c
         if [row.key.value for row in t.ordered_rows] != order:
             rank = {cid: i for i, cid in enumerate(order)}
             by_name = {cells(r)["name"]: r.id for r in visible}
@@ -442,9 +453,11 @@ class DunnageApp(App):
             t.move_cursor(row=t.get_row_index(selected))
         arrow = "↑" if self.sort_reverse else "↓"
         self.marked &= set(self.rows)
-        self.sub_title = f"containers · sort {self.sort_by} {arrow}" + (
+        sub = f"containers · sort {self.sort_by} {arrow}" + (
             f" · filter “{self.filter_text}”" if self.filter_text else "") + (
             f" · {len(self.marked)} marked" if self.marked else "")
+        if self.sub_title != sub:
+            self.sub_title = sub
         self.update_detail()
 
     def action_logs(self) -> None:
@@ -500,16 +513,24 @@ class DunnageApp(App):
         if r is None or r.state != "running":
             cpu.data, mem.data = [], []
             detail.border_title = r.name if r else ""
-            self.query_one("#cpu-label", Label).update("CPU %: not running" if r else "CPU %")
-            self.query_one("#mem-label", Label).update("MEM")
+            self._label("#cpu-label", "CPU %: not running" if r else "CPU %")
+            self._label("#mem-label", "MEM")
             return
         detail.border_title = r.name
         # a leading 0 anchors the scale at zero, so a flat line reads as flat
-        cpu.data = [0.0] + list(r.cpu_hist)
-        mem.data = [0] + list(r.mem_hist)
-        self.query_one("#cpu-label", Label).update(f"CPU {r.cpu:.1f}% (100% = 1 core)")
-        self.query_one("#mem-label", Label).update(
-            f"MEM {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)} (no cache)")
+        cpu_data, mem_data = [0.0] + list(r.cpu_hist), [0] + list(r.mem_hist)
+        if cpu.data != cpu_data:
+            cpu.data = cpu_data
+        if mem.data != mem_data:
+            mem.data = mem_data
+        # a label's update lays the screen out again: only when its text changes
+        self._label("#cpu-label", f"CPU {r.cpu:.1f}% (100% = 1 core)")
+        self._label("#mem-label", f"MEM {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)} (no cache)")
+
+    def _label(self, sel: str, text: str) -> None:
+        if self._labels.get(sel) != text:
+            self._labels[sel] = text
+            self.query_one(sel, Label).update(text)
 
     @on(DataTable.RowHighlighted)
     def highlighted(self, _event) -> None:

@@ -516,14 +516,30 @@ def cmd_attach(e: Engine, a) -> int:
 
 def cmd_start(e: Engine, a) -> int:
     rc = 0
+    if (a.attach or a.interactive) and len(a.containers) > 1:
+        raise EngineError("you cannot start and attach multiple containers at once", 1)
     for ref in a.containers:
+        c0 = e.container(ref) if (a.attach or a.interactive) else None
+        relay = c0 is not None and not c0.running() and (a.interactive or c0.config["Config"].get("Tty"))
+        sock = []
+
+        def attach_now(cid=c0.id if c0 else ""):
+            from dunnage.core.attach import address, connect
+            sock.append(connect(address(cid)))
         try:
-            c = e.start(ref)
+            c = e.start(ref, on_listening=attach_now if relay else None, attach=bool(relay))
         except EngineError as ex:
             err(str(ex))
             rc = ex.code if len(a.containers) == 1 else 1
             continue
-        if a.attach:
+        if sock:
+            # attached before the command ran: nothing of its output is missed, stdin goes in
+            from dunnage.core.attach import run_client
+            tty = bool(c.config["Config"].get("Tty"))
+            how, code = run_client(sock[0], a.interactive and bool(c.config["Config"].get("OpenStdin")), tty)
+            sock[0].close()
+            return 0 if how == "detached" else (e.wait(c.id) if code is None else code)
+        if a.attach or a.interactive:
             _follow_output(e, c.id)
             return e.wait(c.id)
         print(ref)
@@ -1021,7 +1037,8 @@ def build_parser() -> Parser:
     p.set_defaults(fn=cmd_create)
 
     p = sub.add_parser("start", help="start containers")
-    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-a", "--attach", action="store_true", help="attach to the output (and signals)")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach the standard input")
     p.add_argument("containers", nargs="+")
     p.set_defaults(fn=cmd_start)
 

@@ -10,8 +10,13 @@ from .v2 import CgroupV2
 PARENT = "dunnage"
 
 
+_VERSION: dict[str, int] = {}
+
+
 def host_version(root: str = "/sys/fs/cgroup") -> int:
-    return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
+    if root not in _VERSION:  # fixed at boot: asked once per process
+        _VERSION[root] = 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
+    return _VERSION[root]
 
 
 def open_cgroup(cid: str) -> Cgroup:

@@ -4,10 +4,21 @@ from __future__ import annotations
 import os
 import time
 
-from .common import (Cgroup, CgroupError, CgroupStats, Limits, makedirs_racing, prune_empty_parents, read_int,
-                     read_kv, rmdir_retry, write)
+from .common import (Cgroup, CgroupError, CgroupStats, Limits, makedirs_racing, prune_empty_parents, read_bytes,
+                     read_int, read_key, read_kv, rmdir_retry, write)
 
 CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices")
+
+
+_MOUNTS: dict[str, str] | None = None
+
+
+def cached_controller_mounts() -> dict[str, str]:
+    """controller_mounts(), read once per process (hierarchies are mounted at boot)."""
+    global _MOUNTS
+    if _MOUNTS is None:
+        _MOUNTS = controller_mounts()
+    return _MOUNTS
 
 
 def controller_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
@@ -31,7 +42,7 @@ class CgroupV1(Cgroup):
 
     def __init__(self, name: str, mounts: dict[str, str] | None = None):
         self.name = name
-        self.mounts = mounts if mounts is not None else controller_mounts()
+        self.mounts = mounts if mounts is not None else cached_controller_mounts()
         self.dirs = {c: os.path.join(mp, name) for c, mp in self.mounts.items()}
 
     def paths(self) -> dict[str, str]:
@@ -145,12 +156,11 @@ class CgroupV1(Cgroup):
             s.cpu_usage_ns = read_int(self._f("cpuacct", "cpuacct.usage"), 0) or 0
         if "memory" in self.dirs:
             usage = read_int(self._f("memory", "memory.usage_in_bytes"), 0) or 0
-            ms = read_kv(self._f("memory", "memory.stat"))
-            s.mem_usage = max(0, usage - ms.get("total_inactive_file", 0))
+            s.mem_usage = max(0, usage - read_key(self._f("memory", "memory.stat"), b"total_inactive_file"))
             lim = read_int(self._f("memory", "memory.limit_in_bytes"))
             host = self.host_memory()
             s.mem_limit = min(lim, host) if lim else host
-            s.oom_kills = read_kv(self._f("memory", "memory.oom_control")).get("oom_kill", 0)
+            s.oom_kills = read_key(self._f("memory", "memory.oom_control"), b"oom_kill")
         if "pids" in self.dirs:
             s.pids_current = read_int(self._f("pids", "pids.current"), 0) or 0
             s.pids_limit = read_int(self._f("pids", "pids.max"))
@@ -158,16 +168,12 @@ class CgroupV1(Cgroup):
             cs = read_kv(self._f("cpu", "cpu.stat"))
             s.nr_periods, s.nr_throttled = cs.get("nr_periods", 0), cs.get("nr_throttled", 0)
         if "blkio" in self.dirs:
-            try:
-                with open(self._f("blkio", "blkio.throttle.io_service_bytes_recursive")) as f:
-                    for line in f:
-                        p = line.split()
-                        if len(p) == 3 and p[1] == "Read":
-                            s.io_read += int(p[2])
-                        elif len(p) == 3 and p[1] == "Write":
-                            s.io_write += int(p[2])
-            except OSError:
-                pass
+            for line in (read_bytes(self._f("blkio", "blkio.throttle.io_service_bytes_recursive")) or b"").split(b"\n"):
+                p = line.split()
+                if len(p) == 3 and p[1] == b"Read":
+                    s.io_read += int(p[2])
+                elif len(p) == 3 and p[1] == b"Write":
+                    s.io_write += int(p[2])
         return s
 
     def freeze(self, frozen: bool) -> None:
