@@ -211,6 +211,16 @@ class Engine:
             c.save_state(Status="exited", ExitCode=c.state.get("ExitCode") or 255, Pid=0, ShimPid=0,
                          NetworkSettings=None,
                          FinishedAt=now_iso(), Error="the container's shim died")
+            # as dockerd does when it comes back (after a reboot, say): always and
+            # unless-stopped containers start again, the first time anyone looks
+            policy = (c.config["HostConfig"].get("RestartPolicy") or {}).get("Name")
+            if policy in ("always", "unless-stopped") and not c.state.get("StopRequested"):
+                try:
+                    self.start(c.id)
+                    events.emit(self.store, "container", "restart", c.id, {"name": c.name})
+                except EngineError as e:
+                    c.save_state(Error=f"restarting after the shim died: {e}")
+                c.reload()
 
     def create(self, image: str, command: list[str] | None = None, *, name: Optional[str] = None,
                env: list[str] | None = None, memory: Optional[str] = None, cpus: Optional[str] = None,

@@ -9,6 +9,8 @@ import pytest
 
 from dunnage.core.cgroups import open_cgroup
 
+from conftest import wait_for
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -239,3 +241,20 @@ def test_init_forwards_signals_and_reaps_zombies(run_cli, engine, image):
     assert run_cli("logs", c.id).stdout.decode().strip() == "0"
     assert engine.diff(c.id) == []  # the init binary's mount point is in the init layer, not the container's
     assert engine.inspect(c.id)["HostConfig"]["Init"] is True
+
+
+def test_always_containers_come_back_when_their_shim_died(run_cli, engine, image):
+    """What a reboot does to a container (its shim and processes gone): the next
+    look at it starts an always or unless-stopped container again, as dockerd does."""
+    import signal
+    c = engine.run(image, ["sleep", "300"], detach=True, restart="always", network="none", name="phoenix")
+    plain = engine.run(image, ["sleep", "300"], detach=True, network="none", name="stays-down")
+    for x in (c, plain):
+        os.kill(x.state["ShimPid"], signal.SIGKILL)
+        os.kill(x.state["Pid"], signal.SIGKILL)
+    wait_for(lambda: not engine.container(plain.id).running() and engine.container(plain.id).status == "exited", 20)
+    back = wait_for(lambda: (lambda y: y if y.running() and y.state["Pid"] != c.state["Pid"] else None)(
+        engine.container(c.id)), 20)
+    assert back.shim_alive()
+    assert "phoenix" in run_cli("ps", "--format", "{{.Names}}").stdout.decode().split()
+    assert engine.container(plain.id).state["Error"] == "the container's shim died"
