@@ -104,10 +104,11 @@ class Engine:
         from .images.registry import Credentials
         return Credentials(self.store.root / "auth.json")
 
-    def pull(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None) -> Image:
+    def pull(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None, progress=None) -> Image:
+        """PROGRESS(layer, bytes so far, size), from the download threads, as layers come."""
         from .images.registry import pull
         try:
-            img = pull(self.images, ref, self.credentials(), tls_verify, say)
+            img = pull(self.images, ref, self.credentials(), tls_verify, say, progress=progress)
         except ImageError as e:
             raise EngineError(str(e)) from None
         events.emit(self.store, "image", "pull", img.id, {"name": ref})

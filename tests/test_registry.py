@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from conftest import cli, force_cleanup
+from conftest import cli, force_cleanup, wait_for
 from peers import Registry, TokenProxy, build_layout, skopeo
 
 pytestmark = pytest.mark.timeout(180)
@@ -171,3 +171,56 @@ def test_push_needs_credentials(fresh_root, auth_registry, registry):
     assert r.returncode == 0, r.stderr
     r = cli(fresh_root, "push", f"{registry.host}/never/tagged:1")
     assert r.returncode == 125 and b"No such image" in r.stderr
+
+
+def test_pull_reports_progress_per_layer_and_draws_bars_on_a_terminal(fresh_root, registry):
+    from dunnage.core import Engine
+    from conftest import Tmux, dunnage_cmd
+    seen: dict = {}
+    Engine(str(fresh_root)).pull(f"{registry.host}/test/img:1",
+                                 progress=lambda layer, done, total: seen.setdefault(layer, []).append((done, total)))
+    assert len(seen) == 2
+    for steps in seen.values():
+        dones = [d for d, _ in steps]
+        assert dones == sorted(dones) and dones[0] == 0
+        assert steps[-1][0] == steps[-1][1] > 0  # every byte of the layer, as the manifest says
+    other = fresh_root.parent / "tty-root"
+    try:
+        with Tmux(f"{dunnage_cmd(other)} pull {registry.host}/test/img:1; echo EXIT=$?; sleep 30", 100, 12) as t:
+            screen = wait_for(lambda: (lambda s: s if "EXIT=0" in s else None)(t.screen()), timeout=60)
+        bars = [ln for ln in screen.splitlines() if any(k in ln for k in seen) and "━" in ln]
+        assert len(bars) == 2, screen
+        assert all(any(u in ln for u in ("MB", "kB", "bytes")) for ln in bars)  # bytes done / size
+        assert any("B/s" in ln for ln in bars)  # and a rate (a tiny layer's is "?")
+    finally:
+        force_cleanup(other)
+
+
+async def test_dashboard_pull_view_shows_layer_progress(fresh_root, registry):
+    import asyncio
+    from dunnage.core import Engine
+    from dunnage.tui.app import DunnageApp
+    from dunnage.tui.views import ImagesScreen, PullScreen
+    e = Engine(str(fresh_root))
+    app = DunnageApp(e, interval=0.5)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.press("I")
+        for _ in range(100):
+            if isinstance(app.screen, ImagesScreen):
+                break
+            await pilot.pause(0.1)
+        await pilot.press("u")
+        await pilot.pause(0.3)
+        app.screen.query_one("#answer").value = f"{registry.host}/test/img:1"
+        await pilot.press("enter")
+        for _ in range(300):
+            if isinstance(app.screen, PullScreen) and app.screen.done:
+                break
+            await pilot.pause(0.1)
+        scr = app.screen
+        assert isinstance(scr, PullScreen) and scr.ok
+        assert len(scr.progress_rows) == 2 and all(done == total for done, total, _ in scr.progress_rows.values())
+        await pilot.press("escape")
+        await asyncio.sleep(0.5)
+        assert f"{registry.host}/test/img:1" in app.screen.items
+        await pilot.press("escape", "q")

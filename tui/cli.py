@@ -130,8 +130,11 @@ def _tls(a) -> Optional[bool]:
 
 
 def cmd_pull(e: Engine, a) -> int:
-    say = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
-    img = e.pull(a.reference, _tls(a), say)
+    if a.quiet or not sys.stdout.isatty():
+        say = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
+        img = e.pull(a.reference, _tls(a), say)
+    else:
+        img = _pull_with_bars(e, a.reference, _tls(a))
     if a.quiet:
         print(img.id)
     else:
@@ -139,6 +142,22 @@ def cmd_pull(e: Engine, a) -> int:
         r = parse_reference(a.reference)
         print(f"Status: Downloaded newer image for {r.familiar}:{r.tag}" if r.tag else f"Status: Downloaded {a.reference}")
     return 0
+
+
+def _pull_with_bars(e: Engine, ref: str, tls):
+    """On a terminal: a bar per layer with bytes and rate (rich's progress display)."""
+    import threading
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    lock = threading.Lock()
+    tasks: dict = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  transient=False) as bars:
+        def progress(layer: str, done: int, total: int) -> None:
+            with lock:
+                if layer not in tasks:
+                    tasks[layer] = bars.add_task(layer, total=total or None)
+                bars.update(tasks[layer], completed=done, total=total or None)
+        return e.pull(ref, tls, lambda s: bars.console.print(s), progress)
 
 
 def cmd_commit(e: Engine, a) -> int:

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Tree
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Static, Tree
 
 from dunnage.core import Engine, EngineError
 
@@ -302,22 +302,41 @@ class PullScreen(Screen):
         self.engine, self.ref = engine, ref
         self.done = False
         self.ok = False
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield RichLog(id="pull-log", markup=False, wrap=True)
-        yield Footer()
+        self.progress_rows: dict[str, tuple[int, int, float]] = {}  # layer -> (bytes, size, bytes per second)
 
     def on_mount(self) -> None:
         self.sub_title = f"pull · {self.ref}"
         self.pull()
 
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="pull-bars")
+        yield RichLog(id="pull-log", markup=False, wrap=True)
+        yield Footer()
+
+    def show_bars(self) -> None:
+        from rich.table import Table
+        from rich.progress_bar import ProgressBar
+        t = Table.grid(padding=(0, 1))
+        for layer, (done, total, rate) in self.progress_rows.items():
+            t.add_row(layer, ProgressBar(total=total or None, completed=done, width=30),
+                      f"{done / 1e6:.1f}/{total / 1e6:.1f} MB", f"{rate / 1e6:.1f} MB/s")
+        self.query_one("#pull-bars", Static).update(t)
+
     @work(thread=True, exclusive=True)
     def pull(self) -> None:
+        import time
         log = self.query_one(RichLog)
         say = lambda s: self.app.call_from_thread(log.write, s)  # noqa: E731
+        started: dict = {}
+
+        def progress(layer: str, done: int, total: int) -> None:
+            t0 = started.setdefault(layer, time.monotonic())
+            rate = done / max(time.monotonic() - t0, 1e-3)
+            self.progress_rows[layer] = (done, total, rate)
+            self.app.call_from_thread(self.show_bars)
         try:
-            img = self.engine.pull(self.ref, None, say)
+            img = self.engine.pull(self.ref, None, say, progress)
             self.ok = True
             self.app.call_from_thread(log.write, f"pulled {self.ref} ({img.short_id})")
         except EngineError as e:

@@ -271,7 +271,10 @@ class Client:
 
 
 def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Optional[bool] = None,
-         say: Callable[[str], None] = lambda s: None, parallel: int = 3) -> Image:
+         say: Callable[[str], None] = lambda s: None, parallel: int = 3,
+         progress: Optional[Callable[[str, int, int], None]] = None) -> Image:
+    """Pull REF_STR into STORE.  SAY gets docker's status lines; PROGRESS(layer, bytes
+    so far, size) is called as each layer downloads (from the download threads)."""
     ref = parse_reference(ref_str)
     cl = Client(ref, creds.get(ref.registry), tls_verify)
     body, ctype, digest = cl.manifest(ref.digest or ref.tag)
@@ -305,7 +308,15 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
         def fetch(i: int) -> None:
             layer = man["layers"][i]
             p = tmp / f"layer-{i}"
-            cl.blob_to_file(layer["digest"], p)
+            short, total, done = layer["digest"][7:19], int(layer.get("size") or 0), 0
+
+            def advanced(n: int) -> None:
+                nonlocal done
+                done += n
+                progress(short, done, max(total, done))
+            if progress is not None:
+                progress(short, 0, total)
+            cl.blob_to_file(layer["digest"], p, advanced if progress is not None else (lambda n: None))
             files[i] = p
             say(f"{layer['digest'][7:19]}: Download complete ({layer.get('size', p.stat().st_size)} bytes)")
 
