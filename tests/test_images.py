@@ -172,3 +172,31 @@ def test_tag_history_and_prune(fresh_root):
     assert "Untagged: drop/me:latest" in out and "keep/me" not in out
     rows = {(x["Repository"], x["Tag"]) for x in map(json.loads, cli(fresh_root, "image", "ls", "--format", "json").stdout.splitlines())}
     assert rows == {("keep/me", "latest"), ("keep/alias", "v1")}
+
+
+def test_file_capabilities_and_xattrs_in_layers_are_kept(fresh_root):
+    """A binary with cap_net_bind_service+ep (a PAX xattr header, as GNU tar and
+    podman write it) keeps it: run as an unprivileged user, it has the capability."""
+    import struct
+    cap = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)  # v2, effective, NET_BIND_SERVICE
+    base = tarfile.open(fileobj=io.BytesIO(busybox_rootfs_tar()))
+    busybox = base.extractfile("bin/busybox").read()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for m in base.getmembers():
+            tf.addfile(m, base.extractfile(m) if m.isfile() else None)
+        ti = tarfile.TarInfo("cap/busybox")  # busybox picks its applet from its name
+        ti.size, ti.mode = len(busybox), 0o755
+        ti.pax_headers = {"SCHILY.xattr.security.capability": cap.decode("utf-8", "surrogateescape"),
+                          "SCHILY.xattr.user.note": "kept"}
+        tf.addfile(ti, io.BytesIO(busybox))
+    r = cli(fresh_root, "import", "-", "local/caps", input=buf.getvalue())
+    assert r.returncode == 0, r.stderr
+    layer = next((fresh_root / "layers").iterdir()) / "diff" / "cap" / "busybox"
+    assert os.getxattr(layer, "security.capability") == cap
+    assert os.getxattr(layer, "user.note") == b"kept"
+    r = cli(fresh_root, "run", "--rm", "--network", "none", "-u", "65534", "local/caps", "sh", "-c",
+            "/cap/busybox grep CapEff /proc/self/status 2>&1; grep CapEff /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    with_cap, without = [int(line.split()[1], 16) for line in r.stdout.decode().splitlines()]
+    assert with_cap == 1 << 10 and without == 0

@@ -77,6 +77,28 @@ def decompressed(stream: BinaryIO) -> BinaryIO:
     return stream
 
 
+def _set_xattrs(m: tarfile.TarInfo, path: str) -> None:
+    """Extended attributes from PAX headers (GNU tar's and podman's SCHILY.xattr.*,
+    libarchive's base64 LIBARCHIVE.xattr.*), set after the owner, since a chown
+    drops security.capability: file capabilities survive as the archive says."""
+    import base64
+    import urllib.parse
+    for key, value in (m.pax_headers or {}).items():
+        if key.startswith("SCHILY.xattr."):
+            name, raw = key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")
+        elif key.startswith("LIBARCHIVE.xattr."):
+            name = urllib.parse.unquote(key[len("LIBARCHIVE.xattr."):])
+            raw = base64.b64decode(value + "=" * (-len(value) % 4))
+        else:
+            continue
+        try:
+            os.setxattr(path, name, raw, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in (95, 1):  # ENOTSUP, EPERM (trusted.* or a symlink's user.*): as tar, go on
+                continue
+            raise
+
+
 def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None) -> tuple[str, int]:
     """Unpack an (optionally compressed) tar stream into DEST.
 
@@ -92,6 +114,8 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
                 # a hard link shares its target's inode: its own header's
                 # mode and owner must not overwrite the target's (as GNU tar)
                 tf.extract(m2, dest, set_attrs=not m.islnk(), numeric_owner=True, filter="fully_trusted")
+                if not m.islnk():
+                    _set_xattrs(m2, os.path.join(dest, m2.name))
                 if m.isfile():
                     size += m.size
         # drain trailing padding so the digest covers the whole stream
