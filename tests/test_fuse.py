@@ -421,3 +421,75 @@ def test_random_sequences_match_kernel_overlayfs(tmp_path, layers, seq):
                 rec.pop("mtime", None)
         assert of == ok
     assert upper_as_oci(fup) == upper_as_oci(kup)
+
+
+def file_io(m: Path) -> dict:
+    """Sparse and >4 GiB files, truncate, fallocate, O_APPEND, mmap both ways,
+    fsync, flock and POSIX locks: what each shows."""
+    import fcntl
+    import mmap
+    import multiprocessing
+    out: dict = {}
+    big = m / "big"
+    with open(big, "wb") as f:
+        f.seek((5 << 30) + 10)
+        f.write(b"tail")
+        f.flush()
+        os.fsync(f.fileno())
+    st = os.stat(big)
+    out["big"] = (st.st_size, st.st_blocks * 512 < (1 << 20))
+    with open(big, "rb") as f:
+        out["big-head"] = f.read(8)
+        f.seek((5 << 30) + 8)
+        out["big-tail"] = f.read(8)
+    os.truncate(m / "etc/passwd", 4)  # a lower file: copied up, then cut
+    out["truncated"] = (m / "etc/passwd").read_bytes()
+    with open(m / "alloc", "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, 1 << 20)
+    out["fallocated"] = os.stat(m / "alloc").st_size
+    for _ in range(2):
+        fd = os.open(m / "etc/group", os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"app\n")
+        os.close(fd)
+    out["appended"] = (m / "etc/group").read_bytes()
+    with open(m / "dir/keep", "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+        out["mmap-read"] = mm[:]
+    with open(m / "mapped", "wb") as f:
+        f.write(b"\0" * 4096)
+    with open(m / "mapped", "r+b") as f, mmap.mmap(f.fileno(), 4096) as mm:
+        mm[:5] = b"hello"
+        mm.flush()
+    out["mmap-write"] = (m / "mapped").read_bytes()[:6]
+    with open(m / "locked", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue()
+
+        def other(path=str(m / "locked")):
+            res = []
+            with open(path, "w") as g:
+                for fn in (lambda: fcntl.flock(g, fcntl.LOCK_EX | fcntl.LOCK_NB),
+                           lambda: fcntl.lockf(g, fcntl.LOCK_EX | fcntl.LOCK_NB)):
+                    try:
+                        fn()
+                        res.append("taken")
+                    except OSError as e:
+                        res.append(e.errno)
+            q.put(res)
+        p = ctx.Process(target=other)
+        p.start()
+        out["locks-from-another-process"] = q.get(timeout=20)
+        p.join(20)
+    out["tree"] = sorted(os.listdir(m))
+    return out
+
+
+def test_file_io_matches_kernel_overlayfs(tmp_path, layers):
+    with both_mounts(layers, tmp_path) as (kmnt, fmnt, kup, fup):
+        k, f = file_io(kmnt), file_io(fmnt)
+        assert f == k
+        assert k["big"][0] == (5 << 30) + 14 and k["locks-from-another-process"] == [11, 11]
+        # what landed in the upper layers (what a commit would take) is the same too
+        assert (fup / "etc/group").read_bytes() == (kup / "etc/group").read_bytes()
+        assert os.stat(fup / "big").st_blocks * 512 < (1 << 20)  # still sparse in the upper layer
