@@ -129,6 +129,7 @@ class Shim:
         self.fuse_pid = 0
         self.cg = open_cgroup(cid)
         self.sandbox = None
+        self.root_lost = False  # the FUSE server died under the container
 
     def report(self, msg: str) -> None:
         if self.ready_w >= 0:
@@ -280,7 +281,7 @@ class Shim:
             if oom:
                 events.emit(self.store, "container", "oom", c.id, {"name": c.name})
             events.emit(self.store, "container", "die", c.id, {"name": c.name, "exitCode": str(code)})
-            if not again:
+            if not again or self.root_lost:
                 break
             # restart policy: docker's back-off, 100 ms doubling, reset after 10 s of running
             backoff = 0 if time.monotonic() - t0 > 10 else backoff + 1
@@ -299,7 +300,9 @@ class Shim:
         log.close()
         self.teardown()
         c.save_state(Status="exited", ExitCode=code, OOMKilled=oom, Pid=0, ShimPid=0, FinishedAt=now_iso(),
-                     NetworkSettings=None)
+                     NetworkSettings=None,
+                     **({"Error": "the container's root filesystem server (dunnage-fuse) died"}
+                        if self.root_lost else {}))
         for cl in clients:
             try:
                 cl.sendall(attach.frame(attach.EXIT, str(code).encode()))
@@ -474,6 +477,14 @@ class Shim:
             sel.register(err_r, selectors.EVENT_READ, ("out", STDERR))
             sources = 2
         sel.register(listener, selectors.EVENT_READ, ("listen", None))
+        # the FUSE server's death: the container's root is gone, the container fails
+        fuse_fd = None
+        if self.fuse_pid:
+            try:
+                fuse_fd = os.pidfd_open(self.fuse_pid)
+                sel.register(fuse_fd, selectors.EVENT_READ, ("fuse", None))
+            except OSError:
+                fuse_fd = None
         resolver = self.sandbox.resolver if self.sandbox is not None else None
         if resolver is not None:
             sel.register(resolver.sock, selectors.EVENT_READ, ("dns", "query"))
@@ -506,6 +517,10 @@ class Shim:
                 continue
             for key, _ in events_:
                 kind, stream = key.data
+                if kind == "fuse":
+                    sel.unregister(fuse_fd)
+                    self.fuse_died()
+                    continue
                 if kind == "dns":
                     resolver.on_query() if stream == "query" else resolver.on_upstream()
                     continue
@@ -563,6 +578,8 @@ class Shim:
                                 fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
                         except OSError:
                             pass
+        if fuse_fd is not None:
+            os.close(fuse_fd)
         if stdin_open:
             os.close(in_w)
         if hfd is not None:
@@ -571,6 +588,20 @@ class Shim:
             sel.unregister(cl)
         sel.close()
         return list(clients)
+
+    def fuse_died(self) -> None:
+        """The FUSE server is gone: programs see ENOTCONN on their root.  End the
+        container (no restart: its root is gone) and say why."""
+        self.root_lost = True
+        print("the FUSE server died: killing the container", file=sys.stderr)
+        try:
+            for p in self.cg.procs():
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        except OSError:
+            pass
 
     def _reap(self, pid: int) -> int:
         """Wait for PID; reap anything else reparented to us meanwhile."""

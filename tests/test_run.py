@@ -441,3 +441,24 @@ def test_fork_bomb_stops_at_the_pids_limit_and_the_host_keeps_working(run_cli, e
         assert run_cli("ps", "-q").returncode == 0
     finally:
         engine.remove(c.id, force=True)
+
+
+def test_a_dead_fuse_server_fails_the_container_and_leaves_no_mount(run_cli, engine, image):
+    """Faults: if the union filesystem's server dies, the container sees errors (not a
+    hang), the engine marks it failed with the reason, and the mount is cleaned up."""
+    import signal
+    c = engine.run(image, ["sh", "-c", "echo keep > /kept; sync; touch /synced; "
+                                       "while :; do cat /etc/passwd > /dev/null; sleep 0.05; done"],
+                   detach=True, network="none", restart="always")
+    wait_for(lambda: (c.upper / "synced").exists())
+    fuse = [int(p) for p in os.listdir("/proc") if p.isdigit()
+            and open(f"/proc/{p}/comm").read().strip() == "dunnage-fuse"
+            and int(open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[1]) == c.state["ShimPid"]]
+    assert len(fuse) == 1
+    os.kill(fuse[0], signal.SIGKILL)
+    c = wait_for(lambda: (lambda x: x if x.status == "exited" else None)(engine.container(c.id)), timeout=30)
+    assert "dunnage-fuse" in c.state["Error"] and "died" in c.state["Error"]
+    assert not is_mountpoint(str(c.merged))
+    assert not c.shim_alive()  # and no restart, whatever the policy: the root is gone
+    assert "died" in json.loads(run_cli("inspect", c.id).stdout)[0]["State"]["Error"]
+    assert (c.upper / "kept").read_text() == "keep\n"  # what was synced is in the upper layer
