@@ -319,12 +319,7 @@ class Engine:
                     healthcheck["Retries"] = int(health["retries"])
             except UnitError as e:
                 raise EngineError(str(e)) from None
-        label_map = {}
-        for lab in labels or []:
-            k, _, v = lab.partition("=")
-            if not k:
-                raise EngineError(f'invalid label: "{lab}"')
-            label_map[k] = v
+        label_map = _labels(labels)
         hc["GroupAdd"] = list(group_add or []) or None
         if init:
             from .shim import INIT_BINARY
@@ -671,8 +666,7 @@ class Engine:
 
     def volume_create(self, name: Optional[str] = None, labels: list[str] | None = None) -> dict:
         from .volumes import Volumes
-        lab = dict(x.partition("=")[::2] for x in labels or [])
-        rec = self._vol_call(Volumes(self.store).create, name, lab)
+        rec = self._vol_call(Volumes(self.store).create, name, _labels(labels))
         events.emit(self.store, "volume", "create", rec["Name"], {"driver": "local"})
         return rec
 
@@ -1117,13 +1111,7 @@ class Engine:
 
     def network_create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
                        internal: bool = False, labels: list[str] | None = None) -> dict:
-        lab = {}
-        for x in labels or []:
-            k, _, v = x.partition("=")
-            if not k:
-                raise EngineError(f'invalid label: "{x}"')
-            lab[k] = v
-        rec = self._net_call(self._networks().create, name, subnet, gateway, internal, lab)
+        rec = self._net_call(self._networks().create, name, subnet, gateway, internal, _labels(labels))
         events.emit(self.store, "network", "create", rec["Id"], {"name": name, "type": "bridge"})
         return rec
 
@@ -1471,4 +1459,15 @@ def _resource_flags(memory: int, memory_swap, cpu_shares, cpuset_cpus, blkio_wei
             devs.append({"Path": path, "Major": os.major(st.st_rdev), "Minor": os.minor(st.st_rdev), "Rate": bps})
         if devs:
             out[key] = devs
+    return out
+
+
+def _labels(items: list[str] | None) -> dict:
+    """--label k=v (of containers, networks, volumes) -> {k: v}."""
+    out = {}
+    for x in items or []:
+        k, _, v = x.partition("=")
+        if not k:
+            raise EngineError(f'invalid label: "{x}"')
+        out[k] = v
     return out

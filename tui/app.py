@@ -497,13 +497,8 @@ class DunnageApp(App):
             self._apply(list(self.rows.values()))
 
     def selected_id(self) -> Optional[str]:
-        t = self.query_one("#containers", DataTable)
-        if not t.row_count:
-            return None
-        try:
-            return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
+        from .views import cursor_key
+        return cursor_key(self.query_one("#containers", DataTable))
 
     def update_detail(self) -> None:
         r = self.rows.get(self.selected_id() or "")

@@ -246,36 +246,12 @@ def cmd_network(e: Engine, a) -> int:
         render(a.format, rows, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
                "ID" if not a.quiet else "ID", a.quiet)
         return 0
-    rc = 0
     if sub == "inspect":
-        out = []
-        for n in a.networks:
-            try:
-                out.append(e.network_inspect(n))
-            except EngineError as ex:
-                err(str(ex))
-                rc = 1
-        if a.format:
-            render(a.format, out, [])
-        else:
-            print(json.dumps(out, indent=4))
-        return rc
+        return _inspect_each(a.format, a.networks, e.network_inspect)
     if sub == "rm":
-        for n in a.networks:
-            try:
-                e.network_remove(n)
-                print(n)
-            except EngineError as ex:
-                err(str(ex))
-                rc = 1
-        return rc
+        return _each(a, a.networks, e.network_remove)
     if sub == "prune":
-        names = e.network_prune()
-        if names:
-            print("Deleted Networks:")
-            for n in names:
-                print(n)
-        return 0
+        return _print_pruned("Deleted Networks:", e.network_prune())
     if sub == "connect":
         e.network_connect(a.network, a.container, a.alias, a.ip)
         return 0
@@ -296,32 +272,32 @@ def cmd_volume(e: Engine, a) -> int:
                 for v in e.volumes()]
         render(a.format, rows, [("DRIVER", "Driver"), ("VOLUME NAME", "Name")], "Name", a.quiet)
         return 0
-    rc = 0
     if sub == "inspect":
-        out = []
-        for n in a.volumes:
-            try:
-                out.append(e.volume_inspect(n))
-            except EngineError as ex:
-                err(str(ex))
-                rc = 1
-        if a.format:
-            render(a.format, out, [])
-        else:
-            print(json.dumps(out, indent=4))
-        return rc
+        return _inspect_each(a.format, a.volumes, e.volume_inspect)
     if sub == "rm":
-        for n in a.volumes:
-            try:
-                e.volume_remove(n, a.force)
-                print(n)
-            except EngineError as ex:
-                err(str(ex))
-                rc = 1
-        return rc
-    names = e.volume_prune(a.all)
+        return _each(a, a.volumes, lambda n: e.volume_remove(n, a.force))
+    return _print_pruned("Deleted Volumes:", e.volume_prune(a.all))
+
+
+def _inspect_each(fmt, names: list[str], inspect) -> int:
+    """inspect for networks and volumes: JSON (or --format) of each; a missing one is an error line."""
+    rc, out = 0, []
+    for n in names:
+        try:
+            out.append(inspect(n))
+        except EngineError as ex:
+            err(str(ex))
+            rc = 1
+    if fmt:
+        render(fmt, out, [])
+    else:
+        print(json.dumps(out, indent=4))
+    return rc
+
+
+def _print_pruned(title: str, names: list[str]) -> int:
     if names:
-        print("Deleted Volumes:")
+        print(title)
         for n in names:
             print(n)
     return 0

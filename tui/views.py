@@ -16,6 +16,16 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Ric
 from dunnage.core import Engine, EngineError
 
 
+def cursor_key(t: DataTable):
+    """The key of the row under a table's cursor, or None."""
+    if not t.row_count:
+        return None
+    try:
+        return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+    except Exception:  # noqa: BLE001 - the table changed under the cursor
+        return None
+
+
 def fill_tree(node, value, label: str = "") -> None:
     """Lay a JSON value out under NODE: objects and lists expand, scalars are leaves."""
     if isinstance(value, dict):
@@ -132,13 +142,7 @@ class ResourceScreen(Screen):
         self.loaded += 1
 
     def selected(self):
-        t = self.query_one(DataTable)
-        if not t.row_count:
-            return None
-        try:
-            return t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
+        return cursor_key(self.query_one(DataTable))
 
     def action_down(self) -> None:
         self.query_one(DataTable).action_cursor_down()
