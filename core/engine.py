@@ -829,6 +829,42 @@ class Engine:
         rows = [line.split(None, 7) for line in out[1:] if line.strip()]
         return titles, rows
 
+    def files(self, ref: str, path: str = "/") -> list[dict]:
+        """The entries of directory PATH as the container sees it, each with where it
+        comes from: "added" or "changed" by the container (its upper layer), docker's
+        "init" layer, or the image layer (number from the bottom, and its diff id)."""
+        import stat as _stat
+        from dunnage.fuse.layers import LayerStack
+        c = self.container(ref)
+        lowers = c.config.get("Lowers", [])
+        img_layers = [L for L in lowers if not L.endswith("/init")]
+        try:
+            diff_ids = self.images.get(c.config["Image"]).config["rootfs"]["diff_ids"]
+        except (ImageError, KeyError):
+            diff_ids = []
+        stack = LayerStack(lowers, str(c.upper))
+        rel = path.strip("/")
+        out = []
+        for name, layer in stack.listing(rel):
+            child = f"{rel}/{name}" if rel else name
+            try:
+                st = os.lstat(os.path.join(layer, child))
+            except OSError:
+                continue
+            if layer == stack.upper:
+                origin = "changed" if stack.in_lowers(child) else "added"
+            elif layer.endswith("/init"):
+                origin = "init"
+            else:
+                n = len(img_layers) - img_layers.index(layer)
+                did = diff_ids[n - 1] if n - 1 < len(diff_ids) else ""
+                origin = f"layer {n}" + (f" {did[7:19]}" if did else "")
+            kind = ("dir" if _stat.S_ISDIR(st.st_mode) else "link" if _stat.S_ISLNK(st.st_mode)
+                    else "file" if _stat.S_ISREG(st.st_mode) else "other")
+            out.append({"Name": name, "Path": "/" + child, "Type": kind, "Size": st.st_size,
+                        "Mode": _stat.filemode(st.st_mode), "Origin": origin})
+        return out
+
     def diff(self, ref: str) -> list[tuple[str, str]]:
         """docker diff: what the container changed, from its upper layer: (A|C|D, path)."""
         c = self.container(ref)

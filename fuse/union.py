@@ -24,9 +24,7 @@ from typing import Optional
 
 import pyfuse3
 
-WH_PREFIX = ".wh."
-OPAQUE = ".wh..wh..opq"
-TMP_PREFIX = ".wh..dunnage-tmp."
+from .layers import OPAQUE, TMP_PREFIX, WH_PREFIX, LayerStack  # noqa: F401 - the names are the union's too
 # every change to the tree goes through this mount (lower layers never change,
 # the upper one is ours alone), so the kernel may keep what it learnt for long
 ENTRY_TIMEOUT = 300.0
@@ -51,91 +49,18 @@ def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
     return pyfuse3.FUSEError(e.errno or errno.EIO)
 
 
-class UnionFS(pyfuse3.Operations):
+class UnionFS(LayerStack, pyfuse3.Operations):
     enable_writeback_cache = False
 
     def __init__(self, lowers: list[str], upper: str):
-        super().__init__()
-        self.upper = os.path.abspath(upper)
-        self.lowers = [os.path.abspath(p) for p in lowers]
-        self.layers = [self.upper] + self.lowers  # top first
+        pyfuse3.Operations.__init__(self)
+        LayerStack.__init__(self, lowers, upper)
         self._ino_of: dict[str, int] = {"": pyfuse3.ROOT_INODE}
         self._path_of: dict[int, str] = {pyfuse3.ROOT_INODE: ""}
         self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
         self._dirs: dict[int, list] = {}
         self._dir_fh = itertools.count(1)
         self._tmp = itertools.count(1)
-        self._cache: dict[str, list] = {}
-
-    # ------------------------------------------------------------ resolution
-    @staticmethod
-    def _join(rel: str, name: str) -> str:
-        return f"{rel}/{name}" if rel else name
-
-    @staticmethod
-    def _real(layer: str, rel: str) -> str:
-        return os.path.join(layer, rel) if rel else layer
-
-    def _stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
-        """Layers holding REL, topmost first, with their lstat (cached: lower
-        entries never change; an upper top is stat'ed afresh; any change made
-        through the mount clears the cache)."""
-        hit = self._cache.get(rel)
-        if hit is None:
-            hit = self._cache[rel] = self._compute_stack(rel)
-            return hit
-        if hit and hit[0][0] == self.upper:
-            try:
-                return [(self.upper, os.lstat(self._real(self.upper, rel)))] + hit[1:]
-            except FileNotFoundError:
-                self._cache.clear()
-                return self._stack(rel)
-        return hit
-
-    def _changed(self) -> None:
-        self._cache.clear()
-
-    def _compute_stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
-        """Layers holding REL, topmost first, with their lstat.
-
-        For a directory this lists every layer whose copy is merged into the
-        view (stopping at an opaque one); otherwise just the top entry."""
-        stack = self._cut_opaque([(L, os.lstat(L)) for L in self.layers if os.path.isdir(L)], "")
-        if not rel:
-            return stack
-        parts = rel.split("/")
-        cur = ""
-        for name in parts:
-            parent = cur
-            cur = self._join(cur, name)
-            new: list[tuple[str, os.stat_result]] = []
-            for L, _ in stack:
-                if os.path.lexists(self._real(L, self._join(parent, WH_PREFIX + name))):
-                    break
-                try:
-                    st = os.lstat(self._real(L, cur))
-                except FileNotFoundError:
-                    continue
-                except NotADirectoryError:
-                    continue
-                isdir = stat.S_ISDIR(st.st_mode)
-                if new and not isdir:
-                    break
-                new.append((L, st))
-                if not isdir or os.path.lexists(self._real(L, self._join(cur, OPAQUE))):
-                    break
-            if not new:
-                return []
-            stack = new
-        return stack
-
-    def _cut_opaque(self, stack, rel):
-        out = []
-        for L, st in stack:
-            out.append((L, st))
-            if os.path.lexists(self._real(L, self._join(rel, OPAQUE))):
-                break
-        return out
 
     def _top(self, rel: str) -> tuple[str, os.stat_result]:
         stack = self._stack(rel)
@@ -290,36 +215,6 @@ class UnionFS(pyfuse3.Operations):
         fd = os.open(wh, os.O_CREAT | os.O_WRONLY, 0o600)
         os.close(fd)
         self._changed()
-
-    def _listing(self, rel: str) -> list[tuple[str, str]]:
-        """Merged directory entries of REL as (name, layer) pairs (cached like lookups)."""
-        key = "\0ls\0" + rel
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = self._compute_listing(rel)
-        return hit
-
-    def _compute_listing(self, rel: str) -> list[tuple[str, str]]:
-        seen: dict[str, str] = {}
-        hidden: set[str] = set()
-        for L, st in self._stack(rel):
-            if not stat.S_ISDIR(st.st_mode):
-                break
-            try:
-                names = os.listdir(self._real(L, rel))
-            except OSError:
-                continue
-            layer_hidden = set()
-            for n in names:
-                if n.startswith(WH_PREFIX):
-                    if n != OPAQUE and not n.startswith(TMP_PREFIX):
-                        layer_hidden.add(n[len(WH_PREFIX):])
-                    continue
-                if n in seen or n in hidden:
-                    continue
-                seen[n] = L
-            hidden |= layer_hidden
-        return sorted(seen.items())
 
     def _check_name(self, name: bytes) -> str:
         n = os.fsdecode(name)

@@ -350,3 +350,29 @@ async def test_configured_keys_and_theme_apply(engine, image):
         await pilot.press("z")
         await until(pilot, lambda: app.rows[c.id].state == "exited", 30)
         await pilot.press("q")
+
+
+async def test_files_view_tells_which_layer_each_file_comes_from(engine, image):
+    from dunnage.tui.page import ContainerScreen, FilesTree
+    c = engine.run(image, ["sh", "-c", "echo x > /added; echo y >> /etc/passwd; sleep 300"], name="filed",
+                   detach=True, network="none")
+    wait_for(lambda: (c.upper / "added").exists())
+    origin = {e["Name"]: e["Origin"] for e in engine.files(c.id, "/etc")}
+    assert origin["passwd"] == "changed" and origin["hosts"] == "init"
+    assert origin["group"].startswith("layer 1 ")  # the demo image has one layer: its diff id follows
+    assert {e["Name"]: e["Origin"] for e in engine.files(c.id, "/")}["added"] == "added"
+    app = DunnageApp(engine, interval=0.5)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        app.open_page(c.id)
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await pilot.press("4")
+        tree = app.screen.query_one(FilesTree)
+        await until(pilot, lambda: "/" in tree.loaded_dirs)
+        labels = {str(n.label).split()[0]: str(n.label) for n in tree.root.children}
+        assert labels["added"].endswith("added") and labels["bin/"].split()[1] == "layer"
+        etc = next(n for n in tree.root.children if str(n.label).startswith("etc/"))
+        etc.expand()
+        await until(pilot, lambda: "/etc" in tree.loaded_dirs)
+        assert any(str(n.label) == "passwd  changed" for n in etc.children)
+        await pilot.press("escape", "q")

@@ -1,6 +1,7 @@
 """A container's page: live charts with history (CPU against its limit with
 throttling, memory against its limit with OOM kills, network and disk rates,
-pids), its processes (top), and inspect as a tree.  The history is the
+pids), its processes (top), inspect as a tree, and its files with the layer
+each comes from.  The history is the
 dashboard's own sampling; nothing here reads the cgroup files again."""
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def rate(n: float) -> str:
 class ContainerScreen(Screen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("l", "logs", "logs"),
                 Binding("e", "shell", "shell"), Binding("1", "tab('stats')", "stats"),
-                Binding("2", "tab('top')", "top"), Binding("3", "tab('inspect')", "inspect")]
+                Binding("2", "tab('top')", "top"), Binding("3", "tab('inspect')", "inspect"),
+                Binding("4", "tab('files')", "files")]
 
     def __init__(self, engine: Engine, cid: str):
         super().__init__()
@@ -51,6 +53,8 @@ class ContainerScreen(Screen):
                 yield DataTable(id="top-table", zebra_stripes=True)
             with TabPane("inspect (3)", id="inspect"):
                 yield Tree("inspect", id="page-tree")
+            with TabPane("files (4)", id="files"):
+                yield FilesTree(self.engine, self.cid)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -133,3 +137,45 @@ class ContainerScreen(Screen):
         tree.root.set_label(doc.get("Name", "").lstrip("/") or self.cid[:12])
         fill_tree(tree.root, doc)
         tree.root.expand()
+
+
+class FilesTree(Tree):
+    """A container's files, loaded a directory at a time as branches open, each
+    labelled with where it comes from (an image layer, or the container itself)."""
+
+    STYLE = {"added": "green", "changed": "yellow", "init": "dim"}
+
+    def __init__(self, engine: Engine, cid: str):
+        super().__init__("/", data="/", id="files-tree")
+        self.engine, self.cid = engine, cid
+        self.loaded_dirs: set[str] = set()
+
+    def on_mount(self) -> None:
+        self.load("/", self.root)
+        self.root.expand()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+        path = event.node.data
+        if path not in self.loaded_dirs:
+            self.load(path, event.node)
+
+    @work(thread=True, group="files")
+    def load(self, path: str, node) -> None:
+        try:
+            entries = self.engine.files(self.cid, path)
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+            return
+        self.app.call_from_thread(self._fill, path, node, entries)
+
+    def _fill(self, path: str, node, entries: list[dict]) -> None:
+        from rich.text import Text
+        self.loaded_dirs.add(path)
+        node.remove_children()
+        for e in entries:
+            label = Text(e["Name"] + ("/" if e["Type"] == "dir" else ""))
+            label.append(f"  {e['Origin']}", style=self.STYLE.get(e["Origin"], "cyan"))
+            if e["Type"] == "dir":
+                node.add(label, data=e["Path"], allow_expand=True)
+            else:
+                node.add_leaf(label, data=e["Path"])
