@@ -1289,6 +1289,7 @@ def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) 
         "MemUsage": f"{bytes_binary(mem)} / {bytes_binary(lim)}",
         "Name": c.name,
         "NetIO": f"{bytes_decimal(rx)} / {bytes_decimal(tx)}",
+        "NetPackets": f"{b.net_rx_packets if b else 0} / {b.net_tx_packets if b else 0}",
         "PIDs": str(b.pids_current if b else 0),
         # raw numbers, for fronts that draw them
         "_cpu": cpu, "_mem": mem, "_mem_limit": lim, "_pids": b.pids_current if b else 0,

@@ -473,6 +473,8 @@ def test_stats_count_network_traffic(session_root, engine, image):
     row = engine.stats([web.id], interval=0.1)[0]
     rx, tx = row["NetIO"].split(" / ")
     assert rx != "0B" and tx != "0B", row["NetIO"]
+    rxp, txp = (int(x) for x in row["NetPackets"].split(" / "))
+    assert rxp > 0 and txp > 0
 
 
 def test_leftover_endpoints_of_vanished_containers_are_released(session_root, engine, image, networks):

@@ -230,6 +230,7 @@ async def test_container_page_charts_top_and_inspect(engine, image):
         await until(pilot, lambda: "of 50% limit" in str(page.query_one("#cpu-title").render()))
         await until(pilot, lambda: "throttled" in str(page.query_one("#cpu-title").render()), 20)
         assert "64MiB" in str(page.query_one("#mem-title").render())
+        assert "packets ↓" in str(page.query_one("#net-title").render())
         await pilot.press("2")
         await until(pilot, lambda: page.query_one("#top-table", DataTable).row_count >= 1)
         await pilot.press("3")

@@ -58,6 +58,7 @@ class Row:
     net_tx_rate: float = 0.0
     io_read_rate: float = 0.0
     io_write_rate: float = 0.0
+    net_packets: tuple = (0, 0)  # received, sent (totals)
     ports: str = ""
     cpu_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
@@ -369,6 +370,7 @@ class DunnageApp(App):
                 r.mem, r.mem_limit = s.mem_usage, s.mem_limit or 0
                 r.pids, r.pids_limit = s.pids_current, s.pids_limit
                 r.periods, r.throttled, r.oom_kills = s.nr_periods, s.nr_throttled, s.oom_kills
+                r.net_packets = (s.net_rx_packets, s.net_tx_packets)
                 if prev is not None and s.time_ns > prev.time_ns:
                     dt = (s.time_ns - prev.time_ns) / 1e9
                     r.net_rx_rate = max(0, s.net_rx - prev.net_rx) / dt

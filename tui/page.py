@@ -91,7 +91,8 @@ class ContainerScreen(Screen):
                     + (f" · OOM kills: {r.oom_kills}" if r.oom_kills else ""),
                     alert=bool(r.oom_kills))
         self._chart("net", [a + b for a, b in r.net_hist], None,
-                    f"NET ↓ {rate(r.net_rx_rate)}/s ↑ {rate(r.net_tx_rate)}/s")
+                    f"NET ↓ {rate(r.net_rx_rate)}/s ↑ {rate(r.net_tx_rate)}/s"
+                    f" · packets ↓ {r.net_packets[0]} ↑ {r.net_packets[1]}")
         self._chart("io", [a + b for a, b in r.io_hist], None,
                     f"DISK read {rate(r.io_read_rate)}/s write {rate(r.io_write_rate)}/s")
         self._chart("pids", list(r.pids_hist), r.pids_limit,
