@@ -175,6 +175,8 @@ class Shim:
             self.fill_volumes()
         except Exception as e:  # noqa: BLE001
             return self.fail(125, str(e))
+        from .runtime.linux import trim_memory
+        trim_memory()
         return self.start_and_supervise()
 
     def fill_volumes(self) -> None:

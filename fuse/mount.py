@@ -41,6 +41,8 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
     if ready_fd is not None:
         os.write(ready_fd, b"1")
         os.close(ready_fd)
+    from dunnage.core.runtime.linux import trim_memory
+    trim_memory()
 
     async def main():
         loop = asyncio.get_running_loop()

@@ -99,3 +99,16 @@ def lazy_unmount(mountpoint: str) -> None:
     except OSError:
         import subprocess
         subprocess.run(["fusermount3", "-u", "-z", mountpoint], capture_output=True)
+
+
+def trim_memory() -> None:
+    """Hand the heap's free pages back to the system (a long-lived process after
+    its start-up: the shim, the FUSE server), and keep the collector off the
+    objects that exist by then, so that it does not write to pages shared after fork."""
+    import gc
+    gc.collect()
+    gc.freeze()
+    try:
+        _libc.malloc_trim(0)
+    except AttributeError:  # not glibc
+        pass
