@@ -679,9 +679,10 @@ class Engine:
         rec = self._vol_call(Volumes(self.store).get, name)
         return {k: v for k, v in rec.items() if k not in ("Anonymous", "Populated")}
 
-    def volume_remove(self, name: str, force: bool = False) -> None:
+    def volume_remove(self, name: str) -> None:
+        """A volume in use is refused, -f or not (as docker, which only quiets a missing one)."""
         from .volumes import Volumes
-        self._vol_call(Volumes(self.store).remove, name, force)
+        self._vol_call(Volumes(self.store).remove, name)
         events.emit(self.store, "volume", "destroy", name, {"driver": "local"})
 
     def volume_prune(self, all_: bool = False) -> list[str]:
@@ -1033,6 +1034,7 @@ class Engine:
 
     # -------------------------------------------------------------- inspect
     def inspect(self, ref: str) -> dict:
+        from .volumes import docker_mounts
         c = self.container(ref)
         st, cfg = c.state, c.config
         running = c.status in ("running", "paused")
@@ -1097,7 +1099,7 @@ class Engine:
             },
             "GraphDriver": {"Name": "dunnage-fuse", "Data": {
                 "LowerDir": ":".join(cfg.get("Lowers", [])), "UpperDir": str(c.upper), "MergedDir": str(c.merged)}},
-            "Mounts": _docker_mounts(cfg["HostConfig"].get("Mounts") or []),
+            "Mounts": docker_mounts(cfg["HostConfig"].get("Mounts") or []),
             "Config": {
                 "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": cfg["Config"].get("User", ""),
                 "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
@@ -1423,10 +1425,6 @@ def _init_layer(d, lowers: list[str], init: bool = False) -> None:
             pass
         os.chmod(os.path.join(d, INIT_PATH.lstrip("/")), 0o755)
 
-
-def _docker_mounts(mounts: list[dict]) -> list[dict]:
-    from .volumes import docker_mounts
-    return docker_mounts(mounts)
 
 
 def _online_cpus() -> set[int]:

@@ -175,8 +175,6 @@ class Shim:
             self.fill_volumes()
         except Exception as e:  # noqa: BLE001
             return self.fail(125, str(e))
-        from .runtime.linux import trim_memory
-        trim_memory()
         return self.start_and_supervise()
 
     def fill_volumes(self) -> None:
@@ -425,6 +423,8 @@ class Shim:
         if first:
             events.emit(self.store, "container", "start", c.id, {"name": c.name})
             self.report("ok")
+            from .runtime.linux import trim_memory
+            trim_memory()  # once the container runs: not on the start's path
         from .health import HealthChecker, effective
         check = effective(cfg["Config"].get("Healthcheck"))
         health = HealthChecker(self.store, c, check) if check else None

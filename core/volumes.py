@@ -92,7 +92,7 @@ class Volumes:
                 if any(m.get("Type") == "volume" and m.get("Name") == name
                        for m in c.config["HostConfig"].get("Mounts") or [])]
 
-    def remove(self, name: str, force: bool = False) -> None:
+    def remove(self, name: str) -> None:
         with self.lock():
             self.get(name)
             users = self.users(name)

@@ -353,6 +353,7 @@ class DunnageApp(App):
         self._timer = self.set_timer(self.interval, self.sample, name="next-sample")
 
     def _collect(self) -> list[Row]:
+        from .cli import ports_text
         out = []
         for c in self.engine.containers(all_=True):
             old = self.rows.get(c.id)
@@ -382,7 +383,6 @@ class DunnageApp(App):
                 r.net_hist.append((r.net_rx_rate, r.net_tx_rate))
                 r.io_hist.append((r.io_read_rate, r.io_write_rate))
                 r.pids_hist.append(r.pids)
-                from .cli import ports_text
                 r.ports = ports_text((c.state.get("NetworkSettings") or {}).get("Ports") or {})
             else:
                 self._prev.pop(c.id, None)

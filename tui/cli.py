@@ -275,7 +275,7 @@ def cmd_volume(e: Engine, a) -> int:
     if sub == "inspect":
         return _inspect_each(a.format, a.volumes, e.volume_inspect)
     if sub == "rm":
-        return _each(a, a.volumes, lambda n: e.volume_remove(n, a.force))
+        return _each(a, a.volumes, e.volume_remove)
     return _print_pruned("Deleted Volumes:", e.volume_prune(a.all))
 
 

@@ -26,7 +26,7 @@ def cursor_key(t: DataTable):
         return None
 
 
-def fill_tree(node, value, label: str = "") -> None:
+def fill_tree(node, value) -> None:
     """Lay a JSON value out under NODE: objects and lists expand, scalars are leaves."""
     if isinstance(value, dict):
         for k, v in value.items():

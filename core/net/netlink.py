@@ -64,11 +64,6 @@ def new_netns() -> int:
     return _in_thread(make)
 
 
-def link_exists(name: str) -> bool:
-    with _iproute() as ip:
-        return bool(ip.link_lookup(ifname=name))
-
-
 def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
     """Bridge NAME with GATEWAY/PREFIXLEN, up; made unless it is there."""
     with _iproute() as ip:

@@ -16,7 +16,7 @@ import os
 from typing import Optional
 
 from .config import DEFAULT_NETWORK, NetworkError, Networks
-from .ports import PortError, Reservation, docker_ports, parse_expose
+from .ports import PortError, Reservation, docker_ports
 
 
 HOSTS_HEAD = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -161,5 +161,3 @@ def _read(path: str) -> str:
     except OSError:
         return ""
 
-
-__all__ = ["Sandbox", "NetworkError", "PortError", "parse_expose", "mode_kind", "network_of"]
