@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 from pathlib import Path
 
@@ -108,3 +109,84 @@ def test_v2_more_limits_are_written_as_runc_writes_them(v2tree):
     (d / "io.weight").unlink()
     with pytest.raises(CgroupError, match="blkio-weight: this kernel does not support it"):
         cg.set_limits(Limits(blkio_weight=100))
+
+
+def _cgroup2_mount() -> str | None:
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == ["cgroup2"]:
+                return left.split()[4]
+    return None
+
+
+def _device_probe(cg, tmp_path) -> dict[str, str]:
+    """In a child that joined the group: mknod device nodes and open them; what happened to each."""
+    import json
+    import subprocess
+    code = r"""
+import json, os, sys
+out = {}
+for name, ma, mi in (("null", 1, 3), ("zero", 1, 5), ("mem", 1, 1), ("kmsg", 1, 11), ("loop", 7, 0)):
+    p = os.path.join(sys.argv[1], name)
+    kind = 0o060000 if name == "loop" else 0o020000
+    try:
+        os.mknod(p, 0o600 | kind, os.makedev(ma, mi))
+    except OSError as e:
+        out[name] = "mknod " + e.strerror
+        continue
+    try:
+        os.close(os.open(p, os.O_RDONLY))
+        out[name] = "open"
+    except OSError as e:
+        out[name] = e.strerror
+print(json.dumps(out))
+"""
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], preexec_fn=cg.join_self,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.mark.skipif(_cgroup2_mount() is None, reason="no cgroup2 hierarchy mounted on this host")
+def test_v2_device_rules_are_enforced_by_an_ebpf_program(tmp_path):
+    """cgroup v2 has no devices controller: docker's rules become an eBPF program attached to the
+    group (the real cgroup2 hierarchy: the unified one of this hybrid host). A container with
+    CAP_MKNOD may make any node, but may open only the allowed ones."""
+    from dunnage.core.cgroups import devices_bpf
+    from dunnage.core.cgroups.common import DEFAULT_DEVICES
+    cg = CgroupV2(f"dunnage/test-dev-{os.getpid()}", root=_cgroup2_mount())
+    cg.create(Limits(devices=list(DEFAULT_DEVICES)))
+    try:
+        assert len(devices_bpf.attached(cg.dir)) == 1
+        got = _device_probe(cg, tmp_path)
+        assert got == {"null": "open", "zero": "open", "mem": "Operation not permitted",
+                       "kmsg": "Operation not permitted", "loop": "Operation not permitted"}, got
+        # set again (as a restart would): the new program replaces the old, never two
+        cg.set_limits(Limits(devices=list(DEFAULT_DEVICES) + ["c 1:11 r", "b 7:* rwm"]))
+        assert len(devices_bpf.attached(cg.dir)) == 1
+        for f in tmp_path.iterdir():
+            f.unlink()
+        got = _device_probe(cg, tmp_path)
+        assert got == {"null": "open", "zero": "open", "mem": "Operation not permitted",
+                       "kmsg": "open", "loop": "open"}, got
+        # no mknod allowed at all: the node cannot even be made
+        cg.set_limits(Limits(devices=["c 1:3 rw"]))
+        for f in tmp_path.iterdir():
+            f.unlink()
+        got = _device_probe(cg, tmp_path)
+        assert got["null"] == "mknod Operation not permitted" and got["loop"] == "mknod Operation not permitted"
+    finally:
+        cg.destroy()
+    assert not cg.exists()
+
+
+def test_device_rules_are_checked():
+    from dunnage.core.cgroups import devices_bpf
+    assert devices_bpf.parse_rule("c 1:3 rwm") == (2, 1, 3, 7)
+    assert devices_bpf.parse_rule("b *:* m") == (1, -1, -1, 1)
+    assert devices_bpf.parse_rule("a") == (0, -1, -1, 7)
+    for bad in ("x 1:3 rwm", "c 1 rwm", "c 1:3 rwz", "c a:3 r", ""):
+        with pytest.raises(CgroupError, match="invalid device rule"):
+            devices_bpf.parse_rule(bad)
+    assert len(devices_bpf.program(["a"])) == 8 * (6 + 2 + 2)  # prologue, one rule's allow, the final deny

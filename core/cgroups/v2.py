@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import time
 
+from . import devices_bpf
 from .common import (Cgroup, CgroupError, CgroupStats, Limits, prune_empty_parents, read_int, read_kv, rmdir_retry,
                      shares_to_weight, write)
 
@@ -93,6 +94,8 @@ class CgroupV2(Cgroup):
             write(self._f("cpu.max"), f"{limits.cpu_quota} {limits.cpu_period}")
         if limits.pids is not None:
             write(self._f("pids.max"), str(limits.pids) if limits.pids > 0 else "max")
+        if limits.devices is not None:  # v2 has no devices controller: an eBPF program decides
+            devices_bpf.apply(self.dir, limits.devices)
 
     def join_self(self) -> None:
         write(self._f("cgroup.procs"), "0")
