@@ -11,7 +11,7 @@ import time
 from typing import BinaryIO, Iterator, Optional
 
 from . import events
-from .cgroups import CgroupError, CgroupStats, cpu_percent, open_cgroup
+from .cgroups import CgroupError, CgroupStats, cpu_percent, open_cgroup, swap_accounting
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
@@ -258,6 +258,8 @@ class Engine:
             hc["PidsLimit"] = int(pids_limit)
         hc.update(_resource_flags(hc.get("Memory") or 0, memory_swap, cpu_shares, cpuset_cpus, blkio_weight,
                                   device_read_bps, device_write_bps))
+        if hc.get("Memory") and not hc.get("MemorySwap") and swap_accounting():
+            hc["MemorySwap"] = 2 * hc["Memory"]  # docker's default: as much swap as memory
         from .runtime.capabilities import CapabilityError, effective_set, normalize
         try:
             hc["CapAdd"] = [normalize(x) for x in cap_add or []] or None
@@ -784,7 +786,7 @@ class Engine:
         return c
 
     def update(self, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
-               pids_limit: Optional[int] = None) -> Container:
+               pids_limit: Optional[int] = None, memory_swap: Optional[str] = None) -> Container:
         """docker update: change the limits of a container, live if it runs."""
         from .cgroups import Limits
         from .shim import limits_of
@@ -797,6 +799,11 @@ class Engine:
                 hc["NanoCpus"] = parse_cpus_checked(cpus)
         except UnitError as e:
             raise EngineError(str(e), 1) from None
+        if memory_swap is not None:
+            hc.update(_resource_flags(hc.get("Memory") or 0, memory_swap, None, None, None, None, None))
+        elif memory is not None and (hc.get("MemorySwap") or 0) > 0 and hc["Memory"] > hc["MemorySwap"]:
+            raise EngineError("Memory limit should be smaller than already set memoryswap limit, "
+                              "update the memoryswap at the same time", 1)
         if pids_limit is not None:
             hc["PidsLimit"] = int(pids_limit)
         if c.running():
@@ -805,6 +812,7 @@ class Engine:
                 lim.pids = -1
             try:
                 open_cgroup(c.id).set_limits(Limits(memory=lim.memory if memory is not None else None,
+                                                    memory_swap=lim.memory_swap if memory_swap is not None else None,
                                                     cpu_quota=lim.cpu_quota if cpus is not None else None,
                                                     pids=lim.pids if pids_limit is not None else None))
             except CgroupError as e:

@@ -60,6 +60,14 @@ def test_update_changes_limits_live(run_cli, engine, image):
     assert hc["Memory"] == 128 << 20 and hc["NanoCpus"] == 250_000_000 and hc["PidsLimit"] == 30
     r = run_cli("update", "--memory", "1k", "upd")
     assert r.returncode == 1 and b"Minimum memory limit" in r.stderr
+    # memory+swap was docker's default, twice the first --memory (128m): more memory needs more of it too
+    r = run_cli("update", "--memory", "256m", "upd")
+    assert r.returncode == 1 and b"update the memoryswap at the same time" in r.stderr
+    assert run_cli("update", "--memory", "256m", "--memory-swap", "512m", "upd").returncode == 0
+    memsw = os.path.join(open_cgroup(c.id).paths()["memory"], "memory.memsw.limit_in_bytes")
+    assert open_cgroup(c.id).stats().mem_limit == 256 << 20 and open(memsw).read().strip() == str(512 << 20)
+    hc = json.loads(run_cli("inspect", "upd").stdout)[0]["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"]) == (256 << 20, 512 << 20)
 
 
 def test_top_and_diff(run_cli, engine, image):

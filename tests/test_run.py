@@ -400,6 +400,18 @@ def test_more_limits_are_applied_and_visible_read_only_inside(run_cli, engine, i
     assert (hc["MemorySwap"], hc["CpuShares"]) == (-1, 100)
 
 
+def test_memory_alone_gets_as_much_swap_as_docker_gives(run_cli, engine, image):
+    """docker: --memory without --memory-swap allows as much swap again (memory+swap = twice)."""
+    r = run_cli("run", "--rm", "--network", "none", "-m", "32m", image, "cat",
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == [str(32 << 20), str(64 << 20)]
+    c = engine.create(image, ["true"], memory="32m")
+    assert engine.inspect(c.id)["HostConfig"]["MemorySwap"] == 64 << 20
+    c = engine.create(image, ["true"])
+    assert engine.inspect(c.id)["HostConfig"]["MemorySwap"] == 0
+
+
 def test_devices_cgroup_allows_only_dockers_devices(run_cli, image):
     r = run_cli("run", "--rm", "--network", "none", image, "sh", "-c",
                 "mknod /dev/blk b 7 0 && echo made; head -c 1 /dev/blk 2>&1; head -c 3 /dev/urandom | wc -c")

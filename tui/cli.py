@@ -591,7 +591,7 @@ def cmd_rename(e: Engine, a) -> int:
 
 
 def cmd_update(e: Engine, a) -> int:
-    return _each(a, a.containers, lambda r: e.update(r, a.memory, a.cpus, a.pids_limit))
+    return _each(a, a.containers, lambda r: e.update(r, a.memory, a.cpus, a.pids_limit, a.memory_swap))
 
 
 def cmd_top(e: Engine, a) -> int:
@@ -1083,6 +1083,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("update", help="change the limits of containers (live when running)")
     p.add_argument("-m", "--memory")
+    p.add_argument("--memory-swap")
     p.add_argument("--cpus")
     p.add_argument("--pids-limit", type=int)
     p.add_argument("containers", nargs="+")

@@ -1,6 +1,7 @@
 """cgroups v1 and v2 behind one interface: open_cgroup(name) picks the host's."""
 from __future__ import annotations
 
+import functools
 import os
 
 from .common import Cgroup, CgroupError, CgroupStats, Limits, cpu_percent
@@ -19,9 +20,21 @@ def host_version(root: str = "/sys/fs/cgroup") -> int:
     return _VERSION[root]
 
 
+@functools.cache
+def swap_accounting() -> bool:
+    """Whether the kernel can limit a group's swap (docker gives --memory twice as much memory+swap then)."""
+    if host_version() == 1:
+        from .v1 import cached_controller_mounts
+        mem = cached_controller_mounts().get("memory")
+        return bool(mem) and os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes"))
+    root = "/sys/fs/cgroup"  # the root group has no memory.swap.max: look at its children
+    return any(os.path.exists(os.path.join(root, d, "memory.swap.max")) for d in os.listdir(root)
+               if os.path.isdir(os.path.join(root, d)))
+
+
 def open_cgroup(cid: str) -> Cgroup:
     name = f"{PARENT}/{cid}"
     return CgroupV2(name) if host_version() == 2 else CgroupV1(name)
 
 
-__all__ = ["Cgroup", "CgroupError", "CgroupStats", "Limits", "cpu_percent", "CgroupV1", "CgroupV2", "open_cgroup", "host_version"]
+__all__ = ["Cgroup", "CgroupError", "CgroupStats", "Limits", "cpu_percent", "CgroupV1", "CgroupV2", "open_cgroup", "host_version", "swap_accounting"]
