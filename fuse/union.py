@@ -16,6 +16,7 @@ mounted, so the kernel may cache entries and attributes.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import itertools
 import os
@@ -25,6 +26,17 @@ from typing import Optional
 import pyfuse3
 
 from .layers import OPAQUE, TMP_PREFIX, WH_PREFIX, LayerStack  # noqa: F401 - the names are the union's too
+RENAME_EXCHANGE_FLAG = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def renameat2(src: str, dst: str, flags: int) -> None:
+    """renameat2(2), which os.rename does not reach (glibc 2.28 and later have it)."""
+    if _libc.renameat2(-100, os.fsencode(src), -100, os.fsencode(dst), flags) != 0:  # AT_FDCWD
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), src)
+
+
 # every change to the tree goes through this mount (lower layers never change,
 # the upper one is ours alone), so the kernel may keep what it learnt for long
 ENTRY_TIMEOUT = 300.0
@@ -108,6 +120,17 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             ino = self._ino_of.pop(src)
             self._ino_of[dst] = ino
             self._path_of[ino] = dst
+
+    def _swap_paths(self, a: str, b: str) -> None:
+        """After an exchange: the inodes under A now live under B and the other way round."""
+        def take(root):
+            return {p: self._ino_of.pop(p) for p in [p for p in self._ino_of if p == root or p.startswith(root + "/")]}
+        at, bt = take(a), take(b)
+        for moved, src, dst in ((at, a, b), (bt, b, a)):
+            for p, ino in moved.items():
+                q = dst + p[len(src):]
+                self._ino_of[q] = ino
+                self._path_of[ino] = q
 
     def _attr(self, rel: str, st: os.stat_result, lower: bool = True) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
@@ -485,12 +508,15 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     @_mutates
     async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
-        if flags & ~pyfuse3.RENAME_NOREPLACE:
+        if flags & ~(pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE) or \
+                flags == pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE:
             raise pyfuse3.FUSEError(errno.EINVAL)
         on = self._check_name(name_old)
         nn = self._check_name(name_new)
         op, np_ = self._path(parent_inode_old), self._path(parent_inode_new)
         old, new = self._join(op, on), self._join(np_, nn)
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            return self._exchange(old, new, np_, op)
         if old == new:
             return
         src_stack = self._stack(old)
@@ -533,6 +559,33 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
         self._move_path(old, new)
+
+    def _exchange(self, a: str, b: str, parent_b: str, parent_a: str) -> None:
+        """renameat2(RENAME_EXCHANGE): both names stay, so no whiteouts; both are copied up and
+        swapped atomically in the upper layer. As overlayfs without redirect_dir, a directory
+        with lower content cannot move (EXDEV); one that moves over a name a lower layer has
+        becomes opaque."""
+        if a == b:
+            return
+        sa, sb = self._stack(a), self._stack(b)
+        if not sa or not sb:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        for stk in (sa, sb):
+            if stat.S_ISDIR(stk[0][1].st_mode) and any(L != self.upper for L, _ in stk):
+                raise pyfuse3.FUSEError(errno.EXDEV)
+        if b.startswith(a + "/") or a.startswith(b + "/"):
+            raise pyfuse3.FUSEError(errno.EINVAL)  # one inside the other
+        try:
+            ua, ub = self._copy_up(a), self._copy_up(b)
+            renameat2(ua, ub, RENAME_EXCHANGE_FLAG)
+            for rel, stk in ((b, sa), (a, sb)):  # each directory now sits at the other's name
+                if stat.S_ISDIR(stk[0][1].st_mode):
+                    d = self._real(self.upper, rel)
+                    if self._lower_has(rel) or any(L != self.upper for L, _ in self._stack(os.path.dirname(rel))):
+                        os.close(os.open(os.path.join(d, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as e:
+            raise _fuse_err(e)
+        self._swap_paths(a, b)
 
     async def statfs(self, ctx):
         s = os.statvfs(self.upper)

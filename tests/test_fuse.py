@@ -8,6 +8,7 @@ behind (overlayfs's whiteout devices and opaque xattrs translated to OCI's
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
@@ -368,6 +369,63 @@ def test_differential_against_kernel_overlayfs(tmp_path, layers):
     assert upper_as_oci(fup) == upper_as_oci(kup)
 
 
+def _renameat2(a: Path, b: Path, flags: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+NOREPLACE, EXCHANGE = 1, 2
+
+
+def exchanges(m: Path) -> list:
+    """renameat2 with RENAME_EXCHANGE and RENAME_NOREPLACE over lower, upper and mixed entries."""
+    ops = [
+        lambda: _renameat2(m / "etc/passwd", m / "etc/group", EXCHANGE),       # two lower files
+        lambda: (m / "etc/passwd").read_text(),
+        lambda: (m / "new").write_text("new"),
+        lambda: _renameat2(m / "new", m / "top-only", EXCHANGE),               # upper <-> lower
+        lambda: (m / "new").read_text(),
+        lambda: _renameat2(m / "etc/link", m / "bin/tool", EXCHANGE),          # symlink <-> setuid file
+        lambda: os.readlink(m / "bin/tool"),
+        lambda: os.mkdir(m / "up"),
+        lambda: (m / "up/f").write_text("f"),
+        lambda: _renameat2(m / "up", m / "etc/group", EXCHANGE),               # directory <-> file
+        lambda: sorted(os.listdir(m / "etc/group")),
+        lambda: (m / "up").read_text(),
+        lambda: os.mkdir(m / "up2"),
+        lambda: _renameat2(m / "up2", m / "dir", EXCHANGE),                    # lower directory: EXDEV
+        lambda: _renameat2(m / "up2", m / "nosuch", EXCHANGE),
+        lambda: _renameat2(m / "up2", m / "up", EXCHANGE | NOREPLACE),
+        lambda: _renameat2(m / "up2", m / "up", NOREPLACE),
+        lambda: _renameat2(m / "up2", m / "up3", NOREPLACE),
+        lambda: _renameat2(m / "etc/group", m / "etc/group/f", EXCHANGE),      # into itself
+        lambda: sorted(os.listdir(m)),
+        lambda: sorted(os.listdir(m / "etc")),
+    ]
+    out = []
+    for op in ops:
+        try:
+            r = op()
+            out.append(("ok", r if isinstance(r, (str, list)) else None))
+        except OSError as e:
+            out.append(("err", errno.errorcode[e.errno]))
+    return out
+
+
+def test_rename_exchange_and_noreplace_match_kernel_overlayfs(tmp_path, layers):
+    with both_mounts(layers, tmp_path) as (kmnt, fmnt, kup, fup):
+        rk, rf = exchanges(kmnt), exchanges(fmnt)
+        assert rf == rk
+        ok, of = observe(kmnt), observe(fmnt)
+        for d in (ok, of):
+            for rec in d.values():
+                rec.pop("mtime", None)
+        assert of == ok
+    assert upper_as_oci(fup) == upper_as_oci(kup)
+
+
 # ------------------------------------------------------------------ random operation sequences
 NAMES = ["etc/passwd", "etc/group", "etc/new", "dir", "dir/keep", "dir/sub", "dir/sub/f", "opaque/new",
          "opaque/old", "top-only", "fresh", "fresh/a"]
@@ -388,6 +446,8 @@ def _op(m: Path, kind: str, a: str, b: str) -> tuple:
             os.rmdir(m / a)
         elif kind == "rename":
             os.rename(m / a, m / b)
+        elif kind == "exchange":
+            _renameat2(m / a, m / b, EXCHANGE)
         elif kind == "chmod":
             os.chmod(m / a, 0o640)
         elif kind == "symlink":
@@ -401,7 +461,7 @@ def _op(m: Path, kind: str, a: str, b: str) -> tuple:
         return ("err", errno.errorcode.get(e.errno, e.errno))
 
 
-ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "rmdir", "rename", "chmod",
+ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "rmdir", "rename", "exchange", "chmod",
                                           "symlink", "truncate", "list"]),
                          st.sampled_from(NAMES), st.sampled_from(NAMES)), min_size=1, max_size=12)
 
