@@ -224,12 +224,27 @@ def _drop_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
+SMALL_FILES = """
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+names = [os.path.join(d, f"f{i}") for i in range(10000)]
+for n in names:
+    with open(n, "wb") as f:
+        f.write(b"x" * 100)
+for n in names:
+    os.unlink(n)
+os.rmdir(d)
+"""
+
+
 def bench_fs(runs: int) -> dict:
     """find + tar of a whole Debian minbase root through each union file system,
     cold and warm caches, and python3 started through the mount."""
     lower = minbase_py()
     kinds = ["kernel", "fuse-overlayfs", "dunnage"]
-    res: dict = {k: {"cold": [], "warm": [], "python": []} for k in kinds}
+    ops = ("cold", "warm", "python", "write 1GiB", "read 1GiB", "10k small files")
+    res: dict = {k: {op: [] for op in ops} for k in kinds}
     walk = "find {m} > /dev/null && tar cf - -C {m} . | cat > /dev/null"
     for _ in range(runs):
         for kind in kinds:
@@ -241,14 +256,22 @@ def bench_fs(runs: int) -> dict:
                 res[kind]["warm"].append(timed(["sh", "-c", walk.format(m=m.mnt)]))
                 for _ in range(5):
                     res[kind]["python"].append(timed(["chroot", str(m.mnt), "/usr/bin/python3", "-c", "pass"]))
+                big = m.mnt / "big"  # written to the upper layer, fsynced so it reaches the disk
+                res[kind]["write 1GiB"].append(timed(["dd", "if=/dev/zero", f"of={big}", "bs=1M", "count=1024",
+                                                      "conv=fsync", "status=none"]))
+                _drop_caches()
+                res[kind]["read 1GiB"].append(timed(["dd", f"if={big}", "of=/dev/null", "bs=1M", "status=none"]))
+                big.unlink()
+                res[kind]["10k small files"].append(timed([sys.executable, "-c", SMALL_FILES, str(m.mnt / "small")]))
             finally:
                 m.close()
                 shutil.rmtree(work, ignore_errors=True)
-    out = {"name": "fs", "what": "find + tar c of a Debian minbase through the union fs; python3 -c pass through it"}
+    out = {"name": "fs", "what": "find + tar c of a Debian minbase through the union fs; python3 -c pass through it; "
+           "dd of 1 GiB into the upper layer (fsync) and back (cold); 10,000 files of 100 bytes created then deleted"}
     for kind in kinds:
-        for op in ("cold", "warm", "python"):
+        for op in ops:
             out[f"{kind} {op}"] = summary(res[kind][op])
-    for op in ("cold", "warm", "python"):
+    for op in ops:
         k = out[f"kernel {op}"]["median_s"]
         out[f"ratio {op}: dunnage/kernel"] = out[f"dunnage {op}"]["median_s"] / k
         out[f"ratio {op}: fuse-overlayfs/kernel"] = out[f"fuse-overlayfs {op}"]["median_s"] / k

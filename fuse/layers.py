@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Optional
 
 WH_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -46,42 +47,53 @@ class LayerStack:
                 return self._stack(rel)
         return hit
 
-    def _changed(self) -> None:
-        self._cache.clear()
+    def _changed(self, rel: Optional[str] = None) -> None:
+        """Forget cached lookups after a change: all of them, or those of REL and the
+        listing of its parent. Ancestors keep theirs: an upper top is stat'ed afresh
+        on every hit, and a directory copied up is a change of its own."""
+        if rel is None:
+            self._cache.clear()
+            return
+        c = self._cache
+        c.pop(rel, None)
+        c.pop("\0ls\0" + rel, None)
+        if rel:
+            c.pop("\0ls\0" + rel.rpartition("/")[0], None)
+
+    def _layers_of(self, rel: str) -> list[tuple[str, os.stat_result]]:
+        """REL's stack as cached, upper attributes possibly stale: enough to know which
+        layers hold it and whether they are directories (what a child's lookup needs)."""
+        hit = self._cache.get(rel)
+        if hit is None:
+            hit = self._cache[rel] = self._compute_stack(rel)
+        return hit
 
     def _compute_stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
         """Layers holding REL, topmost first, with their lstat.
 
         For a directory this lists every layer whose copy is merged into the
-        view (stopping at an opaque one); otherwise just the top entry."""
-        stack = self._cut_opaque([(L, os.lstat(L)) for L in self.layers if os.path.isdir(L)], "")
+        view (stopping at an opaque one); otherwise just the top entry. Built on
+        the parent's stack (cached), so a lookup costs one level's system calls."""
         if not rel:
-            return stack
-        parts = rel.split("/")
-        cur = ""
-        for name in parts:
-            parent = cur
-            cur = self._join(cur, name)
-            new: list[tuple[str, os.stat_result]] = []
-            for L, _ in stack:
-                if os.path.lexists(self._real(L, self._join(parent, WH_PREFIX + name))):
-                    break
-                try:
-                    st = os.lstat(self._real(L, cur))
-                except FileNotFoundError:
-                    continue
-                except NotADirectoryError:
-                    continue
-                isdir = stat.S_ISDIR(st.st_mode)
-                if new and not isdir:
-                    break
-                new.append((L, st))
-                if not isdir or os.path.lexists(self._real(L, self._join(cur, OPAQUE))):
-                    break
-            if not new:
+            return self._cut_opaque([(L, os.lstat(L)) for L in self.layers if os.path.isdir(L)], "")
+        parent, _, name = rel.rpartition("/")
+        new: list[tuple[str, os.stat_result]] = []
+        for L, pst in self._layers_of(parent):
+            if not stat.S_ISDIR(pst.st_mode):
                 return []
-            stack = new
-        return stack
+            if os.path.lexists(self._real(L, self._join(parent, WH_PREFIX + name))):
+                break
+            try:
+                st = os.lstat(self._real(L, rel))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            isdir = stat.S_ISDIR(st.st_mode)
+            if new and not isdir:
+                break
+            new.append((L, st))
+            if not isdir or os.path.lexists(self._real(L, self._join(rel, OPAQUE))):
+                break
+        return new
 
     def _cut_opaque(self, stack, rel):
         out = []

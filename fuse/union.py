@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -44,9 +45,8 @@ ATTR_TIMEOUT = 300.0
 
 
 def _mutates(fn):
-    """An operation that changes the tree: the lookup cache is dropped around it."""
-    import functools
-
+    """An operation that may change whole subtrees (directories made, removed, moved): the
+    lookup cache is dropped around it."""
     @functools.wraps(fn)
     async def wrapper(self, *a, **kw):
         self._cache.clear()
@@ -55,6 +55,35 @@ def _mutates(fn):
         finally:
             self._cache.clear()
     return wrapper
+
+
+def _mutates_entries(rels_of):
+    """An operation that changes single entries (named by RELS_OF from its arguments): only
+    their cached lookups, and their ancestors' (copy-up, listings), are dropped, so creating
+    or deleting many files does not make every other lookup start over."""
+    def deco(fn):
+        @functools.wraps(fn)
+        async def wrapper(self, *a, **kw):
+            rels = rels_of(self, *a)
+            try:
+                return await fn(self, *a, **kw)
+            finally:
+                for rel in rels:
+                    self._changed(rel)
+        return wrapper
+    return deco
+
+
+def _new_name(self, parent_inode, name, *_):
+    return [self._join(self._path(parent_inode), os.fsdecode(name))]
+
+
+def _inode(self, inode, *_):
+    return [self._path(inode)]
+
+
+def _link_names(self, inode, new_parent_inode, new_name, *_):
+    return _inode(self, inode) + _new_name(self, new_parent_inode, new_name)
 
 
 def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
@@ -69,6 +98,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         LayerStack.__init__(self, lowers, upper)
         self._ino_of: dict[str, int] = {"": pyfuse3.ROOT_INODE}
         self._path_of: dict[int, str] = {pyfuse3.ROOT_INODE: ""}
+        self._kids: dict[str, set[str]] = {}  # parent path -> its children's paths that have inodes
         self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
         self._dirs: dict[int, list] = {}
         self._dir_fh = itertools.count(1)
@@ -100,37 +130,45 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         ino = self._ino_of.get(rel)
         if ino is None:
             ino = next(self._next_ino)
-            self._ino_of[rel] = ino
-            self._path_of[ino] = rel
+            self._register(rel, ino)
         return ino
 
+    def _register(self, rel: str, ino: int) -> None:
+        self._ino_of[rel] = ino
+        self._path_of[ino] = rel
+        if rel:
+            self._kids.setdefault(rel.rpartition("/")[0], set()).add(rel)
+
+    def _take(self, root: str) -> dict[str, int]:
+        """Unregister ROOT and everything known below it (found through the children index, so
+        the cost is the subtree's size, not the mount's); return their inode numbers."""
+        out, todo = {}, [root]
+        while todo:
+            p = todo.pop()
+            ino = self._ino_of.pop(p, None)
+            if ino is not None:
+                out[p] = ino
+            todo.extend(self._kids.pop(p, ()))
+        siblings = self._kids.get(root.rpartition("/")[0])
+        if siblings is not None:
+            siblings.discard(root)
+        return out
+
     def _forget_path(self, rel: str) -> None:
-        ino = self._ino_of.pop(rel, None)
-        if ino is not None:
+        for ino in self._take(rel).values():
             self._path_of.pop(ino, None)
-        prefix = rel + "/"
-        for p in [p for p in self._ino_of if p.startswith(prefix)]:
-            self._path_of.pop(self._ino_of.pop(p), None)
 
     def _move_path(self, old: str, new: str) -> None:
         self._forget_path(new)
-        prefix = old + "/"
-        moves = [(p, new + p[len(old):]) for p in self._ino_of if p == old or p.startswith(prefix)]
-        for src, dst in moves:
-            ino = self._ino_of.pop(src)
-            self._ino_of[dst] = ino
-            self._path_of[ino] = dst
+        for p, ino in self._take(old).items():
+            self._register(new + p[len(old):], ino)
 
     def _swap_paths(self, a: str, b: str) -> None:
         """After an exchange: the inodes under A now live under B and the other way round."""
-        def take(root):
-            return {p: self._ino_of.pop(p) for p in [p for p in self._ino_of if p == root or p.startswith(root + "/")]}
-        at, bt = take(a), take(b)
+        at, bt = self._take(a), self._take(b)
         for moved, src, dst in ((at, a, b), (bt, b, a)):
             for p, ino in moved.items():
-                q = dst + p[len(src):]
-                self._ino_of[q] = ino
-                self._path_of[ino] = q
+                self._register(dst + p[len(src):], ino)
 
     def _attr(self, rel: str, st: os.stat_result, lower: bool = True) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
@@ -180,10 +218,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         if not stat.S_ISDIR(st.st_mode):
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         dst = self._real(self.upper, rel)
-        self._changed()
+        self._changed(rel)
         os.mkdir(dst, 0o700)
         self._copy_meta(st, self._real(L, rel), dst)
-        self._changed()
+        self._changed(rel)
 
     def _copy_up(self, rel: str) -> str:
         """Bring REL into the upper layer if it only lives below; return its upper path."""
@@ -215,7 +253,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 os.mknod(tmp, mode, st.st_rdev)
             self._copy_meta(st, src, tmp)
             os.rename(tmp, dst)
-            self._changed()
+            self._changed(rel)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -228,7 +266,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         wh = self._real(self.upper, self._join(parent, WH_PREFIX + name))
         if os.path.lexists(wh):
             os.unlink(wh)
-            self._changed()
+            self._changed(self._join(parent, name))
             return True
         return False
 
@@ -237,7 +275,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         wh = self._real(self.upper, self._join(parent, WH_PREFIX + name))
         fd = os.open(wh, os.O_CREAT | os.O_WRONLY, 0o600)
         os.close(fd)
-        self._changed()
+        self._changed(self._join(parent, name))
 
     def _check_name(self, name: bytes) -> str:
         n = os.fsdecode(name)
@@ -279,7 +317,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         L, st = self._top(rel)
         return self._attr(rel, st)
 
-    @_mutates
+    @_mutates_entries(_inode)
     async def setattr(self, inode, attr, fields, fh, ctx):
         rel = self._path(inode)
         try:
@@ -399,7 +437,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             pass
         return ctx.uid, gid
 
-    @_mutates
+    @_mutates_entries(_new_name)
     async def create(self, parent_inode, name, mode, flags, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -412,7 +450,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise _fuse_err(e)
         return pyfuse3.FileInfo(fh=fd), self._attr(rel, os.fstat(fd))
 
-    @_mutates
+    @_mutates_entries(_new_name)
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -443,7 +481,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(path))
 
-    @_mutates
+    @_mutates_entries(_new_name)
     async def symlink(self, parent_inode, name, target, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
@@ -454,7 +492,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(path))
 
-    @_mutates
+    @_mutates_entries(_link_names)
     async def link(self, inode, new_parent_inode, new_name, ctx):
         src_rel = self._path(inode)
         prel, n, rel, had_wh = self._new_entry_prep(new_parent_inode, new_name)
@@ -465,7 +503,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise _fuse_err(e)
         return self._attr(rel, os.lstat(self._real(self.upper, rel)))
 
-    @_mutates
+    @_mutates_entries(_new_name)
     async def unlink(self, parent_inode, name, ctx):
         n = self._check_name(name)
         prel = self._path(parent_inode)
@@ -610,7 +648,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
 
-    @_mutates
+    @_mutates_entries(_inode)
     async def setxattr(self, inode, name, value, ctx):
         rel = self._path(inode)
         try:
@@ -619,7 +657,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
 
-    @_mutates
+    @_mutates_entries(_inode)
     async def removexattr(self, inode, name, ctx):
         rel = self._path(inode)
         try:

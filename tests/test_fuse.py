@@ -448,6 +448,8 @@ def _op(m: Path, kind: str, a: str, b: str) -> tuple:
             os.rename(m / a, m / b)
         elif kind == "exchange":
             _renameat2(m / a, m / b, EXCHANGE)
+        elif kind == "link":
+            os.link(m / a, m / b)
         elif kind == "chmod":
             os.chmod(m / a, 0o640)
         elif kind == "symlink":
@@ -461,7 +463,7 @@ def _op(m: Path, kind: str, a: str, b: str) -> tuple:
         return ("err", errno.errorcode.get(e.errno, e.errno))
 
 
-ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "rmdir", "rename", "exchange", "chmod",
+ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "rmdir", "rename", "exchange", "link", "chmod",
                                           "symlink", "truncate", "list"]),
                          st.sampled_from(NAMES), st.sampled_from(NAMES)), min_size=1, max_size=12)
 
