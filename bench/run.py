@@ -569,7 +569,73 @@ def bench_loop(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop}
+def bench_logs(runs: int) -> dict:
+    """A log of a million lines: `logs` printing it, dunnage against podman's (same image, same
+    `seq`); and the dashboard's log view: time until every line is in, time to render one
+    screen after a jump, and the memory the lines take."""
+    import asyncio
+    import resource
+    from dunnage.core import Engine
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    from dunnage.tui.app import DunnageApp, LogsScreen
+    n = 1_000_000
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "dunnage"
+    e = Engine(str(droot))
+    podman = Podman()
+    res: dict = {"name": "logs", "what": f"a log of {n:,} lines (seq): `logs` to /dev/null, dunnage vs podman; "
+                 "the dashboard's log view over it"}
+    try:
+        tarball = work / "busybox.tar"
+        tarball.write_bytes(busybox_rootfs_tar())
+        e.ensure_demo_image()
+        c = e.run("local/busybox:latest", ["seq", str(n)], detach=True, network="none", name="million")
+        e.wait(c.id, 300)
+        podman("import", str(tarball), "localhost/busybox")
+        pid = podman("run", "-d", *Podman.RUN, "localhost/busybox", "seq", str(n)).stdout.decode().strip()
+        podman("wait", pid)
+        d = DUNNAGE + ["--root", str(droot)]
+        dl = [timed(d + ["logs", "million"]) for _ in range(runs)]
+        pl = [timed(podman.cmd + ["logs", pid]) for _ in range(runs)]
+        res["dunnage logs"], res["podman logs"] = summary(dl), summary(pl)
+        res["ratio logs: dunnage/podman"] = statistics.median(dl) / statistics.median(pl)
+
+        async def view() -> dict:
+            app = DunnageApp(e, interval=1.0)
+            async with app.run_test(size=(120, 40)) as pilot:
+                while not app.rows:
+                    await pilot.pause(0.1)
+                rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                t0 = time.perf_counter()
+                app.push_screen(LogsScreen(e, c.id, "million"))
+                while not (isinstance(app.screen, LogsScreen) and app.screen.query("#log")
+                           and len(app.screen.view) == n):
+                    await pilot.pause(0.02)
+                loaded = time.perf_counter() - t0
+                v = app.screen.view
+                pages = []
+                for y in range(0, n, n // 20):  # jump around: each screen rendered afresh
+                    v.scroll_to(y=y, animate=False, immediate=True)
+                    t = time.perf_counter()
+                    for row in range(v.size.height):
+                        v.render_line(row)
+                    pages.append(time.perf_counter() - t)
+                rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                await pilot.press("q", "q")
+            return {"dashboard: all lines in": loaded, "dashboard: one screen rendered after a jump": summary(pages),
+                    "dashboard max RSS MiB before / with the log": [rss0 / 1024, rss1 / 1024]}
+        res.update(asyncio.run(view()))
+        return res
+    finally:
+        for c in e.containers(all_=True):
+            e.remove(c.id, force=True)
+        podman.close()
+        from dunnage.core.net.config import Networks
+        Networks(e.store).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs}
 
 
 def main() -> int:

@@ -147,7 +147,6 @@ async def test_sort_and_filter(engine, image):
 
 
 async def test_logs_view_follows(engine, image):
-    from textual.widgets import RichLog
     from dunnage.tui.app import LogsScreen
     c = engine.run(image, ["sh", "-c", "echo out-1; echo err-1 >&2; sleep 1; echo out-2; sleep 300"],
                    name="logview", detach=True)
@@ -159,13 +158,16 @@ async def test_logs_view_follows(engine, image):
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LogsScreen))
         scr = app.screen
-        await until(pilot, lambda: [(r[1], r[2]) for r in scr.lines] == [
-            ("stdout", "out-1"), ("stderr", "err-1"), ("stdout", "out-2")])
-        log = scr.query_one("#log", RichLog)
-        assert any("out-2" in line.text for line in log.lines)
+        view = scr.view
+        await until(pilot, lambda: (view.texts, list(view.streams)) == (["out-1", "err-1", "out-2"], [0, 1, 0]))
+        await pilot.pause(0.1)
+        shown = [view.render_line(y).text for y in range(view.size.height)]
+        assert [x.rstrip() for x in shown[:3]] == ["out-1", "err-1", "out-2"]
+        assert any(seg.style and seg.style.color and seg.style.color.name == "red"
+                   for seg in view.render_line(1))  # stderr in red
         await pilot.press("t")
         await pilot.pause(0.2)
-        assert any(line.text.endswith("Z out-1") for line in log.lines)
+        assert view.render_line(0).text.rstrip().endswith("Z out-1")
         # search with a regex, step through the matches, save to a file
         async def ask(key, answer):
             await pilot.press(key)
@@ -191,6 +193,40 @@ async def test_logs_view_follows(engine, image):
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, LogsScreen))
         await pilot.press("q")
+
+
+@pytest.mark.timeout(240)
+async def test_logs_view_holds_a_million_lines(engine, image):
+    """A million lines: all arrive, only the screen's rows are rendered, searching finds the one
+    line asked for and jumps there, and the end follows."""
+    from dunnage.tui.app import LogsScreen
+    c = engine.run(image, ["seq", "1000000"], name="million", detach=True, network="none")
+    engine.wait(c.id, 120)
+    app = DunnageApp(engine, interval=1.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        app.push_screen(LogsScreen(engine, c.id, "million"))
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen))
+        scr = app.screen
+        await until(pilot, lambda: scr.query("#log"))
+        view = scr.view
+        await until(pilot, lambda: len(view) == 1_000_000, timeout=120)
+        await pilot.pause(0.2)
+        rows = [view.render_line(y).text.strip() for y in range(view.size.height)]
+        assert rows[-1] == "1000000" and rows[0] == str(1_000_001 - view.size.height)  # following the end
+        assert view._cache.misses < 10_000  # rows rendered: what was on screen along the way, not the log
+        await pilot.press("g")  # vim's top
+        await pilot.pause(0.1)
+        assert view.render_line(0).text.strip() == "1"
+        await pilot.press("slash")
+        await until(pilot, lambda: app.screen.query("#answer"))
+        app.screen.query_one("#answer").value = "^7777[0-3]$"
+        await pilot.press("enter")
+        await until(pilot, lambda: scr.matches == [77769, 77770, 77771, 77772], timeout=60)
+        await pilot.pause(0.1)
+        middle = [view.render_line(y).text.strip() for y in range(view.size.height)]
+        assert "77770" in middle and "1" not in middle  # jumped from the top to the first match
+        await pilot.press("escape", "q")
 
 
 async def test_marks_act_on_several_containers(engine, image):

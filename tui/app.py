@@ -5,6 +5,7 @@ round is scheduled only after the previous one finished, and the events log is
 followed so that changes made by another front show at once."""
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
@@ -15,7 +16,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
@@ -23,6 +24,7 @@ from dunnage.core.cgroups import CgroupStats, cpu_percent
 from dunnage.core.engine import container_status_text
 from dunnage.core.units import bytes_binary
 
+from .logview import LogView
 from .page import rate
 
 HISTORY = 60
@@ -91,115 +93,145 @@ class HelpScreen(ModalScreen):
 
 class LogsScreen(Screen):
     """A container's log, followed live: stderr in red, t toggles timestamps,
-    / searches (a regex), n/N step through the matches, w saves to a file."""
+    / searches (a regex), n/N step through the matches, w saves to a file.
+    The view renders only the rows on screen, so a log of a million lines
+    scrolls and follows as smoothly as a short one."""
     BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("t", "timestamps", "timestamps"),
                 Binding("f", "follow", "follow/pause"), Binding("slash", "search", "search"),
                 Binding("n", "next", "next"), Binding("N", "prev", "prev", show=False),
                 Binding("w", "save", "save")]
+    BATCH_SECONDS = 0.1  # lines reach the screen in batches at most this old
 
     def __init__(self, engine: Engine, cid: str, name: str):
         super().__init__()
         self.engine, self.cid, self.cname = engine, cid, name
-        self.lines: list[tuple[int, str, str]] = []  # (time ns, stream, one line)
-        self.show_time = False
-        self.following = True
         self.stopped = False
-        self.pattern = None
         self.matches: list[int] = []
         self.current = -1
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#log", LogView)
 
     def on_unmount(self) -> None:
         self.stopped = True  # the follower thread ends within one poll
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=None)
+        yield LogView(id="log")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"logs · {self.cname}"
+        self.view.focus()
         self.tail()
 
     @work(thread=True, exclusive=True)
     def tail(self) -> None:
+        """Read the log in a thread and hand the lines over in batches: one call into the UI
+        per batch, not per line, so a million lines load in seconds."""
+        batch: list = []
+        last = time.monotonic()
+        partial: dict[str, tuple[int, str]] = {}  # per stream: a line whose end has not come yet
+
+        def flush() -> None:
+            nonlocal batch, last
+            if batch and not self.stopped:
+                self.app.call_from_thread(self.add, batch)
+            batch, last = [], time.monotonic()
+
+        def stop() -> bool:  # asked whenever the reader has caught up with the writer
+            for stream, (t, text) in list(partial.items()):
+                if time.time_ns() - t > 1e9:  # a prompt, not a line cut between two reads
+                    batch.append((t, stream, text))
+                    del partial[stream]
+            flush()
+            return self.stopped
         try:
-            for rec in self.engine.logs(self.cid, follow=True, stop=lambda: self.stopped):
+            for t, stream, data in self.engine.logs(self.cid, follow=True, stop=stop):
                 if self.stopped:
                     return
-                self.app.call_from_thread(self.add, rec)
+                parts = data.decode(errors="replace").split("\n")
+                t0 = t
+                if stream in partial:  # the output was read mid-line: join the two halves
+                    t0, head = partial.pop(stream)
+                    parts[0] = head + parts[0]
+                tail = parts.pop()
+                if parts:
+                    batch.append((t0, stream, parts[0]))
+                    batch.extend((t, stream, text) for text in parts[1:])
+                if tail:
+                    partial[stream] = (t0 if not parts else t, tail)
+                if len(batch) >= 50_000 or time.monotonic() - last > self.BATCH_SECONDS:
+                    flush()
+            batch.extend((t, stream, text) for stream, (t, text) in partial.items())
+            flush()
         except EngineError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")
 
-    def _text(self, line: tuple[int, str, str]):
-        import datetime as dt
-        from rich.text import Text
-        t, stream, text = line
-        if self.show_time:
-            text = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ ") + text
-        out = Text(text, style="red" if stream == "stderr" else "")
-        if self.pattern is not None:
-            out.highlight_regex(self.pattern, style="black on yellow")
-        return out
-
-    def add(self, rec) -> None:
-        t, stream, data = rec
-        log = self.query_one("#log", RichLog)
-        for text in data.decode(errors="replace").rstrip("\n").split("\n"):
-            line = (t, stream, text)
-            self.lines.append(line)
-            if self.pattern is not None and self.pattern.search(text):
-                self.matches.append(len(self.lines) - 1)
-            if self.following:
-                log.write(self._text(line))
-
-    def redraw(self) -> None:
-        log = self.query_one("#log", RichLog)
-        log.clear()
-        for line in self.lines:
-            log.write(self._text(line), scroll_end=False)
-        if self.following:
-            log.scroll_end(animate=False)
+    def add(self, lines: list) -> None:
+        view = self.view
+        first = len(view)
+        view.append(lines)
+        if view.pattern is not None:
+            search = view.pattern.search
+            self.matches += [first + k for k, (_, _, text) in enumerate(lines) if search(text)]
 
     def action_timestamps(self) -> None:
-        self.show_time = not self.show_time
-        self.redraw()
+        self.view.show_time = not self.view.show_time
+        self.view.restyle()
 
     def action_follow(self) -> None:
-        self.following = not self.following
-        self.notify("following" if self.following else "paused (f resumes)")
-        if self.following:
-            self.redraw()
+        view = self.view
+        view.following = not view.following
+        self.notify("following" if view.following else "paused (f resumes)")
+        if view.following:
+            view.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def action_search(self) -> None:
         from .views import AskScreen
 
         def done(text) -> None:
             import re
+            view = self.view
             if not text:
-                self.pattern, self.matches = None, []
-                self.redraw()
+                view.pattern, view.current, self.matches = None, None, []
+                view.restyle()
                 return
             try:
-                self.pattern = re.compile(text)
+                pattern = re.compile(text)
             except re.error as e:
                 self.notify(f"not a regular expression: {e}", severity="error")
                 return
-            self.matches = [i for i, (_, _, line) in enumerate(self.lines) if self.pattern.search(line)]
-            self.following = False  # searching stops the follow, f resumes it
-            self.redraw()
-            self.current = -1
-            if not self.matches:
+            view.pattern = pattern
+            view.following = False  # searching stops the follow, f resumes it
+            self.search(text)
+        self.app.push_screen(AskScreen("search (a regular expression; empty clears)"), done)
+
+    def search(self, text: str) -> None:
+        self._search(self.view, text)
+
+    @work(thread=True, exclusive=True, group="search")
+    def _search(self, view: LogView, text: str) -> None:
+        found = view.matches()  # a million lines take a moment: not on the UI loop
+
+        def show() -> None:
+            self.matches, self.current = found, -1
+            self.view.restyle()
+            if not found:
                 self.notify(f"no match for {text}", severity="warning")
             else:
                 self.action_next()
-        self.app.push_screen(AskScreen("search (a regular expression; empty clears)"), done)
+        self.app.call_from_thread(show)
 
     def _go(self, step: int) -> None:
         if not self.matches:
             return
         self.current = (self.current + step) % len(self.matches)
-        log = self.query_one("#log", RichLog)
-        log.scroll_to(y=max(0, self.matches[self.current] - log.size.height // 2), animate=False)
+        view = self.view
+        view.current = self.matches[self.current]
+        view.restyle()
+        view.center(view.current)
         self.sub_title = f"logs · {self.cname} · match {self.current + 1} of {len(self.matches)}"
 
     def action_next(self) -> None:
@@ -212,17 +244,23 @@ class LogsScreen(Screen):
         from .views import AskScreen
 
         def done(path) -> None:
-            if not path:
-                return
-            try:
-                with open(path, "w") as f:
-                    for line in self.lines:
-                        f.write(self._text(line).plain + "\n")
-            except OSError as e:
-                self.notify(f"saving: {e.strerror}", severity="error")
-                return
-            self.notify(f"saved {len(self.lines)} lines to {path}")
+            if path:
+                self.save(path)
         self.app.push_screen(AskScreen("save the log to:", value=f"{self.cname}.log"), done)
+
+    def save(self, path: str) -> None:
+        self._save(self.view, path)
+
+    @work(thread=True, group="save")
+    def _save(self, view: LogView, path: str) -> None:
+        n = len(view)
+        try:
+            with open(path, "w") as f:
+                f.writelines(view.line(i) + "\n" for i in range(n))
+        except OSError as e:
+            self.app.call_from_thread(self.notify, f"saving: {e.strerror}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"saved {n} lines to {path}")
 
 
 class DunnageCommands(Provider):
