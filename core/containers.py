@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -142,14 +143,41 @@ def load(store: Store, cid: str) -> Container:
     return Container(store, cid, read_record(d / "config.msgpack"), read_record(d / "state.msgpack"))
 
 
-def all_containers(store: Store) -> list[Container]:
+_SHARED_CONFIGS: dict[str, tuple[tuple, dict]] = {}
+
+
+def _shared_config(path: str) -> dict:
+    """A config record, unpacked once while the file stays the same (a config holds the
+    seccomp profile: unpacking it was half of listing a hundred containers). The file is
+    only ever replaced whole (a new inode); one written within the last second is read
+    again, so a coarse timestamp can never hide a change."""
+    st = os.stat(path)
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _SHARED_CONFIGS.get(path)
+    if hit is not None and hit[0] == key and time.time_ns() - st.st_mtime_ns > 1_000_000_000:
+        return hit[1]
+    cfg = read_record(path)
+    _SHARED_CONFIGS[path] = (key, cfg)
+    return cfg
+
+
+def all_containers(store: Store, shared: bool = False) -> list[Container]:
+    """Every container. With SHARED, configs come from a cache and are shared between
+    calls: for listing only (ps, the dashboard), never to change and save."""
     out = []
-    for d in store.containers.iterdir():
-        if (d / "config.msgpack").exists() and (d / "state.msgpack").exists():
+    seen = set()
+    with os.scandir(store.containers) as it:
+        for d in it:
+            cfg_path = os.path.join(d.path, "config.msgpack")
             try:
-                out.append(load(store, d.name))
-            except Exception:  # noqa: BLE001 - a record being removed right now
+                cfg = _shared_config(cfg_path) if shared else read_record(cfg_path)
+                seen.add(cfg_path)
+                out.append(Container(store, d.name, cfg, read_record(os.path.join(d.path, "state.msgpack"))))
+            except Exception:  # noqa: BLE001 - a record being made or removed right now
                 continue
+    if shared:
+        for gone in [p for p in _SHARED_CONFIGS if p not in seen and p.startswith(str(store.containers))]:
+            del _SHARED_CONFIGS[gone]
     out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
     return out
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, 
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
-from dunnage.core.cgroups import CgroupStats, cpu_percent
+from dunnage.core.cgroups import CgroupStats, cpu_percent, open_cgroup
 from dunnage.core.engine import container_status_text
 from dunnage.core.units import bytes_binary
 
@@ -422,9 +422,12 @@ class DunnageApp(App):
                 r.io_hist.append((r.io_read_rate, r.io_write_rate))
                 r.pids_hist.append(r.pids)
                 r.ports = ports_text((c.state.get("NetworkSettings") or {}).get("Ports") or {})
-            else:
-                self._prev.pop(c.id, None)
+            elif self._prev.pop(c.id, None) is not None:  # stopped since the last round
+                open_cgroup(c.id).forget_files()
             out.append(r)
+        for gone in set(self._prev) - {r.id for r in out}:  # removed since the last round
+            del self._prev[gone]
+            open_cgroup(gone).forget_files()
         return out
 
     SORTS = ("name", "cpu", "mem", "net", "io", "status")

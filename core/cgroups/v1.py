@@ -192,6 +192,7 @@ class CgroupV1(Cgroup):
         raise CgroupError(f"the freezer did not reach {want}")
 
     def destroy(self) -> None:
+        self.forget_files()
         for c, d in self.dirs.items():
             if os.path.isdir(d):
                 rmdir_retry(d)

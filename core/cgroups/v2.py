@@ -149,6 +149,7 @@ class CgroupV2(Cgroup):
         raise CgroupError(f"cgroup.freeze did not reach {want}")
 
     def destroy(self) -> None:
+        self.forget_files()
         if os.path.isdir(self.dir):
             rmdir_retry(self.dir)
         prune_empty_parents(self.dir, self.root)
