@@ -87,7 +87,7 @@ class Engine:
 
     def prune_images(self, all_: bool = False) -> list[str]:
         in_use = {c.config["Image"] for c in all_containers(self.store)}
-        return self.images.prune(in_use, all_)
+        return self.images.prune(in_use, all_, self._container_lowers())
 
     def load_images(self, source) -> list[tuple[Image, list[str]]]:
         """docker load: docker archives and OCI layouts (a path, a directory, or a stream)."""
@@ -159,10 +159,16 @@ class Engine:
         except ImageError as e:
             raise EngineError(str(e)) from None
 
+    def _container_lowers(self) -> frozenset:
+        return frozenset(lo for c in all_containers(self.store, shared=True) for lo in c.config.get("Lowers", []))
+
     def remove_image(self, ref: str, force: bool = False) -> list[str]:
-        in_use = {c.config["Image"] for c in all_containers(self.store)}
+        in_use: dict[str, bool] = {}
+        for c in self.containers(all_=True):
+            in_use[c.config["Image"]] = in_use.get(c.config["Image"], False) or c.status in (
+                "running", "paused", "restarting")
         try:
-            out = self.images.remove(ref, in_use, force)
+            out = self.images.remove(ref, in_use, force, self._container_lowers())
         except ImageError as e:
             raise EngineError(str(e), 1) from None
         events.emit(self.store, "image", "delete", ref)
@@ -186,8 +192,10 @@ class Engine:
         return c
 
     def containers(self, all_: bool = False) -> list[Container]:
+        """For listing: the containers' configs are shared (read-only); to change one, take it
+        with container(ref)."""
         out = []
-        for c in all_containers(self.store):
+        for c in all_containers(self.store, shared=True):
             self._repair(c)
             if all_ or c.status in ("running", "paused", "restarting"):
                 out.append(c)
@@ -647,6 +655,8 @@ class Engine:
         shutil.rmtree(trash, ignore_errors=True)
         shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
         events.emit(self.store, "container", "destroy", c.id, {"name": c.name})
+        if c.config["Image"] not in {i.id for i in self.images.list()}:  # its image went with rmi -f
+            self.images.release_layers(c.config.get("Lowers", []), self._container_lowers())
         if volumes or c.config["HostConfig"].get("AutoRemove"):  # --rm takes its anonymous volumes along
             from .volumes import VolumeError, Volumes
             vols = Volumes(self.store)

@@ -86,7 +86,7 @@ def test_rmi_untags_then_deletes_and_refuses_in_use(fresh_root):
     assert r.returncode == 0, r.stderr
     cid = r.stdout.decode().strip()
     r = cli(fresh_root, "rmi", "a/two")
-    assert r.returncode == 1 and b"image is being used by a container" in r.stderr
+    assert r.returncode == 1 and b"(must be forced) - image is being used by stopped container" in r.stderr
     assert cli(fresh_root, "rm", cid).returncode == 0
     r = cli(fresh_root, "rmi", "a/two")
     assert r.returncode == 0
@@ -95,6 +95,31 @@ def test_rmi_untags_then_deletes_and_refuses_in_use(fresh_root):
     assert cli(fresh_root, "images", "-q").stdout == b""
     r = cli(fresh_root, "rmi", "a/two")
     assert r.returncode == 1 and b"No such image: a/two" in r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_rmi_force_as_docker_does(fresh_root):
+    """docker: an image a running container uses cannot be removed, not even with -f; with
+    only stopped containers on it, -f removes the image but the containers keep their
+    layers (they still start), which go when the last such container does."""
+    data = busybox_rootfs_tar()
+    assert cli(fresh_root, "import", "-", "b/img", input=data).returncode == 0
+    run = cli(fresh_root, "run", "-d", "--network", "none", "b/img", "sleep", "300")
+    assert run.returncode == 0, run.stderr
+    running = run.stdout.decode().strip()
+    r = cli(fresh_root, "rmi", "-f", "b/img")
+    assert r.returncode == 1 and b"(cannot be forced) - image is being used by running container" in r.stderr
+    assert cli(fresh_root, "rm", "-f", running).returncode == 0
+    stopped = cli(fresh_root, "create", "--network", "none", "b/img", "echo", "still-here").stdout.decode().strip()
+    r = cli(fresh_root, "rmi", "-f", "b/img")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines()[0] == "Untagged: b/img:latest"
+    assert cli(fresh_root, "images", "-q").stdout == b""
+    assert len(os.listdir(fresh_root / "layers")) == 1  # the container stands on it
+    r = cli(fresh_root, "start", "-a", stopped)
+    assert r.returncode == 0 and r.stdout == b"still-here\n", r.stderr
+    assert cli(fresh_root, "rm", stopped).returncode == 0
+    assert os.listdir(fresh_root / "layers") == []  # the last container took the layer along
 
 
 @pytest.mark.parametrize("name,payload,msg", [

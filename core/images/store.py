@@ -342,21 +342,27 @@ class ImageStore:
             self._save(idx)
             return Image(**rec)
 
-    def prune(self, in_use: set[str], all_: bool = False) -> list[str]:
+    def prune(self, in_use: set[str], all_: bool = False, container_lowers: frozenset = frozenset()) -> list[str]:
         """Remove dangling images (no tag), or with ALL_ every image no container uses."""
         out = []
         for img in self.list():
             if img.id in in_use or (img.tags and not all_):
                 continue
             for t in list(img.tags):
-                out += self.remove(t, in_use, force=False)
+                out += self.remove(t, {}, force=False, container_lowers=container_lowers)
             if not img.tags:
-                out += self.remove(img.id, in_use, force=False)
+                out += self.remove(img.id, {}, force=False, container_lowers=container_lowers)
         return out
 
     # ---- remove ----
-    def remove(self, ref: str, in_use: set[str], force: bool = False) -> list[str]:
-        """rmi: untag REF; delete the image when no tag is left.  Returns docker-style lines."""
+    def remove(self, ref: str, in_use: dict[str, bool], force: bool = False,
+               container_lowers: frozenset = frozenset()) -> list[str]:
+        """rmi: untag REF; delete the image when no tag is left.  Returns docker-style lines.
+
+        IN_USE maps the ids of images containers use to whether one of them runs. As docker:
+        an image a running container uses cannot be removed, even with FORCE; one only
+        stopped containers use needs FORCE, and then the layers those containers stand on
+        stay (CONTAINER_LOWERS) until the last of them is removed."""
         with self.store.lock("images"):
             img = self.get(ref)
             idx = self._load()
@@ -373,30 +379,47 @@ class ImageStore:
                 idx["tags"].pop(full, None)
                 self._save(idx)
                 return [f"Untagged: {full}"]
+            short = img.id[7:19]
+            if in_use.get(img.id):
+                raise ImageError(f"conflict: unable to delete {short} (cannot be forced) - "
+                                 "image is being used by running container")
             if img.id in in_use and not force:
-                raise ImageError(f"conflict: unable to remove image {ref} (must force) - image is being used by a container")
+                raise ImageError(f"conflict: unable to delete {short} (must be forced) - "
+                                 "image is being used by stopped container")
             for t in rec["tags"]:
                 idx["tags"].pop(t, None)
                 out.append(f"Untagged: {t}")
             del idx["images"][img.id]
             self._save(idx)
             out.append(f"Deleted: {img.id}")
-            # drop layers no other image uses
-            used = {c for r in idx["images"].values() for c in r["layers"]}
-            for c in img.layers:
-                if c not in used:
-                    d = self.store.layer_dir(c)
-                    if d.exists():
-                        try:
-                            lblob = read_record(d / "meta.msgpack").get("blob")
-                            if lblob:
-                                (self.store.blobs / lblob[7:]).unlink(missing_ok=True)
-                        except (OSError, KeyError):
-                            pass
-                        trash = self.store.tempdir("rm-")
-                        os.rename(d, trash / "layer")
-                        shutil.rmtree(trash, ignore_errors=True)
+            self._drop_unused_layers(idx, img.layers, container_lowers)
             blob = self.store.blobs / img.id[7:]
             if blob.exists():
                 blob.unlink()
             return out
+
+    def _drop_unused_layers(self, idx: dict, candidates, container_lowers: frozenset) -> None:
+        """Delete the layers among CANDIDATES that no image lists and no container stands on."""
+        used = {c for r in idx["images"].values() for c in r["layers"]}
+        for c in candidates:
+            d = self.store.layer_dir(c)
+            if c in used or str(d / "diff") in container_lowers or not d.exists():
+                continue
+            try:
+                lblob = read_record(d / "meta.msgpack").get("blob")
+                if lblob:
+                    (self.store.blobs / lblob[7:]).unlink(missing_ok=True)
+            except (OSError, KeyError):
+                pass
+            trash = self.store.tempdir("rm-")
+            os.rename(d, trash / "layer")
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def release_layers(self, lowers: list[str], container_lowers: frozenset) -> None:
+        """A container went: the layers it stood on go too if nothing else needs them
+        (an image removed with rmi -f while the container stayed)."""
+        chains = [f"sha256:{os.path.basename(os.path.dirname(lo))}" for lo in lowers
+                  if os.path.dirname(os.path.dirname(lo)) == str(self.store.layers)]
+        if chains:
+            with self.store.lock("images"):
+                self._drop_unused_layers(self._load(), chains, container_lowers)
