@@ -635,7 +635,52 @@ def bench_logs(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs}
+def bench_soak(runs: int) -> dict:
+    """The dashboard left open on 50 running containers, refreshing every second, for
+    DUNNAGE_SOAK_MINUTES (60): its resident memory and CPU minute by minute (flat is the goal)."""
+    import asyncio
+    from dunnage.core import Engine
+    from dunnage.tui.app import DunnageApp
+    minutes = int(os.environ.get("DUNNAGE_SOAK_MINUTES", "60"))
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    e = Engine(str(work / "dunnage"))
+
+    def rss_mib() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) / 1024
+    try:
+        e.ensure_demo_image()
+        for i in range(50):
+            e.run("local/busybox:latest", ["sleep", str(minutes * 60 + 600)], detach=True, network="none", name=f"k{i}")
+
+        async def watch() -> list:
+            out = []
+            app = DunnageApp(e, interval=1.0)
+            async with app.run_test(size=(120, 40)) as pilot:
+                while app.rounds < 3:
+                    await pilot.pause(0.2)
+                for m in range(minutes):
+                    c0, t0 = time.process_time(), time.monotonic()
+                    await pilot.pause(60)
+                    out.append((m + 1, round(rss_mib(), 1),
+                                round((time.process_time() - c0) / (time.monotonic() - t0) * 100, 2)))
+                await pilot.press("q")
+            return out
+        per_minute = asyncio.run(watch())
+        rss = [r for _, r, _ in per_minute]
+        return {"name": "soak", "what": f"the dashboard over 50 running containers for {minutes} min, 1 s refresh",
+                "per minute (minute, RSS MiB, CPU % of one core)": per_minute,
+                "RSS MiB first minute / last minute": [rss[0], rss[-1]],
+                "CPU % median over the minutes": statistics.median(c for _, _, c in per_minute)}
+    finally:
+        for c in e.containers(all_=True):
+            e.remove(c.id, force=True)
+        from dunnage.core.net.config import Networks
+        Networks(e.store).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak}
 
 
 def main() -> int:
@@ -645,7 +690,7 @@ def main() -> int:
     a = ap.parse_args()
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    for name in a.only or sorted(BENCHES):
+    for name in a.only or sorted(k for k in BENCHES if k != "soak"):  # soak takes an hour: ask for it
         res = BENCHES[name](a.runs or {"start": 20, "fs": 2}.get(name, 3))
         res["host"] = {"cpus": os.cpu_count(), "kernel": os.uname().release}
         (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2))
