@@ -104,11 +104,13 @@ class Engine:
         from .images.registry import Credentials
         return Credentials(self.store.root / "auth.json")
 
-    def pull(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None, progress=None) -> Image:
-        """PROGRESS(layer, bytes so far, size), from the download threads, as layers come."""
+    def pull(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None, progress=None,
+             platform: Optional[str] = None) -> Image:
+        """PROGRESS(layer, bytes so far, size), from the download threads, as layers come.
+        PLATFORM (os/arch[/variant]) picks from a multi-platform index; this machine's by default."""
         from .images.registry import pull
         try:
-            img = pull(self.images, ref, self.credentials(), tls_verify, say, progress=progress)
+            img = pull(self.images, ref, self.credentials(), tls_verify, say, progress=progress, platform=platform)
         except ImageError as e:
             raise EngineError(str(e)) from None
         events.emit(self.store, "image", "pull", img.id, {"name": ref})

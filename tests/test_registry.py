@@ -224,3 +224,66 @@ async def test_dashboard_pull_view_shows_layer_progress(fresh_root, registry):
         await asyncio.sleep(0.5)
         assert f"{registry.host}/test/img:1" in app.screen.items
         await pilot.press("escape", "q")
+
+
+def _arch_layout(workdir, arch: str):
+    """An OCI layout made by umoci whose config says ARCH, with /arch naming it."""
+    import subprocess
+    import tarfile
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    workdir.mkdir()
+    lay, tarball = workdir / "layout", workdir / "busybox.tar"
+    tarball.write_bytes(busybox_rootfs_tar())
+
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=workdir)
+    run("umoci", "init", "--layout", str(lay))
+    run("umoci", "new", "--image", f"{lay}:1")
+    run("umoci", "config", "--image", f"{lay}:1", "--architecture", arch, "--os", "linux",
+        "--config.cmd", "sh", "--config.env", "PATH=/bin:/usr/bin")
+    run("umoci", "unpack", "--image", f"{lay}:1", str(workdir / "b"))
+    with tarfile.open(tarball) as tf:
+        tf.extractall(workdir / "b" / "rootfs", filter="fully_trusted")
+    (workdir / "b/rootfs/arch").write_text(arch + "\n")
+    run("umoci", "repack", "--image", f"{lay}:1", str(workdir / "b"))
+    return lay
+
+
+def test_multi_platform_index_pushed_by_podman(fresh_root, registry, tmp_path):
+    """An image index made by `podman manifest` (amd64 and arm64 images built by umoci, pushed
+    by skopeo): pull takes this machine's platform, --platform another, and a platform the
+    index lacks is one line and exit 125 (as other pull errors, as podman)."""
+    from dunnage.core.images.oci import host_platform
+    from peers import Podman
+    host = registry.host
+    for arch in ("amd64", "arm64"):
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{_arch_layout(tmp_path / arch, arch)}:1",
+               f"docker://{host}/test/plat-{arch}:1")
+    pod = Podman()
+    try:
+        assert pod("manifest", "create", "localhost/multi").returncode == 0
+        for arch in ("amd64", "arm64"):
+            r = pod("manifest", "add", "--tls-verify=false", "localhost/multi", f"docker://{host}/test/plat-{arch}:1")
+            assert r.returncode == 0, r.stderr
+        r = pod("manifest", "push", "--tls-verify=false", "--all", "localhost/multi", f"docker://{host}/test/multi:1")
+        assert r.returncode == 0, r.stderr
+    finally:
+        pod.close()
+    ref = f"{host}/test/multi:1"
+    r = cli(fresh_root, "pull", ref)
+    assert r.returncode == 0, r.stderr
+    mine = host_platform()[1]
+    r = cli(fresh_root, "run", "--rm", "--network", "none", ref, "cat", "/arch")
+    assert r.stdout.decode().strip() == mine, r.stderr
+    other = "arm64" if mine == "amd64" else "amd64"
+    r = cli(fresh_root, "pull", "--platform", f"linux/{other}", ref)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(cli(fresh_root, "image", "inspect", ref).stdout)[0]
+    assert info["Architecture"] == other
+    r = cli(fresh_root, "run", "--rm", "--network", "none", ref, "cat", "/arch")
+    assert r.stdout.decode().strip() == other  # the busybox inside is this machine's anyway
+    r = cli(fresh_root, "pull", "--platform", "linux/s390x", ref)
+    assert r.returncode == 125 and r.stderr.decode().strip().endswith("no image for the platform linux/s390x in the index")
+    r = cli(fresh_root, "pull", "--platform", "s390x", ref)
+    assert r.returncode == 125 and b"invalid platform" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert os.listdir(fresh_root / "tmp") == []

@@ -132,9 +132,9 @@ def _tls(a) -> Optional[bool]:
 def cmd_pull(e: Engine, a) -> int:
     if a.quiet or not sys.stdout.isatty():
         say = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
-        img = e.pull(a.reference, _tls(a), say)
+        img = e.pull(a.reference, _tls(a), say, platform=a.platform)
     else:
-        img = _pull_with_bars(e, a.reference, _tls(a))
+        img = _pull_with_bars(e, a.reference, _tls(a), a.platform)
     if a.quiet:
         print(img.id)
     else:
@@ -144,7 +144,7 @@ def cmd_pull(e: Engine, a) -> int:
     return 0
 
 
-def _pull_with_bars(e: Engine, ref: str, tls):
+def _pull_with_bars(e: Engine, ref: str, tls, platform=None):
     """On a terminal: a bar per layer with bytes and rate (rich's progress display)."""
     import threading
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -157,7 +157,7 @@ def _pull_with_bars(e: Engine, ref: str, tls):
                 if layer not in tasks:
                     tasks[layer] = bars.add_task(layer, total=total or None)
                 bars.update(tasks[layer], completed=done, total=total or None)
-        return e.pull(ref, tls, lambda s: bars.console.print(s), progress)
+        return e.pull(ref, tls, lambda s: bars.console.print(s), progress, platform=platform)
 
 
 def cmd_commit(e: Engine, a) -> int:
@@ -891,6 +891,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("pull", help="pull an image from a registry")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--platform", help="os/arch[/variant] to take from a multi-platform image (default: this machine's)")
     p.add_argument("--tls-verify", help="false: plain HTTP (loopback registries are plain HTTP already)")
     p.add_argument("reference")
     p.set_defaults(fn=cmd_pull)

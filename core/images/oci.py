@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any
+from typing import Any, Optional
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -115,13 +115,23 @@ def host_platform() -> tuple[str, str, str]:
     return "linux", arch, variant
 
 
-def pick_from_index(data: bytes) -> dict:
-    """The index entry for this machine's platform."""
+def parse_platform(text: str) -> tuple[str, str, str]:
+    """docker's --platform: os/arch[/variant] ("linux/arm64", "linux/arm/v7")."""
+    parts = text.strip().lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise FormatError(f'invalid platform "{text}": want os/arch[/variant], as linux/arm64')
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(parts[1], parts[1])
+    variant = parts[2] if len(parts) == 3 else ("v8" if arch == "arm64" else "")
+    return parts[0], arch, variant
+
+
+def pick_from_index(data: bytes, platform: Optional[tuple[str, str, str]] = None) -> dict:
+    """The index entry for PLATFORM (this machine's when not given)."""
     doc = parse_json(data, "image index")
     ms = doc.get("manifests")
     if not isinstance(ms, list) or not ms:
         raise FormatError("malformed image index: no manifests")
-    os_, arch, variant = host_platform()
+    os_, arch, variant = platform or host_platform()
     best = None
     for m in ms:
         descriptor(m, "manifest")
@@ -132,7 +142,7 @@ def pick_from_index(data: bytes) -> dict:
             best = best or m
     if best:
         return best
-    raise FormatError(f"no image for this platform ({os_}/{arch}) in the index")
+    raise FormatError(f"no image for the platform {os_}/{arch}{'/' + variant if variant else ''} in the index")
 
 
 def parse_config(data: bytes) -> dict:

@@ -272,17 +272,21 @@ class Client:
 
 def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Optional[bool] = None,
          say: Callable[[str], None] = lambda s: None, parallel: int = 3,
-         progress: Optional[Callable[[str, int, int], None]] = None) -> Image:
+         progress: Optional[Callable[[str, int, int], None]] = None, platform: Optional[str] = None) -> Image:
     """Pull REF_STR into STORE.  SAY gets docker's status lines; PROGRESS(layer, bytes
     so far, size) is called as each layer downloads (from the download threads)."""
     ref = parse_reference(ref_str)
+    try:
+        want = oci.parse_platform(platform) if platform else None
+    except oci.FormatError as e:
+        raise ImageError(str(e)) from None
     cl = Client(ref, creds.get(ref.registry), tls_verify)
     body, ctype, digest = cl.manifest(ref.digest or ref.tag)
     try:
         doc = oci.parse_json(body, "manifest")
         mt = oci.media_type(doc, ctype)
         if mt in oci.INDEX_TYPES:
-            entry = oci.pick_from_index(body)
+            entry = oci.pick_from_index(body, want)
             body, ctype, digest = cl.manifest(entry["digest"])
         man = oci.parse_manifest(body)
     except oci.FormatError as e:
