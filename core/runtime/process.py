@@ -17,11 +17,10 @@ import signal
 import socket
 import traceback
 
-import pyseccomp  # noqa: F401 - loads libseccomp now: after pivot_root the host's libraries are gone
-
 from . import seccomp as _seccomp
 from .capabilities import drop_bounding, set_caps
 from .users import UserError, resolve as resolve_user, switch as switch_user
+_seccomp.preload()  # libseccomp loaded now: after pivot_root the host's libraries are gone
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
                     prctl, setns, unshare)
 from .rootfs import setup_rootfs

@@ -17,6 +17,36 @@ from typing import Optional
 DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
 
 
+def preload():
+    """Import pyseccomp (and so load libseccomp) now: after pivot_root the host's libraries
+    are out of reach. pyseccomp finds its libraries with ctypes.util.find_library, which runs
+    `ldconfig -p` twice (25 ms of every `run`): the usual sonames are tried first, and the
+    slow search only when they do not load."""
+    import sys
+    if "pyseccomp" in sys.modules:
+        return sys.modules["pyseccomp"]
+    import ctypes
+    import ctypes.util
+    slow = ctypes.util.find_library
+    sonames = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+    def quick(name):
+        so = sonames.get(name)
+        if so:
+            try:
+                ctypes.CDLL(so)
+                return so
+            except OSError:
+                pass
+        return slow(name)
+    ctypes.util.find_library = quick
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = slow
+    return pyseccomp
+
+
 class SeccompError(ValueError):
     pass
 
@@ -41,7 +71,7 @@ def load_profile(opt: Optional[str]) -> Optional[dict]:
 
 
 def _action(name: str, errno_ret: Optional[int] = None) -> int:
-    import pyseccomp as sc
+    sc = preload()
     acts = {"SCMP_ACT_ALLOW": sc.ALLOW, "SCMP_ACT_KILL": sc.KILL, "SCMP_ACT_KILL_THREAD": sc.KILL,
             "SCMP_ACT_KILL_PROCESS": getattr(sc, "KILL_PROCESS", sc.KILL), "SCMP_ACT_TRAP": sc.TRAP,
             "SCMP_ACT_LOG": getattr(sc, "LOG", sc.ALLOW)}
@@ -53,7 +83,7 @@ def _action(name: str, errno_ret: Optional[int] = None) -> int:
 
 
 def _ops():
-    import pyseccomp as sc
+    sc = preload()
     return {"SCMP_CMP_EQ": sc.EQ, "SCMP_CMP_NE": sc.NE, "SCMP_CMP_LT": sc.LT, "SCMP_CMP_LE": sc.LE,
             "SCMP_CMP_GT": sc.GT, "SCMP_CMP_GE": sc.GE, "SCMP_CMP_MASKED_EQ": sc.MASKED_EQ}
 
@@ -75,7 +105,7 @@ def _applies(rule: dict, caps: set[str]) -> bool:
 
 def install(profile: dict, caps: list[str]) -> None:
     """Compile PROFILE for a container holding CAPS and load it into this process."""
-    import pyseccomp as sc
+    sc = preload()
     have = {f"CAP_{c}" for c in caps}
     default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"))
     f = sc.SyscallFilter(default)
