@@ -1,6 +1,7 @@
 """dunnage.core.Engine: the one facade the command line and the dashboard call."""
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
@@ -989,12 +990,46 @@ class Engine:
         except OSError as e:
             raise EngineError(f"export: {path}: {e.strerror}") from None
 
+    def _cp_root(self, ref: str):
+        """Where cp reads and writes: a running container's own view (/proc/PID/root, so its
+        volumes, bind mounts and tmpfs are there as it sees them); a stopped one's union
+        root, with its volumes and bind mounts laid over it by _cp_path, as docker does."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def cm():
+            c = self.container(ref)
+            if c.running() and c.state.get("Pid"):
+                yield c, f"/proc/{c.state['Pid']}/root"
+                return
+            with self.rootfs(ref) as root:
+                yield c, root
+        return cm()
+
+    @staticmethod
+    def _cp_path(c: Container, root: str, path: str, writing: bool = False) -> str:
+        norm = "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+        if not c.running():
+            best = None
+            for m in c.config["HostConfig"].get("Mounts") or []:
+                d = m["Target"].rstrip("/") or "/"
+                if m["Type"] in ("bind", "volume") and m.get("Source") and (norm == d or norm.startswith(d + "/")):
+                    if best is None or len(d) > len(best[0]["Target"].rstrip("/")):
+                        best = (m, d)
+            if best is not None:
+                m, d = best
+                if writing and m.get("ReadOnly"):
+                    raise EngineError(f"mounted volume is marked read-only: {m['Target']}", 1)
+                return resolve_in_root(m["Source"], norm[len(d):])
+        return resolve_in_root(root, path)
+
     def copy_from(self, ref: str, src: str, dest: str) -> None:
-        """docker cp CONTAINER:SRC DEST ('-' writes a tar to standard output)."""
+        """docker cp CONTAINER:SRC DEST ('-' writes a tar to standard output); volumes and
+        bind mounts included, as the container sees them."""
         import sys
         import tarfile
-        with self.rootfs(ref) as root:
-            path = resolve_in_root(root, src)
+        with self._cp_root(ref) as (c, root):
+            path = self._cp_path(c, root, src)
             if not os.path.lexists(path):
                 raise EngineError(f"Could not find the file {src} in container {ref}", 1)
             if dest == "-":
@@ -1010,19 +1045,25 @@ class Engine:
                 shutil.copy2(path, target, follow_symlinks=False)
 
     def copy_to(self, ref: str, src: str, dest: str) -> None:
-        """docker cp SRC CONTAINER:DEST, written through the union (copy-up, whiteouts)."""
+        """docker cp SRC CONTAINER:DEST, written through the union (copy-up, whiteouts), or into
+        the volume or bind mount that holds DEST."""
         if not os.path.lexists(src):
             raise EngineError(f"no such file or directory: {src}", 1)
-        with self.rootfs(ref) as root:
-            target = resolve_in_root(root, dest)
+        with self._cp_root(ref) as (c, root):
+            target = self._cp_path(c, root, dest, writing=True)
             if os.path.isdir(target):
                 target = os.path.join(target, os.path.basename(src.rstrip("/")))
             elif not os.path.isdir(os.path.dirname(target)):
                 raise EngineError(f"no such directory in the container: {os.path.dirname(dest)}", 1)
-            if os.path.isdir(src) and not os.path.islink(src):
-                shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
-            else:
-                shutil.copy2(src, target, follow_symlinks=False)
+            try:
+                if os.path.isdir(src) and not os.path.islink(src):
+                    shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, target, follow_symlinks=False)
+            except OSError as e:
+                if e.errno == errno.EROFS:
+                    raise EngineError(f"mounted volume is marked read-only: {dest}", 1) from None
+                raise
 
     def prune_containers(self) -> list[str]:
         gone = []

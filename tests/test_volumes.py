@@ -155,3 +155,43 @@ def test_bad_mount_flags_are_one_line_errors(session_root, image, args, message)
     assert p.returncode == 125
     err = p.stderr.decode().strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_cp_reaches_volumes_binds_and_tmpfs_as_docker_does(session_root, engine, image, tmp_path, volumes):
+    """docker cp sees what the container sees: a volume's and a bind mount's contents, running
+    or stopped (then the union root with the mounts laid over it), and a running container's
+    tmpfs; a read-only mount refuses cp into it. export leaves volumes out."""
+    import io
+    import tarfile
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "b.txt").write_text("bound\n")
+    src = tmp_path / "in.txt"
+    src.write_text("copied in\n")
+    out(session_root, "run", "-d", "--name", "cpv", "--network", "none", "-v", "cpvol:/data", "-v", f"{host}:/bind",
+        "-v", f"{host}:/robind:ro", "--tmpfs", "/scratch", image, "sh", "-c",
+        "echo vol > /data/v.txt; echo tmp > /scratch/t.txt; sleep 300")
+    from conftest import wait_for
+    wait_for(lambda: cli(session_root, "exec", "cpv", "cat", "/scratch/t.txt").stdout == b"tmp\n", timeout=20)
+    for path, want in (("/data/v.txt", "vol\n"), ("/bind/b.txt", "bound\n"), ("/scratch/t.txt", "tmp\n")):
+        dest = tmp_path / ("run-" + os.path.basename(path))
+        out(session_root, "cp", f"cpv:{path}", str(dest))
+        assert dest.read_text() == want, path
+    out(session_root, "cp", str(src), "cpv:/data/")
+    assert out(session_root, "exec", "cpv", "cat", "/data/in.txt") == "copied in\n"
+    r = cli(session_root, "cp", str(src), "cpv:/robind/")
+    assert r.returncode == 1 and b"read-only" in r.stderr and not (host / "in.txt").exists()
+    out(session_root, "stop", "-t", "1", "cpv")
+    # stopped: the volume and the bind mount still answer; the write goes into the volume
+    for path, want in (("/data/v.txt", "vol\n"), ("/data/in.txt", "copied in\n"), ("/bind/b.txt", "bound\n")):
+        dest = tmp_path / ("stopped-" + os.path.basename(path))
+        out(session_root, "cp", f"cpv:{path}", str(dest))
+        assert dest.read_text() == want, path
+    out(session_root, "cp", str(src), "cpv:/bind/again.txt")
+    assert (host / "again.txt").read_text() == "copied in\n"
+    r = cli(session_root, "cp", str(src), "cpv:/robind/x.txt")
+    assert r.returncode == 1 and b"mounted volume is marked read-only" in r.stderr and not (host / "x.txt").exists()
+    c = engine.container("cpv")
+    assert not (c.upper / "data" / "in.txt").exists()  # nothing went into the union's upper layer
+    names = tarfile.open(fileobj=io.BytesIO(cli(session_root, "export", "cpv").stdout)).getnames()
+    assert "bin/busybox" in names and "data/v.txt" not in names and "bind/b.txt" not in names
