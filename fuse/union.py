@@ -99,6 +99,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._ino_of: dict[str, int] = {"": pyfuse3.ROOT_INODE}
         self._path_of: dict[int, str] = {pyfuse3.ROOT_INODE: ""}
         self._kids: dict[str, set[str]] = {}  # parent path -> its children's paths that have inodes
+        self._links: dict[tuple, int] = {}  # (layer, st_dev, st_ino) of a hard-linked file -> its inode
+        self._aliases: dict[int, set[str]] = {}  # an inode with several names -> all of them
         self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
         self._dirs: dict[int, list] = {}
         self._dir_fh = itertools.count(1)
@@ -126,18 +128,70 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except KeyError:
             raise pyfuse3.FUSEError(errno.ENOENT) from None
 
-    def _ino(self, rel: str) -> int:
+    def _ino(self, rel: str, layer: Optional[str] = None, st: Optional[os.stat_result] = None) -> int:
+        """REL's inode number: one per path, except that the names of one hard-linked file
+        (a non-directory with more than one link, in the same layer) share one, as on
+        overlayfs, where stat and tar see them as one file."""
         ino = self._ino_of.get(rel)
-        if ino is None:
-            ino = next(self._next_ino)
-            self._register(rel, ino)
+        if ino is not None:
+            return ino
+        key = None
+        if layer is not None and st is not None and st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            key = (layer, st.st_dev, st.st_ino)
+            ino = self._links.get(key)
+            if ino is not None and ino in self._path_of:
+                self._register(rel, ino)
+                return ino
+        ino = next(self._next_ino)
+        if key is not None:
+            self._links[key] = ino
+        self._register(rel, ino)
         return ino
 
     def _register(self, rel: str, ino: int) -> None:
         self._ino_of[rel] = ino
-        self._path_of[ino] = rel
+        if ino in self._path_of and self._path_of[ino] != rel:
+            self._aliases.setdefault(ino, set()).update((self._path_of[ino], rel))
+        else:
+            self._path_of[ino] = rel
         if rel:
             self._kids.setdefault(rel.rpartition("/")[0], set()).add(rel)
+
+    def _unbind(self, rel: str, ino: int) -> None:
+        """REL no longer names inode INO (its other names, if a hard link has any, still do)."""
+        names = self._aliases.get(ino)
+        if names is not None:
+            names.discard(rel)
+            if len(names) <= 1:
+                del self._aliases[ino]
+            if self._path_of.get(ino) == rel:
+                if names:
+                    self._path_of[ino] = next(iter(names))
+                    return
+            else:
+                return
+        if self._path_of.get(ino) == rel:
+            del self._path_of[ino]
+
+    def _split_links(self, rel: str) -> None:
+        """REL was copied up: it is a file of its own now and keeps its inode; the other names
+        of its lower hard link leave that inode (the kernel is told to look them up again)."""
+        ino = self._ino_of.get(rel)
+        for key in [k for k, v in self._links.items() if v == ino]:
+            del self._links[key]
+        for other in list(self._aliases.get(ino, ())):
+            if other == rel:
+                continue
+            self._take(other)
+            self._unbind(other, ino)
+            parent, _, name = other.rpartition("/")
+            pino = self._ino_of.get(parent)
+            if pino is not None:
+                try:
+                    pyfuse3.invalidate_entry_async(pino, os.fsencode(name), ignore_enoent=True)
+                except Exception:  # noqa: BLE001 - the kernel forgot it already
+                    pass
+        self._path_of[ino] = rel
 
     def _take(self, root: str) -> dict[str, int]:
         """Unregister ROOT and everything known below it (found through the children index, so
@@ -155,24 +209,27 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         return out
 
     def _forget_path(self, rel: str) -> None:
-        for ino in self._take(rel).values():
-            self._path_of.pop(ino, None)
+        for p, ino in self._take(rel).items():
+            self._unbind(p, ino)
 
     def _move_path(self, old: str, new: str) -> None:
         self._forget_path(new)
         for p, ino in self._take(old).items():
+            self._unbind(p, ino)
             self._register(new + p[len(old):], ino)
 
     def _swap_paths(self, a: str, b: str) -> None:
         """After an exchange: the inodes under A now live under B and the other way round."""
         at, bt = self._take(a), self._take(b)
+        for p, ino in list(at.items()) + list(bt.items()):
+            self._unbind(p, ino)
         for moved, src, dst in ((at, a, b), (bt, b, a)):
             for p, ino in moved.items():
                 self._register(dst + p[len(src):], ino)
 
-    def _attr(self, rel: str, st: os.stat_result, lower: bool = True) -> pyfuse3.EntryAttributes:
+    def _attr(self, rel: str, st: os.stat_result, layer: Optional[str] = None) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
-        a.st_ino = self._ino(rel)
+        a.st_ino = self._ino(rel, layer, st)
         a.generation = 0
         a.entry_timeout = ENTRY_TIMEOUT
         a.attr_timeout = ATTR_TIMEOUT
@@ -254,6 +311,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             self._copy_meta(st, src, tmp)
             os.rename(tmp, dst)
             self._changed(rel)
+            if st.st_nlink > 1:  # overlayfs without index: copy-up breaks a lower hard link
+                self._split_links(rel)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -306,7 +365,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             a.st_ino = 0
             a.entry_timeout = ENTRY_TIMEOUT
             return a
-        return self._attr(rel, stack[0][1])
+        return self._attr(rel, stack[0][1], stack[0][0])
 
     async def forget(self, inode_list):
         # inode numbers stay bound to their paths for the mount's lifetime
@@ -315,7 +374,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def getattr(self, inode, ctx=None):
         rel = self._path(inode)
         L, st = self._top(rel)
-        return self._attr(rel, st)
+        return self._attr(rel, st, L)
 
     @_mutates_entries(_inode)
     async def setattr(self, inode, attr, fields, fh, ctx):
@@ -369,7 +428,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                     st = os.lstat(self._real(L, crel))
             except (OSError, pyfuse3.FUSEError):
                 continue
-            if not pyfuse3.readdir_reply(token, os.fsencode(name), self._attr(crel, st), i + 1):
+            if not pyfuse3.readdir_reply(token, os.fsencode(name), self._attr(crel, st, L), i + 1):
                 return
 
     async def releasedir(self, fh):
@@ -499,9 +558,14 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         try:
             src = self._copy_up(src_rel)
             os.link(src, self._real(self.upper, rel), follow_symlinks=False)
+            st = os.lstat(self._real(self.upper, rel))
         except OSError as e:
             raise _fuse_err(e)
-        return self._attr(rel, os.lstat(self._real(self.upper, rel)))
+        # the new name is the same file: the same inode, as the kernel expects of a link
+        src_ino = self._ino_of.get(src_rel, inode)
+        self._register(rel, src_ino)
+        self._links[(self.upper, st.st_dev, st.st_ino)] = src_ino
+        return self._attr(rel, st)
 
     @_mutates_entries(_new_name)
     async def unlink(self, parent_inode, name, ctx):
