@@ -1309,14 +1309,28 @@ class Engine:
         return sorted(out, key=lambda t: (int(t[0].split("/")[0]), t[0], t[2]))
 
     def inspect_image(self, ref: str) -> dict:
+        """docker image inspect's fields (and podman's Digest, Labels and History)."""
         img = self.image(ref)
         cfg = img.config
-        return {
-            "Id": img.id, "RepoTags": img.tags, "RepoDigests": list(img.digests or []), "Created": img.created,
-            "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Size": img.size,
-            "Config": cfg.get("config") or {}, "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
+        conf = cfg.get("config") or {}
+        history = cfg.get("history") or []
+        out = {
+            "Id": img.id, "RepoTags": img.tags, "RepoDigests": list(img.digests or []), "Parent": "",
+            "Comment": next((h.get("comment", "") for h in reversed(history) if h.get("comment")), ""),
+            "Created": img.created, "DockerVersion": cfg.get("docker_version", ""), "Author": cfg.get("author", ""),
+            "Config": conf, "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Size": img.size,
             "GraphDriver": {"Name": "dunnage-fuse", "Data": {"Layers": ":".join(self.images.layer_paths(img))}},
+            "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+            "Digest": img.digests[0].split("@", 1)[1] if img.digests else "",
+            "Labels": conf.get("Labels") or None,
+            "History": history,
         }
+        if cfg.get("variant"):
+            out["Variant"] = cfg["variant"]
+        if cfg.get("os.version"):
+            out["OsVersion"] = cfg["os.version"]
+        return out
 
     # -------------------------------------------------------------- stats
     def sample(self, c: Container) -> Optional[CgroupStats]:

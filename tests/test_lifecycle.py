@@ -107,8 +107,8 @@ def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_pat
     engine.run(image, ["sh", "-c", "echo data > /newfile; rm /etc/group; mkdir /d; echo x > /d/x; sleep 300"],
                name="tocommit", detach=True)
     time.sleep(0.5)
-    r = run_cli("commit", "-c", 'CMD ["cat", "/newfile"]', "-c", "ENV FOO=bar", "-m", "made by a test",
-                "tocommit", "example/committed:1")
+    r = run_cli("commit", "-c", 'CMD ["cat", "/newfile"]', "-c", "ENV FOO=bar", "-c", "LABEL team=infra",
+                "-m", "made by a test", "-a", "A. Tester", "tocommit", "example/committed:1")
     assert r.returncode == 0, r.stderr
     assert engine.container("tocommit").status == "running"  # paused only while committing
     assert run_cli("run", "--rm", "example/committed:1").stdout == b"data\n"
@@ -117,6 +117,11 @@ def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_pat
     assert "No such file" in out[0] and out[1:3] == ["x", "bar"] and "/bin" in out[3]
     info = json.loads(run_cli("inspect", "--type", "image", "example/committed:1").stdout)[0]
     assert len(info["RootFS"]["Layers"]) == 2
+    # docker's fields, podman's Labels and History
+    assert {"Id", "RepoTags", "RepoDigests", "Parent", "Comment", "Created", "DockerVersion", "Author", "Config",
+            "Architecture", "Os", "Size", "GraphDriver", "RootFS", "Metadata"} <= set(info)
+    assert (info["Comment"], info["Author"], info["Labels"]) == ("made by a test", "A. Tester", {"team": "infra"})
+    assert info["History"][-1]["comment"] == "made by a test"
     assert "made by a test" in run_cli("image", "history", "example/committed:1").stdout.decode()
     r = run_cli("commit", "-c", "CMD [broken", "tocommit", "x/y")
     assert r.returncode == 125 and b"invalid JSON" in r.stderr
