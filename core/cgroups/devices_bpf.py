@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 
 from .common import CgroupError
@@ -94,9 +93,10 @@ _libc.syscall.restype = ctypes.c_long
 
 
 def _bpf(cmd: int, attr: bytearray) -> int:
-    nr = _SYS_BPF.get(platform.machine())
+    machine = os.uname().machine
+    nr = _SYS_BPF.get(machine)
     if nr is None:
-        raise CgroupError(f"device control on cgroup v2: bpf(2) number unknown for {platform.machine()}")
+        raise CgroupError(f"device control on cgroup v2: bpf(2) number unknown for {machine}")
     buf = (ctypes.c_char * len(attr)).from_buffer(attr)
     r = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
     if r < 0:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import time
 
-from . import devices_bpf
 from .common import (Cgroup, CgroupError, CgroupStats, Limits, prune_empty_parents, read_int, read_kv, rmdir_retry,
                      shares_to_weight, write)
 
@@ -95,6 +94,7 @@ class CgroupV2(Cgroup):
         if limits.pids is not None:
             write(self._f("pids.max"), str(limits.pids) if limits.pids > 0 else "max")
         if limits.devices is not None:  # v2 has no devices controller: an eBPF program decides
+            from . import devices_bpf  # ctypes: loaded on v2 hosts only
             devices_bpf.apply(self.dir, limits.devices)
 
     def join_self(self) -> None:
