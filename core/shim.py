@@ -114,6 +114,10 @@ def _shim_entry(store: Store, cid: str, ready_w: int) -> None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         set_process_name("dunnage-shim")
+        # what the front imported is never collected here: the collector leaves those pages
+        # alone, so the FUSE server forked next keeps sharing them with the shim
+        import gc
+        gc.freeze()
         code = Shim(store, cid, ready_w).run()
     except BaseException:  # noqa: BLE001
         traceback.print_exc()
@@ -208,6 +212,8 @@ class Shim:
                 if self.ready_w >= 0:
                     os.close(self.ready_w)  # the front must see EOF when the shim reports
                 set_process_name("dunnage-fuse")
+                import gc
+                gc.freeze()  # the shim's objects stay shared: the collector never walks them here
                 from dunnage.fuse.mount import serve
                 serve(c.config["Lowers"], str(c.upper), str(c.merged), fsname=f"dunnage-{c.id[:12]}", ready_fd=w)
                 os._exit(0)
