@@ -466,6 +466,17 @@ def bench_mem(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _discard(e, work: Path, podman: "Podman | None" = None) -> None:
+    """A benchmark's engine root and podman store, with everything in them, gone."""
+    for c in e.containers(all_=True):
+        e.remove(c.id, force=True)
+    if podman is not None:
+        podman.close()
+    from dunnage.core.net.config import Networks
+    Networks(e.store).destroy_all()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def bench_sample(runs: int) -> dict:
     """One sampling round over 100 running containers (what the dashboard does each
     second) against `podman stats --no-stream` over 10; then the dashboard's own CPU
@@ -520,12 +531,7 @@ def bench_sample(runs: int) -> dict:
         res["dashboard max RSS MiB at start / after 60 s"] = [rss0 / 1024, rss1 / 1024]
         return res
     finally:
-        for c in e.containers(all_=True):
-            e.remove(c.id, force=True)
-        podman.close()
-        from dunnage.core.net.config import Networks
-        Networks(e.store).destroy_all()
-        shutil.rmtree(work, ignore_errors=True)
+        _discard(e, work, podman)
 
 
 def bench_loop(runs: int) -> dict:
@@ -627,12 +633,7 @@ def bench_logs(runs: int) -> dict:
         res.update(asyncio.run(view()))
         return res
     finally:
-        for c in e.containers(all_=True):
-            e.remove(c.id, force=True)
-        podman.close()
-        from dunnage.core.net.config import Networks
-        Networks(e.store).destroy_all()
-        shutil.rmtree(work, ignore_errors=True)
+        _discard(e, work, podman)
 
 
 def bench_soak(runs: int) -> dict:
@@ -673,11 +674,7 @@ def bench_soak(runs: int) -> dict:
                 "RSS MiB first minute / last minute": [rss[0], rss[-1]],
                 "CPU % median over the minutes": statistics.median(c for _, _, c in per_minute)}
     finally:
-        for c in e.containers(all_=True):
-            e.remove(c.id, force=True)
-        from dunnage.core.net.config import Networks
-        Networks(e.store).destroy_all()
-        shutil.rmtree(work, ignore_errors=True)
+        _discard(e, work)
 
 
 BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak}

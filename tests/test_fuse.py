@@ -278,6 +278,18 @@ def upper_as_oci(upper: Path) -> dict:
     return out
 
 
+def run_ops(ops) -> list:
+    """Apply each operation in turn: its result (strings, lists, numbers) or its errno."""
+    out = []
+    for op in ops:
+        try:
+            r = op()
+            out.append(("ok", r if isinstance(r, (str, list, int)) else None))
+        except OSError as e:
+            out.append(("err", errno.errorcode[e.errno]))
+    return out
+
+
 def scenario(m: Path) -> list:
     """Apply a sequence of operations; return the outcome (or errno) of each."""
     ops = [
@@ -311,14 +323,7 @@ def scenario(m: Path) -> list:
         lambda: os.link(m / "dir/again", m / "dir/hard"),
         lambda: sorted(os.listdir(m)),
     ]
-    out = []
-    for op in ops:
-        try:
-            r = op()
-            out.append(("ok", r if isinstance(r, (str, list)) else None))
-        except OSError as e:
-            out.append(("err", errno.errorcode[e.errno]))
-    return out
+    return run_ops(ops)
 
 
 @contextlib.contextmanager
@@ -404,25 +409,23 @@ def exchanges(m: Path) -> list:
         lambda: sorted(os.listdir(m)),
         lambda: sorted(os.listdir(m / "etc")),
     ]
-    out = []
-    for op in ops:
-        try:
-            r = op()
-            out.append(("ok", r if isinstance(r, (str, list)) else None))
-        except OSError as e:
-            out.append(("err", errno.errorcode[e.errno]))
-    return out
+    return run_ops(ops)
+
+
+def assert_same_trees(kmnt: Path, fmnt: Path) -> None:
+    """Both mounts show the same tree (times aside: writes happen at different instants)."""
+    ok, of = observe(kmnt), observe(fmnt)
+    for d in (ok, of):
+        for rec in d.values():
+            rec.pop("mtime", None)
+    assert of == ok
 
 
 def test_rename_exchange_and_noreplace_match_kernel_overlayfs(tmp_path, layers):
     with both_mounts(layers, tmp_path) as (kmnt, fmnt, kup, fup):
         rk, rf = exchanges(kmnt), exchanges(fmnt)
         assert rf == rk
-        ok, of = observe(kmnt), observe(fmnt)
-        for d in (ok, of):
-            for rec in d.values():
-                rec.pop("mtime", None)
-        assert of == ok
+        assert_same_trees(kmnt, fmnt)
     assert upper_as_oci(fup) == upper_as_oci(kup)
 
 
@@ -477,11 +480,7 @@ def test_random_sequences_match_kernel_overlayfs(tmp_path, layers, seq):
         for kind, a, b in seq:
             rk, rf = _op(kmnt, kind, a, b), _op(fmnt, kind, a, b)
             assert rf == rk, (kind, a, b)
-        ok, of = observe(kmnt), observe(fmnt)
-        for d in (ok, of):
-            for rec in d.values():
-                rec.pop("mtime", None)
-        assert of == ok
+        assert_same_trees(kmnt, fmnt)
     assert upper_as_oci(fup) == upper_as_oci(kup)
 
 
@@ -603,14 +602,7 @@ def hard_links(m: Path) -> list:
         lambda: os.stat(m / "h/new2").st_nlink,
         lambda: [k for _, k in tar_kinds()],
     ]
-    out = []
-    for op in ops:
-        try:
-            r = op()
-            out.append(("ok", r if isinstance(r, (str, list, int)) else None))
-        except OSError as e:
-            out.append(("err", errno.errorcode[e.errno]))
-    return out
+    return run_ops(ops)
 
 
 def test_hard_links_match_kernel_overlayfs(tmp_path):
