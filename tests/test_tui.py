@@ -101,13 +101,27 @@ async def test_dashboard_with_no_containers(tmp_path):
 
 
 def test_dashboard_in_tmux_as_a_person_would(engine, image):
-    engine.run(image, ["sleep", "300"], name="tmux-box", detach=True, memory="48m")
+    engine.run(image, ["sh", "-c", "for i in $(seq 1 500); do echo tick-$i; done; exec sleep 300"],
+               name="tmux-box", detach=True, memory="48m")
     with Tmux(dunnage_cmd(engine.store.root), 80, 24) as t:
         wait_for(lambda: all(x in t.screen() for x in ("tmux-box", "48MiB", "NAME", "CPU %", "q quit")), timeout=20)
         t.keys("?")
         wait_for(lambda: "dunnage: keys" in t.screen(), timeout=10)
         t.keys("Escape")
         wait_for(lambda: "dunnage: keys" not in t.screen(), timeout=10)
+        # l: the log, following its end; g to the top; / searches and jumps; t shows timestamps
+        t.keys("l")
+        wait_for(lambda: "tick-500" in t.screen() and "logs · tmux-box" in t.screen(), timeout=20)
+        t.keys("g")
+        wait_for(lambda: any(line.strip() == "tick-1" for line in t.screen().splitlines()), timeout=10)
+        t.keys("/")
+        wait_for(lambda: "search" in t.screen(), timeout=10)
+        t.keys("tick-250$", "Enter")
+        wait_for(lambda: "match 1 of 1" in t.screen() and "tick-250" in t.screen(), timeout=10)
+        t.keys("t")
+        wait_for(lambda: "Z tick-250" in t.screen(), timeout=10)
+        t.keys("Escape")
+        wait_for(lambda: "tmux-box" in t.screen() and "q quit" in t.screen(), timeout=20)
         # e: a shell inside the selected container, then back to the dashboard
         t.keys("e")
         wait_for(lambda: "/ #" in t.screen(), timeout=20)

@@ -186,7 +186,7 @@ class LogsScreen(Screen):
         view.following = not view.following
         self.notify("following" if view.following else "paused (f resumes)")
         if view.following:
-            view.scroll_end(animate=False, immediate=True, x_axis=False)
+            view.follow_end()
 
     def action_search(self) -> None:
         from .views import AskScreen

@@ -74,7 +74,16 @@ class LogView(ScrollView, can_focus=True):
         self._width = width
         self._resize()
         if self.following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.follow_end()
+
+    def follow_end(self) -> None:
+        # after the next refresh: lines that come before the first layout (a log read whole
+        # when the view opens) must still land at the end once the view has its size
+        self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def on_resize(self) -> None:
+        if self.following:
+            self.follow_end()
 
     def _resize(self) -> None:
         extra = 31 if self.show_time else 0
