@@ -47,6 +47,41 @@ class LogWriter:
         os.close(self.fd)
 
 
+class LineJoiner:
+    """Log records -> lines. The shim writes what each read of the pipe gave, so one line
+    can be split between two records: the piece without its newline is held, per stream,
+    until the rest comes, or until flush() finds it old enough to be a prompt that will
+    not be finished. Lines are bytes without their newline."""
+
+    def __init__(self):
+        self._held: dict[str, tuple[int, bytes]] = {}
+
+    def feed(self, t: int, stream: str, data: bytes) -> list[tuple[int, str, bytes]]:
+        pieces = data.split(b"\n")
+        held = self._held.pop(stream, None)
+        if held is not None:
+            pieces[0] = held[1] + pieces[0]
+        tail = pieces.pop()
+        out = []
+        if pieces:  # a line keeps the time its first piece was written
+            out.append((held[0] if held is not None else t, stream, pieces[0]))
+            out.extend((t, stream, p) for p in pieces[1:])
+        if tail:
+            self._held[stream] = (held[0] if held is not None and not pieces else t, tail)
+        return out
+
+    def flush(self, older_than_ns: int = 0) -> list[tuple[int, str, bytes]]:
+        """The held pieces written at least OLDER_THAN_NS ago (all of them with 0), as lines."""
+        now = time.time_ns()
+        out = [(t, stream, text) for stream, (t, text) in self._held.items() if now - t >= older_than_ns]
+        for _, stream, _ in out:
+            del self._held[stream]
+        return out
+
+
+PROMPT_NS = 1_000_000_000  # a piece without its newline held this long is shown as it is
+
+
 def log_files(path: str) -> list[str]:
     """The rotated files, oldest first, then the live one."""
     rotated = []

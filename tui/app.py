@@ -22,6 +22,7 @@ from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
 from dunnage.core.cgroups import CgroupStats, cpu_percent, open_cgroup
 from dunnage.core.engine import container_status_text
+from dunnage.core.logs import PROMPT_NS, LineJoiner
 from dunnage.core.units import bytes_binary
 
 from .logview import LogView
@@ -132,7 +133,10 @@ class LogsScreen(Screen):
         per batch, not per line, so a million lines load in seconds."""
         batch: list = []
         last = time.monotonic()
-        partial: dict[str, tuple[int, str]] = {}  # per stream: a line whose end has not come yet
+        joiner = LineJoiner()  # a line the pump read in two pieces is one line again
+
+        def take(lines) -> None:
+            batch.extend((t, stream, text.decode(errors="replace")) for t, stream, text in lines)
 
         def flush() -> None:
             nonlocal batch, last
@@ -141,30 +145,17 @@ class LogsScreen(Screen):
             batch, last = [], time.monotonic()
 
         def stop() -> bool:  # asked whenever the reader has caught up with the writer
-            for stream, (t, text) in list(partial.items()):
-                if time.time_ns() - t > 1e9:  # a prompt, not a line cut between two reads
-                    batch.append((t, stream, text))
-                    del partial[stream]
+            take(joiner.flush(PROMPT_NS))
             flush()
             return self.stopped
         try:
             for t, stream, data in self.engine.logs(self.cid, follow=True, stop=stop):
                 if self.stopped:
                     return
-                parts = data.decode(errors="replace").split("\n")
-                t0 = t
-                if stream in partial:  # the output was read mid-line: join the two halves
-                    t0, head = partial.pop(stream)
-                    parts[0] = head + parts[0]
-                tail = parts.pop()
-                if parts:
-                    batch.append((t0, stream, parts[0]))
-                    batch.extend((t, stream, text) for text in parts[1:])
-                if tail:
-                    partial[stream] = (t0 if not parts else t, tail)
+                take(joiner.feed(t, stream, data))
                 if len(batch) >= 50_000 or time.monotonic() - last > self.BATCH_SECONDS:
                     flush()
-            batch.extend((t, stream, text) for stream, (t, text) in partial.items())
+            take(joiner.flush())
             flush()
         except EngineError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")

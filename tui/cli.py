@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -672,49 +673,64 @@ def cmd_ps(e: Engine, a) -> int:
 
 def cmd_logs(e: Engine, a) -> int:
     import datetime as dt
+    from dunnage.core.logs import PROMPT_NS, LineJoiner
     since = _parse_since(a.since) if a.since else None
     until = _parse_since(a.until) if a.until else None
-    it = e.logs(a.container, follow=a.follow)
+    tail = None
     if a.tail is not None and a.tail != "all":
         try:
-            n = int(a.tail)
+            tail = int(a.tail)
         except ValueError:
             raise EngineError(f'invalid value for --tail: "{a.tail}"', 1) from None
-        it = _tail(e, a.container, n, a.follow)
+
+    def write(t: int, stream: str, data: bytes) -> None:
+        if since is not None and t < since or until is not None and t > until:
+            return
+        if a.timestamps:
+            data = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ ").encode() + data
+        out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
+        out.write(data)
+        out.flush()
+
+    # with timestamps or --tail the log is read as lines (a line the pump read in two pieces
+    # is one line); otherwise it goes out as it was written
+    joiner = LineJoiner() if a.timestamps or tail is not None else None
+
+    def caught_up() -> bool:  # a piece held long enough is a prompt: out it goes
+        for t, stream, text in joiner.flush(PROMPT_NS) if joiner else ():
+            write(t, stream, text)
+        return False
     try:
-        for t, stream, data in it:
-            if since is not None and t < since:
+        if tail is not None:
+            done = _tail(e, a.container, tail, joiner)
+            for t, stream, line in done[0]:
+                write(t, stream, line)
+            records = e.logs(a.container, follow=True, stop=caught_up) if a.follow else iter(())
+            records = itertools.islice(records, done[1], None)
+        else:
+            records = e.logs(a.container, follow=a.follow, stop=caught_up)
+        for t, stream, data in records:
+            if until is not None and t > until and a.follow:
+                break
+            if joiner is None:
+                write(t, stream, data)
                 continue
-            if until is not None and t > until:
-                if a.follow:
-                    break
-                continue
-            out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
-            if a.timestamps:
-                stamp = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                data = b"".join(stamp.encode() + b" " + line for line in data.splitlines(keepends=True))
-            out.write(data)
-            out.flush()
+            for t0, s0, line in joiner.feed(t, stream, data):
+                write(t0, s0, line + b"\n")
+        for t, stream, text in joiner.flush() if joiner else ():
+            write(t, stream, text)
     except KeyboardInterrupt:
         return 130
     return 0
 
 
-def _tail(e: Engine, ref: str, n: int, follow: bool):
-    """The last N lines written so far, then (with -f) every record after them."""
-    now = list(e.logs(ref, follow=False))
-    out = []
-    for t, stream, data in reversed(now):
-        for line in reversed(data.splitlines(keepends=True)):
-            if len(out) >= n:
-                break
-            out.append((t, stream, line))
-        if len(out) >= n:
-            break
-    yield from reversed(out)
-    if follow:
-        import itertools
-        yield from itertools.islice(e.logs(ref, follow=True), len(now), None)
+def _tail(e: Engine, ref: str, n: int, joiner) -> tuple[list, int]:
+    """The last N lines written so far (a piece without its newline last, as it is), and how
+    many records that read; JOINER is left holding nothing."""
+    records = list(e.logs(ref, follow=False))
+    lines = [(t, stream, line + b"\n") for rec in records for t, stream, line in joiner.feed(*rec)]
+    lines += joiner.flush()
+    return (lines[-n:] if n > 0 else []), len(records)
 
 
 def cmd_inspect(e: Engine, a) -> int:
