@@ -13,6 +13,7 @@ from typing import Optional
 WH_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 TMP_PREFIX = ".wh..dunnage-tmp."
+_LISTING = "\0ls\0"  # cache key prefix of a directory's merged listing
 
 
 class LayerStack:
@@ -33,12 +34,11 @@ class LayerStack:
 
     def _stack(self, rel: str) -> list[tuple[str, os.stat_result]]:
         """Layers holding REL, topmost first, with their lstat (cached: lower
-        entries never change; an upper top is stat'ed afresh; any change made
-        through the mount clears the cache)."""
+        entries never change; an upper top is stat'ed afresh; changes made
+        through the mount forget what they touch, see _changed)."""
         hit = self._cache.get(rel)
         if hit is None:
-            hit = self._cache[rel] = self._compute_stack(rel)
-            return hit
+            return self._layers_of(rel)  # computed just now: fresh
         if hit and hit[0][0] == self.upper:
             try:
                 return [(self.upper, os.lstat(self._real(self.upper, rel)))] + hit[1:]
@@ -56,9 +56,9 @@ class LayerStack:
             return
         c = self._cache
         c.pop(rel, None)
-        c.pop("\0ls\0" + rel, None)
+        c.pop(_LISTING + rel, None)
         if rel:
-            c.pop("\0ls\0" + rel.rpartition("/")[0], None)
+            c.pop(_LISTING + rel.rpartition("/")[0], None)
 
     def _layers_of(self, rel: str) -> list[tuple[str, os.stat_result]]:
         """REL's stack as cached, upper attributes possibly stale: enough to know which
@@ -105,7 +105,7 @@ class LayerStack:
 
     def _listing(self, rel: str) -> list[tuple[str, str]]:
         """Merged directory entries of REL as (name, layer) pairs (cached like lookups)."""
-        key = "\0ls\0" + rel
+        key = _LISTING + rel
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = self._compute_listing(rel)

@@ -27,7 +27,6 @@ from typing import Optional
 import pyfuse3
 
 from .layers import OPAQUE, TMP_PREFIX, WH_PREFIX, LayerStack  # noqa: F401 - the names are the union's too
-RENAME_EXCHANGE_FLAG = 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -59,8 +58,8 @@ def _mutates(fn):
 
 def _mutates_entries(rels_of):
     """An operation that changes single entries (named by RELS_OF from its arguments): only
-    their cached lookups, and their ancestors' (copy-up, listings), are dropped, so creating
-    or deleting many files does not make every other lookup start over."""
+    their cached lookups and their parents' listings are dropped (see LayerStack._changed),
+    so creating or deleting many files does not make every other lookup start over."""
     def deco(fn):
         @functools.wraps(fn)
         async def wrapper(self, *a, **kw):
@@ -164,14 +163,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             names.discard(rel)
             if len(names) <= 1:
                 del self._aliases[ino]
-            if self._path_of.get(ino) == rel:
-                if names:
-                    self._path_of[ino] = next(iter(names))
-                    return
-            else:
-                return
         if self._path_of.get(ino) == rel:
-            del self._path_of[ino]
+            if names:
+                self._path_of[ino] = next(iter(names))
+            else:
+                del self._path_of[ino]
 
     def _split_links(self, rel: str) -> None:
         """REL was copied up: it is a file of its own now and keeps its inode; the other names
@@ -529,7 +525,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             if had_wh or self._lower_has(rel):
                 # a directory made where a lower entry was deleted must not
                 # show the lower directory's old contents: mark it opaque
-                os.close(os.open(os.path.join(path, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+                self._make_opaque(rel)
             uid, gid = self._owner(prel, ctx)
             os.lchown(path, uid, gid)
             m = stat.S_IMODE(mode) & ~ctx.umask
@@ -618,7 +614,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         op, np_ = self._path(parent_inode_old), self._path(parent_inode_new)
         old, new = self._join(op, on), self._join(np_, nn)
         if flags & pyfuse3.RENAME_EXCHANGE:
-            return self._exchange(old, new, np_, op)
+            return self._exchange(old, new)
         if old == new:
             return
         src_stack = self._stack(old)
@@ -629,7 +625,6 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             # like overlayfs without redirect_dir: callers (mv) fall back to copy
             raise pyfuse3.FUSEError(errno.EXDEV)
         dst_stack = self._stack(new)
-        dst_lower = False
         if dst_stack:
             if flags & pyfuse3.RENAME_NOREPLACE:
                 raise pyfuse3.FUSEError(errno.EEXIST)
@@ -640,7 +635,6 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 raise pyfuse3.FUSEError(errno.EISDIR)
             if dst_dir and self._listing(new):
                 raise pyfuse3.FUSEError(errno.ENOTEMPTY)
-            dst_lower = self._lower_has(new)
         try:
             src_lower = self._lower_has(old)
             src = self._copy_up(old)
@@ -652,17 +646,25 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                     os.unlink(os.path.join(dst, x))
                 os.rmdir(dst)
             os.rename(src, dst)
-            # like overlayfs: a pure-upper directory moved into a merged parent
-            # becomes opaque, so a same-named lower directory can never show through
-            if src_dir and (dst_lower or any(L != self.upper for L, _ in self._stack(np_))):
-                os.close(os.open(os.path.join(dst, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+            if src_dir:
+                self._opaque_if_merged(new)
             if src_lower:
                 self._whiteout(op, on)
         except OSError as e:
             raise _fuse_err(e)
         self._move_path(old, new)
 
-    def _exchange(self, a: str, b: str, parent_b: str, parent_a: str) -> None:
+    def _make_opaque(self, rel: str) -> None:
+        os.close(os.open(os.path.join(self._real(self.upper, rel), OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+
+    def _opaque_if_merged(self, rel: str) -> None:
+        """Like overlayfs: a pure-upper directory moved into a merged parent becomes opaque,
+        so a same-named lower directory (which only a merged parent can have) never shows
+        through it."""
+        if any(L != self.upper for L, _ in self._stack(rel.rpartition("/")[0])):
+            self._make_opaque(rel)
+
+    def _exchange(self, a: str, b: str) -> None:
         """renameat2(RENAME_EXCHANGE): both names stay, so no whiteouts; both are copied up and
         swapped atomically in the upper layer. As overlayfs without redirect_dir, a directory
         with lower content cannot move (EXDEV); one that moves over a name a lower layer has
@@ -679,12 +681,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EINVAL)  # one inside the other
         try:
             ua, ub = self._copy_up(a), self._copy_up(b)
-            renameat2(ua, ub, RENAME_EXCHANGE_FLAG)
+            renameat2(ua, ub, pyfuse3.RENAME_EXCHANGE)
             for rel, stk in ((b, sa), (a, sb)):  # each directory now sits at the other's name
                 if stat.S_ISDIR(stk[0][1].st_mode):
-                    d = self._real(self.upper, rel)
-                    if self._lower_has(rel) or any(L != self.upper for L, _ in self._stack(os.path.dirname(rel))):
-                        os.close(os.open(os.path.join(d, OPAQUE), os.O_CREAT | os.O_WRONLY, 0o600))
+                    self._opaque_if_merged(rel)
         except OSError as e:
             raise _fuse_err(e)
         self._swap_paths(a, b)
