@@ -162,16 +162,20 @@ class Engine:
         except ImageError as e:
             raise EngineError(str(e)) from None
 
-    def _container_lowers(self) -> frozenset:
-        return frozenset(lo for c in all_containers(self.store, shared=True) for lo in c.config.get("Lowers", []))
+    def _container_lowers(self, cs: Optional[list[Container]] = None) -> frozenset:
+        """The layer directories containers stand on (rmi must not delete those)."""
+        if cs is None:
+            cs = all_containers(self.store, shared=True)
+        return frozenset(lo for c in cs for lo in c.config.get("Lowers", []))
 
     def remove_image(self, ref: str, force: bool = False) -> list[str]:
-        in_use: dict[str, bool] = {}
-        for c in self.containers(all_=True):
+        cs = self.containers(all_=True)
+        in_use: dict[str, bool] = {}  # image id -> whether a container on it runs
+        for c in cs:
             in_use[c.config["Image"]] = in_use.get(c.config["Image"], False) or c.status in (
                 "running", "paused", "restarting")
         try:
-            out = self.images.remove(ref, in_use, force, self._container_lowers())
+            out = self.images.remove(ref, in_use, force, self._container_lowers(cs))
         except ImageError as e:
             raise EngineError(str(e), 1) from None
         events.emit(self.store, "image", "delete", ref)
@@ -658,7 +662,7 @@ class Engine:
         shutil.rmtree(trash, ignore_errors=True)
         shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
         events.emit(self.store, "container", "destroy", c.id, {"name": c.name})
-        if c.config["Image"] not in {i.id for i in self.images.list()}:  # its image went with rmi -f
+        if not self.images.has(c.config["Image"]):  # its image went with rmi -f
             self.images.release_layers(c.config.get("Lowers", []), self._container_lowers())
         if volumes or c.config["HostConfig"].get("AutoRemove"):  # --rm takes its anonymous volumes along
             from .volumes import VolumeError, Volumes
@@ -1010,11 +1014,11 @@ class Engine:
     def _cp_path(c: Container, root: str, path: str, writing: bool = False) -> str:
         norm = "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
         if not c.running():
-            best = None
+            best = None  # the deepest volume or bind mount holding PATH
             for m in c.config["HostConfig"].get("Mounts") or []:
                 d = m["Target"].rstrip("/") or "/"
                 if m["Type"] in ("bind", "volume") and m.get("Source") and (norm == d or norm.startswith(d + "/")):
-                    if best is None or len(d) > len(best[0]["Target"].rstrip("/")):
+                    if best is None or len(d) > len(best[1]):
                         best = (m, d)
             if best is not None:
                 m, d = best
@@ -1499,7 +1503,6 @@ def _init_layer(d, lowers: list[str], init: bool = False) -> None:
         with open(os.path.join(d, INIT_PATH.lstrip("/")), "w"):
             pass
         os.chmod(os.path.join(d, INIT_PATH.lstrip("/")), 0o755)
-
 
 
 def _online_cpus() -> set[int]:

@@ -11,13 +11,9 @@ from .v2 import CgroupV2
 PARENT = "dunnage"
 
 
-_VERSION: dict[str, int] = {}
-
-
+@functools.cache  # fixed at boot: asked once per process
 def host_version(root: str = "/sys/fs/cgroup") -> int:
-    if root not in _VERSION:  # fixed at boot: asked once per process
-        _VERSION[root] = 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
-    return _VERSION[root]
+    return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
 
 
 @functools.cache

@@ -156,10 +156,13 @@ def read_key(path: str, key: bytes, default: int = 0) -> int:
     raw = read_bytes(path)
     if raw is None:
         return default
-    i = raw.find(b"\n" + key + b" ") if not raw.startswith(key + b" ") else -1
-    if i == -1 and not raw.startswith(key + b" "):
-        return default
-    start = i + 1 + len(key) + 1 if i != -1 else len(key) + 1
+    if raw.startswith(key + b" "):
+        start = len(key) + 1
+    else:
+        i = raw.find(b"\n" + key + b" ")
+        if i == -1:
+            return default
+        start = i + len(key) + 2
     end = raw.find(b"\n", start)
     try:
         return int(raw[start:end if end != -1 else None])

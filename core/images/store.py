@@ -97,6 +97,9 @@ class ImageStore:
         idx = self._load()
         return [Image(**rec) for rec in idx["images"].values()]
 
+    def has(self, image_id: str) -> bool:
+        return image_id in self._load()["images"]
+
     def get(self, ref: str) -> Image:
         """Find an image by name[:tag], full or short id."""
         idx = self._load()
