@@ -158,11 +158,11 @@ def test_import_argument_errors(fresh_root, args, msg):
     assert msg in r.stderr
 
 
-def test_import_keeps_modes_owners_and_links(fresh_root):
+def test_import_keeps_modes_owners_times_and_links(fresh_root):
     data = tar_of([
-        ("bin", None, {"type": tarfile.DIRTYPE, "mode": 0o755}),
-        ("bin/su", b"#!/bin/sh\n", {"mode": 0o4755, "uid": 0}),
-        ("home", None, {"type": tarfile.DIRTYPE, "mode": 0o755}),
+        ("bin", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 1_000_000_000}),
+        ("bin/su", b"#!/bin/sh\n", {"mode": 0o4755, "uid": 0, "mtime": 1_100_000_000}),
+        ("home", None, {"type": tarfile.DIRTYPE, "mode": 0o555, "uid": 1000, "mtime": 1_200_000_000}),
         ("home/u", b"u", {"mode": 0o600, "uid": 1000, "gid": 1000}),
         ("bin/link", None, {"type": tarfile.LNKTYPE, "linkname": "bin/su"}),
         ("bin/sym", None, {"type": tarfile.SYMTYPE, "linkname": "/bin/su"}),
@@ -176,6 +176,11 @@ def test_import_keeps_modes_owners_and_links(fresh_root):
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o600)
     assert os.stat(d / "bin/link").st_ino == os.stat(d / "bin/su").st_ino
     assert os.readlink(d / "bin/sym") == "/bin/su"
+    # a directory's owner, mode and time are the archive's even with entries made in it afterwards
+    assert os.stat(d / "bin").st_mtime == 1_000_000_000
+    assert os.stat(d / "bin/su").st_mtime == 1_100_000_000
+    st = os.stat(d / "home")
+    assert (st.st_mtime, st.st_uid, st.st_mode & 0o7777) == (1_200_000_000, 1000, 0o555)
 
 
 def test_tag_history_and_prune(fresh_root):

@@ -42,7 +42,7 @@ def now_iso() -> str:
 
 
 class _Tee(io.RawIOBase):
-    """Reads from a stream while copying and hashing what passed."""
+    """Reads from a stream while hashing what passed (and copying it to OUT, if given)."""
 
     def __init__(self, f: BinaryIO, out):
         super().__init__()
@@ -51,7 +51,8 @@ class _Tee(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         b = self.f.read(size)
         if b:
-            self.out.write(b)
+            if self.out is not None:
+                self.out.write(b)
             self.h.update(b)
             self.n += len(b)
         return b
@@ -174,13 +175,12 @@ class ImageStore:
         tmp = self.store.tempdir("layer-")
         try:
             if isinstance(source, Path):
+                # hashed as it is unpacked, not in a second pass
                 with open(source, "rb") as f:
-                    got, size = unpack_layer(f, tmp / "diff", diff_id)
-                h = hashlib.sha256()
-                with open(source, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-                blob_digest, blob_size = "sha256:" + h.hexdigest(), source.stat().st_size
+                    tee = _Tee(f, None)
+                    got, size = unpack_layer(tee, tmp / "diff", diff_id)
+                    while tee.read(1 << 20):
+                        pass
                 os.link(source, tmp / "blob")  # same file system: no copy, and the source stays usable
             else:
                 with open(tmp / "blob", "wb") as bf:
@@ -190,7 +190,7 @@ class ImageStore:
                         pass
                     bf.flush()
                     os.fsync(bf.fileno())
-                blob_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
+            blob_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
         except LayerError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ImageError(str(e)) from None

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,19 +15,73 @@ class LayerError(Exception):
     pass
 
 
-class _HashingReader:
-    """Wraps a stream, hashing and counting what passes through."""
+class _Prefetch:
+    """The uncompressed tar, read ahead by a thread: decompression and hashing
+    (zlib, zstd and sha256 let go of the GIL) run beside the extraction instead
+    of before each of its reads.  Counts what passed (refusing more than LIMIT
+    bytes: a small archive cannot fill the disk) and hashes it into the diff id."""
 
-    def __init__(self, f: BinaryIO):
-        self.f = f
-        self.h = hashlib.sha256()
-        self.n = 0
+    CHUNK = 1 << 20
+
+    def __init__(self, raw: BinaryIO, limit: int):
+        self.raw, self.limit = raw, limit
+        self.h, self.n = hashlib.sha256(), 0
+        self.q: queue.Queue = queue.Queue(maxsize=8)
+        self.stop = threading.Event()
+        self.buf, self.pos, self.eof = b"", 0, False
+        self.t = threading.Thread(target=self._run, name="layer-reader", daemon=True)
+        self.t.start()
+
+    def _run(self) -> None:
+        try:
+            f = decompressed(self.raw)
+            while not self.stop.is_set():
+                b = f.read(self.CHUNK)
+                if not b:
+                    break
+                self.n += len(b)
+                if self.n > self.limit:
+                    raise LayerError(f"layer is larger than {self.limit} bytes uncompressed (DUNNAGE_MAX_LAYER_BYTES)")
+                self.h.update(b)
+                self._put(b)
+            self._put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the reading thread
+            self._put(e)
+
+    def _put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def read(self, size: int = -1) -> bytes:
-        b = self.f.read(size)
-        self.h.update(b)
-        self.n += len(b)
-        return b
+        out = []
+        want = size if size >= 0 else 1 << 62
+        while want > 0:
+            if self.pos >= len(self.buf):
+                if self.eof:
+                    break
+                item = self.q.get()
+                if item is None:
+                    self.eof = True
+                    break
+                if isinstance(item, BaseException):
+                    self.eof = True
+                    raise item
+                self.buf, self.pos = item, 0
+            b = self.buf[self.pos:self.pos + want]
+            self.pos += len(b)
+            want -= len(b)
+            out.append(b)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def close(self) -> None:
+        """Stops the thread (on an error midway) and waits for it: the raw
+        stream is the caller's again."""
+        self.stop.set()
+        self.t.join()
 
 
 def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
@@ -46,20 +102,6 @@ def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
 
 
 MAX_LAYER_BYTES = int(os.environ.get("DUNNAGE_MAX_LAYER_BYTES", 64 << 30))
-
-
-class _Bounded:
-    """Refuses to decompress more than LIMIT bytes: a small archive cannot fill the disk."""
-
-    def __init__(self, f, limit: int):
-        self.f, self.limit, self.n = f, limit, 0
-
-    def read(self, size: int = -1) -> bytes:
-        b = self.f.read(size)
-        self.n += len(b)
-        if self.n > self.limit:
-            raise LayerError(f"layer is larger than {self.limit} bytes uncompressed (DUNNAGE_MAX_LAYER_BYTES)")
-        return b
 
 
 def decompressed(stream: BinaryIO) -> BinaryIO:
@@ -103,14 +145,23 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
     """Unpack an (optionally compressed) tar stream into DEST.
 
     Returns (diff_id of the uncompressed tar, unpacked size in bytes); checks
-    the diff id against EXPECT_DIFF_ID.  On any error DEST is removed."""
+    the diff id against EXPECT_DIFF_ID.  STREAM is read to its end.  On any
+    error DEST is removed."""
     dest.mkdir(parents=True, exist_ok=False)
     size = 0
+    hr = _Prefetch(stream, MAX_LAYER_BYTES)
     try:
-        hr = _HashingReader(_Bounded(decompressed(stream), MAX_LAYER_BYTES))
+        dirs: dict[str, tarfile.TarInfo] = {}
         with tarfile.open(fileobj=hr, mode="r|") as tf:
             for m in tf:
                 m2 = _member_filter(m, str(dest))
+                if m2.isdir():
+                    # owner, mode, times and xattrs of directories are set at the
+                    # end, as GNU tar does: what is made inside would move the times
+                    tf.extract(m2, dest, set_attrs=False, numeric_owner=True, filter="fully_trusted")
+                    dirs[m2.name] = m2
+                    continue
+                dirs.pop(m2.name, None)
                 # a hard link shares its target's inode: its own header's
                 # mode and owner must not overwrite the target's (as GNU tar)
                 tf.extract(m2, dest, set_attrs=not m.islnk(), numeric_owner=True, filter="fully_trusted")
@@ -118,8 +169,15 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
                     _set_xattrs(m2, os.path.join(dest, m2.name))
                 if m.isfile():
                     size += m.size
+            for name in sorted(dirs, reverse=True):
+                path = os.path.join(dest, name)
+                m2 = dirs[name]
+                tf.chown(m2, path, numeric_owner=True)
+                tf.utime(m2, path)
+                tf.chmod(m2, path)
+                _set_xattrs(m2, path)
         # drain trailing padding so the digest covers the whole stream
-        while hr.read(1 << 16):
+        while hr.read(1 << 20):
             pass
         diff_id = "sha256:" + hr.h.hexdigest()
         if expect_diff_id is not None and diff_id != expect_diff_id:
@@ -135,3 +193,5 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
+    finally:
+        hr.close()
