@@ -281,6 +281,9 @@ async def test_container_page_charts_top_and_inspect(engine, image):
         await until(pilot, lambda: "throttled" in str(page.query_one("#cpu-title").render()), 20)
         assert "64MiB" in str(page.query_one("#mem-title").render())
         assert "packets ↓" in str(page.query_one("#net-title").render())
+        # the busy container's CPU chart has bars, drawn by our own chart widget
+        chart = page.query_one("#page-cpu")
+        assert any(ch in chart.render_line(y).text for y in range(chart.size.height) for ch in "▁▂▃▄▅▆▇█")
         await pilot.press("2")
         await until(pilot, lambda: page.query_one("#top-table", DataTable).row_count >= 1)
         await pilot.press("3")
@@ -427,3 +430,69 @@ async def test_files_view_tells_which_layer_each_file_comes_from(engine, image):
         await until(pilot, lambda: "/etc" in tree.loaded_dirs)
         assert any(str(n.label) == "passwd  changed" for n in etc.children)
         await pilot.press("escape", "q")
+
+
+def test_chart_draws_what_textuals_sparkline_draws():
+    """tui/chart.py redraws textual's Sparkline picture its own, cheaper way: the
+    same characters in the same colours, cell by cell, for any data and size."""
+    import random
+    from rich.color import Color
+    from rich.console import Console
+    from textual.renderables.sparkline import Sparkline as Reference
+    from dunnage.tui.chart import Chart
+    lo, hi, con, rnd = Color.from_rgb(10, 20, 30), Color.from_rgb(200, 100, 50), Console(width=200), random.Random(7)
+
+    def cells(lines, width):
+        out = []
+        for segs in lines:
+            row = [(ch, s.style.color if s.style else None) for s in segs for ch in s.text]
+            out.append(row + [(" ", None)] * (width - len(row)))
+        return out
+    for _ in range(400):
+        n = rnd.choice([0, 1, 2, 5, 30, 61, 200])
+        data = [rnd.choice([0, 0.5, rnd.random() * 100]) for _ in range(n)]
+        w, h = rnd.randint(1, 90), rnd.randint(1, 6)
+        lines, cur = [], []
+        for seg in Reference(data, width=w, height=h, min_color=lo, max_color=hi).__rich_console__(con, con.options):
+            if seg.text == "\n":
+                lines.append(cur)
+                cur = []
+            else:
+                cur.append(seg)
+        lines.append(cur)
+        chart = Chart()
+        chart.data = data
+        assert cells(chart._draw(w, h, lo, hi), w) == cells(lines, w), (data, w, h)
+
+
+async def test_live_table_repaints_the_cells_it_sets():
+    """set_cells skips DataTable's whole-table invalidation: what is on screen must
+    still be the new value, in the row it belongs to, and nothing else moves."""
+    from textual.app import App
+    from dunnage.tui.table import LiveTable
+
+    class One(App):
+        def compose(self):
+            yield LiveTable(id="t")
+
+    app = One()
+    async with app.run_test(size=(60, 10)) as pilot:
+        t = app.query_one(LiveTable)
+        t.add_column("name", key="name")
+        t.add_column("mem", key="mem")
+        for i in range(5):
+            t.add_row(f"c{i}", "1.0MiB", key=f"c{i}")
+        await pilot.pause(0.1)
+
+        def screen_lines():
+            return [t.render_line(y).text for y in range(t.size.height)]
+        before = screen_lines()
+        assert sum("1.0MiB" in line for line in before) == 5
+        t.set_cells([("c3", "mem", "2.5MiB"), ("c1", "mem", "9.9MiB")])
+        await pilot.pause(0.1)
+        after = screen_lines()
+        assert [line for line in after if "c3" in line][0].split()[1] == "2.5MiB"
+        assert [line for line in after if "c1" in line][0].split()[1] == "9.9MiB"
+        assert [a for a, b in zip(after, before) if a != b] and \
+            all(a == b for a, b in zip(after, before) if "c1" not in a and "c3" not in a)
+        assert t.get_cell("c3", "mem") == "2.5MiB"

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
@@ -25,7 +25,9 @@ from dunnage.core.engine import container_status_text
 from dunnage.core.logs import PROMPT_NS, LineJoiner
 from dunnage.core.units import bytes_binary
 
+from .chart import Chart
 from .logview import LogView
+from .table import LiveTable
 from .page import rate
 
 HISTORY = 60
@@ -340,14 +342,14 @@ class DunnageApp(App):
         with Vertical(id="main"):
             yield Input(placeholder="filter: text, or running / exited / paused … (enter applies, escape clears)",
                         id="filter")
-            yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
+            yield LiveTable(id="containers", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="detail"):
                 with Vertical(classes="chart"):
                     yield Label("CPU", id="cpu-label")
-                    yield Sparkline([], id="cpu-spark")
+                    yield Chart([], id="cpu-spark")
                 with Vertical(classes="chart"):
                     yield Label("MEM", id="mem-label")
-                    yield Sparkline([], id="mem-spark")
+                    yield Chart([], id="mem-spark")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -467,6 +469,7 @@ class DunnageApp(App):
         for cid in list(shown):
             if cid not in t.rows or cid not in set(order):
                 shown.pop(cid, None)
+        changes = []
         for r in visible:
             c = cells(r)
             if r.id in t.rows:
@@ -474,11 +477,16 @@ class DunnageApp(App):
                 # it: measuring a column costs a pass over all of its cells
                 old = shown.get(r.id, {})
                 for key, v in c.items():
-                    if old.get(key) != v:
-                        t.update_cell(r.id, key, v, update_width=len(v) > t.columns[key].content_width)
+                    if old.get(key) == v:
+                        continue
+                    if len(v) > t.columns[key].content_width:
+                        t.update_cell(r.id, key, v, update_width=True)
+                    else:
+                        changes.append((r.id, key, v))
             else:
                 t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
             shown[r.id] = c
+        t.set_cells(changes)
         if [row.key.value for row in t.ordered_rows] != order:
             rank = {cid: i for i, cid in enumerate(order)}
             by_name = {cells(r)["name"]: r.id for r in visible}
@@ -536,8 +544,8 @@ class DunnageApp(App):
 
     def update_detail(self) -> None:
         r = self.rows.get(self.selected_id() or "")
-        cpu = self.query_one("#cpu-spark", Sparkline)
-        mem = self.query_one("#mem-spark", Sparkline)
+        cpu = self.query_one("#cpu-spark", Chart)
+        mem = self.query_one("#mem-spark", Chart)
         detail = self.query_one("#detail")
         if r is None or r.state != "running":
             cpu.data, mem.data = [], []

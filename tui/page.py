@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Sparkline, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Footer, Header, Label, TabbedContent, TabPane, Tree
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
+from .chart import Chart
 from .views import fill_tree
 
 CHARTS = [("cpu", "CPU"), ("mem", "MEM"), ("net", "NET"), ("io", "DISK"), ("pids", "PIDS")]
@@ -48,7 +49,7 @@ class ContainerScreen(Screen):
                     for key, title in CHARTS:
                         with Vertical(classes="chart"):
                             yield Label(title, id=f"{key}-title")
-                            yield Sparkline([], id=f"page-{key}")
+                            yield Chart([], id=f"page-{key}")
             with TabPane("top (2)", id="top"):
                 yield DataTable(id="top-table", zebra_stripes=True)
             with TabPane("inspect (3)", id="inspect"):
@@ -99,7 +100,7 @@ class ContainerScreen(Screen):
                     f"PIDS {r.pids}" + (f" / {r.pids_limit}" if r.pids_limit else ""))
 
     def _chart(self, key: str, data: list, ceiling, title: str, alert: bool = False) -> None:
-        spark = self.query_one(f"#page-{key}", Sparkline)
+        spark = self.query_one(f"#page-{key}", Chart)
         spark.data = [0] + data + ([ceiling] if ceiling and data else [])
         label = self.query_one(f"#{key}-title", Label)
         label.update(title)
