@@ -199,8 +199,10 @@ class Tmux:
         self.name = f"dunnage-test-{os.getpid()}-{id(self)}"
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd], check=True)
 
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+    def screen(self, escapes: bool = False) -> str:
+        """The screen's text; with ESCAPES, with the SGR sequences of its colours and attributes."""
+        return subprocess.run(["tmux", "capture-pane", "-p", *(["-e"] if escapes else []), "-t", self.name],
+                              capture_output=True, text=True).stdout
 
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)

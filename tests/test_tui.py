@@ -133,6 +133,31 @@ def test_dashboard_in_tmux_as_a_person_would(engine, image):
         wait_for(lambda: not t.alive(), timeout=10)
 
 
+def test_dashboard_in_a_16_colour_terminal(engine, image):
+    """Over SSH to an old terminal: TERM without 256 colours.  Every colour on the
+    screen must be one of the 16, and the selected row must still stand out."""
+    import re
+    engine.run(image, ["sleep", "300"], name="sixteen-a", detach=True, network="none")
+    engine.run(image, ["sleep", "300"], name="sixteen-b", detach=True, network="none")
+    with Tmux("env TERM=xterm-16color COLORTERM= " + dunnage_cmd(engine.store.root), 80, 24) as t:
+        wait_for(lambda: all(x in t.screen() for x in ("sixteen-a", "sixteen-b", "CPU %", "q quit")), timeout=20)
+        shown = t.screen(escapes=True)
+        params = [p for seq in re.findall(r"\x1b\[([0-9;]*)m", shown) for p in seq.split(";") if p]
+        assert params, "no colours at all"
+        allowed = {0, 1, 2, 3, 4, 7, 22, 23, 24, 27, 39, 49} | set(range(30, 38)) | set(range(40, 48)) | \
+            set(range(90, 98)) | set(range(100, 108))
+        # 38 and 48 (256 colours, RGB) are not among them
+        assert {int(p) for p in params} <= allowed, sorted({int(p) for p in params} - allowed)
+
+        def background(name):  # the last background colour set before the row's name
+            line = next(x for x in shown.splitlines() if name in x)
+            codes = re.findall(r"\x1b\[([0-9;]*)m", line[:line.index(name)])
+            return [c for seq in codes for c in seq.split(";") if c in {"7"} or c.startswith(("4", "10"))][-1:]
+        assert background("sixteen-a") != background("sixteen-b")  # the cursor's row stands out
+        t.keys("q")
+        wait_for(lambda: not t.alive(), timeout=10)
+
+
 async def test_sort_and_filter(engine, image):
     a = engine.run(image, ["sh", "-c", "while :; do :; done"], name="zz-busy", detach=True, cpus="0.5")
     b = engine.run(image, ["sleep", "300"], name="aa-idle", detach=True)
