@@ -219,6 +219,29 @@ def test_statfs_reports_the_upper_filesystem(union):
     assert a.f_bsize == b.f_bsize and a.f_blocks == b.f_blocks
 
 
+def test_large_read_ahead_window_and_big_files_read_back(union, layers):
+    """The server widens the mount's read-ahead (reads then reach it in 1 MiB
+    requests, not 128 KiB ones); a file larger than the window reads back whole."""
+    import hashlib
+    from dunnage.core.runtime.linux import mount_device
+    from dunnage.fuse.mount import READAHEAD_KIB
+    mnt, _, _ = union
+    dev = mount_device(str(mnt))
+    window = Path(f"/sys/class/bdi/{dev}/read_ahead_kb")
+    end = time.monotonic() + 5  # the mount is visible a moment before the server widens it
+    while window.read_text().strip() != str(READAHEAD_KIB) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert window.read_text().strip() == str(READAHEAD_KIB)
+    data = os.urandom(1 << 20) * 9 + b"tail"
+    (layers[1] / "big").write_bytes(data)
+    subprocess.run(["sh", "-c", "echo 1 > /proc/sys/vm/drop_caches"], check=True)
+    with open(mnt / "big", "rb") as f:
+        got = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            got.update(chunk)
+    assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 def test_bad_arguments(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dunnage.fuse", "--lower", str(tmp_path / "nope"),
                         "--upper", str(tmp_path), str(tmp_path)], capture_output=True, timeout=20)

@@ -92,6 +92,30 @@ def is_mountpoint(path: str) -> bool:
     return False
 
 
+def mount_device(path: str) -> str | None:
+    """MAJOR:MINOR of the newest mount at PATH (absolute and resolved) as
+    mountinfo lists it: nothing is asked of the mount itself, so a FUSE server
+    may call it on its own mount before it serves."""
+    dev = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4].encode().decode("unicode_escape") == path:
+                dev = fields[2]
+    return dev
+
+
+def set_readahead(dev: str, kib: int) -> bool:
+    """The kernel's read-ahead window of the mount (its backing device info) with
+    device number DEV; False where sysfs refuses."""
+    try:
+        with open(f"/sys/class/bdi/{dev}/read_ahead_kb", "w") as f:
+            f.write(str(kib))
+        return True
+    except OSError:
+        return False
+
+
 def lazy_unmount(mountpoint: str) -> None:
     """Detach a mount now, free it when no longer busy: a hung FUSE server never blocks us."""
     try:
