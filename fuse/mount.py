@@ -41,28 +41,41 @@ from .union import UnionFS  # noqa: E402
 pyfuse3.asyncio.enable()
 
 
-def _quick_wait_readable(slow=pyfuse3.asyncio.wait_readable):
-    """pyfuse3's worker waits for /dev/fuse through the event loop before every
-    request: a future, an epoll_ctl to add the fd and one to remove it, a wait.
-    Under load the next request is usually there already: one poll(2) with no
-    timeout says so, and the worker only yields a turn to the loop (signals,
-    callbacks) before reading it.  (Yielding less often measured no faster.)"""
-    import select
-    pollers: dict = {}
+class _Waiter:
+    """How pyfuse3's worker waits for the next request on /dev/fuse.
 
-    async def wait_readable(fd) -> None:
-        p = pollers.get(fd)
+    pyfuse3 waits through the event loop before every request: a future, an
+    epoll_ctl to add the fd and one to remove it, a wait.  Our handlers never
+    await anything, so nothing else needs the loop but the callbacks they
+    schedule: the worker gives the loop one turn, then sleeps in poll(2) on
+    /dev/fuse and on a pipe that SIGTERM/SIGINT write to, and stops pyfuse3
+    (from here, between requests) when a signal came."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.stopping = False
+        self.polls: dict = {}
+
+    def stop(self, *_) -> None:
+        self.stopping = True
+        try:
+            os.write(self.w, b"x")
+        except OSError:
+            pass
+
+    async def wait_readable(self, fd) -> None:
+        import select
+        p = self.polls.get(fd)
         if p is None:
-            p = pollers[fd] = select.poll()
+            p = self.polls[fd] = select.poll()
             p.register(fd, select.POLLIN)
-        if p.poll(0):
-            await asyncio.sleep(0)
-            return
-        await slow(fd)
-    return wait_readable
-
-
-pyfuse3.asyncio.wait_readable = _quick_wait_readable()
+            p.register(self.r, select.POLLIN)
+        await asyncio.sleep(0)
+        if not self.stopping:
+            p.poll()
+        if self.stopping:
+            pyfuse3.terminate()
+            raise pyfuse3.asyncio.ClosedResourceError()
 
 
 def mount_options(fsname: str) -> set[str]:
@@ -99,10 +112,12 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
     pyfuse3.init(ops, mountpoint, mount_options(fsname))
     trim_memory()
 
+    waiter = _Waiter()
+    pyfuse3.asyncio.wait_readable = waiter.wait_readable
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, waiter.stop)
+
     async def main():
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, pyfuse3.terminate)
         await pyfuse3.main(min_tasks=1, max_tasks=1)
 
     try:

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import signal
 import shutil
 import stat
 import subprocess
@@ -240,6 +241,30 @@ def test_large_read_ahead_window_and_big_files_read_back(union, layers):
         for chunk in iter(lambda: f.read(1 << 16), b""):
             got.update(chunk)
     assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_server_stops_on_a_signal_idle_or_busy(tmp_path, layers, sig):
+    """SIGTERM or SIGINT unmounts and ends the server (exit 0), whether it sleeps
+    waiting for a request or is in the middle of a walk."""
+    for busy in (False, True):
+        up, mnt = tmp_path / f"up-{busy}", tmp_path / f"mnt-{busy}"
+        up.mkdir()
+        m = mount_union(layers, up, mnt)
+        walker = None
+        try:
+            assert (mnt / "etc/passwd").read_text().startswith("root:")
+            if busy:
+                walker = subprocess.Popen(["sh", "-c", f"while :; do find {mnt} >/dev/null 2>&1; done"])
+                time.sleep(0.3)
+            m.proc.send_signal(sig)
+            assert m.proc.wait(10) == 0
+            assert not is_mountpoint(str(mnt))
+        finally:
+            if walker is not None:
+                walker.kill()
+                walker.wait()
+            m.close()
 
 
 def test_bad_arguments(tmp_path):
