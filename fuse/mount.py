@@ -47,9 +47,9 @@ class _Waiter:
     pyfuse3 waits through the event loop before every request: a future, an
     epoll_ctl to add the fd and one to remove it, a wait.  Our handlers never
     await anything, so nothing else needs the loop but the callbacks they
-    schedule: the worker gives the loop one turn, then sleeps in poll(2) on
-    /dev/fuse and on a pipe that SIGTERM/SIGINT write to, and stops pyfuse3
-    (from here, between requests) when a signal came."""
+    schedule: when no request is waiting the worker gives the loop one turn,
+    then sleeps in poll(2) on /dev/fuse and on a pipe that SIGTERM/SIGINT write
+    to, and stops pyfuse3 (from here, between requests) when a signal came."""
 
     def __init__(self) -> None:
         self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -70,7 +70,10 @@ class _Waiter:
             p = self.polls[fd] = select.poll()
             p.register(fd, select.POLLIN)
             p.register(self.r, select.POLLIN)
-        await asyncio.sleep(0)
+        if not p.poll(0):
+            # nothing waiting: the loop gets its turn (callbacks the handlers
+            # scheduled) before we sleep; a busy stream of requests skips it
+            await asyncio.sleep(0)
         if not self.stopping:
             p.poll()
         if self.stopping:
