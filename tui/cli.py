@@ -16,6 +16,12 @@ from dunnage.core import Engine, EngineError
 from dunnage.core.engine import container_status_text
 from dunnage.core.units import bytes_decimal, human_duration, since
 
+# argparse passes every help and error text through gettext, which looks for a
+# translation catalogue on disk each time: 150 lookups and 11 ms of every
+# command for texts that are English anyway
+argparse._ = str
+argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+
 PROG = "dunnage"
 
 
