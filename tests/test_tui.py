@@ -435,7 +435,10 @@ async def test_files_view_tells_which_layer_each_file_comes_from(engine, image):
     from dunnage.tui.page import ContainerScreen, FilesTree
     c = engine.run(image, ["sh", "-c", "echo x > /added; echo y >> /etc/passwd; sleep 300"], name="filed",
                    detach=True, network="none")
-    wait_for(lambda: (c.upper / "added").exists())
+    def both_made() -> bool:  # the second change, a copy-up, comes after the first
+        passwd = c.upper / "etc/passwd"
+        return (c.upper / "added").exists() and passwd.exists() and passwd.read_bytes().endswith(b"y\n")
+    wait_for(both_made)
     origin = {e["Name"]: e["Origin"] for e in engine.files(c.id, "/etc")}
     assert origin["passwd"] == "changed" and origin["hosts"] == "init"
     assert origin["group"].startswith("layer 1 ")  # the demo image has one layer: its diff id follows
