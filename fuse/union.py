@@ -92,13 +92,13 @@ def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
 class UnionFS(LayerStack, pyfuse3.Operations):
     enable_writeback_cache = False
     after_init = None  # called once the kernel has our answer to FUSE_INIT
+    soon = None  # runs a callable after the current request's reply went out
 
     def init(self) -> None:
         # libfuse calls this while answering FUSE_INIT: the answer is written
-        # when it returns, so AFTER_INIT runs on the loop's next turn
+        # when it returns, so AFTER_INIT runs after it
         if self.after_init is not None:
-            import asyncio
-            asyncio.get_running_loop().call_soon(self.after_init)
+            self.soon(self.after_init)
 
     def __init__(self, lowers: list[str], upper: str):
         pyfuse3.Operations.__init__(self)
