@@ -82,16 +82,6 @@ def set_process_name(name: str) -> None:
     _libc.prctl(PR_SET_NAME, buf, 0, 0, 0)
 
 
-def is_mountpoint(path: str) -> bool:
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == path:
-                return True
-    return False
-
-
 def mount_device(path: str) -> str | None:
     """MAJOR:MINOR of the newest mount at PATH (absolute and resolved) as
     mountinfo lists it: nothing is asked of the mount itself, so a FUSE server
@@ -103,6 +93,10 @@ def mount_device(path: str) -> str | None:
             if fields[4].encode().decode("unicode_escape") == path:
                 dev = fields[2]
     return dev
+
+
+def is_mountpoint(path: str) -> bool:
+    return mount_device(os.path.realpath(path)) is not None
 
 
 def set_readahead(dev: str, kib: int) -> bool:
