@@ -84,7 +84,7 @@ class _Worker(types.ModuleType):
         self.lowlevel = self.from_thread = self
         self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.stopping = False
-        self.polls: dict = {}
+        self.poller = None  # /dev/fuse and the signal pipe, made at the first wait
         self.pending: list = []
         self.name = "worker"  # pyfuse3 reads current_task().name
 
@@ -107,9 +107,9 @@ class _Worker(types.ModuleType):
     async def wait_readable(self, fd) -> None:
         while self.pending:
             self.pending.pop(0)()
-        p = self.polls.get(fd)
+        p = self.poller
         if p is None:
-            p = self.polls[fd] = select.poll()
+            p = self.poller = select.poll()
             p.register(fd, select.POLLIN)
             p.register(self.r, select.POLLIN)
         if not self.stopping and not p.poll(0):
