@@ -473,16 +473,8 @@ class DunnageApp(App):
         for r in visible:
             c = cells(r)
             if r.id in t.rows:
-                # only what changed, and a column measured again only when a value outgrows
-                # it: measuring a column costs a pass over all of its cells
-                old = shown.get(r.id, {})
-                for key, v in c.items():
-                    if old.get(key) == v:
-                        continue
-                    if len(v) > t.columns[key].content_width:
-                        t.update_cell(r.id, key, v, update_width=True)
-                    else:
-                        changes.append((r.id, key, v))
+                old = shown.get(r.id, {})  # only what changed is set
+                changes += [(r.id, key, v) for key, v in c.items() if old.get(key) != v]
             else:
                 t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
             shown[r.id] = c
