@@ -14,6 +14,7 @@ WH_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 TMP_PREFIX = ".wh..dunnage-tmp."
 _LISTING = "\0ls\0"  # cache key prefix of a directory's merged listing
+_ENTRIES = "\0en\0"  # ... and of its entries as a union mount serves them (attributes included)
 
 
 class LayerStack:
@@ -57,8 +58,11 @@ class LayerStack:
         c = self._cache
         c.pop(rel, None)
         c.pop(_LISTING + rel, None)
+        c.pop(_ENTRIES + rel, None)
         if rel:
-            c.pop(_LISTING + rel.rpartition("/")[0], None)
+            parent = rel.rpartition("/")[0]
+            c.pop(_LISTING + parent, None)
+            c.pop(_ENTRIES + parent, None)
 
     def _layers_of(self, rel: str) -> list[tuple[str, os.stat_result]]:
         """REL's stack as cached, upper attributes possibly stale: enough to know which

@@ -135,7 +135,7 @@ class _Worker(types.ModuleType):
     fast = 0  # how many requests in a row came within FAST
 
     def _sleep(self, p) -> None:
-        clock = time.perf_counter
+        clock, yield_cpu = time.perf_counter, os.sched_yield
         start = clock()
         if self.fast >= self.RUN:
             end = start + self.SPIN
@@ -143,6 +143,7 @@ class _Worker(types.ModuleType):
                 if p.poll(0):
                     self.fast += 1
                     return
+                yield_cpu()
         p.poll()
         self.fast = self.fast + 1 if clock() - start < self.FAST else 0
 

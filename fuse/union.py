@@ -26,7 +26,7 @@ from typing import Optional
 
 import pyfuse3
 
-from .layers import OPAQUE, TMP_PREFIX, WH_PREFIX, LayerStack  # noqa: F401 - the names are the union's too
+from .layers import _ENTRIES, OPAQUE, TMP_PREFIX, WH_PREFIX, LayerStack  # noqa: F401 - the names are the union's too
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -89,8 +89,19 @@ def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
     return pyfuse3.FUSEError(e.errno or errno.EIO)
 
 
+# pyfuse3 as patched by scripts/pyfuse3.patch: the kernel keeps symlink targets
+# (cache_symlinks below), and directories are opened without OPENDIR, so the
+# kernel keeps their entries until they change and a listing costs no OPENDIR
+# and RELEASEDIR (readdir then gets the directory's inode).  An unpatched
+# pyfuse3 serves the same tree, with more round trips.
+NO_OPENDIR = getattr(pyfuse3, "READDIR_INODE_WITHOUT_OPENDIR", False)
+
+
 class UnionFS(LayerStack, pyfuse3.Operations):
     enable_writeback_cache = False
+    # the kernel keeps symlink targets: a symlink never changes in place (a new one
+    # at the same path gets a new inode), and every change comes through the mount
+    cache_symlinks = True
     after_init = None  # called once the kernel has our answer to FUSE_INIT
     soon = None  # runs a callable after the current request's reply went out
 
@@ -109,7 +120,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._links: dict[tuple, int] = {}  # (layer, st_dev, st_ino) of a hard-linked file -> its inode
         self._aliases: dict[int, set[str]] = {}  # an inode with several names -> all of them
         self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
-        self._dirs: dict[int, list] = {}
+        self._dirs: dict[int, list] = {}  # open directories (an unpatched pyfuse3 only)
         self._dir_fh = itertools.count(1)
         self._tmp = itertools.count(1)
 
@@ -195,6 +206,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                     pyfuse3.invalidate_entry_async(pino, os.fsencode(name), ignore_enoent=True)
                 except Exception:  # noqa: BLE001 - the kernel forgot it already
                     pass
+                self._changed(other)  # (the kernel drops its kept listing of the parent with it)
         self._path_of[ino] = rel
 
     def _take(self, root: str) -> dict[str, int]:
@@ -411,29 +423,50 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         return os.fsencode(os.readlink(self._real(L, rel)))
 
     async def opendir(self, inode, ctx):
-        rel = self._path(inode)
+        if NO_OPENDIR:
+            # once: the kernel opens every directory without asking from now on
+            raise pyfuse3.FUSEError(errno.ENOSYS)
         fh = next(self._dir_fh)
-        self._dirs[fh] = [rel, None]
+        self._dirs[fh] = [self._path(inode), None]
         return fh
 
     async def readdir(self, fh, start_id, token):
-        rel, entries = self._dirs[fh]
-        if entries is None or start_id == 0:
-            parent = rel.rpartition("/")[0]
-            entries = [(".", rel, None), ("..", parent, None)]
-            entries += [(n, self._join(rel, n), L) for n, L in self._listing(rel)]
-            self._dirs[fh][1] = entries
+        if NO_OPENDIR:  # FH is the directory's inode; its entries as they are now
+            entries = self._entries(self._path(fh))
+        else:
+            rel, entries = self._dirs[fh]
+            if entries is None or start_id == 0:
+                entries = self._dirs[fh][1] = self._entries(rel)
+        reply, ino_of = pyfuse3.readdir_reply, self._ino_of
         for i in range(start_id, len(entries)):
-            name, crel, L = entries[i]
-            try:
-                if L is None:
-                    L, st = self._top(crel)
-                else:
-                    st = os.lstat(self._real(L, crel))
-            except (OSError, pyfuse3.FUSEError):
-                continue
-            if not pyfuse3.readdir_reply(token, os.fsencode(name), self._attr(crel, st, L), i + 1):
+            name, crel, L, a = entries[i]
+            # a lower entry's attributes are kept with the listing (lower layers never
+            # change, and whatever changes an entry forgets its parent's listing); an
+            # entry renumbered since (a hard link split by copy-up) is looked at afresh
+            if a is None or ino_of.get(crel) != a.st_ino:
+                try:
+                    if L is None or L == self.upper:
+                        L, st = self._top(crel)
+                    else:
+                        st = os.lstat(self._real(L, crel))
+                except (OSError, pyfuse3.FUSEError):
+                    continue
+                a = self._attr(crel, st, L)
+                if L != self.upper:
+                    entries[i] = (name, crel, L, a)
+            if not reply(token, name, a, i + 1):
                 return
+
+    def _entries(self, rel: str) -> list:
+        """Directory REL's entries as readdir serves them: (name, path, layer, attributes or None)."""
+        key = _ENTRIES + rel
+        hit = self._cache.get(key)
+        if hit is None:
+            parent = rel.rpartition("/")[0]
+            hit = [(b".", rel, None, None), (b"..", parent, None, None)]
+            hit += [(os.fsencode(n), self._join(rel, n), L, None) for n, L in self._listing(rel)]
+            self._cache[key] = hit
+        return hit
 
     async def releasedir(self, fh):
         self._dirs.pop(fh, None)

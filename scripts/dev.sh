@@ -21,7 +21,8 @@ fi
 # podman, runc, uidmap: the peer the benchmarks compare against; skopeo, umoci, docker-registry:
 # the tests build images, push them to a real registry on 127.0.0.1 and write archives; file: tells static binaries
 # libnftables1: port publishing, masquerade and isolation rules (nftables through its library); tini: --init
-APT_PACKAGES="libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini"
+# patch: pyfuse3 is built with scripts/pyfuse3.patch
+APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini"
 
 missing=()
 for p in $APT_PACKAGES; do
@@ -47,6 +48,18 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ] || ! .venv/bin/python -
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q -e ".[test]"
     echo "$HASH" > "$STAMP"
+fi
+# pyfuse3 with scripts/pyfuse3.patch: the kernel keeps symlink targets and directory listings
+# (fewer round trips through the union fs; see fuse/union.py).  Built from its source, as pip does anyway.
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(not getattr(pyfuse3, "READDIR_INODE_WITHOUT_OPENDIR", 0))' 2>/dev/null; then
+    echo "building pyfuse3 with scripts/pyfuse3.patch"
+    PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
+    tmp=$(mktemp -d)
+    .venv/bin/python -m pip download -q --no-deps --no-binary :all: "pyfuse3==$PYFUSE3" -d "$tmp"
+    tar xzf "$tmp/pyfuse3-$PYFUSE3.tar.gz" -C "$tmp"
+    patch -s -d "$tmp/pyfuse3-$PYFUSE3" -p1 < scripts/pyfuse3.patch
+    .venv/bin/python -m pip install -q --no-deps --force-reinstall "$tmp/pyfuse3-$PYFUSE3"
+    rm -rf "$tmp"
 fi
 # bytecode for the sources, as an installed wheel has it (an editable install compiles on first
 # import, or on every import where PYTHONDONTWRITEBYTECODE is set: 50 ms of each command's start)

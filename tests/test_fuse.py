@@ -214,6 +214,57 @@ def test_inode_numbers_stable_and_consistent_with_readdir(union):
     assert os.stat(mnt / "etc/group").st_ino == first["group"]
 
 
+def test_kernel_keeps_symlink_targets_and_listings(union):
+    """The patched pyfuse3 (scripts/pyfuse3.patch) is what the setup installs: the kernel
+    keeps symlink targets and directory listings (lower layers never change under a
+    mount), and changes made through the mount still show at once."""
+    import pyfuse3
+    assert getattr(pyfuse3, "READDIR_INODE_WITHOUT_OPENDIR", False)
+    mnt, up, layers = union
+    assert os.readlink(mnt / "etc/link") == "passwd"
+    base_link = layers[1] / "etc/link"
+    base_link.unlink()  # behind the mount's back: only a kept target still says "passwd"
+    os.symlink("elsewhere", base_link)
+    assert os.readlink(mnt / "etc/link") == "passwd"
+    before = sorted(os.listdir(mnt / "etc"))
+    assert sorted(os.listdir(mnt / "etc")) == before  # served from the kept listing
+    (mnt / "etc/new").write_text("n\n")
+    os.symlink("group", mnt / "etc/link2")
+    assert sorted(os.listdir(mnt / "etc")) == sorted(before + ["new", "link2"])
+    assert os.readlink(mnt / "etc/link2") == "group"
+    os.unlink(mnt / "etc/link2")
+    os.symlink("passwd", mnt / "etc/link2")  # a new symlink at the same path: its own target
+    assert os.readlink(mnt / "etc/link2") == "passwd"
+    os.unlink(mnt / "etc/new")
+    assert sorted(os.listdir(mnt / "etc")) == sorted(before + ["link2"])
+
+
+def test_readdir_inodes_follow_a_hard_link_split_by_copy_up(tmp_path):
+    """A copy-up gives the other names of a lower hard link their own inode: a listing the
+    kernel kept from before must not go on naming the old one."""
+    base = tmp_path / "base"
+    write(base / "h/a", "one\n")
+    os.link(base / "h/a", base / "h/b")
+    up = tmp_path / "upper"
+    up.mkdir()
+    m = mount_union([base], up, tmp_path / "mnt")
+    try:
+        h = m.mnt / "h"
+        assert {e.name: e.inode() for e in os.scandir(h)}["a"] == os.stat(h / "b").st_ino
+        with open(h / "a", "a") as f:
+            f.write("more\n")
+        end = time.monotonic() + 5
+        while True:  # the kernel is told asynchronously
+            listed = {e.name: e.inode() for e in os.scandir(h)}
+            if all(listed[n] == os.lstat(h / n).st_ino for n in listed) or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+        assert {n: os.lstat(h / n).st_ino for n in listed} == listed
+        assert listed["a"] != listed["b"]
+    finally:
+        m.close()
+
+
 def test_statfs_reports_the_upper_filesystem(union):
     mnt, up, _ = union
     a, b = os.statvfs(mnt), os.statvfs(up)
