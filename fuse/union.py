@@ -120,6 +120,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._links: dict[tuple, int] = {}  # (layer, st_dev, st_ino) of a hard-linked file -> its inode
         self._aliases: dict[int, set[str]] = {}  # an inode with several names -> all of them
         self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
+        self._kept: dict[str, int] = {}  # lower file -> its shared read-only descriptor (_lower_fd)
+        self._fd_users: dict[int, int] = {}  # ... -> how many opens use it
         self._dirs: dict[int, list] = {}  # open directories (an unpatched pyfuse3 only)
         self._dir_fh = itertools.count(1)
         self._tmp = itertools.count(1)
@@ -474,18 +476,49 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def open(self, inode, flags, ctx):
         rel = self._path(inode)
         L, st = self._top(rel)
-        writing = (flags & os.O_ACCMODE) != os.O_RDONLY or flags & os.O_TRUNC
+        if L != self.upper and not (flags & os.O_ACCMODE or flags & os.O_TRUNC):
+            return pyfuse3.FileInfo(fh=self._lower_fd(self._real(L, rel)), keep_cache=True)
         try:
-            if writing and L != self.upper:
+            if L != self.upper:  # opened for writing: copy-up first, as overlayfs
                 path = self._copy_up(rel)
-                L = self.upper
             else:
                 path = self._real(L, rel)
             fd = os.open(path, flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY))
         except OSError as e:
             raise _fuse_err(e)
-        # lower files never change while mounted: keep their pages cached
-        return pyfuse3.FileInfo(fh=fd, keep_cache=(L != self.upper))
+        return pyfuse3.FileInfo(fh=fd, keep_cache=False)
+
+    # A lower file opened for reading is opened once and its descriptor shared by
+    # every open of it (reads are preads): a program that opens the same files
+    # again and again (an interpreter's imports, a web server's pages) costs no
+    # open(2)/close(2) here.  Lower files never change, and a copy-up sends new
+    # opens to the upper file (those already open read on, as on overlayfs).
+    # Descriptors nobody has open are closed, oldest first, beyond KEPT_FDS.
+    KEPT_FDS = 256
+
+    def _lower_fd(self, path: str) -> int:
+        fds, users = self._kept, self._fd_users
+        fd = fds.pop(path, None)
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise _fuse_err(e)
+            users[fd] = 0
+        fds[path] = fd  # (re)inserted last: the most recently used
+        users[fd] += 1
+        if len(fds) > self.KEPT_FDS:
+            self._close_idle()
+        return fd
+
+    def _close_idle(self) -> None:
+        """Close the oldest kept descriptors nobody has open, down to KEPT_FDS."""
+        fds, users = self._kept, self._fd_users
+        excess = len(fds) - self.KEPT_FDS
+        for idle in [p for p, f in fds.items() if not users[f]][:excess]:
+            f = fds.pop(idle)
+            del users[f]
+            os.close(f)
 
     async def read(self, fh, off, size):
         try:
@@ -505,7 +538,13 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         raise pyfuse3.FUSEError(errno.ENOSYS)
 
     async def release(self, fh):
-        os.close(fh)
+        users = self._fd_users.get(fh)
+        if users is None:
+            os.close(fh)
+        else:  # a kept lower descriptor (_lower_fd)
+            self._fd_users[fh] = users - 1
+            if len(self._kept) > self.KEPT_FDS:
+                self._close_idle()
 
     async def fsync(self, fh, datasync):
         try:

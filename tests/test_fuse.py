@@ -239,6 +239,43 @@ def test_kernel_keeps_symlink_targets_and_listings(union):
     assert sorted(os.listdir(mnt / "etc")) == sorted(before + ["link2"])
 
 
+def test_lower_files_read_through_kept_descriptors(tmp_path):
+    """Reads of lower files share one descriptor per file in the server, of which it
+    keeps a bounded number: many files, open at once or one after the other, read
+    right, a copy-up leaves earlier readers on the old content, and no descriptor leaks."""
+    from dunnage.fuse.union import UnionFS
+    base = tmp_path / "base"
+    for i in range(UnionFS.KEPT_FDS + 150):
+        write(base / f"f/{i}", f"file {i}\n")
+    up = tmp_path / "upper"
+    up.mkdir()
+    m = mount_union([base], up, tmp_path / "mnt")
+    try:
+        n = UnionFS.KEPT_FDS + 150
+        for _ in range(2):
+            for i in range(n):
+                assert (m.mnt / f"f/{i}").read_text() == f"file {i}\n"
+        held = [open(m.mnt / f"f/{i}") for i in range(n)]  # all at once, past the bound
+        try:
+            assert [f.read() for f in held] == [f"file {i}\n" for i in range(n)]
+        finally:
+            for f in held:
+                f.close()
+        old = open(m.mnt / "f/0")
+        same = open(m.mnt / "f/0")
+        with open(m.mnt / "f/0", "a") as f:  # copy-up
+            f.write("more\n")
+        assert old.read() == "file 0\n"  # opened before the copy-up: the lower file, as overlayfs
+        old.close()
+        assert (m.mnt / "f/0").read_text() == "file 0\nmore\n"
+        same.close()
+        time.sleep(0.2)  # RELEASE is sent after close returns
+        fds = len(os.listdir(f"/proc/{m.proc.pid}/fd"))
+        assert fds <= UnionFS.KEPT_FDS + 16, fds
+    finally:
+        m.close()
+
+
 def test_readdir_inodes_follow_a_hard_link_split_by_copy_up(tmp_path):
     """A copy-up gives the other names of a lower hard link their own inode: a listing the
     kernel kept from before must not go on naming the old one."""
