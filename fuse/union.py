@@ -40,6 +40,9 @@ def renameat2(src: str, dst: str, flags: int) -> None:
 # every change to the tree goes through this mount (lower layers never change,
 # the upper one is ours alone), so the kernel may keep what it learnt for long
 ENTRY_TIMEOUT = 300.0
+# what of a lower file is read from disk at its first open, before the kernel asks
+# (a cold find+tar of minbase: 4.7 -> 3.7 s; 1 MiB was no better)
+READ_START = 128 << 10
 ATTR_TIMEOUT = 300.0
 
 
@@ -504,6 +507,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError as e:
                 raise _fuse_err(e)
+            # its first pages are read from disk while the kernel sends the READ
+            os.posix_fadvise(fd, 0, READ_START, os.POSIX_FADV_WILLNEED)
             users[fd] = 0
         fds[path] = fd  # (re)inserted last: the most recently used
         users[fd] += 1
