@@ -446,8 +446,8 @@ def _procs_named(*names: str) -> list[int]:
 
 
 def bench_mem(runs: int) -> dict:
-    """PSS of what each engine keeps per idle container (dunnage: shim + FUSE server;
-    podman: conmon), with N idle containers each, and run -d to running."""
+    """PSS of what each engine keeps per idle container (dunnage: shim + FUSE server, and
+    the fork server's share; podman: conmon), with N idle containers each, and run -d to running."""
     from dunnage.core.images.demo import busybox_rootfs_tar
     n = max(runs, 10)
     work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
@@ -462,14 +462,15 @@ def bench_mem(runs: int) -> dict:
         r = podman("import", str(tarball), "localhost/busybox")
         if r.returncode != 0:
             raise SystemExit(f"podman import failed: {r.stderr.decode()}")
-        before_d = set(_procs_named("dunnage-shim", "dunnage-fuse"))
+        before_d = set(_procs_named("dunnage-shim", "dunnage-fuse", "dunnage-forksrv"))
         before_p = set(_procs_named("conmon"))
         dt, pt = [], []
         for i in range(n):
             dt.append(timed(d + ["run", "-d", "--network", "none", "local/busybox", "sleep", "600"]))
             pt.append(timed(podman.cmd + ["run", "-d", *Podman.RUN, "localhost/busybox", "sleep", "600"]))
         time.sleep(1)
-        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-fuse") if p not in before_d]
+        # the root's fork server too (core/forkserver.py): its share is what it costs
+        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-fuse", "dunnage-forksrv") if p not in before_d]
         ppids = [p for p in _procs_named("conmon") if p not in before_p]
         dpss = sum(_pss_kib(p) for p in dpids) / n
         ppss = sum(_pss_kib(p) for p in ppids) / n

@@ -133,6 +133,7 @@ class _Worker(types.ModuleType):
     FAST = 200e-6
     RUN = 2
     fast = 0  # how many requests in a row came within FAST
+    on_idle = None  # called before the worker sleeps
 
     def _sleep(self, p) -> None:
         clock, yield_cpu = time.perf_counter, os.sched_yield
@@ -144,6 +145,8 @@ class _Worker(types.ModuleType):
                     self.fast += 1
                     return
                 yield_cpu()
+        if self.on_idle is not None:
+            self.on_idle()
         p.poll()
         self.fast = self.fast + 1 if clock() - start < self.FAST else 0
 
@@ -205,6 +208,7 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
     worker = _Worker()
     pyfuse3.trio = worker
     ops.soon = worker.soon
+    worker.on_idle = ops.idle
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, worker.stop)
     try:

@@ -126,6 +126,11 @@ def trim_memory() -> None:
     import gc
     gc.collect()
     gc.freeze()
+    release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Give the pages malloc holds free back to the system (glibc's malloc_trim)."""
     try:
         _libc.malloc_trim(0)
     except AttributeError:  # not glibc

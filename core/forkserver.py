@@ -1,0 +1,289 @@
+"""The fork server: one process per dunnage root from which the shims are forked.
+
+A shim and its FUSE server are Python processes; forked from the front that ran
+the container, each pair shares only with itself what the front had imported,
+and an idle container cost about 22 MiB of PSS.  Forked from this long-lived
+process instead, every shim and FUSE server shares its pages (the interpreter,
+every module they use, imported and frozen here so the collector never writes
+to them) with all the others.
+
+It is started by the first front that needs one (forked from it, so no new
+interpreter), lives while any shim it forked does (it is their subreaper, so
+they stay its children), and leaves LINGER seconds after the last one ended.
+A front whose dunnage differs from the server's (an upgrade) is refused, and
+the server leaves at once; without a server (or refused) a front forks the shim
+itself, as before.  Nothing depends on it: the shims do not notice it going.
+
+Protocol, on `<run>/forkserver.sock`: the front sends one msgpack record
+{stamp, root, run, cid} with the write end of its ready pipe (SCM_RIGHTS); the
+server answers b"ok" once the shim is forked, or b"stale".
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import msgpack
+
+from .store import Store
+
+SOCK = "forkserver.sock"
+LOCK = "forkserver.lock"
+NAME = "dunnage-forksrv"  # (15 characters: the kernel's limit for a process name)
+LINGER = 5.0  # seconds without shims and requests before the server leaves
+_PACKAGE = Path(__file__).resolve().parent.parent  # the directory holding core/ and fuse/
+
+
+def code_stamp() -> str:
+    """What identifies this dunnage's code: the size and mtime of its Python files."""
+    import hashlib
+    h = []
+    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "fuse"):
+        try:
+            with os.scandir(_PACKAGE / sub) as it:
+                for e in it:
+                    if e.name.endswith(".py"):
+                        st = e.stat()
+                        h.append(f"{sub}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            pass
+    return hashlib.sha256("\n".join(sorted(h)).encode()).hexdigest()
+
+
+def spawn_shim(store: Store, cid: str, ready_w: int) -> bool:
+    """Have the root's fork server fork the shim of CID, which reports on READY_W.
+    False when no server can do it (the caller then forks the shim itself)."""
+    if os.environ.get("DUNNAGE_FORKSERVER") == "0":
+        return False
+    stamp = code_stamp()
+    try:
+        lock = os.open(store.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # under the lock: a server only leaves holding it, after it looked for
+        # waiting connections, so one connected here will be served
+        conn = _connect(store)
+        if conn is None:
+            import threading
+            if threading.active_count() > 1:
+                # a front with threads (the dashboard) is no parent for a long-lived
+                # server: whatever lock another thread holds stays held in it
+                return False
+            if not _start(store):
+                return False
+            conn = _connect(store)
+            if conn is None:
+                return False
+    finally:
+        os.close(lock)
+    with conn:
+        try:
+            conn.settimeout(20)
+            msg = msgpack.packb({"stamp": stamp, "root": str(store.root), "run": str(store.run), "cid": cid})
+            conn.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, ready_w.to_bytes(4, sys.byteorder))])
+            conn.shutdown(socket.SHUT_WR)
+            return conn.recv(16) == b"ok"
+        except OSError:
+            return False
+
+
+def _connect(store: Store) -> socket.socket | None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.connect(str(store.run / SOCK))
+        return s
+    except OSError:
+        s.close()
+        return None
+
+
+def _start(store: Store) -> bool:
+    """Fork a fork server for STORE's root (detached); True once it listens."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # intermediate: detach, fork the server, exit
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                _server_entry(store, w)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    os.close(w)
+    os.waitpid(pid, 0)
+    try:
+        sel = selectors.DefaultSelector()
+        sel.register(r, selectors.EVENT_READ)
+        ok = bool(sel.select(timeout=20)) and os.read(r, 1) == b"1"
+        sel.close()
+    finally:
+        os.close(r)
+    return ok
+
+
+def _server_entry(store: Store, ready_w: int) -> None:
+    code = 1
+    try:
+        from .runtime.linux import PR_SET_CHILD_SUBREAPER, prctl, set_process_name
+        set_process_name(NAME)
+        nul = os.open("/dev/null", os.O_RDWR)
+        logfd = os.open(store.run / "forkserver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        os.dup2(nul, 0)
+        os.dup2(nul, 1)
+        os.dup2(logfd, 2)
+        os.closerange(3, ready_w)  # nothing of the front's: its locks, terminal, sockets
+        os.closerange(ready_w + 1, 65536)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        os.chdir("/")
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+        code = Server(store).run(ready_w)
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+class Server:
+    def __init__(self, store: Store):
+        self.store = store
+        self.stamp = code_stamp()
+
+    def preload(self) -> None:
+        """Import what shims and FUSE servers use, then freeze it all: the pages stay shared."""
+        import gc
+        import importlib
+        for m in ("shim", "net.sandbox", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
+            importlib.import_module(f"dunnage.core.{m}")
+        importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
+        gc.collect()
+        gc.freeze()
+
+    def run(self, ready_w: int) -> int:
+        self.preload()
+        path = self.store.run / SOCK
+        try:
+            path.unlink()  # a dead server's (the front holds the lock: no live one is there)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)
+        listener.listen(64)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        os.write(ready_w, b"1")
+        os.close(ready_w)
+        sel = selectors.DefaultSelector()
+        sel.register(listener, selectors.EVENT_READ)
+        sel.register(wake_r, selectors.EVENT_READ)
+        self.own_fds = [listener.fileno(), wake_r, wake_w, sel.fileno()]  # none of them for a shim
+        idle_since = time.monotonic()
+        while True:
+            children = self.reap()
+            if children:
+                idle_since = time.monotonic()
+            timeout = None if children else max(0.0, idle_since + LINGER - time.monotonic())
+            events = sel.select(timeout)
+            if not events and not self.reap() and self.leave(listener):
+                return 0
+            for key, _ in events:
+                if key.fileobj is listener:
+                    idle_since = time.monotonic()
+                    if not self.serve_one(listener):
+                        self.leave(listener, stale=True)
+                        return 0
+                else:
+                    try:
+                        os.read(wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+
+    def reap(self) -> bool:
+        """Reap ended children; whether any are left."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return False
+            if pid == 0:
+                return True
+
+    def leave(self, listener: socket.socket, stale: bool = False) -> bool:
+        """Stop serving, unless (idle) a front connected meanwhile."""
+        lock = os.open(self.store.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not stale:
+                sel = selectors.DefaultSelector()
+                sel.register(listener, selectors.EVENT_READ)
+                waiting = sel.select(0)
+                sel.close()
+                if waiting:
+                    return False
+            try:
+                os.unlink(self.store.run / SOCK)
+            except FileNotFoundError:
+                pass
+            listener.close()
+            return True
+        finally:
+            os.close(lock)
+
+    def serve_one(self, listener: socket.socket) -> bool:
+        """Answer one front; False if its code is not ours (this server must go)."""
+        conn, _ = listener.accept()
+        fds: list[int] = []
+        with conn:
+            try:
+                conn.settimeout(10)
+                msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
+                for level, kind, data in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds += [int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
+                req = msgpack.unpackb(msg)
+                if req.get("stamp") != self.stamp:
+                    conn.sendall(b"stale")
+                    return False
+                if len(fds) != 1:
+                    return True
+                self.fork_shim(Store(req["root"], req["run"]), req["cid"], fds[0], self.own_fds)
+                conn.sendall(b"ok")
+            except Exception:  # noqa: BLE001 - one bad request does not end the server
+                traceback.print_exc()
+            finally:
+                for fd in fds:
+                    os.close(fd)
+        return True
+
+    @staticmethod
+    def fork_shim(store: Store, cid: str, ready_w: int, own_fds: list[int]) -> None:
+        pid = os.fork()
+        if pid == 0:  # intermediate: a session of its own, then the shim (our child again: we are its subreaper)
+            try:
+                signal.set_wakeup_fd(-1)
+                for fd in own_fds:
+                    os.close(fd)
+                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.setsid()
+                if os.fork() == 0:
+                    from .shim import _shim_entry
+                    _shim_entry(store, cid, ready_w)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+        os.waitpid(pid, 0)
