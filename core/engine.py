@@ -209,12 +209,26 @@ class Engine:
         return out
 
     def _repair(self, c: Container) -> None:
-        """A container whose shim and process died unseen (kill -9, reboot) is exited."""
-        if c.status in ("running", "paused", "restarting") and not c.shim_alive() and not pid_alive(
-                c.state.get("Pid"), c.state.get("PidStart")):
+        """A container whose shim died unseen (kill -9, reboot) is exited.  Its processes,
+        if any are left, go too: the shim served their root filesystem."""
+        if c.status in ("running", "paused", "restarting") and not c.shim_alive():
+            cg = open_cgroup(c.id)
+            if pid_alive(c.state.get("Pid"), c.state.get("PidStart")):
+                try:
+                    if cg.exists():
+                        for p in cg.procs():
+                            try:
+                                os.kill(p, _signal.SIGKILL)
+                            except ProcessLookupError:
+                                pass
+                        cg.freeze(False)  # a paused container's processes die once thawed
+                except OSError:
+                    pass
+                end = time.monotonic() + 5
+                while pid_alive(c.state.get("Pid"), c.state.get("PidStart")) and time.monotonic() < end:
+                    time.sleep(0.01)
             if is_mountpoint(str(c.merged)):
                 lazy_unmount(str(c.merged))
-            cg = open_cgroup(c.id)
             try:
                 if cg.exists():
                     cg.destroy()

@@ -132,7 +132,8 @@ class Shim:
         self.store = store
         self.c: Container = load(store, cid)
         self.ready_w = ready_w
-        self.fuse_pid = 0
+        self.fuse_thread = None  # serves the container's root (start_fuse)
+        self.fuse_done = -1  # ... and ends: EOF here
         self.cg = open_cgroup(cid)
         self.sandbox = None
         self.root_lost = False  # the FUSE server died under the container
@@ -156,7 +157,7 @@ class Shim:
                      RestartCount=0, AttachFirst=False)
         # the FUSE server starts (and imports) while we make the cgroup
         try:
-            ready = self.fork_fuse()
+            ready = self.start_fuse()
         except Exception as e:  # noqa: BLE001
             return self.fail(125, f"mounting the container root: {e}")
         try:
@@ -203,27 +204,38 @@ class Shim:
         self.cleanup_rundir()
         return 0
 
-    def fork_fuse(self) -> int:
-        """Fork the FUSE server for the container root; returns its ready pipe."""
+    def start_fuse(self) -> int:
+        """Serve the container root's union filesystem from a thread of this process
+        (named dunnage-fuse); returns the pipe that says when it is mounted.  One
+        process per container, not two: each Python process has a few MiB of its
+        own however little it does.  The shim's own work never waits for its mount
+        while holding the interpreter (every call that may touch the mount is a
+        system call, which lets the FUSE thread run)."""
+        import threading
         c = self.c
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        done_r, done_w = os.pipe2(os.O_CLOEXEC)
+        told = []
+
+        def ready() -> None:
+            os.write(w, b"1")
+            os.close(w)
+            told.append(True)
+
+        def serve_root() -> None:
             try:
-                os.close(r)
-                if self.ready_w >= 0:
-                    os.close(self.ready_w)  # the front must see EOF when the shim reports
-                set_process_name("dunnage-fuse")
-                import gc
-                gc.freeze()  # the shim's objects stay shared: the collector never walks them here
+                set_process_name("dunnage-fuse")  # this thread's name
                 from dunnage.fuse.mount import serve
-                serve(c.config["Lowers"], str(c.upper), str(c.merged), fsname=f"dunnage-{c.id[:12]}", ready_fd=w)
-                os._exit(0)
+                serve(c.config["Lowers"], str(c.upper), str(c.merged), fsname=f"dunnage-{c.id[:12]}", on_ready=ready)
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
-                os._exit(1)
-        os.close(w)
-        self.fuse_pid = pid
+            finally:
+                if not told:
+                    os.close(w)  # the shim sees EOF: it did not come up
+                os.close(done_w)  # EOF on done_r: the root's server has ended
+        self.fuse_done = done_r
+        self.fuse_thread = threading.Thread(target=serve_root, name="dunnage-fuse", daemon=True)
+        self.fuse_thread.start()
         return r
 
     def wait_fuse(self, r: int) -> None:
@@ -487,14 +499,11 @@ class Shim:
             sel.register(err_r, selectors.EVENT_READ, ("out", STDERR))
             sources = 2
         sel.register(listener, selectors.EVENT_READ, ("listen", None))
-        # the FUSE server's death: the container's root is gone, the container fails
+        # the FUSE server's end: the container's root is gone, the container fails
         fuse_fd = None
-        if self.fuse_pid:
-            try:
-                fuse_fd = os.pidfd_open(self.fuse_pid)
-                sel.register(fuse_fd, selectors.EVENT_READ, ("fuse", None))
-            except OSError:
-                fuse_fd = None
+        if self.fuse_done >= 0:
+            fuse_fd = self.fuse_done
+            sel.register(fuse_fd, selectors.EVENT_READ, ("fuse", None))
         resolver = self.sandbox.resolver if self.sandbox is not None else None
         if resolver is not None:
             sel.register(resolver.sock, selectors.EVENT_READ, ("dns", "query"))
@@ -588,8 +597,6 @@ class Shim:
                                 fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
                         except OSError:
                             pass
-        if fuse_fd is not None:
-            os.close(fuse_fd)
         if stdin_open:
             os.close(in_w)
         if hfd is not None:
@@ -622,28 +629,13 @@ class Shim:
                 return 0
             if wpid == pid:
                 return status
-            if wpid == self.fuse_pid:
-                self.fuse_pid = 0
 
     def teardown(self) -> None:
         c = self.c
-        if is_mountpoint(str(c.merged)):
-            lazy_unmount(str(c.merged))
-        if self.fuse_pid:
-            # the FUSE server leaves its loop once the mount is gone
-            end = time.monotonic() + 5
-            while time.monotonic() < end:
-                wpid, _ = os.waitpid(self.fuse_pid, os.WNOHANG)
-                if wpid:
-                    break
-                time.sleep(0.002)
-            else:
-                os.kill(self.fuse_pid, signal.SIGKILL)
-                os.waitpid(self.fuse_pid, 0)
-            self.fuse_pid = 0
         try:
             if self.cg.exists():
-                # with --pid host, the command's children outlive it: the container ends with them
+                # with --pid host, the command's children outlive it: the container ends
+                # with them (first: they would keep the mount, and so its server, busy)
                 for p in self.cg.procs():
                     try:
                         os.kill(p, signal.SIGKILL)
@@ -652,6 +644,15 @@ class Shim:
                 self.cg.destroy()
         except OSError:
             traceback.print_exc()
+        if is_mountpoint(str(c.merged)):
+            lazy_unmount(str(c.merged))
+        if self.fuse_thread is not None:
+            # the FUSE thread leaves its loop once the mount is gone (a mount still in
+            # use elsewhere, a `cp` from it say, ends with this process)
+            self.fuse_thread.join(5)
+            self.fuse_thread = None
+            os.close(self.fuse_done)
+            self.fuse_done = -1
         if self.sandbox is not None:
             self.sandbox.close()
             self.sandbox = None

@@ -185,11 +185,10 @@ READAHEAD_KIB = 2048
 
 
 def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
-          ready_fd: int | None = None) -> None:
-    """Mount and serve until unmounted (or SIGTERM/SIGINT).  Blocks.
-
-    If READY_FD is given, one byte is written to it once the mount is live and
-    the kernel has its answer to FUSE_INIT."""
+          on_ready=None) -> None:
+    """Mount and serve until unmounted (or, run in the main thread, SIGTERM/SIGINT).
+    Blocks.  ON_READY() is called once the mount is live and the kernel has its
+    answer to FUSE_INIT."""
     from dunnage.core.runtime.linux import mount_device, set_readahead, trim_memory
     ops = UnionFS(lowers, upper)
     real = os.path.realpath(mountpoint)  # before the mount: resolving it after would ask us
@@ -198,9 +197,8 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
         dev = mount_device(real)
         if dev:
             set_readahead(dev, READAHEAD_KIB)
-        if ready_fd is not None:
-            os.write(ready_fd, b"1")
-            os.close(ready_fd)
+        if on_ready is not None:
+            on_ready()
     ops.after_init = initialised
     pyfuse3.init(ops, mountpoint, mount_options(fsname))
     trim_memory()
@@ -209,8 +207,10 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
     pyfuse3.trio = worker
     ops.soon = worker.soon
     worker.on_idle = ops.idle
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, worker.stop)
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, worker.stop)
     try:
         worker.run(pyfuse3.main(min_tasks=1, max_tasks=1))
     finally:

@@ -308,9 +308,22 @@ def test_shim_killed_container_is_repaired(engine, image):
     shim = c.state["ShimPid"]
     os.kill(c.state["Pid"], signal.SIGKILL)
     os.kill(shim, signal.SIGKILL)
-    # the FUSE server is the shim's child; it outlives a kill -9 of the shim
     wait_for(lambda: engine.container(c.id).status == "exited", timeout=20)
     c = engine.container(c.id)
+    assert not is_mountpoint(str(c.merged))
+    assert not open_cgroup(c.id).exists()
+
+
+def test_a_killed_shim_ends_its_container(engine, image):
+    """kill -9 of the shim alone (it served the container's root): the next look marks
+    the container exited with the reason, and nothing of it is left running."""
+    import signal
+    c = engine.run(image, ["sleep", "60"], detach=True, network="none")
+    pid = c.state["Pid"]
+    os.kill(c.state["ShimPid"], signal.SIGKILL)
+    c = wait_for(lambda: (lambda x: x if x.status == "exited" else None)(engine.container(c.id)), timeout=20)
+    assert "shim died" in c.state["Error"]
+    assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().rpartition(")")[2][:3]
     assert not is_mountpoint(str(c.merged))
     assert not open_cgroup(c.id).exists()
 
@@ -456,18 +469,21 @@ def test_fork_bomb_stops_at_the_pids_limit_and_the_host_keeps_working(run_cli, e
 
 
 def test_a_dead_fuse_server_fails_the_container_and_leaves_no_mount(run_cli, engine, image):
-    """Faults: if the union filesystem's server dies, the container sees errors (not a
-    hang), the engine marks it failed with the reason, and the mount is cleaned up."""
-    import signal
+    """Faults: if the union filesystem's server ends (here its kernel connection is
+    aborted, by umount -f, as when a server fails), the container sees errors (not a hang), the
+    engine marks it failed with the reason, and the mount is cleaned up."""
+    from dunnage.core.runtime.linux import umount2
     c = engine.run(image, ["sh", "-c", "echo keep > /kept; sync; touch /synced; "
                                        "while :; do cat /etc/passwd > /dev/null; sleep 0.05; done"],
                    detach=True, network="none", restart="always")
     wait_for(lambda: (c.upper / "synced").exists())
-    fuse = [int(p) for p in os.listdir("/proc") if p.isdigit()
-            and open(f"/proc/{p}/comm").read().strip() == "dunnage-fuse"
-            and int(open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[1]) == c.state["ShimPid"]]
-    assert len(fuse) == 1
-    os.kill(fuse[0], signal.SIGKILL)
+    shim = c.state["ShimPid"]
+    assert "dunnage-fuse" in {open(f"/proc/{shim}/task/{t}/comm").read().strip()
+                              for t in os.listdir(f"/proc/{shim}/task")}  # the shim's thread serves the root
+    try:
+        umount2(str(c.merged), 1)  # MNT_FORCE: FUSE aborts the connection (then: busy)
+    except OSError:
+        pass
     c = wait_for(lambda: (lambda x: x if x.status == "exited" else None)(engine.container(c.id)), timeout=30)
     assert "dunnage-fuse" in c.state["Error"] and "died" in c.state["Error"]
     assert not is_mountpoint(str(c.merged))
