@@ -446,7 +446,7 @@ def _procs_named(*names: str) -> list[int]:
 
 
 def bench_mem(runs: int) -> dict:
-    """PSS of what each engine keeps per idle container (dunnage: shim + FUSE server, and
+    """PSS of what each engine keeps per idle container (dunnage: the shim, its FUSE thread with it, and
     the fork server's share; podman: conmon), with N idle containers each, and run -d to running."""
     from dunnage.core.images.demo import busybox_rootfs_tar
     n = max(runs, 10)
