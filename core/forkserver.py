@@ -106,21 +106,32 @@ def _connect(store: Store) -> socket.socket | None:
         return None
 
 
-def _start(store: Store) -> bool:
-    """Fork a fork server for STORE's root (detached); True once it listens."""
-    r, w = os.pipe2(os.O_CLOEXEC)
+def fork_detached(child, close: tuple[int, ...] = (), prepare=None) -> None:
+    """Run CHILD() (which never returns) in a grandchild of this process, in a session
+    of its own; return once the intermediate has exited, so the grandchild belongs to
+    our subreaper (the fork server's shims) or to init, never to a front.  The
+    intermediate closes CLOSE and calls PREPARE() first."""
     pid = os.fork()
-    if pid == 0:  # intermediate: detach, fork the server, exit
+    if pid == 0:
         try:
-            os.close(r)
+            if prepare is not None:
+                prepare()
+            for fd in close:
+                os.close(fd)
             os.setsid()
             if os.fork() == 0:
-                _server_entry(store, w)
+                child()
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(1)
-    os.close(w)
     os.waitpid(pid, 0)
+
+
+def _start(store: Store) -> bool:
+    """Fork a fork server for STORE's root (detached); True once it listens."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    fork_detached(lambda: _server_entry(store, w), close=(r,))
+    os.close(w)
     try:
         sel = selectors.DefaultSelector()
         sel.register(r, selectors.EVENT_READ)
@@ -271,19 +282,11 @@ class Server:
 
     @staticmethod
     def fork_shim(store: Store, cid: str, ready_w: int, own_fds: list[int]) -> None:
-        pid = os.fork()
-        if pid == 0:  # intermediate: a session of its own, then the shim (our child again: we are its subreaper)
-            try:
-                signal.set_wakeup_fd(-1)
-                for fd in own_fds:
-                    os.close(fd)
-                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-                    signal.signal(sig, signal.SIG_DFL)
-                os.setsid()
-                if os.fork() == 0:
-                    from .shim import _shim_entry
-                    _shim_entry(store, cid, ready_w)
-                os._exit(0)
-            except BaseException:  # noqa: BLE001
-                os._exit(1)
-        os.waitpid(pid, 0)
+        """The shim, our child again once its intermediate exits (we are its subreaper)."""
+        from .shim import _shim_entry
+
+        def as_before() -> None:  # what the server changed for itself, undone
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+        fork_detached(lambda: _shim_entry(store, cid, ready_w), close=tuple(own_fds), prepare=as_before)

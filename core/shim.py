@@ -60,19 +60,9 @@ def spawn(store: Store, cid: str, on_listening=None) -> tuple[int, str]:
     container that waits for an attach, ON_LISTENING() is called once the shim
     listens (it should connect), before the command runs."""
     r, w = os.pipe2(os.O_CLOEXEC)
-    from .forkserver import spawn_shim
+    from .forkserver import fork_detached, spawn_shim
     if not spawn_shim(store, cid, w):  # forked by the root's fork server, or else here
-        pid = os.fork()
-        if pid == 0:  # intermediate: detach, fork the shim, exit
-            try:
-                os.close(r)
-                os.setsid()
-                if os.fork() == 0:
-                    _shim_entry(store, cid, w)
-                os._exit(0)
-            except BaseException:  # noqa: BLE001
-                os._exit(1)
-        os.waitpid(pid, 0)
+        fork_detached(lambda: _shim_entry(store, cid, w), close=(r,))
     os.close(w)
     buf = b""
     rest: list[bytes] = []
