@@ -276,6 +276,42 @@ def test_lower_files_read_through_kept_descriptors(tmp_path):
         m.close()
 
 
+def test_serves_the_same_tree_with_a_plain_pyfuse3(tmp_path, layers):
+    """Without scripts/pyfuse3.patch (a pyfuse3 from elsewhere) the server opens
+    directories the usual way: the same listings, before and after changes."""
+    def tree(m: Path) -> dict:
+        return {str(d.relative_to(m)): sorted(os.listdir(d)) for d in [m, *m.rglob("*")] if d.is_dir()}
+    mounts = []
+    try:
+        for name, code in (("patched", ""), ("plain", "import dunnage.fuse.union as u; u.NO_OPENDIR = False; ")):
+            up = tmp_path / f"{name}-upper"
+            up.mkdir()
+            mnt = tmp_path / f"{name}-mnt"
+            mnt.mkdir()
+            proc = subprocess.Popen([sys.executable, "-c", code + "from dunnage.fuse.__main__ import main; main()",
+                                     *[a for lo in layers for a in ("--lower", str(lo))], "--upper", str(up), str(mnt)],
+                                    stderr=subprocess.PIPE)
+            mounts.append(Mount(mnt, proc))
+            end = time.monotonic() + 10
+            while not is_mountpoint(str(mnt)):
+                assert proc.poll() is None and time.monotonic() < end, proc.stderr.read() if proc.poll() else "slow"
+                time.sleep(0.02)
+        views = []
+        for m in mounts:
+            before = tree(m.mnt)
+            (m.mnt / "dir/new").write_text("x")
+            os.unlink(m.mnt / "etc/passwd")
+            os.mkdir(m.mnt / "fresh")
+            with os.scandir(m.mnt / "etc") as it:  # a directory read in two goes
+                first = next(it).name
+            views.append((before, tree(m.mnt), first))
+        assert views[1] == views[0]
+        assert "new" in views[0][1]["dir"] and "passwd" not in views[0][1]["etc"]
+    finally:
+        for m in mounts:
+            m.close()
+
+
 def test_readdir_inodes_follow_a_hard_link_split_by_copy_up(tmp_path):
     """A copy-up gives the other names of a lower hard link their own inode: a listing the
     kernel kept from before must not go on naming the old one."""
