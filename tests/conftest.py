@@ -197,7 +197,15 @@ class Tmux:
 
     def __init__(self, cmd: str, w: int = 90, h: int = 20):
         self.name = f"dunnage-test-{os.getpid()}-{id(self)}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd], check=True)
+        # killing the last session ends the tmux server, and a session asked for meanwhile
+        # can meet the server on its way out ("server exited unexpectedly"): ask again
+        for attempt in range(5):
+            r = subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd],
+                               capture_output=True)
+            if r.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"tmux new-session: {r.stderr.decode().strip()}")
 
     def screen(self, escapes: bool = False) -> str:
         """The screen's text; with ESCAPES, with the SGR sequences of its colours and attributes."""
