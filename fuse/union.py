@@ -42,11 +42,11 @@ def renameat2(src: str, dst: str, flags: int) -> None:
 # every change to the tree goes through this mount (lower layers never change,
 # the upper one is ours alone), so the kernel may keep what it learnt for long
 ENTRY_TIMEOUT = 300.0
+ATTR_TIMEOUT = 300.0
 # what of a lower file is read from disk at its first open, before the kernel asks
 # (a cold find+tar of minbase: 4.7 -> 3.7 s; 1 MiB was no better)
 READ_START = 128 << 10
 BIG_READ = 128 << 10  # a read this large leaves a buffer malloc keeps (see UnionFS.idle)
-ATTR_TIMEOUT = 300.0
 
 
 def _mutates(fn):
