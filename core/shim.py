@@ -1,10 +1,10 @@
 """The shim: one process per running container, outliving the front that started it.
 
-It is forked from the front (already-imported modules, no new interpreter),
-detaches, and then:
+It is forked from the root's fork server (core/forkserver.py), or else from the
+front (already-imported modules either way, no new interpreter), detaches, and then:
+  - starts the FUSE server for the container root, a thread of its own, and waits
+    until it is mounted (see start_fuse),
   - creates the container's cgroup with its limits,
-  - forks the FUSE server for the container root and waits until it is mounted
-    (the shim itself never touches the mount from its own loop),
   - forks the container's PID 1 in new namespaces (runtime.process),
   - reports "ok" or "<code> <message>" on the front's ready pipe,
   - pumps stdout/stderr into the log, reaps the exit status, notes OOM kills,
@@ -106,8 +106,8 @@ def _shim_entry(store: Store, cid: str, ready_w: int) -> None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         set_process_name("dunnage-shim")
-        # what the front imported is never collected here: the collector leaves those pages
-        # alone, so the FUSE server forked next keeps sharing them with the shim
+        # what the fork server (or the front) imported is never collected here: the
+        # collector leaves those pages alone, so they stay shared with the other shims
         import gc
         gc.freeze()
         code = Shim(store, cid, ready_w).run()
