@@ -216,11 +216,7 @@ class Engine:
             if pid_alive(c.state.get("Pid"), c.state.get("PidStart")):
                 try:
                     if cg.exists():
-                        for p in cg.procs():
-                            try:
-                                os.kill(p, _signal.SIGKILL)
-                            except ProcessLookupError:
-                                pass
+                        cg.kill_all()
                         cg.freeze(False)  # a paused container's processes die once thawed
                 except OSError:
                     pass

@@ -602,11 +602,7 @@ class Shim:
         self.root_lost = True
         print("the FUSE server died: killing the container", file=sys.stderr)
         try:
-            for p in self.cg.procs():
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self.cg.kill_all()
         except OSError:
             pass
 
@@ -626,11 +622,7 @@ class Shim:
             if self.cg.exists():
                 # with --pid host, the command's children outlive it: the container ends
                 # with them (first: they would keep the mount, and so its server, busy)
-                for p in self.cg.procs():
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                self.cg.kill_all()
                 self.cg.destroy()
         except OSError:
             traceback.print_exc()

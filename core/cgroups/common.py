@@ -234,6 +234,15 @@ class Cgroup:
     def freeze(self, frozen: bool) -> None: ...
     def paths(self) -> dict[str, str]: ...
 
+    def kill_all(self) -> None:
+        """SIGKILL every process in the group (those that already went are no error)."""
+        import signal
+        for p in self.procs():
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def forget_files(self) -> None:
         """Close the descriptors kept for this group's files (see read_bytes)."""
         forget_files(self.paths().values())
