@@ -20,8 +20,8 @@ server answers b"ok" once the shim is forked, or b"stale".
 """
 from __future__ import annotations
 
-import fcntl
 import os
+import select
 import selectors
 import signal
 import socket
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import msgpack
 
-from .store import Store
+from .store import Store, locked
 
 SOCK = "forkserver.sock"
 LOCK = "forkserver.lock"
@@ -63,14 +63,9 @@ def spawn_shim(store: Store, cid: str, ready_w: int) -> bool:
     if os.environ.get("DUNNAGE_FORKSERVER") == "0":
         return False
     stamp = code_stamp()
-    try:
-        lock = os.open(store.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        # under the lock: a server only leaves holding it, after it looked for
-        # waiting connections, so one connected here will be served
+    # under the lock: a server only leaves holding it, after it looked for
+    # waiting connections, so one connected here will be served
+    with locked(store.run / LOCK):
         conn = _connect(store)
         if conn is None:
             import threading
@@ -83,13 +78,11 @@ def spawn_shim(store: Store, cid: str, ready_w: int) -> bool:
             conn = _connect(store)
             if conn is None:
                 return False
-    finally:
-        os.close(lock)
     with conn:
         try:
             conn.settimeout(20)
             msg = msgpack.packb({"stamp": stamp, "root": str(store.root), "run": str(store.run), "cid": cid})
-            conn.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, ready_w.to_bytes(4, sys.byteorder))])
+            socket.send_fds(conn, [msg], [ready_w])
             conn.shutdown(socket.SHUT_WR)
             return conn.recv(16) == b"ok"
         except OSError:
@@ -133,13 +126,9 @@ def _start(store: Store) -> bool:
     fork_detached(lambda: _server_entry(store, w), close=(r,))
     os.close(w)
     try:
-        sel = selectors.DefaultSelector()
-        sel.register(r, selectors.EVENT_READ)
-        ok = bool(sel.select(timeout=20)) and os.read(r, 1) == b"1"
-        sel.close()
+        return bool(select.select([r], [], [], 20)[0]) and os.read(r, 1) == b"1"
     finally:
         os.close(r)
-    return ok
 
 
 def _server_entry(store: Store, ready_w: int) -> None:
@@ -235,24 +224,15 @@ class Server:
 
     def leave(self, listener: socket.socket, stale: bool = False) -> bool:
         """Stop serving, unless (idle) a front connected meanwhile."""
-        lock = os.open(self.store.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not stale:
-                sel = selectors.DefaultSelector()
-                sel.register(listener, selectors.EVENT_READ)
-                waiting = sel.select(0)
-                sel.close()
-                if waiting:
-                    return False
+        with locked(self.store.run / LOCK):
+            if not stale and select.select([listener], [], [], 0)[0]:
+                return False
             try:
                 os.unlink(self.store.run / SOCK)
             except FileNotFoundError:
                 pass
             listener.close()
             return True
-        finally:
-            os.close(lock)
 
     def serve_one(self, listener: socket.socket) -> bool:
         """Answer one front; False if its code is not ours (this server must go)."""
@@ -261,10 +241,7 @@ class Server:
         with conn:
             try:
                 conn.settimeout(10)
-                msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
-                for level, kind, data in anc:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                        fds += [int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4)]
+                msg, fds, _, _ = socket.recv_fds(conn, 65536, 1, socket.MSG_CMSG_CLOEXEC)
                 req = msgpack.unpackb(msg)
                 if req.get("stamp") != self.stamp:
                     conn.sendall(b"stale")
