@@ -46,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from peers import Podman, Registry  # noqa: E402 - the same peers the tests use
-DUNNAGE = [sys.executable, "-m", "dunnage.tui.cli"]
+DUNNAGE = [str(Path(sys.executable).parent / "dunnage")]  # the command as installed (bin/dunnage)
 
 
 def timed(cmd: list[str]) -> float:

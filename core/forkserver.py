@@ -1,4 +1,5 @@
-"""The fork server: one process per dunnage root from which the shims are forked.
+"""The fork server: one process per dunnage root from which the shims are forked,
+and in which commands run.
 
 A shim and its FUSE server are Python processes; forked from the front that ran
 the container, each pair shares only with itself what the front had imported,
@@ -7,24 +8,40 @@ process instead, every shim and FUSE server shares its pages (the interpreter,
 every module they use, imported and frozen here so the collector never writes
 to them) with all the others.
 
-It is started by the first front that needs one (forked from it, so no new
-interpreter), lives while any shim it forked does (it is their subreaper, so
-they stay its children), and leaves LINGER seconds after the last one ended.
-A front whose dunnage differs from the server's (an upgrade) is refused, and
-the server leaves at once; without a server (or refused) a front forks the shim
-itself, as before.  Nothing depends on it: the shims do not notice it going.
+Commands: the `dunnage` script (bin/dunnage) hands its command here when a server
+is up, and the command runs in a child forked for it, with the script's arguments,
+environment, working directory, umask and stdin/stdout/stderr: no interpreter start
+and no imports on the command's path (a command run by its own process spends about
+120 ms on those before it does anything).  The script forwards signals to the child;
+the child ends the command (as ctrl-c does) if the script goes away.
 
-Protocol, on `<run>/forkserver.sock`: the front sends one msgpack record
-{stamp, root, run, cid} with the write end of its ready pipe (SCM_RIGHTS); the
-server answers b"ok" once the shim is forked, or b"stale".
+It is started by the first front that needs one (forked from it, so no new
+interpreter), lives while any shim or command it forked does (it is the shims'
+subreaper, so they stay its children), and leaves LINGER seconds after the last one
+ended.  A front whose dunnage differs from the server's (an upgrade) is refused, and
+the server leaves at once; without a server (or refused) a front forks the shim
+itself, and the script runs its command itself.  Nothing depends on it: the shims
+do not notice it going.
+
+Protocol, on `<run>/forkserver.sock` (root's only, and the server serves only its
+own user):
+  - a shim: the front sends one msgpack record {stamp, root, run, cid} with the write
+    end of its ready pipe (SCM_RIGHTS); the server answers b"ok" once the shim is
+    forked, or b"stale".
+  - a command: b"C", a 4-byte little-endian length, then a marshal record
+    {argv, env (bytes to bytes), cwd, umask}, with fds 0, 1 and 2 (SCM_RIGHTS).  The
+    answer is b"P" and the command process's pid (4 bytes), later b"X" and its exit
+    code (1 byte); anything else before b"P" means the command did not run.
 """
 from __future__ import annotations
 
+import marshal
 import os
 import select
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -45,7 +62,7 @@ def code_stamp() -> str:
     """What identifies this dunnage's code: the size and mtime of its Python files."""
     import hashlib
     h = []
-    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "fuse"):
+    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "fuse", "tui"):
         try:
             with os.scandir(_PACKAGE / sub) as it:
                 for e in it:
@@ -168,6 +185,8 @@ class Server:
         for m in ("shim", "net.sandbox", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
             importlib.import_module(f"dunnage.core.{m}")
         importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
+        from dunnage.tui import cli
+        self.parser = cli.build_parser()  # every command's, built once
         gc.collect()
         gc.freeze()
 
@@ -241,7 +260,9 @@ class Server:
         with conn:
             try:
                 conn.settimeout(10)
-                msg, fds, _, _ = socket.recv_fds(conn, 65536, 1, socket.MSG_CMSG_CLOEXEC)
+                msg, fds, _, _ = socket.recv_fds(conn, 65536, 3, socket.MSG_CMSG_CLOEXEC)
+                if msg[:1] == b"C":
+                    return self.command(conn, msg, fds)
                 req = msgpack.unpackb(msg)
                 if req.get("stamp") != self.stamp:
                     conn.sendall(b"stale")
@@ -257,6 +278,33 @@ class Server:
                     os.close(fd)
         return True
 
+    def command(self, conn: socket.socket, msg: bytes, fds: list[int]) -> bool:
+        """Fork a child to run the command the `dunnage` script sent (see the module's
+        docstring); False if our code is stale."""
+        _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid != os.getuid() or len(fds) != 3 or len(msg) < 5:
+            conn.sendall(b"no")
+            return True
+        size = int.from_bytes(msg[1:5], "little")
+        while len(msg) < 5 + size:
+            more = conn.recv(5 + size - len(msg))
+            if not more:
+                return True
+            msg += more
+        req = marshal.loads(msg[5:5 + size])
+        if code_stamp() != self.stamp:
+            conn.sendall(b"stale")
+            return False
+        if os.fork() == 0:
+            code = 125
+            try:
+                code = _run_command(conn, req, fds, self.own_fds, self.parser)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        return True
+
     @staticmethod
     def fork_shim(store: Store, cid: str, ready_w: int, own_fds: list[int]) -> None:
         """The shim, our child again once its intermediate exits (we are its subreaper)."""
@@ -267,3 +315,60 @@ class Server:
             for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
         fork_detached(lambda: _shim_entry(store, cid, ready_w), close=tuple(own_fds), prepare=as_before)
+
+
+def _run_command(conn: socket.socket, req: dict, fds: list[int], own_fds: list[int], parser) -> int:
+    """In the command's child: take on the script's process (fds, environment,
+    directory, signals), run the command, send its code."""
+    import fcntl
+    signal.set_wakeup_fd(-1)
+    for fd in own_fds:
+        os.close(fd)
+    for sig in (signal.SIGCHLD, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # SIGPIPE stays ignored, as in any Python
+    for i, fd in enumerate(fds):
+        os.dup2(fd, i)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.environ.clear()
+    os.environb.update(req["env"])
+    os.chdir(req["cwd"])
+    os.umask(req["umask"])
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
+    from .runtime.linux import set_process_name
+    set_process_name("dunnage")
+
+    def client_gone(*_):  # SIGIO: the script closed its end (it sends nothing after its request)
+        try:
+            if conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"":
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        raise KeyboardInterrupt
+    conn.settimeout(None)
+    signal.signal(signal.SIGIO, client_gone)
+    fcntl.fcntl(conn, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) | os.O_ASYNC)
+    conn.sendall(b"P" + os.getpid().to_bytes(4, "little"))
+    from dunnage.tui import cli
+    try:
+        code = cli.main(list(req["argv"]), parser)
+    except SystemExit as e:  # argparse's --help
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    signal.signal(signal.SIGIO, signal.SIG_IGN)
+    try:
+        conn.sendall(b"X" + bytes([code & 0xFF]))
+    except OSError:
+        pass
+    return code

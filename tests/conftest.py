@@ -21,6 +21,9 @@ from dunnage.core.images.demo import DEMO_IMAGE
 from peers import cgroup_roots
 
 HERE = Path(__file__).parent
+# the command as installed (bin/dunnage): it runs commands in the root's fork server
+# when one is up, else itself
+DUNNAGE = str(Path(sys.executable).parent / "dunnage")
 
 
 def pytest_sessionstart(session):
@@ -168,7 +171,7 @@ def image():
 
 def cli(root, *args, input=None, timeout=60, user=None) -> subprocess.CompletedProcess:
     """Run the real command line against ROOT."""
-    cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(root), *args]
+    cmd = [DUNNAGE, "--root", str(root), *args]
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
     return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
@@ -233,4 +236,4 @@ class Tmux:
 
 def dunnage_cmd(root) -> str:
     """The command line, as a shell would run it, against ROOT."""
-    return f"{sys.executable} -m dunnage.tui.cli --root {root}"
+    return f"{DUNNAGE} --root {root}"

@@ -1,9 +1,12 @@
 """The fork server (core/forkserver.py): the shims of a root are forked from one
-long-lived process, which leaves after the last of them; nothing depends on it."""
+long-lived process, which leaves after the last of them; nothing depends on it.
+The `dunnage` command (bin/dunnage) runs its commands there while it is up."""
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +14,7 @@ from dunnage.core import Engine
 from dunnage.core import forkserver
 from dunnage.core.images.demo import DEMO_IMAGE
 
-from conftest import wait_for
+from conftest import DUNNAGE, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -87,3 +90,79 @@ def test_containers_outlive_a_killed_fork_server(eng):
     assert eng.container(a.id).status == "exited"
     eng.remove(a.id)
     eng.remove(b.id, force=True)
+
+
+# ------------------------------------------------------------------ commands run in the server
+def _children(pid: int) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if _ppid(int(p)) == pid:
+                    out.append(int(p))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _served_command(server: int) -> int:
+    """The pid of the one command the server is running (its child named dunnage)."""
+    return wait_for(lambda: [p for p in _children(server) if _comm(p) == "dunnage"], timeout=20)[0]
+
+
+def test_a_command_runs_in_the_fork_server_with_the_callers_streams_env_and_directory(eng, tmp_path):
+    server = _ppid(_run(eng).state["ShimPid"])
+    (tmp_path / "vars.env").write_text("FROM_FILE=file\n")
+    p = subprocess.Popen([DUNNAGE, "--root", str(eng.store.root), "run", "--rm", "-i", "--network", "none",
+                          "-e", "GREETING", "--env-file", "vars.env", DEMO_IMAGE,
+                          "sh", "-c", 'read x; echo "got $x $FROM_FILE"; echo "$GREETING" >&2; exit 3'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=tmp_path, env=dict(os.environ, GREETING="hello"))
+    try:
+        cmd = _served_command(server)  # not run by the script's own process
+        assert p.pid not in (cmd, _ppid(cmd))
+        out, err = p.communicate(b"line\n", timeout=60)
+    finally:
+        p.kill()
+    assert (p.returncode, out, err) == (3, b"got line file\n", b"hello\n")
+
+
+def test_signals_reach_a_served_command_and_its_end_follows_the_scripts(eng):
+    server = _ppid(_run(eng).state["ShimPid"])
+    p = subprocess.Popen([DUNNAGE, "--root", str(eng.store.root), "run", "--rm", "--name", "trapping",
+                          "--network", "none", DEMO_IMAGE, "sh", "-c", 'trap "exit 7" INT; sleep 60 & wait'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _served_command(server)
+        wait_for(lambda: any(c.name == "trapping" and c.status == "running" for c in eng.containers()), timeout=30)
+        wait_for(lambda: b"sleep" in subprocess.run([DUNNAGE, "--root", str(eng.store.root), "top", "trapping"],
+                                                    capture_output=True).stdout, timeout=10)
+        p.send_signal(signal.SIGINT)  # ctrl-c: forwarded to the command, which forwards it to the container
+        assert p.wait(timeout=30) == 7
+    finally:
+        p.kill()
+    # the script killed outright: its command (here following a log forever) ends too
+    a = _run(eng)
+    f = subprocess.Popen([DUNNAGE, "--root", str(eng.store.root), "logs", "-f", a.id], stdout=subprocess.PIPE)
+    cmd = _served_command(server)
+    f.kill()
+    f.wait()
+    wait_for(lambda: _gone(cmd), timeout=10)
+
+
+def test_a_stale_server_runs_no_command_and_leaves(eng):
+    """The code changed under a running server (an upgrade): the command runs in the
+    script's own process, and the server goes."""
+    a = _run(eng)
+    server = _ppid(a.state["ShimPid"])
+    source = Path(forkserver.__file__).parent.parent / "tui" / "cli.py"
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    try:
+        r = subprocess.run([DUNNAGE, "--root", str(eng.store.root), "ps", "-q", "--no-trunc"],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.decode().split() == [a.id]
+        wait_for(lambda: _gone(server), timeout=10)
+    finally:
+        os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert eng.container(a.id).status == "running"

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import HERE, cli, wait_for
+from conftest import DUNNAGE, HERE, cli, wait_for
 from dunnage.core.net.firewall import nft
 
 pytestmark = pytest.mark.timeout(120)
@@ -432,7 +432,7 @@ def test_container_mode_shares_another_containers_network(session_root, engine, 
 
 # ------------------------------------------------------------------ addresses and cleanup
 def test_two_fronts_at_once_never_share_an_address(session_root, engine, image):
-    procs = [subprocess.Popen([sys.executable, "-m", "dunnage.tui.cli", "--root", str(session_root), "run", "-d",
+    procs = [subprocess.Popen([DUNNAGE, "--root", str(session_root), "run", "-d",
                                "--label", "race=1", image, "sleep", "60"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for _ in range(6)]
     ids = []

@@ -10,7 +10,7 @@ from dunnage.core import EngineError
 from dunnage.core.cgroups import open_cgroup
 from dunnage.core.runtime.linux import is_mountpoint
 
-from conftest import wait_for
+from conftest import DUNNAGE, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -330,10 +330,9 @@ def test_a_killed_shim_ends_its_container(engine, image):
 
 def test_events_are_logged_and_followed(session_root, engine, image):
     import subprocess
-    import sys
     c = engine.run(image, ["true"], name="evented", detach=True)
     engine.wait(c.id, 30)
-    p = subprocess.Popen([sys.executable, "-m", "dunnage.tui.cli", "--root", str(session_root),
+    p = subprocess.Popen([DUNNAGE, "--root", str(session_root),
                           "events", "--since", "1m", "--format", "json"], stdout=subprocess.PIPE)
     try:
         seen = []

@@ -9,7 +9,7 @@ import pytest
 
 from dunnage.core.store import SCHEMA_VERSION, StoreError, pack, read_record, write_record
 
-from conftest import cli
+from conftest import DUNNAGE, cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,7 +47,7 @@ def test_kill_during_write_leaves_old_or_new(tmp_path):
 
 
 def test_two_fronts_cannot_take_the_same_name(session_root, engine, image):
-    procs = [subprocess.Popen([sys.executable, "-m", "dunnage.tui.cli", "--root", str(session_root),
+    procs = [subprocess.Popen([DUNNAGE, "--root", str(session_root),
                                "create", "--name", "race", image, "true"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
     codes = [p.wait(60) for p in procs]
@@ -60,6 +60,6 @@ def test_root_flag_and_env_move_the_store(tmp_path, image):
     assert r.returncode == 0
     assert (tmp_path / "a" / "containers").is_dir()
     env = dict(os.environ, DUNNAGE_ROOT=str(tmp_path / "b"))
-    r = subprocess.run([sys.executable, "-m", "dunnage.tui.cli", "ps"], env=env, capture_output=True, timeout=60)
+    r = subprocess.run([DUNNAGE, "ps"], env=env, capture_output=True, timeout=60)
     assert r.returncode == 0
     assert (tmp_path / "b" / "containers").is_dir()

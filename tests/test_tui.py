@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,7 +12,7 @@ from textual.widgets import DataTable
 from dunnage.tui.app import DunnageApp, HelpScreen
 from dunnage.tui.views import ConfirmScreen
 
-from conftest import Tmux, dunnage_cmd, wait_for
+from conftest import DUNNAGE, Tmux, dunnage_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,7 +73,7 @@ async def test_dashboard_shows_live_containers_and_acts_on_them(engine, image):
         assert all(c.id != idle.id for c in engine.containers(all_=True))
 
         # a change made by another front shows up through the events log
-        other = subprocess.run([sys.executable, "-m", "dunnage.tui.cli", "--root", str(engine.store.root),
+        other = subprocess.run([DUNNAGE, "--root", str(engine.store.root),
                                 "run", "-d", "--name", "tui-other", image, "sleep", "300"],
                                capture_output=True, timeout=60)
         assert other.returncode == 0, other.stderr
@@ -408,8 +407,7 @@ def test_settings_file_theme_keys_and_errors(tmp_path, engine, image):
     cfg.mkdir(parents=True)
     (cfg / "config.toml").write_text('[keys]\nfly = "f"\n')
     import subprocess
-    import sys
-    p = subprocess.run([sys.executable, "-m", "dunnage.tui.cli", "--root", str(engine.store.root)],
+    p = subprocess.run([DUNNAGE, "--root", str(engine.store.root)],
                        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}, capture_output=True, timeout=60)
     assert p.returncode == 125 and len(p.stderr.decode().strip().splitlines()) == 1
     assert b"no action 'fly'" in p.stderr

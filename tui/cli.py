@@ -651,14 +651,14 @@ def ports_text(ports: dict) -> str:
     return ", ".join(out)
 
 
-def ps_rows(e: Engine, all_: bool) -> list[dict]:
+def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
     rows = []
     for c in e.containers(all_):
         cfg = c.config
         cmd = " ".join(cfg["Argv"])
         rows.append({
-            "Command": json.dumps(cmd if len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False),
-            "CreatedAt": cfg["Created"], "ID": c.short_id, "Image": cfg["ImageName"],
+            "Command": json.dumps(cmd if len(cmd) <= 20 or no_trunc else cmd[:19] + "…", ensure_ascii=False),
+            "CreatedAt": cfg["Created"], "ID": c.id if no_trunc else c.short_id, "Image": cfg["ImageName"],
             "Labels": ",".join(f"{k}={v}" for k, v in (cfg["Config"].get("Labels") or {}).items()),
             "LocalVolumes": "0", "Mounts": "", "Names": c.name,
             "Networks": ",".join(cfg.get("NetworkConfigs") or {}) or cfg["HostConfig"].get("NetworkMode", ""),
@@ -670,7 +670,7 @@ def ps_rows(e: Engine, all_: bool) -> list[dict]:
 
 
 def cmd_ps(e: Engine, a) -> int:
-    rows = ps_rows(e, a.all)
+    rows = ps_rows(e, a.all, a.no_trunc)
     render(a.format, rows, [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
                             ("CREATED", "RunningFor"), ("STATUS", "Status"), ("PORTS", "Ports"),
                             ("NAMES", "Names")], "ID", a.quiet)
@@ -1136,6 +1136,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("ps", help="list containers")
     p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--no-trunc", action="store_true", help="full IDs and commands")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--format")
     p.set_defaults(fn=cmd_ps)
@@ -1173,9 +1174,11 @@ def build_parser() -> Parser:
     return ap
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
+    """Run one command; AP is a parser from build_parser() to use (the fork server
+    builds it once for every command it runs)."""
     argv = sys.argv[1:] if argv is None else argv
-    ap = build_parser()
+    ap = build_parser() if ap is None else ap
     try:
         a = ap.parse_args(argv)
     except UsageError as ex:

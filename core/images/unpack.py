@@ -101,7 +101,10 @@ def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     return safe.replace(mode=member.mode, deep=False) if member.mode is not None else safe
 
 
-MAX_LAYER_BYTES = int(os.environ.get("DUNNAGE_MAX_LAYER_BYTES", 64 << 30))
+def max_layer_bytes() -> int:
+    """The bound on a layer's unpacked size; read at each unpack (a command run by the
+    fork server brings its own environment)."""
+    return int(os.environ.get("DUNNAGE_MAX_LAYER_BYTES", 64 << 30))
 
 
 def decompressed(stream: BinaryIO) -> BinaryIO:
@@ -149,7 +152,7 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
     error DEST is removed."""
     dest.mkdir(parents=True, exist_ok=False)
     size = 0
-    hr = _Prefetch(stream, MAX_LAYER_BYTES)
+    hr = _Prefetch(stream, max_layer_bytes())
     try:
         dirs: dict[str, tarfile.TarInfo] = {}
         with tarfile.open(fileobj=hr, mode="r|") as tf:
