@@ -155,6 +155,10 @@ class Shim:
         except Exception as e:  # noqa: BLE001
             os.close(ready)
             return self.fail(125, f"cgroup: {e}")
+        # the kernel's wait before a move into a cgroup passes while we prepare the rest
+        # (not earlier: the thread holds the cgroup mutex meanwhile, which making groups needs)
+        import threading
+        threading.Thread(target=self.cg.prepare_join, name="cgroup-warm", daemon=True).start()
         net_error = None
         try:  # ports, namespace, veths, resolver: also while the FUSE server starts
             from .net.sandbox import Sandbox

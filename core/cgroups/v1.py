@@ -138,6 +138,13 @@ class CgroupV1(Cgroup):
         if limits.pids is not None and "pids" in self.dirs:
             write(self._f("pids", "pids.max"), str(limits.pids) if limits.pids > 0 else "max")
 
+    def own_procs_file(self, line: str) -> str | None:
+        _, ctrls, path = line.split(":", 2)
+        for c in ctrls.split(","):
+            if c in self.mounts:
+                return os.path.join(self.mounts[c], path.lstrip("/"), "cgroup.procs")
+        return None
+
     def join_self(self) -> None:
         for c, d in self.dirs.items():
             write(os.path.join(d, "cgroup.procs"), "0")

@@ -97,6 +97,10 @@ class CgroupV2(Cgroup):
             from . import devices_bpf  # ctypes: loaded on v2 hosts only
             devices_bpf.apply(self.dir, limits.devices)
 
+    def own_procs_file(self, line: str) -> str | None:
+        hid, _, path = line.split(":", 2)
+        return os.path.join(self.root, path.lstrip("/"), "cgroup.procs") if hid == "0" else None
+
     def join_self(self) -> None:
         write(self._f("cgroup.procs"), "0")
 
