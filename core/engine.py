@@ -566,7 +566,9 @@ class Engine:
         if attach:
             c.save_state(AttachFirst=True)  # one start only: the shim clears it
         create_dirs(c)
-        code, msg = spawn(self.store, c.id, on_listening)
+        from .net.sandbox import mode_kind
+        bridged = mode_kind(c.config["HostConfig"].get("NetworkMode") or "none") == "bridge"
+        code, msg = spawn(self.store, c.id, on_listening, needs=("net",) if bridged else ())
         if code:
             raise EngineError(msg, code)
         return c.reload()

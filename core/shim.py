@@ -53,15 +53,16 @@ def limits_of(hc: dict) -> Limits:
     )
 
 
-def spawn(store: Store, cid: str, on_listening=None) -> tuple[int, str]:
+def spawn(store: Store, cid: str, on_listening=None, needs: tuple[str, ...] = ()) -> tuple[int, str]:
     """Fork a detached shim for container CID; wait until its command runs.
 
     Returns (0, "") once the container runs, or (exit code, message).  For a
     container that waits for an attach, ON_LISTENING() is called once the shim
-    listens (it should connect), before the command runs."""
+    listens (it should connect), before the command runs.  NEEDS: what the shim
+    will import beyond its usual (forkserver.NEEDS), for the fork server to preload."""
     r, w = os.pipe2(os.O_CLOEXEC)
     from .forkserver import fork_detached, spawn_shim
-    if not spawn_shim(store, cid, w):  # forked by the root's fork server, or else here
+    if not spawn_shim(store, cid, w, needs):  # forked by the root's fork server, or else here
         fork_detached(lambda: _shim_entry(store, cid, w), close=(r,))
     os.close(w)
     buf = b""
@@ -127,8 +128,26 @@ class Shim:
         self.cg = open_cgroup(cid)
         self.sandbox = None
         self.root_lost = False  # the FUSE server died under the container
+        self.warm_stop = None  # ends warm_cgroup's thread
+
+    def warm_cgroup(self) -> None:
+        """Until PID 1 has joined its group (the report), keep the kernel from waiting a
+        grace period at that join: a move (here a move of ours that changes nothing,
+        Cgroup.prepare_join) waits one out only if none passed during or just after the
+        last move, so one now and then, every few ms, keeps it passed."""
+        import threading
+        stop = self.warm_stop = threading.Event()
+
+        def keep_warm() -> None:
+            end = time.monotonic() + 5  # a start that takes longer waits once more at most
+            while not stop.is_set() and time.monotonic() < end:
+                self.cg.prepare_join()
+                stop.wait(0.003)
+        threading.Thread(target=keep_warm, name="cgroup-warm", daemon=True).start()
 
     def report(self, msg: str) -> None:
+        if self.warm_stop is not None:
+            self.warm_stop.set()
         if self.ready_w >= 0:
             try:
                 os.write(self.ready_w, msg.encode())
@@ -157,8 +176,7 @@ class Shim:
             return self.fail(125, f"cgroup: {e}")
         # the kernel's wait before a move into a cgroup passes while we prepare the rest
         # (not earlier: the thread holds the cgroup mutex meanwhile, which making groups needs)
-        import threading
-        threading.Thread(target=self.cg.prepare_join, name="cgroup-warm", daemon=True).start()
+        self.warm_cgroup()
         net_error = None
         try:  # ports, namespace, veths, resolver: also while the FUSE server starts
             from .net.sandbox import Sandbox
