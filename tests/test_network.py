@@ -489,3 +489,23 @@ def test_leftover_endpoints_of_vanished_containers_are_released(session_root, en
     nets._save(rec)
     assert set(engine.network_inspect("stale")["Containers"]) == {c.id}
     assert set(nets.get("stale")["Endpoints"]) == {c.id}
+
+
+def test_a_veth_left_by_an_earlier_start_is_replaced(session_root, engine, image):
+    """The host's end of a container's veth goes with its namespace, a moment after the
+    container's end; a start meanwhile (or a link of that name left behind) takes its place."""
+    c = engine.create(image, ["sleep", "60"], detach=True)
+    veth = f"dv{c.id[:10]}0"
+    subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", f"dt{c.id[:10]}9"], check=True)
+    try:
+        engine.start(c.id)
+        shown = subprocess.run(["ip", "link", "show", veth], capture_output=True, text=True).stdout
+        assert " master " in shown and "link-netnsid" in shown  # on the bridge, its peer in the container
+        engine.stop(c.id, timeout=1)
+        wait_for(lambda: veth not in links(), timeout=10)  # the kernel's, with the namespace
+        engine.start(c.id)
+        engine.stop(c.id, timeout=1)
+        engine.start(c.id)  # at once: the last veth may still be there
+        assert engine.container(c.id).running()
+    finally:
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)

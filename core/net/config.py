@@ -250,12 +250,15 @@ class Networks:
         return dict(ep, NetworkID=r["Id"], Network=r["Name"], Gateway=r["Gateway"],
                     IPPrefixLen=net.prefixlen)
 
-    def release(self, cid: str, ref: Optional[str] = None) -> None:
-        """Drop CID's endpoints (on network REF only, if given): veth, ports, address."""
+    def release(self, cid: str, ref: Optional[str] = None, links: bool = True) -> None:
+        """Drop CID's endpoints (on network REF only, if given): veth, ports, address.
+        LINKS=False leaves the veths to the kernel, for a caller that has let go of the
+        container's namespace: its end takes the veth pairs with it, a few tens of ms
+        later, where deleting one here waits about 20 ms for the kernel's grace periods."""
         with self.lock():
-            self._release_locked(cid, ref)
+            self._release_locked(cid, ref, links)
 
-    def _release_locked(self, cid: str, ref: Optional[str] = None) -> None:
+    def _release_locked(self, cid: str, ref: Optional[str] = None, links: bool = True) -> None:
         from .netlink import delete_link
         for r in self.list():
             if cid not in r["Endpoints"] or (ref is not None and ref not in (r["Name"], r["Id"])):
@@ -265,10 +268,11 @@ class Networks:
                 self.firewall().remove_ports(ep.get("Ports") or [])
             except Exception:  # noqa: BLE001 - the table is gone: nothing to remove
                 pass
-            try:
-                delete_link(ep["Veth"])
-            except Exception:  # noqa: BLE001
-                pass
+            if links:
+                try:
+                    delete_link(ep["Veth"])
+                except Exception:  # noqa: BLE001
+                    pass
             del r["Endpoints"][cid]
             self._save(r)
 

@@ -8,6 +8,7 @@ with setns, and it vanishes, veths with it, when the last holder is gone.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import threading
@@ -103,9 +104,17 @@ def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: st
     """A veth pair: HOST_IF on BRIDGE, its peer INSIDE_IF in the namespace of
     NETNS_FD with ADDRESS/PREFIXLEN and MAC, and a default route via GATEWAY."""
     tmp = "dt" + host_if[2:]
+    from pyroute2.netlink.exceptions import NetlinkError as KernelError
     with _iproute() as ip:
         br = _index(ip, bridge)
-        ip.link("add", ifname=host_if, kind="veth", peer={"ifname": tmp, "net_ns_fd": netns_fd})
+        try:
+            ip.link("add", ifname=host_if, kind="veth", peer={"ifname": tmp, "net_ns_fd": netns_fd})
+        except KernelError as e:
+            if e.code != errno.EEXIST:
+                raise
+            # the container's last veth, still going with its namespace (Sandbox.close)
+            delete_link(host_if)
+            ip.link("add", ifname=host_if, kind="veth", peer={"ifname": tmp, "net_ns_fd": netns_fd})
         try:
             ip.link("set", index=_index(ip, host_if), master=br, state="up")
         except BaseException:

@@ -132,20 +132,22 @@ class Sandbox:
             f.write(text)
 
     def close(self) -> None:
+        """After the container's end: nothing of its network is left.  The namespace
+        (ours alone once the resolver is closed) goes first and takes the veths with it."""
         if self.resolver is not None:
             self.resolver.close()
             self.resolver = None
+        if self.netns_fd is not None:
+            os.close(self.netns_fd)
+            self.netns_fd = None
         if self.attached:
             try:
-                Networks(self.store).release(self.c.id)
+                Networks(self.store).release(self.c.id, links=False)
             except Exception:  # noqa: BLE001
                 import traceback
                 traceback.print_exc()
             self.attached = False
         self.reservation.close()
-        if self.netns_fd is not None:
-            os.close(self.netns_fd)
-            self.netns_fd = None
 
 
 def endpoint_settings(ep: dict) -> dict:
