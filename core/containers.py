@@ -108,7 +108,7 @@ class Container:
         with self.store.lock(f"c-{self.id[:16]}"):
             cur = read_record(self.dir / "state.msgpack") if (self.dir / "state.msgpack").exists() else {}
             cur.update(changes)
-            write_record(self.dir / "state.msgpack", cur)
+            write_record(self.dir / "state.msgpack", cur, durable=False)  # a moment's state: store.py
             self.state = cur
 
     def save_config(self) -> None:

@@ -79,13 +79,17 @@ def code_stamp() -> str:
 NEEDS = {"net": ("pyroute2",)}
 
 
+# in a command forked from the server: its code is the server's, whose stamp this is
+_SERVED_STAMP: str | None = None
+
+
 def spawn_shim(store: Store, cid: str, ready_w: int, needs: tuple[str, ...] = ()) -> bool:
     """Have the root's fork server fork the shim of CID, which reports on READY_W;
     NEEDS (keys of NEEDS) are imported first.  False when no server can do it (the
     caller then forks the shim itself)."""
     if os.environ.get("DUNNAGE_FORKSERVER") == "0":
         return False
-    stamp = code_stamp()
+    stamp = _SERVED_STAMP or code_stamp()
     # under the lock: a server only leaves holding it, after it looked for
     # waiting connections, so one connected here will be served
     with locked(store.run / LOCK):
@@ -316,7 +320,7 @@ class Server:
         if os.fork() == 0:
             code = 125
             try:
-                code = _run_command(conn, req, fds, self.own_fds, self.parser)
+                code = _run_command(conn, req, fds, self.own_fds, self.parser, self.stamp)
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
             finally:
@@ -325,17 +329,23 @@ class Server:
 
     @staticmethod
     def fork_shim(store: Store, cid: str, ready_w: int, own_fds: list[int]) -> None:
-        """The shim, our child again once its intermediate exits (we are its subreaper)."""
+        """The shim: our child, in a session of its own (one fork: we are long-lived and
+        reap it, so it needs no intermediate to detach it from a front)."""
         from .shim import _shim_entry
+        if os.fork() == 0:
+            try:
+                signal.set_wakeup_fd(-1)  # what the server changed for itself, undone
+                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+                    signal.signal(sig, signal.SIG_DFL)
+                for fd in own_fds:
+                    os.close(fd)
+                os.setsid()
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+            _shim_entry(store, cid, ready_w)  # never returns
 
-        def as_before() -> None:  # what the server changed for itself, undone
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
-        fork_detached(lambda: _shim_entry(store, cid, ready_w), close=tuple(own_fds), prepare=as_before)
 
-
-def _run_command(conn: socket.socket, req: dict, fds: list[int], own_fds: list[int], parser) -> int:
+def _run_command(conn: socket.socket, req: dict, fds: list[int], own_fds: list[int], parser, stamp: str) -> int:
     """In the command's child: take on the script's process (fds, environment,
     directory, signals), run the command, send its code."""
     import fcntl
@@ -373,6 +383,8 @@ def _run_command(conn: socket.socket, req: dict, fds: list[int], own_fds: list[i
     signal.signal(signal.SIGIO, client_gone)
     fcntl.fcntl(conn, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) | os.O_ASYNC)
+    global _SERVED_STAMP
+    _SERVED_STAMP = stamp
     conn.sendall(b"P" + os.getpid().to_bytes(4, "little"))
     from dunnage.tui import cli
     try:

@@ -2,7 +2,10 @@
 
 Every record is written to a temporary file in the same directory, fsynced,
 renamed over the old one, and the directory is fsynced, so a kill -9 at any
-moment leaves either the old record or the new one.  Writers that must see a
+moment leaves either the old record or the new one, and so does a power loss.
+A running container's state (status, pids: written several times per start) is
+not fsynced (durable=False): the rename alone keeps it whole through a kill -9,
+and after a power loss no container runs anyway (the next look repairs it).  Writers that must see a
 consistent view (name allocation, image index updates) take an fcntl lock.
 """
 from __future__ import annotations
@@ -43,34 +46,36 @@ def fsync_dir(path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_file(path: str | os.PathLike, mode: int = 0o644, durable: bool = True) -> Iterator[BinaryIO]:
     """A file that appears at PATH whole or not at all: written under a temporary
-    name beside it, fsynced, renamed over PATH (the directory fsynced too).  If the
-    block fails, the temporary file goes and PATH is untouched."""
+    name beside it, fsynced (if DURABLE), renamed over PATH (the directory fsynced
+    too).  If the block fails, the temporary file goes and PATH is untouched."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
-    with atomic_file(path, mode) as f:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    with atomic_file(path, mode, durable) as f:
         f.write(data)
 
 
-def write_record(path: str | os.PathLike, record: dict, mode: int = 0o644) -> None:
-    """Write a versioned msgpack record atomically."""
-    atomic_write_bytes(path, pack({"schema": SCHEMA_VERSION, "data": record}), mode)
+def write_record(path: str | os.PathLike, record: dict, mode: int = 0o644, durable: bool = True) -> None:
+    """Write a versioned msgpack record atomically (see the module's docstring for DURABLE)."""
+    atomic_write_bytes(path, pack({"schema": SCHEMA_VERSION, "data": record}), mode, durable)
 
 
 def read_record(path: str | os.PathLike) -> dict:

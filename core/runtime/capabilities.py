@@ -3,6 +3,7 @@ them (bounding, ambient, capset) as the last step before exec."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 from .linux import libc as _libc, prctl
@@ -32,6 +33,7 @@ class CapabilityError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=1)
 def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
