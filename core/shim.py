@@ -26,7 +26,7 @@ from .cgroups.common import DEFAULT_DEVICES
 from .containers import Container, load, proc_start_time
 from .logs import STDERR, STDOUT, LogWriter
 from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, prctl,
-                            set_process_name, unshare)
+                            set_process_name, setns, unshare)
 from .runtime.capabilities import effective_set
 from .store import Store
 from .images.store import now_iso
@@ -129,6 +129,7 @@ class Shim:
         self.sandbox = None
         self.root_lost = False  # the FUSE server died under the container
         self.warm_stop = None  # ends warm_cgroup's thread
+        self._own_pidns = -1  # own_pidns()
 
     def warm_cgroup(self) -> None:
         """Until PID 1 has joined its group (the report), keep the kernel from waiting a
@@ -144,6 +145,12 @@ class Shim:
                 self.cg.prepare_join()
                 stop.wait(0.003)
         threading.Thread(target=keep_warm, name="cgroup-warm", daemon=True).start()
+
+    def own_pidns(self) -> int:
+        """A descriptor of our own pid namespace (kept: run_once returns to it)."""
+        if self._own_pidns < 0:
+            self._own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        return self._own_pidns
 
     def report(self, msg: str) -> None:
         if self.warm_stop is not None:
@@ -375,46 +382,46 @@ class Shim:
         if wait_attach:
             go_r, go_w = os.pipe2(os.O_CLOEXEC)
         oom_before = self._oom_count()
-        # an intermediate process unshares the pid namespace and forks PID 1, then
-        # exits: PID 1 is reparented to us (child subreaper).  A pid namespace
-        # cannot be entered again once its init died, so each run gets a new one.
-        pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-        inter = os.fork()
-        if inter == 0:
+        # PID 1 of a new pid namespace: forked right after this thread unshares one
+        # for its children, which it then takes back (setns), so nothing else we fork or
+        # start lands there (a thread cannot be made meanwhile, and only this thread's
+        # children are affected).  A pid namespace cannot be entered again once its init
+        # died, so each run gets a new one.
+        new_pidns = "pid" not in (spec.get("host_namespaces") or ())
+        pid = -1
+        try:
+            if new_pidns:
+                unshare(CLONE_NEWPID)
             try:
-                if "pid" not in (spec.get("host_namespaces") or ()):
-                    unshare(CLONE_NEWPID)
                 pid = os.fork()
-                if pid == 0:
-                    from .runtime.process import container_init
-                    for fd in (err_r, out_r, eo_r, in_w, go_w, pid_r, pid_w):
-                        if fd is not None:
-                            os.close(fd)
-                    if pty_parent is not None:
-                        pty_parent.close()
-                    listener.close()
-                    for cl in clients:
-                        cl.close()
-                    container_init(spec, self.cg, err_w, out_w, eo_w, stdin_fd=in_r, pty_sock=pty_child, go_fd=go_r)
-                    os._exit(125)
-                os.write(pid_w, str(pid).encode())
-                os._exit(0)
+            finally:
+                if new_pidns and pid != 0:
+                    setns(self.own_pidns(), CLONE_NEWPID)
+        except OSError:
+            traceback.print_exc()
+        if pid == 0:
+            try:
+                from .runtime.process import container_init
+                for fd in (err_r, out_r, eo_r, in_w, go_w):
+                    if fd is not None:
+                        os.close(fd)
+                if pty_parent is not None:
+                    pty_parent.close()
+                listener.close()
+                for cl in clients:
+                    cl.close()
+                container_init(spec, self.cg, err_w, out_w, eo_w, stdin_fd=in_r, pty_sock=pty_child, go_fd=go_r)
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
-                os._exit(1)
-        os.close(pid_w)
-        pid_s = os.read(pid_r, 64)
-        os.close(pid_r)
-        os.waitpid(inter, 0)
+            os._exit(125)
         for fd in (err_w, out_w, eo_w, in_r, go_r):
             if fd is not None:
                 os.close(fd)
-        if not pid_s:
+        if pid < 0:
             for fd in (err_r, out_r, eo_r, in_w, go_w):
                 if fd is not None:
                     os.close(fd)
             return ("failed", 125, "could not create the container's first process") if first else (125, False)
-        pid = int(pid_s)
         master = None
         if tty:
             pty_child.close()
