@@ -132,7 +132,7 @@ class Shim:
         self._own_pidns = -1  # own_pidns()
 
     def warm_cgroup(self) -> None:
-        """Until PID 1 has joined its group (the report), keep the kernel from waiting a
+        """Until PID 1 has joined its group, keep the kernel from waiting a
         grace period at that join: a move (here a move of ours that changes nothing,
         Cgroup.prepare_join) waits one out only if none passed during or just after the
         last move, so one now and then, every few ms, keeps it passed."""
@@ -141,7 +141,8 @@ class Shim:
 
         def keep_warm() -> None:
             end = time.monotonic() + 5  # a start that takes longer waits once more at most
-            while not stop.is_set() and time.monotonic() < end:
+            # until PID 1 is in the group (then no more GIL handovers with the FUSE thread)
+            while not stop.is_set() and time.monotonic() < end and not self.cg.procs():
                 self.cg.prepare_join()
                 stop.wait(0.003)
         threading.Thread(target=keep_warm, name="cgroup-warm", daemon=True).start()
@@ -177,13 +178,13 @@ class Shim:
         except Exception as e:  # noqa: BLE001
             return self.fail(125, f"mounting the container root: {e}")
         try:
-            self.cg.create(limits_of(c.config["HostConfig"]))
+            # once the group's directories are there, the kernel's wait before a move into a
+            # cgroup passes while we prepare the rest (not before: the waiting move holds the
+            # cgroup mutex, which making a group needs; writing its limits does not)
+            self.cg.create(limits_of(c.config["HostConfig"]), on_made=self.warm_cgroup)
         except Exception as e:  # noqa: BLE001
             os.close(ready)
             return self.fail(125, f"cgroup: {e}")
-        # the kernel's wait before a move into a cgroup passes while we prepare the rest
-        # (not earlier: the thread holds the cgroup mutex meanwhile, which making groups needs)
-        self.warm_cgroup()
         net_error = None
         try:  # ports, namespace, veths, resolver: also while the FUSE server starts
             from .net.sandbox import Sandbox

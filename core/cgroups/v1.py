@@ -54,7 +54,7 @@ class CgroupV1(Cgroup):
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self.dirs.values())
 
-    def create(self, limits: Limits) -> None:
+    def create(self, limits: Limits, on_made=None) -> None:
         made = []
         try:
             for c, d in self.dirs.items():
@@ -62,6 +62,8 @@ class CgroupV1(Cgroup):
                 made.append(c)
                 if c == "cpuset":  # a new cpuset group is empty: give it (and dunnage/) its parent's
                     self._inherit_cpuset(d, self.mounts[c])
+            if on_made is not None:
+                on_made()
             self.set_limits(limits)
         except BaseException:
             for c in reversed(made):

@@ -43,7 +43,7 @@ class CgroupV2(Cgroup):
             cur = os.path.join(cur, p)
             os.makedirs(cur, exist_ok=True)
 
-    def create(self, limits: Limits) -> None:
+    def create(self, limits: Limits, on_made=None) -> None:
         for attempt in range(5):
             try:
                 self._enable_controllers()
@@ -52,6 +52,8 @@ class CgroupV2(Cgroup):
                 if attempt == 4:
                     raise
         try:
+            if on_made is not None:
+                on_made()
             self.set_limits(limits)
         except BaseException:
             self.destroy()
