@@ -566,9 +566,7 @@ class Engine:
         if attach:
             c.save_state(AttachFirst=True)  # one start only: the shim clears it
         create_dirs(c)
-        from .net.sandbox import mode_kind
-        bridged = mode_kind(c.config["HostConfig"].get("NetworkMode") or "none") == "bridge"
-        code, msg = spawn(self.store, c.id, on_listening, needs=("net",) if bridged else ())
+        code, msg = spawn(self.store, c.id, on_listening)
         if code:
             raise EngineError(msg, code)
         return c.reload()

@@ -25,7 +25,7 @@ do not notice it going.
 
 Protocol, on `<run>/forkserver.sock` (root's only, and the server serves only its
 own user):
-  - a shim: the front sends one msgpack record {stamp, root, run, cid, needs} with the
+  - a shim: the front sends one msgpack record {stamp, root, run, cid} with the
     write end of its ready pipe (SCM_RIGHTS); the server answers b"ok" once the shim is
     forked, or b"stale".
   - a command: b"C", a 4-byte little-endian length, then a marshal record
@@ -74,19 +74,13 @@ def code_stamp() -> str:
     return hashlib.sha256("\n".join(sorted(h)).encode()).hexdigest()
 
 
-# what a shim may need beyond what every shim imports, imported by the server when a
-# shim first needs it (and shared from then on): pyroute2 takes 0.2 s and 13 MiB
-NEEDS = {"net": ("pyroute2",)}
-
-
 # in a command forked from the server: its code is the server's, whose stamp this is
 _SERVED_STAMP: str | None = None
 
 
-def spawn_shim(store: Store, cid: str, ready_w: int, needs: tuple[str, ...] = ()) -> bool:
-    """Have the root's fork server fork the shim of CID, which reports on READY_W;
-    NEEDS (keys of NEEDS) are imported first.  False when no server can do it (the
-    caller then forks the shim itself)."""
+def spawn_shim(store: Store, cid: str, ready_w: int) -> bool:
+    """Have the root's fork server fork the shim of CID, which reports on READY_W.
+    False when no server can do it (the caller then forks the shim itself)."""
     if os.environ.get("DUNNAGE_FORKSERVER") == "0":
         return False
     stamp = _SERVED_STAMP or code_stamp()
@@ -108,8 +102,7 @@ def spawn_shim(store: Store, cid: str, ready_w: int, needs: tuple[str, ...] = ()
     with conn:
         try:
             conn.settimeout(20)
-            msg = msgpack.packb({"stamp": stamp, "root": str(store.root), "run": str(store.run), "cid": cid,
-                                 "needs": list(needs)})
+            msg = msgpack.packb({"stamp": stamp, "root": str(store.root), "run": str(store.run), "cid": cid})
             socket.send_fds(conn, [msg], [ready_w])
             conn.shutdown(socket.SHUT_WR)
             return conn.recv(16) == b"ok"
@@ -201,16 +194,6 @@ class Server:
         gc.collect()
         gc.freeze()
 
-    def preload_needs(self, needs) -> None:
-        import gc
-        import importlib
-        fresh = [m for n in needs for m in NEEDS.get(n, ()) if m not in sys.modules]
-        for m in fresh:
-            importlib.import_module(m)
-        if fresh:
-            gc.collect()
-            gc.freeze()
-
     def run(self, ready_w: int) -> int:
         self.preload()
         path = self.store.run / SOCK
@@ -290,7 +273,6 @@ class Server:
                     return False
                 if len(fds) != 1:
                     return True
-                self.preload_needs(req.get("needs") or ())
                 self.fork_shim(Store(req["root"], req["run"]), req["cid"], fds[0], self.own_fds)
                 conn.sendall(b"ok")
             except Exception:  # noqa: BLE001 - one bad request does not end the server

@@ -53,16 +53,15 @@ def limits_of(hc: dict) -> Limits:
     )
 
 
-def spawn(store: Store, cid: str, on_listening=None, needs: tuple[str, ...] = ()) -> tuple[int, str]:
+def spawn(store: Store, cid: str, on_listening=None) -> tuple[int, str]:
     """Fork a detached shim for container CID; wait until its command runs.
 
     Returns (0, "") once the container runs, or (exit code, message).  For a
     container that waits for an attach, ON_LISTENING() is called once the shim
-    listens (it should connect), before the command runs.  NEEDS: what the shim
-    will import beyond its usual (forkserver.NEEDS), for the fork server to preload."""
+    listens (it should connect), before the command runs."""
     r, w = os.pipe2(os.O_CLOEXEC)
     from .forkserver import fork_detached, spawn_shim
-    if not spawn_shim(store, cid, w, needs):  # forked by the root's fork server, or else here
+    if not spawn_shim(store, cid, w):  # forked by the root's fork server, or else here
         fork_detached(lambda: _shim_entry(store, cid, w), close=(r,))
     os.close(w)
     buf = b""

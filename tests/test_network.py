@@ -7,7 +7,9 @@ forwarded go to a DNS server in that namespace (``--dns``)."""
 from __future__ import annotations
 
 import json
+import ipaddress
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -106,13 +108,18 @@ WEB = ["sh", "-c", "mkdir -p /www && echo hello-from-$HOSTNAME > /www/index.html
 
 # ------------------------------------------------------------------ the default bridge
 def test_default_bridge_gives_an_address_a_route_and_the_hosts_resolvers(session_root, engine, image):
-    c = run(engine, image, ["sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf"])
+    c = run(engine, image, ["sh", "-c", "ip -o -4 addr show eth0; cat /sys/class/net/eth0/address; ip route; "
+                                        "cat /etc/hosts /etc/resolv.conf"])
     engine.wait(c.id, 30)
     out = logs(session_root, c.id)
     info = engine.network_inspect("bridge")
     gw = info["IPAM"]["Config"][0]["Gateway"]
     assert f"default via {gw} dev eth0" in out
-    assert "inet 172." in out or "inet 192.168." in out
+    net = ipaddress.ip_network(info["IPAM"]["Config"][0]["Subnet"])
+    # as docker: the address with its network's prefix and broadcast, docker's MAC for it
+    m = re.search(r"inet (\S+)/(\d+) brd (\S+) scope global eth0", out)
+    assert m and ipaddress.ip_address(m[1]) in net and (int(m[2]), m[3]) == (net.prefixlen, str(net.broadcast_address))
+    assert "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(m[1]).packed) in out
     # docker's default bridge: no embedded resolver, the host's servers
     assert "127.0.0.11" not in out
     assert f"\t{c.config['Config']['Hostname']}" in out

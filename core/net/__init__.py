@@ -1,8 +1,7 @@
 """Container networking (the modules of this package are listed in docs/architecture.md).
 
 Here: bringing up ``lo`` in a fresh namespace, which needs one flag, so it is
-a single ioctl (importing pyroute2 costs about 0.2 s, which --network none
-starts need not pay), and a container's traffic counters."""
+a single ioctl, and a container's traffic counters."""
 from __future__ import annotations
 
 import fcntl
