@@ -191,6 +191,9 @@ class Server:
         importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
         from dunnage.tui import cli
         self.parser = cli.build_parser()  # every command's, built once
+        from .runtime import seccomp
+        from .runtime.capabilities import effective_set
+        seccomp.precompile(effective_set([], [], False))  # docker's default filter for docker's default caps
         gc.collect()
         gc.freeze()
 

@@ -109,6 +109,42 @@ def test_default_seccomp_profile_blocks_what_capabilities_do_not(run_cli, image)
     assert r.stdout.split() == [b"Seccomp:", b"0", b"made-userns"], r.stderr
 
 
+def test_the_filter_compiled_ahead_is_the_one_loaded(engine, image):
+    """The fork server compiles docker's default filter once (seccomp.precompile); PID 1
+    of a container forked from it loads that program instead of compiling its own:
+    the kernel then refuses what the profile blocks (a profile of its own is compiled
+    in the container: test_custom_seccomp_profile_file)."""
+    import ctypes
+    import errno
+    from dunnage.core.runtime import seccomp
+    from dunnage.core.runtime.capabilities import effective_set
+    from dunnage.core.runtime.linux import libc
+    caps = effective_set([], [], False)
+    seccomp.precompile(caps)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            def compile_again(*_):
+                raise AssertionError("compiled again")
+            seccomp._compile = compile_again
+            seccomp.install(seccomp.default_profile(), caps)
+            with open("/proc/self/status") as f:
+                mode = [line.split()[1] for line in f if line.startswith("Seccomp:")][0]
+            blocked = libc.unshare(0x10000000)  # CLONE_NEWUSER: no capability needed, only seccomp stops it
+            err = os.strerror(ctypes.get_errno()) if blocked else ""
+            os.write(w, f"{mode}|{blocked}|{err}".encode())
+        except BaseException as e:  # noqa: BLE001
+            os.write(w, repr(e).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = os.read(r, 1000).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert out == f"2|-1|{os.strerror(errno.EPERM)}"
+
+
 def test_capabilities_give_their_syscalls_back(run_cli, image):
     r = run_cli("run", "--rm", "--cap-add", "SYS_ADMIN", image, "sh", "-c",
                 "mkdir -p /m && mount -t tmpfs x /m && echo mounted")

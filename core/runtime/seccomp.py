@@ -103,8 +103,59 @@ def _applies(rule: dict, caps: set[str]) -> bool:
     return True
 
 
+# docker's default profile compiled for a set of capabilities: {caps: BPF program},
+# filled by precompile() in the fork server, so containers forked from it load the
+# common filter ready-made (compiling it cold took 2 ms of every start)
+_DEFAULT: dict | None = None
+_COMPILED: dict[tuple[str, ...], bytes] = {}
+
+
+def default_profile() -> dict:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_profile(None)
+    return _DEFAULT
+
+
+def precompile(caps: list[str]) -> None:
+    """Compile the default profile for CAPS now, kept for install()."""
+    fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+    try:
+        with open(os.dup(fd), "wb") as f:
+            _compile(default_profile(), caps).export_bpf(f)
+        _COMPILED[tuple(sorted(caps))] = os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+
+
+def _load_bpf(program: bytes) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER) of a compiled PROGRAM (sock_filter records), as
+    libseccomp loads it: no flags, and no_new_privs left alone (CAP_SYS_ADMIN is ours)."""
+    import ctypes
+    from .linux import libc
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = SockFprog(len(program) // 8, ctypes.addressof(buf))
+    PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+    if libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"loading the seccomp filter: {os.strerror(e)}")
+
+
 def install(profile: dict, caps: list[str]) -> None:
     """Compile PROFILE for a container holding CAPS and load it into this process."""
+    program = _COMPILED.get(tuple(sorted(caps))) if _COMPILED else None
+    if program is not None and profile == default_profile():
+        _load_bpf(program)
+        return
+    _compile(profile, caps).load()
+
+
+def _compile(profile: dict, caps: list[str]):
+    """PROFILE as a libseccomp filter for a container holding CAPS."""
     sc = preload()
     have = {f"CAP_{c}" for c in caps}
     default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"))
@@ -130,4 +181,4 @@ def install(profile: dict, caps: list[str]) -> None:
                 f.add_rule(act, name, *args)
             except (OSError, RuntimeError, ValueError):
                 continue  # a syscall this architecture or libseccomp does not know
-    f.load()
+    return f
