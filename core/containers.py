@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .store import Store, read_record, write_record
+from .store import Store, StoreError, read_record, write_record
 
 _ADJ = ("admiring", "bold", "brave", "busy", "calm", "clever", "eager", "focused", "gallant", "happy",
         "jolly", "keen", "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "vibrant")
@@ -100,13 +100,13 @@ class Container:
 
     def reload(self) -> "Container":
         self.config = read_record(self.dir / "config.msgpack")
-        self.state = read_record(self.dir / "state.msgpack")
+        self.state = read_state(self.dir / "state.msgpack")
         return self
 
     def save_state(self, **changes) -> None:
         """Update state fields under the container's lock (read-modify-write)."""
         with self.store.lock(f"c-{self.id[:16]}"):
-            cur = read_record(self.dir / "state.msgpack") if (self.dir / "state.msgpack").exists() else {}
+            cur = read_state(self.dir / "state.msgpack") if (self.dir / "state.msgpack").exists() else {}
             cur.update(changes)
             write_record(self.dir / "state.msgpack", cur, durable=False)  # a moment's state: store.py
             self.state = cur
@@ -138,9 +138,20 @@ class Container:
         return wait_exit(self.state.get("ShimPid"), self.state.get("ShimStart"), timeout)
 
 
+def read_state(path) -> dict:
+    """A container's state record.  It is written without fsync (store.py): after a power
+    loss on a file system that does not order a rename after the data, it can be found
+    empty.  Such a container is shown as exited with the reason, not lost."""
+    try:
+        return read_record(path)
+    except (ValueError, StoreError):
+        return {"Status": "exited", "ExitCode": 255, "Pid": 0, "ShimPid": 0,
+                "Error": "the container's state was lost (a crash while it was written)"}
+
+
 def load(store: Store, cid: str) -> Container:
     d = store.container_dir(cid)
-    return Container(store, cid, read_record(d / "config.msgpack"), read_record(d / "state.msgpack"))
+    return Container(store, cid, read_record(d / "config.msgpack"), read_state(d / "state.msgpack"))
 
 
 _SHARED_CONFIGS: dict[str, tuple[tuple, dict]] = {}
@@ -172,7 +183,7 @@ def all_containers(store: Store, shared: bool = False) -> list[Container]:
             try:
                 cfg = _shared_config(cfg_path) if shared else read_record(cfg_path)
                 seen.add(cfg_path)
-                out.append(Container(store, d.name, cfg, read_record(os.path.join(d.path, "state.msgpack"))))
+                out.append(Container(store, d.name, cfg, read_state(os.path.join(d.path, "state.msgpack"))))
             except Exception:  # noqa: BLE001 - a record being made or removed right now
                 continue
     if shared:

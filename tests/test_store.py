@@ -63,3 +63,14 @@ def test_root_flag_and_env_move_the_store(tmp_path, image):
     r = subprocess.run([DUNNAGE, "ps"], env=env, capture_output=True, timeout=60)
     assert r.returncode == 0
     assert (tmp_path / "b" / "containers").is_dir()
+
+
+def test_a_state_record_lost_to_a_crash_shows_the_container_exited(session_root, engine, image):
+    """State records are not fsynced (store.py): after a power loss one may be found
+    empty. The container is then listed as exited with the reason, and can be removed."""
+    c = engine.create(image, ["true"], name="lost-state")
+    (c.dir / "state.msgpack").write_bytes(b"")
+    r = cli(session_root, "ps", "-a", "--format", "{{.Names}} {{.State}}")
+    assert "lost-state exited" in r.stdout.decode().splitlines()
+    assert "state was lost" in engine.inspect("lost-state")["State"]["Error"]
+    assert cli(session_root, "rm", "lost-state").returncode == 0
