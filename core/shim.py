@@ -28,6 +28,7 @@ from .logs import STDERR, STDOUT, LogWriter
 from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, prctl,
                             set_process_name, setns, unshare)
 from .runtime.capabilities import effective_set
+from .runtime.seccomp import for_spec as seccomp_for_spec
 from .store import Store
 from .images.store import now_iso
 
@@ -285,7 +286,7 @@ class Shim:
             "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
             "no_new_privileges": any(o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
                                      for o in hc.get("SecurityOpt") or []),
-            "seccomp": cfg.get("Seccomp"),
+            "seccomp": seccomp_for_spec(cfg.get("Seccomp")),
             "user": cfg["Config"].get("User") or "",
             "read_only": bool(hc.get("ReadonlyRootfs")),
             "ulimits": hc.get("Ulimits") or [],

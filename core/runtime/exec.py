@@ -22,6 +22,7 @@ from typing import Optional
 
 from .linux import setns
 from .process import exec_or_report, fail_exit, finalize, open_pty, read_report, reset_signals, take_terminal
+from .seccomp import for_spec as seccomp_for_spec
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")  # mnt last: it changes our root
 
@@ -185,7 +186,7 @@ def exec_spec(config: dict, argv: list[str], *, user: Optional[str] = None, work
         "user": user if user is not None else config["Config"].get("User") or "",
         "group_add": hc.get("GroupAdd") or [],
         "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
-        "seccomp": config.get("Seccomp"),
+        "seccomp": seccomp_for_spec(config.get("Seccomp")),
         "no_new_privileges": any(o.startswith("no-new-privileges") and not o.endswith("false")
                                  for o in hc.get("SecurityOpt") or []),
     }

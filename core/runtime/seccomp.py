@@ -103,6 +103,8 @@ def _applies(rule: dict, caps: set[str]) -> bool:
     return True
 
 
+# what a container's config says for docker's default profile (seccomp_default.json)
+DEFAULT = "default"
 # docker's default profile compiled for a set of capabilities: {caps: BPF program},
 # filled by precompile() in the fork server, so containers forked from it load the
 # common filter ready-made (compiling it cold took 2 ms of every start)
@@ -115,6 +117,14 @@ def default_profile() -> dict:
     if _DEFAULT is None:
         _DEFAULT = load_profile(None)
     return _DEFAULT
+
+
+def for_spec(profile: dict | str | None) -> dict | str | None:
+    """A config's Seccomp for a process spec: with DEFAULT, the default profile is read
+    now, while its file is in reach (install runs after pivot_root or setns)."""
+    if profile == DEFAULT:
+        default_profile()
+    return profile
 
 
 def precompile(caps: list[str]) -> None:
@@ -145,12 +155,15 @@ def _load_bpf(program: bytes) -> None:
         raise OSError(e, f"loading the seccomp filter: {os.strerror(e)}")
 
 
-def install(profile: dict, caps: list[str]) -> None:
-    """Compile PROFILE for a container holding CAPS and load it into this process."""
-    program = _COMPILED.get(tuple(sorted(caps))) if _COMPILED else None
-    if program is not None and profile == default_profile():
-        _load_bpf(program)
-        return
+def install(profile: dict | str, caps: list[str]) -> None:
+    """Compile PROFILE (a docker-format profile, or DEFAULT) for a container holding
+    CAPS and load it into this process."""
+    if profile == DEFAULT or profile == default_profile():  # (a dict: a config of before DEFAULT)
+        program = _COMPILED.get(tuple(sorted(caps)))
+        if program is not None:
+            _load_bpf(program)
+            return
+        profile = default_profile()
     _compile(profile, caps).load()
 
 
