@@ -474,7 +474,7 @@ def bench_mem(runs: int) -> dict:
         r = podman("import", str(tarball), "localhost/busybox")
         if r.returncode != 0:
             raise SystemExit(f"podman import failed: {r.stderr.decode()}")
-        before_d = set(_procs_named("dunnage-shim", "dunnage-forksrv"))
+        before_d = set(_procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare"))
         before_p = set(_procs_named("conmon"))
         dt, pt = [], []
         for i in range(n):
@@ -482,7 +482,7 @@ def bench_mem(runs: int) -> dict:
             pt.append(timed(podman.cmd + ["run", "-d", *Podman.RUN, "localhost/busybox", "sleep", "600"]))
         time.sleep(1)
         # the root's fork server too (core/forkserver.py): its share is what it costs
-        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv") if p not in before_d]
+        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare") if p not in before_d]
         ppids = [p for p in _procs_named("conmon") if p not in before_p]
         dpss = sum(_pss_kib(p) for p in dpids) / n
         ppss = sum(_pss_kib(p) for p in ppids) / n

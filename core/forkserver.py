@@ -13,7 +13,9 @@ is up, and the command runs in a child forked for it, with the script's argument
 environment, working directory, umask and stdin/stdout/stderr: no interpreter start
 and no imports on the command's path (a command run by its own process spends about
 120 ms on those before it does anything).  The script forwards signals to the child;
-the child ends the command (as ctrl-c does) if the script goes away.
+the child ends the command (as ctrl-c does) if the script goes away.  The child is
+forked ahead: a spare (SPARE_NAME) waits for the next command, so that fork is off
+the command's path; it does not keep the server up, and leaves when the server does.
 
 It is started by the first front that needs one (forked from it, so no new
 interpreter), lives while any shim or command it forked does (it is the shims'
@@ -54,6 +56,7 @@ from .store import Store, locked
 SOCK = "forkserver.sock"
 LOCK = "forkserver.lock"
 NAME = "dunnage-forksrv"  # (15 characters: the kernel's limit for a process name)
+SPARE_NAME = "dunnage-spare"  # the child waiting for the next command (Server.fork_spare)
 LINGER = 5.0  # seconds without shims and requests before the server leaves
 _PACKAGE = Path(__file__).resolve().parent.parent  # the directory holding core/ and fuse/
 
@@ -181,6 +184,7 @@ class Server:
     def __init__(self, store: Store):
         self.store = store
         self.stamp = code_stamp()
+        self.spare: tuple[int, socket.socket] | None = None  # (pid, our end): fork_spare
 
     def preload(self) -> None:
         """Import what shims and FUSE servers use, then freeze it all: the pages stay shared."""
@@ -219,6 +223,8 @@ class Server:
         self.own_fds = [listener.fileno(), wake_r, wake_w, sel.fileno()]  # none of them for a shim
         idle_since = time.monotonic()
         while True:
+            if self.spare is None:
+                self.fork_spare()
             children = self.reap()
             if children:
                 idle_since = time.monotonic()
@@ -239,14 +245,52 @@ class Server:
                         pass
 
     def reap(self) -> bool:
-        """Reap ended children; whether any are left."""
+        """Reap ended children; whether any are left (the spare does not count)."""
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return False
             if pid == 0:
-                return True
+                break
+            if self.spare is not None and pid == self.spare[0]:
+                self.spare[1].close()
+                self.spare = None
+        try:
+            with open(f"/proc/self/task/{os.getpid()}/children") as f:
+                children = {int(p) for p in f.read().split()}
+        except OSError:  # a kernel without CONFIG_PROC_CHILDREN: the spare keeps us up
+            return True
+        return bool(children - {self.spare[0] if self.spare else 0})
+
+    def child_fds(self) -> list[int]:
+        """Our descriptors, which no child of ours keeps (the spare's end among them:
+        the spare leaves when it reads EOF there)."""
+        return self.own_fds + ([self.spare[1].fileno()] if self.spare is not None else [])
+
+    def fork_spare(self) -> None:
+        """A child forked ahead of the next command, waiting for it (SPARE_NAME): the
+        fork (2 ms here) is then off the command's path.  It leaves when we do."""
+        ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                ours.close()
+                _as_child(self.own_fds)
+                from .runtime.linux import set_process_name
+                set_process_name(SPARE_NAME)
+                msg, fds, _, _ = socket.recv_fds(its, 1 << 21, 4, socket.MSG_CMSG_CLOEXEC)
+                if msg and len(fds) == 4:
+                    code = 125
+                    code = _run_command(socket.socket(fileno=fds[0]), marshal.loads(msg), fds[1:], self.parser,
+                                        self.stamp)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        its.close()
+        self.spare = (pid, ours)
 
     def leave(self, listener: socket.socket, stale: bool = False) -> bool:
         """Stop serving, unless (idle) a front connected meanwhile."""
@@ -276,7 +320,7 @@ class Server:
                     return False
                 if len(fds) != 1:
                     return True
-                self.fork_shim(Store(req["root"], req["run"]), req["cid"], fds[0], self.own_fds)
+                self.fork_shim(Store(req["root"], req["run"]), req["cid"], fds[0], self.child_fds())
                 conn.sendall(b"ok")
             except Exception:  # noqa: BLE001 - one bad request does not end the server
                 traceback.print_exc()
@@ -302,10 +346,21 @@ class Server:
         if code_stamp() != self.stamp:
             conn.sendall(b"stale")
             return False
+        if self.spare is not None:
+            pid, sock = self.spare
+            self.spare = None
+            try:
+                socket.send_fds(sock, [msg[5:5 + size]], [conn.fileno(), *fds])
+                return True
+            except OSError:  # it died: fork one now
+                pass
+            finally:
+                sock.close()
         if os.fork() == 0:
             code = 125
             try:
-                code = _run_command(conn, req, fds, self.own_fds, self.parser, self.stamp)
+                _as_child(self.child_fds())
+                code = _run_command(conn, req, fds, self.parser, self.stamp)
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
             finally:
@@ -330,16 +385,20 @@ class Server:
             _shim_entry(store, cid, ready_w)  # never returns
 
 
-def _run_command(conn: socket.socket, req: dict, fds: list[int], own_fds: list[int], parser, stamp: str) -> int:
-    """In the command's child: take on the script's process (fds, environment,
-    directory, signals), run the command, send its code."""
-    import fcntl
-    signal.set_wakeup_fd(-1)
+def _as_child(own_fds: list[int]) -> None:
+    """In a command's child: none of the server's descriptors or signal settings."""
+    signal.set_wakeup_fd(-1)  # (before its pipe is closed)
     for fd in own_fds:
         os.close(fd)
     for sig in (signal.SIGCHLD, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # SIGPIPE stays ignored, as in any Python
+
+
+def _run_command(conn: socket.socket, req: dict, fds: list[int], parser, stamp: str) -> int:
+    """In the command's child: take on the script's process (fds, environment,
+    directory), run the command, send its code."""
+    import fcntl
     for i, fd in enumerate(fds):
         os.dup2(fd, i)
     for fd in fds:

@@ -56,8 +56,10 @@ def test_shims_share_one_fork_server_which_leaves_after_them(eng):
     eng.remove(a.id, force=True)
     assert not _gone(server)  # b still runs
     assert eng.container(b.id).status == "running"
+    spare = _spare(server)  # (not counted: it does not keep the server up)
     eng.remove(b.id, force=True)
     wait_for(lambda: _gone(server), timeout=forkserver.LINGER + 10)
+    wait_for(lambda: _gone(spare), timeout=10)  # it leaves with the server
     assert not (eng.store.run / forkserver.SOCK).exists()
     c = _run(eng)  # and a new one comes with the next container
     assert _comm(_ppid(c.state["ShimPid"])) == forkserver.NAME
@@ -110,8 +112,13 @@ def _served_command(server: int) -> int:
     return wait_for(lambda: [p for p in _children(server) if _comm(p) == "dunnage"], timeout=20)[0]
 
 
+def _spare(server: int) -> int:
+    return wait_for(lambda: [p for p in _children(server) if _comm(p) == forkserver.SPARE_NAME], timeout=10)[0]
+
+
 def test_a_command_runs_in_the_fork_server_with_the_callers_streams_env_and_directory(eng, tmp_path):
     server = _ppid(_run(eng).state["ShimPid"])
+    spare = _spare(server)  # forked ahead of the next command
     (tmp_path / "vars.env").write_text("FROM_FILE=file\n")
     p = subprocess.Popen([DUNNAGE, "--root", str(eng.store.root), "run", "--rm", "-i", "--network", "none",
                           "-e", "GREETING", "--env-file", "vars.env", DEMO_IMAGE,
@@ -121,6 +128,8 @@ def test_a_command_runs_in_the_fork_server_with_the_callers_streams_env_and_dire
     try:
         cmd = _served_command(server)  # not run by the script's own process
         assert p.pid not in (cmd, _ppid(cmd))
+        assert cmd == spare  # but by the spare, and another waits for the next one
+        assert _spare(server) != spare
         out, err = p.communicate(b"line\n", timeout=60)
     finally:
         p.kill()
