@@ -33,7 +33,11 @@ def _ppid(pid: int) -> int:
 
 
 def _gone(pid: int) -> bool:
-    return _comm(pid) == "" or open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0] == "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 @pytest.fixture
@@ -152,6 +156,7 @@ def test_signals_reach_a_served_command_and_its_end_follows_the_scripts(eng):
         p.kill()
     # the script killed outright: its command (here following a log forever) ends too
     a = _run(eng)
+    wait_for(lambda: not [p for p in _children(server) if _comm(p) == "dunnage"], timeout=20)  # the earlier ones
     f = subprocess.Popen([DUNNAGE, "--root", str(eng.store.root), "logs", "-f", a.id], stdout=subprocess.PIPE)
     cmd = _served_command(server)
     f.kill()
