@@ -1104,10 +1104,10 @@ class Engine:
             return c.status in ("running", "paused", "restarting") or bool(c.shim_alive())
 
         def idle() -> None:
-            # the writer is the shim: wake when it writes (poll) or exits (pidfd)
-            t = time.monotonic()
-            c.wait_shim(0.05)
-            if time.monotonic() - t < 0.005:  # no shim to wait on: plain polling
+            # the writer is the shim: look again after 50 ms, or the moment it exits (pidfd)
+            if c.shim_alive():
+                c.wait_shim(0.05)
+            else:  # no shim to wait on (one that died: the next look repairs the state)
                 time.sleep(0.05)
 
         return read_logs(str(c.log_path), follow=follow, alive=alive, idle=idle)
