@@ -25,8 +25,8 @@ from .cgroups import Limits, open_cgroup
 from .cgroups.common import DEFAULT_DEVICES
 from .containers import Container, load, proc_start_time
 from .logs import STDERR, STDOUT, LogWriter
-from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, prctl,
-                            set_process_name, setns, unshare)
+from .runtime.linux import (CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, is_mountpoint, lazy_unmount, one_malloc_arena,
+                            prctl, set_process_name, setns, unshare)
 from .runtime.capabilities import effective_set
 from .runtime.seccomp import for_spec as seccomp_for_spec
 from .store import Store
@@ -107,6 +107,7 @@ def _shim_entry(store: Store, cid: str, ready_w: int) -> None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         set_process_name("dunnage-shim")
+        one_malloc_arena()  # before the FUSE thread starts
         # what the fork server (or the front) imported is never collected here: the
         # collector leaves those pages alone, so they stay shared with the other shims
         import gc
