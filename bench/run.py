@@ -459,7 +459,8 @@ def _procs_named(*names: str) -> list[int]:
 
 def bench_mem(runs: int) -> dict:
     """PSS of what each engine keeps per idle container (dunnage: the shim, its FUSE thread with it, and
-    the fork server's share; podman: conmon), with N idle containers each, and run -d to running."""
+    the fork server's share, its spare command child too; podman: conmon), with N idle containers each
+    (--network none; dunnage's on its default bridge as well), and run -d to running."""
     from dunnage.core.images.demo import busybox_rootfs_tar
     n = max(runs, 10)
     work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
@@ -489,6 +490,14 @@ def bench_mem(runs: int) -> dict:
         res.update({"dunnage": summary(dt), "podman": summary(pt), "ratio": statistics.median(dt) / statistics.median(pt),
                     "dunnage PSS per container MiB": dpss / 1024, "podman (conmon) PSS per container MiB": ppss / 1024,
                     "ratio PSS dunnage/podman": dpss / ppss if ppss else float("nan")})
+        # the same on dunnage's default bridge (a shim that set up a network namespace)
+        subprocess.run(d + ["rm", "-f", *subprocess.run(d + ["ps", "-aq"], capture_output=True).stdout.decode().split()],
+                       capture_output=True)
+        for i in range(n):
+            subprocess.run(d + ["run", "-d", "local/busybox", "sleep", "600"], check=True, capture_output=True)
+        time.sleep(1)
+        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare") if p not in before_d]
+        res["dunnage bridge PSS per container MiB"] = sum(_pss_kib(p) for p in dpids) / n / 1024
         return res
     finally:
         subprocess.run(d + ["rm", "-f", *subprocess.run(d + ["ps", "-aq"], capture_output=True).stdout.decode().split()],

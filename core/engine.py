@@ -570,6 +570,12 @@ class Engine:
             return c
         if attach:
             c.save_state(AttachFirst=True)  # one start only: the shim clears it
+        from .net.config import DEFAULT_NETWORK
+        if DEFAULT_NETWORK in (c.config.get("NetworkConfigs") or {}):
+            # docker's daemon makes its default bridge as it starts; here the first start
+            # on it does, in this short-lived front rather than in the container's shim
+            # (which would keep nftables' libraries loaded for its whole life)
+            self._net_call(self._networks().ensure_default)
         create_dirs(c)
         code, msg = spawn(self.store, c.id, on_listening)
         if code:
