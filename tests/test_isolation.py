@@ -128,7 +128,7 @@ def test_the_filter_compiled_ahead_is_the_one_loaded(engine, image):
             def compile_again(*_):
                 raise AssertionError("compiled again")
             seccomp._compile = compile_again
-            seccomp.install(seccomp.default_profile(), caps)
+            seccomp.install(seccomp.DEFAULT, caps)  # what a container's config says
             with open("/proc/self/status") as f:
                 mode = [line.split()[1] for line in f if line.startswith("Seccomp:")][0]
             blocked = libc.unshare(0x10000000)  # CLONE_NEWUSER: no capability needed, only seccomp stops it
@@ -157,6 +157,18 @@ def test_custom_seccomp_profile_file(run_cli, engine, image, tmp_path):
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
     r = run_cli("run", "--rm", "--security-opt", f"seccomp={prof}", image, "mkdir", "/made")
     assert r.returncode == 1 and b"Permission denied" in r.stderr
+    # the same, and the default profile, in a container whose shim no fork server forked
+    # (PID 1 has nothing compiled ahead, and no file of the host's in reach)
+    import subprocess
+    from conftest import DUNNAGE
+    alone = dict(os.environ, DUNNAGE_FORKSERVER="0")
+    d = [DUNNAGE, "--root", str(engine.store.root), "run", "--rm", "--network", "none"]
+    r = subprocess.run(d + ["--security-opt", f"seccomp={prof}", image, "mkdir", "/made"], env=alone,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"Permission denied" in r.stderr, r.stderr
+    r = subprocess.run(d + [image, "sh", "-c", "grep '^Seccomp:' /proc/self/status; unshare -U true"], env=alone,
+                       capture_output=True, timeout=60)
+    assert r.stdout.split() == [b"Seccomp:", b"2"] and b"Operation not permitted" in r.stderr, r.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     before = len(engine.containers(all_=True))

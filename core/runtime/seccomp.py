@@ -158,7 +158,7 @@ def _load_bpf(program: bytes) -> None:
 def install(profile: dict | str, caps: list[str]) -> None:
     """Compile PROFILE (a docker-format profile, or DEFAULT) for a container holding
     CAPS and load it into this process."""
-    if profile == DEFAULT or profile == default_profile():  # (a dict: a config of before DEFAULT)
+    if profile == DEFAULT:  # (a config written before DEFAULT holds the profile: compiled as any other)
         program = _COMPILED.get(tuple(sorted(caps)))
         if program is not None:
             _load_bpf(program)
