@@ -342,29 +342,23 @@ class Server:
             if not more:
                 return True
             msg += more
-        req = marshal.loads(msg[5:5 + size])
         if code_stamp() != self.stamp:
             conn.sendall(b"stale")
             return False
-        if self.spare is not None:
-            pid, sock = self.spare
+        for _ in range(2):  # the spare, or (if it died) one forked now (which inherits this
+            # connection and these descriptors: harmless, it is the process that uses them)
+            if self.spare is None:
+                self.fork_spare()
+            _, sock = self.spare
             self.spare = None
             try:
                 socket.send_fds(sock, [msg[5:5 + size]], [conn.fileno(), *fds])
                 return True
-            except OSError:  # it died: fork one now
-                pass
+            except OSError:
+                continue
             finally:
                 sock.close()
-        if os.fork() == 0:
-            code = 125
-            try:
-                _as_child(self.child_fds())
-                code = _run_command(conn, req, fds, self.parser, self.stamp)
-            except BaseException:  # noqa: BLE001
-                traceback.print_exc()
-            finally:
-                os._exit(code)
+        conn.sendall(b"no")
         return True
 
     @staticmethod
@@ -374,11 +368,9 @@ class Server:
         from .shim import _shim_entry
         if os.fork() == 0:
             try:
-                signal.set_wakeup_fd(-1)  # what the server changed for itself, undone
-                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+                _as_child(own_fds)
+                for sig in (signal.SIGINT, signal.SIGPIPE):
                     signal.signal(sig, signal.SIG_DFL)
-                for fd in own_fds:
-                    os.close(fd)
                 os.setsid()
             except BaseException:  # noqa: BLE001
                 os._exit(1)
@@ -386,7 +378,7 @@ class Server:
 
 
 def _as_child(own_fds: list[int]) -> None:
-    """In a command's child: none of the server's descriptors or signal settings."""
+    """In a child (a shim, a command's): none of the server's descriptors or signal settings."""
     signal.set_wakeup_fd(-1)  # (before its pipe is closed)
     for fd in own_fds:
         os.close(fd)

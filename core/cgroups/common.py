@@ -247,15 +247,16 @@ class Cgroup:
         for writing, which first waits out an RCU grace period unless one passed during
         (or just after) the previous move: 5-25 ms on this kind of host, most of what a
         container's start waited for.  Done on a thread while the shim prepares the
-        container, the wait is over by the time PID 1 joins its group."""
+        container, the wait is over by the time PID 1 joins its group.  (Called every
+        few ms: the file is found once.)"""
         try:
-            with open("/proc/self/cgroup") as f:
-                lines = f.read().splitlines()
-            for line in lines:
-                path = self.own_procs_file(line)
-                if path is not None:
-                    write(path, str(os.getpid()))
-                    return
+            path = getattr(self, "_own_procs", None)
+            if path is None:
+                with open("/proc/self/cgroup") as f:
+                    path = next(filter(None, map(self.own_procs_file, f.read().splitlines())), "")
+                self._own_procs = path
+            if path:
+                write(path, str(os.getpid()))
         except OSError:
             pass
 
