@@ -1,12 +1,11 @@
 """The fork server: one process per dunnage root from which the shims are forked,
 and in which commands run.
 
-A shim and its FUSE server are Python processes; forked from the front that ran
-the container, each pair shares only with itself what the front had imported,
-and an idle container cost about 22 MiB of PSS.  Forked from this long-lived
-process instead, every shim and FUSE server shares its pages (the interpreter,
-every module they use, imported and frozen here so the collector never writes
-to them) with all the others.
+A shim (whose thread serves the container's root) is a Python process; forked from
+the front that ran the container, it shares only with itself what the front had
+imported.  Forked from this long-lived process instead, every shim shares its pages
+(the interpreter, every module they use, imported and frozen here so the collector
+never writes to them) with all the others.
 
 Commands: the `dunnage` script (bin/dunnage) hands its command here when a server
 is up, and the command runs in a child forked for it, with the script's arguments,
