@@ -35,9 +35,13 @@ def test_exec_joins_the_container(run_cli, box):
 
 def test_exec_process_is_in_the_containers_cgroup(run_cli, box):
     r = run_cli("exec", "execbox", "sh", "-c", "cat /proc/self/cgroup")
+    assert r.returncode == 0, r.stderr
+    seen = set()
     for line in r.stdout.decode().splitlines():
         if ":pids:" in line or ":memory:" in line or line.startswith("0::"):
             assert line.endswith(":/"), line  # the root of the container's cgroup namespace
+            seen.add(line.split(":")[1] or "unified")
+    assert {"pids", "memory"} <= seen, r.stdout
 
 
 def test_exec_flags_and_exit_codes(run_cli, box):

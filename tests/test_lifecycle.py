@@ -29,8 +29,7 @@ def test_pause_freezes_every_process(run_cli, engine, image):
     r = run_cli("exec", "frozen", "true")
     assert r.returncode == 1 and b"is paused" in r.stderr
     assert run_cli("unpause", "frozen").returncode == 0
-    time.sleep(0.5)
-    assert cg.stats().cpu_usage_ns > a
+    wait_for(lambda: cg.stats().cpu_usage_ns > a)
     # stop works on a paused container too
     assert run_cli("pause", "frozen").returncode == 0
     assert run_cli("stop", "-t", "1", "frozen").returncode == 0
@@ -73,7 +72,7 @@ def test_update_changes_limits_live(run_cli, engine, image):
 def test_top_and_diff(run_cli, engine, image):
     engine.run(image, ["sh", "-c", "echo x > /added; echo y >> /etc/passwd; rm /etc/group; sleep 300"],
                name="changes", detach=True)
-    time.sleep(0.5)
+    wait_for(lambda: b"sleep 300" in run_cli("top", "changes").stdout)  # the changes are made before the sleep
     top = run_cli("top", "changes").stdout.decode().splitlines()
     assert top[0].split()[:3] == ["UID", "PID", "PPID"]
     assert any("sleep 300" in line for line in top[1:])
@@ -133,7 +132,7 @@ def test_container_prune_removes_only_stopped(run_cli, engine, image):
 def test_commit_makes_a_layer_podman_understands(run_cli, engine, image, tmp_path):
     engine.run(image, ["sh", "-c", "echo data > /newfile; rm /etc/group; mkdir /d; echo x > /d/x; sleep 300"],
                name="tocommit", detach=True)
-    time.sleep(0.5)
+    wait_for(lambda: b"sleep 300" in run_cli("top", "tocommit").stdout)  # the files are written before the sleep
     r = run_cli("commit", "-c", 'CMD ["cat", "/newfile"]', "-c", "ENV FOO=bar", "-c", "LABEL team=infra",
                 "-m", "made by a test", "-a", "A. Tester", "tocommit", "example/committed:1")
     assert r.returncode == 0, r.stderr
@@ -215,7 +214,7 @@ def test_restart_policies(run_cli, engine, image):
     # on-failure leaves a clean exit alone
     engine.run(image, ["true"], name="clean", detach=True, restart="on-failure")
     assert engine.wait("clean", 30) == 0
-    time.sleep(0.5)
+    wait_for(lambda: not engine.container("clean").shim_alive(), timeout=20)  # the shim decided: no restart
     assert engine.container("clean").status == "exited" and engine.container("clean").state["RestartCount"] == 0
     # always: comes back until stopped by hand, and stop wins over the policy
     engine.run(image, ["sh", "-c", "sleep 0.2; exit 1"], name="phoenix", detach=True, restart="always")
