@@ -22,7 +22,8 @@ fi
 # the tests build images, push them to a real registry on 127.0.0.1 and write archives; file: tells static binaries
 # libnftables1: port publishing, masquerade and isolation rules (nftables through its library); tini: --init
 # patch: pyfuse3 is built with scripts/pyfuse3.patch
-APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini"
+# docker.io: Debian's dockerd and its client (/usr/bin/docker), the oracle the inspect tests compare with
+APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini docker.io"
 
 missing=()
 for p in $APT_PACKAGES; do
