@@ -13,6 +13,13 @@ published port is one atomic element update:
   published on every host address; ``tcp_ip``/``udp_ip`` the same keyed by
   host address . port (``-p 127.0.0.1:8080:80``).
 
+Bridges have ``route_localnet`` (a port published on 127.0.0.1 is DNATed out
+of one with its loopback source), which would also let a container reach the
+host's loopback-only services by sending to 127.0.0.1 through the gateway's
+MAC (CVE-2020-8558): ``localnet`` drops what comes in from a bridge for
+127.0.0.0/8, before conntrack and NAT, where replies to those DNATed
+connections still carry the gateway's address.
+
 Forwarding: traffic inside one network passes; between two networks, in or out
 of an internal one, and from outside into a network (unless published, or a
 reply) it is dropped.  Everything else on the host is left alone (policies
@@ -45,6 +52,10 @@ table ip {t} {{
     meta l4proto udp dnat ip to ip daddr . udp dport map @udp_ip
     meta l4proto tcp dnat ip to tcp dport map @tcp_any
     meta l4proto udp dnat ip to udp dport map @udp_any
+  }}
+  chain localnet {{
+    type filter hook prerouting priority raw; policy accept;
+    iifname @bridges ip daddr 127.0.0.0/8 drop
   }}
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
@@ -134,9 +145,16 @@ class Firewall:
             return False
 
     def ensure(self) -> None:
-        """Make the table unless it is there (callers hold the networks lock)."""
-        if not self.exists():
+        """Make the table unless it is there (callers hold the networks lock); a table
+        an older dunnage made without the ``localnet`` chain gets it."""
+        try:
+            have = nft(f"list table ip {self.table}")
+        except FirewallError:
             nft(RULESET.format(t=self.table))
+            return
+        if "chain localnet " not in have:
+            nft(f"add chain ip {self.table} localnet {{ type filter hook prerouting priority raw; policy accept; }}\n"
+                f"add rule ip {self.table} localnet iifname @bridges ip daddr 127.0.0.0/8 drop")
 
     def destroy(self) -> None:
         if self.exists():
