@@ -7,12 +7,13 @@ come and go, and forwards every other query to the upstream servers (the
 host's, or ``--dns``) from the host's network namespace.
 
 It lives in the container's shim: a UDP socket bound inside the container's
-namespace, one socket in the host's for forwarding, both polled by the
-shim's loop (no thread, no extra process).
+namespace, and one connected socket in the host's per forwarded query, gathered
+in an epoll descriptor; the shim's loop polls both (no thread, no extra process).
 """
 from __future__ import annotations
 
 import os
+import select
 import socket
 import time
 
@@ -72,22 +73,60 @@ def bind_inside(netns_fd: int) -> socket.socket:
     return _in_thread(make)
 
 
+class _Query:
+    """One forwarded query: its own socket, connected to the upstream server."""
+    __slots__ = ("sock", "client", "client_id", "our_id", "question", "query", "born")
+
+    def __init__(self, sock, client, client_id, our_id, question, query):
+        self.sock, self.client, self.client_id, self.our_id = sock, client, client_id, our_id
+        self.question, self.query, self.born = question, query, time.monotonic()
+
+
+def question_of(data: bytes) -> bytes | None:
+    """The question section of a DNS message with one question (its name in lower
+    case), or None: what a reply must repeat to be taken for the query's."""
+    if len(data) < 12 or int.from_bytes(data[4:6], "big") != 1:
+        return None
+    i = 12
+    while True:
+        if i >= len(data):
+            return None
+        n = data[i]
+        if n == 0:
+            break
+        if n & 0xC0:  # a pointer: nothing comes before the question to point at
+            return None
+        i += 1 + n
+    end = i + 5
+    return data[12:end].lower() if end <= len(data) else None
+
+
 class Resolver:
+    """Forwarding as a resolver must to resist forged answers (what docker's
+    embedded DNS does): each query goes out on a socket of its own, connected to
+    the upstream server (the kernel picks the source address from the route and a
+    random ephemeral port, and passes on only the datagrams of that peer), under a
+    random ID; a reply counts only with that ID and the query's question.  Anything
+    else on the socket is dropped and the query keeps waiting for its answer."""
+
+    TIMEOUT = 10.0
+    MAX_PENDING = 256
+
     def __init__(self, names, sock: socket.socket, upstreams: list[str]):
         """NAMES() -> {name: address}; SOCK the socket inside the container."""
         self.names = names
         self.sock = sock
         self.upstreams = [u for u in upstreams if u]
-        self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.out.setblocking(False)
-        self.pending: dict[int, tuple[tuple, int, float]] = {}  # our id -> (client, its id, when)
-        self.next_id = int.from_bytes(os.urandom(2), "big")
+        self.out = select.epoll()  # the pending queries' sockets: the shim polls this one descriptor
+        self.pending: dict[int, _Query] = {}  # by socket descriptor
 
     def fileno(self):
         return self.sock.fileno()
 
     def close(self) -> None:
         self.sock.close()
+        for fd in list(self.pending):
+            self._drop(fd)
         self.out.close()
 
     def on_query(self) -> None:
@@ -110,32 +149,55 @@ class Resolver:
                 reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(names[qname]), ttl=TTL))
             self._send(reply.pack(), client)
             return
-        if not self.upstreams:
+        question = question_of(data)
+        if not self.upstreams or question is None:
             reply = q.reply()
             reply.header.rcode = RCODE.SERVFAIL
             self._send(reply.pack(), client)
             return
         self._expire()
-        self.next_id = (self.next_id + 1) & 0xFFFF
-        self.pending[self.next_id] = (client, q.header.id, time.monotonic())
-        fwd = self.next_id.to_bytes(2, "big") + data[2:]
-        for up in self.upstreams[:1]:
-            try:
-                self.out.sendto(fwd, (up, 53))
-            except OSError:
-                self.pending.pop(self.next_id, None)
+        our_id = int.from_bytes(os.urandom(2), "big")
+        out = socket.socket(socket.AF_INET6 if ":" in self.upstreams[0] else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            out.setblocking(False)
+            out.connect((self.upstreams[0], 53))
+            out.send(our_id.to_bytes(2, "big") + data[2:])
+        except OSError:
+            out.close()
+            self._servfail(data, client)
+            return
+        self.pending[out.fileno()] = _Query(out, client, q.header.id, our_id, question, data)
+        self.out.register(out.fileno(), select.EPOLLIN)
 
     def on_upstream(self) -> None:
+        for fd, _ in self.out.poll(0):
+            p = self.pending.get(fd)
+            if p is None:
+                continue
+            while True:
+                try:
+                    data = p.sock.recv(65535)
+                except BlockingIOError:
+                    break
+                except OSError:  # the server refused (ICMP): the client hears it now
+                    self._drop(fd)
+                    self._servfail(p.query, p.client)
+                    break
+                if (len(data) >= 12 and int.from_bytes(data[:2], "big") == p.our_id and data[2] & 0x80
+                        and question_of(data) == p.question):
+                    self._drop(fd)
+                    self._send(p.client_id.to_bytes(2, "big") + data[2:], p.client)
+                    break
+        self._expire()
+
+    def _servfail(self, query: bytes, client) -> None:
+        from dnslib import RCODE, DNSRecord
         try:
-            data, _ = self.out.recvfrom(65535)
-        except OSError:
+            reply = DNSRecord.parse(query).reply()
+        except Exception:  # noqa: BLE001
             return
-        if len(data) < 12:
-            return
-        entry = self.pending.pop(int.from_bytes(data[:2], "big"), None)
-        if entry is not None:
-            client, cid, _ = entry
-            self._send(cid.to_bytes(2, "big") + data[2:], client)
+        reply.header.rcode = RCODE.SERVFAIL
+        self._send(reply.pack(), client)
 
     def _send(self, data: bytes, client) -> None:
         try:
@@ -143,7 +205,21 @@ class Resolver:
         except OSError:
             pass
 
+    def _drop(self, fd: int) -> None:
+        p = self.pending.pop(fd, None)
+        if p is not None:
+            try:
+                self.out.unregister(fd)
+            except OSError:
+                pass
+            p.sock.close()
+
     def _expire(self) -> None:
         now = time.monotonic()
-        for k in [k for k, (_, _, t) in self.pending.items() if now - t > 10]:
-            del self.pending[k]
+        stale = [fd for fd, p in self.pending.items() if now - p.born > self.TIMEOUT]
+        over = len(self.pending) - len(stale) - self.MAX_PENDING + 1
+        if over > 0:  # too many unanswered: the oldest go
+            alive = sorted((p.born, fd) for fd, p in self.pending.items() if fd not in stale)
+            stale += [fd for _, fd in alive[:over]]
+        for fd in stale:
+            self._drop(fd)
