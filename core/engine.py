@@ -280,7 +280,9 @@ class Engine:
         except UnitError as e:
             raise EngineError(str(e)) from None
         if pids_limit is not None:
-            hc["PidsLimit"] = int(pids_limit)
+            hc["PidsLimit"] = _int64_flag("--pids-limit", pids_limit)
+        if stop_timeout is not None:
+            _int64_flag("--stop-timeout", stop_timeout)
         hc.update(_resource_flags(hc.get("Memory") or 0, memory_swap, cpu_shares, cpuset_cpus, blkio_weight,
                                   device_read_bps, device_write_bps))
         if hc.get("Memory") and not hc.get("MemorySwap") and swap_accounting():
@@ -304,9 +306,13 @@ class Engine:
             hc["RestartPolicy"] = {"Name": pname, "MaximumRetryCount": int(count or 0)}
         hc["Ulimits"] = [parse_ulimit(u) for u in ulimits or []] or None
         if stop_signal is not None:
-            _signal_number(stop_signal)
-            if _signal_number(stop_signal) <= 0:
-                raise EngineError(f"invalid signal: {stop_signal}")
+            try:
+                if _signal_number(stop_signal) <= 0:
+                    raise EngineError(f"invalid signal: {stop_signal}")
+            except EngineError as e:
+                raise EngineError(str(e)) from None  # a bad value of a flag: 125, not 1
+        if user:
+            _check_user(user)
         log_config = {"Type": "dunnage-msgpack", "MaxSize": 0, "MaxFile": 1}
         for o in log_opts or []:
             k, sep, v = o.partition("=")
@@ -330,6 +336,8 @@ class Engine:
                                                      network_aliases, dns, dns_search, dns_options, add_hosts)
         if hostname and (uts_mode == "host" or network == "host"):
             raise EngineError("Conflicting options: hostname and the UTS mode (or --network host)")
+        if hostname and not valid_hostname(hostname):
+            raise EngineError(f"invalid hostname format: {hostname!r}"[:200])
         healthcheck = None
         if no_healthcheck:
             healthcheck = {"Test": ["NONE"]}
@@ -843,7 +851,7 @@ class Engine:
             raise EngineError("Memory limit should be smaller than already set memoryswap limit, "
                               "update the memoryswap at the same time", 1)
         if pids_limit is not None:
-            hc["PidsLimit"] = int(pids_limit)
+            hc["PidsLimit"] = _int64_flag("--pids-limit", pids_limit)
         if c.running():
             lim = limits_of(hc)
             if pids_limit is not None and int(pids_limit) <= 0:
@@ -1437,6 +1445,35 @@ def parse_ulimit(s: str) -> dict:
         raise EngineError(f"ulimit {name}: hard limit {hard} is above this host's {host_hard} "
                           "(raising it needs CAP_SYS_RESOURCE)")
     return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+_HOSTNAME = re.compile(r"(([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])")
+
+
+def valid_hostname(name: str) -> bool:
+    """docker's check (RFC 1123, at most 63 bytes): the name goes into /etc/hosts
+    and /etc/hostname, where a newline or a space would add lines or names."""
+    return len(name) <= 63 and _HOSTNAME.fullmatch(name) is not None
+
+
+def _int64_flag(flag: str, v) -> int:
+    """An integer flag's value as docker's int64 flags take it."""
+    v = int(v)
+    if not -(1 << 63) <= v < 1 << 63:
+        raise EngineError(f'invalid argument "{v}" for "{flag}" flag: strconv.ParseInt: parsing "{v}": '
+                          "value out of range")
+    return v
+
+
+MAX_ID = (1 << 31) - 1
+
+
+def _check_user(user: str) -> None:
+    """Numeric uids and gids of -u as runc takes them, so that a bad one is refused
+    here and not by the container's init."""
+    for part in user.split(":", 1):
+        if part.isdigit() and int(part) > MAX_ID:
+            raise EngineError(f"invalid user {user!r}: uids and gids must be in range 0-{MAX_ID}")
 
 
 def parse_size_checked_log(s: str) -> int:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from fractions import Fraction
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(i?b)?\s*$", re.I)
+INT64_MAX = (1 << 63) - 1
 _MULT = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -17,18 +19,32 @@ def parse_size(s: str) -> int:
     m = _SIZE.match(str(s))
     if not m:
         raise UnitError(f"invalid size: '{s}'")
-    return int(float(m.group(1)) * _MULT[m.group(2).lower()])
+    try:
+        v = int(Fraction(m.group(1)) * _MULT[m.group(2).lower()])
+    except ValueError:  # more digits than int() takes
+        v = INT64_MAX + 1
+    if v > INT64_MAX:  # every size ends in a cgroup file or a record as a 64-bit number
+        raise UnitError(f"invalid size: '{s}': value out of range")
+    return v
 
 
 def parse_cpus(s: str) -> int:
-    """--cpus '0.5' -> NanoCpus."""
+    """--cpus '0.5' -> NanoCpus, as docker's NanoCPUs.Set: an exact rational number
+    (no inf or nan), a whole number of nanoseconds."""
+    def bad(why):
+        return UnitError(f'invalid argument "{s}" for "--cpus" flag: {why}')
+    exp = re.search(r"[eE][+-]?0*(\d+)", str(s))
+    if exp and len(exp.group(1)) > 3:  # 10**exponent would be computed in full
+        raise bad("value out of range")
     try:
-        v = float(s)
-    except ValueError:
-        raise UnitError(f'invalid argument "{s}" for "--cpus" flag: failed to parse {s} as a rational number') from None
-    if v != v or v < 0:
-        raise UnitError(f'invalid argument "{s}" for "--cpus" flag: range of CPUs must be positive')
-    return int(round(v * 1e9))
+        v = Fraction(str(s).strip()) * 10**9
+    except (ValueError, ZeroDivisionError):
+        raise bad(f"failed to parse {s} as a rational number") from None
+    if v.denominator != 1:
+        raise bad("value is too precise")
+    if v < 0:
+        raise bad("range of CPUs must be positive")
+    return int(v)
 
 
 def bytes_binary(n: float) -> str:
