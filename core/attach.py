@@ -1,8 +1,12 @@
 """Attaching to a container's standard streams through its shim.
 
-The shim listens on the abstract unix socket address "\\0dunnage-attach-<id>"
-(a path under the run directory can exceed the 108-byte limit of unix socket
-paths; the shim accepts only peers running as its own user, by SO_PEERCRED).  Frames both ways are a type byte,
+The shim listens on attach.sock in the container's run directory, which is its
+own and 0700: not on an abstract address, which belongs to the network namespace
+(a --network host container could reach it, as with containerd's CVE-2020-15257)
+and which anyone may bind first.  Unix socket paths are limited to 108 bytes and a
+run directory's path can be longer, so both ends name the socket through a
+descriptor of that directory (/proc/self/fd/N/attach.sock).  The shim also
+accepts only peers running as its own user (SO_PEERCRED).  Frames both ways are a type byte,
 a 4-byte big-endian length and the payload.  Shim -> client: STDOUT, STDERR,
 EXIT (payload: the exit code).  Client -> shim: STDIN, RESIZE (rows, cols as
 two 16-bit numbers), STDIN_EOF.  The client detaches on ctrl-p ctrl-q, as with
@@ -45,8 +49,47 @@ class Reader:
         return out
 
 
-def address(cid: str) -> str:
-    return "\0dunnage-attach-" + cid
+SOCKET = "attach.sock"
+
+
+def address(store, cid: str) -> str:
+    """The path of CID's attach socket in STORE."""
+    return str(store.run_dir(cid) / SOCKET)
+
+
+def _via_dir(path: str, flags: int = os.O_PATH) -> tuple[int, str]:
+    """A descriptor of PATH's directory, and PATH named through it (short enough
+    for a unix socket address whatever the directory's path)."""
+    d, name = os.path.split(path)
+    fd = os.open(d or ".", flags | os.O_DIRECTORY | os.O_CLOEXEC)
+    return fd, f"/proc/self/fd/{fd}/{name}"
+
+
+def listen(store, cid: str) -> socket.socket:
+    """The shim's listening socket.  The run directory must be ours: it is made
+    0700 so that only our user reaches the socket; a stale socket (a shim killed
+    earlier) is replaced."""
+    path = address(store, cid)
+    fd, short = _via_dir(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise PermissionError(f"{os.path.dirname(path)} is not owned by us")
+        os.fchmod(fd, 0o700)
+        try:
+            os.unlink(SOCKET, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.bind(short)
+            os.chmod(SOCKET, 0o600, dir_fd=fd)
+            s.listen(8)
+        except BaseException:
+            s.close()
+            raise
+        return s
+    finally:
+        os.close(fd)
 
 
 def peer_uid(s: socket.socket) -> int:
@@ -58,15 +101,23 @@ def connect(path: str, timeout: float = 10.0) -> socket.socket:
     import time
     end = time.monotonic() + timeout
     while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        fd = -1
         try:
-            s.connect(path)
+            fd, short = _via_dir(path)
+            s.connect(short)
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()
             if time.monotonic() > end:
                 raise
             time.sleep(0.01)
+        except BaseException:
+            s.close()
+            raise
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
 
 def run_client(sock: socket.socket, interactive: bool, tty: bool) -> tuple[str, int | None]:

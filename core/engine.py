@@ -268,7 +268,8 @@ class Engine:
                tmpfs: list[str] | None = None, volumes_from: list[str] | None = None,
                init: bool = False, memory_swap: Optional[str] = None, cpu_shares: Optional[int] = None,
                cpuset_cpus: Optional[str] = None, blkio_weight: Optional[int] = None,
-               device_read_bps: list[str] | None = None, device_write_bps: list[str] | None = None) -> Container:
+               device_read_bps: list[str] | None = None, device_write_bps: list[str] | None = None,
+               attach: Optional[bool] = None) -> Container:
         # validate everything before anything is written
         hc: dict = {"AutoRemove": auto_remove, "Memory": 0, "NanoCpus": 0, "PidsLimit": None,
                     "NetworkMode": "bridge", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
@@ -399,6 +400,7 @@ class Engine:
         if not argv:
             raise EngineError("No command specified")
         mount_list = self._mount_options(volumes, mounts, tmpfs, volumes_from, icfg.get("Volumes") or {})
+        from .inspect import docker_record
         cid = new_id()
         hn = hostname or (socket.gethostname() if "host" in (uts_mode, network) else cid[:12])
         envs = _merge_env(icfg.get("Env") or [DEFAULT_PATH], [f"HOSTNAME={hn}"] + list(env or []))
@@ -428,6 +430,13 @@ class Engine:
                            "StopTimeout": stop_timeout,
                            "Healthcheck": _merge_health(icfg.get("Healthcheck"), healthcheck)},
                 "HostConfig": hc, "NetworkConfigs": net_configs,
+                # what docker records where the working config above differs (inspect shows it);
+                # ATTACH: docker create and run without -d are made to be attached
+                "Docker": docker_record(user_env=list(env or []), image_env=icfg.get("Env"), network=network,
+                                        stop_signal=stop_signal, image_stop_signal=icfg.get("StopSignal"),
+                                        attach=not detach if attach is None else attach, interactive=interactive,
+                                        volumes=list(volumes or []), image_volumes=icfg.get("Volumes"),
+                                        volumes_from=list(volumes_from or []), tmpfs=list(tmpfs or [])),
             }
             hc["Mounts"] = self._make_volumes(mount_list) or None
             d = self.store.container_dir(cid)
@@ -778,7 +787,7 @@ class Engine:
         if not c.running():
             raise EngineError("You cannot attach to a stopped container, start it first", 1)
         try:
-            return connect(address(c.id), timeout=5)
+            return connect(address(self.store, c.id), timeout=5)
         except OSError as e:
             raise EngineError(f"attach: {e}", 1) from None
 
@@ -869,13 +878,16 @@ class Engine:
         events.emit(self.store, "container", "update", c.id, {"name": c.name})
         return c
 
-    def top(self, ref: str) -> tuple[list[str], list[list[str]]]:
-        """docker top: the container's processes, as the host's ps shows them."""
+    def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """docker top: the container's processes, as the host's ps shows them; PS_ARGS go to
+        ps as dockerd passes them (aux, -o pid,comm, ...), its lines kept for the container's pids."""
         import subprocess
         c = self.container(ref)
         if not c.running():
             raise EngineError(f"Container {c.id} is not running", 1)
         pids = open_cgroup(c.id).procs()
+        if ps_args:
+            return _ps_top(ps_args, pids)
         if not pids:
             return ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], []
         out = subprocess.run(["ps", "-o", "user:12,pid,ppid,c,stime,tty,time,args", "-p", ",".join(map(str, pids))],
@@ -1099,12 +1111,27 @@ class Engine:
                 raise
 
     def prune_containers(self) -> list[str]:
-        gone = []
-        for c in self.containers(all_=True):
-            if c.status not in ("running", "paused"):
-                self.remove(c.id)
-                gone.append(c.id)
-        return gone
+        return self.prune("containers")[0]
+
+    def prune(self, what: str, all_: bool = False) -> tuple[list[str], int]:
+        """container, image or volume prune: what went, and the bytes on disk that freed."""
+        from . import system
+        fn = {"containers": system.prune_containers, "images": system.prune_images,
+              "volumes": system.prune_volumes}[what]
+        return fn(self) if what == "containers" else fn(self, all_)
+
+    def disk_usage(self) -> dict:
+        from .system import disk_usage
+        return disk_usage(self)
+
+    def info(self) -> dict:
+        from .system import info
+        return info(self)
+
+    def reset(self) -> None:
+        """Everything of this root goes: see system.reset."""
+        from .system import reset
+        reset(self)
 
     def logs(self, ref: str, follow: bool = False, stop=None) -> Iterator[tuple[int, str, bytes]]:
         """The container's log records; with FOLLOW, new ones as they come, until the
@@ -1128,88 +1155,9 @@ class Engine:
 
     # -------------------------------------------------------------- inspect
     def inspect(self, ref: str) -> dict:
+        from .inspect import container_inspect
         from .volumes import docker_mounts
-        c = self.container(ref)
-        st, cfg = c.state, c.config
-        running = c.status in ("running", "paused")
-        return {
-            "Id": c.id,
-            "Created": cfg["Created"],
-            "Path": cfg["Argv"][0],
-            "Args": cfg["Argv"][1:],
-            "State": {
-                "Status": c.status, "Running": running, "Paused": c.status == "paused",
-                "Restarting": False, "OOMKilled": bool(st.get("OOMKilled")), "Dead": False,
-                "Pid": st.get("Pid") or 0 if running else 0, "ExitCode": int(st.get("ExitCode") or 0),
-                "Error": st.get("Error") or "",
-                **({"Health": st["Health"]} if st.get("Health") and c.config["Config"].get("Healthcheck") else {}),
-                "StartedAt": st.get("StartedAt") or "0001-01-01T00:00:00Z",
-                "FinishedAt": st.get("FinishedAt") or "0001-01-01T00:00:00Z",
-            },
-            "Image": cfg["Image"],
-            "ResolvConfPath": str(c.dir / "resolv.conf"),
-            "HostnamePath": str(c.dir / "hostname"),
-            "HostsPath": str(c.dir / "hosts"),
-            "LogPath": str(c.log_path),
-            "Name": "/" + c.name,
-            "RestartCount": int(st.get("RestartCount") or 0),
-            "Driver": "dunnage-fuse",
-            "Platform": "linux",
-            "HostConfig": {
-                "Memory": cfg["HostConfig"].get("Memory") or 0,
-                "NanoCpus": cfg["HostConfig"].get("NanoCpus") or 0,
-                "CpuPeriod": 100000 if cfg["HostConfig"].get("NanoCpus") else 0,
-                "CpuQuota": (cfg["HostConfig"]["NanoCpus"] * 100000 // 10**9) if cfg["HostConfig"].get("NanoCpus") else 0,
-                "MemorySwap": cfg["HostConfig"].get("MemorySwap") or 0,
-                "CpuShares": cfg["HostConfig"].get("CpuShares") or 0,
-                "CpusetCpus": cfg["HostConfig"].get("CpusetCpus") or "",
-                "BlkioWeight": cfg["HostConfig"].get("BlkioWeight") or 0,
-                "BlkioDeviceReadBps": cfg["HostConfig"].get("BlkioDeviceReadBps"),
-                "BlkioDeviceWriteBps": cfg["HostConfig"].get("BlkioDeviceWriteBps"),
-                "PidsLimit": cfg["HostConfig"].get("PidsLimit"),
-                "AutoRemove": bool(cfg["HostConfig"].get("AutoRemove")),
-                "Init": bool(cfg["HostConfig"].get("Init")),
-                "NetworkMode": cfg["HostConfig"].get("NetworkMode", "bridge"),
-                "PortBindings": _docker_bindings(cfg["HostConfig"].get("PortBindings") or []),
-                "PublishAllPorts": bool(cfg["HostConfig"].get("PublishAllPorts")),
-                "Dns": cfg["HostConfig"].get("Dns") or [], "DnsSearch": cfg["HostConfig"].get("DnsSearch") or [],
-                "DnsOptions": cfg["HostConfig"].get("DnsOptions") or [],
-                "ExtraHosts": cfg["HostConfig"].get("ExtraHosts"),
-                "PidMode": cfg["HostConfig"].get("PidMode", ""),
-                "IpcMode": cfg["HostConfig"].get("IpcMode", "private"),
-                "UTSMode": cfg["HostConfig"].get("UTSMode", ""),
-                "RestartPolicy": cfg["HostConfig"].get("RestartPolicy"),
-                "CgroupnsMode": "private",
-                "CapAdd": cfg["HostConfig"].get("CapAdd"),
-                "LogConfig": cfg["HostConfig"].get("LogConfig") or {"Type": "dunnage-msgpack"},
-                "ReadonlyRootfs": bool(cfg["HostConfig"].get("ReadonlyRootfs")),
-                "Ulimits": cfg["HostConfig"].get("Ulimits"),
-                "GroupAdd": cfg["HostConfig"].get("GroupAdd"),
-                "CapDrop": cfg["HostConfig"].get("CapDrop"),
-                "Privileged": bool(cfg["HostConfig"].get("Privileged")),
-                "SecurityOpt": cfg["HostConfig"].get("SecurityOpt"),
-                "MaskedPaths": [] if cfg["HostConfig"].get("Privileged") else list(MASKED_PATHS),
-                "ReadonlyPaths": [] if cfg["HostConfig"].get("Privileged") else list(READONLY_PATHS),
-            },
-            "GraphDriver": {"Name": "dunnage-fuse", "Data": {
-                "LowerDir": ":".join(cfg.get("Lowers", [])), "UpperDir": str(c.upper), "MergedDir": str(c.merged)}},
-            "Mounts": docker_mounts(cfg["HostConfig"].get("Mounts") or []),
-            "Config": {
-                "Hostname": cfg["Config"]["Hostname"], "Domainname": "", "User": cfg["Config"].get("User", ""),
-                "AttachStdin": False, "AttachStdout": not cfg.get("Detached"), "AttachStderr": not cfg.get("Detached"),
-                "Tty": bool(cfg["Config"].get("Tty")), "OpenStdin": bool(cfg["Config"].get("OpenStdin")),
-                "ExposedPorts": cfg["Config"].get("ExposedPorts"),
-                "StdinOnce": False,
-                "Env": cfg["Config"]["Env"], "Cmd": cfg["Config"]["Cmd"] or None,
-                "Image": cfg["Config"]["Image"],
-                "Volumes": {m["Target"]: {} for m in cfg["HostConfig"].get("Mounts") or [] if m["Type"] == "volume"} or None, "WorkingDir": cfg["Config"]["WorkingDir"],
-                "Entrypoint": cfg["Config"]["Entrypoint"], "OnBuild": None, "Labels": cfg["Config"]["Labels"],
-                "StopSignal": cfg["Config"].get("StopSignal"),
-                "StopTimeout": cfg["Config"].get("StopTimeout"),
-                "Healthcheck": cfg["Config"].get("Healthcheck"),
-            },
-            "NetworkSettings": self._network_settings(c),
-        }
+        return container_inspect(self.container(ref), docker_mounts)
 
     @staticmethod
     def _network_settings(c: Container) -> dict:
@@ -1255,11 +1203,13 @@ class Engine:
         r = self._net_call(nets.get, ref)
         import ipaddress as _ip
         plen = _ip.ip_network(r["Subnet"]).prefixlen
+        from .inspect import endpoint_id
         return {"Name": r["Name"], "Id": r["Id"], "Created": r["Created"], "Scope": "local", "Driver": "bridge",
                 "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {},
                                              "Config": [{"Subnet": r["Subnet"], "Gateway": r["Gateway"]}]},
                 "Internal": r["Internal"], "Attachable": False, "Ingress": False,
-                "Containers": {cid: {"Name": ep["Name"], "EndpointID": cid, "MacAddress": ep["MacAddress"],
+                "Containers": {cid: {"Name": ep["Name"], "EndpointID": endpoint_id(cid, r["Id"]),
+                                     "MacAddress": ep["MacAddress"],
                                      "IPv4Address": f"{ep['IPAddress']}/{plen}", "IPv6Address": ""}
                                for cid, ep in r["Endpoints"].items()},
                 "Options": {"com.docker.network.bridge.name": r["Bridge"]}, "Labels": r["Labels"]}
@@ -1316,21 +1266,43 @@ class Engine:
         c.save_config()
         events.emit(self.store, "network", "connect", r["Id"], {"name": r["Name"], "container": c.id})
 
-    def network_disconnect(self, net_ref: str, ref: str) -> None:
+    def network_disconnect(self, net_ref: str, ref: str, force: bool = False) -> None:
+        """Detach a container from a network. FORCE, as dockerd's: a container that is gone
+        loses the endpoint left under its name, and a network that is gone is dropped from
+        the container's settings."""
         nets = self._networks()
-        r = self._net_call(nets.get, net_ref)
+        r = nets.find(net_ref)
+        if r is None and not force:
+            r = self._net_call(nets.get, net_ref)
+        if force and find(self.store, ref) is None:
+            if r is None:
+                self._net_call(nets.get, net_ref)
+            ep = next((cid for cid, ep in r["Endpoints"].items() if ref in (ep["Name"], cid) or
+                       (len(ref) >= 3 and cid.startswith(ref))), None)
+            if ep is None:
+                raise EngineError(f"endpoint {ref} not found", 1)
+            self._net_call(nets.release, ep, r["Id"])
+            events.emit(self.store, "network", "disconnect", r["Id"], {"name": r["Name"], "container": ep})
+            return
         c = self.container(ref)
         confs = c.config.get("NetworkConfigs") or {}
-        if r["Name"] not in confs:
-            raise EngineError(f"container {c.name} is not connected to network {r['Name']}", 1)
-        self._net_call(nets.release, c.id, r["Id"])
-        del confs[r["Name"]]
+        name = r["Name"] if r is not None else net_ref
+        if name not in confs:
+            raise EngineError(f"container {c.name} is not connected to network {name}", 1)
+        if r is not None:  # forced with the network gone, only the container's settings name it
+            try:
+                self._net_call(nets.release, c.id, r["Id"])
+            except EngineError:
+                if not force:
+                    raise
+        del confs[name]
         c.save_config()
         if c.state.get("NetworkSettings"):
             ns = dict(c.state["NetworkSettings"])
-            ns["Networks"] = {k: v for k, v in (ns.get("Networks") or {}).items() if k != r["Name"]}
+            ns["Networks"] = {k: v for k, v in (ns.get("Networks") or {}).items() if k != name}
             c.save_state(NetworkSettings=ns)
-        events.emit(self.store, "network", "disconnect", r["Id"], {"name": r["Name"], "container": c.id})
+        if r is not None:
+            events.emit(self.store, "network", "disconnect", r["Id"], {"name": name, "container": c.id})
 
     def ports(self, ref: str) -> list[tuple[str, str, str]]:
         """(container port/proto, host ip, host port) of a running container's published ports."""
@@ -1407,6 +1379,43 @@ def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) 
         "_net": [rx, tx, b.net_rx_packets if b else 0, b.net_tx_packets if b else 0],
         "_io": [b.io_read if b else 0, b.io_write if b else 0],
     }
+
+
+def _ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]]]:
+    """dockerd's top with ps options: ps ARGS -q PIDS (again without -q for options that
+    refuse it, such as f), the lines whose PID column is one of PIDS, the overhanging
+    fields of each joined into its last column."""
+    import subprocess
+    for k, v in re.findall(r"\s+(\S*)=\s*(PID\S*)", " " + " ".join(args)):
+        if k != "pid":
+            raise EngineError(f'specifying "{k}={v}" is not allowed', 1)
+    try:
+        r = subprocess.run(["ps", *args, "-q", ",".join(map(str, pids or [0]))], capture_output=True,
+                           text=True, timeout=30)
+        if r.returncode != 0:
+            r = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise EngineError(f"ps: {e}", 1) from None
+    if r.returncode != 0:
+        raise EngineError(f"ps: {(r.stderr.strip() or 'failed').splitlines()[0]}", 1)
+    lines = r.stdout.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise EngineError("Couldn't find PID field in ps output", 1)
+    at = titles.index("PID")
+    want = set(pids)
+    rows = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) <= at:
+            continue
+        try:
+            pid = -1 if fields[at] == "-" else int(fields[at])
+        except ValueError:
+            raise EngineError(f"Unexpected pid '{fields[at]}'", 1) from None
+        if pid in want:
+            rows.append(fields[:len(titles) - 1] + [" ".join(fields[len(titles) - 1:])])
+    return titles, rows
 
 
 def container_status_text(c: Container) -> str:
@@ -1538,7 +1547,8 @@ def _docker_bindings(bindings: list[dict]) -> dict:
 def _init_layer(d, lowers: list[str], init: bool = False) -> None:
     """docker's init layer: empty /etc/hosts, /etc/hostname and /etc/resolv.conf
     over the image's layers, so the container's own files can be bound there
-    without writing mount points into its upper layer (diff, commit)."""
+    without writing mount points into its upper layer (diff, commit); /etc/mtab
+    a link to /proc/mounts unless the image has one."""
     etc = os.path.join(d, "etc")
     os.makedirs(etc)
     for L in lowers:  # /etc keeps the image's mode and owner
@@ -1555,6 +1565,8 @@ def _init_layer(d, lowers: list[str], init: bool = False) -> None:
         with open(os.path.join(etc, n), "w"):
             pass
         os.chmod(os.path.join(etc, n), 0o644)
+    if not any(os.path.lexists(os.path.join(L, "etc", "mtab")) for L in lowers):
+        os.symlink("/proc/mounts", os.path.join(etc, "mtab"))  # as docker's init layer has it
     if init:  # where --init's tini is bound
         from .shim import INIT_PATH
         os.makedirs(os.path.join(d, os.path.dirname(INIT_PATH).lstrip("/")), 0o755, exist_ok=True)

@@ -96,7 +96,7 @@ def _shim_entry(store: Store, cid: str, ready_w: int) -> None:
     code = 1
     try:
         rundir = store.run_dir(cid)
-        rundir.mkdir(parents=True, exist_ok=True)
+        rundir.mkdir(mode=0o700, parents=True, exist_ok=True)  # ours alone: the attach socket is there
         logfd = os.open(rundir / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         nul = os.open("/dev/null", os.O_RDWR)
         os.dup2(nul, 0)
@@ -295,7 +295,10 @@ class Shim:
             "host_namespaces": [n for n, k in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode"),
                                                ("net", "NetworkMode")) if hc.get(k) == "host"],
         }
-        listener = self.listen()
+        try:
+            listener = self.listen()
+        except OSError as e:
+            return self.fail(125, f"attach socket: {e}")
         lo = hc.get("LogConfig") or {}
         log = LogWriter(str(c.log_path), int(lo.get("MaxSize") or 0), int(lo.get("MaxFile") or 1))
         clients: list = []
@@ -485,14 +488,11 @@ class Shim:
             return 0
 
     def listen(self) -> socket.socket:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(attach.address(self.c.id))
-        s.listen(8)
-        return s
+        return attach.listen(self.store, self.c.id)
 
     @staticmethod
     def accept(listener: socket.socket):
-        """A client, if it runs as our user (abstract sockets have no file permissions)."""
+        """A client, if it runs as our user (besides the socket's directory, ours and 0700)."""
         cl, _ = listener.accept()
         if attach.peer_uid(cl) != os.geteuid():
             cl.close()

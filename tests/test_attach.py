@@ -76,11 +76,13 @@ def test_attach_sees_output_of_a_running_container(run_cli, engine, image):
 
 def test_attach_socket_refuses_other_users(engine, image):
     c = engine.run(image, ["sh", "-c", "while :; do echo tick; sleep 0.2; done"], name="private", detach=True)
-    code = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(chr(0) + 'dunnage-attach-' + sys.argv[1]);"
-            " s.settimeout(5); print(len(s.recv(100)))")
+    from dunnage.core.attach import address
+    code = ("import sys; from dunnage.core.attach import connect\n"
+            "try:\n s = connect(sys.argv[1], timeout=0); s.settimeout(5); print(len(s.recv(100)))\n"
+            "except PermissionError:\n print('denied')")
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
-                        c.id], capture_output=True, timeout=30)
-    assert r.stdout.strip() == b"0"  # closed at once, nothing sent
+                        address(engine.store, c.id)], capture_output=True, timeout=30)
+    assert r.stdout.strip() == b"denied", r.stderr  # the socket's directory is root's, 0700
     s = engine.attach_socket(c.id)
     try:
         s.settimeout(5)

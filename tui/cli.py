@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.engine import container_status_text
+from dunnage.core.system import human_size
 from dunnage.core.units import bytes_decimal, human_duration, since
 
 # argparse passes every help and error text through gettext, which looks for a
@@ -169,7 +170,7 @@ def _pull_with_bars(e: Engine, ref: str, tls, platform=None):
 
 def cmd_commit(e: Engine, a) -> int:
     img = e.commit(a.container, a.reference, parse_changes(a.change), a.message or "", a.author or "",
-                   pause=not a.no_pause)
+                   pause=a.pause and not a.no_pause)
     print(img.id)
     return 0
 
@@ -212,9 +213,9 @@ def cmd_tag(e: Engine, a) -> int:
 def cmd_image(e: Engine, a) -> int:
     """image ls|rm|inspect|history|prune|tag|pull|push|load|save|import: the same verbs, grouped."""
     if a.sub == "prune":
-        lines = e.prune_images(a.all or bool({"-a", "--all"} & set(a.args)))
-        for ln in lines:
-            print(ln)
+        lines, freed = e.prune("images", a.all or bool({"-a", "--all"} & set(a.args)))
+        _print_pruned("Deleted Images:", [_prune_line(ln) for ln in lines])
+        print(f"Total reclaimed space: {human_size(freed)}")
         return 0
     if a.sub == "history":
         img = e.image(a.args[0])
@@ -262,7 +263,7 @@ def cmd_network(e: Engine, a) -> int:
     if sub == "connect":
         e.network_connect(a.network, a.container, a.alias, a.ip)
         return 0
-    e.network_disconnect(a.network, a.container)
+    e.network_disconnect(a.network, a.container, a.force)
     return 0
 
 
@@ -283,7 +284,10 @@ def cmd_volume(e: Engine, a) -> int:
         return _inspect_each(a.format, a.volumes, e.volume_inspect)
     if sub == "rm":
         return _each(a, a.volumes, e.volume_remove)
-    return _print_pruned("Deleted Volumes:", e.volume_prune(a.all))
+    names, freed = e.prune("volumes", a.all)
+    _print_pruned("Deleted Volumes:", names)
+    print(f"Total reclaimed space: {human_size(freed)}")
+    return 0
 
 
 def _inspect_each(fmt, names: list[str], inspect) -> int:
@@ -303,11 +307,19 @@ def _inspect_each(fmt, names: list[str], inspect) -> int:
 
 
 def _print_pruned(title: str, names: list[str]) -> int:
+    """A prune's section as docker prints it: the title, a line each, a blank line."""
     if names:
         print(title)
         for n in names:
             print(n)
+        print()
     return 0
+
+
+def _prune_line(line: str) -> str:
+    """rmi's "Untagged: x" / "Deleted: id" as image prune words them."""
+    word, _, rest = line.partition(": ")
+    return f"{word.lower()}: {rest}"
 
 
 def cmd_port(e: Engine, a) -> int:
@@ -440,7 +452,8 @@ def _create_kwargs(a) -> dict:
 
 
 def cmd_create(e: Engine, a) -> int:
-    c = e.create(a.image, a.command, detach=True, tty=a.tty, interactive=a.interactive, **_create_kwargs(a))
+    c = e.create(a.image, a.command, detach=True, attach=True, tty=a.tty, interactive=a.interactive,
+                 **_create_kwargs(a))
     print(c.id)
     return 0
 
@@ -460,7 +473,7 @@ def cmd_run(e: Engine, a) -> int:
 
     def attach_now():
         from dunnage.core.attach import address, connect
-        sock.append(connect(address(c.id)))
+        sock.append(connect(address(e.store, c.id)))
 
     try:
         e.start(c.id, on_listening=attach_now)
@@ -527,7 +540,7 @@ def cmd_start(e: Engine, a) -> int:
 
         def attach_now(cid=c0.id if c0 else ""):
             from dunnage.core.attach import address, connect
-            sock.append(connect(address(cid)))
+            sock.append(connect(address(e.store, cid)))
         try:
             c = e.start(ref, on_listening=attach_now if relay else None, attach=bool(relay))
         except EngineError as ex:
@@ -602,7 +615,7 @@ def cmd_update(e: Engine, a) -> int:
 
 
 def cmd_top(e: Engine, a) -> int:
-    titles, rows = e.top(a.container)
+    titles, rows = e.top(a.container, a.ps_args)
     render(None, [dict(zip(titles, r)) for r in rows], [(t, t) for t in titles])
     return 0
 
@@ -615,18 +628,126 @@ def cmd_diff(e: Engine, a) -> int:
 
 def cmd_container(e: Engine, a) -> int:
     if a.sub == "prune":
-        gone = e.prune_containers()
-        if gone:
-            print("Deleted Containers:")
-            for cid in gone:
-                print(cid)
-        print("Total reclaimed space: 0B")
+        gone, freed = e.prune("containers")
+        _print_pruned("Deleted Containers:", gone)
+        print(f"Total reclaimed space: {human_size(freed)}")
         return 0
     mapping = {"ls": "ps", "list": "ps"}
     argv = [mapping.get(a.sub, a.sub)] + a.args
     if a.root:
         argv = ["--root", a.root] + argv
     return main(argv)
+
+
+def _confirm(message: str) -> bool:
+    """docker's prompt: MESSAGE [y/N], and only y (or yes) goes on."""
+    sys.stdout.write(f"{message} [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _reclaimable(kind: str, u: dict) -> str:
+    if u["size"] and kind != "Build Cache":
+        return f"{human_size(u['reclaimable'])} ({u['reclaimable'] * 100 // u['size']}%)"
+    return human_size(u["reclaimable"])
+
+
+def _df_verbose(e: Engine, du: dict) -> dict:
+    """docker system df -v's rows: images, containers, volumes, build cache."""
+    images = []
+    for it in du["Images"]["items"]:
+        img = it["image"]
+        repo, _, tag = (img.tags[0] if img.tags else "<none>:<none>").rpartition(":")
+        images.append({"Containers": str(it["containers"]), "CreatedAt": img.created,
+                       "CreatedSince": human_duration(since(img.created)) + " ago", "Digest": "<none>",
+                       "ID": img.short_id, "Repository": repo, "Tag": tag, "Size": bytes_decimal(it["size"]),
+                       "SharedSize": human_size(it["shared"]), "UniqueSize": human_size(it["size"] - it["shared"]),
+                       "VirtualSize": human_size(it["size"])})
+    ps = {r["ID"]: r for r in ps_rows(e, True)}
+    containers = [dict(ps.get(it["container"].short_id, {"ID": it["container"].short_id}),
+                       Size=bytes_decimal(it["size"])) for it in du["Containers"]["items"]]
+    volumes = [{"Name": it["volume"]["Name"], "Driver": it["volume"]["Driver"], "Links": str(it["links"]),
+                "Size": human_size(it["size"]), "Mountpoint": it["volume"]["Mountpoint"], "Scope": "local",
+                "Labels": ",".join(f"{k}={v}" for k, v in it["volume"]["Labels"].items()),
+                "CreatedAt": it["volume"]["CreatedAt"]} for it in du["Local Volumes"]["items"]]
+    return {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}
+
+
+def cmd_system(e: Engine, a) -> int:
+    """system df [-v] | prune [-a] [--volumes] [-f] | info | reset [-f]."""
+    if a.sub == "df":
+        du = e.disk_usage()
+        if not a.verbose:
+            rows = [{"Type": k, "TotalCount": str(u["total"]), "Active": str(u["active"]),
+                     "Size": human_size(u["size"]), "Reclaimable": _reclaimable(k, u)} for k, u in du.items()]
+            render(a.format, rows, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"),
+                                    ("SIZE", "Size"), ("RECLAIMABLE", "Reclaimable")])
+            return 0
+        v = _df_verbose(e, du)
+        if a.format:
+            render(a.format, [v], [])
+            return 0
+        print("Images space usage:\n")
+        render(None, v["Images"], [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
+                                   ("CREATED", "CreatedSince"), ("SIZE", "Size"), ("SHARED SIZE", "SharedSize"),
+                                   ("UNIQUE SIZE", "UniqueSize"), ("CONTAINERS", "Containers")])
+        print("\nContainers space usage:\n")
+        render(None, v["Containers"], [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
+                                       ("LOCAL VOLUMES", "LocalVolumes"), ("SIZE", "Size"),
+                                       ("CREATED", "RunningFor"), ("STATUS", "Status"), ("NAMES", "Names")])
+        print("\nLocal Volumes space usage:\n")
+        render(None, v["Volumes"], [("VOLUME NAME", "Name"), ("LINKS", "Links"), ("SIZE", "Size")])
+        print(f"\nBuild cache usage: {human_size(du['Build Cache']['size'])}\n")
+        render(None, [], [("CACHE ID", "ID"), ("CACHE TYPE", "CacheType"), ("SIZE", "Size"),
+                          ("CREATED", "CreatedSince"), ("LAST USED", "LastUsedSince"), ("USAGE", "UsageCount"),
+                          ("SHARED", "Shared")])
+        return 0
+    if a.sub == "info":
+        return cmd_info(e, a)
+    if a.sub == "prune":
+        if not a.force:
+            warnings = ["all stopped containers", "all networks not used by at least one container"]
+            if a.volumes:
+                warnings.append("all anonymous volumes not used by at least one container")
+            warnings.append("all images without at least one container associated to them" if a.all
+                            else "all dangling images")
+            warnings.append("all build cache" if a.all else "unused build cache")
+            if not _confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+                            + "\nAre you sure you want to continue?"):
+                return 0
+        gone, freed = e.prune("containers")
+        _print_pruned("Deleted Containers:", gone)
+        _print_pruned("Deleted Networks:", e.network_prune())
+        if a.volumes:
+            names, n = e.prune("volumes")
+            _print_pruned("Deleted Volumes:", names)
+            freed += n
+        lines, n = e.prune("images", a.all)
+        _print_pruned("Deleted Images:", [_prune_line(ln) for ln in lines])
+        print(f"Total reclaimed space: {human_size(freed + n)}")
+        return 0
+    if not a.force:  # reset
+        what = ["all containers", "all images", "all networks, their bridges and this root's nftables table",
+                "all build cache", "all volumes", f'the root directory: "{e.store.root}"',
+                f'the run directory: "{e.store.run}"']
+        if not _confirm("WARNING! This will remove:\n" + "".join(f"        - {w}\n" for w in what)
+                        + "Are you sure you want to continue?"):
+            return 0
+    e.reset()
+    return 0
+
+
+def cmd_info(e: Engine, a) -> int:
+    """docker info: this root and this host."""
+    from dunnage.core.system import info_text
+    i = e.info()
+    if a.format:
+        render(a.format, [i], [])
+        return 0
+    print(info_text(i))
+    for w in i["Warnings"]:
+        print(w, file=sys.stderr)
+    return 0
 
 
 def cmd_wait(e: Engine, a) -> int:
@@ -652,15 +773,18 @@ def ports_text(ports: dict) -> str:
 
 
 def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
+    from dunnage.core.system import ellipsis, go_quote, ps_command, ps_mounts
+    from dunnage.core.volumes import docker_mounts
     rows = []
     for c in e.containers(all_):
         cfg = c.config
-        cmd = " ".join(cfg["Argv"])
+        cmd = ps_command(cfg["Argv"])
+        mounts, local_volumes = ps_mounts(docker_mounts(cfg["HostConfig"].get("Mounts") or []), not no_trunc)
         rows.append({
-            "Command": json.dumps(cmd if len(cmd) <= 20 or no_trunc else cmd[:19] + "…", ensure_ascii=False),
+            "Command": go_quote(cmd if no_trunc else ellipsis(cmd, 20)),
             "CreatedAt": cfg["Created"], "ID": c.id if no_trunc else c.short_id, "Image": cfg["ImageName"],
             "Labels": ",".join(f"{k}={v}" for k, v in (cfg["Config"].get("Labels") or {}).items()),
-            "LocalVolumes": "0", "Mounts": "", "Names": c.name,
+            "LocalVolumes": local_volumes, "Mounts": mounts, "Names": c.name,
             "Networks": ",".join(cfg.get("NetworkConfigs") or {}) or cfg["HostConfig"].get("NetworkMode", ""),
             "Ports": ports_text(e._network_settings(c).get("Ports") or {}),
             "RunningFor": human_duration(since(cfg["Created"])) + " ago", "Size": "N/A",
@@ -692,8 +816,9 @@ def cmd_logs(e: Engine, a) -> int:
     def write(t: int, stream: str, data: bytes) -> None:
         if since is not None and t < since or until is not None and t > until:
             return
-        if a.timestamps:
-            data = dt.datetime.fromtimestamp(t / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ ").encode() + data
+        if a.timestamps:  # docker's RFC3339NanoFixed: nine digits always
+            data = (dt.datetime.fromtimestamp(t // 10**9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+                    + f".{t % 10**9:09d}Z ").encode() + data
         out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
         out.write(data)
         out.flush()
@@ -899,6 +1024,22 @@ def _run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _go_bool(p: argparse.ArgumentParser, *flags: str, default: bool, help: str) -> None:
+    """A boolean flag as Go's flag package has them: bare it is true, and FLAG=false (any of
+    strconv.ParseBool's words) turns it off. argparse looks an argument up whole before it
+    splits it at '=', so each spelling with its value is an option of its own."""
+    dest = flags[-1].lstrip("-").replace("-", "_")
+    p.add_argument(*flags, dest=dest, action="store_true", default=default, help=help)
+    p.add_argument(*[f"{f}={v}" for f in flags for v in _GO_TRUE], dest=dest, action="store_true",
+                   help=argparse.SUPPRESS)
+    p.add_argument(*[f"{f}={v}" for f in flags for v in _GO_FALSE], dest=dest, action="store_false",
+                   help=argparse.SUPPRESS)
+
+
 def build_parser() -> Parser:
     ap = Parser(prog=PROG, description="A container engine and terminal dashboard. Without a command: the dashboard.")
     ap.add_argument("--root", help="store directory (default /var/lib/dunnage, or $DUNNAGE_ROOT)")
@@ -922,7 +1063,7 @@ def build_parser() -> Parser:
     p.add_argument("-c", "--change", action="append", help="apply a Dockerfile instruction (CMD, ENV, …)")
     p.add_argument("-m", "--message")
     p.add_argument("-a", "--author")
-    p.add_argument("-p", "--pause", action="store_true", default=True, help="pause while committing (default)")
+    _go_bool(p, "-p", "--pause", default=True, help="pause while committing (default true; --pause=false)")
     p.add_argument("--no-pause", action="store_true")
     p.add_argument("container")
     p.add_argument("reference", nargs="?")
@@ -1114,6 +1255,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("top", help="the processes of a container")
     p.add_argument("container")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="PS OPTIONS", help="passed to ps (aux, -o pid,comm)")
     p.set_defaults(fn=cmd_top)
 
     p = sub.add_parser("diff", help="what a container changed in its file system")
@@ -1124,6 +1266,25 @@ def build_parser() -> Parser:
     p.add_argument("sub")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_container)
+
+    p = sub.add_parser("system", help="manage this root (df, prune, info, reset)")
+    ssub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
+    q = ssub.add_parser("df", help="disk usage of images, containers, volumes and build cache")
+    q.add_argument("-v", "--verbose", action="store_true", help="each image, container and volume")
+    q.add_argument("--format")
+    q = ssub.add_parser("prune", help="remove stopped containers, unused networks, dangling images")
+    q.add_argument("-a", "--all", action="store_true", help="every image no container uses, not only dangling ones")
+    q.add_argument("--volumes", action="store_true", help="anonymous volumes no container uses too")
+    q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    q = ssub.add_parser("info", help="system-wide information")
+    q.add_argument("-f", "--format")
+    q = ssub.add_parser("reset", help="remove everything of this root: containers, images, volumes, networks")
+    q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    p.set_defaults(fn=cmd_system)
+
+    p = sub.add_parser("info", help="system-wide information")
+    p.add_argument("-f", "--format")
+    p.set_defaults(fn=cmd_info)
 
     p = sub.add_parser("attach", help="attach to a running container's input and output")
     p.add_argument("--no-stdin", action="store_true")
