@@ -314,7 +314,8 @@ class Engine:
                 raise EngineError(str(e)) from None  # a bad value of a flag: 125, not 1
         if user:
             _check_user(user)
-        log_config = {"Type": "dunnage-msgpack", "MaxSize": 0, "MaxFile": 1}
+        from .logs import MAX_FILE, MAX_SIZE  # bounded by default, as docker's local driver
+        log_config = {"Type": "dunnage-msgpack", "MaxSize": MAX_SIZE, "MaxFile": MAX_FILE}
         for o in log_opts or []:
             k, sep, v = o.partition("=")
             try:

@@ -1,11 +1,16 @@
 """Container logs: msgpack records [time_ns, stream, bytes] in containers/<id>/log.
 
-With a size limit (--log-opt max-size=10m, max-file=3, as docker's json-file
-driver), the writer rotates: log -> log.1 -> log.2 ..., keeping MAX_FILE files
-in all.  Readers read the rotated files oldest first, and a follower that sees
-the file replaced under it finishes the old one before going on with the new."""
+The log is bounded as docker's ``local`` driver bounds its own: unless the
+container was made with other --log-opt values, the writer rotates at
+MAX_SIZE (20 MiB) keeping MAX_FILE (5) files, log -> log.1 -> log.2 ...
+(docker's ``local`` also compresses the rotated files; these are not).
+Readers read the rotated files oldest first, in chunks of CHUNK bytes, so a
+log of any size is read in bounded memory, and a follower that sees the file
+replaced under it finishes the old one before going on with the new.
+``tail_lines`` finds the last lines without holding what comes before them."""
 from __future__ import annotations
 
+import collections
 import os
 import time
 from typing import Callable, Iterator, Optional
@@ -13,6 +18,9 @@ from typing import Callable, Iterator, Optional
 import msgpack
 
 STDOUT, STDERR = "stdout", "stderr"
+MAX_SIZE = 20 << 20
+MAX_FILE = 5
+CHUNK = 1 << 20
 
 
 class LogWriter:
@@ -92,17 +100,73 @@ def log_files(path: str) -> list[str]:
     return list(reversed(rotated)) + [path]
 
 
+def _records(path: str, offset: int = 0) -> Iterator[tuple[int, list]]:
+    """(offset, record) of each whole record of file PATH from OFFSET on, read CHUNK at a time."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return  # rotated away meanwhile: its records moved on
+    with f:
+        f.seek(offset)
+        up = msgpack.Unpacker(raw=False)
+        pos = offset
+        while True:
+            data = f.read(CHUNK)
+            if not data:
+                return
+            up.feed(data)
+            for rec in up:
+                yield pos, rec
+                pos = offset + up.tell()
+
+
+def tail_lines(path: str, n: int) -> tuple[list[tuple[int, str, bytes]], int]:
+    """The last N lines of the log (a piece without its newline last, as it is, as
+    LineJoiner gives them) and how many records there were.  One pass finds where the
+    earliest of those lines starts, keeping N positions; a second reads from there."""
+    files = log_files(path)
+    count = 0
+    starts: collections.deque = collections.deque(maxlen=max(n, 0))  # of the last N completed lines
+    partial: dict[str, tuple] = {}  # stream -> where its unfinished line starts
+    for fi, name in enumerate(files):
+        for off, (_, stream, data) in _records(name):
+            here = (fi, off, count)
+            count += 1
+            if not data:
+                continue
+            nl = data.count(b"\n")
+            if nl:
+                starts.append(partial.pop(stream, here))
+                starts.extend([here] * min(nl - 1, starts.maxlen or 0))
+                if not data.endswith(b"\n"):
+                    partial[stream] = here
+            else:
+                partial.setdefault(stream, here)
+    if n <= 0:
+        return [], count
+    keep = list(starts)[max(len(starts) - max(n - len(partial), 0), 0):] + list(partial.values())
+    if not keep:
+        return [], count
+    fi, off, idx = min(keep)
+    joiner = LineJoiner()
+    lines: collections.deque = collections.deque(maxlen=n)
+    for name in files[fi:]:
+        for _, (t, stream, data) in _records(name, off):
+            if idx >= count:
+                break
+            idx += 1
+            lines.extend((t0, s0, line + b"\n") for t0, s0, line in joiner.feed(t, stream, data))
+        off = 0
+    lines.extend(joiner.flush())
+    return list(lines), count
+
+
 def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambda: False,
               poll: float = 0.05, idle: Callable[[], None] | None = None) -> Iterator[tuple[int, str, bytes]]:
     """Yield log records; with FOLLOW keep going while ALIVE() says the writer lives."""
     for old in log_files(path)[:-1]:
-        try:
-            with open(old, "rb") as f:
-                up = msgpack.Unpacker(f, raw=False)
-                for rec in up:
-                    yield rec[0], rec[1], rec[2]
-        except FileNotFoundError:
-            continue  # rotated away while we read: its records moved on
+        for _, rec in _records(old):
+            yield rec[0], rec[1], rec[2]
     up = msgpack.Unpacker(raw=False)
     f: Optional[object] = None
     ino = None
@@ -122,7 +186,7 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
             reopen()
             if f is None:
                 return False
-        data = f.read()
+        data = f.read(CHUNK)
         up.feed(data)
         return bool(data)
 
@@ -131,6 +195,8 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
             got = drain()
             for rec in up:
                 yield rec[0], rec[1], rec[2]
+            if got:
+                continue  # read on to the end before looking at anything else
             if not follow:
                 return
             try:
@@ -143,9 +209,9 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
                 continue
             if not got:
                 if not alive():
-                    drain()  # one last read: the writer may have written as it exited
-                    for rec in up:
-                        yield rec[0], rec[1], rec[2]
+                    while drain():  # one last read: the writer may have written as it exited
+                        for rec in up:
+                            yield rec[0], rec[1], rec[2]
                     return
                 if idle is not None:
                     idle()

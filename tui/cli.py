@@ -858,10 +858,8 @@ def cmd_logs(e: Engine, a) -> int:
 def _tail(e: Engine, ref: str, n: int, joiner) -> tuple[list, int]:
     """The last N lines written so far (a piece without its newline last, as it is), and how
     many records that read; JOINER is left holding nothing."""
-    records = list(e.logs(ref, follow=False))
-    lines = [(t, stream, line + b"\n") for rec in records for t, stream, line in joiner.feed(*rec)]
-    lines += joiner.flush()
-    return (lines[-n:] if n > 0 else []), len(records)
+    from dunnage.core.logs import tail_lines
+    return tail_lines(str(e.container(ref).log_path), n)
 
 
 def cmd_inspect(e: Engine, a) -> int:
