@@ -10,12 +10,13 @@ import os
 import re
 import signal
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.engine import container_status_text
 from dunnage.core.system import human_size
 from dunnage.core.units import bytes_decimal, human_duration, since
+from dunnage.tui import gotemplate
 
 # argparse passes every help and error text through gettext, which looks for a
 # translation catalogue on disk each time: 150 lookups and 11 ms of every
@@ -36,42 +37,40 @@ class Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------- output helpers
-_TMPL = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
-
-
 def render(fmt: Optional[str], rows: list[dict], table: list[tuple[str, str]], quiet_key: Optional[str] = None,
            quiet: bool = False) -> None:
-    """Print ROWS as a docker-like table, as JSON lines (--format json), or through
-    a Go-template subset ({{.Field}}, {{json .}}, {{json .Field}}, table prefix)."""
+    """Print ROWS as docker's formatter does: the default table (TABLE: its header and
+    field per column), or --format: `table [TEMPLATE]`, `json`, or a Go template run
+    on each row (tui/gotemplate.py). Rows of a listing (TABLE given) are docker's
+    typed contexts: a field they do not have is an error; other objects (inspect,
+    info) are JSON maps, where it is <no value>. A template that does not parse or
+    run is one error line, exit 125, with nothing printed."""
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     if quiet and quiet_key:
         for r in public:
             print(r[quiet_key])
         return
-    if fmt == "json":
-        for r in public:
-            print(json.dumps(r))
+    if not fmt:
+        lines = ["\t".join(h for h, _ in table)]
+        lines += ["\t".join(gotemplate.go_sprint(r.get(k, "")) for _, k in table) for r in public]
+        sys.stdout.write(gotemplate.tabwrite("\n".join(lines) + "\n"))
         return
-    if fmt:
-        header = fmt.startswith("table")
-        f = fmt[5:].lstrip() if header else fmt
-        f = f.replace("\\t", "\t").replace("\\n", "\n")
-        if header:
-            print(_TMPL.sub(lambda m: m.group(2).upper(), f))
-        for r in public:
-            def sub(m):
-                key = m.group(2)
-                v: Any = r if key == "" else r
-                for part in filter(None, key.split(".")):
-                    v = v.get(part, "") if isinstance(v, dict) else ""
-                return json.dumps(v) if m.group(1) else str(v)
-            print(_TMPL.sub(sub, f))
-        return
-    cols = [(h, [str(r.get(k, "")) for r in public]) for h, k in table]
-    widths = [max([len(h)] + [len(v) for v in vals]) for h, vals in cols]
-    print("   ".join(h.ljust(w) for (h, _), w in zip(cols, widths)).rstrip())
-    for i in range(len(public)):
-        print("   ".join(vals[i].ljust(w) for (_, vals), w in zip(cols, widths)).rstrip())
+    if table:
+        public = [_row_struct(r, p) for r, p in zip(rows, public)]
+    try:
+        text = gotemplate.format_rows(fmt, public, table)
+    except gotemplate.TemplateError as ex:
+        raise EngineError(f"template parsing error: {ex}", 125) from None
+    sys.stdout.write(text)
+
+
+def _row_struct(row: dict, public: dict) -> gotemplate.Struct:
+    """A listing's row as docker's context: its fields, and Label NAME when it has labels."""
+    out = gotemplate.Struct(public, "row")
+    labels = row.get("_labels")
+    if labels is not None:
+        out["Label"] = lambda name: labels.get(name, "")
+    return out
 
 
 def err(msg: str) -> None:
@@ -789,6 +788,7 @@ def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
             "Ports": ports_text(e._network_settings(c).get("Ports") or {}),
             "RunningFor": human_duration(since(cfg["Created"])) + " ago", "Size": "N/A",
             "State": c.status, "Status": container_status_text(c),
+            "_labels": cfg["Config"].get("Labels") or {},
         })
     return rows
 
@@ -911,12 +911,23 @@ def cmd_events(e: Engine, a) -> int:
         since_ns = _parse_since(a.since)
     else:
         since_ns = __import__("time").time_ns()
+    tmpl = None
+    if a.format and a.format != "json":
+        try:  # parsed before the first event, run on each as docker does
+            tmpl = gotemplate.parse(a.format)
+        except gotemplate.TemplateError as ex:
+            raise EngineError(f"template parsing error: {ex}", 125) from None
     try:
         for r in ev.follow(e.store, since_ns):
+            msg = {"Type": r["Type"], "Action": r["Action"], "Actor": {"ID": r["id"], "Attributes": r["Attributes"]},
+                   "time": r["time_ns"] // 10**9, "timeNano": r["time_ns"]}
             if a.format == "json":
-                print(json.dumps({"Type": r["Type"], "Action": r["Action"], "Actor": {
-                    "ID": r["id"], "Attributes": r["Attributes"]}, "time": r["time_ns"] // 10**9,
-                    "timeNano": r["time_ns"]}), flush=True)
+                print(json.dumps(msg), flush=True)
+            elif tmpl is not None:
+                try:
+                    print(tmpl.execute(msg), flush=True)
+                except gotemplate.TemplateError as ex:
+                    raise EngineError(f"template parsing error: {ex}", 125) from None
             else:
                 stamp = dt.datetime.fromtimestamp(r["time_ns"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
                 attrs = ", ".join(f"{k}={v}" for k, v in sorted(r["Attributes"].items()))
