@@ -236,6 +236,7 @@ def test_commit_pause_false_leaves_the_container_running(run_cli, engine, sessio
 def test_network_disconnect_force(run_cli, engine, session_root, image):
     from dunnage.core.net.config import Networks
     assert run_cli("network", "create", "sys-gone").returncode == 0
+    assert run_cli("network", "create", "sys-here").returncode == 0
     c = engine.create(image, ["true"], network="sys-gone", name="sys-orphan")
     try:
         Networks(engine.store).remove("sys-gone")  # lost behind dunnage's back (no endpoint: it is stopped)
@@ -244,12 +245,13 @@ def test_network_disconnect_force(run_cli, engine, session_root, image):
         r = run_cli("network", "disconnect", "-f", "sys-gone", "sys-orphan")
         assert r.returncode == 0, r.stderr
         assert "sys-gone" not in engine.container(c.id).config.get("NetworkConfigs", {})
-        r = run_cli("network", "disconnect", "-f", "bridge", "sys-no-such-container")
+        r = run_cli("network", "disconnect", "-f", "sys-here", "sys-no-such-container")
         assert r.returncode == 1 and r.stderr.decode().strip().endswith("endpoint sys-no-such-container not found")
-        r = run_cli("network", "disconnect", "bridge", "sys-no-such-container")
+        r = run_cli("network", "disconnect", "sys-here", "sys-no-such-container")
         assert r.returncode == 1 and b"No such container: sys-no-such-container" in r.stderr
     finally:
         engine.remove(c.id, force=True)
+        engine.network_remove("sys-here")
 
 
 def test_top_passes_ps_options(run_cli, engine, image):
