@@ -61,14 +61,15 @@ _PACKAGE = Path(__file__).resolve().parent.parent  # the directory holding core/
 
 
 def code_stamp() -> str:
-    """What identifies this dunnage's code: the size and mtime of its Python files."""
+    """What identifies this dunnage's code: the size and mtime of its Python files and of
+    its data (the default seccomp profile, which the server compiles once)."""
     import hashlib
     h = []
     for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "fuse", "tui"):
         try:
             with os.scandir(_PACKAGE / sub) as it:
                 for e in it:
-                    if e.name.endswith(".py"):
+                    if e.name.endswith((".py", ".json")):
                         st = e.stat()
                         h.append(f"{sub}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
         except OSError:

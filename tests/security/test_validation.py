@@ -71,3 +71,43 @@ def test_sizes_stay_within_64_bits():
     for bad in ("8192p", "99999999999g", "9" * 5000):
         with pytest.raises(UnitError):
             parse_size(bad)
+
+
+IO_URING_PROBE = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    char params[120];
+    memset(params, 0, sizeof params);
+    long fd = syscall(__NR_io_uring_setup, 1, params);
+    printf("setup=%s\n", fd >= 0 ? "ok" : strerror(errno));
+    printf("enter=%s\n", syscall(__NR_io_uring_enter, -1, 0, 0, 0, NULL, 0) == 0 ? "ok" : strerror(errno));
+    printf("register=%s\n", syscall(__NR_io_uring_register, -1, 0, NULL, 0) == 0 ? "ok" : strerror(errno));
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def io_uring_probe(tmp_path):
+    src = tmp_path / "probe.c"
+    src.write_text(IO_URING_PROBE)
+    exe = tmp_path / "probe"
+    import subprocess
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(exe), str(src)], check=True, timeout=60)
+    return exe
+
+
+def test_the_default_seccomp_profile_blocks_io_uring(engine, image, io_uring_probe):
+    out = {}
+    for opts in ([], ["seccomp=unconfined"]):
+        c = engine.create(image, ["/probe"], security_opt=opts, detach=True)
+        engine.copy_to(c.id, str(io_uring_probe), "/probe")
+        engine.start(c.id)
+        assert engine.wait(c.id, 30) == 0
+        out[bool(opts)] = b"".join(d for _, _, d in engine.logs(c.id)).decode()
+    assert out[True].startswith("setup=ok\n") and "not permitted" not in out[True]  # the kernel has it
+    assert out[False] == "setup=Operation not permitted\nenter=Operation not permitted\nregister=Operation not permitted\n"
