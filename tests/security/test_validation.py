@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
     (["--stop-timeout", "99999999999999999999"], "value out of range"),
     (["-h", "x\n6.6.6.6 evil"], "invalid hostname format"),
     (["-h", "a b"], "invalid hostname format"),
-    (["-h", "-lead"], "invalid hostname format"),
+    (["--hostname=-lead"], "invalid hostname format"),
     (["-h", "a" * 64], "invalid hostname format"),
 ])
 def test_bad_values_are_one_line_errors_and_create_nothing(run_cli, image, args, message):
