@@ -217,3 +217,96 @@ class TokenProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Dockerd:
+    """A dockerd of the tests' own (Debian's docker.io: dockerd 20.10 and /usr/bin/docker),
+    on a socket, data root and exec root under a fresh temporary directory, with a
+    bridge of its own (a random 10.250.X.0/24, no iptables rules, no masquerade) and
+    a cgroup parent of its own, so it touches nothing another dockerd or dunnage uses.
+    close() removes its containers, stops it (and the containerd it started), unmounts
+    what it mounted, and removes the bridge, the cgroup parent and the directory.
+    A missing dockerd is an error, not a skip: the comparison is the test."""
+
+    DOCKERD, DOCKER = "/usr/sbin/dockerd", "/usr/bin/docker"
+
+    def __init__(self):
+        for exe in (self.DOCKERD, self.DOCKER):
+            if not os.access(exe, os.X_OK):
+                raise RuntimeError(f"{exe} is missing: install Debian's docker.io "
+                                   "(apt-get install --no-install-recommends docker.io)")
+        self.dir = Path(tempfile.mkdtemp(prefix="ddk-"))
+        tag = secrets.token_hex(3)
+        self.bridge = f"dkb{tag}"
+        self.cgroup_parent = f"dunnage-peer-docker-{tag}"
+        self.subnet_octet = 1 + secrets.randbelow(254)
+        self.sock = self.dir / "docker.sock"
+        self.proc = None
+        try:
+            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True,
+                           capture_output=True, timeout=10)
+            subprocess.run(["ip", "addr", "add", f"10.250.{self.subnet_octet}.1/24", "dev", self.bridge], check=True,
+                           capture_output=True, timeout=10)
+            subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True, capture_output=True, timeout=10)
+            self.log = open(self.dir / "dockerd.log", "wb")
+            self.proc = subprocess.Popen(
+                [self.DOCKERD, "--host", f"unix://{self.sock}", "--data-root", str(self.dir / "data"),
+                 "--exec-root", str(self.dir / "exec"), "--pidfile", str(self.dir / "dockerd.pid"),
+                 "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge", self.bridge,
+                 "--cgroup-parent", "/" + self.cgroup_parent, "--storage-driver", "overlay2"],
+                stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            end = time.monotonic() + 60
+            while self("version", timeout=10).returncode != 0:
+                if self.proc.poll() is not None or time.monotonic() > end:
+                    raise RuntimeError(f"dockerd did not start: {(self.dir / 'dockerd.log').read_text()[-2000:]}")
+                time.sleep(0.1)
+        except BaseException:
+            self.close()
+            raise
+
+    def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([self.DOCKER, "-H", f"unix://{self.sock}", *args], input=input,
+                              capture_output=True, timeout=timeout)
+
+    def ok(self, *args: str, timeout: float = 60) -> str:
+        r = self(*args, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)}: {r.stderr.decode(errors='replace').strip()}")
+        return r.stdout.decode()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            ids = self("ps", "-aq", timeout=30).stdout.decode().split()
+            if ids:
+                self("rm", "-f", "-v", *ids, timeout=60)
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # whatever outlived it (a containerd or shim it started): found by our directory in its command line
+        mine = str(self.dir)
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/cmdline", "rb") as f:
+                        if mine.encode() in f.read():
+                            os.kill(int(p), 9)
+                except OSError:
+                    pass
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for mp in sorted((m for m in mounts if m == mine or m.startswith(mine + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=10)
+        for r in cgroup_roots():
+            parent = os.path.join(r, self.cgroup_parent)
+            for dirpath, _, _ in sorted(os.walk(parent), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+        if getattr(self, "log", None):
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
