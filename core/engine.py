@@ -437,7 +437,8 @@ class Engine:
                                         stop_signal=stop_signal, image_stop_signal=icfg.get("StopSignal"),
                                         attach=not detach if attach is None else attach, interactive=interactive,
                                         volumes=list(volumes or []), image_volumes=icfg.get("Volumes"),
-                                        volumes_from=list(volumes_from or []), tmpfs=list(tmpfs or [])),
+                                        volumes_from=list(volumes_from or []), tmpfs=list(tmpfs or []),
+                                        log_opts=list(log_opts or [])),
             }
             hc["Mounts"] = self._make_volumes(mount_list) or None
             d = self.store.container_dir(cid)
