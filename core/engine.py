@@ -18,7 +18,7 @@ from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
 from .net import host_net_counters
 from .runtime.linux import is_mountpoint, lazy_unmount
-from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS, resolve_in_root
+from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
 from .store import Store, atomic_file, write_record
 from .units import UnitError, bytes_binary, bytes_decimal, human_duration, since
 
@@ -936,23 +936,43 @@ class Engine:
 
     def diff(self, ref: str) -> list[tuple[str, str]]:
         """docker diff: what the container changed, from its upper layer: (A|C|D, path)."""
+        import stat as _stat
+        from .runtime import openat
         c = self.container(ref)
-        lowers = c.config.get("Lowers", [])
         out = []
-        up = str(c.upper)
-        for dirpath, dirs, files in os.walk(up):
-            dirs.sort()
-            rel_dir = os.path.relpath(dirpath, up)
-            rel_dir = "" if rel_dir == "." else rel_dir
-            for n in sorted(dirs + files):
-                rel = f"{rel_dir}/{n}" if rel_dir else n
-                if n == ".wh..wh..opq" or n.startswith(".wh..dunnage-tmp."):
-                    continue
-                if n.startswith(".wh."):
-                    out.append(("D", "/" + (f"{rel_dir}/{n[4:]}" if rel_dir else n[4:])))
-                    continue
-                in_lower = any(os.path.lexists(os.path.join(L, rel)) for L in lowers)
-                out.append(("C" if in_lower else "A", "/" + rel))
+        # by descriptor, never through a link: a running container swaps its directories at will
+        lowers = []
+        up = os.open(str(c.upper), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for L in c.config.get("Lowers", []):
+                try:
+                    lowers.append(os.open(L, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+                except FileNotFoundError:
+                    pass
+
+            def walk(fd: int, rel_dir: str) -> None:
+                for n in openat.listing(fd):
+                    rel = f"{rel_dir}/{n}" if rel_dir else n
+                    if n == ".wh..wh..opq" or n.startswith(".wh..dunnage-tmp."):
+                        continue
+                    if n.startswith(".wh."):
+                        out.append(("D", "/" + (f"{rel_dir}/{n[4:]}" if rel_dir else n[4:])))
+                        continue
+                    in_lower = any(openat.lexists_beneath(L, rel) for L in lowers)
+                    out.append(("C" if in_lower else "A", "/" + rel))
+                    if openat.kind(fd, n) == _stat.S_IFDIR:
+                        try:
+                            sub = openat.open_dir(fd, n)
+                        except OSError:  # not a directory any more
+                            continue
+                        try:
+                            walk(sub, rel)
+                        finally:
+                            os.close(sub)
+            walk(up, "")
+        finally:
+            for fd in [up, *lowers]:
+                os.close(fd)
         return sorted(out, key=lambda x: x[1])
 
     def commit(self, ref: str, target: Optional[str] = None, changes: Optional[dict] = None, message: str = "",
@@ -1022,12 +1042,16 @@ class Engine:
         import tarfile
 
         def write(out) -> None:
+            from .runtime import openat
             with self.rootfs(ref) as root, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-                for dirpath, dirs, files in os.walk(root):
-                    dirs.sort()
-                    for n in sorted(dirs + files):
-                        full = os.path.join(dirpath, n)
-                        tf.add(full, arcname=os.path.relpath(full, root), recursive=False)
+                # by descriptor: a running container swapping a directory for a link to the
+                # host's puts the link in the tar, never what it points to
+                fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    for n in openat.listing(fd):
+                        openat.tar_add(tf, fd, n, n)
+                finally:
+                    os.close(fd)
         if path is None:
             write(stream)
             return
@@ -1054,7 +1078,9 @@ class Engine:
         return cm()
 
     @staticmethod
-    def _cp_path(c: Container, root: str, path: str, writing: bool = False) -> str:
+    def _cp_at(c: Container, root: str, path: str, writing: bool = False) -> tuple[int, str]:
+        """A descriptor of the root cp resolves PATH in (the caller closes it) and PATH in
+        that root: the container's, or, when stopped, the volume or bind mount holding PATH."""
         norm = "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
         if not c.running():
             best = None  # the deepest volume or bind mount holding PATH
@@ -1067,50 +1093,81 @@ class Engine:
                 m, d = best
                 if writing and m.get("ReadOnly"):
                     raise EngineError(f"mounted volume is marked read-only: {m['Target']}", 1)
-                return resolve_in_root(m["Source"], norm[len(d):])
-        return resolve_in_root(root, path)
+                root, path = m["Source"], norm[len(d):] + ("/" if path.endswith(("/", "/.")) else "")
+        try:
+            return os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), path
+        except OSError as e:
+            raise EngineError(f"container {c.name}: {root}: {e.strerror}", 1) from None
 
     def copy_from(self, ref: str, src: str, dest: str) -> None:
         """docker cp CONTAINER:SRC DEST ('-' writes a tar to standard output); volumes and
-        bind mounts included, as the container sees them."""
+        bind mounts included, as the container sees them.  SRC is resolved inside the
+        container's root by descriptor; its last link is copied as a link unless SRC ends
+        in / or /. (docker's)."""
         import sys
         import tarfile
+        from .runtime import openat
+        base = next((p for p in reversed(src.split("/")) if p not in ("", ".")), ".")
+        base = "." if base == ".." else base
         with self._cp_root(ref) as (c, root):
-            path = self._cp_path(c, root, src)
-            if not os.path.lexists(path):
-                raise EngineError(f"Could not find the file {src} in container {ref}", 1)
-            if dest == "-":
-                with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tf:
-                    tf.add(path, arcname=os.path.basename(path.rstrip("/")) or ".")
-                return
-            target = dest
-            if os.path.isdir(dest):
-                target = os.path.join(dest, os.path.basename(path.rstrip("/")))
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
-            else:
-                shutil.copy2(path, target, follow_symlinks=False)
+            rootfd, rel = self._cp_at(c, root, src)
+            try:
+                try:
+                    dirfd, name = openat.locate(rootfd, rel, follow_last=src.endswith(("/", "/.")))
+                except (FileNotFoundError, NotADirectoryError):
+                    raise EngineError(f"Could not find the file {src} in container {ref}", 1) from None
+                except OSError as e:
+                    raise EngineError(f"{src}: {openat.message(e)}", 1) from None
+            finally:
+                os.close(rootfd)
+            try:
+                if openat.kind(dirfd, name) is None:
+                    raise EngineError(f"Could not find the file {src} in container {ref}", 1)
+                if dest == "-":
+                    with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tf:
+                        openat.tar_add(tf, dirfd, name, base)
+                    return
+                target = dest
+                if os.path.isdir(dest) and base != ".":
+                    target = os.path.join(dest, base)
+                openat.copy_out(dirfd, name, target)
+            except OSError as e:
+                raise EngineError(f"copying {src}: {openat.message(e)}", 1) from None
+            finally:
+                os.close(dirfd)
 
     def copy_to(self, ref: str, src: str, dest: str) -> None:
         """docker cp SRC CONTAINER:DEST, written through the union (copy-up, whiteouts), or into
-        the volume or bind mount that holds DEST."""
+        the volume or bind mount that holds DEST.  DEST is resolved inside the container's
+        root by descriptor, its links followed there (docker's); nothing is written through
+        a link."""
+        import stat as _stat
+        from .runtime import openat
         if not os.path.lexists(src):
             raise EngineError(f"no such file or directory: {src}", 1)
         with self._cp_root(ref) as (c, root):
-            target = self._cp_path(c, root, dest, writing=True)
-            if os.path.isdir(target):
-                target = os.path.join(target, os.path.basename(src.rstrip("/")))
-            elif not os.path.isdir(os.path.dirname(target)):
-                raise EngineError(f"no such directory in the container: {os.path.dirname(dest)}", 1)
+            rootfd, rel = self._cp_at(c, root, dest, writing=True)
             try:
-                if os.path.isdir(src) and not os.path.islink(src):
-                    shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
-                else:
-                    shutil.copy2(src, target, follow_symlinks=False)
+                try:
+                    dirfd, name = openat.locate(rootfd, rel, follow_last=True)
+                except (FileNotFoundError, NotADirectoryError):
+                    raise EngineError(f"no such directory in the container: {os.path.dirname(dest)}", 1) from None
+                except OSError as e:
+                    raise EngineError(f"{dest}: {openat.message(e)}", 1) from None
+            finally:
+                os.close(rootfd)
+            try:
+                if openat.kind(dirfd, name) == _stat.S_IFDIR:
+                    sub = openat.open_dir(dirfd, name)
+                    os.close(dirfd)
+                    dirfd, name = sub, os.path.basename(src.rstrip("/")) or "."
+                openat.copy_in(src, dirfd, name)
             except OSError as e:
                 if e.errno == errno.EROFS:
                     raise EngineError(f"mounted volume is marked read-only: {dest}", 1) from None
-                raise
+                raise EngineError(f"copying to {dest}: {openat.message(e)}", 1) from None
+            finally:
+                os.close(dirfd)
 
     def prune_containers(self) -> list[str]:
         return self.prune("containers")[0]
