@@ -211,11 +211,26 @@ class Shim:
                   if m["Type"] == "volume" and not m.get("NoCopy")]
         if not mounts:
             return
-        from .runtime.rootfs import resolve_in_root
-        from .volumes import Volumes
+        from .runtime.openat import message, open_in_root
+        from .volumes import VolumeError, Volumes
         vols = Volumes(self.store)
-        for m in mounts:
-            vols.populate(m["Name"], resolve_in_root(str(self.c.merged), m["Target"], follow_last=True))
+        # the image's path, resolved inside the root by descriptor: its links never lead out
+        rootfd = os.open(str(self.c.merged), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for m in mounts:
+                try:
+                    fd = open_in_root(rootfd, m["Target"], os.O_RDONLY | os.O_DIRECTORY)
+                except (FileNotFoundError, NotADirectoryError):
+                    fd = None  # nothing to fill it with
+                except OSError as e:
+                    raise VolumeError(f"volume at {m['Target']}: {message(e)}") from None
+                try:
+                    vols.populate(m["Name"], fd)
+                finally:
+                    if fd is not None:
+                        os.close(fd)
+        finally:
+            os.close(rootfd)
 
     def fail(self, code: int, msg: str) -> int:
         self.teardown()

@@ -114,20 +114,23 @@ class Volumes:
                     pass
         return out
 
-    def populate(self, name: str, source: str) -> None:
-        """Fill volume NAME from SOURCE (the image's directory at the mount
-        point) if the volume was never filled and is empty."""
+    def populate(self, name: str, source: Optional[int]) -> None:
+        """Fill volume NAME from SOURCE (a descriptor of the image's directory at the
+        mount point, resolved inside the container's root; None if there is none) if
+        the volume was never filled and is empty."""
         with self.lock():
             rec = self.get(name)
             if rec.get("Populated"):
                 return
             dst = self.path(name)
-            if os.path.isdir(source) and not any(os.scandir(dst)):
-                # cp -a keeps owners, modes, times, links and xattrs
-                r = subprocess.run(["cp", "-a", "--", f"{source}/.", f"{dst}/"], capture_output=True)
+            if source is not None and not any(os.scandir(dst)):
+                # cp -a keeps owners, modes, times, links and xattrs, and follows no link
+                # under the directory it is handed (by descriptor: nothing re-resolved)
+                r = subprocess.run(["cp", "-a", "--", f"/proc/self/fd/{source}/.", f"{dst}/"], capture_output=True,
+                                   pass_fds=(source,))
                 if r.returncode != 0:
                     raise VolumeError(f"filling volume {name}: {r.stderr.decode().strip()}")
-                st = os.stat(source)
+                st = os.fstat(source)
                 os.chown(dst, st.st_uid, st.st_gid)
                 os.chmod(dst, st.st_mode & 0o7777)
             rec["Populated"] = True
