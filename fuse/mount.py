@@ -185,12 +185,14 @@ READAHEAD_KIB = 2048
 
 
 def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
-          on_ready=None) -> None:
+          on_ready=None, ops: UnionFS | None = None) -> None:
     """Mount and serve until unmounted (or, run in the main thread, SIGTERM/SIGINT).
     Blocks.  ON_READY() is called once the mount is live and the kernel has its
-    answer to FUSE_INIT."""
+    answer to FUSE_INIT.  OPS, if given, is the UnionFS to serve (over the same
+    layers), for a caller that wants to look at it (its stats) while it serves."""
     from dunnage.core.runtime.linux import mount_device, set_readahead, trim_memory
-    ops = UnionFS(lowers, upper)
+    if ops is None:
+        ops = UnionFS(lowers, upper)
     real = os.path.realpath(mountpoint)  # before the mount: resolving it after would ask us
 
     def initialised() -> None:
