@@ -565,11 +565,19 @@ class Engine:
             except ValueError:
                 raise EngineError(f"invalid --dns: {d} is not an IP address") from None
         for h in add_hosts or []:
-            _, _, addr = h.partition(":")
+            name, _, addr = h.partition(":")
             try:
+                if not name or any(ch.isspace() or not ch.isprintable() for ch in name):
+                    raise ValueError  # a newline or a space would add lines or names to /etc/hosts
                 ipaddress.ip_address(addr)
             except ValueError:
                 raise EngineError(f'invalid --add-host "{h}" (NAME:IP)') from None
+        for d in dns_search or []:  # docker's ValidateDNSSearch; each goes into resolv.conf's search line
+            if d != "." and (len(d) > 255 or not _HOSTNAME.fullmatch(d.removesuffix("."))):
+                raise EngineError(f"invalid argument {d!r} for --dns-search: {d} is not a valid domain")
+        for o in dns_options or []:  # docker takes them as they are; a newline would add lines to resolv.conf
+            if not o or any(ch.isspace() or not ch.isprintable() for ch in o):
+                raise EngineError(f"invalid argument {o!r} for --dns-option")
         hc["Dns"] = list(dns or []) or None
         hc["DnsSearch"] = list(dns_search or []) or None
         hc["DnsOptions"] = list(dns_options or []) or None

@@ -28,6 +28,12 @@ pytestmark = pytest.mark.timeout(120)
     (["-h", "a b"], "invalid hostname format"),
     (["--hostname=-lead"], "invalid hostname format"),
     (["-h", "a" * 64], "invalid hostname format"),
+    (["--add-host", "a\n6.6.6.6 evil:1.2.3.4"], "invalid --add-host"),
+    (["--add-host", "a b:1.2.3.4"], "invalid --add-host"),
+    (["--add-host", ":1.2.3.4"], "invalid --add-host"),
+    (["--dns-search", "x\nnameserver 6.6.6.6"], "is not a valid domain"),
+    (["--dns-search", "a..b"], "is not a valid domain"),
+    (["--dns-option", "ndots:1\nnameserver 6.6.6.6"], "invalid argument"),
 ])
 def test_bad_values_are_one_line_errors_and_create_nothing(run_cli, image, args, message):
     before = run_cli("ps", "-aq", "--no-trunc").stdout
@@ -111,3 +117,13 @@ def test_the_default_seccomp_profile_blocks_io_uring(engine, image, io_uring_pro
         out[bool(opts)] = b"".join(d for _, _, d in engine.logs(c.id)).decode()
     assert out[True].startswith("setup=ok\n") and "not permitted" not in out[True]  # the kernel has it
     assert out[False] == "setup=Operation not permitted\nenter=Operation not permitted\nregister=Operation not permitted\n"
+
+
+def test_good_dns_search_options_and_extra_hosts_are_one_line_each(run_cli, image):
+    p = run_cli("run", "--rm", "--network", "none", "--dns-search", "example.com", "--dns-search", ".",
+                "--dns-option", "ndots:2", "--add-host", "db.local:10.1.2.3", image,
+                "cat", "/etc/resolv.conf", "/etc/hosts", timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode().splitlines()
+    assert "options ndots:2" in out and any(line.split() == ["10.1.2.3", "db.local"] for line in out)
+    assert not any("6.6.6.6" in line for line in out)
