@@ -386,7 +386,8 @@ def test_log_rotation_keeps_max_file_and_followers_see_everything(run_cli, engin
     kept = run_cli("logs", "rotated").stdout.decode().split()
     assert 0 < len(kept) < 60 and kept[-1] == "line-59"
     assert kept == [f"line-{i}" for i in range(60 - len(kept), 60)]  # the newest, in order
-    assert json.loads(run_cli("inspect", "rotated").stdout)[0]["HostConfig"]["LogConfig"]["MaxFile"] == 3
+    assert json.loads(run_cli("inspect", "rotated").stdout)[0]["HostConfig"]["LogConfig"]["Config"] == \
+        {"max-file": "3", "max-size": "300"}  # docker's form: the options as given
     r = run_cli("run", "--rm", "--log-opt", "max-size=lots", image, "true")
     assert r.returncode == 125 and b"invalid --log-opt" in r.stderr
 
