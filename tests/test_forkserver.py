@@ -180,31 +180,3 @@ def test_a_stale_server_runs_no_command_and_leaves(eng):
     finally:
         os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert eng.container(a.id).status == "running"
-
-
-def test_what_the_script_hands_to_the_server_and_what_it_runs_itself(tmp_path):
-    """bin/dunnage's choice: the socket of the root the command names, or None where the
-    command needs the script's own terminal (or the server is switched off)."""
-    import importlib.machinery
-    import importlib.util
-    script = Path(forkserver.__file__).parent.parent / "bin" / "dunnage"
-    loader = importlib.machinery.SourceFileLoader("dunnage_script", str(script))
-    spec = importlib.util.spec_from_loader("dunnage_script", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-
-    def where(argv, env=None):
-        return mod._socket_path(argv, env or {}, "/work")
-    sock = "/var/lib/x/run/" + forkserver.SOCK
-    assert where(["--root", "/var/lib/x", "ps"]) == sock
-    assert where(["--root=/var/lib/x/", "run", "-d", "img"]) == sock
-    assert where(["--root", "rel", "ps"]) == "/work/rel/run/" + forkserver.SOCK
-    assert where(["ps"], {b"DUNNAGE_ROOT": b"/var/lib/x"}) == sock
-    assert where(["ps"]) == "/run/dunnage/" + forkserver.SOCK  # the default root's run directory
-    assert where(["ps"], {b"DUNNAGE_RUN": b"/tmp/r"}) == "/tmp/r/" + forkserver.SOCK
-    assert where(["--version"]) is not None and where(["logs", "-t", "c"]) is not None
-    for here in ([], ["--root", "/x"], ["demo"], ["attach", "c"], ["login", "r"], ["run", "-it", "img"],
-                 ["run", "--tty", "img"], ["exec", "-t", "c", "sh"], ["start", "-a", "c"],
-                 ["container", "start", "-ai", "c"]):
-        assert where(here) is None, here
-    assert where(["ps"], {b"DUNNAGE_FORKSERVER": b"0"}) is None

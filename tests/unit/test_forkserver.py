@@ -1,0 +1,35 @@
+"""bin/dunnage's choice between the fork server and running the command itself
+(the server: tests/test_forkserver.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dunnage.core import forkserver
+
+
+def test_what_the_script_hands_to_the_server_and_what_it_runs_itself(tmp_path):
+    """bin/dunnage's choice: the socket of the root the command names, or None where the
+    command needs the script's own terminal (or the server is switched off)."""
+    import importlib.machinery
+    import importlib.util
+    script = Path(forkserver.__file__).parent.parent / "bin" / "dunnage"
+    loader = importlib.machinery.SourceFileLoader("dunnage_script", str(script))
+    spec = importlib.util.spec_from_loader("dunnage_script", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+
+    def where(argv, env=None):
+        return mod._socket_path(argv, env or {}, "/work")
+    sock = "/var/lib/x/run/" + forkserver.SOCK
+    assert where(["--root", "/var/lib/x", "ps"]) == sock
+    assert where(["--root=/var/lib/x/", "run", "-d", "img"]) == sock
+    assert where(["--root", "rel", "ps"]) == "/work/rel/run/" + forkserver.SOCK
+    assert where(["ps"], {b"DUNNAGE_ROOT": b"/var/lib/x"}) == sock
+    assert where(["ps"]) == "/run/dunnage/" + forkserver.SOCK  # the default root's run directory
+    assert where(["ps"], {b"DUNNAGE_RUN": b"/tmp/r"}) == "/tmp/r/" + forkserver.SOCK
+    assert where(["--version"]) is not None and where(["logs", "-t", "c"]) is not None
+    for here in ([], ["--root", "/x"], ["demo"], ["attach", "c"], ["login", "r"], ["run", "-it", "img"],
+                 ["run", "--tty", "img"], ["exec", "-t", "c", "sh"], ["start", "-a", "c"],
+                 ["container", "start", "-ai", "c"]):
+        assert where(here) is None, here
+    assert where(["ps"], {b"DUNNAGE_FORKSERVER": b"0"}) is None
