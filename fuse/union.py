@@ -10,9 +10,11 @@ Semantics follow kernel overlayfs with OCI whiteouts:
   name and a rename, so a crash never leaves a torn file;
 - deleting an entry that exists in a lower layer leaves a whiteout in upper.
 
-Inode numbers are handed out per path and stay stable for the lifetime of
-the mount (renames carry them along).  Lower layers never change while
-mounted, so the kernel may cache entries and attributes.
+The kernel's inodes (node ids) are handed out per name and forgotten when the
+kernel forgets them; the inode numbers programs see come from the real files
+(as overlayfs's), so they stay stable for the lifetime of the mount (renames and
+copy-ups keep them).  Lower layers never change while mounted, so the kernel may
+cache entries and attributes.
 """
 from __future__ import annotations
 

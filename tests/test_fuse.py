@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import wait_for
 from dunnage.core.runtime.linux import is_mountpoint
 
 pytestmark = pytest.mark.timeout(60)
@@ -276,6 +277,82 @@ def test_lower_files_read_through_kept_descriptors(tmp_path):
         m.close()
 
 
+# a server whose inode table the test can read: a line on its stdin, its stats() as JSON on its stdout
+SERVER_WITH_STATS = """
+import json, sys, threading
+from dunnage.fuse.mount import serve
+from dunnage.fuse.union import UnionFS
+lower, upper, mnt = sys.argv[1:]
+ops = UnionFS([lower], upper)
+def answer():
+    for _ in sys.stdin:
+        print(json.dumps(ops.stats()), flush=True)
+threading.Thread(target=answer, daemon=True).start()
+serve([lower], upper, mnt, ops=ops)
+"""
+
+
+def test_inode_table_forgets_what_the_kernel_forgets(tmp_path):
+    """The server's inode table holds what the kernel holds: files created, listed or
+    looked up add entries, and they go when the kernel forgets them (dropped caches,
+    deleted files), while the inode numbers programs see stay the same; a file the kernel
+    keeps (open) keeps its entry."""
+    import json
+    base, up, mnt = tmp_path / "base", tmp_path / "upper", tmp_path / "mnt"
+    for i in range(500):
+        write(base / f"low/{i}", f"{i}\n")
+    up.mkdir()
+    mnt.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_WITH_STATS, str(base), str(up), str(mnt)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    m = Mount(mnt, proc)
+
+    def nodes() -> int:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())["nodes"]
+
+    def drop_caches() -> None:
+        Path("/proc/sys/vm/drop_caches").write_text("2\n")
+
+    try:
+        wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None)
+        assert proc.poll() is None
+        idle = nodes()
+        n = 2000
+        (mnt / "many").mkdir()
+        for i in range(n):
+            (mnt / f"many/{i}").write_text("x")
+        assert len(os.listdir(mnt / "low")) == 500  # (READDIRPLUS: each entry is a lookup)
+        inos = {p: os.lstat(mnt / p).st_ino for p in ["low", "many", "many/5", *(f"many/{i}" for i in range(0, n, 97)),
+                                                      "low/1", *(f"low/{i}" for i in range(0, 500, 7))]}
+        with open(mnt / "low/1", "a") as f:  # copied up: keeps its number
+            f.write("more\n")
+        assert os.lstat(mnt / "low/1").st_ino == inos["low/1"] == os.stat(base / "low/1").st_ino
+        assert nodes() >= idle + n + 500
+        kept = os.open(mnt / "many/5", os.O_RDONLY)
+        try:
+            drop_caches()
+            wait_for(lambda: nodes() < idle + 20, timeout=20)
+            os.fchmod(kept, 0o640)  # a SETATTR on the node the kernel kept: the server has it too
+            assert os.fstat(kept).st_ino == inos["many/5"]
+            assert os.read(kept, 10) == b"x"
+        finally:
+            os.close(kept)
+        assert {p: os.lstat(mnt / p).st_ino for p in inos} == inos  # looked up anew, same numbers
+        assert {e.name: e.inode() for e in os.scandir(mnt / "low") if f"low/{e.name}" in inos} == \
+            {p[4:]: i for p, i in inos.items() if p.startswith("low/")}
+        assert (mnt / "low/1").read_text() == "1\nmore\n"
+        for i in range(n):
+            os.unlink(mnt / f"many/{i}")
+        drop_caches()
+        wait_for(lambda: nodes() < idle + 20, timeout=20)
+    finally:
+        m.close()
+        proc.stdin.close()
+        proc.stdout.close()
+
+
 def test_serves_the_same_tree_with_a_plain_pyfuse3(tmp_path, layers):
     """Without scripts/pyfuse3.patch (a pyfuse3 from elsewhere) the server opens
     directories the usual way: the same listings, before and after changes."""
@@ -498,12 +575,40 @@ def scenario(m: Path) -> list:
     return run_ops(ops)
 
 
+class Pair:
+    """Kernel overlayfs and dunnage.fuse mounted over the same layers (see both_mounts);
+    unpacks as (overlay mount, union mount, overlay upper, union upper)."""
+
+    def __init__(self, klowers: list[Path], flowers: list[Path], work: Path):
+        self.klowers, self.flowers, self.work = klowers, flowers, work
+        self.kup, self.fup = work / "kupper", work / "fupper"
+        self.kmnt, self.fmnt = work / "kmnt", work / "fmnt"
+        self.km = self.fm = None
+
+    def __iter__(self):
+        return iter((self.kmnt, self.fmnt, self.kup, self.fup))
+
+    def mount(self) -> None:
+        self.km = mount_overlay(self.klowers, self.kup, self.work / "kwork", self.kmnt)
+        self.fm = mount_union(self.flowers, self.fup, self.fmnt)
+
+    def unmount(self) -> None:
+        for m in (self.fm, self.km):
+            if m is not None:
+                m.close()
+        self.km = self.fm = None
+
+    def remount(self) -> None:
+        """Both taken down and mounted again over the upper layers they left."""
+        self.unmount()
+        self.mount()
+
+
 @contextlib.contextmanager
 def both_mounts(layers: list[Path], work: Path):
     """Kernel overlayfs and dunnage.fuse over the same two layers, each with an
-    empty upper layer: yields (overlay mount, union mount, overlay upper, union upper).
-    overlayfs reads whiteouts as 0/0 char devices and opaque xattrs, so its copy of
-    the top layer is translated from OCI's .wh. files."""
+    empty upper layer: yields a Pair.  overlayfs reads whiteouts as 0/0 char devices
+    and opaque xattrs, so its copy of the top layer is translated from OCI's .wh. files."""
     top, base = layers
     ktop = work / "ktop"
     shutil.copytree(top, ktop, symlinks=True)
@@ -515,18 +620,14 @@ def both_mounts(layers: list[Path], work: Path):
             elif n.startswith(".wh."):
                 os.unlink(Path(dirpath) / n)
                 os.mknod(Path(dirpath) / n[4:], stat.S_IFCHR | 0o600, 0)
-    kup, fup = work / "kupper", work / "fupper"
-    kup.mkdir()
-    fup.mkdir()
-    km = mount_overlay([ktop, base], kup, work / "kwork", work / "kmnt")
+    pair = Pair([ktop, base], [top, base], work)
+    pair.kup.mkdir()
+    pair.fup.mkdir()
     try:
-        fm = mount_union([top, base], fup, work / "fmnt")
-        try:
-            yield km.mnt, fm.mnt, kup, fup
-        finally:
-            fm.close()
+        pair.mount()
+        yield pair
     finally:
-        km.close()
+        pair.unmount()
 
 
 def test_differential_against_kernel_overlayfs(tmp_path, layers):
@@ -584,13 +685,26 @@ def exchanges(m: Path) -> list:
     return run_ops(ops)
 
 
+def same_inode(root: Path) -> set[frozenset]:
+    """Which names (other than directories) show one st_ino: the pattern of equal numbers,
+    which is what two mounts can share (not the numbers)."""
+    by_ino: dict[int, set] = {}
+    for dirpath, dirs, files in os.walk(root):
+        for n in files + [d for d in dirs if os.path.islink(Path(dirpath) / d)]:
+            p = Path(dirpath) / n
+            by_ino.setdefault(os.lstat(p).st_ino, set()).add(str(p.relative_to(root)))
+    return {frozenset(names) for names in by_ino.values()}
+
+
 def assert_same_trees(kmnt: Path, fmnt: Path) -> None:
-    """Both mounts show the same tree (times aside: writes happen at different instants)."""
+    """Both mounts show the same tree (times aside: writes happen at different instants),
+    and the same names share an inode number."""
     ok, of = observe(kmnt), observe(fmnt)
     for d in (ok, of):
         for rec in d.values():
             rec.pop("mtime", None)
     assert of == ok
+    assert same_inode(fmnt) == same_inode(kmnt)
 
 
 def test_rename_exchange_and_noreplace_match_kernel_overlayfs(tmp_path, layers):
@@ -603,7 +717,17 @@ def test_rename_exchange_and_noreplace_match_kernel_overlayfs(tmp_path, layers):
 
 # ------------------------------------------------------------------ random operation sequences
 NAMES = ["etc/passwd", "etc/group", "etc/new", "dir", "dir/keep", "dir/sub", "dir/sub/f", "opaque/new",
-         "opaque/old", "top-only", "fresh", "fresh/a"]
+         "opaque/old", "top-only", "fresh", "fresh/a", "links/orig", "links/hard", "links/hard2", "links/solo"]
+
+
+@pytest.fixture
+def linked_layers(layers):
+    """The two layers, with a lower file of two names (links/orig, links/hard) and one of one."""
+    base = layers[1]
+    write(base / "links/orig", "linked\n")
+    os.link(base / "links/orig", base / "links/hard")
+    write(base / "links/solo", "solo\n")
+    return layers
 
 
 def _op(m: Path, kind: str, a: str, b: str) -> tuple:
@@ -642,16 +766,21 @@ ops = st.lists(st.tuples(st.sampled_from(["write", "read", "unlink", "mkdir", "r
                                           "symlink", "truncate", "list"]),
                          st.sampled_from(NAMES), st.sampled_from(NAMES)), min_size=1, max_size=12)
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops)
-def test_random_sequences_match_kernel_overlayfs(tmp_path, layers, seq):
+def test_random_sequences_match_kernel_overlayfs(tmp_path, linked_layers, seq):
+    """Random operations (hard links and writes to lower files of several names among
+    them) leave the same tree on both mounts, and again after both are mounted anew."""
     import uuid
     work = tmp_path / uuid.uuid4().hex
     work.mkdir()
-    with both_mounts(layers, work) as (kmnt, fmnt, kup, fup):
+    with both_mounts(linked_layers, work) as pair:
+        kmnt, fmnt, kup, fup = pair
         for kind, a, b in seq:
             rk, rf = _op(kmnt, kind, a, b), _op(fmnt, kind, a, b)
             assert rf == rk, (kind, a, b)
+        assert_same_trees(kmnt, fmnt)
+        pair.remount()
         assert_same_trees(kmnt, fmnt)
     assert upper_as_oci(fup) == upper_as_oci(kup)
 
@@ -788,4 +917,60 @@ def test_hard_links_match_kernel_overlayfs(tmp_path):
         rk, rf = hard_links(kmnt), hard_links(fmnt)
         assert rk[0] == ("ok", [0, 0, 0, 3])  # the kernel's own view, as a check on the scenario
         assert rf == rk
+    assert upper_as_oci(fup) == upper_as_oci(kup)
+
+
+
+def links_seen(m: Path) -> list:
+    """What stat and read show of the names in links/: contents, link counts, and which
+    names share an inode number (the pattern, not the numbers)."""
+    out = []
+    for n in ("orig", "hard", "hard2", "solo", "solo2"):
+        p = m / "links" / n
+        if p.exists():
+            out.append((n, p.read_text(), os.stat(p).st_nlink))
+    inos = [os.stat(m / "links" / n).st_ino for n, _, _ in out]
+    return out + [[inos.index(i) for i in inos]]
+
+
+def issue_15(m: Path) -> list:
+    """A new name for one name of a lower hard link, then a write through the other one
+    (issue 15): only the name written to is copied up, as on overlayfs without index."""
+    def append(name):
+        with open(m / "links" / name, "a") as f:
+            f.write("+\n")
+
+    ops = [
+        lambda: sorted(os.listdir(m / "links")),                     # hard is listed (and known) first
+        lambda: links_seen(m),                                       # two names, two links
+        lambda: os.link(m / "links/orig", m / "links/hard2"),
+        lambda: links_seen(m),
+        lambda: append("hard"),
+        lambda: links_seen(m),
+        lambda: os.link(m / "links/solo", m / "links/solo2"),        # a lower file of one name
+        lambda: append("solo2"),
+        lambda: links_seen(m),
+        lambda: Path("/proc/sys/vm/drop_caches").write_text("2\n") and None,
+        lambda: links_seen(m),
+    ]
+    return run_ops(ops)
+
+
+def test_writes_to_names_of_a_lower_hard_link_match_kernel_overlayfs(tmp_path):
+    top, base = tmp_path / "top", tmp_path / "base"
+    write(base / "links/orig", "linked\n")
+    os.link(base / "links/orig", base / "links/hard")
+    write(base / "links/solo", "solo\n")
+    write(top / "other", "x\n")
+    with both_mounts([top, base], tmp_path) as pair:
+        kmnt, fmnt, kup, fup = pair
+        rk, rf = issue_15(kmnt), issue_15(fmnt)
+        # the kernel's own view, as a check on the scenario
+        assert rk[5][1] == [("orig", "linked\n", 2), ("hard", "linked\n+\n", 1), ("hard2", "linked\n", 2),
+                            ("solo", "solo\n", 1), [0, 1, 0, 3]]
+        assert rf == rk
+        assert_same_trees(kmnt, fmnt)
+        pair.remount()
+        assert links_seen(fmnt) == links_seen(kmnt) == rk[-1][1]
+        assert_same_trees(kmnt, fmnt)
     assert upper_as_oci(fup) == upper_as_oci(kup)
