@@ -117,6 +117,13 @@ def test_exec_gets_pipes_and_nothing_else(engine, box, tmp_path, served):
         os.close(extra)
 
 
+def test_exec_d_keeps_nothing_open(engine, box, run_cli):
+    r = run_cli("exec", "-d", box.id, "sh", "-c", f"({FDS}) >/tmp/fds.new; mv /tmp/fds.new /tmp/fds")
+    assert r.returncode == 0, r.stderr
+    fds = _fds(wait_for(lambda: run_cli("exec", box.id, "cat", "/tmp/fds").stdout, timeout=30))
+    assert sorted(fds) == [0, 1, 2] and set(fds.values()) == {"/dev/null"}, fds  # (of the exec'd shell, $$)
+
+
 def test_exec_t_gets_the_containers_pty_and_nothing_else(engine, box):
     inner = f"{DUNNAGE} --root {engine.store.root} exec -t {box.id} sh -c {shlex.quote(FDS)}"
     # the caller has a host directory open as fd 5
