@@ -294,6 +294,9 @@ class Server:
 
     def leave(self, listener: socket.socket, stale: bool = False) -> bool:
         """Stop serving, unless (idle) a front connected meanwhile."""
+        if not self.store.run.is_dir():  # the root was reset (system reset): nothing left to tidy
+            listener.close()
+            return True
         with locked(self.store.run / LOCK):
             if not stale and select.select([listener], [], [], 0)[0]:
                 return False
