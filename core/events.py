@@ -14,7 +14,7 @@ from .store import Store, pack
 
 def emit(store: Store, type_: str, action: str, id_: str, attrs: Optional[dict] = None) -> None:
     rec = {"time_ns": time.time_ns(), "Type": type_, "Action": action, "id": id_, "Attributes": attrs or {}}
-    fd = os.open(store.events_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(store.events_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)  # root's alone
     try:
         os.write(fd, pack(rec))  # one write() with O_APPEND: records never interleave
     finally:

@@ -1,5 +1,7 @@
 """The on-disk store: paths, atomic versioned msgpack records, locks.
 
+The root and its directories are 0700, records and blobs 0600: for root alone.
+
 Every record is written to a temporary file in the same directory, fsynced,
 renamed over the old one, and the directory is fsynced, so a kill -9 at any
 moment leaves either the old record or the new one, and so does a power loss.
@@ -68,12 +70,12 @@ def atomic_file(path: str | os.PathLike, mode: int = 0o644, durable: bool = True
         fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     with atomic_file(path, mode, durable) as f:
         f.write(data)
 
 
-def write_record(path: str | os.PathLike, record: dict, mode: int = 0o644, durable: bool = True) -> None:
+def write_record(path: str | os.PathLike, record: dict, mode: int = 0o600, durable: bool = True) -> None:
     """Write a versioned msgpack record atomically (see the module's docstring for DURABLE)."""
     atomic_write_bytes(path, pack({"schema": SCHEMA_VERSION, "data": record}), mode, durable)
 
@@ -119,8 +121,18 @@ class Store:
         if run is None:
             run = DEFAULT_RUN if str(self.root) == DEFAULT_ROOT else self.root / "run"
         self.run = Path(run)
-        for d in (self.root, self.blobs, self.layers, self.images_dir, self.containers, self.tmp, self.run):
-            d.mkdir(parents=True, exist_ok=True)
+        # the store is root's alone (blobs hold every image and commit, events.log what
+        # was run): what containers of other users read (hosts, resolv.conf, volumes)
+        # reaches them through bind mounts, which do not pass through these directories
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            if os.stat(self.root).st_mode & 0o077 and os.geteuid() == 0:
+                os.chmod(self.root, 0o700)  # made by an older dunnage, or by hand
+        except OSError:
+            pass
+        for d in (self.blobs.parent, self.blobs, self.layers, self.images_dir, self.containers, self.tmp):
+            d.mkdir(mode=0o700, exist_ok=True)
+        self.run.mkdir(parents=True, exist_ok=True)
 
     # ---- layout ----
     @property

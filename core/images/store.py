@@ -183,7 +183,7 @@ class ImageStore:
                         pass
                 os.link(source, tmp / "blob")  # same file system: no copy, and the source stays usable
             else:
-                with open(tmp / "blob", "wb") as bf:
+                with open(os.open(tmp / "blob", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as bf:
                     tee = _Tee(source, bf)
                     got, size = unpack_layer(tee, tmp / "diff", diff_id)
                     while tee.read(1 << 20):
