@@ -1,21 +1,25 @@
 """dunnage load: docker-archive (docker save, podman save) and OCI image layouts
 (directory, or tar as written by skopeo's oci-archive and docker save).
 
-The archive is unpacked into a staging directory first (with tarfile's "data"
-filter: nothing lands outside it), then every manifest, config and layer is
-checked against its digest before the image is recorded."""
+The archive is unpacked into a staging directory first (unpack.unpack_archive:
+every entry made beneath it, no symlink followed), then every manifest, config
+and layer is checked against its digest before the image is recorded.  Files
+named by the archive's JSON are opened by the kernel beneath its directory
+(openat2's RESOLVE_BENEATH), so no name or symlink in it leads outside."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import tarfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Optional
 
 from . import oci
 from .store import Image, ImageError, ImageStore, parse_ref
+from .unpack import _RESOLVE_BENEATH, _RESOLVE_NO_MAGICLINKS, LayerError, openat2, unpack_archive
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -32,11 +36,28 @@ def _read(path: Path, limit: int = 64 << 20) -> bytes:
         raise ImageError(f"archive: cannot read {path.name}: {e.strerror}") from None
 
 
-def _inside(root: Path, rel: str) -> Path:
-    p = (root / rel).resolve()
-    if os.path.commonpath([p, root.resolve()]) != str(root.resolve()):
-        raise ImageError(f"archive: path {rel!r} points outside the archive")
-    return p
+def _inside(root: Path, rel: str) -> Optional[Path]:
+    """REL under ROOT, as the path the kernel resolves it to without leaving ROOT
+    (its symlinks followed only while they stay inside: docker save links layers
+    it holds twice); None if REL names nothing."""
+    try:
+        rfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ImageError(f"archive: cannot read {root}: {e.strerror}") from None
+    try:
+        fd = openat2(rfd, rel, os.O_PATH, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
+    except OSError as e:
+        if e.errno == errno.EXDEV:
+            raise ImageError(f"archive: path {rel!r} points outside the archive") from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise ImageError(f"archive: cannot read {rel}: {e.strerror}") from None
+    finally:
+        os.close(rfd)
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    finally:
+        os.close(fd)
 
 
 def _verified_blob(root: Path, digest: str) -> Path:
@@ -44,7 +65,7 @@ def _verified_blob(root: Path, digest: str) -> Path:
     import hashlib
     oci.check_digest(digest)
     p = _inside(root, f"blobs/sha256/{digest[7:]}")
-    if not p.is_file():
+    if p is None or not p.is_file():
         raise ImageError(f"archive: blob {digest} is missing")
     h = hashlib.sha256()
     with open(p, "rb") as f:
@@ -79,6 +100,8 @@ def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) ->
         if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
             raise ImageError("archive: malformed manifest.json entry")
         cfg_path = _inside(root, entry["Config"])
+        if cfg_path is None:
+            raise ImageError(f"archive: {os.path.basename(entry['Config'])} is missing or not a file")
         config_raw = _read(cfg_path)
         m = re.search(r"([0-9a-f]{64})(\.json)?$", entry["Config"])
         if m and oci.digest_of(config_raw) != "sha256:" + m.group(1):
@@ -87,12 +110,12 @@ def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) ->
             diff_ids = oci.parse_config(config_raw)["rootfs"]["diff_ids"]
         except oci.FormatError as e:
             raise ImageError(f"archive: {e}") from None
-        layers = [_inside(root, p) for p in entry["Layers"]]
+        layers = [_inside(root, p) if isinstance(p, str) else None for p in entry["Layers"]]
         if len(layers) != len(diff_ids):
             raise ImageError("archive: the manifest and the config disagree on the number of layers")
-        for p in layers:
-            if not p.is_file():
-                raise ImageError(f"archive: layer {p.name} is missing")
+        for rel, p in zip(entry["Layers"], layers):
+            if p is None or not p.is_file():
+                raise ImageError(f"archive: layer {rel} is missing")
         tags = [t for t in (_tag_of(x) for x in entry.get("RepoTags") or []) if t]
         # files of an archive we unpacked into staging can be moved; a directory the user gave cannot
         opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
@@ -140,14 +163,17 @@ def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[st
     try:
         try:
             if isinstance(source, str):
-                tf = tarfile.open(source, mode="r:*")
+                with open(source, "rb") as f:
+                    unpack_archive(f, tmp / "archive")
             else:
-                tf = tarfile.open(fileobj=source, mode="r|*")
-            with tf:
-                tf.extractall(tmp / "archive", filter="data")
-        except FileNotFoundError:
+                unpack_archive(source, tmp / "archive")
+        except FileNotFoundError as e:
+            if e.filename != source:
+                raise ImageError(f"archive: not a valid image archive ({e.strerror}: {e.filename})") from None
             raise ImageError(f"open {source}: no such file or directory") from None
-        except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        except LayerError as e:
+            raise ImageError(f"archive: {str(e).replace(' in layer', ' in archive')}") from None
+        except Exception as e:  # noqa: BLE001 - tarfile's, zlib's, zstd's errors
             first = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
             raise ImageError(f"archive: not a valid image archive ({first})") from None
         return _load_dir(store, tmp / "archive", movable=True)

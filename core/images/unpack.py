@@ -1,12 +1,26 @@
-"""Unpacking a layer tarball into the layer store, refusing entries that escape it."""
+"""Unpacking a layer tarball into the layer store, refusing entries that escape it.
+
+tarfile parses the headers; nothing else of its extraction is used (its "data"
+filter checks names with os.path.realpath, which a path longer than PATH_MAX
+fools: CVE-2025-4517).  Every entry is made relative to a descriptor of its
+parent directory, opened beneath the layer by the kernel with openat2's
+RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: no symlink the archive made is ever
+followed, for a name or a hard link's target, and no name leaves the layer."""
 from __future__ import annotations
 
+import base64
+import ctypes
+import errno
 import hashlib
+import io
 import os
+import posixpath
 import queue
 import shutil
+import stat
 import tarfile
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,33 +29,98 @@ class LayerError(Exception):
     pass
 
 
+# ---------------------------------------------------------------- reading the stream
+class _Counted(io.RawIOBase):
+    """The compressed stream, counting what was read of it (the bomb check's measure)."""
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__()
+        self.raw, self.n = raw, 0
+
+    def readinto(self, buf) -> int:
+        if hasattr(self.raw, "readinto"):
+            n = self.raw.readinto(buf) or 0
+        else:
+            b = self.raw.read(len(buf))
+            n = len(b)
+            buf[:n] = b
+        self.n += n
+        return n
+
+    def readable(self) -> bool:
+        return True
+
+
+def max_layer_bytes() -> int:
+    """The bound on a layer's unpacked size; read at each unpack (a command run by the
+    fork server brings its own environment)."""
+    return int(os.environ.get("DUNNAGE_MAX_LAYER_BYTES", 64 << 30))
+
+
+# A compressed layer may unpack to RATIO times what was read of it, or to FLOOR bytes,
+# whichever is more.  Real layers compress 2-10 times (binaries 2-4, text 5-10); a layer
+# more than a hundred times smaller than its tar is nearly all zeros or repeats (a sparse
+# or preallocated file), and up to FLOOR such a layer still passes.  gzip reaches 1032:1,
+# zstd tens of thousands: without the ratio an 8 MB gzip bomb unpacks 8.6 GB.
+RATIO_FLOOR = 1 << 30
+
+
+def max_layer_ratio() -> int:
+    return int(os.environ.get("DUNNAGE_MAX_LAYER_RATIO", 100))
+
+
+def _open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, bool]:
+    """(the uncompressed tar inside STREAM, whether it was compressed): gzip, zstd or
+    plain, told by magic bytes."""
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)
+    head = stream.peek(4)[:4]
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+        return gzip.GzipFile(fileobj=stream), True
+    if head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True), True
+    return stream, False
+
+
+def decompressed(stream: BinaryIO) -> BinaryIO:
+    """The uncompressed tar inside STREAM (gzip, zstd or plain, told by magic bytes)."""
+    return _open_decompressed(stream)[0]
+
+
 class _Prefetch:
     """The uncompressed tar, read ahead by a thread: decompression and hashing
     (zlib, zstd and sha256 let go of the GIL) run beside the extraction instead
     of before each of its reads.  Counts what passed (refusing more than LIMIT
-    bytes: a small archive cannot fill the disk) and hashes it into the diff id."""
+    bytes, and a compressed stream unpacking to more than the bomb ratio allows)
+    and hashes it into the diff id.  A forward-only file for tarfile (tell, seek
+    ahead) that also writes file contents straight from its chunks (copy_to)."""
 
     CHUNK = 1 << 20
 
-    def __init__(self, raw: BinaryIO, limit: int):
-        self.raw, self.limit = raw, limit
+    def __init__(self, raw: BinaryIO, limit: int | None):
+        self.raw, self.limit, self.ratio = _Counted(raw), limit, max_layer_ratio()
         self.h, self.n = hashlib.sha256(), 0
         self.q: queue.Queue = queue.Queue(maxsize=8)
         self.stop = threading.Event()
-        self.buf, self.pos, self.eof = b"", 0, False
+        self.buf, self.pos, self.eof, self.off = b"", 0, False, 0
         self.t = threading.Thread(target=self._run, name="layer-reader", daemon=True)
         self.t.start()
 
     def _run(self) -> None:
         try:
-            f = decompressed(self.raw)
+            f, compressed = _open_decompressed(self.raw)
             while not self.stop.is_set():
                 b = f.read(self.CHUNK)
                 if not b:
                     break
                 self.n += len(b)
-                if self.n > self.limit:
+                if self.limit is not None and self.n > self.limit:
                     raise LayerError(f"layer is larger than {self.limit} bytes uncompressed (DUNNAGE_MAX_LAYER_BYTES)")
+                if compressed and self.ratio and self.n > max(self.ratio * self.raw.n, RATIO_FLOOR):
+                    raise LayerError(f"decompression bomb: {self.raw.n} compressed bytes unpacked to more than "
+                                     f"{self.n - len(b)} (at most {self.ratio} times, or 1 GiB: DUNNAGE_MAX_LAYER_RATIO)")
                 self.h.update(b)
                 self._put(b)
             self._put(None)
@@ -56,26 +135,64 @@ class _Prefetch:
             except queue.Full:
                 continue
 
+    def _fill(self) -> bool:
+        """The next chunk into buf; False at the end of the stream."""
+        if self.eof:
+            return False
+        item = self.q.get()
+        if item is None:
+            self.eof = True
+            return False
+        if isinstance(item, BaseException):
+            self.eof = True
+            raise item
+        self.buf, self.pos = item, 0
+        return True
+
     def read(self, size: int = -1) -> bytes:
         out = []
         want = size if size >= 0 else 1 << 62
         while want > 0:
-            if self.pos >= len(self.buf):
-                if self.eof:
-                    break
-                item = self.q.get()
-                if item is None:
-                    self.eof = True
-                    break
-                if isinstance(item, BaseException):
-                    self.eof = True
-                    raise item
-                self.buf, self.pos = item, 0
+            if self.pos >= len(self.buf) and not self._fill():
+                break
             b = self.buf[self.pos:self.pos + want]
             self.pos += len(b)
             want -= len(b)
             out.append(b)
-        return out[0] if len(out) == 1 else b"".join(out)
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self.off += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.off
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or pos < self.off:
+            raise tarfile.ReadError("seeking backwards is not allowed")
+        while self.off < pos:
+            if not self.read(min(pos - self.off, self.CHUNK)):
+                break
+        return self.off
+
+    def copy_to(self, fd: int, n: int) -> None:
+        """Write the next N bytes of the stream to FD, from the chunks as they are."""
+        while n > 0:
+            if self.pos >= len(self.buf) and not self._fill():
+                raise tarfile.ReadError("unexpected end of data")
+            take = min(n, len(self.buf) - self.pos)
+            mv = memoryview(self.buf)[self.pos:self.pos + take]
+            while mv:
+                mv = mv[os.write(fd, mv):]
+            self.pos += take
+            self.off += take
+            n -= take
+
+    def drain(self) -> None:
+        """Read to the end, so that the digest covers the whole stream."""
+        self.pos = len(self.buf)
+        while self._fill():
+            self.off += len(self.buf)
+            self.pos = len(self.buf)
 
     def close(self) -> None:
         """Stops the thread (on an error midway) and waits for it: the raw
@@ -84,64 +201,291 @@ class _Prefetch:
         self.t.join()
 
 
-def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    # tarfile's "tar" filter refuses absolute paths, ".." escapes and links
-    # that point outside the destination; unlike it we keep setuid/setgid and
-    # modes exactly as the image says, as container engines must.
-    try:
-        safe = tarfile.tar_filter(member, dest)
-    except tarfile.FilterError as e:
-        raise LayerError(f"unsafe entry in layer: {e}") from None
-    if member.islnk():
-        # a hard link must name a file inside the layer (tar_filter checks
-        # links only in its "data" mode, which also strips setuid bits)
-        target = os.path.realpath(os.path.join(dest, member.linkname.lstrip("/")))
-        if os.path.isabs(member.linkname) or os.path.commonpath([target, os.path.realpath(dest)]) != os.path.realpath(dest):
-            raise LayerError(f"unsafe entry in layer: hard link {member.name!r} points outside the layer")
-    return safe.replace(mode=member.mode, deep=False) if member.mode is not None else safe
+# ---------------------------------------------------------------- making entries beneath a directory
+_SYS_OPENAT2 = 437  # the same number on every architecture (a syscall of 5.6)
+_RESOLVE_NO_XDEV, _RESOLVE_NO_MAGICLINKS, _RESOLVE_NO_SYMLINKS, _RESOLVE_BENEATH = 0x01, 0x02, 0x04, 0x08
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_openat2_missing = False
 
 
-def max_layer_bytes() -> int:
-    """The bound on a layer's unpacked size; read at each unpack (a command run by the
-    fork server brings its own environment)."""
-    return int(os.environ.get("DUNNAGE_MAX_LAYER_BYTES", 64 << 30))
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-def decompressed(stream: BinaryIO) -> BinaryIO:
-    """The uncompressed tar inside STREAM (gzip, zstd or plain, told by magic bytes)."""
-    import io
-    if not hasattr(stream, "peek"):
-        stream = io.BufferedReader(stream)
-    head = stream.peek(4)[:4]
-    if head[:2] == b"\x1f\x8b":
-        import gzip
-        return gzip.GzipFile(fileobj=stream)
-    if head == b"\x28\xb5\x2f\xfd":
-        import zstandard
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-    return stream
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2): PATH opened relative to DIRFD, resolved as RESOLVE says."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
+    fd = _libc.syscall(_SYS_OPENAT2, ctypes.c_int(dirfd), os.fsencode(path), ctypes.byref(how),
+                       ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), path)
+    return fd
 
 
-def _set_xattrs(m: tarfile.TarInfo, path: str) -> None:
-    """Extended attributes from PAX headers (GNU tar's and podman's SCHILY.xattr.*,
-    libarchive's base64 LIBARCHIVE.xattr.*), set after the owner, since a chown
-    drops security.capability: file capabilities survive as the archive says."""
-    import base64
-    import urllib.parse
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_STRICT = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV
+
+
+def clean_name(name: str, what: str = "") -> str:
+    """NAME as a path inside the layer: leading slashes dropped (as docker does),
+    '.' and '..' folded; '' is the layer's root.  One that leads above it is refused."""
+    p = posixpath.normpath(name.lstrip("/")) if name.strip("/") else "."
+    if p == ".." or p.startswith("../"):
+        raise LayerError(f"unsafe entry in layer: {what}{name!r} points outside the layer")
+    return "" if p == "." else p
+
+
+class _Beneath:
+    """Directories under ROOT (a directory descriptor), opened by the kernel without
+    following a symlink or leaving ROOT; the last few stay open, since a tar lists a
+    directory's entries together."""
+
+    KEEP = 16
+
+    def __init__(self, root_fd: int):
+        self.root = root_fd
+        self.open: dict[str, int] = {}
+
+    def close(self) -> None:
+        for fd in self.open.values():
+            os.close(fd)
+        self.open.clear()
+
+    def forget(self, rel: str) -> None:
+        """REL was removed: descriptors of it and below it would write where no name leads."""
+        for k in [k for k in self.open if k == rel or k.startswith(rel + "/")]:
+            os.close(self.open.pop(k))
+
+    def dir(self, rel: str, entry: str, create: bool) -> int:
+        """A descriptor of directory REL (owned here: not to be closed), made with its
+        missing parents (0755, as containerd and GNU tar do) if CREATE.  ENTRY names the
+        archive's entry in errors."""
+        if not rel:
+            return self.root
+        fd = self.open.pop(rel, None)
+        if fd is not None:
+            self.open[rel] = fd  # the most recently used, the last to go
+            return fd
+        fd = self._open(rel, entry, create)
+        if len(self.open) >= self.KEEP:
+            os.close(self.open.pop(next(iter(self.open))))
+        self.open[rel] = fd
+        return fd
+
+    def _open(self, rel: str, entry: str, create: bool) -> int:
+        global _openat2_missing
+        if not _openat2_missing:
+            try:
+                return openat2(self.root, rel, _DIR, _STRICT)
+            except OSError as e:
+                if e.errno == errno.ENOSYS:
+                    _openat2_missing = True
+                elif e.errno in (errno.ELOOP, errno.EXDEV):
+                    raise LayerError(f"unsafe entry in layer: {entry!r} passes through a symbolic link") from None
+                elif not (e.errno == errno.ENOENT and create):
+                    raise
+        return self._walk(rel, entry, create)
+
+    def _walk(self, rel: str, entry: str, create: bool) -> int:
+        """REL opened one component at a time with O_NOFOLLOW (made where missing)."""
+        fd = os.dup(self.root)
+        try:
+            for part in rel.split("/"):
+                try:
+                    nfd = os.open(part, _DIR | os.O_NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    nfd = os.open(part, _DIR | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR) and stat.S_ISLNK(
+                            os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise LayerError(f"unsafe entry in layer: {entry!r} passes through a symbolic link") from None
+                    raise
+                os.close(fd)
+                fd = nfd
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def clear(self, pfd: int, parent: str, base: str) -> None:
+        """Make room for a new entry BASE in PFD: what has that name goes (a directory
+        with all it holds, as GNU tar's --recursive-unlink)."""
+        try:
+            os.unlink(base, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            self.forget(posixpath.join(parent, base))
+            shutil.rmtree(base, dir_fd=pfd)
+
+
+def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    """Extended attributes from PAX headers: GNU tar's and podman's SCHILY.xattr.*,
+    libarchive's base64 LIBARCHIVE.xattr.*."""
+    out = []
     for key, value in (m.pax_headers or {}).items():
         if key.startswith("SCHILY.xattr."):
-            name, raw = key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")
+            out.append((key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")))
         elif key.startswith("LIBARCHIVE.xattr."):
-            name = urllib.parse.unquote(key[len("LIBARCHIVE.xattr."):])
-            raw = base64.b64decode(value + "=" * (-len(value) % 4))
-        else:
-            continue
+            out.append((urllib.parse.unquote(key[len("LIBARCHIVE.xattr."):]),
+                        base64.b64decode(value + "=" * (-len(value) % 4))))
+    return out
+
+
+def _set_xattrs(m: tarfile.TarInfo, target, follow: bool = True) -> None:
+    """Set after the owner, since a chown drops security.capability: file
+    capabilities survive as the archive says."""
+    if not m.pax_headers:
+        return
+    for name, raw in _xattrs(m):
         try:
-            os.setxattr(path, name, raw, follow_symlinks=False)
+            os.setxattr(target, name, raw, follow_symlinks=follow)
         except OSError as e:
-            if e.errno in (95, 1):  # ENOTSUP, EPERM (trusted.* or a symlink's user.*): as tar, go on
+            if e.errno in (errno.ENOTSUP, errno.EPERM):  # trusted.*, or a symlink's user.*: as tar, go on
                 continue
             raise
+
+
+def _times(m: tarfile.TarInfo) -> tuple[float, float]:
+    return (m.mtime, m.mtime)
+
+
+def _attrs_fd(m: tarfile.TarInfo, fd: int) -> None:
+    os.fchown(fd, m.uid, m.gid)
+    os.fchmod(fd, m.mode & 0o7777)  # after the owner: a chown clears setuid
+    _set_xattrs(m, fd)
+    os.utime(fd, _times(m))
+
+
+def _attrs_at(m: tarfile.TarInfo, pfd: int, base: str, symlink: bool) -> None:
+    """Owner, mode, xattrs and times of an entry that cannot be opened (a symlink, a
+    device, a fifo), set by name in its parent's descriptor without following it."""
+    os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+    if not symlink:
+        os.chmod(base, m.mode & 0o7777, dir_fd=pfd)  # just made by mknod: not a symlink
+    if m.pax_headers and _xattrs(m):
+        _set_xattrs(m, f"/proc/self/fd/{pfd}/{base}", follow=False)
+    os.utime(base, _times(m), dir_fd=pfd, follow_symlinks=False)
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> int:
+    """Make every entry of TF under ROOT_FD; returns the bytes of the regular files.
+
+    IMAGE: a layer (owners, modes, times, xattrs, devices as the archive says);
+    else an image archive's files (docker save, OCI layout), made for root alone
+    (dirs 0700, files 0600) and without special files."""
+    tree = _Beneath(root_fd)
+    dirs: dict[str, tarfile.TarInfo] = {}
+    size = 0
+    try:
+        while True:
+            m = tf.next()
+            if m is None:
+                break
+            tf.members.clear()  # tarfile keeps every header otherwise: memory for nothing
+            name = clean_name(m.name)
+            parent, base = posixpath.split(name)
+            if not base and not m.isdir():
+                raise LayerError(f"unsafe entry in layer: {m.name!r} would replace the layer's root")
+            if m.isdir():
+                if base:
+                    pfd = tree.dir(parent, m.name, True)
+                    try:
+                        os.mkdir(base, 0o700, dir_fd=pfd)
+                    except FileExistsError:
+                        if not stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                            tree.clear(pfd, parent, base)
+                            os.mkdir(base, 0o700, dir_fd=pfd)
+                # owner, mode, times and xattrs of directories are set at the end, as
+                # GNU tar does: what is made inside would move the times
+                dirs[name] = m
+                continue
+            dirs.pop(name, None)
+            pfd = tree.dir(parent, m.name, True)
+            if m.issym():
+                tree.clear(pfd, parent, base)
+                os.symlink(m.linkname, base, dir_fd=pfd)
+                if image:
+                    _attrs_at(m, pfd, base, symlink=True)
+            elif m.islnk():
+                target = clean_name(m.linkname, f"hard link {m.name!r} to ")
+                tparent, tbase = posixpath.split(target)
+                if not tbase:
+                    raise LayerError(f"unsafe entry in layer: hard link {m.name!r} points to the layer's root")
+                if (tparent, tbase) != (parent, base):
+                    tree.clear(pfd, parent, base)
+                tfd = tree.dir(tparent, m.name, False)  # PFD, just used, stays open
+                # not followed if a symlink: the link is to the symlink itself.  A hard
+                # link shares its target's inode: its own header's mode and owner must
+                # not overwrite the target's (as GNU tar)
+                os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+            elif m.ischr() or m.isblk() or m.isfifo():
+                if not image:
+                    raise LayerError(f"unsafe entry in archive: {m.name!r} is a special file")
+                tree.clear(pfd, parent, base)
+                if m.isfifo():
+                    os.mkfifo(base, 0o600, dir_fd=pfd)
+                else:
+                    kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+                    os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+                _attrs_at(m, pfd, base, symlink=False)
+            else:  # regular files, and types tarfile does not know, as it does
+                try:
+                    fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+                except FileExistsError:
+                    tree.clear(pfd, parent, base)
+                    fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+                try:
+                    if m.sparse is not None:
+                        with tf.extractfile(m) as f:
+                            for chunk in iter(lambda: f.read(src.CHUNK), b""):
+                                mv = memoryview(chunk)
+                                while mv:
+                                    mv = mv[os.write(fd, mv):]
+                    else:
+                        src.seek(m.offset_data)
+                        src.copy_to(fd, m.size)
+                    if image:
+                        _attrs_fd(m, fd)
+                finally:
+                    os.close(fd)
+                size += m.size
+        for name in sorted(dirs, reverse=True):
+            m = dirs[name]
+            if not name:
+                fd = os.dup(root_fd)
+            else:
+                try:
+                    fd = openat2(root_fd, name, _DIR, _STRICT) if not _openat2_missing else tree._walk(name, name, False)
+                except (OSError, LayerError):
+                    continue  # replaced by a later entry, or under one that was
+            try:
+                if image:
+                    _attrs_fd(m, fd)
+                else:
+                    os.fchmod(fd, 0o700)
+            finally:
+                os.close(fd)
+        return size
+    finally:
+        tree.close()
+
+
+def _reader(src: _Prefetch) -> tarfile.TarFile:
+    # "r", not "r|": tarfile's stream mode copies its buffer at every read; SRC is a
+    # file that only goes forward, which is all "r" needs when read in order
+    return tarfile.TarFile(fileobj=src, mode="r")
 
 
 def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None) -> tuple[str, int]:
@@ -151,37 +495,14 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
     the diff id against EXPECT_DIFF_ID.  STREAM is read to its end.  On any
     error DEST is removed."""
     dest.mkdir(parents=True, exist_ok=False)
-    size = 0
     hr = _Prefetch(stream, max_layer_bytes())
     try:
-        dirs: dict[str, tarfile.TarInfo] = {}
-        with tarfile.open(fileobj=hr, mode="r|") as tf:
-            for m in tf:
-                m2 = _member_filter(m, str(dest))
-                if m2.isdir():
-                    # owner, mode, times and xattrs of directories are set at the
-                    # end, as GNU tar does: what is made inside would move the times
-                    tf.extract(m2, dest, set_attrs=False, numeric_owner=True, filter="fully_trusted")
-                    dirs[m2.name] = m2
-                    continue
-                dirs.pop(m2.name, None)
-                # a hard link shares its target's inode: its own header's
-                # mode and owner must not overwrite the target's (as GNU tar)
-                tf.extract(m2, dest, set_attrs=not m.islnk(), numeric_owner=True, filter="fully_trusted")
-                if not m.islnk():
-                    _set_xattrs(m2, os.path.join(dest, m2.name))
-                if m.isfile():
-                    size += m.size
-            for name in sorted(dirs, reverse=True):
-                path = os.path.join(dest, name)
-                m2 = dirs[name]
-                tf.chown(m2, path, numeric_owner=True)
-                tf.utime(m2, path)
-                tf.chmod(m2, path)
-                _set_xattrs(m2, path)
-        # drain trailing padding so the digest covers the whole stream
-        while hr.read(1 << 20):
-            pass
+        root_fd = os.open(dest, _DIR | os.O_NOFOLLOW)
+        try:
+            size = _extract(_reader(hr), hr, root_fd, image=True)
+        finally:
+            os.close(root_fd)
+        hr.drain()
         diff_id = "sha256:" + hr.h.hexdigest()
         if expect_diff_id is not None and diff_id != expect_diff_id:
             raise LayerError(f"layer content does not match its diff id: expected {expect_diff_id}, got {diff_id}")
@@ -196,5 +517,22 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
+    finally:
+        hr.close()
+
+
+def unpack_archive(stream: BinaryIO, dest: Path) -> None:
+    """Unpack an image archive (docker save, an OCI layout as a tar; optionally
+    compressed) into DEST, which must not exist, as unpack_layer unpacks a layer but
+    for root alone and without special files.  Raises tarfile's errors for a broken
+    archive and LayerError for a hostile one; DEST is the caller's to remove."""
+    dest.mkdir(mode=0o700)
+    hr = _Prefetch(stream, None)
+    try:
+        root_fd = os.open(dest, _DIR | os.O_NOFOLLOW)
+        try:
+            _extract(_reader(hr), hr, root_fd, image=False)
+        finally:
+            os.close(root_fd)
     finally:
         hr.close()
