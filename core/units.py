@@ -5,9 +5,9 @@ import datetime as _dt
 import re
 from fractions import Fraction
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(i?b)?\s*$", re.I)
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?\Z", re.I)  # go-units' sizeRegex: one space at most
 INT64_MAX = (1 << 63) - 1
-_MULT = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_MULT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 class UnitError(ValueError):
@@ -111,7 +111,7 @@ def since(iso: str) -> float:
     return (_dt.datetime.now(_dt.timezone.utc) - t).total_seconds()
 
 
-_DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DUR = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")  # Go's: 1.5h, .5s and 5.s
 
 
 def parse_duration(s: str) -> int:
