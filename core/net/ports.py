@@ -17,7 +17,8 @@ class PortError(Exception):
     pass
 
 
-_SPEC = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]*):)??(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?"
+# an address only before a host port (docker: in "1.2.3.4:80" 1.2.3.4 is a bad host port)
+_SPEC = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[0-9.]*):)?(?P<host>[0-9]*(?:-[0-9]+)?):)?"
                    r"(?P<cont>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp))?$")
 
 
