@@ -38,9 +38,11 @@ class Reference:
 
     @property
     def familiar(self) -> str:
-        """The name as docker shows it (docker.io/library/ dropped)."""
+        """The name as docker shows it: docker.io/ dropped, and library/ before a single
+        component (docker.io/library/foo/bar is library/foo/bar, not foo/bar's)."""
         if self.registry == DEFAULT_REGISTRY:
-            return self.repository.removeprefix("library/")
+            rest = self.repository.removeprefix("library/")
+            return self.repository if "/" in rest else rest
         return f"{self.registry}/{self.repository}"
 
     @property
@@ -49,11 +51,18 @@ class Reference:
 
 
 _NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
+NAME_MAX = 255
 
 
 def parse_reference(ref: str) -> Reference:
-    """docker's rules: 'busybox' is docker.io/library/busybox:latest; a first
-    component with a dot or a colon, or 'localhost', names a registry."""
+    """docker's rules (its ParseNormalizedNamed): 'busybox' and 'docker.io/busybox' are
+    docker.io/library/busybox:latest; a first component with a dot, a colon or a capital
+    letter, or 'localhost', names a registry, which must be a host name, an IPv4 or a
+    bracketed IPv6 address, with a port or not; the whole name is at most 255 characters."""
+    if re.fullmatch(r"[a-f0-9]{64}", ref):  # an image id, not a name
+        raise ImageError(f'invalid reference format: "{ref}" (a 64-byte hexadecimal string is not a repository name)')
     name, digest = ref, None
     if "@" in ref:
         name, digest = ref.split("@", 1)
@@ -68,14 +77,18 @@ def parse_reference(ref: str) -> Reference:
         if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
             raise ImageError(f'invalid reference format: "{ref}"')
     first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
+    if rest and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         registry, repo = first, rest
+        if not _DOMAIN.fullmatch(registry):
+            raise ImageError(f'invalid reference format: "{ref}"')
     else:
         registry, repo = DEFAULT_REGISTRY, name
-        if "/" not in repo:
-            repo = "library/" + repo
+    if registry == DEFAULT_REGISTRY and "/" not in repo:
+        repo = "library/" + repo
     if not _NAME.match(repo):
         raise ImageError(f'invalid reference format: "{ref}"')
+    if len(registry) + 1 + len(repo) > NAME_MAX:
+        raise ImageError(f'invalid reference format: "{ref}": repository name must not be more than {NAME_MAX} characters')
     if tag is None and digest is None:
         tag = "latest"
     return Reference(registry, repo, tag, digest)
