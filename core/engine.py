@@ -1504,21 +1504,23 @@ def container_status_text(c: Container) -> str:
 def parse_ulimit(s: str) -> dict:
     """--ulimit name=soft[:hard], checked against what this host lets us set."""
     import resource
-    from .runtime.process import ULIMITS
+    from .runtime.process import ULIMITS, rlimit
     name, sep, val = s.partition("=")
     if not sep or name not in ULIMITS:
         raise EngineError(f'invalid ulimit argument: "{s}" (name=soft[:hard], names: {", ".join(sorted(ULIMITS))})')
-    soft_s, _, hard_s = val.partition(":")
-    try:
-        soft = int(soft_s)
-        hard = int(hard_s) if hard_s else soft
+    soft_s, colon, hard_s = val.partition(":")
+    try:  # as go-units: -1 and infinity are unlimited (RLIM_INFINITY)
+        soft = -1 if soft_s == "infinity" else int(soft_s)
+        hard = soft if not colon else -1 if hard_s == "infinity" else int(hard_s)
     except ValueError:
         raise EngineError(f'invalid ulimit argument: "{s}"') from None
-    if soft > hard:
+    if hard != -1 and soft == -1:
+        raise EngineError(f"ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}")
+    if hard != -1 and soft > hard:
         raise EngineError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
-    _, host_hard = resource.getrlimit(getattr(resource, ULIMITS[name]))
-    if host_hard != resource.RLIM_INFINITY and hard > host_hard:
-        raise EngineError(f"ulimit {name}: hard limit {hard} is above this host's {host_hard} "
+    _, host_hard = resource.getrlimit(rlimit(name))
+    if host_hard != resource.RLIM_INFINITY and (hard == -1 or hard > host_hard):
+        raise EngineError(f"ulimit {name}: hard limit {'unlimited' if hard == -1 else hard} is above this host's {host_hard} "
                           "(raising it needs CAP_SYS_RESOURCE)")
     return {"Name": name, "Soft": soft, "Hard": hard}
 

@@ -79,6 +79,25 @@ def err(msg: str) -> None:
 
 
 # ---------------------------------------------------------------- verbs
+def _name_values(k: str, v: str) -> list[tuple[str, str]]:
+    """A Dockerfile ENV or LABEL: NAME=VALUE pairs, quoted as a shell quotes, or the
+    old NAME VALUE form (one pair, the rest of the line its value)."""
+    import shlex
+    try:
+        words = shlex.split(v)
+    except ValueError as ex:
+        raise EngineError(f"{k} {v}: {ex}") from None
+    if words and "=" in words[0]:
+        pairs = [tuple(w.split("=", 1)) for w in words]
+        if any("=" not in w or not w.split("=", 1)[0] for w in words):
+            raise EngineError(f"{k} {v}: NAME=VALUE pairs expected")
+        return pairs
+    name, _, value = v.strip().partition(" ")
+    if not name or not value.strip():
+        raise EngineError(f"{k} must have two arguments")
+    return [(name, value.strip())]
+
+
 def parse_changes(items) -> dict:
     """Dockerfile instructions given with -c/--change."""
     changes: dict = {}
@@ -94,14 +113,13 @@ def parse_changes(items) -> dict:
         elif k.upper() == "ENTRYPOINT":
             changes["Entrypoint"] = json.loads(v) if v.strip().startswith("[") else ["/bin/sh", "-c", v]
         elif k.upper() == "ENV":
-            changes.setdefault("Env", []).append(v.replace(" ", "=", 1) if "=" not in v else v)
+            changes.setdefault("Env", []).extend(f"{n}={x}" for n, x in _name_values("ENV", v))
         elif k.upper() == "WORKDIR":
             changes["WorkingDir"] = v
         elif k.upper() == "USER":
             changes["User"] = v
         elif k.upper() == "LABEL":
-            lk, _, lv = v.partition("=")
-            changes.setdefault("Labels", {})[lk] = lv.strip('"')
+            changes.setdefault("Labels", {}).update(_name_values("LABEL", v))
         elif k.upper() == "STOPSIGNAL":
             changes["StopSignal"] = v
         elif k.upper() in ("VOLUME", "EXPOSE"):
@@ -418,16 +436,27 @@ def cmd_rmi(e: Engine, a) -> int:
 
 
 def _env_files(paths: list[str]) -> list[str]:
+    """docker's --env-file: VAR=VALUE lines taken as written (no quotes, no expansion) after
+    their leading white space; VAR alone is VAR from this environment; # comments."""
     out = []
     for p in paths:
         try:
-            with open(p) as f:
-                for line in f:
-                    line = line.rstrip("\n")
-                    if line.strip() and not line.lstrip().startswith("#"):
-                        out.append(line)
+            with open(p, encoding="utf-8-sig") as f:
+                lines = f.read().splitlines()
         except OSError as ex:
             raise EngineError(f"open {p}: {ex.strerror.lower()}") from None
+        except UnicodeDecodeError:
+            raise EngineError(f"env file {p} contains invalid utf8 bytes") from None
+        for line in lines:
+            line = line.lstrip()
+            if not line or line.startswith("#"):
+                continue
+            var, _, _ = line.partition("=")
+            if not var:
+                raise EngineError(f"poorly formatted environment: no variable name on line '{line}'")
+            if any(c in var for c in " \t\n\v\f\r"):
+                raise EngineError(f"poorly formatted environment: variable '{var}' contains whitespaces")
+            out.append(line)
     return out
 
 

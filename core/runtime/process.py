@@ -83,9 +83,14 @@ ULIMITS = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "f
            "stack": "RLIMIT_STACK", "as": "RLIMIT_AS"}
 
 
+def rlimit(name: str) -> int:
+    """The resource number of ULIMITS' NAME (Python's resource module has no RLIMIT_LOCKS: 10 on Linux)."""
+    return 10 if ULIMITS[name] == "RLIMIT_LOCKS" else getattr(resource, ULIMITS[name])
+
+
 def set_ulimits(ulimits: list[dict]) -> None:
     for u in ulimits:
-        resource.setrlimit(getattr(resource, ULIMITS[u["Name"]]), (u["Soft"], u["Hard"]))
+        resource.setrlimit(rlimit(u["Name"]), (u["Soft"], u["Hard"]))
 
 
 def finalize(spec: dict) -> dict:
