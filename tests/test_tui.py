@@ -41,8 +41,7 @@ async def test_dashboard_shows_live_containers_and_acts_on_them(engine, image):
         # the detail panel follows the selection, with the convention shown
         table.move_cursor(row=table.get_row_index(busy.id))
         await pilot.pause(0.1)
-        label = str(app.query_one("#cpu-label").render())
-        assert "100% = 1 core" in label
+        assert "full = 0.5 CPU limit" in app.query_one("#cpu-chart").title
         assert app.query_one("#detail").border_title == "tui-busy"
         await until(pilot, lambda: len(app.rows[busy.id].cpu_hist) >= 2)
 
@@ -301,10 +300,10 @@ async def test_container_page_charts_top_and_inspect(engine, image):
         await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
         page = app.screen
         # CPU against its limit, with throttling; memory against its limit
-        await until(pilot, lambda: "of 50% limit" in str(page.query_one("#cpu-title").render()))
-        await until(pilot, lambda: "throttled" in str(page.query_one("#cpu-title").render()), 20)
-        assert "64MiB" in str(page.query_one("#mem-title").render())
-        assert "packets ↓" in str(page.query_one("#net-title").render())
+        await until(pilot, lambda: "full = 0.5 CPU limit" in page.query_one("#page-cpu").title)
+        await until(pilot, lambda: "throttled" in page.query_one("#page-cpu").title, 20)
+        assert "full = 64MiB limit" in page.query_one("#page-mem").title
+        assert "packets ↓" in page.query_one("#page-net").title
         # the busy container's CPU chart has bars, drawn by our own chart widget
         chart = page.query_one("#page-cpu")
         assert any(ch in chart.render_line(y).text for y in range(chart.size.height) for ch in "▁▂▃▄▅▆▇█")
@@ -316,6 +315,76 @@ async def test_container_page_charts_top_and_inspect(engine, image):
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ContainerScreen))
         await pilot.press("q")
+
+
+def chart_lines(chart) -> list[str]:
+    """A chart as on screen, line by line: its title, its plot, its time axis."""
+    return [chart.render_line(y).text for y in range(chart.size.height)]
+
+
+def chart_plot(chart) -> list[str]:
+    """A chart's plot rows as on screen, without the title, the time axis and the y axis."""
+    lines = chart_lines(chart)
+    rows = lines[1:-1] if len(lines) - 1 >= 3 else lines[1:]
+    return [row[max(row.find("┤"), row.find("│")) + 1:] for row in rows]
+
+
+async def test_charts_scale_to_limits_and_draw_a_flat_series_flat(engine, image):
+    """Issue 15: a constant series is not a full block, and a chart says what its top is."""
+    from dunnage.tui.page import ContainerScreen
+    busy = engine.run(image, ["sh", "-c", "while :; do :; done"], name="chart-busy", detach=True, cpus="0.5",
+                      network="none")
+    idle = engine.run(image, ["sleep", "300"], name="chart-idle", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: all(c.id in app.rows and sum(v is not None for v in app.rows[c.id].cpu_hist) >= 4
+                                       for c in (busy, idle)))
+        table = app.query_one("#containers", DataTable)
+        table.move_cursor(row=table.get_row_index(busy.id))
+        await until(pilot, lambda: "full = 0.5 CPU limit" in app.query_one("#cpu-chart").title)
+        assert chart_lines(app.query_one("#cpu-chart"))[1].lstrip().startswith("50% ┤")
+
+        table.move_cursor(row=table.get_row_index(idle.id))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        page = app.screen
+        pids = page.query_one("#page-pids")
+        await until(pilot, lambda: pids.title == "PIDS 1 · no limit" and sum(1 for r in chart_plot(pids) if r.strip()))
+        rows = chart_plot(pids)
+        assert chart_lines(pids)[1].lstrip().startswith("2 ┤")  # 1 on a nice scale that holds it: 0..2
+        assert all(len(set(r.strip())) <= 1 for r in rows), rows  # flat: each row the same in every column
+        assert not rows[0].strip() and any(r.strip() for r in rows), rows  # not up to the top, not empty
+        assert sum(1 for r in rows if r.strip()) <= (len(rows) + 1) // 2 + 1, rows  # about half the height
+        # no CPU limit: the chart is full at the host's cores
+        cores = os.cpu_count()
+        cpu = page.query_one("#page-cpu")
+        assert f"full = host's {cores} core" in cpu.title
+        assert chart_lines(cpu)[1].lstrip().startswith(f"{cores * 100}% ┤")
+        assert chart_lines(cpu)[-1].strip().startswith("-18s") and chart_lines(cpu)[-1].endswith("now")
+        await pilot.press("escape", "q")
+
+
+async def test_a_stopped_containers_charts_say_so_and_draw_no_blocks(engine, image):
+    """Issue 23: a stopped container's page drew every chart as a solid block."""
+    from dunnage.tui.chart import BARS
+    from dunnage.tui.page import ContainerScreen
+    c = engine.run(image, ["sleep", "300"], name="chart-stops", detach=True, network="none", memory="32m")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: c.id in app.rows and sum(v is not None for v in app.rows[c.id].cpu_hist) >= 3)
+        engine.kill(c.id)
+        await until(pilot, lambda: app.rows[c.id].state == "exited")
+        table = app.query_one("#containers", DataTable)
+        table.move_cursor(row=table.get_row_index(c.id))
+        await until(pilot, lambda: app.query_one("#cpu-chart").note == "not running")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        page = app.screen
+        charts = [page.query_one(f"#page-{k}") for k in ("cpu", "mem", "net", "io", "pids")]
+        await until(pilot, lambda: all(any("not running" in line for line in chart_lines(ch)) for ch in charts))
+        for ch in charts:
+            assert not any(b in line for line in chart_lines(ch) for b in BARS), (ch.id, chart_lines(ch))
+        await pilot.press("escape", "q")
 
 
 async def test_images_volumes_and_networks_views(engine, image):
@@ -456,36 +525,3 @@ async def test_files_view_tells_which_layer_each_file_comes_from(engine, image):
         await until(pilot, lambda: "/etc" in tree.loaded_dirs)
         assert any(str(n.label) == "passwd  changed" for n in etc.children)
         await pilot.press("escape", "q")
-
-
-def test_chart_draws_what_textuals_sparkline_draws():
-    """tui/chart.py redraws textual's Sparkline picture its own, cheaper way: the
-    same characters in the same colours, cell by cell, for any data and size."""
-    import random
-    from rich.color import Color
-    from rich.console import Console
-    from textual.renderables.sparkline import Sparkline as Reference
-    from dunnage.tui.chart import Chart
-    lo, hi, con, rnd = Color.from_rgb(10, 20, 30), Color.from_rgb(200, 100, 50), Console(width=200), random.Random(7)
-
-    def cells(lines, width):
-        out = []
-        for segs in lines:
-            row = [(ch, s.style.color if s.style else None) for s in segs for ch in s.text]
-            out.append(row + [(" ", None)] * (width - len(row)))
-        return out
-    for _ in range(400):
-        n = rnd.choice([0, 1, 2, 5, 30, 61, 200])
-        data = [rnd.choice([0, 0.5, rnd.random() * 100]) for _ in range(n)]
-        w, h = rnd.randint(1, 90), rnd.randint(1, 6)
-        lines, cur = [], []
-        for seg in Reference(data, width=w, height=h, min_color=lo, max_color=hi).__rich_console__(con, con.options):
-            if seg.text == "\n":
-                lines.append(cur)
-                cur = []
-            else:
-                cur.append(seg)
-        lines.append(cur)
-        chart = Chart()
-        chart.data = data
-        assert cells(chart._draw(w, h, lo, hi), w) == cells(lines, w), (data, w, h)

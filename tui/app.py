@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from dunnage.core import Engine, EngineError
 from dunnage.core import events as ev
@@ -28,7 +28,7 @@ from dunnage.core.units import bytes_binary
 from .chart import Chart
 from .logview import LogView
 from .table import LiveTable
-from .page import rate
+from .page import cpu_ceiling, cpu_chart, mem_chart, not_running, rate
 
 HISTORY = 60
 # the least needed column last, so 80 columns show everything that moves
@@ -56,6 +56,8 @@ class Row:
     pids: int = 0
     pids_limit: Optional[int] = None
     cpu_limit: float = 0.0  # cores (--cpus), 0: none
+    cpu_cores: float = 1.0  # the cores its CPU chart is full at: the limit, its cpuset or the host's
+    cpu_what: str = ""      # what those are, for the chart's title
     periods: int = 0
     throttled: int = 0
     oom_kills: int = 0
@@ -67,7 +69,7 @@ class Row:
     ports: str = ""
     cpu_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
-    net_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))  # (rx, tx) rates
+    net_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))  # (rx, tx) rates; None: not sampled
     io_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     pids_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
 
@@ -334,7 +336,6 @@ class DunnageApp(App):
         self._timer = None
         self.marked: set[str] = set()
         self._shown: dict[str, dict] = {}  # the cells on screen, per row
-        self._labels: dict[str, str] = {}
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -344,12 +345,8 @@ class DunnageApp(App):
                         id="filter")
             yield LiveTable(id="containers", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="detail"):
-                with Vertical(classes="chart"):
-                    yield Label("CPU", id="cpu-label")
-                    yield Chart([], id="cpu-spark")
-                with Vertical(classes="chart"):
-                    yield Label("MEM", id="mem-label")
-                    yield Chart([], id="mem-spark")
+                yield Chart("CPU %", id="cpu-chart", classes="chart")
+                yield Chart("MEM", id="mem-chart", classes="chart")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -394,6 +391,7 @@ class DunnageApp(App):
             if old:
                 r.net_hist, r.io_hist, r.pids_hist = old.net_hist, old.io_hist, old.pids_hist
             r.cpu_limit = (c.config["HostConfig"].get("NanoCpus") or 0) / 1e9
+            r.cpu_cores, r.cpu_what = cpu_ceiling(r.cpu_limit, c.config["HostConfig"].get("CpusetCpus"))
             s = self.engine.sample(c) if c.status == "running" else None
             if s is not None:
                 prev = self._prev.get(c.id)
@@ -409,14 +407,22 @@ class DunnageApp(App):
                     r.net_tx_rate = max(0, s.net_tx - prev.net_tx) / dt
                     r.io_read_rate = max(0, s.io_read - prev.io_read) / dt
                     r.io_write_rate = max(0, s.io_write - prev.io_write) / dt
-                r.cpu_hist.append(r.cpu)
+                first = prev is None  # no rates yet from a first sample: a gap, not a zero
+                r.cpu_hist.append(None if first else r.cpu)
                 r.mem_hist.append(r.mem)
-                r.net_hist.append((r.net_rx_rate, r.net_tx_rate))
-                r.io_hist.append((r.io_read_rate, r.io_write_rate))
+                r.net_hist.append(None if first else (r.net_rx_rate, r.net_tx_rate))
+                r.io_hist.append(None if first else (r.io_read_rate, r.io_write_rate))
                 r.pids_hist.append(r.pids)
                 r.ports = ports_text((c.state.get("NetworkSettings") or {}).get("Ports") or {})
             elif self._prev.pop(c.id, None) is not None:  # stopped since the last round
                 open_cgroup(c.id).forget_files()
+            if s is None and r.cpu_hist:  # a gap in the history, so its time axis stays true
+                hists = (r.cpu_hist, r.mem_hist, r.net_hist, r.io_hist, r.pids_hist)
+                for h in hists:
+                    h.append(None)
+                if all(v is None for v in r.cpu_hist):
+                    for h in hists:
+                        h.clear()
             out.append(r)
         for gone in set(self._prev) - {r.id for r in out}:  # removed since the last round
             del self._prev[gone]
@@ -536,30 +542,15 @@ class DunnageApp(App):
 
     def update_detail(self) -> None:
         r = self.rows.get(self.selected_id() or "")
-        cpu = self.query_one("#cpu-spark", Chart)
-        mem = self.query_one("#mem-spark", Chart)
         detail = self.query_one("#detail")
-        if r is None or r.state != "running":
-            cpu.data, mem.data = [], []
-            detail.border_title = r.name if r else ""
-            self._label("#cpu-label", "CPU %: not running" if r else "CPU %")
-            self._label("#mem-label", "MEM")
-            return
-        detail.border_title = r.name
-        # a leading 0 anchors the scale at zero, so a flat line reads as flat
-        cpu_data, mem_data = [0.0] + list(r.cpu_hist), [0] + list(r.mem_hist)
-        if cpu.data != cpu_data:
-            cpu.data = cpu_data
-        if mem.data != mem_data:
-            mem.data = mem_data
-        # a label's update lays the screen out again: only when its text changes
-        self._label("#cpu-label", f"CPU {r.cpu:.1f}% (100% = 1 core)")
-        self._label("#mem-label", f"MEM {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)} (no cache)")
-
-    def _label(self, sel: str, text: str) -> None:
-        if self._labels.get(sel) != text:
-            self._labels[sel] = text
-            self.query_one(sel, Label).update(text)
+        name = r.name if r else ""
+        if detail.border_title != name:
+            detail.border_title = name
+        note = not_running(r) if r else ""
+        slots = HISTORY
+        for sel, (data, scale, title) in (("#cpu-chart", cpu_chart(r) if r else ([], None, "CPU %")),
+                                          ("#mem-chart", mem_chart(r) if r else ([], None, "MEM"))):
+            self.query_one(sel, Chart).show(data, scale, title, note, slots=slots, window=slots * self.interval)
 
     @on(DataTable.RowHighlighted)
     def highlighted(self, _event) -> None:

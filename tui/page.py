@@ -5,20 +5,23 @@ each comes from.  The history is the
 dashboard's own sampling; nothing here reads the cgroup files again."""
 from __future__ import annotations
 
+import os
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane, Tree
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
-from .chart import Chart
+from .chart import Chart, Scale, auto_top, fmt
 from .views import fill_tree
 
 CHARTS = [("cpu", "CPU"), ("mem", "MEM"), ("net", "NET"), ("io", "DISK"), ("pids", "PIDS")]
+HOST_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def rate(n: float) -> str:
@@ -28,6 +31,71 @@ def rate(n: float) -> str:
             v = n / div
             return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
     return f"{n:.0f}B" if n else "0"
+
+
+def cpu_ceiling(limit: float, cpuset: str | None = None, host: int | None = None) -> tuple[float, str]:
+    """The cores a container's CPU chart is full at, and what they are: its
+    --cpus limit, else the cores of its --cpuset-cpus, else the host's."""
+    if limit:
+        return limit, f"{limit:g} CPU limit"
+    if cpuset:
+        n = 0
+        for part in cpuset.split(","):
+            a, _, b = part.partition("-")
+            n += int(b or a) - int(a) + 1
+        return n, f"cpuset of {n} core{'s' * (n != 1)}"
+    n = host or os.cpu_count() or 1
+    return n, f"host's {n} core{'s' * (n != 1)}"
+
+
+def not_running(r) -> str:
+    """What a chart of a container that is not sampled says instead of bars."""
+    return "" if r.state == "running" else "paused" if r.state == "paused" else "not running"
+
+
+def cpu_chart(r, detail: bool = False) -> tuple:
+    """(data, scale, title) of a container's CPU chart: % of one core (docker's
+    convention), full at its limit or its cores."""
+    if not_running(r):
+        return [], None, "CPU %"
+    title = f"CPU {r.cpu:.1f}% · full = {r.cpu_what}"
+    if detail and r.periods:
+        title += f" · throttled {r.throttled} of {r.periods} periods"
+    return list(r.cpu_hist), Scale(r.cpu_cores * 100, "%"), title
+
+
+def mem_chart(r, detail: bool = False) -> tuple:
+    """Memory without reclaimable cache, full at the limit or the host's memory."""
+    if not_running(r) or not r.mem_limit:
+        return [], None, "MEM"
+    what = f"{fmt(r.mem_limit, 'B')} limit" if r.mem_limit < HOST_MEMORY else f"host's {fmt(r.mem_limit, 'B')}"
+    title = f"MEM {bytes_binary(r.mem)} · full = {what}"
+    if detail and r.oom_kills:
+        title += f" · OOM kills: {r.oom_kills}"
+    return list(r.mem_hist), Scale(r.mem_limit, "B"), title
+
+
+def _sums(hist) -> list:
+    return [None if x is None else x[0] + x[1] for x in hist]
+
+
+def page_charts(r) -> dict[str, tuple]:
+    """Every chart of a container's page: key -> (data, scale, title)."""
+    out = {"cpu": cpu_chart(r, True), "mem": mem_chart(r, True)}
+    if not_running(r):
+        return out | {"net": ([], None, "NET"), "io": ([], None, "DISK"), "pids": ([], None, "PIDS")}
+    net, io = _sums(r.net_hist), _sums(r.io_hist)
+    out["net"] = (net, Scale(auto_top(net, 1e3), "B/s", False),
+                  f"NET ↓ {rate(r.net_rx_rate)}/s ↑ {rate(r.net_tx_rate)}/s"
+                  f" · packets ↓ {r.net_packets[0]} ↑ {r.net_packets[1]}")
+    out["io"] = (io, Scale(auto_top(io, 1e3), "B/s", False),
+                 f"DISK read {rate(r.io_read_rate)}/s write {rate(r.io_write_rate)}/s")
+    pids = list(r.pids_hist)
+    if r.pids_limit:
+        out["pids"] = (pids, Scale(r.pids_limit, ""), f"PIDS {r.pids} · full = {r.pids_limit} limit")
+    else:
+        out["pids"] = (pids, Scale(auto_top(pids, 1), "", False), f"PIDS {r.pids} · no limit")
+    return out
 
 
 class ContainerScreen(Screen):
@@ -47,9 +115,7 @@ class ContainerScreen(Screen):
             with TabPane("stats (1)", id="stats"):
                 with Grid(id="charts"):
                     for key, title in CHARTS:
-                        with Vertical(classes="chart"):
-                            yield Label(title, id=f"{key}-title")
-                            yield Chart([], id=f"page-{key}")
+                        yield Chart(title, id=f"page-{key}", classes="chart")
             with TabPane("top (2)", id="top"):
                 yield DataTable(id="top-table", zebra_stripes=True)
             with TabPane("inspect (3)", id="inspect"):
@@ -82,29 +148,10 @@ class ContainerScreen(Screen):
         r = self.app.rows.get(self.cid)
         if r is None:
             return
-        lim_cpu = r.cpu_limit * 100 if r.cpu_limit else None
-        # the chart's top is the limit where there is one: the limit is drawn as the ceiling
-        self._chart("cpu", list(r.cpu_hist), lim_cpu,
-                    f"CPU {r.cpu:.1f}%" + (f" of {lim_cpu:.0f}% limit" if lim_cpu else " (100% = 1 core)")
-                    + (f" · throttled {r.throttled} of {r.periods} periods" if r.periods else ""))
-        self._chart("mem", list(r.mem_hist), r.mem_limit or None,
-                    f"MEM {bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}"
-                    + (f" · OOM kills: {r.oom_kills}" if r.oom_kills else ""),
-                    alert=bool(r.oom_kills))
-        self._chart("net", [a + b for a, b in r.net_hist], None,
-                    f"NET ↓ {rate(r.net_rx_rate)}/s ↑ {rate(r.net_tx_rate)}/s"
-                    f" · packets ↓ {r.net_packets[0]} ↑ {r.net_packets[1]}")
-        self._chart("io", [a + b for a, b in r.io_hist], None,
-                    f"DISK read {rate(r.io_read_rate)}/s write {rate(r.io_write_rate)}/s")
-        self._chart("pids", list(r.pids_hist), r.pids_limit,
-                    f"PIDS {r.pids}" + (f" / {r.pids_limit}" if r.pids_limit else ""))
-
-    def _chart(self, key: str, data: list, ceiling, title: str, alert: bool = False) -> None:
-        spark = self.query_one(f"#page-{key}", Chart)
-        spark.data = [0] + data + ([ceiling] if ceiling and data else [])
-        label = self.query_one(f"#{key}-title", Label)
-        label.update(title)
-        label.set_class(alert, "alert")
+        note, slots = not_running(r), r.cpu_hist.maxlen
+        for key, (data, scale, title) in page_charts(r).items():
+            self.query_one(f"#page-{key}", Chart).show(data, scale, title, note, key == "mem" and bool(r.oom_kills),
+                                                       slots=slots, window=slots * self.app.interval)
 
     @work(thread=True, exclusive=True, group="top")
     def load_top(self) -> None:
