@@ -134,6 +134,7 @@ def _st_ino_offset() -> int:
 
 
 _ST_INO_AT = _st_ino_offset()
+_u64_at = ctypes.c_uint64.from_address
 
 
 class UnionFS(LayerStack, pyfuse3.Operations):
@@ -387,7 +388,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             ino = self._node(rel, layer, st)
         a.st_ino = ino
         if _ST_INO_AT:
-            ctypes.c_uint64.from_address(id(a) + _ST_INO_AT).value = self._st_ino(rel, layer, st)
+            _u64_at(id(a) + _ST_INO_AT).value = self._st_ino(rel, layer, st)
         a.generation = 0
         a.entry_timeout = ENTRY_TIMEOUT
         a.attr_timeout = ATTR_TIMEOUT
