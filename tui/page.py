@@ -60,7 +60,7 @@ def cpu_chart(r, detail: bool = False) -> tuple:
         return [], None, "CPU %"
     title = f"CPU {r.cpu:.1f}% · full = {r.cpu_what}"
     if detail and r.periods:
-        title += f" · throttled {r.throttled} of {r.periods} periods"
+        title += f" · throttled {100 * r.throttled / r.periods:.0f}%"  # of its CFS periods so far
     return list(r.cpu_hist), Scale(r.cpu_cores * 100, "%"), title
 
 
