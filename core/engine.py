@@ -12,7 +12,7 @@ import time
 from typing import BinaryIO, Iterator, Optional
 
 from . import events
-from .cgroups import CgroupError, CgroupStats, cpu_percent, open_cgroup, swap_accounting
+from .cgroups import CgroupError, CgroupStats, blkio_weight_support, cpu_percent, open_cgroup, swap_accounting
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
@@ -286,6 +286,11 @@ class Engine:
             _int64_flag("--stop-timeout", stop_timeout)
         hc.update(_resource_flags(hc.get("Memory") or 0, memory_swap, cpu_shares, cpuset_cpus, blkio_weight,
                                   device_read_bps, device_write_bps))
+        warnings = []
+        if hc.get("BlkioWeight") and not blkio_weight_support():  # as dockerd: discarded, with a warning
+            warnings.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+                            "Weight discarded.")
+            hc["BlkioWeight"] = 0
         if hc.get("Memory") and not hc.get("MemorySwap") and swap_accounting():
             hc["MemorySwap"] = 2 * hc["Memory"]  # docker's default: as much swap as memory
         from .runtime.capabilities import CapabilityError, effective_set, normalize
@@ -458,6 +463,7 @@ class Engine:
                 raise
         c = load(self.store, cid)
         create_dirs(c)
+        c.warnings = warnings  # docker's create response carries them; the command line prints them
         events.emit(self.store, "container", "create", cid, {"name": name, "image": image})
         return c
 

@@ -403,6 +403,11 @@ def test_more_limits_are_applied_and_visible_read_only_inside(run_cli, engine, i
                 "blkio/blkio.throttle.read_bps_device blkio/blkio.throttle.write_bps_device; "
                 "grep Cpus_allowed_list /proc/self/status; echo 1 > cpu/cpu.shares || echo read-only")
     assert r.returncode == 0, r.stderr
+    # the weight needs an I/O scheduler with weights (BFQ); without one dockerd discards it with this warning
+    weights = any(os.path.exists(f"/sys/fs/cgroup/blkio/{f}") for f in ("blkio.weight", "blkio.bfq.weight"))
+    warning = (b"WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+               b"Weight discarded.\n")
+    assert r.stderr.startswith(warning) != weights, r.stderr
     lines = r.stdout.decode().splitlines()
     assert lines[:5] == [str(96 << 20), "512", "0", f"{dev} 1048576", f"{dev} 2097152"]
     assert lines[5].split() == ["Cpus_allowed_list:", "0"]

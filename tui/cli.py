@@ -479,9 +479,15 @@ def _create_kwargs(a) -> dict:
                 user=a.user, group_add=a.group_add)
 
 
+def _print_warnings(c) -> None:
+    for w in getattr(c, "warnings", ()):
+        print(f"WARNING: {w}", file=sys.stderr, flush=True)
+
+
 def cmd_create(e: Engine, a) -> int:
     c = e.create(a.image, a.command, detach=True, attach=True, tty=a.tty, interactive=a.interactive,
                  **_create_kwargs(a))
+    _print_warnings(c)
     print(c.id)
     return 0
 
@@ -497,6 +503,7 @@ def cmd_run(e: Engine, a) -> int:
     if a.tty and a.interactive and not a.detach and not os.isatty(0):
         raise EngineError("the input device is not a TTY", 1)
     c = e.create(a.image, a.command, detach=a.detach, tty=a.tty, interactive=a.interactive, **_create_kwargs(a))
+    _print_warnings(c)
     sock = []
 
     def attach_now():

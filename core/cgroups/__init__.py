@@ -17,6 +17,19 @@ def host_version(root: str = "/sys/fs/cgroup") -> int:
 
 
 @functools.cache
+def blkio_weight_support() -> bool:
+    """Whether the disks' I/O schedulers take weights (BFQ, or CFQ on old kernels): docker's
+    sysinfo.BlkioWeight.  Without it docker discards --blkio-weight with a warning."""
+    if host_version() == 1:
+        from .v1 import cached_controller_mounts
+        d = cached_controller_mounts().get("blkio")
+        return bool(d) and any(os.path.exists(os.path.join(d, f)) for f in ("blkio.weight", "blkio.bfq.weight"))
+    root = "/sys/fs/cgroup"  # the root group has no io.weight: look at its children
+    return any(os.path.exists(os.path.join(root, d, f)) for d in os.listdir(root)
+               if os.path.isdir(os.path.join(root, d)) for f in ("io.weight", "io.bfq.weight"))
+
+
+@functools.cache
 def swap_accounting() -> bool:
     """Whether the kernel can limit a group's swap (docker gives --memory twice as much memory+swap then)."""
     if host_version() == 1:
