@@ -775,6 +775,8 @@ class Engine:
             raise EngineError(f"container {c.id} is paused, unpause the container before exec", 1)
         if not c.running():
             raise EngineError(f"container {c.id} is not running", 1)
+        if user:
+            _check_user(user)
         spec = exec_spec(c.config, argv, user=user, workdir=workdir, env=env or [], tty=tty)
         events.emit(self.store, "container", "exec_start: " + " ".join(argv), c.id, {"name": c.name})
         try:

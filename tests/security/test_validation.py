@@ -127,3 +127,12 @@ def test_good_dns_search_options_and_extra_hosts_are_one_line_each(run_cli, imag
     out = p.stdout.decode().splitlines()
     assert "options ndots:2" in out and any(line.split() == ["10.1.2.3", "db.local"] for line in out)
     assert not any("6.6.6.6" in line for line in out)
+
+
+def test_exec_user_out_of_range_is_one_line(run_cli, engine, image):
+    engine.run(image, ["sleep", "300"], name="exec-range", detach=True)
+    p = run_cli("exec", "-u", "99999999999", "exec-range", "id", timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 125 and err.strip().splitlines() == [
+        "dunnage: Error: invalid user '99999999999': uids and gids must be in range 0-2147483647"], err
+    assert run_cli("exec", "-u", "1000:1000", "exec-range", "id", "-u", timeout=30).stdout == b"1000\n"
