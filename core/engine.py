@@ -14,6 +14,9 @@ from typing import BinaryIO, Iterator, Optional
 from . import events
 from .cgroups import CgroupError, CgroupStats, blkio_weight_support, cpu_percent, open_cgroup, swap_accounting
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
+from .errors import EngineError
+from .lifecycle import kill, pause, remove, repair, restart, start, stop, wait
+from .lifecycle.kill import signal_number as _signal_number
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .logs import read_logs
 from .net import host_net_counters
@@ -24,28 +27,6 @@ from .units import UnitError, bytes_binary, bytes_decimal, human_duration, since
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum
-
-
-class EngineError(Exception):
-    """An error for the user: one line, and the exit code docker would give."""
-
-    def __init__(self, msg: str, code: int = 125):
-        super().__init__(msg)
-        self.code = code
-
-
-def _signal_number(sig: str | int) -> int:
-    if isinstance(sig, int):
-        return sig
-    s = str(sig).upper()
-    if s.isdigit():
-        return int(s)
-    if not s.startswith("SIG"):
-        s = "SIG" + s
-    try:
-        return int(getattr(_signal.Signals, s))
-    except AttributeError:
-        raise EngineError(f"invalid signal: {sig}", 1) from None
 
 
 class Engine:
@@ -209,44 +190,7 @@ class Engine:
         return out
 
     def _repair(self, c: Container) -> None:
-        """A container whose shim died unseen (kill -9, reboot) is exited.  Its processes,
-        if any are left, go too: the shim served their root filesystem."""
-        if c.status in ("running", "paused", "restarting") and not c.shim_alive():
-            cg = open_cgroup(c.id)
-            if pid_alive(c.state.get("Pid"), c.state.get("PidStart")):
-                try:
-                    if cg.exists():
-                        cg.kill_all()
-                        cg.freeze(False)  # a paused container's processes die once thawed
-                except OSError:
-                    pass
-                end = time.monotonic() + 5
-                while pid_alive(c.state.get("Pid"), c.state.get("PidStart")) and time.monotonic() < end:
-                    time.sleep(0.01)
-            if is_mountpoint(str(c.merged)):
-                lazy_unmount(str(c.merged))
-            try:
-                if cg.exists():
-                    cg.destroy()
-            except OSError:
-                pass
-            shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
-            if c.state.get("NetworkSettings"):
-                from .net.config import Networks
-                Networks(self.store).release(c.id)
-            c.save_state(Status="exited", ExitCode=c.state.get("ExitCode") or 255, Pid=0, ShimPid=0,
-                         NetworkSettings=None,
-                         FinishedAt=now_iso(), Error="the container's shim died")
-            # as dockerd does when it comes back (after a reboot, say): always and
-            # unless-stopped containers start again, the first time anyone looks
-            policy = (c.config["HostConfig"].get("RestartPolicy") or {}).get("Name")
-            if policy in ("always", "unless-stopped") and not c.state.get("StopRequested"):
-                try:
-                    self.start(c.id)
-                    events.emit(self.store, "container", "restart", c.id, {"name": c.name})
-                except EngineError as e:
-                    c.save_state(Error=f"restarting after the shim died: {e}")
-                c.reload()
+        repair.repair(self, c)
 
     def create(self, image: str, command: list[str] | None = None, *, name: Optional[str] = None,
                env: list[str] | None = None, memory: Optional[str] = None, cpus: Optional[str] = None,
@@ -597,23 +541,7 @@ class Engine:
         """Start REF.  For a container that is to wait for an attach before its
         command runs (run -i/-t in the foreground, or ATTACH: start -a), ON_LISTENING()
         is called when it can be attached to."""
-        from .shim import spawn
-        c = self.container(ref, code_missing)
-        if c.running():
-            return c
-        if attach:
-            c.save_state(AttachFirst=True)  # one start only: the shim clears it
-        from .net.config import DEFAULT_NETWORK
-        if DEFAULT_NETWORK in (c.config.get("NetworkConfigs") or {}):
-            # docker's daemon makes its default bridge as it starts; here the first start
-            # on it does, in this short-lived front rather than in the container's shim
-            # (which would keep nftables' libraries loaded for its whole life)
-            self._net_call(self._networks().ensure_default)
-        create_dirs(c)
-        code, msg = spawn(self.store, c.id, on_listening)
-        if code:
-            raise EngineError(msg, code)
-        return c.reload()
+        return start.start(self, ref, code_missing, on_listening, attach)
 
     def run(self, image: str, command: list[str] | None = None, **kw) -> Container:
         c = self.create(image, command, **kw)
@@ -625,109 +553,17 @@ class Engine:
             raise
 
     def wait(self, ref: str, timeout: Optional[float] = None) -> int:
-        c = self.container(ref)
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            c.reload()
-            if c.status not in ("running", "paused", "restarting"):
-                return int(c.state.get("ExitCode") or 0)
-            self._repair(c)
-            if end is not None and time.monotonic() > end:
-                raise TimeoutError
-            if c.wait_shim(0.02):  # shim gone: the state is final, or the shim died (repair)
-                time.sleep(0.005)
+        return wait.wait(self, ref, timeout)
 
     def kill(self, ref: str, sig: str | int = "KILL") -> Container:
-        c = self.container(ref)
-        signum = _signal_number(sig)
-        if not c.running():
-            raise EngineError(f"Cannot kill container: {ref}: container {c.id} is not running", 1)
-        c.save_state(StopRequested=True)  # a restart policy does not bring it back
-        try:
-            os.kill(c.state["Pid"], signum)
-        except ProcessLookupError:
-            pass
-        self._thaw_if_paused(c)
-        events.emit(self.store, "container", "kill", c.id, {"name": c.name, "signal": str(signum)})
-        return c
+        return kill.kill(self, ref, sig)
 
     def stop(self, ref: str, timeout: Optional[float] = None) -> Container:
-        c = self.container(ref)
-        if c.status == "restarting":
-            c.save_state(StopRequested=True)
-            c.wait_shim(30)
-            return c.reload()
-        if not c.running():
-            return c
-        c.save_state(StopRequested=True)
-        default = c.config["Config"].get("StopTimeout")
-        t = float(timeout) if timeout is not None else (float(default) if default is not None else 10.0)
-        sig = _signal_number(c.config["Config"].get("StopSignal") or "SIGTERM")
-        pid = c.state["Pid"]
-        try:
-            os.kill(pid, sig)
-            self._thaw_if_paused(c)
-            self.wait(c.id, t)
-        except ProcessLookupError:
-            pass
-        except TimeoutError:
-            try:
-                os.kill(pid, _signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.wait(c.id, 30)
-        events.emit(self.store, "container", "stop", c.id, {"name": c.name})
-        return c.reload()
+        return stop.stop(self, ref, timeout)
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
         """docker rm [-f] [-v]: -v removes the container's anonymous volumes too."""
-        c = self.container(ref)
-        if c.status == "restarting":
-            if not force:
-                raise EngineError(f"You cannot remove a restarting container {c.id}. Stop the container "
-                                  "before attempting removal or force remove", 1)
-            c.save_state(StopRequested=True)
-            c.wait_shim(30)
-            c.reload()
-        if c.running():
-            c.save_state(StopRequested=True)
-            if not force:
-                raise EngineError(f"You cannot remove a running container {c.id}. Stop the container "
-                                  "before attempting removal or force remove", 1)
-            try:
-                os.kill(c.state["Pid"], _signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._thaw_if_paused(c)
-            try:
-                self.wait(c.id, 30)
-            except TimeoutError:
-                raise EngineError(f"could not kill container {c.id}", 1) from None
-        # a shim may still be tearing down: let it finish
-        c.wait_shim(10)
-        c.reload()
-        if is_mountpoint(str(c.merged)):
-            lazy_unmount(str(c.merged))
-        cg = open_cgroup(c.id)
-        if cg.exists():
-            cg.destroy()
-        trash = self.store.tempdir("rm-")
-        os.rename(c.dir, trash / c.id)
-        shutil.rmtree(trash, ignore_errors=True)
-        shutil.rmtree(self.store.run_dir(c.id), ignore_errors=True)
-        events.emit(self.store, "container", "destroy", c.id, {"name": c.name})
-        if not self.images.has(c.config["Image"]):  # its image went with rmi -f
-            self.images.release_layers(c.config.get("Lowers", []), self._container_lowers())
-        if volumes or c.config["HostConfig"].get("AutoRemove"):  # --rm takes its anonymous volumes along
-            from .volumes import VolumeError, Volumes
-            vols = Volumes(self.store)
-            for m in c.config["HostConfig"].get("Mounts") or []:
-                if m["Type"] == "volume" and m.get("Anonymous"):
-                    try:
-                        vols.remove(m["Name"])
-                    except VolumeError:
-                        pass  # another container uses it (--volumes-from)
-        return c
+        return remove.remove(self, ref, force, volumes)
 
     # -------------------------------------------------------------- volumes
     def _vol_call(self, fn, *args, **kw):
@@ -788,16 +624,6 @@ class Engine:
             raise EngineError(msg, code)
         return code
 
-    def _thaw_if_paused(self, c: Container) -> None:
-        """A signal reaches a frozen process only once it thaws."""
-        if c.status == "paused":
-            try:
-                open_cgroup(c.id).freeze(False)
-            except (CgroupError, OSError):
-                pass
-            if c.reload().status == "paused":
-                c.save_state(Status="running")
-
     def attach_socket(self, ref: str):
         """A connection to REF's attach socket (its output from now on, our input to it)."""
         from .attach import address, connect
@@ -810,36 +636,13 @@ class Engine:
             raise EngineError(f"attach: {e}", 1) from None
 
     def pause(self, ref: str) -> Container:
-        c = self.container(ref)
-        if c.status == "paused":
-            raise EngineError(f"Container {c.id} is already paused", 1)
-        if not c.running():
-            raise EngineError(f"Container {c.id} is not running", 1)
-        return self._freeze(c, True)
+        return pause.pause(self, ref)
 
     def unpause(self, ref: str) -> Container:
-        c = self.container(ref)
-        if c.status != "paused":
-            raise EngineError(f"Container {c.id} is not paused", 1)
-        return self._freeze(c, False)
-
-    def _freeze(self, c: Container, frozen: bool) -> Container:
-        try:
-            open_cgroup(c.id).freeze(frozen)
-        except CgroupError as e:
-            raise EngineError(str(e), 1) from None
-        c.save_state(Status="paused" if frozen else "running")
-        events.emit(self.store, "container", "pause" if frozen else "unpause", c.id, {"name": c.name})
-        return c
+        return pause.unpause(self, ref)
 
     def restart(self, ref: str, timeout: Optional[float] = None) -> Container:
-        c = self.container(ref)
-        if c.status == "paused":
-            self.unpause(c.id)
-        self.stop(c.id, timeout)
-        c = self.start(c.id)  # RestartCount counts restarts by policy only, as docker's
-        events.emit(self.store, "container", "restart", c.id, {"name": c.name})
-        return c
+        return restart.restart(self, ref, timeout)
 
     def rename(self, ref: str, new: str) -> Container:
         new = new.lstrip("/")

@@ -1,0 +1,31 @@
+"""docker start: the container's shim spawned (it mounts, forks PID 1 and supervises)."""
+from __future__ import annotations
+
+from ..containers import Container, create_dirs
+from ..errors import EngineError
+
+
+def start(e, ref: str, code_missing: int = 1, on_listening=None, attach: bool = False) -> Container:
+    """Start REF.  For a container that is to wait for an attach before its
+    command runs (run -i/-t in the foreground, or ATTACH: start -a), ON_LISTENING()
+    is called when it can be attached to."""
+    from ..shim import spawn
+    c = e.container(ref, code_missing)
+    if c.running():
+        return c
+    if attach:
+        c.save_state(AttachFirst=True)  # one start only: the shim clears it
+    from ..net.config import DEFAULT_NETWORK, NetworkError, Networks
+    if DEFAULT_NETWORK in (c.config.get("NetworkConfigs") or {}):
+        # docker's daemon makes its default bridge as it starts; here the first start
+        # on it does, in this short-lived front rather than in the container's shim
+        # (which would keep nftables' libraries loaded for its whole life)
+        try:
+            Networks(e.store).ensure_default()
+        except NetworkError as err:
+            raise EngineError(str(err), err.code) from None
+    create_dirs(c)
+    code, msg = spawn(e.store, c.id, on_listening)
+    if code:
+        raise EngineError(msg, code)
+    return c.reload()
