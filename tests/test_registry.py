@@ -2,14 +2,18 @@
 images built by umoci and pushed by skopeo."""
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import stat
+import threading
+import time
 
 import pytest
 
 from conftest import cli, force_cleanup, wait_for
-from peers import Registry, TokenProxy, build_layout, skopeo
+from peers import Registry, TokenProxy, build_layout, free_port, skopeo
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -134,6 +138,142 @@ def test_corrupt_blob_is_refused_and_nothing_is_left(fresh_root, registry):
         assert cli(fresh_root, "images", "-q").stdout == b""
     finally:
         proxy.close()
+
+
+class FaultyProxy:
+    """An HTTP/1.1 keep-alive front of the test's own for the real registry, that counts
+    the TCP connections it accepted and the requests it answered.  FAULTS is what the first
+    answers to each path are instead of the registry's: a status (429 and 503 come with
+    Retry-After: 1), or "cut" (the headers and half the body, then the connection closed).
+    With forever=True every answer is FAULTS[0]."""
+
+    def __init__(self, upstream_port: int, faults=(), forever: bool = False):
+        self.connections = 0
+        self.requests: list[str] = []
+        self.lock = threading.Lock()
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def setup(self):
+                super().setup()
+                with proxy.lock:
+                    proxy.connections += 1
+
+            def do_HEAD(self):
+                self.do_GET()
+
+            def do_GET(self):
+                with proxy.lock:
+                    seen = proxy.requests.count(self.path)
+                    proxy.requests.append(self.path)
+                fault = faults[0] if forever else (faults[seen] if seen < len(faults) else None)
+                if isinstance(fault, int):
+                    body = b'{"errors":[{"code":"UNAVAILABLE","message":"try again"}]}'
+                    self.send_response(fault)
+                    if fault in (429, 503):
+                        self.send_header("Retry-After", "1")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                    return
+                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                c.request(self.command, self.path, headers={k: v for k, v in self.headers.items()
+                                                            if k.lower() == "accept"})
+                r = c.getresponse()
+                body = r.read()
+                c.close()
+                self.send_response(r.status)
+                for k in ("Content-Type", "Docker-Content-Digest"):
+                    if r.getheader(k):
+                        self.send_header(k, r.getheader(k))
+                self.send_header("Content-Length", r.getheader("Content-Length") or str(len(body)))
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                if fault == "cut" and "/blobs/" in self.path:
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def faulty(registry):
+    made = []
+
+    def make(*faults, forever=False):
+        made.append(FaultyProxy(registry.port, faults, forever))
+        return made[-1]
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_pull_retries_429_and_503_then_succeeds(fresh_root, faulty):
+    """Each request is answered 503, then 429 (Retry-After: 1), then served: the pull waits
+    and asks again (as skopeo does), and gets the image whole."""
+    proxy = faulty(503, 429)
+    ref = f"{proxy.host}/test/img:1"
+    t0 = time.monotonic()
+    r = cli(fresh_root, "pull", ref, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Digest: sha256:" in r.stdout.decode()
+    paths = set(proxy.requests)
+    assert len(paths) == 4  # the manifest, the config and two layers
+    assert all(proxy.requests.count(p) == 3 for p in paths), proxy.requests
+    assert time.monotonic() - t0 >= 3  # a back-off, then Retry-After's second, before each success
+    assert cli(fresh_root, "run", "--rm", "--network", "none", ref, "cat", "/layer1", "/layer2").stdout == b"one\ntwo\n"
+
+
+def test_a_layer_cut_off_midway_is_fetched_again(fresh_root, faulty):
+    proxy = faulty("cut")
+    ref = f"{proxy.host}/test/img:1"
+    r = cli(fresh_root, "pull", ref, timeout=120)
+    assert r.returncode == 0, r.stderr
+    blobs = {p for p in proxy.requests if "/blobs/" in p}
+    assert len(blobs) == 3 and all(proxy.requests.count(p) == 2 for p in blobs), proxy.requests
+    assert cli(fresh_root, "run", "--rm", "--network", "none", ref, "cat", "/layer2").stdout == b"two\n"
+    assert os.listdir(fresh_root / "tmp") == []
+
+
+def test_a_registry_that_keeps_failing_is_one_line_and_nothing_left(fresh_root, faulty):
+    cli(fresh_root, "images")
+    before = store_contents(fresh_root)
+    proxy = faulty(503, forever=True)
+    r = cli(fresh_root, "pull", f"{proxy.host}/test/img:1", timeout=120)
+    assert r.returncode == 125
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert b"503 Service Unavailable" in r.stderr and b"after 3 retries" in r.stderr
+    assert len(proxy.requests) == 4  # the first try and three retries, no more
+    assert store_contents(fresh_root) == before
+
+
+def test_one_pull_reuses_its_connections(fresh_root, faulty):
+    """The manifest, config and layer requests of one pull share keep-alive connections:
+    the registry accepts fewer connections than it answers requests."""
+    proxy = faulty()
+    r = cli(fresh_root, "pull", f"{proxy.host}/test/img:1")
+    assert r.returncode == 0, r.stderr
+    assert len(proxy.requests) == 4
+    assert proxy.connections < len(proxy.requests), (proxy.connections, proxy.requests)
 
 
 def test_push_is_read_back_by_skopeo_and_pulled_elsewhere(fresh_root, registry, tmp_path):

@@ -14,27 +14,8 @@ from typing import BinaryIO, Optional
 
 from ..store import Store, atomic_write_bytes, read_record, write_record
 from . import oci
+from .reference import ImageError, parse_ref  # noqa: F401  (the store's names: reference.py)
 from .unpack import LayerError, unpack_layer
-
-
-class ImageError(Exception):
-    pass
-
-
-_REF = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-
-
-def parse_ref(ref: str) -> tuple[str, str]:
-    """'name[:tag]' -> (name, tag); tag defaults to latest, as docker's."""
-    name, tag = ref, "latest"
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        name, tag = ref[:colon], ref[colon + 1:]
-    if not name or not _REF.match(name) or not _TAG.match(tag):
-        raise ImageError(f'invalid reference format: "{ref}"')
-    return name, tag
 
 
 def now_iso() -> str:

@@ -2,16 +2,16 @@
 reference_test.go and normalize_test.go (ParseNormalizedNamed, what docker's client
 parses a name with).
 
-dunnage has two parsers: core/images/registry.py's parse_reference (pull, push: the
-registry, the repository on it, a tag and a digest) and core/images/store.py's parse_ref
-(the names of the local store: name[:tag], as given, no digest).  Where the two differ
-from each other the tests say so."""
+One parser, core/images/reference.py: parse_reference gives pull and push the registry,
+the repository on it, a tag and a digest; parse_ref gives the local store its key, the
+familiar name and a tag (docker shows busybox for docker.io/library/busybox).  The last
+tests hold the two to each other: every name is read the same way by both."""
 from __future__ import annotations
 
 import pytest
 
-from dunnage.core.images.registry import parse_reference
-from dunnage.core.images.store import ImageError, parse_ref
+from dunnage.core.images import registry, store
+from dunnage.core.images.reference import ImageError, parse_ref, parse_reference
 
 F64 = "f" * 64
 SHA = f"sha256:{F64}"
@@ -112,8 +112,14 @@ def test_familiar_names_drop_docker_io_and_library():
     ("192.168.1.1:5000/repo:5050", ("192.168.1.1:5000/repo", "5050")),
     ("sub-dom1.foo.com/bar/baz/quux:some-long-tag", ("sub-dom1.foo.com/bar/baz/quux", "some-long-tag")),
     ("local/busybox:latest", ("local/busybox", "latest")),
-    # the store keeps a name as given: docker.io/busybox is not busybox there
-    ("docker.io/library/busybox", ("docker.io/library/busybox", "latest")),
+    # the store keys an image by its familiar name, as docker shows it
+    ("docker.io/library/busybox", ("busybox", "latest")),
+    ("docker.io/busybox:1", ("busybox", "1")),
+    ("docker.io/library/foo/bar", ("library/foo/bar", "latest")),
+    ("docker.io/dmcgowan/myapp", ("dmcgowan/myapp", "latest")),
+    ("[::1]:5000/repo", ("[::1]:5000/repo", "latest")),
+    ("[2001:db8::1]/repo:tag", ("[2001:db8::1]/repo", "tag")),
+    ("Foo/bar", ("Foo/bar", "latest")),
 ])
 def test_store_names_as_docker_tags_them(text, want):
     assert parse_ref(text) == want
@@ -122,32 +128,38 @@ def test_store_names_as_docker_tags_them(text, want):
 @pytest.mark.parametrize("text", [
     "", ":justtag", "Uppercase:tag", "test:5000/Uppercase/lowercase:tag", "aa/asdf$$^/aa", "docker/Docker",
     "-docker", "docker///docker", "docker-/docker", "____/____", "dock..er/docker", "docker/",
-    "busybox:-foo", "busybox:" + "a" * 129, "[2001:db8::1]",
-    f"busybox@{SHA}",  # a digest names no tag: docker refuses to tag with one too
+    "busybox:-foo", "busybox:" + "a" * 129, "[2001:db8::1]", HEX64, "localhost/" + "a/" * 122 + "ab",
+    f"busybox@{SHA}", f"busybox:1@{SHA}",  # a digest names no tag: docker refuses to tag with one too
 ])
 def test_store_names_docker_refuses(text):
     with pytest.raises(ImageError, match="invalid reference format"):
         parse_ref(text)
 
 
-@pytest.mark.parametrize("text, registry_says, store_says", [
-    # bracketed IPv6 registries: docker and the registry parser take them, the store does not
-    ("[::1]:5000/repo", ("[::1]:5000", "repo", "latest", None), None),
-    ("[2001:db8::1]/repo:tag", ("[2001:db8::1]", "repo", "tag", None), None),
-    # a capital letter in the first component names a host for docker and the registry parser
-    ("Foo/bar", ("Foo", "bar", "latest", None), None),
-    # docker refuses a bare 64-byte hexadecimal name (an image id); the store takes it
-    (HEX64, None, (HEX64, "latest")),
-])
-def test_where_the_two_parsers_disagree(text, registry_says, store_says):
-    """Known: the store's names are not docker's grammar in these corners (reported, not merged)."""
-    if registry_says is None:
-        with pytest.raises(ImageError):
-            parse_reference(text)
-    else:
-        assert ref(text) == registry_says
-    if store_says is None:
-        with pytest.raises(ImageError):
+def test_the_store_and_the_registry_client_read_names_with_one_parser():
+    assert store.parse_ref is parse_ref and registry.parse_reference is parse_reference
+    assert store.ImageError is ImageError is registry.ImageError
+
+
+CASES = [
+    "busybox", "docker.io/library/busybox:1", "[::1]:5000/repo", "Foo/bar", "localhost/foo",
+    "127.0.0.1:8000/privatebase:v1", "docker.io/library/foo/bar", "docker.io/" + HEX64, HEX64, f"busybox@{SHA}",
+] + BAD
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_no_name_is_read_two_ways(text):
+    """Where the store takes a name, it is the registry's reference under its familiar name;
+    where the registry parser refuses one, so does the store."""
+    try:
+        r = parse_reference(text)
+    except ImageError:
+        with pytest.raises(ImageError, match="invalid reference format"):
             parse_ref(text)
+        return
+    if r.digest is None:
+        assert parse_ref(text) == (r.familiar, r.tag)
+        assert parse_reference(":".join(parse_ref(text))) == r
     else:
-        assert parse_ref(text) == store_says
+        with pytest.raises(ImageError, match="invalid reference format"):
+            parse_ref(text)
