@@ -4,37 +4,19 @@ from __future__ import annotations
 import os
 import select
 import signal
-import sys
 import time
 import types
 
-if "trio" not in sys.modules:
-    # pyfuse3 imports trio at load time (0.16 s here) although it never runs on
-    # it here (see _Worker): hand it a placeholder while it loads.  It also asks
-    # importlib.metadata for its own version string (14 ms of imports in every
-    # container start): a placeholder answers that too.
-    sys.modules["trio"] = types.ModuleType("trio")
-    _real_metadata = sys.modules.get("importlib.metadata")
-    if _real_metadata is None:
-        _md = types.ModuleType("importlib.metadata")
+import pyfuse3
 
-        class PackageNotFoundError(ModuleNotFoundError):
-            pass
+from .union import UnionFS
 
-        def _version(name: str) -> str:
-            raise PackageNotFoundError(name)
-        _md.PackageNotFoundError, _md.version = PackageNotFoundError, _version
-        sys.modules["importlib.metadata"] = _md
-    try:
-        import pyfuse3
-    finally:
-        del sys.modules["trio"]
-        if _real_metadata is None:
-            del sys.modules["importlib.metadata"]
-else:
-    import pyfuse3
-
-from .union import UnionFS  # noqa: E402
+# pyfuse3 as scripts/pyfuse3.patch builds it (revision 2 on): it imports no trio (0.16 s
+# here) and no importlib.metadata (14 ms of every container start) until main() runs
+# without a `pyfuse3.trio` set, so the worker below can drive it.  Any other pyfuse3 (an
+# unpatched one, or a release the patch no longer fits) runs on trio, as pyfuse3
+# documents: slower to start, the same filesystem.
+PATCHED = getattr(pyfuse3, "DUNNAGE_PATCH", 0) >= 2
 
 
 class _Nothing:
@@ -185,11 +167,12 @@ READAHEAD_KIB = 2048
 
 
 def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
-          on_ready=None, ops: UnionFS | None = None) -> None:
+          on_ready=None, ops: UnionFS | None = None, on_trio: bool = False) -> None:
     """Mount and serve until unmounted (or, run in the main thread, SIGTERM/SIGINT).
     Blocks.  ON_READY() is called once the mount is live and the kernel has its
     answer to FUSE_INIT.  OPS, if given, is the UnionFS to serve (over the same
-    layers), for a caller that wants to look at it (its stats) while it serves."""
+    layers), for a caller that wants to look at it (its stats) while it serves.
+    ON_TRIO serves as an unpatched pyfuse3 is served (what a test of that path asks)."""
     from dunnage.core.runtime.linux import mount_device, set_readahead, trim_memory
     if ops is None:
         ops = UnionFS(lowers, upper)
@@ -205,21 +188,46 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
     pyfuse3.init(ops, mountpoint, mount_options(fsname))
     trim_memory()
 
-    worker = _Worker()
-    pyfuse3.trio = worker
-    ops.soon = worker.soon
-    worker.on_idle = ops.idle
     import threading
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, worker.stop)
+    main_thread = threading.current_thread() is threading.main_thread()
     try:
-        worker.run(pyfuse3.main(min_tasks=1, max_tasks=1))
+        if PATCHED and not on_trio:
+            worker = _Worker()
+            pyfuse3.trio = worker
+            ops.soon = worker.soon
+            worker.on_idle = ops.idle
+            if main_thread:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, worker.stop)
+            worker.run(pyfuse3.main(min_tasks=1, max_tasks=1))
+        else:
+            _serve_on_trio(ops, main_thread)
     finally:
         try:
             pyfuse3.close(unmount=True)
         except Exception:
             pass
+
+
+def _serve_on_trio(ops: UnionFS, main_thread: bool) -> None:
+    """pyfuse3's own way: its main loop on trio, one task at a time as the worker's."""
+    import trio
+    pyfuse3.trio = trio
+    token = []
+
+    def soon(fn) -> None:  # after the reply: the task yields at its next wait
+        token[0].run_sync_soon(fn)
+    ops.soon = soon
+
+    async def run() -> None:
+        token.append(trio.lowlevel.current_trio_token())
+        await pyfuse3.main(min_tasks=1, max_tasks=1)
+    if main_thread:
+        def stop(*_) -> None:
+            token[0].run_sync_soon(pyfuse3.terminate)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
+    trio.run(run)
 
 
 def unmount(mountpoint: str) -> None:

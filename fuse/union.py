@@ -25,7 +25,6 @@ import gc
 import itertools
 import os
 import stat
-import sys
 from typing import Optional
 
 import pyfuse3
@@ -108,37 +107,37 @@ def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
 NO_OPENDIR = getattr(pyfuse3, "READDIR_INODE_WITHOUT_OPENDIR", False)
 
 
-def _st_ino_offset() -> int:
-    """Where an EntryAttributes keeps the st_ino it replies with, apart from the node id.
-
-    libfuse sends both (fuse_entry_param's ino, and attr.st_ino, which the kernel shows
-    to stat and readdir), but pyfuse3's st_ino sets the two together.  The union needs
-    them apart: its node ids come and go with the kernel's FORGETs, the numbers programs
-    see stay.  The struct is found in the object by values set through pyfuse3 and
-    checked by the pointer pyfuse3 keeps to its stat part; 0 if it is not found (the
-    node ids are then the numbers shown, which change when the kernel forgets a file)."""
-    try:
-        a = pyfuse3.EntryAttributes()
-        ino, gen = 0x5EC0_11D0_57A7_1A0B, 0x0DD5_EED5_0F1A_2EE0
-        a.st_ino, a.generation = ino, gen
-        base = id(a)
-        words = (ctypes.c_uint64 * (sys.getsizeof(a) // 8)).from_address(base)
-        for i in range(len(words) - 3):
-            # fuse_entry_param: ino, generation, then struct stat {st_dev, st_ino, ...}
-            if words[i] == ino and words[i + 1] == gen and words[i + 3] == ino:
-                if any(words[j] == base + 8 * (i + 2) for j in range(i + 4, len(words))):
-                    return 8 * (i + 3)
-    except Exception:  # noqa: BLE001 - a pyfuse3 laid out otherwise
-        pass
-    return 0
+# pyfuse3 as patched (revision 2): EntryAttributes.attr_ino is the st_ino a reply shows,
+# apart from the node id (pyfuse3's st_ino sets both).  libfuse sends both (fuse_entry_param's
+# ino, and attr.st_ino, which the kernel shows to stat and readdir); the union needs them
+# apart: its node ids come and go with the kernel's FORGETs, the numbers programs see stay.
+# An unpatched pyfuse3 shows the node ids, which change when the kernel forgets a file.
+ATTR_INO = hasattr(pyfuse3.EntryAttributes, "attr_ino")
 
 
-_ST_INO_AT = _st_ino_offset()
-_u64_at = ctypes.c_uint64.from_address
+def _server_flags(flags: int) -> int:
+    """The flags a file the kernel opens is opened with here.  With the writeback cache
+    the kernel writes whole pages at offsets it chose, and reads pages of a file opened
+    write-only to fill them: the server's descriptor is read-write and never O_APPEND
+    (a pwrite to an O_APPEND descriptor lands at the end, whatever its offset)."""
+    if WRITEBACK and flags & os.O_ACCMODE == os.O_WRONLY:
+        flags = flags & ~os.O_ACCMODE | os.O_RDWR
+    return flags & ~(os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOCTTY) if WRITEBACK else \
+        flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY)
+
+
+# The kernel's writeback cache (writes kept in its page cache, sent as large WRITEs at
+# close(), fsync() and under memory pressure) stays off: measured (bench/run.py --only
+# fs-real), it did not make small writes faster, because the kernel asks the server for
+# security.capability (GETXATTR) before every write() either way, and it made a log
+# appended by open/write/close twice as slow (each close() sends WRITE and SETATTR of the
+# times).  Off, a write() that returned is in the upper file even if the server dies.
+# See docs/architecture.md.
+WRITEBACK = False
 
 
 class UnionFS(LayerStack, pyfuse3.Operations):
-    enable_writeback_cache = False
+    enable_writeback_cache = WRITEBACK
     # the kernel keeps symlink targets: a symlink never changes in place (a new one
     # at the same path gets a new inode), and every change comes through the mount
     cache_symlinks = True
@@ -387,8 +386,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         if ino is None:
             ino = self._node(rel, layer, st)
         a.st_ino = ino
-        if _ST_INO_AT:
-            _u64_at(id(a) + _ST_INO_AT).value = self._st_ino(rel, layer, st)
+        if ATTR_INO:
+            a.attr_ino = self._st_ino(rel, layer, st)
         a.generation = 0
         a.entry_timeout = ENTRY_TIMEOUT
         a.attr_timeout = ATTR_TIMEOUT
@@ -639,7 +638,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 path = self._copy_up(rel)
             else:
                 path = self._real(L, rel)
-            fd = os.open(path, flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY))
+            fd = os.open(path, _server_flags(flags))
         except OSError as e:
             raise _fuse_err(e)
         return pyfuse3.FileInfo(fh=fd, keep_cache=False)
@@ -759,7 +758,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
         try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, stat.S_IMODE(mode) & ~ctx.umask)
+            fd = os.open(path, _server_flags(flags) | os.O_CREAT | os.O_EXCL, stat.S_IMODE(mode) & ~ctx.umask)
             uid, gid = self._owner(prel, ctx)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, stat.S_IMODE(mode) & ~ctx.umask)

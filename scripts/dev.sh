@@ -53,8 +53,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ] || ! .venv/bin/python -
     echo "$HASH" > "$STAMP"
 fi
 # pyfuse3 with scripts/pyfuse3.patch: the kernel keeps symlink targets and directory listings
-# (fewer round trips through the union fs; see fuse/union.py).  Built from its source, as pip does anyway.
-if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(not getattr(pyfuse3, "READDIR_INODE_WITHOUT_OPENDIR", 0))' 2>/dev/null; then
+# (fewer round trips through the union fs; see fuse/union.py), st_ino apart from node ids, no
+# trio or importlib.metadata at import.  Built from its source, as pip does anyway; DUNNAGE_PATCH
+# is the patch's revision (a build of an older one is rebuilt).
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 2)' 2>/dev/null; then
     echo "building pyfuse3 with scripts/pyfuse3.patch"
     PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
     tmp=$(mktemp -d)
