@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import signal
 import shutil
 import stat
@@ -354,13 +355,15 @@ def test_inode_table_forgets_what_the_kernel_forgets(tmp_path):
 
 
 def test_serves_the_same_tree_with_a_plain_pyfuse3(tmp_path, layers):
-    """Without scripts/pyfuse3.patch (a pyfuse3 from elsewhere) the server opens
-    directories the usual way: the same listings, before and after changes."""
+    """Without scripts/pyfuse3.patch (a pyfuse3 from elsewhere) the server runs on trio and
+    opens directories the usual way: the same listings, before and after changes."""
     def tree(m: Path) -> dict:
         return {str(d.relative_to(m)): sorted(os.listdir(d)) for d in [m, *m.rglob("*")] if d.is_dir()}
     mounts = []
     try:
-        for name, code in (("patched", ""), ("plain", "import dunnage.fuse.union as u; u.NO_OPENDIR = False; ")):
+        plain = ("import dunnage.fuse.union as u, dunnage.fuse.mount as m; "
+                 "u.NO_OPENDIR = u.ATTR_INO = m.PATCHED = False; ")  # served on trio, as pyfuse3 documents
+        for name, code in (("patched", ""), ("plain", plain)):
             up = tmp_path / f"{name}-upper"
             up.mkdir()
             mnt = tmp_path / f"{name}-mnt"
@@ -972,3 +975,71 @@ def test_writes_to_names_of_a_lower_hard_link_match_kernel_overlayfs(tmp_path):
         assert links_seen(fmnt) == links_seen(kmnt) == rk[-1][1]
         assert_same_trees(kmnt, fmnt)
     assert upper_as_oci(fup) == upper_as_oci(kup)
+
+
+# ------------------------------------------------------------ pyfuse3 as patched, the work counted
+def test_pyfuse3_is_the_patched_build_and_loads_no_trio():
+    """scripts/pyfuse3.patch (revision 2) is what dev.sh installs, for the version pyproject pins:
+    the server drives it with no trio, asyncio or importlib.metadata loaded and nothing slipped
+    into sys.modules, and st_ino is set apart from the node id.  A pyfuse3 the patch no longer
+    fits fails here, not at run time (the server then serves on trio: see the plain test)."""
+    root = Path(__file__).resolve().parent.parent
+    pin = re.search(r'"pyfuse3==([0-9.]+)"', (root / "pyproject.toml").read_text()).group(1)
+    patch = (root / "scripts/pyfuse3.patch").read_text()
+    assert f"pyfuse3-{pin}/src/pyfuse3/__init__.pyx" in patch
+    code = ("import sys; before = set(sys.modules); import dunnage.fuse.mount as m, pyfuse3; "
+            "a = pyfuse3.EntryAttributes(); a.st_ino = 5; a.attr_ino = 77; "
+            "print(m.PATCHED, pyfuse3.__version__, [n for n in ('trio', 'asyncio', 'importlib.metadata') "
+            "if n in sys.modules], a.st_ino, a.attr_ino)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split(maxsplit=2) == ["True", pin, "[] 5 77\n"]
+    assert "sys.modules" not in (root / "fuse/mount.py").read_text()
+
+
+def test_server_thread_groups_on_v1_and_none_on_v2():
+    """Which groups the FUSE server thread joins: on v1 blkio, cpu and cpuacct (neither pids,
+    freezer nor memory); on v2 none, io and memory being no threaded controllers (the recorded
+    tree, tests/data/cgroup2)."""
+    from dunnage.core.cgroups import CgroupV1, CgroupV2
+    from dunnage.fuse.account import thread_files
+    mounts = {c: f"/cg/{c}" for c in ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices")}
+    v1 = CgroupV1("dunnage/abc", mounts)
+    assert thread_files(1, v1.paths()) == ["/cg/blkio/dunnage/abc/tasks", "/cg/cpu/dunnage/abc/tasks",
+                                           "/cg/cpuacct/dunnage/abc/tasks"]
+    v2 = CgroupV2("dunnage/abc", str(Path(__file__).parent / "data/cgroup2"))
+    assert os.path.isdir(v2.paths()["unified"])
+    assert thread_files(2, v2.paths()) == []
+
+
+def test_root_fs_io_is_the_containers(run_cli, engine, image):
+    """The union filesystem's disk writes are the container's (cgroup v1): the FUSE thread is
+    in its blkio group, so --device-write-bps slows a dd conv=fsync on the root fs and its
+    bytes show in the container's stats; the group goes with the container."""
+    from dunnage.core.cgroups import host_version, open_cgroup
+    if host_version() != 1:
+        pytest.skip("the thread joins groups on cgroup v1 only")
+    vda = next(p for p in ("/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/xvda") if os.path.exists(p))
+    name = f"fuseio-{os.getpid()}"
+    r = run_cli("run", "-d", "--name", name, "--network", "none", "--device-write-bps", f"{vda}:1mb",
+                image, "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    try:
+        c = engine.container(name)
+        shim = c.state["ShimPid"]
+        fuse = [t for t in os.listdir(f"/proc/{shim}/task")
+                if Path(f"/proc/{shim}/task/{t}/comm").read_text().strip() == "dunnage-fuse"]
+        assert len(fuse) == 1
+        groups = dict(line.split(":", 2)[1:] for line in
+                      Path(f"/proc/{shim}/task/{fuse[0]}/cgroup").read_text().splitlines())
+        assert groups["blkio"].endswith(c.id) and groups["cpu"].endswith(c.id)
+        assert not groups["pids"].endswith(c.id) and not groups["freezer"].endswith(c.id)
+        assert int(fuse[0]) not in open_cgroup(c.id).procs() and shim not in open_cgroup(c.id).procs()
+        t = time.monotonic()
+        r = run_cli("exec", name, "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=3", "conv=fsync", timeout=60)
+        took = time.monotonic() - t
+        assert r.returncode == 0, r.stderr
+        assert took >= 1.5, took  # 3 MiB at 1 MiB/s (unthrottled: some ms)
+        assert open_cgroup(c.id).stats().io_write >= 3 << 20
+    finally:
+        run_cli("rm", "-f", name)
