@@ -9,7 +9,6 @@ followed, for a name or a hard link's target, and no name leaves the layer."""
 from __future__ import annotations
 
 import base64
-import ctypes
 import errno
 import hashlib
 import io
@@ -23,6 +22,12 @@ import threading
 import urllib.parse
 from pathlib import Path
 from typing import BinaryIO
+
+from ..runtime.openat import RESOLVE_BENEATH as _RESOLVE_BENEATH
+from ..runtime.openat import RESOLVE_NO_MAGICLINKS as _RESOLVE_NO_MAGICLINKS
+from ..runtime.openat import RESOLVE_NO_SYMLINKS as _RESOLVE_NO_SYMLINKS
+from ..runtime.openat import RESOLVE_NO_XDEV as _RESOLVE_NO_XDEV
+from ..runtime.openat import openat2
 
 
 class LayerError(Exception):
@@ -202,28 +207,7 @@ class _Prefetch:
 
 
 # ---------------------------------------------------------------- making entries beneath a directory
-_SYS_OPENAT2 = 437  # the same number on every architecture (a syscall of 5.6)
-_RESOLVE_NO_XDEV, _RESOLVE_NO_MAGICLINKS, _RESOLVE_NO_SYMLINKS, _RESOLVE_BENEATH = 0x01, 0x02, 0x04, 0x08
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 _openat2_missing = False
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
-    """openat2(2): PATH opened relative to DIRFD, resolved as RESOLVE says."""
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
-    fd = _libc.syscall(_SYS_OPENAT2, ctypes.c_int(dirfd), os.fsencode(path), ctypes.byref(how),
-                       ctypes.c_size_t(ctypes.sizeof(how)))
-    if fd < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), path)
-    return fd
-
-
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _STRICT = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV
 

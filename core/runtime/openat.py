@@ -26,7 +26,7 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 MAXSYMLINKS = 40  # the kernel's: a 41st link is ELOOP
-_SYS_openat2 = 437  # the same number on every architecture
+_SYS_openat2 = 437  # the same number on every architecture (a syscall of 5.6)
 
 
 class _OpenHow(ctypes.Structure):
@@ -34,15 +34,21 @@ class _OpenHow(ctypes.Structure):
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_NR = ctypes.c_long(_SYS_openat2)
+_HOW_SIZE = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
 _HAVE_OPENAT2 = True
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
-    creating = flags & os.O_CREAT or flags & os.O_TMPFILE == os.O_TMPFILE
-    how = _OpenHow(flags | os.O_CLOEXEC, mode if creating else 0, resolve)  # else EINVAL
-    fd = _libc.syscall(ctypes.c_long(_SYS_openat2), ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)),
-                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    """openat2(2): PATH opened relative to DIRFD, resolved as RESOLVE says, close-on-exec.
+    The one way into the syscall for the runtime and for unpacking layers (core/images/unpack.py
+    calls it once a directory: the arguments it needs are built once, here)."""
+    if mode and not (flags & os.O_CREAT or flags & os.O_TMPFILE == os.O_TMPFILE):
+        mode = 0  # the kernel refuses a mode without O_CREAT or O_TMPFILE
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    fd = _syscall(_NR, ctypes.c_int(dirfd), os.fsencode(path), ctypes.byref(how), _HOW_SIZE)
     if fd < 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), path)
