@@ -65,7 +65,8 @@ def code_stamp() -> str:
     its data (the default seccomp profile, which the server compiles once)."""
     import hashlib
     h = []
-    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "fuse", "tui"):
+    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "core/shim", "core/forkserver",
+                "core/lifecycle", "fuse", "tui"):
         try:
             with os.scandir(_PACKAGE / sub) as it:
                 for e in it:
@@ -190,7 +191,7 @@ class Server:
         """Import what shims and FUSE servers use, then freeze it all: the pages stay shared."""
         import gc
         import importlib
-        for m in ("shim", "net.sandbox", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
+        for m in ("shim.supervisor", "health", "runtime.exec", "net.sandbox", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
             importlib.import_module(f"dunnage.core.{m}")
         importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
         from dunnage.tui import cli
@@ -368,7 +369,7 @@ class Server:
     def fork_shim(store: Store, cid: str, ready_w: int, own_fds: list[int]) -> None:
         """The shim: our child, in a session of its own (one fork: we are long-lived and
         reap it, so it needs no intermediate to detach it from a front)."""
-        from .shim import _shim_entry
+        from .shim.supervisor import shim_entry
         if os.fork() == 0:
             try:
                 _as_child(own_fds)
@@ -377,7 +378,7 @@ class Server:
                 os.setsid()
             except BaseException:  # noqa: BLE001
                 os._exit(1)
-            _shim_entry(store, cid, ready_w)  # never returns
+            shim_entry(store, cid, ready_w)  # never returns
 
 
 def _as_child(own_fds: list[int]) -> None:

@@ -37,16 +37,16 @@ from typing import Optional
 
 from .linux import libc, prctl, setns
 from .process import exec_or_report, fail_exit, finalize, open_pty, read_report, reset_signals, take_terminal
-from .seccomp import for_spec as seccomp_for_spec
+from .spec import ProcessSpec, env_dict, process_spec
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")  # mnt last: it changes our root
 PR_SET_DUMPABLE = 4
 DRAIN_MAX = 1 << 20  # what the relay still copies once the process has exited, at most
 
 
-def run_exec(pid: int, cgroup, spec: dict, *, tty: bool = False, interactive: bool = False,
+def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interactive: bool = False,
              detach: bool = False) -> tuple[int, str]:
-    """Run SPEC["argv"] in the container whose PID 1 is PID.  Returns (exit code,
+    """Run SPEC.argv in the container whose PID 1 is PID.  Returns (exit code,
     error message or "").  Blocks until the process ends unless DETACH."""
     _stdio_open()
     ns_fds = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC) for n in NAMESPACES]
@@ -127,7 +127,7 @@ def _wait(helper: int, master: Optional[int], interactive: bool) -> int:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
-def _helper(ns_fds: list[int], cgroup, spec: dict, tty: bool, interactive: bool, detach: bool, err_w: int,
+def _helper(ns_fds: list[int], cgroup, spec: ProcessSpec, tty: bool, interactive: bool, detach: bool, err_w: int,
             alive_r: int, sock: socket.socket) -> None:
     """The helper (see the module's docstring); never returns."""
     try:
@@ -172,7 +172,7 @@ def _helper(ns_fds: list[int], cgroup, spec: dict, tty: bool, interactive: bool,
         except Exception as e:  # noqa: BLE001
             msg = str(e) if isinstance(e, (OSError, ValueError)) else traceback.format_exception_only(e)[-1].strip()
             fail_exit(err_w, 126, msg)
-        exec_or_report(spec["argv"], env, err_w)
+        exec_or_report(spec.argv, env, err_w)
     os.close(err_w)
     for fd in (out_w, eo_w, in_r):
         if fd is not None:
@@ -355,11 +355,10 @@ def _relay(child: int, master: Optional[int], out_r: Optional[int], eo_r: Option
 
 
 def exec_spec(config: dict, argv: list[str], *, user: Optional[str] = None, workdir: Optional[str] = None,
-              env: list[str] = (), tty: bool = False) -> dict:
+              env: list[str] = (), tty: bool = False) -> ProcessSpec:
     """What the process gets: the container's own settings, overridden by the exec's flags."""
-    from ..runtime.capabilities import effective_set
-    hc = config["HostConfig"]
-    envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in config["Config"]["Env"])
+    spec = process_spec(config, argv)
+    envd = env_dict(config["Config"]["Env"])
     for e in env:
         k, sep, v = e.partition("=")
         if sep:
@@ -368,13 +367,11 @@ def exec_spec(config: dict, argv: list[str], *, user: Optional[str] = None, work
             envd[k] = os.environ[k]
     if tty:
         envd.setdefault("TERM", os.environ.get("TERM", "xterm"))
-    return {
-        "argv": list(argv), "env": envd,
-        "cwd": workdir or config["Config"].get("WorkingDir") or "/",
-        "user": user if user is not None else config["Config"].get("User") or "",
-        "group_add": hc.get("GroupAdd") or [],
-        "caps": effective_set(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged"))),
-        "seccomp": seccomp_for_spec(config.get("Seccomp")),
-        "no_new_privileges": any(o.startswith("no-new-privileges") and not o.endswith("false")
-                                 for o in hc.get("SecurityOpt") or []),
-    }
+    spec.env = envd
+    if workdir:
+        spec.cwd = workdir
+    if user is not None:
+        spec.user = user
+    spec.no_new_privileges = any(o.startswith("no-new-privileges") and not o.endswith("false")
+                                 for o in config["HostConfig"].get("SecurityOpt") or [])
+    return spec

@@ -24,14 +24,9 @@ _seccomp.preload()  # libseccomp loaded now: after pivot_root the host's librari
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
                     prctl, setns, unshare)
 from .rootfs import setup_rootfs
+from .spec import ProcessSpec, RuntimeSpec
 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
-
-
-class ExecFailure(Exception):
-    def __init__(self, code: int, msg: str):
-        super().__init__(msg)
-        self.code = code
 
 
 def fail_exit(err_fd: int, code: int, msg: str) -> None:
@@ -93,27 +88,27 @@ def set_ulimits(ulimits: list[dict]) -> None:
         resource.setrlimit(rlimit(u["Name"]), (u["Soft"], u["Hard"]))
 
 
-def finalize(spec: dict) -> dict:
+def finalize(spec: ProcessSpec) -> dict:
     """The last steps inside the container's root, shared by run and exec:
     working directory, user, no_new_privs, seccomp, capabilities.  Returns the
     environment to exec with."""
-    env = dict(spec["env"])
-    user = resolve_user(spec.get("user") or "", "/", spec.get("group_add") or [])
+    env = dict(spec.env)
+    user = resolve_user(spec.user or "", "/", spec.group_add or [])
     env.setdefault("HOME", user.home)
-    cwd = spec.get("cwd") or "/"
+    cwd = spec.cwd or "/"
     if not os.path.isdir(cwd):
         os.makedirs(cwd, exist_ok=True)
         os.chown(cwd, user.uid, user.gid)
     os.chdir(cwd)
-    if spec.get("no_new_privileges"):
+    if spec.no_new_privileges:
         prctl(PR_SET_NO_NEW_PRIVS, 1)
-    if spec.get("seccomp"):
+    if spec.seccomp:
         # while CAP_SYS_ADMIN is still ours (the filter allows what follows)
-        _seccomp.install(spec["seccomp"], spec["caps"])
-    drop_bounding(spec["caps"])
+        _seccomp.install(spec.seccomp, spec.caps)
+    drop_bounding(spec.caps)
     switch_user(user)  # a non-root user loses its capabilities here, as with docker
     if user.uid == 0:
-        set_caps(spec["caps"])
+        set_caps(spec.caps)
     return env
 
 
@@ -157,7 +152,7 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(lo, 65536)
 
 
-def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
+def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
                    stdin_fd: int | None = None, pty_sock=None, go_fd: int | None = None) -> None:
     """Never returns: execs the container command or exits with a code.
 
@@ -168,25 +163,25 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
         reset_signals()
         os.setsid()
         cgroup.join_self()
-        host = set(spec.get("host_namespaces") or ())  # --uts/--ipc/--network host share the host's
+        host = set(spec.host_namespaces)  # --uts/--ipc/--network host share the host's
         flags = NAMESPACES
         for name, flag in (("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET)):
             if name in host:
                 flags &= ~flag
-        netns = spec.get("netns_fd")
+        netns = spec.netns_fd
         if netns is not None:  # made (and wired) by the shim
             flags &= ~CLONE_NEWNET
         unshare(flags)
         if netns is not None:
             setns(netns, CLONE_NEWNET)
         if "uts" not in host:
-            socket.sethostname(spec["hostname"])
+            socket.sethostname(spec.hostname)
         if "net" not in host and netns is None:
             from ..net import loopback_up
             loopback_up()
-        setup_rootfs(spec["rootfs"], spec.get("binds", []), privileged=spec.get("privileged", False),
-                     read_only=spec.get("read_only", False), mounts=spec.get("mounts") or [])
-        set_ulimits(spec.get("ulimits") or [])
+        setup_rootfs(spec.rootfs, spec.binds, privileged=spec.privileged, read_only=spec.read_only,
+                     mounts=spec.mounts)
+        set_ulimits(spec.ulimits)
         if pty_sock is not None:
             master, slave_path = open_pty()
             take_terminal(slave_path)
@@ -199,7 +194,7 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
             os.dup2(stdout_fd, 1)
             os.dup2(stderr_fd, 2)
         _close_all_but({err_fd} | ({go_fd} if go_fd is not None else set()))
-        env = finalize(spec)
+        env = finalize(spec.process)
         if go_fd is not None:
             os.read(go_fd, 1)  # until the shim has a client attached (or gives up)
             os.close(go_fd)
@@ -208,4 +203,4 @@ def container_init(spec: dict, cgroup, err_fd: int, stdout_fd: int, stderr_fd: i
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line
         detail = str(e) if isinstance(e, OSError) else "".join(traceback.format_exception_only(e)).strip()
         fail_exit(err_fd, 125, f"container init: {detail}")
-    exec_or_report(spec["argv"], env, err_fd)
+    exec_or_report(spec.process.argv, env, err_fd)
