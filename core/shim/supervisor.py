@@ -121,6 +121,10 @@ class Shim:
         except Exception as e:  # noqa: BLE001
             os.close(ready)
             return self.fail(125, f"cgroup: {e}")
+        # the root fs's work is the container's: its blkio and CPU (dunnage/fuse/account.py)
+        from dunnage.fuse import account
+        self.fuse_groups = account.join(self.fuse_thread.native_id, self.cg.version, self.cg.paths(),
+                                        getattr(self.cg, "mounts", None))
         net_error = None
         try:  # ports, namespace, veths, resolver: also while the FUSE server starts
             from ..net.sandbox import Sandbox
@@ -351,6 +355,10 @@ class Shim:
 
     def teardown(self) -> None:
         c = self.c
+        if getattr(self, "fuse_groups", None):  # out of the groups before they go
+            from dunnage.fuse import account
+            account.leave(self.fuse_thread.native_id, self.fuse_groups)
+            self.fuse_groups = []
         try:
             if self.cg.exists():
                 # with --pid host, the command's children outlive it: the container ends
