@@ -11,11 +11,12 @@ import signal as _signal
 import time
 from typing import BinaryIO, Iterator, Optional
 
-from . import events, files
+from . import events, files, stats
 from .cgroups import CgroupError, CgroupStats, blkio_weight_support, cpu_percent, open_cgroup, swap_accounting
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .errors import EngineError
 from .images.store import Image, ImageError, ImageStore, now_iso
+from .inspect import published_ports
 from .lifecycle import kill, pause, remove, repair, restart, start, stop, wait
 from .lifecycle.kill import signal_number as _signal_number
 from .logs import read_logs
@@ -782,6 +783,16 @@ class Engine:
 
         return read_logs(str(c.log_path), follow=follow, alive=alive, idle=idle)
 
+    # -------------------------------------------------------------- events
+    def events_since(self, offset: int = 0) -> tuple[list[dict], int]:
+        """The event records from byte OFFSET of the events log on, and the offset to ask
+        from next (0: all of them)."""
+        return events.read(self.store, offset)
+
+    def follow_events(self, since_ns: int = 0) -> Iterator[dict]:
+        """docker events: the records from time SINCE_NS on, then new ones as they come."""
+        return events.follow(self.store, since_ns)
+
     # -------------------------------------------------------------- inspect
     def inspect(self, ref: str) -> dict:
         from .inspect import container_inspect
@@ -789,15 +800,9 @@ class Engine:
         return container_inspect(self.container(ref), docker_mounts)
 
     @staticmethod
-    def _network_settings(c: Container) -> dict:
-        """Docker's NetworkSettings: live values while the container runs."""
-        live = c.state.get("NetworkSettings") if c.status in ("running", "paused", "restarting") else None
-        if live:
-            return {"Bridge": "", "SandboxKey": live.get("SandboxKey", ""), **live}
-        nets = {n: {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
-                    "Aliases": conf.get("Aliases") or None} for n, conf in (c.config.get("NetworkConfigs") or {}).items()}
-        return {"Bridge": "", "SandboxKey": "", "Networks": nets, "Ports": {}, "IPAddress": "", "Gateway": "",
-                "MacAddress": ""}
+    def published_ports(c: Container) -> dict:
+        """docker's NetworkSettings.Ports of C: what it publishes while it runs."""
+        return published_ports(c)
 
     # -------------------------------------------------------------- networks
     def _networks(self):
@@ -937,7 +942,7 @@ class Engine:
         """(container port/proto, host ip, host port) of a running container's published ports."""
         c = self.container(ref)
         out = []
-        for k, binds in (self._network_settings(c).get("Ports") or {}).items():
+        for k, binds in published_ports(c).items():
             for b in binds or []:
                 out.append((k, b["HostIp"], b["HostPort"]))
         return sorted(out, key=lambda t: (int(t[0].split("/")[0]), t[0], t[2]))
@@ -968,46 +973,21 @@ class Engine:
 
     # -------------------------------------------------------------- stats
     def sample(self, c: Container) -> Optional[CgroupStats]:
-        if not c.running():
-            return None
-        try:
-            s = open_cgroup(c.id).stats()
-        except OSError:
-            return None
-        s.net_rx, s.net_tx, s.net_rx_packets, s.net_tx_packets = host_net_counters(c.state.get("Pid") or 0)
-        return s
+        return stats.sample(c)
 
-    def stats(self, refs: list[str] | None = None, all_: bool = False, interval: float = 1.0) -> list[dict]:
-        """docker stats --no-stream: two samples INTERVAL apart, docker's fields."""
-        cs = [self.container(r) for r in refs] if refs else self.containers(all_)
-        first = {c.id: self.sample(c) for c in cs}
-        if any(first.values()):
-            time.sleep(interval)
-        return [stats_row(c, first[c.id], self.sample(c)) for c in cs]
+    @staticmethod
+    def stats_between(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) -> stats.ContainerStats:
+        """docker's stats figures of C from sample A to sample B (see core/stats.py)."""
+        return stats.between(c.id, c.name, a, b)
 
+    @staticmethod
+    def forget_samples(cid: str) -> None:
+        stats.forget(cid)
 
-def stats_row(c: Container, a: Optional[CgroupStats], b: Optional[CgroupStats]) -> dict:
-    cpu = cpu_percent(a, b)
-    mem = b.mem_usage if b else 0
-    lim = (b.mem_limit if b and b.mem_limit else 0)
-    rx, tx = (b.net_rx, b.net_tx) if b else (0, 0)
-    return {
-        "BlockIO": f"{bytes_decimal(b.io_read if b else 0)} / {bytes_decimal(b.io_write if b else 0)}",
-        "CPUPerc": f"{cpu:.2f}%",
-        "Container": c.short_id,
-        "ID": c.short_id,
-        "MemPerc": f"{(mem / lim * 100) if lim else 0:.2f}%",
-        "MemUsage": f"{bytes_binary(mem)} / {bytes_binary(lim)}",
-        "Name": c.name,
-        "NetIO": f"{bytes_decimal(rx)} / {bytes_decimal(tx)}",
-        "NetPackets": f"{b.net_rx_packets if b else 0} / {b.net_tx_packets if b else 0}",
-        "PIDs": str(b.pids_current if b else 0),
-        # raw numbers, for fronts that draw them
-        "_cpu": cpu, "_mem": mem, "_mem_limit": lim, "_pids": b.pids_current if b else 0,
-        "_pids_limit": b.pids_limit if b else None,
-        "_net": [rx, tx, b.net_rx_packets if b else 0, b.net_tx_packets if b else 0],
-        "_io": [b.io_read if b else 0, b.io_write if b else 0],
-    }
+    def stats(self, refs: list[str] | None = None, all_: bool = False,
+              interval: float = 1.0) -> list[stats.ContainerStats]:
+        """docker stats --no-stream: two samples INTERVAL apart."""
+        return stats.stats(self, refs, all_, interval)
 
 
 def _ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]]]:
@@ -1045,22 +1025,6 @@ def _ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]
         if pid in want:
             rows.append(fields[:len(titles) - 1] + [" ".join(fields[len(titles) - 1:])])
     return titles, rows
-
-
-def container_status_text(c: Container) -> str:
-    """docker ps's STATUS column."""
-    st = c.state
-    if c.status == "running":
-        h = (st.get("Health") or {}).get("Status")
-        health = f" (health: {h})" if h == "starting" else (f" ({h})" if h else "")
-        return f"Up {human_duration(since(st.get('StartedAt', '')))}{health}"
-    if c.status == "paused":
-        return f"Up {human_duration(since(st.get('StartedAt', '')))} (Paused)"
-    if c.status == "restarting":
-        return f"Restarting ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
-    if c.status == "exited":
-        return f"Exited ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
-    return "Created"
 
 
 def parse_ulimit(s: str) -> dict:

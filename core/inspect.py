@@ -186,6 +186,13 @@ def container_inspect(c, docker_mounts) -> dict:
     }
 
 
+def published_ports(c) -> dict:
+    """docker's NetworkSettings.Ports of C (a containers.Container): its published ports
+    while it runs, none once it stopped."""
+    live = c.state.get("NetworkSettings") if c.status in ACTIVE else None
+    return (live or {}).get("Ports") or {}
+
+
 def _port_bindings(bindings: list[dict]) -> dict:
     out: dict = {}
     for b in bindings:

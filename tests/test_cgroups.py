@@ -11,7 +11,8 @@ import pytest
 
 from dunnage.core.cgroups import CgroupV1, CgroupV2, Limits, host_version, open_cgroup
 from dunnage.core.cgroups.common import CgroupError
-from dunnage.core.engine import stats_row
+from dunnage.core.stats import between
+from dunnage.tui.rows import stats_row
 
 pytestmark = pytest.mark.timeout(60)
 RECORDED = Path(__file__).parent / "data" / "cgroup2"
@@ -56,7 +57,7 @@ def test_stats_row_cpu_percent_is_one_core_per_hundred(v2tree):
     c = Container(None, "f" * 64, {"Name": "x"}, {"Pid": 0})
     a = CgroupStats(time_ns=0, cpu_usage_ns=0)
     b = CgroupStats(time_ns=10**9, cpu_usage_ns=5 * 10**8, mem_usage=3 << 20, mem_limit=64 << 20, pids_current=2)
-    row = stats_row(c, a, b)
+    row = stats_row(between(c.id, c.name, a, b))
     assert row["CPUPerc"] == "50.00%"
     assert row["MemUsage"] == "3MiB / 64MiB"
     assert row["MemPerc"] == "4.69%"

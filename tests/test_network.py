@@ -477,7 +477,8 @@ def test_stats_count_network_traffic(session_root, engine, image):
     web = run(engine, image, WEB)
     ip = wait_for(lambda: ip_of(engine, web.id))
     wait_for(lambda: _try_get(f"http://{ip}/"), timeout=10)
-    row = engine.stats([web.id], interval=0.1)[0]
+    from dunnage.tui.rows import stats_row
+    row = stats_row(engine.stats([web.id], interval=0.1)[0])
     rx, tx = row["NetIO"].split(" / ")
     assert rx != "0B" and tx != "0B", row["NetIO"]
     rxp, txp = (int(x) for x in row["NetPackets"].split(" / "))

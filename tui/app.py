@@ -19,9 +19,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from dunnage.core import Engine, EngineError
-from dunnage.core import events as ev
-from dunnage.core.cgroups import CgroupStats, cpu_percent, open_cgroup
-from dunnage.core.engine import container_status_text
 from dunnage.core.logs import PROMPT_NS, LineJoiner
 from dunnage.core.units import bytes_binary
 
@@ -29,6 +26,7 @@ from .chart import Chart
 from .logview import LogView
 from .table import LiveTable
 from .page import cpu_ceiling, cpu_chart, mem_chart, not_running, rate
+from .rows import status_text
 
 HISTORY = 60
 # the least needed column last, so 80 columns show everything that moves
@@ -326,7 +324,7 @@ class DunnageApp(App):
         self.start_theme = theme
         self.start_keys = keys or {}
         self.rows: dict[str, Row] = {}
-        self._prev: dict[str, CgroupStats] = {}  # each container's previous sample
+        self._prev: dict = {}  # each container's previous sample (Engine.sample)
         self._events_off = 0
         self._sampling = False
         self.rounds = 0  # sampling rounds done (tests wait on it)
@@ -358,7 +356,7 @@ class DunnageApp(App):
         t = self.query_one("#containers", DataTable)
         for key, title in COLUMNS:
             t.add_column(title, key=key)
-        self._events_off = ev.read(self.engine.store, 0)[1]
+        self._events_off = self.engine.events_since(0)[1]
         self.sample()
         self.set_interval(0.25, self.check_events)
 
@@ -385,7 +383,7 @@ class DunnageApp(App):
         out = []
         for c in self.engine.containers(all_=True):
             old = self.rows.get(c.id)
-            r = Row(c.id, c.name, c.config["ImageName"], c.status, container_status_text(c))
+            r = Row(c.id, c.name, c.config["ImageName"], c.status, status_text(c))
             if old:
                 r.cpu_hist, r.mem_hist = old.cpu_hist, old.mem_hist
             if old:
@@ -395,27 +393,24 @@ class DunnageApp(App):
             s = self.engine.sample(c) if c.status == "running" else None
             if s is not None:
                 prev = self._prev.get(c.id)
-                r.cpu = cpu_percent(prev, s)
+                f = self.engine.stats_between(c, prev, s)
                 self._prev[c.id] = s
-                r.mem, r.mem_limit = s.mem_usage, s.mem_limit or 0
-                r.pids, r.pids_limit = s.pids_current, s.pids_limit
+                r.cpu = f.cpu_percent
+                r.mem, r.mem_limit = f.mem_usage, f.mem_limit
+                r.pids, r.pids_limit = f.pids, f.pids_limit
                 r.periods, r.throttled, r.oom_kills = s.nr_periods, s.nr_throttled, s.oom_kills
-                r.net_packets = (s.net_rx_packets, s.net_tx_packets)
-                if prev is not None and s.time_ns > prev.time_ns:
-                    dt = (s.time_ns - prev.time_ns) / 1e9
-                    r.net_rx_rate = max(0, s.net_rx - prev.net_rx) / dt
-                    r.net_tx_rate = max(0, s.net_tx - prev.net_tx) / dt
-                    r.io_read_rate = max(0, s.io_read - prev.io_read) / dt
-                    r.io_write_rate = max(0, s.io_write - prev.io_write) / dt
+                r.net_packets = (f.net_rx_packets, f.net_tx_packets)
+                r.net_rx_rate, r.net_tx_rate = f.net_rx_rate, f.net_tx_rate
+                r.io_read_rate, r.io_write_rate = f.io_read_rate, f.io_write_rate
                 first = prev is None  # no rates yet from a first sample: a gap, not a zero
                 r.cpu_hist.append(None if first else r.cpu)
                 r.mem_hist.append(r.mem)
                 r.net_hist.append(None if first else (r.net_rx_rate, r.net_tx_rate))
                 r.io_hist.append(None if first else (r.io_read_rate, r.io_write_rate))
                 r.pids_hist.append(r.pids)
-                r.ports = ports_text((c.state.get("NetworkSettings") or {}).get("Ports") or {})
+                r.ports = ports_text(self.engine.published_ports(c))
             elif self._prev.pop(c.id, None) is not None:  # stopped since the last round
-                open_cgroup(c.id).forget_files()
+                self.engine.forget_samples(c.id)
             if s is None and r.cpu_hist:  # a gap in the history, so its time axis stays true
                 hists = (r.cpu_hist, r.mem_hist, r.net_hist, r.io_hist, r.pids_hist)
                 for h in hists:
@@ -426,7 +421,7 @@ class DunnageApp(App):
             out.append(r)
         for gone in set(self._prev) - {r.id for r in out}:  # removed since the last round
             del self._prev[gone]
-            open_cgroup(gone).forget_files()
+            self.engine.forget_samples(gone)
         return out
 
     SORTS = ("name", "cpu", "mem", "net", "io", "status")
@@ -561,7 +556,7 @@ class DunnageApp(App):
         self.action_page()
 
     def check_events(self) -> None:
-        recs, self._events_off = ev.read(self.engine.store, self._events_off)
+        recs, self._events_off = self.engine.events_since(self._events_off)
         if recs and not self._sampling:
             self.sample()
 

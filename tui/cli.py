@@ -13,10 +13,10 @@ import sys
 from typing import Optional
 
 from dunnage.core import Engine, EngineError
-from dunnage.core.engine import container_status_text
 from dunnage.core.system import human_size
 from dunnage.core.units import bytes_decimal, human_duration, since
 from dunnage.tui import gotemplate
+from dunnage.tui.rows import stats_row, status_text
 
 # argparse passes every help and error text through gettext, which looks for a
 # translation catalogue on disk each time: 150 lookups and 11 ms of every
@@ -821,9 +821,9 @@ def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
             "Labels": ",".join(f"{k}={v}" for k, v in (cfg["Config"].get("Labels") or {}).items()),
             "LocalVolumes": local_volumes, "Mounts": mounts, "Names": c.name,
             "Networks": ",".join(cfg.get("NetworkConfigs") or {}) or cfg["HostConfig"].get("NetworkMode", ""),
-            "Ports": ports_text(e._network_settings(c).get("Ports") or {}),
+            "Ports": ports_text(e.published_ports(c)),
             "RunningFor": human_duration(since(cfg["Created"])) + " ago", "Size": "N/A",
-            "State": c.status, "Status": container_status_text(c),
+            "State": c.status, "Status": status_text(c),
             "_labels": cfg["Config"].get("Labels") or {},
         })
     return rows
@@ -925,11 +925,11 @@ def cmd_stats(e: Engine, a) -> int:
     table = [("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"), ("MEM USAGE / LIMIT", "MemUsage"),
              ("MEM %", "MemPerc"), ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs")]
     if a.no_stream:
-        render(a.format, e.stats(a.containers, a.all), table)
+        render(a.format, [stats_row(s) for s in e.stats(a.containers, a.all)], table)
         return 0
     try:
         while True:
-            rows = e.stats(a.containers, a.all)
+            rows = [stats_row(s) for s in e.stats(a.containers, a.all)]
             if not a.format or a.format.startswith("table"):
                 sys.stdout.write("\x1b[2J\x1b[H")
             render(a.format, rows, table)
@@ -941,7 +941,6 @@ def cmd_stats(e: Engine, a) -> int:
 def cmd_events(e: Engine, a) -> int:
     """docker events: past records (--since) then new ones as they come."""
     import datetime as dt
-    from dunnage.core import events as ev
     since_ns = 0
     if a.since:
         since_ns = _parse_since(a.since)
@@ -954,7 +953,7 @@ def cmd_events(e: Engine, a) -> int:
         except gotemplate.TemplateError as ex:
             raise EngineError(f"template parsing error: {ex}", 125) from None
     try:
-        for r in ev.follow(e.store, since_ns):
+        for r in e.follow_events(since_ns):
             msg = {"Type": r["Type"], "Action": r["Action"], "Actor": {"ID": r["id"], "Attributes": r["Attributes"]},
                    "time": r["time_ns"] // 10**9, "timeNano": r["time_ns"]}
             if a.format == "json":
