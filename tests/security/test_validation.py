@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dunnage.core.engine import valid_hostname
+from dunnage.core.spec import valid_hostname
 from dunnage.core.units import UnitError, parse_cpus, parse_size
 
 pytestmark = pytest.mark.timeout(120)

@@ -8,7 +8,8 @@ import resource
 
 import pytest
 
-from dunnage.core.engine import EngineError, _labels, parse_ulimit
+from dunnage.core.errors import EngineError
+from dunnage.core.spec import labels as _labels, parse_ulimit
 from dunnage.core.runtime.process import ULIMITS, rlimit
 from dunnage.core.volumes import VolumeError, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
 from dunnage.tui.cli import _env_files, parse_changes
