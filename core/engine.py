@@ -9,13 +9,13 @@ import signal as _signal
 import time
 from typing import BinaryIO, Iterator, Optional
 
-from . import events, files, stats
+from . import events, files, stats, top
 from .cgroups import CgroupError, CgroupStats, blkio_weight_support, cpu_percent, open_cgroup, swap_accounting
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .errors import EngineError
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .inspect import published_ports
-from .lifecycle import kill, pause, remove, repair, restart, start, stop, wait
+from .lifecycle import kill, pause, remove, rename, repair, restart, start, stop, update, wait
 from .lifecycle.kill import signal_number as _signal_number
 from .lifecycle import create as create_verb
 from .logs import read_logs
@@ -309,77 +309,16 @@ class Engine:
         return restart.restart(self, ref, timeout)
 
     def rename(self, ref: str, new: str) -> Container:
-        new = new.lstrip("/")
-        if not _valid_name(new):
-            raise EngineError(f'Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', 1)
-        with self.store.lock("names"):
-            c = self.container(ref)
-            other = find(self.store, new)
-            if other is not None and other.name == new:
-                raise EngineError(f'Error when allocating new name: Conflict. The container name "/{new}" is '
-                                  f'already in use by container "{other.id}".', 1)
-            old = c.name
-            c.config["Name"] = new
-            with self.store.lock(f"c-{c.id[:16]}"):
-                c.save_config()
-        events.emit(self.store, "container", "rename", c.id, {"name": new, "oldName": "/" + old})
-        return c
+        return rename.rename(self, ref, new)
 
     def update(self, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
                pids_limit: Optional[int] = None, memory_swap: Optional[str] = None) -> Container:
         """docker update: change the limits of a container, live if it runs."""
-        from .cgroups import Limits
-        from .shim import limits_of
-        c = self.container(ref)
-        hc = dict(c.config["HostConfig"])
-        try:
-            if memory is not None:
-                hc["Memory"] = parse_size_checked(memory)
-            if cpus is not None:
-                hc["NanoCpus"] = parse_cpus_checked(cpus)
-        except UnitError as e:
-            raise EngineError(str(e), 1) from None
-        if memory_swap is not None:
-            hc.update(_resource_flags(hc.get("Memory") or 0, memory_swap, None, None, None, None, None))
-        elif memory is not None and (hc.get("MemorySwap") or 0) > 0 and hc["Memory"] > hc["MemorySwap"]:
-            raise EngineError("Memory limit should be smaller than already set memoryswap limit, "
-                              "update the memoryswap at the same time", 1)
-        if pids_limit is not None:
-            hc["PidsLimit"] = _int64_flag("--pids-limit", pids_limit)
-        if c.running():
-            lim = limits_of(hc)
-            if pids_limit is not None and int(pids_limit) <= 0:
-                lim.pids = -1
-            try:
-                open_cgroup(c.id).set_limits(Limits(memory=lim.memory if memory is not None else None,
-                                                    memory_swap=lim.memory_swap if memory_swap is not None else None,
-                                                    cpu_quota=lim.cpu_quota if cpus is not None else None,
-                                                    pids=lim.pids if pids_limit is not None else None))
-            except CgroupError as e:
-                raise EngineError(f"Cannot update container {c.id}: {e}", 1) from None
-        c.config["HostConfig"] = hc
-        with self.store.lock(f"c-{c.id[:16]}"):
-            c.save_config()
-        events.emit(self.store, "container", "update", c.id, {"name": c.name})
-        return c
+        return update.update(self, ref, memory, cpus, pids_limit, memory_swap)
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
-        """docker top: the container's processes, as the host's ps shows them; PS_ARGS go to
-        ps as dockerd passes them (aux, -o pid,comm, ...), its lines kept for the container's pids."""
-        import subprocess
-        c = self.container(ref)
-        if not c.running():
-            raise EngineError(f"Container {c.id} is not running", 1)
-        pids = open_cgroup(c.id).procs()
-        if ps_args:
-            return _ps_top(ps_args, pids)
-        if not pids:
-            return ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], []
-        out = subprocess.run(["ps", "-o", "user:12,pid,ppid,c,stime,tty,time,args", "-p", ",".join(map(str, pids))],
-                             capture_output=True, text=True).stdout.splitlines()
-        titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
-        rows = [line.split(None, 7) for line in out[1:] if line.strip()]
-        return titles, rows
+        """docker top: the container's processes, as the host's ps shows them (core/top.py)."""
+        return top.top(self, ref, ps_args)
 
     def files(self, ref: str, path: str = "/") -> list[dict]:
         return files.files(self, ref, path)
@@ -651,40 +590,3 @@ class Engine:
               interval: float = 1.0) -> list[stats.ContainerStats]:
         """docker stats --no-stream: two samples INTERVAL apart."""
         return stats.stats(self, refs, all_, interval)
-
-
-def _ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]]]:
-    """dockerd's top with ps options: ps ARGS -q PIDS (again without -q for options that
-    refuse it, such as f), the lines whose PID column is one of PIDS, the overhanging
-    fields of each joined into its last column."""
-    import subprocess
-    for k, v in re.findall(r"\s+(\S*)=\s*(PID\S*)", " " + " ".join(args)):
-        if k != "pid":
-            raise EngineError(f'specifying "{k}={v}" is not allowed', 1)
-    try:
-        r = subprocess.run(["ps", *args, "-q", ",".join(map(str, pids or [0]))], capture_output=True,
-                           text=True, timeout=30)
-        if r.returncode != 0:
-            r = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise EngineError(f"ps: {e}", 1) from None
-    if r.returncode != 0:
-        raise EngineError(f"ps: {(r.stderr.strip() or 'failed').splitlines()[0]}", 1)
-    lines = r.stdout.splitlines()
-    titles = lines[0].split() if lines else []
-    if "PID" not in titles:
-        raise EngineError("Couldn't find PID field in ps output", 1)
-    at = titles.index("PID")
-    want = set(pids)
-    rows = []
-    for line in lines[1:]:
-        fields = line.split()
-        if len(fields) <= at:
-            continue
-        try:
-            pid = -1 if fields[at] == "-" else int(fields[at])
-        except ValueError:
-            raise EngineError(f"Unexpected pid '{fields[at]}'", 1) from None
-        if pid in want:
-            rows.append(fields[:len(titles) - 1] + [" ".join(fields[len(titles) - 1:])])
-    return titles, rows

@@ -1,0 +1,49 @@
+"""docker update: a container's limits changed in its record, and live in its cgroup
+if it runs."""
+from __future__ import annotations
+
+from typing import Optional
+
+from .. import events
+from ..cgroups import CgroupError, Limits, open_cgroup
+from ..containers import Container
+from ..errors import EngineError
+from ..runtime.spec import limits_of
+from ..spec import _int64_flag, parse_cpus_checked, parse_size_checked, resource_flags
+from ..units import UnitError
+
+
+def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
+           pids_limit: Optional[int] = None, memory_swap: Optional[str] = None) -> Container:
+    c = e.container(ref)
+    hc = dict(c.config["HostConfig"])
+    try:
+        if memory is not None:
+            hc["Memory"] = parse_size_checked(memory)
+        if cpus is not None:
+            hc["NanoCpus"] = parse_cpus_checked(cpus)
+    except UnitError as err:
+        raise EngineError(str(err), 1) from None
+    if memory_swap is not None:
+        hc.update(resource_flags(hc.get("Memory") or 0, memory_swap, None, None, None, None, None))
+    elif memory is not None and (hc.get("MemorySwap") or 0) > 0 and hc["Memory"] > hc["MemorySwap"]:
+        raise EngineError("Memory limit should be smaller than already set memoryswap limit, "
+                          "update the memoryswap at the same time", 1)
+    if pids_limit is not None:
+        hc["PidsLimit"] = _int64_flag("--pids-limit", pids_limit)
+    if c.running():
+        lim = limits_of(hc)
+        if pids_limit is not None and int(pids_limit) <= 0:
+            lim.pids = -1
+        try:
+            open_cgroup(c.id).set_limits(Limits(memory=lim.memory if memory is not None else None,
+                                                memory_swap=lim.memory_swap if memory_swap is not None else None,
+                                                cpu_quota=lim.cpu_quota if cpus is not None else None,
+                                                pids=lim.pids if pids_limit is not None else None))
+        except CgroupError as err:
+            raise EngineError(f"Cannot update container {c.id}: {err}", 1) from None
+    c.config["HostConfig"] = hc
+    with e.store.lock(f"c-{c.id[:16]}"):
+        c.save_config()
+    events.emit(e.store, "container", "update", c.id, {"name": c.name})
+    return c
