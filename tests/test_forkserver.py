@@ -1,4 +1,4 @@
-"""The fork server (core/forkserver.py): the shims of a root are forked from one
+"""The fork server (core/forkserver/): the shims of a root are forked from one
 long-lived process, which leaves after the last of them; nothing depends on it.
 The `dunnage` command (bin/dunnage) runs its commands there while it is up."""
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def eng(fresh_root):
+def eng(fresh_root, monkeypatch):
+    # the servers this process starts run the command line's commands, as those a `dunnage` command starts
+    monkeypatch.setattr(forkserver.client, "FRONT", ("dunnage.tui.cli:main", "dunnage.tui.cli:build_parser"))
     e = Engine(str(fresh_root))
     e.ensure_demo_image()
     return e
@@ -73,13 +75,13 @@ def test_shims_share_one_fork_server_which_leaves_after_them(eng):
 def test_a_server_of_other_code_steps_aside(eng, monkeypatch):
     a = _run(eng)
     server = _ppid(a.state["ShimPid"])
-    monkeypatch.setattr(forkserver, "code_stamp", lambda: "another dunnage")
+    monkeypatch.setattr(forkserver.client, "code_stamp", lambda: "another dunnage")
     b = _run(eng)  # refused: forked here instead, and the old server goes
     assert _ppid(b.state["ShimPid"]) != server
     wait_for(lambda: _gone(server), timeout=10)
     assert eng.container(a.id).status == "running"  # its shim did not notice
     assert eng.container(b.id).status == "running"
-    monkeypatch.undo()
+    monkeypatch.setattr(forkserver.client, "code_stamp", forkserver.code_stamp)
     c = _run(eng)
     assert _comm(_ppid(c.state["ShimPid"])) == forkserver.NAME
 
@@ -169,7 +171,7 @@ def test_a_stale_server_runs_no_command_and_leaves(eng):
     script's own process, and the server goes."""
     a = _run(eng)
     server = _ppid(a.state["ShimPid"])
-    source = Path(forkserver.__file__).parent.parent / "tui" / "cli.py"
+    source = Path(forkserver.__file__).parents[2] / "tui" / "cli.py"
     st = source.stat()
     os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     try:

@@ -1406,6 +1406,8 @@ def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
 
 
 def entry() -> None:
+    from dunnage.core.forkserver import register_front
+    register_front("dunnage.tui.cli:main", "dunnage.tui.cli:build_parser")  # for the fork servers we start
     sys.exit(main())
 
 

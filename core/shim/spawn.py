@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..forkserver import fork_detached, spawn_shim
+from ..forkserver.client import fork_detached, spawn_shim
 from ..store import Store
 
 

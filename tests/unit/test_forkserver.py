@@ -12,7 +12,7 @@ def test_what_the_script_hands_to_the_server_and_what_it_runs_itself(tmp_path):
     command needs the script's own terminal (or the server is switched off)."""
     import importlib.machinery
     import importlib.util
-    script = Path(forkserver.__file__).parent.parent / "bin" / "dunnage"
+    script = Path(forkserver.__file__).parents[2] / "bin" / "dunnage"
     loader = importlib.machinery.SourceFileLoader("dunnage_script", str(script))
     spec = importlib.util.spec_from_loader("dunnage_script", loader)
     mod = importlib.util.module_from_spec(spec)
