@@ -1,18 +1,21 @@
-"""Health checks, run by the shim inside the container (through `dunnage exec`),
-with docker's states and rules: starting -> healthy | unhealthy; RETRIES
+"""Health checks, run by the shim inside the container through the runtime's own exec
+(runtime/exec.py, in a child forked from the shim: no new interpreter), with docker's
+states and rules: starting -> healthy | unhealthy; RETRIES
 consecutive failures make it unhealthy; failures within the start period do
 not count; the last five results are kept in State.Health.Log."""
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
+import traceback
 from typing import Optional
 
 from . import events
 from .images.store import now_iso
+from .runtime.exec import exec_spec, run_exec
+from .runtime.users import UserError
 
 NS = 1_000_000_000
 DEFAULTS = {"Interval": 30 * NS, "Timeout": 30 * NS, "StartPeriod": 0, "Retries": 3}
@@ -36,11 +39,13 @@ def argv_of(test: list[str]) -> list[str]:
 
 
 class HealthChecker:
-    def __init__(self, store, container, check: dict):
-        self.store, self.c, self.check = store, container, check
+    def __init__(self, store, container, check: dict, cgroup):
+        self.store, self.c, self.check, self.cgroup = store, container, check, cgroup
         self.started = time.monotonic()
         self.due = self.started + check["Interval"] / NS
-        self.proc: Optional[subprocess.Popen] = None
+        self.spec = exec_spec(container.config, argv_of(check["Test"]))
+        self.pid: Optional[int] = None  # the running check's (run_check)
+        self.out: Optional[int] = None  # ... and its output
         self.proc_started = 0.0
         self.proc_start_iso = ""
         self.output = b""
@@ -52,27 +57,37 @@ class HealthChecker:
     def timeout(self) -> float:
         """Seconds until something is due (a check to start or to time out)."""
         now = time.monotonic()
-        if self.proc is not None:
+        if self.pid is not None:
             return max(0.0, self.proc_started + self.check["Timeout"] / NS - now)
         return max(0.0, self.due - now)
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(self.store.root), "exec", self.c.id,
-               *argv_of(self.check["Test"])]
         self.output = b""
         self.proc_start_iso = now_iso()
         self.proc_started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        os.set_blocking(self.proc.stdout.fileno(), False)
+        events.emit(self.store, "container", "exec_start: " + " ".join(self.spec.argv), self.c.id,
+                    {"name": self.c.name})
+        r, w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 126
+            try:
+                code = run_check(self.c, self.cgroup, self.spec, w)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(w)
+        os.set_blocking(r, False)
+        self.pid, self.out = pid, r
 
     def fileno(self) -> Optional[int]:
-        return self.proc.stdout.fileno() if self.proc is not None else None
+        return self.out
 
     def readable(self) -> bool:
         """Read what the check wrote; True once it finished writing."""
         try:
-            data = os.read(self.proc.stdout.fileno(), 65536)
+            data = os.read(self.out, 65536)
         except BlockingIOError:
             return False
         if data:
@@ -82,20 +97,14 @@ class HealthChecker:
 
     def tick(self) -> None:
         """Called when timeout() ran out: start a check, or fail one that took too long."""
-        if self.proc is None:
+        if self.pid is None:
             self.start()
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.finish(timed_out=True)
 
     def finish(self, timed_out: bool = False) -> None:
-        proc = self.proc
-        code = proc.wait() if not timed_out else -1
-        proc.stdout.close()
-        self.proc = None
+        status = self.end(kill=timed_out)
+        code = -1 if timed_out else (os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
         self.due = time.monotonic() + self.check["Interval"] / NS
         out = self.output.decode(errors="replace")
         if timed_out:
@@ -115,12 +124,41 @@ class HealthChecker:
         if self.status != old:
             events.emit(self.store, "container", f"health_status: {self.status}", self.c.id, {"name": self.c.name})
 
-    def close(self) -> None:
-        if self.proc is not None:
+    def end(self, kill: bool) -> int:
+        """Reap the running check (killed first if KILL); its wait status."""
+        if kill:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait()
-            self.proc.stdout.close()
-            self.proc = None
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.out)
+        self.pid = self.out = None
+        return status
+
+    def close(self) -> None:
+        if self.pid is not None:
+            self.end(kill=True)
+
+
+def run_check(c, cgroup, spec, out_w: int) -> int:
+    """In a child of the shim: run SPEC (a ProcessSpec) in C as `docker exec` does, its
+    output to OUT_W; returns its exit code (docker's 126/127 with the reason in the
+    output if it could not run)."""
+    nul = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(nul, 0)
+    os.dup2(out_w, 1)
+    os.dup2(out_w, 2)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # nothing of the shim's: its clients, pipes, sockets
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    if c.reload().status == "paused":  # (joining its frozen group would wait for the thaw)
+        print(f"Error: container {c.id} is paused, unpause the container before exec", file=sys.stderr)
+        return 1
+    try:
+        code, msg = run_exec(c.state["Pid"], cgroup, spec)
+    except UserError as e:
+        code, msg = 126, str(e)
+    if msg:
+        print(msg, file=sys.stderr)
+    return code

@@ -250,6 +250,21 @@ def test_health_checks(run_cli, engine, image):
     assert r.returncode == 125 and b"invalid duration" in r.stderr
 
 
+def test_health_checks_start_no_interpreter(engine, image):
+    """A check runs through the runtime's exec in a child of the shim (about 20 ms here),
+    not through a new `python -m dunnage.tui.cli exec` (about 115 ms before its command
+    ran): one with a 60 ms timeout passes."""
+    from conftest import wait_for
+
+    def status():
+        return (engine.container("quick").state.get("Health") or {}).get("Status")
+    engine.run(image, ["sleep", "300"], name="quick", detach=True, network="none",
+               health={"cmd": "test -f /etc/hostname", "interval": "100ms", "timeout": "60ms", "retries": 1})
+    wait_for(lambda: status() == "healthy", timeout=20)
+    log = engine.container("quick").state["Health"]["Log"]
+    assert log[-1]["ExitCode"] == 0 and "exceeded timeout" not in log[-1]["Output"]
+
+
 def test_init_forwards_signals_and_reaps_zombies(run_cli, engine, image):
     import time as _time
     # sleep as PID 1 ignores SIGTERM (no handler): stop waits for its timeout

@@ -297,7 +297,7 @@ class Shim:
             trim_memory()  # once the container runs: not on the start's path
         from ..health import HealthChecker, effective
         check = effective(cfg["Config"].get("Healthcheck"))
-        health = HealthChecker(self.store, c, check) if check else None
+        health = HealthChecker(self.store, c, check, self.cg) if check else None
         try:
             clients[:] = Pump(log, p.out_r, p.eo_r, master, p.in_w, listener, self.accept, clients,
                               fuse_done=self.fuse_done, on_fuse_died=self.fuse_died,
