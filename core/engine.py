@@ -14,7 +14,7 @@ from .cgroups import CgroupError, CgroupStats, blkio_weight_support, cpu_percent
 from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
 from .errors import EngineError
 from .images.store import Image, ImageError, ImageStore, now_iso
-from .inspect import published_ports
+from .inspect import image_inspect, published_ports
 from .lifecycle import kill, pause, remove, rename, repair, restart, start, stop, update, wait
 from .lifecycle.kill import signal_number as _signal_number
 from .lifecycle import create as create_verb
@@ -552,26 +552,7 @@ class Engine:
     def inspect_image(self, ref: str) -> dict:
         """docker image inspect's fields (and podman's Digest, Labels and History)."""
         img = self.image(ref)
-        cfg = img.config
-        conf = cfg.get("config") or {}
-        history = cfg.get("history") or []
-        out = {
-            "Id": img.id, "RepoTags": img.tags, "RepoDigests": list(img.digests or []), "Parent": "",
-            "Comment": next((h.get("comment", "") for h in reversed(history) if h.get("comment")), ""),
-            "Created": img.created, "DockerVersion": cfg.get("docker_version", ""), "Author": cfg.get("author", ""),
-            "Config": conf, "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Size": img.size,
-            "GraphDriver": {"Name": "dunnage-fuse", "Data": {"Layers": ":".join(self.images.layer_paths(img))}},
-            "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-            "Digest": img.digests[0].split("@", 1)[1] if img.digests else "",
-            "Labels": conf.get("Labels") or None,
-            "History": history,
-        }
-        if cfg.get("variant"):
-            out["Variant"] = cfg["variant"]
-        if cfg.get("os.version"):
-            out["OsVersion"] = cfg["os.version"]
-        return out
+        return image_inspect(img, self.images.layer_paths(img))
 
     # -------------------------------------------------------------- stats
     def sample(self, c: Container) -> Optional[CgroupStats]:

@@ -14,6 +14,7 @@ told from the working config."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 
 from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
@@ -184,6 +185,45 @@ def container_inspect(c, docker_mounts) -> dict:
         "Config": config,
         "NetworkSettings": network_settings(c, dk["NetworkMode"]),
     }
+
+
+def image_inspect(img, layer_paths: list[str]) -> dict:
+    """docker image inspect's fields (and podman's Digest, Labels and History) for IMG (an
+    images.store.Image), whose layer directories, topmost first, are LAYER_PATHS."""
+    cfg = img.config
+    conf = cfg.get("config") or {}
+    history = cfg.get("history") or []
+    out = {
+        "Id": img.id, "RepoTags": img.tags, "RepoDigests": list(img.digests or []), "Parent": "",
+        "Comment": next((h.get("comment", "") for h in reversed(history) if h.get("comment")), ""),
+        "Created": img.created, "DockerVersion": cfg.get("docker_version", ""), "Author": cfg.get("author", ""),
+        "Config": conf, "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Size": img.size,
+        "GraphDriver": {"Name": "dunnage-fuse", "Data": {"Layers": ":".join(layer_paths)}},
+        "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "Digest": img.digests[0].split("@", 1)[1] if img.digests else "",
+        "Labels": conf.get("Labels") or None,
+        "History": history,
+    }
+    if cfg.get("variant"):
+        out["Variant"] = cfg["variant"]
+    if cfg.get("os.version"):
+        out["OsVersion"] = cfg["os.version"]
+    return out
+
+
+def network_inspect(r: dict) -> dict:
+    """docker network inspect's document from a network's record (core/net/config.py)."""
+    plen = ipaddress.ip_network(r["Subnet"]).prefixlen
+    return {"Name": r["Name"], "Id": r["Id"], "Created": r["Created"], "Scope": "local", "Driver": "bridge",
+            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {},
+                                         "Config": [{"Subnet": r["Subnet"], "Gateway": r["Gateway"]}]},
+            "Internal": r["Internal"], "Attachable": False, "Ingress": False,
+            "Containers": {cid: {"Name": ep["Name"], "EndpointID": endpoint_id(cid, r["Id"]),
+                                 "MacAddress": ep["MacAddress"],
+                                 "IPv4Address": f"{ep['IPAddress']}/{plen}", "IPv6Address": ""}
+                           for cid, ep in r["Endpoints"].items()},
+            "Options": {"com.docker.network.bridge.name": r["Bridge"]}, "Labels": r["Labels"]}
 
 
 def published_ports(c) -> dict:
