@@ -20,6 +20,7 @@ from .lifecycle.kill import signal_number as _signal_number
 from .lifecycle import create as create_verb
 from .logs import read_logs
 from .net import host_net_counters
+from .net import verbs as netverbs
 from .runtime.linux import is_mountpoint, lazy_unmount
 from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
 from .spec import ContainerSpec, check_user as _check_user, labels as _labels, parse_cpus_checked, parse_size_checked
@@ -230,16 +231,10 @@ class Engine:
         return remove.remove(self, ref, force, volumes)
 
     # -------------------------------------------------------------- volumes
-    def _vol_call(self, fn, *args, **kw):
-        from .volumes import VolumeError
-        try:
-            return fn(*args, **kw)
-        except VolumeError as e:
-            raise EngineError(str(e), e.code) from None
 
     def volume_create(self, name: Optional[str] = None, labels: list[str] | None = None) -> dict:
         from .volumes import Volumes
-        rec = self._vol_call(Volumes(self.store).create, name, _labels(labels))
+        rec = Volumes(self.store).create(name, _labels(labels))
         events.emit(self.store, "volume", "create", rec["Name"], {"driver": "local"})
         return rec
 
@@ -249,13 +244,13 @@ class Engine:
 
     def volume_inspect(self, name: str) -> dict:
         from .volumes import Volumes
-        rec = self._vol_call(Volumes(self.store).get, name)
+        rec = Volumes(self.store).get(name)
         return {k: v for k, v in rec.items() if k not in ("Anonymous", "Populated")}
 
     def volume_remove(self, name: str) -> None:
         """A volume in use is refused, -f or not (as docker, which only quiets a missing one)."""
         from .volumes import Volumes
-        self._vol_call(Volumes(self.store).remove, name)
+        Volumes(self.store).remove(name)
         events.emit(self.store, "volume", "destroy", name, {"driver": "local"})
 
     def volume_prune(self, all_: bool = False) -> list[str]:
@@ -407,147 +402,35 @@ class Engine:
         return published_ports(c)
 
     # -------------------------------------------------------------- networks
-    def _networks(self):
-        from .net.config import Networks
-        return Networks(self.store)
-
-    def _net_call(self, fn, *args, **kw):
-        from .net.config import NetworkError
-        try:
-            return fn(*args, **kw)
-        except NetworkError as e:
-            raise EngineError(str(e), e.code) from None
 
     def networks(self) -> list[dict]:
         """Records of every network (the default bridge is made on first look, as docker always has one)."""
-        nets = self._networks()
-        self._net_call(nets.ensure_default)
-        self._net_call(nets.gc)
-        return nets.list()
+        return netverbs.ls(self)
 
     def network_create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
                        internal: bool = False, labels: list[str] | None = None) -> dict:
-        rec = self._net_call(self._networks().create, name, subnet, gateway, internal, _labels(labels))
-        events.emit(self.store, "network", "create", rec["Id"], {"name": name, "type": "bridge"})
-        return rec
+        return netverbs.create(self, name, subnet, gateway, internal, labels)
 
     def network_inspect(self, ref: str) -> dict:
-        nets = self._networks()
-        if ref in ("bridge", "default"):
-            self._net_call(nets.ensure_default)
-        self._net_call(nets.gc)
-        r = self._net_call(nets.get, ref)
-        import ipaddress as _ip
-        plen = _ip.ip_network(r["Subnet"]).prefixlen
-        from .inspect import endpoint_id
-        return {"Name": r["Name"], "Id": r["Id"], "Created": r["Created"], "Scope": "local", "Driver": "bridge",
-                "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {},
-                                             "Config": [{"Subnet": r["Subnet"], "Gateway": r["Gateway"]}]},
-                "Internal": r["Internal"], "Attachable": False, "Ingress": False,
-                "Containers": {cid: {"Name": ep["Name"], "EndpointID": endpoint_id(cid, r["Id"]),
-                                     "MacAddress": ep["MacAddress"],
-                                     "IPv4Address": f"{ep['IPAddress']}/{plen}", "IPv6Address": ""}
-                               for cid, ep in r["Endpoints"].items()},
-                "Options": {"com.docker.network.bridge.name": r["Bridge"]}, "Labels": r["Labels"]}
+        return netverbs.inspect(self, ref)
 
     def network_remove(self, ref: str) -> dict:
-        if ref in ("host", "none"):
-            raise EngineError(f"{ref} is a pre-defined network and cannot be removed", 1)
-        nets = self._networks()
-        r = self._net_call(nets.get, ref)
-        users = [c.name for c in all_containers(self.store) if r["Name"] in (c.config.get("NetworkConfigs") or {})]
-        if users and not r.get("Default"):
-            raise EngineError(f"error while removing network: network {r['Name']} is used by containers "
-                              f"({', '.join(sorted(users))})", 1)
-        r = self._net_call(nets.remove, ref)
-        events.emit(self.store, "network", "destroy", r["Id"], {"name": r["Name"], "type": "bridge"})
-        return r
+        return netverbs.remove(self, ref)
 
     def network_prune(self) -> list[str]:
-        nets = self._networks()
-        used = {n for c in all_containers(self.store) for n in (c.config.get("NetworkConfigs") or {})}
-        out = []
-        for r in nets.list():
-            if not r.get("Default") and r["Name"] not in used:
-                self._net_call(nets.remove, r["Id"])
-                out.append(r["Name"])
-        return out
+        return netverbs.prune(self)
 
     def network_connect(self, net_ref: str, ref: str, aliases: list[str] | None = None,
                         ip: Optional[str] = None) -> None:
         """Attach a container to a network: now if it runs, and at each start."""
-        from .net.sandbox import endpoint_settings, mode_kind
-        nets = self._networks()
-        r = self._net_call(nets.get, net_ref)
-        c = self.container(ref)
-        if mode_kind(c.config["HostConfig"].get("NetworkMode") or "bridge") != "bridge":
-            raise EngineError(f"container {c.name} cannot be connected: it uses network mode "
-                              f"{c.config['HostConfig']['NetworkMode']}")
-        confs = c.config.setdefault("NetworkConfigs", {})
-        if r["Name"] in confs:
-            raise EngineError(f"endpoint with name {c.name} already exists in network {r['Name']}")
-        if (aliases or ip) and r.get("Default"):
-            raise EngineError("network-scoped aliases and addresses are supported only for user defined networks")
-        if c.running():
-            fd = os.open(f"/proc/{c.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ep = self._net_call(nets.attach, r["Id"], c.id, c.name, fd, index=len(nets.endpoints_of(c.id)),
-                                    ip=ip, aliases=tuple(aliases or ()))
-            finally:
-                os.close(fd)
-            ns = dict(c.state.get("NetworkSettings") or {})
-            ns["Networks"] = {**(ns.get("Networks") or {}), r["Name"]: endpoint_settings(ep)}
-            c.save_state(NetworkSettings=ns)
-        confs[r["Name"]] = {"Aliases": list(aliases or []), "IPv4Address": ip or ""}
-        c.save_config()
-        events.emit(self.store, "network", "connect", r["Id"], {"name": r["Name"], "container": c.id})
+        netverbs.connect(self, net_ref, ref, aliases, ip)
 
     def network_disconnect(self, net_ref: str, ref: str, force: bool = False) -> None:
-        """Detach a container from a network. FORCE, as dockerd's: a container that is gone
-        loses the endpoint left under its name, and a network that is gone is dropped from
-        the container's settings."""
-        nets = self._networks()
-        r = nets.find(net_ref)
-        if r is None and not force:
-            r = self._net_call(nets.get, net_ref)
-        if force and find(self.store, ref) is None:
-            if r is None:
-                self._net_call(nets.get, net_ref)
-            ep = next((cid for cid, ep in r["Endpoints"].items() if ref in (ep["Name"], cid) or
-                       (len(ref) >= 3 and cid.startswith(ref))), None)
-            if ep is None:
-                raise EngineError(f"endpoint {ref} not found", 1)
-            self._net_call(nets.release, ep, r["Id"])
-            events.emit(self.store, "network", "disconnect", r["Id"], {"name": r["Name"], "container": ep})
-            return
-        c = self.container(ref)
-        confs = c.config.get("NetworkConfigs") or {}
-        name = r["Name"] if r is not None else net_ref
-        if name not in confs:
-            raise EngineError(f"container {c.name} is not connected to network {name}", 1)
-        if r is not None:  # forced with the network gone, only the container's settings name it
-            try:
-                self._net_call(nets.release, c.id, r["Id"])
-            except EngineError:
-                if not force:
-                    raise
-        del confs[name]
-        c.save_config()
-        if c.state.get("NetworkSettings"):
-            ns = dict(c.state["NetworkSettings"])
-            ns["Networks"] = {k: v for k, v in (ns.get("Networks") or {}).items() if k != name}
-            c.save_state(NetworkSettings=ns)
-        if r is not None:
-            events.emit(self.store, "network", "disconnect", r["Id"], {"name": name, "container": c.id})
+        netverbs.disconnect(self, net_ref, ref, force)
 
     def ports(self, ref: str) -> list[tuple[str, str, str]]:
         """(container port/proto, host ip, host port) of a running container's published ports."""
-        c = self.container(ref)
-        out = []
-        for k, binds in published_ports(c).items():
-            for b in binds or []:
-                out.append((k, b["HostIp"], b["HostPort"]))
-        return sorted(out, key=lambda t: (int(t[0].split("/")[0]), t[0], t[2]))
+        return netverbs.ports(self, ref)
 
     def inspect_image(self, ref: str) -> dict:
         """docker image inspect's fields (and podman's Digest, Labels and History)."""

@@ -16,15 +16,14 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+from .errors import EngineError
 from .store import Store, read_record, write_record
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 
-class VolumeError(Exception):
-    def __init__(self, msg: str, code: int = 125):
-        super().__init__(msg)
-        self.code = code
+class VolumeError(EngineError):
+    """A volume fault, with docker's exit code (125 unless said)."""
 
 
 class Volumes:

@@ -460,7 +460,8 @@ def test_a_killed_shim_leaves_no_veth_rule_or_address(session_root, engine, imag
     veth = f"dv{c.id[:10]}0"
     ip = ip_of(engine, c.id)
     assert veth in links()
-    table = engine._networks().table
+    from dunnage.core.net.config import Networks
+    table = Networks(engine.store).table
     assert f"{port} : {ip} . 80" in nft(f"list map ip {table} tcp_any")
     os.kill(c.state["Pid"], signal.SIGKILL)
     os.kill(c.state["ShimPid"], signal.SIGKILL)

@@ -16,16 +16,18 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..errors import EngineError
 from ..store import DEFAULT_ROOT, Store, read_record, write_record
 
 DEFAULT_NETWORK = "bridge"
 BUILTIN = ("bridge", "host", "none")
 
 
-class NetworkError(Exception):
+class NetworkError(EngineError):
+    """A network fault, with docker's exit code (1 unless said)."""
+
     def __init__(self, msg: str, code: int = 1):
-        super().__init__(msg)
-        self.code = code
+        super().__init__(msg, code)
 
 
 def _pools():

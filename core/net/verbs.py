@@ -1,0 +1,143 @@
+"""docker network's verbs (ls, create, inspect, rm, prune, connect, disconnect) and
+docker port, over the network records of core/net/config.py.  Each takes the Engine
+facade first and never imports it; NetworkError is an EngineError, so nothing here
+translates errors."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .. import events
+from ..containers import all_containers, find
+from ..errors import EngineError
+from ..inspect import network_inspect, published_ports
+from ..spec import labels as spec_labels
+from .config import Networks
+
+
+def ls(engine) -> list[dict]:
+    """Records of every network (the default bridge is made on first look, as docker always has one)."""
+    nets = Networks(engine.store)
+    nets.ensure_default()
+    nets.gc()
+    return nets.list()
+
+
+def create(engine, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
+           internal: bool = False, labels: list[str] | None = None) -> dict:
+    rec = Networks(engine.store).create(name, subnet, gateway, internal, spec_labels(labels))
+    events.emit(engine.store, "network", "create", rec["Id"], {"name": name, "type": "bridge"})
+    return rec
+
+
+def inspect(engine, ref: str) -> dict:
+    nets = Networks(engine.store)
+    if ref in ("bridge", "default"):
+        nets.ensure_default()
+    nets.gc()
+    r = nets.get(ref)
+    return network_inspect(r)
+
+
+def remove(engine, ref: str) -> dict:
+    if ref in ("host", "none"):
+        raise EngineError(f"{ref} is a pre-defined network and cannot be removed", 1)
+    nets = Networks(engine.store)
+    r = nets.get(ref)
+    users = [c.name for c in all_containers(engine.store) if r["Name"] in (c.config.get("NetworkConfigs") or {})]
+    if users and not r.get("Default"):
+        raise EngineError(f"error while removing network: network {r['Name']} is used by containers "
+                          f"({', '.join(sorted(users))})", 1)
+    r = nets.remove(ref)
+    events.emit(engine.store, "network", "destroy", r["Id"], {"name": r["Name"], "type": "bridge"})
+    return r
+
+
+def prune(engine) -> list[str]:
+    nets = Networks(engine.store)
+    used = {n for c in all_containers(engine.store) for n in (c.config.get("NetworkConfigs") or {})}
+    out = []
+    for r in nets.list():
+        if not r.get("Default") and r["Name"] not in used:
+            nets.remove(r["Id"])
+            out.append(r["Name"])
+    return out
+
+
+def connect(engine, net_ref: str, ref: str, aliases: list[str] | None = None,
+            ip: Optional[str] = None) -> None:
+    """Attach a container to a network: now if it runs, and at each start."""
+    from .sandbox import endpoint_settings, mode_kind
+    nets = Networks(engine.store)
+    r = nets.get(net_ref)
+    c = engine.container(ref)
+    if mode_kind(c.config["HostConfig"].get("NetworkMode") or "bridge") != "bridge":
+        raise EngineError(f"container {c.name} cannot be connected: it uses network mode "
+                          f"{c.config['HostConfig']['NetworkMode']}")
+    confs = c.config.setdefault("NetworkConfigs", {})
+    if r["Name"] in confs:
+        raise EngineError(f"endpoint with name {c.name} already exists in network {r['Name']}")
+    if (aliases or ip) and r.get("Default"):
+        raise EngineError("network-scoped aliases and addresses are supported only for user defined networks")
+    if c.running():
+        fd = os.open(f"/proc/{c.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ep = nets.attach(r["Id"], c.id, c.name, fd, index=len(nets.endpoints_of(c.id)),
+                                ip=ip, aliases=tuple(aliases or ()))
+        finally:
+            os.close(fd)
+        ns = dict(c.state.get("NetworkSettings") or {})
+        ns["Networks"] = {**(ns.get("Networks") or {}), r["Name"]: endpoint_settings(ep)}
+        c.save_state(NetworkSettings=ns)
+    confs[r["Name"]] = {"Aliases": list(aliases or []), "IPv4Address": ip or ""}
+    c.save_config()
+    events.emit(engine.store, "network", "connect", r["Id"], {"name": r["Name"], "container": c.id})
+
+
+def disconnect(engine, net_ref: str, ref: str, force: bool = False) -> None:
+    """Detach a container from a network. FORCE, as dockerd's: a container that is gone
+    loses the endpoint left under its name, and a network that is gone is dropped from
+    the container's settings."""
+    nets = Networks(engine.store)
+    r = nets.find(net_ref)
+    if r is None and not force:
+        r = nets.get(net_ref)
+    if force and find(engine.store, ref) is None:
+        if r is None:
+            nets.get(net_ref)
+        ep = next((cid for cid, ep in r["Endpoints"].items() if ref in (ep["Name"], cid) or
+                   (len(ref) >= 3 and cid.startswith(ref))), None)
+        if ep is None:
+            raise EngineError(f"endpoint {ref} not found", 1)
+        nets.release(ep, r["Id"])
+        events.emit(engine.store, "network", "disconnect", r["Id"], {"name": r["Name"], "container": ep})
+        return
+    c = engine.container(ref)
+    confs = c.config.get("NetworkConfigs") or {}
+    name = r["Name"] if r is not None else net_ref
+    if name not in confs:
+        raise EngineError(f"container {c.name} is not connected to network {name}", 1)
+    if r is not None:  # forced with the network gone, only the container's settings name it
+        try:
+            nets.release(c.id, r["Id"])
+        except EngineError:
+            if not force:
+                raise
+    del confs[name]
+    c.save_config()
+    if c.state.get("NetworkSettings"):
+        ns = dict(c.state["NetworkSettings"])
+        ns["Networks"] = {k: v for k, v in (ns.get("Networks") or {}).items() if k != name}
+        c.save_state(NetworkSettings=ns)
+    if r is not None:
+        events.emit(engine.store, "network", "disconnect", r["Id"], {"name": name, "container": c.id})
+
+
+def ports(engine, ref: str) -> list[tuple[str, str, str]]:
+    """(container port/proto, host ip, host port) of a running container's published ports."""
+    c = engine.container(ref)
+    out = []
+    for k, binds in published_ports(c).items():
+        for b in binds or []:
+            out.append((k, b["HostIp"], b["HostPort"]))
+    return sorted(out, key=lambda t: (int(t[0].split("/")[0]), t[0], t[2]))
