@@ -3,7 +3,6 @@ and Processes; the fronts lay them out)."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 from .cgroups import open_cgroup
 from .errors import EngineError
@@ -12,6 +11,7 @@ from .errors import EngineError
 def top(engine, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """docker top: the container's processes, as the host's ps shows them; PS_ARGS go to
     ps as dockerd passes them (aux, -o pid,comm, ...), its lines kept for the container's pids."""
+    import subprocess
     c = engine.container(ref)
     if not c.running():
         raise EngineError(f"Container {c.id} is not running", 1)
@@ -31,6 +31,7 @@ def ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]]
     """dockerd's top with ps options: ps ARGS -q PIDS (again without -q for options that
     refuse it, such as f), the lines whose PID column is one of PIDS, the overhanging
     fields of each joined into its last column."""
+    import subprocess
     for k, v in re.findall(r"\s+(\S*)=\s*(PID\S*)", " " + " ".join(args)):
         if k != "pid":
             raise EngineError(f'specifying "{k}={v}" is not allowed', 1)
