@@ -18,7 +18,7 @@ from .inspect import image_inspect, published_ports
 from .lifecycle import kill, pause, remove, rename, repair, restart, start, stop, update, wait
 from .lifecycle.kill import signal_number as _signal_number
 from .lifecycle import create as create_verb
-from .logs import read_logs
+from .logs import container_logs
 from .net import host_net_counters
 from .net import verbs as netverbs
 from .runtime.linux import is_mountpoint, lazy_unmount
@@ -363,22 +363,7 @@ class Engine:
     def logs(self, ref: str, follow: bool = False, stop=None) -> Iterator[tuple[int, str, bytes]]:
         """The container's log records; with FOLLOW, new ones as they come, until the
         container's shim is gone or STOP() says so."""
-        c = self.container(ref)
-
-        def alive() -> bool:
-            if stop is not None and stop():
-                return False
-            c.reload()
-            return c.status in ("running", "paused", "restarting") or bool(c.shim_alive())
-
-        def idle() -> None:
-            # the writer is the shim: look again after 50 ms, or the moment it exits (pidfd)
-            if c.shim_alive():
-                c.wait_shim(0.05)
-            else:  # no shim to wait on (one that died: the next look repairs the state)
-                time.sleep(0.05)
-
-        return read_logs(str(c.log_path), follow=follow, alive=alive, idle=idle)
+        return container_logs(self.container(ref), follow, stop)
 
     # -------------------------------------------------------------- events
     def events_since(self, offset: int = 0) -> tuple[list[dict], int]:

@@ -161,6 +161,26 @@ def tail_lines(path: str, n: int) -> tuple[list[tuple[int, str, bytes]], int]:
     return list(lines), count
 
 
+def container_logs(c, follow: bool = False, stop=None) -> Iterator[tuple[int, str, bytes]]:
+    """The log records of C (a containers.Container); with FOLLOW, new ones as they come,
+    until the container's shim is gone or STOP() says so."""
+
+    def alive() -> bool:
+        if stop is not None and stop():
+            return False
+        c.reload()
+        return c.status in ("running", "paused", "restarting") or bool(c.shim_alive())
+
+    def idle() -> None:
+        # the writer is the shim: look again after 50 ms, or the moment it exits (pidfd)
+        if c.shim_alive():
+            c.wait_shim(0.05)
+        else:  # no shim to wait on (one that died: the next look repairs the state)
+            time.sleep(0.05)
+
+    return read_logs(str(c.log_path), follow=follow, alive=alive, idle=idle)
+
+
 def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambda: False,
               poll: float = 0.05, idle: Callable[[], None] | None = None) -> Iterator[tuple[int, str, bytes]]:
     """Yield log records; with FOLLOW keep going while ALIVE() says the writer lives."""
