@@ -4,6 +4,8 @@ what removing the unused part of it frees, what this host and root are.
 Sizes are bytes on disk, as du counts them: allocated blocks, each inode once (hard
 links), on the store's own file system only (a running container's union mount is
 another one), so what prune reports is what the store's du loses.
+
+Each function takes the Engine facade (E) and never imports it.
 """
 from __future__ import annotations
 
@@ -12,10 +14,9 @@ import shutil
 import socket
 import stat
 import unicodedata
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-if TYPE_CHECKING:
-    from .engine import Engine
+from .errors import EngineError
 
 VERSION = "0.1.0"
 ACTIVE = ("running", "paused", "restarting")
@@ -133,7 +134,7 @@ def du(path, dev: Optional[int] = None, seen: Optional[set] = None) -> int:
     return total
 
 
-def _blob_sizes(e: "Engine") -> dict[str, int]:
+def _blob_sizes(e) -> dict[str, int]:
     out = {}
     try:
         with os.scandir(e.store.blobs) as it:
@@ -147,14 +148,14 @@ def _blob_sizes(e: "Engine") -> dict[str, int]:
     return out
 
 
-def _layer_dirs(e: "Engine") -> list[str]:
+def _layer_dirs(e) -> list[str]:
     try:
         return sorted(p.name for p in e.store.layers.iterdir() if p.is_dir())
     except OSError:
         return []
 
 
-def _layer_blob(e: "Engine", hexid: str) -> Optional[str]:
+def _layer_blob(e, hexid: str) -> Optional[str]:
     from .store import read_record
     try:
         b = read_record(e.store.layers / hexid / "meta.msgpack").get("blob")
@@ -163,7 +164,7 @@ def _layer_blob(e: "Engine", hexid: str) -> Optional[str]:
         return None
 
 
-def _lower_hex(e: "Engine", lower: str) -> Optional[str]:
+def _lower_hex(e, lower: str) -> Optional[str]:
     """The layer directory (chain id hex) a container's lower directory is, if it is one."""
     parent = os.path.dirname(lower)
     if os.path.dirname(parent) == str(e.store.layers):
@@ -171,7 +172,7 @@ def _lower_hex(e: "Engine", lower: str) -> Optional[str]:
     return None
 
 
-def disk_usage(e: "Engine") -> dict:
+def disk_usage(e) -> dict:
     """Images (their layers and blobs), containers, volumes and the (empty) build cache: each
     item with its size, and per kind the total, the active count and what is reclaimable."""
     from .volumes import Volumes
@@ -229,10 +230,9 @@ def disk_usage(e: "Engine") -> dict:
 
 
 # ------------------------------------------------------------------ prune
-def prune_containers(e: "Engine") -> tuple[list[str], int]:
+def prune_containers(e) -> tuple[list[str], int]:
     """Every stopped container; the bytes that freed (its directories, and the layers of a
     removed image it was the last to stand on)."""
-    from .engine import EngineError
     gone, freed = [], 0
     for c in e.containers(all_=True):
         if c.status in ACTIVE:
@@ -257,7 +257,7 @@ def prune_containers(e: "Engine") -> tuple[list[str], int]:
     return gone, freed
 
 
-def prune_images(e: "Engine", all_: bool = False) -> tuple[list[str], int]:
+def prune_images(e, all_: bool = False) -> tuple[list[str], int]:
     """image prune [-a] with what it freed: the layer directories and blobs that went. Only
     layers an image that certainly stays does not use are measured beforehand."""
     images = e.list_images()
@@ -273,7 +273,7 @@ def prune_images(e: "Engine", all_: bool = False) -> tuple[list[str], int]:
     return lines, freed
 
 
-def prune_volumes(e: "Engine", all_: bool = False) -> tuple[list[str], int]:
+def prune_volumes(e, all_: bool = False) -> tuple[list[str], int]:
     from .volumes import Volumes
     vols = Volumes(e.store)
     sizes = {v["Name"]: du(vols.dir / v["Name"]) for v in vols.list() if (all_ or v.get("Anonymous"))}
@@ -323,10 +323,10 @@ def _backing_fs(path) -> str:
     return fstype
 
 
-def info(e: "Engine") -> dict:
+def info(e) -> dict:
     """docker info's fields (the system.Info names), for this root on this host."""
     from .cgroups import host_version, swap_accounting
-    from .shim import INIT_BINARY
+    from .runtime.spec import INIT_BINARY
     cs = e.containers(all_=True)
     running = sum(1 for c in cs if c.status in ("running", "restarting"))
     paused = sum(1 for c in cs if c.status == "paused")
@@ -409,14 +409,13 @@ def _mounts_under(root: str) -> list[str]:
     return sorted(out, key=len, reverse=True)
 
 
-def reset(e: "Engine") -> None:
+def reset(e) -> None:
     """podman's system reset for this root: every container (killed), its cgroup, every
     network with its bridge, the default bridge and the root's nftables table, every image,
     volume and layer, then the store's content and its run directory. Nothing is left that
     names the root, even when its records were lost before (the bridge's and the table's
     names come from the root's path)."""
     from .cgroups import open_cgroup
-    from .engine import EngineError
     from .net.config import Networks
     from .net.netlink import delete_link
     from .runtime.linux import lazy_unmount
