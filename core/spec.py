@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import signal as _signal
 import stat as _stat
 from dataclasses import dataclass, field
 from typing import Optional
@@ -539,12 +540,7 @@ def _validate(spec: ContainerSpec) -> None:
     if host.auto_remove and rp.name != "no":
         raise EngineError("conflicting options: cannot specify both --restart and --rm")
     if cfg.stop_signal is not None:
-        from .lifecycle.kill import signal_number
-        try:
-            if signal_number(cfg.stop_signal) <= 0:
-                raise EngineError(f"invalid signal: {cfg.stop_signal}")
-        except EngineError as e:
-            raise EngineError(str(e)) from None  # a bad value of a flag: 125, not 1
+        _check_signal(cfg.stop_signal)
     if cfg.user:
         check_user(cfg.user)
     log_record(host.log_config)
@@ -563,7 +559,7 @@ def _validate(spec: ContainerSpec) -> None:
         if not k:
             raise EngineError('invalid label: "="')
     if host.init:
-        from .shim import INIT_BINARY
+        from .runtime.spec import INIT_BINARY
         if not os.access(INIT_BINARY, os.X_OK):
             raise EngineError(f"--init needs {INIT_BINARY} (Debian: apt-get install tini)")
     if cfg.user is not None and not _USER.fullmatch(cfg.user):
@@ -575,6 +571,17 @@ def _validate(spec: ContainerSpec) -> None:
         if not e or e.startswith("="):
             raise EngineError(f"invalid environment variable: {e}")
     _validate_mounts(host)
+
+
+def _check_signal(sig: str) -> None:
+    """--stop-signal: KILL, SIGKILL or 9, as kill takes it (a bad one is 125 here, a flag's value)."""
+    s = str(sig).upper()
+    try:
+        n = int(s) if s.isdigit() else int(_signal.Signals[s if s.startswith("SIG") else "SIG" + s])
+    except KeyError:
+        n = 0
+    if n <= 0:
+        raise EngineError(f"invalid signal: {sig}")
 
 
 def log_record(lc: LogConfig) -> dict:

@@ -460,23 +460,27 @@ def _env_files(paths: list[str]) -> list[str]:
     return out
 
 
-def _create_kwargs(a) -> dict:
-    return dict(name=a.name, env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
-                restart=a.restart, no_healthcheck=a.no_healthcheck, log_opts=a.log_opt,
-                pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
-                publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip,
-                network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
-                add_hosts=a.add_host, init=a.init, memory_swap=a.memory_swap, cpu_shares=a.cpu_shares,
-                cpuset_cpus=a.cpuset_cpus, blkio_weight=a.blkio_weight, device_read_bps=a.device_read_bps,
-                device_write_bps=a.device_write_bps, volumes=a.volume, mounts=a.mount, tmpfs=a.tmpfs, volumes_from=a.volumes_from,
-                health={"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
-                        "retries": a.health_retries, "start_period": a.health_start_period}
-                if any(x is not None for x in (a.health_cmd, a.health_interval, a.health_timeout,
-                                               a.health_retries, a.health_start_period)) else None,
-                labels=a.label, stop_signal=a.stop_signal, stop_timeout=a.stop_timeout, memory=a.memory, cpus=a.cpus, pids_limit=a.pids_limit,
-                hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir, entrypoint=a.entrypoint,
-                cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged, security_opt=a.security_opt,
-                user=a.user, group_add=a.group_add)
+def spec_from_args(a, detach: bool, attach: Optional[bool] = None):
+    """The create request run and create's flags make (core/spec.py checks it)."""
+    from dunnage.core import ContainerSpec
+    health = {"cmd": a.health_cmd, "interval": a.health_interval, "timeout": a.health_timeout,
+              "retries": a.health_retries, "start_period": a.health_start_period}
+    return ContainerSpec.from_flags(
+        a.image, a.command, detach=detach, attach=attach, tty=a.tty, interactive=a.interactive, name=a.name,
+        env=_env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
+        restart=a.restart, no_healthcheck=a.no_healthcheck, log_opts=a.log_opt,
+        pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
+        publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip,
+        network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
+        add_hosts=a.add_host, init=a.init, memory_swap=a.memory_swap, cpu_shares=a.cpu_shares,
+        cpuset_cpus=a.cpuset_cpus, blkio_weight=a.blkio_weight, device_read_bps=a.device_read_bps,
+        device_write_bps=a.device_write_bps, volumes=a.volume, mounts=a.mount, tmpfs=a.tmpfs,
+        volumes_from=a.volumes_from,
+        health=health if any(v is not None for v in health.values()) else None,
+        labels=a.label, stop_signal=a.stop_signal, stop_timeout=a.stop_timeout, memory=a.memory, cpus=a.cpus,
+        pids_limit=a.pids_limit, hostname=a.hostname, auto_remove=a.rm, workdir=a.workdir,
+        entrypoint=a.entrypoint, cap_add=a.cap_add, cap_drop=a.cap_drop, privileged=a.privileged,
+        security_opt=a.security_opt, user=a.user, group_add=a.group_add)
 
 
 def _print_warnings(c) -> None:
@@ -485,8 +489,7 @@ def _print_warnings(c) -> None:
 
 
 def cmd_create(e: Engine, a) -> int:
-    c = e.create(a.image, a.command, detach=True, attach=True, tty=a.tty, interactive=a.interactive,
-                 **_create_kwargs(a))
+    c = e.create_from(spec_from_args(a, detach=True, attach=True))
     _print_warnings(c)
     print(c.id)
     return 0
@@ -502,7 +505,7 @@ def _follow_output(e: Engine, cid: str) -> None:
 def cmd_run(e: Engine, a) -> int:
     if a.tty and a.interactive and not a.detach and not os.isatty(0):
         raise EngineError("the input device is not a TTY", 1)
-    c = e.create(a.image, a.command, detach=a.detach, tty=a.tty, interactive=a.interactive, **_create_kwargs(a))
+    c = e.create_from(spec_from_args(a, detach=a.detach))
     _print_warnings(c)
     sock = []
 

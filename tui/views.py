@@ -13,7 +13,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Static, Tree
 
-from dunnage.core import Engine, EngineError
+from dunnage.core import ContainerSpec, Engine, EngineError
 
 
 def cursor_key(t: DataTable):
@@ -204,9 +204,9 @@ class ImagesScreen(ResourceScreen):
     BINDINGS = ResourceScreen.BINDINGS + [Binding("u", "pull", "pull"), Binding("c", "run", "run…")]
 
     def load_rows(self) -> list:
-        from .cli import image_rows
+        from .rows import image_rows
         out = []
-        for r in image_rows(self.engine):
+        for r in image_rows(self.engine.list_images()):
             ref = f"{r['Repository']}:{r['Tag']}" if r["Repository"] != "<none>" else r["ID"]
             out.append((ref, {"repo": r["Repository"], "tag": r["Tag"], "id": r["ID"],
                               "created": r["CreatedSince"], "size": r["Size"]}, r))
@@ -396,19 +396,25 @@ class RunForm(ModalScreen):
         import shlex
         v = self.values()
         split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
-        kw = dict(name=v["name"] or None, publish=split(v["ports"]), env=split(v["env"]), volumes=split(v["volumes"]),
-                  memory=v["memory"] or None, cpus=v["cpus"] or None, network=v["network"] or None, detach=True)
         try:
             command = shlex.split(v["command"]) if v["command"] else None
         except ValueError as e:
             self.notify(f"command: {e}", severity="error")
             return
-        self.run_it(command, kw)
+        try:  # the flags' grammars answer at once; the rest when it runs
+            spec = ContainerSpec.from_flags(
+                self.image, command, name=v["name"] or None, publish=split(v["ports"]), env=split(v["env"]),
+                volumes=split(v["volumes"]), memory=v["memory"] or None, cpus=v["cpus"] or None,
+                network=v["network"] or None, detach=True)
+        except EngineError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.run_it(spec)
 
     @work(thread=True, exclusive=True)
-    def run_it(self, command, kw) -> None:
+    def run_it(self, spec: ContainerSpec) -> None:
         try:
-            c = self.engine.run(self.image, command, **kw)
+            c = self.engine.run_from(spec)
         except EngineError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")
             return

@@ -232,7 +232,7 @@ def init_layer(d, lowers: list[str], init: bool = False) -> None:
     if not any(os.path.lexists(os.path.join(L, "etc", "mtab")) for L in lowers):
         os.symlink("/proc/mounts", os.path.join(etc, "mtab"))  # as docker's init layer has it
     if init:  # where --init's tini is bound
-        from ..shim import INIT_PATH
+        from ..runtime.spec import INIT_PATH
         os.makedirs(os.path.join(d, os.path.dirname(INIT_PATH).lstrip("/")), 0o755, exist_ok=True)
         with open(os.path.join(d, INIT_PATH.lstrip("/")), "w"):
             pass

@@ -4,6 +4,7 @@ whichever front the request came from.  No root: nothing here touches the kernel
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
@@ -248,3 +249,29 @@ def test_a_body_that_is_not_dockers_shape_is_one_error():
 def test_an_unknown_flag_is_a_type_error_as_for_a_function():
     with pytest.raises(TypeError, match="memroy"):
         ContainerSpec.from_flags("busybox", None, memroy="64m")
+
+
+FULL_ARGV = [
+    "--name", "web", "-e", "A=1", "-e", "B=2", "-p", "8080:80", "-p", "127.0.0.1::53/udp", "--expose", "22",
+    "-v", "/data", "-v", "/srv:/srv:ro", "-v", "cache:/cache", "--tmpfs", "/run:size=65536k",
+    "--mount", "type=tmpfs,target=/scratch", "-m", "64m", "--memory-swap", "128m", "--cpus", "0.5",
+    "--cpu-shares", "512", "--pids-limit", "100", "--ulimit", "nofile=100:200", "--restart", "on-failure:3",
+    "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "--health-cmd", "true", "--health-interval", "5s",
+    "--health-retries", "2", "-u", "1000:1000", "-w", "/srv", "-h", "web", "--label", "a=b",
+    "--stop-signal", "USR1", "--stop-timeout", "7", "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN",
+    "--read-only", "--dns", "1.1.1.1", "--dns-search", "example.org", "--dns-option", "ndots:1",
+    "--add-host", "db:10.0.0.2", "--security-opt", "no-new-privileges", "--group-add", "10", "-it",
+    "busybox", "sleep", "60"]
+
+
+def test_the_command_line_builds_the_request_the_docker_cli_sends():
+    """`dunnage create FLAGS` and `docker create FLAGS` sent to the Engine API: one request."""
+    from dunnage.tui.cli import build_parser, spec_from_args
+    a = build_parser().parse_args(["create", *FULL_ARGV])
+    ours = spec_from_args(a, detach=True, attach=True)
+    ours.validate()
+    theirs = ContainerSpec.from_docker(FULL_BODY, name="web")
+    assert ours.name == "web" and sorted(exposed_of(ours)) == sorted(exposed_of(theirs))
+    assert replace(ours.config, exposed_ports=[]) == replace(theirs.config, exposed_ports=[])
+    assert host_record(ours.host) == host_record(theirs.host) and ours.networking == theirs.networking
+    _agrees(ours.to_docker(), FULL_BODY)
