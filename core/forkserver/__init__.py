@@ -39,7 +39,8 @@ client.py; the server is server.py.  The server runs commands with the entry poi
 of the front that started it (register_front: the command line's is
 dunnage.tui.cli's main), named as data: nothing of core imports a front.
 """
-from .client import LOCK, SOCK, code_stamp, fork_detached, register_front, spawn_shim
+from .client import fork_detached, register_front, spawn_shim
+from .common import LOCK, SOCK, code_stamp
 from .server import LINGER, NAME, SPARE_NAME
 
 __all__ = ["LINGER", "LOCK", "NAME", "SOCK", "SPARE_NAME", "code_stamp", "fork_detached", "register_front",

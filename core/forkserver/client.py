@@ -7,16 +7,13 @@ from __future__ import annotations
 import os
 import select
 import socket
-from pathlib import Path
 from typing import Optional
 
 import msgpack
 
 from ..store import Store, locked
-
-SOCK = "forkserver.sock"
-LOCK = "forkserver.lock"
-_PACKAGE = Path(__file__).resolve().parents[2]  # the directory holding core/ and fuse/
+from . import common
+from .common import LOCK, SOCK, code_stamp
 
 # the front whose commands a server started here runs: ("module:main", "module:prepare"),
 # main(argv, prepare()) -> exit code; prepare() runs once in the server (register_front)
@@ -32,34 +29,12 @@ def register_front(main: str, prepare: str) -> None:
     FRONT = (main, prepare)
 
 
-def code_stamp() -> str:
-    """What identifies this dunnage's code: the size and mtime of its Python files and of
-    its data (the default seccomp profile, which the server compiles once)."""
-    import hashlib
-    h = []
-    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "core/shim", "core/forkserver",
-                "core/lifecycle", "fuse", "tui"):
-        try:
-            with os.scandir(_PACKAGE / sub) as it:
-                for e in it:
-                    if e.name.endswith((".py", ".json")):
-                        st = e.stat()
-                        h.append(f"{sub}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
-        except OSError:
-            pass
-    return hashlib.sha256("\n".join(sorted(h)).encode()).hexdigest()
-
-
-# in a command forked from the server: its code is the server's, whose stamp this is
-_SERVED_STAMP: str | None = None
-
-
 def spawn_shim(store: Store, cid: str, ready_w: int) -> bool:
     """Have the root's fork server fork the shim of CID, which reports on READY_W.
     False when no server can do it (the caller then forks the shim itself)."""
     if os.environ.get("DUNNAGE_FORKSERVER") == "0":
         return False
-    stamp = _SERVED_STAMP or code_stamp()
+    stamp = common.SERVED_STAMP or code_stamp()
     # under the lock: a server only leaves holding it, after it looked for
     # waiting connections, so one connected here will be served
     with locked(store.run / LOCK):

@@ -17,8 +17,8 @@ from typing import Callable, Optional
 import msgpack
 
 from ..store import Store, locked
-from . import client
-from .client import LOCK, SOCK, code_stamp
+from . import common
+from .common import LOCK, SOCK, code_stamp
 
 NAME = "dunnage-forksrv"  # (15 characters: the kernel's limit for a process name)
 SPARE_NAME = "dunnage-spare"  # the child waiting for the next command (Server.fork_spare)
@@ -26,7 +26,8 @@ LINGER = 5.0  # seconds without shims and requests before the server leaves
 
 
 def server_entry(store: Store, ready_w: int, front: Optional[tuple[str, str]] = None) -> None:
-    """The server process, forked detached; never returns.  FRONT: client.register_front."""
+    """The server process, forked detached (client.py); never returns.  FRONT: the
+command entry the front that starts it named (client.register_front)."""
     code = 1
     try:
         from ..runtime.linux import PR_SET_CHILD_SUBREAPER, prctl, set_process_name
@@ -305,7 +306,7 @@ def _run_command(conn: socket.socket, req: dict, fds: list[int], main: Callable,
     signal.signal(signal.SIGIO, client_gone)
     fcntl.fcntl(conn, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) | os.O_ASYNC)
-    client._SERVED_STAMP = stamp
+    common.SERVED_STAMP = stamp
     conn.sendall(b"P" + os.getpid().to_bytes(4, "little"))
     try:
         code = main(list(req["argv"]), prepared)

@@ -3,14 +3,11 @@ anonymous volumes go; its image's layers too if the image went before it."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal as _signal
 
-from .. import events
-from ..cgroups import open_cgroup
 from ..containers import Container
 from ..errors import EngineError
-from ..runtime.linux import is_mountpoint, lazy_unmount
+from .discard import discard
 from .pause import thaw_if_paused
 from .wait import wait
 
@@ -41,25 +38,5 @@ def remove(e, ref: str, force: bool = False, volumes: bool = False) -> Container
     # a shim may still be tearing down: let it finish
     c.wait_shim(10)
     c.reload()
-    if is_mountpoint(str(c.merged)):
-        lazy_unmount(str(c.merged))
-    cg = open_cgroup(c.id)
-    if cg.exists():
-        cg.destroy()
-    trash = e.store.tempdir("rm-")
-    os.rename(c.dir, trash / c.id)
-    shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(e.store.run_dir(c.id), ignore_errors=True)
-    events.emit(e.store, "container", "destroy", c.id, {"name": c.name})
-    if not e.images.has(c.config["Image"]):  # its image went with rmi -f
-        e.images.release_layers(c.config.get("Lowers", []), e._container_lowers())
-    if volumes or c.config["HostConfig"].get("AutoRemove"):  # --rm takes its anonymous volumes along
-        from ..volumes import VolumeError, Volumes
-        vols = Volumes(e.store)
-        for m in c.config["HostConfig"].get("Mounts") or []:
-            if m["Type"] == "volume" and m.get("Anonymous"):
-                try:
-                    vols.remove(m["Name"])
-                except VolumeError:
-                    pass  # another container uses it (--volumes-from)
+    discard(e.store, e.images, c, volumes)
     return c

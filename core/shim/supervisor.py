@@ -241,9 +241,10 @@ class Shim:
         # --rm: the shim removes what nobody follows through the log (detached,
         # or attached runs, whose front learns the exit code from the EXIT frame)
         if c.config["HostConfig"].get("AutoRemove") and (c.config.get("Detached") or c.config.get("WaitAttach")):
-            from ..engine import Engine
+            from ..images.store import ImageStore
+            from ..lifecycle.discard import discard
             try:
-                Engine(self.store).remove(c.id, force=True)
+                discard(self.store, ImageStore(self.store), c.reload())
             except Exception:  # noqa: BLE001
                 traceback.print_exc()
         return 0
