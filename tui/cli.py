@@ -16,7 +16,7 @@ from dunnage.core import Engine, EngineError
 from dunnage.core.system import human_size
 from dunnage.core.units import bytes_decimal, human_duration, since
 from dunnage.tui import gotemplate
-from dunnage.tui.rows import stats_row, status_text
+from dunnage.tui.rows import image_rows, ports_text, stats_row, status_text
 
 # argparse passes every help and error text through gettext, which looks for a
 # translation catalogue on disk each time: 150 lookups and 11 ms of every
@@ -399,23 +399,8 @@ def cmd_save(e: Engine, a) -> int:
     return 0
 
 
-def image_rows(e: Engine) -> list[dict]:
-    rows = []
-    for img in e.list_images():
-        tags = img.tags or ["<none>:<none>"]
-        for t in tags:
-            repo, _, tag = t.rpartition(":")
-            digest = next((d.split("@", 1)[1] for d in img.digests or [] if d.split("@", 1)[0] == repo), "<none>")
-            rows.append({
-                "Containers": "N/A", "CreatedAt": img.created, "CreatedSince": human_duration(since(img.created)) + " ago",
-                "Digest": digest, "ID": img.short_id, "Repository": repo, "SharedSize": "N/A",
-                "Size": bytes_decimal(img.size), "Tag": tag, "UniqueSize": "N/A", "VirtualSize": bytes_decimal(img.size),
-            })
-    return rows
-
-
 def cmd_images(e: Engine, a) -> int:
-    rows = image_rows(e)
+    rows = image_rows(e.list_images())
     if a.reference:
         rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]
     cols = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if a.digests else [])
@@ -797,17 +782,6 @@ def cmd_wait(e: Engine, a) -> int:
             err(str(ex))
             rc = 1
     return rc
-
-
-def ports_text(ports: dict) -> str:
-    """docker ps's PORTS: 0.0.0.0:8080->80/tcp, 443/tcp."""
-    out = []
-    for k, binds in sorted(ports.items(), key=lambda kv: int(kv[0].split("/")[0])):
-        if not binds:
-            out.append(k)
-        for b in binds or []:
-            out.append(f"{b['HostIp']}:{b['HostPort']}->{k}")
-    return ", ".join(out)
 
 
 def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:

@@ -4,23 +4,32 @@ Lines are kept compactly (the text, a time array, a stream bytearray) and only
 the rows on screen are rendered, through a small cache; appending is a list
 extend, so following a busy log costs the lines that arrive, not the lines
 already there. stderr is red, a search pattern is highlighted, the current
-match is marked, timestamps can be shown.
+match is marked, timestamps can be shown.  LogsScreen is the dashboard's screen of
+a container's log, followed live in one.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from array import array
 from typing import Iterable, Optional
 
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
+from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widgets import Footer, Header
+
+from dunnage.core import Engine, EngineError
+from dunnage.core.logs import PROMPT_NS, LineJoiner
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 STDERR = 1
@@ -127,3 +136,165 @@ class LogView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+
+
+class LogsScreen(Screen):
+    """A container's log, followed live: stderr in red, t toggles timestamps,
+    / searches (a regex), n/N step through the matches, w saves to a file.
+    The view renders only the rows on screen, so a log of a million lines
+    scrolls and follows as smoothly as a short one."""
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("t", "timestamps", "timestamps"),
+                Binding("f", "follow", "follow/pause"), Binding("slash", "search", "search"),
+                Binding("n", "next", "next"), Binding("N", "prev", "prev", show=False),
+                Binding("w", "save", "save")]
+    BATCH_SECONDS = 0.1  # lines reach the screen in batches at most this old
+
+    def __init__(self, engine: Engine, cid: str, name: str):
+        super().__init__()
+        self.engine, self.cid, self.cname = engine, cid, name
+        self.stopped = False
+        self.matches: list[int] = []
+        self.current = -1
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#log", LogView)
+
+    def on_unmount(self) -> None:
+        self.stopped = True  # the follower thread ends within one poll
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield LogView(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"logs · {self.cname}"
+        self.view.focus()
+        self.tail()
+
+    @work(thread=True, exclusive=True)
+    def tail(self) -> None:
+        """Read the log in a thread and hand the lines over in batches: one call into the UI
+        per batch, not per line, so a million lines load in seconds."""
+        batch: list = []
+        last = time.monotonic()
+        joiner = LineJoiner()  # a line the pump read in two pieces is one line again
+
+        def take(lines) -> None:
+            batch.extend((t, stream, text.decode(errors="replace")) for t, stream, text in lines)
+
+        def flush() -> None:
+            nonlocal batch, last
+            if batch and not self.stopped:
+                self.app.call_from_thread(self.add, batch)
+            batch, last = [], time.monotonic()
+
+        def stop() -> bool:  # asked whenever the reader has caught up with the writer
+            take(joiner.flush(PROMPT_NS))
+            flush()
+            return self.stopped
+        try:
+            for t, stream, data in self.engine.logs(self.cid, follow=True, stop=stop):
+                if self.stopped:
+                    return
+                take(joiner.feed(t, stream, data))
+                if len(batch) >= 50_000 or time.monotonic() - last > self.BATCH_SECONDS:
+                    flush()
+            take(joiner.flush())
+            flush()
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+
+    def add(self, lines: list) -> None:
+        view = self.view
+        first = len(view)
+        view.append(lines)
+        if view.pattern is not None:
+            search = view.pattern.search
+            self.matches += [first + k for k, (_, _, text) in enumerate(lines) if search(text)]
+
+    def action_timestamps(self) -> None:
+        self.view.show_time = not self.view.show_time
+        self.view.restyle()
+
+    def action_follow(self) -> None:
+        view = self.view
+        view.following = not view.following
+        self.notify("following" if view.following else "paused (f resumes)")
+        if view.following:
+            view.follow_end()
+
+    def action_search(self) -> None:
+        from .views import AskScreen
+
+        def done(text) -> None:
+            import re
+            view = self.view
+            if not text:
+                view.pattern, view.current, self.matches = None, None, []
+                view.restyle()
+                return
+            try:
+                pattern = re.compile(text)
+            except re.error as e:
+                self.notify(f"not a regular expression: {e}", severity="error")
+                return
+            view.pattern = pattern
+            view.following = False  # searching stops the follow, f resumes it
+            self.search(text)
+        self.app.push_screen(AskScreen("search (a regular expression; empty clears)"), done)
+
+    def search(self, text: str) -> None:
+        self._search(self.view, text)
+
+    @work(thread=True, exclusive=True, group="search")
+    def _search(self, view: LogView, text: str) -> None:
+        found = view.matches()  # a million lines take a moment: not on the UI loop
+
+        def show() -> None:
+            self.matches, self.current = found, -1
+            self.view.restyle()
+            if not found:
+                self.notify(f"no match for {text}", severity="warning")
+            else:
+                self.action_next()
+        self.app.call_from_thread(show)
+
+    def _go(self, step: int) -> None:
+        if not self.matches:
+            return
+        self.current = (self.current + step) % len(self.matches)
+        view = self.view
+        view.current = self.matches[self.current]
+        view.restyle()
+        view.center(view.current)
+        self.sub_title = f"logs · {self.cname} · match {self.current + 1} of {len(self.matches)}"
+
+    def action_next(self) -> None:
+        self._go(1)
+
+    def action_prev(self) -> None:
+        self._go(-1)
+
+    def action_save(self) -> None:
+        from .views import AskScreen
+
+        def done(path) -> None:
+            if path:
+                self.save(path)
+        self.app.push_screen(AskScreen("save the log to:", value=f"{self.cname}.log"), done)
+
+    def save(self, path: str) -> None:
+        self._save(self.view, path)
+
+    @work(thread=True, group="save")
+    def _save(self, view: LogView, path: str) -> None:
+        n = len(view)
+        try:
+            with open(path, "w") as f:
+                f.writelines(view.line(i) + "\n" for i in range(n))
+        except OSError as e:
+            self.app.call_from_thread(self.notify, f"saving: {e.strerror}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"saved {n} lines to {path}")

@@ -137,7 +137,7 @@ class ContainerScreen(Screen):
         self.query_one(TabbedContent).active = name
 
     def action_logs(self) -> None:
-        from .app import LogsScreen
+        from .logview import LogsScreen
         row = self.app.rows.get(self.cid)
         self.app.push_screen(LogsScreen(self.engine, self.cid, row.name if row else self.cid[:12]))
 

@@ -1,9 +1,10 @@
-"""What the command line and the dashboard both show, in docker's words: the status
-column of ps and the stats row.  The engine gives numbers and records; this is the
-one place they become text."""
+"""What the command line and the dashboard both show, in docker's words: ps's STATUS
+and PORTS columns, the stats row and the images rows.  The engine gives numbers and
+records; this is the one place they become text."""
 from __future__ import annotations
 
 from dunnage.core.containers import Container
+from dunnage.core.images.store import Image
 from dunnage.core.stats import ContainerStats
 from dunnage.core.units import bytes_binary, bytes_decimal, human_duration, since
 
@@ -39,3 +40,30 @@ def stats_row(s: ContainerStats) -> dict:
         "NetPackets": f"{s.net_rx_packets} / {s.net_tx_packets}",
         "PIDs": str(s.pids),
     }
+
+
+def ports_text(ports: dict) -> str:
+    """docker ps's PORTS: 0.0.0.0:8080->80/tcp, 443/tcp."""
+    out = []
+    for k, binds in sorted(ports.items(), key=lambda kv: int(kv[0].split("/")[0])):
+        if not binds:
+            out.append(k)
+        for b in binds or []:
+            out.append(f"{b['HostIp']}:{b['HostPort']}->{k}")
+    return ", ".join(out)
+
+
+def image_rows(images: list[Image]) -> list[dict]:
+    """docker images' rows, one per tag (<none>:<none> for an image without one)."""
+    rows = []
+    for img in images:
+        tags = img.tags or ["<none>:<none>"]
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            digest = next((d.split("@", 1)[1] for d in img.digests or [] if d.split("@", 1)[0] == repo), "<none>")
+            rows.append({
+                "Containers": "N/A", "CreatedAt": img.created, "CreatedSince": human_duration(since(img.created)) + " ago",
+                "Digest": digest, "ID": img.short_id, "Repository": repo, "SharedSize": "N/A",
+                "Size": bytes_decimal(img.size), "Tag": tag, "UniqueSize": "N/A", "VirtualSize": bytes_decimal(img.size),
+            })
+    return rows
