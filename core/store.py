@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -178,9 +177,3 @@ class Store:
 
     def tempdir(self, prefix: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.tmp))
-
-    def clean_tmp(self) -> None:
-        """Remove leftovers of interrupted imports (nothing in tmp is live)."""
-        with self.lock("tmp"):
-            for p in self.tmp.iterdir():
-                shutil.rmtree(p, ignore_errors=True)

@@ -230,12 +230,6 @@ def _serve_on_trio(ops: UnionFS, main_thread: bool) -> None:
     trio.run(run)
 
 
-def unmount(mountpoint: str) -> None:
-    """Unmount lazily: a busy or hung mount never blocks us."""
-    from dunnage.core.runtime.linux import lazy_unmount
-    lazy_unmount(mountpoint)
-
-
 def wait_mounted(mountpoint: str, timeout: float = 10.0) -> bool:
     from dunnage.core.runtime.linux import is_mountpoint
     end = time.monotonic() + timeout
