@@ -15,7 +15,8 @@ from .containers import Container, all_containers, create_dirs, find, load, new_
 from .errors import EngineError
 from .images.store import Image, ImageError, ImageStore, now_iso
 from .inspect import image_inspect, published_ports
-from .lifecycle import kill, pause, remove, rename, repair, restart, start, stop, update, wait
+from .lifecycle import attach, kill, pause, remove, rename, repair, restart, start, stop, update, wait
+from .lifecycle import exec as exec_verb
 from .lifecycle.kill import signal_number as _signal_number
 from .lifecycle import create as create_verb
 from .logs import container_logs
@@ -261,38 +262,12 @@ class Engine:
              detach: bool = False, user: Optional[str] = None, workdir: Optional[str] = None,
              env: list[str] | None = None) -> int:
         """docker exec: run ARGV in the running container REF; returns its exit code."""
-        from .runtime.exec import exec_spec, run_exec
-        from .runtime.users import UserError
-        c = self.container(ref)
-        if not argv:
-            raise EngineError("exec needs a command", 1)
-        if c.status == "paused":
-            raise EngineError(f"container {c.id} is paused, unpause the container before exec", 1)
-        if not c.running():
-            raise EngineError(f"container {c.id} is not running", 1)
-        if user:
-            _check_user(user)
-        spec = exec_spec(c.config, argv, user=user, workdir=workdir, env=env or [], tty=tty)
-        events.emit(self.store, "container", "exec_start: " + " ".join(argv), c.id, {"name": c.name})
-        try:
-            code, msg = run_exec(c.state["Pid"], open_cgroup(c.id), spec, tty=tty, interactive=interactive,
-                                 detach=detach)
-        except UserError as e:
-            raise EngineError(str(e), 126) from None
-        if msg:
-            raise EngineError(msg, code)
-        return code
+        return exec_verb.exec_(self, ref, argv, tty=tty, interactive=interactive, detach=detach, user=user,
+                               workdir=workdir, env=env)
 
     def attach_socket(self, ref: str):
         """A connection to REF's attach socket (its output from now on, our input to it)."""
-        from .attach import address, connect
-        c = self.container(ref)
-        if not c.running():
-            raise EngineError("You cannot attach to a stopped container, start it first", 1)
-        try:
-            return connect(address(self.store, c.id), timeout=5)
-        except OSError as e:
-            raise EngineError(f"attach: {e}", 1) from None
+        return attach.attach_socket(self, ref)
 
     def pause(self, ref: str) -> Container:
         return pause.pause(self, ref)
