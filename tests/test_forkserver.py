@@ -182,3 +182,21 @@ def test_a_stale_server_runs_no_command_and_leaves(eng):
     finally:
         os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert eng.container(a.id).status == "running"
+
+
+def test_a_server_started_without_a_front_runs_no_command(fresh_root, monkeypatch):
+    """The server imports nothing of the fronts: one started by a process that named no
+    command entry (register_front) serves shims only, and the script runs its command itself."""
+    monkeypatch.setattr(forkserver.client, "FRONT", None)
+    e = Engine(str(fresh_root))
+    e.ensure_demo_image()
+    a = _run(e)
+    server = _ppid(a.state["ShimPid"])
+    assert _comm(server) == forkserver.NAME
+    spare = _spare(server)
+    r = subprocess.run([DUNNAGE, "--root", str(e.store.root), "ps", "-q", "--no-trunc"], capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.decode().split() == [a.id]
+    assert _spare(server) == spare  # not handed a command
+    assert not _gone(server)  # nor gone as a stale one
+    e.remove(a.id, force=True)
