@@ -1,33 +1,34 @@
-"""dunnage.core.Engine: the one facade the command line and the dashboard call."""
+"""dunnage.core.Engine: the one facade the command line and the dashboard call.
+
+Each method delegates to the module that holds its concept, and those never import
+this one (they are handed the Engine for the store, the image store and the container
+lookup): the container lifecycle, one verb per module, in core/lifecycle/ (create
+with core/spec.py's request, start, stop, kill, wait, remove, pause, restart, rename,
+update, exec, attach, and the repair of containers whose shim died); a container's
+files in core/files.py; stats in core/stats.py; top in core/top.py; inspect's
+documents in core/inspect.py; networks in core/net/verbs.py over core/net/config.py;
+volumes over core/volumes.py; images over core/images/; df, prune, info and reset in
+core/system.py.  Errors are EngineError (core/errors.py), with docker's exit code."""
 from __future__ import annotations
 
-import errno
 import os
-import re
 import shutil
-import signal as _signal
 import time
 from typing import BinaryIO, Iterator, Optional
 
 from . import events, files, stats, top
-from .cgroups import CgroupError, CgroupStats, blkio_weight_support, cpu_percent, open_cgroup, swap_accounting
-from .containers import Container, all_containers, create_dirs, find, load, new_id, pid_alive, random_name
+from .cgroups import CgroupStats
+from .containers import Container, all_containers, find
 from .errors import EngineError
-from .images.store import Image, ImageError, ImageStore, now_iso
+from .images.store import Image, ImageError, ImageStore
 from .inspect import image_inspect, published_ports
 from .lifecycle import attach, kill, pause, remove, rename, repair, restart, start, stop, update, wait
-from .lifecycle import exec as exec_verb
-from .lifecycle.kill import signal_number as _signal_number
 from .lifecycle import create as create_verb
+from .lifecycle import exec as exec_verb
 from .logs import container_logs
-from .net import host_net_counters
 from .net import verbs as netverbs
-from .runtime.linux import is_mountpoint, lazy_unmount
-from .runtime.rootfs import MASKED_PATHS, READONLY_PATHS
-from .spec import ContainerSpec, check_user as _check_user, labels as _labels, parse_cpus_checked, parse_size_checked
-from .spec import _int64_flag, resource_flags as _resource_flags, valid_name as _valid_name
-from .store import Store, atomic_file, write_record
-from .units import UnitError, bytes_binary, bytes_decimal, human_duration, since
+from .spec import ContainerSpec, labels as _labels
+from .store import Store, atomic_file
 
 
 class Engine:
