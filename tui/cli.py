@@ -696,8 +696,23 @@ def _df_verbose(e: Engine, du: dict) -> dict:
     return {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}
 
 
+def _cmd_service(e: Engine, a) -> int:
+    """system service: the Docker Engine API on a unix socket (dunnage.api), in the foreground."""
+    from dunnage.api import serve
+    if a.time < 0:
+        raise EngineError(f"invalid argument \"{a.time}\" for \"-t, --time\" flag: must not be negative")
+    uri = a.uri or f"unix://{e.store.run}/docker.sock"
+    try:
+        serve(e.store.root, uri, float(a.time))
+    except ValueError as ex:
+        raise EngineError(str(ex)) from None
+    except OSError as ex:
+        raise EngineError(f"system service: {uri}: {ex.strerror or ex}", 1) from None
+    return 0
+
+
 def cmd_system(e: Engine, a) -> int:
-    """system df [-v] | prune [-a] [--volumes] [-f] | info | reset [-f]."""
+    """system df [-v] | prune [-a] [--volumes] [-f] | info | reset [-f] | service [--time S] [URI]."""
     if a.sub == "df":
         du = e.disk_usage()
         if not a.verbose:
@@ -727,6 +742,8 @@ def cmd_system(e: Engine, a) -> int:
         return 0
     if a.sub == "info":
         return cmd_info(e, a)
+    if a.sub == "service":
+        return _cmd_service(e, a)
     if a.sub == "prune":
         if not a.force:
             warnings = ["all stopped containers", "all networks not used by at least one container"]
@@ -1301,6 +1318,9 @@ def build_parser() -> Parser:
     q.add_argument("-f", "--format")
     q = ssub.add_parser("reset", help="remove everything of this root: containers, images, volumes, networks")
     q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    q = ssub.add_parser("service", help="serve the Docker Engine API on a unix socket, in the foreground")
+    q.add_argument("-t", "--time", type=int, default=5, help="exit after SECONDS without a request (0: never)")
+    q.add_argument("uri", nargs="?", help="unix:///PATH (default: docker.sock in the root's run directory)")
     p.set_defaults(fn=cmd_system)
 
     p = sub.add_parser("info", help="system-wide information")

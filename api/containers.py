@@ -1,0 +1,458 @@
+"""Container endpoints, thin over the Engine facade and core/spec.py's ContainerSpec."""
+from __future__ import annotations
+
+import datetime as _dt
+import queue
+import re
+import threading
+import struct
+import time
+
+from .errors import ApiError, NotModified, not_found
+from .router import qbool, qfilters, qint, qstr
+from .server import Hijack, Response, Stream
+
+ACTIVE = ("running", "paused", "restarting")
+
+
+def _container(e, ref: str):
+    from dunnage.core import EngineError
+    try:
+        return e.container(ref)
+    except EngineError:
+        raise not_found("container", ref) from None
+
+
+def _epoch(iso: str) -> int:
+    from dunnage.core.units import parse_iso
+    t = parse_iso(iso or "")
+    return int(t.timestamp()) if t else 0
+
+
+def status_text(c) -> str:
+    """docker ps's STATUS column."""
+    from dunnage.core.units import human_duration, since
+    st = c.state
+    s = c.status
+    if s == "created":
+        return "Created"
+    if s in ("running", "paused", "restarting"):
+        text = "Up " + human_duration(since(st.get("StartedAt", "")))
+        return text + " (Paused)" if s == "paused" else text
+    fin = st.get("FinishedAt") or ""
+    ago = human_duration(since(fin)) + " ago" if fin else ""
+    return f"Exited ({int(st.get('ExitCode') or 0)}) {ago}".strip()
+
+
+def summary(e, c) -> dict:
+    """One entry of GET /containers/json."""
+    cfg = c.config.get("Config") or {}
+    argv = c.config.get("Argv") or []
+    ports = []
+    if c.status in ACTIVE:
+        for key, binds in (e.published_ports(c) or {}).items():
+            port, _, proto = key.partition("/")
+            for b in binds or []:
+                ports.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                              "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})
+    nets = ((c.state.get("NetworkSettings") or {}).get("Networks")) or {}
+    return {"Id": c.id, "Names": ["/" + c.name], "Image": c.config.get("ImageName") or c.config.get("Image", ""),
+            "ImageID": c.config.get("Image", ""), "Command": " ".join(argv),
+            "Created": _epoch(c.config.get("Created", "")), "Ports": ports, "Labels": cfg.get("Labels") or {},
+            "State": c.status, "Status": status_text(c),
+            "HostConfig": {"NetworkMode": (c.config.get("HostConfig") or {}).get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": nets}, "Mounts": []}
+
+
+def _matches(c, filters: dict) -> bool:
+    for key, values in filters.items():
+        if key == "id":
+            if not any(c.id.startswith(v) for v in values):
+                return False
+        elif key == "name":
+            if not any(re.search(v.lstrip("/"), c.name) for v in values):
+                return False
+        elif key == "status":
+            if c.status not in values:
+                return False
+        elif key == "label":
+            labels = (c.config.get("Config") or {}).get("Labels") or {}
+            for v in values:
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        else:
+            raise ApiError(400, f"invalid filter '{key}'")
+    return True
+
+
+def list_(req):
+    e = req.engine()
+    q = req.query
+    filters = qfilters(q)
+    for v in filters.get("status", []):
+        if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
+            raise ApiError(400, f"invalid filter 'status={v}'")
+    limit = qint(q, "limit", -1)
+    all_ = qbool(q, "all") or (limit is not None and limit > 0) or "status" in filters
+    cs = [c for c in e.containers(all_=all_) if _matches(c, filters)]
+    cs.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
+    if limit is not None and limit > 0:
+        cs = cs[:limit]
+    return [summary(e, c) for c in cs]
+
+
+def create(req):
+    from dunnage.core import ContainerSpec
+    body = req.json({})
+    name = qstr(req.query, "name")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid create request: a JSON object expected")
+    if not body.get("Image"):
+        raise ApiError(400, "Config cannot be empty in order to create a container")
+    spec = ContainerSpec.from_docker(body, name or None)
+    e = req.engine()
+    try:
+        e.image(spec.config.image)
+    except Exception:  # noqa: BLE001 - the engine's message for a missing image is the CLI's
+        raise ApiError(404, f"No such image: {spec.config.image}") from None
+    c = e.create_from(spec)
+    return Response(201, {"Id": c.id, "Warnings": list(getattr(c, "warnings", None) or [])})
+
+
+def inspect(req):
+    e = req.engine()
+    _container(e, req.params["id"])
+    return e.inspect(req.params["id"])
+
+
+def start(req):
+    e = req.engine()
+    c = _container(e, req.params["id"])
+    if c.running():
+        raise NotModified()
+    waiting, on_listening = _hand_attaches(e, c.id)
+    try:
+        e.start(c.id, on_listening=on_listening, attach=bool(waiting))
+    finally:
+        for q in waiting:
+            q.put(None)  # a start that failed: those waiting end (after a success, a no-op)
+    return None
+
+
+def stop(req):
+    e = req.engine()
+    c = _container(e, req.params["id"])
+    if c.status not in ACTIVE:
+        raise NotModified()
+    e.stop(c.id, qint(req.query, "t"))
+    return None
+
+
+def kill(req):
+    e = req.engine()
+    c = _container(e, req.params["id"])
+    if c.status not in ACTIVE:
+        raise ApiError(409, f"Container {c.id} is not running")
+    e.kill(c.id, qstr(req.query, "signal") or "KILL")
+    return None
+
+
+def restart(req):
+    e = req.engine()
+    c = _container(e, req.params["id"])
+    e.restart(c.id, qint(req.query, "t"))
+    return None
+
+
+def pause(req):
+    e = req.engine()
+    e.pause(_container(e, req.params["id"]).id)
+    return None
+
+
+def unpause(req):
+    e = req.engine()
+    e.unpause(_container(e, req.params["id"]).id)
+    return None
+
+
+def rename(req):
+    e = req.engine()
+    new = qstr(req.query, "name")
+    if not new:
+        raise ApiError(400, "the new name is missing")
+    e.rename(_container(e, req.params["id"]).id, new)
+    return None
+
+
+def remove(req):
+    e = req.engine()
+    c = _container(e, req.params["id"])
+    e.remove(c.id, force=qbool(req.query, "force"), volumes=qbool(req.query, "v"))
+    return None
+
+
+def top(req):
+    import shlex
+    e = req.engine()
+    c = _container(e, req.params["id"])
+    if c.status not in ACTIVE:
+        raise ApiError(409, f"Container {c.id} is not running")
+    args = qstr(req.query, "ps_args")
+    titles, rows = e.top(c.id, shlex.split(args) if args else None)
+    return {"Titles": titles, "Processes": rows}
+
+
+def _exit_code_from_events(e, cid: str):
+    events, _ = e.events_since(0)
+    for ev in reversed(events):
+        if ev.get("id") == cid and ev.get("Action") == "die":
+            try:
+                return int((ev.get("Attributes") or {}).get("exitCode"))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def wait(req):
+    """docker's wait: not-running (the default), next-exit, removed; the headers go at
+    once, the status code when the condition holds (as dockerd, so a client may wait
+    before it starts the container)."""
+    e = req.engine()
+    cond = qstr(req.query, "condition") or "not-running"
+    if cond not in ("not-running", "next-exit", "removed"):
+        raise ApiError(400, f"invalid condition: {cond}")
+    c = _container(e, req.params["id"])
+    first = (c.state.get("StartedAt"), c.state.get("FinishedAt"))
+
+    def body():
+        code = int(c.state.get("ExitCode") or 0)
+        seen_run = c.status in ACTIVE
+        from dunnage.core import EngineError
+        while not req.gone():
+            try:
+                c.reload()
+            except (FileNotFoundError, OSError, EngineError):
+                found = None
+            else:
+                found = c
+                try:
+                    e.container(c.id)
+                except EngineError:
+                    found = None
+            if found is None:
+                ev = _exit_code_from_events(e, c.id)
+                yield _json({"StatusCode": code if ev is None else ev, "Error": None})
+                return
+            code = int(c.state.get("ExitCode") or 0)
+            running = c.status in ACTIVE
+            seen_run = seen_run or running
+            changed = (c.state.get("StartedAt"), c.state.get("FinishedAt")) != first
+            if not running and cond != "removed":
+                if cond == "not-running" or (cond == "next-exit" and (seen_run or changed)
+                                             and c.state.get("FinishedAt")):
+                    yield _json({"StatusCode": code, "Error": None})
+                    return
+            if not (c.shim_alive() and c.wait_shim(0.05)):
+                time.sleep(0.05)
+    return Stream(body())
+
+
+def _json(obj) -> bytes:
+    import json
+    return json.dumps(obj).encode() + b"\n"
+
+
+def _frame(stream: str, data: bytes) -> bytes:
+    return struct.pack(">BxxxL", 2 if stream == "stderr" else 1, len(data)) + data
+
+
+def _stamp(ns: int) -> bytes:
+    t = _dt.datetime.fromtimestamp(ns // 1_000_000_000, _dt.timezone.utc)
+    return (t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z ").encode()
+
+
+def _since_ns(v) -> int:
+    if not v:
+        return 0
+    try:
+        return int(float(v) * 1e9)
+    except ValueError:
+        raise ApiError(400, f"invalid value for since: {v!r}") from None
+
+
+def logs(req):
+    e = req.engine()
+    q = req.query
+    c = _container(e, req.params["id"])
+    out, err = qbool(q, "stdout"), qbool(q, "stderr")
+    if not (out or err):
+        raise ApiError(400, "Bad parameters: you must choose at least one stream")
+    follow, stamps = qbool(q, "follow"), qbool(q, "timestamps")
+    since, until = _since_ns(qstr(q, "since")), _since_ns(qstr(q, "until"))
+    tail = qstr(q, "tail") or "all"
+    if tail != "all":
+        try:
+            tail_n = int(tail)
+        except ValueError:
+            tail_n = -1
+    else:
+        tail_n = -1
+    tty = bool((c.config.get("Config") or {}).get("Tty"))
+
+    def pack(ts, stream, data):
+        if stamps:
+            data = _stamp(ts) + data
+        return data if tty else _frame(stream, data)
+
+    wanted = {"stdout"} if not err else {"stderr"} if not out else {"stdout", "stderr"}
+
+    def keep(r) -> bool:
+        return r[1] in wanted and r[0] >= since and (not until or r[0] <= until)
+
+    def body():
+        skip = 0
+        if tail_n >= 0:
+            old = [r for r in e.logs(c.id) if keep(r)]
+            for r in old[len(old) - tail_n:] if tail_n else []:
+                yield pack(*r)
+            if not follow:
+                return
+            skip = len(old)  # the follow below reads the log from its start again
+        recs = e.logs(c.id, follow=follow, stop=req.gone)
+        try:
+            for r in recs:
+                if keep(r):
+                    if skip:
+                        skip -= 1
+                        continue
+                    yield pack(*r)
+        finally:
+            close = getattr(recs, "close", None)
+            if close:
+                close()
+    ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    return Stream(body(), ctype)
+
+
+_pending_lock = threading.Lock()
+_pending: dict[str, list[queue.Queue]] = {}  # container id -> attaches waiting for its start
+
+
+def _hand_attaches(e, cid: str):
+    """For start: the attaches waiting on CID (claimed now), and the on_listening that
+    connects one attach socket each, before the command runs, so they miss nothing."""
+    with _pending_lock:
+        waiting = _pending.pop(cid, [])
+    if not waiting:
+        return waiting, None
+
+    def on_listening():
+        for q in waiting:
+            try:
+                q.put(e.attach_socket(cid))
+            except Exception:  # noqa: BLE001
+                q.put(None)
+    return waiting, on_listening
+
+
+def attach(req):
+    """The hijacked connection of docker attach, and of docker run without -d, which
+    attaches before it starts the container: that start (start below) connects to the
+    shim's attach socket before the command runs, so nothing is missed.  Output only
+    in this step: stdin and ttys are a later one.  logs=1 sends the log first."""
+    e = req.engine()
+    q = req.query
+    c = _container(e, req.params["id"])
+    out, err = qbool(q, "stdout"), qbool(q, "stderr")
+    with_logs, stream = qbool(q, "logs"), qbool(q, "stream")
+    tty = bool((c.config.get("Config") or {}).get("Tty"))
+    wanted = ({"stdout"} if out else set()) | ({"stderr"} if err else set())
+    mine: queue.Queue = queue.Queue()
+    if stream and c.status not in ACTIVE:
+        with _pending_lock:
+            _pending.setdefault(c.id, []).append(mine)
+
+    def unregister() -> bool:
+        """Whether our wait was still unclaimed (now withdrawn)."""
+        with _pending_lock:
+            lst = _pending.get(c.id, [])
+            if mine in lst:
+                lst.remove(mine)
+                if not lst:
+                    _pending.pop(c.id, None)
+                return True
+            return False
+
+    def run(req_, write):
+        from dunnage.core import EngineError
+        from dunnage.core.attach import EXIT, STDERR, STDOUT, Reader
+        if with_logs:
+            for ts, s, data in e.logs(c.id):
+                if s in wanted and not write(data if tty else _frame(s, data)):
+                    unregister()
+                    return
+        if not stream:
+            unregister()
+            return
+        sock = None
+        try:
+            while sock is None:
+                try:
+                    sock = mine.get(timeout=0.1)
+                    if sock is None:
+                        return
+                    break
+                except queue.Empty:
+                    pass
+                if req_.gone():
+                    if unregister():
+                        return
+                    continue  # a start claimed us: take its socket and close it
+                try:
+                    c.reload()
+                except OSError:
+                    if unregister():
+                        return
+                    continue
+                if c.status in ACTIVE and unregister():
+                    try:
+                        sock = e.attach_socket(c.id)  # started by another front
+                    except EngineError:
+                        return
+            if req_.gone():
+                return
+            rd = Reader()
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                for kind, payload in rd.feed(data):
+                    if kind == EXIT:
+                        return
+                    name = "stdout" if kind == STDOUT else "stderr" if kind == STDERR else None
+                    if name in wanted and not write(payload if tty else _frame(name, payload)):
+                        return
+        finally:
+            if sock is not None:
+                sock.close()
+    return Hijack(run, "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+
+
+def register(r) -> None:
+    r.add("GET", "/containers/json", list_)
+    r.add("POST", "/containers/create", create)
+    r.add("GET", "/containers/{id}/json", inspect)
+    r.add("POST", "/containers/{id}/start", start)
+    r.add("POST", "/containers/{id}/stop", stop)
+    r.add("POST", "/containers/{id}/kill", kill)
+    r.add("POST", "/containers/{id}/restart", restart)
+    r.add("POST", "/containers/{id}/pause", pause)
+    r.add("POST", "/containers/{id}/unpause", unpause)
+    r.add("POST", "/containers/{id}/rename", rename)
+    r.add("POST", "/containers/{id}/wait", wait)
+    r.add("DELETE", "/containers/{id}", remove)
+    r.add("GET", "/containers/{id}/top", top)
+    r.add("GET", "/containers/{id}/logs", logs)
+    r.add("POST", "/containers/{id}/attach", attach)

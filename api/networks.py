@@ -1,0 +1,114 @@
+"""Network endpoints: list, inspect, create, delete, connect, disconnect."""
+from __future__ import annotations
+
+from .errors import ApiError, not_found
+from .router import qfilters
+from .server import Response
+
+
+def _net(e, ref: str) -> dict:
+    from dunnage.core import EngineError
+    try:
+        return e.network_inspect(ref)
+    except EngineError as err:
+        if "no such" in str(err).lower() or "not found" in str(err).lower():
+            raise not_found("network", ref) from None
+        raise
+
+
+def list_(req):
+    e = req.engine()
+    f = qfilters(req.query)
+    out = []
+    for rec in e.networks():
+        doc = _net(e, rec["Id"])
+        ok = True
+        for key, values in f.items():
+            if key == "name":
+                ok = ok and any(v in doc["Name"] for v in values)
+            elif key == "id":
+                ok = ok and any(doc["Id"].startswith(v) for v in values)
+            elif key == "driver":
+                ok = ok and doc.get("Driver") in values
+            elif key == "label":
+                labels = doc.get("Labels") or {}
+                ok = ok and all(v.partition("=")[0] in labels and
+                                (not v.partition("=")[1] or labels[v.partition("=")[0]] == v.partition("=")[2])
+                                for v in values)
+            elif key not in ("type", "scope", "dangling"):
+                raise ApiError(400, f"invalid filter '{key}'")
+        if ok:
+            out.append(doc)
+    return out
+
+
+def inspect(req):
+    return _net(req.engine(), req.params["id"])
+
+
+def create(req):
+    body = req.json({})
+    if not isinstance(body, dict) or not isinstance(body.get("Name"), str) or not body.get("Name"):
+        raise ApiError(400, "network create: a JSON object with a Name expected")
+    drv = body.get("Driver") or "bridge"
+    if drv != "bridge":
+        raise ApiError(400, f"network driver {drv} is not served: only bridge")
+    cfgs = ((body.get("IPAM") or {}).get("Config")) or []
+    if not isinstance(cfgs, list) or len(cfgs) > 1:
+        raise ApiError(400, "network create: one IPAM Config at most")
+    subnet = (cfgs[0].get("Subnet") if cfgs else None) or None
+    gateway = (cfgs[0].get("Gateway") if cfgs else None) or None
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise ApiError(400, "Labels: a JSON object expected")
+    e = req.engine()
+    try:
+        rec = e.network_create(body["Name"], subnet, gateway, bool(body.get("Internal")),
+                               [f"{k}={v}" for k, v in labels.items()])
+    except Exception as err:  # noqa: BLE001
+        if "already exists" in str(err):
+            raise ApiError(409, str(err)) from None
+        raise
+    return Response(201, {"Id": rec["Id"], "Warning": ""})
+
+
+def remove(req):
+    e = req.engine()
+    _net(e, req.params["id"])
+    e.network_remove(req.params["id"])
+    return None
+
+
+def connect(req):
+    e = req.engine()
+    _net(e, req.params["id"])
+    body = req.json({}) or {}
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise ApiError(400, "network connect: a Container expected")
+    ep = body.get("EndpointConfig") or {}
+    try:
+        e.container(body["Container"])
+    except Exception:  # noqa: BLE001
+        raise not_found("container", body["Container"]) from None
+    e.network_connect(req.params["id"], body["Container"], list(ep.get("Aliases") or []) or None,
+                      (ep.get("IPAMConfig") or {}).get("IPv4Address") or None)
+    return Response(200, None)
+
+
+def disconnect(req):
+    e = req.engine()
+    _net(e, req.params["id"])
+    body = req.json({}) or {}
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise ApiError(400, "network disconnect: a Container expected")
+    e.network_disconnect(req.params["id"], body["Container"], bool(body.get("Force")))
+    return Response(200, None)
+
+
+def register(r) -> None:
+    r.add("GET", "/networks", list_)
+    r.add("POST", "/networks/create", create)
+    r.add("GET", "/networks/{id}", inspect)
+    r.add("DELETE", "/networks/{id}", remove)
+    r.add("POST", "/networks/{id}/connect", connect)
+    r.add("POST", "/networks/{id}/disconnect", disconnect)

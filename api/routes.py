@@ -1,0 +1,12 @@
+"""The whole API's router: each endpoint group registers its routes."""
+from __future__ import annotations
+
+from .router import Router
+
+
+def build() -> Router:
+    from . import containers, exec as exec_, images, networks, system, volumes
+    r = Router()
+    for mod in (system, containers, exec_, images, networks, volumes):
+        mod.register(r)
+    return r

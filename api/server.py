@@ -1,0 +1,328 @@
+"""The service: HTTP/1.1 on a unix socket, one thread per connection.
+
+http.server's ThreadingHTTPServer on AF_UNIX: keep-alive connections (the docker CLI
+and docker-py keep theirs), chunked streams for logs and pulls, and the hijacked
+connection of attach and exec start (101 UPGRADED, then docker's raw stream).  A
+thread per connection serves many clients at once, and the engine's verbs block
+(they take the store's locks, spawn shims) as the command line's do.  Each request
+builds its Engine on the root, so the service sees what the command line and the
+dashboard do at once."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import stat
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterable, Optional
+
+from . import API_VERSION
+from .errors import ApiError, NotModified, from_engine
+
+MAX_BODY = 16 << 20
+
+
+class Request:
+    def __init__(self, handler: "Handler", method: str, params: dict, query: dict, body: bytes,
+                 version: Optional[str]):
+        self.handler = handler
+        self.method = method
+        self.params = params
+        self.query = query
+        self.body = body
+        self.version = version
+        self.headers = handler.headers
+        self.root = handler.server.root
+
+    def engine(self):
+        from dunnage.core import Engine
+        return Engine(self.root)
+
+    def json(self, default=None):
+        """The body as JSON (DEFAULT for none); 400 as docker for what does not parse."""
+        if not self.body.strip():
+            return default
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise ApiError(400, f"invalid JSON: {e}") from None
+
+    def gone(self) -> bool:
+        """Whether the client closed its end (a follow stops then)."""
+        return self.handler.peer_gone()
+
+
+class Response:
+    def __init__(self, status: int = 200, body=None, headers: Optional[dict] = None):
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+class Stream:
+    """A chunked body: ITEMS are bytes, sent as they come."""
+
+    def __init__(self, items: Iterable[bytes], content_type: str = "application/json", status: int = 200):
+        self.items, self.content_type, self.status = items, content_type, status
+
+
+class Hijack:
+    """The connection taken over after the headers (attach, exec start): RUN(req, write)
+    writes docker's raw stream and returns when it ends; then the connection closes."""
+
+    def __init__(self, run: Callable, content_type: str = "application/vnd.docker.multiplexed-stream"):
+        self.run, self.content_type = run, content_type
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dunnage"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # docker's daemon does not log each request either
+        if os.environ.get("DUNNAGE_API_DEBUG"):
+            sys.stderr.write("api: " + (fmt % args) + "\n")
+
+    def address_string(self):
+        return "unix"
+
+    def setup(self):
+        super().setup()
+        self.server.busy(+1)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.busy(-1)
+
+    def peer_gone(self) -> bool:
+        """Whether the client closed the connection.  POLLHUP, not a read's EOF: a
+        hijacked connection's client shuts its writing side once its stdin ends, and
+        still reads."""
+        try:
+            p = select.poll()
+            p.register(self.connection, select.POLLHUP | select.POLLERR)
+            return bool(p.poll(0))
+        except (OSError, ValueError):
+            return True
+
+    def _common_headers(self) -> None:
+        self.send_header("Api-Version", API_VERSION)
+        self.send_header("Docker-Experimental", "false")
+        self.send_header("Ostype", "linux")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(65537)
+                n = int(line.split(b";")[0].strip() or b"0", 16)
+                if n == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                if len(out) + n > MAX_BODY:
+                    raise ApiError(413, "request body too large")
+                out += self.rfile.read(n)
+                self.rfile.readline(3)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            raise ApiError(413, "request body too large")
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _dispatch(self) -> None:
+        method = self.command
+        body_read = False
+        try:
+            try:
+                fn, params, query, version = self.server.router.match(method, self.path)
+                body = self._read_body()
+                body_read = True
+                req = Request(self, method, params, query, body, version)
+                out = fn(req)
+            except ApiError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                from dunnage.core import EngineError
+                if isinstance(e, EngineError):
+                    raise from_engine(e) from None
+                traceback.print_exc()
+                raise ApiError(500, f"{type(e).__name__}: {e}") from None
+        except NotModified:
+            self.send_response(304)
+            self._common_headers()
+            self.end_headers()
+            return
+        except ApiError as e:
+            if not body_read:
+                self.close_connection = True  # its body is still in the stream
+            self._send(e.status, e.body(), "application/json")
+            return
+        if isinstance(out, Stream):
+            self._stream(out)
+        elif isinstance(out, Hijack):
+            self._hijack(out, req)
+        elif isinstance(out, Response):
+            data = out.body if isinstance(out.body, (bytes, type(None))) else json.dumps(out.body).encode() + b"\n"
+            self._send(out.status, data, out.headers.get("Content-Type", "application/json"), out.headers)
+        elif out is None:
+            self._send(204, None)
+        else:
+            self._send(200, json.dumps(out).encode() + b"\n", "application/json")
+
+    def _send(self, status: int, data: Optional[bytes], ctype: str = "application/json",
+              extra: Optional[dict] = None) -> None:
+        self.send_response(status)
+        self._common_headers()
+        for k, v in (extra or {}).items():
+            if k != "Content-Type":
+                self.send_header(k, v)
+        if data is not None:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data or b"")))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _stream(self, s: Stream) -> None:
+        self.send_response(s.status)
+        self._common_headers()
+        self.send_header("Content-Type", s.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        items = iter(s.items)
+        try:
+            for data in items:
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    def _hijack(self, h: Hijack, req: Request) -> None:
+        upgrade = "upgrade" in self.headers.get("Connection", "").lower()
+        if upgrade:
+            self.send_response(101, "UPGRADED")
+            self.send_header("Content-Type", "application/vnd.docker.raw-stream")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "tcp")
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", h.content_type)
+        self._common_headers()
+        self.end_headers()
+        self.close_connection = True
+
+        def write(data: bytes) -> bool:
+            try:
+                self.wfile.write(data)
+                return True
+            except OSError:
+                return False
+        try:
+            h.run(req, write)
+        finally:
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
+
+
+class Server(ThreadingHTTPServer):
+    address_family = socket.AF_UNIX
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, path: str, root, router):
+        self.root = root
+        self.router = router
+        self._lock = threading.Lock()
+        self.active = 0
+        self.last = time.monotonic()
+        super().__init__(path, Handler)
+
+    def server_bind(self):
+        """Bind PATH owned by root, mode 0660, no window in which another user could
+        connect: the umask covers the bind, chmod/chown follow before listen."""
+        path = self.server_address
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISSOCK(st.st_mode):
+                raise OSError(f"{path} exists and is not a socket")
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        old = os.umask(0o117)
+        try:
+            self.socket.bind(path)
+        finally:
+            os.umask(old)
+        os.chown(path, 0, 0)
+        os.chmod(path, 0o660)
+        self.server_name, self.server_port = "localhost", 0
+
+    def get_request(self):
+        conn, _ = self.socket.accept()
+        return conn, ("unix", 0)
+
+    def busy(self, n: int) -> None:
+        with self._lock:
+            self.active += n
+            self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        with self._lock:
+            return 0.0 if self.active else time.monotonic() - self.last
+
+
+def socket_path(uri: str) -> str:
+    if uri.startswith("unix://"):
+        path = uri[len("unix://"):]
+    elif uri.startswith("/"):
+        path = uri
+    else:
+        raise ValueError(f"only unix:// addresses are served: {uri}")
+    if not path.startswith("/"):
+        raise ValueError(f"the socket's path must be absolute: {uri}")
+    return path
+
+
+def serve(root, uri: str, idle: float = 5.0) -> None:
+    """Serve until IDLE seconds pass without a request or open connection (0: forever)
+    or SIGTERM/SIGINT; the socket goes with the service."""
+    from .routes import build
+    path = socket_path(uri)
+    os.makedirs(os.path.dirname(path) or "/", mode=0o700, exist_ok=True)
+    srv = Server(path, root, build())
+    stop = threading.Event()
+
+    def on_signal(*_):
+        stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    srv.timeout = 0.2
+    try:
+        while not stop.is_set():
+            srv.handle_request()
+            if idle and srv.idle_for() > idle:
+                break
+    finally:
+        srv.server_close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
