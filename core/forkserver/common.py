@@ -13,17 +13,21 @@ _PACKAGE = Path(__file__).resolve().parents[2]  # the directory holding core/ an
 
 def code_stamp() -> str:
     """What identifies this dunnage's code: the size and mtime of its Python files and of
-    its data (the default seccomp profile, which the server compiles once)."""
+    its data (the default seccomp profile, which the server compiles once), in every
+    package under core/, fuse/ and tui/ (one added later too)."""
     import hashlib
     h = []
-    for sub in ("core", "core/runtime", "core/cgroups", "core/net", "core/images", "core/shim", "core/forkserver",
-                "core/lifecycle", "fuse", "tui"):
+    todo = ["core", "fuse", "tui"]
+    while todo:
+        sub = todo.pop()
         try:
             with os.scandir(_PACKAGE / sub) as it:
                 for e in it:
                     if e.name.endswith((".py", ".json")):
                         st = e.stat()
                         h.append(f"{sub}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
+                    elif e.is_dir(follow_symlinks=False) and e.name != "__pycache__" and not e.name.startswith("."):
+                        todo.append(f"{sub}/{e.name}")
         except OSError:
             pass
     return hashlib.sha256("\n".join(sorted(h)).encode()).hexdigest()

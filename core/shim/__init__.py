@@ -15,7 +15,6 @@ front (already-imported modules either way, no new interpreter), detaches, and t
 By process: spawn.py runs in the front; supervisor.py, pump.py, restart.py and
 fuse_thread.py in the shim (fuse_thread.py in its FUSE thread); pid1.py forks PID 1.
 """
-from ..runtime.spec import INIT_BINARY, INIT_PATH, limits_of
 from .spawn import spawn
 
-__all__ = ["INIT_BINARY", "INIT_PATH", "limits_of", "spawn"]
+__all__ = ["spawn"]
