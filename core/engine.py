@@ -20,7 +20,8 @@ from . import events, files, stats, top
 from .cgroups import CgroupStats
 from .containers import Container, all_containers, find
 from .errors import EngineError
-from .images.store import Image, ImageError, ImageStore
+from .images import verbs as imageverbs
+from .images.store import Image, ImageStore
 from .inspect import image_inspect, published_ports
 from .lifecycle import attach, kill, pause, remove, rename, repair, restart, start, stop, update, wait
 from .lifecycle import create as create_verb
@@ -28,7 +29,7 @@ from .lifecycle import exec as exec_verb
 from .logs import container_logs
 from .net import verbs as netverbs
 from .spec import ContainerSpec, labels as _labels
-from .store import Store, atomic_file
+from .store import Store
 
 
 class Engine:
@@ -54,124 +55,52 @@ class Engine:
 
     # ------------------------------------------------------------------ images
     def import_image(self, stream: BinaryIO, ref: Optional[str], changes: Optional[dict] = None) -> Image:
-        try:
-            img = self.images.import_tarball(stream, ref, changes)
-        except ImageError as e:
-            raise EngineError(str(e)) from None
-        events.emit(self.store, "image", "import", img.id, {"name": ref or ""})
-        return img
+        return imageverbs.import_tarball(self, stream, ref, changes)
 
     def tag_image(self, src: str, target: str) -> Image:
-        try:
-            img = self.images.tag(src, target)
-        except ImageError as e:
-            raise EngineError(str(e), 1) from None
-        events.emit(self.store, "image", "tag", img.id, {"name": target})
-        return img
+        return imageverbs.tag(self, src, target)
 
     def prune_images(self, all_: bool = False) -> list[str]:
-        in_use = {c.config["Image"] for c in all_containers(self.store)}
-        return self.images.prune(in_use, all_, self._container_lowers())
+        return imageverbs.prune(self, all_)
 
     def load_images(self, source) -> list[tuple[Image, list[str]]]:
         """docker load: docker archives and OCI layouts (a path, a directory, or a stream)."""
-        from .images.archive import load
-        try:
-            out = load(self.images, source)
-        except ImageError as e:
-            raise EngineError(str(e)) from None
-        for img, tags in out:
-            events.emit(self.store, "image", "load", img.id, {"name": ",".join(tags)})
-        return out
+        return imageverbs.load(self, source)
 
     def credentials(self):
-        from .images.registry import Credentials
-        return Credentials(self.store.root / "auth.json")
+        return imageverbs.credentials(self)
 
     def pull(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None, progress=None,
              platform: Optional[str] = None) -> Image:
         """PROGRESS(layer, bytes so far, size), from the download threads, as layers come.
         PLATFORM (os/arch[/variant]) picks from a multi-platform index; this machine's by default."""
-        from .images.registry import pull
-        try:
-            img = pull(self.images, ref, self.credentials(), tls_verify, say, progress=progress, platform=platform)
-        except ImageError as e:
-            raise EngineError(str(e)) from None
-        events.emit(self.store, "image", "pull", img.id, {"name": ref})
-        return img
+        return imageverbs.pull(self, ref, tls_verify, say, progress, platform)
 
     def push(self, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None) -> str:
-        from .images.registry import push
-        try:
-            digest = push(self.images, ref, self.credentials(), tls_verify, say)
-        except ImageError as e:
-            raise EngineError(str(e)) from None
-        events.emit(self.store, "image", "push", ref, {"name": ref})
-        return digest
+        return imageverbs.push(self, ref, tls_verify, say)
 
     def login(self, registry: str, user: str, password: str, tls_verify: Optional[bool] = None) -> None:
         """Check the credentials against the registry's /v2/, then keep them (root-only file)."""
-        from .images.registry import Client, Reference
-        cl = Client(Reference(registry, "x/x", "latest", None), (user, password), tls_verify)
-        try:
-            cl.request("").close()
-        except ImageError as e:
-            raise EngineError(f"login to {registry} failed: {e}") from None
-        self.credentials().set(registry, user, password)
+        imageverbs.login(self, registry, user, password, tls_verify)
 
     def logout(self, registry: str) -> bool:
-        return self.credentials().remove(registry)
+        return imageverbs.logout(self, registry)
 
     def save_images(self, refs: list[str], path: Optional[str], fmt: str = "docker-archive", stream=None) -> None:
         """docker save: to PATH (written to a temporary name, then renamed) or to STREAM."""
-        from .images.archive import save
-        try:
-            if path is None:
-                save(self.images, refs, stream, fmt)
-                return
-            with atomic_file(path) as f:
-                save(self.images, refs, f, fmt)
-        except ImageError as e:
-            raise EngineError(str(e)) from None
-        except OSError as e:
-            raise EngineError(f"save: {path}: {e.strerror}") from None
+        imageverbs.save(self, refs, path, fmt, stream)
 
     def list_images(self) -> list[Image]:
-        return sorted(self.images.list(), key=lambda i: i.created, reverse=True)
+        return imageverbs.ls(self)
 
     def image(self, ref: str) -> Image:
-        try:
-            return self.images.get(ref)
-        except ImageError as e:
-            raise EngineError(str(e)) from None
-
-    def _container_lowers(self, cs: Optional[list[Container]] = None) -> frozenset:
-        """The layer directories containers stand on (rmi must not delete those)."""
-        if cs is None:
-            cs = all_containers(self.store, shared=True)
-        return frozenset(lo for c in cs for lo in c.config.get("Lowers", []))
+        return imageverbs.get(self, ref)
 
     def remove_image(self, ref: str, force: bool = False) -> list[str]:
-        cs = self.containers(all_=True)
-        in_use: dict[str, bool] = {}  # image id -> whether a container on it runs
-        for c in cs:
-            in_use[c.config["Image"]] = in_use.get(c.config["Image"], False) or c.status in (
-                "running", "paused", "restarting")
-        try:
-            out = self.images.remove(ref, in_use, force, self._container_lowers(cs))
-        except ImageError as e:
-            raise EngineError(str(e), 1) from None
-        events.emit(self.store, "image", "delete", ref)
-        return out
+        return imageverbs.remove(self, ref, force)
 
     def ensure_demo_image(self) -> Image:
-        from .images.demo import DEMO_IMAGE, busybox_rootfs_tar
-        try:
-            return self.images.get(DEMO_IMAGE)
-        except ImageError:
-            pass
-        import io
-        return self.import_image(io.BytesIO(busybox_rootfs_tar()), DEMO_IMAGE, {"Cmd": ["sh"]})
+        return imageverbs.ensure_demo(self)
 
     # -------------------------------------------------------------- containers
     def container(self, ref: str, code: int = 1) -> Container:

@@ -17,6 +17,7 @@ import unicodedata
 from typing import Optional
 
 from .errors import EngineError
+from .lifecycle.discard import lowers_in_use
 
 VERSION = "0.1.0"
 ACTIVE = ("running", "paused", "restarting")
@@ -264,7 +265,7 @@ def prune_images(e, all_: bool = False) -> tuple[list[str], int]:
     in_use = {c.config["Image"] for c in e.containers(all_=True)}
     stays = [img for img in images if img.id in in_use or (img.tags and not all_)]
     keep = {ch[7:] for img in stays for ch in img.layers}
-    keep |= {h for lo in e._container_lowers() if (h := _lower_hex(e, lo))}
+    keep |= {h for lo in lowers_in_use(e.store) if (h := _lower_hex(e, lo))}
     before = {h: du(e.store.layers / h) for h in _layer_dirs(e) if h not in keep}
     blobs = _blob_sizes(e)
     lines = e.prune_images(all_)
