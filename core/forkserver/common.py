@@ -14,10 +14,10 @@ _PACKAGE = Path(__file__).resolve().parents[2]  # the directory holding core/ an
 def code_stamp() -> str:
     """What identifies this dunnage's code: the size and mtime of its Python files and of
     its data (the default seccomp profile, which the server compiles once), in every
-    package under core/, fuse/ and tui/ (one added later too)."""
+    package under core/, fuse/, tui/ and api/ (one added later too)."""
     import hashlib
     h = []
-    todo = ["core", "fuse", "tui"]
+    todo = ["core", "fuse", "tui", "api"]
     while todo:
         sub = todo.pop()
         try:
