@@ -17,7 +17,7 @@ from conftest import cli, wait_for
 from peers import cgroup_roots
 
 from dunnage.core.images.demo import DEMO_IMAGE, busybox_rootfs_tar
-from dunnage.core.system import human_size
+from dunnage.tui.rows import human_size
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -13,10 +13,10 @@ import sys
 from typing import Optional
 
 from dunnage.core import Engine, EngineError
-from dunnage.core.system import human_size
 from dunnage.core.units import bytes_decimal, human_duration, since
 from dunnage.tui import gotemplate
-from dunnage.tui.rows import image_rows, ports_text, stats_row, status_text
+from dunnage.tui.rows import (ellipsis, go_quote, human_size, image_rows, info_text, ports_text, ps_mounts,
+                               stats_row, status_text)
 
 # argparse passes every help and error text through gettext, which looks for a
 # translation catalogue on disk each time: 150 lookups and 11 ms of every
@@ -779,7 +779,6 @@ def cmd_system(e: Engine, a) -> int:
 
 def cmd_info(e: Engine, a) -> int:
     """docker info: this root and this host."""
-    from dunnage.core.system import info_text
     i = e.info()
     if a.format:
         render(a.format, [i], [])
@@ -802,7 +801,7 @@ def cmd_wait(e: Engine, a) -> int:
 
 
 def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
-    from dunnage.core.system import ellipsis, go_quote, ps_command, ps_mounts
+    from dunnage.core.system import ps_command
     from dunnage.core.volumes import docker_mounts
     rows = []
     for c in e.containers(all_):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from conftest import cli
 
-from dunnage.core.system import ellipsis, go_quote, human_size, ps_command, ps_mounts
+from dunnage.core.system import ps_command
+from dunnage.tui.rows import ellipsis, go_quote, human_size, ps_mounts
 
 
 def test_docker_formats_of_sizes_quotes_and_commands():
