@@ -4,8 +4,7 @@ A front beside the command line and the dashboard: thin over the Engine facade, 
 what one front does the others see at once.  The engine imports nothing of it."""
 from __future__ import annotations
 
-API_VERSION = "1.41"
-MIN_API_VERSION = "1.12"
+from .version import API_VERSION, MIN_API_VERSION  # noqa: F401
 
 
 def serve(root, uri, idle: float = 5.0) -> None:

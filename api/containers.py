@@ -10,7 +10,7 @@ import time
 
 from .errors import ApiError, NotModified, not_found
 from .router import qbool, qfilters, qint, qstr
-from .server import Hijack, Response, Stream
+from .responses import Hijack, Response, Stream
 
 ACTIVE = ("running", "paused", "restarting")
 

@@ -17,7 +17,7 @@ import sys
 import threading
 
 from .errors import ApiError, not_found
-from .server import Hijack, Response
+from .responses import Hijack, Response
 
 _lock = threading.Lock()
 _execs: dict[str, dict] = {}

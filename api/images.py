@@ -8,7 +8,7 @@ import threading
 
 from .errors import ApiError, not_found
 from .router import qbool, qstr
-from .server import Response, Stream
+from .responses import Response, Stream
 
 
 def _epoch(iso: str) -> int:

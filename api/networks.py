@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .errors import ApiError, not_found
 from .router import qfilters
-from .server import Response
+from .responses import Response
 
 
 def _net(e, ref: str) -> dict:

@@ -9,7 +9,7 @@ import re
 from typing import Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import API_VERSION, MIN_API_VERSION
+from .version import API_VERSION, MIN_API_VERSION
 from .errors import ApiError
 
 _VERSION = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")

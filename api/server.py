@@ -20,10 +20,11 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
-from . import API_VERSION
+from .version import API_VERSION
 from .errors import ApiError, NotModified, from_engine
+from .responses import Hijack, Response, Stream
 
 MAX_BODY = 16 << 20
 
@@ -56,26 +57,6 @@ class Request:
     def gone(self) -> bool:
         """Whether the client closed its end (a follow stops then)."""
         return self.handler.peer_gone()
-
-
-class Response:
-    def __init__(self, status: int = 200, body=None, headers: Optional[dict] = None):
-        self.status, self.body, self.headers = status, body, headers or {}
-
-
-class Stream:
-    """A chunked body: ITEMS are bytes, sent as they come."""
-
-    def __init__(self, items: Iterable[bytes], content_type: str = "application/json", status: int = 200):
-        self.items, self.content_type, self.status = items, content_type, status
-
-
-class Hijack:
-    """The connection taken over after the headers (attach, exec start): RUN(req, write)
-    writes docker's raw stream and returns when it ends; then the connection closes."""
-
-    def __init__(self, run: Callable, content_type: str = "application/vnd.docker.multiplexed-stream"):
-        self.run, self.content_type = run, content_type
 
 
 class Handler(BaseHTTPRequestHandler):

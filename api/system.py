@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import platform
 
-from . import API_VERSION, MIN_API_VERSION
+from .version import API_VERSION, MIN_API_VERSION
 from .errors import ApiError
-from .server import Response
+from .responses import Response
 
 
 def ping(req):

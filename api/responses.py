@@ -1,0 +1,26 @@
+"""What a handler returns besides a JSON document: a status with a body, a chunked
+stream, or the hijacked connection (kept apart from the server, which imports the
+handlers through the router)."""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+
+class Response:
+    def __init__(self, status: int = 200, body=None, headers: Optional[dict] = None):
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+class Stream:
+    """A chunked body: ITEMS are bytes, sent as they come."""
+
+    def __init__(self, items: Iterable[bytes], content_type: str = "application/json", status: int = 200):
+        self.items, self.content_type, self.status = items, content_type, status
+
+
+class Hijack:
+    """The connection taken over after the headers (attach, exec start): RUN(req, write)
+    writes docker's raw stream and returns when it ends; then the connection closes."""
+
+    def __init__(self, run: Callable, content_type: str = "application/vnd.docker.multiplexed-stream"):
+        self.run, self.content_type = run, content_type

@@ -1,0 +1,306 @@
+"""The Docker Engine API service (`dunnage system service`, dunnage.api), driven by real
+clients: Debian's docker CLI (/usr/bin/docker) and the Docker SDK for Python, against
+the real service on a temporary root's socket.  Every container a test makes is
+removed after it, and the service is stopped, pass or fail."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from conftest import DUNNAGE, cli, wait_for
+
+DOCKER = "/usr/bin/docker"  # Debian's docker.io client (not /usr/local/bin/docker)
+IMAGE = "local/busybox"
+
+
+def _start_service(root, sock: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([DUNNAGE, "--root", str(root), "system", "service", *extra, f"unix://{sock}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _stop_service(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+    for f in (p.stdout, p.stderr):
+        f.close()
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(self.path)
+
+
+def _ping(sock: str) -> bool:
+    try:
+        c = UnixHTTP(sock)
+        c.request("GET", "/_ping")
+        ok = c.getresponse().read() == b"OK"
+        c.close()
+        return ok
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def service(session_root):
+    sock = str(session_root / "docker.sock")
+    p = _start_service(session_root, sock, "--time", "0")
+    try:
+        wait_for(lambda: p.poll() is not None or _ping(sock), timeout=20)
+        assert p.poll() is None, p.stderr.read().decode()
+        yield sock
+    finally:
+        _stop_service(p)
+
+
+@pytest.fixture
+def api(service, engine):
+    """The socket; the containers, networks and volumes a test makes go after it."""
+    nets = {n["Name"] for n in engine.networks()}
+    vols = {v["Name"] for v in engine.volumes()}
+    yield service
+    for n in engine.networks():
+        if n["Name"] not in nets:
+            try:
+                engine.network_remove(n["Name"])
+            except Exception:  # noqa: BLE001
+                pass
+    for v in engine.volumes():
+        if v["Name"] not in vols:
+            try:
+                engine.volume_remove(v["Name"])
+            except Exception:  # noqa: BLE001
+                pass
+
+
+@pytest.fixture
+def docker(api, tmp_path):
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker-config"))
+
+    def run(*args, timeout=60) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, "-H", f"unix://{api}", *args], capture_output=True, text=True,
+                              env=env, timeout=timeout)
+    return run
+
+
+def request(sock: str, method: str, path: str, body=None) -> tuple[int, dict | bytes | None]:
+    c = UnixHTTP(sock)
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    c.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+    r = c.getresponse()
+    raw = r.read()
+    c.close()
+    if r.getheader("Content-Type", "").startswith("application/json") and raw:
+        return r.status, json.loads(raw)
+    return r.status, raw
+
+
+# ------------------------------------------------------------------ the docker CLI
+
+def test_cli_version_and_info(docker):
+    r = docker("version")
+    assert r.returncode == 0, r.stderr
+    assert "API version:      1.41 (minimum version 1.12)" in r.stdout
+    r = docker("info")
+    assert r.returncode == 0, r.stderr
+    assert "Storage Driver: dunnage-fuse" in r.stdout
+
+
+def test_cli_run_attached_prints_output_and_exit_code(docker, engine):
+    before = {c.id for c in engine.containers(all_=True)}
+    r = docker("run", "--rm", IMAGE, "sh", "-c", "echo hi; echo oops >&2; exit 3")
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "hi\n"
+    assert r.stderr == "oops\n"
+    assert {c.id for c in engine.containers(all_=True)} == before  # --rm: gone
+    r = docker("run", "--rm", IMAGE, "echo", "hi")
+    assert (r.returncode, r.stdout) == (0, "hi\n")
+
+
+def test_cli_detached_container_verbs(docker):
+    r = docker("run", "-d", "--name", "api-cli", IMAGE, "sh", "-c", "echo out; echo err >&2; sleep 100")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64
+    r = docker("ps", "--format", "{{.ID}} {{.Names}} {{.Image}}")
+    assert f"{cid[:12]} api-cli {IMAGE}" in r.stdout.splitlines()
+    wait_for(lambda: docker("logs", "api-cli").stdout == "out\n")
+    assert docker("logs", "api-cli").stderr == "err\n"
+    assert docker("inspect", "--format", "{{.State.Running}} {{.Name}}", "api-cli").stdout == "true /api-cli\n"
+    r = docker("exec", "api-cli", "sh", "-c", "echo ex; echo ey >&2; exit 5")
+    assert (r.returncode, r.stdout, r.stderr) == (5, "ex\n", "ey\n")
+    assert "sleep 100" in docker("top", "api-cli").stdout
+    assert docker("stop", "-t", "1", "api-cli").returncode == 0
+    assert docker("ps", "-a", "--filter", "name=api-cli", "--format", "{{.State}}").stdout == "exited\n"
+    assert docker("rm", "api-cli").returncode == 0
+    r = docker("rm", "api-cli")
+    assert r.returncode == 1 and "No such container: api-cli" in r.stderr
+
+
+def test_cli_networks_and_volumes(docker):
+    r = docker("network", "create", "api-net")
+    assert r.returncode == 0, r.stderr
+    assert "api-net" in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert docker("network", "rm", "api-net").returncode == 0
+    assert "api-net" not in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert docker("volume", "create", "api-vol").stdout == "api-vol\n"
+    assert "api-vol" in docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert docker("volume", "rm", "api-vol").returncode == 0
+    r = docker("volume", "inspect", "api-vol")
+    assert r.returncode == 1 and "No such volume" in r.stderr
+
+
+def test_cli_bad_requests(docker):
+    r = docker("inspect", "--type", "container", "nosuch")
+    assert r.returncode == 1 and "No such container: nosuch" in r.stderr
+    r = docker("run", "--rm", "--pull", "never", "local/nosuchimage")  # (no pull: no traffic off the host)
+    assert r.returncode == 125 and "No such image: local/nosuchimage" in r.stderr
+    r = docker("stop", "nosuch")
+    assert r.returncode == 1 and "No such container: nosuch" in r.stderr
+
+
+# --------------------------------------------------------- status codes, raw HTTP
+
+def test_status_codes(api, engine):
+    assert request(api, "HEAD", "/_ping")[0] == 200
+    st, v = request(api, "GET", "/v1.41/version")
+    assert st == 200 and (v["ApiVersion"], v["MinAPIVersion"]) == ("1.41", "1.12")
+    st, body = request(api, "GET", "/v1.11/version")
+    assert st == 400 and "too old" in body["message"]
+    st, body = request(api, "GET", "/containers/nosuch/json")
+    assert (st, body) == (404, {"message": "No such container: nosuch"})
+    st, body = request(api, "POST", "/containers/create", b"{not json")
+    assert st == 400 and body["message"].startswith("invalid JSON")
+    st, body = request(api, "POST", "/containers/create", {"Image": IMAGE, "HostConfig": {"Memory": "lots"}})
+    assert st == 400, body
+    st, body = request(api, "POST", "/build")
+    assert st == 501 and "build" in body["message"]
+    st, body = request(api, "GET", "/no/such/path")
+    assert st == 404
+
+    st, body = request(api, "POST", "/containers/create?name=api-codes", {"Image": IMAGE, "Cmd": ["sleep", "100"]})
+    assert st == 201 and set(body) == {"Id", "Warnings"}
+    cid = body["Id"]
+    st, body = request(api, "POST", "/containers/create?name=api-codes", {"Image": IMAGE})
+    assert st == 409 and "already in use" in body["message"]
+    st, _ = request(api, "POST", "/containers/api-codes/stop")
+    assert st == 304
+    assert request(api, "POST", "/containers/api-codes/start")[0] == 204
+    assert request(api, "POST", "/containers/api-codes/start")[0] == 304
+    st, body = request(api, "DELETE", "/containers/api-codes")
+    assert st == 409 and "cannot remove a running container" in body["message"]
+    assert request(api, "DELETE", "/containers/api-codes?force=1")[0] == 204
+    assert cid not in {c.id for c in engine.containers(all_=True)}
+
+
+# --------------------------------------------------------------- the Python SDK
+
+@pytest.fixture
+def sdk(api):
+    import docker  # the test extra installs it
+    client = docker.DockerClient(base_url=f"unix://{api}", timeout=60)
+    yield client
+    client.close()
+
+
+def test_sdk_containers(sdk):
+    import docker
+    c = sdk.containers.run(IMAGE, ["sh", "-c", "echo hello; echo oops >&2; sleep 100"], detach=True,
+                           labels={"suite": "api"}, name="api-sdk")
+    wait_for(lambda: c.logs() == b"hello\noops\n")
+    assert c.logs(stderr=False) == b"hello\n"
+    assert c.logs(tail=1) == b"oops\n"
+    stamped = c.logs(timestamps=True).splitlines()
+    assert [line.split(b" ", 1)[1] for line in stamped] == [b"hello", b"oops"]
+    assert all(line[:4].isdigit() and line.split(b" ", 1)[0].endswith(b"Z") for line in stamped)
+    assert [x.name for x in sdk.containers.list(filters={"label": "suite=api"})] == ["api-sdk"]
+    assert [x.name for x in sdk.containers.list(filters={"name": "api-sdk", "status": "running"})] == ["api-sdk"]
+    assert sdk.containers.list(filters={"label": "suite=other"}) == []
+    r = c.exec_run(["sh", "-c", "echo x; echo y >&2; exit 2"], demux=True)
+    assert (r.exit_code, r.output) == (2, (b"x\n", b"y\n"))
+    c.pause()
+    c.reload()
+    assert c.status == "paused"
+    c.unpause()
+    c.rename("api-sdk2")
+    c.reload()
+    assert c.name == "api-sdk2"
+    c.stop(timeout=1)
+    c.reload()
+    assert c.status == "exited"
+    assert c.wait()["StatusCode"] == c.attrs["State"]["ExitCode"]
+    c.remove()
+    with pytest.raises(docker.errors.NotFound):
+        sdk.containers.get("api-sdk2")
+
+
+def test_sdk_logs_follow(sdk):
+    c = sdk.containers.run(IMAGE, ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done"], detach=True)
+    try:
+        assert b"".join(c.logs(stream=True, follow=True)) == b"1\n2\n3\n"
+        assert c.wait(timeout=30)["StatusCode"] == 0
+    finally:
+        c.remove(force=True)
+
+
+def test_sdk_images_networks_volumes(sdk):
+    assert any(f"{IMAGE}:latest" in i.tags for i in sdk.images.list())
+    img = sdk.images.get(IMAGE)
+    img.tag("api/tagged", "v1")
+    assert "api/tagged:v1" in sdk.images.get(IMAGE).tags
+    sdk.images.remove("api/tagged:v1")
+    assert "api/tagged:v1" not in sdk.images.get(IMAGE).tags
+    n = sdk.networks.create("api-sdk-net", labels={"a": "b"})
+    assert n.name in [x.name for x in sdk.networks.list()]
+    c = sdk.containers.run(IMAGE, ["sleep", "100"], detach=True)
+    n.connect(c)
+    n.reload()
+    assert c.id in n.attrs["Containers"]
+    n.disconnect(c)
+    c.remove(force=True)
+    n.remove()
+    v = sdk.volumes.create("api-sdk-vol", labels={"a": "b"})
+    assert "api-sdk-vol" in [x.name for x in sdk.volumes.list()]
+    v.remove()
+
+
+# ----------------------------------------------------------------- the service
+
+def test_service_socket_and_idle_exit(session_root):
+    sock = str(session_root / "idle.sock")
+    p = _start_service(session_root, sock, "--time", "1")
+    try:
+        wait_for(lambda: p.poll() is not None or _ping(sock), timeout=20)
+        st = os.stat(sock)
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660 and st.st_uid == 0
+        t0 = time.monotonic()
+        assert p.wait(timeout=15) == 0
+        assert time.monotonic() - t0 >= 0.9
+        assert not os.path.exists(sock)
+    finally:
+        _stop_service(p)
+
+
+def test_service_bad_flags(session_root):
+    r = cli(session_root, "system", "service", "--time", "-1", f"unix://{session_root}/bad.sock", timeout=30)
+    assert r.returncode == 125 and len(r.stderr.splitlines()) == 1, r.stderr
+    r = cli(session_root, "system", "service", "--time", "1", "tcp://127.0.0.1:2375", timeout=30)
+    assert r.returncode == 125 and b"only unix://" in r.stderr and b"Traceback" not in r.stderr
