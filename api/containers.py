@@ -134,6 +134,11 @@ def start(req):
     waiting, on_listening = _hand_attaches(e, c.id)
     try:
         e.start(c.id, on_listening=on_listening, attach=bool(waiting))
+    except FileNotFoundError:
+        # an AutoRemove container can end and be removed by its shim before the start's
+        # last look at its records: it did start
+        if c.dir.exists():
+            raise
     finally:
         for q in waiting:
             q.put(None)  # a start that failed: those waiting end (after a success, a no-op)

@@ -68,6 +68,9 @@ class Handler(BaseHTTPRequestHandler):
         if os.environ.get("DUNNAGE_API_DEBUG"):
             sys.stderr.write("api: " + (fmt % args) + "\n")
 
+    def version_string(self):
+        return "dunnage (linux)"
+
     def address_string(self):
         return "unix"
 

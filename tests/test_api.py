@@ -282,6 +282,80 @@ def test_sdk_images_networks_volumes(sdk):
     v.remove()
 
 
+def test_many_clients_at_once(docker, engine):
+    """Eight `docker run` at once through one service: each sees its own output."""
+    import concurrent.futures as cf
+    before = {c.id for c in engine.containers(all_=True)}
+    with cf.ThreadPoolExecutor(8) as pool:
+        runs = list(pool.map(lambda i: docker("run", "--rm", IMAGE, "echo", f"run-{i}"), range(8)))
+    assert [(r.returncode, r.stdout) for r in runs] == [(0, f"run-{i}\n") for i in range(8)]
+    assert {c.id for c in engine.containers(all_=True)} == before
+
+
+def test_sdk_kill_restart_wait(sdk):
+    c = sdk.containers.run(IMAGE, ["sh", "-c", "trap 'exit 143' TERM; sleep 100 & wait"], detach=True)
+    try:
+        wait_for(lambda: "sleep 100" in str(c.top()["Processes"]))  # the trap is set once sleep runs
+        c.kill(signal="TERM")
+        assert c.wait(timeout=30)["StatusCode"] == 143
+        c.start()
+        c.reload()
+        started = c.attrs["State"]["StartedAt"]
+        c.restart(timeout=0)
+        c.reload()
+        assert c.status == "running" and c.attrs["State"]["StartedAt"] != started
+        assert "sleep 100" in str(c.top()["Processes"])
+        c.kill()
+        assert c.wait(timeout=30, condition="not-running")["StatusCode"] == 137
+    finally:
+        c.remove(force=True)
+
+
+def test_wait_next_exit_before_start_and_removed(api, engine):
+    """docker run's order: wait (next-exit, or removed for --rm) before the start."""
+    import threading
+    st, body = request(api, "POST", "/containers/create",
+                       {"Image": IMAGE, "Cmd": ["sh", "-c", "exit 7"], "HostConfig": {"AutoRemove": True}})
+    assert st == 201
+    cid = body["Id"]
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(r=request(api, "POST", f"/containers/{cid}/wait?condition=removed")))
+    waiter.start()
+    assert request(api, "POST", f"/containers/{cid}/start")[0] == 204
+    waiter.join(timeout=30)
+    assert got["r"] == (200, {"StatusCode": 7, "Error": None})
+    assert cid not in {c.id for c in engine.containers(all_=True)}
+
+
+def test_bad_bodies_and_hangups_leave_the_service_serving(api, engine):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(api)
+    s.sendall(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n{")
+    answer = b""
+    while chunk := s.recv(4096):  # the service answers and closes: the body was not read
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 413") and b'"message": "request body too large"' in answer
+    st, body = request(api, "POST", "/containers/create", [1, 2])
+    assert st == 400
+    st, body = request(api, "POST", "/containers/create", {"Image": IMAGE, "Cmd": "not a list of strings"})
+    assert st in (201, 400)  # docker takes a string Cmd as one word; either way one line, no traceback
+    if st == 201:
+        request(api, "DELETE", f"/containers/{body['Id']}?force=1")
+    st, body = request(api, "POST", "/containers/create?name=api-follow", {"Image": IMAGE, "Cmd": ["sleep", "100"]})
+    assert request(api, "POST", "/containers/api-follow/start")[0] == 204
+    # a follow whose client goes: the service carries on
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(api)
+    s.sendall(b"GET /containers/api-follow/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    s.close()
+    assert _ping(api)
+    assert request(api, "DELETE", "/containers/api-follow?force=1")[0] == 204
+
+
 # ----------------------------------------------------------------- the service
 
 def test_service_socket_and_idle_exit(session_root):
@@ -304,3 +378,36 @@ def test_service_bad_flags(session_root):
     assert r.returncode == 125 and len(r.stderr.splitlines()) == 1, r.stderr
     r = cli(session_root, "system", "service", "--time", "1", "tcp://127.0.0.1:2375", timeout=30)
     assert r.returncode == 125 and b"only unix://" in r.stderr and b"Traceback" not in r.stderr
+
+
+# ------------------------------------------------------- pull through the service
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    from peers import Registry, build_layout, skopeo
+    layout = build_layout(tmp_path_factory.mktemp("image"))
+    r = Registry(tmp_path_factory.mktemp("registry"))
+    try:
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:1", f"docker://{r.host}/api/img:1")
+        yield r
+    finally:
+        r.close()
+
+
+def test_cli_pull_streams_progress_and_errors(docker, registry, engine):
+    ref = f"{registry.host}/api/img:1"
+    try:
+        r = docker("pull", ref, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert f"Status: Downloaded newer image for {ref}" in r.stdout
+        assert ref in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        assert docker("run", "--rm", ref, "cat", "/layer1").returncode == 0
+        r = docker("rmi", ref)
+        assert r.returncode == 0 and f"Untagged: {ref}" in r.stdout
+        r = docker("pull", f"{registry.host}/api/img:nosuchtag", timeout=120)
+        assert r.returncode == 1 and "not found" in r.stderr
+    finally:
+        try:
+            engine.remove_image(ref, force=True)
+        except Exception:  # noqa: BLE001
+            pass
