@@ -7,20 +7,31 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from .. import attach
 from ..logs import STDERR, STDOUT, LogWriter
 
 
+@dataclass(frozen=True)
+class Streams:
+    """The command's ends the pump serves: OUT_R and ERR_R its stdout and stderr, or
+    MASTER its terminal; IN_W its stdin (-i)."""
+    out_r: Optional[int] = None
+    err_r: Optional[int] = None
+    master: Optional[int] = None
+    in_w: Optional[int] = None
+
+
 class Pump:
-    def __init__(self, log: LogWriter, out_r: Optional[int], err_r: Optional[int], master: Optional[int],
-                 in_w: Optional[int], listener: socket.socket, accept: Callable, clients: list, *,
-                 fuse_done: int = -1, on_fuse_died: Callable = lambda: None, resolver=None, health=None):
-        """OUT_R and ERR_R are the command's stdout and stderr, or MASTER its terminal;
-        IN_W its stdin (-i); ACCEPT(LISTENER) a new attach client or None; CLIENTS those
-        attached already.  FUSE_DONE reads EOF when the root's server ends (then
-        ON_FUSE_DIED()); RESOLVER is the container's DNS server; HEALTH its checker."""
+    def __init__(self, log: LogWriter, streams: Streams, listener: socket.socket, accept: Callable,
+                 clients: list, *, fuse_done: int = -1, on_fuse_died: Callable = lambda: None,
+                 resolver=None, health=None):
+        """STREAMS are the command's; ACCEPT(LISTENER) a new attach client or None;
+        CLIENTS those attached already.  FUSE_DONE reads EOF when the root's server ends
+        (then ON_FUSE_DIED()); RESOLVER is the container's DNS server; HEALTH its checker."""
+        master, out_r, err_r, in_w = streams.master, streams.out_r, streams.err_r, streams.in_w
         self.log, self.master, self.in_w, self.listener, self.accept = log, master, in_w, listener, accept
         self.on_fuse_died, self.resolver, self.health = on_fuse_died, resolver, health
         self.sel = selectors.DefaultSelector()

@@ -23,7 +23,7 @@ from ..store import Store
 from . import restart
 from .fuse_thread import start_fuse, wait_fuse
 from .pid1 import fork_pid1
-from .pump import Pump
+from .pump import Pump, Streams
 
 
 def shim_entry(store: Store, cid: str, ready_w: int) -> None:
@@ -300,7 +300,7 @@ class Shim:
         check = effective(cfg["Config"].get("Healthcheck"))
         health = HealthChecker(self.store, c, check, self.cg) if check else None
         try:
-            clients[:] = Pump(log, p.out_r, p.eo_r, master, p.in_w, listener, self.accept, clients,
+            clients[:] = Pump(log, Streams(p.out_r, p.eo_r, master, p.in_w), listener, self.accept, clients,
                               fuse_done=self.fuse_done, on_fuse_died=self.fuse_died,
                               resolver=self.sandbox.resolver if self.sandbox is not None else None,
                               health=health).run()
