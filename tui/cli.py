@@ -247,10 +247,7 @@ def cmd_image(e: Engine, a) -> int:
         return 0
     mapping = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect"}
     verb = mapping.get(a.sub, a.sub)
-    argv = [verb] + (["--type", "image"] if verb == "inspect" else []) + a.args
-    if a.root:
-        argv = ["--root", a.root] + argv
-    return main(argv)
+    return _run_verb(e, a, [verb] + (["--type", "image"] if verb == "inspect" else []) + a.args)
 
 
 def cmd_network(e: Engine, a) -> int:
@@ -656,10 +653,16 @@ def cmd_container(e: Engine, a) -> int:
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0
     mapping = {"ls": "ps", "list": "ps"}
-    argv = [mapping.get(a.sub, a.sub)] + a.args
-    if a.root:
-        argv = ["--root", a.root] + argv
-    return main(argv)
+    return _run_verb(e, a, [mapping.get(a.sub, a.sub)] + a.args)
+
+
+def _run_verb(e: Engine, a, argv: list[str]) -> int:
+    """Run ARGV, a top-level verb and its arguments, on E: docker's management commands
+    (`image ls`, `container ls`, `container rm`) are the same command functions, reached
+    through the same parser (A's) and engine, not through a second main()."""
+    b = a.parser.parse_args(argv)
+    b.root = a.root
+    return getattr(b, "fn", cmd_dashboard)(e, b)
 
 
 def _confirm(message: str) -> bool:
@@ -1081,6 +1084,7 @@ def build_parser() -> Parser:
     ap = Parser(prog=PROG, description="A container engine and terminal dashboard. Without a command: the dashboard.")
     ap.add_argument("--root", help="store directory (default /var/lib/dunnage, or $DUNNAGE_ROOT)")
     ap.add_argument("-v", "--version", action="store_true", help="print the version")
+    ap.set_defaults(parser=ap)  # for the management commands' verbs (_run_verb)
     sub = ap.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("import", help="make an image from a root filesystem tarball")
@@ -1382,16 +1386,15 @@ def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
     ap = build_parser() if ap is None else ap
     try:
         a = ap.parse_args(argv)
-    except UsageError as ex:
-        print(f"{PROG}: {ex}", file=sys.stderr)
-        return 125
-    if a.version:
-        print("dunnage version 0.1.0")
-        return 0
-    try:
+        if a.version:
+            print("dunnage version 0.1.0")
+            return 0
         e = Engine(a.root)
         fn = getattr(a, "fn", cmd_dashboard)
         return fn(e, a)
+    except UsageError as ex:
+        print(f"{PROG}: {ex}", file=sys.stderr)
+        return 125
     except EngineError as ex:
         err(str(ex))
         return ex.code

@@ -47,3 +47,14 @@ def test_no_function_takes_more_than_a_dozen_parameters():
     assert len(files) > 20
     found = [o for p in files for o in offenders(p.read_text(), str(p.relative_to(ROOT)))]
     assert found == [], "more than a dozen parameters:\n" + "\n".join(found)
+
+
+def test_the_command_line_runs_one_main_per_command():
+    """docker's management commands (`image ls`, `container rm`) run the same command
+    functions as the verbs they name, without parsing and running a second command line:
+    only the entry point calls main()."""
+    tree = ast.parse((ROOT / "tui" / "cli.py").read_text())
+    callers = sorted({f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                      for n in ast.walk(f) if isinstance(n, ast.Call)
+                      and isinstance(n.func, ast.Name) and n.func.id == "main"})
+    assert callers == ["entry"]
