@@ -50,5 +50,6 @@ def status_of(message: str, code: int = 125) -> int:
 
 
 def from_engine(err: Exception) -> ApiError:
+    """The status the error was raised with (core/errors.py's kinds), else inferred."""
     msg = str(err) or type(err).__name__
-    return ApiError(status_of(msg, getattr(err, "code", 1)), msg)
+    return ApiError(getattr(err, "status", None) or status_of(msg, getattr(err, "code", 1)), msg)

@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator, Optional
 from . import events, files, stats, top
 from .cgroups import CgroupStats
 from .containers import Container, all_containers, find
-from .errors import EngineError
+from .errors import EngineError, NotFound
 from .images import verbs as imageverbs
 from .images.store import Image, ImageStore
 from .inspect import image_inspect, published_ports
@@ -106,7 +106,7 @@ class Engine:
     def container(self, ref: str, code: int = 1) -> Container:
         c = find(self.store, ref)
         if c is None:
-            raise EngineError(f"No such container: {ref}", code)
+            raise NotFound(f"No such container: {ref}", code)
         self._repair(c)
         return c
 

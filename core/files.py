@@ -13,7 +13,7 @@ from typing import Optional
 
 from . import events
 from .containers import Container
-from .errors import EngineError
+from .errors import EngineError, exit_code_of
 from .images.store import Image, ImageError
 from .lifecycle import pause as pause_verb
 from .runtime.linux import is_mountpoint, lazy_unmount
@@ -115,10 +115,9 @@ def commit(engine, ref: str, target: Optional[str] = None, changes: Optional[dic
         pause_verb.pause(engine, c.id)
         paused_here = True
     try:
-        img = engine.images.commit_layer(parent, c.upper, target, changes, comment=message, author=author,
-                                       created_by=" ".join(c.config["Argv"]))
-    except ImageError as e:
-        raise EngineError(str(e), 1) from None
+        with exit_code_of(1):
+            img = engine.images.commit_layer(parent, c.upper, target, changes, comment=message, author=author,
+                                           created_by=" ".join(c.config["Argv"]))
     finally:
         if paused_here:
             pause_verb.unpause(engine, c.id)

@@ -22,7 +22,7 @@ import stat as _stat
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import EngineError
+from .errors import Conflict, EngineError, InvalidParameter
 from .units import UnitError
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -210,7 +210,7 @@ def _from_flags(image: str, command: list[str] | None, kw: dict) -> ContainerSpe
         open_stdin=bool(kw.get("interactive")), attach=kw.get("attach"), stop_signal=kw.get("stop_signal"),
         stop_timeout=kw.get("stop_timeout"),
         healthcheck=health_flags(kw.get("health"), bool(kw.get("no_healthcheck"))),
-        exposed_ports=_ports(lambda: [p for s in kw.get("expose") or [] for p in _parse_expose(s)]))
+        exposed_ports=[p for s in kw.get("expose") or [] for p in _parse_expose(s)])
     host = HostConfig(
         auto_remove=bool(kw.get("auto_remove")), resources=_resources_of(kw),
         restart_policy=restart_policy(kw.get("restart")), log_config=log_opts(kw.get("log_opts")),
@@ -219,7 +219,7 @@ def _from_flags(image: str, command: list[str] | None, kw: dict) -> ContainerSpe
         security_opt=list(kw.get("security_opt") or []), group_add=list(kw.get("group_add") or []),
         init=bool(kw.get("init")), pid_mode=kw.get("pid_mode"), ipc_mode=kw.get("ipc_mode"),
         uts_mode=kw.get("uts_mode"), network_mode=kw.get("network"),
-        port_bindings=_ports(lambda: [b for s in kw.get("publish") or [] for b in _parse_publish(s)]),
+        port_bindings=[b for s in kw.get("publish") or [] for b in _parse_publish(s)],
         publish_all_ports=bool(kw.get("publish_all")), dns=list(kw.get("dns") or []),
         dns_search=list(kw.get("dns_search") or []), dns_options=list(kw.get("dns_options") or []),
         extra_hosts=list(kw.get("add_hosts") or []),
@@ -240,23 +240,12 @@ def _parse_expose(s: str) -> list[str]:
     return parse_expose(s)
 
 
-def _ports(fn):
-    from .net.ports import PortError
-    try:
-        return fn()
-    except PortError as e:
-        raise EngineError(str(e)) from None
-
-
 def _resources_of(kw: dict) -> Resources:
     r = Resources()
-    try:
-        if kw.get("memory") is not None:
-            r.memory = parse_size_checked(kw["memory"])
-        if kw.get("cpus") is not None:
-            r.nano_cpus = parse_cpus_checked(kw["cpus"])
-    except UnitError as e:
-        raise EngineError(str(e)) from None
+    if kw.get("memory") is not None:
+        r.memory = parse_size_checked(kw["memory"])
+    if kw.get("cpus") is not None:
+        r.nano_cpus = parse_cpus_checked(kw["cpus"])
     if kw.get("pids_limit") is not None:
         r.pids_limit = int(kw["pids_limit"])
     if kw.get("memory_swap") is not None:
@@ -328,27 +317,21 @@ def health_flags(health: Optional[dict], none: bool = False) -> Optional[Healthc
     if not health:
         return None
     from .units import parse_duration
-    try:
-        h = Healthcheck(test=["CMD-SHELL", health["cmd"]] if health.get("cmd") else None)
-        for attr in ("interval", "timeout", "start_period"):
-            if health.get(attr) is not None:
-                setattr(h, attr, parse_duration(health[attr]))
-        if health.get("retries") is not None:
-            h.retries = int(health["retries"])
-    except UnitError as e:
-        raise EngineError(str(e)) from None
+    h = Healthcheck(test=["CMD-SHELL", health["cmd"]] if health.get("cmd") else None)
+    for attr in ("interval", "timeout", "start_period"):
+        if health.get(attr) is not None:
+            setattr(h, attr, parse_duration(health[attr]))
+    if health.get("retries") is not None:
+        h.retries = int(health["retries"])
     return h
 
 
 def mount_flags(volumes, mounts, tmpfs) -> list[Mount]:
     """-v, --mount and --tmpfs, in that order (core/volumes.py's grammars)."""
-    from .volumes import VolumeError, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
-    try:
-        return ([Mount(parse_volume_flag(v), v, "volume") for v in volumes or []]
-                + [Mount(parse_mount_flag(m), "", "mount") for m in mounts or []]
-                + [Mount(parse_tmpfs_flag(t), t, "tmpfs") for t in tmpfs or []])
-    except VolumeError as e:
-        raise EngineError(str(e)) from None
+    from .volumes import parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
+    return ([Mount(parse_volume_flag(v), v, "volume") for v in volumes or []]
+            + [Mount(parse_mount_flag(m), "", "mount") for m in mounts or []]
+            + [Mount(parse_tmpfs_flag(t), t, "tmpfs") for t in tmpfs or []])
 
 
 def parse_ulimit(s: str) -> dict:
@@ -496,11 +479,8 @@ def _resource_record(r: Resources) -> dict:
 
 # ------------------------------------------------------------- validation
 def _check_resources(r: Resources) -> None:
-    try:
-        _check_memory(r.memory)
-        _check_cpus(r.nano_cpus)
-    except UnitError as e:
-        raise EngineError(str(e)) from None
+    _check_memory(r.memory)
+    _check_cpus(r.nano_cpus)
     if r.pids_limit is not None:
         _int64_flag("--pids-limit", r.pids_limit)
     if r.memory_swap is not None and r.memory_swap != -1:
@@ -528,11 +508,8 @@ def _validate(spec: ContainerSpec) -> None:
     _check_resources(host.resources)
     if cfg.stop_timeout is not None:
         _int64_flag("--stop-timeout", cfg.stop_timeout)
-    from .runtime.capabilities import CapabilityError, effective_set
-    try:
-        effective_set(host.cap_add, host.cap_drop, host.privileged)
-    except CapabilityError as e:
-        raise EngineError(f"invalid capability: {e}") from None
+    from .runtime.capabilities import effective_set
+    effective_set(host.cap_add, host.cap_drop, host.privileged)
     rp = host.restart_policy
     if rp.name not in RESTART_NAMES or rp.maximum_retry_count < 0 or (
             rp.maximum_retry_count and rp.name != "on-failure"):
@@ -627,11 +604,11 @@ def _validate_network(spec: ContainerSpec) -> None:
     for b in bindings_of(host):
         hp = (b["Proto"], b["HostIp"], b["HostPort"])
         if b["HostPort"] and hp in seen:
-            raise EngineError(f"Bind for {b['HostIp']}:{b['HostPort']} failed: port is already allocated")
+            raise Conflict(f"Bind for {b['HostIp']}:{b['HostPort']} failed: port is already allocated")
         seen.add(hp)
     if (net.ipv4_address or net.aliases) and not (kind == "bridge" and network_of(mode) != DEFAULT_NETWORK):
         what = "user specified IP address" if net.ipv4_address else "network-scoped alias"
-        raise EngineError(f"{what} is supported only for containers in user defined networks")
+        raise InvalidParameter(f"{what} is supported only for containers in user defined networks")
     for d in host.dns:
         try:
             ipaddress.ip_address(d)
@@ -832,7 +809,7 @@ def _bindings_from_docker(pb: dict) -> list[dict]:
             ip = f"[{ip}]" if ":" in ip else ip
             specs.append(f"{ip + ':' if ip else ''}{hp}:{cport}/{proto or 'tcp'}" if ip or hp
                          else f"{cport}/{proto or 'tcp'}")
-    return _ports(lambda: [b for s in specs for b in _parse_publish(s)])
+    return [b for s in specs for b in _parse_publish(s)]
 
 
 def _mount_from_docker(m: dict) -> Mount:

@@ -21,12 +21,14 @@ from typing import Any, BinaryIO, Iterator
 
 import msgpack
 
+from .errors import System
+
 SCHEMA_VERSION = 1
 DEFAULT_ROOT = "/var/lib/dunnage"
 DEFAULT_RUN = "/run/dunnage"
 
 
-class StoreError(Exception):
+class StoreError(System):
     """A problem with the store a user can act on."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .cgroups import open_cgroup
-from .errors import EngineError
+from .errors import Conflict, EngineError
 
 
 def top(engine, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -14,7 +14,7 @@ def top(engine, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], 
     import subprocess
     c = engine.container(ref)
     if not c.running():
-        raise EngineError(f"Container {c.id} is not running", 1)
+        raise Conflict(f"Container {c.id} is not running", 1)
     pids = open_cgroup(c.id).procs()
     if ps_args:
         return ps_top(ps_args, pids)

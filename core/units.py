@@ -5,12 +5,14 @@ import datetime as _dt
 import re
 from fractions import Fraction
 
+from .errors import InvalidParameter
+
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?\Z", re.I)  # go-units' sizeRegex: one space at most
 INT64_MAX = (1 << 63) - 1
 _MULT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
-class UnitError(ValueError):
+class UnitError(InvalidParameter, ValueError):
     pass
 
 

@@ -45,7 +45,7 @@ class Volumes:
         try:
             return read_record(self._meta(name))
         except (OSError, Exception):  # noqa: BLE001
-            raise VolumeError(f"get {name}: no such volume", 1) from None
+            raise VolumeError(f"get {name}: no such volume", 1, status=404) from None
 
     def exists(self, name: str) -> bool:
         return self._meta(name).exists()
@@ -96,7 +96,8 @@ class Volumes:
             self.get(name)
             users = self.users(name)
             if users:
-                raise VolumeError(f"remove {name}: volume is in use - [{', '.join(c.id for c in users)}]", 1)
+                raise VolumeError(f"remove {name}: volume is in use - [{', '.join(c.id for c in users)}]", 1,
+                                  status=409)
             tmp = self.store.tempdir("volume-rm-")
             os.rename(self.dir / name, tmp / name)  # gone at once; the data goes after
         shutil.rmtree(tmp, ignore_errors=True)

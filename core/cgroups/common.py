@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+from ..errors import System
 
-class CgroupError(Exception):
+
+class CgroupError(System):
     pass
 
 

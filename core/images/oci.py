@@ -10,6 +10,8 @@ import os
 import re
 from typing import Any, Optional
 
+from ..errors import DunnageError, InvalidParameter
+
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -39,8 +41,14 @@ MANIFEST_TYPES = (MT_OCI_MANIFEST, MT_DOCKER_MANIFEST)
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-class FormatError(ValueError):
-    pass
+class ImageError(DunnageError):
+    """A fault with an image: its name, the store, an archive or a registry (defined
+    here, at the bottom of the images package; reference.py and store.py re-export it).
+    Its status is said where it is raised (404 for no such image, 400 for a bad name)."""
+
+
+class FormatError(ImageError, InvalidParameter, ValueError):
+    """An image document (manifest, index, config, digest, platform) that is not one."""
 
 
 def check_digest(d: Any) -> str:

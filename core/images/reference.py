@@ -12,14 +12,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import oci
+from .oci import ImageError
 
 DEFAULT_REGISTRY = "docker.io"
 NAME_MAX = 255
-
-
-class ImageError(Exception):
-    """A fault with an image: its name, the store, an archive or a registry
-    (defined here, at the bottom of the images package; store.py re-exports it)."""
 
 
 @dataclass
@@ -55,33 +51,34 @@ def parse_reference(ref: str) -> Reference:
     letter, or 'localhost', names a registry, which must be a host name, an IPv4 or a
     bracketed IPv6 address, with a port or not; the whole name is at most 255 characters."""
     if re.fullmatch(r"[a-f0-9]{64}", ref):  # an image id, not a name
-        raise ImageError(f'invalid reference format: "{ref}" (a 64-byte hexadecimal string is not a repository name)')
+        raise ImageError(f'invalid reference format: "{ref}" (a 64-byte hexadecimal string is not a repository name)',
+                         status=400)
     name, digest = ref, None
     if "@" in ref:
         name, digest = ref.split("@", 1)
         try:
             oci.check_digest(digest)
         except oci.FormatError:
-            raise ImageError(f'invalid reference format: "{ref}"') from None
+            raise ImageError(f'invalid reference format: "{ref}"', status=400) from None
     tag = None
     slash, colon = name.rfind("/"), name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1:]
         if not _TAG.fullmatch(tag):
-            raise ImageError(f'invalid reference format: "{ref}"')
+            raise ImageError(f'invalid reference format: "{ref}"', status=400)
     first, _, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         registry, repo = first, rest
         if not _DOMAIN.fullmatch(registry):
-            raise ImageError(f'invalid reference format: "{ref}"')
+            raise ImageError(f'invalid reference format: "{ref}"', status=400)
     else:
         registry, repo = DEFAULT_REGISTRY, name
     if registry == DEFAULT_REGISTRY and "/" not in repo:
         repo = "library/" + repo
     if not _NAME.match(repo):
-        raise ImageError(f'invalid reference format: "{ref}"')
+        raise ImageError(f'invalid reference format: "{ref}"', status=400)
     if len(registry) + 1 + len(repo) > NAME_MAX:
-        raise ImageError(f'invalid reference format: "{ref}": repository name must not be more than {NAME_MAX} characters')
+        raise ImageError(f'invalid reference format: "{ref}": repository name must not be more than {NAME_MAX} characters', status=400)
     if tag is None and digest is None:
         tag = "latest"
     return Reference(registry, repo, tag, digest)
@@ -93,5 +90,5 @@ def parse_ref(ref: str) -> tuple[str, str]:
     names no tag (docker refuses to tag with one)."""
     r = parse_reference(ref)
     if r.digest is not None:
-        raise ImageError(f'invalid reference format: "{ref}" (a digest is not a tag)')
+        raise ImageError(f'invalid reference format: "{ref}" (a digest is not a tag)', status=400)
     return r.familiar, r.tag

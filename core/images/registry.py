@@ -299,10 +299,7 @@ class Client:
         data = self._body(f"{self.ref.repository}/blobs/{digest}", lambda r: _read(r, limit + 1), f"blob {digest}")
         if len(data) > limit:
             raise ImageError(f"blob {digest} is too large")
-        try:
-            return oci.verify(data, digest)
-        except oci.FormatError as e:
-            raise ImageError(str(e)) from None
+        return oci.verify(data, digest)
 
 
 def _read(r, n: int) -> bytes:
@@ -348,10 +345,7 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
     """Pull REF_STR into STORE.  SAY gets docker's status lines; PROGRESS(layer, bytes
     so far, size) is called as each layer downloads (from the download threads)."""
     ref = parse_reference(ref_str)
-    try:
-        want = oci.parse_platform(platform) if platform else None
-    except oci.FormatError as e:
-        raise ImageError(str(e)) from None
+    want = oci.parse_platform(platform) if platform else None
     with Client(ref, creds.get(ref.registry), tls_verify, connections=parallel + 1) as cl:
         body, ctype, digest = cl.manifest(ref.digest or ref.tag)
         try:

@@ -15,7 +15,7 @@ from typing import BinaryIO, Optional
 from ..store import Store, atomic_write_bytes, read_record, write_record
 from . import oci
 from .reference import ImageError, parse_ref  # noqa: F401  (the store's names: reference.py)
-from .unpack import LayerError, unpack_layer
+from .unpack import unpack_layer
 
 
 def now_iso() -> str:
@@ -95,10 +95,10 @@ class ImageStore:
         try:
             name, tag = parse_ref(ref)
         except ImageError:
-            raise ImageError(f"No such image: {ref}") from None
+            raise ImageError(f"No such image: {ref}", status=404) from None
         iid = idx["tags"].get(f"{name}:{tag}")
         if iid is None:
-            raise ImageError(f"No such image: {ref}")
+            raise ImageError(f"No such image: {ref}", status=404)
         return Image(**idx["images"][iid])
 
     def layer_paths(self, img: Image) -> list[str]:
@@ -172,9 +172,6 @@ class ImageStore:
                     bf.flush()
                     os.fsync(bf.fileno())
             blob_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
-        except LayerError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ImageError(str(e)) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -217,10 +214,7 @@ class ImageStore:
         """Add an image from its config and a callable giving layer I's archive: a
         stream, or a file in our staging area that may be moved into the store.
         Layers already in the store (same chain id) are not fetched again."""
-        try:
-            config = oci.parse_config(config_raw)
-        except oci.FormatError as e:
-            raise ImageError(str(e)) from None
+        config = oci.parse_config(config_raw)
         diff_ids = config["rootfs"]["diff_ids"]
         staged: list[tuple[Path, str]] = []
         try:

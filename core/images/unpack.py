@@ -28,9 +28,10 @@ from ..runtime.openat import RESOLVE_NO_MAGICLINKS as _RESOLVE_NO_MAGICLINKS
 from ..runtime.openat import RESOLVE_NO_SYMLINKS as _RESOLVE_NO_SYMLINKS
 from ..runtime.openat import RESOLVE_NO_XDEV as _RESOLVE_NO_XDEV
 from ..runtime.openat import openat2
+from .oci import ImageError
 
 
-class LayerError(Exception):
+class LayerError(ImageError):
     pass
 
 

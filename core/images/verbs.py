@@ -1,34 +1,29 @@
 """The image verbs behind the Engine facade (import, tag, load, save, pull, push, login,
 rmi, prune, the demo image) over the image store, the archives and the registry
-client; each takes the Engine first and never imports it.  ImageError is no
-EngineError yet: each verb says which of docker's exit codes its faults get (1 for
-tag and rmi, 125 otherwise), left for the one-error-type work."""
+client; each takes the Engine first and never imports it.  ImageError is a
+DunnageError raised where the fault is found, with its exit code (125) and status;
+tag and rmi exit 1 on any fault, as docker's do."""
 from __future__ import annotations
 
 from typing import BinaryIO, Optional
 
 from .. import events
 from ..containers import all_containers
-from ..errors import EngineError
+from ..errors import System, exit_code_of
 from ..lifecycle.discard import lowers_in_use
 from ..store import atomic_file
 from .store import Image, ImageError
 
 
 def import_tarball(engine, stream: BinaryIO, ref: Optional[str], changes: Optional[dict] = None) -> Image:
-    try:
-        img = engine.images.import_tarball(stream, ref, changes)
-    except ImageError as err:
-        raise EngineError(str(err)) from None
+    img = engine.images.import_tarball(stream, ref, changes)
     events.emit(engine.store, "image", "import", img.id, {"name": ref or ""})
     return img
 
 
 def tag(engine, src: str, target: str) -> Image:
-    try:
+    with exit_code_of(1):
         img = engine.images.tag(src, target)
-    except ImageError as err:
-        raise EngineError(str(err), 1) from None
     events.emit(engine.store, "image", "tag", img.id, {"name": target})
     return img
 
@@ -41,10 +36,7 @@ def prune(engine, all_: bool = False) -> list[str]:
 def load(engine, source) -> list[tuple[Image, list[str]]]:
     """docker load: docker archives and OCI layouts (a path, a directory, or a stream)."""
     from .archive import load as load_archive
-    try:
-        out = load_archive(engine.images, source)
-    except ImageError as err:
-        raise EngineError(str(err)) from None
+    out = load_archive(engine.images, source)
     for img, tags in out:
         events.emit(engine.store, "image", "load", img.id, {"name": ",".join(tags)})
     return out
@@ -60,20 +52,14 @@ def pull(engine, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None
     """PROGRESS(layer, bytes so far, size), from the download threads, as layers come.
     PLATFORM (os/arch[/variant]) picks from a multi-platform index; this machine's by default."""
     from .registry import pull as registry_pull
-    try:
-        img = registry_pull(engine.images, ref, credentials(engine), tls_verify, say, progress=progress, platform=platform)
-    except ImageError as err:
-        raise EngineError(str(err)) from None
+    img = registry_pull(engine.images, ref, credentials(engine), tls_verify, say, progress=progress, platform=platform)
     events.emit(engine.store, "image", "pull", img.id, {"name": ref})
     return img
 
 
 def push(engine, ref: str, tls_verify: Optional[bool] = None, say=lambda s: None) -> str:
     from .registry import push as registry_push
-    try:
-        digest = registry_push(engine.images, ref, credentials(engine), tls_verify, say)
-    except ImageError as err:
-        raise EngineError(str(err)) from None
+    digest = registry_push(engine.images, ref, credentials(engine), tls_verify, say)
     events.emit(engine.store, "image", "push", ref, {"name": ref})
     return digest
 
@@ -85,7 +71,7 @@ def login(engine, registry: str, user: str, password: str, tls_verify: Optional[
     try:
         cl.request("").close()
     except ImageError as err:
-        raise EngineError(f"login to {registry} failed: {err}") from None
+        raise ImageError(f"login to {registry} failed: {err}", status=err.status) from None
     credentials(engine).set(registry, user, password)
 
 
@@ -102,10 +88,8 @@ def save(engine, refs: list[str], path: Optional[str], fmt: str = "docker-archiv
             return
         with atomic_file(path) as f:
             save_archive(engine.images, refs, f, fmt)
-    except ImageError as err:
-        raise EngineError(str(err)) from None
     except OSError as err:
-        raise EngineError(f"save: {path}: {err.strerror}") from None
+        raise System(f"save: {path}: {err.strerror}") from None
 
 
 def ls(engine) -> list[Image]:
@@ -113,10 +97,7 @@ def ls(engine) -> list[Image]:
 
 
 def get(engine, ref: str) -> Image:
-    try:
-        return engine.images.get(ref)
-    except ImageError as err:
-        raise EngineError(str(err)) from None
+    return engine.images.get(ref)
 
 
 def remove(engine, ref: str, force: bool = False) -> list[str]:
@@ -125,10 +106,8 @@ def remove(engine, ref: str, force: bool = False) -> list[str]:
     for c in cs:
         in_use[c.config["Image"]] = in_use.get(c.config["Image"], False) or c.status in (
             "running", "paused", "restarting")
-    try:
+    with exit_code_of(1):
         out = engine.images.remove(ref, in_use, force, lowers_in_use(engine.store))
-    except ImageError as err:
-        raise EngineError(str(err), 1) from None
     events.emit(engine.store, "image", "delete", ref)
     return out
 

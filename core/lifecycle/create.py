@@ -16,7 +16,7 @@ from typing import Optional
 from .. import events
 from ..cgroups import blkio_weight_support, swap_accounting
 from ..containers import Container, all_containers, create_dirs, find, load, new_id, random_name
-from ..errors import EngineError
+from ..errors import Conflict, EngineError, NotFound, System, exit_code_of
 from ..images.store import now_iso
 from ..spec import DEFAULT_PATH, ContainerSpec, exposed_of, flag_lists, host_record, merge_env, merge_health
 from ..store import write_record
@@ -96,7 +96,7 @@ def _name(e, name: Optional[str]) -> str:
         return name
     other = find(e.store, name)
     if other is not None and other.name == name:
-        raise EngineError(f'Conflict. The container name "/{name}" is already in use by container '
+        raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                           f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
     return name
 
@@ -124,15 +124,12 @@ def _seccomp(host) -> dict | str | None:
     """A profile of the user's is read now and kept with the container, as docker does; the
     default is named, and applied as the dunnage that starts it has it (docker's too: and a
     config without 20 KB of profile reads faster)."""
-    from ..runtime.seccomp import DEFAULT as DEFAULT_SECCOMP, SeccompError, load_profile
+    from ..runtime.seccomp import DEFAULT as DEFAULT_SECCOMP, load_profile
     from ..spec import seccomp_option
     opt = seccomp_option(host.security_opt)
-    try:
-        if opt is None:
-            return None if host.privileged else DEFAULT_SECCOMP
-        return load_profile(opt)
-    except SeccompError as err:
-        raise EngineError(str(err)) from None
+    if opt is None:
+        return None if host.privileged else DEFAULT_SECCOMP
+    return load_profile(opt)
 
 
 def _network(e, spec: ContainerSpec, hc: dict) -> dict:
@@ -143,12 +140,12 @@ def _network(e, spec: ContainerSpec, hc: dict) -> dict:
     mode = spec.host.mode()
     kind = mode_kind(mode)
     if kind == "container" and find(e.store, mode.split(":", 1)[1]) is None:
-        raise EngineError(f"No such container: {mode.split(':', 1)[1]}")
+        raise NotFound(f"No such container: {mode.split(':', 1)[1]}")
     net = None
     if kind == "bridge" and network_of(mode) != DEFAULT_NETWORK:
         net = Networks(e.store).find(mode)
         if net is None:
-            raise EngineError(f"network {mode} not found")
+            raise NotFound(f"network {mode} not found")
         mode = net["Name"]
     hc["NetworkMode"] = mode
     ip = spec.networking.ipv4_address
@@ -172,7 +169,7 @@ def _mounts(e, spec: ContainerSpec, image_volumes: dict) -> list[dict]:
         name, _, mode = ref.partition(":")
         other = find(e.store, name)
         if other is None:
-            raise EngineError(f"No such container: {name}")
+            raise NotFound(f"No such container: {name}")
         for m in other.config["HostConfig"].get("Mounts") or []:
             if m["Type"] != "tmpfs":
                 out.append(dict(m, ReadOnly=(mode == "ro") or (mode == "" and m.get("ReadOnly"))))
@@ -192,19 +189,20 @@ def _mounts(e, spec: ContainerSpec, image_volumes: dict) -> list[dict]:
 
 def _make_volumes(e, mounts: list[dict]) -> list[dict]:
     """Create what the mounts need: named and anonymous volumes, missing -v host directories."""
-    from ..volumes import VolumeError, Volumes
+    from ..volumes import Volumes
     vols = Volumes(e.store)
     out = []
     for m in mounts:
         m = dict(m)
         try:
-            if m["Type"] == "volume":
-                rec = vols.create(m.get("Name"), anonymous=bool(m.get("Anonymous")))
-                m["Name"], m["Source"] = rec["Name"], rec["Mountpoint"]
-            elif m["Type"] == "bind" and m.pop("CreateSource", False) and not os.path.exists(m["Source"]):
-                os.makedirs(m["Source"], 0o755, exist_ok=True)
-        except (VolumeError, OSError) as err:
-            raise EngineError(str(err)) from None
+            with exit_code_of(125):
+                if m["Type"] == "volume":
+                    rec = vols.create(m.get("Name"), anonymous=bool(m.get("Anonymous")))
+                    m["Name"], m["Source"] = rec["Name"], rec["Mountpoint"]
+                elif m["Type"] == "bind" and m.pop("CreateSource", False) and not os.path.exists(m["Source"]):
+                    os.makedirs(m["Source"], 0o755, exist_ok=True)
+        except OSError as err:
+            raise System(str(err)) from None
         out.append(m)
     return out
 

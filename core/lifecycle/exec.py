@@ -6,7 +6,7 @@ from typing import Optional
 
 from .. import events
 from ..cgroups import open_cgroup
-from ..errors import EngineError
+from ..errors import Conflict, EngineError
 from ..spec import check_user
 
 
@@ -15,23 +15,19 @@ def exec_(e, ref: str, argv: list[str], *, tty: bool = False, interactive: bool 
           env: list[str] | None = None) -> int:
     """Run ARGV in the running container REF; its exit code."""
     from ..runtime.exec import exec_spec, run_exec
-    from ..runtime.users import UserError
     c = e.container(ref)
     if not argv:
         raise EngineError("exec needs a command", 1)
     if c.status == "paused":
-        raise EngineError(f"container {c.id} is paused, unpause the container before exec", 1)
+        raise Conflict(f"container {c.id} is paused, unpause the container before exec", 1)
     if not c.running():
-        raise EngineError(f"container {c.id} is not running", 1)
+        raise Conflict(f"container {c.id} is not running", 1)
     if user:
         check_user(user)
     spec = exec_spec(c.config, argv, user=user, workdir=workdir, env=env or [], tty=tty)
     events.emit(e.store, "container", "exec_start: " + " ".join(argv), c.id, {"name": c.name})
-    try:
-        code, msg = run_exec(c.state["Pid"], open_cgroup(c.id), spec, tty=tty, interactive=interactive,
-                             detach=detach)
-    except UserError as err:
-        raise EngineError(str(err), 126) from None
+    code, msg = run_exec(c.state["Pid"], open_cgroup(c.id), spec, tty=tty, interactive=interactive,
+                         detach=detach)
     if msg:
         raise EngineError(msg, code)
     return code

@@ -6,7 +6,7 @@ import signal as _signal
 
 from .. import events
 from ..containers import Container
-from ..errors import EngineError
+from ..errors import Conflict, EngineError
 from .pause import thaw_if_paused
 
 
@@ -29,7 +29,7 @@ def kill(e, ref: str, sig: str | int = "KILL") -> Container:
     c = e.container(ref)
     signum = signal_number(sig)
     if not c.running():
-        raise EngineError(f"Cannot kill container: {ref}: container {c.id} is not running", 1)
+        raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running", 1)
     c.save_state(StopRequested=True)  # a restart policy does not bring it back
     try:
         os.kill(c.state["Pid"], signum)

@@ -2,32 +2,30 @@
 from __future__ import annotations
 
 from .. import events
-from ..cgroups import CgroupError, open_cgroup
+from ..cgroups import open_cgroup
 from ..containers import Container
-from ..errors import EngineError
+from ..errors import Conflict, exit_code_of
 
 
 def pause(e, ref: str) -> Container:
     c = e.container(ref)
     if c.status == "paused":
-        raise EngineError(f"Container {c.id} is already paused", 1)
+        raise Conflict(f"Container {c.id} is already paused", 1)
     if not c.running():
-        raise EngineError(f"Container {c.id} is not running", 1)
+        raise Conflict(f"Container {c.id} is not running", 1)
     return freeze(e, c, True)
 
 
 def unpause(e, ref: str) -> Container:
     c = e.container(ref)
     if c.status != "paused":
-        raise EngineError(f"Container {c.id} is not paused", 1)
+        raise Conflict(f"Container {c.id} is not paused", 1)
     return freeze(e, c, False)
 
 
 def freeze(e, c: Container, frozen: bool) -> Container:
-    try:
+    with exit_code_of(1):
         open_cgroup(c.id).freeze(frozen)
-    except CgroupError as err:
-        raise EngineError(str(err), 1) from None
     c.save_state(Status="paused" if frozen else "running")
     events.emit(e.store, "container", "pause" if frozen else "unpause", c.id, {"name": c.name})
     return c

@@ -6,7 +6,7 @@ import os
 import signal as _signal
 
 from ..containers import Container
-from ..errors import EngineError
+from ..errors import Conflict, EngineError
 from .discard import discard
 from .pause import thaw_if_paused
 from .wait import wait
@@ -16,7 +16,7 @@ def remove(e, ref: str, force: bool = False, volumes: bool = False) -> Container
     c = e.container(ref)
     if c.status == "restarting":
         if not force:
-            raise EngineError(f"You cannot remove a restarting container {c.id}. Stop the container "
+            raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the container "
                               "before attempting removal or force remove", 1)
         c.save_state(StopRequested=True)
         c.wait_shim(30)
@@ -24,7 +24,7 @@ def remove(e, ref: str, force: bool = False, volumes: bool = False) -> Container
     if c.running():
         c.save_state(StopRequested=True)
         if not force:
-            raise EngineError(f"You cannot remove a running container {c.id}. Stop the container "
+            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                               "before attempting removal or force remove", 1)
         try:
             os.kill(c.state["Pid"], _signal.SIGKILL)

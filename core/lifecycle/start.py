@@ -15,15 +15,12 @@ def start(e, ref: str, code_missing: int = 1, on_listening=None, attach: bool = 
         return c
     if attach:
         c.save_state(AttachFirst=True)  # one start only: the shim clears it
-    from ..net.config import DEFAULT_NETWORK, NetworkError, Networks
+    from ..net.config import DEFAULT_NETWORK, Networks
     if DEFAULT_NETWORK in (c.config.get("NetworkConfigs") or {}):
         # docker's daemon makes its default bridge as it starts; here the first start
         # on it does, in this short-lived front rather than in the container's shim
         # (which would keep nftables' libraries loaded for its whole life)
-        try:
-            Networks(e.store).ensure_default()
-        except NetworkError as err:
-            raise EngineError(str(err), err.code) from None
+        Networks(e.store).ensure_default()
     create_dirs(c)
     code, msg = spawn(e.store, c.id, on_listening)
     if code:

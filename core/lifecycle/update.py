@@ -7,23 +7,20 @@ from typing import Optional
 from .. import events
 from ..cgroups import CgroupError, Limits, open_cgroup
 from ..containers import Container
-from ..errors import EngineError
+from ..errors import EngineError, exit_code_of
 from ..runtime.spec import limits_of
 from ..spec import _int64_flag, parse_cpus_checked, parse_size_checked, resource_flags
-from ..units import UnitError
 
 
 def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
            pids_limit: Optional[int] = None, memory_swap: Optional[str] = None) -> Container:
     c = e.container(ref)
     hc = dict(c.config["HostConfig"])
-    try:
+    with exit_code_of(1):
         if memory is not None:
             hc["Memory"] = parse_size_checked(memory)
         if cpus is not None:
             hc["NanoCpus"] = parse_cpus_checked(cpus)
-    except UnitError as err:
-        raise EngineError(str(err), 1) from None
     if memory_swap is not None:
         hc.update(resource_flags(hc.get("Memory") or 0, memory_swap, None, None, None, None, None))
     elif memory is not None and (hc.get("MemorySwap") or 0) > 0 and hc["Memory"] > hc["MemorySwap"]:

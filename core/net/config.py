@@ -25,9 +25,7 @@ BUILTIN = ("bridge", "host", "none")
 
 class NetworkError(EngineError):
     """A network fault, with docker's exit code (1 unless said)."""
-
-    def __init__(self, msg: str, code: int = 1):
-        super().__init__(msg, code)
+    exit_code = 1
 
 
 def _pools():
@@ -78,7 +76,7 @@ class Networks:
     def get(self, ref: str) -> dict:
         r = self.find(ref)
         if r is None:
-            raise NetworkError(f"network {ref} not found")
+            raise NetworkError(f"network {ref} not found", status=404)
         return r
 
     def firewall(self):
@@ -172,7 +170,8 @@ class Networks:
             r = self.get(r["Id"])
             if r["Endpoints"]:
                 names = ", ".join(sorted(e["Name"] for e in r["Endpoints"].values()))
-                raise NetworkError(f"error while removing network: network {r['Name']} has active endpoints ({names})")
+                raise NetworkError(f"error while removing network: network {r['Name']} has active endpoints ({names})",
+                                   status=409)
             self._destroy(r)
             if not self.list():
                 self.firewall().destroy()
@@ -214,7 +213,7 @@ class Networks:
         with self.lock():
             r = self.get(ref)
             if cid in r["Endpoints"]:
-                raise NetworkError(f"container {cname} is already attached to network {r['Name']}")
+                raise NetworkError(f"container {cname} is already attached to network {r['Name']}", status=409)
             net = ipaddress.ip_network(r["Subnet"])
             used = {e["IPAddress"] for e in r["Endpoints"].values()} | {r["Gateway"]}
             if ip:
@@ -225,7 +224,7 @@ class Networks:
                 if want not in net or want in (net.network_address, net.broadcast_address):
                     raise NetworkError(f"no configured subnet contains IP address {ip}")
                 if str(want) in used:
-                    raise NetworkError(f"Address already in use: {ip}")
+                    raise NetworkError(f"Address already in use: {ip}", status=409)
                 addr = str(want)
             else:
                 addr = next((str(h) for h in net.hosts() if str(h) not in used), None)

@@ -30,10 +30,12 @@ from __future__ import annotations
 import ctypes
 import json
 
+from ..errors import System
+
 NFT_CTX_OUTPUT_JSON = 1 << 4
 
 
-class FirewallError(Exception):
+class FirewallError(System):
     pass
 
 

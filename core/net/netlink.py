@@ -20,9 +20,10 @@ import socket
 import struct
 import threading
 
+from ..errors import System
 from ..runtime.linux import CLONE_NEWNET, setns, unshare
 
-class NetlinkError(Exception):
+class NetlinkError(System):
     pass
 
 

@@ -12,8 +12,10 @@ import ipaddress
 import re
 import socket
 
+from ..errors import InvalidParameter
 
-class PortError(Exception):
+
+class PortError(InvalidParameter):
     pass
 
 
@@ -110,7 +112,7 @@ class Reservation:
             return s.getsockname()[1]
         where = f"{b['HostIp']}:{b['HostPort'] or '-'.join(map(str, b.get('HostRange') or []))}"
         reason = "port is already allocated" if getattr(last, "errno", 0) == 98 else str(last)
-        raise PortError(f"Bind for {where} failed: {reason}")
+        raise PortError(f"Bind for {where} failed: {reason}", status=409 if reason == "port is already allocated" else 500)
 
     def close(self) -> None:
         for s in self.socks:

@@ -16,7 +16,7 @@ import os
 from typing import Optional
 
 from .config import DEFAULT_NETWORK, NetworkError, Networks
-from .ports import PortError, Reservation, docker_ports
+from .ports import Reservation, docker_ports
 
 
 HOSTS_HEAD = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -72,7 +72,8 @@ class Sandbox:
             from ..containers import find
             other = find(self.store, mode.split(":", 1)[1])
             if other is None or not other.running():
-                raise NetworkError(f"cannot join the network of container {mode.split(':', 1)[1]}: it is not running")
+                raise NetworkError(f"cannot join the network of container {mode.split(':', 1)[1]}: it is not running",
+                                   status=409)
             self.netns_fd = os.open(f"/proc/{other.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             self._write("hosts", _read(str(other.dir / "hosts")))
             self._write("resolv.conf", _read(str(other.dir / "resolv.conf")) or resolv_conf(False, dns, search, options))
@@ -101,10 +102,7 @@ class Sandbox:
                     bindings.append({"Proto": proto or "tcp", "HostIp": "0.0.0.0", "HostPort": 0, "Port": int(port)})
         if not wanted:
             bindings = []
-        try:
-            ports = self.reservation.reserve(bindings)
-        except PortError as e:
-            raise NetworkError(str(e), 125) from None
+        ports = self.reservation.reserve(bindings)
         from .netlink import new_netns
         self.netns_fd = new_netns()
         settings = {}

@@ -9,7 +9,7 @@ from typing import Optional
 
 from .. import events
 from ..containers import all_containers, find
-from ..errors import EngineError
+from ..errors import EngineError, NotFound
 from ..inspect import network_inspect, published_ports
 from ..spec import labels as spec_labels
 from .config import Networks
@@ -108,7 +108,7 @@ def disconnect(engine, net_ref: str, ref: str, force: bool = False) -> None:
         ep = next((cid for cid, ep in r["Endpoints"].items() if ref in (ep["Name"], cid) or
                    (len(ref) >= 3 and cid.startswith(ref))), None)
         if ep is None:
-            raise EngineError(f"endpoint {ref} not found", 1)
+            raise NotFound(f"endpoint {ref} not found", 1)
         nets.release(ep, r["Id"])
         events.emit(engine.store, "network", "disconnect", r["Id"], {"name": r["Name"], "container": ep})
         return

@@ -6,6 +6,7 @@ import ctypes
 import functools
 import os
 
+from ..errors import InvalidParameter
 from .linux import libc as _libc, prctl
 
 CAPS = [
@@ -29,7 +30,7 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 
-class CapabilityError(ValueError):
+class CapabilityError(InvalidParameter, ValueError):
     pass
 
 
@@ -47,7 +48,7 @@ def normalize(name: str) -> str:
     if n.startswith("CAP_"):
         n = n[4:]
     if n != "ALL" and n not in CAP_NUMBER:
-        raise CapabilityError(f'unknown capability: "CAP_{n}"')
+        raise CapabilityError(f'invalid capability: unknown capability: "CAP_{n}"')
     return n
 
 

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..errors import InvalidParameter
+
 DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
 
 
@@ -47,7 +49,7 @@ def preload():
     return pyseccomp
 
 
-class SeccompError(ValueError):
+class SeccompError(InvalidParameter, ValueError):
     pass
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..errors import InvalidParameter
 
-class UserError(ValueError):
-    pass
+
+class UserError(InvalidParameter, ValueError):
+    """A user or group the container's files do not name: docker's exec and health
+    checks exit 126 on it."""
+    exit_code = 126
 
 
 @dataclass
