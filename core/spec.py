@@ -266,7 +266,7 @@ def _memory_swap(v) -> int:
     try:
         return parse_size(v)
     except UnitError as e:
-        raise EngineError(f"invalid --memory-swap: {e}") from None
+        raise InvalidParameter(f"invalid --memory-swap: {e}") from None
 
 
 def _device_rates(flag: str, items) -> list[dict]:

@@ -212,7 +212,7 @@ def parse_mount_flag(spec: str) -> dict:
             try:
                 opts.append(f"size={parse_size_checked(kv.pop('tmpfs-size'))}")
             except UnitError as e:
-                raise VolumeError(f'invalid --mount "{spec}": {e}') from None
+                raise VolumeError(f'invalid --mount "{spec}": {e}', status=400) from None
         if "tmpfs-mode" in kv:
             mode = kv.pop("tmpfs-mode")
             if not re.fullmatch(r"[0-7]{1,4}", mode):
@@ -244,7 +244,7 @@ def parse_tmpfs_flag(spec: str) -> dict:
             try:
                 out.append(f"size={parse_size_checked(v)}")
             except UnitError as e:
-                raise VolumeError(f'invalid --tmpfs "{spec}": {e}') from None
+                raise VolumeError(f'invalid --tmpfs "{spec}": {e}', status=400) from None
         elif k in ("mode", "uid", "gid", "nr_inodes") and v.isdigit():
             out.append(o)
         else:

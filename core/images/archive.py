@@ -109,7 +109,7 @@ def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) ->
         try:
             diff_ids = oci.parse_config(config_raw)["rootfs"]["diff_ids"]
         except oci.FormatError as e:
-            raise ImageError(f"archive: {e}") from None
+            raise ImageError(f"archive: {e}", status=400) from None
         layers = [_inside(root, p) if isinstance(p, str) else None for p in entry["Layers"]]
         if len(layers) != len(diff_ids):
             raise ImageError("archive: the manifest and the config disagree on the number of layers")
@@ -128,7 +128,7 @@ def load_oci_layout(store: ImageStore, root: Path, movable: bool = False) -> lis
     try:
         index = oci.parse_json(_read(root / "index.json"), "index.json")
     except oci.FormatError as e:
-        raise ImageError(f"archive: {e}") from None
+        raise ImageError(f"archive: {e}", status=400) from None
     out = []
     for desc in index.get("manifests") or []:
         try:
@@ -145,7 +145,7 @@ def load_oci_layout(store: ImageStore, root: Path, movable: bool = False) -> lis
             config_raw = _verified_blob(root, man["config"]["digest"]).read_bytes()
             layers = [_verified_blob(root, layer["digest"]) for layer in man["layers"]]
         except oci.FormatError as e:
-            raise ImageError(f"archive: {e}") from None
+            raise ImageError(f"archive: {e}", status=400) from None
         tag = _tag_of(name) if name and (":" in name or "/" in name) else None
         opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
         img = store.add_image(config_raw, opener, [tag] if tag else [])
@@ -172,7 +172,7 @@ def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[st
                 raise ImageError(f"archive: not a valid image archive ({e.strerror}: {e.filename})") from None
             raise ImageError(f"open {source}: no such file or directory") from None
         except LayerError as e:
-            raise ImageError(f"archive: {str(e).replace(' in layer', ' in archive')}") from None
+            raise ImageError(f"archive: {str(e).replace(' in layer', ' in archive')}", status=400) from None
         except Exception as e:  # noqa: BLE001 - tarfile's, zlib's, zstd's errors
             first = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
             raise ImageError(f"archive: not a valid image archive ({first})") from None

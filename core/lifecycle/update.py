@@ -7,7 +7,7 @@ from typing import Optional
 from .. import events
 from ..cgroups import CgroupError, Limits, open_cgroup
 from ..containers import Container
-from ..errors import EngineError, exit_code_of
+from ..errors import EngineError, System, exit_code_of
 from ..runtime.spec import limits_of
 from ..spec import _int64_flag, parse_cpus_checked, parse_size_checked, resource_flags
 
@@ -38,7 +38,7 @@ def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None
                                                 cpu_quota=lim.cpu_quota if cpus is not None else None,
                                                 pids=lim.pids if pids_limit is not None else None))
         except CgroupError as err:
-            raise EngineError(f"Cannot update container {c.id}: {err}", 1) from None
+            raise System(f"Cannot update container {c.id}: {err}", 1) from None
     c.config["HostConfig"] = hc
     with e.store.lock(f"c-{c.id[:16]}"):
         c.save_config()
