@@ -39,3 +39,16 @@ def test_a_state_record_lost_to_a_crash_shows_the_container_exited(session_root,
     assert "lost-state exited" in r.stdout.decode().splitlines()
     assert "state was lost" in engine.inspect("lost-state")["State"]["Error"]
     assert cli(session_root, "rm", "lost-state").returncode == 0
+
+
+def test_a_record_from_a_newer_dunnage_is_one_line_not_a_traceback(fresh_root):
+    """The store's own fault (StoreError) is the one error type too: docker's `Error:`
+    line and exit code, not a Python traceback with exit 1."""
+    import msgpack
+    assert cli(fresh_root, "images").returncode == 0
+    index = fresh_root / "images" / "index.msgpack"
+    index.write_bytes(msgpack.packb({"schema": 99, "data": {}}))
+    r = cli(fresh_root, "images")
+    assert r.returncode == 125
+    assert r.stderr.decode() == f"dunnage: Error: {index}: written by a newer dunnage (schema 99)\n"
+    assert r.stdout == b""
