@@ -375,7 +375,8 @@ def attach(req):
     tty = bool((c.config.get("Config") or {}).get("Tty"))
     wanted = ({"stdout"} if out else set()) | ({"stderr"} if err else set())
     mine: queue.Queue = queue.Queue()
-    if stream and c.status not in ACTIVE:
+    running = c.status in ACTIVE
+    if stream and not running:
         with _pending_lock:
             _pending.setdefault(c.id, []).append(mine)
 
@@ -403,6 +404,11 @@ def attach(req):
             return
         sock = None
         try:
+            if running:
+                try:
+                    sock = e.attach_socket(c.id)
+                except EngineError:
+                    return
             while sock is None:
                 try:
                     sock = mine.get(timeout=0.1)

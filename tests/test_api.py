@@ -98,6 +98,7 @@ def docker(api, tmp_path):
     def run(*args, timeout=60) -> subprocess.CompletedProcess:
         return subprocess.run([DOCKER, "-H", f"unix://{api}", *args], capture_output=True, text=True,
                               env=env, timeout=timeout)
+    run.uri, run.env = f"unix://{api}", env
     return run
 
 
@@ -153,6 +154,32 @@ def test_cli_detached_container_verbs(docker):
     assert docker("rm", "api-cli").returncode == 0
     r = docker("rm", "api-cli")
     assert r.returncode == 1 and "No such container: api-cli" in r.stderr
+
+
+def test_cli_attach_exec_detached_and_listing(docker):
+    r = docker("run", "-d", "--name", "api-attach", IMAGE, "sh", "-c", "while :; do echo tick; sleep 0.1; done")
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen([DOCKER, "-H", docker.uri, "attach", "--no-stdin", "api-attach"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=docker.env)
+    try:
+        import select
+        assert select.select([p.stdout], [], [], 20)[0], "no output through attach"
+        assert p.stdout.readline() == b"tick\n"
+        assert docker("kill", "api-attach").returncode == 0
+        assert p.wait(timeout=30) == 137
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+        p.stdout.close()
+        p.stderr.close()
+    assert docker("start", "api-attach").returncode == 0
+    assert docker("exec", "-d", "api-attach", "sh", "-c", "echo done > /flag").returncode == 0
+    wait_for(lambda: docker("exec", "api-attach", "cat", "/flag").stdout == "done\n")
+    docker("run", "-d", "--name", "api-second", IMAGE, "true")
+    assert docker("ps", "-a", "-n", "1", "--format", "{{.Names}}").stdout == "api-second\n"
+    assert docker("ps", "--filter", "status=running", "--format", "{{.Names}}").stdout == "api-attach\n"
+    assert docker("rm", "-f", "api-attach", "api-second").returncode == 0
 
 
 def test_cli_networks_and_volumes(docker):
