@@ -255,6 +255,7 @@ def test_sdk_containers(sdk):
     wait_for(lambda: c.logs() == b"hello\noops\n")
     assert c.logs(stderr=False) == b"hello\n"
     assert c.logs(tail=1) == b"oops\n"
+    assert c.logs(since=int(time.time()) + 60) == b""
     stamped = c.logs(timestamps=True).splitlines()
     assert [line.split(b" ", 1)[1] for line in stamped] == [b"hello", b"oops"]
     assert all(line[:4].isdigit() and line.split(b" ", 1)[0].endswith(b"Z") for line in stamped)
@@ -396,6 +397,19 @@ def test_service_socket_and_idle_exit(session_root):
         assert p.wait(timeout=15) == 0
         assert time.monotonic() - t0 >= 0.9
         assert not os.path.exists(sock)
+    finally:
+        _stop_service(p)
+
+
+def test_service_default_socket(session_root):
+    """Without URI: docker.sock in the root's run directory (<root>/run for a root of its own)."""
+    sock = session_root / "run" / "docker.sock"
+    p = subprocess.Popen([DUNNAGE, "--root", str(session_root), "system", "service", "--time", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _ping(str(sock)), timeout=20)
+        assert p.wait(timeout=15) == 0
+        assert not sock.exists()
     finally:
         _stop_service(p)
 
