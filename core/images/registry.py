@@ -211,7 +211,7 @@ class Client:
                 if r.status == 404:
                     if ok404:
                         return None
-                    raise ImageError(f"{self.ref.familiar}: not found in {self.ref.registry}")
+                    raise ImageError(f"{self.ref.familiar}: not found in {self.ref.registry}", status=404)
                 detail = ""
                 try:
                     errs = json.loads(_read(r, 65536)).get("errors") or []
