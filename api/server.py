@@ -137,15 +137,13 @@ class Handler(BaseHTTPRequestHandler):
                     raise from_engine(e) from None
                 traceback.print_exc()
                 raise ApiError(500, f"{type(e).__name__}: {e}") from None
-        except NotModified:
-            self.send_response(304)
+        except ApiError as e:
+            if e.status != 304 and not isinstance(e, NotModified):
+                self._fail(e, body_read)
+                return
+            self.send_response(304)  # (no body, as HTTP has it)
             self._common_headers()
             self.end_headers()
-            return
-        except ApiError as e:
-            if not body_read:
-                self.close_connection = True  # its body is still in the stream
-            self._send(e.status, e.body(), "application/json")
             return
         if isinstance(out, Stream):
             self._stream(out)
@@ -158,6 +156,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(204, None)
         else:
             self._send(200, json.dumps(out).encode() + b"\n", "application/json")
+
+    def _fail(self, e: ApiError, body_read: bool) -> None:
+        if not body_read:
+            self.close_connection = True  # its body is still in the stream
+        self._send(e.status, e.body(), "application/json")
 
     def _send(self, status: int, data: Optional[bytes], ctype: str = "application/json",
               extra: Optional[dict] = None) -> None:

@@ -89,3 +89,13 @@ def test_error_body_is_dockers():
         code = 1
     e = from_engine(EngineLike("No such container: x"))
     assert (e.status, json.loads(e.body())) == (404, {"message": "No such container: x"})
+
+
+def test_an_error_of_a_kind_keeps_its_status():
+    class Kind(Exception):
+        code, status = 1, 409
+    assert from_engine(Kind("whatever the words")).status == 409
+
+    class Unclassified(Exception):
+        code, status = 1, None
+    assert from_engine(Unclassified("No such network: n")).status == 404
