@@ -25,4 +25,7 @@ def start(e, ref: str, code_missing: int = 1, on_listening=None, attach: bool = 
     code, msg = spawn(e.store, c.id, on_listening)
     if code:
         raise EngineError(msg, code)
-    return c.reload()
+    try:
+        return c.reload()
+    except FileNotFoundError:  # a --rm container that already ran, ended and was removed: started all the same
+        return c

@@ -147,7 +147,5 @@ def test_no_import_cycles():
     assert [c for c in cycles(graph()) if not all(m.startswith("dunnage.api") for m in c)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="the Engine API's modules (issue 19, being built) import each other "
-                                       "both ways: api <-> api.server <-> api.routes <-> the verbs' modules")
 def test_no_import_cycles_in_the_engine_api():
     assert [c for c in cycles(graph()) if c[0].startswith("dunnage.api")] == []
