@@ -517,24 +517,26 @@ class _With(_Control):
     word = "with"
 
 
-class _BreakNode(_Node):
+class _Word(_Node):
+    """An action of one keyword: {{break}}, {{continue}}, {{end}}, {{else}}."""
     __slots__ = ()
+    word = ""
 
     def __init__(self, pos):
         self.pos = pos
 
     def __str__(self):
-        return "{{break}}"
+        return "{{" + self.word + "}}"
 
 
-class _ContinueNode(_Node):
+class _BreakNode(_Word):
     __slots__ = ()
+    word = "break"
 
-    def __init__(self, pos):
-        self.pos = pos
 
-    def __str__(self):
-        return "{{continue}}"
+class _ContinueNode(_Word):
+    __slots__ = ()
+    word = "continue"
 
 
 class _TemplateCall(_Node):
@@ -547,24 +549,14 @@ class _TemplateCall(_Node):
         return "{{template " + _go_quote(self.name) + (" " + str(self.pipe) if self.pipe else "") + "}}"
 
 
-class _End(_Node):
+class _End(_Word):
     __slots__ = ()
-
-    def __init__(self, pos):
-        self.pos = pos
-
-    def __str__(self):
-        return "{{end}}"
+    word = "end"
 
 
-class _Else(_Node):
+class _Else(_Word):
     __slots__ = ()
-
-    def __init__(self, pos):
-        self.pos = pos
-
-    def __str__(self):
-        return "{{else}}"
+    word = "else"
 
 
 # ---------------------------------------------------------------- parser
