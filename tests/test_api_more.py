@@ -1,0 +1,115 @@
+"""The Engine API's second step (issue 19): events, stats, archive (docker cp),
+export, changes, disk usage, history, prunes, commit, save and load, driven by the
+real clients (Debian's docker CLI and the Docker SDK for Python) against the real
+service on the session's root.  What a test makes goes after it, pass or fail."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import cli, wait_for
+from test_api import DOCKER, IMAGE, _ping, _start_service, _stop_service, request
+
+
+@pytest.fixture(scope="module")
+def service(session_root):
+    sock = str(session_root / "docker-more.sock")
+    p = _start_service(session_root, sock, "--time", "0")
+    try:
+        wait_for(lambda: p.poll() is not None or _ping(sock), timeout=20)
+        assert p.poll() is None, p.stderr.read().decode()
+        yield sock
+    finally:
+        _stop_service(p)
+
+
+@pytest.fixture
+def api(service, engine):
+    """The socket; the volumes, networks and images a test makes go after it (the
+    engine fixture removes its containers)."""
+    vols = {v["Name"] for v in engine.volumes()}
+    nets = {n["Name"] for n in engine.networks()}
+    imgs = {i.id for i in engine.list_images()}
+    yield service
+    for v in engine.volumes():
+        if v["Name"] not in vols:
+            try:
+                engine.volume_remove(v["Name"])
+            except Exception:  # noqa: BLE001
+                pass
+    for n in engine.networks():
+        if n["Name"] not in nets:
+            try:
+                engine.network_remove(n["Name"])
+            except Exception:  # noqa: BLE001
+                pass
+    for i in engine.list_images():
+        if i.id not in imgs:
+            try:
+                engine.remove_image(i.id, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+@pytest.fixture
+def docker(api, tmp_path):
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker-config"))
+
+    def run(*args, timeout=60, input=None) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, "-H", f"unix://{api}", *args], capture_output=True, text=input is None or
+                              isinstance(input, str), env=env, timeout=timeout, input=input)
+    return run
+
+
+@pytest.fixture
+def sdk(api):
+    import docker  # the test extra installs it
+    client = docker.DockerClient(base_url=f"unix://{api}", timeout=60)
+    yield client
+    client.close()
+
+
+# ------------------------------------------------------------------ events
+
+def test_events_cli_since_until_and_filters(docker, engine):
+    r = docker("run", "-d", "--name", "api-ev", "--label", "suite=events", IMAGE, "sh", "-c", "exit 4")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: engine.container("api-ev").status == "exited")
+    done = time.time()
+    wait_for(lambda: time.time() >= int(done) + 1, timeout=3)  # the CLI's --until 0s is whole seconds
+    r = docker("events", "--since", "1m", "--until", "0s", "--filter", "container=api-ev",
+               "--format", "{{json .}}", timeout=30)
+    assert r.returncode == 0, r.stderr
+    evs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [ev["Action"] for ev in evs] == ["create", "start", "die"]
+    cid = engine.container("api-ev").id
+    assert all(ev["Actor"]["ID"] == cid and ev["Type"] == "container" for ev in evs)
+    assert evs[2]["Actor"]["Attributes"]["exitCode"] == "4"
+    assert evs[0]["Actor"]["Attributes"]["suite"] == "events"  # docker's events carry the labels
+    assert evs[0]["from"] == IMAGE and evs[0]["status"] == "create"
+    r = docker("events", "--since", "1m", "--until", "0s", "--filter", "label=suite=events",
+               "--filter", "event=die", "--format", "{{.Action}} {{.Actor.Attributes.name}}", timeout=30)
+    assert (r.returncode, r.stdout) == (0, "die api-ev\n"), r.stderr
+    r = docker("events", "--since", "1m", "--until", "0s", "--filter", "type=volume",
+               "--filter", "container=api-ev", timeout=30)
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    r = docker("events", "--filter", "nonsense=1", "--until", "0s", timeout=30)
+    assert r.returncode != 0 and "invalid filter 'nonsense'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_events_sdk_stream_sees_other_fronts(sdk, api, session_root):
+    stream = sdk.events(decode=True, filters={"type": "volume"})
+    try:
+        cli(session_root, "volume", "create", "api-ev-vol", timeout=30)  # another front: the command line
+        ev = next(iter(stream))
+        assert (ev["Type"], ev["Action"], ev["Actor"]["ID"]) == ("volume", "create", "api-ev-vol")
+        assert ev["timeNano"] // 10**9 == ev["time"] and abs(ev["time"] - time.time()) < 60
+    finally:
+        stream.close()
+    status, body = request(api, "GET", "/events?until=abc")
+    assert status == 400 and "invalid value for until" in body["message"]
