@@ -113,3 +113,45 @@ def test_events_sdk_stream_sees_other_fronts(sdk, api, session_root):
         stream.close()
     status, body = request(api, "GET", "/events?until=abc")
     assert status == 400 and "invalid value for until" in body["message"]
+
+
+# ------------------------------------------------------------------ stats
+
+def _pct(s: str) -> float:
+    return float(s.rstrip("%"))
+
+
+def test_stats_cli_no_stream_and_sdk(docker, sdk, engine):
+    r = docker("run", "-d", "--name", "api-busy", "--memory", "64m", IMAGE, "sh", "-c", "while :; do :; done")
+    assert r.returncode == 0, r.stderr
+    r = docker("run", "-d", "--name", "api-idle", IMAGE, "sleep", "100")
+    assert r.returncode == 0, r.stderr
+    r = docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.PIDs}}",
+               "api-busy", "api-idle", timeout=30)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()}
+    busy, idle = rows["api-busy"], rows["api-idle"]
+    assert _pct(busy[1]) > 20 and _pct(idle[1]) < 10, r.stdout  # a spinning shell, a sleeping one
+    assert busy[2:5] == [busy[2], "/", "64MiB"] and busy[4] == "64MiB"
+    assert 0 < _pct(busy[5]) < 100 and busy[6] == "1"
+    ours = {s.name: s for s in engine.stats(["api-busy", "api-idle"])}  # the same figures: dunnage stats
+    assert ours["api-busy"].mem_limit == 64 << 20 and ours["api-busy"].cpu_percent > 20
+    c = sdk.containers.get("api-busy")
+    doc = c.stats(stream=False)
+    assert doc["name"] == "/api-busy" and doc["memory_stats"]["limit"] == 64 << 20
+    assert doc["pids_stats"]["current"] == 1 and doc["networks"]["eth0"]["rx_bytes"] >= 0
+    cpu, pre = doc["cpu_stats"], doc["precpu_stats"]
+    delta = cpu["cpu_usage"]["total_usage"] - pre["cpu_usage"]["total_usage"]
+    pct = delta / (cpu["system_cpu_usage"] - pre["system_cpu_usage"]) * cpu["online_cpus"] * 100
+    assert pct > 20
+    assert {x["op"] for x in doc["blkio_stats"]["io_service_bytes_recursive"]} == {"read", "write"}
+    stream = c.stats(decode=True)
+    try:
+        first, second = next(stream), next(stream)
+        assert first["precpu_stats"]["cpu_usage"]["total_usage"] == 0
+        assert second["precpu_stats"]["cpu_usage"]["total_usage"] == first["cpu_stats"]["cpu_usage"]["total_usage"]
+    finally:
+        stream.close()
+    one = sdk.api.stats("api-idle", stream=False, one_shot=True)
+    assert one["pids_stats"]["current"] == 1 and one["precpu_stats"]["cpu_usage"]["total_usage"] == 0
+    assert docker("stats", "--no-stream", "api-nosuch").returncode != 0
