@@ -14,8 +14,9 @@ class Response:
 class Stream:
     """A chunked body: ITEMS are bytes, sent as they come."""
 
-    def __init__(self, items: Iterable[bytes], content_type: str = "application/json", status: int = 200):
-        self.items, self.content_type, self.status = items, content_type, status
+    def __init__(self, items: Iterable[bytes], content_type: str = "application/json", status: int = 200,
+                 headers: Optional[dict] = None):
+        self.items, self.content_type, self.status, self.headers = items, content_type, status, headers or {}
 
 
 class Hijack:

@@ -180,6 +180,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(s.status)
         self._common_headers()
         self.send_header("Content-Type", s.content_type)
+        for k, v in s.headers.items():
+            self.send_header(k, v)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         items = iter(s.items)

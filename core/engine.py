@@ -239,6 +239,10 @@ class Engine:
     def copy_from(self, ref: str, src: str, dest: str) -> None:
         files.copy_from(self, ref, src, dest)
 
+    def archive(self, ref: str, src: str, stream=None) -> tuple[os.stat_result, str]:
+        """SRC's lstat and link target in the container, and with STREAM its tar (the API's cp)."""
+        return files.archive(self, ref, src, stream)
+
     def copy_to(self, ref: str, src: str, dest: str) -> None:
         files.copy_to(self, ref, src, dest)
 

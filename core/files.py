@@ -8,12 +8,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import time
 from typing import Optional
 
 from . import events
 from .containers import Container
-from .errors import EngineError, exit_code_of
+from .errors import EngineError, NotFound, exit_code_of
 from .images.store import Image, ImageError
 from .lifecycle import pause as pause_verb
 from .runtime.linux import is_mountpoint, lazy_unmount
@@ -258,6 +259,42 @@ def copy_from(engine, ref: str, src: str, dest: str) -> None:
             if os.path.isdir(dest) and base != ".":
                 target = os.path.join(dest, base)
             openat.copy_out(dirfd, name, target)
+        except OSError as e:
+            raise EngineError(f"copying {src}: {openat.message(e)}", 1) from None
+        finally:
+            os.close(dirfd)
+
+
+def archive(engine, ref: str, src: str, stream=None) -> tuple[os.stat_result, str]:
+    """The Engine API's archive (docker cp through a socket): SRC's lstat and, for a link,
+    its target, as the container sees them, resolved in its root by descriptor as
+    copy_from resolves it; with STREAM, its tar (named as copy_from names it) written
+    there.  NotFound for what is not there."""
+    import tarfile
+    from .runtime import openat
+    base = next((p for p in reversed(src.split("/")) if p not in ("", ".")), ".")
+    base = "." if base == ".." else base
+    with cp_root(engine, ref) as (c, root):
+        rootfd, rel = cp_at(c, root, src)
+        try:
+            try:
+                dirfd, name = openat.locate(rootfd, rel, follow_last=src.endswith(("/", "/.")))
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"Could not find the file {src} in container {ref}", 1) from None
+            except OSError as e:
+                raise EngineError(f"{src}: {openat.message(e)}", 1) from None
+        finally:
+            os.close(rootfd)
+        try:
+            try:
+                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise NotFound(f"Could not find the file {src} in container {ref}", 1) from None
+            link = os.readlink(name, dir_fd=dirfd) if stat.S_ISLNK(st.st_mode) else ""
+            if stream is not None:
+                with tarfile.open(fileobj=stream, mode="w|") as tf:
+                    openat.tar_add(tf, dirfd, name, base)
+            return st, link
         except OSError as e:
             raise EngineError(f"copying {src}: {openat.message(e)}", 1) from None
         finally:

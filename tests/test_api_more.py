@@ -155,3 +155,77 @@ def test_stats_cli_no_stream_and_sdk(docker, sdk, engine):
     one = sdk.api.stats("api-idle", stream=False, one_shot=True)
     assert one["pids_stats"]["current"] == 1 and one["precpu_stats"]["cpu_usage"]["total_usage"] == 0
     assert docker("stats", "--no-stream", "api-nosuch").returncode != 0
+
+
+# ------------------------------------------------------------------ archive, export, changes
+
+def test_cli_cp_both_ways_export_and_diff(docker, tmp_path):
+    import tarfile
+    r = docker("run", "-d", "--name", "api-cp", IMAGE, "sh", "-c",
+               "mkdir -p /data/sub && echo hello > /data/sub/f && ln -s sub/f /data/link && sleep 100")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: docker("exec", "api-cp", "test", "-L", "/data/link").returncode == 0)
+    r = docker("cp", "api-cp:/data/sub", str(tmp_path / "out"))  # a directory, renamed on the way
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "f").read_text() == "hello\n"
+    r = docker("cp", "api-cp:/data/link", str(tmp_path / "l"))  # a link stays a link
+    assert r.returncode == 0, r.stderr
+    assert os.readlink(tmp_path / "l") == "sub/f"
+    r = docker("cp", "-L", "api-cp:/data/link", str(tmp_path / "followed"))  # -L: its target (linkTarget)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "followed").read_text() == "hello\n"
+    r = docker("cp", "api-cp:/data/sub/f", "-", input=b"")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(fileobj=__import__("io").BytesIO(r.stdout)) as tf:
+        assert tf.getnames() == ["f"] and tf.extractfile("f").read() == b"hello\n"
+    (tmp_path / "in.txt").write_text("into the container\n")
+    (tmp_path / "tree" / "deep").mkdir(parents=True)
+    (tmp_path / "tree" / "deep" / "x").write_text("x\n")
+    assert docker("cp", str(tmp_path / "in.txt"), "api-cp:/data/").returncode == 0
+    r = docker("cp", str(tmp_path / "tree"), "api-cp:/newdir")  # a new name: the parent gets it renamed
+    assert r.returncode == 0, r.stderr
+    r = docker("exec", "api-cp", "cat", "/data/in.txt", "/newdir/deep/x")
+    assert (r.returncode, r.stdout) == (0, "into the container\nx\n"), r.stderr
+    r = docker("cp", "api-cp:/nosuch", str(tmp_path))
+    assert (r.returncode, r.stderr) == (1, "Error: No such container:path: api-cp:/nosuch\n")  # a 404, as dockerd
+    r = docker("cp", str(tmp_path / "in.txt"), "api-cp:/nosuchdir/sub/")
+    assert r.returncode != 0 and r.stderr.strip()
+    r = docker("diff", "api-cp")
+    assert r.returncode == 0, r.stderr
+    lines = set(r.stdout.splitlines())
+    assert {"A /data", "A /data/in.txt", "A /newdir", "A /newdir/deep/x"} <= lines
+    out = tmp_path / "export.tar"
+    r = docker("export", "-o", str(out), "api-cp")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(out) as tf:
+        names = set(tf.getnames())
+    assert {"data/sub/f", "data/in.txt", "bin/busybox"} <= {n.rstrip("/") for n in names}
+
+
+def test_sdk_get_and_put_archive(sdk, tmp_path):
+    import io
+    import tarfile
+    c = sdk.containers.run(IMAGE, ["sleep", "100"], detach=True, name="api-cp-sdk")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = b"put by the sdk\n"
+        info = tarfile.TarInfo("sdk.txt")
+        info.size, info.mode = len(data), 0o640
+        tf.addfile(info, io.BytesIO(data))
+    assert c.put_archive("/tmp", buf.getvalue()) is True
+    chunks, st = c.get_archive("/tmp/sdk.txt")
+    assert (st["name"], st["size"], st["mode"] & 0o777, st["linkTarget"]) == ("sdk.txt", 15, 0o640, "")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tf:
+        assert tf.extractfile("sdk.txt").read() == b"put by the sdk\n"
+    _, st = c.get_archive("/tmp")
+    assert st["mode"] & (1 << 31)  # Go's os.ModeDir: the clients' test for a directory
+    import docker as docker_sdk
+    with pytest.raises(docker_sdk.errors.NotFound):
+        c.get_archive("/nosuch")
+    with pytest.raises(docker_sdk.errors.APIError) as ei:
+        c.put_archive("/tmp/sdk.txt", buf.getvalue())
+    assert ei.value.status_code == 400 and "not a directory" in str(ei.value)
+    with pytest.raises(docker_sdk.errors.APIError) as ei:
+        c.put_archive("/tmp", b"not a tar at all" * 64)
+    assert ei.value.status_code == 400
+    assert {"Path": "/tmp/sdk.txt", "Kind": 1} in c.diff()
