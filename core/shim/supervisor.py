@@ -8,6 +8,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 
@@ -65,6 +66,9 @@ class Shim:
         self.sandbox = None
         self.root_lost = False  # the FUSE server died under the container
         self.warm_stop = None  # ends warm_cgroup's thread
+        self.fuse_groups: list[str] = []  # account_fuse: the files that move the FUSE thread back
+        self.fuse_lock = threading.Lock()  # account_fuse against teardown
+        self.tearing_down = False
         self._own_pidns = -1  # own_pidns()
 
     def warm_cgroup(self) -> None:
@@ -81,7 +85,19 @@ class Shim:
             while not stop.is_set() and time.monotonic() < end and not self.cg.procs():
                 self.cg.prepare_join()
                 stop.wait(0.003)
+            self.account_fuse()  # off the start's path, and right after a move
         threading.Thread(target=keep_warm, name="cgroup-warm", daemon=True).start()
+
+    def account_fuse(self) -> None:
+        """The root fs's work is the container's: its blkio and CPU (dunnage/fuse/account.py).
+        A move into a cgroup can wait out an RCU grace period, so the start does not wait
+        for this one: warm_cgroup's thread makes it once PID 1 is in its group."""
+        from dunnage.fuse import account
+        with self.fuse_lock:
+            if self.tearing_down or self.fuse_thread is None or not self.fuse_thread.is_alive():
+                return
+            self.fuse_groups = account.join(self.fuse_thread.native_id, self.cg.version, self.cg.paths(),
+                                            getattr(self.cg, "mounts", None))
 
     def own_pidns(self) -> int:
         """A descriptor of our own pid namespace (kept: run_once returns to it)."""
@@ -121,10 +137,8 @@ class Shim:
         except Exception as e:  # noqa: BLE001
             os.close(ready)
             return self.fail(125, f"cgroup: {e}")
-        # the root fs's work is the container's: its blkio and CPU (dunnage/fuse/account.py)
-        from dunnage.fuse import account
-        self.fuse_groups = account.join(self.fuse_thread.native_id, self.cg.version, self.cg.paths(),
-                                        getattr(self.cg, "mounts", None))
+        if self.warm_stop is None:  # no warm-up thread to make the FUSE thread's move
+            self.account_fuse()
         net_error = None
         try:  # ports, namespace, veths, resolver: also while the FUSE server starts
             from ..net.sandbox import Sandbox
@@ -356,27 +370,35 @@ class Shim:
 
     def teardown(self) -> None:
         c = self.c
-        if getattr(self, "fuse_groups", None):  # out of the groups before they go
-            from dunnage.fuse import account
-            account.leave(self.fuse_thread.native_id, self.fuse_groups)
-            self.fuse_groups = []
+        with self.fuse_lock:
+            self.tearing_down = True  # account_fuse moves the FUSE thread no more
         try:
             if self.cg.exists():
                 # with --pid host, the command's children outlive it: the container ends
                 # with them (first: they would keep the mount, and so its server, busy)
                 self.cg.kill_all()
-                self.cg.destroy()
         except OSError:
             traceback.print_exc()
         if is_mountpoint(str(c.merged)):
             lazy_unmount(str(c.merged))
         if self.fuse_thread is not None:
             # the FUSE thread leaves its loop once the mount is gone (a mount still in
-            # use elsewhere, a `cp` from it say, ends with this process)
+            # use elsewhere, a `cp` from it say, ends with this process); a thread that
+            # ended holds no group, so only one still there is moved back out of them
+            # (a move can wait out a grace period: not on every container's way out)
             self.fuse_thread.join(5)
+            if self.fuse_groups and self.fuse_thread.is_alive():
+                from dunnage.fuse import account
+                account.leave(self.fuse_thread.native_id, self.fuse_groups)
+            self.fuse_groups = []
             self.fuse_thread = None
             os.close(self.fuse_done)
             self.fuse_done = -1
+        try:
+            if self.cg.exists():
+                self.cg.destroy()
+        except OSError:
+            traceback.print_exc()
         if self.sandbox is not None:
             self.sandbox.close()
             self.sandbox = None
