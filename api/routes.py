@@ -5,8 +5,8 @@ from .router import Router
 
 
 def build() -> Router:
-    from . import archive, containers, events, exec as exec_, images, networks, stats, system, volumes
+    from . import archive, containers, disk, events, exec as exec_, images, networks, stats, system, volumes
     r = Router()
-    for mod in (system, events, containers, stats, archive, exec_, images, networks, volumes):
+    for mod in (system, events, disk, containers, stats, archive, exec_, images, networks, volumes):
         mod.register(r)
     return r

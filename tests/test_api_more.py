@@ -229,3 +229,86 @@ def test_sdk_get_and_put_archive(sdk, tmp_path):
         c.put_archive("/tmp", b"not a tar at all" * 64)
     assert ei.value.status_code == 400
     assert {"Path": "/tmp/sdk.txt", "Kind": 1} in c.diff()
+
+
+# ------------------------------------------------------------------ df, prunes, commit, history, save/load
+
+def test_cli_commit_history_save_load_and_prunes(docker, engine, tmp_path):
+    r = docker("run", "--name", "api-commit", IMAGE, "sh", "-c", "echo made > /made.txt")
+    assert r.returncode == 0, r.stderr
+    r = docker("commit", "-m", "by the api", "api-commit", "local/api-committed:1")
+    assert r.returncode == 0, r.stderr
+    committed = r.stdout.strip()
+    assert committed.startswith("sha256:") and engine.image("local/api-committed:1").id == committed
+    r = docker("commit", "-c", "CMD [\"true\"]", "api-commit", "local/api-committed:2")
+    assert r.returncode != 0 and "not served" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = docker("history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}|{{.Size}}",
+               "local/api-committed:1")
+    assert r.returncode == 0, r.stderr
+    top, *rest = r.stdout.splitlines()
+    assert top.startswith(committed + "|") and top.split("|")[2] == "by the api" and top.split("|")[3] != "0B"
+    assert rest and all(line.startswith("<missing>|") for line in rest)
+    r = docker("run", "--rm", "local/api-committed:1", "cat", "/made.txt")
+    assert (r.returncode, r.stdout) == (0, "made\n"), r.stderr
+    tar = tmp_path / "saved.tar"
+    r = docker("save", "-o", str(tar), "local/api-committed:1")
+    assert r.returncode == 0, r.stderr
+    assert tar.stat().st_size > 0
+    r = docker("rmi", "local/api-committed:1")
+    assert r.returncode == 0, r.stderr
+    r = docker("load", "-i", str(tar))
+    assert (r.returncode, r.stdout) == (0, "Loaded image: local/api-committed:1\n"), r.stderr
+    assert engine.image("local/api-committed:1").id == committed
+    r = docker("load", input=b"not a tar")
+    assert r.returncode != 0 and r.stderr.strip()
+    r = docker("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}")
+    assert r.returncode == 0, r.stderr
+    kinds = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()}
+    assert int(kinds["Images"][0]) >= 2 and int(kinds["Containers"][0]) >= 1, r.stdout
+    r = docker("system", "df", "-v", "--format", "{{json .}}")
+    assert r.returncode == 0, r.stderr
+    # prunes: the stopped container, then the image nothing uses any more
+    assert docker("volume", "create", "api-prune-vol").returncode == 0
+    assert docker("network", "create", "api-prune-net").returncode == 0
+    r = docker("container", "prune", "-f")
+    assert r.returncode == 0, r.stderr
+    assert docker("create", "--name", "api-holder", IMAGE).returncode == 0  # the session's image stays
+    assert "api-commit" not in {c.name for c in engine.containers(all_=True)}
+    r = docker("image", "prune", "-a", "-f")
+    assert r.returncode == 0, r.stderr
+    assert "local/api-committed:1" not in {t for i in engine.list_images() for t in i.tags}
+    assert docker("volume", "prune", "-f").returncode == 0
+    assert "api-prune-vol" not in {v["Name"] for v in engine.volumes()}
+    assert docker("network", "prune", "-f").returncode == 0
+    assert "api-prune-net" not in {n["Name"] for n in engine.networks()}
+    r = docker("container", "prune", "-f", "--filter", "nosuch=1")
+    assert r.returncode != 0 and "invalid filter 'nosuch'" in r.stderr
+
+
+def test_sdk_df_commit_history_save_load(sdk, engine):
+    import docker as docker_sdk
+    c = sdk.containers.run(IMAGE, ["sh", "-c", "echo sdk > /sdk.txt"], detach=True, name="api-commit-sdk")
+    assert c.wait(timeout=30)["StatusCode"] == 0
+    img = c.commit("local/api-sdk-committed", "1", message="sdk", conf={"Cmd": ["cat", "/sdk.txt"]})
+    assert img.id == engine.image("local/api-sdk-committed:1").id
+    run = sdk.containers.run("local/api-sdk-committed:1", detach=True)  # the Config's Cmd
+    assert run.wait(timeout=30)["StatusCode"] == 0 and run.logs() == b"sdk\n"
+    run.remove()
+    hist = img.history()
+    assert hist[0]["Id"] == img.id and hist[0]["Tags"] == ["local/api-sdk-committed:1"]
+    assert hist[0]["Comment"] == "sdk" and hist[0]["Size"] > 0
+    data = b"".join(img.save())
+    sdk.images.remove("local/api-sdk-committed:1")
+    (loaded,) = sdk.images.load(data)
+    assert loaded.id == img.id
+    df = sdk.df()
+    assert {"LayersSize", "Images", "Containers", "Volumes", "BuildCache"} <= set(df)
+    assert any(i["Id"] == img.id and i["Size"] > 0 for i in df["Images"])
+    assert any(x["Id"] == c.id and x["SizeRw"] >= 0 for x in df["Containers"])
+    with pytest.raises(docker_sdk.errors.NotFound):
+        sdk.api.history("local/nosuch:1")
+    pruned = sdk.containers.prune()
+    assert c.id in pruned["ContainersDeleted"] and pruned["SpaceReclaimed"] >= 0
+    sdk.containers.create(IMAGE, name="api-holder-sdk")  # the session's image stays
+    pruned = sdk.images.prune(filters={"dangling": False})
+    assert any(d.get("Untagged") == "local/api-sdk-committed:1" for d in pruned["ImagesDeleted"])

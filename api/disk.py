@@ -1,0 +1,187 @@
+"""What the root holds and moves: /system/df, the prunes (containers, images,
+volumes, networks), /commit, an image's history, and save/load (/images/get,
+/images/load), over the engine's disk usage, prune, commit, save and load."""
+from __future__ import annotations
+
+import io
+import json
+
+from .errors import ApiError, not_found
+from .router import qbool, qfilters, qstr
+from .responses import Response, Stream
+
+
+def _epoch(iso: str) -> int:
+    from dunnage.core.units import parse_iso
+    t = parse_iso(iso or "")
+    return int(t.timestamp()) if t else 0
+
+
+def _no_filters(req, allowed=()) -> dict:
+    """The prunes' filters: those in ALLOWED; any other is docker's 400."""
+    f = qfilters(req.query)
+    for k in f:
+        if k not in allowed:
+            raise ApiError(400, f"invalid filter '{k}'")
+    return f
+
+
+def df(req):
+    from .containers import summary
+    from .volumes import _doc
+    e = req.engine()
+    du = e.disk_usage()
+    images = []
+    for it in du["Images"]["items"]:
+        img = it["image"]
+        images.append({"Id": img.id, "ParentId": "", "RepoTags": list(img.tags) or None,
+                       "RepoDigests": list(img.digests or []) or None, "Created": _epoch(img.created),
+                       "Size": it["size"], "SharedSize": it["shared"], "VirtualSize": it["size"],
+                       "Labels": ((img.config or {}).get("config") or {}).get("Labels") or {},
+                       "Containers": it["containers"]})
+    containers = []
+    for it in du["Containers"]["items"]:
+        doc = summary(e, it["container"])
+        doc["SizeRw"] = it["size"]
+        doc["SizeRootFs"] = it["size"]
+        containers.append(doc)
+    volumes = [{**_doc(it["volume"]), "UsageData": {"Size": it["size"], "RefCount": it["links"]}}
+               for it in du["Local Volumes"]["items"]]
+    return {"LayersSize": du["Images"]["size"], "Images": images, "Containers": containers, "Volumes": volumes,
+            "BuildCache": []}
+
+
+def prune_containers(req):
+    _no_filters(req)
+    gone, freed = req.engine().prune("containers")
+    return {"ContainersDeleted": gone or None, "SpaceReclaimed": freed}
+
+
+def prune_images(req):
+    f = _no_filters(req, ("dangling",))
+    dangling = f.get("dangling", ["true"])
+    if any(v.lower() not in ("true", "false", "1", "0") for v in dangling):
+        raise ApiError(400, f"invalid filter 'dangling={dangling[0]}'")
+    all_ = any(v.lower() in ("false", "0") for v in dangling)
+    lines, freed = req.engine().prune("images", all_)
+    out = []
+    for line in lines:
+        kind, _, what = line.partition(": ")
+        out.append({kind: what})
+    return {"ImagesDeleted": out or None, "SpaceReclaimed": freed}
+
+
+def prune_volumes(req):
+    """API 1.41 prunes every unused volume (1.42 only anonymous ones unless all=true)."""
+    f = _no_filters(req, ("all",))
+    all_ = any(v.lower() in ("true", "1") for v in f.get("all", ["true"]))
+    names, freed = req.engine().prune("volumes", all_)
+    return {"VolumesDeleted": names or None, "SpaceReclaimed": freed}
+
+
+def prune_networks(req):
+    _no_filters(req)
+    return {"NetworksDeleted": req.engine().network_prune() or None}
+
+
+_CONFIG_CHANGES = ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes",
+                   "StopSignal")
+
+
+def commit(req):
+    """docker commit: the body's Config fields (Cmd, Env, ...) change the image's; the
+    Dockerfile instructions of `changes` are not served yet (400, nothing made)."""
+    from dunnage.core import EngineError
+    q = req.query
+    ref = qstr(q, "container")
+    if not ref:
+        raise ApiError(400, "container is required")
+    if [c for c in q.get("changes", []) if c.strip()]:
+        raise ApiError(400, "commit's changes (Dockerfile instructions) are not served through the API yet: "
+                            "set them in the body's Config")
+    body = req.json({}) or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid commit request: a JSON object (the Config) expected")
+    changes = {k: body[k] for k in _CONFIG_CHANGES if body.get(k) is not None}
+    e = req.engine()
+    try:
+        cid = e.container(ref).id
+    except EngineError:
+        raise not_found("container", ref) from None
+    repo, tag = qstr(q, "repo"), qstr(q, "tag")
+    target = f"{repo}:{tag or 'latest'}" if repo else None
+    img = e.commit(cid, target, changes or None, qstr(q, "comment") or "", qstr(q, "author") or "",
+                   pause=qbool(q, "pause", True))
+    return Response(201, {"Id": img.id})
+
+
+def _image(e, ref: str):
+    from dunnage.core import EngineError
+    try:
+        return e.image(ref)
+    except EngineError:
+        raise not_found("image", ref) from None
+
+
+def history(req):
+    """docker history: the config's history, newest first; the entries that made a
+    layer carry its size (its directory's, as du counts it), the top one the image's
+    id and tags."""
+    from dunnage.core.system import du
+    e = req.engine()
+    img = _image(e, req.params["name"])
+    hist = (img.config or {}).get("history") or []
+    paths = list(reversed(e.images.layer_paths(img)))  # bottom first, as the history
+    out, n = [], 0
+    for h in hist:
+        size = 0
+        if not h.get("empty_layer"):
+            size = du(paths[n]) if n < len(paths) else 0
+            n += 1
+        out.append({"Id": "<missing>", "Created": _epoch(h.get("created", "")), "CreatedBy": h.get("created_by", ""),
+                    "Tags": None, "Size": size, "Comment": h.get("comment", "")})
+    if not out:
+        out.append({"Id": "<missing>", "Created": _epoch(img.created), "CreatedBy": "", "Tags": None, "Size": img.size,
+                    "Comment": ""})
+    out.reverse()
+    out[0]["Id"], out[0]["Tags"] = img.id, list(img.tags) or None
+    return out
+
+
+def get(req):
+    from .archive import piped
+    e = req.engine()
+    refs = [req.params["name"]] if "name" in req.params else req.query.get("names", [])
+    if not refs:
+        raise ApiError(400, "names is required: the images to save")
+    for r in refs:
+        _image(e, r)
+    return Stream(piped(lambda f: e.save_images(refs, None, stream=f)), "application/x-tar")
+
+
+def load(req):
+    if not req.body:
+        raise ApiError(400, "the body is empty: a tar made by docker save expected")
+    e = req.engine()
+    out = []
+    for img, tags in e.load_images(io.BytesIO(req.body)):
+        if tags:
+            out += [f"Loaded image: {t}\n" for t in tags]
+        else:
+            out.append(f"Loaded image ID: {img.id}\n")
+    # quiet (the docker CLI's when its output is no terminal) drops progress, which
+    # there is none of: the Loaded lines go either way, as dockerd's
+    return Stream(iter([json.dumps({"stream": s}).encode() + b"\r\n" for s in out]))
+
+
+def register(r) -> None:
+    r.add("GET", "/system/df", df)
+    r.add("POST", "/containers/prune", prune_containers)
+    r.add("POST", "/images/prune", prune_images)
+    r.add("POST", "/volumes/prune", prune_volumes)
+    r.add("POST", "/networks/prune", prune_networks)
+    r.add("POST", "/commit", commit)
+    r.add("GET", "/images/get", get)
+    r.add("POST", "/images/load", load)
+    r.add("GET", "/images/{name:path}/history", history)
+    r.add("GET", "/images/{name:path}/get", get)
