@@ -236,6 +236,9 @@ def test_sdk_get_and_put_archive(sdk, tmp_path):
 def test_cli_commit_history_save_load_and_prunes(docker, engine, tmp_path):
     r = docker("run", "--name", "api-commit", IMAGE, "sh", "-c", "echo made > /made.txt")
     assert r.returncode == 0, r.stderr
+    r = docker("cp", "api-commit:/made.txt", str(tmp_path / "made.txt"))  # a stopped container's files
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "made.txt").read_text() == "made\n"
     r = docker("commit", "-m", "by the api", "api-commit", "local/api-committed:1")
     assert r.returncode == 0, r.stderr
     committed = r.stdout.strip()
