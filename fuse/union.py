@@ -136,8 +136,54 @@ def _server_flags(flags: int) -> int:
 WRITEBACK = False
 
 
+# pyfuse3 as patched (revision 3): FUSE_HANDLE_KILLPRIV_V2.  Without it FUSE clears
+# SB_NOSEC, so before every write() the kernel asks the server for the file's
+# security.capability (file_remove_privs -> security_inode_need_killpriv -> GETXATTR):
+# half of a small write's round trips.  With it the kernel marks an inode S_NOSEC after
+# a write found nothing to remove (until its attributes are next refreshed), and the
+# server keeps the promise the flag makes: a WRITE, a truncating SETATTR or an
+# OPEN(O_TRUNC) the kernel marks (the caller lacks CAP_FSETID) clears the file's setuid
+# and setgid bits here, as the kernel would (_kill_suidgid: the server is root, whose own
+# writes keep them); the server's own write, truncate and chown remove
+# security.capability, and chown the setuid/setgid bits, as the kernel does for anyone.
+KILLPRIV_V2 = hasattr(pyfuse3, "killpriv_v2")
+
+
+def _in_group(pid: int, gid: int) -> bool:
+    """Whether process PID (in the server's pid namespace) has GID as its filesystem
+    group or a supplementary one; False if it cannot be told (it then loses the bit)."""
+    fsgid = -1
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Gid:"):
+                    fsgid = int(line.split()[4])
+                elif line.startswith("Groups:"):
+                    return gid == fsgid or str(gid) in line.split()[1:]
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _kill_suidgid(f: int | str) -> bool:
+    """Clear setuid, and setgid, as the kernel does to a file a process without CAP_FSETID
+    writes or truncates (setattr_should_drop_suidgid): setgid if group-executable, or
+    else if the caller is not in the file's group."""
+    st = os.stat(f, follow_symlinks=False) if isinstance(f, str) else os.fstat(f)
+    mode = st.st_mode
+    if stat.S_ISREG(mode) and mode & (stat.S_ISUID | stat.S_ISGID):
+        new = mode & ~stat.S_ISUID
+        if mode & stat.S_IXGRP or not _in_group(pyfuse3.kill_caller, st.st_gid):
+            new &= ~stat.S_ISGID
+        if new != mode:
+            os.chmod(f, stat.S_IMODE(new))
+            return True
+    return False
+
+
 class UnionFS(LayerStack, pyfuse3.Operations):
     enable_writeback_cache = WRITEBACK
+    handle_killpriv_v2 = KILLPRIV_V2
     # the kernel keeps symlink targets: a symlink never changes in place (a new one
     # at the same path gets a new inode), and every change comes through the mount
     cache_symlinks = True
@@ -174,6 +220,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._big_reads = False
         self._kept: dict[str, int] = {}  # lower file -> its shared read-only descriptor (_lower_fd)
         self._fd_users: dict[int, int] = {}  # ... -> how many opens use it
+        self._fd_inode: dict[int, int] = {}  # a writable descriptor -> its node (_kill_suidgid)
         self._dirs: dict[int, list] = {}  # open directories (an unpatched pyfuse3 only)
         self._dir_fh = itertools.count(1)
         self._tmp = itertools.count(1)
@@ -550,6 +597,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         try:
             path = self._copy_up(rel)
             if fields.update_size:
+                if KILLPRIV_V2 and pyfuse3.kill_suidgid:
+                    _kill_suidgid(path if fh is None else fh)
                 if fh is not None:
                     os.ftruncate(fh, attr.st_size)
                 else:
@@ -639,8 +688,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             else:
                 path = self._real(L, rel)
             fd = os.open(path, _server_flags(flags))
+            if flags & os.O_TRUNC and KILLPRIV_V2 and pyfuse3.kill_suidgid:
+                _kill_suidgid(fd)
         except OSError as e:
             raise _fuse_err(e)
+        self._fd_inode[fd] = inode
         return pyfuse3.FileInfo(fh=fd, keep_cache=False)
 
     # A lower file opened for reading is opened once and its descriptor shared by
@@ -709,9 +761,18 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     async def write(self, fh, off, buf):
         try:
-            return os.pwrite(fh, buf, off)
+            killed = KILLPRIV_V2 and pyfuse3.kill_suidgid and _kill_suidgid(fh)
+            n = os.pwrite(fh, buf, off)
         except OSError as e:
             raise _fuse_err(e)
+        if killed and fh in self._fd_inode:
+            # the kernel keeps the mode it had (it left clearing the bits to us): without
+            # this, stat and exec would still see them until its attributes expire
+            try:
+                pyfuse3.invalidate_inode(self._fd_inode[fh], attr_only=True)
+            except OSError:
+                pass
+        return n
 
     async def flush(self, fh):
         # nothing to do on close(): ENOSYS once tells the kernel to stop sending
@@ -721,6 +782,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def release(self, fh):
         users = self._fd_users.get(fh)
         if users is None:
+            self._fd_inode.pop(fh, None)
             os.close(fh)
         else:  # a kept lower descriptor (_lower_fd)
             self._fd_users[fh] = users - 1
@@ -764,7 +826,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             os.fchmod(fd, stat.S_IMODE(mode) & ~ctx.umask)
         except OSError as e:
             raise _fuse_err(e)
-        return pyfuse3.FileInfo(fh=fd), self._entry(rel, os.fstat(fd))
+        entry = self._entry(rel, os.fstat(fd))
+        self._fd_inode[fd] = entry.st_ino
+        return pyfuse3.FileInfo(fh=fd), entry
 
     @_mutates_entries(_new_name)
     async def mknod(self, parent_inode, name, mode, rdev, ctx):

@@ -860,6 +860,49 @@ def test_file_io_matches_kernel_overlayfs(tmp_path, layers):
         assert os.stat(fup / "big").st_blocks * 512 < (1 << 20)  # still sparse in the upper layer
 
 
+def _as_nobody(script: str, cwd: Path) -> None:
+    """SCRIPT run by sh as nobody, in CWD (entered as root: tmp_path is root's alone)."""
+    subprocess.run(["timeout", "20", "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                    "sh", "-ec", script], cwd=cwd, check=True)
+
+
+def privileges_kept(m: Path) -> dict:
+    """What becomes of setuid/setgid bits and file capabilities when a process without
+    CAP_FSETID writes, truncates or opens with O_TRUNC, and when root writes."""
+    os.stat(m / "seen")  # the kernel has its mode cached before the writes
+    write(m / "made", "x", 0o644)
+    os.chmod(m / "made", 0o4777)  # an upper file from the start: no copy-up on the way
+    _as_nobody("printf y >> suid; printf y >> sgid; printf y >> sgid-noexec; printf y >> cap;"
+               " truncate -s 0 trunc; printf z > otrunc; printf y >> seen; printf y >> seen; printf y >> made", m)
+    with open(m / "by-root", "a") as f:
+        f.write("y")
+    out = {}
+    for n in ("suid", "sgid", "sgid-noexec", "trunc", "otrunc", "seen", "made", "by-root", "cap"):
+        st = os.stat(m / n)
+        try:
+            cap = os.getxattr(m / n, "security.capability")
+        except OSError as e:
+            cap = errno.errorcode[e.errno]
+        out[n] = (oct(stat.S_IMODE(st.st_mode)), st.st_size, cap)
+    return out
+
+
+def test_write_truncate_clear_setuid_and_capabilities_as_kernel_overlayfs(tmp_path, layers):
+    """With FUSE_HANDLE_KILLPRIV_V2 the kernel stops asking for security.capability before
+    each write and leaves clearing the bits to the server: the union clears them as the
+    kernel does, and the kernel's cached mode does not keep them either."""
+    base = layers[1]
+    for n, mode in (("suid", 0o4777), ("sgid", 0o2777), ("sgid-noexec", 0o2666), ("trunc", 0o4777),
+                    ("otrunc", 0o4777), ("seen", 0o4777), ("by-root", 0o4777), ("cap", 0o666)):
+        write(base / n, "x", mode)
+    subprocess.run(["timeout", "10", "setcap", "cap_net_raw+ep", str(base / "cap")], check=True)
+    with both_mounts(layers, tmp_path) as (kmnt, fmnt, kup, fup):
+        k, f = privileges_kept(kmnt), privileges_kept(fmnt)
+        assert f == k
+        assert k["suid"] == ("0o777", 2, "ENODATA") and k["by-root"][0] == "0o4777"
+        assert k["cap"] == ("0o666", 2, "ENODATA") and k["made"][0] == "0o777"
+
+
 def hard_links(m: Path) -> list:
     """What a program sees of hard links: shared inode numbers, link counts, tar's view, and
     how a copy-up breaks a lower link (overlayfs without index)."""
@@ -995,6 +1038,40 @@ def test_pyfuse3_is_the_patched_build_and_loads_no_trio():
     assert r.returncode == 0, r.stderr
     assert r.stdout.split(maxsplit=2) == ["True", pin, "[] 5 77\n"]
     assert "sys.modules" not in (root / "fuse/mount.py").read_text()
+
+
+def test_no_capability_lookup_before_each_write(union):
+    """The patched pyfuse3 settles FUSE_HANDLE_KILLPRIV_V2, so the kernel marks an inode it
+    found no capability on (S_NOSEC) and stops asking the server for security.capability
+    before every write(): 2000 small writes cost the server a few lookups, not 2000."""
+    mnt, up, _ = union
+    server = next(p for p in Path("/proc").iterdir() if p.name.isdigit() and _serves(p, mnt))
+    out = up.parent / "strace.out"
+    tracer = subprocess.Popen(["timeout", "60", "strace", "-f", "-qq", "-e", "trace=getxattr,lgetxattr,fgetxattr",
+                               "-o", str(out), "-p", server.name], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: out.exists() and _traced(server), timeout=10)
+        with open(mnt / "log", "wb", buffering=0) as f:
+            for _ in range(2000):
+                f.write(b"x" * 100)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(10)
+    assert (mnt / "log").stat().st_size == 200000
+    assert out.read_text().count("security.capability") < 10
+
+
+def _serves(proc: Path, mnt: Path) -> bool:
+    try:
+        return "dunnage.fuse" in (proc / "cmdline").read_text() and str(mnt) in (proc / "cmdline").read_text()
+    except OSError:
+        return False
+
+
+def _traced(proc: Path) -> bool:
+    """Every thread of PROC has a tracer attached."""
+    return all(re.search(r"^TracerPid:\s+[1-9]", (t / "status").read_text(), re.M)
+               for t in (proc / "task").iterdir())
 
 
 def test_server_thread_groups_on_v1_and_none_on_v2():
