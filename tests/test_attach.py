@@ -77,11 +77,18 @@ def test_attach_sees_output_of_a_running_container(run_cli, engine, image):
 def test_attach_socket_refuses_other_users(engine, image):
     c = engine.run(image, ["sh", "-c", "while :; do echo tick; sleep 0.2; done"], name="private", detach=True)
     from dunnage.core.attach import address
-    code = ("import sys; from dunnage.core.attach import connect\n"
-            "try:\n s = connect(sys.argv[1], timeout=0); s.settimeout(5); print(len(s.recv(100)))\n"
+    # as another user would try it, with nothing of dunnage's (which that user may not be able to read:
+    # a checkout in a 0700 directory): the socket named through a descriptor of its directory, as
+    # dunnage.core.attach.connect does
+    code = ("import os, socket, sys\n"
+            "d, name = os.path.split(sys.argv[1])\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n"
+            " fd = os.open(d, os.O_PATH | os.O_DIRECTORY)\n"
+            " s.connect(f'/proc/self/fd/{fd}/{name}'); s.settimeout(5); print(len(s.recv(100)))\n"
             "except PermissionError:\n print('denied')")
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
-                        address(engine.store, c.id)], capture_output=True, timeout=30)
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-I", "-S",
+                        "-c", code, address(engine.store, c.id)], capture_output=True, timeout=30)
     assert r.stdout.strip() == b"denied", r.stderr  # the socket's directory is root's, 0700
     s = engine.attach_socket(c.id)
     try:
