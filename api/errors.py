@@ -1,7 +1,10 @@
 """Docker's error answers: a status code and {"message": ...}.
 
-Pure: the engine's EngineError is mapped by its message, which carries docker's own
-wording (No such container, is already in use, ...), and its code."""
+Pure: an engine error carries its status, raised with its kind where the fault is found
+(core/errors.py; tests/unit/test_errors.py holds every EngineError raise to one).  The
+guess from docker's own wording (No such container, is already in use, ...) and the exit
+code is a fallback for the concept errors whose raises do not say theirs yet
+(ImageError, NetworkError, VolumeError)."""
 from __future__ import annotations
 
 import json

@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator, Optional
 from . import events, files, stats, top
 from .cgroups import CgroupStats
 from .containers import Container, all_containers, find
-from .errors import EngineError, NotFound
+from .errors import EngineError, NotFound, System
 from .images import verbs as imageverbs
 from .images.store import Image, ImageStore
 from .inspect import image_inspect, published_ports
@@ -35,7 +35,7 @@ from .store import Store
 class Engine:
     def __init__(self, root: Optional[str] = None):
         if os.geteuid() != 0:
-            raise EngineError("dunnage needs root (namespaces, cgroups and FUSE mounts): run it with sudo")
+            raise System("dunnage needs root (namespaces, cgroups and FUSE mounts): run it with sudo")
         self.store = root if isinstance(root, Store) else Store(root)
         self.images = ImageStore(self.store)
         self._clean_stale_tmp()

@@ -17,6 +17,7 @@ Its own module so that the verbs and concept modules below the Engine facade can
 raise it without importing the facade (dunnage.core.engine re-exports it)."""
 from __future__ import annotations
 
+import errno
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -81,6 +82,24 @@ class System(DunnageError):
 
 
 KINDS = (NotFound, Conflict, InvalidParameter, NotModified, Forbidden, System)
+
+
+def os_kind(err: OSError) -> type[DunnageError]:
+    """The kind of a fault the kernel reported inside a container's files, as moby's
+    archive code gives it: a missing path is NotFound, a path through a file where a
+    directory must be is a bad value, anything else the host's fault."""
+    if err.errno == errno.ENOENT:
+        return NotFound
+    if err.errno == errno.ENOTDIR:
+        return InvalidParameter
+    return System
+
+
+def run_failure(message: str, exit_code: int) -> DunnageError:
+    """A command that could not run in a container (start, exec): docker's 126/127
+    (cannot execute, not found) are the request's fault (400), other codes the host's."""
+    kind = InvalidParameter if exit_code in (126, 127) else System
+    return kind(message, exit_code)
 
 
 @contextmanager

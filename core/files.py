@@ -14,7 +14,7 @@ from typing import Optional
 
 from . import events
 from .containers import Container
-from .errors import EngineError, NotFound, exit_code_of
+from .errors import Forbidden, NotFound, System, exit_code_of, os_kind
 from .images.store import Image, ImageError
 from .lifecycle import pause as pause_verb
 from .runtime.linux import is_mountpoint, lazy_unmount
@@ -110,7 +110,7 @@ def commit(engine, ref: str, target: Optional[str] = None, changes: Optional[dic
         if img.id == c.config["Image"]:
             parent = img
     if parent is None:
-        raise EngineError(f"the image of container {c.name} is gone", 1)
+        raise System(f"the image of container {c.name} is gone", 1)
     paused_here = False
     if pause and c.status == "running" and c.running():
         pause_verb.pause(engine, c.id)
@@ -147,7 +147,7 @@ def rootfs(engine, ref: str):
             end = time.monotonic() + 20
             while not is_mountpoint(str(mnt)):
                 if proc.poll() is not None or time.monotonic() > end:
-                    raise EngineError(f"cannot mount the file system of container {c.name}", 1)
+                    raise System(f"cannot mount the file system of container {c.name}", 1)
                 time.sleep(0.01)
             yield str(mnt)
         finally:
@@ -185,7 +185,7 @@ def export(engine, ref: str, path: Optional[str] = None, stream=None) -> None:
         with atomic_file(path) as f:
             write(f)
     except OSError as e:
-        raise EngineError(f"export: {path}: {e.strerror}") from None
+        raise System(f"export: {path}: {e.strerror}") from None
 
 
 def cp_root(engine, ref: str):
@@ -219,12 +219,12 @@ def cp_at(c: Container, root: str, path: str, writing: bool = False) -> tuple[in
         if best is not None:
             m, d = best
             if writing and m.get("ReadOnly"):
-                raise EngineError(f"mounted volume is marked read-only: {m['Target']}", 1)
+                raise Forbidden(f"mounted volume is marked read-only: {m['Target']}", 1)
             root, path = m["Source"], norm[len(d):] + ("/" if path.endswith(("/", "/.")) else "")
     try:
         return os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), path
     except OSError as e:
-        raise EngineError(f"container {c.name}: {root}: {e.strerror}", 1) from None
+        raise System(f"container {c.name}: {root}: {e.strerror}", 1) from None
 
 
 def copy_from(engine, ref: str, src: str, dest: str) -> None:
@@ -243,14 +243,14 @@ def copy_from(engine, ref: str, src: str, dest: str) -> None:
             try:
                 dirfd, name = openat.locate(rootfd, rel, follow_last=src.endswith(("/", "/.")))
             except (FileNotFoundError, NotADirectoryError):
-                raise EngineError(f"Could not find the file {src} in container {ref}", 1) from None
+                raise NotFound(f"Could not find the file {src} in container {ref}", 1) from None
             except OSError as e:
-                raise EngineError(f"{src}: {openat.message(e)}", 1) from None
+                raise os_kind(e)(f"{src}: {openat.message(e)}", 1) from None
         finally:
             os.close(rootfd)
         try:
             if openat.kind(dirfd, name) is None:
-                raise EngineError(f"Could not find the file {src} in container {ref}", 1)
+                raise NotFound(f"Could not find the file {src} in container {ref}", 1)
             if dest == "-":
                 with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tf:
                     openat.tar_add(tf, dirfd, name, base)
@@ -260,7 +260,7 @@ def copy_from(engine, ref: str, src: str, dest: str) -> None:
                 target = os.path.join(dest, base)
             openat.copy_out(dirfd, name, target)
         except OSError as e:
-            raise EngineError(f"copying {src}: {openat.message(e)}", 1) from None
+            raise os_kind(e)(f"copying {src}: {openat.message(e)}", 1) from None
         finally:
             os.close(dirfd)
 
@@ -282,7 +282,7 @@ def archive(engine, ref: str, src: str, stream=None) -> tuple[os.stat_result, st
             except (FileNotFoundError, NotADirectoryError):
                 raise NotFound(f"Could not find the file {src} in container {ref}", 1) from None
             except OSError as e:
-                raise EngineError(f"{src}: {openat.message(e)}", 1) from None
+                raise os_kind(e)(f"{src}: {openat.message(e)}", 1) from None
         finally:
             os.close(rootfd)
         try:
@@ -296,7 +296,7 @@ def archive(engine, ref: str, src: str, stream=None) -> tuple[os.stat_result, st
                     openat.tar_add(tf, dirfd, name, base)
             return st, link
         except OSError as e:
-            raise EngineError(f"copying {src}: {openat.message(e)}", 1) from None
+            raise os_kind(e)(f"copying {src}: {openat.message(e)}", 1) from None
         finally:
             os.close(dirfd)
 
@@ -309,16 +309,16 @@ def copy_to(engine, ref: str, src: str, dest: str) -> None:
     import stat as _stat
     from .runtime import openat
     if not os.path.lexists(src):
-        raise EngineError(f"no such file or directory: {src}", 1)
+        raise NotFound(f"no such file or directory: {src}", 1)
     with cp_root(engine, ref) as (c, root):
         rootfd, rel = cp_at(c, root, dest, writing=True)
         try:
             try:
                 dirfd, name = openat.locate(rootfd, rel, follow_last=True)
             except (FileNotFoundError, NotADirectoryError):
-                raise EngineError(f"no such directory in the container: {os.path.dirname(dest)}", 1) from None
+                raise NotFound(f"no such directory in the container: {os.path.dirname(dest)}", 1) from None
             except OSError as e:
-                raise EngineError(f"{dest}: {openat.message(e)}", 1) from None
+                raise os_kind(e)(f"{dest}: {openat.message(e)}", 1) from None
         finally:
             os.close(rootfd)
         try:
@@ -329,7 +329,7 @@ def copy_to(engine, ref: str, src: str, dest: str) -> None:
             openat.copy_in(src, dirfd, name)
         except OSError as e:
             if e.errno == errno.EROFS:
-                raise EngineError(f"mounted volume is marked read-only: {dest}", 1) from None
-            raise EngineError(f"copying to {dest}: {openat.message(e)}", 1) from None
+                raise Forbidden(f"mounted volume is marked read-only: {dest}", 1) from None
+            raise os_kind(e)(f"copying to {dest}: {openat.message(e)}", 1) from None
         finally:
             os.close(dirfd)

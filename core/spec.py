@@ -22,7 +22,7 @@ import stat as _stat
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import Conflict, EngineError, InvalidParameter
+from .errors import Conflict, InvalidParameter
 from .units import UnitError
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -283,7 +283,7 @@ def _device_rates(flag: str, items) -> list[dict]:
             if bps <= 0:
                 raise ValueError("the rate must be positive")
         except (OSError, ValueError) as e:
-            raise EngineError(f'invalid {flag} "{item}" (DEVICE:RATE, e.g. /dev/sda:1mb): {e}') from None
+            raise InvalidParameter(f'invalid {flag} "{item}" (DEVICE:RATE, e.g. /dev/sda:1mb): {e}') from None
         devs.append({"Path": path, "Major": os.major(st.st_rdev), "Minor": os.minor(st.st_rdev), "Rate": bps})
     return devs
 
@@ -294,7 +294,7 @@ def restart_policy(text: Optional[str]) -> RestartPolicy:
         return RestartPolicy()
     pname, _, count = text.partition(":")
     if pname not in RESTART_NAMES or (count and (pname != "on-failure" or not count.isdigit())):
-        raise EngineError(f"invalid restart policy: {text} (no, always, unless-stopped, on-failure[:N])")
+        raise InvalidParameter(f"invalid restart policy: {text} (no, always, unless-stopped, on-failure[:N])")
     return RestartPolicy(pname, int(count or 0))
 
 
@@ -304,7 +304,7 @@ def log_opts(opts) -> LogConfig:
     for o in opts or []:
         k, sep, v = o.partition("=")
         if not sep:
-            raise EngineError(f'invalid --log-opt: "{o}" (max-size=10m, max-file=3)')
+            raise InvalidParameter(f'invalid --log-opt: "{o}" (max-size=10m, max-file=3)')
         out.config[k] = v
     return out
 
@@ -339,13 +339,13 @@ def parse_ulimit(s: str) -> dict:
     from .runtime.process import ULIMITS
     name, sep, val = s.partition("=")
     if not sep or name not in ULIMITS:
-        raise EngineError(f'invalid ulimit argument: "{s}" (name=soft[:hard], names: {", ".join(sorted(ULIMITS))})')
+        raise InvalidParameter(f'invalid ulimit argument: "{s}" (name=soft[:hard], names: {", ".join(sorted(ULIMITS))})')
     soft_s, colon, hard_s = val.partition(":")
     try:  # as go-units: -1 and infinity are unlimited (RLIM_INFINITY)
         soft = -1 if soft_s == "infinity" else int(soft_s)
         hard = soft if not colon else -1 if hard_s == "infinity" else int(hard_s)
     except ValueError:
-        raise EngineError(f'invalid ulimit argument: "{s}"') from None
+        raise InvalidParameter(f'invalid ulimit argument: "{s}"') from None
     out = {"Name": name, "Soft": soft, "Hard": hard}
     check_ulimit(out)
     return out
@@ -356,14 +356,14 @@ def check_ulimit(u: dict) -> None:
     from .runtime.process import ULIMITS, rlimit
     name, soft, hard = u.get("Name"), u.get("Soft"), u.get("Hard")
     if name not in ULIMITS or not isinstance(soft, int) or not isinstance(hard, int):
-        raise EngineError(f'invalid ulimit argument: "{name}={soft}:{hard}"')
+        raise InvalidParameter(f'invalid ulimit argument: "{name}={soft}:{hard}"')
     if hard != -1 and soft == -1:
-        raise EngineError(f"ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}")
+        raise InvalidParameter(f"ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}")
     if hard != -1 and soft > hard:
-        raise EngineError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+        raise InvalidParameter(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
     _, host_hard = resource.getrlimit(rlimit(name))
     if host_hard != resource.RLIM_INFINITY and (hard == -1 or hard > host_hard):
-        raise EngineError(f"ulimit {name}: hard limit {'unlimited' if hard == -1 else hard} is above this host's {host_hard} "
+        raise InvalidParameter(f"ulimit {name}: hard limit {'unlimited' if hard == -1 else hard} is above this host's {host_hard} "
                           "(raising it needs CAP_SYS_RESOURCE)")
 
 
@@ -373,7 +373,7 @@ def labels(items: list[str] | None) -> dict:
     for x in items or []:
         k, _, v = x.partition("=")
         if not k:
-            raise EngineError(f'invalid label: "{x}"')
+            raise InvalidParameter(f'invalid label: "{x}"')
         out[k] = v
     return out
 
@@ -392,7 +392,7 @@ def _int64_flag(flag: str, v) -> int:
     """An integer flag's value as docker's int64 flags take it."""
     v = int(v)
     if not -(1 << 63) <= v < 1 << 63:
-        raise EngineError(f'invalid argument "{v}" for "{flag}" flag: strconv.ParseInt: parsing "{v}": '
+        raise InvalidParameter(f'invalid argument "{v}" for "{flag}" flag: strconv.ParseInt: parsing "{v}": '
                           "value out of range")
     return v
 
@@ -402,7 +402,7 @@ def check_user(user: str) -> None:
     here and not by the container's init."""
     for part in user.split(":", 1):
         if part.isdigit() and int(part) > MAX_ID:
-            raise EngineError(f"invalid user {user!r}: uids and gids must be in range 0-{MAX_ID}")
+            raise InvalidParameter(f"invalid user {user!r}: uids and gids must be in range 0-{MAX_ID}")
 
 
 def parse_size_checked_log(s: str) -> int:
@@ -485,20 +485,20 @@ def _check_resources(r: Resources) -> None:
         _int64_flag("--pids-limit", r.pids_limit)
     if r.memory_swap is not None and r.memory_swap != -1:
         if not r.memory:
-            raise EngineError("You should always set the Memory limit when using Memoryswap limit, see usage")
+            raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
         if r.memory_swap < r.memory:
-            raise EngineError("Minimum memoryswap limit should be larger than memory limit, see usage")
+            raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
     if r.cpu_shares is not None and not 2 <= r.cpu_shares <= 262144:
-        raise EngineError(f"invalid --cpu-shares {r.cpu_shares}: between 2 and 262144")
+        raise InvalidParameter(f"invalid --cpu-shares {r.cpu_shares}: between 2 and 262144")
     if r.cpuset_cpus is not None:
         if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", r.cpuset_cpus):
-            raise EngineError(f'invalid --cpuset-cpus "{r.cpuset_cpus}" (e.g. 0-1 or 0,2)')
+            raise InvalidParameter(f'invalid --cpuset-cpus "{r.cpuset_cpus}" (e.g. 0-1 or 0,2)')
         want, have = _cpu_list(r.cpuset_cpus), _online_cpus()
         if not want <= have:
-            raise EngineError(f"Requested CPUs are not available - requested {r.cpuset_cpus}, available: "
+            raise InvalidParameter(f"Requested CPUs are not available - requested {r.cpuset_cpus}, available: "
                               f"{min(have)}-{max(have)}")
     if r.blkio_weight is not None and not 10 <= r.blkio_weight <= 1000:
-        raise EngineError(f"invalid --blkio-weight {r.blkio_weight}: between 10 and 1000")
+        raise InvalidParameter(f"invalid --blkio-weight {r.blkio_weight}: between 10 and 1000")
     for u in r.ulimits:
         check_ulimit(u)
 
@@ -513,9 +513,9 @@ def _validate(spec: ContainerSpec) -> None:
     rp = host.restart_policy
     if rp.name not in RESTART_NAMES or rp.maximum_retry_count < 0 or (
             rp.maximum_retry_count and rp.name != "on-failure"):
-        raise EngineError(f"invalid restart policy: {rp.text()} (no, always, unless-stopped, on-failure[:N])")
+        raise InvalidParameter(f"invalid restart policy: {rp.text()} (no, always, unless-stopped, on-failure[:N])")
     if host.auto_remove and rp.name != "no":
-        raise EngineError("conflicting options: cannot specify both --restart and --rm")
+        raise InvalidParameter("conflicting options: cannot specify both --restart and --rm")
     if cfg.stop_signal is not None:
         _check_signal(cfg.stop_signal)
     if cfg.user:
@@ -524,29 +524,29 @@ def _validate(spec: ContainerSpec) -> None:
     for flag, attr, allowed in NAMESPACE_MODES:
         val = getattr(host, attr)
         if val is not None and val not in allowed:
-            raise EngineError(f'invalid {flag}: "{val}" (one of: {", ".join(a or "empty" for a in allowed)})')
+            raise InvalidParameter(f'invalid {flag}: "{val}" (one of: {", ".join(a or "empty" for a in allowed)})')
     _validate_network(spec)
     if cfg.hostname and (host.uts_mode == "host" or host.network_mode == "host"):
-        raise EngineError("Conflicting options: hostname and the UTS mode (or --network host)")
+        raise InvalidParameter("Conflicting options: hostname and the UTS mode (or --network host)")
     if cfg.hostname and not valid_hostname(cfg.hostname):
-        raise EngineError(f"invalid hostname format: {cfg.hostname!r}"[:200])
+        raise InvalidParameter(f"invalid hostname format: {cfg.hostname!r}"[:200])
     if cfg.healthcheck and cfg.healthcheck.retries is not None and cfg.healthcheck.retries < 0:
-        raise EngineError("--health-retries cannot be negative")
+        raise InvalidParameter("--health-retries cannot be negative")
     for k in cfg.labels:
         if not k:
-            raise EngineError('invalid label: "="')
+            raise InvalidParameter('invalid label: "="')
     if host.init:
         from .runtime.spec import INIT_BINARY
         if not os.access(INIT_BINARY, os.X_OK):
-            raise EngineError(f"--init needs {INIT_BINARY} (Debian: apt-get install tini)")
+            raise InvalidParameter(f"--init needs {INIT_BINARY} (Debian: apt-get install tini)")
     if cfg.user is not None and not _USER.fullmatch(cfg.user):
-        raise EngineError(f'invalid user: "{cfg.user}"')
+        raise InvalidParameter(f'invalid user: "{cfg.user}"')
     seccomp_option(host.security_opt)
     if spec.name is not None and not valid_name(spec.name):
-        raise EngineError(f'Invalid container name ({spec.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        raise InvalidParameter(f'Invalid container name ({spec.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     for e in cfg.env:
         if not e or e.startswith("="):
-            raise EngineError(f"invalid environment variable: {e}")
+            raise InvalidParameter(f"invalid environment variable: {e}")
     _validate_mounts(host)
 
 
@@ -558,7 +558,7 @@ def _check_signal(sig: str) -> None:
     except KeyError:
         n = 0
     if n <= 0:
-        raise EngineError(f"invalid signal: {sig}")
+        raise InvalidParameter(f"invalid signal: {sig}")
 
 
 def log_record(lc: LogConfig) -> dict:
@@ -566,7 +566,7 @@ def log_record(lc: LogConfig) -> dict:
     from .logs import MAX_FILE, MAX_SIZE
     out = {"Type": "dunnage-msgpack", "MaxSize": MAX_SIZE, "MaxFile": MAX_FILE}
     if lc.type not in LOG_DRIVERS:
-        raise EngineError(f'invalid --log-driver: "{lc.type}" (dunnage keeps its own bounded log)')
+        raise InvalidParameter(f'invalid --log-driver: "{lc.type}" (dunnage keeps its own bounded log)')
     for k, v in lc.config.items():
         try:
             if k == "max-size":
@@ -576,7 +576,7 @@ def log_record(lc: LogConfig) -> dict:
             else:
                 raise ValueError
         except (ValueError, UnitError):
-            raise EngineError(f'invalid --log-opt: "{k}={v}" (max-size=10m, max-file=3)') from None
+            raise InvalidParameter(f'invalid --log-opt: "{k}={v}" (max-size=10m, max-file=3)') from None
     return out
 
 
@@ -588,7 +588,7 @@ def seccomp_option(security_opt: list[str]) -> Optional[str]:
         if key == "seccomp" and sep and val:
             out = val
         elif key != "no-new-privileges" or val not in ("", "true", "false"):
-            raise EngineError(f'invalid --security-opt: "{o}" (supported: no-new-privileges, seccomp=unconfined|FILE)')
+            raise InvalidParameter(f'invalid --security-opt: "{o}" (supported: no-new-privileges, seccomp=unconfined|FILE)')
     return out
 
 
@@ -599,7 +599,7 @@ def _validate_network(spec: ContainerSpec) -> None:
     mode = host.mode()
     kind = mode_kind(mode)
     if (host.port_bindings or host.publish_all_ports) and kind == "container":
-        raise EngineError("conflicting options: port publishing and the container type network mode")
+        raise InvalidParameter("conflicting options: port publishing and the container type network mode")
     seen = set()
     for b in bindings_of(host):
         hp = (b["Proto"], b["HostIp"], b["HostPort"])
@@ -613,7 +613,7 @@ def _validate_network(spec: ContainerSpec) -> None:
         try:
             ipaddress.ip_address(d)
         except ValueError:
-            raise EngineError(f"invalid --dns: {d} is not an IP address") from None
+            raise InvalidParameter(f"invalid --dns: {d} is not an IP address") from None
     for h in host.extra_hosts:
         name, _, addr = h.partition(":")
         try:
@@ -621,13 +621,13 @@ def _validate_network(spec: ContainerSpec) -> None:
                 raise ValueError  # a newline or a space would add lines or names to /etc/hosts
             ipaddress.ip_address(addr)
         except ValueError:
-            raise EngineError(f'invalid --add-host "{h}" (NAME:IP)') from None
+            raise InvalidParameter(f'invalid --add-host "{h}" (NAME:IP)') from None
     for d in host.dns_search:  # docker's ValidateDNSSearch; each goes into resolv.conf's search line
         if d != "." and (len(d) > 255 or not _HOSTNAME.fullmatch(d.removesuffix("."))):
-            raise EngineError(f"invalid argument {d!r} for --dns-search: {d} is not a valid domain")
+            raise InvalidParameter(f"invalid argument {d!r} for --dns-search: {d} is not a valid domain")
     for o in host.dns_options:  # docker takes them as they are; a newline would add lines to resolv.conf
         if not o or any(ch.isspace() or not ch.isprintable() for ch in o):
-            raise EngineError(f"invalid argument {o!r} for --dns-option")
+            raise InvalidParameter(f"invalid argument {o!r} for --dns-option")
 
 
 def bindings_of(host: HostConfig) -> list[dict]:
@@ -639,16 +639,16 @@ def bindings_of(host: HostConfig) -> list[dict]:
 def _validate_mounts(host: HostConfig) -> None:
     for ref in host.volumes_from:
         if ref.partition(":")[2] not in ("", "ro", "rw"):
-            raise EngineError(f'invalid --volumes-from "{ref}": mode must be ro or rw')
+            raise InvalidParameter(f'invalid --volumes-from "{ref}": mode must be ro or rw')
     seen = set()
     for m in host.mounts:
         t = m.record.get("Target") or ""
         if not t.startswith("/") or t == "/":
-            raise EngineError(f'invalid mount target "{t}": the container path must be absolute and not /')
+            raise InvalidParameter(f'invalid mount target "{t}": the container path must be absolute and not /')
         if m.record.get("Type") not in ("bind", "volume", "tmpfs"):
-            raise EngineError(f'invalid mount type "{m.record.get("Type")}": bind, volume or tmpfs')
+            raise InvalidParameter(f'invalid mount type "{m.record.get("Type")}": bind, volume or tmpfs')
         if t in seen:
-            raise EngineError(f"Duplicate mount point: {t}")
+            raise InvalidParameter(f"Duplicate mount point: {t}")
         seen.add(t)
 
 
@@ -726,13 +726,13 @@ def _from_docker(body: dict, name: Optional[str]) -> ContainerSpec:
     """docker's JSON to a spec; the same grammars read what the API keeps as text (Binds,
     Tmpfs, Ulimits' names), so the messages are the flags'."""
     if not isinstance(body, dict):
-        raise EngineError("invalid create request: a JSON object expected")
+        raise InvalidParameter("invalid create request: a JSON object expected")
     hcj = body.get("HostConfig") or {}
     try:
         cfg = _config_from_docker(body)
         host = _host_from_docker(hcj, body)
     except (TypeError, ValueError, AttributeError, KeyError) as e:
-        raise EngineError(f"invalid create request: {e}") from None
+        raise InvalidParameter(f"invalid create request: {e}") from None
     mode = host.network_mode or "default"
     eps = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
     ep = eps.get(mode) or (next(iter(eps.values())) if len(eps) == 1 else None) or {}
@@ -828,7 +828,7 @@ def _mount_from_docker(m: dict) -> Mount:
     if topts.get("Mode"):
         fields.append(f"tmpfs-mode={int(topts['Mode']):o}")
     if any("," in f for f in fields):
-        raise EngineError(f"invalid mount config: a comma in {m}")
+        raise InvalidParameter(f"invalid mount config: a comma in {m}")
     return mount_flags(None, [",".join(fields)], None)[0]
 
 

@@ -15,7 +15,7 @@ import socket
 import stat
 from typing import Optional
 
-from .errors import EngineError
+from .errors import EngineError, System
 from .lifecycle.discard import lowers_in_use
 
 VERSION = "0.1.0"
@@ -378,7 +378,7 @@ def reset(e) -> None:
         lazy_unmount(mp)
     left = _mounts_under(str(store.root))
     if left:
-        raise EngineError(f"system reset: still mounted under the store: {', '.join(left)}", 1)
+        raise System(f"system reset: still mounted under the store: {', '.join(left)}", 1)
     for d in (store.run, store.root):
         try:
             entries = list(os.scandir(d))
@@ -397,4 +397,4 @@ def reset(e) -> None:
         except OSError:
             pass  # a mount point of its own, say: it stays, empty
     if errors:
-        raise EngineError("system reset: " + "; ".join(errors), 1)
+        raise System("system reset: " + "; ".join(errors), 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .cgroups import open_cgroup
-from .errors import Conflict, EngineError
+from .errors import Conflict, InvalidParameter, System
 
 
 def top(engine, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -34,20 +34,20 @@ def ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]]
     import subprocess
     for k, v in re.findall(r"\s+(\S*)=\s*(PID\S*)", " " + " ".join(args)):
         if k != "pid":
-            raise EngineError(f'specifying "{k}={v}" is not allowed', 1)
+            raise InvalidParameter(f'specifying "{k}={v}" is not allowed', 1)
     try:
         r = subprocess.run(["ps", *args, "-q", ",".join(map(str, pids or [0]))], capture_output=True,
                            text=True, timeout=30)
         if r.returncode != 0:
             r = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise EngineError(f"ps: {e}", 1) from None
+        raise System(f"ps: {e}", 1) from None
     if r.returncode != 0:
-        raise EngineError(f"ps: {(r.stderr.strip() or 'failed').splitlines()[0]}", 1)
+        raise System(f"ps: {(r.stderr.strip() or 'failed').splitlines()[0]}", 1)
     lines = r.stdout.splitlines()
     titles = lines[0].split() if lines else []
     if "PID" not in titles:
-        raise EngineError("Couldn't find PID field in ps output", 1)
+        raise System("Couldn't find PID field in ps output", 1)
     at = titles.index("PID")
     want = set(pids)
     rows = []
@@ -58,7 +58,7 @@ def ps_top(args: list[str], pids: list[int]) -> tuple[list[str], list[list[str]]
         try:
             pid = -1 if fields[at] == "-" else int(fields[at])
         except ValueError:
-            raise EngineError(f"Unexpected pid '{fields[at]}'", 1) from None
+            raise System(f"Unexpected pid '{fields[at]}'", 1) from None
         if pid in want:
             rows.append(fields[:len(titles) - 1] + [" ".join(fields[len(titles) - 1:])])
     return titles, rows

@@ -16,7 +16,7 @@ from typing import Optional
 from .. import events
 from ..cgroups import blkio_weight_support, swap_accounting
 from ..containers import Container, all_containers, create_dirs, find, load, new_id, random_name
-from ..errors import Conflict, EngineError, NotFound, System, exit_code_of
+from ..errors import Conflict, InvalidParameter, NotFound, System, exit_code_of
 from ..images.store import now_iso
 from ..spec import DEFAULT_PATH, ContainerSpec, exposed_of, flag_lists, host_record, merge_env, merge_health
 from ..store import write_record
@@ -43,7 +43,7 @@ def create(e, spec: ContainerSpec) -> Container:
     cmd = list(cfg.cmd) if cfg.cmd else (icfg.get("Cmd") or [] if not cfg.entrypoint else [])
     argv = list(ep) + list(cmd)
     if not argv:
-        raise EngineError("No command specified")
+        raise InvalidParameter("No command specified")
     mount_list = _mounts(e, spec, icfg.get("Volumes") or {})
     from ..inspect import docker_record
     cid = new_id()
@@ -154,7 +154,7 @@ def _network(e, spec: ContainerSpec, hc: dict) -> dict:
             if ipaddress.ip_address(ip) not in ipaddress.ip_network(net["Subnet"]):
                 raise ValueError
         except ValueError:
-            raise EngineError(f"invalid IP address {ip}: not in the subnet of network {net['Name']} "
+            raise InvalidParameter(f"invalid IP address {ip}: not in the subnet of network {net['Name']} "
                               f"({net['Subnet']})") from None
     if kind != "bridge":
         return {}
@@ -177,7 +177,7 @@ def _mounts(e, spec: ContainerSpec, image_volumes: dict) -> list[dict]:
     seen = set()
     for m in out:
         if m["Target"] in seen:
-            raise EngineError(f"Duplicate mount point: {m['Target']}")
+            raise InvalidParameter(f"Duplicate mount point: {m['Target']}")
         seen.add(m["Target"])
     for target in image_volumes:
         t = os.path.normpath(target)

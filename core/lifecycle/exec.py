@@ -6,7 +6,7 @@ from typing import Optional
 
 from .. import events
 from ..cgroups import open_cgroup
-from ..errors import Conflict, EngineError
+from ..errors import Conflict, InvalidParameter, run_failure
 from ..spec import check_user
 
 
@@ -17,7 +17,7 @@ def exec_(e, ref: str, argv: list[str], *, tty: bool = False, interactive: bool 
     from ..runtime.exec import exec_spec, run_exec
     c = e.container(ref)
     if not argv:
-        raise EngineError("exec needs a command", 1)
+        raise InvalidParameter("exec needs a command", 1)
     if c.status == "paused":
         raise Conflict(f"container {c.id} is paused, unpause the container before exec", 1)
     if not c.running():
@@ -29,5 +29,5 @@ def exec_(e, ref: str, argv: list[str], *, tty: bool = False, interactive: bool 
     code, msg = run_exec(c.state["Pid"], open_cgroup(c.id), spec, tty=tty, interactive=interactive,
                          detach=detach)
     if msg:
-        raise EngineError(msg, code)
+        raise run_failure(msg, code)
     return code

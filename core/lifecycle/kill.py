@@ -6,7 +6,7 @@ import signal as _signal
 
 from .. import events
 from ..containers import Container
-from ..errors import Conflict, EngineError
+from ..errors import Conflict, InvalidParameter
 from .pause import thaw_if_paused
 
 
@@ -22,7 +22,7 @@ def signal_number(sig: str | int) -> int:
     try:
         return int(getattr(_signal.Signals, s))
     except AttributeError:
-        raise EngineError(f"invalid signal: {sig}", 1) from None
+        raise InvalidParameter(f"invalid signal: {sig}", 1) from None
 
 
 def kill(e, ref: str, sig: str | int = "KILL") -> Container:

@@ -6,7 +6,7 @@ import os
 import signal as _signal
 
 from ..containers import Container
-from ..errors import Conflict, EngineError
+from ..errors import Conflict, System
 from .discard import discard
 from .pause import thaw_if_paused
 from .wait import wait
@@ -34,7 +34,7 @@ def remove(e, ref: str, force: bool = False, volumes: bool = False) -> Container
         try:
             wait(e, c.id, 30)
         except TimeoutError:
-            raise EngineError(f"could not kill container {c.id}", 1) from None
+            raise System(f"could not kill container {c.id}", 1) from None
     # a shim may still be tearing down: let it finish
     c.wait_shim(10)
     c.reload()

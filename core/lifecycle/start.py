@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..containers import Container, create_dirs
-from ..errors import EngineError
+from ..errors import run_failure
 
 
 def start(e, ref: str, code_missing: int = 1, on_listening=None, attach: bool = False) -> Container:
@@ -24,7 +24,7 @@ def start(e, ref: str, code_missing: int = 1, on_listening=None, attach: bool = 
     create_dirs(c)
     code, msg = spawn(e.store, c.id, on_listening)
     if code:
-        raise EngineError(msg, code)
+        raise run_failure(msg, code)
     try:
         return c.reload()
     except FileNotFoundError:  # a --rm container that already ran, ended and was removed: started all the same

@@ -7,7 +7,7 @@ from typing import Optional
 from .. import events
 from ..cgroups import CgroupError, Limits, open_cgroup
 from ..containers import Container
-from ..errors import EngineError, System, exit_code_of
+from ..errors import InvalidParameter, System, exit_code_of
 from ..runtime.spec import limits_of
 from ..spec import _int64_flag, parse_cpus_checked, parse_size_checked, resource_flags
 
@@ -24,7 +24,7 @@ def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None
     if memory_swap is not None:
         hc.update(resource_flags(hc.get("Memory") or 0, memory_swap, None, None, None, None, None))
     elif memory is not None and (hc.get("MemorySwap") or 0) > 0 and hc["Memory"] > hc["MemorySwap"]:
-        raise EngineError("Memory limit should be smaller than already set memoryswap limit, "
+        raise InvalidParameter("Memory limit should be smaller than already set memoryswap limit, "
                           "update the memoryswap at the same time", 1)
     if pids_limit is not None:
         hc["PidsLimit"] = _int64_flag("--pids-limit", pids_limit)

@@ -9,7 +9,7 @@ from typing import Optional
 
 from .. import events
 from ..containers import all_containers, find
-from ..errors import EngineError, NotFound
+from ..errors import Conflict, EngineError, Forbidden, InvalidParameter, NotFound
 from ..inspect import network_inspect, published_ports
 from ..spec import labels as spec_labels
 from .config import Networks
@@ -41,12 +41,12 @@ def inspect(engine, ref: str) -> dict:
 
 def remove(engine, ref: str) -> dict:
     if ref in ("host", "none"):
-        raise EngineError(f"{ref} is a pre-defined network and cannot be removed", 1)
+        raise Forbidden(f"{ref} is a pre-defined network and cannot be removed", 1)
     nets = Networks(engine.store)
     r = nets.get(ref)
     users = [c.name for c in all_containers(engine.store) if r["Name"] in (c.config.get("NetworkConfigs") or {})]
     if users and not r.get("Default"):
-        raise EngineError(f"error while removing network: network {r['Name']} is used by containers "
+        raise Forbidden(f"error while removing network: network {r['Name']} is used by containers "
                           f"({', '.join(sorted(users))})", 1)
     r = nets.remove(ref)
     events.emit(engine.store, "network", "destroy", r["Id"], {"name": r["Name"], "type": "bridge"})
@@ -72,13 +72,13 @@ def connect(engine, net_ref: str, ref: str, aliases: list[str] | None = None,
     r = nets.get(net_ref)
     c = engine.container(ref)
     if mode_kind(c.config["HostConfig"].get("NetworkMode") or "bridge") != "bridge":
-        raise EngineError(f"container {c.name} cannot be connected: it uses network mode "
+        raise InvalidParameter(f"container {c.name} cannot be connected: it uses network mode "
                           f"{c.config['HostConfig']['NetworkMode']}")
     confs = c.config.setdefault("NetworkConfigs", {})
     if r["Name"] in confs:
-        raise EngineError(f"endpoint with name {c.name} already exists in network {r['Name']}")
+        raise Forbidden(f"endpoint with name {c.name} already exists in network {r['Name']}")
     if (aliases or ip) and r.get("Default"):
-        raise EngineError("network-scoped aliases and addresses are supported only for user defined networks")
+        raise InvalidParameter("network-scoped aliases and addresses are supported only for user defined networks")
     if c.running():
         fd = os.open(f"/proc/{c.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -116,7 +116,7 @@ def disconnect(engine, net_ref: str, ref: str, force: bool = False) -> None:
     confs = c.config.get("NetworkConfigs") or {}
     name = r["Name"] if r is not None else net_ref
     if name not in confs:
-        raise EngineError(f"container {c.name} is not connected to network {name}", 1)
+        raise Conflict(f"container {c.name} is not connected to network {name}", 1)
     if r is not None:  # forced with the network gone, only the container's settings name it
         try:
             nets.release(c.id, r["Id"])
