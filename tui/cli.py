@@ -13,6 +13,7 @@ import sys
 from typing import Optional
 
 from dunnage.core import Engine, EngineError
+from dunnage.core.errors import InvalidParameter, NotFound, System
 from dunnage.core.units import bytes_decimal, human_duration, since
 from dunnage.tui import gotemplate
 from dunnage.tui.rows import (ellipsis, go_quote, human_size, image_rows, info_text, ports_text, ps_mounts,
@@ -60,7 +61,7 @@ def render(fmt: Optional[str], rows: list[dict], table: list[tuple[str, str]], q
     try:
         text = gotemplate.format_rows(fmt, public, table)
     except gotemplate.TemplateError as ex:
-        raise EngineError(f"template parsing error: {ex}", 125) from None
+        raise InvalidParameter(f"template parsing error: {ex}", 125) from None
     sys.stdout.write(text)
 
 
@@ -86,15 +87,15 @@ def _name_values(k: str, v: str) -> list[tuple[str, str]]:
     try:
         words = shlex.split(v)
     except ValueError as ex:
-        raise EngineError(f"{k} {v}: {ex}") from None
+        raise InvalidParameter(f"{k} {v}: {ex}") from None
     if words and "=" in words[0]:
         pairs = [tuple(w.split("=", 1)) for w in words]
         if any("=" not in w or not w.split("=", 1)[0] for w in words):
-            raise EngineError(f"{k} {v}: NAME=VALUE pairs expected")
+            raise InvalidParameter(f"{k} {v}: NAME=VALUE pairs expected")
         return pairs
     name, _, value = v.strip().partition(" ")
     if not name or not value.strip():
-        raise EngineError(f"{k} must have two arguments")
+        raise InvalidParameter(f"{k} must have two arguments")
     return [(name, value.strip())]
 
 
@@ -107,7 +108,7 @@ def parse_changes(items) -> dict:
             try:
                 json.loads(v)
             except ValueError:
-                raise EngineError(f"invalid JSON in change: {ch}") from None
+                raise InvalidParameter(f"invalid JSON in change: {ch}") from None
         if k.upper() == "CMD":
             changes["Cmd"] = json.loads(v) if v.strip().startswith("[") else ["/bin/sh", "-c", v]
         elif k.upper() == "ENTRYPOINT":
@@ -129,7 +130,7 @@ def parse_changes(items) -> dict:
             changes.setdefault("Volumes" if k.upper() == "VOLUME" else "ExposedPorts", {}).update(
                 {x: {} for x in items})
         else:
-            raise EngineError(f"{k} is not a valid change command")
+            raise InvalidParameter(f"{k} is not a valid change command")
     return changes
 
 
@@ -141,7 +142,7 @@ def cmd_import(e: Engine, a) -> int:
         try:
             f = open(a.file, "rb")
         except OSError as ex:
-            raise EngineError(f"{a.file}: {ex.strerror}") from None
+            raise System(f"{a.file}: {ex.strerror}") from None
         with f:
             img = e.import_image(f, a.reference, changes)
     print(img.id)
@@ -195,7 +196,7 @@ def cmd_commit(e: Engine, a) -> int:
 def _archive_output(a) -> dict:
     """Where save and export write: -o FILE, or standard output unless it is a terminal."""
     if a.output is None and os.isatty(1):
-        raise EngineError("cowardly refusing to save to a terminal (use -o FILE or redirect)")
+        raise InvalidParameter("cowardly refusing to save to a terminal (use -o FILE or redirect)")
     return {"path": a.output, "stream": None if a.output else sys.stdout.buffer}
 
 
@@ -213,7 +214,7 @@ def cmd_cp(e: Engine, a) -> int:
     sc, sp = split(a.src)
     dc, dp = split(a.dest)
     if (sc is None) == (dc is None):
-        raise EngineError("copying between containers, or between two host paths, is not supported: "
+        raise InvalidParameter("copying between containers, or between two host paths, is not supported: "
                           "one side must be CONTAINER:PATH", 1)
     if sc is not None:
         e.copy_from(sc, sp, dp)
@@ -254,7 +255,7 @@ def cmd_network(e: Engine, a) -> int:
     sub = {"list": "ls", "remove": "rm"}.get(a.sub, a.sub)
     if sub == "create":
         if a.driver != "bridge":
-            raise EngineError(f'plugin "{a.driver}" not found (the bridge driver is the only one)')
+            raise NotFound(f'plugin "{a.driver}" not found (the bridge driver is the only one)')
         print(e.network_create(a.name, a.subnet, a.gateway, a.internal, a.label)["Id"])
         return 0
     if sub == "ls":
@@ -285,7 +286,7 @@ def cmd_volume(e: Engine, a) -> int:
     sub = {"list": "ls", "remove": "rm"}.get(a.sub, a.sub)
     if sub == "create":
         if a.driver != "local":
-            raise EngineError(f'plugin "{a.driver}" not found (the local driver is the only one)')
+            raise NotFound(f'plugin "{a.driver}" not found (the local driver is the only one)')
         print(e.volume_create(a.name, a.label)["Name"])
         return 0
     if sub == "ls":
@@ -342,7 +343,7 @@ def cmd_port(e: Engine, a) -> int:
         want = a.private if "/" in a.private else a.private + "/tcp"
         ports = [p for p in ports if p[0] == want]
         if not ports:
-            raise EngineError(f"No public port '{want}' published for {a.container}", 1)
+            raise NotFound(f"No public port '{want}' published for {a.container}", 1)
         for _, ip, hp in ports:
             print(f"{ip}:{hp}")
         return 0
@@ -362,7 +363,7 @@ def cmd_login(e: Engine, a) -> int:
     if a.password_stdin:
         pw = sys.stdin.readline().rstrip("\n")
     if not user or pw is None:
-        raise EngineError("login needs --username and --password (or --password-stdin)")
+        raise InvalidParameter("login needs --username and --password (or --password-stdin)")
     e.login(a.registry, user, pw, _tls(a))
     print("Login Succeeded")
     return 0
@@ -379,7 +380,7 @@ def cmd_logout(e: Engine, a) -> int:
 def cmd_load(e: Engine, a) -> int:
     src = a.input if a.input and a.input != "-" else sys.stdin.buffer
     if src is sys.stdin.buffer and os.isatty(0):
-        raise EngineError("requested load from stdin, but stdin is empty (use -i FILE)")
+        raise InvalidParameter("requested load from stdin, but stdin is empty (use -i FILE)")
     for img, tags in e.load_images(src):
         if a.quiet:
             continue
@@ -426,18 +427,18 @@ def _env_files(paths: list[str]) -> list[str]:
             with open(p, encoding="utf-8-sig") as f:
                 lines = f.read().splitlines()
         except OSError as ex:
-            raise EngineError(f"open {p}: {ex.strerror.lower()}") from None
+            raise InvalidParameter(f"open {p}: {ex.strerror.lower()}") from None
         except UnicodeDecodeError:
-            raise EngineError(f"env file {p} contains invalid utf8 bytes") from None
+            raise InvalidParameter(f"env file {p} contains invalid utf8 bytes") from None
         for line in lines:
             line = line.lstrip()
             if not line or line.startswith("#"):
                 continue
             var, _, _ = line.partition("=")
             if not var:
-                raise EngineError(f"poorly formatted environment: no variable name on line '{line}'")
+                raise InvalidParameter(f"poorly formatted environment: no variable name on line '{line}'")
             if any(c in var for c in " \t\n\v\f\r"):
-                raise EngineError(f"poorly formatted environment: variable '{var}' contains whitespaces")
+                raise InvalidParameter(f"poorly formatted environment: variable '{var}' contains whitespaces")
             out.append(line)
     return out
 
@@ -486,7 +487,7 @@ def _follow_output(e: Engine, cid: str) -> None:
 
 def cmd_run(e: Engine, a) -> int:
     if a.tty and a.interactive and not a.detach and not os.isatty(0):
-        raise EngineError("the input device is not a TTY", 1)
+        raise InvalidParameter("the input device is not a TTY", 1)
     c = e.create_from(spec_from_args(a, detach=a.detach))
     _print_warnings(c)
     sock = []
@@ -552,7 +553,7 @@ def cmd_attach(e: Engine, a) -> int:
 def cmd_start(e: Engine, a) -> int:
     rc = 0
     if (a.attach or a.interactive) and len(a.containers) > 1:
-        raise EngineError("you cannot start and attach multiple containers at once", 1)
+        raise InvalidParameter("you cannot start and attach multiple containers at once", 1)
     for ref in a.containers:
         c0 = e.container(ref) if (a.attach or a.interactive) else None
         relay = c0 is not None and not c0.running() and (a.interactive or c0.config["Config"].get("Tty"))
@@ -607,7 +608,7 @@ def cmd_rm(e: Engine, a) -> int:
 
 def cmd_exec(e: Engine, a) -> int:
     if a.tty and not os.isatty(0) and a.interactive:
-        raise EngineError("the input device is not a TTY", 1)
+        raise InvalidParameter("the input device is not a TTY", 1)
     code = e.exec(a.container, a.command, tty=a.tty, interactive=a.interactive, detach=a.detach,
                   user=a.user, workdir=a.workdir, env=a.env)
     return code
@@ -703,14 +704,14 @@ def _cmd_service(e: Engine, a) -> int:
     """system service: the Docker Engine API on a unix socket (dunnage.api), in the foreground."""
     from dunnage.api import serve
     if a.time < 0:
-        raise EngineError(f"invalid argument \"{a.time}\" for \"-t, --time\" flag: must not be negative")
+        raise InvalidParameter(f"invalid argument \"{a.time}\" for \"-t, --time\" flag: must not be negative")
     uri = a.uri or f"unix://{e.store.run}/docker.sock"
     try:
         serve(e.store.root, uri, float(a.time))
     except ValueError as ex:
-        raise EngineError(str(ex)) from None
+        raise InvalidParameter(str(ex)) from None
     except OSError as ex:
-        raise EngineError(f"system service: {uri}: {ex.strerror or ex}", 1) from None
+        raise System(f"system service: {uri}: {ex.strerror or ex}", 1) from None
     return 0
 
 
@@ -843,7 +844,7 @@ def cmd_logs(e: Engine, a) -> int:
         try:
             tail = int(a.tail)
         except ValueError:
-            raise EngineError(f'invalid value for --tail: "{a.tail}"', 1) from None
+            raise InvalidParameter(f'invalid value for --tail: "{a.tail}"', 1) from None
 
     def write(t: int, stream: str, data: bytes) -> None:
         if since is not None and t < since or until is not None and t > until:
@@ -947,7 +948,7 @@ def cmd_events(e: Engine, a) -> int:
         try:  # parsed before the first event, run on each as docker does
             tmpl = gotemplate.parse(a.format)
         except gotemplate.TemplateError as ex:
-            raise EngineError(f"template parsing error: {ex}", 125) from None
+            raise InvalidParameter(f"template parsing error: {ex}", 125) from None
     try:
         for r in e.follow_events(since_ns):
             msg = {"Type": r["Type"], "Action": r["Action"], "Actor": {"ID": r["id"], "Attributes": r["Attributes"]},
@@ -958,7 +959,7 @@ def cmd_events(e: Engine, a) -> int:
                 try:
                     print(tmpl.execute(msg), flush=True)
                 except gotemplate.TemplateError as ex:
-                    raise EngineError(f"template parsing error: {ex}", 125) from None
+                    raise InvalidParameter(f"template parsing error: {ex}", 125) from None
             else:
                 stamp = dt.datetime.fromtimestamp(r["time_ns"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
                 attrs = ", ".join(f"{k}={v}" for k, v in sorted(r["Attributes"].items()))
@@ -978,7 +979,7 @@ def _parse_since(s: str) -> int:
         return int(float(s) * 1e9)
     t = parse_iso(s)
     if t is None:
-        raise EngineError(f"invalid value for --since: {s}")
+        raise InvalidParameter(f"invalid value for --since: {s}")
     return int(t.timestamp() * 1e9)
 
 
