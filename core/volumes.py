@@ -68,7 +68,7 @@ class Volumes:
         elif not NAME_RE.fullmatch(name):
             raise VolumeError(f'"{name}" includes invalid characters for a local volume name, only '
                               '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
-                              'directory, use absolute path')
+                              'directory, use absolute path', status=400)
         with self.lock():
             if self.exists(name):
                 return self.get(name)
@@ -129,7 +129,7 @@ class Volumes:
                 r = subprocess.run(["cp", "-a", "--", f"/proc/self/fd/{source}/.", f"{dst}/"], capture_output=True,
                                    pass_fds=(source,))
                 if r.returncode != 0:
-                    raise VolumeError(f"filling volume {name}: {r.stderr.decode().strip()}")
+                    raise VolumeError(f"filling volume {name}: {r.stderr.decode().strip()}", status=500)
                 st = os.fstat(source)
                 os.chown(dst, st.st_uid, st.st_gid)
                 os.chmod(dst, st.st_mode & 0o7777)
@@ -145,27 +145,29 @@ def parse_volume_flag(spec: str) -> dict:
         src, dst, opts = "", parts[0], ""
     elif len(parts) == 2:
         if parts[1] in ("ro", "rw", "z", "Z") or not parts[1].startswith("/"):
-            raise VolumeError(f'invalid volume specification: "{spec}"')
+            raise VolumeError(f'invalid volume specification: "{spec}"', status=400)
         src, dst, opts = parts[0], parts[1], ""
     elif len(parts) == 3:
         src, dst, opts = parts
     else:
-        raise VolumeError(f'invalid volume specification: "{spec}"')
+        raise VolumeError(f'invalid volume specification: "{spec}"', status=400)
     if not dst.startswith("/") or dst == "/":
-        raise VolumeError(f'invalid volume specification: "{spec}": the container path must be absolute and not /')
+        raise VolumeError(f'invalid volume specification: "{spec}": the container path must be absolute and not /',
+                          status=400)
     ro = False
     for o in filter(None, opts.split(",")):
         if o in ("ro", "readonly"):
             ro = True
         elif o not in ("rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave", "nocopy"):
-            raise VolumeError(f'invalid mode "{o}" in volume specification "{spec}"')
+            raise VolumeError(f'invalid mode "{o}" in volume specification "{spec}"', status=400)
     if not src:
         return {"Type": "volume", "Name": None, "Target": os.path.normpath(dst), "ReadOnly": ro, "Anonymous": True}
     if src.startswith("/"):
         return {"Type": "bind", "Source": os.path.normpath(src), "Target": os.path.normpath(dst), "ReadOnly": ro,
                 "CreateSource": True}  # -v makes a missing host directory, --mount refuses
     if not NAME_RE.fullmatch(src):
-        raise VolumeError(f'invalid volume specification: "{spec}": "{src}" is not a volume name or an absolute path')
+        raise VolumeError(f'invalid volume specification: "{spec}": "{src}" is not a volume name or an absolute path',
+                          status=400)
     return {"Type": "volume", "Name": src, "Target": os.path.normpath(dst), "ReadOnly": ro,
             "NoCopy": "nocopy" in opts.split(",")}
 
@@ -182,30 +184,31 @@ def parse_mount_flag(spec: str) -> dict:
         if k in ("readonly", "ro") and v.lower() in ("0", "false"):
             continue
         if not sep:
-            raise VolumeError(f'invalid field "{item}" in --mount "{spec}": key=value expected')
+            raise VolumeError(f'invalid field "{item}" in --mount "{spec}": key=value expected', status=400)
         kv[{"src": "source", "dst": "target", "destination": "target"}.get(k, k)] = v
     t = kv.pop("type", "volume")
     target = kv.pop("target", "")
     if not target.startswith("/") or target == "/":
-        raise VolumeError(f'invalid --mount "{spec}": target must be an absolute path (not /)')
+        raise VolumeError(f'invalid --mount "{spec}": target must be an absolute path (not /)', status=400)
     ro = bool(kv.pop("readonly", False))
     source = kv.pop("source", "")
     if t == "bind":
         kv.pop("bind-propagation", None)
         if not source.startswith("/"):
-            raise VolumeError(f'invalid --mount "{spec}": a bind source must be an absolute path')
+            raise VolumeError(f'invalid --mount "{spec}": a bind source must be an absolute path', status=400)
         if not os.path.exists(source):
-            raise VolumeError(f'invalid mount config for type "bind": bind source path does not exist: {source}')
+            raise VolumeError(f'invalid mount config for type "bind": bind source path does not exist: {source}',
+                              status=400)
         m = {"Type": "bind", "Source": os.path.normpath(source), "Target": os.path.normpath(target), "ReadOnly": ro}
     elif t == "volume":
         nocopy = kv.pop("volume-nocopy", "false").lower() in ("1", "true", "")
         if source and not NAME_RE.fullmatch(source):
-            raise VolumeError(f'invalid --mount "{spec}": "{source}" is not a volume name')
+            raise VolumeError(f'invalid --mount "{spec}": "{source}" is not a volume name', status=400)
         m = {"Type": "volume", "Name": source or None, "Target": os.path.normpath(target), "ReadOnly": ro,
              "Anonymous": not source, "NoCopy": nocopy}
     elif t == "tmpfs":
         if source:
-            raise VolumeError(f'invalid --mount "{spec}": tmpfs takes no source')
+            raise VolumeError(f'invalid --mount "{spec}": tmpfs takes no source', status=400)
         opts = []
         if "tmpfs-size" in kv:
             from .units import UnitError, parse_size as parse_size_checked
@@ -216,13 +219,13 @@ def parse_mount_flag(spec: str) -> dict:
         if "tmpfs-mode" in kv:
             mode = kv.pop("tmpfs-mode")
             if not re.fullmatch(r"[0-7]{1,4}", mode):
-                raise VolumeError(f'invalid --mount "{spec}": tmpfs-mode must be octal')
+                raise VolumeError(f'invalid --mount "{spec}": tmpfs-mode must be octal', status=400)
             opts.append(f"mode={mode}")
         m = {"Type": "tmpfs", "Target": os.path.normpath(target), "ReadOnly": ro, "Options": opts}
     else:
-        raise VolumeError(f'invalid --mount "{spec}": type must be bind, volume or tmpfs')
+        raise VolumeError(f'invalid --mount "{spec}": type must be bind, volume or tmpfs', status=400)
     if kv:
-        raise VolumeError(f'invalid --mount "{spec}": unknown field {sorted(kv)[0]}')
+        raise VolumeError(f'invalid --mount "{spec}": unknown field {sorted(kv)[0]}', status=400)
     return m
 
 
@@ -233,7 +236,7 @@ def parse_tmpfs_flag(spec: str) -> dict:
     """``--tmpfs /path[:opts]`` (docker's defaults: noexec, nosuid, nodev)."""
     target, _, opts = spec.partition(":")
     if not target.startswith("/") or target == "/":
-        raise VolumeError(f'invalid --tmpfs "{spec}": the path must be absolute and not /')
+        raise VolumeError(f'invalid --tmpfs "{spec}": the path must be absolute and not /', status=400)
     out = []
     for o in filter(None, opts.split(",")):
         k, _, v = o.partition("=")
@@ -248,7 +251,7 @@ def parse_tmpfs_flag(spec: str) -> dict:
         elif k in ("mode", "uid", "gid", "nr_inodes") and v.isdigit():
             out.append(o)
         else:
-            raise VolumeError(f'invalid --tmpfs "{spec}": unknown option "{o}"')
+            raise VolumeError(f'invalid --tmpfs "{spec}": unknown option "{o}"', status=400)
     return {"Type": "tmpfs", "Target": os.path.normpath(target), "ReadOnly": "ro" in out,
             "Options": [o for o in out if o not in ("ro", "rw")]}
 

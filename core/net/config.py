@@ -88,7 +88,7 @@ class Networks:
         for net in _pools():
             if not any(net.overlaps(t) for t in taken):
                 return net
-        raise NetworkError("all predefined address pools have been fully subnetted")
+        raise NetworkError("all predefined address pools have been fully subnetted", status=500)
 
     def _taken(self) -> list:
         from .netlink import host_routes
@@ -103,21 +103,21 @@ class Networks:
         from ..containers import new_id
         from ..images.store import now_iso
         if not _default and name in BUILTIN:
-            raise NetworkError(f"{name} is a pre-defined network and cannot be created", 1)
+            raise NetworkError(f"{name} is a pre-defined network and cannot be created", 1, status=403)
         if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
-            raise NetworkError(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+            raise NetworkError(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed', status=400)
         try:
             net = ipaddress.ip_network(subnet) if subnet else None
             gw = ipaddress.ip_address(gateway) if gateway else None
         except ValueError as e:
-            raise NetworkError(f"invalid address: {e}") from None
+            raise NetworkError(f"invalid address: {e}", status=400) from None
         if net is not None and (net.version != 4 or net.prefixlen > 30):
-            raise NetworkError(f"invalid subnet {subnet}: an IPv4 subnet of /30 or larger is needed")
+            raise NetworkError(f"invalid subnet {subnet}: an IPv4 subnet of /30 or larger is needed", status=400)
         if gw is not None and net is None:
-            raise NetworkError("--gateway needs --subnet")
+            raise NetworkError("--gateway needs --subnet", status=400)
         with self.lock():
             if any(r["Name"] == name for r in self.list()):
-                raise NetworkError(f"network with name {name} already exists")
+                raise NetworkError(f"network with name {name} already exists", status=409)
             taken = self._taken()
             if net is None:
                 net = self._pick_subnet(taken)
@@ -126,12 +126,12 @@ class Networks:
                     if net.overlaps(t):
                         owner = next((r["Name"] for r in self.list() if ipaddress.ip_network(r["Subnet"]) == t), None)
                         what = f'network "{owner}"' if owner else "a route of this host"
-                        raise NetworkError(f"subnet {net} overlaps {what} ({t})")
+                        raise NetworkError(f"subnet {net} overlaps {what} ({t})", status=400)
             hosts = net.hosts()
             if gw is None:
                 gw = next(iter(hosts))
             elif gw not in net or gw in (net.network_address, net.broadcast_address):
-                raise NetworkError(f"gateway {gw} is not a host address of {net}")
+                raise NetworkError(f"gateway {gw} is not a host address of {net}", status=400)
             nid = new_id()
             rec = {"Id": nid, "Name": name, "Driver": "bridge", "Scope": "local", "Created": now_iso(),
                    "Subnet": str(net), "Gateway": str(gw), "Internal": bool(internal),
@@ -145,7 +145,7 @@ class Networks:
             except BaseException as e:
                 delete_link(rec["Bridge"])
                 if isinstance(e, Exception):
-                    raise NetworkError(f"creating network {name}: {e}") from None
+                    raise NetworkError(f"creating network {name}: {e}", status=500) from None
                 raise
         return rec
 
@@ -165,7 +165,7 @@ class Networks:
         with self.lock():
             r = self.get(ref)
             if r.get("Default") and not force_default:
-                raise NetworkError(f"{r['Name']} is a pre-defined network and cannot be removed", 1)
+                raise NetworkError(f"{r['Name']} is a pre-defined network and cannot be removed", 1, status=403)
             self._gc_locked()
             r = self.get(r["Id"])
             if r["Endpoints"]:
@@ -220,16 +220,16 @@ class Networks:
                 try:
                     want = ipaddress.ip_address(ip)
                 except ValueError:
-                    raise NetworkError(f"invalid IP address: {ip}") from None
+                    raise NetworkError(f"invalid IP address: {ip}", status=400) from None
                 if want not in net or want in (net.network_address, net.broadcast_address):
-                    raise NetworkError(f"no configured subnet contains IP address {ip}")
+                    raise NetworkError(f"no configured subnet contains IP address {ip}", status=400)
                 if str(want) in used:
                     raise NetworkError(f"Address already in use: {ip}", status=409)
                 addr = str(want)
             else:
                 addr = next((str(h) for h in net.hosts() if str(h) not in used), None)
                 if addr is None:
-                    raise NetworkError(f"no free address left in network {r['Name']} ({net})")
+                    raise NetworkError(f"no free address left in network {r['Name']} ({net})", status=500)
             host_if = f"dv{cid[:10]}{index}"
             mac = mac_for(addr)
             mappings = [dict(m, IP=addr) for m in ports or []]
@@ -239,13 +239,13 @@ class Networks:
                 veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addr, net.prefixlen,
                      None if r["Internal"] or index else r["Gateway"], mac)  # one default route: eth0's
             except Exception as e:  # noqa: BLE001
-                raise NetworkError(f"attaching to network {r['Name']}: {e}") from None
+                raise NetworkError(f"attaching to network {r['Name']}: {e}", status=500) from None
             try:
                 self.firewall().add_ports(mappings)
             except Exception as e:  # noqa: BLE001
                 from .netlink import delete_link
                 delete_link(host_if)
-                raise NetworkError(f"publishing ports: {e}") from None
+                raise NetworkError(f"publishing ports: {e}", status=500) from None
             r["Endpoints"][cid] = ep
             self._save(r)
         return dict(ep, NetworkID=r["Id"], Network=r["Name"], Gateway=r["Gateway"],

@@ -46,7 +46,7 @@ def remove(engine, ref: str) -> dict:
     r = nets.get(ref)
     users = [c.name for c in all_containers(engine.store) if r["Name"] in (c.config.get("NetworkConfigs") or {})]
     if users and not r.get("Default"):
-        raise Forbidden(f"error while removing network: network {r['Name']} is used by containers "
+        raise Conflict(f"error while removing network: network {r['Name']} is used by containers "
                           f"({', '.join(sorted(users))})", 1)
     r = nets.remove(ref)
     events.emit(engine.store, "network", "destroy", r["Id"], {"name": r["Name"], "type": "bridge"})

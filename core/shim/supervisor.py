@@ -176,7 +176,7 @@ class Shim:
                 except (FileNotFoundError, NotADirectoryError):
                     fd = None  # nothing to fill it with
                 except OSError as e:
-                    raise VolumeError(f"volume at {m['Target']}: {message(e)}") from None
+                    raise VolumeError(f"volume at {m['Target']}: {message(e)}", status=500) from None
                 try:
                     vols.populate(m["Name"], fd)
                 finally:
