@@ -332,7 +332,7 @@ def test_sdk_kill_restart_wait(sdk):
         c.restart(timeout=0)
         c.reload()
         assert c.status == "running" and c.attrs["State"]["StartedAt"] != started
-        assert "sleep 100" in str(c.top()["Processes"])
+        wait_for(lambda: "sleep 100" in str(c.top()["Processes"]))  # the restarted sh starts it in its time
         c.kill()
         assert c.wait(timeout=30, condition="not-running")["StatusCode"] == 137
     finally:
