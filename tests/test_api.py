@@ -148,7 +148,7 @@ def test_cli_detached_container_verbs(docker):
     assert docker("inspect", "--format", "{{.State.Running}} {{.Name}}", "api-cli").stdout == "true /api-cli\n"
     r = docker("exec", "api-cli", "sh", "-c", "echo ex; echo ey >&2; exit 5")
     assert (r.returncode, r.stdout, r.stderr) == (5, "ex\n", "ey\n")
-    assert "sleep 100" in docker("top", "api-cli").stdout
+    wait_for(lambda: "sleep 100" in docker("top", "api-cli").stdout)  # sh runs sleep after its echoes
     assert docker("stop", "-t", "1", "api-cli").returncode == 0
     assert docker("ps", "-a", "--filter", "name=api-cli", "--format", "{{.State}}").stdout == "exited\n"
     assert docker("rm", "api-cli").returncode == 0
