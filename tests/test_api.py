@@ -4,6 +4,7 @@ the real service on a temporary root's socket.  Every container a test makes is
 removed after it, and the service is stopped, pass or fail."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -59,16 +60,23 @@ def _ping(sock: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def service(session_root):
-    sock = str(session_root / "docker.sock")
-    p = _start_service(session_root, sock, "--time", "0")
+@contextlib.contextmanager
+def running_service(root, name: str):
+    """`dunnage system service` on ROOT's socket NAME until the block ends; yields the socket's path."""
+    sock = str(root / name)
+    p = _start_service(root, sock, "--time", "0")
     try:
         wait_for(lambda: p.poll() is not None or _ping(sock), timeout=20)
         assert p.poll() is None, p.stderr.read().decode()
         yield sock
     finally:
         _stop_service(p)
+
+
+@pytest.fixture(scope="module")
+def service(session_root):
+    with running_service(session_root, "docker.sock") as sock:
+        yield sock
 
 
 @pytest.fixture

@@ -12,19 +12,13 @@ import time
 import pytest
 
 from conftest import cli, wait_for
-from test_api import DOCKER, IMAGE, _ping, _start_service, _stop_service, request
+from test_api import DOCKER, IMAGE, request, running_service
 
 
 @pytest.fixture(scope="module")
 def service(session_root):
-    sock = str(session_root / "docker-more.sock")
-    p = _start_service(session_root, sock, "--time", "0")
-    try:
-        wait_for(lambda: p.poll() is not None or _ping(sock), timeout=20)
-        assert p.poll() is None, p.stderr.read().decode()
+    with running_service(session_root, "docker-more.sock") as sock:
         yield sock
-    finally:
-        _stop_service(p)
 
 
 @pytest.fixture
