@@ -8,19 +8,11 @@ import threading
 import struct
 import time
 
-from .errors import ApiError, NotModified, not_found
+from .errors import ApiError, NotModified, container_of
 from .router import qbool, qfilters, qint, qstr
 from .responses import Hijack, Response, Stream
 
 ACTIVE = ("running", "paused", "restarting")
-
-
-def _container(e, ref: str):
-    from dunnage.core import EngineError
-    try:
-        return e.container(ref)
-    except EngineError:
-        raise not_found("container", ref) from None
 
 
 def _epoch(iso: str) -> int:
@@ -122,13 +114,13 @@ def create(req):
 
 def inspect(req):
     e = req.engine()
-    _container(e, req.params["id"])
+    container_of(e, req.params["id"])
     return e.inspect(req.params["id"])
 
 
 def start(req):
     e = req.engine()
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     if c.running():
         raise NotModified()
     waiting, on_listening = _hand_attaches(e, c.id)
@@ -147,7 +139,7 @@ def start(req):
 
 def stop(req):
     e = req.engine()
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     if c.status not in ACTIVE:
         raise NotModified()
     e.stop(c.id, qint(req.query, "t"))
@@ -156,7 +148,7 @@ def stop(req):
 
 def kill(req):
     e = req.engine()
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     if c.status not in ACTIVE:
         raise ApiError(409, f"Container {c.id} is not running")
     e.kill(c.id, qstr(req.query, "signal") or "KILL")
@@ -165,20 +157,20 @@ def kill(req):
 
 def restart(req):
     e = req.engine()
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     e.restart(c.id, qint(req.query, "t"))
     return None
 
 
 def pause(req):
     e = req.engine()
-    e.pause(_container(e, req.params["id"]).id)
+    e.pause(container_of(e, req.params["id"]).id)
     return None
 
 
 def unpause(req):
     e = req.engine()
-    e.unpause(_container(e, req.params["id"]).id)
+    e.unpause(container_of(e, req.params["id"]).id)
     return None
 
 
@@ -187,13 +179,13 @@ def rename(req):
     new = qstr(req.query, "name")
     if not new:
         raise ApiError(400, "the new name is missing")
-    e.rename(_container(e, req.params["id"]).id, new)
+    e.rename(container_of(e, req.params["id"]).id, new)
     return None
 
 
 def remove(req):
     e = req.engine()
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     e.remove(c.id, force=qbool(req.query, "force"), volumes=qbool(req.query, "v"))
     return None
 
@@ -201,7 +193,7 @@ def remove(req):
 def top(req):
     import shlex
     e = req.engine()
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     if c.status not in ACTIVE:
         raise ApiError(409, f"Container {c.id} is not running")
     args = qstr(req.query, "ps_args")
@@ -228,7 +220,7 @@ def wait(req):
     cond = qstr(req.query, "condition") or "not-running"
     if cond not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {cond}")
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     first = (c.state.get("StartedAt"), c.state.get("FinishedAt"))
 
     def body():
@@ -290,7 +282,7 @@ def _since_ns(v) -> int:
 def logs(req):
     e = req.engine()
     q = req.query
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     out, err = qbool(q, "stdout"), qbool(q, "stderr")
     if not (out or err):
         raise ApiError(400, "Bad parameters: you must choose at least one stream")
@@ -369,7 +361,7 @@ def attach(req):
     in this step: stdin and ttys are a later one.  logs=1 sends the log first."""
     e = req.engine()
     q = req.query
-    c = _container(e, req.params["id"])
+    c = container_of(e, req.params["id"])
     out, err = qbool(q, "stdout"), qbool(q, "stderr")
     with_logs, stream = qbool(q, "logs"), qbool(q, "stream")
     tty = bool((c.config.get("Config") or {}).get("Tty"))

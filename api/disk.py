@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 
-from .errors import ApiError, not_found
+from .errors import ApiError, container_of, not_found
 from .router import qbool, qfilters, qstr
 from .responses import Response, Stream
 
@@ -91,7 +91,6 @@ _CONFIG_CHANGES = ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "
 def commit(req):
     """docker commit: the body's Config fields (Cmd, Env, ...) change the image's; the
     Dockerfile instructions of `changes` are not served yet (400, nothing made)."""
-    from dunnage.core import EngineError
     q = req.query
     ref = qstr(q, "container")
     if not ref:
@@ -104,10 +103,7 @@ def commit(req):
         raise ApiError(400, "invalid commit request: a JSON object (the Config) expected")
     changes = {k: body[k] for k in _CONFIG_CHANGES if body.get(k) is not None}
     e = req.engine()
-    try:
-        cid = e.container(ref).id
-    except EngineError:
-        raise not_found("container", ref) from None
+    cid = container_of(e, ref).id
     repo, tag = qstr(q, "repo"), qstr(q, "tag")
     target = f"{repo}:{tag or 'latest'}" if repo else None
     img = e.commit(cid, target, changes or None, qstr(q, "comment") or "", qstr(q, "author") or "",

@@ -33,6 +33,15 @@ def not_found(kind: str, ref: str) -> ApiError:
     return ApiError(404, f"No such {kind}: {ref}")
 
 
+def container_of(e, ref: str):
+    """The container REF of engine E, or docker's 404 for it."""
+    from dunnage.core import EngineError
+    try:
+        return e.container(ref)
+    except EngineError:
+        raise not_found("container", ref) from None
+
+
 _NOT_FOUND = ("no such ", "not found", "does not exist")
 _CONFLICT = ("already in use", "is already", "conflict", "is running", "you cannot remove", "is paused",
              "is not running", "is not paused", "in use", "has active endpoints")

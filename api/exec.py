@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 
-from .errors import ApiError, not_found
+from .errors import ApiError, container_of, not_found
 from .responses import Hijack, Response
 
 _lock = threading.Lock()
@@ -32,13 +32,8 @@ def _get(xid: str) -> dict:
 
 
 def create(req):
-    from dunnage.core import EngineError
     e = req.engine()
-    ref = req.params["id"]
-    try:
-        c = e.container(ref)
-    except EngineError:
-        raise not_found("container", ref) from None
+    c = container_of(e, req.params["id"])
     body = req.json({})
     if not isinstance(body, dict):
         raise ApiError(400, "invalid exec request: a JSON object expected")

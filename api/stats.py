@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from .errors import ApiError, not_found
+from .errors import ApiError, container_of
 from .router import qbool
 from .responses import Stream
 
@@ -71,10 +71,7 @@ def stats(req):
     from dunnage.core import EngineError
     e = req.engine()
     ref = req.params["id"]
-    try:
-        c = e.container(ref)
-    except EngineError:
-        raise not_found("container", ref) from None
+    c = container_of(e, ref)
     stream = qbool(req.query, "stream", True)
     one_shot = qbool(req.query, "one-shot")
     if one_shot and stream:
