@@ -201,18 +201,9 @@ def _lex(text: str) -> list[_Item]:
                 p += 1
                 emit(T_PIPE, start, p)
             elif c == '"':
-                p += 1
-                while True:
-                    if p >= n or text[p] == "\n":
-                        return error("unterminated quoted string", start)
-                    if text[p] == "\\":
-                        if p + 1 >= n or text[p + 1] == "\n":
-                            return error("unterminated quoted string", start)
-                        p += 2
-                        continue
-                    p += 1
-                    if text[p - 1] == '"':
-                        break
+                p = _scan_quoted(text, p, '"')
+                if p < 0:
+                    return error("unterminated quoted string", start)
                 emit(T_STRING, start, p)
             elif c == "`":
                 close = text.find("`", p + 1)
@@ -221,18 +212,9 @@ def _lex(text: str) -> list[_Item]:
                 p = close + 1
                 emit(T_RAWSTRING, start, p)
             elif c == "'":
-                p += 1
-                while True:
-                    if p >= n or text[p] == "\n":
-                        return error("unterminated character constant", start)
-                    if text[p] == "\\":
-                        if p + 1 >= n or text[p + 1] == "\n":
-                            return error("unterminated character constant", start)
-                        p += 2
-                        continue
-                    p += 1
-                    if text[p - 1] == "'":
-                        break
+                p = _scan_quoted(text, p, "'")
+                if p < 0:
+                    return error("unterminated character constant", start)
                 emit(T_CHARCONST, start, p)
             elif c in "$.":
                 if c == "." and p + 1 < n and text[p + 1].isdigit() and text[p + 1] in "0123456789":
@@ -288,6 +270,24 @@ def _lex(text: str) -> list[_Item]:
                 emit(T_CHAR, start, p)
             else:
                 return error(f"unrecognized character in action: {_go_rune(c)}", start)
+
+
+def _scan_quoted(text: str, p: int, quote: str) -> int:
+    """The end of the QUOTE-delimited literal starting at P (backslash escapes, on one
+    line), or -1 when it is not closed."""
+    n = len(text)
+    p += 1
+    while True:
+        if p >= n or text[p] == "\n":
+            return -1
+        if text[p] == "\\":
+            if p + 1 >= n or text[p + 1] == "\n":
+                return -1
+            p += 2
+            continue
+        p += 1
+        if text[p - 1] == quote:
+            return p
 
 
 def _scan_number(text: str, p: int) -> tuple[int, bool]:
