@@ -227,6 +227,22 @@ def cp_at(c: Container, root: str, path: str, writing: bool = False) -> tuple[in
         raise System(f"container {c.name}: {root}: {e.strerror}", 1) from None
 
 
+def cp_locate(c: Container, root: str, path: str, follow_last: bool, missing: str,
+              writing: bool = False) -> tuple[int, str]:
+    """PATH's parent directory as a descriptor (the caller closes it) and its last name,
+    resolved inside the root cp uses (cp_at); MISSING is the NotFound message."""
+    from .runtime import openat
+    rootfd, rel = cp_at(c, root, path, writing=writing)
+    try:
+        return openat.locate(rootfd, rel, follow_last=follow_last)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(missing, 1) from None
+    except OSError as e:
+        raise os_kind(e)(f"{path}: {openat.message(e)}", 1) from None
+    finally:
+        os.close(rootfd)
+
+
 def copy_from(engine, ref: str, src: str, dest: str) -> None:
     """docker cp CONTAINER:SRC DEST ('-' writes a tar to standard output); volumes and
     bind mounts included, as the container sees them.  SRC is resolved inside the
@@ -238,16 +254,8 @@ def copy_from(engine, ref: str, src: str, dest: str) -> None:
     base = next((p for p in reversed(src.split("/")) if p not in ("", ".")), ".")
     base = "." if base == ".." else base
     with cp_root(engine, ref) as (c, root):
-        rootfd, rel = cp_at(c, root, src)
-        try:
-            try:
-                dirfd, name = openat.locate(rootfd, rel, follow_last=src.endswith(("/", "/.")))
-            except (FileNotFoundError, NotADirectoryError):
-                raise NotFound(f"Could not find the file {src} in container {ref}", 1) from None
-            except OSError as e:
-                raise os_kind(e)(f"{src}: {openat.message(e)}", 1) from None
-        finally:
-            os.close(rootfd)
+        dirfd, name = cp_locate(c, root, src, src.endswith(("/", "/.")),
+                                f"Could not find the file {src} in container {ref}")
         try:
             if openat.kind(dirfd, name) is None:
                 raise NotFound(f"Could not find the file {src} in container {ref}", 1)
@@ -275,16 +283,8 @@ def archive(engine, ref: str, src: str, stream=None) -> tuple[os.stat_result, st
     base = next((p for p in reversed(src.split("/")) if p not in ("", ".")), ".")
     base = "." if base == ".." else base
     with cp_root(engine, ref) as (c, root):
-        rootfd, rel = cp_at(c, root, src)
-        try:
-            try:
-                dirfd, name = openat.locate(rootfd, rel, follow_last=src.endswith(("/", "/.")))
-            except (FileNotFoundError, NotADirectoryError):
-                raise NotFound(f"Could not find the file {src} in container {ref}", 1) from None
-            except OSError as e:
-                raise os_kind(e)(f"{src}: {openat.message(e)}", 1) from None
-        finally:
-            os.close(rootfd)
+        dirfd, name = cp_locate(c, root, src, src.endswith(("/", "/.")),
+                                f"Could not find the file {src} in container {ref}")
         try:
             try:
                 st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
@@ -311,16 +311,8 @@ def copy_to(engine, ref: str, src: str, dest: str) -> None:
     if not os.path.lexists(src):
         raise NotFound(f"no such file or directory: {src}", 1)
     with cp_root(engine, ref) as (c, root):
-        rootfd, rel = cp_at(c, root, dest, writing=True)
-        try:
-            try:
-                dirfd, name = openat.locate(rootfd, rel, follow_last=True)
-            except (FileNotFoundError, NotADirectoryError):
-                raise NotFound(f"no such directory in the container: {os.path.dirname(dest)}", 1) from None
-            except OSError as e:
-                raise os_kind(e)(f"{dest}: {openat.message(e)}", 1) from None
-        finally:
-            os.close(rootfd)
+        dirfd, name = cp_locate(c, root, dest, True, f"no such directory in the container: {os.path.dirname(dest)}",
+                                writing=True)
         try:
             if openat.kind(dirfd, name) == _stat.S_IFDIR:
                 sub = openat.open_dir(dirfd, name)
