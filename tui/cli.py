@@ -15,7 +15,7 @@ from typing import Optional
 from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter, NotFound, System
 from dunnage.core.units import bytes_decimal, human_duration, since
-from dunnage.tui import gotemplate
+from dunnage.tui import commands, gotemplate
 from dunnage.tui.rows import (ellipsis, go_quote, human_size, image_rows, info_text, ports_text, ps_mounts,
                                stats_row, status_text)
 
@@ -1377,6 +1377,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("demo", help="build the demo image, start demo containers, open the dashboard")
     p.add_argument("--no-tui", action="store_true", help="only set up")
     p.set_defaults(fn=cmd_demo)
+    commands.register_all(sub)
     return ap
 
 
