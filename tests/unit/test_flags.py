@@ -12,7 +12,8 @@ from dunnage.core.errors import EngineError
 from dunnage.core.spec import labels as _labels, parse_ulimit
 from dunnage.core.runtime.process import ULIMITS, rlimit
 from dunnage.core.volumes import VolumeError, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
-from dunnage.tui.cli import _env_files, parse_changes
+from dunnage.core.images.changes import parse_changes
+from dunnage.tui.commands.run import env_files
 
 
 # ------------------------------------------------------------------ --ulimit
@@ -188,7 +189,7 @@ def test_env_files_as_docker_reads_them(tmp_path):
     g = tmp_path / "more.env"
     g.write_text("A=2\n")
     # values as written (quotes and trailing blanks kept); a bare name is taken from the environment later
-    assert _env_files([str(f), str(g)]) == ["A=1", "B=two words  ", 'C="quoted"', "D=", "E", "F=x=y", "A=2"]
+    assert env_files([str(f), str(g)]) == ["A=1", "B=two words  ", 'C="quoted"', "D=", "E", "F=x=y", "A=2"]
 
 
 @pytest.mark.parametrize("text, msg", [
@@ -200,14 +201,14 @@ def test_env_files_docker_refuses(tmp_path, text, msg):
     f = tmp_path / "bad.env"
     f.write_text(text)
     with pytest.raises(EngineError, match=msg):
-        _env_files([str(f)])
+        env_files([str(f)])
 
 
 def test_env_file_that_cannot_be_read(tmp_path):
     with pytest.raises(EngineError, match="no such file or directory"):
-        _env_files([str(tmp_path / "missing.env")])
+        env_files([str(tmp_path / "missing.env")])
     bad = tmp_path / "latin1.env"
     bad.write_bytes(b"A=caf\xe9\n")
     with pytest.raises(EngineError, match="invalid utf8"):
-        _env_files([str(bad)])
+        env_files([str(bad)])
     assert os.path.exists(bad)

@@ -266,7 +266,8 @@ FULL_ARGV = [
 
 def test_the_command_line_builds_the_request_the_docker_cli_sends():
     """`dunnage create FLAGS` and `docker create FLAGS` sent to the Engine API: one request."""
-    from dunnage.tui.cli import build_parser, spec_from_args
+    from dunnage.tui.cli import build_parser
+    from dunnage.tui.commands.run import spec_from_args
     a = build_parser().parse_args(["create", *FULL_ARGV])
     ours = spec_from_args(a, detach=True, attach=True)
     ours.validate()

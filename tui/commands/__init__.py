@@ -5,7 +5,10 @@ subparsers and sets `fn=cmd_x` (called as `cmd_x(engine, args) -> exit code`).
 `tui/cli.py` builds the parser from them in this order (the order of `dunnage --help`)."""
 import importlib
 
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "run", "exec", "ps", "lifecycle", "logs", "inspect", "stats", "top", "files", "images", "registry",
+    "network", "volume", "container", "system", "events", "dashboard",
+]
 
 
 def register_all(sub) -> None:

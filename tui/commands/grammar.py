@@ -1,0 +1,73 @@
+"""The command line's grammar: docker's flag conventions over argparse, shared by every verb module."""
+from __future__ import annotations
+
+import argparse
+import re
+from typing import TYPE_CHECKING, Optional
+
+from dunnage.core.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from dunnage.core import Engine
+
+# argparse passes every help and error text through gettext, which looks for a
+# translation catalogue on disk each time: 150 lookups and 11 ms of every
+# command for texts that are English anyway
+argparse._ = str
+argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+
+PROG = "dunnage"
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # docker: flag errors exit 125
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def go_bool(p: argparse.ArgumentParser, *flags: str, default: bool, help: str) -> None:
+    """A boolean flag as Go's flag package has them: bare it is true, and FLAG=false (any of
+    strconv.ParseBool's words) turns it off. argparse looks an argument up whole before it
+    splits it at '=', so each spelling with its value is an option of its own."""
+    dest = flags[-1].lstrip("-").replace("-", "_")
+    p.add_argument(*flags, dest=dest, action="store_true", default=default, help=help)
+    p.add_argument(*[f"{f}={v}" for f in flags for v in _GO_TRUE], dest=dest, action="store_true",
+                   help=argparse.SUPPRESS)
+    p.add_argument(*[f"{f}={v}" for f in flags for v in _GO_FALSE], dest=dest, action="store_false",
+                   help=argparse.SUPPRESS)
+
+
+def tls(a) -> Optional[bool]:
+    if a.tls_verify is None:
+        return None
+    return a.tls_verify.lower() not in ("false", "0", "no")
+
+
+def parse_since(s: str) -> int:
+    import time as _t
+    from dunnage.core.units import parse_iso
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", s)
+    if m:
+        return _t.time_ns() - int(float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)] * 1e9)
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return int(float(s) * 1e9)
+    t = parse_iso(s)
+    if t is None:
+        raise InvalidParameter(f"invalid value for --since: {s}")
+    return int(t.timestamp() * 1e9)
+
+
+def run_verb(e: Engine, a, argv: list[str]) -> int:
+    """Run ARGV, a top-level verb and its arguments, on E: docker's management commands
+    (`image ls`, `container ls`, `container rm`) are the same command functions, reached
+    through the same parser (A's) and engine, not through a second main()."""
+    b = a.parser.parse_args(argv)
+    b.root = a.root
+    return b.fn(e, b)

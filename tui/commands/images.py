@@ -1,0 +1,190 @@
+"""Images: pull, push, list, remove, tag, load, save, import, and `image` with its verbs."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from dunnage.core import Engine, EngineError
+from dunnage.core.errors import InvalidParameter, System
+from dunnage.core.images.changes import parse_changes
+from dunnage.tui.commands.grammar import run_verb, tls
+from dunnage.tui.commands.output import archive_output, err, print_pruned, prune_line, render
+from dunnage.tui.rows import human_size, image_rows
+
+
+def cmd_import(e: Engine, a) -> int:
+    changes = parse_changes(a.change)
+    if a.file == "-":
+        img = e.import_image(sys.stdin.buffer, a.reference, changes)
+    else:
+        try:
+            f = open(a.file, "rb")
+        except OSError as ex:
+            raise System(f"{a.file}: {ex.strerror}") from None
+        with f:
+            img = e.import_image(f, a.reference, changes)
+    print(img.id)
+    return 0
+
+
+def cmd_pull(e: Engine, a) -> int:
+    if a.quiet or not sys.stdout.isatty():
+        say = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
+        img = e.pull(a.reference, tls(a), say, platform=a.platform)
+    else:
+        img = _pull_with_bars(e, a.reference, tls(a), a.platform)
+    if a.quiet:
+        print(img.id)
+    else:
+        from dunnage.core.images.registry import parse_reference
+        r = parse_reference(a.reference)
+        print(f"Status: Downloaded newer image for {r.familiar}:{r.tag}" if r.tag else f"Status: Downloaded {a.reference}")
+    return 0
+
+
+def _pull_with_bars(e: Engine, ref: str, tls, platform=None):
+    """On a terminal: a bar per layer with bytes and rate (rich's progress display)."""
+    import threading
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    lock = threading.Lock()
+    tasks: dict = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  transient=False) as bars:
+        def progress(layer: str, done: int, total: int) -> None:
+            with lock:
+                if layer not in tasks:
+                    tasks[layer] = bars.add_task(layer, total=total or None)
+                bars.update(tasks[layer], completed=done, total=total or None)
+        return e.pull(ref, tls, lambda s: bars.console.print(s), progress, platform=platform)
+
+
+def cmd_push(e: Engine, a) -> int:
+    e.push(a.reference, tls(a), (lambda s: None) if a.quiet else (lambda s: print(s, flush=True)))
+    return 0
+
+
+def cmd_tag(e: Engine, a) -> int:
+    e.tag_image(a.source, a.target)
+    return 0
+
+
+def cmd_image(e: Engine, a) -> int:
+    """image ls|rm|inspect|history|prune|tag|pull|push|load|save|import: the same verbs, grouped."""
+    if a.sub == "prune":
+        lines, freed = e.prune("images", a.all or bool({"-a", "--all"} & set(a.args)))
+        print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
+        print(f"Total reclaimed space: {human_size(freed)}")
+        return 0
+    if a.sub == "history":
+        img = e.image(a.args[0])
+        hist = img.config.get("history") or []
+        rows = [{"ID": "<missing>", "CreatedSince": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
+                 "Comment": h.get("comment", ""), "Size": "", "CreatedAt": h.get("created", "")}
+                for h in reversed(hist)]
+        if rows:
+            rows[0]["ID"] = img.short_id
+        render(a.format, rows, [("IMAGE", "ID"), ("CREATED", "CreatedAt"), ("CREATED BY", "CreatedBy"),
+                                ("COMMENT", "Comment")])
+        return 0
+    mapping = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect"}
+    verb = mapping.get(a.sub, a.sub)
+    return run_verb(e, a, [verb] + (["--type", "image"] if verb == "inspect" else []) + a.args)
+
+
+def cmd_load(e: Engine, a) -> int:
+    src = a.input if a.input and a.input != "-" else sys.stdin.buffer
+    if src is sys.stdin.buffer and os.isatty(0):
+        raise InvalidParameter("requested load from stdin, but stdin is empty (use -i FILE)")
+    for img, tags in e.load_images(src):
+        if a.quiet:
+            continue
+        for t in tags:
+            print(f"Loaded image: {t}")
+        if not tags:
+            print(f"Loaded image ID: {img.id}")
+    return 0
+
+
+def cmd_save(e: Engine, a) -> int:
+    out = archive_output(a)
+    e.save_images(a.images, out["path"], a.format, out["stream"])
+    return 0
+
+
+def cmd_images(e: Engine, a) -> int:
+    rows = image_rows(e.list_images())
+    if a.reference:
+        rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]
+    cols = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if a.digests else [])
+    render(a.format, rows, cols + [("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size")], "ID", a.quiet)
+    return 0
+
+
+def cmd_rmi(e: Engine, a) -> int:
+    rc = 0
+    for ref in a.images:
+        try:
+            for line in e.remove_image(ref, a.force):
+                print(line)
+        except EngineError as ex:
+            err(str(ex))
+            rc = 1
+    return rc
+
+
+def register(sub) -> None:
+    p = sub.add_parser("images", help="list images")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--digests", action="store_true")
+    p.add_argument("--format")
+    p.add_argument("reference", nargs="?")
+    p.set_defaults(fn=cmd_images)
+
+    p = sub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--platform", help="os/arch[/variant] to take from a multi-platform image (default: this machine's)")
+    p.add_argument("--tls-verify", help="false: plain HTTP (loopback registries are plain HTTP already)")
+    p.add_argument("reference")
+    p.set_defaults(fn=cmd_pull)
+
+    p = sub.add_parser("push", help="push an image to a registry")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--tls-verify")
+    p.add_argument("reference")
+    p.set_defaults(fn=cmd_push)
+
+    p = sub.add_parser("rmi", help="remove images")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("images", nargs="+")
+    p.set_defaults(fn=cmd_rmi)
+
+    p = sub.add_parser("tag", help="give an image another name")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(fn=cmd_tag)
+
+    p = sub.add_parser("load", help="load images from a docker archive or an OCI layout")
+    p.add_argument("-i", "--input", help="archive file or OCI layout directory (default: stdin)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_load)
+
+    p = sub.add_parser("save", help="write images to an archive docker and podman can load")
+    p.add_argument("-o", "--output")
+    p.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive"])
+    p.add_argument("images", nargs="+")
+    p.set_defaults(fn=cmd_save)
+
+    p = sub.add_parser("import", help="make an image from a root filesystem tarball")
+    p.add_argument("-c", "--change", action="append", help="apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR)")
+    p.add_argument("file")
+    p.add_argument("reference", nargs="?")
+    p.set_defaults(fn=cmd_import)
+
+    p = sub.add_parser("image", help="manage images (ls, rm, inspect, history, prune, tag, pull, push, load, save)")
+    p.add_argument("sub", choices=["ls", "list", "rm", "remove", "inspect", "history", "prune", "tag", "pull", "push",
+                                   "load", "save", "import"])
+    p.add_argument("-a", "--all", action="store_true", help="prune: every image no container uses")
+    p.add_argument("--format")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_image)

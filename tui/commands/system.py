@@ -1,0 +1,156 @@
+"""System (df, prune, info, reset, service) and info."""
+from __future__ import annotations
+
+import sys
+
+from dunnage.core import Engine
+from dunnage.core.errors import InvalidParameter, System
+from dunnage.core.units import bytes_decimal, human_duration, since
+from dunnage.tui.commands.grammar import Parser
+from dunnage.tui.commands.output import confirm, print_pruned, prune_line, render
+from dunnage.tui.commands.ps import ps_rows
+from dunnage.tui.rows import human_size, info_text
+
+
+def _reclaimable(kind: str, u: dict) -> str:
+    if u["size"] and kind != "Build Cache":
+        return f"{human_size(u['reclaimable'])} ({u['reclaimable'] * 100 // u['size']}%)"
+    return human_size(u["reclaimable"])
+
+
+def _df_verbose(e: Engine, du: dict) -> dict:
+    """docker system df -v's rows: images, containers, volumes, build cache."""
+    images = []
+    for it in du["Images"]["items"]:
+        img = it["image"]
+        repo, _, tag = (img.tags[0] if img.tags else "<none>:<none>").rpartition(":")
+        images.append({"Containers": str(it["containers"]), "CreatedAt": img.created,
+                       "CreatedSince": human_duration(since(img.created)) + " ago", "Digest": "<none>",
+                       "ID": img.short_id, "Repository": repo, "Tag": tag, "Size": bytes_decimal(it["size"]),
+                       "SharedSize": human_size(it["shared"]), "UniqueSize": human_size(it["size"] - it["shared"]),
+                       "VirtualSize": human_size(it["size"])})
+    ps = {r["ID"]: r for r in ps_rows(e, True)}
+    containers = [dict(ps.get(it["container"].short_id, {"ID": it["container"].short_id}),
+                       Size=bytes_decimal(it["size"])) for it in du["Containers"]["items"]]
+    volumes = [{"Name": it["volume"]["Name"], "Driver": it["volume"]["Driver"], "Links": str(it["links"]),
+                "Size": human_size(it["size"]), "Mountpoint": it["volume"]["Mountpoint"], "Scope": "local",
+                "Labels": ",".join(f"{k}={v}" for k, v in it["volume"]["Labels"].items()),
+                "CreatedAt": it["volume"]["CreatedAt"]} for it in du["Local Volumes"]["items"]]
+    return {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}
+
+
+def _cmd_service(e: Engine, a) -> int:
+    """system service: the Docker Engine API on a unix socket (dunnage.api), in the foreground."""
+    from dunnage.api import serve
+    if a.time < 0:
+        raise InvalidParameter(f"invalid argument \"{a.time}\" for \"-t, --time\" flag: must not be negative")
+    uri = a.uri or f"unix://{e.store.run}/docker.sock"
+    try:
+        serve(e.store.root, uri, float(a.time))
+    except ValueError as ex:
+        raise InvalidParameter(str(ex)) from None
+    except OSError as ex:
+        raise System(f"system service: {uri}: {ex.strerror or ex}", 1) from None
+    return 0
+
+
+def cmd_system(e: Engine, a) -> int:
+    """system df [-v] | prune [-a] [--volumes] [-f] | info | reset [-f] | service [--time S] [URI]."""
+    if a.sub == "df":
+        du = e.disk_usage()
+        if not a.verbose:
+            rows = [{"Type": k, "TotalCount": str(u["total"]), "Active": str(u["active"]),
+                     "Size": human_size(u["size"]), "Reclaimable": _reclaimable(k, u)} for k, u in du.items()]
+            render(a.format, rows, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"),
+                                    ("SIZE", "Size"), ("RECLAIMABLE", "Reclaimable")])
+            return 0
+        v = _df_verbose(e, du)
+        if a.format:
+            render(a.format, [v], [])
+            return 0
+        print("Images space usage:\n")
+        render(None, v["Images"], [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
+                                   ("CREATED", "CreatedSince"), ("SIZE", "Size"), ("SHARED SIZE", "SharedSize"),
+                                   ("UNIQUE SIZE", "UniqueSize"), ("CONTAINERS", "Containers")])
+        print("\nContainers space usage:\n")
+        render(None, v["Containers"], [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
+                                       ("LOCAL VOLUMES", "LocalVolumes"), ("SIZE", "Size"),
+                                       ("CREATED", "RunningFor"), ("STATUS", "Status"), ("NAMES", "Names")])
+        print("\nLocal Volumes space usage:\n")
+        render(None, v["Volumes"], [("VOLUME NAME", "Name"), ("LINKS", "Links"), ("SIZE", "Size")])
+        print(f"\nBuild cache usage: {human_size(du['Build Cache']['size'])}\n")
+        render(None, [], [("CACHE ID", "ID"), ("CACHE TYPE", "CacheType"), ("SIZE", "Size"),
+                          ("CREATED", "CreatedSince"), ("LAST USED", "LastUsedSince"), ("USAGE", "UsageCount"),
+                          ("SHARED", "Shared")])
+        return 0
+    if a.sub == "info":
+        return cmd_info(e, a)
+    if a.sub == "service":
+        return _cmd_service(e, a)
+    if a.sub == "prune":
+        if not a.force:
+            warnings = ["all stopped containers", "all networks not used by at least one container"]
+            if a.volumes:
+                warnings.append("all anonymous volumes not used by at least one container")
+            warnings.append("all images without at least one container associated to them" if a.all
+                            else "all dangling images")
+            warnings.append("all build cache" if a.all else "unused build cache")
+            if not confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+                            + "\nAre you sure you want to continue?"):
+                return 0
+        gone, freed = e.prune("containers")
+        print_pruned("Deleted Containers:", gone)
+        print_pruned("Deleted Networks:", e.network_prune())
+        if a.volumes:
+            names, n = e.prune("volumes")
+            print_pruned("Deleted Volumes:", names)
+            freed += n
+        lines, n = e.prune("images", a.all)
+        print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
+        print(f"Total reclaimed space: {human_size(freed + n)}")
+        return 0
+    if not a.force:  # reset
+        what = ["all containers", "all images", "all networks, their bridges and this root's nftables table",
+                "all build cache", "all volumes", f'the root directory: "{e.store.root}"',
+                f'the run directory: "{e.store.run}"']
+        if not confirm("WARNING! This will remove:\n" + "".join(f"        - {w}\n" for w in what)
+                        + "Are you sure you want to continue?"):
+            return 0
+    e.reset()
+    return 0
+
+
+def cmd_info(e: Engine, a) -> int:
+    """docker info: this root and this host."""
+    i = e.info()
+    if a.format:
+        render(a.format, [i], [])
+        return 0
+    print(info_text(i))
+    for w in i["Warnings"]:
+        print(w, file=sys.stderr)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("system", help="manage this root (df, prune, info, reset)")
+    ssub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
+    q = ssub.add_parser("df", help="disk usage of images, containers, volumes and build cache")
+    q.add_argument("-v", "--verbose", action="store_true", help="each image, container and volume")
+    q.add_argument("--format")
+    q = ssub.add_parser("prune", help="remove stopped containers, unused networks, dangling images")
+    q.add_argument("-a", "--all", action="store_true", help="every image no container uses, not only dangling ones")
+    q.add_argument("--volumes", action="store_true", help="anonymous volumes no container uses too")
+    q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    q = ssub.add_parser("info", help="system-wide information")
+    q.add_argument("-f", "--format")
+    q = ssub.add_parser("reset", help="remove everything of this root: containers, images, volumes, networks")
+    q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    q = ssub.add_parser("service", help="serve the Docker Engine API on a unix socket, in the foreground")
+    q.add_argument("-t", "--time", type=int, default=5, help="exit after SECONDS without a request (0: never)")
+    q.add_argument("uri", nargs="?", help="unix:///PATH (default: docker.sock in the root's run directory)")
+    p.set_defaults(fn=cmd_system)
+
+    p = sub.add_parser("info", help="system-wide information")
+    p.add_argument("-f", "--format")
+    p.set_defaults(fn=cmd_info)

@@ -1,0 +1,53 @@
+"""Volume and its verbs."""
+from __future__ import annotations
+
+from dunnage.core import Engine
+from dunnage.core.errors import NotFound
+from dunnage.tui.commands.grammar import Parser
+from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
+from dunnage.tui.rows import human_size
+
+
+def cmd_volume(e: Engine, a) -> int:
+    sub = {"list": "ls", "remove": "rm"}.get(a.sub, a.sub)
+    if sub == "create":
+        if a.driver != "local":
+            raise NotFound(f'plugin "{a.driver}" not found (the local driver is the only one)')
+        print(e.volume_create(a.name, a.label)["Name"])
+        return 0
+    if sub == "ls":
+        rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": "local",
+                 "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()), "CreatedAt": v["CreatedAt"]}
+                for v in e.volumes()]
+        render(a.format, rows, [("DRIVER", "Driver"), ("VOLUME NAME", "Name")], "Name", a.quiet)
+        return 0
+    if sub == "inspect":
+        return inspect_each(a.format, a.volumes, e.volume_inspect)
+    if sub == "rm":
+        return each(a, a.volumes, e.volume_remove)
+    names, freed = e.prune("volumes", a.all)
+    print_pruned("Deleted Volumes:", names)
+    print(f"Total reclaimed space: {human_size(freed)}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("volume", help="manage volumes (create, ls, inspect, rm, prune)")
+    vsub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
+    q = vsub.add_parser("create", help="create a volume")
+    q.add_argument("--label", action="append", default=[])
+    q.add_argument("-d", "--driver", default="local")
+    q.add_argument("name", nargs="?")
+    q = vsub.add_parser("ls", aliases=["list"], help="list volumes")
+    q.add_argument("-q", "--quiet", action="store_true")
+    q.add_argument("--format")
+    q = vsub.add_parser("inspect", help="show volumes as JSON")
+    q.add_argument("--format", "-f")
+    q.add_argument("volumes", nargs="+")
+    q = vsub.add_parser("rm", aliases=["remove"], help="remove volumes")
+    q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("volumes", nargs="+")
+    q = vsub.add_parser("prune", help="remove unused anonymous volumes (-a: every unused volume)")
+    q.add_argument("-a", "--all", action="store_true")
+    q.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(fn=cmd_volume)
