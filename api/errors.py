@@ -3,8 +3,8 @@
 Pure: an engine error carries its status, raised with its kind where the fault is found
 (core/errors.py; tests/unit/test_errors.py holds every EngineError raise to one).  The
 guess from docker's own wording (No such container, is already in use, ...) and the exit
-code is a fallback for the ImageError and LayerError raises (registry, archives) that do
-not say theirs yet."""
+code is a fallback for an error raised without one (none in core/, api/ or the command
+line: that test walks them)."""
 from __future__ import annotations
 
 import json

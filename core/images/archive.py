@@ -19,7 +19,7 @@ from typing import BinaryIO, Optional
 
 from . import oci
 from .store import Image, ImageError, ImageStore, parse_ref
-from .unpack import _RESOLVE_BENEATH, _RESOLVE_NO_MAGICLINKS, LayerError, openat2, unpack_archive
+from .unpack import _RESOLVE_BENEATH, _RESOLVE_NO_MAGICLINKS, HOST_ERRNOS, LayerError, openat2, unpack_archive
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -28,12 +28,12 @@ CONTAINERD_NAME = "io.containerd.image.name"
 def _read(path: Path, limit: int = 64 << 20) -> bytes:
     try:
         if path.is_symlink() or not path.is_file():
-            raise ImageError(f"archive: {path.name} is missing or not a file")
+            raise ImageError(f"archive: {path.name} is missing or not a file", status=400)
         if path.stat().st_size > limit:
-            raise ImageError(f"archive: {path.name} is too large for a JSON document")
+            raise ImageError(f"archive: {path.name} is too large for a JSON document", status=400)
         return path.read_bytes()
     except OSError as e:
-        raise ImageError(f"archive: cannot read {path.name}: {e.strerror}") from None
+        raise ImageError(f"archive: cannot read {path.name}: {e.strerror}", status=500) from None
 
 
 def _inside(root: Path, rel: str) -> Optional[Path]:
@@ -43,15 +43,15 @@ def _inside(root: Path, rel: str) -> Optional[Path]:
     try:
         rfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
-        raise ImageError(f"archive: cannot read {root}: {e.strerror}") from None
+        raise ImageError(f"archive: cannot read {root}: {e.strerror}", status=500) from None
     try:
         fd = openat2(rfd, rel, os.O_PATH, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
     except OSError as e:
         if e.errno == errno.EXDEV:
-            raise ImageError(f"archive: path {rel!r} points outside the archive") from None
+            raise ImageError(f"archive: path {rel!r} points outside the archive", status=400) from None
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
-        raise ImageError(f"archive: cannot read {rel}: {e.strerror}") from None
+        raise ImageError(f"archive: cannot read {rel}: {e.strerror}", status=500) from None
     finally:
         os.close(rfd)
     try:
@@ -66,13 +66,13 @@ def _verified_blob(root: Path, digest: str) -> Path:
     oci.check_digest(digest)
     p = _inside(root, f"blobs/sha256/{digest[7:]}")
     if p is None or not p.is_file():
-        raise ImageError(f"archive: blob {digest} is missing")
+        raise ImageError(f"archive: blob {digest} is missing", status=400)
     h = hashlib.sha256()
     with open(p, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     if "sha256:" + h.hexdigest() != digest:
-        raise ImageError(f"archive: blob {digest} does not match its digest")
+        raise ImageError(f"archive: blob {digest} does not match its digest", status=400)
     return p
 
 
@@ -92,30 +92,30 @@ def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) ->
     try:
         manifest = json.loads(_read(root / "manifest.json"))
     except ValueError as e:
-        raise ImageError(f"archive: malformed manifest.json: {e}") from None
+        raise ImageError(f"archive: malformed manifest.json: {e}", status=400) from None
     if not isinstance(manifest, list) or not manifest:
-        raise ImageError("archive: manifest.json lists no images")
+        raise ImageError("archive: manifest.json lists no images", status=400)
     out = []
     for entry in manifest:
         if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
-            raise ImageError("archive: malformed manifest.json entry")
+            raise ImageError("archive: malformed manifest.json entry", status=400)
         cfg_path = _inside(root, entry["Config"])
         if cfg_path is None:
-            raise ImageError(f"archive: {os.path.basename(entry['Config'])} is missing or not a file")
+            raise ImageError(f"archive: {os.path.basename(entry['Config'])} is missing or not a file", status=400)
         config_raw = _read(cfg_path)
         m = re.search(r"([0-9a-f]{64})(\.json)?$", entry["Config"])
         if m and oci.digest_of(config_raw) != "sha256:" + m.group(1):
-            raise ImageError(f"archive: config {entry['Config']} does not match its digest")
+            raise ImageError(f"archive: config {entry['Config']} does not match its digest", status=400)
         try:
             diff_ids = oci.parse_config(config_raw)["rootfs"]["diff_ids"]
         except oci.FormatError as e:
             raise ImageError(f"archive: {e}", status=400) from None
         layers = [_inside(root, p) if isinstance(p, str) else None for p in entry["Layers"]]
         if len(layers) != len(diff_ids):
-            raise ImageError("archive: the manifest and the config disagree on the number of layers")
+            raise ImageError("archive: the manifest and the config disagree on the number of layers", status=400)
         for rel, p in zip(entry["Layers"], layers):
             if p is None or not p.is_file():
-                raise ImageError(f"archive: layer {rel} is missing")
+                raise ImageError(f"archive: layer {rel} is missing", status=400)
         tags = [t for t in (_tag_of(x) for x in entry.get("RepoTags") or []) if t]
         # files of an archive we unpacked into staging can be moved; a directory the user gave cannot
         opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
@@ -151,7 +151,7 @@ def load_oci_layout(store: ImageStore, root: Path, movable: bool = False) -> lis
         img = store.add_image(config_raw, opener, [tag] if tag else [])
         out.append((img, [tag] if tag else []))
     if not out:
-        raise ImageError("archive: index.json lists no images")
+        raise ImageError("archive: index.json lists no images", status=400)
     return out
 
 
@@ -169,13 +169,16 @@ def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[st
                 unpack_archive(source, tmp / "archive")
         except FileNotFoundError as e:
             if e.filename != source:
-                raise ImageError(f"archive: not a valid image archive ({e.strerror}: {e.filename})") from None
-            raise ImageError(f"open {source}: no such file or directory") from None
+                raise ImageError(f"archive: not a valid image archive ({e.strerror}: {e.filename})",
+                                 status=400) from None
+            raise ImageError(f"open {source}: no such file or directory", status=404) from None
         except LayerError as e:
             raise ImageError(f"archive: {str(e).replace(' in layer', ' in archive')}", status=400) from None
         except Exception as e:  # noqa: BLE001 - tarfile's, zlib's, zstd's errors
             first = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
-            raise ImageError(f"archive: not a valid image archive ({first})") from None
+            if isinstance(e, OSError) and e.errno in HOST_ERRNOS:  # a full disk is not the archive's fault
+                raise ImageError(f"archive: cannot unpack: {e.strerror}", status=500) from None
+            raise ImageError(f"archive: not a valid image archive ({first})", status=400) from None
         return _load_dir(store, tmp / "archive", movable=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -186,7 +189,8 @@ def _load_dir(store: ImageStore, root: Path, movable: bool = False) -> list[tupl
         return load_docker_archive(store, root, movable)
     if (root / "index.json").is_file() and (root / "oci-layout").is_file():
         return load_oci_layout(store, root, movable)
-    raise ImageError("archive: neither a docker archive (manifest.json) nor an OCI layout (oci-layout, index.json)")
+    raise ImageError("archive: neither a docker archive (manifest.json) nor an OCI layout (oci-layout, index.json)",
+                     status=400)
 
 
 # ---------------------------------------------------------------- save
@@ -195,7 +199,7 @@ def save(store: ImageStore, refs: list[str], out: BinaryIO, fmt: str = "docker-a
     import io
     import time
     if fmt not in ("docker-archive", "oci-archive"):
-        raise ImageError(f'unknown format "{fmt}" (docker-archive or oci-archive)')
+        raise ImageError(f'unknown format "{fmt}" (docker-archive or oci-archive)', status=400)
     images = []
     for ref in refs:
         img = store.get(ref)

@@ -150,7 +150,8 @@ def pick_from_index(data: bytes, platform: Optional[tuple[str, str, str]] = None
             best = best or m
     if best:
         return best
-    raise FormatError(f"no image for the platform {os_}/{arch}{'/' + variant if variant else ''} in the index")
+    raise FormatError(f"no image for the platform {os_}/{arch}{'/' + variant if variant else ''} in the index",
+                      status=404)  # docker's "no matching manifest": NotFound
 
 
 def parse_config(data: bytes) -> dict:

@@ -155,20 +155,21 @@ class Client:
             return self.pool.request(method, url, body=body, headers=headers or {}, preload_content=False,
                                      decode_content=False, redirect=True)
         except (_HTTPError, OSError, ValueError) as e:  # MaxRetryError: no connection, or none that answered
-            raise ImageError(f"{self.ref.registry}: cannot connect: {_why(e)}") from None
+            raise ImageError(f"{self.ref.registry}: cannot connect: {_why(e)}", status=500) from None
 
     def _challenge(self, header: str) -> None:
         scheme, _, params = header.partition(" ")
         if scheme.lower() == "basic":
             if not self.creds:
-                raise ImageError(f"{self.ref.registry}: authentication required (dunnage login {self.ref.registry})")
+                raise ImageError(f"{self.ref.registry}: authentication required (dunnage login {self.ref.registry})",
+                                 status=401)
             self.basic = True
             return
         if scheme.lower() != "bearer":
-            raise ImageError(f"{self.ref.registry}: unsupported authentication scheme {scheme!r}")
+            raise ImageError(f"{self.ref.registry}: unsupported authentication scheme {scheme!r}", status=500)
         p = dict(re.findall(r'(\w+)="([^"]*)"', params))
         if "realm" not in p:
-            raise ImageError(f"{self.ref.registry}: bearer challenge without a realm")
+            raise ImageError(f"{self.ref.registry}: bearer challenge without a realm", status=500)
         q = {k: v for k, v in p.items() if k in ("service", "scope")}
         q.setdefault("scope", f"repository:{self.ref.repository}:{'pull,push' if self.push else 'pull'}")
         url = p["realm"] + ("&" if "?" in p["realm"] else "?") + urllib.parse.urlencode(q)
@@ -177,14 +178,15 @@ class Client:
             headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()
         with _done(self._send("GET", url, headers=headers)) as r:
             if r.status != 200:
-                raise ImageError(f"{self.ref.registry}: token request refused: {r.status} {r.reason}")
+                raise ImageError(f"{self.ref.registry}: token request refused: {r.status} {r.reason}",
+                                 status=401 if r.status in (401, 403) else 500)
             try:
                 doc = json.loads(_read(r, MAX_MANIFEST))
             except (ValueError, _HTTPError, OSError) as e:
-                raise ImageError(f"{self.ref.registry}: token request failed: {_why(e)}") from None
+                raise ImageError(f"{self.ref.registry}: token request failed: {_why(e)}", status=500) from None
         self.token = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
         if not self.token:
-            raise ImageError(f"{self.ref.registry}: the token endpoint gave no token")
+            raise ImageError(f"{self.ref.registry}: the token endpoint gave no token", status=500)
 
     def request(self, path: str, accept: Optional[str] = None, method: str = "GET", data=None,
                 headers: Optional[dict] = None, url: Optional[str] = None, ok404: bool = False):
@@ -207,7 +209,7 @@ class Client:
                         self._challenge(r.headers.get("WWW-Authenticate", ""))
                     continue
                 if r.status == 401:
-                    raise ImageError(f"{self.ref.registry}: unauthorized (wrong credentials?)")
+                    raise ImageError(f"{self.ref.registry}: unauthorized (wrong credentials?)", status=401)
                 if r.status == 404:
                     if ok404:
                         return None
@@ -219,8 +221,10 @@ class Client:
                 except (ValueError, OSError, AttributeError, _HTTPError):
                     pass
                 tried = f" (after {RETRIES} retries)" if r.status in RETRY_STATUS else ""
-                raise ImageError(f"{self.ref.registry}: {method} {path or url}: {r.status} {r.reason}{detail}{tried}")
-        raise ImageError(f"{self.ref.registry}: unauthorized")
+                # the registry's refusal (403, docker's "denied") is the request's; any other, the registry's fault
+                raise ImageError(f"{self.ref.registry}: {method} {path or url}: {r.status} {r.reason}{detail}{tried}",
+                                 status=403 if r.status == 403 else 500)
+        raise ImageError(f"{self.ref.registry}: unauthorized", status=401)
 
     def has_blob(self, digest: str) -> bool:
         r = self.request(f"{self.ref.repository}/blobs/{digest}", method="HEAD", ok404=True)
@@ -235,7 +239,7 @@ class Client:
                           headers={"Content-Length": "0"}) as r:
             loc = r.headers.get("Location")
         if not loc:
-            raise ImageError(f"{self.ref.registry}: upload session without a Location")
+            raise ImageError(f"{self.ref.registry}: upload session without a Location", status=500)
         loc = urllib.parse.urljoin(self.base + "/", loc)
         loc += ("&" if "?" in loc else "?") + urllib.parse.urlencode({"digest": digest})
         size = path.stat().st_size if path is not None else len(data)
@@ -255,7 +259,8 @@ class Client:
                     return consume(r)
             except _HTTPError as e:  # ProtocolError, ReadTimeoutError: the body broke off
                 if attempt == RETRIES:
-                    raise ImageError(f"{what}: the connection broke: {_why(e)} (after {RETRIES} retries)") from None
+                    raise ImageError(f"{what}: the connection broke: {_why(e)} (after {RETRIES} retries)",
+                                     status=500) from None
                 time.sleep(RETRY_DELAY * 2 ** attempt)
 
     def manifest(self, reference: str) -> tuple[bytes, str, str]:
@@ -266,12 +271,13 @@ class Client:
         body, ctype, header_digest = self._body(f"{self.ref.repository}/manifests/{reference}", consume,
                                                 f"manifest {reference}", ACCEPT)
         if len(body) > MAX_MANIFEST:
-            raise ImageError("manifest too large")
+            raise ImageError("manifest too large", status=500)
         digest = oci.digest_of(body)
         if reference.startswith("sha256:") and digest != reference:
-            raise ImageError(f"manifest digest mismatch: asked for {reference}, got {digest}")
+            raise ImageError(f"manifest digest mismatch: asked for {reference}, got {digest}", status=500)
         if header_digest and header_digest.startswith("sha256:") and header_digest != digest:
-            raise ImageError(f"manifest digest mismatch: the registry says {header_digest}, content is {digest}")
+            raise ImageError(f"manifest digest mismatch: the registry says {header_digest}, content is {digest}",
+                             status=500)
         return body, ctype, digest
 
     def blob_to_file(self, digest: str, dest: Path, progress: Callable[[int], None] = lambda n: None) -> None:
@@ -293,12 +299,13 @@ class Client:
             return h
         h = self._body(f"{self.ref.repository}/blobs/{digest}", consume, f"blob {digest}")
         if "sha256:" + h.hexdigest() != digest:
-            raise ImageError(f"blob {digest}: downloaded content does not match its digest (truncated or corrupt)")
+            raise ImageError(f"blob {digest}: downloaded content does not match its digest (truncated or corrupt)",
+                             status=500)
 
     def blob(self, digest: str, limit: int = MAX_MANIFEST) -> bytes:
         data = self._body(f"{self.ref.repository}/blobs/{digest}", lambda r: _read(r, limit + 1), f"blob {digest}")
         if len(data) > limit:
-            raise ImageError(f"blob {digest} is too large")
+            raise ImageError(f"blob {digest} is too large", status=500)
         return oci.verify(data, digest)
 
 
@@ -356,16 +363,17 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
                 body, ctype, digest = cl.manifest(entry["digest"])
             man = oci.parse_manifest(body)
         except oci.FormatError as e:
-            raise ImageError(f"{ref_str}: {e}") from None
+            # a broken document is the registry's fault; an index without this platform, docker's NotFound
+            raise ImageError(f"{ref_str}: {e}", status=404 if e.status == 404 else 500) from None
         say(f"{ref.tag or ref.digest}: Pulling from {ref.familiar}")
         config_raw = cl.blob(man["config"]["digest"])
         try:
             config = oci.parse_config(config_raw)
         except oci.FormatError as e:
-            raise ImageError(f"{ref_str}: {e}") from None
+            raise ImageError(f"{ref_str}: {e}", status=500) from None
         diff_ids = config["rootfs"]["diff_ids"]
         if len(diff_ids) != len(man["layers"]):
-            raise ImageError(f"{ref_str}: the manifest and the config disagree on the number of layers")
+            raise ImageError(f"{ref_str}: the manifest and the config disagree on the number of layers", status=500)
         chains = oci.chain_ids(diff_ids)
         tmp = store.store.tempdir("pull-")
         try:
@@ -408,7 +416,7 @@ def push(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
     registry has), then an OCI manifest under the tag.  Returns the manifest digest."""
     ref = parse_reference(ref_str)
     if ref.digest:
-        raise ImageError("push needs a tag, not a digest")
+        raise ImageError("push needs a tag, not a digest", status=400)
     img = store.get(f"{ref.familiar}:{ref.tag}")
     man, cfg_raw, layers = store.manifest(img)
     with Client(ref, creds.get(ref.registry), tls_verify) as cl:

@@ -126,7 +126,7 @@ class ImageStore:
                     os.rename(tmp, ldir)
             missing = [c for c in chains if not (self.store.layer_dir(c) / "diff").is_dir()]
             if missing:
-                raise ImageError(f"layer {missing[0]} is missing from the store")
+                raise ImageError(f"layer {missing[0]} is missing from the store", status=500)
             blob = self.store.blobs / iid[7:]
             if not blob.exists():
                 atomic_write_bytes(blob, config_raw)
@@ -191,7 +191,7 @@ class ImageStore:
         p = self.store.blobs / meta["blob"][7:] if meta.get("blob") else None
         if p is None or not p.is_file():
             raise ImageError(f"layer {chain_id[7:19]} was stored without its archive (imported by an older "
-                             "dunnage): pull or load the image again")
+                             "dunnage): pull or load the image again", status=404)
         return p, meta
 
     def manifest(self, img: Image) -> tuple[bytes, bytes, list[tuple[Path, dict]]]:
@@ -263,7 +263,7 @@ class ImageStore:
         t.join()
         try:
             if errors:
-                raise ImageError(f"commit: reading the container's changes: {errors[0]}")
+                raise ImageError(f"commit: reading the container's changes: {errors[0]}", status=500)
             config = json.loads(json.dumps(parent.config))
             config["created"] = now_iso()
             config["rootfs"]["diff_ids"] = list(config["rootfs"]["diff_ids"]) + [diff_id]
@@ -360,10 +360,10 @@ class ImageStore:
             short = img.id[7:19]
             if in_use.get(img.id):
                 raise ImageError(f"conflict: unable to delete {short} (cannot be forced) - "
-                                 "image is being used by running container")
+                                 "image is being used by running container", status=409)
             if img.id in in_use and not force:
                 raise ImageError(f"conflict: unable to delete {short} (must be forced) - "
-                                 "image is being used by stopped container")
+                                 "image is being used by stopped container", status=409)
             for t in rec["tags"]:
                 idx["tags"].pop(t, None)
                 out.append(f"Untagged: {t}")

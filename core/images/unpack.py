@@ -28,11 +28,18 @@ from ..runtime.openat import RESOLVE_NO_MAGICLINKS as _RESOLVE_NO_MAGICLINKS
 from ..runtime.openat import RESOLVE_NO_SYMLINKS as _RESOLVE_NO_SYMLINKS
 from ..runtime.openat import RESOLVE_NO_XDEV as _RESOLVE_NO_XDEV
 from ..runtime.openat import openat2
+from ..errors import InvalidParameter
 from .oci import ImageError
 
 
-class LayerError(ImageError):
-    pass
+class LayerError(ImageError, InvalidParameter):
+    """A layer or image archive that cannot be unpacked as it is: broken, hostile or too
+    large (400); the host's own faults on the way (a full disk) are raised as System's 500."""
+
+
+# errnos that are the host's fault, not the archive's, while unpacking
+HOST_ERRNOS = frozenset([errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE,
+                          errno.ENFILE, errno.EACCES, errno.EPERM])
 
 
 # ---------------------------------------------------------------- reading the stream
@@ -494,8 +501,11 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
         return diff_id, size
     except (tarfile.TarError, EOFError, OSError, LayerError, ValueError, KeyError) as e:
         shutil.rmtree(dest, ignore_errors=True)
-        msg = str(e) if isinstance(e, LayerError) else f"invalid layer archive: {e}"
-        raise LayerError(msg) from None
+        if isinstance(e, LayerError):
+            raise
+        if isinstance(e, OSError) and e.errno in HOST_ERRNOS:
+            raise LayerError(f"unpacking layer: {e.strerror}", status=500) from None
+        raise LayerError(f"invalid layer archive: {e}") from None
     except Exception as e:  # noqa: BLE001 - zstd's errors and the like
         shutil.rmtree(dest, ignore_errors=True)
         raise LayerError(f"invalid layer archive: {e}") from None

@@ -53,7 +53,7 @@ def test_engine_error_is_the_one_type():
     (SeccompError, InvalidParameter, 125), (UserError, InvalidParameter, 126), (FormatError, InvalidParameter, 125),
     (CgroupError, System, 125), (FirewallError, System, 125), (NetlinkError, System, 125), (StoreError, System, 125),
     (NetworkError, DunnageError, 1), (VolumeError, DunnageError, 125), (ImageError, DunnageError, 125),
-    (LayerError, ImageError, 125),
+    (LayerError, InvalidParameter, 125),
 ])
 def test_each_concept_error_is_a_kind(cls, kind, code):
     e = cls("m")
@@ -82,6 +82,35 @@ def test_faults_are_raised_with_their_kind_where_found():
     assert e.value.status == 400
     with pytest.raises(CapabilityError, match='invalid capability: unknown capability: "CAP_NOPE"'):
         effective_set(["NOPE"], [], False)
+
+
+def test_image_faults_are_raised_with_their_kind(tmp_path):
+    """A hostile layer is the request's fault (400), an index without this platform
+    docker's NotFound, a registry that does not answer the host's side (500)."""
+    import io
+    import json
+    import tarfile
+
+    from dunnage.core.images.oci import pick_from_index
+    from dunnage.core.images.reference import Reference
+    from dunnage.core.images.registry import Client
+    from dunnage.core.images.unpack import unpack_layer
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.addfile(tarfile.TarInfo("../escape"), io.BytesIO(b""))
+    buf.seek(0)
+    with pytest.raises(LayerError, match="points outside the layer") as e:
+        unpack_layer(buf, tmp_path / "layer")
+    assert (e.value.status, e.value.code) == (400, 125) and not (tmp_path / "layer").exists()
+    index = json.dumps({"manifests": [{"digest": "sha256:" + "a" * 64,
+                                       "platform": {"os": "linux", "architecture": "s390x"}}]}).encode()
+    with pytest.raises(FormatError, match="no image for the platform linux/arm64") as e:
+        pick_from_index(index, ("linux", "arm64", ""))
+    assert e.value.status == 404
+    with Client(Reference("127.0.0.1:1", "x/y", "latest", None), None) as cl:
+        with pytest.raises(ImageError, match="cannot connect") as e:
+            cl.request("")
+    assert e.value.status == 500
 
 
 def test_exit_code_of_sets_the_code_on_the_same_error():
@@ -127,14 +156,14 @@ def test_no_error_is_translated_into_another_unchanged():
 
 def _unclassified(path: Path) -> list[str]:
     """`EngineError(...)`/`DunnageError(...)` calls in PATH (and of the concept errors
-    that are no kind themselves, NetworkError and VolumeError) that give no status: the
-    Engine API would have to guess theirs from the message."""
+    that are no kind themselves, NetworkError, VolumeError and ImageError) that give no
+    status: the Engine API would have to guess theirs from the message."""
     out = []
     for n in ast.walk(ast.parse(path.read_text(), str(path))):
         if not isinstance(n, ast.Call):
             continue
         name = n.func.id if isinstance(n.func, ast.Name) else getattr(n.func, "attr", None)
-        if name in ("EngineError", "DunnageError", "NetworkError", "VolumeError") and len(n.args) < 3 \
+        if name in ("EngineError", "DunnageError", "NetworkError", "VolumeError", "ImageError") and len(n.args) < 3 \
                 and not any(k.arg == "status" for k in n.keywords):
             out.append(f"{path.relative_to(ROOT)}:{n.lineno} {ast.unparse(n)[:80]}")
     return out
