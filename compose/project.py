@@ -1,0 +1,557 @@
+"""The compose verbs on the engine: a Project's networks, volumes and containers made,
+converged, started, stopped and removed through the Engine facade, as Docker Compose v2
+does it (pkg/compose: names PROJECT-SERVICE-N and PROJECT_NAME, the com.docker.compose.*
+labels, the config hash that decides what a second `up` recreates, depends_on's
+conditions, orphans).
+
+Everything compose knows of what it made is in those labels: a project's containers
+are found by com.docker.compose.project, a service's by .service, and `ls` lists the
+projects from them, so nothing is kept beside the engine's own records."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import threading
+import time
+from typing import Callable, Optional
+
+from dunnage.core.errors import Conflict, DunnageError, InvalidParameter, NotFound
+from dunnage.core.spec import ContainerSpec, Healthcheck
+from dunnage.core.units import parse_duration
+
+from .model import ComposeError, Project
+
+VERSION = "2.30.0"  # the Compose behaviour followed (com.docker.compose.version)
+L = "com.docker.compose."
+PROJECT, SERVICE, NUMBER, ONEOFF = L + "project", L + "service", L + "container-number", L + "oneoff"
+HASH, WORKDIR, FILES = L + "config-hash", L + "project.working_dir", L + "project.config_files"
+# the service keys a container is made from; the others (secrets, configs, devices, ...) are
+# named in a warning and left out, never silently dropped
+SUPPORTED = frozenset((
+    "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "expose", "volumes", "tmpfs",
+    "networks", "network_mode", "depends_on", "healthcheck", "restart", "deploy", "scale", "cpus", "mem_limit",
+    "memswap_limit", "pids_limit", "user", "working_dir", "hostname", "labels", "cap_add", "cap_drop",
+    "privileged", "security_opt", "ulimits", "read_only", "init", "stop_signal", "stop_grace_period", "logging",
+    "extra_hosts", "dns", "dns_search", "dns_opt", "profiles", "container_name", "tty", "stdin_open", "pid",
+    "ipc", "uts", "group_add", "cpu_shares", "cpuset", "volumes_from", "pull_policy", "attach", "annotations"))
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def labels_of(c) -> dict:
+    return c.config["Config"].get("Labels") or {}
+
+
+def project_containers(engine, name: str, services: Optional[list[str]] = None, oneoff: Optional[bool] = False,
+                       all_: bool = True) -> list:
+    """The containers of project NAME (of SERVICES), by their labels, in service and number order."""
+    out = []
+    for c in engine.containers(all_=all_):
+        lab = labels_of(c)
+        if lab.get(PROJECT) != name:
+            continue
+        if services and lab.get(SERVICE) not in services:
+            continue
+        if oneoff is not None and (lab.get(ONEOFF) == "True") != oneoff:
+            continue
+        out.append(c)
+    return sorted(out, key=lambda c: (labels_of(c).get(SERVICE, ""), _number(c), c.name))
+
+
+def _number(c) -> int:
+    try:
+        return int(labels_of(c).get(NUMBER) or 0)
+    except ValueError:
+        return 0
+
+
+def _fresh(engine, c):
+    try:
+        return engine.container(c.id)
+    except NotFound:
+        return None
+
+
+class Compose:
+    def __init__(self, engine, project: Project, out: Callable[[str], None] = say):
+        self.e = engine
+        self.p = project
+        self.say = out
+        for w in project.warnings:
+            self.say(f"WARN[0000] {w}")
+
+    # ------------------------------------------------------------ resources
+    def containers(self, services=None, oneoff: Optional[bool] = False, all_: bool = True) -> list:
+        return project_containers(self.e, self.p.name, services, oneoff, all_)
+
+    def orphans(self) -> list:
+        return [c for c in self.containers() if labels_of(c).get(SERVICE) not in self.p.services
+                and labels_of(c).get(SERVICE) not in self.p.disabled]
+
+    def ensure_networks(self, services: list[str]) -> None:
+        wanted = {n for s in services for n in (self.p.services[s].get("networks") or {})}
+        existing = {r["Name"]: r for r in self.e.networks()}
+        for key in sorted(wanted):
+            net = self.p.networks[key]
+            name = net["name"]
+            if net.get("external"):
+                if name not in existing:
+                    raise NotFound(f"network {name} declared as external, but could not be found", 1)
+                continue
+            if name in existing:
+                lab = existing[name].get("Labels") or {}
+                if lab.get(L + "network") not in (None, key) or lab.get(PROJECT) not in (None, self.p.name):
+                    raise Conflict(f'network {name} was found but has incorrect label {L}network set to '
+                                   f'"{lab.get(L + "network", "")}"', 1)
+                continue
+            ipam = (net.get("ipam") or {}).get("config") or [{}]
+            labels = {**(net.get("labels") or {}), L + "network": key, PROJECT: self.p.name, L + "version": VERSION}
+            if net.get("driver") not in (None, "bridge"):
+                raise InvalidParameter(f'network {key}: driver "{net["driver"]}" is not supported (bridge)', 1)
+            self.e.network_create(name, subnet=ipam[0].get("subnet"), gateway=ipam[0].get("gateway"),
+                                  internal=bool(net.get("internal")), labels=[f"{k}={v}" for k, v in labels.items()])
+            self.say(f" Network {name}  Created")
+
+    def ensure_volumes(self, services: list[str]) -> None:
+        wanted = {v["source"] for s in services for v in self.p.services[s].get("volumes") or []
+                  if v["type"] == "volume" and v.get("source")}
+        existing = {v["Name"] for v in self.e.volumes()}
+        for key in sorted(wanted):
+            vol = self.p.volumes[key]
+            name = vol["name"]
+            if vol.get("external"):
+                if name not in existing:
+                    raise NotFound(f"external volume \"{name}\" not found", 1)
+                continue
+            if name in existing:
+                continue
+            labels = {**(vol.get("labels") or {}), L + "volume": key, PROJECT: self.p.name, L + "version": VERSION}
+            self.e.volume_create(name, [f"{k}={v}" for k, v in labels.items()])
+            self.say(f' Volume "{name}"  Created')
+
+    def ensure_images(self, services: list[str], pull_missing: bool = True) -> None:
+        for s in services:
+            svc = self.p.services[s]
+            image = image_of(self.p, s)
+            policy = svc.get("pull_policy") or "missing"
+            try:
+                self.e.image(image)
+                have = True
+            except DunnageError:
+                have = False
+            if have and policy != "always":
+                continue
+            if svc.get("build") is not None and policy != "always":
+                raise InvalidParameter(f'service "{s}": build is not supported yet (dunnage has no image builder '
+                                       f"yet): give it an image that exists ({image} does not)", 1)
+            if policy == "never" or not pull_missing:
+                raise NotFound(f"No such image: {image}", 1)
+            self.say(f" {s} Pulling")
+            self.e.pull(image)
+            self.say(f" {s} Pulled")
+
+    # ------------------------------------------------------------ containers
+    def spec(self, service: str, number: int, name: str, oneoff: bool = False) -> ContainerSpec:
+        return spec_for(self.e, self.p, service, number, name, oneoff)
+
+    def container_name(self, service: str, number: int) -> str:
+        return self.p.services[service].get("container_name") or f"{self.p.name}-{service}-{number}"
+
+    def create_one(self, service: str, number: int, oneoff: bool = False, name: Optional[str] = None,
+                   tweak=None):
+        name = name or self.container_name(service, number)
+        spec = self.spec(service, number, name, oneoff)
+        if tweak:
+            tweak(spec)
+        c = self.e.create_from(spec)
+        if not self.p.services[service].get("network_mode"):
+            for net_key, net in _ordered_networks(self.p, service)[1:]:
+                net = net or {}
+                self.e.network_connect(self.p.networks[net_key]["name"], c.id,
+                                       aliases=[service, *(net.get("aliases") or [])], ip=net.get("ipv4_address"))
+        return self.e.container(c.id)
+
+    def converge(self, service: str, scale: Optional[int] = None, force: bool = False,
+                 no_recreate: bool = False) -> list:
+        """The service's containers, made to match the model: missing ones created, ones
+        whose config hash differs recreated (FORCE: all), extra ones removed."""
+        want = self.p.replicas(service) if scale is None else scale
+        if want > 1 and self.p.services[service].get("container_name"):
+            raise InvalidParameter(f'service "{service}" has container_name and cannot be scaled to {want}: '
+                                   "a container name must be unique", 1)
+        digest = self.p.config_hash(service)
+        have = self.containers([service])
+        out = []
+        for c in have[want:][::-1]:
+            self._stop_remove(c)
+        for c in have[:want]:
+            if no_recreate or (not force and labels_of(c).get(HASH) == digest):
+                out.append(c)
+                continue
+            number = _number(c) or 1
+            self.say(f" Container {c.name}  Recreate")
+            self._stop_remove(c, quiet=True)
+            out.append(self.create_one(service, number))
+            self.say(f" Container {out[-1].name}  Recreated")
+        numbers = {_number(c) for c in out}
+        n = 1
+        while len(out) < want:
+            while n in numbers:
+                n += 1
+            numbers.add(n)
+            c = self.create_one(service, n)
+            self.say(f" Container {c.name}  Created")
+            out.append(c)
+        return sorted(out, key=_number)
+
+    def _stop_remove(self, c, quiet: bool = False, timeout: Optional[float] = None, volumes: bool = False) -> None:
+        c = _fresh(self.e, c)
+        if c is None:
+            return
+        if c.status in ("running", "paused", "restarting"):
+            if not quiet:
+                self.say(f" Container {c.name}  Stopping")
+            self.e.stop(c.id, timeout=self._timeout(c, timeout))
+            if not quiet:
+                self.say(f" Container {c.name}  Stopped")
+        self.e.remove(c.id, force=True, volumes=volumes)
+        if not quiet:
+            self.say(f" Container {c.name}  Removed")
+
+    def _timeout(self, c, timeout: Optional[float]) -> Optional[float]:
+        if timeout is not None:
+            return timeout
+        svc = self.p.services.get(labels_of(c).get(SERVICE, ""))
+        if svc and svc.get("stop_grace_period"):
+            return parse_duration(svc["stop_grace_period"]) / 1e9
+        return None
+
+    def start_service(self, service: str, containers: list) -> None:
+        self.wait_dependencies(service)
+        for c in containers:
+            c = _fresh(self.e, c)
+            if c is None:
+                continue
+            if c.status in ("running", "restarting"):
+                self.say(f" Container {c.name}  Running")
+                continue
+            if c.status == "paused":
+                continue
+            self.e.start(c.id)
+            self.say(f" Container {c.name}  Started")
+
+    def wait_dependencies(self, service: str, timeout: Optional[float] = None) -> None:
+        for dep, d in (self.p.services[service].get("depends_on") or {}).items():
+            if dep not in self.p.services:
+                continue
+            cond = d.get("condition") or "service_started"
+            if cond == "service_started":
+                continue
+            for c in self.containers([dep]):
+                self.say(f" Container {c.name}  Waiting")
+                wait_condition(self.e, c, cond, timeout)
+                self.say(f" Container {c.name}  {'Healthy' if cond == 'service_healthy' else 'Exited'}")
+
+    # ------------------------------------------------------------ verbs
+    def up(self, services: Optional[list[str]] = None, *, no_deps: bool = False, force_recreate: bool = False,
+           no_recreate: bool = False, remove_orphans: bool = False, scale: Optional[dict] = None,
+           start: bool = True) -> list:
+        """create (and START) the services and what they depend on; returns their containers."""
+        scale = scale or {}
+        for s in scale:
+            if s not in self.p.services:
+                raise NotFound(f"no such service: {s}", 1)
+        order = self.p.service_order(services or None, with_deps=not no_deps)
+        self._orphans(remove_orphans)
+        self.ensure_networks(order)
+        self.ensure_volumes(order)
+        self.ensure_images(order)
+        made = []
+        for s in order:
+            cs = self.converge(s, scale.get(s), force_recreate, no_recreate)
+            if start:
+                self.start_service(s, cs)
+            made += cs
+        return made
+
+    def _orphans(self, remove: bool) -> None:
+        orphans = self.orphans()
+        if not orphans:
+            return
+        if remove:
+            for c in orphans:
+                self._stop_remove(c)
+            return
+        self.say(f"WARN[0000] Found orphan containers ([{' '.join(c.name for c in orphans)}]) for this project. "
+                 "If you removed or renamed this service in your compose file, you can run this command with "
+                 "the --remove-orphans flag to clean it up.")
+
+    def down(self, volumes: bool = False, remove_orphans: bool = False, timeout: Optional[float] = None,
+             rmi: Optional[str] = None) -> None:
+        cs = [c for c in self.containers(oneoff=None)
+              if remove_orphans or labels_of(c).get(SERVICE) in self.p.services
+              or labels_of(c).get(SERVICE) in self.p.disabled or labels_of(c).get(ONEOFF) == "True"]
+        left = [c for c in self.containers() if c not in cs]
+        if left:
+            self._orphans(False)
+        order = {s: i for i, s in enumerate(self.p.service_order(with_deps=True))}
+        errors = []
+        # dependents first, as they were started last; a service's containers together
+        for rank in sorted({order.get(labels_of(c).get(SERVICE), len(order)) for c in cs}, reverse=True):
+            errors += _run_all([threading.Thread(target=self._stop_remove, args=(c, False, timeout, volumes))
+                                for c in cs if order.get(labels_of(c).get(SERVICE), len(order)) == rank])
+        images = {image_of(self.p, s) for s in self.p.services} if rmi == "all" else set()
+        nets = {r["Name"]: r for r in self.e.networks()}
+        for key, net in sorted(self.p.networks.items()):
+            if net.get("external") or net["name"] not in nets:
+                continue
+            if (nets[net["name"]].get("Labels") or {}).get(PROJECT) not in (None, self.p.name):
+                continue
+            self.e.network_remove(net["name"])
+            self.say(f" Network {net['name']}  Removed")
+        if volumes:
+            have = {v["Name"] for v in self.e.volumes()}
+            for key, vol in sorted(self.p.volumes.items()):
+                if not vol.get("external") and vol["name"] in have:
+                    self.e.volume_remove(vol["name"])
+                    self.say(f' Volume {vol["name"]}  Removed')
+        for ref in sorted(images):
+            try:
+                self.e.remove_image(ref)
+                self.say(f" Image {ref}  Removed")
+            except DunnageError as ex:
+                self.say(f"WARN[0000] {ex}")
+        if errors:
+            raise errors[0]
+
+    def each(self, services, verb: str, fn, running_only: bool = False, done: str = "") -> int:
+        """FN(container) for each container of SERVICES, in parallel."""
+        cs = self.containers(services or None)
+        if running_only:
+            cs = [c for c in cs if c.status in ("running", "paused", "restarting")]
+        if services:
+            for s in services:
+                if s not in self.p.services:
+                    raise NotFound(f"no such service: {s}", 1)
+
+        def one(c):
+            self.say(f" Container {c.name}  {verb}")
+            fn(c)
+            self.say(f" Container {c.name}  {done}")
+        errors = _run_all([threading.Thread(target=one, args=(c,)) for c in cs])
+        if errors:
+            raise errors[0]
+        return 0
+
+
+def _run_all(threads: list) -> list:
+    errors = []
+
+    def wrap(t):
+        target = t._target
+
+        def run(*a, **kw):
+            try:
+                target(*a, **kw)
+            except DunnageError as ex:
+                errors.append(ex)
+        t._target = run
+        return t
+    for t in threads:
+        wrap(t).start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def wait_condition(engine, c, cond: str, timeout: Optional[float] = None, poll: float = 0.1) -> None:
+    """Until C meets COND (service_healthy, service_completed_successfully, running)."""
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        c = engine.container(c.id)
+        st = c.state
+        if cond == "service_healthy":
+            if not (c.config["Config"].get("Healthcheck") or {}).get("Test") or \
+                    (c.config["Config"]["Healthcheck"]["Test"][:1] == ["NONE"]):
+                raise InvalidParameter(f"container {c.name} has no healthcheck configured", 1)
+            health = (st.get("Health") or {}).get("Status")
+            if health == "healthy":
+                return
+            if health == "unhealthy":
+                raise Conflict(f"dependency failed to start: container {c.name} is unhealthy", 1)
+            if c.status in ("exited", "dead"):
+                raise Conflict(f"dependency failed to start: container {c.name} exited ({st.get('ExitCode', 0)})",
+                               1)
+        elif cond == "service_completed_successfully":
+            if c.status in ("exited", "dead"):
+                code = int(st.get("ExitCode") or 0)
+                if code:
+                    raise Conflict(f'service "{labels_of(c).get(SERVICE)}" didn\'t complete successfully: '
+                                   f"exit {code}", 1)
+                return
+        elif cond == "running":
+            if c.status == "running":
+                return
+            if c.status in ("exited", "dead"):
+                raise Conflict(f"container {c.name} exited ({st.get('ExitCode', 0)})", 1)
+        if end is not None and time.monotonic() > end:
+            raise Conflict(f"timeout waiting for container {c.name}", 1)
+        time.sleep(poll)
+
+
+# ------------------------------------------------------------------ the create request
+def image_of(p: Project, service: str) -> str:
+    svc = p.services[service]
+    return svc.get("image") or f"{p.name}-{service}"
+
+
+def _ordered_networks(p: Project, service: str) -> list:
+    nets = p.services[service].get("networks") or {}
+    return sorted(nets.items(), key=lambda kv: (-((kv[1] or {}).get("priority") or 0), kv[0]))
+
+
+def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: bool = False) -> ContainerSpec:
+    """The create request of container NUMBER of SERVICE, with compose's labels."""
+    svc = p.services[service]
+    unsupported = sorted(k for k in svc if k not in SUPPORTED)
+    if unsupported:
+        say(f'WARN[0000] service "{service}": {", ".join(unsupported)} not supported by dunnage yet: left out')
+    deploy = svc.get("deploy") or {}
+    limits = (deploy.get("resources") or {}).get("limits") or {}
+    env = [f"{k}={v}" for k, v in (svc.get("environment") or {}).items() if v is not None]
+    labels = {**(deploy.get("labels") or {}), **(svc.get("labels") or {})} if isinstance(deploy.get("labels"), dict) \
+        else dict(svc.get("labels") or {})
+    labels.update({
+        PROJECT: p.name, SERVICE: service, NUMBER: str(number), ONEOFF: "True" if oneoff else "False",
+        HASH: p.config_hash(service), WORKDIR: p.working_dir, FILES: ",".join(p.config_files),
+        L + "version": VERSION,
+        L + "depends_on": ",".join(f"{d}:{x['condition']}:{str(bool(x.get('restart'))).lower()}"
+                                   for d, x in sorted((svc.get("depends_on") or {}).items())),
+    })
+    try:
+        labels[L + "image"] = engine.image(image_of(p, service)).id
+    except DunnageError:
+        pass
+    restart = svc.get("restart")
+    rp = deploy.get("restart_policy")
+    if restart is None and rp:
+        cond = rp.get("condition") or "any"
+        restart = {"any": "always", "none": "no", "on-failure": "on-failure"}.get(cond, cond)
+        if restart == "on-failure" and rp.get("max_attempts"):
+            restart = f"on-failure:{rp['max_attempts']}"
+    mode = svc.get("network_mode")
+    nets = _ordered_networks(p, service)
+    network = aliases = ip = None
+    if mode:
+        if mode.startswith("service:"):
+            others = project_containers(engine, p.name, [mode[8:]])
+            if not others:
+                raise NotFound(f'service "{service}" uses the network of service "{mode[8:]}", which has no '
+                               "container", 1)
+            network = f"container:{others[0].name}"
+        else:
+            network = mode
+    elif nets:
+        key, cfg = nets[0]
+        cfg = cfg or {}
+        network = p.networks[key]["name"]
+        aliases = [service, *(cfg.get("aliases") or [])]
+        ip = cfg.get("ipv4_address")
+    binds, tmpfs = [], list(svc.get("tmpfs") or [])
+    for v in svc.get("volumes") or []:
+        ro = ":ro" if v.get("read_only") else ""
+        if v["type"] == "bind":
+            if (v.get("bind") or {}).get("create_host_path", True):
+                os.makedirs(v["source"], exist_ok=True)
+            elif not os.path.exists(v["source"]):
+                raise NotFound(f"bind source path does not exist: {v['source']}", 1)
+            binds.append(f"{v['source']}:{v['target']}{ro}")
+        elif v["type"] == "volume":
+            if v.get("source"):
+                nocopy = ",nocopy" if (v.get("volume") or {}).get("nocopy") else ""
+                binds.append(f"{p.volumes[v['source']]['name']}:{v['target']}{ro or (':rw' if nocopy else '')}"
+                             f"{nocopy}")
+            else:
+                binds.append(v["target"])
+        elif v["type"] == "tmpfs":
+            size = (v.get("tmpfs") or {}).get("size")
+            tmpfs.append(v["target"] + (f":size={size}" if size else ""))
+        else:
+            raise InvalidParameter(f'service "{service}": volume type {v["type"]} is not supported', 1)
+    publish = []
+    for port in svc.get("ports") or []:
+        ip_part = port.get("host_ip") or ""
+        ip_part = f"[{ip_part}]" if ":" in ip_part else ip_part
+        pub = port.get("published") or ""
+        publish.append(f"{ip_part + ':' if ip_part else ''}{pub + ':' if pub or ip_part else ''}"
+                       f"{port['target']}/{port.get('protocol') or 'tcp'}")
+    ulimits = []
+    for k, u in (svc.get("ulimits") or {}).items():
+        ulimits.append(f"{k}={u['soft']}:{u['hard']}" if isinstance(u, dict) else f"{k}={u}")
+    logging = svc.get("logging") or {}
+    stop_timeout = None
+    if svc.get("stop_grace_period"):
+        stop_timeout = int(parse_duration(svc["stop_grace_period"]) // 10**9)
+    hostname = svc.get("hostname")
+    spec = ContainerSpec.from_flags(
+        image_of(p, service), svc.get("command"), name=name, detach=True, attach=False, env=env,
+        memory=_opt(svc.get("mem_limit") or limits.get("memory")), cpus=_opt(svc.get("cpus") or limits.get("cpus")),
+        pids_limit=svc.get("pids_limit") or limits.get("pids"), hostname=hostname, workdir=svc.get("working_dir"),
+        cap_add=svc.get("cap_add"), cap_drop=svc.get("cap_drop"), privileged=svc.get("privileged"),
+        security_opt=svc.get("security_opt"), user=None if svc.get("user") is None else str(svc["user"]),
+        group_add=[str(g) for g in svc.get("group_add") or []], read_only=svc.get("read_only"), ulimits=ulimits,
+        labels=[f"{k}={v}" for k, v in labels.items()], stop_signal=svc.get("stop_signal"),
+        stop_timeout=stop_timeout, tty=svc.get("tty"), interactive=svc.get("stdin_open"), restart=restart,
+        log_opts=[f"{k}={v}" for k, v in (logging.get("options") or {}).items()],
+        pid_mode=svc.get("pid"), ipc_mode=svc.get("ipc"), uts_mode=svc.get("uts"), network=network,
+        publish=publish, expose=svc.get("expose"), ip=ip, network_aliases=aliases, dns=svc.get("dns"),
+        dns_search=svc.get("dns_search"), dns_options=svc.get("dns_opt"), add_hosts=svc.get("extra_hosts"),
+        volumes=binds, tmpfs=tmpfs, init=svc.get("init"), memory_swap=_opt(svc.get("memswap_limit")),
+        cpu_shares=svc.get("cpu_shares"), cpuset_cpus=svc.get("cpuset"),
+        volumes_from=_volumes_from(engine, p, svc.get("volumes_from")))
+    if logging.get("driver"):
+        spec.host.log_config.type = logging["driver"]
+    if svc.get("entrypoint") is not None:
+        spec.config.entrypoint = list(svc["entrypoint"])
+    hc = svc.get("healthcheck")
+    if hc:
+        spec.config.healthcheck = _health(hc)
+    return spec
+
+
+def _opt(v):
+    return None if v is None else str(v)
+
+
+def _health(hc: dict) -> Healthcheck:
+    if hc.get("disable"):
+        return Healthcheck(test=["NONE"])
+    h = Healthcheck(test=list(hc["test"]) if hc.get("test") else None)
+    for key, attr in (("interval", "interval"), ("timeout", "timeout"), ("start_period", "start_period")):
+        if hc.get(key):
+            setattr(h, attr, parse_duration(hc[key]))
+    if hc.get("retries") is not None:
+        h.retries = int(hc["retries"])
+    return h
+
+
+def _volumes_from(engine, p: Project, items) -> list[str]:
+    out = []
+    for item in items or []:
+        ref, _, mode = str(item).partition(":")
+        if ref.startswith("container:"):
+            ref = ref[10:]
+        elif ref in p.services:
+            cs = project_containers(engine, p.name, [ref])
+            if not cs:
+                raise NotFound(f'volumes_from: service "{ref}" has no container', 1)
+            ref = cs[0].name
+        out.append(ref + (f":{mode}" if mode else ""))
+    return out
+
+
+def command_text(c) -> str:
+    return shlex.join(c.config.get("Argv") or [])
