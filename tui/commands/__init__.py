@@ -7,7 +7,7 @@ import importlib
 
 MODULES: list[str] = [
     "run", "exec", "ps", "lifecycle", "logs", "inspect", "stats", "top", "files", "images", "registry",
-    "network", "volume", "container", "system", "events", "dashboard", "compose",
+    "network", "volume", "container", "system", "events", "dashboard", "compose", "build",
 ]
 
 

@@ -183,7 +183,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("image", help="manage images (ls, rm, inspect, history, prune, tag, pull, push, load, save)")
     p.add_argument("sub", choices=["ls", "list", "rm", "remove", "inspect", "history", "prune", "tag", "pull", "push",
-                                   "load", "save", "import"])
+                                   "load", "save", "import", "build"])
     p.add_argument("-a", "--all", action="store_true", help="prune: every image no container uses")
     p.add_argument("--format")
     p.add_argument("args", nargs=argparse.REMAINDER)

@@ -1,0 +1,422 @@
+"""COPY and ADD: files of the context (or of another stage's or image's file system) made
+into a layer tar directly, without a container.
+
+Docker's rules: sources relative to the context's root, globs as Go's filepath.Match
+(per path component), a directory's contents copied into the destination, a file copied
+to DEST/name when DEST ends in / or is a directory of the image, else to DEST; more than
+one source wants a DEST ending in /; a relative DEST is under WORKDIR; missing parents
+are made (0755, root); owners root unless --chown (names from the image's /etc/passwd and
+/etc/group), modes kept unless --chmod; mtimes kept.  A source is resolved inside the
+context: `..` and links that lead out of it are refused; links inside a copied directory
+are copied as links.  ADD extracts a local tar (plain, gzip, bzip2, xz) into DEST, owners
+as the archive has them, and fetches a URL (0600, as docker's)."""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import stat
+import tarfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from dunnage.core.errors import InvalidParameter, NotFound, System
+from dunnage.fuse.layers import LayerStack
+
+from . import layers
+
+GLOB_CHARS = set("*?[")
+
+
+class CopyError(InvalidParameter):
+    """A COPY or ADD that cannot be done as written (a missing source, a path out of the context)."""
+
+
+class SourceMissing(NotFound):
+    """A COPY or ADD source that is not in the context (or was left out by .dockerignore)."""
+
+
+@dataclass
+class Tree:
+    """A file system to copy from: a directory (the context, extracted if it came as a tar)
+    or an image's layers (COPY --from), with what .dockerignore leaves out."""
+    root: str = ""
+    stack: Optional[LayerStack] = None
+    excluded: Callable[[str], bool] = lambda rel: False
+    name: str = "build context"
+
+    def lstat(self, rel: str) -> Optional[os.stat_result]:
+        if self.stack is not None:
+            top = self.stack._compute_stack(rel) if rel else self.stack._compute_stack("")
+            return top[0][1] if top else None
+        try:
+            return os.lstat(os.path.join(self.root, rel) if rel else self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def real(self, rel: str) -> str:
+        if self.stack is not None:
+            top = self.stack._compute_stack(rel)
+            return os.path.join(top[0][0], rel) if rel else top[0][0]
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def listdir(self, rel: str) -> list[str]:
+        if self.stack is not None:
+            return [n for n, _ in self.stack.listing(rel)]
+        return sorted(os.listdir(self.real(rel)))
+
+    def resolve(self, rel: str, follow_last: bool = True) -> str:
+        """REL with its links followed inside the tree; a way out of it is refused."""
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        done: list[str] = []
+        hops = 0
+        while parts:
+            p = parts.pop(0)
+            if p == "..":
+                if not done:
+                    raise CopyError(f"forbidden path outside the {self.name}: {rel}")
+                done.pop()
+                continue
+            cur = "/".join(done + [p])
+            st = self.lstat(cur)
+            if st is not None and stat.S_ISLNK(st.st_mode) and (parts or follow_last):
+                hops += 1
+                if hops > 40:
+                    raise CopyError(f"too many levels of symbolic links: {rel}")
+                target = os.readlink(self.real(cur))
+                if target.startswith("/"):
+                    if self.stack is None:
+                        raise CopyError(f"forbidden path outside the {self.name}: {rel} (a link to {target})")
+                    done = []
+                elif self.stack is None and _escapes(done, target):
+                    raise CopyError(f"forbidden path outside the {self.name}: {rel} (a link to {target})")
+                parts = [q for q in target.split("/") if q not in ("", ".")] + parts
+                continue
+            done.append(p)
+        return "/".join(done)
+
+
+def _escapes(base: list[str], target: str) -> bool:
+    depth = len(base)
+    for q in target.split("/"):
+        if q == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif q not in ("", "."):
+            depth += 1
+    return False
+
+
+def _glob(tree: Tree, pattern: str) -> list[str]:
+    parts = [p for p in pattern.split("/") if p not in ("", ".")]
+    found = [""]
+    for i, p in enumerate(parts):
+        nxt = []
+        for base in found:
+            if not any(ch in GLOB_CHARS for ch in p):
+                cand = f"{base}/{p}" if base else p
+                if tree.lstat(cand) is not None:
+                    nxt.append(cand)
+                continue
+            st = tree.lstat(base)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            rx = fnmatch.translate(p.replace("[^", "[!"))
+            import re
+            for n in tree.listdir(base):
+                if re.match(rx, n):
+                    nxt.append(f"{base}/{n}" if base else n)
+        found = nxt
+    return sorted(r for r in found if not tree.excluded(r))
+
+
+@dataclass
+class Item:
+    kind: str          # "entry" (one file system entry), "tar" (ADD's archive to extract), "blob" (a fetched URL)
+    src: str           # the real path to read
+    arc: str           # its name in the layer
+    st: Optional[os.stat_result] = None
+    rel: str = ""      # the name in the tree (what the checksum names)
+
+
+@dataclass
+class Plan:
+    items: list[Item] = field(default_factory=list)
+    parents: list[tuple[str, Optional[os.stat_result]]] = field(default_factory=list)
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+    mode: Optional[int] = None
+
+
+def image_stack(engine, config: dict) -> LayerStack:
+    paths = [str(engine.store.layer_dir(c) / "diff") for c in reversed(layers.chains(config))]
+    if not paths:
+        return LayerStack([], "/nonexistent-dunnage-scratch")
+    return LayerStack(paths[1:], paths[0])
+
+
+def _ids(stack_tree: Tree, chown: str) -> tuple[int, int]:
+    """--chown USER[:GROUP], names looked up in the image's /etc/passwd and /etc/group."""
+    user, _, group = chown.partition(":")
+
+    def table(path: str) -> list[list[str]]:
+        try:
+            r = stack_tree.resolve(path)
+            if stack_tree.lstat(r) is None:
+                return []
+            with open(stack_tree.real(r), errors="replace") as f:
+                return [ln.split(":") for ln in f.read().splitlines() if ln and not ln.startswith("#")]
+        except (OSError, CopyError):
+            return []
+    uid = gid = None
+    if user.isdigit():
+        uid = int(user)
+    else:
+        for f in table("etc/passwd"):
+            if len(f) > 3 and f[0] == user:
+                uid, gid = int(f[2]), int(f[3])
+                break
+        if uid is None:
+            raise CopyError(f"unable to convert uid/gid chown string to host mapping: can't find uid for user {user}")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            gid = next((int(f[2]) for f in table("etc/group") if len(f) > 2 and f[0] == group), None)
+            if gid is None:
+                raise CopyError(f"unable to convert uid/gid chown string to host mapping: can't find gid for "
+                                f"group {group}")
+    elif gid is None:
+        gid = uid
+    return uid, gid
+
+
+def is_archive(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, chown: str = "",
+         chmod: str = "", add: bool = False, fetched: Optional[dict] = None) -> Plan:
+    """What COPY/ADD SRCS DEST puts into the layer (IMAGE: the state's file system, for the
+    destination's parents and --chown's names; FETCHED: URL -> downloaded file)."""
+    out = Plan()
+    if chown:
+        out.uid, out.gid = _ids(image, chown)
+    if chmod:
+        try:
+            out.mode = int(chmod, 8)
+        except ValueError:
+            raise CopyError(f"invalid chmod parameter: {chmod}") from None
+        if not 0 <= out.mode <= 0o7777:
+            raise CopyError(f"invalid chmod parameter: {chmod}")
+    if not dest.startswith("/"):
+        dest = posixpath.join(workdir or "/", dest)
+    as_dir = dest.endswith("/") or dest.endswith("/.")
+    dest_rel = posixpath.normpath(dest).lstrip("/")
+    if dest_rel == ".":
+        dest_rel = ""
+    dest_rel = image.resolve(dest_rel) if dest_rel else ""
+    sources: list[tuple[str, str]] = []  # (kind, rel or url)
+    for s in srcs:
+        if fetched is not None and s in fetched:
+            sources.append(("url", s))
+            continue
+        norm = posixpath.normpath("/" + s).lstrip("/") if not s.startswith("/") else s.lstrip("/")
+        if posixpath.normpath(s).startswith("../") or posixpath.normpath(s) == "..":
+            raise CopyError(f"forbidden path outside the {src_tree.name}: {s}")
+        if any(ch in GLOB_CHARS for ch in norm):
+            hits = _glob(src_tree, norm)
+            sources += [("rel", h) for h in hits]
+            continue
+        if norm in ("", "."):
+            sources.append(("rel", ""))
+            continue
+        r = src_tree.resolve(norm)
+        if src_tree.lstat(r) is None or (src_tree.excluded(norm) and src_tree.stack is None):
+            raise SourceMissing(f"failed to compute cache key: \"/{norm}\": not found")
+        sources.append(("rel", r))
+    if not sources:
+        raise SourceMissing("no source files were specified" if not any(
+            any(ch in GLOB_CHARS for ch in s) for s in srcs) else
+            f"failed to compute cache key: no files match {' '.join(srcs)}")
+    many = len(srcs) > 1 or len(sources) > 1
+    if many and not as_dir:
+        raise CopyError("When using COPY with more than one source file, the destination must be a directory "
+                        "and end with a /")
+    dst_st = image.lstat(dest_rel) if dest_rel else image.lstat("")
+    dest_is_dir = as_dir or (dst_st is not None and stat.S_ISDIR(dst_st.st_mode))
+    made_dirs: set[str] = set()
+
+    def parents(rel: str) -> None:
+        parts = rel.split("/")[:-1] if rel else []
+        for i in range(1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            if p in made_dirs:
+                continue
+            made_dirs.add(p)
+            out.parents.append((p, image.lstat(p)))
+
+    for kind, s in sources:
+        if kind == "url":
+            path = fetched[s]
+            name = posixpath.basename(s.split("?")[0].rstrip("/")) or "index.html"
+            arc = posixpath.join(dest_rel, name) if dest_is_dir else dest_rel
+            parents(arc)
+            out.items.append(Item("blob", path, arc, os.lstat(path), s))
+            continue
+        st = src_tree.lstat(s)
+        if stat.S_ISDIR(st.st_mode):
+            if dest_rel:
+                parents(dest_rel)
+                if dest_rel not in made_dirs:
+                    made_dirs.add(dest_rel)
+                    out.items.append(Item("entry", src_tree.real(s), dest_rel, st, s or "."))
+            _walk(src_tree, s, dest_rel, out.items)
+        elif add and src_tree.stack is None and stat.S_ISREG(st.st_mode) and is_archive(src_tree.real(s)):
+            parents(dest_rel + "/x" if dest_rel else "")
+            out.items.append(Item("tar", src_tree.real(s), dest_rel, st, s))
+        else:
+            arc = posixpath.join(dest_rel, posixpath.basename(s)) if dest_is_dir else dest_rel
+            if not arc:
+                raise CopyError(f"cannot copy {s} onto the root directory")
+            parents(arc)
+            out.items.append(Item("entry", src_tree.real(s), arc, st, s))
+    return out
+
+
+def _walk(tree: Tree, rel: str, arc: str, items: list[Item]) -> None:
+    for n in tree.listdir(rel):
+        r = f"{rel}/{n}" if rel else n
+        if tree.excluded(r) and not _has_included(tree, r):
+            continue
+        st = tree.lstat(r)
+        if st is None:
+            continue
+        a = f"{arc}/{n}" if arc else n
+        if not tree.excluded(r):
+            items.append(Item("entry", tree.real(r), a, st, r))
+        if stat.S_ISDIR(st.st_mode):
+            _walk(tree, r, a, items)
+
+
+def _has_included(tree: Tree, rel: str) -> bool:
+    """Whether an excluded directory holds something a ! exception brings back."""
+    check = getattr(tree.excluded, "may_include_under", None)
+    return bool(check and check(rel))
+
+
+def _digest_file(path: str) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.digest()
+
+
+def checksum(p: Plan) -> str:
+    """The sources' content and metadata, as they will land (never their mtimes)."""
+    h = hashlib.sha256()
+    h.update(repr((p.uid, p.gid, p.mode, [(n, None if s is None else (s.st_mode, s.st_uid, s.st_gid))
+                                            for n, s in p.parents])).encode())
+    for it in p.items:
+        st = it.st
+        link = os.readlink(it.src) if stat.S_ISLNK(st.st_mode) else None
+        content = _digest_file(it.src).hex() if stat.S_ISREG(st.st_mode) else None
+        h.update(repr((it.kind, it.arc, st.st_mode, st.st_uid, st.st_gid, link, content)).encode())
+        h.update(b"\0")
+    return "sha256:" + h.hexdigest()
+
+
+def write(tw: "layers.TarWriter", p: Plan) -> None:
+    """The plan's entries into the layer tar, in order (parents first)."""
+    now = int(time.time()) if tw.epoch is None else tw.epoch
+    for name, st in p.parents:
+        ti = tarfile.TarInfo(name)
+        ti.type = tarfile.DIRTYPE
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            ti.mode, ti.uid, ti.gid, ti.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
+        else:
+            ti.mode, ti.mtime = 0o755, now
+            if p.uid is not None:
+                ti.uid, ti.gid = p.uid, p.gid
+        tw.add_info(ti)
+    links: dict[tuple[int, int], str] = {}
+    for it in p.items:
+        if it.kind == "tar":
+            _extract(tw, it)
+            continue
+        ti = tw.tf.gettarinfo(it.src, it.arc)
+        ti.uid, ti.gid = (p.uid, p.gid) if p.uid is not None else (0, 0)
+        if it.kind == "blob":
+            ti.mode = 0o600
+        if p.mode is not None and not ti.issym():
+            ti.mode = p.mode
+        if ti.islnk():  # hard links only within what this step copies
+            key = (it.st.st_dev, it.st.st_ino)
+            if key in links:
+                ti.linkname = links[key]
+            else:
+                ti = tw.tf.gettarinfo(it.src, it.arc)
+                ti.type = tarfile.REGTYPE
+                ti.uid, ti.gid = (p.uid, p.gid) if p.uid is not None else (0, 0)
+                if p.mode is not None:
+                    ti.mode = p.mode
+        if ti.isreg():
+            if it.st.st_nlink > 1:
+                links.setdefault((it.st.st_dev, it.st.st_ino), it.arc)
+            with open(it.src, "rb") as f:
+                tw.add_info(ti, f)
+        else:
+            tw.add_info(ti)
+
+
+def _extract(tw: "layers.TarWriter", it: Item) -> None:
+    """ADD's local archive: its members under IT.arc, names kept inside it."""
+    try:
+        with tarfile.open(it.src, mode="r:*") as src:
+            for m in src:
+                name = posixpath.normpath("/" + m.name).lstrip("/")
+                if not name or name == ".":
+                    continue
+                ti = tarfile.TarInfo(posixpath.join(it.arc, name) if it.arc else name)
+                ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = m.type, m.mode, m.uid, m.gid, m.mtime
+                ti.size, ti.linkname, ti.devmajor, ti.devminor = m.size, m.linkname, m.devmajor, m.devminor
+                if m.islnk():
+                    ln = posixpath.normpath("/" + m.linkname).lstrip("/")
+                    ti.linkname = posixpath.join(it.arc, ln) if it.arc else ln
+                tw.add_info(ti, src.extractfile(m) if m.isreg() else None)
+    except (tarfile.TarError, EOFError) as e:
+        raise CopyError(f"ADD {it.rel}: not a readable archive: {e}") from None
+
+
+def fetch(url: str, into: str) -> str:
+    """ADD URL: the file downloaded into INTO; a clear line where it cannot be had."""
+    import urllib.error
+    import urllib.request
+    path = os.path.join(into, "fetched-" + hashlib.sha256(url.encode()).hexdigest()[:16])
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, open(path, "wb") as f:
+            while True:
+                b = r.read(1 << 20)
+                if not b:
+                    break
+                f.write(b)
+            lm = r.headers.get("Last-Modified")
+        if lm:
+            from email.utils import parsedate_to_datetime
+            t = parsedate_to_datetime(lm).timestamp()
+            os.utime(path, (t, t))
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise System(f"failed to fetch {url}: {reason}", 1) from None
+    return path

@@ -1,0 +1,288 @@
+"""dunnage build (issue 20): Dockerfiles built for real on the demo image, RUN through
+dunnage's runtime on the union filesystem, the cache, multi-stage, failures that leave
+nothing behind, and reproducible digests."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+import uuid
+
+import pytest
+
+from conftest import _mounts, cli
+
+BASE = "local/busybox:latest"
+
+
+def write(ctx, files: dict) -> None:
+    for name, content in files.items():
+        p = ctx / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content) if isinstance(content, str) else p.write_bytes(content)
+
+
+def build(root, ctx, *flags, input=None, timeout=180):
+    return cli(root, "build", *flags, str(ctx), input=input, timeout=timeout)
+
+
+def image_of(root, ref) -> dict:
+    r = cli(root, "inspect", "--type", "image", ref)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)[0]
+
+
+def run_in(root, ref, *cmd) -> str:
+    r = cli(root, "run", "--rm", ref, *cmd)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def steps(stderr: bytes) -> list[str]:
+    """The plain progress's step lines and their outcome: "[1/3] RUN x" -> CACHED or DONE."""
+    out, names = [], {}
+    for ln in stderr.decode().splitlines():
+        if not ln.startswith("#"):
+            continue
+        n, _, rest = ln.partition(" ")
+        if rest.startswith("["):
+            names[n] = rest
+        elif rest in ("CACHED",) or rest.startswith("DONE") or rest.startswith("ERROR"):
+            if n in names:
+                out.append(f"{names[n]} => {rest.split()[0]}")
+    return out
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    d = tmp_path / "ctx"
+    d.mkdir()
+    return d
+
+
+def leftovers(root) -> dict:
+    return {"containers": sorted(p.name for p in (root / "containers").iterdir()) if (root / "containers").exists()
+            else [], "tmp": sorted(p.name for p in (root / "tmp").iterdir()),
+            "mounts": sorted(m for m in _mounts() if m.startswith(str(root) + "/"))}
+
+
+def test_single_stage_config_files_and_history(session_root, engine, ctx):
+    tag = f"b1-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"hello.txt": "hello\n", "dir/a": "a\n", "dir/sub/b": "b\n", "x.log": "1", "y.log": "2",
+                "Dockerfile": f"""FROM {BASE}
+ARG WHO=world
+ENV GREETING=hi PATH2="/opt/x"
+WORKDIR /app
+COPY hello.txt .
+COPY --chown=nobody:nogroup --chmod=640 dir /app/d/
+COPY *.log logs/
+RUN echo "$GREETING $WHO $(id -u)" > out && pwd >> out
+SHELL ["/bin/sh", "-ec"]
+RUN echo shell >> out
+USER nobody
+ENTRYPOINT ["/bin/cat"]
+CMD ["/app/out"]
+EXPOSE 8080 53/udp
+LABEL org.test=yes "other"="two words"
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --retries=2 CMD true
+"""})
+    r = build(session_root, ctx, "-t", tag, "--build-arg", "WHO=you", "--label", "built=here")
+    assert r.returncode == 0, r.stderr
+    assert b"#1 [1/7] FROM local/busybox:latest" in r.stderr and b"DONE" in r.stderr
+    cfg = image_of(session_root, tag)["Config"]
+    assert cfg["Env"][-2:] == ["GREETING=hi", "PATH2=/opt/x"]
+    assert (cfg["WorkingDir"], cfg["User"], cfg["Entrypoint"], cfg["Cmd"]) == ("/app", "nobody", ["/bin/cat"],
+                                                                                ["/app/out"])
+    assert set(cfg["ExposedPorts"]) == {"8080/tcp", "53/udp"} and set(cfg["Volumes"]) == {"/data"}
+    assert cfg["Labels"] == {"org.test": "yes", "other": "two words", "built": "here"}
+    assert cfg["StopSignal"] == "SIGINT"
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    assert run_in(session_root, tag) == "hi you 0\n/app\nshell\n"
+    r = cli(session_root, "run", "--rm", "-u", "root", "--entrypoint", "sh", tag, "-c",
+            "stat -c '%n %a %u %g' /app/hello.txt /app/d /app/d/a /app/d/sub/b /app/logs/x.log /app/logs/y.log")
+    assert r.stdout.decode().split("\n")[:6] == [
+        "/app/hello.txt 644 0 0", "/app/d 640 65534 65534", "/app/d/a 640 65534 65534",
+        "/app/d/sub/b 640 65534 65534", "/app/logs/x.log 644 0 0", "/app/logs/y.log 644 0 0"]
+    hist = image_of(session_root, tag)
+    lines = [h["created_by"] for h in reversed(hist["History"])]
+    assert lines[0] == "HEALTHCHECK --interval=5s --retries=2 CMD true"
+    assert "RUN |1 WHO=you /bin/sh -c echo \"$GREETING $WHO $(id -u)\" > out && pwd >> out # buildkit" in lines
+    assert "COPY hello.txt . # buildkit" in lines
+    assert len(lines) == 16 + 1 and lines[-1] == "dunnage import"
+    assert [h.get("empty_layer", False) for h in hist["History"]].count(False) == 1 + 6
+    assert hist["RootFS"]["Layers"][:1] == image_of(session_root, BASE)["RootFS"]["Layers"]
+
+
+def test_rebuild_runs_nothing_and_a_change_rebuilds_from_its_copy(session_root, engine, ctx):
+    tag = f"b2-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"a.txt": f"a {uuid.uuid4()}\n", "b.txt": "b\n", "Dockerfile": f"""FROM {BASE}
+COPY a.txt /a.txt
+RUN cat /a.txt > /copy-a
+COPY b.txt /b.txt
+RUN cat /b.txt > /copy-b
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    first = image_of(session_root, tag)["Id"]
+    assert steps(r.stderr)[1:] == ["[2/5] COPY a.txt /a.txt => DONE", "[3/5] RUN cat /a.txt > /copy-a => DONE",
+                                   "[4/5] COPY b.txt /b.txt => DONE", "[5/5] RUN cat /b.txt > /copy-b => DONE"]
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["CACHED"] * 4
+    assert image_of(session_root, tag)["Id"] == first
+    os.utime(ctx / "a.txt", (1, 1))  # an mtime is not a change
+    r = build(session_root, ctx, "-t", tag)
+    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["CACHED"] * 4
+    (ctx / "b.txt").write_text("b changed\n")
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["CACHED", "CACHED", "DONE", "DONE"]
+    assert run_in(session_root, tag, "cat", "/copy-b") == "b changed\n"
+    r = build(session_root, ctx, "-t", tag, "--no-cache")
+    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["DONE"] * 4
+
+
+def test_failing_run_names_step_and_code_and_leaves_nothing(session_root, engine, ctx):
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN echo before > /f\nRUN echo going; exit 3\n"})
+    images = cli(session_root, "images", "-q", "--no-trunc").stdout
+    before = leftovers(session_root)
+    r = build(session_root, ctx, "-t", "never-made")
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "going" in err
+    assert err.strip().splitlines()[-1] == ('dunnage: Error: [3/3] RUN echo going; exit 3: process "/bin/sh -c '
+                                            'echo going; exit 3" did not complete successfully: exit code: 3')
+    assert cli(session_root, "images", "-q", "--no-trunc").stdout == images
+    assert leftovers(session_root) == before
+    assert cli(session_root, "inspect", "--type", "image", "never-made").returncode != 0
+
+
+def test_syntax_error_names_the_line(session_root, engine, ctx):
+    write(ctx, {"Dockerfile": f"FROM {BASE}\n\nRUNN echo\n"})
+    r = build(session_root, ctx)
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == "dunnage: Error: Dockerfile:3: unknown instruction: RUNN"
+
+
+def test_bad_flags_and_missing_context(session_root, engine, ctx, tmp_path):
+    write(ctx, {"Dockerfile": f"FROM {BASE}\n"})
+    r = build(session_root, ctx, "-t", "Bad:Tag:x")
+    assert r.returncode == 125 and b"invalid reference format" in r.stderr
+    r = cli(session_root, "build", str(tmp_path / "nope"))
+    assert r.returncode == 1 and b"unable to prepare context" in r.stderr
+    r = build(session_root, ctx, "-f", str(tmp_path / "none"))
+    assert r.returncode == 1 and b"failed to read dockerfile" in r.stderr
+
+
+def test_copy_rules_add_tar_and_escapes(session_root, engine, ctx, tmp_path):
+    tag = f"b3-{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in (("pkg/one", b"1"), ("pkg/two", b"22")):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.uid, ti.mode = len(data), 7, 0o600
+            tf.addfile(ti, io.BytesIO(data))
+    write(ctx, {"f.txt": "f", "src/x/y": "y", "arch.tgz": buf.getvalue(), "Dockerfile": f"""FROM {BASE}
+COPY f.txt /dst/renamed
+COPY f.txt /dst/
+COPY src /dst/src-contents
+ADD arch.tgz /unpacked/
+COPY arch.tgz /kept/
+"""})
+    os.symlink("../outside", ctx / "leak")
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "sh", "-c", "cd / && find dst unpacked kept | sort && stat -c '%n %u %a' "
+                                                 "unpacked/pkg/one")
+    assert out.split() == ["dst", "dst/f.txt", "dst/renamed", "dst/src-contents", "dst/src-contents/x",
+                           "dst/src-contents/x/y", "kept", "kept/arch.tgz", "unpacked", "unpacked/pkg",
+                           "unpacked/pkg/one", "unpacked/pkg/two", "unpacked/pkg/one", "7", "600"]
+    for bad, msg in (("COPY ../etc/passwd /x", b"outside the build context"),
+                     ("COPY leak /x", b"outside the build context"),
+                     ("COPY nothing-here /x", b"not found"),
+                     ("COPY f.txt src /notadir", b"must be a directory"),
+                     ("ADD http://127.0.0.1:9/x /x", b"failed to fetch http://127.0.0.1:9/x")):
+        (ctx / "Dockerfile").write_text(f"FROM {BASE}\n{bad}\n")
+        r = build(session_root, ctx)
+        assert r.returncode == 1 and msg in r.stderr, (bad, r.stderr)
+        assert b"Traceback" not in r.stderr
+
+
+def test_multi_stage_target_and_only_needed_stages(session_root, engine, ctx):
+    tag = f"b4-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"Dockerfile": f"""FROM {BASE} AS base
+RUN echo base > /base
+
+FROM base AS builder
+RUN echo built > /artifact
+
+FROM {BASE} AS unused
+RUN echo never-run; exit 9
+
+FROM {BASE}
+COPY --from=builder /artifact /from-builder
+COPY --from=0 /base /from-base
+COPY --from={BASE} /etc/passwd /from-image
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert b"never-run" not in r.stderr and b"[unused" not in r.stderr
+    assert run_in(session_root, tag, "cat", "/from-builder", "/from-base") == "built\nbase\n"
+    assert run_in(session_root, tag, "head", "-c", "4", "/from-image") == "root"
+    r = build(session_root, ctx, "-t", tag + "-b", "--target", "builder")
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, tag + "-b", "cat", "/artifact", "/base") == "built\nbase\n"
+    r = build(session_root, ctx, "--target", "nosuch")
+    assert r.returncode == 1 and b"nosuch" in r.stderr
+
+
+def test_stdin_contexts(session_root, engine, ctx):
+    tag = f"b5-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"in.txt": "from tar\n", "Dockerfile": f"FROM {BASE}\nCOPY in.txt /in.txt\n"})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.add(ctx, arcname=".")
+    r = cli(session_root, "build", "-t", tag, "-", input=buf.getvalue(), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, tag, "cat", "/in.txt") == "from tar\n"
+    r = cli(session_root, "build", "-t", tag + "-df", "-", input=f"FROM {BASE}\nRUN echo x > /y\n".encode(),
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, tag + "-df", "cat", "/y") == "x\n"
+    r = cli(session_root, "build", "-t", tag + "-f", "-f", "-", str(ctx),
+            input=f"FROM {BASE}\nCOPY in.txt /z\n".encode(), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, tag + "-f", "cat", "/z") == "from tar\n"
+
+
+def test_reproducible_with_source_date_epoch(session_root, engine, ctx):
+    write(ctx, {"f": "content\n", "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN echo made > /made && touch /now\n"
+                                              "ENV X=1\n"})
+    ids = []
+    for i in range(2):
+        iid = ctx.parent / f"iid{i}"
+        r = build(session_root, ctx, "--no-cache", "--iidfile", str(iid), "--source-date-epoch", "1700000000")
+        assert r.returncode == 0, r.stderr
+        ids.append(iid.read_text())
+    assert ids[0] == ids[1] and ids[0].startswith("sha256:")
+    info = image_of(session_root, ids[0])
+    assert info["Created"].startswith("2023-11-14T22:13:20")
+    r = cli(session_root, "run", "--rm", ids[0], "stat", "-c", "%Y", "/now", "/f")
+    assert r.stdout.decode().split() == ["1700000000", "1700000000"]
+    r = build(session_root, ctx, "--no-cache", "-q")
+    assert r.returncode == 0 and r.stdout.decode().strip() != ids[0]  # without the epoch: today's times
+
+
+def test_builder_prune_and_df(session_root, engine, ctx):
+    write(ctx, {"f": uuid.uuid4().hex, "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN cp /f /g\n"})
+    assert build(session_root, ctx).returncode == 0
+    df = cli(session_root, "system", "df").stdout.decode()
+    assert "Build Cache" in df
+    r = cli(session_root, "builder", "prune", "-a")
+    assert r.returncode == 0 and r.stdout.startswith(b"Total:")
+    r = build(session_root, ctx)
+    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["DONE", "DONE"]

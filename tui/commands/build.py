@@ -1,0 +1,140 @@
+"""build (and `image build`): a Dockerfile and its context into an image, through
+dunnage.builder; `builder prune [-a]` empties the build cache."""
+from __future__ import annotations
+
+import os
+import sys
+
+from dunnage.core import Engine
+from dunnage.core.errors import DunnageError, InvalidParameter, exit_code_of
+from dunnage.tui.commands.output import err
+from dunnage.tui.rows import human_size
+
+
+def _pairs(items, flag: str) -> dict[str, str]:
+    out = {}
+    for it in items or []:
+        k, eq, v = it.partition("=")
+        if not k:
+            raise InvalidParameter(f'invalid argument "{it}" for "{flag}" flag')
+        if not eq:  # docker: --build-arg K takes K's value from this environment
+            if k in os.environ:
+                out[k] = os.environ[k]
+            continue
+        out[k] = v
+    return out
+
+
+def _epoch(a) -> int | None:
+    text = a.source_date_epoch if a.source_date_epoch is not None else os.environ.get("SOURCE_DATE_EPOCH")
+    if text is None or text == "":
+        return None
+    try:
+        v = int(text)
+        if v < 0:
+            raise ValueError
+        return v
+    except ValueError:
+        raise InvalidParameter(f"invalid SOURCE_DATE_EPOCH: {text}") from None
+
+
+def cmd_build(e: Engine, a) -> int:
+    from dunnage.builder import build as B
+    from dunnage.builder import request
+    from dunnage.builder.progress import Plain, Progress
+    if a.network not in (None, "default", "bridge", "none", "host"):
+        raise InvalidParameter(f"network mode \"{a.network}\" not supported by buildkit")
+    B.normalize_tags(a.tag or [])  # a bad -t is the flag's fault (125), before anything runs
+    opts = B.Options(dockerfile="", tags=a.tag or [], build_args=_pairs(a.build_arg, "--build-arg"),
+                     target=a.target, no_cache=a.no_cache, pull=a.pull, labels=_pairs(a.label, "--label"),
+                     network=a.network, epoch=_epoch(a))
+    progress = Progress() if a.quiet else Plain(lambda s: (sys.stderr.write(s), sys.stderr.flush()))
+    tmp = None
+    try:
+        with exit_code_of(1):
+            if a.context == "-":
+                if a.file == "-":
+                    raise InvalidParameter("invalid argument: can't use stdin for both build context and dockerfile",
+                                           125)
+                data = sys.stdin.buffer
+                head = data.peek(512)[:512] if hasattr(data, "peek") else b""
+                if request.is_tar(head):
+                    tmp = e.store.tempdir("build-ctx-")
+                    request.unpack_context(data, tmp / "ctx")
+                    opts.context = str(tmp / "ctx")
+                    df_path = os.path.join(opts.context, a.file or "Dockerfile")
+                    opts.dockerfile, _ = request.read_dockerfile(opts.context, df_path)
+                    opts.excluded = request.ignore_rules(opts.context, df_path)
+                else:
+                    opts.dockerfile = data.read().decode("utf-8", "replace")
+                    opts.context = None
+            else:
+                if not os.path.isdir(a.context):
+                    raise InvalidParameter(f'unable to prepare context: path "{a.context}" not found', 1)
+                opts.context = os.path.abspath(a.context)
+                if a.file == "-":
+                    opts.dockerfile, df_path = sys.stdin.read(), None
+                else:
+                    opts.dockerfile, df_path = request.read_dockerfile(opts.context, a.file)
+                opts.excluded = request.ignore_rules(opts.context, df_path)
+            img = B.build(e, opts, progress)
+    finally:
+        if tmp is not None:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    if a.iidfile:
+        try:
+            with open(a.iidfile, "w") as f:
+                f.write(img.id)
+        except OSError as ex:
+            err(f"writing {a.iidfile}: {ex.strerror}")
+            return 1
+    if a.quiet:
+        print(img.id)
+    return 0
+
+
+def cmd_builder(e: Engine, a) -> int:
+    from dunnage.builder.cache import Cache
+    if a.sub == "prune":
+        n, freed = Cache(e).prune(a.all)
+        print(f"Total:\t{human_size(freed)}")
+        return 0
+    if a.sub == "du":
+        items = Cache(e).usage()
+        print("ID\tRECLAIMABLE\tSIZE\tDESCRIPTION")
+        for it in items:
+            if it["Layer"]:
+                print(f"{it['ID']}\t{'false' if it['InUse'] else 'true'}\t{human_size(it['Size'])}\t"
+                      f"{it['Description']}")
+        return 0
+    raise InvalidParameter(f"unknown builder command: {a.sub}")
+
+
+def add_build_parser(sub, name: str, help: str):
+    p = sub.add_parser(name, help=help)
+    p.add_argument("-t", "--tag", action="append", help="name:tag for the image (repeatable)")
+    p.add_argument("-f", "--file", help="the Dockerfile (default: CONTEXT/Dockerfile; - for stdin)")
+    p.add_argument("--build-arg", action="append", help="K=V: a build arg (repeatable)")
+    p.add_argument("--target", help="the stage to build (default: the last)")
+    p.add_argument("--no-cache", action="store_true", help="run every step, using no cached result")
+    p.add_argument("--pull", action="store_true", help="pull the base images even when present")
+    p.add_argument("--label", action="append", help="K=V: a label on the image (repeatable)")
+    p.add_argument("--network", help="RUN's network: bridge (default), none, host")
+    p.add_argument("--progress", default="auto", choices=["auto", "plain", "tty"], help="progress output")
+    p.add_argument("--iidfile", help="write the image's id to this file")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
+    p.add_argument("--secret", action="append", help="id=X,src=F (accepted; RUN --mount=type=secret is not yet)")
+    p.add_argument("--source-date-epoch", help="clamp file times and dates to this Unix time (SOURCE_DATE_EPOCH)")
+    p.add_argument("context", help="a directory, or - for a tar (or a Dockerfile) on stdin")
+    p.set_defaults(fn=cmd_build)
+    return p
+
+
+def register(sub) -> None:
+    add_build_parser(sub, "build", "build an image from a Dockerfile")
+    p = sub.add_parser("builder", help="manage the build cache (prune, du)")
+    p.add_argument("sub", choices=["prune", "du"])
+    p.add_argument("-a", "--all", action="store_true", help="prune: all of the cache, not only what no image uses")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask (nothing is asked)")
+    p.set_defaults(fn=cmd_builder)
