@@ -42,8 +42,12 @@ def swap_accounting() -> bool:
 
 
 def open_cgroup(cid: str) -> Cgroup:
-    name = f"{PARENT}/{cid}"
-    return CgroupV2(name) if host_version() == 2 else CgroupV1(name)
+    return open_cgroup_path(f"{PARENT}/{cid}")
 
 
-__all__ = ["Cgroup", "CgroupError", "CgroupStats", "Limits", "cpu_percent", "CgroupV1", "CgroupV2", "open_cgroup", "host_version", "swap_accounting"]
+def open_cgroup_path(path: str) -> Cgroup:
+    """The group at PATH under each hierarchy's root (an OCI bundle's cgroupsPath)."""
+    return CgroupV2(path) if host_version() == 2 else CgroupV1(path)
+
+
+__all__ = ["Cgroup", "CgroupError", "CgroupStats", "Limits", "cpu_percent", "CgroupV1", "CgroupV2", "open_cgroup", "open_cgroup_path", "host_version", "swap_accounting"]

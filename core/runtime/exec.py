@@ -45,9 +45,14 @@ DRAIN_MAX = 1 << 20  # what the relay still copies once the process has exited, 
 
 
 def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interactive: bool = False,
-             detach: bool = False) -> tuple[int, str]:
+             detach: bool = False, on_spawn=None) -> tuple[int, str]:
     """Run SPEC.argv in the container whose PID 1 is PID.  Returns (exit code,
-    error message or "").  Blocks until the process ends unless DETACH."""
+    error message or "").  Blocks until the process ends unless DETACH.
+
+    With ON_SPAWN (runc's exec, for an OCI caller) the process inherits the caller's
+    standard streams instead of pipes the helper relays, and ON_SPAWN(pid, master) is
+    called once it exists (its host pid, and with TTY its terminal's master end, which the
+    callee passes on and closes); DETACH then leaves it to the caller's subreaper."""
     _stdio_open()
     ns_fds = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC) for n in NAMESPACES]
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -60,7 +65,7 @@ def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interact
             os.close(err_r)
             os.close(alive_w)
             sock_parent.close()
-            _helper(ns_fds, cgroup, spec, tty, interactive, detach, err_w, alive_r, sock_child)
+            _helper(ns_fds, cgroup, spec, tty, interactive, detach, err_w, alive_r, sock_child, on_spawn is not None)
         except BaseException:  # noqa: BLE001
             traceback.print_exc()
         os._exit(code)
@@ -72,6 +77,8 @@ def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interact
     os.close(alive_r)
     sock_child.close()
     master = None
+    if on_spawn is not None:
+        return _spawned(helper, sock_parent, err_r, alive_w, on_spawn)
     if tty and not detach:
         try:
             _, fds, _, _ = socket.recv_fds(sock_parent, 16, 1)
@@ -85,6 +92,24 @@ def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interact
         if master is not None:
             os.close(master)
         os.close(alive_w)
+    report = read_report(err_r, 126)
+    if report:
+        return report
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status), ""
+
+
+def _spawned(helper: int, sock: socket.socket, err_r: int, alive_w: int, on_spawn) -> tuple[int, str]:
+    """run_exec's end with ON_SPAWN: the process's pid (and master) from the helper, then
+    the helper's exit: at once when detached, else the process's status."""
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, 32, 1)
+    except OSError:
+        data, fds = b"", []
+    sock.close()
+    if data:
+        on_spawn(int(data), fds[0] if fds else None)
+    _, status = os.waitpid(helper, 0)
+    os.close(alive_w)
     report = read_report(err_r, 126)
     if report:
         return report
@@ -128,7 +153,7 @@ def _wait(helper: int, master: Optional[int], interactive: bool) -> int:
 
 
 def _helper(ns_fds: list[int], cgroup, spec: ProcessSpec, tty: bool, interactive: bool, detach: bool, err_w: int,
-            alive_r: int, sock: socket.socket) -> None:
+            alive_r: int, sock: socket.socket, inherit: bool = False) -> None:
     """The helper (see the module's docstring); never returns."""
     try:
         os.setsid()  # out of the caller's session: its terminal's signals are not for us
@@ -148,7 +173,7 @@ def _helper(ns_fds: list[int], cgroup, spec: ProcessSpec, tty: bool, interactive
                     fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
                 except OSError:
                     pass
-        elif not detach:
+        elif not detach and not inherit:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             eo_r, eo_w = os.pipe2(os.O_CLOEXEC)
             if interactive:
@@ -162,7 +187,7 @@ def _helper(ns_fds: list[int], cgroup, spec: ProcessSpec, tty: bool, interactive
             reset_signals()
             if tty:
                 take_terminal(slave)
-            else:
+            elif not inherit:
                 nul = os.open("/dev/null", os.O_RDWR)
                 os.dup2(in_r if in_r is not None else nul, 0)
                 os.dup2(out_w if out_w is not None else nul, 1)
@@ -177,6 +202,18 @@ def _helper(ns_fds: list[int], cgroup, spec: ProcessSpec, tty: bool, interactive
     for fd in (out_w, eo_w, in_r):
         if fd is not None:
             os.close(fd)
+    if inherit:
+        try:
+            socket.send_fds(sock, [str(child).encode()], [master] if master is not None else [])
+        except OSError:
+            pass
+        if master is not None:
+            os.close(master)
+        sock.close()
+        if detach:
+            os._exit(0)  # the process is adopted by the caller's subreaper
+        _, status = os.waitpid(child, 0)
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
     if detach:
         os._exit(0)  # the process is adopted by the container's init
     if master is not None:

@@ -23,7 +23,7 @@ from .users import UserError, resolve as resolve_user, switch as switch_user
 _seccomp.preload()  # libseccomp loaded now: after pivot_root the host's libraries are gone
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
                     prctl, setns, unshare)
-from .rootfs import setup_rootfs
+from .rootfs import setup_oci_rootfs, setup_rootfs
 from .spec import ProcessSpec, RuntimeSpec
 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
@@ -95,6 +95,8 @@ def finalize(spec: ProcessSpec) -> dict:
     env = dict(spec.env)
     user = resolve_user(spec.user or "", "/", spec.group_add or [])
     env.setdefault("HOME", user.home)
+    if spec.umask is not None:
+        os.umask(spec.umask)
     cwd = spec.cwd or "/"
     if not os.path.isdir(cwd):
         os.makedirs(cwd, exist_ok=True)
@@ -152,40 +154,79 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(lo, 65536)
 
 
+# OCI's namespace types and their clone flags (pid and user are not joined here: the
+# creator enters the pid namespace before it forks, and user namespaces are refused)
+OCI_NAMESPACES = {"network": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mount": CLONE_NEWNS,
+                  "cgroup": CLONE_NEWCGROUP}
+
+
+def _namespaces(spec: RuntimeSpec) -> None:
+    """Unshare the namespaces SPEC wants new, join those it names by path (OCI), or the one
+    the shim made and wired (netns_fd)."""
+    host = set(spec.host_namespaces)  # --uts/--ipc/--network host share the host's
+    flags = NAMESPACES
+    for name, flag in (("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET),
+                       ("cgroup", CLONE_NEWCGROUP)):
+        if name in host:
+            flags &= ~flag
+    joins = []
+    if spec.netns_fd is not None:  # made (and wired) by the shim
+        joins.append((spec.netns_fd, CLONE_NEWNET, False))
+    for kind, path in spec.namespace_paths.items():
+        if kind in OCI_NAMESPACES:
+            joins.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), OCI_NAMESPACES[kind], True))
+    for _, flag, _ in joins:
+        flags &= ~flag
+    for fd, flag, own in joins:
+        if flag != CLONE_NEWNS:  # the mount namespace last: the paths are the host's
+            setns(fd, flag)
+    unshare(flags)
+    for fd, flag, own in joins:
+        if flag == CLONE_NEWNS:
+            setns(fd, flag)
+        if own:
+            os.close(fd)
+    if "uts" not in host and spec.hostname:
+        socket.sethostname(spec.hostname)
+    if "net" not in host and spec.netns_fd is None and "network" not in spec.namespace_paths:
+        from ..net import loopback_up
+        loopback_up()
+    for key, value in spec.sysctl.items():  # in the container's own namespaces now
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    if spec.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(spec.oom_score_adj))
+
+
 def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
-                   stdin_fd: int | None = None, pty_sock=None, go_fd: int | None = None) -> None:
+                   stdin_fd: int | None = None, pty_sock=None, go_fd: int | None = None,
+                   ready_fd: int | None = None) -> None:
     """Never returns: execs the container command or exits with a code.
 
     With PTY_SOCK the process gets a terminal from the container's own devpts,
     and its master end is sent to the shim over PTY_SOCK.  With GO_FD it waits,
-    just before exec, until the shim says go (a client has attached)."""
+    just before exec, until the shim says go (a client has attached).  With
+    SPEC.exec_fifo (OCI's create) it writes a byte to READY_FD once everything but the
+    exec is done, then waits until `start` opens the fifo."""
+    fifo = None
     try:
         reset_signals()
         os.setsid()
         cgroup.join_self()
-        host = set(spec.host_namespaces)  # --uts/--ipc/--network host share the host's
-        flags = NAMESPACES
-        for name, flag in (("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC), ("net", CLONE_NEWNET)):
-            if name in host:
-                flags &= ~flag
-        netns = spec.netns_fd
-        if netns is not None:  # made (and wired) by the shim
-            flags &= ~CLONE_NEWNET
-        unshare(flags)
-        if netns is not None:
-            setns(netns, CLONE_NEWNET)
-        if "uts" not in host:
-            socket.sethostname(spec.hostname)
-        if "net" not in host and netns is None:
-            from ..net import loopback_up
-            loopback_up()
-        setup_rootfs(spec.rootfs, spec.binds, privileged=spec.privileged, read_only=spec.read_only,
-                     mounts=spec.mounts)
+        _namespaces(spec)
+        if spec.exec_fifo:
+            fifo = os.open(spec.exec_fifo, os.O_PATH | os.O_CLOEXEC)  # reopened for writing after pivot_root
+        if spec.oci_mounts is not None:
+            setup_oci_rootfs(spec)
+        else:
+            setup_rootfs(spec.rootfs, spec.binds, privileged=spec.privileged, read_only=spec.read_only,
+                         mounts=spec.mounts)
         set_ulimits(spec.ulimits)
         if pty_sock is not None:
             master, slave_path = open_pty()
             take_terminal(slave_path)
-            socket.send_fds(pty_sock, [b"m"], [master])
+            socket.send_fds(pty_sock, [slave_path.encode()], [master])
             os.close(master)
             pty_sock.close()
         else:
@@ -193,11 +234,19 @@ def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stder
             os.dup2(inp, 0)
             os.dup2(stdout_fd, 1)
             os.dup2(stderr_fd, 2)
-        _close_all_but({err_fd} | ({go_fd} if go_fd is not None else set()))
+        keep = {err_fd} | {fd for fd in (go_fd, ready_fd, fifo) if fd is not None}
+        _close_all_but(keep)
         env = finalize(spec.process)
         if go_fd is not None:
             os.read(go_fd, 1)  # until the shim has a client attached (or gives up)
             os.close(go_fd)
+        if fifo is not None:
+            os.write(ready_fd, b"r")
+            os.close(ready_fd)
+            w = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)  # until `start` reads
+            os.write(w, b"0")
+            os.close(w)
+            os.close(fifo)
     except UserError as e:
         fail_exit(err_fd, 125, str(e))
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line

@@ -8,7 +8,7 @@ import os
 import stat
 
 from .linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY,
-                    MS_REC, MS_REMOUNT, mount, pivot_root, umount2)
+                    MS_REC, MS_REMOUNT, MS_SLAVE, mount, pivot_root, umount2)
 from .openat import ensure, fdpath, open_in_root
 
 DEVICES = {  # name: (major, minor, mode) as docker creates them
@@ -57,12 +57,12 @@ def _existing(rootfd: int, path: str):
     return fd
 
 
-def _mask_and_protect(rootfd: int) -> None:
+def _mask_and_protect(rootfd: int, masked=MASKED_PATHS, readonly=READONLY_PATHS) -> None:
     """As runc masks: the container's own /dev/null (on its /dev tmpfs, never the
     host's devtmpfs, whose size the mount would show) bound over files, an empty
     read-only tmpfs over directories."""
     with _target(rootfd, "/dev/null", directory=False, make=False) as null:
-        for p in MASKED_PATHS:
+        for p in masked:
             fd = _existing(rootfd, p)
             if fd is None:
                 continue
@@ -73,7 +73,7 @@ def _mask_and_protect(rootfd: int) -> None:
                     mount(null, fdpath(fd), None, MS_BIND)
             finally:
                 os.close(fd)
-    for p in READONLY_PATHS:
+    for p in readonly:
         fd = _existing(rootfd, p)
         if fd is None:
             continue
@@ -98,36 +98,59 @@ def _cgroup_hierarchies() -> list[tuple[str, str, str]]:
     return out
 
 
-def _mount_cgroups(rootfd: int, privileged: bool) -> None:
+def _own_cgroups() -> dict[frozenset, str]:
+    """This process's group in each hierarchy (controllers -> path), from /proc/self/cgroup."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            out[frozenset(c for c in ctrls.split(",") if c)] = path
+    return out
+
+
+def _mount_cgroups(rootfd: int, privileged: bool, where: str = "/sys/fs/cgroup", own: bool = False) -> None:
     """/sys/fs/cgroup as docker shows it: the container's own groups (the
-    cgroup namespace makes them the roots), read-only unless privileged."""
+    cgroup namespace makes them the roots), read-only unless privileged.  OWN: there is
+    no cgroup namespace (an OCI bundle without one): the container's own groups are
+    bound there instead, as runc does."""
     try:
-        fd = open_in_root(rootfd, "/sys/fs/cgroup", os.O_PATH | os.O_DIRECTORY)
+        fd = open_in_root(rootfd, where, os.O_PATH | os.O_DIRECTORY)
     except OSError:
         return
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if privileged else MS_RDONLY)
     hier = _cgroup_hierarchies()
     try:
         if any(mp == "/sys/fs/cgroup" and t == "cgroup2" for mp, t, _ in hier):  # a v2 host
-            mount("cgroup2", fdpath(fd), "cgroup2", flags)
+            if own:
+                mount("/sys/fs/cgroup" + _own_cgroups().get(frozenset(), "/"), fdpath(fd), None, MS_BIND | MS_REC)
+                mount(None, fdpath(fd), None, MS_BIND | MS_REMOUNT | flags)
+            else:
+                mount("cgroup2", fdpath(fd), "cgroup2", flags)
             return
         mount("tmpfs", fdpath(fd), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
     finally:
         os.close(fd)
-    with _target(rootfd, "/sys/fs/cgroup", make=False) as target:  # the fresh tmpfs: ours alone
-        _mount_cgroup_hierarchies(target, hier, flags, privileged)
+    with _target(rootfd, where, make=False) as target:  # the fresh tmpfs: ours alone
+        _mount_cgroup_hierarchies(target, hier, flags, privileged, _own_cgroups() if own else None)
 
 
-def _mount_cgroup_hierarchies(target: str, hier, flags: int, privileged: bool) -> None:
+def _mount_cgroup_hierarchies(target: str, hier, flags: int, privileged: bool, own=None) -> None:
     """The host's v1 hierarchies in the tmpfs at TARGET, which is then made read-only
-    (unless PRIVILEGED)."""
+    (unless PRIVILEGED); with OWN (controllers -> this process's group), its groups bound
+    from the host's hierarchies instead."""
     for mp, fstype, opts in hier:
         if not mp.startswith("/sys/fs/cgroup/") or "name=" in opts:
             continue  # named hierarchies (systemd's) are not the container's business
         name = os.path.basename(mp)
         sub = os.path.join(target, name)
         _mkdir(sub)
-        mount(fstype, sub, fstype, flags, opts if fstype == "cgroup" else None)
+        if own is not None:
+            ctrls = frozenset(o for o in opts.split(",") if o)
+            path = next((p for c, p in own.items() if c and c <= ctrls), "/")
+            mount(mp + path, sub, None, MS_BIND)
+            mount(None, sub, None, MS_BIND | MS_REMOUNT | flags)
+        else:
+            mount(fstype, sub, fstype, flags, opts if fstype == "cgroup" else None)
         for ctrl in name.split(",") if "," in name else ():
             os.symlink(name, os.path.join(target, ctrl))  # cpu -> cpu,cpuacct, as on the host
     mount("tmpfs", target, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if privileged else MS_RDONLY))
@@ -173,6 +196,120 @@ def _bind_files(rootfd: int, binds) -> None:
             os.close(fd)
 
 
+def _make_devices(dev: str, extra: list[dict] = ()) -> None:
+    """docker's device nodes in the /dev at DEV (a path of the container's own /dev tmpfs),
+    and EXTRA (OCI's linux.devices: path, type c/b/u/p, major, minor, fileMode, uid, gid)."""
+    for name, (ma, mi, mode) in DEVICES.items():
+        if not os.path.lexists(f"{dev}/{name}"):
+            os.mknod(f"{dev}/{name}", stat.S_IFCHR | mode, os.makedev(ma, mi))
+    for d in extra:
+        rel = os.path.normpath("/" + d["path"]).removeprefix("/dev/")
+        if rel.startswith("/") or rel.startswith(".."):
+            continue  # outside /dev: refused when the bundle was read
+        node = f"{dev}/{rel}"
+        _mkdir(os.path.dirname(node))
+        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d["type"]]
+        if os.path.lexists(node):
+            os.unlink(node)
+        os.mknod(node, kind | (d.get("fileMode") or 0o666) & 0o7777, os.makedev(d.get("major", 0), d.get("minor", 0)))
+        os.chown(node, d.get("uid") or 0, d.get("gid") or 0)
+
+
+def _dev_links(dev: str) -> None:
+    for src, dst in (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+                     ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")):
+        if not os.path.lexists(f"{dev}/{dst}"):
+            os.symlink(src, f"{dev}/{dst}")
+
+
+# OCI mount options -> mount(2) flags (set, or cleared by their opposites), as runc reads them
+_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+          "sync": 16, "dirsync": 128, "mand": 64, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21,
+          "strictatime": 1 << 24, "silent": 1 << 15}
+_CLEAR = {"rw": MS_RDONLY, "suid": MS_NOSUID, "dev": MS_NODEV, "exec": MS_NOEXEC, "async": 16, "nomand": 64,
+          "atime": 1024, "diratime": 2048, "norelatime": 1 << 21, "nostrictatime": 1 << 24, "loud": 1 << 15}
+_PROPAGATION = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "slave": MS_SLAVE,
+                "rslave": MS_SLAVE | MS_REC, "shared": 1 << 20, "rshared": (1 << 20) | MS_REC,
+                "unbindable": 1 << 17, "runbindable": (1 << 17) | MS_REC}
+
+
+def mount_options(options: list[str]) -> tuple[int, int, bool, str]:
+    """(flags, propagation flags, bind, data) of an OCI mount's options: bind/rbind make a bind
+    mount (rbind recursive), the rest not known as flags go to the file system as data."""
+    flags = prop = 0
+    bind = False
+    data = []
+    for o in options:
+        if o in ("bind", "rbind"):
+            bind = True
+            flags |= MS_BIND | (MS_REC if o == "rbind" else 0)
+        elif o in _FLAGS:
+            flags |= _FLAGS[o]
+        elif o in _CLEAR:
+            flags &= ~_CLEAR[o]
+        elif o in _PROPAGATION:
+            prop |= _PROPAGATION[o]
+        else:
+            data.append(o)
+    return flags, prop, bind, ",".join(data)
+
+
+def _oci_mount(rootfd: int, m: dict, own_cgroup: bool) -> None:
+    """One of a bundle's mounts, where runc would make it (core/runtime/bundle.py checked it)."""
+    kind = m.get("type") or ""
+    flags, prop, bind, data = mount_options(m.get("options") or [])
+    dest = m["destination"]
+    if kind == "bind" or bind:
+        src = m["source"]
+        with _target(rootfd, dest, directory=os.path.isdir(src)) as target:
+            mount(src, target, None, MS_BIND | (flags & MS_REC))
+        rest = flags & ~(MS_BIND | MS_REC)
+        if rest:
+            with _target(rootfd, dest, make=False) as target:  # the bind mount now there
+                mount(src, target, None, MS_BIND | MS_REMOUNT | rest | (flags & MS_REC))
+    elif kind == "cgroup":
+        with _target(rootfd, dest):
+            pass
+        _mount_cgroups(rootfd, not flags & MS_RDONLY, dest, own_cgroup)
+        return
+    else:
+        with _target(rootfd, dest) as target:
+            mount(m.get("source") or kind, target, kind, flags, data or None)
+    if prop:
+        with _target(rootfd, dest, make=False) as target:
+            mount(None, target, None, prop)
+
+
+def setup_oci_rootfs(spec) -> None:
+    """An OCI bundle's root (runc's order): the root's propagation, its mounts in the
+    bundle's order, the device nodes, masked and read-only paths, pivot_root, and the
+    root made read-only if the bundle says so.  SPEC is a RuntimeSpec with oci_mounts."""
+    prop = _PROPAGATION.get(spec.rootfs_propagation, MS_SLAVE | MS_REC)
+    mount(None, "/", None, prop)
+    root = spec.rootfs
+    mount(root, root, None, MS_BIND | MS_REC)
+    rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in spec.oci_mounts:
+            _oci_mount(rootfd, m, "cgroup" in spec.host_namespaces)
+        with _target(rootfd, "/dev") as dev:
+            old = os.umask(0)
+            try:
+                _make_devices(dev, spec.devices)
+            finally:
+                os.umask(old)
+            _dev_links(dev)
+        _mask_and_protect(rootfd, spec.masked_paths or (), spec.readonly_paths or ())
+    finally:
+        os.close(rootfd)
+    os.chdir(root)
+    pivot_root(".", ".")
+    umount2(".", MNT_DETACH)
+    os.chdir("/")
+    if spec.read_only:
+        mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
 def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool = False,
                  read_only: bool = False, mounts: list[dict] = ()) -> None:
     """Mount the kernel file systems under ROOT (an existing mount point) and
@@ -193,21 +330,17 @@ def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool 
         with _target(rootfd, "/dev", make=False) as dev:  # the fresh tmpfs: ours alone
             old = os.umask(0)
             try:
-                for name, (ma, mi, mode) in DEVICES.items():
-                    os.mknod(f"{dev}/{name}", stat.S_IFCHR | mode, os.makedev(ma, mi))
+                _make_devices(dev)
                 _mkdir(f"{dev}/pts")
                 mount("devpts", f"{dev}/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                       "newinstance,ptmxmode=0666,mode=0620,gid=5")
-                os.symlink("pts/ptmx", f"{dev}/ptmx")
                 _mkdir(f"{dev}/shm", 0o1777)
                 mount("shm", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k")
                 _mkdir(f"{dev}/mqueue")
                 mount("mqueue", f"{dev}/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV)
             finally:
                 os.umask(old)
-            for src, dst in (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"),
-                             ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")):
-                os.symlink(src, f"{dev}/{dst}")
+            _dev_links(dev)
 
         with _target(rootfd, "/sys") as target:
             mount("sysfs", target, "sysfs", (0 if privileged else MS_RDONLY) | MS_NOSUID | MS_NOEXEC | MS_NODEV)

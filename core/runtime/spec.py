@@ -28,6 +28,7 @@ class ProcessSpec:
     caps: list[str] = field(default_factory=list)  # the effective set, CAP_ names
     seccomp: Union[dict, str, None] = None  # a profile, "default" (seccomp.DEFAULT) or "unconfined"
     no_new_privileges: bool = False
+    umask: Optional[int] = None  # OCI's process.user.umask (None: the one inherited)
 
 
 @dataclass
@@ -40,8 +41,19 @@ class RuntimeSpec:
     privileged: bool = False
     read_only: bool = False
     ulimits: list[dict] = field(default_factory=list)  # [{Name, Soft, Hard}]
-    host_namespaces: list[str] = field(default_factory=list)  # of pid, ipc, uts, net: the host's shared
+    host_namespaces: list[str] = field(default_factory=list)  # of pid, ipc, uts, net, cgroup: the host's shared
     netns_fd: Optional[int] = None  # a network namespace made (and wired) by the shim, else a new one
+    # what an OCI bundle says instead of docker's defaults (core/runtime/bundle.py); None/empty for
+    # dunnage's own containers
+    oci_mounts: Optional[list[dict]] = None  # config.json's mounts, in order (then no docker defaults)
+    devices: list[dict] = field(default_factory=list)  # linux.devices: nodes made in /dev
+    masked_paths: Optional[list[str]] = None  # None: docker's (rootfs.MASKED_PATHS)
+    readonly_paths: Optional[list[str]] = None  # None: docker's (rootfs.READONLY_PATHS)
+    namespace_paths: dict[str, str] = field(default_factory=dict)  # OCI type -> a namespace file to join
+    sysctl: dict[str, str] = field(default_factory=dict)
+    oom_score_adj: Optional[int] = None
+    rootfs_propagation: str = ""  # "", private, rprivate, slave, rslave, shared, rshared
+    exec_fifo: Optional[str] = None  # OCI create: wait here (a reader: `start`) just before exec
 
     def to_record(self) -> dict:
         return dataclasses.asdict(self)

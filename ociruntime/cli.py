@@ -1,0 +1,214 @@
+"""dunnage-runtime: runc's command line (as containerd's runc shim, CRI-O's conmon, podman and
+dockerd call it) over the verbs of this package."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from typing import Optional
+
+from dunnage.core.errors import DunnageError, InvalidParameter
+
+from . import state
+
+VERSION = "0.1.0"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise InvalidParameter(message)
+
+
+class _Log:
+    """runc's --log and --log-format: containerd's shim reads the last error from a JSON log."""
+
+    def __init__(self, path: Optional[str], fmt: str):
+        self.path, self.fmt = path, fmt
+
+    def __call__(self, level: str, msg: str) -> None:
+        if self.path:
+            now = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+            line = (json.dumps({"level": level, "msg": msg, "time": now}) if self.fmt == "json"
+                    else f'time="{now}" level={level} msg="{msg}"')
+            try:
+                with open(self.path, "a") as f:
+                    f.write(line + "\n")
+            except OSError:
+                pass
+        if level in ("error", "warning"):
+            print(f"dunnage-runtime: {msg}" if level == "error" else msg, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="dunnage-runtime", description="dunnage's OCI runtime, with runc's command line")
+    ap.add_argument("--root", default=state.DEFAULT_ROOT, help="the containers' state directory")
+    ap.add_argument("--log", help="log file (default: standard error only)")
+    ap.add_argument("--log-format", default="text", choices=["text", "json"])
+    ap.add_argument("--debug", action="store_true")
+    ap.add_argument("--systemd-cgroup", action="store_true", help="refused: cgroupfs paths only")
+    ap.add_argument("--criu", help=argparse.SUPPRESS)
+    ap.add_argument("--rootless", help=argparse.SUPPRESS)
+    ap.add_argument("-v", "--version", action="store_true")
+    sub = ap.add_subparsers(dest="verb", parser_class=_Parser)
+
+    def verb(name, *, id_=True, **kw):
+        p = sub.add_parser(name, **kw)
+        if id_:
+            p.add_argument("id")
+        return p
+
+    for name in ("create", "run"):
+        p = verb(name)
+        p.add_argument("-b", "--bundle", default=".")
+        p.add_argument("--pid-file")
+        p.add_argument("--console-socket")
+        p.add_argument("--no-pivot", action="store_true")
+        p.add_argument("--no-new-keyring", action="store_true")
+        p.add_argument("--preserve-fds", type=int, default=0)
+        if name == "run":
+            p.add_argument("-d", "--detach", action="store_true")
+            p.add_argument("--keep", action="store_true")
+    verb("start")
+    p = verb("state")
+    p = verb("kill")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    p.add_argument("-a", "--all", action="store_true")
+    p = verb("delete")
+    p.add_argument("-f", "--force", action="store_true")
+    p = verb("list", id_=False)
+    p.add_argument("-f", "--format", default="table", choices=["table", "json"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p = verb("ps")
+    p.add_argument("-f", "--format", default="table", choices=["table", "json"])
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    p = verb("exec")
+    p.add_argument("-p", "--process", help="the OCI process object, as JSON")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--pid-file")
+    p.add_argument("--console-socket")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--cwd")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user")
+    p.add_argument("-g", "--additional-gids", action="append", default=[])
+    p.add_argument("-c", "--cap", action="append", default=[])
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--process-label")
+    p.add_argument("--apparmor")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    verb("pause")
+    verb("resume")
+    verb("features", id_=False)
+    return ap
+
+
+def _run(a, log) -> int:
+    from .create import create
+    from .delete import delete
+    from .start import start
+    say = lambda s: log("warning", s)  # noqa: E731
+    pid = create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say)
+    try:
+        start(a.root, a.id, say)
+    except BaseException:
+        delete(a.root, a.id, force=True)
+        raise
+    if a.detach:
+        return 0
+    _, status = os.waitpid(pid, 0)
+    if not a.keep:
+        delete(a.root, a.id, force=True, say=say)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def dispatch(a, log) -> int:
+    say = lambda s: log("warning", s)  # noqa: E731
+    if a.systemd_cgroup:
+        raise InvalidParameter("--systemd-cgroup is not supported: dunnage-runtime manages cgroupfs paths")
+    if a.verb == "create":
+        from .create import create
+        create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say)
+    elif a.verb == "run":
+        return _run(a, log)
+    elif a.verb == "start":
+        from .start import start
+        start(a.root, a.id, say)
+    elif a.verb == "state":
+        from .info import state_of
+        print(json.dumps(state_of(a.root, a.id), indent=2))
+    elif a.verb == "kill":
+        from .kill import kill
+        kill(a.root, a.id, a.signal, a.all)
+    elif a.verb == "delete":
+        from .delete import delete
+        delete(a.root, a.id, a.force, say)
+    elif a.verb == "list":
+        from .info import listing, table
+        rows = listing(a.root)
+        if a.quiet:
+            sys.stdout.write("".join(r["id"] + "\n" for r in rows))
+        elif a.format == "json":
+            print(json.dumps(rows))
+        else:
+            sys.stdout.write(table(rows))
+    elif a.verb == "ps":
+        from .info import pids
+        found = pids(a.root, a.id)
+        if a.format == "json":
+            print(json.dumps(found))
+        else:
+            import subprocess
+            out = subprocess.run(["ps", *(a.ps_args or ["-ef"])], capture_output=True, text=True).stdout.splitlines()
+            if out:
+                head = out[0].split()
+                col = head.index("PID") if "PID" in head else 1
+                print(out[0])
+                for line in out[1:]:
+                    f = line.split()
+                    if len(f) > col and f[col].isdigit() and int(f[col]) in found:
+                        print(line)
+    elif a.verb == "exec":
+        from .exec import exec_
+        return exec_(a.root, a.id, a, say)
+    elif a.verb in ("pause", "resume"):
+        from .pause import pause
+        pause(a.root, a.id, a.verb == "pause")
+    elif a.verb == "features":
+        from .info import features
+        print(json.dumps(features(), indent=2))
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    log = _Log(None, "text")
+    try:
+        a = build_parser().parse_args(argv)
+        log = _Log(a.log, a.log_format)
+        if a.version:
+            print(f"dunnage-runtime version {VERSION}\nspec: {state.SPEC_VERSION}")
+            return 0
+        if not a.verb:
+            raise InvalidParameter("a command is needed (see dunnage-runtime --help)")
+        return dispatch(a, log)
+    except DunnageError as e:
+        log("error", str(e))
+        return 1
+    except BrokenPipeError:
+        return 0
+    except OSError as e:
+        log("error", str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
