@@ -222,6 +222,10 @@ class Matcher:
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
+    def __call__(self, path: str) -> bool:
+        """matches(PATH): a Matcher is the predicate `excluded(rel)`."""
+        return self.matches(path)
+
     def matches(self, path: str) -> bool:
         """Whether PATH (slash-separated, relative to the context) is excluded, a parent
         directory's match counting for what is inside it (MatchesOrParentMatches)."""
@@ -280,6 +284,13 @@ class Matcher:
             return True
         slash = directory + "/"
         return any(p.exclusion and (p.without_trailing_glob() + "/").startswith(slash) for p in self.patterns)
+
+    may_include_under = may_include_below
+
+
+def matcher(text: str) -> Matcher:
+    """The Matcher of a .dockerignore's TEXT."""
+    return Matcher(read_patterns(text))
 
 
 def ignore_file(context: Path, dockerfile: Optional[Path] = None) -> Optional[Path]:
