@@ -242,7 +242,7 @@ class Builder:
                 path.unlink(missing_ok=True)
             self.keep.update(layers.chains(new))
         self._history(new, ins, empty=tar is None, created_by=created_by)
-        self.cache.put(skey, new, ins.original)
+        self.cache.put(skey, new, ins.original, made_layer=tar is not None)
         self.progress.done(n)
         return new, skey
 

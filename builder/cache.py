@@ -50,11 +50,14 @@ class Cache:
             return None
         return config
 
-    def put(self, key: str, config: dict, description: str) -> None:
+    def put(self, key: str, config: dict, description: str, made_layer: bool = False) -> None:
+        """Keep the state step KEY left; MADE_LAYER: the step made its top layer (what the
+        cache's usage counts)."""
         with self._lock():
             idx = self._load()
             idx["steps"][key] = {"config": layers.raw(config).decode(), "description": description,
-                                 "created": time.time(), "layer": (layers.chains(config) or [""])[-1]}
+                                 "created": time.time(),
+                                 "layer": (layers.chains(config) or [""])[-1] if made_layer else ""}
             write_record(self.path, idx)
 
     def records(self) -> dict:

@@ -165,8 +165,29 @@ def disk_usage(e) -> dict:
                           "active": sum(1 for i in vol_items if i["links"]),
                           "size": sum(i["size"] for i in vol_items),
                           "reclaimable": sum(i["size"] for i in vol_items if not i["links"])},
-        "Build Cache": {"items": [], "total": 0, "active": 0, "size": 0, "reclaimable": 0},
+        "Build Cache": _build_cache(e, layer_size, refs),
     }
+
+
+def _build_cache(e, layer_size: dict[str, int], refs: dict[str, int]) -> dict:
+    """The build cache's records (`<root>/builder/cache.msgpack`, the builder's): each step
+    that made a layer, its size; what no image uses is reclaimable (builder prune)."""
+    from .store import read_record
+    try:
+        steps = read_record(e.store.root / "builder" / "cache.msgpack").get("steps") or {}
+    except (OSError, ValueError, KeyError):
+        steps = {}
+    items, own = [], {}  # own: each layer once, whichever steps left it
+    for key, rec in steps.items():
+        h = (rec.get("layer") or "")[7:]
+        if h and h in layer_size:
+            items.append({"id": key, "description": rec.get("description", ""), "size": layer_size[h],
+                          "in_use": refs.get(h, 0) > 0, "created": rec.get("created", 0)})
+            own[h] = items[-1]
+    size = sum(it["size"] for it in own.values())
+    free = sum(it["size"] for it in own.values() if not it["in_use"])
+    return {"items": items, "total": len(items), "active": sum(1 for it in items if it["in_use"]),
+            "size": size, "reclaimable": free}
 
 
 # ------------------------------------------------------------------ prune
