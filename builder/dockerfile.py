@@ -89,6 +89,14 @@ class Instruction:
         """ADD/COPY's destination."""
         return self.args[-1]
 
+    def mounts(self, env: Mapping[str, str]) -> list["Mount"]:
+        """RUN's --mount values parsed and checked, their values expanded with ENV (as
+        BuildKit does at the step); a DockerfileError naming the line for a bad one."""
+        try:
+            return [parse_mount(spec, env, self.escape) for spec in self.flags.get("mount", ())]
+        except _Fault as err:
+            raise DockerfileError(str(err), self.line) from None
+
     def flag(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The last value given for flag NAME (a string or bool flag), else DEFAULT."""
         values = self.flags.get(name)
@@ -180,6 +188,147 @@ class Dockerfile:
         if ref.isdigit() and int(ref) < len(self.stages):
             return int(ref)
         return None
+
+
+@dataclass
+class Mount:
+    """A RUN --mount (BuildKit's instructions.Mount): TYPE bind, cache, tmpfs, secret or ssh;
+    FROM a stage or image (bind/cache); SOURCE in it; TARGET in the container; READONLY
+    (by default for bind, secret and ssh); SIZE tmpfs's bytes (0: none); ID a cache's or
+    secret's id; SHARING shared/private/locked (cache); REQUIRED (secret/ssh); ENV the
+    variable a secret goes into; MODE/UID/GID of a cache, secret or ssh mount."""
+    type: str = "bind"
+    from_: str = ""
+    source: str = ""
+    target: str = ""
+    readonly: bool = True
+    size: int = 0
+    id: str = ""
+    sharing: str = ""
+    required: bool = False
+    env: Optional[str] = None
+    mode: Optional[int] = None
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+
+
+_MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
+_SHARING = ("shared", "private", "locked")
+
+
+def _go_bool(key: str, value: str) -> bool:
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise _Fault(f"invalid value for {key}: {value}")
+
+
+def _csv_fields(spec: str) -> list[str]:
+    import csv
+    try:
+        rows = list(csv.reader([spec], strict=True))
+    except csv.Error as err:
+        raise _Fault(f"failed to parse csv mounts: {err}") from None
+    return rows[0] if rows else []
+
+
+def parse_mount(spec: str, env: Optional[Mapping[str, str]], escape: str = "\\") -> Mount:
+    """A --mount value (CSV of key=value) as BuildKit's parseMount reads it: with ENV None only
+    what is checked at parse time (the CSV, no variable in from=); with ENV the values
+    expanded and everything checked.  Raises _Fault (the caller names the line)."""
+    m = Mount()
+    ro_auto = True
+    lex = Lex(escape)
+    for f in _csv_fields(spec):
+        key, eq, value = f.partition("=")
+        key = key.lower()
+        if not eq:
+            if env is None:
+                continue
+            if key in ("readonly", "ro"):
+                m.readonly, ro_auto = True, False
+            elif key in ("readwrite", "rw"):
+                m.readonly, ro_auto = False, False
+            elif key == "required":
+                if m.type not in ("secret", "ssh"):
+                    raise _Fault(f"unexpected key '{key}' for mount type '{m.type}'")
+                m.required = True
+            else:
+                raise _Fault(f"invalid field '{f}' must be a key=value pair")
+            continue
+        if env is not None:
+            try:
+                value = lex.process_word(value, env)
+            except ShellError as err:
+                raise _Fault(str(err)) from None
+        elif key == "from":
+            i = value.find("$")
+            if i != -1 and i != len(value) - 1:
+                raise _Fault(f"'{key}' doesn't support variable expansion, define alias stage instead")
+            continue
+        else:
+            continue
+        if key == "type":
+            if value.lower() not in _MOUNT_TYPES:
+                raise _Fault(f'unsupported mount type "{value}"')
+            m.type = value.lower()
+        elif key == "from":
+            m.from_ = value
+        elif key in ("source", "src"):
+            m.source = value
+        elif key in ("target", "dst", "destination"):
+            m.target = value
+        elif key in ("readonly", "ro"):
+            m.readonly, ro_auto = _go_bool(key, value), False
+        elif key in ("readwrite", "rw"):
+            m.readonly, ro_auto = not _go_bool(key, value), False
+        elif key == "required":
+            if m.type not in ("secret", "ssh"):
+                raise _Fault(f"unexpected key '{key}' for mount type '{m.type}'")
+            m.required = _go_bool(key, value)
+        elif key == "size":
+            if m.type != "tmpfs":
+                raise _Fault(f"unexpected key '{key}' for mount type '{m.type}'")
+            from dunnage.core.units import parse_size
+            try:
+                m.size = parse_size(value)
+            except UnitError:
+                raise _Fault(f"invalid value for {key}: {value}") from None
+        elif key == "id":
+            m.id = value
+        elif key == "sharing":
+            if value.lower() not in _SHARING:
+                raise _Fault(f'unsupported sharing value "{value}"')
+            m.sharing = value.lower()
+        elif key in ("mode", "uid", "gid"):
+            digits = r"[0-7]+" if key == "mode" else r"[0-9]+"
+            n = int(value, 8 if key == "mode" else 10) if re.fullmatch(digits, value) else -1
+            if not 0 <= n < 2**32:
+                raise _Fault(f"invalid value {value} for {key}")
+            setattr(m, key, n)
+        elif key == "env":
+            m.env = value
+        else:
+            raise _Fault(f"unexpected key '{key}' in '{f}'")
+    if m.type not in ("secret", "ssh", "cache"):
+        for key in ("mode", "uid", "gid"):
+            if getattr(m, key) is not None:
+                raise _Fault(f'{key} not allowed for "{m.type}" type mounts')
+    if ro_auto:
+        m.readonly = m.type not in ("cache", "tmpfs")
+    if m.type == "secret":
+        if m.from_:
+            raise _Fault("secret mount should not have a from")
+        if m.sharing:
+            raise _Fault("secret mount should not define sharing")
+        if not m.source and not m.target and not m.id:
+            raise _Fault("invalid secret mount. one of source, target required")
+        if m.source and m.id:
+            raise _Fault("both source and id can't be set")
+    if m.sharing and m.type != "cache":
+        raise _Fault(f"invalid cache sharing set for {m.type} mount")
+    return m
 
 
 # -- the line layer (parser/parser.go) ------------------------------------------------------
@@ -753,6 +902,14 @@ def _instruction(node: _Node, start: int, end: int, escape: str) -> Instruction:
         if c == "RUN":
             ins.heredocs = [dataclasses.replace(h, content=re.sub(r"(?m)^\t+", "", h.content)) if h.chomp else h
                             for h in node.heredocs]
+            for spec in ins.flags.get("mount", ()):
+                parse_mount(spec, None)
+            net = ins.flag("network", "default")
+            if net not in ("default", "none", "host"):
+                raise _Fault(f'invalid network mode "{net}"')
+            sec = ins.flag("security", "sandbox")
+            if sec not in ("sandbox", "insecure"):
+                raise _Fault(f'security "{sec}" is not valid')
     elif c == "HEALTHCHECK":
         if not args:
             raise _Fault("HEALTHCHECK requires at least one argument")

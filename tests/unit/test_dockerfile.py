@@ -817,3 +817,80 @@ def test_reverse_pattern(pattern, rev):
 def test_skip_unset_env_and_raw_quotes():
     lex = Lex("\\", raw_quotes=True, skip_unset_env=True)
     assert lex.process_word("$A ${B} ${C:-x} '$D' \"$E\"", {"E": "e"}) == "$A ${B} ${C:-x} '$D' \"e\""
+
+
+# -- RUN --mount, --network, --security (instructions/commands_run*.go) ----------------------
+
+from dunnage.builder.dockerfile import Mount, parse_mount  # noqa: E402
+
+
+def run_ins(text: str):
+    return parse("FROM a\n" + text).stages[0].instructions[0]
+
+
+@pytest.mark.parametrize("spec, want", [
+    ("type=cache,target=/root/.cache", Mount(type="cache", target="/root/.cache", readonly=False)),
+    ("target=/src", Mount(type="bind", target="/src", readonly=True)),
+    ("type=bind,from=build,source=/out,target=/in,rw", Mount(from_="build", source="/out", target="/in", readonly=False)),
+    ("type=bind,src=a,dst=/b,readonly=false", Mount(source="a", target="/b", readonly=False)),
+    ("type=tmpfs,target=/t,size=64m", Mount(type="tmpfs", target="/t", readonly=False, size=64 << 20)),
+    ("type=secret,id=tok,env=TOKEN,required", Mount(type="secret", id="tok", env="TOKEN", required=True)),
+    ("type=secret,id=tok,target=/run/secrets/x,mode=0400,uid=1,gid=2",
+     Mount(type="secret", id="tok", target="/run/secrets/x", mode=0o400, uid=1, gid=2)),
+    ("type=cache,target=/c,id=$ID,sharing=locked,mode=755", Mount(type="cache", target="/c", id="cid", sharing="locked",
+                                                                 readonly=False, mode=0o755)),
+    ('"type=bind,target=/a b"', Mount(target="/a b")),
+    ("type=ssh,required=true", Mount(type="ssh", required=True)),
+    ("TYPE=CACHE,Target=/x,ro", Mount(type="cache", target="/x", readonly=True)),
+])
+def test_mounts(spec, want):
+    assert run_ins(f"RUN --mount={spec} true").mounts({"ID": "cid"}) == [want]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("type=nfs,target=/x", 'unsupported mount type "nfs"'),
+    ("type=cache,target=/x,sharing=maybe", 'unsupported sharing value "maybe"'),
+    ("type=bind,target=/x,sharing=locked", "invalid cache sharing set for bind mount"),
+    ("type=bind,target=/x,mode=0600", 'mode not allowed for "bind" type mounts'),
+    ("type=tmpfs,target=/x,uid=1", 'uid not allowed for "tmpfs" type mounts'),
+    ("type=bind,target=/x,size=1m", "unexpected key 'size' for mount type 'bind'"),
+    ("type=bind,target=/x,required", "unexpected key 'required' for mount type 'bind'"),
+    ("type=tmpfs,target=/x,size=huge", "invalid value for size: huge"),
+    ("type=bind,target=/x,ro=maybe", "invalid value for ro: maybe"),
+    ("type=cache,target=/x,uid=-1", "invalid value -1 for uid"),
+    ("type=cache,target=/x,mode=0999", "invalid value 0999 for mode"),
+    ("type=bind,target=/x,bogus=1", "unexpected key 'bogus' in 'bogus=1'"),
+    ("type=bind,target=/x,bogus", "invalid field 'bogus' must be a key=value pair"),
+    ("type=secret", "invalid secret mount. one of source, target required"),
+    ("type=secret,id=a,source=b", "both source and id can't be set"),
+    ("type=secret,id=a,from=b", "secret mount should not have a from"),
+    ("type=bind,target=${NOPE:?unset}", "NOPE: unset"),
+])
+def test_bad_mounts_at_the_step(spec, message):
+    ins = run_ins(f"RUN --mount={spec} true")
+    with pytest.raises(DockerfileError) as info:
+        ins.mounts({})
+    assert info.value.line == 2 and message in str(info.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("RUN --mount=type=bind,from=$STAGE,target=/x true",
+     "'from' doesn't support variable expansion, define alias stage instead"),
+    ('RUN --mount=type=bind,\\"target=/x true', "failed to parse csv mounts"),
+    ("RUN --network=bridge true", 'invalid network mode "bridge"'),
+    ("RUN --security=privileged true", 'security "privileged" is not valid'),
+])
+def test_run_flags_checked_at_parse_time(text, message):
+    assert message in str(fault("FROM a\n" + text))
+
+
+def test_run_network_and_security_values():
+    for net in ("default", "none", "host"):
+        assert run_ins(f"RUN --network={net} true").flag("network") == net
+    assert run_ins("RUN --security=insecure true").flag("security") == "insecure"
+    assert run_ins("RUN true").flag("network", "default") == "default"
+
+
+def test_parse_mount_at_parse_time_defers_values():
+    """Without an env only the CSV and from= are looked at (values may hold variables)."""
+    assert parse_mount("type=$T,target=$X,uid=$U", None) == Mount()
