@@ -72,7 +72,7 @@ class Server:
         """Import what shims and FUSE servers use, then freeze it all: the pages stay shared."""
         import gc
         import importlib
-        for m in ("shim.supervisor", "health", "runtime.exec", "net.sandbox", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
+        for m in ("shim.supervisor", "health", "runtime.exec", "net.sandbox", "net.netlink", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
             importlib.import_module(f"dunnage.core.{m}")
         importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
         if self.front is not None:

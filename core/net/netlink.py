@@ -1,74 +1,90 @@
-"""Links, addresses and routes through rtnetlink.
+"""Links, addresses and routes through rtnetlink, in pyroute2's messages.
 
 Network namespaces are per thread in Linux: a container's namespace is made
-and configured from a short-lived thread that unshares (or enters) it, so the
-calling process never leaves the host's namespace.  The namespace is held by
-a file descriptor (the shim's, for the container's lifetime); PID 1 enters it
-with setns, and it vanishes, veths with it, when the last holder is gone.
+and configured from a short-lived thread that unshares (or enters) it, or a
+short-lived child process, so the calling process never leaves the host's
+namespace.  The namespace is held by a file descriptor (the shim's, for the
+container's lifetime); PID 1 enters it with setns, and it vanishes, veths
+with it, when the last holder is gone.
 
-The messages are built here (struct, one socket per use): the dozen requests
-dunnage makes (rtnetlink(7): links, addresses, routes) did not need pyroute2,
-whose asyncio core cost 0.2 s to import, 13 MiB, and 0.9 ms per request, most
-of a bridged container's start.
+pyroute2 encodes and decodes the messages (``ifinfmsg``, ``ifaddrmsg``,
+``rtmsg`` and its ``Marshal``); they go over one plain rtnetlink socket per
+use.  Its ``IPRoute`` is not used: it is asyncio underneath (0.12 s and
+7.5 MiB to import, most of a bridged container's start), and the package's
+``__init__`` imports every module of the library (asyncio, sqlite3, ssl,
+unittest.mock: 0.1 s, 12 MiB more), so the package is entered without it
+(``_enter_pyroute2``).  The message classes cost 10 ms and 1.5 MiB, imported
+once by the fork server before it forks shims, which share those pages; a
+shim's veths are made by a child of it (``_in_child``), so the pages
+pyroute2's code touches are copied there and go with it.
 """
 from __future__ import annotations
 
 import errno
+import importlib.util
 import ipaddress
+import marshal
 import os
 import socket
-import struct
+import sys
 import threading
 
 from ..errors import System
 from ..runtime.linux import CLONE_NEWNET, setns, unshare
 
+
+def _enter_pyroute2() -> None:
+    """pyroute2's package with its ``__path__`` only, so its submodules import
+    without its ``__init__``.  That runs, in full, the first time a name of the
+    package other than a submodule is asked for (PEP 562): ``from pyroute2
+    import IPRoute`` anywhere else in the process still works."""
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None:
+        raise ImportError("pyroute2 is not installed (a dependency of dunnage: pip install pyroute2)")
+    pkg = importlib.util.module_from_spec(spec)
+
+    def __getattr__(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if importlib.util.find_spec(f"pyroute2.{name}") is not None:  # ("from pyroute2 import config")
+            return importlib.import_module(f"pyroute2.{name}")
+        del pkg.__dict__["__getattr__"]
+        spec.loader.exec_module(pkg)
+        return getattr(pkg, name)
+    pkg.__getattr__ = __getattr__
+    sys.modules["pyroute2"] = pkg
+
+
+_enter_pyroute2()
+
+from pyroute2.netlink import (  # noqa: E402
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, nlmsgerr)
+from pyroute2.netlink.marshal import Marshal  # noqa: E402
+from pyroute2.netlink.rtnl import (  # noqa: E402
+    RTM_DELLINK, RTM_GETADDR, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, rt_proto, rt_scope, rt_type)
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg  # noqa: E402
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg  # noqa: E402
+from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
+
+RT_TABLE_MAIN = 254
+
+
 class NetlinkError(System):
     pass
 
 
-# rtnetlink(7), netlink(7), <linux/if_link.h>, <linux/veth.h>, <linux/rtnetlink.h>
-RTM_NEWLINK, RTM_DELLINK = 16, 17
-RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE, RTM_GETROUTE = 24, 26
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
-RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
-RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
-IFF_UP = 0x1
-_HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
-_IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
-_IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
-_RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+class _Marshal(Marshal):
+    """The answers dunnage reads (links, addresses, routes; errors and acks are Marshal's own)."""
+    msg_map = {RTM_NEWLINK: ifinfmsg, RTM_NEWADDR: ifaddrmsg, RTM_NEWROUTE: rtmsg}
 
 
-def _attr(kind: int, data: bytes) -> bytes:
-    """One rtattr (nested ones are attributes joined as DATA), padded to 4 bytes."""
-    n = 4 + len(data)
-    return struct.pack("=HH", n, kind) + data + b"\0" * (-n % 4)
+_MARSHAL = _Marshal()
 
 
-def _attrs(buf: bytes) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    off = 0
-    while off + 4 <= len(buf):
-        n, kind = struct.unpack_from("=HH", buf, off)
-        if n < 4:
-            break
-        out.setdefault(kind & 0x3FFF, buf[off + 4:off + n])
-        off += (n + 3) & ~3
-    return out
-
-
-def _name(name: str) -> bytes:
-    return _attr(IFLA_IFNAME, name.encode() + b"\0")
-
-
-def _link(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 class _Rtnl:
@@ -85,58 +101,114 @@ class _Rtnl:
     def __exit__(self, *exc) -> None:
         self.sock.close()
 
-    def _send(self, kind: int, flags: int, body: bytes) -> int:
+    def _send(self, msg, kind: int, flags: int) -> int:
         self.seq += 1
-        self.sock.send(_HDR.pack(_HDR.size + len(body), kind, NLM_F_REQUEST | flags, self.seq, 0) + body)
+        msg["header"]["type"] = kind
+        msg["header"]["flags"] = NLM_F_REQUEST | flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
         return self.seq
 
     def _replies(self, seq: int):
-        """(type, payload) of the answers to SEQ, until its end (an ack, an error or DONE)."""
+        """The answers to SEQ, until its end (an ack, an error or DONE)."""
         while True:
-            buf = self.sock.recv(1 << 16)
-            off = 0
-            while off + _HDR.size <= len(buf):
-                n, kind, _, s, _ = _HDR.unpack_from(buf, off)
-                payload = buf[off + _HDR.size:off + n]
-                off += (n + 3) & ~3
-                if s != seq:
+            for msg in _MARSHAL.parse(self.sock.recv(1 << 16)):
+                header = msg["header"]
+                if header["sequence_number"] != seq:
                     continue
-                if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", payload)[0]
-                    if code:
-                        raise OSError(code, os.strerror(code))
+                if header.get("error") is not None:
+                    code = header["error"].code
+                    raise OSError(code, os.strerror(code))
+                if header["type"] in (NLMSG_ERROR, NLMSG_DONE):
                     return
-                if kind == NLMSG_DONE:
-                    return
-                yield kind, payload
+                yield msg
 
-    def request(self, kind: int, body: bytes, flags: int = 0) -> None:
+    def request(self, msg, kind: int, flags: int = 0) -> None:
         """Send a change; raise OSError with the kernel's errno if it is refused."""
-        for _ in self._replies(self._send(kind, NLM_F_ACK | flags, body)):
+        for _ in self._replies(self._send(msg, kind, NLM_F_ACK | flags)):
             pass
 
-    def dump(self, kind: int, body: bytes) -> list[tuple[int, bytes]]:
-        return list(self._replies(self._send(kind, NLM_F_DUMP, body)))
+    def dump(self, msg, kind: int) -> list:
+        return list(self._replies(self._send(msg, kind, NLM_F_DUMP)))
 
     # ---- what dunnage asks
-    def set_link(self, index: int, *attrs: bytes, up: bool = False) -> None:
-        self.request(RTM_NEWLINK, _link(index, IFF_UP if up else 0, IFF_UP if up else 0) + b"".join(attrs))
-
-    def add_address(self, index: int, address: str, prefixlen: int) -> None:
-        a = socket.inet_aton(address)
-        brd = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False).broadcast_address.packed
-        self.request(RTM_NEWADDR, _IFADDR.pack(socket.AF_INET, prefixlen, 0, 0, index)
-                     + _attr(IFA_LOCAL, a) + _attr(IFA_ADDRESS, a) + _attr(IFA_BROADCAST, brd),
+    def new_link(self, name: str, kind: str, data: dict | None = None) -> None:
+        info = [("IFLA_INFO_KIND", kind)] + ([("IFLA_INFO_DATA", data)] if data else [])
+        self.request(_link(0, ("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": info})), RTM_NEWLINK,
                      NLM_F_CREATE | NLM_F_EXCL)
 
-    def addresses(self, index: int) -> set[str]:
-        out = set()
-        for kind, p in self.dump(RTM_GETADDR, _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)):
-            if kind == RTM_NEWADDR and _IFADDR.unpack_from(p)[4] == index:
-                a = _attrs(p[_IFADDR.size:]).get(IFA_ADDRESS)
-                if a:
-                    out.add(socket.inet_ntoa(a))
-        return out
+    def set_link(self, index: int, *attrs: tuple, up: bool = False) -> None:
+        msg = _link(index, *attrs)
+        if up:
+            msg["flags"] = msg["change"] = IFF_UP
+        self.request(msg, RTM_NEWLINK)
+
+    def add_address(self, index: int, address: str, prefixlen: int) -> None:
+        msg = ifaddrmsg()
+        msg["family"] = _family(address)
+        msg["prefixlen"] = prefixlen
+        msg["index"] = index
+        attrs = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
+        if msg["family"] == socket.AF_INET:
+            brd = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False).broadcast_address
+            attrs.append(("IFA_BROADCAST", str(brd)))
+        else:
+            msg["flags"] = IFA_F_NODAD  # ours alone in its subnet: usable at once, as docker's
+        msg["attrs"] = attrs
+        self.request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+
+    def addresses(self, index: int, family: int = socket.AF_INET) -> set[str]:
+        msg = ifaddrmsg()
+        msg["family"] = family
+        return {m.get_attr("IFA_ADDRESS") for m in self.dump(msg, RTM_GETADDR)
+                if m["index"] == index and m.get_attr("IFA_ADDRESS")}
+
+    def default_route(self, gateway: str) -> None:
+        msg = rtmsg()
+        msg["family"] = _family(gateway)
+        msg["table"] = RT_TABLE_MAIN
+        msg["proto"] = rt_proto["boot"]
+        msg["scope"] = rt_scope["universe"]
+        msg["type"] = rt_type["unicast"]
+        msg["attrs"] = [("RTA_GATEWAY", gateway)]
+        self.request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+
+    def routes(self, family: int) -> list:
+        msg = rtmsg()
+        msg["family"] = family
+        return self.dump(msg, RTM_GETROUTE)
+
+
+def _link(index: int, *attrs: tuple):
+    msg = ifinfmsg()
+    msg["family"] = socket.AF_UNSPEC
+    msg["index"] = index
+    msg["attrs"] = list(attrs)
+    return msg
+
+
+def _warm() -> None:
+    """Encode and decode each kind of message once: pyroute2 compiles a class's
+    attribute tables at its first use, 1 ms here, once in the fork server before
+    it forks rather than in each of its children."""
+    msgs = [_link(1, ("IFLA_IFNAME", "dv"), ("IFLA_ADDRESS", "02:42:00:00:00:00"), ("IFLA_MASTER", 1),
+                  ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [
+                      ("VETH_INFO_PEER", {"attrs": [("IFLA_IFNAME", "dt"), ("IFLA_NET_NS_FD", 0)]})]})]})),
+            ifaddrmsg(), ifaddrmsg(), rtmsg(), rtmsg(), nlmsgerr()]
+    msgs[1]["family"] = msgs[3]["family"] = socket.AF_INET
+    msgs[1]["attrs"] = [("IFA_LOCAL", "10.0.0.1"), ("IFA_ADDRESS", "10.0.0.1"), ("IFA_BROADCAST", "10.0.0.255")]
+    msgs[2]["family"] = socket.AF_INET6
+    msgs[2]["attrs"] = [("IFA_LOCAL", "fd00::1"), ("IFA_ADDRESS", "fd00::1")]
+    msgs[3]["attrs"] = [("RTA_GATEWAY", "10.0.0.1"), ("RTA_DST", "10.0.0.0"), ("RTA_TABLE", RT_TABLE_MAIN)]
+    msgs[4]["family"] = socket.AF_INET6
+    msgs[4]["attrs"] = [("RTA_GATEWAY", "fd00::1")]
+    for msg in msgs:
+        msg.encode()
+        type(msg)(msg.data).decode()
+
+
+_warm()
 
 
 def _index(name: str) -> int:
@@ -182,8 +254,7 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
         try:
             idx = socket.if_nametoindex(name)
         except OSError:
-            nl.request(RTM_NEWLINK, _link() + _name(name) + _attr(IFLA_LINKINFO, _attr(IFLA_INFO_KIND, b"bridge")),
-                       NLM_F_CREATE | NLM_F_EXCL)
+            nl.new_link(name, "bridge")
             idx = _index(name)
         if gateway not in nl.addresses(idx):
             nl.add_address(idx, gateway, prefixlen)
@@ -201,7 +272,7 @@ def delete_link(name: str) -> bool:
         return False
     with _Rtnl() as nl:
         try:
-            nl.request(RTM_DELLINK, _link(idx))
+            nl.request(_link(idx), RTM_DELLINK)
         except OSError as e:
             if e.errno != errno.ENODEV:  # gone meanwhile
                 raise NetlinkError(f"removing {name}: {e.strerror}") from None
@@ -216,62 +287,88 @@ def _sysctl(path: str, value: str) -> None:
 def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: str, prefixlen: int,
            gateway: str | None, mac: str) -> None:
     """A veth pair: HOST_IF on BRIDGE, its peer INSIDE_IF in the namespace of
-    NETNS_FD with ADDRESS/PREFIXLEN and MAC, and a default route via GATEWAY."""
+    NETNS_FD with ADDRESS/PREFIXLEN and MAC, and a default route via GATEWAY.
+    Made by a child of ours (_in_child): in a shim, what pyroute2 touches would
+    otherwise stay copied there for the container's life."""
+    try:
+        _in_child(_attach, netns_fd, bridge, host_if, inside_if, address, prefixlen, gateway, mac)
+    except BaseException:
+        delete_link(host_if)
+        raise
+
+
+def _attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: str, prefixlen: int,
+            gateway: str | None, mac: str) -> None:
     tmp = "dt" + host_if[2:]
     br = _index(bridge)
-    peer = _attr(VETH_INFO_PEER, _link() + _name(tmp) + _attr(IFLA_NET_NS_FD, struct.pack("=I", netns_fd)))
-    veth = _link() + _name(host_if) + _attr(IFLA_LINKINFO, _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA, peer))
+    peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_NET_NS_FD", netns_fd)]}
+    veth = {"attrs": [("VETH_INFO_PEER", peer)]}
     with _Rtnl() as nl:
         try:
-            nl.request(RTM_NEWLINK, veth, NLM_F_CREATE | NLM_F_EXCL)
+            nl.new_link(host_if, "veth", veth)
         except OSError as e:
             if e.errno != errno.EEXIST:
                 raise NetlinkError(f"adding {host_if}: {e.strerror}") from None
             # the container's last veth, still going with its namespace (Sandbox.close)
             delete_link(host_if)
-            nl.request(RTM_NEWLINK, veth, NLM_F_CREATE | NLM_F_EXCL)
-        try:
-            nl.set_link(_index(host_if), _attr(IFLA_MASTER, struct.pack("=I", br)), up=True)
-        except BaseException:
-            delete_link(host_if)
-            raise
-
-    def inside():
-        setns(netns_fd, CLONE_NEWNET)
-        _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
+            nl.new_link(host_if, "veth", veth)
+        nl.set_link(_index(host_if), ("IFLA_MASTER", br), up=True)
+    setns(netns_fd, CLONE_NEWNET)  # (this process is single-threaded, and leaves next)
+    _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
+    try:
         with _Rtnl() as nl:
             idx = _index(tmp)
-            nl.set_link(idx, _name(inside_if), _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", ""))))
+            nl.set_link(idx, ("IFLA_IFNAME", inside_if), ("IFLA_ADDRESS", mac))
             nl.add_address(idx, address, prefixlen)
             nl.set_link(idx, up=True)
             if gateway:
-                nl.request(RTM_NEWROUTE, _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
-                                                     RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-                           + _attr(RTA_GATEWAY, socket.inet_aton(gateway)), NLM_F_CREATE | NLM_F_EXCL)
-    try:
-        _in_thread(inside)
+                nl.default_route(gateway)
     except OSError as e:
-        delete_link(host_if)
         raise NetlinkError(f"configuring {inside_if}: {e.strerror}") from None
-    except BaseException:
-        delete_link(host_if)
-        raise
+
+
+def _in_child(fn, *args) -> None:
+    """FN(*ARGS) in a forked child, which leaves when it is done, so what it
+    dirties (the pages of the fork server's objects pyroute2 touches, a
+    namespace entered) goes with it; its error is raised here (an OSError as
+    one, anything else as a NetlinkError with its message)."""
+    ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            try:
+                fn(*args)
+                out: tuple = ("ok",)
+            except OSError as e:
+                out = ("os", e.errno or 0, e.strerror or str(e))
+            except BaseException as e:  # noqa: BLE001
+                out = ("error", str(e) or type(e).__name__)
+            its.send(marshal.dumps(out))
+        finally:
+            os._exit(0)
+    its.close()
+    try:
+        with ours:
+            msg = ours.recv(65536)
+    finally:
+        os.waitpid(pid, 0)
+    out = marshal.loads(msg) if msg else ("error", "the netlink helper process died")
+    if out[0] == "os":
+        raise OSError(out[1], out[2])
+    if out[0] == "error":
+        raise NetlinkError(out[1])
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:
     """The host's IPv4 routes other than the default (for subnet overlap checks)."""
     out = []
     with _Rtnl() as nl:
-        for kind, p in nl.dump(RTM_GETROUTE, _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)):
-            if kind != RTM_NEWROUTE:
-                continue
-            _, dst_len, _, _, table, *_ = _RTMSG.unpack_from(p)
-            attrs = _attrs(p[_RTMSG.size:])
-            if RTA_TABLE in attrs:
-                table = struct.unpack("=I", attrs[RTA_TABLE])[0]
-            dst = attrs.get(RTA_DST)
-            if table == RT_TABLE_MAIN and dst and dst_len:
-                out.append(ipaddress.ip_network(f"{socket.inet_ntoa(dst)}/{dst_len}", strict=False))
+        for m in nl.routes(socket.AF_INET):
+            table = m.get_attr("RTA_TABLE") or m["table"]
+            dst = m.get_attr("RTA_DST")
+            if table == RT_TABLE_MAIN and dst and m["dst_len"]:
+                out.append(ipaddress.ip_network(f"{dst}/{m['dst_len']}", strict=False))
     return out
 
 
