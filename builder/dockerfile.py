@@ -173,16 +173,19 @@ class Stage:
 @dataclass
 class Dockerfile:
     """A parsed Dockerfile: its stages, the ARGs before the first FROM (meta_args, as
-    written), the escape token and the syntax directive (accepted, not acted on)."""
+    written), the escape token, the syntax directive (accepted, not acted on), and the
+    warnings BuildKit prints for it (empty continuation lines)."""
     stages: list[Stage]
     meta_args: list[tuple[str, Optional[str]]]
     escape: str = "\\"
     syntax: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
 
     def stage_index(self, ref: str) -> Optional[int]:
-        """The stage REF names (a name, any case, or an index), None if none does."""
+        """The stage REF names (a name, any case: the last stage of that name, as BuildKit;
+        or an index), None if none does."""
         low = ref.lower()
-        for st in self.stages:
+        for st in reversed(self.stages):
             if st.name == low:
                 return st.index
         if ref.isdigit() and int(ref) < len(self.stages):
@@ -353,6 +356,7 @@ class _Directives:
     def __init__(self):
         self.done = False
         self.seen: dict[str, str] = {}
+        self.warnings: list[str] = []
         self.set_escape("\\")
 
     def set_escape(self, s: str) -> None:
@@ -726,6 +730,7 @@ def _read(text: str) -> tuple[list[tuple[_Node, int, int]], _Directives]:
         if end and not got:
             continue
         buf = [got]
+        empty_continuation = False
         while not end and i < len(lines):
             raw = lines[i]
             i += 1
@@ -737,10 +742,13 @@ def _read(text: str) -> tuple[list[tuple[_Node, int, int]], _Directives]:
             if _is_comment(raw):
                 continue
             if not got.lstrip():
+                empty_continuation = True
                 continue
             got, end = _trim_continuation(got, d)
             buf.append(got)
         line = "".join(buf)
+        if empty_continuation:
+            d.warnings.append(f"Empty continuation line found in: {line}")
         try:
             node = _node(line, d)
         except _Fault as err:
@@ -990,7 +998,7 @@ def parse(text: str) -> Dockerfile:
         stages[-1].instructions.append(ins)
     if not stages:
         raise DockerfileError("dockerfile contains no stages to build", nodes[-1][1])
-    return Dockerfile(stages=stages, meta_args=meta, escape=d.escape, syntax=d.seen.get("syntax"))
+    return Dockerfile(stages=stages, meta_args=meta, escape=d.escape, syntax=d.seen.get("syntax"), warnings=d.warnings)
 
 
 def parse_onbuild(expression: str, escape: str = "\\", line: int = 0) -> Instruction:
@@ -1080,9 +1088,9 @@ def stage_deps(df: Dockerfile, index: int, build_args: Mapping[str, str]) -> lis
     st = df.stages[index]
     out: list[tuple[int, Instruction | None]] = []
     base = stage_base(df, st, build_args)
-    for s in df.stages[:index]:
-        if s.name is not None and s.name == base:
-            out.append((s.index, None))
+    earlier = [s.index for s in df.stages[:index] if s.name is not None and s.name == base]
+    if earlier:
+        out.append((earlier[-1], None))  # a name given twice: the last one before, as BuildKit
     by_name = {s.name: s.index for s in df.stages if s.name is not None}
     for ins in st.instructions:
         for i in [ins] + ([ins.trigger] if ins.trigger else []):
@@ -1116,10 +1124,10 @@ def needed_stages(df: Dockerfile, target: Optional[str], build_args: Mapping[str
     if target is None:
         goal = len(df.stages) - 1
     else:
-        found = [s.index for s in df.stages if s.name == target.lower()]
-        if not found:
+        named = [s.index for s in df.stages if s.name is not None and s.name == target.lower()]
+        if not named:
             raise DockerfileError(f'target stage "{target}" could not be found')
-        goal = found[0]
+        goal = named[-1]
     order: list[int] = []
     done: set[int] = set()
     path: list[int] = []

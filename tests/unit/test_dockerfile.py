@@ -894,3 +894,20 @@ def test_run_network_and_security_values():
 def test_parse_mount_at_parse_time_defers_values():
     """Without an env only the CSV and from= are looked at (values may hold variables)."""
     assert parse_mount("type=$T,target=$X,uid=$U", None) == Mount()
+
+
+def test_a_stage_name_given_twice_means_the_last_as_buildkit():
+    df = parse("FROM a AS x\nFROM b AS x\nFROM x\nCOPY --from=x / /\n")
+    assert df.stage_index("x") == 1
+    assert needed_stages(df, None, {}) == [1, 2]
+    assert needed_stages(df, "x", {}) == [1]
+    with pytest.raises(DockerfileError, match='target stage "0" could not be found'):
+        needed_stages(df, "0", {})
+
+
+def test_empty_continuation_lines_warned_as_buildkit():
+    df = parse("\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n"
+               "    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\n"
+               "RUN indented \\\n    # this is an indented comment\n    comment\n\t")
+    assert df.warnings == ["Empty continuation line found in: RUN something     following     more",
+                           "Empty continuation line found in: RUN another     thing"]
