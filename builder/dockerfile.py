@@ -180,6 +180,7 @@ class Dockerfile:
     escape: str = "\\"
     syntax: Optional[str] = None
     warnings: list[str] = field(default_factory=list)
+    meta_instructions: list[Instruction] = field(default_factory=list)
 
     def stage_index(self, ref: str) -> Optional[int]:
         """The stage REF names (a name, any case: the last stage of that name, as BuildKit;
@@ -980,6 +981,7 @@ def parse(text: str) -> Dockerfile:
     nodes, d = _read(text)
     stages: list[Stage] = []
     meta: list[tuple[str, Optional[str]]] = []
+    meta_ins: list[Instruction] = []
     for node, start, end in nodes:
         try:
             ins = _instruction(node, start, end, d.escape)
@@ -993,12 +995,14 @@ def parse(text: str) -> Dockerfile:
         if not stages:
             if ins.cmd == "ARG":
                 meta.extend(ins.pairs)
+                meta_ins.append(ins)
                 continue
             raise DockerfileError("no build stage in current context", start)
         stages[-1].instructions.append(ins)
     if not stages:
         raise DockerfileError("dockerfile contains no stages to build", nodes[-1][1])
-    return Dockerfile(stages=stages, meta_args=meta, escape=d.escape, syntax=d.seen.get("syntax"), warnings=d.warnings)
+    return Dockerfile(stages=stages, meta_args=meta, escape=d.escape, syntax=d.seen.get("syntax"), warnings=d.warnings,
+                      meta_instructions=meta_ins)
 
 
 def parse_onbuild(expression: str, escape: str = "\\", line: int = 0) -> Instruction:
@@ -1020,30 +1024,43 @@ def parse_onbuild(expression: str, escape: str = "\\", line: int = 0) -> Instruc
 
 # -- stages ------------------------------------------------------------------------------------
 
-def meta_env(df: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
-    """The variables FROM lines see: the meta ARGs (before the first FROM) with their
-    defaults, each default expanded with the ones before it, overridden by BUILD_ARGS; and
-    the predefined platform args."""
+def default_args(df: Dockerfile, build_args: Mapping[str, str], target: Optional[str] = None) -> dict[str, str]:
+    """The args every build has before any ARG (BuildKit's defaultArgs): the platform args
+    (platform_args) and TARGETSTAGE (TARGET, else the last stage's name, else "default"),
+    each overridden by a --build-arg of its name."""
     env = dict(platform_args())
-    lex = Lex(df.escape)
-    for key, default in df.meta_args:
-        if key in build_args:
-            env[key] = build_args[key]
-        elif default is not None:
-            try:
-                env[key] = lex.process_word(default, env)
-            except ShellError as err:
-                raise DockerfileError(str(err)) from None
+    env["TARGETSTAGE"] = target or (df.stages[-1].name if df.stages else None) or "default"
+    for k in env:
+        if k in build_args:
+            env[k] = build_args[k]
     return env
 
 
-def stage_base(df: Dockerfile, stage: Stage | int, build_args: Mapping[str, str]) -> str:
+def meta_env(df: Dockerfile, build_args: Mapping[str, str], target: Optional[str] = None) -> dict[str, str]:
+    """The variables FROM lines see (BuildKit's globalArgs): default_args, then the meta
+    ARGs (before the first FROM) in order, each a --build-arg's value where given, else its
+    default expanded with what comes before it; an ARG with neither stays unset."""
+    env = default_args(df, build_args, target)
+    lex = Lex(df.escape)
+    for ins in df.meta_instructions or [Instruction("ARG", pairs=list(df.meta_args))]:
+        for key, default in ins.pairs:
+            if key in build_args:
+                env[key] = build_args[key]
+            elif default is not None:
+                try:
+                    env[key] = lex.process_word(default, env)
+                except ShellError as err:
+                    raise DockerfileError(str(err), ins.line or None) from None
+    return env
+
+
+def stage_base(df: Dockerfile, stage: Stage | int, build_args: Mapping[str, str], target: Optional[str] = None) -> str:
     """STAGE's FROM image after meta-ARG substitution (ARG before FROM, --build-arg); a
     DockerfileError where it comes out blank."""
     st = df.stages[stage] if isinstance(stage, int) else stage
     lex = Lex(df.escape)
     try:
-        base = lex.process_word(st.base, meta_env(df, build_args))
+        base = lex.process_word(st.base, meta_env(df, build_args, target))
     except ShellError as err:
         raise DockerfileError(str(err), st.line) from None
     if not base:
@@ -1051,13 +1068,14 @@ def stage_base(df: Dockerfile, stage: Stage | int, build_args: Mapping[str, str]
     return base
 
 
-def stage_platform(df: Dockerfile, stage: Stage | int, build_args: Mapping[str, str]) -> Optional[str]:
+def stage_platform(df: Dockerfile, stage: Stage | int, build_args: Mapping[str, str],
+                   target: Optional[str] = None) -> Optional[str]:
     """STAGE's --platform after meta-ARG substitution, None where not given."""
     st = df.stages[stage] if isinstance(stage, int) else stage
     if st.platform is None:
         return None
     try:
-        value = Lex(df.escape).process_word(st.platform, meta_env(df, build_args))
+        value = Lex(df.escape).process_word(st.platform, meta_env(df, build_args, target))
     except ShellError as err:
         raise DockerfileError(str(err), st.line) from None
     if not value:
@@ -1158,14 +1176,15 @@ _ARCH = {"x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", "
 
 def platform_args() -> dict[str, str]:
     """The predefined platform ARGs for a build on this machine for this machine: BUILDPLATFORM,
-    BUILDOS, BUILDARCH, BUILDVARIANT and the TARGET* ones (as BuildKit sets them when no
-    --platform is given)."""
+    BUILDOS, BUILDOSVERSION, BUILDARCH, BUILDVARIANT and the TARGET* ones (as BuildKit sets
+    them when no --platform is given)."""
     arch, variant = _ARCH.get(_platform.machine(), (_platform.machine(), ""))
     plat = f"linux/{arch}" + (f"/{variant}" if variant else "")
     out = {}
     for side in ("BUILD", "TARGET"):
         out[f"{side}PLATFORM"] = plat
         out[f"{side}OS"] = "linux"
+        out[f"{side}OSVERSION"] = ""
         out[f"{side}ARCH"] = arch
         out[f"{side}VARIANT"] = variant
     return out

@@ -587,7 +587,7 @@ def test_platform_args_for_this_machine_in_from():
     p = platform_args()
     assert p["TARGETOS"] == p["BUILDOS"] == "linux"
     assert p["TARGETPLATFORM"] == "linux/" + p["TARGETARCH"] + ("/" + p["TARGETVARIANT"] if p["TARGETVARIANT"] else "")
-    assert set(p) == {f"{s}{k}" for s in ("BUILD", "TARGET") for k in ("PLATFORM", "OS", "ARCH", "VARIANT")}
+    assert set(p) == {f"{s}{k}" for s in ("BUILD", "TARGET") for k in ("PLATFORM", "OS", "OSVERSION", "ARCH", "VARIANT")}
     df = parse("FROM --platform=$BUILDPLATFORM img-$TARGETARCH\n")
     assert stage_base(df, 0, {}) == "img-" + p["TARGETARCH"]
     assert dfmod.stage_platform(df, 0, {}) == p["BUILDPLATFORM"]
@@ -911,3 +911,17 @@ def test_empty_continuation_lines_warned_as_buildkit():
                "RUN indented \\\n    # this is an indented comment\n    comment\n\t")
     assert df.warnings == ["Empty continuation line found in: RUN something     following     more",
                            "Empty continuation line found in: RUN another     thing"]
+
+
+def test_meta_env_as_buildkit_builds_global_args():
+    df = parse("ARG A=1\nARG B=${A}2 C\nARG A=3\nARG D=$TARGETSTAGE-$A\nFROM x AS last\n")
+    env = dfmod.meta_env(df, {})
+    assert (env["A"], env["B"], env["D"]) == ("3", "12", "last-3") and "C" not in env
+    env = dfmod.meta_env(df, {"A": "9", "C": "c", "TARGETOS": "plan9", "UNDECLARED": "u"}, target="other")
+    assert (env["A"], env["B"], env["C"], env["D"], env["TARGETOS"]) == ("9", "92", "c", "other-9", "plan9")
+    assert "UNDECLARED" not in env
+    assert dfmod.default_args(parse("FROM x\n"), {})["TARGETSTAGE"] == "default"
+    with pytest.raises(DockerfileError, match=r"^Dockerfile:2: .*E: needed"):
+        dfmod.meta_env(parse("ARG A\nARG E=${E:?needed}\nFROM x\n"), {})
+    manual = dfmod.Dockerfile(stages=df.stages, meta_args=[("Z", "z")])
+    assert dfmod.meta_env(manual, {})["Z"] == "z"
