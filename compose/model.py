@@ -544,7 +544,7 @@ def _argv(v):
             return shlex.split(v)
         except ValueError as ex:
             raise ComposeError(f"invalid command line {v!r}: {ex}") from None
-    return [str(x) for x in v]
+    return [_scalar_text(x) for x in v]
 
 
 def parse_port(p, where: str) -> list[dict]:
@@ -702,7 +702,7 @@ def normalize_service(name: str, svc: dict, base: str, lookup, where: str) -> di
             s[key] = _argv(s[key])
     if "healthcheck" in s and isinstance(s["healthcheck"], dict) and "test" in s["healthcheck"]:
         t = s["healthcheck"]["test"]
-        s["healthcheck"] = dict(s["healthcheck"], test=["CMD-SHELL", t] if isinstance(t, str) else t)
+        s["healthcheck"] = dict(s["healthcheck"], test=["CMD-SHELL", t] if isinstance(t, str) else _argv(t))
     env = {}
     if s.get("env_file") is not None and not isinstance(s["env_file"], (Reset, Override)):
         env.update(_env_files(s.pop("env_file"), base, lookup, at))

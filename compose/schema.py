@@ -196,6 +196,11 @@ def _check_service_items(svc: dict, path: str, where: str) -> None:
                     if isinstance(item, dict):
                         check_shape(item, {"path": STR, "required": BOOL, "format": STR}, f"{path}.env_file.{i}",
                                     where)
+    hc = svc.get("healthcheck")
+    if isinstance(hc, dict) and isinstance(hc.get("test"), list):
+        for i, item in enumerate(hc["test"]):
+            if not isinstance(item, str):
+                _fail(where, f"{path}.healthcheck.test.{i}", "must be a string")
     dep = svc.get("depends_on")
     if isinstance(dep, dict):
         for name, d in dep.items():

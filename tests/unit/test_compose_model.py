@@ -422,3 +422,17 @@ def test_config_yaml_round_trips(tmp_path):
                                               "protocol": "tcp"}]
     write(tmp_path, "again.yaml", text)
     assert project(tmp_path, files=["again.yaml"]).to_dict() == p.to_dict()
+
+
+def test_yaml_booleans_in_argv_are_refused(tmp_path):
+    """`false` unquoted is YAML's boolean, which the schema's string items refuse (a
+    boolean handed on as a health check's argument had killed the container's shim)."""
+    write(tmp_path, "compose.yaml", "services: {a: {image: x, healthcheck: {test: [CMD, false]}}}\n")
+    with pytest.raises(DunnageError, match="services.a.healthcheck.test.1 must be a string"):
+        project(tmp_path)
+    write(tmp_path, "compose.yaml", "services: {a: {image: x, command: [echo, true]}}\n")
+    with pytest.raises(DunnageError, match="services.a.command.1 must be a string"):
+        project(tmp_path)
+    write(tmp_path, "compose.yaml", "services: {a: {image: x, command: [sleep, 1], healthcheck: {test: [CMD, 'false']}}}\n")
+    a = project(tmp_path).services["a"]
+    assert a["command"] == ["sleep", "1"] and a["healthcheck"]["test"] == ["CMD", "false"]
