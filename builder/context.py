@@ -125,13 +125,62 @@ class Context:
             done.append(p)
         return "/".join(done)
 
+    def present(self, rel: str) -> bool:
+        """Whether REL is in the context as the build sees it: there and not ignored, or an
+        ignored directory that a `!` exception keeps something below (sent as its way there)."""
+        st = self.lstat(rel)
+        if st is None:
+            return False
+        if not rel or not self.excluded(rel):
+            return True
+        return (stat.S_ISDIR(st.st_mode) and self.matcher.may_include_below(ignore.go_clean(rel))
+                and next(self.walk(rel), None) is not None)
+
     def entry(self, rel: str) -> Entry:
         """The entry at REL (not followed), ContextNotFound where missing or ignored."""
-        st = self.lstat(rel)
-        if st is None or (rel and self.excluded(rel)):
+        if not self.present(rel):
             raise ContextNotFound(f"{rel or '.'}: not found in the {self.name}")
         path = self.real(rel)
+        st = os.lstat(path)
         return Entry(rel, path, st, os.readlink(path) if stat.S_ISLNK(st.st_mode) else None)
+
+    def glob(self, pattern: str) -> list[str]:
+        """The paths (from the root, sorted) a COPY source PATTERN names, matched one path
+        component at a time as Go's filepath.Match (`*` and `?` never match `/`; [classes];
+        \\ escapes; dot files not special), links in the way followed inside the context,
+        ignored paths left out; [] where nothing matches.  A ContextError for a malformed
+        pattern or a way out."""
+        parts = [p for p in pattern.split("/") if p not in ("", ".")]
+        found = [""]
+        for part in parts:
+            nxt: list[str] = []
+            if part == ".." or not _has_magic(part):
+                for base in found:
+                    cand = f"{base}/{part}" if base else part
+                    if part == ".." or self.lstat(self.resolve(cand, follow_last=False)) is not None:
+                        nxt.append(cand)
+            else:
+                rx = _component_regex(part)
+                for base in found:
+                    try:
+                        real = self.resolve(base) if base else ""
+                    except ContextError:
+                        if ".." in base.split("/"):
+                            raise
+                        continue  # a link leading out is no directory to look in
+                    st = self.lstat(real)
+                    if st is None or not stat.S_ISDIR(st.st_mode):
+                        continue
+                    for n in sorted(os.listdir(self.real(real)), key=os.fsencode):
+                        if rx.fullmatch(n):
+                            nxt.append(f"{base}/{n}" if base else n)
+            found = nxt
+        out = []
+        for f in found:
+            rel = self.resolve(f, follow_last=False)
+            if self.present(rel):
+                out.append(rel)
+        return sorted(set(out), key=os.fsencode)
 
     # -- walking -------------------------------------------------------------------------------
 
@@ -200,6 +249,57 @@ class Context:
                 for e in self.walk(rel):
                     _feed(h, (name + "/" if name else "") + e.rel[len(rel) + 1 if rel else 0:], e)
         return "sha256:" + h.hexdigest()
+
+
+def _has_magic(part: str) -> bool:
+    return any(c in part for c in "*?[\\")
+
+
+def _class_char(part: str, i: int) -> tuple[str, int]:
+    if part[i] == "\\":
+        i += 1
+    return part[i], i + 1
+
+
+def _component_regex(part: str):
+    """Go's filepath.Match for one path component as a regex (its syntax checked first)."""
+    import re
+    try:
+        ignore._check_syntax(part)
+    except ignore.PatternError:
+        raise ContextError(f"syntax error in pattern: {part!r}") from None
+    out = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\":
+            out.append(re.escape(part[i]))
+            i += 1
+        elif c == "[":
+            neg = part[i] == "^"
+            i += 1 if neg else 0
+            items, n = [], 0
+            while not (part[i] == "]" and n):
+                lo, i = _class_char(part, i)
+                hi = lo
+                if part[i] == "-":
+                    hi, i = _class_char(part, i + 1)
+                n += 1
+                if lo <= hi:  # a reversed range matches nothing in Go, it is no error
+                    items.append(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}")
+            i += 1
+            if items:
+                out.append("[" + ("^" if neg else "") + "".join(items) + "]")
+            else:
+                out.append("[^/]" if neg else "(?!)")
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out), re.S)
 
 
 def _feed(h, name: str, e: Entry) -> None:

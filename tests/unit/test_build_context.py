@@ -287,3 +287,42 @@ def test_tar_and_directory_contexts_sum_alike(tmp_path, ctx):
     c = Context.from_tar(buf, tmp_path / "unpacked")
     os.utime(tmp_path / "unpacked" / "src" / "main.c", (5, 5))
     assert c.checksum(["src"]) == Context.from_dir(ctx).checksum(["src"])
+
+
+# -- what a COPY source names ----------------------------------------------------------------
+
+def test_an_ignored_directory_with_a_kept_inside_is_present(ctx):
+    (ctx / ".dockerignore").write_text("build\n!build/keep\n")
+    c = Context.from_dir(ctx)
+    assert c.present("build") and c.present("build/keep/x") and not c.present("build/out.o")
+    assert c.entry("build").is_dir
+    assert [e.rel for e in c.walk("build")] == ["build/keep", "build/keep/x"]
+    before = c.checksum(["build"])
+    (ctx / "build" / "out.o").write_bytes(b"ignored")
+    assert c.checksum(["build"]) == before
+    (ctx / ".dockerignore").write_text("build\n!other\n")
+    assert not Context.from_dir(ctx).present("build")
+
+
+@pytest.mark.parametrize("pattern, want", [
+    ("*.txt", ["a.txt"]), ("*", ["Dockerfile", "a.txt", "b.log", "build", "link-in", "link-out", "link-up",
+                                 "node_modules", "src"]),
+    ("src/*.c", ["src/main.c"]), ("src/*/*.c", ["src/lib/util.c"]), ("*/*.c", ["src/main.c"]),
+    ("src/ma?n.c", ["src/main.c"]), ("src/[lm]*", ["src/lib", "src/main.c"]), ("src/[^l]*", ["src/main.c", "src/tmp.log"]),
+    ("src/[a-k]*", []), ("src/[z-a]*", []), ("build/*/keep.me", ["build/deep/keep.me"]), ("nope*", []),
+    ("src/main.c", ["src/main.c"]), ("src/nope.c", []), ("./src/../a.txt", ["a.txt"]), ("link-in", ["link-in"]),
+])
+def test_glob(ctx, pattern, want):
+    assert Context.from_dir(ctx).glob(pattern) == want
+
+
+def test_glob_hides_ignored_and_refuses_ways_out(ctx):
+    (ctx / ".dockerignore").write_text("*.log\nsrc/lib\n")
+    c = Context.from_dir(ctx)
+    assert c.glob("*.log") == [] and c.glob("src/*") == ["src/main.c", "src/tmp.log"]
+    with pytest.raises(ContextError, match="forbidden path outside"):
+        c.glob("../*")
+    with pytest.raises(ContextError, match="syntax error in pattern"):
+        c.glob("src/[")
+    (ctx / "x*y").write_bytes(b"")
+    assert c.glob("x\\*y") == ["x*y"] and c.glob("x[*]y") == ["x*y"]
