@@ -116,6 +116,12 @@ def commit(engine, ref: str, target: Optional[str] = None, changes: Optional[dic
         pause_verb.pause(engine, c.id)
         paused_here = True
     try:
+        if c.status == "running" and is_mountpoint(str(c.merged)):
+            from dunnage.fuse.flush import write_back
+            try:  # the writeback cache: what is still the kernel's reaches the upper layer
+                write_back(str(c.merged))
+            except OSError:
+                pass  # the server is gone: the upper layer has all it will ever have
         with exit_code_of(1):
             img = engine.images.commit_layer(parent, c.upper, target, changes, comment=message, author=author,
                                            created_by=" ".join(c.config["Argv"]))

@@ -7,6 +7,7 @@ import os
 import sys
 
 from .mount import serve
+from .union import WRITEBACK
 
 
 def main(argv=None) -> int:
@@ -14,6 +15,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lower", action="append", required=True, help="read-only layer (repeat; first is topmost)")
     ap.add_argument("--upper", required=True, help="writable layer")
     ap.add_argument("--fsname", default="dunnage")
+    ap.add_argument("--writeback-cache", choices=("on", "off"), default="on" if WRITEBACK else "off",
+                    help="the kernel's writeback cache: on, a write() may reach the upper layer only at "
+                         "close(), fsync() or later")
     ap.add_argument("mountpoint")
     a = ap.parse_args(argv)
     for d in a.lower + [a.upper, a.mountpoint]:
@@ -21,7 +25,7 @@ def main(argv=None) -> int:
             print(f"dunnage.fuse: not a directory: {d}", file=sys.stderr)
             return 2
     try:
-        serve(a.lower, a.upper, a.mountpoint, fsname=a.fsname)
+        serve(a.lower, a.upper, a.mountpoint, fsname=a.fsname, writeback=a.writeback_cache == "on")
     except RuntimeError as e:
         print(f"dunnage.fuse: {e}", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ import types
 
 import pyfuse3
 
-from .union import UnionFS
+from .union import WRITEBACK, UnionFS
 
 # pyfuse3 as scripts/pyfuse3.patch builds it (revision 2 on): it imports no trio (0.16 s
 # here) and no importlib.metadata (14 ms of every container start) until main() runs
@@ -167,15 +167,17 @@ READAHEAD_KIB = 2048
 
 
 def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
-          on_ready=None, ops: UnionFS | None = None, on_trio: bool = False) -> None:
+          on_ready=None, ops: UnionFS | None = None, on_trio: bool = False,
+          writeback: bool = WRITEBACK) -> None:
     """Mount and serve until unmounted (or, run in the main thread, SIGTERM/SIGINT).
     Blocks.  ON_READY() is called once the mount is live and the kernel has its
     answer to FUSE_INIT.  OPS, if given, is the UnionFS to serve (over the same
     layers), for a caller that wants to look at it (its stats) while it serves.
-    ON_TRIO serves as an unpatched pyfuse3 is served (what a test of that path asks)."""
+    ON_TRIO serves as an unpatched pyfuse3 is served (what a test of that path asks).
+    WRITEBACK: the kernel's writeback cache (see union.WRITEBACK), for a new OPS."""
     from dunnage.core.runtime.linux import mount_device, set_readahead, trim_memory
     if ops is None:
-        ops = UnionFS(lowers, upper)
+        ops = UnionFS(lowers, upper, writeback=writeback)
     real = os.path.realpath(mountpoint)  # before the mount: resolving it after would ask us
 
     def initialised() -> None:

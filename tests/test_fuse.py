@@ -51,9 +51,9 @@ class Mount:
                 self.proc.wait()
 
 
-def mount_union(lowers: list[Path], upper: Path, mnt: Path) -> Mount:
+def mount_union(lowers: list[Path], upper: Path, mnt: Path, *options: str) -> Mount:
     mnt.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "dunnage.fuse"]
+    args = [sys.executable, "-m", "dunnage.fuse", *options]
     for lo in lowers:
         args += ["--lower", str(lo)]
     args += ["--upper", str(upper), str(mnt)]
@@ -244,7 +244,9 @@ def test_kernel_keeps_symlink_targets_and_listings(union):
 def test_lower_files_read_through_kept_descriptors(tmp_path):
     """Reads of lower files share one descriptor per file in the server, of which it
     keeps a bounded number: many files, open at once or one after the other, read
-    right, a copy-up leaves earlier readers on the old content, and no descriptor leaks."""
+    right, a reader that opened a file before its copy-up reads what was written since
+(kernel overlayfs reopens such a file on the upper layer since 4.19; the writeback
+cache keeps one page cache per file), and no descriptor leaks."""
     from dunnage.fuse.union import UnionFS
     base = tmp_path / "base"
     for i in range(UnionFS.KEPT_FDS + 150):
@@ -267,7 +269,7 @@ def test_lower_files_read_through_kept_descriptors(tmp_path):
         same = open(m.mnt / "f/0")
         with open(m.mnt / "f/0", "a") as f:  # copy-up
             f.write("more\n")
-        assert old.read() == "file 0\n"  # opened before the copy-up: the lower file, as overlayfs
+        assert old.read() == "file 0\nmore\n"  # opened before the copy-up, as overlayfs
         old.close()
         assert (m.mnt / "f/0").read_text() == "file 0\nmore\n"
         same.close()
@@ -648,6 +650,81 @@ def test_differential_against_kernel_overlayfs(tmp_path, layers):
             assert a == b, rel
     # overlayfs keeps a whiteout for a name a lower layer still shows; dunnage too
     assert upper_as_oci(fup) == upper_as_oci(kup)
+
+
+
+def test_differential_after_the_server_is_killed(tmp_path, layers):
+    """The writeback cache on (the default): what the scenario's programs wrote and closed
+    is in the upper layer even when the server is killed right after (kill -9, as when a
+    container's shim dies): mounted again over that upper layer, the tree is what it
+    showed before, data and mtimes (close() sent both), and kernel overlayfs's."""
+    with both_mounts(layers, tmp_path) as pair:
+        kmnt, fmnt, kup, fup = pair
+        assert scenario(fmnt) == scenario(kmnt)
+        seen = observe(fmnt)
+        pair.fm.proc.kill()
+        pair.fm.proc.wait(10)
+        pair.remount()
+        assert observe(fmnt) == seen
+        assert_same_trees(kmnt, fmnt)
+    assert upper_as_oci(fup) == upper_as_oci(kup)
+
+
+@pytest.mark.parametrize("cache", ["on", "off"])
+def test_what_a_killed_server_leaves_in_the_upper_layer(tmp_path, layers, cache):
+    """A program wrote and closed one file, wrote another and holds it open; the server is
+    killed.  Either way the closed file's data is in the upper layer (with the writeback
+    cache, close() sends what the kernel held).  Without it every write() that returned is
+    there too; with it the open file's last writes may be lost (the kernel held them),
+    never anything else of it."""
+    up = tmp_path / "upper"
+    up.mkdir()
+    m = mount_union(layers, up, tmp_path / "mnt", "--writeback-cache", cache)
+    held = None
+    try:
+        with open(m.mnt / "closed", "wb") as f:
+            f.write(b"x" * 100000)
+        with open(m.mnt / "etc/passwd", "ab") as f:  # a lower file: copied up, then appended to
+            f.write(b"appended\n")
+        held = open(m.mnt / "open", "wb", buffering=0)
+        held.write(b"y" * 5000)
+        m.proc.kill()
+        m.proc.wait(10)
+        assert (up / "closed").read_bytes() == b"x" * 100000
+        assert (up / "etc/passwd").read_bytes() == b"root:x:0:0::/root:/bin/sh\nappended\n"
+        if cache == "off":
+            assert (up / "open").read_bytes() == b"y" * 5000
+        else:
+            assert (up / "open").read_bytes() in (b"", b"y" * 5000)
+    finally:
+        if held is not None:
+            with contextlib.suppress(OSError):
+                held.close()  # ENOTCONN: the server is gone
+        m.close()
+    m = mount_union(layers, up, tmp_path / "mnt", "--writeback-cache", cache)
+    try:
+        assert (m.mnt / "closed").read_bytes() == b"x" * 100000
+        assert (m.mnt / "etc/passwd").read_text().endswith("appended\n")
+    finally:
+        m.close()
+
+
+def test_a_killed_shim_leaves_closed_files_in_the_upper_layer(engine, image):
+    """What a program that wrote and closed a file finds after its container's shim (its
+    root's FUSE server) was killed: the file, whole, in the container's upper layer (what
+    commit and a restart see), though the kernel kept its writes until close()."""
+    script = ("i=0; while [ $i -lt 200 ]; do echo line $i of the log; i=$((i+1)); done > /closed; "
+              "exec 3>/open; echo pending >&3; touch /ready; exec sleep 300")
+    c = engine.run(image, ["sh", "-c", script], detach=True, network="none")
+    try:
+        up = Path(c.upper)
+        wait_for(lambda: (up / "ready").exists(), timeout=20)
+        os.kill(c.state["ShimPid"], signal.SIGKILL)
+        wait_for(lambda: engine.container(c.id).status == "exited", timeout=20)
+        assert (up / "closed").read_text() == "".join(f"line {i} of the log\n" for i in range(200))
+        assert (up / "open").read_text() in ("", "pending\n")
+    finally:
+        engine.remove(c.id, force=True)
 
 
 def _renameat2(a: Path, b: Path, flags: int) -> None:
