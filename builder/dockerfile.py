@@ -338,8 +338,11 @@ def parse_mount(spec: str, env: Optional[Mapping[str, str]], escape: str = "\\")
 # -- the line layer (parser/parser.go) ------------------------------------------------------
 
 _WS = re.compile(r"[\t\v\f\r ]+")
-_HEREDOC = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.S)
-_DIRECTIVE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$", re.S)
+_HEREDOC = re.compile(r"^([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)\Z", re.S)
+_DIRECTIVE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z", re.S)
+# Go's unicode.IsSpace (Python's str.isspace also takes \x1c-\x1f)
+_GO_WS = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+         "\u2028\u2029\u202f\u205f\u3000"
 _DIRECTIVES = ("syntax", "escape", "check")
 _HEREDOC_CMDS = ("ADD", "COPY", "RUN")
 KNOWN = ("ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -348,7 +351,7 @@ KNOWN = ("ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HE
 
 def _go_space(ch: str) -> bool:
     """unicode.IsSpace."""
-    return ch.isspace() or ch == "\x85" or ch == "\xa0"
+    return ch != "" and ch in _GO_WS
 
 
 class _Directives:
@@ -374,7 +377,7 @@ class _Directives:
         if not text.startswith("#"):
             self.done = True
             return False
-        m = _DIRECTIVE.match(text[1:].lstrip())
+        m = _DIRECTIVE.match(text[1:].lstrip(_GO_WS))
         if not m or m.group(1).lower() not in _DIRECTIVES:
             self.done = True
             return False
@@ -388,14 +391,14 @@ class _Directives:
 
 
 def _is_comment(line: str) -> bool:
-    s = line.lstrip()
+    s = line.lstrip(_GO_WS)
     return s.startswith("#")
 
 
 def _process_line(d: _Directives, raw: str, strip_left: bool) -> str:
     token = raw.rstrip("\r\n")
     if strip_left:
-        token = token.lstrip()
+        token = token.lstrip(_GO_WS)
     d.line(token)
     return "" if _is_comment(token) else token
 
@@ -477,12 +480,12 @@ def _extract_flags(line: str, escape: str) -> tuple[str, list[str]]:
 
 
 def _split_command(line: str, escape: str) -> tuple[str, list[str], str]:
-    parts = _WS.split(line.strip(), maxsplit=1)
+    parts = _WS.split(line.strip(_GO_WS), maxsplit=1)
     flags: list[str] = []
     args = ""
     if len(parts) == 2:
         args, flags = _extract_flags(parts[1], escape)
-    return parts[0], flags, args.strip()
+    return parts[0], flags, args.strip(_GO_WS)
 
 
 def _parse_words(rest: str, escape: str) -> list[str]:
@@ -557,7 +560,7 @@ def _no_constant(name: str):
 def _parse_json(rest: str) -> list[str]:
     """REST as a JSON array of strings; _NotJSON where it is no JSON array (then the shell
     form), _Fault where it is an array of other things."""
-    rest = rest.lstrip()
+    rest = rest.lstrip(_GO_WS)
     if not rest.startswith("["):
         raise _NotJSON()
     try:
@@ -643,8 +646,10 @@ def _node(line: str, d: _Directives) -> _Node:
     elif c in ("EXPOSE", "FROM"):
         args = _WS.split(rest) if rest else []
     elif c == "HEALTHCHECK":
-        m = re.match(r"(\S*)\s*(.*)", rest, re.S)
-        typ, tail = m.group(1), m.group(2)
+        sep = 0
+        while sep < len(rest) and not _go_space(rest[sep]):
+            sep += 1
+        typ, tail = rest[:sep], rest[sep:].lstrip(_GO_WS)
         if typ:
             sub, is_json = _maybe_json(tail)
             args = [typ] + sub
@@ -742,7 +747,7 @@ def _read(text: str) -> tuple[list[tuple[_Node, int, int]], _Directives]:
             current += 1
             if _is_comment(raw):
                 continue
-            if not got.lstrip():
+            if not got.lstrip(_GO_WS):
                 empty_continuation = True
                 continue
             got, end = _trim_continuation(got, d)
@@ -854,7 +859,7 @@ def _instruction(node: _Node, start: int, end: int, escape: str) -> Instruction:
         raise _Fault(f"unknown instruction: {node.cmd}")
     args = node.args
     ins = Instruction(cmd=c, args=list(args), json=node.json, pairs=list(node.pairs), heredocs=node.heredocs,
-                      line=start, end_line=end, original=node.original.strip(), escape=escape)
+                      line=start, end_line=end, original=node.original.strip(_GO_WS), escape=escape)
     if c not in _NO_FLAG_CHECK and not (c == "HEALTHCHECK" and args and args[0].upper() == "NONE"):
         ins.flags = _parse_flags(c, node.flags)
     if c in ("ENV", "LABEL"):
@@ -892,12 +897,12 @@ def _instruction(node: _Node, start: int, end: int, escape: str) -> Instruction:
     elif c == "ONBUILD":
         if not args:
             raise _Fault("ONBUILD requires at least one argument")
-        trig = args[0].strip().upper()
+        trig = args[0].strip(_GO_WS).upper()
         if trig == "ONBUILD":
             raise _Fault("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
         if trig in ("MAINTAINER", "FROM"):
             raise _Fault(f"{trig} isn't allowed as an ONBUILD trigger")
-        expr = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original, count=1)
+        expr = re.sub(r"(?i)^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*", "", node.original, count=1)
         for h in node.heredocs:
             expr += "\n" + h.content + h.name
         ins.args = [expr]
@@ -956,7 +961,7 @@ def _instruction(node: _Node, start: int, end: int, escape: str) -> Instruction:
     elif c == "VOLUME":
         if not args:
             raise _Fault("VOLUME requires at least one argument")
-        vols = [v.strip() for v in args]
+        vols = [v.strip(_GO_WS) for v in args]
         if any(v == "" for v in vols):
             raise _Fault("VOLUME specified can not be an empty string")
         ins.args = vols

@@ -925,3 +925,12 @@ def test_meta_env_as_buildkit_builds_global_args():
         dfmod.meta_env(parse("ARG A\nARG E=${E:?needed}\nFROM x\n"), {})
     manual = dfmod.Dockerfile(stages=df.stages, meta_args=[("Z", "z")])
     assert dfmod.meta_env(manual, {})["Z"] == "z"
+
+
+def test_whitespace_is_gos():
+    """Go's unicode.IsSpace: \\x1c-\\x1f are no spaces there (Python's isspace takes them)."""
+    run = parse("FROM a\nRUN \x1cx\x1f \u3000").stages[0].instructions[0]
+    assert run.args == ["\x1cx\x1f"]
+    assert fault("FROM a\nEXPOSE\u00a080").reason == "unknown instruction: EXPOSE\u00a080"  # [\t\v\f\r ] split it
+    assert parse("FROM a\nEXPOSE 80\u00a0").stages[0].instructions[0].args == ["80"]  # TrimSpace takes it
+    assert parse("FROM a\nENV A=\x1c").stages[0].instructions[0].pairs == [("A", "\x1c")]
