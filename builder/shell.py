@@ -13,6 +13,7 @@ build args it used (Result.matched)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -27,8 +28,18 @@ _EOF = ""
 _SPECIAL = set("@*#?-$!0")
 
 
+_GO_WS = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+                   "\u2028\u2029\u202f\u205f\u3000")
+
+
 def _isspace(ch: str) -> bool:
-    return ch.isspace()
+    """Go's unicode.IsSpace."""
+    return ch in _GO_WS
+
+
+def _isdigit(ch: str) -> bool:
+    """Go's unicode.IsDigit (Nd only: no superscripts)."""
+    return ch != "" and unicodedata.category(ch) == "Nd"
 
 
 @dataclass
@@ -248,13 +259,13 @@ class _ShellWord:
         name = []
         while self.peek() != _EOF:
             ch = self.peek()
-            if not name and ch.isdigit():
-                while self.peek() != _EOF and self.peek().isdigit():
+            if not name and _isdigit(ch):
+                while self.peek() != _EOF and _isdigit(self.peek()):
                     name.append(self.next())
                 return "".join(name)
             if not name and ch in _SPECIAL:
                 return self.next()
-            if not (ch.isalpha() or ch.isdigit() or ch == "_"):
+            if not (ch.isalpha() or _isdigit(ch) or ch == "_"):
                 break
             name.append(self.next())
         return "".join(name)
@@ -354,7 +365,7 @@ class _ShellWord:
             return "<"
         self.next()
         space = []
-        while self.peek() in ("\t", "\r", " ") and self.peek() != _EOF:
+        while self.peek() != _EOF and self.peek() in ("\t", "\r", " "):
             space.append(self.next())
         return "<<" + "".join(space)
 

@@ -934,3 +934,8 @@ def test_whitespace_is_gos():
     assert fault("FROM a\nEXPOSE\u00a080").reason == "unknown instruction: EXPOSE\u00a080"  # [\t\v\f\r ] split it
     assert parse("FROM a\nEXPOSE 80\u00a0").stages[0].instructions[0].args == ["80"]  # TrimSpace takes it
     assert parse("FROM a\nENV A=\x1c").stages[0].instructions[0].pairs == [("A", "\x1c")]
+
+
+def test_lexer_words_split_on_gos_spaces_only():
+    assert Lex("\\").process_words("a\x1cb c\u3000d", {}) == ["a\x1cb", "c", "d"]
+    assert Lex("\\").process_word("$A²", {"A": "x"}) == "x²"
