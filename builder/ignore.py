@@ -21,6 +21,11 @@ from typing import Optional
 from dunnage.core.errors import InvalidParameter
 
 
+# Go's unicode.IsSpace, what strings.TrimSpace trims (Python's strip also takes \x1c-\x1f)
+_GO_WS = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+         "\u2028\u2029\u202f\u205f\u3000"
+
+
 class PatternError(InvalidParameter):
     """A .dockerignore pattern docker refuses (`!` alone, a malformed [class], a trailing \\)."""
 
@@ -42,14 +47,16 @@ def read_patterns(text: str) -> list[str]:
     if text.startswith("\ufeff"):
         text = text[1:]
     for line in text.split("\n"):
+        if line.endswith("\r"):
+            line = line[:-1]
         if line.startswith("#"):
             continue
-        pattern = line.strip()
+        pattern = line.strip(_GO_WS)
         if not pattern:
             continue
         invert = pattern[0] == "!"
         if invert:
-            pattern = pattern[1:].strip()
+            pattern = pattern[1:].strip(_GO_WS)
         if pattern:
             pattern = go_clean(pattern)
             if len(pattern) > 1 and pattern[0] == "/":
@@ -206,7 +213,7 @@ class Matcher:
         self.patterns: list[Pattern] = []
         self.exclusions = False
         for raw in patterns:
-            p = raw.strip()
+            p = raw.strip(_GO_WS)
             if not p:
                 continue
             p = go_clean(p)

@@ -169,3 +169,8 @@ def test_ignore_file_beside_the_dockerfile_wins(tmp_path):
     m = load(tmp_path, df)
     assert m.matches("x.bin") and not m.matches("x.tmp")
     assert ignore_file(tmp_path / "sub") is None and not load(tmp_path / "sub")
+
+
+def test_patterns_trimmed_of_gos_spaces_only():
+    assert read_patterns("a\x1c\r\n\u3000b\n") == ["a\x1c", "b"]
+    assert Matcher(["x\x1f"]).matches("x\x1f") and not Matcher(["x\x1f"]).matches("x")
