@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as _dt
 import queue
 import re
-import threading
+import socket
 import struct
+import threading
 import time
 
 from .errors import ApiError, NotModified, container_of
@@ -115,7 +116,14 @@ def create(req):
 def inspect(req):
     e = req.engine()
     container_of(e, req.params["id"])
-    return e.inspect(req.params["id"])
+    doc = e.inspect(req.params["id"])
+    lc = (doc.get("HostConfig") or {}).get("LogConfig") or {}
+    if lc.get("Type") == "dunnage-msgpack":
+        # dunnage's own log reads back as docker's json-file does (docker logs, attach
+        # with logs=1); clients such as docker-py's containers.run() read a
+        # container's output only from a driver they know to be readable
+        lc["Type"] = "json-file"
+    return doc
 
 
 def start(req):
@@ -357,14 +365,20 @@ def _hand_attaches(e, cid: str):
 def attach(req):
     """The hijacked connection of docker attach, and of docker run without -d, which
     attaches before it starts the container: that start (start below) connects to the
-    shim's attach socket before the command runs, so nothing is missed.  Output only
-    in this step: stdin and ttys are a later one.  logs=1 sends the log first."""
+    shim's attach socket before the command runs, so nothing is missed.  logs=1 sends
+    the log first.  stdin=1 relays what the client sends to the container's stdin (its
+    terminal with a tty) as docker does: at the client's end of input a tty's attach
+    ends and the container goes on, a StdinOnce container's stdin closes, another's
+    attach ends."""
     e = req.engine()
     q = req.query
     c = container_of(e, req.params["id"])
     out, err = qbool(q, "stdout"), qbool(q, "stderr")
     with_logs, stream = qbool(q, "logs"), qbool(q, "stream")
-    tty = bool((c.config.get("Config") or {}).get("Tty"))
+    cfg = c.config.get("Config") or {}
+    tty = bool(cfg.get("Tty"))
+    stdin = qbool(q, "stdin") and bool(cfg.get("OpenStdin"))
+    stdin_once = bool((c.config.get("Docker") or {}).get("StdinOnce", cfg.get("StdinOnce")))
     wanted = ({"stdout"} if out else set()) | ({"stderr"} if err else set())
     mine: queue.Queue = queue.Queue()
     running = c.status in ACTIVE
@@ -426,6 +440,8 @@ def attach(req):
                         return
             if req_.gone():
                 return
+            if stdin:
+                _relay_stdin(req_.handler, sock, tty, stdin_once)
             rd = Reader()
             while True:
                 data = sock.recv(65536)
@@ -439,8 +455,78 @@ def attach(req):
                         return
         finally:
             if sock is not None:
-                sock.close()
+                _end_relay(req_.handler, sock)
     return Hijack(run, "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+
+
+def _relay_stdin(handler, sock, tty: bool, stdin_once: bool) -> None:
+    """A thread that sends what the client writes on the hijacked connection to SOCK
+    (the shim's attach socket) as STDIN frames.  At the client's end of input, a
+    StdinOnce container without a tty gets STDIN_EOF and its output goes on; else the
+    attach ends (docker's container/stream/attach.go)."""
+    from dunnage.core.attach import STDIN, STDIN_EOF, frame
+    handler.relay_done = False
+
+    def pump():
+        try:
+            while True:
+                try:
+                    data = handler.rfile.read1(65536)
+                except (OSError, ValueError):
+                    data = b""
+                if handler.relay_done:
+                    return
+                if not data:
+                    if stdin_once and not tty:
+                        sock.sendall(frame(STDIN_EOF))
+                    else:
+                        sock.shutdown(socket.SHUT_RDWR)  # the output's loop ends
+                    return
+                sock.sendall(frame(STDIN, data))
+        except OSError:
+            pass
+    t = threading.Thread(target=pump, daemon=True, name="attach-stdin")
+    handler.relay_thread = t
+    t.start()
+
+
+def _end_relay(handler, sock) -> None:
+    """Stop the stdin relay (if any) and close SOCK: the client's reading side is shut,
+    which wakes the relay's read."""
+    t = getattr(handler, "relay_thread", None)
+    if t is not None:
+        handler.relay_done = True
+        try:
+            handler.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        t.join(5)
+    sock.close()
+
+
+def resize(req):
+    """TIOCSWINSZ on the container's terminal, through the shim's attach socket."""
+    import struct as _struct
+    from dunnage.core import EngineError
+    from dunnage.core.attach import RESIZE, frame
+    e = req.engine()
+    h, w = qint(req.query, "h", 0), qint(req.query, "w", 0)
+    if not (0 <= h <= 0xFFFF and 0 <= w <= 0xFFFF):
+        raise ApiError(400, f"invalid terminal size: {h}x{w}")
+    c = container_of(e, req.params["id"])
+    if c.status not in ACTIVE:
+        raise ApiError(409, f"Container {c.id} is not running")
+    if not (c.config.get("Config") or {}).get("Tty"):
+        return Response(200, None)  # (docker: nothing to resize, no error)
+    try:
+        sock = e.attach_socket(c.id)
+    except EngineError:
+        raise ApiError(409, f"Container {c.id} is not running") from None
+    try:
+        sock.sendall(frame(RESIZE, _struct.pack(">HH", h, w)))
+    finally:
+        sock.close()
+    return Response(200, None)  # (docker: 200, no body)
 
 
 def register(r) -> None:
@@ -459,3 +545,4 @@ def register(r) -> None:
     r.add("GET", "/containers/{id}/top", top)
     r.add("GET", "/containers/{id}/logs", logs)
     r.add("POST", "/containers/{id}/attach", attach)
+    r.add("POST", "/containers/{id}/resize", resize)

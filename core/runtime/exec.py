@@ -140,6 +140,7 @@ def _wait(helper: int, master: Optional[int], interactive: bool) -> int:
                 except OSError:
                     pass
         old_winch = signal.signal(signal.SIGWINCH, winch)
+        winch()  # a change before the handler was in (the API service's first resize) is not lost
     try:
         if stdin_tty:
             _tty.setraw(0)

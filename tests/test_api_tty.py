@@ -1,0 +1,128 @@
+"""The Engine API's terminals and standard input (issue 19): `docker run -it`, `docker
+exec -it`, `docker attach` through a real terminal (tmux), their resizes, stdin without
+a tty, and docker-py's containers.run() that returns the output.  Driven by the real
+clients against the real service on the session's root; what a test makes goes after
+it, pass or fail."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import Tmux, wait_for
+from test_api import DOCKER, IMAGE, request, running_service
+
+
+@pytest.fixture(scope="module")
+def service(session_root):
+    with running_service(session_root, "docker-tty.sock") as sock:
+        yield sock
+
+
+@pytest.fixture
+def docker(service, engine, tmp_path):
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker-config"))
+
+    def run(*args, timeout=60, input=None) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, "-H", f"unix://{service}", *args], capture_output=True, env=env,
+                              timeout=timeout, input=input)
+    run.cmd = f"DOCKER_CONFIG={tmp_path / 'docker-config'} {DOCKER} -H unix://{service}"
+    return run
+
+
+def test_cli_run_it_terminal_resize_and_exit_code(docker, engine):
+    with Tmux(f"{docker.cmd} run -it --rm --name api-tty {IMAGE} sh; echo EXITED=$?; sleep 60") as t:
+        wait_for(lambda: "/ #" in t.screen(), timeout=30)
+        t.keys("tty; stty size; echo sum=$((40+2))", "Enter")
+        wait_for(lambda: "sum=42" in t.screen(), timeout=10)
+        assert "/dev/pts/0" in t.screen() and "20 90" in t.screen()
+        t.resize(70, 15)  # the CLI's SIGWINCH: POST /containers/{id}/resize
+        wait_for(lambda: (t.keys("clear; stty size", "Enter"), "15 70" in t.screen())[1], timeout=10, interval=0.3)
+        t.keys("exit 3", "Enter")
+        wait_for(lambda: "EXITED=3" in t.screen(), timeout=20)
+    assert all(c.name != "api-tty" for c in engine.containers(all_=True))
+
+
+def test_cli_run_it_detach_keys_and_attach_again(docker, engine):
+    with Tmux(f"{docker.cmd} run -it --name api-detach {IMAGE} sh; echo EXITED=$?; sleep 60") as t:
+        wait_for(lambda: "/ #" in t.screen(), timeout=30)
+        t.keys("echo first", "Enter")
+        wait_for(lambda: "first" in t.screen().split("echo first", 1)[-1], timeout=10)
+        t.keys("C-p", "C-q")
+        wait_for(lambda: "EXITED=0" in t.screen(), timeout=10)
+    assert engine.container("api-detach").status == "running"  # the end of the attach's input left sh alone
+    with Tmux(f"{docker.cmd} attach api-detach; echo EXITED=$?; sleep 60") as t:
+        def prompt() -> bool:
+            t.keys("Enter")
+            return "/ #" in t.screen()
+        wait_for(prompt, timeout=20, interval=0.3)
+        t.keys("echo again-$((1+1))", "Enter")
+        wait_for(lambda: "again-2" in t.screen(), timeout=20)
+        t.keys("exit 9", "Enter")
+        wait_for(lambda: "EXITED=9" in t.screen(), timeout=20)
+    c = engine.container("api-detach")
+    assert c.status == "exited" and c.state["ExitCode"] == 9
+
+
+def test_cli_exec_it_terminal_resize_and_exit_code(docker, engine):
+    assert docker("run", "-d", "--name", "api-exec-tty", IMAGE, "sleep", "1000").returncode == 0
+    with Tmux(f"{docker.cmd} exec -it api-exec-tty sh; echo EXITED=$?; sleep 60") as t:
+        wait_for(lambda: "/ #" in t.screen(), timeout=30)
+        t.keys("tty; stty size; echo sum=$((40+2))", "Enter")
+        wait_for(lambda: "sum=42" in t.screen(), timeout=10)
+        assert "/dev/pts/" in t.screen() and "20 90" in t.screen()
+        t.resize(70, 15)  # the CLI's SIGWINCH: POST /exec/{id}/resize
+        wait_for(lambda: (t.keys("clear; stty size", "Enter"), "15 70" in t.screen())[1], timeout=10, interval=0.3)
+        t.keys("exit 4", "Enter")
+        wait_for(lambda: "EXITED=4" in t.screen(), timeout=20)
+    assert engine.container("api-exec-tty").status == "running"
+    r = docker("exec", "-t", "api-exec-tty", "sh", "-c", "echo tty-$(tty | cut -c1-9)")
+    assert (r.returncode, r.stdout) == (0, b"tty-/dev/pts/\r\n")  # a terminal: its newline is CR LF
+
+
+def test_cli_stdin_without_a_tty(docker, engine):
+    r = docker("run", "--rm", "-i", IMAGE, "sh", "-c", "cat; echo done; exit 6", input=b"hello\nworld\n")
+    assert (r.returncode, r.stdout, r.stderr) == (6, b"hello\nworld\ndone\n", b"")
+    assert docker("run", "-d", "--name", "api-exec-in", IMAGE, "sleep", "1000").returncode == 0
+    r = docker("exec", "-i", "api-exec-in", "sh", "-c", "wc -l; exit 2", input=b"a\nb\nc\n")
+    assert (r.returncode, r.stdout.strip()) == (2, b"3")
+    r = docker("exec", "api-exec-in", "sh", "-c", "cat; echo eof")  # no -i: stdin is empty
+    assert (r.returncode, r.stdout) == (0, b"eof\n")
+
+
+def test_resize_endpoints(service, docker):
+    cid = request(service, "POST", "/containers/create?name=api-resize",
+                  {"Image": IMAGE, "Cmd": ["sleep", "1000"], "Tty": True, "OpenStdin": True})[1]["Id"]
+    assert request(service, "POST", "/containers/api-resize/resize?h=10&w=20")[0] == 409  # not running
+    assert request(service, "POST", f"/containers/{cid}/start")[0] == 204
+    assert request(service, "POST", "/containers/api-resize/resize?h=33&w=44")[0] == 200
+    st, body = request(service, "POST", "/containers/api-resize/resize?h=x&w=44")
+    assert st == 400 and "invalid value for h" in body["message"]
+    assert request(service, "POST", "/containers/nosuch/resize?h=1&w=1")[0] == 404
+    st, x = request(service, "POST", f"/containers/{cid}/exec",
+                    {"Cmd": ["stty", "size"], "Tty": True, "AttachStdout": True})
+    assert st == 201
+    assert request(service, "POST", f"/exec/{x['Id']}/resize?h=12&w=34")[0] == 200  # kept for its start
+    assert request(service, "POST", "/exec/nosuch/resize?h=1&w=1")[0] == 404
+    st, out = request(service, "POST", f"/exec/{x['Id']}/start", {"Detach": False, "Tty": True})
+    assert (st, out) == (200, b"12 34\r\n")
+    st, info = request(service, "GET", f"/exec/{x['Id']}/json")
+    assert (info["ExitCode"], info["ProcessConfig"]["tty"]) == (0, True)
+    # the container's own terminal took the resize
+    r = docker("exec", "api-resize", "stty", "-F", "/dev/pts/0", "size")
+    assert r.stdout.strip() == b"33 44", r.stderr
+
+
+def test_sdk_run_returns_the_output(service):
+    import docker as dockerpy
+    client = dockerpy.DockerClient(base_url=f"unix://{service}", timeout=60)
+    try:
+        assert client.containers.run(IMAGE, ["sh", "-c", "echo hi; echo err >&2"], remove=True) == b"hi\n"
+        out = client.containers.run(IMAGE, ["sh", "-c", "echo hi; echo err >&2"], stderr=True, remove=True)
+        assert out == b"hi\nerr\n"
+        with pytest.raises(dockerpy.errors.ContainerError) as e:
+            client.containers.run(IMAGE, ["sh", "-c", "echo bad >&2; exit 3"], stderr=True, remove=True)
+        assert e.value.exit_status == 3 and b"bad" in e.value.stderr
+    finally:
+        client.close()
