@@ -6,7 +6,9 @@ into, dockerfile_name) unpacks a tar stream (plain or compressed) into INTO firs
 absolute names, `..` and writes through links (a member under a link is never written
 outside INTO).  Either way:
 
-- excluded(rel): whether .dockerignore leaves REL out;
+- excluded(rel): whether .dockerignore leaves REL out; present(rel): whether the build
+  sees REL (an ignored directory counts where a `!` exception keeps something in it);
+- glob(pattern): the paths a COPY source names (Go's filepath.Match per component);
 - resolve(rel): REL inside the context with its links followed; `..` above the root and
   links leading out of the context (absolute, or climbing above it) are a ContextError;
 - walk(rel): the entries a COPY of directory REL sees, in order, as BuildKit's fsutil
