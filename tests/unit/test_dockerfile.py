@@ -939,3 +939,35 @@ def test_whitespace_is_gos():
 def test_lexer_words_split_on_gos_spaces_only():
     assert Lex("\\").process_words("a\x1cb c\u3000d", {}) == ["a\x1cb", "c", "d"]
     assert Lex("\\").process_word("$A²", {"A": "x"}) == "x²"
+
+
+# -- instructions/parse_heredoc_test.go ------------------------------------------------------
+
+@pytest.mark.parametrize("text, sources, dest", [
+    ("COPY /foo /bar", ["/foo"], "/bar"),
+    ("COPY <<EOF /bar\nEOF", [H("EOF", "", True, False)], "/bar"),
+    ("COPY <<EOF /bar\nTESTING\nEOF", [H("EOF", "TESTING\n", True, False)], "/bar"),
+    ("COPY <<-EOF /bar\n\tTESTING\nEOF", [H("EOF", "TESTING\n", True, True)], "/bar"),
+    ("COPY <<'EOF' /bar\nTESTING\nEOF", [H("EOF", "TESTING\n", False, False)], "/bar"),
+    ("COPY <<EOF1 <<EOF2 /bar\nthis is the first file\nEOF1\nthis is the second file\nEOF2",
+     [H("EOF1", "this is the first file\n", True, False), H("EOF2", "this is the second file\n", True, False)], "/bar"),
+    ("COPY <<EOF foo.txt /bar\nthis is inline\nEOF", [H("EOF", "this is inline\n", True, False), "foo.txt"], "/bar"),
+    ('COPY <<EOF /quotes\n"quotes"\nEOF', [H("EOF", '"quotes"\n', True, False)], "/quotes"),
+])
+def test_copy_heredoc(text, sources, dest):
+    copy = parse("FROM a\n" + text).stages[0].instructions[0]
+    assert (copy.sources, copy.dest) == (sources, dest)
+
+
+@pytest.mark.parametrize("text, is_json, args, docs", [
+    ('RUN ["ls", "/"]', True, ["ls", "/"], []),
+    ('RUN ["<<EOF"]', True, ["<<EOF"], []),
+    ("RUN ls /", False, ["ls /"], []),
+    ("RUN <<EOF\nls /\nwhoami\nEOF", False, ["<<EOF"], [H("EOF", "ls /\nwhoami\n", True, False)]),
+    ("RUN <<'EOF' | python\nprint(\"hello\")\nprint(\"world\")\nEOF", False, ["<<'EOF' | python"],
+     [H("EOF", 'print("hello")\nprint("world")\n', False, False)]),
+    ("RUN <<-EOF\n\techo test\nEOF", False, ["<<-EOF"], [H("EOF", "echo test\n", True, True)]),
+])
+def test_run_heredoc(text, is_json, args, docs):
+    run = parse("FROM a\n" + text).stages[0].instructions[0]
+    assert (run.json, run.args, run.heredocs) == (is_json, args, docs)
