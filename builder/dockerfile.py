@@ -1006,8 +1006,47 @@ def parse(text: str) -> Dockerfile:
         stages[-1].instructions.append(ins)
     if not stages:
         raise DockerfileError("dockerfile contains no stages to build", nodes[-1][1])
-    return Dockerfile(stages=stages, meta_args=meta, escape=d.escape, syntax=d.seen.get("syntax"), warnings=d.warnings,
+    return Dockerfile(stages=stages, meta_args=meta, escape=d.escape, syntax=detect_syntax(text), warnings=d.warnings,
                       meta_instructions=meta_ins)
+
+
+def _directive_of(key: str, text: str, prefix: str) -> Optional[str]:
+    """KEY's value among the directive lines at the top of TEXT written as PREFIX key=value."""
+    seen: set[str] = set()
+    for line in text.split("\n"):
+        if not line.startswith(prefix):
+            return None
+        m = _DIRECTIVE.match(line[len(prefix):].lstrip(_GO_WS))
+        if not m or m.group(1).lower() not in _DIRECTIVES:
+            return None
+        k = m.group(1).lower()
+        if k in seen:
+            return None
+        seen.add(k)
+        if k == key:
+            return m.group(2)
+    return None
+
+
+def detect_syntax(text: str) -> Optional[str]:
+    """The frontend a `# syntax=REF` directive names (its first word), as BuildKit's
+    DetectSyntax finds it: after a BOM and a #! line, as `#` or `//` directives, or a JSON
+    object's "syntax"; None if there is none.  dunnage accepts it and builds with its own."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    first, nl, rest = text.partition("\n")
+    if first.startswith("#!"):
+        text = rest
+    for prefix in ("#", "//"):
+        value = _directive_of("syntax", text, prefix)
+        if value is not None:
+            return value.split(" ", 1)[0]
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    value = obj.get("syntax") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def parse_onbuild(expression: str, escape: str = "\\", line: int = 0) -> Instruction:

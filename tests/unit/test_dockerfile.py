@@ -971,3 +971,29 @@ def test_copy_heredoc(text, sources, dest):
 def test_run_heredoc(text, is_json, args, docs):
     run = parse("FROM a\n" + text).stages[0].instructions[0]
     assert (run.json, run.args, run.heredocs) == (is_json, args, docs)
+
+
+# -- parser/directives_test.go ---------------------------------------------------------------
+
+@pytest.mark.parametrize("text, ref", [
+    ("# syntax = dockerfile:experimental // opts\nFROM busybox\n", "dockerfile:experimental"),
+    ("#!/bin/sh\n# syntax = dockerfile:experimental\nFROM busybox\n", "dockerfile:experimental"),
+    ("FROM busybox\nRUN ls\n", None),
+    ("//syntax=foo\n//key=value", "foo"),
+    ("#!/bin/sh\n//syntax=x", "x"),
+    ('{"syntax": "foo", "bar": ["abc"]}', "foo"),
+    ('{"syntax": "foo"', None),
+    ('{"syntax": "foo"}\n# syntax=bar', None),
+    ("\ufeff# syntax = myfrontend\nFROM busybox\n", "myfrontend"),
+    ("# escape=`\n# syntax=a/b:1\nFROM x", "a/b:1"),
+    ("# comment\n# syntax=a/b:1\nFROM x", None),
+])
+def test_detect_syntax(text, ref):
+    assert dfmod.detect_syntax(text) == ref
+
+
+def test_directive_names_any_case_and_unknown_keys_end_them():
+    assert parse("# EScape=`\n# KEY = FOO bar\n# smth\nFROM a\nRUN a `\n b").escape == "`"
+    assert parse("#escape=\\\n# key = FOO bar\nFROM a\n").escape == "\\"
+    assert parse("# syntax = x // opts\nFROM a\n").syntax == "x"
+    assert parse("# check = skip=all\n# escape=`\nFROM a\n").escape == "`"
