@@ -59,13 +59,19 @@ def create(root: str, cid: str, bundle_dir: str, pid_file: Optional[str] = None,
         made_cgroup = True
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         if b.pid_namespace_path:
             fd = os.open(b.pid_namespace_path, os.O_RDONLY | os.O_CLOEXEC)
             setns(fd, CLONE_NEWPID)  # our children's: the init is forked into it
             os.close(fd)
         elif b.new_pid_namespace:
             unshare(CLONE_NEWPID)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # what we start next (hooks) is ours again, not the container's
+                setns(own_pidns, CLONE_NEWPID)
+                os.close(own_pidns)
         if pid == 0:
             try:
                 os.close(err_r)

@@ -62,7 +62,7 @@ def _dunnage_cgroups() -> set[str]:
     libpod_parent (the tests that compare with podman must not leave it)."""
     out = set()
     for r in cgroup_roots():
-        for parent in ("dunnage", "libpod_parent"):
+        for parent in ("dunnage", "libpod_parent", "dunnage-runtime"):
             d = os.path.join(r, parent)
             if os.path.isdir(d):
                 out.add(d)

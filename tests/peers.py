@@ -105,9 +105,9 @@ class Podman:
 
     RUN = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
-    def __init__(self):
+    def __init__(self, runtime: str = "runc"):
         self.dir = Path(tempfile.mkdtemp(prefix="dpod-"))
-        self.cmd = ["podman", "--root", str(self.dir / "root"), "--runroot", str(self.dir / "run"), "--runtime", "runc"]
+        self.cmd = ["podman", "--root", str(self.dir / "root"), "--runroot", str(self.dir / "run"), "--runtime", runtime]
         self.had_parent = {r for r in cgroup_roots() if os.path.isdir(os.path.join(r, "libpod_parent"))}
 
     def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -115,6 +115,11 @@ class Podman:
 
     def run(self, image: str, *command: str) -> subprocess.CompletedProcess:
         return self("run", "--rm", *self.RUN, image, *command)
+
+    def with_runtime(self, runtime: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """The same store through another OCI runtime (--runtime RUNTIME)."""
+        cmd = self.cmd[:self.cmd.index("--runtime") + 1] + [runtime]
+        return subprocess.run(cmd + list(args), capture_output=True, timeout=timeout)
 
     def close(self) -> None:
         self("rm", "-af")
@@ -230,7 +235,7 @@ class Dockerd:
 
     DOCKERD, DOCKER = "/usr/sbin/dockerd", "/usr/bin/docker"
 
-    def __init__(self):
+    def __init__(self, extra_args: tuple[str, ...] = ()):
         for exe in (self.DOCKERD, self.DOCKER):
             if not os.access(exe, os.X_OK):
                 raise RuntimeError(f"{exe} is missing: install Debian's docker.io "
@@ -253,7 +258,7 @@ class Dockerd:
                 [self.DOCKERD, "--host", f"unix://{self.sock}", "--data-root", str(self.dir / "data"),
                  "--exec-root", str(self.dir / "exec"), "--pidfile", str(self.dir / "dockerd.pid"),
                  "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge", self.bridge,
-                 "--cgroup-parent", "/" + self.cgroup_parent, "--storage-driver", "overlay2"],
+                 "--cgroup-parent", "/" + self.cgroup_parent, "--storage-driver", "overlay2", *extra_args],
                 stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
             end = time.monotonic() + 60
             while self("version", timeout=10).returncode != 0:

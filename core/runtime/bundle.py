@@ -128,8 +128,8 @@ def _limits(res: dict, nodes: list[dict]) -> Limits:
                 rules.append(rule)
             elif kind == "a" and (d.get("access") or "rwm") == "rwm":
                 rules = []  # deny everything: start again from nothing
-            else:
-                raise BundleError(f"linux.resources.devices: a deny rule other than 'deny all' ({rule}) is not supported")
+            else:  # one device denied (dockerd's c 10:229): what allowed it before goes; wildcards stay
+                rules = [r for r in rules if r.split()[:2] != rule.split()[:2]]
         devices = rules + list(DEFAULT_DEVICES) + [
             f"{'c' if d['type'] == 'u' else d['type']} {d.get('major', 0)}:{d.get('minor', 0)} rwm"
             for d in nodes if d.get("type") in ("c", "b", "u")]

@@ -45,6 +45,17 @@ def exec_or_report(argv: list[str], env: dict, err_fd: int) -> None:
         fail_exit(err_fd, *exec_error(argv[0], e))
 
 
+def _look_path(cmd0: str, env: dict, err_fd: int) -> None:
+    """Report (and exit) now if CMD0 cannot be exec'd: found in PATH, or as given with a slash."""
+    paths = [cmd0] if "/" in cmd0 else [os.path.join(d or ".", cmd0)
+                                         for d in env.get("PATH", os.defpath).split(":")]
+    for p in paths:
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return
+    e = OSError(errno.EACCES if any(os.path.exists(p) for p in paths) else errno.ENOENT, "")
+    fail_exit(err_fd, *exec_error(cmd0, e))
+
+
 def read_report(fd: int, default_code: int) -> tuple[int, str] | None:
     """The other end of the error pipe: None once the child exec'd (EOF, nothing
     written), else (code, message).  Closes FD."""
@@ -241,6 +252,7 @@ def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stder
             os.read(go_fd, 1)  # until the shim has a client attached (or gives up)
             os.close(go_fd)
         if fifo is not None:
+            _look_path(spec.process.argv[0], env, err_fd)  # a missing program fails create, as with runc
             os.write(ready_fd, b"r")
             os.close(ready_fd)
             w = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)  # until `start` reads

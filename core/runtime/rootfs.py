@@ -139,8 +139,12 @@ def _mount_cgroup_hierarchies(target: str, hier, flags: int, privileged: bool, o
     (unless PRIVILEGED); with OWN (controllers -> this process's group), its groups bound
     from the host's hierarchies instead."""
     for mp, fstype, opts in hier:
-        if not mp.startswith("/sys/fs/cgroup/") or "name=" in opts:
-            continue  # named hierarchies (systemd's) are not the container's business
+        if not mp.startswith("/sys/fs/cgroup/"):
+            continue
+        if own is None and "name=" in opts:
+            continue  # named hierarchies (systemd's) are not a docker container's business
+        if own is not None and fstype == "cgroup2":
+            continue  # runc binds a hybrid host's v1 groups (named ones too), not its unified one
         name = os.path.basename(mp)
         sub = os.path.join(target, name)
         _mkdir(sub)
