@@ -6,6 +6,7 @@ tests/unit/data/buildkit (moby/buildkit 73ed6825, Apache-2.0); the Go tests' inl
 ported as data here.  Pure: no root, no kernel."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -997,3 +998,24 @@ def test_directive_names_any_case_and_unknown_keys_end_them():
     assert parse("#escape=\\\n# key = FOO bar\nFROM a\n").escape == "\\"
     assert parse("# syntax = x // opts\nFROM a\n").syntax == "x"
     assert parse("# check = skip=all\n# escape=`\nFROM a\n").escape == "`"
+
+
+# -- instructions/bflag_test.go (COPY's chown a string flag, link a bool one) -----------------
+
+@pytest.mark.parametrize("given, want", [
+    ([], {}), (["--"], {}), (["--", "--bogus"], {}), (["--chown="], {"chown": [""]}), (["--chown=BYE"], {"chown": ["BYE"]}),
+    (["--link"], {"link": ["true"]}), (["--link=true"], {"link": ["true"]}), (["--link=false"], {"link": ["false"]}),
+    (["--link=TRUE"], {"link": ["true"]}), (["--link", "--chown=BYE"], {"link": ["true"], "chown": ["BYE"]}),
+    (["--exclude=a", "--exclude=b"], {"exclude": ["a", "b"]}),
+])
+def test_builder_flags(given, want):
+    assert dfmod._parse_flags("COPY", given) == want
+
+
+@pytest.mark.parametrize("given, message", [
+    (["--chown"], "missing a value on flag: --chown"), (["--link=false1"], "expecting boolean value for flag --link, not: false1"),
+    (["--linkx"], "unknown flag: --linkx"), (["-x"], "arg should start with -- : -x"), (["--exclude"], "missing a value on flag: --exclude"),
+])
+def test_builder_flags_refused(given, message):
+    with pytest.raises(dfmod._Fault, match=re.escape(message)):
+        dfmod._parse_flags("COPY", given)
