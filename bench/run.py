@@ -15,6 +15,8 @@ net:   busybox nc (a sink) and httpd in a container with published ports:
        one TCP connection pushing 256 MiB, and 300 HTTP connections one after
        another, through the published port on 127.0.0.1, straight to the
        container's address, and through podman's published port (bridge).
+runtime: `podman run --rm --network none busybox true` with dunnage-runtime as
+       podman's OCI runtime against the same with runc, alternated.
 mem:   10 idle containers each: PSS of dunnage's shim + FUSE server per
        container against podman's conmon, and `run -d` to running.
 sample: one sampling round of 100 running containers (CPU, memory, IO,
@@ -125,6 +127,34 @@ def bench_start(runs: int) -> dict:
         from dunnage.core.net.config import Networks
         from dunnage.core.store import Store
         Networks(Store(str(work / "dunnage"))).destroy_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_runtime(runs: int) -> dict:
+    """podman run --rm with dunnage-runtime as its OCI runtime against the same with runc."""
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    podman = Podman()
+    try:
+        tarball = work / "busybox.tar"
+        tarball.write_bytes(busybox_rootfs_tar())
+        r = podman("import", str(tarball), "localhost/busybox")
+        if r.returncode != 0:
+            raise SystemExit(f"podman import failed: {r.stderr.decode()}")
+        runc = podman.cmd + ["run", "--rm", *Podman.RUN, "localhost/busybox", "true"]
+        ours = list(runc)
+        ours[ours.index("--runtime") + 1] = str(Path(sys.executable).parent / "dunnage-runtime")
+        for _ in range(2):
+            timed(ours), timed(runc)
+        ot, rt = [], []
+        for _ in range(runs):
+            ot.append(timed(ours))
+            rt.append(timed(runc))
+        os_, rs = summary(ot), summary(rt)
+        return {"name": "runtime", "what": "podman run --rm --network none busybox true: dunnage-runtime vs runc",
+                "dunnage": os_, "runc": rs, "ratio": os_["median_s"] / rs["median_s"]}
+    finally:
+        podman.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -817,7 +847,7 @@ def bench_soak(runs: int) -> dict:
         _discard(e, work)
 
 
-BENCHES = {"start": bench_start, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "fs-walk": bench_fs_walk,
+BENCHES = {"start": bench_start, "runtime": bench_runtime, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "fs-walk": bench_fs_walk,
            "fs-real": bench_fs_real,
            "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak}
 
