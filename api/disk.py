@@ -89,19 +89,25 @@ _CONFIG_CHANGES = ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "
 
 
 def commit(req):
-    """docker commit: the body's Config fields (Cmd, Env, ...) change the image's; the
-    Dockerfile instructions of `changes` are not served yet (400, nothing made)."""
+    """docker commit: the body's Config fields (Cmd, Env, ...) change the image's, then
+    the Dockerfile instructions of `changes` (CMD, ENV, ...; 400 for a bad one, nothing
+    made), as dockerd applies them over the Config."""
+    from dunnage.core.images.changes import parse_changes
     q = req.query
     ref = qstr(q, "container")
     if not ref:
         raise ApiError(400, "container is required")
-    if [c for c in q.get("changes", []) if c.strip()]:
-        raise ApiError(400, "commit's changes (Dockerfile instructions) are not served through the API yet: "
-                            "set them in the body's Config")
     body = req.json({}) or {}
     if not isinstance(body, dict):
         raise ApiError(400, "invalid commit request: a JSON object (the Config) expected")
     changes = {k: body[k] for k in _CONFIG_CHANGES if body.get(k) is not None}
+    for k, v in parse_changes([c for c in q.get("changes", []) if c.strip()]).items():
+        if k == "Env":
+            changes["Env"] = list(changes.get("Env") or []) + v
+        elif k in ("Labels", "Volumes", "ExposedPorts"):
+            changes[k] = {**(changes.get(k) or {}), **v}
+        else:
+            changes[k] = v
     e = req.engine()
     cid = container_of(e, ref).id
     repo, tag = qstr(q, "repo"), qstr(q, "tag")

@@ -27,6 +27,7 @@ from .errors import ApiError, NotModified, from_engine
 from .responses import Hijack, Response, Stream
 
 MAX_BODY = 16 << 20
+TOO_LARGE = "http: request body too large"  # Go's net/http (MaxBytesReader), dockerd's server
 
 
 class Request:
@@ -111,12 +112,12 @@ class Handler(BaseHTTPRequestHandler):
                         pass
                     return bytes(out)
                 if len(out) + n > MAX_BODY:
-                    raise ApiError(413, "request body too large")
+                    raise ApiError(413, TOO_LARGE)
                 out += self.rfile.read(n)
                 self.rfile.readline(3)
         n = int(self.headers.get("Content-Length") or 0)
         if n > MAX_BODY:
-            raise ApiError(413, "request body too large")
+            raise ApiError(413, TOO_LARGE)
         return self.rfile.read(n) if n > 0 else b""
 
     def _dispatch(self) -> None:

@@ -372,7 +372,7 @@ def test_bad_bodies_and_hangups_leave_the_service_serving(api, engine):
     while chunk := s.recv(4096):  # the service answers and closes: the body was not read
         answer += chunk
     s.close()
-    assert answer.startswith(b"HTTP/1.1 413") and b'"message": "request body too large"' in answer
+    assert answer.startswith(b"HTTP/1.1 413") and b'"message": "http: request body too large"' in answer
     st, body = request(api, "POST", "/containers/create", [1, 2])
     assert st == 400
     st, body = request(api, "POST", "/containers/create", {"Image": IMAGE, "Cmd": "not a list of strings"})
