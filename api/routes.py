@@ -5,8 +5,9 @@ from .router import Router
 
 
 def build() -> Router:
-    from . import archive, containers, disk, events, exec as exec_, images, networks, stats, system, volumes
+    from . import archive, build as build_, containers, disk, events, exec as exec_, images, networks, stats, system
+    from . import volumes
     r = Router()
-    for mod in (system, events, disk, containers, stats, archive, exec_, images, networks, volumes):
+    for mod in (system, events, disk, containers, stats, archive, exec_, images, networks, volumes, build_):
         mod.register(r)
     return r

@@ -1,11 +1,10 @@
-"""System endpoints: /_ping, /version, /info; /build until the build issue lands."""
+"""System endpoints: /_ping, /version, /info (/build is api/build.py's)."""
 from __future__ import annotations
 
 import os
 import platform
 
 from .version import API_VERSION, MIN_API_VERSION
-from .errors import ApiError
 from .responses import Response
 
 
@@ -35,12 +34,7 @@ def info(req):
     return req.engine().info()
 
 
-def build(req):
-    raise ApiError(501, "dunnage does not build images yet: /build arrives with the build issue")
-
-
 def register(r) -> None:
     r.add("GET", "/_ping", ping)
     r.add("GET", "/version", version)
     r.add("GET", "/info", info)
-    r.add("POST", "/build", build)

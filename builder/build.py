@@ -214,7 +214,7 @@ class Builder:
                 return self._workdir(ins, state, key, args_used, n)
         except RunFailed as err:
             self.progress.error(n, str(err))
-            raise StepFailed(f"{label}: {err}", err.exit_code) from None
+            raise StepFailed(f"{label}: {err}", err.process_code) from None
         except Exception as err:
             if hasattr(err, "exit_code"):
                 self.progress.error(n, str(err))

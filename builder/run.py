@@ -19,11 +19,12 @@ from . import layers
 
 
 class RunFailed(System):
-    """A RUN's command ended with a non-zero code (the build's exit code is 1, as docker's)."""
+    """A RUN's command ended with PROCESS_CODE (the build's exit code is 1, as BuildKit's; the
+    classic builder's API stream carries the command's own)."""
 
-    def __init__(self, message: str, exit_code: int):
+    def __init__(self, message: str, process_code: int):
         super().__init__(message, 1)
-        self.exit_code = exit_code
+        self.process_code = process_code
 
 
 def run_step(engine, config: dict, argv: list[str], env: list[str], network: Optional[str],

@@ -1,0 +1,75 @@
+"""POST /build through `dunnage system service` (issue 20): Debian's docker CLI with the
+classic builder (DOCKER_BUILDKIT=0) and docker-py's images.build run dunnage's builder."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import uuid
+
+import pytest
+
+from conftest import cli
+from test_api import DOCKER, running_service
+
+BASE = "local/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def sock(session_root):
+    with running_service(session_root, "build.sock") as s:
+        yield s
+
+
+def test_docker_cli_classic_build(session_root, engine, sock, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "msg").write_text("through the API\n")
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nARG V=1\nCOPY msg /msg\nRUN cat /msg > /copied && echo v=$V\n"
+                                    'CMD ["cat", "/copied"]\n')
+    tag = f"api-built-{uuid.uuid4().hex[:8]}:1"
+    env = dict(os.environ, DOCKER_BUILDKIT="0", DOCKER_CONFIG=str(tmp_path / "cfg"))
+    r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "build", "-t", tag, "--build-arg", "V=2", str(ctx)],
+                       capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "Step 1/3 : FROM local/busybox:latest" in r.stdout and "v=2" in r.stdout
+    assert f"Successfully tagged {tag}" in r.stdout
+    out = cli(session_root, "run", "--rm", tag)
+    assert out.stdout == b"through the API\n"
+    r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "build", "-q", str(ctx)], capture_output=True, text=True,
+                       env=env, timeout=180)
+    assert r.returncode == 0 and r.stdout.strip().startswith("sha256:"), r.stderr
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN exit 7\n")
+    r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "build", str(ctx)], capture_output=True, text=True, env=env,
+                       timeout=180)
+    assert r.returncode == 7 and "exit code: 7" in r.stderr  # the classic builder's CLI exits with RUN's code
+
+
+def test_docker_py_images_build(session_root, engine, sock):
+    import docker
+    client = docker.DockerClient(base_url=f"unix://{sock}", timeout=120)
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            data = f"FROM {BASE}\nLABEL via=docker-py\nRUN echo sdk > /sdk\n".encode()
+            ti = tarfile.TarInfo("Dockerfile")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        buf.seek(0)
+        tag = f"sdk-built-{uuid.uuid4().hex[:8]}"
+        img, logs = client.images.build(fileobj=buf, custom_context=True, tag=tag)
+        assert img.labels == {"via": "docker-py"} and f"{tag}:latest" in img.tags
+        assert any("Step 2/2" in (x.get("stream") or "") or "Step 3/3" in (x.get("stream") or "") for x in logs)
+        assert cli(session_root, "run", "--rm", tag, "cat", "/sdk").stdout == b"sdk\n"
+        bad = io.BytesIO()
+        with tarfile.open(fileobj=bad, mode="w") as tf:
+            data = f"FROM {BASE}\nRUN false\n".encode()
+            ti = tarfile.TarInfo("Dockerfile")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        bad.seek(0)
+        with pytest.raises(docker.errors.BuildError, match="exit code: 1"):
+            client.images.build(fileobj=bad, custom_context=True)
+    finally:
+        client.close()
