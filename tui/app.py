@@ -11,10 +11,11 @@ from typing import Optional
 
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from rich.text import Text
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from dunnage.core import Engine, EngineError
@@ -23,20 +24,52 @@ from dunnage.core.units import bytes_binary
 from .chart import Chart
 from .logview import LogsScreen
 from .table import LiveTable
-from .page import cpu_ceiling, cpu_chart, mem_chart, not_running, rate
-from .rows import ports_text, status_text
+from .page import HOST_MEMORY, cpu_ceiling, cpu_chart, mem_chart, not_running, rate
+from .rows import ports_text, short_ids, status_text
 
 HISTORY = 60
 # the least needed column last, so 80 columns show everything that moves
 COLUMNS = [("name", "NAME"), ("status", "STATUS"), ("cpu", "CPU %"), ("mem", "MEM USED / LIMIT"),
-           ("net", "NET ↓/↑"), ("io", "DISK R/W"), ("pids", "PIDS"), ("ports", "PORTS"), ("image", "IMAGE")]
+           ("net", "NET ↓/↑ B/s"), ("io", "DISK R/W B/s"), ("pids", "PIDS"), ("ports", "PORTS"), ("image", "IMAGE")]
 
 
-def short_status(state: str, status: str) -> str:
-    """'Up 19 minutes' -> 'Up 19 minutes'; 'Exited (137) 3 hours ago' -> 'Exited (137)'."""
+ACTIVE = ("running", "paused", "restarting")  # listed above the others under every sort
+STATE_RANK = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4}
+DESCENDING = ("cpu", "mem", "net", "io", "pids")  # sorted biggest first at first
+NEAR_LIMIT = 0.9  # memory at this share of a real limit is marked: it thrashes or is OOM-killed soon
+
+
+def short_status(state: str, status: str, oom: bool = False) -> str:
+    """'Up 19 minutes' -> 'Up 19 minutes'; 'Exited (137) 3 hours ago' -> 'Exited (137)', with
+    ' OOM' when the kernel's OOM killer ended it."""
     if state == "exited":
-        return status.split(")")[0] + ")"
+        return status.split(")")[0] + ")" + (" OOM" if oom else "")
     return status
+
+
+STATUS_STYLE = {"running": "green", "paused": "yellow", "restarting": "magenta", "exited": "red",
+                "created": "blue"}  # 16-colour names: readable with TERM=xterm-16color too
+
+
+def status_cell(r: "Row", pending: str = "") -> Text:
+    """The STATUS cell in its state's colour; an OOM kill, an unhealthy check and an
+    action under way stand out."""
+    if pending:
+        return Text(pending, style="bold magenta")
+    text = short_status(r.state, r.status, r.oom_killed)
+    if r.oom_killed and r.state == "exited" or "(unhealthy)" in text:
+        return Text(text, style="bold red")
+    return Text(text, style=STATUS_STYLE.get(r.state, ""))
+
+
+def mem_cell(r: "Row") -> Text | str:
+    """MEM USED / LIMIT, in the alert colour near a limit of its own (not the host's memory)."""
+    if r.state not in ("running", "paused"):
+        return "-"
+    text = f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}"
+    if r.mem_limit and r.mem_limit < HOST_MEMORY and r.mem >= NEAR_LIMIT * r.mem_limit:
+        return Text("⚠ " + text, style="bold red")
+    return text
 
 
 @dataclass
@@ -62,6 +95,7 @@ class Row:
     io_read_rate: float = 0.0
     io_write_rate: float = 0.0
     net_packets: tuple = (0, 0)  # received, sent (totals)
+    oom_killed: bool = False  # the record's State.OOMKilled: the kernel ended it at its memory limit
     ports: str = ""
     cpu_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
@@ -70,26 +104,81 @@ class Row:
     pids_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
+# what help says of an action where its footer word is too short
+HELP = {"cursor_down": "select the next container", "cursor_up": "select the previous one",
+        "mark": "mark / unmark (actions take every mark)", "page": "the container's page: charts, top, inspect",
+        "start": "start", "stop": "stop", "pause": "pause / unpause", "restart": "restart", "kill": "kill",
+        "remove": "remove (asks first if running)", "rename": "rename", "exec_shell": "a shell inside (exit comes back)",
+        "shell": "a shell inside (exit comes back)",
+        "logs": "logs (/ search, n/N next/prev, w save, t time, f follow)",
+        "sort": "sort by the next column: name, CPU, memory, net, disk, status", "reverse": "reverse the sort",
+        "filter": "filter by text or state (running, exited…)", "clear_filter": "clear the filter",
+        "view('images')": "images", "view('volumes')": "volumes", "view('networks')": "networks",
+        "refresh": "refresh now", "help": "this help", "quit": "quit", "app.pop_screen": "back",
+        "command_palette": "command palette"}
+NOTES = ["CPU %: 100 % = one whole core (docker's convention). MEM: usage without reclaimable page cache, "
+         "against the limit (or the host's memory when there is none; ⚠ near a limit). NET, DISK: bytes per "
+         "second. Click a column's header to sort by it. Stopped containers stay below running ones."]
+
+
+def help_rows(screen) -> list[tuple[str, str]]:
+    """(keys, what) of every binding that works on SCREEN, as the keys are now bound
+    (a remap included): its own first, then the dashboard's."""
+    app = screen.app
+    found: dict[str, list[str]] = {}
+    words: dict[str, str] = {}
+    for key, active in screen.active_bindings.items():
+        b = active.binding
+        cls = type(active.node)
+        if active.node is not app and not (cls.__module__.startswith("dunnage") and "BINDINGS" in cls.__dict__):
+            continue  # Textual's widgets' own (a table's page keys)
+        if not active.enabled or (b.action in app.MAIN_ONLY and app.check_action(b.action, ()) is False):
+            continue
+        if b.action == "app.pop_screen" and len(app.screen_stack) == 1:
+            continue
+        found.setdefault(b.action, []).append(app.get_key_display(b))
+        words.setdefault(b.action, HELP.get(b.action, b.description or b.action))
+    for b in (b for bs in app._bindings.key_to_bindings.values() for b in bs):
+        if b.action not in found and b.action in app.MAIN_ONLY and app.check_action(b.action, ()) is not False \
+                and len(app.screen_stack) == 1:  # a key a widget shadows with the same deed (enter)
+            found[b.action] = [app.get_key_display(b)]
+            words[b.action] = HELP.get(b.action, b.description)
+    of_app = {b.action for bs in app._bindings.key_to_bindings.values() for b in bs}
+    own = [a for a in found if a not in of_app]
+    rest = [a for a in found if a not in own]
+    return [(" ".join(dict.fromkeys(found[a])), words[a]) for a in own + rest]
+
+
 class HelpScreen(ModalScreen):
+    """The keys of the screen it was opened over, from the bindings themselves (so a
+    remap in the settings file shows); scrolls with the keyboard where it does not fit."""
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
+    def __init__(self, rows: list[tuple[str, str]], notes: list[str]):
+        super().__init__()
+        self.rows, self.notes = rows, notes
+
     def compose(self) -> ComposeResult:
-        lines = ["[b]dunnage: keys[/b]", ""]
-        for key, what in (("↑/↓ j/k", "select a container"), ("space", "mark / unmark (actions take every mark)"),
-                          ("enter", "the container's page: charts, top, inspect"),
-                          ("s / x", "start / stop"), ("p", "pause / unpause"), ("R", "restart"),
-                          ("K", "kill"), ("d", "remove (asks first if running)"), ("n", "rename"),
-                          ("e", "a shell inside (exit to come back)"),
-                          ("l", "logs (/ search, n/N next/prev, w save, t, f)"),
-                          ("o / O", "sort: name, CPU, memory, net, disk, status / reverse"),
-                          ("/", "filter by text or state; escape clears"),
-                          ("I V N", "images, volumes, networks views"), ("r", "refresh now"),
-                          ("ctrl+p", "command palette"), ("?", "this help"), ("q", "quit")):
-            lines.append(f"  [b]{key:<9}[/b] {what}")
-        lines += ["", "CPU %: 100 % = one whole core (docker's convention).",
-                  "MEM: usage without reclaimable page cache, against the limit",
-                  "(or the host's memory when there is none). NET, DISK: per second.", "", "escape closes"]
-        yield Static("\n".join(lines), id="help-text")
+        from rich.table import Table
+        from textual.containers import VerticalScroll
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column()
+        for keys, what in self.rows:
+            t.add_row(keys, what)
+        with VerticalScroll(id="help"):
+            yield Static("[b]dunnage: keys[/b]  (escape closes; ↑/↓ scroll)", id="help-title")
+            yield Static(t, id="help-text")
+            for n in self.notes:
+                yield Static(n, classes="help-note")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()
+
+
+# the actions the palette offers for a container in each state
+APPLIES = {"running": ("stop", "restart", "pause", "kill", "remove"), "paused": ("unpause", "stop", "kill", "remove"),
+           "restarting": ("stop", "kill", "remove"), "exited": ("start", "remove"), "created": ("start", "remove")}
 
 
 class DunnageCommands(Provider):
@@ -101,8 +190,8 @@ class DunnageCommands(Provider):
         matcher = self.matcher(query)
         cmds = [(f"view {v}", partial(app.action_view, v), f"the {v} view") for v in ("images", "volumes", "networks")]
         for cid, r in list(app.rows.items()):
-            for verb in ("start", "stop", "restart", "pause", "unpause", "kill", "remove"):
-                cmds.append((f"{verb} {r.name}", partial(app.engine_call, verb, cid), f"{r.image} · {r.status}"))
+            for verb in APPLIES.get(r.state, ("remove",)):
+                cmds.append((f"{verb} {r.name}", partial(app.act_on, verb, cid), f"{r.image} · {r.status}"))
             cmds.append((f"logs {r.name}", partial(app.push_screen, LogsScreen(app.engine, cid, r.name)), "follow"))
             cmds.append((f"page {r.name}", partial(app.open_page, cid), "charts, top, inspect"))
         for text, callback, help_text in cmds:
@@ -117,39 +206,46 @@ class DunnageApp(App):
     COMMANDS = App.COMMANDS | {DunnageCommands}
     CSS_PATH = "dunnage.tcss"
     AUTO_FOCUS = "#containers"
+    # the footer shows them in this order and 100 columns cut it off: the most used first
     BINDINGS = [
         Binding("q", "quit", "quit", id="quit"),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("l", "logs", "logs", id="logs"),
+        Binding("e", "exec_shell", "shell", id="exec_shell"),
         Binding("s", "start", "start", id="start"),
         Binding("x", "stop", "stop", id="stop"),
-        Binding("d", "remove", "remove", id="remove"),
-        Binding("e", "exec_shell", "shell", id="exec_shell"),
         Binding("p", "pause", "pause", id="pause"),
-        Binding("R", "restart", "restart", show=False, id="restart"),
-        Binding("r", "refresh", "refresh", id="refresh"),
-        Binding("l", "logs", "logs", id="logs"),
-        Binding("o", "sort", "sort", id="sort"),
-        Binding("O", "reverse", "reverse", show=False, id="reverse"),
+        Binding("d", "remove", "remove", id="remove"),
         Binding("slash", "filter", "filter", id="filter"),
+        Binding("o", "sort", "sort", id="sort"),
+        Binding("R", "restart", "restart", show=False, id="restart"),
+        Binding("r", "refresh", "refresh", show=False, id="refresh"),
+        Binding("O", "reverse", "reverse", show=False, id="reverse"),
         Binding("escape", "clear_filter", "clear filter", show=False, id="clear_filter"),
-        Binding("question_mark", "help", "help", id="help"),
         Binding("j", "cursor_down", "down", show=False, id="cursor_down"),
         Binding("k", "cursor_up", "up", show=False, id="cursor_up"),
         Binding("space", "mark", "mark", show=False, id="mark"),
         Binding("enter", "page", "page", show=False, id="page"),
         Binding("K", "kill", "kill", show=False, id="kill"),
         Binding("n", "rename", "rename", show=False, id="rename"),
-        Binding("I", "view('images')", "images", id="view_images"),
+        Binding("I", "view('images')", "images", show=False, id="view_images"),
         Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
     ]
 
     # the container table's keys do nothing over another screen (images, a page, logs)
-    MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "view", "rename", "sort",
+    MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
+    # ... but these act on the container of its page, and the views open from any screen
+    PAGE_TOO = {"start", "stop", "kill", "pause", "restart"}
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        from .page import ContainerScreen
+        if action == "view":
+            return not isinstance(self.screen, ModalScreen)
         if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
-            return False
+            return action in self.PAGE_TOO and isinstance(self.screen, ContainerScreen)
         return True
 
     def __init__(self, engine: Engine, interval: float = 1.0, theme: str | None = None,
@@ -159,6 +255,8 @@ class DunnageApp(App):
         self.interval = interval
         self.start_theme = theme
         self.start_keys = keys or {}
+        if self.start_keys:
+            self._bindings = remapped(self._bindings, self._normalize_keymap(self.start_keys))
         self.rows: dict[str, Row] = {}
         self._prev: dict = {}  # each container's previous sample (Engine.sample)
         self._events_off = 0
@@ -170,6 +268,7 @@ class DunnageApp(App):
         self._timer = None
         self.marked: set[str] = set()
         self._shown: dict[str, dict] = {}  # the cells on screen, per row
+        self.pending: dict[str, str] = {}  # an action under way, per container: "stopping…"
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -186,8 +285,6 @@ class DunnageApp(App):
     def on_mount(self) -> None:
         if self.start_theme:
             self.theme = self.start_theme
-        if self.start_keys:
-            self.set_keymap(self.start_keys)
         self.query_one("#filter", Input).display = False
         t = self.query_one("#containers", DataTable)
         for key, title in COLUMNS:
@@ -225,7 +322,9 @@ class DunnageApp(App):
                 r.net_hist, r.io_hist, r.pids_hist = old.net_hist, old.io_hist, old.pids_hist
             r.cpu_limit = (c.config["HostConfig"].get("NanoCpus") or 0) / 1e9
             r.cpu_cores, r.cpu_what = cpu_ceiling(r.cpu_limit, c.config["HostConfig"].get("CpusetCpus"))
-            s = self.engine.sample(c) if c.status == "running" else None
+            r.oom_killed = bool(c.state.get("OOMKilled"))
+            # a paused container still holds its memory and processes: sampled too
+            s = self.engine.sample(c) if c.status in ("running", "paused") else None
             if s is not None:
                 prev = self._prev.get(c.id)
                 f = self.engine.stats_between(c, prev, s)
@@ -270,11 +369,15 @@ class DunnageApp(App):
             rows = [r for r in data if f in r.name.lower() or f in r.image.lower() or f in r.status.lower()]
         else:
             rows = list(data)
-        key = {"name": lambda r: r.name, "cpu": lambda r: r.cpu, "mem": lambda r: r.mem,
-               "net": lambda r: r.net_rx_rate + r.net_tx_rate, "io": lambda r: r.io_read_rate + r.io_write_rate,
-               "status": lambda r: (r.state, r.name)}[self.sort_by]
-        rows.sort(key=key, reverse=self.sort_reverse)
-        return rows
+        key = self.SORT_KEYS[self.sort_by]
+        active = sorted((r for r in rows if r.state in ACTIVE), key=key, reverse=self.sort_reverse)
+        rest = sorted((r for r in rows if r.state not in ACTIVE), key=key, reverse=self.sort_reverse)
+        return active + rest  # stopped containers below the live ones, whatever the sort
+
+    SORT_KEYS = {"name": lambda r: r.name, "cpu": lambda r: r.cpu, "mem": lambda r: r.mem,
+                 "net": lambda r: r.net_rx_rate + r.net_tx_rate, "io": lambda r: r.io_read_rate + r.io_write_rate,
+                 "status": lambda r: (STATE_RANK.get(r.state, 9), r.name), "pids": lambda r: r.pids,
+                 "image": lambda r: (r.image, r.name), "ports": lambda r: (r.ports, r.name)}
 
     def _apply(self, data: list[Row]) -> None:
         self.rounds += 1
@@ -285,15 +388,16 @@ class DunnageApp(App):
 
         def cells(r: Row) -> dict:
             running = r.state == "running"
+            sampled = r.state in ("running", "paused")
             return {
                 "name": ("● " if r.id in self.marked else "") + r.name, "image": r.image,
-                "status": short_status(r.state, r.status),
+                "status": status_cell(r, self.pending.get(r.id, "")),
                 "net": f"{rate(r.net_rx_rate)}/{rate(r.net_tx_rate)}" if running else "-",
                 "io": f"{rate(r.io_read_rate)}/{rate(r.io_write_rate)}" if running else "-",
-                "ports": r.ports if running else "",
+                "ports": r.ports if sampled else "",
                 "cpu": f"{r.cpu:6.2f}%" if running else "-",
-                "mem": f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}" if running else "-",
-                "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if running else "-",
+                "mem": mem_cell(r),
+                "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if sampled else "-",
             }
 
         # rows are added, updated and removed in place, then put in order: no
@@ -321,7 +425,8 @@ class DunnageApp(App):
             t.sort("name", key=lambda name: rank[by_name[name]])
         if selected in order:
             t.move_cursor(row=t.get_row_index(selected))
-        arrow = "↑" if self.sort_reverse else "↓"
+        arrow = "↓" if self.sort_reverse else "↑"  # ↑ ascending (A→Z, least first), ↓ descending
+        self._header_arrow(t, arrow)
         self.marked &= set(self.rows)
         sub = f"containers · sort {self.sort_by} {arrow}" + (
             f" · filter “{self.filter_text}”" if self.filter_text else "") + (
@@ -329,6 +434,32 @@ class DunnageApp(App):
         if self.sub_title != sub:
             self.sub_title = sub
         self.update_detail()
+
+    def _header_arrow(self, t: DataTable, arrow: str) -> None:
+        """The sorted column's header carries the arrow."""
+        from textual.widgets.data_table import ColumnKey
+        changed = False
+        for key, title in COLUMNS:
+            label = f"{title} {arrow}" if key == self.sort_by else title
+            col = t.columns.get(ColumnKey(key))
+            if col is not None and col.label.plain != label:
+                col.label = Text(label)
+                col.content_width = max(col.content_width, col.label.cell_len)
+                changed = True
+        if changed:
+            t._require_update_dimensions = True
+            t._clear_caches()
+            t.refresh()
+
+    @on(DataTable.HeaderSelected, "#containers")
+    def header_sort(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it; a second click reverses."""
+        key = event.column_key.value
+        if key == self.sort_by:
+            self.sort_reverse = not self.sort_reverse
+        elif key in self.SORT_KEYS:
+            self.sort_by, self.sort_reverse = key, key in DESCENDING
+        self._apply(list(self.rows.values()))
 
     def action_logs(self) -> None:
         cid = self.selected_id()
@@ -338,7 +469,7 @@ class DunnageApp(App):
     def action_sort(self) -> None:
         i = self.SORTS.index(self.sort_by)
         self.sort_by = self.SORTS[(i + 1) % len(self.SORTS)]
-        self.sort_reverse = self.sort_by in ("cpu", "mem", "net", "io")  # biggest first
+        self.sort_reverse = self.sort_by in DESCENDING  # biggest first
         self._apply(list(self.rows.values()))
 
     def action_reverse(self) -> None:
@@ -380,7 +511,8 @@ class DunnageApp(App):
         slots = HISTORY
         for sel, (data, scale, title) in (("#cpu-chart", cpu_chart(r) if r else ([], None, "CPU %")),
                                           ("#mem-chart", mem_chart(r) if r else ([], None, "MEM"))):
-            self.query_one(sel, Chart).show(data, scale, title, note, slots=slots, window=slots * self.interval)
+            alert = "OOM" in title or "⚠" in title
+            self.query_one(sel, Chart).show(data, scale, title, note, alert, slots=slots, window=slots * self.interval)
 
     @on(DataTable.RowHighlighted)
     def highlighted(self, _event) -> None:
@@ -403,13 +535,21 @@ class DunnageApp(App):
         self.query_one("#containers", DataTable).action_cursor_up()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(help_rows(self.screen), NOTES if len(self.screen_stack) == 1 else []))
 
     def action_refresh(self) -> None:
         self.sample()
 
+    DONE = {"start": "started", "stop": "stopped", "kill": "killed", "remove": "removed", "pause": "paused",
+            "unpause": "unpaused", "restart": "restarted", "rename": "renamed"}
+
     @work(thread=True, group="action")
     def engine_call(self, verb: str, cid: str, arg: str = "") -> None:
+        """VERB on container CID; what happened is said after it did (an error with a
+        short id, as docker's CLI prints them)."""
+        name = self.rows[cid].name if cid in self.rows else cid[:12]
         try:
             if verb == "kill":
                 self.engine.kill(cid)
@@ -427,24 +567,46 @@ class DunnageApp(App):
                 self.engine.unpause(cid)
             elif verb == "restart":
                 self.engine.restart(cid, 10)
+            self.call_from_thread(self.notify, f"{self.DONE[verb]} {name}")
         except EngineError as e:
-            self.call_from_thread(self.notify, str(e), severity="error")
-        self.call_from_thread(self.sample)
+            self.call_from_thread(self.notify, short_ids(str(e)), severity="error")
+        finally:
+            self.call_from_thread(self._acted, cid)
+
+    def _acted(self, cid: str) -> None:
+        self.pending.pop(cid, None)
+        self.sample()
 
     def targets(self) -> list[str]:
-        """The marked containers, or the selected one."""
+        """The container of the page on screen, else the marked ones, or the selected one."""
+        page = self.page_cid()
+        if page is not None:
+            return [page] if page in self.rows else []
         if self.marked:
             return [cid for cid in self.marked if cid in self.rows]
         cid = self.selected_id()
         return [cid] if cid else []
 
+    ING = {"start": "starting", "stop": "stopping", "kill": "killing", "remove": "removing", "pause": "pausing",
+           "unpause": "unpausing", "restart": "restarting"}
+
+    def act_on(self, verb: str, cid: str, ing: str = "") -> None:
+        self.pending[cid] = f"{ing or self.ING[verb]}…"
+        self.engine_call(verb, cid)
+
+    def page_cid(self) -> Optional[str]:
+        from .page import ContainerScreen
+        return self.screen.cid if isinstance(self.screen, ContainerScreen) else None
+
     def _each(self, verb: str, ing: str) -> None:
+        """VERB on each target; its row says "stopping…" while it happens."""
         ids = self.targets()
         if ids:
-            self.notify(f"{ing} {', '.join(self.rows[c].name for c in ids)}")
             for cid in ids:
-                self.engine_call(verb, cid)
+                self.act_on(verb, cid, ing)
             self.marked.clear()
+            if len(self.screen_stack) == 1:
+                self._apply(list(self.rows.values()))
 
     def action_mark(self) -> None:
         cid = self.selected_id()
@@ -481,9 +643,16 @@ class DunnageApp(App):
         self.push_screen(ContainerScreen(self.engine, cid))
 
     def action_view(self, kind: str) -> None:
-        from .views import ImagesScreen, NetworksScreen, VolumesScreen
-        self.push_screen({"images": ImagesScreen, "volumes": VolumesScreen, "networks": NetworksScreen}[kind](
-            self.engine))
+        """Images, volumes or networks, from any screen: one of these views replaces
+        another rather than piling up on it."""
+        from .views import ImagesScreen, NetworksScreen, ResourceScreen, VolumesScreen
+        cls = {"images": ImagesScreen, "volumes": VolumesScreen, "networks": NetworksScreen}[kind]
+        if isinstance(self.screen, cls):
+            return
+        if isinstance(self.screen, ResourceScreen):
+            self.switch_screen(cls(self.engine))
+        else:
+            self.push_screen(cls(self.engine))
 
     def action_rename(self) -> None:
         from .views import AskScreen
@@ -531,6 +700,23 @@ class DunnageApp(App):
                                            "Kill and remove?"), go)
         else:
             go()
+
+
+def remapped(bindings: BindingsMap, keymap: dict[str, str]) -> BindingsMap:
+    """BINDINGS with the settings file's keys, each action in its place (Textual's keymap
+    moves a remapped action to the end of the footer, where 100 columns cut it off);
+    a key a remap takes is no longer the old action's."""
+    taken = {k for keys in keymap.values() for k in keys.split(",")}
+    out, done = [], set()
+    for bs in bindings.key_to_bindings.values():
+        for b in bs:
+            if b.id in keymap:
+                if b.id not in done:
+                    done.add(b.id)
+                    out += [b.with_key(k, key_display=None) for k in keymap[b.id].split(",")]
+            elif b.key not in taken:
+                out.append(b)
+    return BindingsMap(out)
 
 
 def binding_ids() -> set[str]:

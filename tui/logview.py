@@ -31,13 +31,39 @@ from textual.widgets import Footer, Header
 from dunnage.core import Engine, EngineError
 from dunnage.core.logs import PROMPT_NS, LineJoiner
 
+from .rows import short_ids
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_BUT_ESC = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
+# escape sequences: CSI (colours are CSI ... m), OSC (a title, a link), and the two-character ones
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
 STDERR = 1
 _RED = Style(color="red")
 
 
 def _clean(text: str) -> str:
     return _CONTROL.sub("\ufffd", text.expandtabs()) if not text.isprintable() else text
+
+
+def split_ansi(text: str) -> tuple[str, str | None]:
+    """(the text without escape sequences, the text with only its colours, or None
+    when it has no escapes): a log line of a program that colours its output."""
+    if "\x1b" not in text:
+        return _clean(text), None
+    text = text.expandtabs()
+    plain = _clean(_ESCAPES.sub("", text))
+    coloured = _CONTROL_BUT_ESC.sub("\ufffd", _ESCAPES.sub(lambda m: m.group(0) if _SGR.fullmatch(m.group(0)) else "",
+                                                              text))
+    return plain, coloured
+
+
+def smart_case(pattern: str) -> re.Pattern:
+    """A search pattern as ripgrep's --smart-case reads it: case-insensitive unless it
+    has a capital letter (an escape such as \\S is not one).  re.error when it is not
+    a regular expression."""
+    letters = re.sub(r"\\.", "", pattern)
+    return re.compile(pattern, 0 if any(c.isupper() for c in letters) else re.IGNORECASE)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -54,6 +80,8 @@ class LogView(ScrollView, can_focus=True):
         self.pattern: Optional[re.Pattern] = None
         self.current: Optional[int] = None  # the line of the current match
         self.following = True
+        self.colours = True  # ANSI colours of the program drawn (False: stripped)
+        self.coloured: dict[int, str] = {}  # line -> its text with its colour sequences
         self._width = 0
         self._cache: LRUCache[int, Strip] = LRUCache(512)
 
@@ -72,8 +100,11 @@ class LogView(ScrollView, can_focus=True):
         """Add (time ns, stream, text) lines; follow them to the end when following."""
         width = self._width
         texts, times, streams = self.texts, self.times, self.streams
+        coloured = self.coloured
         for t, stream, text in lines:
-            text = _clean(text)
+            text, ansi = split_ansi(text)
+            if ansi is not None:
+                coloured[len(texts)] = ansi
             texts.append(text)
             times.append(t)
             streams.append(STDERR if stream == "stderr" else 0)
@@ -123,8 +154,15 @@ class LogView(ScrollView, can_focus=True):
             return Strip.blank(width, style)
         strip = self._cache.get(i)
         if strip is None:
-            text = Text(self.line(i), no_wrap=True)
-            text.stylize(style + _RED if self.streams[i] == STDERR else style)  # a span: render() skips .style
+            ansi = self.coloured.get(i) if self.colours else None
+            if ansi is None:
+                text = Text(self.line(i), no_wrap=True)
+            else:
+                text = Text.from_ansi(ansi, no_wrap=True, end="")
+                if self.show_time:
+                    text = Text(self.line(i)[:-len(self.texts[i]) or None], no_wrap=True) + text
+            # under the program's own colours (a span: render() skips .style)
+            text.stylize_before(style + _RED if self.streams[i] == STDERR else style)
             if self.pattern is not None:
                 text.highlight_regex(self.pattern, style="black on yellow")
             if i == self.current:
@@ -143,10 +181,12 @@ class LogsScreen(Screen):
     / searches (a regex), n/N step through the matches, w saves to a file.
     The view renders only the rows on screen, so a log of a million lines
     scrolls and follows as smoothly as a short one."""
+    # the keys that open a prompt act as they arrive (priority), not once their event has bubbled
+    # back up: the keys typed right behind them then go to the prompt, not to this screen
     BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("t", "timestamps", "timestamps"),
-                Binding("f", "follow", "follow/pause"), Binding("slash", "search", "search"),
+                Binding("f", "follow", "follow/pause"), Binding("slash", "search", "search", priority=True),
                 Binding("n", "next", "next"), Binding("N", "prev", "prev", show=False),
-                Binding("w", "save", "save")]
+                Binding("w", "save", "save", priority=True), Binding("c", "colours", "colours/strip")]
     BATCH_SECONDS = 0.1  # lines reach the screen in batches at most this old
 
     def __init__(self, engine: Engine, cid: str, name: str):
@@ -169,9 +209,24 @@ class LogsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"logs · {self.cname}"
+        self.show_title()
         self.view.focus()
         self.tail()
+
+    def show_title(self) -> None:
+        """The header says whether the view follows the log, and which match is current."""
+        view = self.view
+        title = f"logs · {self.cname} · {'following' if view.following else 'paused (f follows)'}"
+        if not view.colours:
+            title += " · colours stripped"
+        if self.matches and 0 <= self.current < len(self.matches):
+            title += f" · match {self.current + 1} of {len(self.matches)}"
+        self.sub_title = title
+
+    def action_colours(self) -> None:
+        self.view.colours = not self.view.colours
+        self.view.restyle()
+        self.show_title()
 
     @work(thread=True, exclusive=True)
     def tail(self) -> None:
@@ -204,7 +259,7 @@ class LogsScreen(Screen):
             take(joiner.flush())
             flush()
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
 
     def add(self, lines: list) -> None:
         view = self.view
@@ -212,7 +267,8 @@ class LogsScreen(Screen):
         view.append(lines)
         if view.pattern is not None:
             search = view.pattern.search
-            self.matches += [first + k for k, (_, _, text) in enumerate(lines) if search(text)]
+            texts = view.texts
+            self.matches += [i for i in range(first, len(texts)) if search(texts[i])]
 
     def action_timestamps(self) -> None:
         self.view.show_time = not self.view.show_time
@@ -221,7 +277,7 @@ class LogsScreen(Screen):
     def action_follow(self) -> None:
         view = self.view
         view.following = not view.following
-        self.notify("following" if view.following else "paused (f resumes)")
+        self.show_title()
         if view.following:
             view.follow_end()
 
@@ -229,21 +285,23 @@ class LogsScreen(Screen):
         from .views import AskScreen
 
         def done(text) -> None:
-            import re
             view = self.view
             if not text:
                 view.pattern, view.current, self.matches = None, None, []
                 view.restyle()
+                self.show_title()
                 return
             try:
-                pattern = re.compile(text)
+                pattern = smart_case(text)
             except re.error as e:
                 self.notify(f"not a regular expression: {e}", severity="error")
                 return
             view.pattern = pattern
             view.following = False  # searching stops the follow, f resumes it
+            self.show_title()
             self.search(text)
-        self.app.push_screen(AskScreen("search (a regular expression; empty clears)"), done)
+        self.app.push_screen(AskScreen("search (a regular expression; a capital letter makes it case-sensitive; "
+                                       "empty clears)"), done)
 
     def search(self, text: str) -> None:
         self._search(self.view, text)
@@ -269,7 +327,7 @@ class LogsScreen(Screen):
         view.current = self.matches[self.current]
         view.restyle()
         view.center(view.current)
-        self.sub_title = f"logs · {self.cname} · match {self.current + 1} of {len(self.matches)}"
+        self.show_title()
 
     def action_next(self) -> None:
         self._go(1)

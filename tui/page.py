@@ -18,6 +18,7 @@ from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
 from .chart import Chart, Scale, auto_top, fmt
+from .rows import short_ids
 from .views import fill_tree
 
 CHARTS = [("cpu", "CPU"), ("mem", "MEM"), ("net", "NET"), ("io", "DISK"), ("pids", "PIDS")]
@@ -67,11 +68,13 @@ def cpu_chart(r, detail: bool = False) -> tuple:
 def mem_chart(r, detail: bool = False) -> tuple:
     """Memory without reclaimable cache, full at the limit or the host's memory."""
     if not_running(r) or not r.mem_limit:
-        return [], None, "MEM"
+        return [], None, "MEM · OOM-killed" if getattr(r, "oom_killed", False) else "MEM"
     what = f"{fmt(r.mem_limit, 'B')} limit" if r.mem_limit < HOST_MEMORY else f"host's {fmt(r.mem_limit, 'B')}"
     title = f"MEM {bytes_binary(r.mem)} · full = {what}"
     if detail and r.oom_kills:
         title += f" · OOM kills: {r.oom_kills}"
+    elif r.mem >= 0.9 * r.mem_limit and r.mem_limit < HOST_MEMORY:
+        title += " · ⚠ near its limit"
     return list(r.mem_hist), Scale(r.mem_limit, "B"), title
 
 
@@ -130,11 +133,23 @@ class ContainerScreen(Screen):
         self.redraw()
         self.set_interval(1.0, self.redraw)
         self.set_interval(2.0, self.load_top)
+        self.set_interval(2.0, self.load_inspect)  # a health check's streak, a state that changes
         self.load_top()
         self.load_inspect()
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
+        self.focus_tab(name)
+
+    FOCUS = {"top": "#top-table", "inspect": "#page-tree", "files": "#files-tree"}
+
+    def focus_tab(self, name: str) -> None:
+        """The tab's own widget takes the keys, so its arrows and enter work at once."""
+        if name in self.FOCUS:
+            self.query_one(self.FOCUS[name]).focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.focus_tab(event.pane.id or "")
 
     def action_logs(self) -> None:
         from .logview import LogsScreen
@@ -150,7 +165,8 @@ class ContainerScreen(Screen):
             return
         note, slots = not_running(r), r.cpu_hist.maxlen
         for key, (data, scale, title) in page_charts(r).items():
-            self.query_one(f"#page-{key}", Chart).show(data, scale, title, note, key == "mem" and bool(r.oom_kills),
+            alert = key == "mem" and bool(r.oom_kills or r.oom_killed or "⚠" in title)
+            self.query_one(f"#page-{key}", Chart).show(data, scale, title, note, alert,
                                                        slots=slots, window=slots * self.app.interval)
 
     @work(thread=True, exclusive=True, group="top")
@@ -176,16 +192,37 @@ class ContainerScreen(Screen):
         try:
             doc = self.engine.inspect(self.cid)
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
             return
         self.app.call_from_thread(self._show_inspect, doc)
 
     def _show_inspect(self, doc: dict) -> None:
+        """The tree again when the document changed, with the same branches open and the
+        cursor on the same path."""
+        if doc == getattr(self, "_doc", None):
+            return
+        self._doc = doc
         tree = self.query_one("#page-tree", Tree)
+        opened = {n.data for n in walk(tree.root) if n.is_expanded and n is not tree.root}
+        at = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
         tree.root.set_label(doc.get("Name", "").lstrip("/") or self.cid[:12])
         fill_tree(tree.root, doc)
         tree.root.expand()
+        for n in walk(tree.root):
+            if n.data in opened:
+                n.expand()
+        if at is not None:
+            node = next((n for n in walk(tree.root) if n.data == at), None)
+            if node is not None:
+                self.call_after_refresh(tree.move_cursor, node)
+        self.inspect_rounds = getattr(self, "inspect_rounds", 0) + 1
+
+
+def walk(node):
+    yield node
+    for child in node.children:
+        yield from walk(child)
 
 
 class FilesTree(Tree):
@@ -213,7 +250,7 @@ class FilesTree(Tree):
         try:
             entries = self.engine.files(self.cid, path)
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
             return
         self.app.call_from_thread(self._fill, path, node, entries)
 

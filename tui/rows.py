@@ -4,6 +4,7 @@ and docker's formatter's quoting and ellipsis.  The engine gives numbers and rec
 this is the one place they become text."""
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from dunnage.core.containers import Container
@@ -27,6 +28,14 @@ def status_text(c: Container) -> str:
     if c.status == "exited":
         return f"Exited ({int(st.get('ExitCode') or 0)}) {human_duration(since(st.get('FinishedAt', '')))} ago"
     return "Created"
+
+
+def short_ids(text: str) -> str:
+    """An engine message with its 64-hex ids cut to docker's 12."""
+    return _LONG_ID.sub(lambda m: m.group(0)[:12], text)
+
+
+_LONG_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
 def stats_row(s: ContainerStats) -> dict:

@@ -15,6 +15,8 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Ric
 
 from dunnage.core import ContainerSpec, Engine, EngineError
 
+from .rows import short_ids
+
 
 def cursor_key(t: DataTable):
     """The key of the row under a table's cursor, or None."""
@@ -26,20 +28,22 @@ def cursor_key(t: DataTable):
         return None
 
 
-def fill_tree(node, value) -> None:
-    """Lay a JSON value out under NODE: objects and lists expand, scalars are leaves."""
+def fill_tree(node, value, path: tuple = ()) -> None:
+    """Lay a JSON value out under NODE: objects and lists expand, scalars are leaves;
+    each node's data is its path of keys (a refreshed tree finds its place again)."""
+    from rich.text import Text
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, (dict, list)) and v:
-                fill_tree(node.add(f"[b]{k}[/b]", expand=False), v)
+                fill_tree(node.add(Text(str(k), style="bold"), data=path + (k,), expand=False), v, path + (k,))
             else:
-                node.add_leaf(f"[b]{k}[/b]: {json.dumps(v)}")
+                node.add_leaf(Text.assemble((str(k), "bold"), f": {json.dumps(v)}"), data=path + (k,))
     elif isinstance(value, list):
         for i, v in enumerate(value):
             if isinstance(v, (dict, list)) and v:
-                fill_tree(node.add(f"[{i}]", expand=False), v)
+                fill_tree(node.add(Text(f"[{i}]"), data=path + (i,), expand=False), v, path + (i,))
             else:
-                node.add_leaf(f"[{i}] {json.dumps(v)}")
+                node.add_leaf(Text(f"[{i}] {json.dumps(v)}"), data=path + (i,))
 
 
 class InspectScreen(Screen):
@@ -125,7 +129,7 @@ class ResourceScreen(Screen):
         try:
             rows = self.load_rows()
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
             return
         self.app.call_from_thread(self._show, rows)
 
@@ -167,7 +171,7 @@ class ResourceScreen(Screen):
         try:
             doc = self.inspect_item(key)
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
             return
         self.app.call_from_thread(self.app.push_screen, InspectScreen(key, doc))
 
@@ -177,7 +181,7 @@ class ResourceScreen(Screen):
             out = fn()
             self.app.call_from_thread(self.notify, what + (f": {', '.join(out)}" if out else ""))
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
         self.app.call_from_thread(self.refresh_items)
 
     def action_remove(self) -> None:
@@ -275,6 +279,22 @@ class NetworksScreen(ResourceScreen):
         return self.engine.network_prune()
 
 
+class PromptInput(Input):
+    """An Input whose own keys (ctrl+u, backspace, enter…) act the moment they arrive.
+    Textual runs a binding only when its key has bubbled back up to the app, after
+    the characters typed behind it were put in: ctrl+u and a path typed fast left an
+    empty field, enter and a name typed fast saved the name without its end."""
+
+    async def _on_key(self, event) -> None:
+        if not event.is_printable:
+            for b in self._bindings.key_to_bindings.get(event.key, []):
+                event.stop()
+                event.prevent_default()
+                await self.run_action(b.action)
+                return
+        await super()._on_key(event)
+
+
 class AskScreen(ModalScreen):
     """One line of input; enter gives it, escape gives None."""
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -287,7 +307,22 @@ class AskScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="ask"):
             yield Label(self.question)
-            yield Input(value=self.value, placeholder=self.placeholder, id="answer")
+            # the text given is selected here, not on focus: a focus that lands after the first
+            # keys typed would select them too, and the next key would replace them
+            yield PromptInput(value=self.value, placeholder=self.placeholder, id="answer", select_on_focus=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#answer", Input).action_select_all()
+
+    async def on_key(self, event) -> None:
+        """Keys typed right after the one that opened this (a fast typist, a paste through
+        tmux) can reach the screen before the input has the focus: they go to the input,
+        in order, rather than being lost."""
+        box = self.query_one("#answer", Input)
+        if event.is_printable or box._bindings.key_to_bindings.get(event.key):
+            await box._on_key(event)
+            if not box.has_focus:
+                box.focus()
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
@@ -407,7 +442,7 @@ class RunForm(ModalScreen):
                 volumes=split(v["volumes"]), memory=v["memory"] or None, cpus=v["cpus"] or None,
                 network=v["network"] or None, detach=True)
         except EngineError as e:
-            self.notify(str(e), severity="error")
+            self.notify(short_ids(str(e)), severity="error")
             return
         self.run_it(spec)
 
@@ -416,7 +451,7 @@ class RunForm(ModalScreen):
         try:
             c = self.engine.run_from(spec)
         except EngineError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
             return
         self.app.call_from_thread(self.notify, f"started {c.name}")
         self.app.call_from_thread(self.dismiss, c.id)

@@ -32,6 +32,7 @@ command entry the front that starts it named (client.register_front)."""
     try:
         from ..runtime.linux import PR_SET_CHILD_SUBREAPER, prctl, set_process_name
         set_process_name(NAME)
+        set_cmdline(["dunnage", "forkserver", str(store.root)])
         nul = os.open("/dev/null", os.O_RDWR)
         logfd = os.open(store.run / "forkserver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         os.dup2(nul, 0)
@@ -50,6 +51,49 @@ command entry the front that starts it named (client.register_front)."""
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+_KEPT: list = []  # the environment's strings, moved out of the way of a long title
+
+
+def set_cmdline(args: list[str]) -> None:
+    """What ps shows as this process's command line: a forked server would otherwise
+    show the command line of its first client for as long as it lives.  ARGS are
+    written over the memory of the argv it was started with (arg_start..arg_end in
+    /proc/self/stat; Python keeps its own copy of argv, so nothing reads it), as
+    setproctitle does without its C extension.  A title longer than that room runs
+    on over the environment's strings, which are first copied elsewhere and pointed
+    at (the kernel then reads the title as one string up to its NUL).  Without
+    CAP_SYS_RESOURCE (this host's root lacks it) prctl's PR_SET_MM cannot move argv."""
+    import ctypes
+    from ..runtime.linux import libc
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        # fields 48 to 51 (the first after the name is field 3)
+        arg_start, arg_end, env_start, env_end = (int(x) for x in fields[45:49])
+        parts = [a if isinstance(a, bytes) else a.encode(errors="replace") for a in args]
+        room = arg_end - arg_start
+        data = b"\0".join(parts)
+        if len(data) < room:
+            data += b"\0" * (room - len(data))
+        elif env_start == arg_end:  # (the kernel reads on only into an environment right behind)
+            environ = ctypes.POINTER(ctypes.c_void_p).in_dll(libc, "environ")
+            i = 0
+            while environ[i]:
+                if env_start <= environ[i] < env_end:
+                    copy = ctypes.create_string_buffer(ctypes.string_at(environ[i]))
+                    _KEPT.append(copy)
+                    environ[i] = ctypes.addressof(copy)
+                i += 1
+            data = b" ".join(parts)[:env_end - arg_start - 1] + b"\0"
+        else:
+            data = data[:room - 1] + b"\0"
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(arg_start)
+            mem.write(data)
+    except (OSError, IndexError, ValueError):
+        pass  # a kernel that refuses: ps shows the old line, nothing else changes
 
 
 def resolve(name: str) -> Callable:
@@ -164,6 +208,7 @@ class Server:
                 _as_child(self.own_fds)
                 from ..runtime.linux import set_process_name
                 set_process_name(SPARE_NAME)
+                set_cmdline(["dunnage", "forkserver", "spare"])
                 msg, fds, _, _ = socket.recv_fds(its, 1 << 21, 4, socket.MSG_CMSG_CLOEXEC)
                 if msg and len(fds) == 4:
                     code = 125
@@ -292,6 +337,7 @@ def _run_command(conn: socket.socket, req: dict, fds: list[int], main: Callable,
     sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
     from ..runtime.linux import set_process_name
     set_process_name("dunnage")
+    set_cmdline(["dunnage", *req["argv"]])
 
     def client_gone(*_):  # SIGIO: the script closed its end (it sends nothing after its request)
         try:
