@@ -132,11 +132,16 @@ class Compose:
             self.e.volume_create(name, [f"{k}={v}" for k, v in labels.items()])
             self.say(f' Volume "{name}"  Created')
 
-    def ensure_images(self, services: list[str], pull_missing: bool = True) -> None:
+    def ensure_images(self, services: list[str], pull_missing: bool = True, build: Optional[bool] = None) -> None:
+        """Each service's image: built (BUILD True: always; None: when missing; False: never),
+        or pulled when missing, as its pull_policy says."""
         for s in services:
             svc = self.p.services[s]
             image = image_of(self.p, s)
             policy = svc.get("pull_policy") or "missing"
+            if svc.get("build") is not None and (build or policy == "build"):
+                self.build(s)
+                continue
             try:
                 self.e.image(image)
                 have = True
@@ -145,13 +150,45 @@ class Compose:
             if have and policy != "always":
                 continue
             if svc.get("build") is not None and policy != "always":
-                raise InvalidParameter(f'service "{s}": build is not supported yet (dunnage has no image builder '
-                                       f"yet): give it an image that exists ({image} does not)", 1)
+                if build is False:
+                    raise NotFound(f'service "{s}": its image {image} is missing and --no-build was given', 1)
+                self.build(s)
+                continue
             if policy == "never" or not pull_missing:
                 raise NotFound(f"No such image: {image}", 1)
             self.say(f" {s} Pulling")
             self.e.pull(image)
             self.say(f" {s} Pulled")
+
+    def build(self, service: str, no_cache: bool = False, pull: bool = False, quiet: bool = False,
+              args: Optional[dict] = None):
+        """The service's build: section through dunnage's builder, tagged as its image
+        (image:, else PROJECT-SERVICE as compose names it)."""
+        from dunnage.builder import build as B
+        from dunnage.builder import request
+        from dunnage.builder.progress import Plain, Progress
+        from dunnage.core.errors import exit_code_of
+        b = self.p.services[service]["build"]
+        ctx = b["context"]
+        if not os.path.isdir(ctx):
+            raise NotFound(f'service "{service}": build context "{ctx}" is not a directory', 1)
+        if b.get("dockerfile_inline"):
+            text, path = b["dockerfile_inline"], None
+        else:
+            text, path = request.read_dockerfile(ctx, os.path.join(ctx, b.get("dockerfile") or "Dockerfile"))
+        build_args = {k: v for k, v in (b.get("args") or {}).items() if v is not None}
+        build_args.update(args or {})
+        opts = B.Options(dockerfile=text, context=ctx, excluded=request.ignore_rules(ctx, path),
+                         tags=[image_of(self.p, service)], build_args=build_args, target=b.get("target"),
+                         no_cache=no_cache or bool(b.get("no_cache")), pull=pull or bool(b.get("pull")),
+                         labels=dict(b.get("labels") or {}), network=b.get("network"),
+                         dockerfile_name=os.path.basename(b.get("dockerfile") or "Dockerfile"))
+        self.say(f" Service {service}  Building")
+        progress = Progress() if quiet else Plain(lambda t: (sys.stderr.write(t), sys.stderr.flush()))
+        with exit_code_of(1):
+            img = B.build(self.e, opts, progress)
+        self.say(f" Service {service}  Built")
+        return img
 
     # ------------------------------------------------------------ containers
     def spec(self, service: str, number: int, name: str, oneoff: bool = False) -> ContainerSpec:
@@ -258,17 +295,17 @@ class Compose:
     # ------------------------------------------------------------ verbs
     def up(self, services: Optional[list[str]] = None, *, no_deps: bool = False, force_recreate: bool = False,
            no_recreate: bool = False, remove_orphans: bool = False, scale: Optional[dict] = None,
-           start: bool = True) -> list:
+           start: bool = True, build: Optional[bool] = None) -> list:
         """create (and START) the services and what they depend on; returns their containers."""
         scale = scale or {}
         for s in scale:
             if s not in self.p.services:
                 raise NotFound(f"no such service: {s}", 1)
         order = self.p.service_order(services or None, with_deps=not no_deps)
+        self.ensure_images(order, build=build)
         self._orphans(remove_orphans)
         self.ensure_networks(order)
         self.ensure_volumes(order)
-        self.ensure_images(order)
         made = []
         for s in order:
             cs = self.converge(s, scale.get(s), force_recreate, no_recreate)
@@ -303,7 +340,9 @@ class Compose:
         for rank in sorted({order.get(labels_of(c).get(SERVICE), len(order)) for c in cs}, reverse=True):
             errors += _run_all([threading.Thread(target=self._stop_remove, args=(c, False, timeout, volumes))
                                 for c in cs if order.get(labels_of(c).get(SERVICE), len(order)) == rank])
-        images = {image_of(self.p, s) for s in self.p.services} if rmi == "all" else set()
+        # --rmi local: the images compose named itself (built, with no image: of their own)
+        images = {image_of(self.p, s) for s, svc in self.p.services.items()
+                  if rmi == "all" or (rmi == "local" and not svc.get("image"))} if rmi else set()
         nets = {r["Name"]: r for r in self.e.networks()}
         for key, net in sorted(self.p.networks.items()):
             if net.get("external") or net["name"] not in nets:
@@ -409,8 +448,12 @@ def image_of(p: Project, service: str) -> str:
 
 
 def _ordered_networks(p: Project, service: str) -> list:
+    """By priority, then name, as compose connects them; at equal priority a network with a
+    way out comes before an internal one, so the container's default route is there (docker
+    takes its gateway from the first network that has one; dunnage from the first joined)."""
     nets = p.services[service].get("networks") or {}
-    return sorted(nets.items(), key=lambda kv: (-((kv[1] or {}).get("priority") or 0), kv[0]))
+    return sorted(nets.items(), key=lambda kv: (-((kv[1] or {}).get("priority") or 0),
+                                                bool(p.networks.get(kv[0], {}).get("internal")), kv[0]))
 
 
 def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: bool = False) -> ContainerSpec:

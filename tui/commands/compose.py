@@ -171,12 +171,12 @@ def cmd_up(e: Engine, a) -> int:
         raise InvalidParameter("--abort-on-container-exit and --detach are incompatible")
     if a.force_recreate and a.no_recreate:
         raise InvalidParameter("--force-recreate and --no-recreate are incompatible")
-    if a.build:
-        raise InvalidParameter("compose up --build: building images is not supported yet", 1)
+    if a.build and a.no_build:
+        raise InvalidParameter("--build and --no-build are incompatible")
     comp = _compose(e, a, a.services)
     t0 = time.time_ns()
     cs = comp.up(a.services, no_deps=a.no_deps, force_recreate=a.force_recreate, no_recreate=a.no_recreate,
-                 remove_orphans=a.remove_orphans, scale=_scale(a.scale))
+                 remove_orphans=a.remove_orphans, scale=_scale(a.scale), build=_build_flag(a))
     if a.detach:
         if a.wait:
             end = None if a.wait_timeout is None else time.monotonic() + a.wait_timeout
@@ -245,7 +245,7 @@ def cmd_create(e: Engine, a) -> int:
         raise InvalidParameter("--force-recreate and --no-recreate are incompatible")
     comp = _compose(e, a, a.services)
     comp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate,
-            remove_orphans=a.remove_orphans, scale=_scale(a.scale), start=False)
+            remove_orphans=a.remove_orphans, scale=_scale(a.scale), start=False, build=_build_flag(a))
     return 0
 
 
@@ -603,9 +603,24 @@ def cmd_push(e: Engine, a) -> int:
     return 0
 
 
+def _build_flag(a) -> Optional[bool]:
+    """--build: True, --no-build: False, neither: None (build what is missing)."""
+    return True if a.build else False if a.no_build else None
+
+
 def cmd_build(e: Engine, a) -> int:
-    _project(a)
-    raise InvalidParameter("compose build: building images is not supported yet", 1)
+    comp = _compose(e, a, a.services)
+    args = {}
+    for item in a.build_arg or []:
+        k, sep, v = item.partition("=")
+        if sep:
+            args[k] = v
+        elif os.environ.get(k) is not None:
+            args[k] = os.environ[k]
+    for s in comp.p.service_order(a.services or None, with_deps=False):
+        if comp.p.services[s].get("build") is not None:
+            comp.build(s, no_cache=a.no_cache, pull=a.pull, quiet=a.quiet, args=args)
+    return 0
 
 
 def cmd_events(e: Engine, a) -> int:
@@ -765,6 +780,10 @@ def register(sub) -> None:
     v.add_argument("--ignore-pull-failures", action="store_true")
     v.add_argument("-q", "--quiet", action="store_true")
     verb("push", cmd_push, "push service images")
-    verb("build", cmd_build, "build services (not supported yet)")
+    v = verb("build", cmd_build, "build or rebuild services")
+    v.add_argument("--no-cache", action="store_true")
+    v.add_argument("--pull", action="store_true")
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.add_argument("--build-arg", action="append")
     v = verb("events", cmd_events, "the containers' events")
     v.add_argument("--json", action="store_true")

@@ -1,0 +1,304 @@
+"""dunnage compose on real containers: the projects in tests/compose/ (a web server with a
+volume, an app waiting for a healthy dependency, replicas, an internal network, profiles)
+brought up, checked and taken down through the command line, as Docker Compose v2 names
+and labels them.  Every test takes its projects down in a finalizer, then removes what
+is left of them by their labels."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, wait_for
+from dunnage.core.errors import DunnageError
+
+HERE = Path(__file__).parent / "compose"
+L = "com.docker.compose."
+
+
+@pytest.fixture
+def compose(session_root, engine, tmp_path):
+    """compose(PROJECT_DIR_OR_FILE, *ARGS): `dunnage compose -f FILE ARGS` against the session's root."""
+    used: dict[str, list[str]] = {}
+
+    def run(where, *args, timeout=90, input=None):
+        where = Path(where)
+        f = where / "compose.yaml" if where.is_dir() else where
+        head = ["compose", "-f", str(f)]
+        used.setdefault(str(f), head)
+        return cli(session_root, *head, *args, timeout=timeout, input=input)
+    run.tmp = tmp_path
+    yield run
+    for f, head in used.items():
+        cli(session_root, *head, "down", "-v", "--remove-orphans", "-t", "1", timeout=60)
+    for c in engine.containers(all_=True):
+        if (c.config["Config"].get("Labels") or {}).get(L + "project"):
+            engine.remove(c.id, force=True)
+    for n in engine.networks():
+        if (n.get("Labels") or {}).get(L + "project"):
+            try:
+                engine.network_remove(n["Name"])
+            except DunnageError:
+                pass
+    for v in engine.volumes():
+        if (v.get("Labels") or {}).get(L + "project"):
+            try:
+                engine.volume_remove(v["Name"])
+            except DunnageError:
+                pass
+
+
+def ok(r):
+    assert r.returncode == 0, (r.returncode, r.stdout.decode(), r.stderr.decode())
+    return r.stdout.decode()
+
+
+def labels(engine, name):
+    return engine.container(name).config["Config"]["Labels"]
+
+
+def copy_project(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst / "compose.yaml"
+
+
+def test_web_server_with_a_volume(compose, engine, session_root):
+    r = compose(HERE / "web", "up", "-d")
+    ok(r)
+    # the seed ran to completion before web started; web serves what it wrote
+    assert engine.container("web-seed-1").status == "exited"
+    assert engine.container("web-web-1").status == "running"
+    out = ok(compose(HERE / "web", "run", "--rm", "-T", "--no-deps", "seed", "wget", "-qO-", "http://web/"))
+    assert out == "hello from the volume\n"
+    out = ok(compose(HERE / "web", "run", "--rm", "-T", "--no-deps", "seed", "wget", "-qO-",
+                     "http://www.example/"))
+    assert out == "hello from the volume\n"
+    # docker compose v2's names and labels
+    lab = labels(engine, "web-web-1")
+    assert {k: lab[k] for k in (L + "project", L + "service", L + "container-number", L + "oneoff")} == {
+        L + "project": "web", L + "service": "web", L + "container-number": "1", L + "oneoff": "False"}
+    assert lab[L + "project.working_dir"] == str(HERE / "web")
+    assert lab[L + "project.config_files"] == str(HERE / "web" / "compose.yaml")
+    assert len(lab[L + "config-hash"]) == 64 and lab[L + "version"]
+    net = engine.network_inspect("web_default")
+    assert net["Labels"][L + "network"] == "default" and net["Labels"][L + "project"] == "web"
+    vol = engine.volume_inspect("web_site")
+    assert vol["Labels"] == {"purpose": "www", L + "volume": "site", L + "project": "web",
+                             L + "version": lab[L + "version"]}
+    # ps and ls
+    ps = ok(compose(HERE / "web", "ps", "--format", "json"))
+    rows = [json.loads(line) for line in ps.splitlines()]
+    assert [(x["Name"], x["Service"], x["State"]) for x in rows] == [("web-web-1", "web", "running")]
+    assert ok(compose(HERE / "web", "ps", "-a", "--services")).split() == ["seed", "web"]
+    ls = ok(cli(session_root, "compose", "ls", "--format", "{{.Name}} {{.Status}}"))
+    assert "web exited(1), running(1)" in ls.splitlines()
+    # down removes what up made, the volume only with -v
+    r = compose(HERE / "web", "down", "-t", "1")
+    ok(r)
+    assert not [c for c in engine.containers(all_=True) if c.name.startswith("web-")]
+    assert "web_default" not in {n["Name"] for n in engine.networks()}
+    assert "web_site" in {v["Name"] for v in engine.volumes()}
+    ok(compose(HERE / "web", "down", "-v"))
+    assert "web_site" not in {v["Name"] for v in engine.volumes()}
+
+
+def test_interpolation_from_the_environment_file(compose, engine):
+    f = copy_project(HERE / "web", compose.tmp / "site")
+    (f.parent / ".env").write_text("GREETING=greetings from .env\n")
+    ok(compose(f, "up", "-d"))
+    out = ok(compose(f, "run", "--rm", "-T", "--no-deps", "seed", "wget", "-qO-", "http://web/"))
+    assert out == "greetings from .env\n"
+
+
+def test_waits_for_a_healthy_dependency(compose, engine):
+    r = compose(HERE / "healthy", "up", "-d")
+    ok(r)
+    assert "Container healthy-db-1  Healthy" in r.stderr.decode()
+    assert engine.inspect("healthy-db-1")["State"]["Health"]["Status"] == "healthy"
+    wait_for(lambda: ok(compose(HERE / "healthy", "logs", "app")), timeout=10)
+    assert ok(compose(HERE / "healthy", "logs", "--no-color", "app")) == "healthy-app-1  | db was ready\n"
+
+
+def test_an_unhealthy_dependency_stops_up(compose, engine):
+    f = copy_project(HERE / "healthy", compose.tmp / "sick")
+    f.write_text(f.read_text().replace("test: [CMD, test, -f, /shared/ready]", "test: [CMD, 'false']")
+                 .replace("retries: 30", "retries: 2"))
+    r = compose(f, "up", "-d")
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "dependency failed to start: container sick-db-1 is unhealthy" in err
+    assert "Traceback" not in err
+    assert engine.container("sick-app-1").status == "created"
+
+
+def test_second_up_recreates_only_what_changed(compose, engine):
+    f = copy_project(HERE / "replicas", compose.tmp / "again")
+    ok(compose(f, "up", "-d"))
+    before = {c.name: c.id for c in engine.containers(all_=True)}
+    r = compose(f, "up", "-d")
+    ok(r)
+    assert {c.name: c.id for c in engine.containers(all_=True)} == before
+    assert "Recreate" not in r.stderr.decode()
+    f.write_text(f.read_text().replace("  client:\n    image: local/busybox:latest\n    command: sleep 300",
+                                       "  client:\n    image: local/busybox:latest\n    command: sleep 301"))
+    r = compose(f, "up", "-d")
+    ok(r)
+    after = {c.name: c.id for c in engine.containers(all_=True)}
+    assert after["again-client-1"] != before["again-client-1"]
+    assert {n: after[n] for n in after if "worker" in n} == {n: before[n] for n in before if "worker" in n}
+    assert "Container again-client-1  Recreated" in r.stderr.decode()
+    r = compose(f, "up", "-d", "--force-recreate", "worker")
+    ok(r)
+    assert all(engine.container(f"again-worker-{i}").id != before[f"again-worker-{i}"] for i in (1, 2, 3))
+
+
+def test_replicas_resolve_by_service_name_and_scale(compose, engine):
+    ok(compose(HERE / "replicas", "up", "-d"))
+    workers = sorted(c.name for c in engine.containers() if "-worker-" in c.name)
+    assert workers == ["replicas-worker-1", "replicas-worker-2", "replicas-worker-3"]
+    out = ok(compose(HERE / "replicas", "exec", "-T", "client", "nslookup", "worker", "127.0.0.11"))
+    ips = {engine.inspect(w)["NetworkSettings"]["Networks"]["replicas_default"]["IPAddress"] for w in workers}
+    # the service's name answers with a replica's address (docker answers all of them; dunnage's
+    # resolver answers one a name, core/net/config.py's names_for)
+    assert len(ips) == 3 and any(f"Address: {ip}" in out for ip in ips)
+    ok(compose(HERE / "replicas", "up", "-d", "--scale", "worker=1"))
+    assert sorted(c.name for c in engine.containers(all_=True) if "-worker-" in c.name) == ["replicas-worker-1"]
+
+
+def test_internal_network(compose, engine):
+    ok(compose(HERE / "internal", "up", "-d"))
+    assert engine.network_inspect("internal_inside")["Internal"] is True
+    assert engine.network_inspect("internal_outside")["Internal"] is False
+    # front is on both networks and reaches back by its service name and its alias
+    assert set(engine.inspect("internal-front-1")["NetworkSettings"]["Networks"]) == {"internal_outside",
+                                                                                      "internal_inside"}
+    ok(compose(HERE / "internal", "exec", "-T", "front", "ping", "-c1", "-W2", "back"))
+    ok(compose(HERE / "internal", "exec", "-T", "front", "ping", "-c1", "-W2", "database"))
+    # back has no way out: no default route on an internal network
+    routes = ok(compose(HERE / "internal", "exec", "-T", "back", "ip", "route"))
+    assert "default" not in routes
+    assert "default" in ok(compose(HERE / "internal", "exec", "-T", "front", "ip", "route"))
+
+
+def test_profiles(compose, engine):
+    ok(compose(HERE / "profiles", "up", "-d"))
+    assert sorted(c.name for c in engine.containers() if c.name.startswith("profiles-")) == ["profiles-app-1"]
+    ok(compose(HERE / "profiles", "--profile", "debug", "up", "-d"))
+    assert sorted(c.name for c in engine.containers() if c.name.startswith("profiles-")) == [
+        "profiles-app-1", "profiles-debugger-1"]
+    assert ok(compose(HERE / "profiles", "config", "--services")).split() == ["app"]
+    # down without the profile still takes the profile's containers (they are the project's)
+    ok(compose(HERE / "profiles", "down", "-t", "0"))
+    assert not [c for c in engine.containers(all_=True) if c.name.startswith("profiles-")]
+
+
+def test_orphans_are_reported_and_removed(compose, engine):
+    f = copy_project(HERE / "replicas", compose.tmp / "orph")
+    ok(compose(f, "up", "-d", "--scale", "worker=1"))
+    f.write_text(f.read_text().split("  client:")[0])
+    r = compose(f, "up", "-d")
+    ok(r)
+    assert "Found orphan containers ([orph-client-1])" in r.stderr.decode()
+    assert engine.container("orph-client-1").status == "running"
+    ok(compose(f, "up", "-d", "--remove-orphans"))
+    assert not [c for c in engine.containers(all_=True) if c.name == "orph-client-1"]
+
+
+def test_logs_prefixes_and_abort_on_container_exit(compose, engine):
+    f = compose.tmp / "abort" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("services:\n"
+                 "  quick: {image: local/busybox:latest, command: sh -c 'echo quick; exit 7'}\n"
+                 "  slow: {image: local/busybox:latest, command: sh -c 'echo slow; exec sleep 300',"
+                 " stop_signal: SIGKILL}\n")
+    r = compose(f, "up", "--abort-on-container-exit", timeout=60)
+    assert r.returncode == 7, r.stderr.decode()
+    out = r.stdout.decode()
+    assert out.splitlines()[0] == "Attaching to abort-quick-1, abort-slow-1"
+    assert "abort-quick-1  | quick" in out and "Aborting on container exit..." in out
+    assert engine.container("abort-slow-1").status == "exited"
+    logs = ok(compose(f, "logs", "--no-color"))
+    assert sorted(logs.splitlines()) == ["abort-quick-1  | quick", "abort-slow-1   | slow"]
+    assert ok(compose(f, "logs", "--no-color", "--tail", "1", "quick")) == "abort-quick-1  | quick\n"
+
+
+def test_exec_run_and_the_container_verbs(compose, engine):
+    d = HERE / "profiles"
+    ok(compose(d, "up", "-d"))
+    r = compose(d, "exec", "-T", "app", "sh", "-c", "echo $HOSTNAME; exit 3")
+    assert r.returncode == 3 and r.stdout.decode().strip() == engine.inspect("profiles-app-1")["Config"]["Hostname"]
+    r = compose(d, "run", "--rm", "-T", "-e", "X=1", "app", "sh", "-c", "echo $X; exit 4")
+    assert (r.returncode, r.stdout.decode()) == (4, "1\n")
+    assert not [c for c in engine.containers(all_=True) if "-run-" in c.name]
+    r = compose(d, "run", "-d", "app", "sleep", "300")
+    ok(r)
+    run_name = r.stdout.decode().strip()
+    assert run_name.startswith("profiles-app-run-")
+    assert labels(engine, run_name)[L + "oneoff"] == "True"
+    ok(compose(d, "pause", "app"))
+    assert engine.container("profiles-app-1").status == "paused"
+    ok(compose(d, "unpause"))
+    ok(compose(d, "stop", "-t", "0"))
+    assert engine.container("profiles-app-1").status == "exited"
+    ok(compose(d, "start"))
+    assert engine.container("profiles-app-1").status == "running"
+    ok(compose(d, "kill"))
+    wait_for(lambda: engine.container("profiles-app-1").status == "exited")
+    ok(compose(d, "rm", "-f"))
+    assert not [c for c in engine.containers(all_=True) if c.name == "profiles-app-1"]
+    ok(compose(d, "down", "-t", "0"))
+    assert not [c for c in engine.containers(all_=True) if c.name == run_name]
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("services:\n  web:\n    image: local/busybox:latest\n    ports: ['80']\n    comand: x\n",
+     "services.web additional properties 'comand' not allowed"),
+    ("services:\n  web: {image: local/busybox:latest, depends_on: [nope]}\n",
+     'service "web" depends on undefined service "nope"'),
+    ("services:\n  web: {image: '${NOPE:?NOPE must be set}'}\n", "required variable NOPE is missing a value"),
+    ("services:\n  web: {build: ./nowhere, command: x}\n", "/bad/nowhere\" is not a directory"),
+])
+def test_a_bad_file_is_one_line_and_creates_nothing(compose, engine, text, msg):
+    f = compose.tmp / "bad" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text(text)
+    before = ({c.id for c in engine.containers(all_=True)}, {n["Name"] for n in engine.networks()},
+              {v["Name"] for v in engine.volumes()})
+    r = compose(f, "up", "-d")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and msg in err and "Traceback" not in err, err
+    assert len([x for x in err.splitlines() if x.startswith("dunnage: Error")]) == 1
+    assert ({c.id for c in engine.containers(all_=True)}, {n["Name"] for n in engine.networks()},
+            {v["Name"] for v in engine.volumes()}) == before
+
+
+def test_config_prints_the_resolved_model(compose):
+    out = ok(compose(HERE / "web", "config"))
+    import yaml
+    doc = yaml.safe_load(out)
+    assert doc["name"] == "web"
+    assert doc["services"]["seed"]["environment"] == {"GREETING": "hello from the volume"}
+    assert doc["services"]["seed"]["volumes"] == [{"type": "volume", "source": "site", "target": "/site"}]
+    assert doc["networks"] == {"default": {"name": "web_default"}}
+    assert doc["volumes"]["site"]["name"] == "web_site"
+    assert ok(compose(HERE / "web", "config", "-q")) == ""
+    r = compose(HERE / "web", "-p", "Bad", "config")
+    assert r.returncode == 1 and 'invalid project name "Bad"' in r.stderr.decode()
+
+
+def test_build_through_the_builder(compose, engine):
+    d = compose.tmp / "built"
+    (d / "app").mkdir(parents=True)
+    (d / "app" / "Dockerfile").write_text('FROM local/busybox:latest\nARG GREETING=hi\n'
+                                          'RUN echo "$GREETING" > /greeting\nCMD ["cat", "/greeting"]\n')
+    (d / "compose.yaml").write_text("services:\n  app:\n    build:\n      context: app\n"
+                                    "      args: {GREETING: built by compose}\n")
+    r = compose(d, "up", "--abort-on-container-exit", timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert "built-app-1  | built by compose" in r.stdout.decode()
+    assert engine.image("built-app").id == engine.container("built-app-1").config["Image"]
+    ok(compose(d, "down", "--rmi", "local"))
+    with pytest.raises(DunnageError):
+        engine.image("built-app")
