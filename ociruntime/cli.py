@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--process-label")
     p.add_argument("--apparmor")
     p.add_argument("command", nargs=argparse.REMAINDER)
+    p = verb("update")
+    p.add_argument("-r", "--resources", help="linux.resources as JSON (- for standard input)")
+    for flag in ("memory", "memory-swap", "memory-reservation", "cpu-shares", "cpu-quota", "cpu-period",
+                 "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight"):
+        p.add_argument(f"--{flag}")
+    p = verb("events")
+    p.add_argument("--stats", action="store_true", help="print the container's stats once")
+    p.add_argument("--interval", default="5s")
     verb("pause")
     verb("resume")
     verb("features", id_=False)
@@ -173,6 +181,13 @@ def dispatch(a, log) -> int:
     elif a.verb == "exec":
         from .exec import exec_
         return exec_(a.root, a.id, a, say)
+    elif a.verb == "update":
+        from .update import update
+        update(a.root, a.id, a)
+    elif a.verb == "events":
+        from dunnage.core.units import parse_duration
+        from .events import events
+        events(a.root, a.id, a.stats, parse_duration(a.interval) / 1e9, lambda s: print(s, flush=True))
     elif a.verb in ("pause", "resume"):
         from .pause import pause
         pause(a.root, a.id, a.verb == "pause")

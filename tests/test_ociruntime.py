@@ -277,3 +277,25 @@ def test_version_and_features():
     f = json.loads(subprocess.run([RUNTIME, "features"], capture_output=True, timeout=30).stdout)
     assert f["ociVersionMax"] == "1.1.0" and "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
     assert "user" not in f["linux"]["namespaces"]
+
+
+def test_update_and_events_stats(bundle):
+    b, state = bundle
+    set_config(b, args=["sleep", "300"])
+    assert rt(state, "run", "-d", "--bundle", str(b), "u1").returncode == 0
+    cg = next(os.path.join(r_, "dunnage-runtime", "u1") for r_ in cgroup_roots() if r_.endswith("/memory"))
+    r = rt(state, "update", "--memory", "48m", "--pids-limit", "9", "u1")
+    assert r.returncode == 0, r.stderr
+    assert open(os.path.join(cg, "memory.limit_in_bytes")).read().strip() == str(48 << 20)
+    pids = next(os.path.join(r_, "dunnage-runtime", "u1") for r_ in cgroup_roots() if r_.endswith("/pids"))
+    assert open(os.path.join(pids, "pids.max")).read().strip() == "9"
+    res = b.parent / "res.json"
+    res.write_text(json.dumps({"pids": {"limit": 12}}))
+    assert rt(state, "update", "--resources", str(res), "u1").returncode == 0
+    assert open(os.path.join(pids, "pids.max")).read().strip() == "12"
+    bad = rt(state, "update", "--memory", "lots", "u1")
+    assert bad.returncode == 1 and b"invalid value for --memory: lots" in bad.stderr
+    ev = json.loads(rt(state, "events", "--stats", "u1").stdout)
+    assert ev["type"] == "stats" and ev["data"]["pids"] == {"current": 1, "limit": 12}
+    assert ev["data"]["memory"]["usage"]["limit"] == 48 << 20
+    assert rt(state, "delete", "--force", "u1").returncode == 0
