@@ -306,12 +306,7 @@ def setup_oci_rootfs(spec) -> None:
         _mask_and_protect(rootfd, spec.masked_paths or (), spec.readonly_paths or ())
     finally:
         os.close(rootfd)
-    os.chdir(root)
-    pivot_root(".", ".")
-    umount2(".", MNT_DETACH)
-    os.chdir("/")
-    if spec.read_only:
-        mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    _pivot(root, spec.read_only)
 
 
 def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool = False,
@@ -356,13 +351,17 @@ def setup_rootfs(root: str, binds: list[tuple[str, str]] = (), privileged: bool 
         _bind_files(rootfd, binds)
     finally:
         os.close(rootfd)
+    _pivot(root, read_only)
 
+
+def _pivot(root: str, read_only: bool) -> None:
+    """ROOT becomes the process's root (the old one detached); READ_ONLY: the root itself,
+    not the kernel file systems mounted on it, is remounted read-only (--read-only)."""
     os.chdir(root)
     pivot_root(".", ".")
     umount2(".", MNT_DETACH)
     os.chdir("/")
     if read_only:
-        # --read-only: the root itself, not the kernel file systems mounted on it
         mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
