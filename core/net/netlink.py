@@ -15,7 +15,7 @@ use.  Its ``IPRoute`` is not used: it is asyncio underneath (0.12 s and
 unittest.mock: 0.1 s, 12 MiB more), so the package is entered without it
 (``_enter_pyroute2``).  The message classes cost 10 ms and 1.5 MiB, imported
 once by the fork server before it forks shims, which share those pages; a
-shim's veths are made by a child of it (``_in_child``), so the pages
+shim's network is set up by a child of it (``in_child``), so the pages
 pyroute2's code touches are copied there and go with it.
 """
 from __future__ import annotations
@@ -287,18 +287,7 @@ def _sysctl(path: str, value: str) -> None:
 def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: str, prefixlen: int,
            gateway: str | None, mac: str) -> None:
     """A veth pair: HOST_IF on BRIDGE, its peer INSIDE_IF in the namespace of
-    NETNS_FD with ADDRESS/PREFIXLEN and MAC, and a default route via GATEWAY.
-    Made by a child of ours (_in_child): in a shim, what pyroute2 touches would
-    otherwise stay copied there for the container's life."""
-    try:
-        _in_child(_attach, netns_fd, bridge, host_if, inside_if, address, prefixlen, gateway, mac)
-    except BaseException:
-        delete_link(host_if)
-        raise
-
-
-def _attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: str, prefixlen: int,
-            gateway: str | None, mac: str) -> None:
+    NETNS_FD with ADDRESS/PREFIXLEN and MAC, and a default route via GATEWAY."""
     tmp = "dt" + host_if[2:]
     br = _index(bridge)
     peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_NET_NS_FD", netns_fd)]}
@@ -312,10 +301,15 @@ def _attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: s
             # the container's last veth, still going with its namespace (Sandbox.close)
             delete_link(host_if)
             nl.new_link(host_if, "veth", veth)
-        nl.set_link(_index(host_if), ("IFLA_MASTER", br), up=True)
-    setns(netns_fd, CLONE_NEWNET)  # (this process is single-threaded, and leaves next)
-    _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
-    try:
+        try:
+            nl.set_link(_index(host_if), ("IFLA_MASTER", br), up=True)
+        except BaseException:
+            delete_link(host_if)
+            raise
+
+    def inside():
+        setns(netns_fd, CLONE_NEWNET)
+        _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
         with _Rtnl() as nl:
             idx = _index(tmp)
             nl.set_link(idx, ("IFLA_IFNAME", inside_if), ("IFLA_ADDRESS", mac))
@@ -323,41 +317,63 @@ def _attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: s
             nl.set_link(idx, up=True)
             if gateway:
                 nl.default_route(gateway)
+    try:
+        _in_thread(inside)
     except OSError as e:
+        delete_link(host_if)
         raise NetlinkError(f"configuring {inside_if}: {e.strerror}") from None
+    except BaseException:
+        delete_link(host_if)
+        raise
 
 
-def _in_child(fn, *args) -> None:
+_FDS_AT_ONCE = 250  # SCM_MAX_FD: 253
+
+
+def in_child(fn, *args) -> tuple:
     """FN(*ARGS) in a forked child, which leaves when it is done, so what it
-    dirties (the pages of the fork server's objects pyroute2 touches, a
-    namespace entered) goes with it; its error is raised here (an OSError as
-    one, anything else as a NetlinkError with its message)."""
+    dirties (the pages of the fork server's objects that pyroute2's code and
+    the records' touch, libnftables' heap) goes with it rather than staying in
+    a long-lived process.  FN returns (VALUE, FDS): VALUE (what marshal takes)
+    and the descriptors FDS come back here as they are.  Its error is raised
+    here: an OSError as one, anything else as a NetlinkError with its message
+    (and its status, if it had one)."""
     ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         try:
             ours.close()
             try:
-                fn(*args)
-                out: tuple = ("ok",)
+                value, fds = fn(*args)
+                for i in range(0, len(fds), _FDS_AT_ONCE):  # (a range of published ports: many sockets)
+                    socket.send_fds(its, [b"F"], fds[i:i + _FDS_AT_ONCE])
+                its.send(marshal.dumps(("ok", value)))
             except OSError as e:
-                out = ("os", e.errno or 0, e.strerror or str(e))
+                its.send(marshal.dumps(("os", e.errno or 0, e.strerror or str(e))))
             except BaseException as e:  # noqa: BLE001
-                out = ("error", str(e) or type(e).__name__)
-            its.send(marshal.dumps(out))
+                its.send(marshal.dumps(("error", str(e) or type(e).__name__, getattr(e, "status", None))))
         finally:
             os._exit(0)
     its.close()
+    fds: list[int] = []
     try:
         with ours:
-            msg = ours.recv(65536)
+            while True:
+                msg, got, _, _ = socket.recv_fds(ours, 1 << 20, _FDS_AT_ONCE, socket.MSG_CMSG_CLOEXEC)
+                fds += got
+                if msg != b"F":
+                    break
     finally:
         os.waitpid(pid, 0)
-    out = marshal.loads(msg) if msg else ("error", "the netlink helper process died")
+    if not msg or marshal.loads(msg)[0] != "ok":
+        for fd in fds:
+            os.close(fd)
+    out = marshal.loads(msg) if msg else ("error", "the network set-up's process died", None)
     if out[0] == "os":
         raise OSError(out[1], out[2])
     if out[0] == "error":
-        raise NetlinkError(out[1])
+        raise NetlinkError(out[1], status=out[2])
+    return out[1], fds
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:

@@ -13,6 +13,7 @@ Also writes the container's /etc/hosts and /etc/resolv.conf.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Optional
 
 from .config import DEFAULT_NETWORK, NetworkError, Networks
@@ -82,48 +83,74 @@ class Sandbox:
             self._write("hosts", HOSTS_HEAD + extra)
             self._write("resolv.conf", resolv_conf(False, dns, search, options))
             return
-        # bridge networks
-        nets = Networks(self.store)
-        with nets.lock():
-            nets._gc_locked()
-        configs = c.config.get("NetworkConfigs") or {}
-        # the network of --network first (eth0, published ports), then those connected later;
-        # none at all if the container was disconnected from every one (lo only)
-        wanted = []
-        for name in sorted(configs, key=lambda n: n != network_of(mode)):
-            wanted.append((nets.ensure_default() if name == DEFAULT_NETWORK else nets.get(name), configs[name]))
-        bindings = list(hc.get("PortBindings") or [])
-        exposed = list((c.config["Config"].get("ExposedPorts") or {}).keys())
-        if hc.get("PublishAllPorts"):
-            have = {f"{b['Port']}/{b['Proto']}" for b in bindings}
-            for p in exposed:
-                if p not in have:
-                    port, _, proto = p.partition("/")
-                    bindings.append({"Proto": proto or "tcp", "HostIp": "0.0.0.0", "HostPort": 0, "Port": int(port)})
-        if not wanted:
-            bindings = []
-        ports = self.reservation.reserve(bindings)
-        from .netlink import new_netns
-        self.netns_fd = new_netns()
-        settings = {}
-        for i, (net, conf) in enumerate(wanted):
-            ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
-                             aliases=tuple(conf.get("Aliases") or ()), ports=ports if i == 0 else None)
-            self.attached = True
-            settings[net["Name"]] = endpoint_settings(ep)
-        main = settings[wanted[0][0]["Name"]] if wanted else {"IPAddress": "", "Gateway": "", "MacAddress": ""}
-        embedded = bool(wanted) and not wanted[0][0].get("Default")
-        self._write("hosts", HOSTS_HEAD + (f"{main['IPAddress']}\t{hn}\n" if wanted else "") + extra)
-        self._write("resolv.conf", resolv_conf(embedded, dns, search, options))
-        if embedded:
-            from .dns import Resolver, bind_inside, host_nameservers
+        # bridge networks: set up by a child of ours (netlink.in_child), so what that touches
+        # (records, pyroute2's code, libnftables for published ports) is not copied here for
+        # the container's life; the namespace, the host ports' and the resolver's sockets come back
+        from .netlink import in_child
+        out, fds = in_child(self._bridge, hn, extra, dns, search, options)
+        self.netns_fd = fds[0]
+        self.attached = out["attached"]
+        self.reservation.socks = [socket.socket(fileno=fd) for fd in fds[1:1 + out["ports"]]]
+        if out["embedded"]:
+            from .dns import Resolver, host_nameservers
+            nets = Networks(self.store)
             cid = c.id
-            self.resolver = Resolver(lambda: nets.names_for(cid), bind_inside(self.netns_fd),
-                                     list(dns) or host_nameservers()[0])
-        c.save_state(NetworkSettings={
-            "Networks": settings, "Ports": docker_ports(ports, exposed),
-            "IPAddress": main["IPAddress"], "Gateway": main["Gateway"], "MacAddress": main["MacAddress"],
-            "SandboxKey": f"/proc/{os.getpid()}/fd/{self.netns_fd}"})
+            sock = socket.socket(fileno=fds[-1])
+            sock.setblocking(False)
+            self.resolver = Resolver(lambda: nets.names_for(cid), sock, list(dns) or host_nameservers()[0])
+        c.save_state(NetworkSettings=dict(out["settings"], SandboxKey=f"/proc/{os.getpid()}/fd/{self.netns_fd}"))
+
+    def _bridge(self, hn: str, extra: str, dns: list, search: list, options: list) -> tuple[dict, list[int]]:
+        """In the child: ports reserved, the namespace made and joined to each network,
+        hosts and resolv.conf written; (what the shim keeps, [netns, *port sockets, resolver])."""
+        from .dns import bind_inside, resolv_conf
+        c = self.c
+        hc = c.config["HostConfig"]
+        mode = hc.get("NetworkMode") or "none"
+        nets = Networks(self.store)
+        try:
+            with nets.lock():
+                nets._gc_locked()
+            configs = c.config.get("NetworkConfigs") or {}
+            # the network of --network first (eth0, published ports), then those connected later;
+            # none at all if the container was disconnected from every one (lo only)
+            wanted = []
+            for name in sorted(configs, key=lambda n: n != network_of(mode)):
+                wanted.append((nets.ensure_default() if name == DEFAULT_NETWORK else nets.get(name), configs[name]))
+            bindings = list(hc.get("PortBindings") or [])
+            exposed = list((c.config["Config"].get("ExposedPorts") or {}).keys())
+            if hc.get("PublishAllPorts"):
+                have = {f"{b['Port']}/{b['Proto']}" for b in bindings}
+                for p in exposed:
+                    if p not in have:
+                        port, _, proto = p.partition("/")
+                        bindings.append({"Proto": proto or "tcp", "HostIp": "0.0.0.0", "HostPort": 0, "Port": int(port)})
+            if not wanted:
+                bindings = []
+            ports = self.reservation.reserve(bindings)
+            from .netlink import new_netns
+            self.netns_fd = new_netns()
+            settings = {}
+            for i, (net, conf) in enumerate(wanted):
+                ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
+                                 aliases=tuple(conf.get("Aliases") or ()), ports=ports if i == 0 else None)
+                self.attached = True
+                settings[net["Name"]] = endpoint_settings(ep)
+            main = settings[wanted[0][0]["Name"]] if wanted else {"IPAddress": "", "Gateway": "", "MacAddress": ""}
+            embedded = bool(wanted) and not wanted[0][0].get("Default")
+            self._write("hosts", HOSTS_HEAD + (f"{main['IPAddress']}\t{hn}\n" if wanted else "") + extra)
+            self._write("resolv.conf", resolv_conf(embedded, dns, search, options))
+            fds = [self.netns_fd, *(s.fileno() for s in self.reservation.socks)]
+            if embedded:
+                fds.append(bind_inside(self.netns_fd).detach())
+        except BaseException:
+            if self.attached:
+                nets.release(c.id, links=False)
+            raise
+        return {"attached": self.attached, "ports": len(self.reservation.socks), "embedded": embedded,
+                "settings": {"Networks": settings, "Ports": docker_ports(ports, exposed),
+                             "IPAddress": main["IPAddress"], "Gateway": main["Gateway"],
+                             "MacAddress": main["MacAddress"]}}, fds
 
     def _write(self, name: str, text: str) -> None:
         with open(self.c.dir / name, "w") as f:

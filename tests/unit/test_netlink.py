@@ -49,19 +49,34 @@ def test_a_veth_pair_request_is_what_the_kernel_reads():
     assert got.get_attr("IFLA_IFNAME") == "dtabc" and got.get_attr("IFLA_NET_NS_FD") == 7
 
 
-def test_an_error_in_the_helper_child_is_raised_in_the_caller():
+def test_the_helper_child_hands_back_its_value_descriptors_and_errors():
     import errno
+    import os
 
     import pytest
     from dunnage.core.net import netlink
 
+    def pipes():
+        ends = [fd for _ in range(200) for fd in os.pipe()]  # more than one message's worth (SCM_MAX_FD)
+        os.write(ends[-1], b"x")
+        return {"pid": os.getpid(), "n": len(ends)}, ends
+    value, fds = netlink.in_child(pipes)
+    try:
+        assert value["pid"] != os.getpid() and value["n"] == len(fds) == 400
+        assert os.read(fds[-2], 1) == b"x"
+    finally:
+        for fd in fds:
+            os.close(fd)
+
     def fails():
         raise OSError(errno.EEXIST, "File exists")
     with pytest.raises(OSError) as e:
-        netlink._in_child(fails)
+        netlink.in_child(fails)
     assert e.value.errno == errno.EEXIST
 
     def refuses():
-        raise netlink.NetlinkError("no such link: dn-x")
-    with pytest.raises(netlink.NetlinkError, match="no such link: dn-x"):
-        netlink._in_child(refuses)
+        from dunnage.core.net.ports import PortError
+        raise PortError("Bind for 0.0.0.0:80 failed: port is already allocated", status=409)
+    with pytest.raises(netlink.NetlinkError, match="port is already allocated") as e:
+        netlink.in_child(refuses)
+    assert e.value.status == 409
