@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy as _copy
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -314,8 +315,11 @@ class Builder:
             argv = list(ins.args)
         else:
             script = ins.args[0] if ins.args else ""
-            for h in ins.heredocs:  # the shell reads its here-documents itself
-                script += "\n" + h.content + h.name
+            if ins.heredocs and not re.sub(r"\d*<<-?\s*['\"]?[^\s'\"]+['\"]?", "", script).strip():
+                script = ins.heredocs[0].content  # RUN <<EOF alone: the document is the script
+            else:
+                for h in ins.heredocs:  # the shell reads its here-documents itself
+                    script += "\n" + h.content + h.name
             argv = list(cfg.get("Shell") or DEFAULT_SHELL) + [script]
         network = ins.flag("network") or self.opts.network
         if network == "default":

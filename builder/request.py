@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
@@ -13,24 +14,12 @@ from dunnage.core.errors import InvalidParameter, NotFound
 
 
 def ignore_rules(context: Optional[str], dockerfile_path: Optional[str]) -> Callable[[str], bool]:
-    """The predicate .dockerignore makes: whether a path relative to the context is left out."""
-    text = None
-    cands = []
-    if dockerfile_path:
-        cands.append(dockerfile_path + ".dockerignore")
-    if context:
-        cands.append(os.path.join(context, ".dockerignore"))
-    for c in cands:
-        try:
-            with open(c, errors="replace") as f:
-                text = f.read()
-            break
-        except OSError:
-            continue
-    if not text:
+    """The predicate .dockerignore makes (builder/ignore.py): whether a path relative to the
+    context is left out."""
+    if not context:
         return lambda rel: False
     from . import ignore
-    return ignore.matcher(text)
+    return ignore.load(Path(context), Path(dockerfile_path) if dockerfile_path else None)
 
 
 def read_dockerfile(context: Optional[str], name: Optional[str]) -> tuple[str, str]:
@@ -52,20 +41,11 @@ def is_tar(head: bytes) -> bool:
 
 
 def unpack_context(stream: BinaryIO, into: Path) -> None:
-    """A context tar (plain or compressed) unpacked into INTO, nothing outside it (tarfile's
-    data filter: no absolute names, no .., no links leading out, no devices)."""
+    """A context tar (plain or compressed) unpacked into INTO by builder/context.py: nothing
+    written outside it, no link followed."""
+    from .context import unpack
     into.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as tf:
-            for m in tf:
-                try:
-                    tf.extract(m, into, filter="data")
-                except tarfile.FilterError as e:
-                    raise InvalidParameter(f"the build context is refused: {e}", 1) from None
-    except (tarfile.TarError, EOFError, zlib_error()) as e:
+        unpack(stream, into)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
         raise InvalidParameter(f"the build context is not a readable tar: {e}", 1) from None
-
-
-def zlib_error():
-    import zlib
-    return zlib.error

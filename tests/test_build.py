@@ -291,3 +291,79 @@ def test_builder_prune_and_df(session_root, engine, ctx):
     assert cache_count() == 0
     r = build(session_root, ctx)
     assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["DONE", "DONE"]
+
+
+
+def test_dockerignore_heredocs_and_run_network(session_root, engine, ctx):
+    tag = f"b6-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"keep/a": "a", "keep/secret.key": "k", "logs/x.log": "x", "logs/keep.log": "kept",
+                ".dockerignore": "**/*.key\nlogs\n!logs/keep.log\n", "Dockerfile": f"""FROM {BASE}
+COPY . /ctx/
+COPY <<EOF /etc/motd
+hello from a heredoc
+EOF
+RUN <<EOF
+echo from-run-heredoc > /run-heredoc
+EOF
+RUN --network=none cat /sys/class/net/*/address | wc -l > /nics
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "sh", "-c", "cd /ctx && find . -type f | sort; cat /etc/motd /run-heredoc /nics")
+    assert out.split("\n") == ["./.dockerignore", "./Dockerfile", "./keep/a", "./logs/keep.log",
+                               "hello from a heredoc", "from-run-heredoc", "1", ""]
+    r = build(session_root, ctx, "--network", "nosuch")
+    assert r.returncode == 125 and b"not supported" in r.stderr
+
+
+def test_ctrl_c_stops_the_build_and_cleans_up(session_root, engine, ctx):
+    import signal
+    from conftest import DUNNAGE, wait_for
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN echo started; sleep 60\n"})
+    before = leftovers(session_root)
+    running = {c.id for c in engine.containers()}
+    p = subprocess.Popen([DUNNAGE, "--root", str(session_root), "build", "--no-cache", "-t", "interrupted",
+                          str(ctx)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        cid = wait_for(lambda: next((c.id for c in engine.containers() if c.id not in running), None), timeout=60)
+        wait_for(lambda: engine.container(cid).running(), timeout=30)
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    assert p.returncode == 130
+    wait_for(lambda: leftovers(session_root) == before, timeout=20)
+    assert not [d for d in _cgroup_dirs() if cid in d]
+    assert cli(session_root, "inspect", "--type", "image", "interrupted").returncode != 0
+
+
+def _cgroup_dirs() -> list[str]:
+    from peers import cgroup_roots
+    out = []
+    for r in cgroup_roots():
+        d = os.path.join(r, "dunnage")
+        if os.path.isdir(d):
+            out += os.listdir(d)
+    return out
+
+
+def test_build_from_a_registry_image(fresh_root, session_root, engine, ctx, tmp_path):
+    from peers import Registry
+    reg = Registry(tmp_path / "registry")
+    ref = f"{reg.host}/test/busybox:1"
+    try:
+        assert cli(session_root, "tag", BASE, ref).returncode == 0
+        r = cli(session_root, "push", ref, timeout=120)
+        assert r.returncode == 0, r.stderr
+        write(ctx, {"Dockerfile": f"FROM {ref}\nRUN echo on-registry-image > /r\n"})
+        r = build(fresh_root, ctx, "-t", "from-registry")
+        assert r.returncode == 0, r.stderr
+        assert run_in(fresh_root, "from-registry", "cat", "/r") == "on-registry-image\n"
+        assert cli(fresh_root, "inspect", "--type", "image", ref).returncode == 0  # pulled by the build
+    finally:
+        cli(session_root, "rmi", ref)
+        reg.close()
