@@ -23,7 +23,8 @@ fi
 # libnftables1: port publishing, masquerade and isolation rules (nftables through its library); tini: --init
 # patch: pyfuse3 is built with scripts/pyfuse3.patch
 # docker.io: Debian's dockerd and its client (/usr/bin/docker), the oracle the inspect tests compare with
-APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini docker.io"
+# docker-compose: Debian's Compose (v1), the peer dunnage compose's names and labels are compared with
+APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini docker.io docker-compose"
 
 missing=()
 for p in $APT_PACKAGES; do
