@@ -38,6 +38,12 @@ fs-real: issue 18's real work on a Debian minbase with python3, through kernel
        python3's imports of json, asyncio, email and http.client cold and
        warm, and initdb + pgbench -i -s 5 of Debian's postgresql 15 with its
        data on the mount (where installed): ratios dunnage/kernel.
+build: issue 20's two-stage build whose context is Python's standard library
+       (/usr/lib/python3.11 without caches and packages): the first stage copies it and
+       runs md5sum and tar czf over it, the second copies the results; cold (--no-cache),
+       after a one-file change, and with nothing changed: `dunnage build` against
+       BuildKit (`DOCKER_BUILDKIT=1 docker build` on a dockerd of its own, tests/peers.py),
+       alternated run by run, ratios dunnage/BuildKit.
 Results are printed and written to bench/results/<name>.json."""
 from __future__ import annotations
 
@@ -54,7 +60,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from peers import Podman, Registry  # noqa: E402 - the same peers the tests use
+from peers import Dockerd, Podman, Registry  # noqa: E402 - the same peers the tests use
 DUNNAGE = [str(Path(sys.executable).parent / "dunnage")]  # the command as installed (bin/dunnage)
 
 
@@ -847,9 +853,77 @@ def bench_soak(runs: int) -> dict:
         _discard(e, work)
 
 
+BUILD_DOCKERFILE = """FROM local/busybox:latest AS sums
+COPY . /src
+RUN cd /src && find . -type f | sort | xargs md5sum > /sums && tar czf /src.tgz -C /src .
+
+FROM local/busybox:latest
+COPY --from=sums /sums /src.tgz /out/
+"""
+
+
+def bench_build(runs: int) -> dict:
+    stdlib = Path("/usr/lib/python3.11")
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "root"
+    dockerd = None
+    try:
+        ctx = work / "ctx"
+        ctx.mkdir()
+        subprocess.run(f"tar cf - --exclude=__pycache__ --exclude=dist-packages --exclude=site-packages -C {stdlib} ."
+                       f" | tar xf - -C {ctx}", shell=True, check=True)
+        (ctx / "Dockerfile").write_text(BUILD_DOCKERFILE)
+        files = sum(len(f) for _, _, f in os.walk(ctx))
+        size = sum(p.stat().st_size for p in ctx.rglob("*") if p.is_file())
+        subprocess.run([sys.executable, "-c", f"from dunnage.core import Engine; Engine({str(droot)!r})"
+                        ".ensure_demo_image()"], check=True)
+        dockerd = Dockerd()
+        save = subprocess.run(DUNNAGE + ["--root", str(droot), "save", "local/busybox:latest"], check=True,
+                              capture_output=True).stdout
+        dockerd("load", input=save, timeout=120)
+        peer = [dockerd.DOCKER, "-H", f"unix://{dockerd.sock}", "build", "-q"]
+        env = dict(os.environ, DOCKER_BUILDKIT="1")
+        ours = DUNNAGE + ["--root", str(droot), "build", "-q"]
+
+        def bk(*args: str) -> float:
+            t = time.perf_counter()
+            r = subprocess.run(peer + list(args) + [str(ctx)], env=env, capture_output=True)
+            if r.returncode != 0:
+                raise SystemExit(f"BuildKit failed: {r.stderr.decode()[-2000:]}")
+            return time.perf_counter() - t
+        res: dict = {"name": "build", "what": f"two-stage build of Python's stdlib ({size >> 20} MiB in {files} files):"
+                                              " cold, one file changed, nothing changed"}
+        for case in ("cold", "one file changed", "nothing changed"):
+            dt, bt = [], []
+            for i in range(runs):
+                if case == "one file changed":
+                    with open(ctx / "json" / "__init__.py", "a") as f:
+                        f.write(f"# {time.time()}\n")
+                flags = ["--no-cache"] if case == "cold" else []
+                if case == "one file changed":  # both sides have the previous state cached
+                    timed(ours + [str(ctx)])
+                    bk()
+                    with open(ctx / "json" / "__init__.py", "a") as f:
+                        f.write(f"# {time.time()}\n")
+                settled()
+                dt.append(timed(ours + flags + [str(ctx)]))
+                settled()
+                bt.append(bk(*flags))
+            ds, bs = summary(dt), summary(bt)
+            res[f"dunnage {case}"], res[f"BuildKit {case}"] = ds, bs
+            res[f"ratio {case}"] = ds["median_s"] / bs["median_s"]
+        return res
+    finally:
+        if dockerd is not None:
+            dockerd.close()
+        subprocess.run(DUNNAGE + ["--root", str(droot), "system", "reset", "-f"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 BENCHES = {"start": bench_start, "runtime": bench_runtime, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "fs-walk": bench_fs_walk,
            "fs-real": bench_fs_real,
-           "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak}
+           "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak,
+           "build": bench_build}
 
 
 def main() -> int:

@@ -156,8 +156,12 @@ class Carrier:
         return img
 
     def remove(self, keep: Iterable[str]) -> None:
+        """The carrier goes; its layers stay where KEEP, the build cache (read now: another
+        build may have added to it), an image or a container needs them."""
         if self.id is None:
             return
+        from .cache import Cache
+        keep = set(keep) | Cache(self.engine).chains()
         try:
             self.engine.images.remove(self.id, {}, force=True, container_lowers=protected(self.engine, keep))
         except ImageError:

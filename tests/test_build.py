@@ -367,3 +367,41 @@ def test_build_from_a_registry_image(fresh_root, session_root, engine, ctx, tmp_
     finally:
         cli(session_root, "rmi", ref)
         reg.close()
+
+
+def test_meta_args_onbuild_entrypoint_and_add_url(session_root, engine, ctx, tmp_path):
+    import http.server
+    import threading
+    from functools import partial
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "remote.txt").write_text("fetched over http\n")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
+                                                                       directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    tag = f"b7-{uuid.uuid4().hex[:8]}"
+    try:
+        write(ctx, {"Dockerfile": f"""ARG BASE_IMAGE={BASE}
+FROM $BASE_IMAGE
+ONBUILD RUN echo triggered > /onbuild
+CMD ["echo", "parent cmd"]
+"""})
+        r = build(session_root, ctx, "-t", tag + "-parent")
+        assert r.returncode == 0, r.stderr
+        assert image_of(session_root, tag + "-parent")["Config"]["OnBuild"] == ["RUN echo triggered > /onbuild"]
+        write(ctx, {"Dockerfile": f"""FROM {tag}-parent
+ADD http://127.0.0.1:{httpd.server_address[1]}/remote.txt /remote/
+ENTRYPOINT ["cat"]
+"""})
+        r = build(session_root, ctx, "-t", tag)
+        assert r.returncode == 0, r.stderr
+        cfg = image_of(session_root, tag)["Config"]
+        assert cfg["Entrypoint"] == ["cat"] and not cfg.get("Cmd") and not cfg.get("OnBuild")
+        assert run_in(session_root, tag, "/onbuild", "/remote/remote.txt") == "triggered\nfetched over http\n"
+        r = cli(session_root, "run", "--rm", "--entrypoint", "stat", tag, "-c", "%a", "/remote/remote.txt")
+        assert r.stdout == b"600\n"
+        r = build(session_root, ctx, "--build-arg", "UNUSED=1", "-t", tag)
+        assert r.returncode == 0 and b"UNUSED" in r.stderr and b"not consumed" in r.stderr
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
