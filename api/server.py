@@ -237,13 +237,18 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, path: str, root, router):
+    def __init__(self, path: str, root, router, sock: Optional[socket.socket] = None):
+        """Listen on PATH, or on SOCK, a listening socket handed over (socket activation)."""
         self.root = root
         self.router = router
         self._lock = threading.Lock()
         self.active = 0
         self.last = time.monotonic()
-        super().__init__(path, Handler)
+        super().__init__(path, Handler, bind_and_activate=sock is None)
+        if sock is not None:
+            self.socket.close()
+            self.socket = sock
+            self.server_name, self.server_port = "localhost", 0
 
     def server_bind(self):
         """Bind PATH owned by root, mode 0660, no window in which another user could
@@ -291,13 +296,64 @@ def socket_path(uri: str) -> str:
     return path
 
 
+SD_LISTEN_FDS_START = 3
+
+
+def activated_socket(env=os.environ) -> Optional[socket.socket]:
+    """The listening socket systemd hands over (sd_listen_fds(3): LISTEN_PID is ours,
+    LISTEN_FDS at least 1, the first on fd 3), or None.  The variables are dropped so
+    that nothing the service starts takes them for its own, and the descriptor is made
+    close-on-exec.  It must be a listening unix stream socket with a path that only its
+    owner root and its group may connect to, none other may write (ValueError else): the
+    API is root's."""
+    pid, fds = env.get("LISTEN_PID"), env.get("LISTEN_FDS")
+    if not fds or pid != str(os.getpid()):
+        return None
+    for k in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        env.pop(k, None)
+    try:
+        n = int(fds)
+    except ValueError:
+        raise ValueError(f"socket activation: LISTEN_FDS={fds!r} is not a number") from None
+    if n < 1:
+        return None
+    fd = SD_LISTEN_FDS_START
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as e:
+        raise ValueError(f"socket activation: fd {fd}: {e.strerror or e}") from None
+    try:
+        os.set_inheritable(fd, False)
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError("socket activation: fd 3 is not a unix stream socket (only unix sockets are served)")
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise ValueError("socket activation: fd 3 is not listening (Accept=no is the service's mode)")
+        path = sock.getsockname()
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError("socket activation: fd 3 has no path (an abstract socket has no permissions)")
+        st = os.stat(path)
+        if st.st_uid != 0 or st.st_mode & 0o002:  # (connecting takes write permission)
+            raise ValueError(f"socket activation: {path} must be root's, mode 0660 or tighter "
+                             f"(it is {st.st_uid}:{st.st_gid} {stat.S_IMODE(st.st_mode):04o})")
+    except BaseException:
+        sock.detach()  # (the descriptor stays the caller's to close)
+        raise
+    return sock
+
+
 def serve(root, uri: str, idle: float = 5.0) -> None:
     """Serve until IDLE seconds pass without a request or open connection (0: forever)
-    or SIGTERM/SIGINT; the socket goes with the service."""
+    or SIGTERM/SIGINT; the socket goes with the service.  A socket handed over by
+    systemd (activated_socket) takes URI's place, and stays: it is systemd's."""
     from .routes import build
-    path = socket_path(uri)
-    os.makedirs(os.path.dirname(path) or "/", mode=0o700, exist_ok=True)
-    srv = Server(path, root, build())
+    sock = activated_socket()
+    if sock is not None:
+        path = None
+        srv = Server(sock.getsockname(), root, build(), sock)
+    else:
+        path = socket_path(uri)
+        os.makedirs(os.path.dirname(path) or "/", mode=0o700, exist_ok=True)
+        srv = Server(path, root, build())
     stop = threading.Event()
 
     def on_signal(*_):
@@ -312,7 +368,8 @@ def serve(root, uri: str, idle: float = 5.0) -> None:
                 break
     finally:
         srv.server_close()
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        if path is not None:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
