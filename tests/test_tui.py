@@ -42,7 +42,7 @@ async def test_dashboard_shows_live_containers_and_acts_on_them(engine, image):
         table.move_cursor(row=table.get_row_index(busy.id))
         await pilot.pause(0.1)
         assert "full = 0.5 CPU limit" in app.query_one("#cpu-chart").title
-        assert app.query_one("#detail").border_title == "tui-busy"
+        assert app.query_one("#detail").border_title.startswith("tui-busy ─ ")
         await until(pilot, lambda: len(app.rows[busy.id].cpu_hist) >= 2)
 
         # pause and unpause, stop, start, remove from the keyboard

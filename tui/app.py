@@ -13,16 +13,17 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingsMap
 from textual.command import Hit, Hits, Provider
+from textual.markup import escape
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from rich.text import Text
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static, Tree
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
 from .chart import Chart
-from .logview import LogsScreen
+from .logview import LogsScreen, LogView
 from .table import LiveTable
 from .page import HOST_MEMORY, cpu_ceiling, cpu_chart, mem_chart, not_running, rate
 from .rows import ports_text, short_ids, status_text
@@ -115,7 +116,9 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "filter": "filter by text or state (running, exited…)", "clear_filter": "clear the filter",
         "view('images')": "images", "view('volumes')": "volumes", "view('networks')": "networks",
         "refresh": "refresh now", "help": "this help", "quit": "quit", "app.pop_screen": "back",
-        "command_palette": "command palette"}
+        "command_palette": "command palette",
+        "detail_tab(1)": "the detail pane's next tab: stats, logs, env, top, config",
+        "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers"}
 NOTES = ["CPU %: 100 % = one whole core (docker's convention). MEM: usage without reclaimable page cache, "
          "against the limit (or the host's memory when there is none; ⚠ near a limit). NET, DISK: bytes per "
          "second. Click a column's header to sort by it. Stopped containers stay below running ones."]
@@ -231,10 +234,14 @@ class DunnageApp(App):
         Binding("I", "view('images')", "images", show=False, id="view_images"),
         Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
+        Binding("H", "hide_stopped", "hide stopped", show=False, id="hide_stopped"),
+        Binding("right_square_bracket", "detail_tab(1)", "next tab", show=False, id="next_tab"),
+        Binding("left_square_bracket", "detail_tab(-1)", "previous tab", show=False, id="previous_tab"),
     ]
 
     # the container table's keys do nothing over another screen (images, a page, logs)
-    MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort",
+    MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort", "detail_tab",
+                 "hide_stopped",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
     # ... but these act on the container of its page, and the views open from any screen
@@ -269,6 +276,9 @@ class DunnageApp(App):
         self.marked: set[str] = set()
         self._shown: dict[str, dict] = {}  # the cells on screen, per row
         self.pending: dict[str, str] = {}  # an action under way, per container: "stopping…"
+        self.detail_tab = "stats"
+        self.hide_stopped = False
+        self._detail_key: tuple = (None, "")  # (container, tab) the detail pane shows
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -277,9 +287,15 @@ class DunnageApp(App):
             yield Input(placeholder="filter: text, or running / exited / paused … (enter applies, escape clears)",
                         id="filter")
             yield LiveTable(id="containers", cursor_type="row", zebra_stripes=True)
-            with Horizontal(id="detail"):
-                yield Chart("CPU %", id="cpu-chart", classes="chart")
-                yield Chart("MEM", id="mem-chart", classes="chart")
+            # the selected container, live, in tabs named in the pane's top border ([ and ] switch)
+            with ContentSwitcher(id="detail", initial="d-stats"):
+                with Horizontal(id="d-stats"):
+                    yield Chart("CPU %", id="cpu-chart", classes="chart")
+                    yield Chart("MEM", id="mem-chart", classes="chart")
+                yield LogView(id="d-logs")
+                yield DataTable(id="d-env", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="d-top", cursor_type="row", zebra_stripes=True)
+                yield Tree("config", id="d-config")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -369,6 +385,8 @@ class DunnageApp(App):
             rows = [r for r in data if f in r.name.lower() or f in r.image.lower() or f in r.status.lower()]
         else:
             rows = list(data)
+        if self.hide_stopped:
+            rows = [r for r in rows if r.state in ACTIVE or r.id in self.pending]
         key = self.SORT_KEYS[self.sort_by]
         active = sorted((r for r in rows if r.state in ACTIVE), key=key, reverse=self.sort_reverse)
         rest = sorted((r for r in rows if r.state not in ACTIVE), key=key, reverse=self.sort_reverse)
@@ -430,6 +448,7 @@ class DunnageApp(App):
         self.marked &= set(self.rows)
         sub = f"containers · sort {self.sort_by} {arrow}" + (
             f" · filter “{self.filter_text}”" if self.filter_text else "") + (
+            " · stopped hidden (H shows)" if self.hide_stopped else "") + (
             f" · {len(self.marked)} marked" if self.marked else "")
         if self.sub_title != sub:
             self.sub_title = sub
@@ -501,20 +520,107 @@ class DunnageApp(App):
         from .views import cursor_key
         return cursor_key(self.query_one("#containers", DataTable))
 
-    def update_detail(self) -> None:
-        r = self.rows.get(self.selected_id() or "")
-        detail = self.query_one("#detail")
-        name = r.name if r else ""
-        if detail.border_title != name:
-            detail.border_title = name
-        note = not_running(r) if r else ""
-        slots = HISTORY
-        for sel, (data, scale, title) in (("#cpu-chart", cpu_chart(r) if r else ([], None, "CPU %")),
-                                          ("#mem-chart", mem_chart(r) if r else ([], None, "MEM"))):
-            alert = "OOM" in title or "⚠" in title
-            self.query_one(sel, Chart).show(data, scale, title, note, alert, slots=slots, window=slots * self.interval)
+    DETAIL_TABS = ("stats", "logs", "env", "top", "config")
 
-    @on(DataTable.RowHighlighted)
+    def update_detail(self) -> None:
+        """The detail pane follows the selection: the charts on each round, the other
+        tabs loaded when the container or the tab changes (top every other round)."""
+        r = self.rows.get(self.selected_id() or "")
+        detail = self.query_one("#detail", ContentSwitcher)
+        tabs = " ".join(f"[reverse] {t} [/]" if t == self.detail_tab else f" {t} " for t in self.DETAIL_TABS)
+        title = f"{escape(r.name) if r else ''} ─ {tabs} ─ \\[ ] switch"
+        if detail.border_title != title:
+            detail.border_title = title
+        want = f"d-{self.detail_tab}"
+        if detail.current != want:
+            detail.current = want
+        key = (r.id if r else None, self.detail_tab)
+        fresh = key != self._detail_key
+        self._detail_key = key
+        if self.detail_tab == "stats":
+            note = not_running(r) if r else ""
+            slots = HISTORY
+            for sel, (data, scale, title) in (("#cpu-chart", cpu_chart(r) if r else ([], None, "CPU %")),
+                                              ("#mem-chart", mem_chart(r) if r else ([], None, "MEM"))):
+                alert = "OOM" in title or "⚠" in title
+                self.query_one(sel, Chart).show(data, scale, title, note, alert, slots=slots,
+                                                window=slots * self.interval)
+        elif r is None:
+            return
+        elif self.detail_tab == "logs" and fresh:
+            self.query_one("#d-logs", LogView).reset()
+            self.detail_logs(r.id, key)
+        elif self.detail_tab == "top" and (fresh or self.rounds % 2 == 0):
+            self.detail_top(r.id, key)
+        elif self.detail_tab in ("env", "config") and fresh:
+            self.detail_inspect(r.id, key)
+
+    def action_hide_stopped(self) -> None:
+        self.hide_stopped = not self.hide_stopped
+        self._apply(list(self.rows.values()))
+
+    def action_detail_tab(self, step: int) -> None:
+        i = self.DETAIL_TABS.index(self.detail_tab)
+        self.detail_tab = self.DETAIL_TABS[(i + step) % len(self.DETAIL_TABS)]
+        self.update_detail()
+
+    @work(thread=True, exclusive=True, group="detail-logs")
+    def detail_logs(self, cid: str, key: tuple) -> None:
+        from .logview import follow_log
+        view = self.query_one("#d-logs", LogView)
+        try:
+            follow_log(self, self.engine, cid, lambda: self._detail_key != key or not self.is_running,
+                       view.append)
+        except EngineError:
+            pass  # removed meanwhile: the next round shows it
+
+    @work(thread=True, exclusive=True, group="detail-top")
+    def detail_top(self, cid: str, key: tuple) -> None:
+        try:
+            titles, rows = self.engine.top(cid)
+        except EngineError:
+            titles, rows = ["PID", "CMD"], []
+        self.call_from_thread(self._show_top, key, titles, rows)
+
+    def _show_top(self, key: tuple, titles: list, rows: list) -> None:
+        if key != self._detail_key:
+            return
+        t = self.query_one("#d-top", DataTable)
+        if [c.label.plain for c in t.ordered_columns] != titles:
+            t.clear(columns=True)
+            for title in titles:
+                t.add_column(title, key=title)
+        t.clear()
+        for row in rows:
+            t.add_row(*(row + [""] * (len(titles) - len(row)))[:len(titles)])
+
+    @work(thread=True, exclusive=True, group="detail-inspect")
+    def detail_inspect(self, cid: str, key: tuple) -> None:
+        try:
+            doc = self.engine.inspect(cid)
+        except EngineError:
+            return
+        self.call_from_thread(self._show_inspect, key, doc)
+
+    def _show_inspect(self, key: tuple, doc: dict) -> None:
+        from .views import fill_tree
+        if key != self._detail_key:
+            return
+        env = self.query_one("#d-env", DataTable)
+        if not env.columns:
+            env.add_column("NAME", key="name")
+            env.add_column("VALUE", key="value")
+        env.clear()
+        for item in doc.get("Config", {}).get("Env") or []:
+            name, _, value = item.partition("=")
+            env.add_row(name, value)
+        tree = self.query_one("#d-config", Tree)
+        tree.clear()
+        tree.root.set_label(doc.get("Name", "").lstrip("/"))
+        fill_tree(tree.root, doc)
+        tree.root.expand()
+
+    @on(DataTable.RowHighlighted, "#containers")
     def highlighted(self, _event) -> None:
         self.update_detail()
 

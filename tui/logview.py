@@ -89,6 +89,12 @@ class LogView(ScrollView, can_focus=True):
     def __len__(self) -> int:
         return len(self.texts)
 
+    def reset(self) -> None:
+        """Forget every line (another container's log comes)."""
+        self.texts, self.times, self.streams, self.coloured = [], array("q"), bytearray(), {}
+        self._width, self.current, self.following = 0, None, True
+        self.restyle()
+
     def line(self, i: int) -> str:
         """Line I as shown (with its timestamp when they are on)."""
         if self.show_time:
@@ -176,6 +182,37 @@ class LogView(ScrollView, can_focus=True):
         self._cache.clear()
 
 
+def follow_log(app, engine: Engine, cid: str, stopped, deliver, batch_seconds: float = 0.1) -> None:
+    """Read container CID's log in this (worker) thread and hand the lines to DELIVER on
+    the UI loop in batches: one call per batch, not per line, so a million lines load in
+    seconds.  Follows until STOPPED() says so or the container's shim is gone."""
+    batch: list = []
+    last = time.monotonic()
+    joiner = LineJoiner()  # a line the pump read in two pieces is one line again
+
+    def take(lines) -> None:
+        batch.extend((t, stream, text.decode(errors="replace")) for t, stream, text in lines)
+
+    def flush() -> None:
+        nonlocal batch, last
+        if batch and not stopped():
+            app.call_from_thread(deliver, batch)
+        batch, last = [], time.monotonic()
+
+    def stop() -> bool:  # asked whenever the reader has caught up with the writer
+        take(joiner.flush(PROMPT_NS))
+        flush()
+        return stopped()
+    for t, stream, data in engine.logs(cid, follow=True, stop=stop):
+        if stopped():
+            return
+        take(joiner.feed(t, stream, data))
+        if len(batch) >= 50_000 or time.monotonic() - last > batch_seconds:
+            flush()
+    take(joiner.flush())
+    flush()
+
+
 class LogsScreen(Screen):
     """A container's log, followed live: stderr in red, t toggles timestamps,
     / searches (a regex), n/N step through the matches, w saves to a file.
@@ -230,34 +267,8 @@ class LogsScreen(Screen):
 
     @work(thread=True, exclusive=True)
     def tail(self) -> None:
-        """Read the log in a thread and hand the lines over in batches: one call into the UI
-        per batch, not per line, so a million lines load in seconds."""
-        batch: list = []
-        last = time.monotonic()
-        joiner = LineJoiner()  # a line the pump read in two pieces is one line again
-
-        def take(lines) -> None:
-            batch.extend((t, stream, text.decode(errors="replace")) for t, stream, text in lines)
-
-        def flush() -> None:
-            nonlocal batch, last
-            if batch and not self.stopped:
-                self.app.call_from_thread(self.add, batch)
-            batch, last = [], time.monotonic()
-
-        def stop() -> bool:  # asked whenever the reader has caught up with the writer
-            take(joiner.flush(PROMPT_NS))
-            flush()
-            return self.stopped
         try:
-            for t, stream, data in self.engine.logs(self.cid, follow=True, stop=stop):
-                if self.stopped:
-                    return
-                take(joiner.feed(t, stream, data))
-                if len(batch) >= 50_000 or time.monotonic() - last > self.BATCH_SECONDS:
-                    flush()
-            take(joiner.flush())
-            flush()
+            follow_log(self.app, self.engine, self.cid, lambda: self.stopped, self.add, self.BATCH_SECONDS)
         except EngineError as e:
             self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
 

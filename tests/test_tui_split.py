@@ -1,0 +1,66 @@
+"""The dashboard's list and a live detail pane together (issue 23): the pane follows the
+selection, its tabs (stats, logs, env, top, config) switch with [ and ]; H hides the
+stopped containers."""
+from __future__ import annotations
+
+import pytest
+from textual.widgets import ContentSwitcher, DataTable, Tree
+
+from dunnage.tui.app import DunnageApp
+from dunnage.tui.logview import LogView
+
+from test_tui import until
+from test_tui_bugs import select
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_the_detail_pane_shows_the_selected_containers_logs_env_top_and_config(engine, image):
+    a = engine.run(image, ["sh", "-c", "echo from-a; exec sleep 300"], name="split-a", detach=True,
+                   network="none", env=["WHO=alpha"])
+    b = engine.run(image, ["sh", "-c", "echo from-b; exec sleep 301"], name="split-b", detach=True,
+                   network="none", env=["WHO=beta"])
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: {a.id, b.id} <= set(app.rows))
+        detail = app.query_one("#detail", ContentSwitcher)
+        select(app, a.id)
+        await pilot.pause(0.1)
+        assert detail.current == "d-stats" and detail.border_title.startswith("split-a ─ ")
+        await pilot.press("right_square_bracket")  # ]: logs
+        log = app.query_one("#d-logs", LogView)
+        await until(pilot, lambda: detail.current == "d-logs" and log.texts == ["from-a"])
+        select(app, b.id)  # the pane follows the selection
+        await until(pilot, lambda: log.texts == ["from-b"])
+        await pilot.press("right_square_bracket")  # env
+        env = app.query_one("#d-env", DataTable)
+        await until(pilot, lambda: detail.current == "d-env" and any(
+            env.get_row_at(i) == ["WHO", "beta"] for i in range(env.row_count)))
+        await pilot.press("right_square_bracket")  # top
+        top = app.query_one("#d-top", DataTable)
+        await until(pilot, lambda: detail.current == "d-top" and any(
+            "sleep 301" in " ".join(map(str, top.get_row_at(i))) for i in range(top.row_count)))
+        await pilot.press("right_square_bracket")  # config: the inspect document
+        tree = app.query_one("#d-config", Tree)
+        await until(pilot, lambda: detail.current == "d-config" and str(tree.root.label) == "split-b")
+        await pilot.press("right_square_bracket")  # round to stats
+        await until(pilot, lambda: detail.current == "d-stats")
+        await pilot.press("left_square_bracket")  # [: back to config
+        await until(pilot, lambda: detail.current == "d-config")
+        await pilot.press("q")
+
+
+async def test_H_hides_and_shows_the_stopped_containers(engine, image):
+    up = engine.run(image, ["sleep", "300"], name="hide-up", detach=True, network="none")
+    down = engine.run(image, ["true"], name="hide-down", detach=True, network="none")
+    engine.wait(down.id, 30)
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one("#containers", DataTable)
+        await until(pilot, lambda: {up.id, down.id} <= set(table.rows))
+        await pilot.press("H")
+        await until(pilot, lambda: down.id not in table.rows)
+        assert up.id in table.rows and "stopped hidden" in app.sub_title
+        await pilot.press("H")
+        await until(pilot, lambda: down.id in table.rows)
+        await pilot.press("q")
