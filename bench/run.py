@@ -44,6 +44,9 @@ build: issue 20's two-stage build whose context is Python's standard library
        after a one-file change, and with nothing changed: `dunnage build` against
        BuildKit (`DOCKER_BUILDKIT=1 docker build` on a dockerd of its own, tests/peers.py),
        alternated run by run, ratios dunnage/BuildKit.
+compose: `up -d` and `down -v` of a five-service project (a named volume, the default
+       network, one service waiting for another's health check): `dunnage compose`
+       against Debian's `docker-compose` on a dockerd of its own, alternated, ratios.
 Results are printed and written to bench/results/<name>.json."""
 from __future__ import annotations
 
@@ -920,10 +923,87 @@ def bench_build(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+COMPOSE_BENCH = """\
+services:
+  web:
+    image: local/busybox:latest
+    command: httpd -f -p 80 -h /www
+    init: true
+    volumes: [site:/www]
+    depends_on:
+      db: {condition: service_healthy}
+  db:
+    image: local/busybox:latest
+    command: sh -c 'trap exit TERM; touch /tmp/ready; sleep 300 & wait'
+    healthcheck: {test: [CMD, test, -f, /tmp/ready], interval: 100ms, retries: 50}
+  cache:
+    image: local/busybox:latest
+    command: sh -c 'trap exit TERM; sleep 300 & wait'
+  worker:
+    image: local/busybox:latest
+    command: sh -c 'trap exit TERM; sleep 300 & wait'
+    environment: {QUEUE: cache}
+    depends_on: [cache]
+  proxy:
+    image: local/busybox:latest
+    command: sh -c 'trap exit TERM; sleep 300 & wait'
+    ports: ["127.0.0.1::8080"]
+    depends_on: [web]
+volumes:
+  site: {}
+"""
+
+
+def bench_compose(runs: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "root"
+    dockerd = None
+    try:
+        proj = work / "proj"
+        proj.mkdir()
+        (proj / "compose.yaml").write_text(COMPOSE_BENCH)
+        subprocess.run([sys.executable, "-c", f"from dunnage.core import Engine; Engine({str(droot)!r})"
+                        ".ensure_demo_image()"], check=True)
+        dockerd = Dockerd()
+        save = subprocess.run(DUNNAGE + ["--root", str(droot), "save", "local/busybox:latest"], check=True,
+                              capture_output=True).stdout
+        dockerd("load", input=save, timeout=120)
+        ours = DUNNAGE + ["--root", str(droot), "compose", "-f", str(proj / "compose.yaml")]
+        peer = ["/usr/bin/docker-compose", "-f", str(proj / "compose.yaml")]
+        env = dict(os.environ, DOCKER_HOST=f"unix://{dockerd.sock}")
+
+        def v1(*args: str) -> float:
+            t = time.perf_counter()
+            r = subprocess.run(peer + list(args), env=env, capture_output=True)
+            if r.returncode != 0:
+                raise SystemExit(f"docker-compose {' '.join(args)} failed: {r.stderr.decode()[-2000:]}")
+            return time.perf_counter() - t
+        res: dict = {"name": "compose", "what": "up -d and down -v of a five-service project: dunnage compose "
+                                                "against docker-compose (v1) on dockerd"}
+        times: dict = {k: [] for k in ("dunnage up", "dunnage down", "docker-compose up", "docker-compose down")}
+        for _ in range(runs):
+            settled()
+            times["dunnage up"].append(timed(ours + ["up", "-d"]))
+            times["dunnage down"].append(timed(ours + ["down", "-v", "-t", "10"]))
+            settled()
+            times["docker-compose up"].append(v1("up", "-d"))
+            times["docker-compose down"].append(v1("down", "-v", "-t", "10"))
+        for k, xs in times.items():
+            res[k] = summary(xs)
+        for verb in ("up", "down"):
+            res[f"ratio {verb}"] = res[f"dunnage {verb}"]["median_s"] / res[f"docker-compose {verb}"]["median_s"]
+        return res
+    finally:
+        if dockerd is not None:
+            dockerd.close()
+        subprocess.run(DUNNAGE + ["--root", str(droot), "system", "reset", "-f"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 BENCHES = {"start": bench_start, "runtime": bench_runtime, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "fs-walk": bench_fs_walk,
            "fs-real": bench_fs_real,
            "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak,
-           "build": bench_build}
+           "build": bench_build, "compose": bench_compose}
 
 
 def main() -> int:
