@@ -518,3 +518,140 @@ def test_a_veth_left_by_an_earlier_start_is_replaced(session_root, engine, image
         assert engine.container(c.id).running()
     finally:
         subprocess.run(["ip", "link", "del", veth], capture_output=True)
+
+
+# ------------------------------------------------------------------ the resolver: TCP, sizes, round robin, PTR
+def _tcp_query(name: str, qtype: str = "A") -> str:
+    """A shell line for inside a container: NAME's query over TCP to 127.0.0.11 (busybox's
+    nslookup has no TCP: printf writes the length-prefixed query, nc sends it), the answer in hex."""
+    from dnslib import DNSRecord
+    q = DNSRecord.question(name, qtype).pack()
+    octal = "".join(f"\\{b:03o}" for b in len(q).to_bytes(2, "big") + q)
+    return f"printf '{octal}' | nc -w 5 127.0.0.11 53 | od -An -v -tx1"
+
+
+def _tcp_answer(hexdump: str):
+    from dnslib import DNSRecord
+    data = bytes.fromhex("".join(hexdump.split()))
+    assert len(data) >= 2 and int.from_bytes(data[:2], "big") == len(data) - 2, hexdump
+    return DNSRecord.parse(data[2:])
+
+
+def test_a_shared_alias_answers_every_address_and_addresses_answer_ptr(session_root, engine, image, networks):
+    networks("rr")
+    pool = [run(engine, image, ["sleep", "60"], name=f"pool-{i}", network="rr", network_aliases=["pool"])
+            for i in range(3)]
+    ips = [ip_of(engine, c.id) for c in pool]
+    c = run(engine, image, ["sh", "-c", f"nslookup pool; nslookup {ips[1]}"], network="rr")
+    assert engine.wait(c.id, 30) == 0, logs(session_root, c.id)
+    out = logs(session_root, c.id)
+    assert all(f"Address: {ip}" in out for ip in ips), out
+    assert f"name = pool-1.rr" in out, out
+
+
+def test_names_are_answered_and_forwarded_over_tcp(session_root, engine, image, networks, outside):
+    networks("tcpdns")
+    server = in_outside(f"""
+        import socket
+        from dnslib import DNSRecord, RR, QTYPE, A
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("{OUT_IP}", 53))
+        s.listen(4)
+        print("ready", flush=True)
+        while True:
+            conn, _ = s.accept()
+            with conn:
+                data = b""
+                while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                    data += conn.recv(4096)
+                q = DNSRecord.parse(data[2:])
+                r = q.reply()
+                r.add_answer(RR(q.q.qname, QTYPE.A, rdata=A("203.0.113.9"), ttl=60))
+                out = r.pack()
+                conn.sendall(len(out).to_bytes(2, "big") + out)
+    """)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        db = run(engine, image, ["sleep", "60"], name="tcp-db", network="tcpdns")
+        c = run(engine, image, ["sh", "-c", f"{_tcp_query('tcp-db')}; echo ---; {_tcp_query('far.test')}"],
+                network="tcpdns", dns=[OUT_IP])
+        assert engine.wait(c.id, 30) == 0, logs(session_root, c.id)
+        ours, far = logs(session_root, c.id).split("---")
+        assert [str(a.rdata) for a in _tcp_answer(ours).rr] == [ip_of(engine, db.id)]
+        assert [str(a.rdata) for a in _tcp_answer(far).rr] == ["203.0.113.9"]  # the server's, over TCP
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _in_new_netns(fn):
+    from dunnage.core.net import loopback_up
+    from dunnage.core.net.netlink import _in_thread
+    from dunnage.core.runtime.linux import CLONE_NEWNET, unshare
+
+    def body():
+        unshare(CLONE_NEWNET)
+        loopback_up()
+        return fn()
+    return _in_thread(body)
+
+
+def test_long_answers_are_cut_to_the_clients_size_over_udp_and_whole_over_tcp():
+    """60 containers sharing a name: 960 bytes of answers.  A client without EDNS0 takes
+    512 bytes over UDP (marked truncated: it asks again over TCP), one with EDNS0 what it
+    said; over TCP all of them.  A flood of queries that go unanswered upstream does not
+    keep the resolver from answering."""
+    from dnslib import EDNS0, DNSRecord
+    from dunnage.core.net.dns import Resolver
+    many = [f"10.1.{i // 250}.{i % 250 + 1}" for i in range(60)]
+
+    def scenario():
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket()
+        for s in (udp, tcp):
+            s.bind(("127.0.0.11", 53))
+            s.setblocking(False)
+        tcp.listen(4)
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.2", 53))  # an upstream that never answers
+        r = Resolver(lambda: {"many": many}, udp, ["127.0.0.2"], tcp)
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(5)
+        out = {}
+        try:
+            def ask_udp(q):
+                client.sendto(q.pack(), ("127.0.0.11", 53))
+                r.on_query()
+                return client.recv(65535)
+            for i in range(300):
+                client.sendto(DNSRecord.question(f"n{i}.test").pack(), ("127.0.0.11", 53))
+                r.on_query()
+            out["pending"] = len(r.pending)
+            out["plain"] = ask_udp(DNSRecord.question("many"))
+            q = DNSRecord.question("many")
+            q.add_ar(EDNS0(udp_len=1232))
+            out["edns"] = ask_udp(q)
+            with socket.create_connection(("127.0.0.11", 53), timeout=5) as conn:
+                data = DNSRecord.question("many").pack()
+                conn.sendall(len(data).to_bytes(2, "big") + data)
+                got = b""
+                while len(got) < 2 or len(got) < 2 + int.from_bytes(got[:2], "big"):
+                    r.on_upstream()
+                    try:
+                        conn.settimeout(0.05)
+                        got += conn.recv(65535)
+                    except TimeoutError:
+                        pass
+                out["tcp"] = got[2:]
+            return out
+        finally:
+            r.close()
+            for s in (silent, client):
+                s.close()
+    out = _in_new_netns(scenario)
+    assert out["pending"] == Resolver.MAX_PENDING
+    plain, edns, tcp = (DNSRecord.parse(out[k]) for k in ("plain", "edns", "tcp"))
+    assert len(out["plain"]) <= 512 and plain.header.tc and 0 < len(plain.rr) < 60
+    assert not edns.header.tc and len(edns.rr) == 60 and len(out["edns"]) <= 1232
+    assert not tcp.header.tc and sorted(str(a.rdata) for a in tcp.rr) == sorted(many)

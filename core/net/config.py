@@ -298,15 +298,23 @@ class Networks:
         """(network, endpoint) pairs of container CID."""
         return [(r, r["Endpoints"][cid]) for r in self.list() if cid in r["Endpoints"]]
 
-    def names_for(self, cid: str) -> dict[str, str]:
+    def names_for(self, cid: str) -> dict[str, list[str]]:
         """Names container CID can resolve: every container (name, aliases, short
-        id) on the user-defined networks it is attached to -> its address there."""
-        out: dict[str, str] = {}
+        id) on the user-defined networks it is attached to -> its addresses there
+        (a name several containers share: all of theirs; a name on two of its
+        networks: the first's), and the reverse pointer name of each address ->
+        NAME.NETWORK (as docker's PTR answers)."""
+        out: dict[str, list[str]] = {}
         for r in self.list():
             if r.get("Default") or cid not in r["Endpoints"]:
                 continue
+            here: dict[str, list[str]] = {}
             for ocid, ep in r["Endpoints"].items():
-                for n in [ep["Name"], ocid[:12], *ep.get("Aliases", [])]:
-                    out.setdefault(n.lower(), ep["IPAddress"])
+                addresses = [a for a in (ep["IPAddress"], ep.get("GlobalIPv6Address")) if a]
+                for n in dict.fromkeys(x.lower() for x in [ep["Name"], ocid[:12], *ep.get("Aliases", [])]):
+                    here.setdefault(n, []).extend(addresses)
+                for a in addresses:
+                    out.setdefault(ipaddress.ip_address(a).reverse_pointer, []).append(f"{ep['Name']}.{r['Name']}")
+            for n, addresses in here.items():
+                out.setdefault(n, addresses)
         return out
-

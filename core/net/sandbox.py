@@ -95,9 +95,10 @@ class Sandbox:
             from .dns import Resolver, host_nameservers
             nets = Networks(self.store)
             cid = c.id
-            sock = socket.socket(fileno=fds[-1])
-            sock.setblocking(False)
-            self.resolver = Resolver(lambda: nets.names_for(cid), sock, list(dns) or host_nameservers()[0])
+            udp, tcp = (socket.socket(fileno=fd) for fd in fds[-2:])
+            for sock in (udp, tcp):
+                sock.setblocking(False)
+            self.resolver = Resolver(lambda: nets.names_for(cid), udp, list(dns) or host_nameservers()[0], tcp)
         c.save_state(NetworkSettings=dict(out["settings"], SandboxKey=f"/proc/{os.getpid()}/fd/{self.netns_fd}"))
 
     def _bridge(self, hn: str, extra: str, dns: list, search: list, options: list) -> tuple[dict, list[int]]:
@@ -142,7 +143,7 @@ class Sandbox:
             self._write("resolv.conf", resolv_conf(embedded, dns, search, options))
             fds = [self.netns_fd, *(s.fileno() for s in self.reservation.socks)]
             if embedded:
-                fds.append(bind_inside(self.netns_fd).detach())
+                fds += [sock.detach() for sock in bind_inside(self.netns_fd)]
         except BaseException:
             if self.attached:
                 nets.release(c.id, links=False)
