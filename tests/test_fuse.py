@@ -727,6 +727,36 @@ def test_a_killed_shim_leaves_closed_files_in_the_upper_layer(engine, image):
         engine.remove(c.id, force=True)
 
 
+
+def test_commit_of_a_running_container_has_what_the_kernel_still_held(run_cli, engine, image):
+    """docker commit reads the upper layer while the container runs.  What a program wrote to a
+    file it holds open may still be the kernel's (the writeback cache; here held for its 30 s by
+    lifting the mount's strict dirty limit, which otherwise sends it within moments): commit
+    has the kernel send it to the upper layer first, so the image has it, as docker's has."""
+    name = f"heldopen-{os.getpid()}"
+    tag = f"example/heldopen:{os.getpid()}"
+    r = run_cli("run", "-d", "--name", name, "--network", "none", image, "sh", "-c",
+                # nothing closes a copy of /held's descriptor (each close() flushes): no child,
+                # and no redirection of a builtin's stdout (the shell saves and restores it)
+                "while [ ! -e /go ]; do sleep 0.1; done; exec >/held; echo kept by the kernel; "
+                ": 2>/ready; exec sleep 300")
+    assert r.returncode == 0, r.stderr
+    try:
+        c = engine.container(name)
+        dev = os.stat(c.merged).st_dev
+        Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/strict_limit").write_text("0")
+        (Path(c.merged) / "go").touch()
+        wait_for(lambda: (Path(c.upper) / "ready").exists(), timeout=20)
+        assert (Path(c.upper) / "held").read_bytes() == b""  # the kernel has it
+        r = run_cli("commit", name, tag)
+        assert r.returncode == 0, r.stderr
+        r = run_cli("run", "--rm", "--network", "none", tag, "cat", "/held")
+        assert r.stdout == b"kept by the kernel\n", r
+    finally:
+        run_cli("rm", "-f", name)
+        run_cli("rmi", tag)
+
+
 def _renameat2(a: Path, b: Path, flags: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), flags) != 0:
