@@ -302,3 +302,74 @@ def test_build_through_the_builder(compose, engine):
     ok(compose(d, "down", "--rmi", "local"))
     with pytest.raises(DunnageError):
         engine.image("built-app")
+
+
+def test_wait_create_restart_port_images_top(compose, engine):
+    f = compose.tmp / "misc" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("services:\n"
+                 "  web:\n"
+                 "    image: local/busybox:latest\n"
+                 "    command: sh -c 'sleep 0.5; touch /tmp/up; exec httpd -f -p 80'\n"
+                 "    init: true\n"
+                 "    ports: ['127.0.0.1::80']\n"
+                 "    sysctls: {net.core.somaxconn: 1024}\n"
+                 "    healthcheck: {test: [CMD, test, -f, /tmp/up], interval: 100ms, retries: 100}\n")
+    r = compose(f, "create")
+    ok(r)
+    assert engine.container("misc-web-1").status == "created"
+    assert 'service "web": sysctls not supported by dunnage yet: left out' in r.stderr.decode()
+    ok(compose(f, "up", "-d", "--wait"))
+    assert engine.inspect("misc-web-1")["State"]["Health"]["Status"] == "healthy"
+    port = ok(compose(f, "port", "web", "80")).strip()
+    assert port.startswith("127.0.0.1:") and int(port.rsplit(":", 1)[1]) > 0
+    assert port == f"127.0.0.1:{engine.ports('misc-web-1')[0][2]}"
+    r = compose(f, "port", "web", "81")
+    assert r.returncode == 1 and "no port 81/tcp for container misc-web-1" in r.stderr.decode()
+    images = ok(compose(f, "images")).splitlines()
+    assert images[0].split() == ["CONTAINER", "REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
+    assert images[1].split()[:3] == ["misc-web-1", "local/busybox", "latest"]
+    top = ok(compose(f, "top"))
+    assert top.splitlines()[0] == "misc-web-1" and "httpd -f -p 80" in top
+    started = engine.inspect("misc-web-1")["State"]["StartedAt"]
+    ok(compose(f, "restart", "-t", "1"))
+    assert engine.inspect("misc-web-1")["State"]["StartedAt"] != started
+    assert engine.container("misc-web-1").status == "running"
+
+
+def test_logs_follow_and_ctrl_c_of_an_attached_up(compose, engine, session_root):
+    import signal
+    import subprocess
+    from conftest import DUNNAGE
+    f = compose.tmp / "follow" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("services:\n"
+                 "  talk:\n"
+                 "    image: local/busybox:latest\n"
+                 "    command: sh -c 'trap exit TERM; echo one; sleep 0.3; echo two; sleep 300 & wait'\n"
+                 "    scale: 2\n")
+    compose(f, "ps")  # registers the project for the finalizer's down
+    up = subprocess.Popen([DUNNAGE, "--root", str(session_root), "compose", "-f", str(f), "up"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    logs = None
+    try:
+        wait_for(lambda: len([c for c in engine.containers() if c.name.startswith("follow-talk-")]) == 2,
+                 timeout=30)
+        logs = subprocess.Popen([DUNNAGE, "--root", str(session_root), "compose", "-f", str(f), "logs", "-f",
+                                 "--no-color"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        seen: list[str] = []
+        wait_for(lambda: seen.append(logs.stdout.readline().decode()) or
+                 sum("| two" in x for x in seen) == 2, timeout=30)
+        assert {x for x in seen if x} >= {"follow-talk-1  | one\n", "follow-talk-2  | two\n"}
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=30)
+        out = up.stdout.read().decode()
+        assert code == 130, up.stderr.read().decode()
+        assert "Gracefully stopping..." in out and "follow-talk-1  | one" in out
+        assert {c.status for c in engine.containers(all_=True) if c.name.startswith("follow-talk-")} == {"exited"}
+        assert logs.wait(timeout=30) == 0  # -f ends once the containers are gone
+    finally:
+        for p in (up, logs):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
