@@ -276,7 +276,9 @@ class _FsMount:
             subprocess.run(["fuse-overlayfs", "-o", f"lowerdir={lower},upperdir={up},workdir={wd}", str(self.mnt)],
                            check=True, capture_output=True)
         else:
+            # DUNNAGE_BENCH_FUSE_ARGS: the server's options to measure (--writeback-cache off)
             self.proc = subprocess.Popen([sys.executable, "-m", "dunnage.fuse", "--lower", str(lower),
+                                          *os.environ.get("DUNNAGE_BENCH_FUSE_ARGS", "").split(),
                                           "--upper", str(up), str(self.mnt)])
             from dunnage.fuse.mount import wait_mounted
             if not wait_mounted(str(self.mnt), 20):
