@@ -6,7 +6,7 @@ Docker's rules: sources relative to the context's root, globs as Go's filepath.M
 to DEST/name when DEST ends in / or is a directory of the image, else to DEST; more than
 one source wants a DEST ending in /; a relative DEST is under WORKDIR; missing parents
 are made (0755, root); owners root unless --chown (names from the image's /etc/passwd and
-/etc/group), modes kept unless --chmod; mtimes kept.  A source is resolved inside the
+/etc/group) or kept as the stage's or image's with --from, modes kept unless --chmod; mtimes kept.  A source is resolved inside the
 context: `..` and links that lead out of it are refused; links inside a copied directory
 are copied as links.  ADD extracts a local tar (plain, gzip, bzip2, xz) into DEST, owners
 as the archive has them, and fetches a URL (0600, as docker's)."""
@@ -149,6 +149,7 @@ class Plan:
     uid: Optional[int] = None
     gid: Optional[int] = None
     mode: Optional[int] = None
+    keep_owners: bool = False  # COPY --from keeps the stage's owners; the context's files become root's
 
 
 def image_stack(engine, config: dict) -> LayerStack:
@@ -206,7 +207,7 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
          chmod: str = "", add: bool = False, fetched: Optional[dict] = None) -> Plan:
     """What COPY/ADD SRCS DEST puts into the layer (IMAGE: the state's file system, for the
     destination's parents and --chown's names; FETCHED: URL -> downloaded file)."""
-    out = Plan()
+    out = Plan(keep_owners=src_tree.stack is not None)
     if chown:
         out.uid, out.gid = _ids(image, chown)
     if chmod:
@@ -223,25 +224,25 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
     if dest_rel == ".":
         dest_rel = ""
     dest_rel = image.resolve(dest_rel) if dest_rel else ""
-    sources: list[tuple[str, str]] = []  # (kind, rel or url)
+    sources: list[tuple[str, str, str]] = []  # (kind, rel with links followed or url, the name it is copied as)
     for s in srcs:
         if fetched is not None and s in fetched:
-            sources.append(("url", s))
+            sources.append(("url", s, s))
             continue
         norm = posixpath.normpath("/" + s).lstrip("/") if not s.startswith("/") else s.lstrip("/")
         if posixpath.normpath(s).startswith("../") or posixpath.normpath(s) == "..":
             raise CopyError(f"forbidden path outside the {src_tree.name}: {s}")
         if any(ch in GLOB_CHARS for ch in norm):
             hits = _glob(src_tree, norm)
-            sources += [("rel", h) for h in hits]
+            sources += [("rel", src_tree.resolve(h), posixpath.basename(h)) for h in hits]
             continue
         if norm in ("", "."):
-            sources.append(("rel", ""))
+            sources.append(("rel", "", ""))
             continue
         r = src_tree.resolve(norm)
         if src_tree.lstat(r) is None or (src_tree.excluded(norm) and src_tree.stack is None):
             raise SourceMissing(f"failed to compute cache key: \"/{norm}\": not found")
-        sources.append(("rel", r))
+        sources.append(("rel", r, posixpath.basename(norm)))
     if not sources:
         raise SourceMissing("no source files were specified" if not any(
             any(ch in GLOB_CHARS for ch in s) for s in srcs) else
@@ -263,7 +264,7 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
             made_dirs.add(p)
             out.parents.append((p, image.lstat(p)))
 
-    for kind, s in sources:
+    for kind, s, shown in sources:
         if kind == "url":
             path = fetched[s]
             name = posixpath.basename(s.split("?")[0].rstrip("/")) or "index.html"
@@ -272,18 +273,15 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
             out.items.append(Item("blob", path, arc, os.lstat(path), s))
             continue
         st = src_tree.lstat(s)
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):  # its contents; DEST made as a parent is (0755, --chown's owner)
             if dest_rel:
-                parents(dest_rel)
-                if dest_rel not in made_dirs:
-                    made_dirs.add(dest_rel)
-                    out.items.append(Item("entry", src_tree.real(s), dest_rel, st, s or "."))
-            _walk(src_tree, s, dest_rel, out.items)
+                parents(dest_rel + "/x")
+            _walk(src_tree, s, dest_rel, out.items, [])
         elif add and src_tree.stack is None and stat.S_ISREG(st.st_mode) and is_archive(src_tree.real(s)):
             parents(dest_rel + "/x" if dest_rel else "")
             out.items.append(Item("tar", src_tree.real(s), dest_rel, st, s))
         else:
-            arc = posixpath.join(dest_rel, posixpath.basename(s)) if dest_is_dir else dest_rel
+            arc = posixpath.join(dest_rel, shown) if dest_is_dir else dest_rel
             if not arc:
                 raise CopyError(f"cannot copy {s} onto the root directory")
             parents(arc)
@@ -291,7 +289,10 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
     return out
 
 
-def _walk(tree: Tree, rel: str, arc: str, items: list[Item]) -> None:
+def _walk(tree: Tree, rel: str, arc: str, items: list[Item], pending: list[Item]) -> None:
+    """REL's entries under ARC, as BuildKit's walk filters them: an excluded directory is
+    gone unless a ! exception brings back something in it, and then it comes (PENDING)
+    only with what it holds."""
     for n in tree.listdir(rel):
         r = f"{rel}/{n}" if rel else n
         if tree.excluded(r) and not _has_included(tree, r):
@@ -300,10 +301,17 @@ def _walk(tree: Tree, rel: str, arc: str, items: list[Item]) -> None:
         if st is None:
             continue
         a = f"{arc}/{n}" if arc else n
+        it = Item("entry", tree.real(r), a, st, r)
         if not tree.excluded(r):
-            items.append(Item("entry", tree.real(r), a, st, r))
+            items.extend(pending)
+            pending.clear()
+            items.append(it)
         if stat.S_ISDIR(st.st_mode):
-            _walk(tree, r, a, items)
+            mark = len(pending)
+            if tree.excluded(r):
+                pending.append(it)
+            _walk(tree, r, a, items, pending)
+            del pending[mark:]
 
 
 def _has_included(tree: Tree, rel: str) -> bool:
@@ -356,7 +364,7 @@ def write(tw: "layers.TarWriter", p: Plan) -> None:
             _extract(tw, it)
             continue
         ti = tw.tf.gettarinfo(it.src, it.arc)
-        ti.uid, ti.gid = (p.uid, p.gid) if p.uid is not None else (0, 0)
+        ti.uid, ti.gid = _owner(p, ti)
         if it.kind == "blob":
             ti.mode = 0o600
         if p.mode is not None and not ti.issym():
@@ -368,7 +376,7 @@ def write(tw: "layers.TarWriter", p: Plan) -> None:
             else:
                 ti = tw.tf.gettarinfo(it.src, it.arc)
                 ti.type = tarfile.REGTYPE
-                ti.uid, ti.gid = (p.uid, p.gid) if p.uid is not None else (0, 0)
+                ti.uid, ti.gid = _owner(p, ti)
                 if p.mode is not None:
                     ti.mode = p.mode
         if ti.isreg():
@@ -380,14 +388,31 @@ def write(tw: "layers.TarWriter", p: Plan) -> None:
             tw.add_info(ti)
 
 
+def _owner(p: Plan, ti: tarfile.TarInfo) -> tuple[int, int]:
+    if p.uid is not None:
+        return p.uid, p.gid
+    return (ti.uid, ti.gid) if p.keep_owners else (0, 0)
+
+
 def _extract(tw: "layers.TarWriter", it: Item) -> None:
     """ADD's local archive: its members under IT.arc, names kept inside it."""
+    made = set()
     try:
         with tarfile.open(it.src, mode="r:*") as src:
             for m in src:
                 name = posixpath.normpath("/" + m.name).lstrip("/")
                 if not name or name == ".":
                     continue
+                parts = name.split("/")
+                for i in range(1, len(parts)):  # directories the archive implies, made as tar makes them
+                    d = "/".join(parts[:i])
+                    if d not in made:
+                        made.add(d)
+                        ti = tarfile.TarInfo(posixpath.join(it.arc, d) if it.arc else d)
+                        ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, m.mtime
+                        tw.add_info(ti)
+                if m.isdir():
+                    made.add(name)
                 ti = tarfile.TarInfo(posixpath.join(it.arc, name) if it.arc else name)
                 ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = m.type, m.mode, m.uid, m.gid, m.mtime
                 ti.size, ti.linkname, ti.devmajor, ti.devminor = m.size, m.linkname, m.devmajor, m.devminor

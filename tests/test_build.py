@@ -105,7 +105,7 @@ HEALTHCHECK --interval=5s --retries=2 CMD true
     r = cli(session_root, "run", "--rm", "-u", "root", "--entrypoint", "sh", tag, "-c",
             "stat -c '%n %a %u %g' /app/hello.txt /app/d /app/d/a /app/d/sub/b /app/logs/x.log /app/logs/y.log")
     assert r.stdout.decode().split("\n")[:6] == [
-        "/app/hello.txt 644 0 0", "/app/d 640 65534 65534", "/app/d/a 640 65534 65534",
+        "/app/hello.txt 644 0 0", "/app/d 755 65534 65534", "/app/d/a 640 65534 65534",
         "/app/d/sub/b 640 65534 65534", "/app/logs/x.log 644 0 0", "/app/logs/y.log 644 0 0"]
     hist = image_of(session_root, tag)
     lines = [h["created_by"] for h in reversed(hist["History"])]
