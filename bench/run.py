@@ -47,6 +47,10 @@ build: issue 20's two-stage build whose context is Python's standard library
 compose: `up -d` and `down -v` of a five-service project (a named volume, the default
        network, one service waiting for another's health check): `dunnage compose`
        against Debian's `docker-compose` on a dockerd of its own, alternated, ratios.
+api:   issue 19's Engine API: /usr/bin/docker through `dunnage system service` against a
+       dockerd of its own (same image archive): `run --rm --network none busybox true`,
+       `ps` and `inspect` with 100 running containers, and `docker stats` streaming 50 of
+       them: the service's CPU and RSS against dockerd's (and with its containerd and shims).
 Results are printed and written to bench/results/<name>.json."""
 from __future__ import annotations
 
@@ -1002,10 +1006,153 @@ def bench_compose(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of PID (its threads included), in clock ticks; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _procs_under(text: str) -> list[int]:
+    """The processes whose command line holds TEXT (a dockerd's containerd and shims by its directory)."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    if text.encode() in f.read():
+                        out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+API_CONTAINERS, API_STATS, API_STATS_S = 100, 50, 10
+
+
+def bench_api(runs: int) -> dict:
+    """Issue 19's measures: /usr/bin/docker against `dunnage system service` and against a
+    dockerd of its own (tests/peers.py: own socket and data root, --iptables=false, its
+    own bridge; the runs use --network none on both), the image loaded into dockerd from
+    the archive dunnage saves of it: `docker run --rm IMAGE true`, alternated; `docker ps`
+    and `docker inspect` of one with 100 running containers; `docker stats` streaming 50
+    of them for 10 s a run: the CPU time and resident memory of the service against
+    dockerd's (and against dockerd with its containerd and shims, which gather the numbers
+    for it)."""
+    work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
+    droot = work / "root"
+    sock = work / "docker.sock"
+    service = dockerd = None
+    try:
+        subprocess.run([sys.executable, "-c", f"from dunnage.core import Engine; Engine({str(droot)!r})"
+                        ".ensure_demo_image()"], check=True)
+        # the service in this process tree, not the fork server's: its CPU and memory are measured
+        service = subprocess.Popen(DUNNAGE + ["--root", str(droot), "system", "service", "--time", "0",
+                                              f"unix://{sock}"], env=dict(os.environ, DUNNAGE_FORKSERVER="0"),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ours = ["/usr/bin/docker", "-H", f"unix://{sock}"]
+        deadline = time.monotonic() + 30
+        while subprocess.run(ours + ["version"], capture_output=True).returncode != 0:
+            if service.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"dunnage system service did not start: {service.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        dockerd = Dockerd()
+        peer = ["/usr/bin/docker", "-H", f"unix://{dockerd.sock}"]
+        archive = subprocess.run(DUNNAGE + ["--root", str(droot), "save", "local/busybox:latest"], check=True,
+                                 capture_output=True).stdout
+        r = dockerd("load", input=archive, timeout=120)
+        if r.returncode != 0:
+            raise SystemExit(f"docker load into dockerd failed: {r.stderr.decode()}")
+        res: dict = {"name": "api", "what": "the docker CLI through dunnage's Engine API service against dockerd"}
+        run_cmd = ["run", "--rm", "--network", "none", "local/busybox:latest", "true"]
+        for _ in range(2):  # warm both up
+            timed(ours + run_cmd), timed(peer + run_cmd)
+        times: dict = {k: [] for k in ("dunnage run", "dockerd run")}
+        for _ in range(max(runs, 3) * 3):
+            times["dunnage run"].append(timed(ours + run_cmd))
+            times["dockerd run"].append(timed(peer + run_cmd))
+
+        names = [f"api-bench-{i}" for i in range(API_CONTAINERS)]
+        for side in (ours, peer):
+            for n in names:
+                timed(side + ["run", "-d", "--network", "none", "--name", n, "local/busybox:latest", "sleep", "3600"])
+        times.update({k: [] for k in ("dunnage ps", "dockerd ps", "dunnage inspect", "dockerd inspect")})
+        for _ in range(max(runs, 3) * 3):
+            times["dunnage ps"].append(timed(ours + ["ps"]))
+            times["dockerd ps"].append(timed(peer + ["ps"]))
+            times["dunnage inspect"].append(timed(ours + ["inspect", names[0]]))
+            times["dockerd inspect"].append(timed(peer + ["inspect", names[0]]))
+        for k, xs in times.items():
+            res[k] = summary(xs)
+        for verb in ("run", "ps", "inspect"):
+            res[f"ratio {verb}"] = res[f"dunnage {verb}"]["median_s"] / res[f"dockerd {verb}"]["median_s"]
+
+        tick = os.sysconf("SC_CLK_TCK")
+        stats: dict = {k: [] for k in ("service", "dockerd", "dockerd+containerd+shims")}
+        rss: dict = {k: [] for k in stats}
+        for _ in range(runs):
+            for side, pids in ((ours, lambda: {"service": [service.pid]}),
+                               (peer, lambda: {"dockerd": [dockerd.proc.pid],
+                                               "dockerd+containerd+shims": _procs_under(str(dockerd.dir))})):
+                p = subprocess.Popen(side + ["stats", *names[:API_STATS]], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                try:
+                    time.sleep(3)  # its first samples in: the steady stream is measured
+                    groups = pids()
+                    before = {k: sum(_cpu_ticks(x) for x in v) for k, v in groups.items()}
+                    time.sleep(API_STATS_S)
+                    groups = pids()
+                    for k, v in groups.items():
+                        stats[k].append((sum(_cpu_ticks(x) for x in v) - before[k]) / tick / API_STATS_S)
+                        rss[k].append(sum(_rss_kib(x) for x in v) / 1024)
+                finally:
+                    p.terminate()
+                    p.wait(30)
+        for k in stats:
+            res[f"stats CPU {k} (CPU-s/s)"] = statistics.median(stats[k])
+            res[f"stats RSS {k} MiB"] = statistics.median(rss[k])
+        res["ratio stats CPU"] = res["stats CPU service (CPU-s/s)"] / res["stats CPU dockerd (CPU-s/s)"]
+        res["ratio stats CPU with containerd"] = (res["stats CPU service (CPU-s/s)"] /
+                                                  res["stats CPU dockerd+containerd+shims (CPU-s/s)"])
+        res["ratio stats RSS"] = res["stats RSS service MiB"] / res["stats RSS dockerd MiB"]
+        res["ratio stats RSS with containerd"] = (res["stats RSS service MiB"] /
+                                                  res["stats RSS dockerd+containerd+shims MiB"])
+        return res
+    finally:
+        if dockerd is not None:
+            dockerd.close()
+        if service is not None:
+            service.terminate()
+            try:
+                service.wait(30)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+            service.stderr.close()
+        subprocess.run(DUNNAGE + ["--root", str(droot), "system", "reset", "-f"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 BENCHES = {"start": bench_start, "runtime": bench_runtime, "pull": bench_pull, "load": bench_load, "fs": bench_fs, "fs-walk": bench_fs_walk,
            "fs-real": bench_fs_real,
            "net": bench_net, "mem": bench_mem, "sample": bench_sample, "loop": bench_loop, "logs": bench_logs, "soak": bench_soak,
            "build": bench_build, "compose": bench_compose}
+
+BENCHES["api"] = bench_api  # issue 19
 
 
 def main() -> int:
