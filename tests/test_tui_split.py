@@ -64,3 +64,28 @@ async def test_H_hides_and_shows_the_stopped_containers(engine, image):
         await pilot.press("H")
         await until(pilot, lambda: down.id in table.rows)
         await pilot.press("q")
+
+
+def test_states_are_told_apart_by_colour_in_16_colours(engine, image):
+    """Over SSH to an old terminal: running green, paused yellow, exited red."""
+    import re
+    from conftest import Tmux, dunnage_cmd, wait_for
+    engine.run(image, ["sleep", "300"], name="hue-a-cursor", detach=True, network="none")  # the cursor's row
+    engine.run(image, ["sleep", "300"], name="hue-running", detach=True, network="none")
+    p = engine.run(image, ["sleep", "300"], name="hue-paused", detach=True, network="none")
+    engine.pause(p.id)
+    d = engine.run(image, ["true"], name="hue-exited", detach=True, network="none")
+    engine.wait(d.id, 30)
+    with Tmux("env TERM=xterm-16color COLORTERM= " + dunnage_cmd(engine.store.root), 160, 40) as t:
+        wait_for(lambda: all(x in t.screen() for x in ("hue-running", "hue-paused", "hue-exited")), timeout=20)
+        shown = t.screen(escapes=True)
+
+        def colour(name, status):  # the last foreground set before the row's status
+            line = next(x for x in shown.splitlines() if name in x)
+            codes = [c for seq in re.findall(r"\x1b\[([0-9;]*)m", line[:line.index(status)]) for c in seq.split(";")]
+            return [int(c) for c in codes if c and (30 <= int(c) <= 37 or 90 <= int(c) <= 97)][-1]
+        assert colour("hue-running", "Up ") in (32, 92)
+        assert colour("hue-paused", "Up ") in (33, 93)
+        assert colour("hue-exited", "Exited") in (31, 91)
+        t.keys("q")
+        wait_for(lambda: not t.alive(), timeout=10)

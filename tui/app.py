@@ -48,18 +48,22 @@ def short_status(state: str, status: str, oom: bool = False) -> str:
     return status
 
 
-STATUS_STYLE = {"running": "green", "paused": "yellow", "restarting": "magenta", "exited": "red",
-                "created": "blue"}  # 16-colour names: readable with TERM=xterm-16color too
+# RGB that land on the intended colour of the 16 too (TERM=xterm-16color: rich takes the
+# nearest); ANSI names would go through the theme's ANSI palette first and land elsewhere
+# (yellow became bright red, red magenta)
+STATUS_STYLE = {"running": "#00d700", "paused": "#d7d700", "restarting": "#d75fd7", "exited": "#d75f5f",
+                "created": "#5fafd7"}
+ALERT = "bold #ff0000"
 
 
 def status_cell(r: "Row", pending: str = "") -> Text:
     """The STATUS cell in its state's colour; an OOM kill, an unhealthy check and an
     action under way stand out."""
     if pending:
-        return Text(pending, style="bold magenta")
+        return Text(pending, style="bold " + STATUS_STYLE["restarting"])
     text = short_status(r.state, r.status, r.oom_killed)
     if r.oom_killed and r.state == "exited" or "(unhealthy)" in text:
-        return Text(text, style="bold red")
+        return Text(text, style=ALERT)
     return Text(text, style=STATUS_STYLE.get(r.state, ""))
 
 
@@ -69,7 +73,7 @@ def mem_cell(r: "Row") -> Text | str:
         return "-"
     text = f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}"
     if r.mem_limit and r.mem_limit < HOST_MEMORY and r.mem >= NEAR_LIMIT * r.mem_limit:
-        return Text("⚠ " + text, style="bold red")
+        return Text("⚠ " + text, style=ALERT)
     return text
 
 
