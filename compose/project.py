@@ -306,13 +306,29 @@ class Compose:
         self._orphans(remove_orphans)
         self.ensure_networks(order)
         self.ensure_volumes(order)
-        made = []
+        made, recreated = [], set()
         for s in order:
+            before = {c.id for c in self.containers([s])}
             cs = self.converge(s, scale.get(s), force_recreate, no_recreate)
+            if before - {c.id for c in cs}:
+                recreated.add(s)
             if start:
+                self._restart_dependents_of(s, recreated, cs)
                 self.start_service(s, cs)
             made += cs
         return made
+
+    def _restart_dependents_of(self, service: str, recreated: set, cs: list) -> None:
+        """depends_on's `restart: true`: a service whose dependency was recreated is restarted
+        (its containers that were kept, running)."""
+        deps = self.p.services[service].get("depends_on") or {}
+        if service in recreated or not any(d in recreated and x.get("restart") for d, x in deps.items()):
+            return
+        for c in cs:
+            c = _fresh(self.e, c)
+            if c is not None and c.status == "running":
+                self.e.stop(c.id, timeout=self._timeout(c, None))
+                self.say(f" Container {c.name}  Restarting")
 
     def _orphans(self, remove: bool) -> None:
         orphans = self.orphans()
@@ -328,6 +344,8 @@ class Compose:
 
     def down(self, volumes: bool = False, remove_orphans: bool = False, timeout: Optional[float] = None,
              rmi: Optional[str] = None) -> None:
+        fileless = not self.p.config_files  # -p NAME alone: the project is what its labels say
+        remove_orphans = remove_orphans or fileless
         cs = [c for c in self.containers(oneoff=None)
               if remove_orphans or labels_of(c).get(SERVICE) in self.p.services
               or labels_of(c).get(SERVICE) in self.p.disabled or labels_of(c).get(ONEOFF) == "True"]
@@ -344,7 +362,10 @@ class Compose:
         images = {image_of(self.p, s) for s, svc in self.p.services.items()
                   if rmi == "all" or (rmi == "local" and not svc.get("image"))} if rmi else set()
         nets = {r["Name"]: r for r in self.e.networks()}
-        for key, net in sorted(self.p.networks.items()):
+        declared = dict(self.p.networks)
+        if fileless:
+            declared = {n: {"name": n} for n, r in nets.items() if (r.get("Labels") or {}).get(PROJECT) == self.p.name}
+        for key, net in sorted(declared.items()):
             if net.get("external") or net["name"] not in nets:
                 continue
             if (nets[net["name"]].get("Labels") or {}).get(PROJECT) not in (None, self.p.name):
@@ -353,7 +374,11 @@ class Compose:
             self.say(f" Network {net['name']}  Removed")
         if volumes:
             have = {v["Name"] for v in self.e.volumes()}
-            for key, vol in sorted(self.p.volumes.items()):
+            declared = dict(self.p.volumes)
+            if fileless:
+                declared = {v["Name"]: {"name": v["Name"]} for v in self.e.volumes()
+                            if (v.get("Labels") or {}).get(PROJECT) == self.p.name}
+            for key, vol in sorted(declared.items()):
                 if not vol.get("external") and vol["name"] in have:
                     self.e.volume_remove(vol["name"])
                     self.say(f' Volume {vol["name"]}  Removed')

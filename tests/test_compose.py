@@ -373,3 +373,51 @@ def test_logs_follow_and_ctrl_c_of_an_attached_up(compose, engine, session_root)
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_a_project_by_name_alone(compose, engine, session_root):
+    import subprocess
+    from conftest import DUNNAGE
+    ok(compose(HERE / "web", "up", "-d"))
+    elsewhere = compose.tmp / "elsewhere"
+    elsewhere.mkdir()
+
+    def by_name(*args):
+        return subprocess.run([DUNNAGE, "--root", str(session_root), "compose", "-p", "web", *args],
+                              cwd=elsewhere, capture_output=True, timeout=60)
+    assert [x.split()[0] for x in ok(by_name("ps", "-a")).splitlines()[1:]] == ["web-seed-1", "web-web-1"]
+    r = subprocess.run([DUNNAGE, "--root", str(session_root), "compose", "ps"], cwd=elsewhere,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1 and "no configuration file provided" in r.stderr.decode()
+    ok(by_name("down", "-v", "-t", "1"))
+    assert not [c for c in engine.containers(all_=True) if c.name.startswith("web-")]
+    assert "web_default" not in {n["Name"] for n in engine.networks()}
+    assert "web_site" not in {v["Name"] for v in engine.volumes()}
+
+
+def test_depends_on_restart(compose, engine):
+    f = compose.tmp / "rs" / "compose.yaml"
+    f.parent.mkdir()
+    text = ("services:\n"
+            "  db: {image: local/busybox:latest, command: sleep 300, stop_signal: SIGKILL, environment: [V=1]}\n"
+            "  app:\n"
+            "    image: local/busybox:latest\n"
+            "    command: sleep 300\n"
+            "    stop_signal: SIGKILL\n"
+            "    depends_on: {db: {condition: service_started, restart: true}}\n"
+            "  other:\n"
+            "    image: local/busybox:latest\n"
+            "    command: sleep 300\n"
+            "    stop_signal: SIGKILL\n"
+            "    depends_on: [db]\n")
+    f.write_text(text)
+    ok(compose(f, "up", "-d"))
+    started = {n: engine.inspect(f"rs-{n}-1")["State"]["StartedAt"] for n in ("app", "other")}
+    ids = {n: engine.container(f"rs-{n}-1").id for n in ("app", "other")}
+    f.write_text(text.replace("V=1", "V=2"))
+    r = compose(f, "up", "-d")
+    ok(r)
+    assert "Container rs-app-1  Restarting" in r.stderr.decode()
+    assert {n: engine.container(f"rs-{n}-1").id for n in ("app", "other")} == ids
+    assert engine.inspect("rs-app-1")["State"]["StartedAt"] != started["app"]
+    assert engine.inspect("rs-other-1")["State"]["StartedAt"] == started["other"]

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Optional
 
-from dunnage.compose.model import Options, load
+from dunnage.compose.model import Options, Project, check_project_name, load
 from dunnage.compose.project import (FILES, NUMBER, ONEOFF, PROJECT, SERVICE, WORKDIR, Compose, command_text,
                                      image_of, labels_of, wait_condition)
 from dunnage.core import Engine
@@ -26,14 +26,21 @@ from dunnage.tui.commands.output import confirm, render
 COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 
 
-def _project(a, requested: Optional[list[str]] = None):
+def _project(a, requested: Optional[list[str]] = None, fileless: bool = False):
+    """The model; with FILELESS and -p NAME but no file to be found, the project NAME as its
+    containers' labels have it (compose -p NAME down / ps / stop, as docker compose allows)."""
     opts = Options(files=list(a.file or []), project_name=a.project_name, profiles=list(a.profile or []),
                    env_files=list(a.env_file or []), project_directory=a.project_directory)
-    return load(opts, requested)
+    try:
+        return load(opts, requested)
+    except NotFound as ex:
+        if not (fileless and a.project_name and not a.file and str(ex).startswith("no configuration file")):
+            raise
+    return Project(check_project_name(a.project_name), os.getcwd(), [], {}, {}, {}, {})
 
 
-def _compose(e: Engine, a, requested: Optional[list[str]] = None) -> Compose:
-    return Compose(e, _project(a, requested))
+def _compose(e: Engine, a, requested: Optional[list[str]] = None, fileless: bool = False) -> Compose:
+    return Compose(e, _project(a, requested, fileless))
 
 
 def _scale(items) -> dict:
@@ -118,7 +125,7 @@ def _follow(e: Engine, printer: LogPrinter, c, stop: threading.Event, on_end=Non
 
 def cmd_logs(e: Engine, a) -> int:
     from dunnage.core.logs import tail_lines
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     cs = comp.containers(a.services or None)
     for s in a.services or []:
         if s not in comp.p.services:
@@ -250,7 +257,7 @@ def cmd_create(e: Engine, a) -> int:
 
 
 def cmd_down(e: Engine, a) -> int:
-    _compose(e, a).down(volumes=a.volumes, remove_orphans=a.remove_orphans, timeout=_timeout(a), rmi=a.rmi)
+    _compose(e, a, fileless=True).down(volumes=a.volumes, remove_orphans=a.remove_orphans, timeout=_timeout(a), rmi=a.rmi)
     return 0
 
 
@@ -266,33 +273,33 @@ def cmd_start(e: Engine, a) -> int:
 
 
 def cmd_stop(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     return comp.each(a.services, "Stopping", lambda c: e.stop(c.id, comp._timeout(c, _timeout(a))), True, "Stopped")
 
 
 def cmd_restart(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     return comp.each(a.services, "Restarting", lambda c: e.restart(c.id, comp._timeout(c, _timeout(a))),
                      done="Started")
 
 
 def cmd_kill(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     return comp.each(a.services, "Killing", lambda c: e.kill(c.id, a.signal), True, "Killed")
 
 
 def cmd_pause(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     return comp.each(a.services, "Pausing", lambda c: e.pause(c.id), True, "Paused")
 
 
 def cmd_unpause(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     return comp.each(a.services, "Unpausing", lambda c: e.unpause(c.id), True, "Unpaused")
 
 
 def cmd_rm(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     if a.stop:
         comp.each(a.services, "Stopping", lambda c: e.stop(c.id), True, "Stopped")
     cs = [c for c in comp.containers(a.services or None) if e.container(c.id).status not in
@@ -445,7 +452,7 @@ def _ps_rows(e: Engine, cs: list) -> list[dict]:
 
 
 def cmd_ps(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     cs = comp.containers(a.services or None, all_=a.all, oneoff=None)
     if a.status:
         cs = [c for c in cs if c.status in a.status]
@@ -498,7 +505,7 @@ def cmd_ls(e: Engine, a) -> int:
 
 def cmd_images(e: Engine, a) -> int:
     from dunnage.tui.rows import human_size
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     rows = []
     for c in comp.containers(a.services or None, oneoff=None):
         ref = c.config.get("ImageName") or ""
@@ -519,7 +526,7 @@ def cmd_images(e: Engine, a) -> int:
 
 
 def cmd_top(e: Engine, a) -> int:
-    comp = _compose(e, a)
+    comp = _compose(e, a, fileless=True)
     first = True
     for c in comp.containers(a.services or None, all_=False):
         titles, rows = e.top(c.id)
