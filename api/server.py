@@ -55,9 +55,10 @@ class Request:
         except ValueError as e:
             raise ApiError(400, f"invalid JSON: {e}") from None
 
-    def gone(self) -> bool:
-        """Whether the client closed its end (a follow stops then)."""
-        return self.handler.peer_gone()
+    def gone(self, wait: float = 0.0) -> bool:
+        """Whether the client closed its end (a follow stops then), waiting up to WAIT
+        seconds for it."""
+        return self.handler.peer_gone(wait)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -85,14 +86,14 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self.server.busy(-1)
 
-    def peer_gone(self) -> bool:
-        """Whether the client closed the connection.  POLLHUP, not a read's EOF: a
-        hijacked connection's client shuts its writing side once its stdin ends, and
-        still reads."""
+    def peer_gone(self, wait: float = 0.0) -> bool:
+        """Whether the client closed the connection (within WAIT seconds).  POLLHUP, not
+        a read's EOF: a hijacked connection's client shuts its writing side once its
+        stdin ends, and still reads."""
         try:
             p = select.poll()
             p.register(self.connection, select.POLLHUP | select.POLLERR)
-            return bool(p.poll(0))
+            return bool(p.poll(int(wait * 1000)))
         except (OSError, ValueError):
             return True
 
