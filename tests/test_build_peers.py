@@ -1,0 +1,335 @@
+"""dunnage build against its peers (issue 20): the same Dockerfiles, FROM the demo image
+(saved by dunnage and loaded into each peer, offline), built by `dunnage build`, by
+`podman build` (tests/peers.py Podman) and by BuildKit (`DOCKER_BUILDKIT=1 docker build`
+on a dockerd of the test's own).  Each image is saved and its layers flattened; the files
+(type, mode, owner, content, link target) and the config (Env, Cmd, Entrypoint,
+WorkingDir, User, ExposedPorts, Volumes, Labels, Healthcheck, StopSignal, Shell) are
+compared entry by entry.  Where the peers agree dunnage must agree with them; where they
+differ from each other, dunnage must take one of their answers.  An image built here and
+saved runs the same under `podman load`."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import cli
+from peers import Dockerd, Podman
+
+BASE = "local/busybox:latest"
+CONFIG_FIELDS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels",
+                 "Healthcheck", "StopSignal", "Shell", "OnBuild")
+PEER_LABELS = ("io.buildah.version",)  # buildah stamps its own version on every image
+
+
+# ------------------------------------------------------------------ images as comparable views
+def _entry_name(name: str) -> str:
+    while name.startswith(("./", "/")):
+        name = name[2:] if name.startswith("./") else name[1:]
+    return "" if name == "." else name.rstrip("/")
+
+
+def flatten(layers: list[bytes]) -> dict[str, tuple]:
+    """The filesystem the layers make, applied in order with their whiteouts: each path to
+    (type, mode, uid, gid, content digest or link target); hard links become the file
+    they share (one builder may write a second copy where another writes a link)."""
+    tree: dict[str, tuple] = {}
+
+    def drop(path: str, children_only: bool = False) -> None:
+        for p in [p for p in tree if p.startswith(path + "/") or (not children_only and p == path)]:
+            del tree[p]
+
+    for blob in layers:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tf:
+            for m in tf:
+                path = _entry_name(m.name)
+                if not path:
+                    continue
+                head, _, base = path.rpartition("/")
+                if base == ".wh..wh..opq":
+                    drop(head, children_only=True)
+                    continue
+                if base.startswith(".wh."):
+                    drop((head + "/" if head else "") + base[4:])
+                    continue
+                if m.islnk():
+                    tree[path] = tree[_entry_name(m.linkname)]
+                    continue
+                if not m.isdir():
+                    drop(path, children_only=True)
+                if m.isfile():
+                    what = ("file", hashlib.sha256(tf.extractfile(m).read()).hexdigest()[:16])
+                elif m.issym():
+                    what = ("symlink", m.linkname)
+                elif m.isdir():
+                    what = ("dir", None)
+                else:
+                    what = ("special", m.type.decode(), m.devmajor, m.devminor)
+                tree[path] = (*what, oct(m.mode & 0o7777), m.uid, m.gid)
+    return tree
+
+
+def view(archive: Path) -> dict:
+    """A docker-archive (save's output) as {"config": {...}, "files": {...}}."""
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]
+        config = json.load(outer.extractfile(manifest["Config"]))
+        layers = [outer.extractfile(name).read() for name in manifest["Layers"]]
+    c = config.get("config") or {}
+    cfg = {k: (c.get(k) or None) for k in CONFIG_FIELDS}
+    if cfg["Labels"]:
+        cfg["Labels"] = {k: v for k, v in cfg["Labels"].items() if k not in PEER_LABELS} or None
+    return {"config": cfg, "files": flatten(layers)}
+
+
+def gaps(ours: dict, peers: dict[str, dict]) -> tuple[list, list]:
+    """(where dunnage differs from every peer, where it differs from one): lines naming the
+    entry and each builder's value."""
+    both, one = [], []
+    for part in ("config", "files"):
+        keys = set(ours[part]).union(*(p[part] for p in peers.values()))
+        for k in sorted(keys):
+            mine = ours[part].get(k, "<absent>")
+            theirs = {n: p[part].get(k, "<absent>") for n, p in peers.items()}
+            differs = [n for n, v in theirs.items() if v != mine]
+            if not differs:
+                continue
+            line = f"{part}:{k}: dunnage={mine!r} " + " ".join(f"{n}={v!r}" for n, v in theirs.items())
+            (both if len(differs) == len(theirs) else one).append(line)
+    return both, one
+
+
+# ------------------------------------------------------------------ the three builders
+class Builders:
+    def __init__(self, root: Path, work: Path):
+        self.root, self.work = root, work
+        self.dockerd = self.podman = None
+        self.tags: list[str] = []
+
+    def start(self) -> None:
+        tar = self.work / "busybox.tar"
+        r = cli(self.root, "save", "-o", str(tar), BASE, timeout=120)
+        assert r.returncode == 0, r.stderr
+        self.dockerd = Dockerd()
+        self.dockerd.ok("load", "-i", str(tar), timeout=120)
+        self.podman = Podman()
+        r = self.podman("load", "-i", str(tar))
+        assert r.returncode == 0, r.stderr
+
+    def close(self) -> None:
+        for t in self.tags:
+            cli(self.root, "rmi", "-f", t, timeout=60)
+        for peer in (self.dockerd, self.podman):
+            if peer is not None:
+                peer.close()
+
+    def build(self, who: str, ctx: Path, *flags: str) -> Path:
+        """Builds CTX with WHO, saves the image; the archive's path."""
+        tag = f"peers-{who}-{uuid.uuid4().hex[:8]}"
+        out = self.work / f"{tag}.tar"
+        common = ["--network", "none", "-t", tag, *flags, str(ctx)]
+        if who == "dunnage":
+            self.tags.append(tag)
+            r = cli(self.root, "build", "--progress", "plain", *common, timeout=300)
+            assert r.returncode == 0, r.stderr.decode()
+            r = cli(self.root, "save", "-o", str(out), tag, timeout=120)
+        elif who == "buildkit":
+            r = subprocess.run([Dockerd.DOCKER, "-H", f"unix://{self.dockerd.sock}", "build", "--progress", "plain",
+                                *common], capture_output=True, timeout=300,
+                               env={**os.environ, "DOCKER_BUILDKIT": "1"})
+            assert r.returncode == 0, r.stderr.decode()
+            r = self.dockerd("save", "-o", str(out), tag, timeout=120)
+        else:
+            r = self.podman("build", *Podman.RUN[2:], "--format", "docker", "--pull=never", *common, timeout=300)
+            assert r.returncode == 0, r.stderr.decode()
+            r = self.podman("save", "--format", "docker-archive", "-o", str(out), tag)
+        assert r.returncode == 0, r.stderr.decode()
+        return out
+
+
+@pytest.fixture(scope="module")
+def builders(session_root, tmp_path_factory):
+    b = Builders(session_root, tmp_path_factory.mktemp("build-peers"))
+    try:
+        b.start()
+        yield b
+    finally:
+        b.close()
+
+
+def write(ctx: Path, files: dict) -> None:
+    for name, content in sorted(files.items(), key=lambda kv: isinstance(kv[1], tuple) and kv[1][0] == "dir"):
+        p = ctx / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, tuple) and content[0] == "dir":
+            p.mkdir(exist_ok=True)
+            os.chmod(p, content[1])
+            continue
+        if isinstance(content, tuple) and content[0] == "symlink":
+            os.symlink(content[1], p)
+            continue
+        mode = 0o644
+        if isinstance(content, tuple):
+            content, mode = content
+        p.write_text(content) if isinstance(content, str) else p.write_bytes(content)
+        os.chmod(p, mode)
+
+
+def tarball(entries: list[tuple], gz: bool = False) -> bytes:
+    """A tar of (name, data | None for a directory | ("->", target) for a symlink, mode, uid)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
+        for name, data, mode, uid in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mode, ti.uid, ti.gid, ti.mtime = mode, uid, uid, 1_600_000_000
+            if data is None:
+                ti.type = tarfile.DIRTYPE
+                tf.addfile(ti)
+            elif isinstance(data, tuple):
+                ti.type, ti.linkname = tarfile.SYMTYPE, data[1]
+                tf.addfile(ti)
+            else:
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------ the Dockerfiles
+CASES = {
+    "multistage_config": ({}, ("--build-arg", "VERSION=2.5"), """\
+ARG BASE=local/busybox:latest
+ARG VERSION=1.0
+FROM ${BASE} AS builder
+ARG VERSION
+ARG UNSET
+ENV APP=demo
+ENV DIR=/opt/${APP} ALT=${UNSET:-fallback} PLUS=${APP:+set} NONE=${UNSET:+x} SAME=$APP-v${VERSION} APP=changed \\
+    SEEN=$APP
+WORKDIR $DIR
+RUN echo "$VERSION $APP $SEEN" > version.txt && mkdir -p out/deep && cp version.txt out/ \\
+    && ln -s version.txt link && chmod 600 out/version.txt && chown 12:34 out/deep
+RUN rm -f /opt/demo/link && echo gone > /etc/removed-later
+RUN rm /etc/removed-later
+
+FROM ${BASE}
+ARG VERSION
+ARG EMPTY
+LABEL version=$VERSION "multi word"="a b" empty=${EMPTY:-none}
+LABEL org.example.escaped="quote \\" and \\$dollar"
+COPY --from=builder /opt/demo /app
+COPY --from=builder /opt/demo/out/version.txt /app/copied/
+COPY --from=0 /opt/demo/out /app/out-again
+COPY --from=local/busybox:latest /bin/busybox /app/bb
+WORKDIR /app
+WORKDIR sub
+ENV PATH=/app/bin:$PATH
+USER nobody:nogroup
+WORKDIR /home/app
+RUN id > /tmp/who && pwd >> /tmp/who
+EXPOSE 8080 53/udp 9000/tcp
+VOLUME ["/data", "/cache"]
+VOLUME /more
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD wget -q -O- http://127.0.0.1:8080/ || exit 1
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD echo $APP
+ONBUILD RUN echo child
+"""),
+    "copy_semantics": ({
+        "a.txt": "a\n", "b.txt": "b\n", "c.md": "c\n", "exec.sh": ("#!/bin/sh\necho x\n", 0o755),
+        "private": ("p\n", 0o600), "dir/x": "x\n", "dir/sub/y": ("y\n", 0o640), "dir/.hidden": "h\n",
+        "link": ("symlink", "a.txt"), "dir/rel": ("symlink", "sub/y"), "dir/dangling": ("symlink", "/nowhere"),
+        "arch.tar": tarball([("pkg", None, 0o750, 0), ("pkg/one", b"1", 0o600, 7), ("pkg/ln", ("->", "one"), 0o777, 0),
+                             ("pkg/sub", None, 0o700, 9), ("pkg/sub/two", b"22", 0o4755, 0)]),
+        "arch.tar.gz": tarball([("gz/file", b"gz", 0o644, 0)], gz=True),
+        "mode700/f": "f\n", "mode700": ("dir", 0o700), "mode700/in": ("dir", 0o750),
+    }, (), """\
+FROM local/busybox:latest
+COPY a.txt /dst/renamed
+COPY a.txt b.txt /multi/
+COPY *.txt /glob/
+COPY [ab].txt c.* /globs/
+COPY dir /contents/
+COPY dir /nested/dir/
+COPY dir/ /slash
+COPY exec.sh private /perms/
+COPY link /links/
+COPY dir/rel /rel-top
+COPY --chown=nobody:nogroup dir /owned/
+COPY --chown=1234:5678 a.txt /numeric
+COPY --chown=nobody b.txt /user-only
+COPY --chmod=0600 a.txt /chmod-file
+COPY --chmod=750 dir /chmod-dir/
+ADD arch.tar /unpacked/
+ADD arch.tar.gz /unpacked-gz
+ADD a.txt /added/
+ADD --chown=nobody:nogroup arch.tar /unpacked-owned/
+COPY arch.tar /kept/
+COPY d?r/sub /qmark/
+WORKDIR /work
+COPY a.txt .
+COPY b.txt rel/
+COPY mode700 /fresh700/
+RUN mkdir -m 711 /exists && chown 5:5 /exists
+COPY mode700 /exists/
+COPY --chmod=750 mode700 /chmod700/
+COPY --chown=nobody:nogroup mode700 /chown700
+COPY --chmod=700 mode700/f /exists/f2
+"""),
+    "dockerignore": ({
+        "app.py": "app\n", "debug.log": "d\n", "important.log": "i\n", "build/out.o": "o\n", "build/keep/k": "k\n",
+        "src/a.tmp": "t\n", "src/a.py": "a\n", "src/deep/b.tmp": "t\n", "src/deep/c.py": "c\n",
+        "secret.txt": "s\n", "secrets/x": "x\n", "docs/readme": "r\n", "docs/skip.md": "m\n",
+        ".dockerignore": "# comment\n*.log\n!important.log\nbuild/\n!build/keep/\n**/*.tmp\nsecret*\n"
+                         "docs/*.md\n.dockerignore\nDockerfile\n",
+    }, (), """\
+FROM local/busybox:latest
+COPY . /ctx/
+COPY src /src-only/
+"""),
+    "heredoc": ({}, (), """\
+# syntax=docker/dockerfile:1
+FROM local/busybox:latest
+RUN <<EOF
+echo one > /h1
+echo two >> /h1
+EOF
+COPY <<EOF /etc/motd
+hello ${HOME:-x}
+EOF
+COPY <<-EOT /tabbed
+	indented
+	EOT
+RUN <<EOF sh -c 'cat > /h2'
+data
+EOF
+RUN cat <<EOF > /h3
+plain $PATH
+EOF
+"""),
+}
+
+
+def build_all(builders, tmp_path, name: str) -> dict[str, dict]:
+    files, flags, dockerfile = CASES[name]
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    write(ctx, {**files, "Dockerfile": dockerfile})
+    return {who: view(builders.build(who, ctx, *flags)) for who in ("dunnage", "buildkit", "podman")}
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "heredoc"])
+def test_same_image_as_the_peers(builders, tmp_path, name):
+    views = build_all(builders, tmp_path, name)
+    both, one = gaps(views["dunnage"], {k: v for k, v in views.items() if k != "dunnage"})
+    print("\n".join(["differs from one peer:", *one]))
+    assert not both, "dunnage differs from both peers:\n" + "\n".join(both)
