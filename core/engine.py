@@ -302,8 +302,9 @@ class Engine:
         return netverbs.ls(self)
 
     def network_create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
-                       internal: bool = False, labels: list[str] | None = None) -> dict:
-        return netverbs.create(self, name, subnet, gateway, internal, labels)
+                       internal: bool = False, labels: list[str] | None = None, **ipv6) -> dict:
+        """IPV6: ipv6=True, subnet6, gateway6 (core/net/config.py: Networks.create)."""
+        return netverbs.create(self, name, subnet, gateway, internal, labels, **ipv6)
 
     def network_inspect(self, ref: str) -> dict:
         return netverbs.inspect(self, ref)

@@ -216,12 +216,15 @@ def network_inspect(r: dict) -> dict:
     """docker network inspect's document from a network's record (core/net/config.py)."""
     plen = ipaddress.ip_network(r["Subnet"]).prefixlen
     return {"Name": r["Name"], "Id": r["Id"], "Created": r["Created"], "Scope": "local", "Driver": "bridge",
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {},
-                                         "Config": [{"Subnet": r["Subnet"], "Gateway": r["Gateway"]}]},
+            "EnableIPv6": bool(r.get("EnableIPv6")), "IPAM": {"Driver": "default", "Options": {}, "Config": [
+                {"Subnet": r["Subnet"], "Gateway": r["Gateway"]},
+                *([{"Subnet": r["Subnet6"], "Gateway": r["Gateway6"]}] if r.get("Subnet6") else [])]},
             "Internal": r["Internal"], "Attachable": False, "Ingress": False,
             "Containers": {cid: {"Name": ep["Name"], "EndpointID": endpoint_id(cid, r["Id"]),
                                  "MacAddress": ep["MacAddress"],
-                                 "IPv4Address": f"{ep['IPAddress']}/{plen}", "IPv6Address": ""}
+                                 "IPv4Address": f"{ep['IPAddress']}/{plen}",
+                                 "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep['GlobalIPv6PrefixLen']}"
+                                 if ep.get("GlobalIPv6Address") else ""}
                            for cid, ep in r["Endpoints"].items()},
             "Options": {"com.docker.network.bridge.name": r["Bridge"]}, "Labels": r["Labels"]}
 
@@ -262,8 +265,10 @@ def _endpoint(ns: dict | None, *, network_id: str = "", endpoint: str = "", alia
     return {"IPAMConfig": {"IPv4Address": ip} if ip else None, "Links": None, "Aliases": aliases or None,
             "NetworkID": network_id, "EndpointID": endpoint,
             "Gateway": ns.get("Gateway", ""), "IPAddress": ns.get("IPAddress", ""),
-            "IPPrefixLen": ns.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": ns.get("MacAddress", ""), "DriverOpts": None,
+            "IPPrefixLen": ns.get("IPPrefixLen", 0), "IPv6Gateway": ns.get("IPv6Gateway", ""),
+            "GlobalIPv6Address": ns.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": ns.get("GlobalIPv6PrefixLen", 0), "MacAddress": ns.get("MacAddress", ""),
+            "DriverOpts": None,
             **({"Interface": ns["Interface"]} if ns.get("Interface") else {})}
 
 

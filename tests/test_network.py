@@ -655,3 +655,32 @@ def test_long_answers_are_cut_to_the_clients_size_over_udp_and_whole_over_tcp():
     assert len(out["plain"]) <= 512 and plain.header.tc and 0 < len(plain.rr) < 60
     assert not edns.header.tc and len(edns.rr) == 60 and len(out["edns"]) <= 1232
     assert not tcp.header.tc and sorted(str(a.rdata) for a in tcp.rr) == sorted(many)
+
+
+# ------------------------------------------------------------------ dual stack
+def test_a_dual_stack_network_pings_by_name_over_ipv6_is_isolated_and_leaves_nothing(session_root, engine, image,
+                                                                                      networks):
+    from dunnage.core.net.config import Networks
+    a, b = networks("six-a", ipv6=True), networks("six-b", ipv6=True)
+    assert a["EnableIPv6"] and ipaddress.ip_network(a["Subnet6"]).version == 6
+    assert engine.network_inspect("six-a")["EnableIPv6"] is True
+    c1 = run(engine, image, WEB, name="six-1", network="six-a")
+    ep = engine.inspect(c1.id)["NetworkSettings"]["Networks"]["six-a"]
+    ip6 = ep["GlobalIPv6Address"]
+    assert ipaddress.ip_address(ip6) in ipaddress.ip_network(a["Subnet6"]) and ep["IPv6Gateway"] == a["Gateway6"]
+    assert b"hello-from" in wait_for(lambda: _try_get(f"http://[{ip6}]/"), timeout=10)  # the host, through the bridge
+    c2 = run(engine, image, ["sh", "-c", "nslookup six-1 && ping -6 -c1 -W2 six-1"], network="six-a")
+    assert engine.wait(c2.id, 30) == 0, logs(session_root, c2.id)
+    assert f"Address: {ip6}" in logs(session_root, c2.id)
+    c3 = run(engine, image, ["ping", "-6", "-c1", "-W2", ip6], network="six-b")
+    assert engine.wait(c3.id, 30) != 0  # another network: dropped
+    bridge, table = a["Bridge"], Networks(engine.store).table
+    assert bridge in nft(f"list set ip6 {table} bridges")
+    for c in (c1, c2, c3):
+        engine.remove(c.id, force=True)
+    engine.network_remove("six-a")
+    engine.network_remove("six-b")
+    assert bridge not in links()
+    assert sh("ip", "-6", "route", "show", a["Subnet6"]).stdout.strip() == ""
+    if Networks(engine.store).firewall().exists6():
+        assert bridge not in nft(f"list set ip6 {table} bridges")

@@ -98,7 +98,10 @@ class Networks:
         return taken
 
     def create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
-               internal: bool = False, labels: Optional[dict] = None, *, _default: bool = False) -> dict:
+               internal: bool = False, labels: Optional[dict] = None, *, ipv6: bool = False,
+               subnet6: Optional[str] = None, gateway6: Optional[str] = None, _default: bool = False) -> dict:
+        """A bridge network; with IPV6 dual-stack: SUBNET6 (a /64 of fd00::/8 made from the
+        network's id otherwise) and GATEWAY6 (its first host otherwise) as well."""
         import re
         from ..containers import new_id
         from ..images.store import now_iso
@@ -115,6 +118,17 @@ class Networks:
             raise NetworkError(f"invalid subnet {subnet}: an IPv4 subnet of /30 or larger is needed", status=400)
         if gw is not None and net is None:
             raise NetworkError("--gateway needs --subnet", status=400)
+        try:
+            net6 = ipaddress.ip_network(subnet6) if subnet6 else None
+            gw6 = ipaddress.ip_address(gateway6) if gateway6 else None
+        except ValueError as e:
+            raise NetworkError(f"invalid address: {e}", status=400) from None
+        if (net6 is not None or gw6 is not None) and not ipv6:
+            raise NetworkError("an IPv6 subnet or gateway needs --ipv6", status=400)
+        if net6 is not None and (net6.version != 6 or net6.prefixlen > 126):
+            raise NetworkError(f"invalid subnet {subnet6}: an IPv6 subnet of /126 or larger is needed", status=400)
+        if gw6 is not None and net6 is None:
+            raise NetworkError("an IPv6 gateway needs an IPv6 subnet", status=400)
         with self.lock():
             if any(r["Name"] == name for r in self.list()):
                 raise NetworkError(f"network with name {name} already exists", status=409)
@@ -133,14 +147,29 @@ class Networks:
             elif gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise NetworkError(f"gateway {gw} is not a host address of {net}", status=400)
             nid = new_id()
+            if ipv6:
+                if net6 is None:  # a unique local /64 of its own (RFC 4193), as docker's default pool's
+                    net6 = ipaddress.ip_network(f"fd{nid[:2]}:{nid[2:6]}:{nid[6:10]}::/64")
+                taken6 = [ipaddress.ip_network(r["Subnet6"]) for r in self.list() if r.get("Subnet6")]
+                for t in taken6:
+                    if net6.overlaps(t):
+                        owner = next(r["Name"] for r in self.list() if r.get("Subnet6") == str(t))
+                        raise NetworkError(f'subnet {net6} overlaps network "{owner}" ({t})', status=400)
+                if gw6 is None:
+                    gw6 = next(iter(net6.hosts()))
+                elif gw6 not in net6 or gw6 == net6.network_address:
+                    raise NetworkError(f"gateway {gw6} is not a host address of {net6}", status=400)
             rec = {"Id": nid, "Name": name, "Driver": "bridge", "Scope": "local", "Created": now_iso(),
                    "Subnet": str(net), "Gateway": str(gw), "Internal": bool(internal),
                    "Labels": dict(labels or {}), "Default": _default,
                    "Bridge": self.default_bridge if _default else f"dn-{nid[:12]}", "Endpoints": {}}
+            if ipv6:
+                rec.update(EnableIPv6=True, Subnet6=str(net6), Gateway6=str(gw6))
             from .netlink import delete_link, ensure_bridge
             try:
-                ensure_bridge(rec["Bridge"], str(gw), net.prefixlen)
-                self.firewall().add_network(rec["Bridge"], str(net), bool(internal))
+                ensure_bridge(rec["Bridge"], str(gw), net.prefixlen,
+                              *((str(gw6), net6.prefixlen) if ipv6 else ()))
+                self.firewall().add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6"))
                 self._save(rec)
             except BaseException as e:
                 delete_link(rec["Bridge"])
@@ -179,7 +208,7 @@ class Networks:
 
     def _destroy(self, r: dict) -> None:
         from .netlink import delete_link
-        self.firewall().remove_network(r["Bridge"], r["Subnet"], r["Internal"])
+        self.firewall().remove_network(r["Bridge"], r["Subnet"], r["Internal"], r.get("Subnet6"))
         delete_link(r["Bridge"])
         os.unlink(self._path(r["Id"]))
 
@@ -235,9 +264,19 @@ class Networks:
             mappings = [dict(m, IP=addr) for m in ports or []]
             ep = {"Container": cid, "Name": cname, "Aliases": list(aliases), "IPAddress": addr,
                   "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
+            addresses = [(addr, net.prefixlen)]
+            gateways = [] if r["Internal"] or index else [r["Gateway"]]  # one default route: eth0's
+            if r.get("Subnet6"):
+                net6 = ipaddress.ip_network(r["Subnet6"])
+                used6 = {e.get("GlobalIPv6Address") for e in r["Endpoints"].values()} | {r["Gateway6"]}
+                addr6 = next((str(h) for h in net6.hosts() if str(h) not in used6), None)
+                if addr6 is None:
+                    raise NetworkError(f"no free address left in network {r['Name']} ({net6})", status=500)
+                ep.update(GlobalIPv6Address=addr6, GlobalIPv6PrefixLen=net6.prefixlen)
+                addresses.append((addr6, net6.prefixlen))
+                gateways += [r["Gateway6"]] if gateways else []
             try:
-                veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addr, net.prefixlen,
-                     None if r["Internal"] or index else r["Gateway"], mac)  # one default route: eth0's
+                veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addresses, gateways, mac)
             except Exception as e:  # noqa: BLE001
                 raise NetworkError(f"attaching to network {r['Name']}: {e}", status=500) from None
             try:
@@ -249,7 +288,7 @@ class Networks:
             r["Endpoints"][cid] = ep
             self._save(r)
         return dict(ep, NetworkID=r["Id"], Network=r["Name"], Gateway=r["Gateway"],
-                    IPPrefixLen=net.prefixlen)
+                    IPPrefixLen=net.prefixlen, IPv6Gateway=r.get("Gateway6", "") if r.get("Subnet6") else "")
 
     def release(self, cid: str, ref: Optional[str] = None, links: bool = True) -> None:
         """Drop CID's endpoints (on network REF only, if given): veth, ports, address.

@@ -87,6 +87,31 @@ table ip {t} {{
 }}
 """
 
+# the same for IPv6, made with the first dual-stack network: isolation, --internal and
+# masquerade as in IPv4 (published ports stay IPv4's)
+RULESET6 = """
+table ip6 {t} {{
+  set bridges {{ type ifname; }}
+  set internal {{ type ifname; }}
+  set same {{ type ifname . ifname; }}
+  set masq {{ type ipv6_addr; flags interval; }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip6 saddr @masq oifname != @bridges masquerade
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    iifname . oifname @same accept
+    iifname @bridges oifname @bridges drop
+    iifname @internal drop
+    oifname @internal drop
+    iifname @bridges accept
+    oifname @bridges ct state established,related accept
+    oifname @bridges drop
+  }}
+}}
+"""
+
 
 class _Lib:
     _lib = None
@@ -158,17 +183,26 @@ class Firewall:
             nft(f"add chain ip {self.table} localnet {{ type filter hook prerouting priority raw; policy accept; }}\n"
                 f"add rule ip {self.table} localnet iifname @bridges ip daddr 127.0.0.0/8 drop")
 
+    def exists6(self) -> bool:
+        try:
+            nft(f"list table ip6 {self.table}")
+            return True
+        except FirewallError:
+            return False
+
     def destroy(self) -> None:
         if self.exists():
             nft(f"delete table ip {self.table}")
+        if self.exists6():
+            nft(f"delete table ip6 {self.table}")
 
-    def _elements(self, op: str, items: list[tuple[str, str]]) -> None:
+    def _elements(self, op: str, items: list[tuple[str, str]], family: str = "ip") -> None:
         if op == "add":
-            nft("\n".join(f"add element ip {self.table} {s} {{ {e} }}" for s, e in items))
+            nft("\n".join(f"add element {family} {self.table} {s} {{ {e} }}" for s, e in items))
             return
         for s, e in items:  # deleting what is not there fails: one at a time, misses ignored
             try:
-                nft(f"delete element ip {self.table} {s} {{ {e} }}")
+                nft(f"delete element {family} {self.table} {s} {{ {e} }}")
             except FirewallError:
                 pass
 
@@ -178,13 +212,19 @@ class Firewall:
         items.append(("internal", f'"{bridge}"') if internal else ("masq", subnet))
         return items
 
-    def add_network(self, bridge: str, subnet: str, internal: bool) -> None:
+    def add_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> None:
         self.ensure()
         self._elements("add", self._network_items(bridge, subnet, internal))
+        if subnet6:
+            if not self.exists6():
+                nft(RULESET6.format(t=self.table))
+            self._elements("add", self._network_items(bridge, subnet6, internal), "ip6")
 
-    def remove_network(self, bridge: str, subnet: str, internal: bool) -> None:
+    def remove_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> None:
         if self.exists():
             self._elements("delete", self._network_items(bridge, subnet, internal))
+        if subnet6 and self.exists6():
+            self._elements("delete", self._network_items(bridge, subnet6, internal), "ip6")
 
     @staticmethod
     def _port_item(proto: str, host_ip: str, host_port: int, ip: str, port: int, with_value: bool) -> tuple[str, str]:

@@ -248,20 +248,27 @@ def new_netns() -> int:
     return _in_thread(make)
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
-    """Bridge NAME with GATEWAY/PREFIXLEN, up; made unless it is there."""
+def ensure_bridge(name: str, gateway: str, prefixlen: int, gateway6: str | None = None,
+                  prefixlen6: int | None = None) -> None:
+    """Bridge NAME with GATEWAY/PREFIXLEN (and GATEWAY6/PREFIXLEN6), up; made unless it is there."""
     with _Rtnl() as nl:
         try:
             idx = socket.if_nametoindex(name)
         except OSError:
             nl.new_link(name, "bridge")
             idx = _index(name)
+        if gateway6:
+            _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
+            if gateway6 not in nl.addresses(idx, socket.AF_INET6):
+                nl.add_address(idx, gateway6, prefixlen6)
         if gateway not in nl.addresses(idx):
             nl.add_address(idx, gateway, prefixlen)
         nl.set_link(idx, up=True)
     # published ports on 127.0.0.1 are DNATed out of this bridge, then masqueraded
     _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
     _sysctl("net/ipv4/ip_forward", "1")
+    if gateway6:
+        _sysctl("net/ipv6/conf/all/forwarding", "1")  # as docker, with the first IPv6 network
 
 
 def delete_link(name: str) -> bool:
@@ -284,10 +291,11 @@ def _sysctl(path: str, value: str) -> None:
         f.write(value)
 
 
-def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: str, prefixlen: int,
-           gateway: str | None, mac: str) -> None:
+def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, addresses: list[tuple[str, int]],
+           gateways: list[str], mac: str) -> None:
     """A veth pair: HOST_IF on BRIDGE, its peer INSIDE_IF in the namespace of
-    NETNS_FD with ADDRESS/PREFIXLEN and MAC, and a default route via GATEWAY."""
+    NETNS_FD with ADDRESSES ((address, prefix length): an IPv4 one, an IPv6 one
+    on a dual-stack network) and MAC, and default routes via GATEWAYS."""
     tmp = "dt" + host_if[2:]
     br = _index(bridge)
     peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_NET_NS_FD", netns_fd)]}
@@ -306,16 +314,24 @@ def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, address: st
         except BaseException:
             delete_link(host_if)
             raise
+    ipv6 = any(":" in a for a, _ in addresses)
 
     def inside():
         setns(netns_fd, CLONE_NEWNET)
-        _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
+        if ipv6:
+            _sysctl("net/ipv6/conf/all/disable_ipv6", "0")
+            _sysctl(f"net/ipv6/conf/{tmp}/disable_ipv6", "0")
+        elif inside_if == "eth0":
+            _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
+        else:  # (eth0 may have it)
+            _sysctl(f"net/ipv6/conf/{tmp}/disable_ipv6", "1")
         with _Rtnl() as nl:
             idx = _index(tmp)
             nl.set_link(idx, ("IFLA_IFNAME", inside_if), ("IFLA_ADDRESS", mac))
-            nl.add_address(idx, address, prefixlen)
+            for address, prefixlen in addresses:
+                nl.add_address(idx, address, prefixlen)
             nl.set_link(idx, up=True)
-            if gateway:
+            for gateway in gateways:
                 nl.default_route(gateway)
     try:
         _in_thread(inside)

@@ -179,7 +179,8 @@ class Sandbox:
 def endpoint_settings(ep: dict) -> dict:
     return {"NetworkID": ep["NetworkID"], "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
             "Gateway": ep["Gateway"], "MacAddress": ep["MacAddress"], "Aliases": ep.get("Aliases") or None,
-            "Interface": ep["Interface"]}
+            "Interface": ep["Interface"], "GlobalIPv6Address": ep.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": ep.get("GlobalIPv6PrefixLen", 0), "IPv6Gateway": ep.get("IPv6Gateway", "")}
 
 
 def _read(path: str) -> str:

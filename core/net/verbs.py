@@ -24,10 +24,21 @@ def ls(engine) -> list[dict]:
 
 
 def create(engine, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
-           internal: bool = False, labels: list[str] | None = None) -> dict:
-    rec = Networks(engine.store).create(name, subnet, gateway, internal, spec_labels(labels))
+           internal: bool = False, labels: list[str] | None = None, *, ipv6: bool = False,
+           subnet6: Optional[str] = None, gateway6: Optional[str] = None) -> dict:
+    rec = Networks(engine.store).create(name, subnet, gateway, internal, spec_labels(labels), ipv6=ipv6,
+                                        subnet6=subnet6, gateway6=gateway6)
     events.emit(engine.store, "network", "create", rec["Id"], {"name": name, "type": "bridge"})
     return rec
+
+
+def by_family(flag: str, values: list[str]) -> tuple[Optional[str], Optional[str]]:
+    """docker's repeated --subnet (--gateway): (the IPv4 one, the IPv6 one), at most one of each."""
+    v4 = [v for v in values if ":" not in v]
+    v6 = [v for v in values if ":" in v]
+    if len(v4) > 1 or len(v6) > 1:
+        raise InvalidParameter(f"{flag}: one IPv4 and one IPv6 at most")
+    return (v4[0] if v4 else None), (v6[0] if v6 else None)
 
 
 def inspect(engine, ref: str) -> dict:

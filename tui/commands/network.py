@@ -12,11 +12,14 @@ def cmd_network(e: Engine, a) -> int:
     if sub == "create":
         if a.driver != "bridge":
             raise NotFound(f'plugin "{a.driver}" not found (the bridge driver is the only one)')
-        print(e.network_create(a.name, a.subnet, a.gateway, a.internal, a.label)["Id"])
+        from dunnage.core.net.verbs import by_family
+        (subnet, subnet6), (gateway, gateway6) = by_family("--subnet", a.subnet), by_family("--gateway", a.gateway)
+        print(e.network_create(a.name, subnet, gateway, a.internal, a.label, ipv6=a.ipv6, subnet6=subnet6,
+                               gateway6=gateway6)["Id"])
         return 0
     if sub == "ls":
         rows = [{"ID": r["Id"][:12], "Name": r["Name"], "Driver": "bridge", "Scope": "local",
-                 "IPv6": "false", "Internal": str(r["Internal"]).lower(), "Labels": ",".join(
+                 "IPv6": str(bool(r.get("EnableIPv6"))).lower(), "Internal": str(r["Internal"]).lower(), "Labels": ",".join(
                      f"{k}={v}" for k, v in r["Labels"].items()), "CreatedAt": r["Created"],
                  "Subnet": r["Subnet"]} for r in e.networks()]
         rows += [{"ID": "", "Name": n, "Driver": n, "Scope": "local", "IPv6": "false", "Internal": "false",
@@ -57,8 +60,11 @@ def register(sub) -> None:
     p = sub.add_parser("network", help="manage networks (create, ls, inspect, rm, prune, connect, disconnect)")
     nsub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
     q = nsub.add_parser("create", help="create a bridge network")
-    q.add_argument("--subnet", help="CIDR, e.g. 10.89.0.0/24 (a free one is picked otherwise)")
-    q.add_argument("--gateway", help="the bridge's address (the subnet's first host otherwise)")
+    q.add_argument("--subnet", action="append", default=[],
+                   help="CIDR, e.g. 10.89.0.0/24 (a free one is picked otherwise); and an IPv6 one with --ipv6")
+    q.add_argument("--gateway", action="append", default=[],
+                   help="the bridge's address (the subnet's first host otherwise); and an IPv6 one")
+    q.add_argument("--ipv6", action="store_true", help="dual stack: IPv6 addresses too (a ULA /64 unless --subnet)")
     q.add_argument("--internal", action="store_true", help="no way out of the network")
     q.add_argument("--label", action="append", default=[])
     q.add_argument("-d", "--driver", default="bridge", help="bridge (the only driver)")
