@@ -27,6 +27,7 @@ from dunnage.core.images.reference import ImageError, parse_ref
 from . import cache as _cache
 from . import copy as _cp
 from . import layers
+from . import mounts as _mounts
 from .dockerfile import (Dockerfile, DockerfileError, Instruction, Stage, meta_env, needed_stages, parse,
                          parse_onbuild, platform_args, stage_base)
 from .progress import Progress
@@ -53,6 +54,7 @@ class Options:
     network: Optional[str] = None
     epoch: Optional[int] = None           # SOURCE_DATE_EPOCH
     dockerfile_name: str = "Dockerfile"
+    secrets: dict[str, str] = field(default_factory=dict)  # --secret id -> file (RUN --mount=type=secret)
 
 
 class StepFailed(RunFailed):
@@ -309,8 +311,6 @@ class Builder:
     # ---------------------------------------------------------------- RUN
     def _run(self, ins: Instruction, state: dict, key: str, args_used: dict, n: int) -> tuple[dict, str]:
         cfg = state.get("config") or {}
-        if ins.flags.get("mount"):
-            raise InvalidParameter(f"Dockerfile:{ins.line}: RUN --mount is not supported by dunnage build yet")
         if ins.json:
             argv = list(ins.args)
         else:
@@ -324,13 +324,17 @@ class Builder:
         network = ins.flag("network") or self.opts.network
         if network == "default":
             network = None
-        skey = _cache.key_of(key, "RUN " + json.dumps(argv), args_used, platform=network or "")
+        mounts = _mounts.prepare(ins.flags.get("mount") or [], ins.line, cfg.get("WorkingDir") or "/",
+                                 Path(self.engine.store.root), self._context_tree(),
+                                 _cp.Tree(stack=_cp.image_stack(self.engine, state), name="image"),
+                                 self.opts.secrets, self.tmp)
+        skey = _cache.key_of(key, "RUN " + json.dumps([argv, mounts.key]), args_used, platform=network or "")
         hit = self._cached(skey, n)
         if hit is not None:
             return hit, skey
         env = list(cfg.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args_used.items())]
         tar = run_step(self.engine, state, argv, env, network, self.keep, self.opts.epoch,
-                       lambda stream, data: self.progress.output(n, data), self.tmp)
+                       lambda stream, data: self.progress.output(n, data), self.tmp, mounts)
         prefix = f"|{len(args_used)} " + " ".join(f"{k}={v}" for k, v in sorted(args_used.items())) + " " \
             if args_used else ""
         return self._commit_step(state, ins, skey, tar, n, created_by="RUN " + prefix + " ".join(argv))
@@ -423,12 +427,15 @@ class Builder:
             raise
         return self._commit_step(state, ins, skey, tar, n)
 
+    def _context_tree(self) -> Optional["_cp.Tree"]:
+        if self.opts.context is None:
+            return None
+        return _cp.Tree(root=self.opts.context, excluded=self.opts.excluded)
+
     def _source_tree(self, ins: Instruction) -> "_cp.Tree":
         src = ins.flag("from")
         if src is None:
-            if self.opts.context is None:
-                return _cp.Tree(root=str(self.tmp / "no-context"), name="build context")
-            return _cp.Tree(root=self.opts.context, excluded=self.opts.excluded)
+            return self._context_tree() or _cp.Tree(root=str(self.tmp / "no-context"), name="build context")
         for idx, state in self.states.items():
             if self.stage_names.get(idx) == src.lower() or str(idx) == src:
                 return _cp.Tree(stack=_cp.image_stack(self.engine, state), name=f"stage {src}")

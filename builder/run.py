@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from dunnage.core.errors import DunnageError, System
-from dunnage.core.spec import ContainerConfig, ContainerSpec, HostConfig
+from dunnage.core.spec import ContainerConfig, ContainerSpec, HostConfig, mount_flags
 
 from . import layers
 
@@ -29,9 +29,12 @@ class RunFailed(System):
 
 def run_step(engine, config: dict, argv: list[str], env: list[str], network: Optional[str],
              keep: Iterable[str], epoch: Optional[int], output: Callable[[str, bytes], None],
-             tmpdir: Path) -> Optional[tuple[Path, str]]:
+             tmpdir: Path, mounts=None) -> Optional[tuple[Path, str]]:
     """Run ARGV on CONFIG's state; returns the layer tar of its changes and its diff id, or
-    None when it changed nothing.  A non-zero exit raises RunFailed."""
+    None when it changed nothing.  A non-zero exit raises RunFailed.  MOUNTS: RUN --mount's
+    (builder/mounts.py), whose new mount points are left out of the layer."""
+    from .mounts import Mounts, scrub
+    mounts = mounts or Mounts()
     inner = config.get("config") or {}
     car = layers.Carrier(engine, config, runtime=True)
     c = None
@@ -40,7 +43,7 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
         spec = ContainerSpec(
             ContainerConfig(image=car.id, cmd=list(argv), entrypoint=[], env=list(env), user=inner.get("User") or None,
                             working_dir=inner.get("WorkingDir") or "", attach=False),
-            HostConfig(network_mode=network or None), detach=True)
+            HostConfig(network_mode=network or None, mounts=mount_flags(None, mounts.flags, None)), detach=True)
         c = engine.create_from(spec)
         engine.start(c.id)
         for _t, stream, data in engine.logs(c.id, follow=True):
@@ -50,6 +53,7 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
             raise RunFailed(f'process "{" ".join(argv)}" did not complete successfully: exit code: {code}', code)
         tar = None
         upper = str(engine.container(c.id).upper)
+        scrub(upper, mounts.created)
         tw = layers.TarWriter(Path(tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=tmpdir)[1]), epoch)
         try:
             layers.tar_tree(tw, upper)

@@ -405,3 +405,30 @@ ENTRYPOINT ["cat"]
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_run_mounts_cache_bind_secret_tmpfs(session_root, engine, ctx, tmp_path):
+    tag = f"b8-{uuid.uuid4().hex[:8]}"
+    cache_id = uuid.uuid4().hex
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t\n")
+    write(ctx, {"data.txt": "from the context\n", "Dockerfile": f"""FROM {BASE}
+RUN --mount=type=cache,id={cache_id},target=/var/cache/x echo run >> /var/cache/x/runs && wc -l < /var/cache/x/runs > /count
+RUN --mount=type=bind,source=data.txt,target=/mnt/data cp /mnt/data /from-bind
+RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data.txt && cat /ctx/data.txt > /rw
+RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secret-size
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-ls
+"""})
+    for expected in ("1", "2"):  # the cache directory outlives the build
+        r = build(session_root, ctx, "--no-cache", "-t", tag, "--secret", f"id=tok,src={secret}")
+        assert r.returncode == 0, r.stderr
+        assert run_in(session_root, tag, "cat", "/count").strip() == expected
+    out = run_in(session_root, tag, "sh", "-c", "cat /from-bind /rw /secret-size /tmpfs-ls; ls -d /var/cache /mnt "
+                                                 "/ctx /run /scratch 2>&1 | wc -l")
+    assert out.split("\n") == ["from the context", "changed", "7", "x", "5", ""]
+    assert (ctx / "data.txt").read_text() == "from the context\n"  # rw binds write to a copy
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 1 and b"secret tok not found" in r.stderr
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --mount=type=bind,source=../x,target=/x true\n")
+    r = build(session_root, ctx)
+    assert r.returncode == 1 and b"outside the build context" in r.stderr

@@ -38,6 +38,24 @@ def _epoch(a) -> int | None:
         raise InvalidParameter(f"invalid SOURCE_DATE_EPOCH: {text}") from None
 
 
+def _secrets(items) -> dict[str, str]:
+    """--secret id=ID,src=FILE (or env=VAR): the files RUN --mount=type=secret mounts."""
+    out = {}
+    for it in items or []:
+        f = dict(p.partition("=")[::2] for p in it.split(","))
+        sid = f.get("id")
+        src = f.get("src") or f.get("source")
+        if not sid:
+            raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: an id is needed')
+        if src is None and f.get("env"):
+            raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: env= secrets are not supported')
+        src = src or sid
+        if not os.path.isfile(src):
+            raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: {src}: no such file')
+        out[sid] = os.path.abspath(src)
+    return out
+
+
 def cmd_build(e: Engine, a) -> int:
     from dunnage.builder import build as B
     from dunnage.builder import request
@@ -48,6 +66,7 @@ def cmd_build(e: Engine, a) -> int:
     opts = B.Options(dockerfile="", tags=a.tag or [], build_args=_pairs(a.build_arg, "--build-arg"),
                      target=a.target, no_cache=a.no_cache, pull=a.pull, labels=_pairs(a.label, "--label"),
                      network=a.network, epoch=_epoch(a))
+    opts.secrets = _secrets(a.secret)
     progress = Progress() if a.quiet else Plain(lambda s: (sys.stderr.write(s), sys.stderr.flush()))
     tmp = None
     try:
@@ -124,7 +143,7 @@ def add_build_parser(sub, name: str, help: str):
     p.add_argument("--progress", default="auto", choices=["auto", "plain", "tty"], help="progress output")
     p.add_argument("--iidfile", help="write the image's id to this file")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
-    p.add_argument("--secret", action="append", help="id=X,src=F (accepted; RUN --mount=type=secret is not yet)")
+    p.add_argument("--secret", action="append", help="id=X,src=F: a file RUN --mount=type=secret mounts")
     p.add_argument("--source-date-epoch", help="clamp file times and dates to this Unix time (SOURCE_DATE_EPOCH)")
     p.add_argument("context", help="a directory, or - for a tar (or a Dockerfile) on stdin")
     p.set_defaults(fn=cmd_build)

@@ -1,0 +1,146 @@
+"""RUN --mount: what BuildKit mounts for one RUN, as the container's --mount flags.
+
+- type=cache: a directory of the store (`<root>/builder/cache-mounts/`, one per id, the
+  target by default) that persists from build to build (id, target, mode, uid, gid);
+- type=bind: a path of the context (source, default its root), read-only unless rw, and
+  then a copy, so the context is never written; a way out of the context is refused;
+- type=tmpfs: an empty tmpfs (size);
+- type=secret: the file `--secret id=ID,src=FILE` named, read-only, at /run/secrets/ID by
+  default; a missing one is an error only where required.
+Mount points the image did not have are removed from the layer afterwards (BuildKit leaves
+none).  from= (another stage or image) and type=ssh are refused with one line."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from dunnage.core.errors import InvalidParameter
+
+from . import copy as _cp
+
+
+@dataclass
+class Mounts:
+    flags: list[str] = field(default_factory=list)     # docker --mount values for the container
+    created: list[str] = field(default_factory=list)   # targets the image lacks (scrubbed after)
+    key: list[str] = field(default_factory=list)       # what the step's cache key takes from them
+
+
+def _fields(spec: str, line: int) -> dict[str, str]:
+    try:
+        items = next(csv.reader([spec]))
+    except (StopIteration, csv.Error):
+        raise InvalidParameter(f"Dockerfile:{line}: invalid mount: {spec}", 1) from None
+    out = {}
+    for it in items:
+        k, eq, v = it.partition("=")
+        out[k.strip().lower()] = v if eq else "true"
+    return out
+
+
+def _octal(v: str, what: str, line: int) -> int:
+    try:
+        return int(v, 8)
+    except ValueError:
+        raise InvalidParameter(f"Dockerfile:{line}: invalid {what} {v} in a mount", 1) from None
+
+
+def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context: Optional[_cp.Tree],
+            image: _cp.Tree, secrets: dict[str, str], tmp: Path) -> Mounts:
+    out = Mounts()
+    for spec in specs:
+        f = _fields(spec, line)
+        typ = f.get("type", "bind")
+        if typ not in ("bind", "cache", "tmpfs", "secret"):
+            raise InvalidParameter(f"Dockerfile:{line}: RUN --mount=type={typ} is not supported by dunnage build", 1)
+        if f.get("from"):
+            raise InvalidParameter(f"Dockerfile:{line}: RUN --mount from= is not supported by dunnage build", 1)
+        target = f.get("target") or f.get("dst") or f.get("destination") or ""
+        if typ == "secret":
+            sid = f.get("id") or (posixpath.basename(target) if target else "")
+            target = target or f"/run/secrets/{sid}"
+        if not target:
+            raise InvalidParameter(f"Dockerfile:{line}: mount target is required: {spec}", 1)
+        if not target.startswith("/"):
+            target = posixpath.join(workdir or "/", target)
+        target = posixpath.normpath(target)
+        rel = target.lstrip("/")
+        try:
+            missing = image.lstat(image.resolve(rel)) is None if rel else False
+        except _cp.CopyError:
+            missing = True
+        ro = f.get("readonly") == "true" or f.get("ro") == "true"
+        if typ == "cache":
+            cid = f.get("id") or target
+            d = store_root / "builder" / "cache-mounts" / hashlib.sha256(cid.encode()).hexdigest()[:32]
+            if not d.exists():
+                d.mkdir(parents=True, mode=0o700)
+                os.chmod(d, _octal(f.get("mode", "755"), "mode", line))
+                os.chown(d, int(f.get("uid", "0")), int(f.get("gid", "0")))
+            os.chmod(d.parent, 0o700)
+            out.flags.append(f"type=bind,source={d},target={target}" + (",readonly" if ro else ""))
+            out.key.append(f"cache {cid} {target}")
+        elif typ == "bind":
+            if context is None:
+                raise InvalidParameter(f"Dockerfile:{line}: RUN --mount=type=bind needs a build context", 1)
+            raw = f.get("source") or f.get("src") or ""
+            if posixpath.normpath(raw).split("/")[0] == "..":
+                raise _cp.CopyError(f"forbidden path outside the build context: {raw}")
+            src = context.resolve(posixpath.normpath("/" + raw).lstrip("/"))
+            if context.lstat(src) is None:
+                raise InvalidParameter(f"Dockerfile:{line}: mount source not found in the build context: "
+                                       f"{f.get('source') or f.get('src')}", 1)
+            real = context.real(src)
+            rw = f.get("rw") == "true" or f.get("readwrite") == "true"
+            if rw:  # the context is never written: a copy takes the writes
+                dst = Path(tmp) / f"bind-{len(out.flags)}"
+                if os.path.isdir(real):
+                    shutil.copytree(real, dst, symlinks=True)
+                else:
+                    shutil.copy2(real, dst)
+                real = str(dst)
+            out.flags.append(f"type=bind,source={real},target={target}" + ("" if rw else ",readonly"))
+            plan = _cp.Plan(items=[_cp.Item("entry", context.real(src), "", context.lstat(src), src)])
+            if os.path.isdir(context.real(src)):
+                _cp._walk(context, src, "", plan.items, [])
+            out.key.append(f"bind {src} {target} {rw} {_cp.checksum(plan)}")
+        elif typ == "tmpfs":
+            size = f.get("size")
+            out.flags.append(f"type=tmpfs,target={target}" + (f",tmpfs-size={size}" if size else ""))
+            out.key.append(f"tmpfs {target} {size}")
+        else:
+            path = secrets.get(sid)
+            if path is None:
+                if f.get("required") == "true":
+                    raise InvalidParameter(f"Dockerfile:{line}: secret {sid} not found: give it with "
+                                           f"--secret id={sid},src=FILE", 1)
+                continue
+            out.flags.append(f"type=bind,source={path},target={target},readonly")
+        if missing:
+            out.created.append(rel)
+    return out
+
+
+def scrub(upper: str, created: list[str]) -> None:
+    """Mount points the runtime made for RUN's mounts (and the directories made for them,
+    while empty) leave the upper directory: they are not the step's changes."""
+    for rel in sorted(created, key=len, reverse=True):
+        p = rel
+        while p:
+            full = os.path.join(upper, p)
+            try:
+                if os.path.isdir(full) and not os.path.islink(full):
+                    os.rmdir(full)
+                elif os.path.lexists(full) and os.path.getsize(full) == 0:
+                    os.unlink(full)
+                else:
+                    break
+            except OSError:
+                break
+            p = posixpath.dirname(p)
