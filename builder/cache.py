@@ -103,13 +103,13 @@ class Cache:
                 doomed.update(c for c in layers.chains(json.loads(r["config"])) if c not in keep and c not in used)
             before = {c: du(self.engine.store.layer_dir(c)) for c in doomed
                       if self.engine.store.layer_dir(c).exists()}
+            write_record(self.path, idx)  # first: a carrier's removal keeps what the index still holds
             for r in gone.values():
                 cfg = json.loads(r["config"])
                 if layers.has_layers(self.engine, cfg):
                     car = layers.Carrier(self.engine, cfg)
                     car.add()
                     car.remove(keep)
-            write_record(self.path, idx)
         freed = sum(s for c, s in before.items() if not self.engine.store.layer_dir(c).exists())
         return len(gone), freed
 

@@ -278,19 +278,23 @@ def test_reproducible_with_source_date_epoch(session_root, engine, ctx):
 
 
 def test_builder_prune_and_df(session_root, engine, ctx):
-    write(ctx, {"f": uuid.uuid4().hex, "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN cp /f /g\n"})
+    write(ctx, {"f": uuid.uuid4().hex, "Dockerfile": f"FROM {BASE} AS first\nRUN echo {uuid.uuid4()} > /only-cached\n"
+                                                      f"FROM {BASE}\nCOPY f /f\nRUN cp /f /g\n"
+                                                      "COPY --from=first /only-cached /\n"})
     def cache_count() -> int:
         r = cli(session_root, "system", "df", "--format", "{{.Type}}={{.TotalCount}}")
         return int(dict(ln.split("=") for ln in r.stdout.decode().splitlines())["Build Cache"])
     cli(session_root, "builder", "prune", "-a")
     assert cache_count() == 0
     assert build(session_root, ctx).returncode == 0
-    assert cache_count() == 2  # the COPY's and the RUN's layers
+    assert cache_count() == 4  # the first stage's RUN, the COPYs' and the RUN's layers
+    layers = set(os.listdir(session_root / "layers"))
     r = cli(session_root, "builder", "prune", "-a")
-    assert r.returncode == 0 and r.stdout.startswith(b"Total:")
+    assert r.returncode == 0 and r.stdout.startswith(b"Total:") and not r.stdout.startswith(b"Total:\t0B")
     assert cache_count() == 0
+    assert len(layers - set(os.listdir(session_root / "layers"))) == 1  # only the first stage's was the cache's
     r = build(session_root, ctx)
-    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["DONE", "DONE"]
+    assert [s.split(" => ")[1] for s in steps(r.stderr)][-4:] == ["DONE"] * 4
 
 
 

@@ -107,7 +107,9 @@ def cmd_system(e: Engine, a) -> int:
             freed += n
         lines, n = e.prune("images", a.all)
         print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
-        print(f"Total reclaimed space: {human_size(freed + n)}")
+        from dunnage.builder.cache import Cache  # the build cache is the builder's (a front's) record
+        _, cached = Cache(e).prune(a.all)
+        print(f"Total reclaimed space: {human_size(freed + n + cached)}")
         return 0
     if not a.force:  # reset
         what = ["all containers", "all images", "all networks, their bridges and this root's nftables table",
