@@ -133,7 +133,7 @@ class Project:
     environment: dict[str, str]
     disabled: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    extras: dict = field(default_factory=dict)  # secrets, configs: carried, not used
+    extras: dict = field(default_factory=dict)  # the top-level secrets and configs
 
     def to_dict(self) -> dict:
         out: dict = {"name": self.name, "services": {k: self.services[k] for k in sorted(self.services)}}
@@ -290,8 +290,8 @@ def load(opts: Options, requested: Optional[list[str]] = None) -> Project:
     active, disabled = _apply_profiles(services, profiles, requested or [])
     networks = _networks(merged.get("networks") or {}, name, active)
     volumes = _volumes(merged.get("volumes") or {}, name)
-    _check_references(active, disabled, networks, volumes)
     extras = {k: merged[k] for k in ("secrets", "configs") if merged.get(k)}
+    _check_references(active, disabled, networks, volumes, extras)
     return Project(name, workdir, [p if p != "-" else "-" for p in paths], active, networks, volumes, env,
                    disabled, warnings, extras)
 
@@ -347,6 +347,10 @@ def _load_file(path: str, workdir: str, lookup, warn, stdin: Optional[str], seen
     for name, svc in (doc.get("services") or {}).items():
         services[name] = normalize_service(name, svc or {}, workdir, lookup, where)
     doc["services"] = services
+    for key in ("secrets", "configs"):
+        for obj in (doc.get(key) or {}).values():
+            if isinstance(obj, dict) and obj.get("file"):
+                obj["file"] = _abs(obj["file"], workdir)
     if doc.get("include"):
         _apply_include(doc, path, workdir, lookup, warn, seen)
     _resolve_extends(doc, path, workdir, lookup, warn, seen)
@@ -440,7 +444,7 @@ def _apply_profiles(services: dict, profiles: list[str], requested: list[str]):
     return active, disabled
 
 
-def _check_references(services: dict, disabled: dict, networks: dict, volumes: dict) -> None:
+def _check_references(services: dict, disabled: dict, networks: dict, volumes: dict, extras=None) -> None:
     for name, svc in services.items():
         for dep, d in (svc.get("depends_on") or {}).items():
             if dep not in services and d.get("required", True):
@@ -453,6 +457,12 @@ def _check_references(services: dict, disabled: dict, networks: dict, volumes: d
             if v["type"] == "volume" and v.get("source") and v["source"] not in volumes:
                 raise ComposeError(f'service "{name}" refers to undefined volume {v["source"]}: '
                                    "invalid compose project")
+        for key in ("secrets", "configs"):
+            for item in svc.get(key) or []:
+                src = item.get("source") if isinstance(item, dict) else item
+                if src not in (extras or {}).get(key, {}):
+                    raise ComposeError(f'service "{name}" refers to undefined {key[:-1]} {src}: '
+                                       "invalid compose project")
         mode = svc.get("network_mode") or ""
         if mode.startswith("service:") and mode[8:] not in services:
             raise ComposeError(f'service "{name}" refers to undefined service {mode[8:]} in network_mode')

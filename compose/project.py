@@ -34,7 +34,8 @@ SUPPORTED = frozenset((
     "memswap_limit", "pids_limit", "user", "working_dir", "hostname", "labels", "cap_add", "cap_drop",
     "privileged", "security_opt", "ulimits", "read_only", "init", "stop_signal", "stop_grace_period", "logging",
     "extra_hosts", "dns", "dns_search", "dns_opt", "profiles", "container_name", "tty", "stdin_open", "pid",
-    "ipc", "uts", "group_add", "cpu_shares", "cpuset", "volumes_from", "pull_policy", "attach", "annotations"))
+    "ipc", "uts", "group_add", "cpu_shares", "cpuset", "volumes_from", "pull_policy", "attach", "annotations",
+    "secrets", "configs"))
 
 
 def say(text: str) -> None:
@@ -549,6 +550,7 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
             tmpfs.append(v["target"] + (f":size={size}" if size else ""))
         else:
             raise InvalidParameter(f'service "{service}": volume type {v["type"]} is not supported', 1)
+    binds += _secret_binds(p, service)
     publish = []
     for port in svc.get("ports") or []:
         ip_part = port.get("host_ip") or ""
@@ -588,6 +590,25 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
     if hc:
         spec.config.healthcheck = _health(hc)
     return spec
+
+
+def _secret_binds(p: Project, service: str) -> list[str]:
+    """A service's secrets and configs, files of the host bound read-only where compose puts
+    them: /run/secrets/NAME, and /NAME for a config (or TARGET)."""
+    out = []
+    for key, base in (("secrets", "/run/secrets/"), ("configs", "/")):
+        for item in p.services[service].get(key) or []:
+            item = {"source": item} if isinstance(item, str) else item
+            src = item["source"]
+            obj = p.extras[key][src] or {}
+            if obj.get("external") or not obj.get("file"):
+                raise InvalidParameter(f'service "{service}": {key[:-1]} "{src}": only a file: {key[:-1]} is '
+                                       "supported yet", 1)
+            if not os.path.exists(obj["file"]):
+                raise NotFound(f'{key[:-1]} "{src}": {obj["file"]} does not exist', 1)
+            target = item.get("target") or src
+            out.append(f"{obj['file']}:{target if target.startswith('/') else base + target}:ro")
+    return out
 
 
 def _opt(v):

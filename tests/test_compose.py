@@ -420,3 +420,21 @@ def test_depends_on_restart(compose, engine):
     assert {n: engine.container(f"rs-{n}-1").id for n in ("app", "other")} == ids
     assert engine.inspect("rs-app-1")["State"]["StartedAt"] != started["app"]
     assert engine.inspect("rs-other-1")["State"]["StartedAt"] == started["other"]
+
+
+def test_secrets_and_configs_are_files_bound_read_only(compose, engine):
+    d = compose.tmp / "sec"
+    d.mkdir()
+    (d / "token.txt").write_text("s3cret\n")
+    (d / "app.conf").write_text("level=debug\n")
+    (d / "compose.yaml").write_text("services:\n"
+                                    "  app:\n"
+                                    "    image: local/busybox:latest\n"
+                                    "    secrets: [token]\n"
+                                    "    configs: [{source: conf, target: /etc/app.conf}]\n"
+                                    "secrets: {token: {file: ./token.txt}}\n"
+                                    "configs: {conf: {file: app.conf}}\n")
+    out = ok(compose(d, "run", "--rm", "-T", "app", "sh", "-c",
+                     "cat /run/secrets/token /etc/app.conf; echo x > /run/secrets/token || echo read-only"))
+    assert out.splitlines() == ["s3cret", "level=debug", "read-only"]
+    assert (d / "token.txt").read_text() == "s3cret\n"

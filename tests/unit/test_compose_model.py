@@ -436,3 +436,29 @@ def test_yaml_booleans_in_argv_are_refused(tmp_path):
     write(tmp_path, "compose.yaml", "services: {a: {image: x, command: [sleep, 1], healthcheck: {test: [CMD, 'false']}}}\n")
     a = project(tmp_path).services["a"]
     assert a["command"] == ["sleep", "1"] and a["healthcheck"]["test"] == ["CMD", "false"]
+
+
+def test_secrets_and_configs(tmp_path):
+    write(tmp_path, "compose.yaml", """\
+        services:
+          a: {image: x, secrets: [token], configs: [{source: conf, target: /etc/app.conf}]}
+        secrets:
+          token: {file: ./token.txt}
+        configs:
+          conf: {file: conf/app.conf}
+        """)
+    p = project(tmp_path)
+    assert p.extras["secrets"]["token"]["file"] == str(tmp_path / "token.txt")
+    assert p.extras["configs"]["conf"]["file"] == str(tmp_path / "conf" / "app.conf")
+    write(tmp_path, "compose.yaml", "services: {a: {image: x, secrets: [nope]}}\n")
+    with pytest.raises(ComposeError, match='service "a" refers to undefined secret nope'):
+        project(tmp_path)
+
+
+def test_project_directory_and_env_file_options(tmp_path):
+    write(tmp_path, "files/compose.yaml", "services: {a: {image: 'x:${TAG}', volumes: ['./data:/d']}}\n")
+    write(tmp_path, "proj/.env", "TAG=fromproj\n")
+    p = project(tmp_path, files=["files/compose.yaml"], project_directory="proj")
+    assert p.working_dir == str(tmp_path / "proj") and p.name == "proj"
+    assert p.services["a"]["image"] == "x:fromproj"
+    assert p.services["a"]["volumes"][0]["source"] == str(tmp_path / "proj" / "data")
