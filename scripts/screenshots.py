@@ -37,6 +37,8 @@ async def shoot(e: Engine) -> None:
         await shot("dashboard")
         t.move_cursor(row=t.get_row_index(mem))
         await shot("dashboard-memory")
+        await shot("dashboard-logs", ("right_square_bracket",), 1.0)  # the detail pane's logs tab
+        await pilot.press("left_square_bracket")
         await shot("help", ("question_mark",))
         await shot("confirm-remove", ("escape", "d"))
         await shot("logs", ("n", "l"), 1.0)

@@ -89,3 +89,20 @@ def test_states_are_told_apart_by_colour_in_16_colours(engine, image):
         assert colour("hue-exited", "Exited") in (31, 91)
         t.keys("q")
         wait_for(lambda: not t.alive(), timeout=10)
+
+
+async def test_a_column_narrows_again_when_its_widest_value_is_gone(engine, image):
+    c = engine.run(image, ["sleep", "300"], name="narrows", detach=True, network="none")
+    app = DunnageApp(engine, interval=60)  # rounds come when asked (r)
+    async with app.run_test(size=(120, 30)) as pilot:
+        from textual.widgets.data_table import ColumnKey
+        table = app.query_one("#containers", DataTable)
+        await until(pilot, lambda: c.id in table.rows)
+        status = table.columns[ColumnKey("status")]
+        app.rows[c.id].status = "Up Less than a second, and then some more"  # as a first round can say
+        app._apply(list(app.rows.values()))
+        await until(pilot, lambda: status.get_render_width(table) > 40)
+        await pilot.press("r")
+        await until(pilot, lambda: "more" not in str(table.get_cell(c.id, "status")))
+        await until(pilot, lambda: status.get_render_width(table) < 30)
+        await pilot.press("q")

@@ -441,6 +441,7 @@ class DunnageApp(App):
                 t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
             shown[r.id] = c
         t.set_cells(changes)
+        self._fit_columns(t)
         if [row.key.value for row in t.ordered_rows] != order:
             rank = {cid: i for i, cid in enumerate(order)}
             by_name = {cells(r)["name"]: r.id for r in visible}
@@ -457,6 +458,25 @@ class DunnageApp(App):
         if self.sub_title != sub:
             self.sub_title = sub
         self.update_detail()
+
+    def _fit_columns(self, t: DataTable) -> None:
+        """A column narrows again to its widest value on screen (DataTable only widens:
+        'Up Less than a second' kept STATUS 21 columns wide for the container's life)."""
+        from rich.cells import cell_len
+        from textual.widgets.data_table import ColumnKey
+        changed = False
+        for key, _ in COLUMNS:
+            col = t.columns.get(ColumnKey(key))
+            if col is None:
+                continue
+            want = max([col.label.cell_len] + [cell_len(str(c[key])) for c in self._shown.values()])
+            if want < col.content_width:
+                col.content_width = want
+                changed = True
+        if changed:
+            t._require_update_dimensions = True
+            t._clear_caches()
+            t.refresh()
 
     def _header_arrow(self, t: DataTable, arrow: str) -> None:
         """The sorted column's header carries the arrow."""
