@@ -113,6 +113,10 @@ class Builder:
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def _keep(self) -> set[str]:
+        """The layers a carrier's removal must leave: this build's and the cache's as it is now."""
+        return self.keep | self.cache.chains()
+
     @staticmethod
     def _missing(i: int):
         raise ImageError("a layer of the build is missing from the store (removed meanwhile?)")
@@ -240,7 +244,7 @@ class Builder:
             path, diff_id = tar
             new["rootfs"]["diff_ids"] = list(new["rootfs"]["diff_ids"]) + [diff_id]
             try:
-                layers.add_layer(self.engine, new, path, self.keep)
+                layers.add_layer(self.engine, new, path, self._keep)
             finally:
                 path.unlink(missing_ok=True)
             self.keep.update(layers.chains(new))
@@ -333,7 +337,7 @@ class Builder:
         if hit is not None:
             return hit, skey
         env = list(cfg.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args_used.items())]
-        tar = run_step(self.engine, state, argv, env, network, self.keep, self.opts.epoch,
+        tar = run_step(self.engine, state, argv, env, network, self._keep, self.opts.epoch,
                        lambda stream, data: self.progress.output(n, data), self.tmp, mounts)
         prefix = f"|{len(args_used)} " + " ".join(f"{k}={v}" for k, v in sorted(args_used.items())) + " " \
             if args_used else ""

@@ -24,7 +24,7 @@ import shutil
 import stat
 import tarfile
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from dunnage.core.images import oci
 from dunnage.core.images.store import ImageError, now_iso
@@ -155,13 +155,13 @@ class Carrier:
         self.id = img.id
         return img
 
-    def remove(self, keep: Iterable[str]) -> None:
-        """The carrier goes; its layers stay where KEEP, the build cache (read now: another
-        build may have added to it), an image or a container needs them."""
+    def remove(self, keep: "Iterable[str] | Callable[[], Iterable[str]]") -> None:
+        """The carrier goes; its layers stay where KEEP (chain ids, or a function giving them
+        now: the build cache as another build may have added to it), an image or a container
+        needs them."""
         if self.id is None:
             return
-        from .cache import Cache
-        keep = set(keep) | Cache(self.engine).chains()
+        keep = set(keep() if callable(keep) else keep)
         try:
             self.engine.images.remove(self.id, {}, force=True, container_lowers=protected(self.engine, keep))
         except ImageError:
@@ -173,13 +173,13 @@ def has_layers(engine, config: dict) -> bool:
     return all(engine.images.has_layer(c) for c in chains(config))
 
 
-def add_layer(engine, config: dict, tar: Path, keep: Iterable[str]) -> None:
+def add_layer(engine, config: dict, tar: Path, keep: Callable[[], Iterable[str]]) -> None:
     """Bring TAR, the top layer of CONFIG, into the store (KEEP: the chain ids to keep)."""
     car = Carrier(engine, config)
     try:
         car.add(tar)
     finally:
-        car.remove(list(keep) + chains(config))
+        car.remove(lambda: set(keep()) | set(chains(config)))
 
 
 def make_dirs(tw: TarWriter, parents: list[tuple[str, Optional[os.stat_result]]], epoch_now: int) -> None:

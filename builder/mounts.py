@@ -135,7 +135,9 @@ def scrub(upper: str, created: list[str]) -> None:
         while p:
             full = os.path.join(upper, p)
             try:
-                if os.path.isdir(full) and not os.path.islink(full):
+                if not os.path.lexists(full):
+                    pass
+                elif os.path.isdir(full) and not os.path.islink(full):
                     os.rmdir(full)
                 elif os.path.lexists(full) and os.path.getsize(full) == 0:
                     os.unlink(full)

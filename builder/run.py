@@ -28,7 +28,7 @@ class RunFailed(System):
 
 
 def run_step(engine, config: dict, argv: list[str], env: list[str], network: Optional[str],
-             keep: Iterable[str], epoch: Optional[int], output: Callable[[str, bytes], None],
+             keep: Callable[[], Iterable[str]], epoch: Optional[int], output: Callable[[str, bytes], None],
              tmpdir: Path, mounts=None) -> Optional[tuple[Path, str]]:
     """Run ARGV on CONFIG's state; returns the layer tar of its changes and its diff id, or
     None when it changed nothing.  A non-zero exit raises RunFailed.  MOUNTS: RUN --mount's
@@ -72,4 +72,4 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
                 engine.remove(c.id, force=True)
             except DunnageError:
                 pass
-        car.remove(list(keep) + layers.chains(config))
+        car.remove(lambda: set(keep()) | set(layers.chains(config)))
