@@ -438,3 +438,34 @@ def test_secrets_and_configs_are_files_bound_read_only(compose, engine):
                      "cat /run/secrets/token /etc/app.conf; echo x > /run/secrets/token || echo read-only"))
     assert out.splitlines() == ["s3cret", "level=debug", "read-only"]
     assert (d / "token.txt").read_text() == "s3cret\n"
+
+
+def test_events_of_the_project(compose, engine, session_root):
+    import subprocess
+    import threading
+    import time
+    from conftest import DUNNAGE
+    d = HERE / "profiles"
+    ok(compose(d, "up", "--wait"))
+    ev = subprocess.Popen([DUNNAGE, "--root", str(session_root), "compose", "-f", str(d / "compose.yaml"), "events",
+                           "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines: list[dict] = []
+    reader = threading.Thread(target=lambda: [lines.append(json.loads(x)) for x in ev.stdout], daemon=True)
+    reader.start()
+    try:
+        last = [0.0]
+
+        def restarted() -> bool:
+            # the events command starts following when it is up: restart until it has seen one
+            if time.monotonic() - last[0] > 1:
+                ok(cli(session_root, "run", "--rm", "local/busybox:latest", "true"))  # not the project's
+                ok(compose(d, "restart", "-t", "0"))
+                last[0] = time.monotonic()
+            return any(x["action"] == "restart" for x in lines)
+        wait_for(restarted, timeout=30)
+        assert {x["service"] for x in lines} == {"app"}
+        assert {x["id"] for x in lines} == {engine.container("profiles-app-1").id}
+        assert "start" in [x["action"] for x in lines]
+    finally:
+        ev.kill()
+        ev.wait()

@@ -174,6 +174,7 @@ def _colour(a) -> bool:
 
 # ------------------------------------------------------------------ up, down, create
 def cmd_up(e: Engine, a) -> int:
+    a.detach = a.detach or a.wait  # as compose: --wait implies --detach
     if a.detach and a.abort_on_container_exit:
         raise InvalidParameter("--abort-on-container-exit and --detach are incompatible")
     if a.force_recreate and a.no_recreate:
