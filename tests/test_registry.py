@@ -6,13 +6,15 @@ import http.client
 import http.server
 import json
 import os
+import signal
 import stat
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import cli, force_cleanup, wait_for
+from conftest import DUNNAGE, cli, force_cleanup, wait_for
 from peers import Registry, TokenProxy, build_layout, free_port, skopeo
 
 pytestmark = pytest.mark.timeout(180)
@@ -144,10 +146,12 @@ class FaultyProxy:
     """An HTTP/1.1 keep-alive front of the test's own for the real registry, that counts
     the TCP connections it accepted and the requests it answered.  FAULTS is what the first
     answers to each path are instead of the registry's: a status (429 and 503 come with
-    Retry-After: 1), or "cut" (the headers and half the body, then the connection closed).
-    With forever=True every answer is FAULTS[0]."""
+    Retry-After: 1), "cut" (the headers and half the body, then the connection closed), or
+    "stall" (for a layer: the headers and half the body, then nothing until release is set;
+    stalled is set once that half is sent).  With forever=True every answer is FAULTS[0]."""
 
     def __init__(self, upstream_port: int, faults=(), forever: bool = False):
+        self.stalled, self.release = threading.Event(), threading.Event()
         self.connections = 0
         self.requests: list[str] = []
         self.lock = threading.Lock()
@@ -199,9 +203,14 @@ class FaultyProxy:
                 self.end_headers()
                 if self.command == "HEAD":
                     return
-                if fault == "cut" and "/blobs/" in self.path:
+                if fault == "stall" and len(body) <= 65536:
+                    fault = None  # a config, not a layer
+                if fault in ("cut", "stall") and "/blobs/" in self.path:
                     self.wfile.write(body[:len(body) // 2])
                     self.wfile.flush()
+                    if fault == "stall":
+                        proxy.stalled.set()
+                        proxy.release.wait(60)
                     self.close_connection = True
                     return
                 self.wfile.write(body)
@@ -211,6 +220,7 @@ class FaultyProxy:
         self.thread.start()
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -264,6 +274,62 @@ def test_a_registry_that_keeps_failing_is_one_line_and_nothing_left(fresh_root, 
     assert b"503 Service Unavailable" in r.stderr and b"after 3 retries" in r.stderr
     assert len(proxy.requests) == 4  # the first try and three retries, no more
     assert store_contents(fresh_root) == before
+
+
+def _big_layout(workdir):
+    """A one-layer image of 4 MiB of random bytes in 64 files (gzip cannot shrink them):
+    half its blob is well inside the unpacking."""
+    rootfs = workdir / "rootfs"
+    rootfs.mkdir()
+    for i in range(64):
+        (rootfs / f"f{i:02}").write_bytes(os.urandom(64 << 10))
+    lay = workdir / "layout"
+    subprocess.run(["umoci", "init", "--layout", str(lay)], check=True, capture_output=True)
+    subprocess.run(["umoci", "new", "--image", f"{lay}:1"], check=True, capture_output=True)
+    subprocess.run(["umoci", "unpack", "--image", f"{lay}:1", str(workdir / "b")], check=True, capture_output=True)
+    for f in rootfs.iterdir():
+        os.rename(f, workdir / "b" / "rootfs" / f.name)
+    subprocess.run(["umoci", "repack", "--image", f"{lay}:1", str(workdir / "b")], check=True, capture_output=True)
+    return lay
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_a_pull_stopped_midway_leaves_no_layer_and_the_next_one_succeeds(fresh_root, registry, tmp_path, how):
+    """Killed (or ctrl-c) while its layer is half unpacked: no layer, blob or image is in
+    the store (the half-made one stays in staging, which a kill -9 cannot clean and a
+    ctrl-c does), and the next pull of the same image gets it whole."""
+    lay = _big_layout(tmp_path)
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{lay}:1", f"docker://{registry.host}/test/big:1")
+    cli(fresh_root, "images")
+    proxy = FaultyProxy(registry.port, ("stall",))
+    try:
+        p = subprocess.Popen([DUNNAGE, "--root", str(fresh_root), "pull", f"{proxy.host}/test/big:1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert proxy.stalled.wait(60)
+            # the half that came is being unpacked into a staging directory, not the store
+            wait_for(lambda: any((d / "diff").is_dir() and os.listdir(d / "diff")
+                                 for d in (fresh_root / "tmp").iterdir()), timeout=30)
+            assert os.listdir(fresh_root / "layers") == []
+            p.send_signal(how)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    finally:
+        proxy.close()
+    assert p.returncode == (-9 if how == signal.SIGKILL else 130), err
+    assert b"Traceback" not in err
+    assert os.listdir(fresh_root / "layers") == [] and os.listdir(fresh_root / "blobs/sha256") == []
+    assert cli(fresh_root, "images", "-q").stdout == b""
+    if how == signal.SIGINT:
+        assert os.listdir(fresh_root / "tmp") == []
+    r = cli(fresh_root, "pull", f"{registry.host}/test/big:1")
+    assert r.returncode == 0, r.stderr
+    [layer] = (fresh_root / "layers").iterdir()
+    assert sorted((f.name, f.stat().st_size) for f in (layer / "diff").iterdir()) == \
+        [(f"f{i:02}", 64 << 10) for i in range(64)]
 
 
 def test_one_pull_reuses_its_connections(fresh_root, faulty):

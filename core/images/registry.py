@@ -3,8 +3,10 @@
 Anonymous, Basic and Bearer-token access (the WWW-Authenticate challenge flow
 of Docker Hub, GHCR and the reference registry).  Plain HTTP only for
 loopback registries or ones marked insecure.  Every manifest, config and layer
-is checked against its digest; layers download in parallel into the staging
-area and are unpacked only after their digest matched.
+is checked against its digest.  Layers come in parallel, each streamed from the
+socket through its digest and igzip into the unpacker at once, into a staging
+directory that becomes the store's layer only once the blob's digest and the
+tar's diff id both matched and every layer of the image is whole.
 
 Requests go through urllib3: one pool of keep-alive connections per pull or
 push (the manifest, config and layer requests share its connections), and
@@ -16,14 +18,15 @@ imports it in about 50 ms where httpx takes about 75."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
 import json
 import re
-import shutil
+import socket
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from itertools import takewhile
 from pathlib import Path
 from typing import Callable, Optional
@@ -36,6 +39,7 @@ from urllib3.util import Retry, Timeout
 from . import oci
 from .reference import DEFAULT_REGISTRY, ImageError, Reference, parse_reference  # noqa: F401
 from .store import Image, ImageStore
+from .unpack import SourceBroke
 
 ACCEPT = ", ".join([oci.MT_OCI_INDEX, oci.MT_OCI_MANIFEST, oci.MT_DOCKER_LIST, oci.MT_DOCKER_MANIFEST])
 MAX_MANIFEST = 4 << 20
@@ -375,39 +379,123 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
         if len(diff_ids) != len(man["layers"]):
             raise ImageError(f"{ref_str}: the manifest and the config disagree on the number of layers", status=500)
         chains = oci.chain_ids(diff_ids)
-        tmp = store.store.tempdir("pull-")
+        for layer, chain in zip(man["layers"], chains):
+            if store.has_layer(chain):
+                say(f"{layer['digest'][7:19]}: Already exists")
+        cancel = _Cancel()
+
+        def stage(i: int, diff_id: str) -> Path:
+            """Layer I's body streamed from the socket through its digest into the
+            unpacker (inflated and unpacked as it arrives); a body that breaks off is
+            asked for again whole, into a fresh staging directory (as skopeo retries)."""
+            layer = man["layers"][i]
+            short, total = layer["digest"][7:19], int(layer.get("size") or 0)
+            for attempt in range(RETRIES + 1):
+                body = _Body(cancel, short, total, progress)
+                try:
+                    with cl.request(f"{ref.repository}/blobs/{layer['digest']}") as r:
+                        body.r = r
+                        with cancel.watching(body):
+                            tmp, _, _ = store.stage_layer(body, diff_id, blob_digest=layer["digest"])
+                except SourceBroke as e:
+                    body.undo()
+                    if cancel.is_set():
+                        raise _Cancelled("pull cancelled") from None
+                    if not isinstance(e.err, _HTTPError):  # not the connection's fault
+                        raise e.err from None
+                    if attempt == RETRIES:
+                        raise ImageError(f"blob {layer['digest']}: the connection broke: {_why(e.err)} "
+                                         f"(after {RETRIES} retries)", status=500) from None
+                    time.sleep(RETRY_DELAY * 2 ** attempt)
+                    continue
+                say(f"{short}: Download complete ({layer.get('size', body.done)} bytes)")
+                say(f"{short}: Pull complete")
+                return tmp
+            raise AssertionError("unreachable")
+
+        tags = [f"{ref.familiar}:{ref.tag}"] if ref.tag else []
+        img = store.add_staged(config_raw, stage, tags, [f"{ref.familiar}@{digest}"], parallel, cancel)
+        say(f"Digest: {digest}")
+        return img
+
+
+class _Cancelled(Exception):
+    """Another layer's fault, or ctrl-c: the pull stops."""
+
+
+class _Cancel(threading.Event):
+    """Set on the pull's first fault (or ctrl-c): every body still coming is cut off
+    at once, its socket shut down, which wakes a read that waits on a stalled registry."""
+
+    def __init__(self):
+        super().__init__()
+        self.bodies: set = set()
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def watching(self, body: "_Body"):
+        with self.lock:
+            self.bodies.add(body)
         try:
-            files: dict[int, Path] = {}
-            todo = [i for i, c in enumerate(chains) if not store.has_layer(c)]
-            for i, layer in enumerate(man["layers"]):
-                if i not in todo:
-                    say(f"{layer['digest'][7:19]}: Already exists")
-
-            def fetch(i: int) -> None:
-                layer = man["layers"][i]
-                p = tmp / f"layer-{i}"
-                short, total, done = layer["digest"][7:19], int(layer.get("size") or 0), 0
-
-                def advanced(n: int) -> None:
-                    nonlocal done
-                    done += n
-                    progress(short, done, max(total, done))
-                if progress is not None:
-                    progress(short, 0, total)
-                cl.blob_to_file(layer["digest"], p, advanced if progress is not None else (lambda n: None))
-                files[i] = p
-                say(f"{layer['digest'][7:19]}: Download complete ({layer.get('size', p.stat().st_size)} bytes)")
-
-            with ThreadPoolExecutor(max_workers=parallel) as ex:
-                for f in [ex.submit(fetch, i) for i in todo]:
-                    f.result()
-            tags = [f"{ref.familiar}:{ref.tag}"] if ref.tag else []
-            # the downloaded, verified files become the stored blobs (moved, not copied)
-            img = store.add_image(config_raw, lambda i: files[i], tags, [f"{ref.familiar}@{digest}"])
-            say(f"Digest: {digest}")
-            return img
+            yield
+        except BaseException:
+            body.abort()  # the unpacker's reader may still wait on it: closing would wait for that read
+            raise
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with self.lock:
+                self.bodies.discard(body)
+
+    def set(self) -> None:
+        super().set()
+        with self.lock:
+            bodies = list(self.bodies)
+        for b in bodies:
+            b.abort()
+
+
+class _Body(io.RawIOBase):
+    """A layer's response body as a stream for the unpacker: progress as it comes,
+    and stopped at the next read once CANCEL is set."""
+
+    def __init__(self, cancel: threading.Event, short: str, total: int,
+                 progress: Optional[Callable[[str, int, int], None]]):
+        super().__init__()
+        self.r, self.cancel, self.short, self.total, self.progress, self.done = None, cancel, short, total, progress, 0
+        if progress is not None:
+            progress(short, 0, total)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.cancel.is_set():
+            raise _Cancelled("pull cancelled")
+        b = self.r.read(size if size >= 0 else None)
+        if b and self.progress is not None:
+            self.done += len(b)
+            self.progress(self.short, self.done, max(self.total, self.done))
+        elif b:
+            self.done += len(b)
+        return b
+
+    def readinto(self, buf) -> int:
+        b = self.read(len(buf))
+        buf[:len(b)] = b
+        return len(b)
+
+    def abort(self) -> None:
+        sock = getattr(getattr(self.r, "connection", None), "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def undo(self) -> None:
+        """A broken download starts over: the bytes it counted are taken back."""
+        if self.progress is not None and self.done:
+            self.progress(self.short, 0, self.total)
+        self.done = 0
 
 
 def push(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Optional[bool] = None,

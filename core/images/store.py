@@ -8,14 +8,16 @@ import json
 import os
 import re
 import shutil
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, Optional
 
 from ..store import Store, atomic_write_bytes, read_record, write_record
 from . import oci
 from .reference import ImageError, parse_ref  # noqa: F401  (the store's names: reference.py)
-from .unpack import unpack_layer
+from .unpack import LayerError, SourceBroke, unpack_layer
 
 
 def now_iso() -> str:
@@ -23,14 +25,20 @@ def now_iso() -> str:
 
 
 class _Tee(io.RawIOBase):
-    """Reads from a stream while hashing what passed (and copying it to OUT, if given)."""
+    """Reads from a stream while hashing what passed (and copying it to OUT, if given).
+    A fault of the stream itself is raised as SourceBroke, apart from the archive's."""
 
     def __init__(self, f: BinaryIO, out):
         super().__init__()
         self.f, self.out, self.h, self.n = f, out, hashlib.sha256(), 0
 
     def read(self, size: int = -1) -> bytes:
-        b = self.f.read(size)
+        try:
+            b = self.f.read(size)
+        except SourceBroke:
+            raise
+        except Exception as e:  # noqa: BLE001 - the source's, whatever it is
+            raise SourceBroke(e) from e
         if b:
             if self.out is not None:
                 self.out.write(b)
@@ -148,11 +156,14 @@ class ImageStore:
             self._save(idx)
         return Image(**rec)
 
-    def stage_layer(self, source: "BinaryIO | Path", diff_id: Optional[str]) -> tuple[Path, str, int]:
+    def stage_layer(self, source: "BinaryIO | Path", diff_id: Optional[str],
+                    blob_digest: Optional[str] = None) -> tuple[Path, str, int]:
         """Unpack one layer into a staging directory, keeping the archive as it
         came (the blob that save and push hand on).  SOURCE is a stream (copied
-        aside as it is read) or a file of our own staging area (hard-linked,
-        not copied).  Returns (dir, diff id, size)."""
+        aside as it is read: a registry's body is downloaded, hashed, inflated
+        and unpacked at once) or a file of our own staging area (hard-linked,
+        not copied).  The stream must hash to BLOB_DIGEST when given, and the
+        tar to DIFF_ID.  Returns (dir, diff id, size); on any fault nothing stays."""
         tmp = self.store.tempdir("layer-")
         try:
             if isinstance(source, Path):
@@ -166,12 +177,24 @@ class ImageStore:
             else:
                 with open(os.open(tmp / "blob", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as bf:
                     tee = _Tee(source, bf)
-                    got, size = unpack_layer(tee, tmp / "diff", diff_id)
+                    try:
+                        got, size = unpack_layer(tee, tmp / "diff", diff_id)
+                    except LayerError:
+                        if blob_digest is None:
+                            raise
+                        # content that is not what was asked for (cut short, corrupt) says so,
+                        # rather than what it made of the layer
+                        while tee.read(1 << 20):
+                            pass
+                        if "sha256:" + tee.h.hexdigest() == blob_digest:
+                            raise
                     while tee.read(1 << 20):
                         pass
-                    bf.flush()
-                    os.fsync(bf.fileno())
-            blob_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
+            got_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
+            if blob_digest is not None and got_digest != blob_digest:
+                raise ImageError(f"blob {blob_digest}: downloaded content does not match its digest "
+                                 "(truncated or corrupt)", status=500)
+            blob_digest = got_digest
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -210,24 +233,56 @@ class ImageStore:
     def has_layer(self, chain_id: str) -> bool:
         return (self.store.layer_dir(chain_id) / "diff").is_dir()
 
-    def add_image(self, config_raw: bytes, open_layer, tags: list[str], repo_digests: list[str] = ()) -> Image:
+    def add_image(self, config_raw: bytes, open_layer, tags: list[str], repo_digests: list[str] = (),
+                  parallel: int = 1) -> Image:
         """Add an image from its config and a callable giving layer I's archive: a
         stream, or a file in our staging area that may be moved into the store.
         Layers already in the store (same chain id) are not fetched again."""
+        def stage(i: int, diff_id: str) -> Path:
+            src = open_layer(i)
+            if isinstance(src, Path):
+                return self.stage_layer(src, diff_id)[0]
+            with src as f:
+                return self.stage_layer(f, diff_id)[0]
+        return self.add_staged(config_raw, stage, tags, repo_digests, parallel)
+
+    def add_staged(self, config_raw: bytes, stage: Callable[[int, str], Path], tags: list[str],
+                   repo_digests: list[str] = (), parallel: int = 1, cancel: Optional[threading.Event] = None) -> Image:
+        """Add an image from its config, STAGE(i, diff id) unpacking layer I into a
+        staging directory (stage_layer's).  The layers the store lacks are staged
+        PARALLEL at a time, and the image is recorded only once every one is whole:
+        on any fault (or ctrl-c) CANCEL is set for the stages still running, and no
+        staged layer stays."""
         config = oci.parse_config(config_raw)
         diff_ids = config["rootfs"]["diff_ids"]
+        todo = [(i, d, chain) for i, (d, chain) in enumerate(zip(diff_ids, oci.chain_ids(diff_ids)))
+                if not self.has_layer(chain)]
         staged: list[tuple[Path, str]] = []
+        cancel = cancel or threading.Event()
+
+        def one(i: int, d: str, chain: str) -> None:
+            if not cancel.is_set():
+                staged.append((stage(i, d), chain))  # list.append is atomic
         try:
-            for i, (d, chain) in enumerate(zip(diff_ids, oci.chain_ids(diff_ids))):
-                if self.has_layer(chain):
-                    continue
-                src = open_layer(i)
-                if isinstance(src, Path):
-                    tmp, _, _ = self.stage_layer(src, d)
+            try:
+                if parallel > 1 and len(todo) > 1:
+                    ex = ThreadPoolExecutor(max_workers=min(parallel, len(todo)), thread_name_prefix="stage")
+                    try:
+                        futures = [ex.submit(one, *t) for t in todo]
+                        wait(futures, return_when=FIRST_EXCEPTION)  # the first fault stops the others
+                        for f in sorted(futures, key=lambda f: not (f.done() and f.exception())):
+                            f.result()
+                    except BaseException:
+                        cancel.set()
+                        raise
+                    finally:
+                        ex.shutdown(wait=True, cancel_futures=True)
                 else:
-                    with src as f:
-                        tmp, _, _ = self.stage_layer(f, d)
-                staged.append((tmp, chain))
+                    for t in todo:
+                        one(*t)
+            except BaseException:
+                cancel.set()
+                raise
             return self._commit(config_raw, staged, tags, repo_digests)
         finally:
             for tmp, _ in staged:

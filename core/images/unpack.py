@@ -21,7 +21,7 @@ import tarfile
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from ..runtime.openat import RESOLVE_BENEATH as _RESOLVE_BENEATH
 from ..runtime.openat import RESOLVE_NO_MAGICLINKS as _RESOLVE_NO_MAGICLINKS
@@ -43,6 +43,15 @@ HOST_ERRNOS = frozenset([errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, err
 
 
 # ---------------------------------------------------------------- reading the stream
+class SourceBroke(Exception):
+    """The stream under the layer failed (a registry's connection broke): not the
+    archive's fault, and raised to the caller as it came (ERR), who may try again."""
+
+    def __init__(self, err: BaseException):
+        super().__init__(str(err))
+        self.err = err
+
+
 class _Counted(io.RawIOBase):
     """The compressed stream, counting what was read of it (the bomb check's measure)."""
 
@@ -51,12 +60,17 @@ class _Counted(io.RawIOBase):
         self.raw, self.n = raw, 0
 
     def readinto(self, buf) -> int:
-        if hasattr(self.raw, "readinto"):
-            n = self.raw.readinto(buf) or 0
-        else:
-            b = self.raw.read(len(buf))
-            n = len(b)
-            buf[:n] = b
+        try:
+            if hasattr(self.raw, "readinto"):
+                n = self.raw.readinto(buf) or 0
+            else:
+                b = self.raw.read(len(buf))
+                n = len(b)
+                buf[:n] = b
+        except SourceBroke:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the source raises is the source's
+            raise SourceBroke(e) from e
         self.n += n
         return n
 
@@ -82,24 +96,69 @@ def max_layer_ratio() -> int:
     return int(os.environ.get("DUNNAGE_MAX_LAYER_RATIO", 100))
 
 
-def _open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, bool]:
-    """(the uncompressed tar inside STREAM, whether it was compressed): gzip, zstd or
-    plain, told by magic bytes."""
+try:  # ISA-L's igzip (python-isal): inflates gzip in half zlib's time, and lets go of the GIL as zlib does
+    from isal import igzip as _gzip
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - a dependency; zlib does the same, slower
+    import gzip as _gzip
+    import zlib as _inflate
+
+
+def _gunzip(read, chunk: int) -> Iterator[bytes]:
+    """The inflated bytes of the gzip stream READ(n) gives, at most CHUNK at a time
+    (a bomb never inflates more than that in one call): the members one after the
+    other (pigz, concatenated files), the zeros gzip allows between them skipped."""
+    d = None  # between members
+    while True:
+        buf = read(chunk)
+        if not buf:
+            while d is not None and not d.eof:  # what the output bound held back
+                out = d.decompress(d.unconsumed_tail, chunk)
+                if not out:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                yield out
+            return
+        while buf:
+            if d is None:
+                buf = buf.lstrip(b"\0")
+                if not buf:
+                    break
+                d = _inflate.decompressobj(31)
+            out = d.decompress(buf, chunk)
+            if out:
+                yield out
+            if d.eof:
+                buf, d = d.unused_data, None
+            else:
+                buf = d.unconsumed_tail
+
+
+def _open_chunks(stream: BinaryIO, chunk: int) -> tuple[Iterator[bytes], bool]:
+    """(the uncompressed tar inside STREAM in pieces of at most CHUNK bytes, whether it
+    was compressed): gzip, zstd or plain, told by magic bytes."""
     if not hasattr(stream, "peek"):
-        stream = io.BufferedReader(stream)
+        stream = io.BufferedReader(stream, chunk)
     head = stream.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":
-        import gzip
-        return gzip.GzipFile(fileobj=stream), True
+        return _gunzip(stream.read, chunk), True
     if head == b"\x28\xb5\x2f\xfd":
         import zstandard
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True), True
-    return stream, False
+        f = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+        return iter(lambda: f.read(chunk), b""), True
+    return iter(lambda: stream.read(chunk), b""), False
 
 
 def decompressed(stream: BinaryIO) -> BinaryIO:
     """The uncompressed tar inside STREAM (gzip, zstd or plain, told by magic bytes)."""
-    return _open_decompressed(stream)[0]
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)
+    head = stream.peek(4)[:4]
+    if head[:2] == b"\x1f\x8b":
+        return _gzip.GzipFile(fileobj=stream)
+    if head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    return stream
 
 
 class _Prefetch:
@@ -116,17 +175,16 @@ class _Prefetch:
         self.raw, self.limit, self.ratio = _Counted(raw), limit, max_layer_ratio()
         self.h, self.n = hashlib.sha256(), 0
         self.q: queue.Queue = queue.Queue(maxsize=8)
-        self.stop = threading.Event()
+        self.stop, self.left = threading.Event(), False
         self.buf, self.pos, self.eof, self.off = b"", 0, False, 0
         self.t = threading.Thread(target=self._run, name="layer-reader", daemon=True)
         self.t.start()
 
     def _run(self) -> None:
         try:
-            f, compressed = _open_decompressed(self.raw)
-            while not self.stop.is_set():
-                b = f.read(self.CHUNK)
-                if not b:
+            chunks, compressed = _open_chunks(self.raw, self.CHUNK)
+            for b in chunks:
+                if self.stop.is_set():
                     break
                 self.n += len(b)
                 if self.limit is not None and self.n > self.limit:
@@ -207,11 +265,14 @@ class _Prefetch:
             self.off += len(self.buf)
             self.pos = len(self.buf)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         """Stops the thread (on an error midway) and waits for it: the raw
-        stream is the caller's again."""
+        stream is the caller's again.  Not WAIT (ctrl-c): the thread may be
+        blocked reading a stalled source, and goes once that read ends."""
         self.stop.set()
-        self.t.join()
+        self.left = self.left or not wait
+        if not self.left:
+            self.t.join()
 
 
 # ---------------------------------------------------------------- making entries beneath a directory
@@ -350,17 +411,50 @@ def _times(m: tarfile.TarInfo) -> tuple[float, float]:
     return (m.mtime, m.mtime)
 
 
-def _attrs_fd(m: tarfile.TarInfo, fd: int) -> None:
-    os.fchown(fd, m.uid, m.gid)
-    os.fchmod(fd, m.mode & 0o7777)  # after the owner: a chown clears setuid
+class _Maker:
+    """What a new entry already has, so that only what differs is set (one syscall
+    fewer or two per file: most of a layer is root's, with its umask's modes).  An
+    entry is made by this process, so owned by its effective user and group (its
+    directories, 0700 until the end, pass on no group); the umask from /proc, since
+    os.umask would change it for every thread to read it."""
+
+    def __init__(self):
+        self.uid, self.gid = os.geteuid(), os.getegid()
+        self.umask = 0o022
+        try:
+            with open("/proc/self/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Umask:"):
+                        self.umask = int(line.split()[1], 8)
+                        break
+        except OSError:
+            pass
+
+    def owned(self, m: tarfile.TarInfo) -> bool:
+        return m.uid == self.uid and m.gid == self.gid
+
+    def made_as(self, mode: int) -> bool:
+        """Whether a file created with MODE has it (no umask bit, no setuid/setgid/sticky)."""
+        return not mode & (self.umask | 0o7000)
+
+
+def _attrs_fd(m: tarfile.TarInfo, fd: int, mk: "_Maker | None" = None) -> None:
+    """Owner, mode, xattrs and times of FD; MK: a file just made with the archive's
+    mode, whose owner and mode need setting only where they differ."""
+    owned = mk is not None and mk.owned(m)
+    if not owned:
+        os.fchown(fd, m.uid, m.gid)
+    if not (owned and mk.made_as(m.mode & 0o7777)):
+        os.fchmod(fd, m.mode & 0o7777)  # after the owner: a chown clears setuid
     _set_xattrs(m, fd)
     os.utime(fd, _times(m))
 
 
-def _attrs_at(m: tarfile.TarInfo, pfd: int, base: str, symlink: bool) -> None:
+def _attrs_at(m: tarfile.TarInfo, pfd: int, base: str, symlink: bool, mk: "_Maker | None" = None) -> None:
     """Owner, mode, xattrs and times of an entry that cannot be opened (a symlink, a
     device, a fifo), set by name in its parent's descriptor without following it."""
-    os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+    if mk is None or not mk.owned(m):
+        os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
     if not symlink:
         os.chmod(base, m.mode & 0o7777, dir_fd=pfd)  # just made by mknod: not a symlink
     if m.pax_headers and _xattrs(m):
@@ -378,6 +472,7 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> 
     else an image archive's files (docker save, OCI layout), made for root alone
     (dirs 0700, files 0600) and without special files."""
     tree = _Beneath(root_fd)
+    mk = _Maker()
     dirs: dict[str, tarfile.TarInfo] = {}
     size = 0
     try:
@@ -409,7 +504,7 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> 
                 tree.clear(pfd, parent, base)
                 os.symlink(m.linkname, base, dir_fd=pfd)
                 if image:
-                    _attrs_at(m, pfd, base, symlink=True)
+                    _attrs_at(m, pfd, base, True, mk)
             elif m.islnk():
                 target = clean_name(m.linkname, f"hard link {m.name!r} to ")
                 tparent, tbase = posixpath.split(target)
@@ -433,11 +528,13 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> 
                     os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
                 _attrs_at(m, pfd, base, symlink=False)
             else:  # regular files, and types tarfile does not know, as it does
+                # made with the archive's permission bits (no setuid or the like before its owner is set)
+                new_mode = m.mode & 0o777 if image else 0o600
                 try:
-                    fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+                    fd = os.open(base, _NEW_FILE, new_mode, dir_fd=pfd)
                 except FileExistsError:
                     tree.clear(pfd, parent, base)
-                    fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
+                    fd = os.open(base, _NEW_FILE, new_mode, dir_fd=pfd)
                 try:
                     if m.sparse is not None:
                         with tf.extractfile(m) as f:
@@ -449,7 +546,7 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> 
                         src.seek(m.offset_data)
                         src.copy_to(fd, m.size)
                     if image:
-                        _attrs_fd(m, fd)
+                        _attrs_fd(m, fd, mk)
                 finally:
                     os.close(fd)
                 size += m.size
@@ -499,6 +596,9 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
         if expect_diff_id is not None and diff_id != expect_diff_id:
             raise LayerError(f"layer content does not match its diff id: expected {expect_diff_id}, got {diff_id}")
         return diff_id, size
+    except SourceBroke:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
     except (tarfile.TarError, EOFError, OSError, LayerError, ValueError, KeyError) as e:
         shutil.rmtree(dest, ignore_errors=True)
         if isinstance(e, LayerError):
@@ -511,6 +611,7 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
         raise LayerError(f"invalid layer archive: {e}") from None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
+        hr.close(wait=False)
         raise
     finally:
         hr.close()
