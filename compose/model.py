@@ -292,8 +292,7 @@ def load(opts: Options, requested: Optional[list[str]] = None) -> Project:
     volumes = _volumes(merged.get("volumes") or {}, name)
     extras = {k: merged[k] for k in ("secrets", "configs") if merged.get(k)}
     _check_references(active, disabled, networks, volumes, extras)
-    return Project(name, workdir, [p if p != "-" else "-" for p in paths], active, networks, volumes, env,
-                   disabled, warnings, extras)
+    return Project(name, workdir, paths, active, networks, volumes, env, disabled, warnings, extras)
 
 
 def _dotenv(opts: Options, directory: str, environ: dict, cwd: str) -> dict[str, str]:

@@ -205,11 +205,16 @@ class Compose:
         if tweak:
             tweak(spec)
         c = self.e.create_from(spec)
-        if not self.p.services[service].get("network_mode"):
-            for net_key, net in _ordered_networks(self.p, service)[1:]:
-                net = net or {}
-                self.e.network_connect(self.p.networks[net_key]["name"], c.id,
-                                       aliases=[service, *(net.get("aliases") or [])], ip=net.get("ipv4_address"))
+        try:
+            if not self.p.services[service].get("network_mode"):
+                for net_key, net in _ordered_networks(self.p, service)[1:]:
+                    net = net or {}
+                    self.e.network_connect(self.p.networks[net_key]["name"], c.id,
+                                           aliases=[service, *(net.get("aliases") or [])],
+                                           ip=net.get("ipv4_address"))
+        except DunnageError:  # nothing half-made: a container that cannot join all its networks goes
+            self.e.remove(c.id, force=True)
+            raise
         return self.e.container(c.id)
 
     def converge(self, service: str, scale: Optional[int] = None, force: bool = False,

@@ -469,3 +469,29 @@ def test_events_of_the_project(compose, engine, session_root):
     finally:
         ev.kill()
         ev.wait()
+
+
+def test_static_addresses(compose, engine):
+    f = compose.tmp / "addr" / "compose.yaml"
+    f.parent.mkdir()
+    text = ("services:\n"
+            "  s:\n"
+            "    image: local/busybox:latest\n"
+            "    command: sleep 300\n"
+            "    stop_signal: SIGKILL\n"
+            "    networks:\n"
+            "      a: {}\n"
+            "      b: {ipv4_address: ADDR}\n"
+            "networks:\n"
+            "  a: {}\n"
+            "  b: {ipam: {config: [{subnet: 172.31.251.0/24}]}}\n")
+    f.write_text(text.replace("ADDR", "172.31.251.77"))
+    ok(compose(f, "up", "-d"))
+    nets = engine.inspect("addr-s-1")["NetworkSettings"]["Networks"]
+    assert nets["addr_b"]["IPAddress"] == "172.31.251.77" and "addr_a" in nets
+    ok(compose(f, "down", "-t", "0"))
+    f.write_text(text.replace("ADDR", "172.31.252.77"))  # outside b's subnet
+    r = compose(f, "up", "-d")
+    err = r.stderr.decode()
+    assert r.returncode != 0 and "172.31.252.77" in err and "Traceback" not in err, err
+    assert engine.container("addr-s-1").status != "running"  # as docker's: created, its start refused
