@@ -106,3 +106,43 @@ async def test_a_column_narrows_again_when_its_widest_value_is_gone(engine, imag
         await until(pilot, lambda: "more" not in str(table.get_cell(c.id, "status")))
         await until(pilot, lambda: status.get_render_width(table) < 30)
         await pilot.press("q")
+
+
+async def test_the_bulk_menu_removes_every_stopped_container_after_asking(engine, image):
+    from dunnage.tui.views import BulkScreen, ConfirmScreen
+    up = engine.run(image, ["sleep", "300"], name="bulk-up", detach=True, network="none")
+    downs = [engine.run(image, ["true"], name=f"bulk-down-{i}", detach=True, network="none") for i in range(2)]
+    for d in downs:
+        engine.wait(d.id, 30)
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: {up.id, *(d.id for d in downs)} <= set(app.rows))
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BulkScreen))
+        await pilot.press("down", "enter")  # the second: remove every stopped container
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "stopped container" in str(app.screen.question)
+        await pilot.press("y")
+        await until(pilot, lambda: not any(d.id in app.rows for d in downs), 30)
+        assert up.id in app.rows and engine.container(up.id).running()
+        assert {c.id for c in engine.containers(all_=True)} & {d.id for d in downs} == set()
+        await pilot.press("q")
+
+
+def test_m_gives_the_mouse_to_the_terminal_and_takes_it_back(engine, image):
+    """oxker's m: with the mouse the terminal's, text can be selected and copied."""
+    import subprocess
+    from conftest import Tmux, dunnage_cmd, wait_for
+    engine.run(image, ["sleep", "300"], name="mouse-box", detach=True, network="none")
+    with Tmux(dunnage_cmd(engine.store.root), 100, 30) as t:
+        def flag() -> str:  # whether the program in the pane asked for mouse events
+            return subprocess.run(["tmux", "display", "-p", "-t", t.name, "#{mouse_any_flag}"],
+                                  capture_output=True, text=True).stdout.strip()
+        wait_for(lambda: "mouse-box" in t.screen(), timeout=20)
+        wait_for(lambda: flag() == "1", timeout=10)
+        t.keys("m")
+        wait_for(lambda: flag() == "0", timeout=10)
+        t.keys("m")
+        wait_for(lambda: flag() == "1", timeout=10)
+        t.keys("q")
+        wait_for(lambda: not t.alive(), timeout=10)

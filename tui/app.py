@@ -122,7 +122,9 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "refresh": "refresh now", "help": "this help", "quit": "quit", "app.pop_screen": "back",
         "command_palette": "command palette",
         "detail_tab(1)": "the detail pane's next tab: stats, logs, env, top, config",
-        "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers"}
+        "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers",
+        "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
+        "mouse": "mouse to the terminal (select, copy) / back"}
 NOTES = ["CPU %: 100 % = one whole core (docker's convention). MEM: usage without reclaimable page cache, "
          "against the limit (or the host's memory when there is none; ⚠ near a limit). NET, DISK: bytes per "
          "second. Click a column's header to sort by it. Stopped containers stay below running ones."]
@@ -238,6 +240,8 @@ class DunnageApp(App):
         Binding("I", "view('images')", "images", show=False, id="view_images"),
         Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
+        Binding("b", "bulk", "bulk", show=False, id="bulk"),
+        Binding("m", "mouse", "mouse", show=False, id="mouse"),
         Binding("H", "hide_stopped", "hide stopped", show=False, id="hide_stopped"),
         Binding("right_square_bracket", "detail_tab(1)", "next tab", show=False, id="next_tab"),
         Binding("left_square_bracket", "detail_tab(-1)", "previous tab", show=False, id="previous_tab"),
@@ -578,6 +582,38 @@ class DunnageApp(App):
             self.detail_top(r.id, key)
         elif self.detail_tab in ("env", "config") and fresh:
             self.detail_inspect(r.id, key)
+
+    def action_bulk(self) -> None:
+        from .views import BulkScreen
+
+        def chosen(key) -> None:
+            if key:
+                self.bulk(key)
+        self.push_screen(BulkScreen(), chosen)
+
+    @work(thread=True, group="action")
+    def bulk(self, key: str) -> None:
+        from .views import run_bulk
+        try:
+            self.call_from_thread(self.notify, run_bulk(self.engine, key))
+        except EngineError as e:
+            self.call_from_thread(self.notify, short_ids(str(e)), severity="error")
+        self.call_from_thread(self.sample)
+
+    mouse_ours = True  # (App.mouse_captured is the widget holding the mouse)
+
+    def action_mouse(self) -> None:
+        """Mouse capture off (oxker's m): the terminal selects and copies text again; m turns it back on."""
+        driver = self._driver
+        if driver is None or not hasattr(driver, "_enable_mouse_support"):
+            return
+        self.mouse_ours = not self.mouse_ours
+        if self.mouse_ours:
+            driver._enable_mouse_support()
+        else:
+            driver._disable_mouse_support()
+        self.notify("mouse: the dashboard's (m gives it to the terminal)" if self.mouse_ours
+                    else "mouse: the terminal's, to select and copy (m takes it back)")
 
     def action_hide_stopped(self) -> None:
         self.hide_stopped = not self.hide_stopped

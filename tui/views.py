@@ -295,6 +295,54 @@ class PromptInput(Input):
         await super()._on_key(event)
 
 
+class BulkScreen(ModalScreen):
+    """lazydocker's bulk menu (b): one action over many things, asked for again before it runs."""
+    BINDINGS = [Binding("escape,q", "cancel", "cancel")]
+    CHOICES = [("stop", "stop every running container"), ("remove-exited", "remove every stopped container"),
+               ("prune-images", "remove unused images (prune)"), ("prune-volumes", "remove unused volumes (prune)"),
+               ("prune-networks", "remove unused networks (prune)")]
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+        with Vertical(id="bulk"):
+            yield Label("[b]bulk[/b]: enter chooses, escape closes")
+            yield OptionList(*[Option(text, id=key) for key, text in self.CHOICES], id="bulk-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#bulk-list").focus()
+
+    def on_option_list_option_selected(self, event) -> None:
+        key = event.option.id
+        text = dict(self.CHOICES)[key]
+
+        def done(ok: bool) -> None:
+            if ok:
+                self.dismiss(key)
+        self.app.push_screen(ConfirmScreen(f"{text[0].upper()}{text[1:]}?"), done)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def run_bulk(engine: Engine, key: str) -> str:
+    """A bulk menu's action; what it did, in a few words."""
+    if key == "stop":
+        running = [c for c in engine.containers(all_=False)]
+        for c in running:
+            engine.stop(c.id, 10)
+        return f"stopped {len(running)} container{'s' * (len(running) != 1)}"
+    if key == "remove-exited":
+        gone = [c for c in engine.containers(all_=True) if c.status in ("exited", "created", "dead")]
+        for c in gone:
+            engine.remove(c.id)
+        return f"removed {len(gone)} container{'s' * (len(gone) != 1)}"
+    what = key.split("-")[1]
+    out = {"images": lambda: engine.prune_images(False), "volumes": lambda: engine.volume_prune(True),
+           "networks": engine.network_prune}[what]()
+    return f"removed {len(out)} unused {what if len(out) != 1 else what[:-1]}"
+
+
 class AskScreen(ModalScreen):
     """One line of input; enter gives it, escape gives None."""
     BINDINGS = [Binding("escape", "cancel", "cancel")]
