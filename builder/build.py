@@ -83,6 +83,7 @@ class Builder:
         self.keys: dict[int, str] = {}
         self.keep: set[str] = set()
         self.stage_names: dict[int, Optional[str]] = {}
+        self.sums: Optional[_cp.Sums] = None
 
     # ---------------------------------------------------------------- the build
     def build(self):
@@ -92,6 +93,8 @@ class Builder:
         order = needed_stages(df, self.opts.target, self.opts.build_args)
         self.tmp = self.engine.store.tempdir("build-")
         (self.tmp / "no-context").mkdir()
+        self.cache.dir.mkdir(mode=0o700, exist_ok=True)
+        self.sums = _cp.Sums(self.cache.dir / "sums.msgpack")
         try:
             self.keep = self.cache.chains()
             for i in order:
@@ -111,6 +114,8 @@ class Builder:
             self.progress.result(img.id, self.tags)
             return img
         finally:
+            if self.sums is not None:
+                self.sums.save()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _keep(self) -> set[str]:
@@ -296,7 +301,9 @@ class Builder:
             ports = dict(cfg.get("ExposedPorts") or {})
             for p in ins.args:
                 port, _, proto = p.partition("/")
-                ports[f"{port}/{(proto or 'tcp').lower()}"] = {}
+                lo, _, hi = port.partition("-")  # a range is each of its ports, as nat.ParsePortSpecs has it
+                for one in range(int(lo), int(hi) + 1) if lo.isdigit() and hi.isdigit() else [port]:
+                    ports[f"{one}/{(proto or 'tcp').lower()}"] = {}
             cfg["ExposedPorts"] = ports
         elif c == "VOLUME":
             vols = dict(cfg.get("Volumes") or {})
@@ -417,7 +424,7 @@ class Builder:
         for it in plan.items:
             if it.kind == "blob" and it.rel.startswith("<<"):
                 it.kind = "entry"
-        sums = _cp.checksum(plan)
+        sums = _cp.checksum(plan, self.sums if ins.flag("from") is None else None)
         skey = _cache.key_of(key, f"{ins.cmd} {json.dumps([ins.args, ins.flags])}", args_used, sources=sums)
         hit = self._cached(skey, n)
         if hit is not None:

@@ -331,18 +331,73 @@ def _digest_file(path: str) -> bytes:
     return h.digest()
 
 
-def checksum(p: Plan) -> str:
-    """The sources' content and metadata, as they will land (never their mtimes)."""
+def checksum(p: Plan, sums: Optional["Sums"] = None) -> str:
+    """The sources' content and metadata, as they will land (never their mtimes).  SUMS: the
+    content digests of files already hashed, by inode, size, mtime and ctime (BuildKit's
+    content cache does the same), so an unchanged context is not read again."""
     h = hashlib.sha256()
     h.update(repr((p.uid, p.gid, p.mode, [(n, None if s is None else (s.st_mode, s.st_uid, s.st_gid))
                                             for n, s in p.parents])).encode())
     for it in p.items:
         st = it.st
         link = os.readlink(it.src) if stat.S_ISLNK(st.st_mode) else None
-        content = _digest_file(it.src).hex() if stat.S_ISREG(st.st_mode) else None
+        content = None
+        if stat.S_ISREG(st.st_mode):
+            content = sums.get(st) if sums is not None else None
+            if content is None:
+                content = _digest_file(it.src).hex()
+                if sums is not None:
+                    sums.put(st, content)
         h.update(repr((it.kind, it.arc, st.st_mode, st.st_uid, st.st_gid, link, content)).encode())
         h.update(b"\0")
     return "sha256:" + h.hexdigest()
+
+
+class Sums:
+    """File digests by (device, inode, size, mtime, ctime): a file whose ctime has not moved
+    has neither new content nor new metadata.  Kept in the store (`<root>/builder/sums.msgpack`)."""
+
+    LIMIT = 200_000
+
+    def __init__(self, path):
+        self.path = path
+        self.old: dict = {}
+        self.new: dict = {}
+        try:
+            from dunnage.core.store import read_record
+            self.old = read_record(path).get("sums") or {}
+        except (OSError, ValueError, KeyError):
+            self.old = {}
+
+    @staticmethod
+    def _key(st: os.stat_result) -> str:
+        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+    def get(self, st: os.stat_result) -> Optional[str]:
+        k = self._key(st)
+        if time.time_ns() - st.st_ctime_ns < 2_000_000_000:  # a change within the clock's grain: read it
+            return None
+        v = self.new.get(k) or self.old.get(k)
+        if v is not None:
+            self.new[k] = v
+        return v
+
+    def put(self, st: os.stat_result, digest: str) -> None:
+        self.new[self._key(st)] = digest
+
+    def save(self) -> None:
+        if not self.new or all(self.old.get(k) == v for k, v in self.new.items()):
+            return
+        from dunnage.core.store import write_record
+        merged = dict(self.new)
+        for k, v in self.old.items():
+            if len(merged) >= self.LIMIT:
+                break
+            merged.setdefault(k, v)
+        try:
+            write_record(self.path, {"sums": merged})
+        except OSError:
+            pass
 
 
 def write(tw: "layers.TarWriter", p: Plan) -> None:
