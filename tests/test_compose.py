@@ -495,3 +495,49 @@ def test_static_addresses(compose, engine):
     err = r.stderr.decode()
     assert r.returncode != 0 and "172.31.252.77" in err and "Traceback" not in err, err
     assert engine.container("addr-s-1").status != "running"  # as docker's: created, its start refused
+
+
+def test_service_keys_reach_the_container(compose, engine):
+    f = compose.tmp / "keys" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("""\
+services:
+  s:
+    image: local/busybox:latest
+    command: [sleep, "300"]
+    entrypoint: [/bin/sh, -c, 'exec "$0" "$@"']
+    environment: {A: "1"}
+    working_dir: /tmp
+    user: "1000:1000"
+    hostname: box
+    labels: {team: infra}
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    read_only: true
+    tmpfs: [/scratch]
+    extra_hosts: ["db.local:10.0.0.5"]
+    dns: [10.0.0.53]
+    restart: unless-stopped
+    init: true
+    stop_signal: SIGUSR1
+    stop_grace_period: 3s
+    mem_limit: 64m
+    pids_limit: 50
+    ulimits: {nofile: {soft: 1024, hard: 2048}}
+    deploy:
+      resources:
+        limits: {cpus: "0.5"}
+    expose: ["8125/udp"]
+""")
+    ok(compose(f, "create"))
+    d = engine.inspect("keys-s-1")
+    cfg, hc = d["Config"], d["HostConfig"]
+    assert (d["Path"], d["Args"]) == ("/bin/sh", ["-c", 'exec "$0" "$@"', "sleep", "300"])
+    assert "A=1" in cfg["Env"] and cfg["WorkingDir"] == "/tmp" and cfg["User"] == "1000:1000"
+    assert cfg["Hostname"] == "box" and cfg["Labels"]["team"] == "infra"
+    assert cfg["StopSignal"] == "SIGUSR1" and cfg["StopTimeout"] == 3 and "8125/udp" in cfg["ExposedPorts"]
+    assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["MKNOD"] and hc["ReadonlyRootfs"] is True
+    assert "/scratch" in hc["Tmpfs"] and hc["ExtraHosts"] == ["db.local:10.0.0.5"] and hc["Dns"] == ["10.0.0.53"]
+    assert hc["RestartPolicy"]["Name"] == "unless-stopped" and hc["Init"] is True
+    assert hc["Memory"] == 64 * 1024 * 1024 and hc["PidsLimit"] == 50 and hc["NanoCpus"] == 500_000_000
+    assert hc["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
