@@ -146,3 +146,23 @@ def test_m_gives_the_mouse_to_the_terminal_and_takes_it_back(engine, image):
         wait_for(lambda: flag() == "1", timeout=10)
         t.keys("q")
         wait_for(lambda: not t.alive(), timeout=10)
+
+
+async def test_an_images_layers_with_sizes_and_commands_and_the_containers_using_it(engine, image):
+    from dunnage.tui.views import ImageScreen, ImagesScreen
+    c = engine.run(image, ["sleep", "300"], name="layered-user", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.5)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("I")
+        await until(pilot, lambda: isinstance(app.screen, ImagesScreen) and app.screen.loaded)
+        t = app.screen.query_one(DataTable)
+        t.move_cursor(row=t.get_row_index(image))
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, ImageScreen) and app.screen.loaded)
+        layers = app.screen.query_one("#layers", DataTable)
+        rows = [layers.get_row_at(i) for i in range(layers.row_count)]
+        assert rows and all(len(r) == 3 for r in rows)
+        assert any(r[2] not in ("0B", "0") for r in rows), rows  # a layer's own size
+        users = app.screen.query_one("#users", DataTable)
+        assert [users.get_row_at(i)[0] for i in range(users.row_count)] == [c.name]
+        await pilot.press("escape", "escape", "q")

@@ -205,7 +205,13 @@ class ImagesScreen(ResourceScreen):
     KIND = "images"
     COLUMNS = [("repo", "REPOSITORY"), ("tag", "TAG"), ("id", "IMAGE ID"), ("created", "CREATED"),
                ("size", "SIZE")]
-    BINDINGS = ResourceScreen.BINDINGS + [Binding("u", "pull", "pull"), Binding("c", "run", "run…")]
+    BINDINGS = ResourceScreen.BINDINGS + [Binding("u", "pull", "pull"), Binding("c", "run", "run…"),
+                                          Binding("h", "history", "layers & users")]
+
+    def action_history(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self.app.push_screen(ImageScreen(self.engine, key))
 
     def load_rows(self) -> list:
         from .rows import image_rows
@@ -236,6 +242,70 @@ class ImagesScreen(ResourceScreen):
         key = self.selected()
         if key is not None:
             self.app.push_screen(RunForm(self.engine, key), lambda _: self.refresh_items())
+
+
+def image_layers(engine: Engine, ref: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """docker history's rows of image REF, newest first: (created, the command that made
+    the layer, its size: its directory's, as du counts it, "0B" for a step without a
+    layer); and the containers made from it: (name, state)."""
+    from dunnage.core.system import du
+    from dunnage.core.units import human_duration, since
+    from .rows import human_size
+    img = engine.image(ref)
+    paths = list(reversed(engine.images.layer_paths(img)))  # the bottom layer first, as the history
+    rows, n = [], 0
+    for h in (img.config or {}).get("history") or []:
+        size = 0
+        if not h.get("empty_layer"):
+            size = du(paths[n]) if n < len(paths) else 0
+            n += 1
+        created = h.get("created", "")
+        rows.append((human_duration(since(created)) + " ago" if created else "", h.get("created_by", ""),
+                     human_size(size)))
+    users = [(c.name, c.status) for c in engine.containers(all_=True) if c.config.get("Image") == img.id]
+    return rows[::-1], users
+
+
+class ImageScreen(Screen):
+    """An image's layers, each with its size and the command that made it (docker
+    history), and the containers that use it."""
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "back")]
+
+    def __init__(self, engine: Engine, ref: str):
+        super().__init__()
+        self.engine, self.ref = engine, ref
+        self.loaded = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label("[b]layers[/b], newest first", classes="section")
+        yield DataTable(id="layers", cursor_type="row", zebra_stripes=True)
+        yield Label("[b]containers[/b] made from it", classes="section")
+        yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"image · {self.ref}"
+        self.load()
+
+    @work(thread=True, exclusive=True)
+    def load(self) -> None:
+        try:
+            rows, users = image_layers(self.engine, self.ref)
+        except EngineError as e:
+            self.app.call_from_thread(self.notify, short_ids(str(e)), severity="error")
+            return
+        self.app.call_from_thread(self._show, rows, users)
+
+    def _show(self, rows: list, users: list) -> None:
+        layers = self.query_one("#layers", DataTable)
+        layers.add_columns("CREATED", "CREATED BY", "SIZE")
+        layers.add_rows(rows)
+        u = self.query_one("#users", DataTable)
+        u.add_columns("NAME", "STATE")
+        u.add_rows(users or [("(none)", "")])
+        layers.focus()
+        self.loaded += 1
 
 
 class VolumesScreen(ResourceScreen):
