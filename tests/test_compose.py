@@ -541,3 +541,48 @@ services:
     assert hc["RestartPolicy"]["Name"] == "unless-stopped" and hc["Init"] is True
     assert hc["Memory"] == 64 * 1024 * 1024 and hc["PidsLimit"] == 50 and hc["NanoCpus"] == 500_000_000
     assert hc["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+
+
+def test_external_resources_and_network_mode_of_a_service(compose, engine):
+    f = compose.tmp / "ext" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("""\
+services:
+  main:
+    image: local/busybox:latest
+    command: sleep 300
+    stop_signal: SIGKILL
+    networks: [shared]
+    volumes: [keep:/keep]
+  side:
+    image: local/busybox:latest
+    command: sleep 300
+    stop_signal: SIGKILL
+    network_mode: service:main
+    depends_on: [main]
+networks:
+  shared: {external: true, name: ext-shared-net}
+volumes:
+  keep: {external: true, name: ext-keep-vol}
+""")
+    r = compose(f, "up", "-d")
+    assert r.returncode == 1 and "network ext-shared-net declared as external, but could not be found" in \
+        r.stderr.decode()
+    engine.network_create("ext-shared-net")
+    engine.volume_create("ext-keep-vol")
+    try:
+        ok(compose(f, "up", "-d"))
+        main = engine.inspect("ext-main-1")
+        assert list(main["NetworkSettings"]["Networks"]) == ["ext-shared-net"]
+        assert engine.inspect("ext-side-1")["HostConfig"]["NetworkMode"] == "container:ext-main-1"
+        ip = ok(compose(f, "exec", "-T", "side", "ip", "-4", "addr", "show", "eth0"))
+        assert main["NetworkSettings"]["Networks"]["ext-shared-net"]["IPAddress"] in ip
+        ok(compose(f, "down", "-v", "-t", "0"))
+        assert "ext-shared-net" in {n["Name"] for n in engine.networks()}
+        assert "ext-keep-vol" in {v["Name"] for v in engine.volumes()}
+    finally:
+        for c in engine.containers(all_=True):
+            if c.name.startswith("ext-"):
+                engine.remove(c.id, force=True)
+        engine.network_remove("ext-shared-net")
+        engine.volume_remove("ext-keep-vol")
