@@ -167,12 +167,19 @@ def start(req):
         os.set_inheritable(master, False)
         try:
             _tty.setraw(slave)
-            if x["size"]:
-                _set_size(master, x["size"])
+            with _lock:  # a resize from now on goes to the master; one before is in size
+                x["master"] = master
+                if x["size"]:
+                    _set_size(master, x["size"])
             p = _child(req_.root, x, False, stdin=slave, stdout=slave, stderr=slave)
+        except BaseException:
+            with _lock:
+                x["master"] = None
+            os.close(master)
+            raise
         finally:
             os.close(slave)
-        x["Running"], x["Pid"], x["master"] = True, p.pid, master
+        x["Running"], x["Pid"] = True, p.pid
         done = threading.Event()
         feeder = _client_input(req_.handler, master, True, done) if x["OpenStdin"] else None
         client = True
