@@ -347,49 +347,60 @@ _FDS_AT_ONCE = 250  # SCM_MAX_FD: 253
 
 
 def in_child(fn, *args) -> tuple:
+    """FN(*ARGS) in a forked child (``Child``), waited for: (VALUE, FDS)."""
+    return Child(fn, *args).result()
+
+
+class Child:
     """FN(*ARGS) in a forked child, which leaves when it is done, so what it
     dirties (the pages of the fork server's objects that pyroute2's code and
     the records' touch, libnftables' heap) goes with it rather than staying in
-    a long-lived process.  FN returns (VALUE, FDS): VALUE (what marshal takes)
-    and the descriptors FDS come back here as they are.  Its error is raised
-    here: an OSError as one, anything else as a NetlinkError with its message
-    (and its status, if it had one)."""
-    ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ours.close()
+    a long-lived process; the caller goes on meanwhile and takes its result
+    when it needs it.  FN returns (VALUE, FDS): VALUE (what marshal takes) and
+    the descriptors FDS come back as they are.  Its error is raised by
+    ``result``: an OSError as one, anything else as a NetlinkError with its
+    message (and its status, if it had one)."""
+
+    def __init__(self, fn, *args):
+        self.sock, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        self.pid = os.fork()
+        if self.pid == 0:
             try:
-                value, fds = fn(*args)
-                for i in range(0, len(fds), _FDS_AT_ONCE):  # (a range of published ports: many sockets)
-                    socket.send_fds(its, [b"F"], fds[i:i + _FDS_AT_ONCE])
-                its.send(marshal.dumps(("ok", value)))
-            except OSError as e:
-                its.send(marshal.dumps(("os", e.errno or 0, e.strerror or str(e))))
-            except BaseException as e:  # noqa: BLE001
-                its.send(marshal.dumps(("error", str(e) or type(e).__name__, getattr(e, "status", None))))
+                self.sock.close()
+                try:
+                    value, fds = fn(*args)
+                    for i in range(0, len(fds), _FDS_AT_ONCE):  # (a range of published ports: many sockets)
+                        socket.send_fds(its, [b"F"], fds[i:i + _FDS_AT_ONCE])
+                    its.send(marshal.dumps(("ok", value)))
+                except OSError as e:
+                    its.send(marshal.dumps(("os", e.errno or 0, e.strerror or str(e))))
+                except BaseException as e:  # noqa: BLE001
+                    its.send(marshal.dumps(("error", str(e) or type(e).__name__, getattr(e, "status", None))))
+            finally:
+                os._exit(0)
+        its.close()
+
+    def result(self) -> tuple:
+        fds: list[int] = []
+        msg = b""
+        try:
+            with self.sock:
+                while True:
+                    msg, got, _, _ = socket.recv_fds(self.sock, 1 << 20, _FDS_AT_ONCE, socket.MSG_CMSG_CLOEXEC)
+                    fds += got
+                    if msg != b"F":
+                        break
         finally:
-            os._exit(0)
-    its.close()
-    fds: list[int] = []
-    try:
-        with ours:
-            while True:
-                msg, got, _, _ = socket.recv_fds(ours, 1 << 20, _FDS_AT_ONCE, socket.MSG_CMSG_CLOEXEC)
-                fds += got
-                if msg != b"F":
-                    break
-    finally:
-        os.waitpid(pid, 0)
-    if not msg or marshal.loads(msg)[0] != "ok":
-        for fd in fds:
-            os.close(fd)
-    out = marshal.loads(msg) if msg else ("error", "the network set-up's process died", None)
-    if out[0] == "os":
-        raise OSError(out[1], out[2])
-    if out[0] == "error":
-        raise NetlinkError(out[1], status=out[2])
-    return out[1], fds
+            os.waitpid(self.pid, 0)
+        out = marshal.loads(msg) if msg else ("error", "the network set-up's process died", None)
+        if out[0] != "ok":
+            for fd in fds:
+                os.close(fd)
+        if out[0] == "os":
+            raise OSError(out[1], out[2])
+        if out[0] == "error":
+            raise NetlinkError(out[1], status=out[2])
+        return out[1], fds
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:

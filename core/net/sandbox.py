@@ -43,16 +43,35 @@ class Sandbox:
         self.reservation = Reservation()
         self.resolver = None
         self.attached = False
+        self.child = None  # begin's, until finish takes its result
 
     @classmethod
     def setup(cls, store, c) -> "Sandbox":
+        return cls.begin(store, c).finish()
+
+    @classmethod
+    def begin(cls, store, c) -> "Sandbox":
+        """Start what takes a while (a bridged container's child, netlink.Child), so that the
+        caller's own work overlaps it; ``finish`` sets up the rest and takes its result."""
         sb = cls(store, c)
-        try:
-            sb._setup()
-        except BaseException:
-            sb.close()
-            raise
+        if mode_kind(c.config["HostConfig"].get("NetworkMode") or "none") == "bridge":
+            from .netlink import Child
+            sb.child = Child(sb._bridge, *sb._files_args())
         return sb
+
+    def finish(self) -> "Sandbox":
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _files_args(self) -> tuple:
+        hc = self.c.config["HostConfig"]
+        extra = "".join(f"{ip}\t{name}\n" for name, ip in (h.split(":", 1) for h in hc.get("ExtraHosts") or []))
+        return (self.c.config["Config"]["Hostname"], extra, hc.get("Dns") or [], hc.get("DnsSearch") or [],
+                hc.get("DnsOptions") or [])
 
     def _setup(self) -> None:
         from .dns import resolv_conf
@@ -86,8 +105,11 @@ class Sandbox:
         # bridge networks: set up by a child of ours (netlink.in_child), so what that touches
         # (records, pyroute2's code, libnftables for published ports) is not copied here for
         # the container's life; the namespace, the host ports' and the resolver's sockets come back
-        from .netlink import in_child
-        out, fds = in_child(self._bridge, hn, extra, dns, search, options)
+        child, self.child = self.child, None
+        if child is None:
+            from .netlink import Child
+            child = Child(self._bridge, *self._files_args())
+        out, fds = child.result()
         self.netns_fd = fds[0]
         self.attached = out["attached"]
         self.reservation.socks = [socket.socket(fileno=fd) for fd in fds[1:1 + out["ports"]]]
@@ -160,6 +182,16 @@ class Sandbox:
     def close(self) -> None:
         """After the container's end: nothing of its network is left.  The namespace
         (ours alone once the resolver is closed) goes first and takes the veths with it."""
+        if self.child is not None:  # begun, never finished: its result is taken and let go
+            child, self.child = self.child, None
+            try:
+                out, fds = child.result()
+            except Exception:  # noqa: BLE001 - it released what it had taken
+                pass
+            else:
+                for fd in fds:
+                    os.close(fd)
+                self.attached = out["attached"]
         if self.resolver is not None:
             self.resolver.close()
             self.resolver = None

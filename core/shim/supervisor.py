@@ -124,6 +124,13 @@ class Shim:
         self.attach_first = bool(c.state.get("AttachFirst"))
         c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="", StopRequested=False,
                      RestartCount=0, AttachFirst=False)
+        # a bridged container's network is made by a child of ours (core/net/sandbox.py),
+        # meanwhile: forked first, while we are still one thread
+        try:
+            from ..net.sandbox import Sandbox
+            self.sandbox = Sandbox.begin(self.store, c)
+        except Exception as e:  # noqa: BLE001
+            return self.fail(125, str(e))
         # the FUSE server starts (and imports) while we make the cgroup
         try:
             self.fuse_thread, ready, self.fuse_done = start_fuse(c)
@@ -141,8 +148,7 @@ class Shim:
             self.account_fuse()
         net_error = None
         try:  # ports, namespace, veths, resolver: also while the FUSE server starts
-            from ..net.sandbox import Sandbox
-            self.sandbox = Sandbox.setup(self.store, c)
+            self.sandbox.finish()
         except Exception as e:  # noqa: BLE001
             traceback.print_exc()
             net_error = str(e)
