@@ -16,12 +16,13 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from dunnage.core.errors import InvalidParameter, NotFound
+from dunnage.core.errors import DunnageError, InvalidParameter, NotFound, System
 from dunnage.core.images.reference import ImageError, parse_ref
 
 from . import cache as _cache
@@ -29,7 +30,7 @@ from . import copy as _cp
 from . import layers
 from . import mounts as _mounts
 from .dockerfile import (Dockerfile, DockerfileError, Instruction, Stage, meta_env, needed_stages, parse,
-                         parse_onbuild, platform_args, stage_base)
+                         parse_onbuild, platform_args, stage_base, stage_deps)
 from .progress import Progress
 from .run import RunFailed, run_step
 
@@ -55,6 +56,10 @@ class Options:
     epoch: Optional[int] = None           # SOURCE_DATE_EPOCH
     dockerfile_name: str = "Dockerfile"
     secrets: dict[str, str] = field(default_factory=dict)  # --secret id -> file (RUN --mount=type=secret)
+
+
+class BuildCancelled(System):
+    """A stage stopped because another failed (or ctrl-c)."""
 
 
 class StepFailed(RunFailed):
@@ -84,6 +89,9 @@ class Builder:
         self.keep: set[str] = set()
         self.stage_names: dict[int, Optional[str]] = {}
         self.sums: Optional[_cp.Sums] = None
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+        self.active: set[str] = set()  # RUN containers running now
 
     # ---------------------------------------------------------------- the build
     def build(self):
@@ -97,8 +105,7 @@ class Builder:
         self.sums = _cp.Sums(self.cache.dir / "sums.msgpack")
         try:
             self.keep = self.cache.chains()
-            for i in order:
-                self._stage(df, df.stages[i], len(order) > 1)
+            self._stages(df, order)
             final = _copy.deepcopy(self.states[order[-1]])
             if self.opts.labels:
                 final.setdefault("config", {}).setdefault("Labels", {}).update(self.opts.labels)
@@ -120,7 +127,65 @@ class Builder:
 
     def _keep(self) -> set[str]:
         """The layers a carrier's removal must leave: this build's and the cache's as it is now."""
-        return self.keep | self.cache.chains()
+        with self.lock:
+            mine = set(self.keep)
+        return mine | self.cache.chains()
+
+    def _kept(self, chains: list[str]) -> None:
+        with self.lock:
+            self.keep.update(chains)
+
+    def _stages(self, df: Dockerfile, order: list[int]) -> None:
+        """The stages ORDER lists, each once those it uses are built: one after another, or,
+        where two do not depend on each other, in threads, as BuildKit runs them.  A failure
+        (or ctrl-c) stops the others: their RUN containers are killed, and each cleans up."""
+        multi = len(order) > 1
+        deps = {i: sorted({d[0] if isinstance(d, tuple) else d for d in stage_deps(df, i, self.opts.build_args)}
+                          & set(order)) for i in order}
+        below: dict[int, set[int]] = {}
+        for i in order:  # ORDER lists a stage after those it uses
+            below[i] = set(deps[i]).union(*(below[d] for d in deps[i])) if deps[i] else set()
+        if not any(j not in below[i] and i not in below[j] for i in order for j in order if i != j):
+            for i in order:
+                self._stage(df, df.stages[i], multi)
+            return
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+        pending, running, done = list(order), {}, set()
+        failure: Optional[BaseException] = None
+        pool = ThreadPoolExecutor(max_workers=len(order), thread_name_prefix="dunnage-build")
+        try:
+            while (pending and failure is None) or running:
+                if failure is None:
+                    for i in [i for i in pending if all(d in done for d in deps[i])]:
+                        pending.remove(i)
+                        running[pool.submit(self._stage, df, df.stages[i], multi)] = i
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for f in finished:
+                    i = running.pop(f)
+                    err = f.exception()
+                    if err is None:
+                        done.add(i)
+                    elif failure is None:
+                        failure = err
+                        self._cancel()
+        except BaseException as err:  # ctrl-c: stop the others, wait for their clean-up
+            self._cancel()
+            wait(list(running))
+            failure = failure or err
+        finally:
+            pool.shutdown(wait=True)
+        if failure is not None:
+            raise failure
+
+    def _cancel(self) -> None:
+        self.cancelled.set()
+        with self.lock:
+            active = list(self.active)
+        for cid in active:
+            try:
+                self.engine.kill(cid)
+            except DunnageError:
+                pass
 
     @staticmethod
     def _missing(i: int):
@@ -186,6 +251,8 @@ class Builder:
         return env
 
     def _step(self, raw_ins: Instruction, state: dict, key: str, ctx: dict, label: Optional[str]) -> tuple[dict, str]:
+        if self.cancelled.is_set():
+            raise BuildCancelled("the build was stopped", 1)
         env = self._vars(state, ctx)
         used = raw_ins.used_vars(env) & set(ctx["args"])
         ins = raw_ins.expand(env)
@@ -239,7 +306,7 @@ class Builder:
         hit = self.cache.get(skey)
         if hit is not None:
             self.progress.cached(n)
-            self.keep.update(layers.chains(hit))
+            self._kept(layers.chains(hit))
         return hit
 
     def _commit_step(self, state: dict, ins: Instruction, skey: str, tar: Optional[tuple[Path, str]],
@@ -252,7 +319,7 @@ class Builder:
                 layers.add_layer(self.engine, new, path, self._keep)
             finally:
                 path.unlink(missing_ok=True)
-            self.keep.update(layers.chains(new))
+            self._kept(layers.chains(new))
         self._history(new, ins, empty=tar is None, created_by=created_by)
         self.cache.put(skey, new, ins.original, made_layer=tar is not None)
         self.progress.done(n)
@@ -344,8 +411,20 @@ class Builder:
         if hit is not None:
             return hit, skey
         env = list(cfg.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args_used.items())]
-        tar = run_step(self.engine, state, argv, env, network, self._keep, self.opts.epoch,
-                       lambda stream, data: self.progress.output(n, data), self.tmp, mounts)
+        cid: list[str] = []
+
+        def started(c: str) -> None:
+            cid.append(c)
+            with self.lock:
+                self.active.add(c)
+            if self.cancelled.is_set():
+                raise BuildCancelled("the build was stopped", 1)
+        try:
+            tar = run_step(self.engine, state, argv, env, network, self._keep, self.opts.epoch,
+                           lambda stream, data: self.progress.output(n, data), self.tmp, mounts, started)
+        finally:
+            with self.lock:
+                self.active.difference_update(cid)
         prefix = f"|{len(args_used)} " + " ".join(f"{k}={v}" for k, v in sorted(args_used.items())) + " " \
             if args_used else ""
         return self._commit_step(state, ins, skey, tar, n, created_by="RUN " + prefix + " ".join(argv))

@@ -29,7 +29,7 @@ class RunFailed(System):
 
 def run_step(engine, config: dict, argv: list[str], env: list[str], network: Optional[str],
              keep: Callable[[], Iterable[str]], epoch: Optional[int], output: Callable[[str, bytes], None],
-             tmpdir: Path, mounts=None) -> Optional[tuple[Path, str]]:
+             tmpdir: Path, mounts=None, started: Optional[Callable[[str], None]] = None) -> Optional[tuple[Path, str]]:
     """Run ARGV on CONFIG's state; returns the layer tar of its changes and its diff id, or
     None when it changed nothing.  A non-zero exit raises RunFailed.  MOUNTS: RUN --mount's
     (builder/mounts.py), whose new mount points are left out of the layer."""
@@ -45,6 +45,8 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
                             working_dir=inner.get("WorkingDir") or "", attach=False),
             HostConfig(network_mode=network or None, mounts=mount_flags(None, mounts.flags, None)), detach=True)
         c = engine.create_from(spec)
+        if started is not None:
+            started(c.id)
         engine.start(c.id)
         for _t, stream, data in engine.logs(c.id, follow=True):
             output(stream, data)

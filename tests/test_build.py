@@ -436,3 +436,28 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --mount=type=bind,source=../x,target=/x true\n")
     r = build(session_root, ctx)
     assert r.returncode == 1 and b"outside the build context" in r.stderr
+
+
+def test_independent_stages_run_in_parallel(session_root, engine, ctx):
+    """Two stages that do not use each other meet in a shared cache directory: each waits
+    for the other's mark, which only a build running both at once can give."""
+    meet = uuid.uuid4().hex
+
+    def stage(name: str, other: str) -> str:
+        return (f"FROM {BASE} AS {name}\n"
+                f"RUN --mount=type=cache,id={meet},target=/meet touch /meet/{name} && i=0 && "
+                f"while [ ! -e /meet/{other} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && "
+                f"test -e /meet/{other} && echo {name} > /{name}\n")
+    write(ctx, {"Dockerfile": stage("left", "right") + stage("right", "left") + f"""FROM {BASE}
+COPY --from=left /left /l
+COPY --from=right /right /r
+"""})
+    r = build(session_root, ctx, "--no-cache", "-q")
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, r.stdout.decode().strip(), "cat", "/l", "/r") == "left\nright\n"
+    (ctx / "Dockerfile").write_text(stage("left", "never") + f"FROM {BASE} AS bad\nRUN sleep 1; exit 4\n"
+                                    f"FROM {BASE}\nCOPY --from=left /left /l\nCOPY --from=bad /etc/passwd /p\n")
+    before = leftovers(session_root)
+    r = build(session_root, ctx, "--no-cache")
+    assert r.returncode == 1 and b"exit code: 4" in r.stderr  # the other stage was stopped, not waited out
+    assert leftovers(session_root) == before
