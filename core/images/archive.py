@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 from typing import BinaryIO, Optional
 
 from . import oci
 from .store import Image, ImageError, ImageStore, parse_ref
-from .unpack import _RESOLVE_BENEATH, _RESOLVE_NO_MAGICLINKS, HOST_ERRNOS, LayerError, openat2, unpack_archive
+from .unpack import _RESOLVE_BENEATH, _RESOLVE_NO_MAGICLINKS, HOST_ERRNOS, LayerError, Pipe, openat2, unpack_archive
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -88,7 +89,76 @@ def _tag_of(name: str | None) -> str | None:
         return None
 
 
-def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) -> list[tuple[Image, list[str]]]:
+def _stager(store: ImageStore, layers: list[Path], movable: bool, pre: "_Prestager | None"):
+    """add_staged's STAGE for the layer files LAYERS: a layer unpacked while the archive
+    was, or the file unpacked now (files of an archive we unpacked into staging are
+    linked as the blobs; a directory the user gave is copied from)."""
+    def stage(i: int, diff_id: str) -> Path:
+        if pre is not None:
+            tmp = pre.take(layers[i], diff_id)
+            if tmp is not None:
+                return tmp
+        if movable:
+            return store.stage_layer(layers[i], diff_id)[0]
+        with open(layers[i], "rb") as f:
+            return store.stage_layer(f, diff_id)[0]
+    return stage
+
+
+class _Prestager:
+    """Layers unpacked while the archive is: each big file of it is handed, as it is
+    written, to a thread that unpacks it as a layer, before the manifest says which
+    files are layers (docker save writes manifest.json last).  The ones a manifest
+    names with their diff id are adopted; what else was made goes.  A file that was
+    no layer, or a hostile one, is only dropped here: unpacked again from the file,
+    it fails there with the error it earns."""
+
+    MIN = 1 << 20
+
+    def __init__(self, store: ImageStore, dest: Path):
+        self.store, self.dest = store, dest
+        self.jobs: dict[str, tuple[threading.Thread, list]] = {}
+
+    def tap(self, name: str, size: int) -> Optional[Pipe]:
+        if size < self.MIN:
+            return None
+        pipe, out = Pipe(), []
+
+        def run() -> None:
+            try:
+                out.append(self.store.prestage(pipe))
+            except BaseException as e:  # noqa: BLE001 - any fault: the file is unpacked again if it is a layer
+                out.append(e)
+            finally:
+                pipe.close()
+        t = threading.Thread(target=run, name="prestage", daemon=True)
+        t.start()
+        self.jobs[os.path.realpath(self.dest / name)] = (t, out)
+        return pipe
+
+    def take(self, path: Path, diff_id: str) -> Optional[Path]:
+        job = self.jobs.pop(str(path), None)
+        if job is None:
+            return None
+        job[0].join()
+        got = job[1][0]
+        if isinstance(got, BaseException):
+            return None
+        if got[1] != diff_id:
+            shutil.rmtree(got[0], ignore_errors=True)
+            return None
+        return self.store.adopt(got, path)
+
+    def close(self) -> None:
+        for t, out in self.jobs.values():
+            t.join()
+            if out and not isinstance(out[0], BaseException):
+                shutil.rmtree(out[0][0], ignore_errors=True)
+        self.jobs.clear()
+
+
+def load_docker_archive(store: ImageStore, root: Path, movable: bool = False,
+                        pre: Optional[_Prestager] = None) -> list[tuple[Image, list[str]]]:
     try:
         manifest = json.loads(_read(root / "manifest.json"))
     except ValueError as e:
@@ -117,14 +187,13 @@ def load_docker_archive(store: ImageStore, root: Path, movable: bool = False) ->
             if p is None or not p.is_file():
                 raise ImageError(f"archive: layer {rel} is missing", status=400)
         tags = [t for t in (_tag_of(x) for x in entry.get("RepoTags") or []) if t]
-        # files of an archive we unpacked into staging can be moved; a directory the user gave cannot
-        opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
-        img = store.add_image(config_raw, opener, tags)
+        img = store.add_staged(config_raw, _stager(store, layers, movable, pre), tags, parallel=2)
         out.append((img, tags))
     return out
 
 
-def load_oci_layout(store: ImageStore, root: Path, movable: bool = False) -> list[tuple[Image, list[str]]]:
+def load_oci_layout(store: ImageStore, root: Path, movable: bool = False,
+                    pre: Optional[_Prestager] = None) -> list[tuple[Image, list[str]]]:
     try:
         index = oci.parse_json(_read(root / "index.json"), "index.json")
     except oci.FormatError as e:
@@ -147,8 +216,7 @@ def load_oci_layout(store: ImageStore, root: Path, movable: bool = False) -> lis
         except oci.FormatError as e:
             raise ImageError(f"archive: {e}", status=400) from None
         tag = _tag_of(name) if name and (":" in name or "/" in name) else None
-        opener = (lambda i: layers[i]) if movable else (lambda i: open(layers[i], "rb"))
-        img = store.add_image(config_raw, opener, [tag] if tag else [])
+        img = store.add_staged(config_raw, _stager(store, layers, movable, pre), [tag] if tag else [], parallel=2)
         out.append((img, [tag] if tag else []))
     if not out:
         raise ImageError("archive: index.json lists no images", status=400)
@@ -160,13 +228,14 @@ def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[st
     if isinstance(source, str) and os.path.isdir(source):
         return _load_dir(store, Path(source))
     tmp = store.store.tempdir("load-")
+    pre = _Prestager(store, tmp / "archive")
     try:
         try:
             if isinstance(source, str):
                 with open(source, "rb") as f:
-                    unpack_archive(f, tmp / "archive")
+                    unpack_archive(f, tmp / "archive", pre.tap)
             else:
-                unpack_archive(source, tmp / "archive")
+                unpack_archive(source, tmp / "archive", pre.tap)
         except FileNotFoundError as e:
             if e.filename != source:
                 raise ImageError(f"archive: not a valid image archive ({e.strerror}: {e.filename})",
@@ -179,16 +248,18 @@ def load(store: ImageStore, source: str | BinaryIO) -> list[tuple[Image, list[st
             if isinstance(e, OSError) and e.errno in HOST_ERRNOS:  # a full disk is not the archive's fault
                 raise ImageError(f"archive: cannot unpack: {e.strerror}", status=500) from None
             raise ImageError(f"archive: not a valid image archive ({first})", status=400) from None
-        return _load_dir(store, tmp / "archive", movable=True)
+        return _load_dir(store, tmp / "archive", movable=True, pre=pre)
     finally:
+        pre.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load_dir(store: ImageStore, root: Path, movable: bool = False) -> list[tuple[Image, list[str]]]:
+def _load_dir(store: ImageStore, root: Path, movable: bool = False,
+              pre: Optional[_Prestager] = None) -> list[tuple[Image, list[str]]]:
     if (root / "manifest.json").is_file():
-        return load_docker_archive(store, root, movable)
+        return load_docker_archive(store, root, movable, pre)
     if (root / "index.json").is_file() and (root / "oci-layout").is_file():
-        return load_oci_layout(store, root, movable)
+        return load_oci_layout(store, root, movable, pre)
     raise ImageError("archive: neither a docker archive (manifest.json) nor an OCI layout (oci-layout, index.json)",
                      status=400)
 

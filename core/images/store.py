@@ -198,12 +198,38 @@ class ImageStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._record_staged(tmp, got, size, blob_digest, blob_size)
+        return tmp, got, size
+
+    def _record_staged(self, tmp: Path, diff_id: str, size: int, blob_digest: str, blob_size: int) -> None:
         with open(tmp / "blob", "rb") as f:
             magic = f.read(4)
         comp = "gzip" if magic[:2] == b"\x1f\x8b" else ("zstd" if magic == b"\x28\xb5\x2f\xfd" else "none")
-        write_record(tmp / "meta.msgpack", {"diff_id": got, "size": size, "blob": blob_digest,
+        write_record(tmp / "meta.msgpack", {"diff_id": diff_id, "size": size, "blob": blob_digest,
                                             "blob_size": blob_size, "compression": comp})
-        return tmp, got, size
+
+    def prestage(self, source: BinaryIO) -> tuple[Path, str, int, str, int]:
+        """Unpack a layer from SOURCE before it is known to be one (an image archive's
+        file as it is read; its blob comes later, by adopt).  Returns (dir, diff id,
+        size, blob digest, blob size); on any fault nothing stays."""
+        tmp = self.store.tempdir("layer-")
+        try:
+            tee = _Tee(source, None)
+            diff_id, size = unpack_layer(tee, tmp / "diff", None)
+            while tee.read(1 << 20):
+                pass
+            return tmp, diff_id, size, "sha256:" + tee.h.hexdigest(), tee.n
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def adopt(self, pre: tuple[Path, str, int, str, int], blob: Path) -> Path:
+        """A prestaged layer with its archive BLOB (a file of our staging area, the
+        one it was unpacked from) linked in: what stage_layer would have made of BLOB."""
+        tmp, diff_id, size, blob_digest, blob_size = pre
+        os.link(blob, tmp / "blob")
+        self._record_staged(tmp, diff_id, size, blob_digest, blob_size)
+        return tmp
 
     def layer_meta(self, chain_id: str) -> dict:
         return read_record(self.store.layer_dir(chain_id) / "meta.msgpack")

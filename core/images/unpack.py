@@ -21,7 +21,7 @@ import tarfile
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from ..runtime.openat import RESOLVE_BENEATH as _RESOLVE_BENEATH
 from ..runtime.openat import RESOLVE_NO_MAGICLINKS as _RESOLVE_NO_MAGICLINKS
@@ -245,12 +245,15 @@ class _Prefetch:
                 break
         return self.off
 
-    def copy_to(self, fd: int, n: int) -> None:
-        """Write the next N bytes of the stream to FD, from the chunks as they are."""
+    def copy_to(self, fd: int, n: int, tap: "Pipe | None" = None) -> None:
+        """Write the next N bytes of the stream to FD, from the chunks as they are
+        (and hand them to TAP too)."""
         while n > 0:
             if self.pos >= len(self.buf) and not self._fill():
                 raise tarfile.ReadError("unexpected end of data")
             take = min(n, len(self.buf) - self.pos)
+            if tap is not None:
+                tap.put(self.buf if take == len(self.buf) else self.buf[self.pos:self.pos + take])
             mv = memoryview(self.buf)[self.pos:self.pos + take]
             while mv:
                 mv = mv[os.write(fd, mv):]
@@ -465,7 +468,49 @@ def _attrs_at(m: tarfile.TarInfo, pfd: int, base: str, symlink: bool, mk: "_Make
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> int:
+class Pipe(io.RawIOBase):
+    """Bytes handed from one thread to another's reader, a few chunks at most in
+    flight: an image archive's file passed to a layer's unpacker as it is written.
+    Once the reader is done (closed), what is put is dropped."""
+
+    def __init__(self):
+        super().__init__()
+        self.q: queue.Queue = queue.Queue(maxsize=8)
+        self.buf, self.pos, self.done = b"", 0, False
+
+    def put(self, item) -> None:
+        """Bytes, None for the end, or the exception the reader is to raise."""
+        while not self.done:
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while self.pos >= len(self.buf):
+            item = self.q.get()
+            if item is None or isinstance(item, BaseException):
+                self.q.put(item, block=False)  # the end stays the end
+                if item is None:
+                    return 0
+                raise item
+            self.buf, self.pos = item, 0
+        n = min(len(buf), len(self.buf) - self.pos)
+        buf[:n] = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+    def close(self) -> None:
+        self.done = True
+        super().close()
+
+
+def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool,
+             tap: "Callable[[str, int], Pipe | None] | None" = None) -> int:
     """Make every entry of TF under ROOT_FD; returns the bytes of the regular files.
 
     IMAGE: a layer (owners, modes, times, xattrs, devices as the archive says);
@@ -544,7 +589,15 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool) -> 
                                     mv = mv[os.write(fd, mv):]
                     else:
                         src.seek(m.offset_data)
-                        src.copy_to(fd, m.size)
+                        pipe = tap(name, m.size) if tap is not None else None
+                        try:
+                            src.copy_to(fd, m.size, pipe)
+                        except BaseException as e:
+                            if pipe is not None:
+                                pipe.put(SourceBroke(e))
+                            raise
+                        if pipe is not None:
+                            pipe.put(None)
                     if image:
                         _attrs_fd(m, fd, mk)
                 finally:
@@ -617,17 +670,19 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
         hr.close()
 
 
-def unpack_archive(stream: BinaryIO, dest: Path) -> None:
+def unpack_archive(stream: BinaryIO, dest: Path, tap: "Callable[[str, int], Pipe | None] | None" = None) -> None:
     """Unpack an image archive (docker save, an OCI layout as a tar; optionally
     compressed) into DEST, which must not exist, as unpack_layer unpacks a layer but
     for root alone and without special files.  Raises tarfile's errors for a broken
-    archive and LayerError for a hostile one; DEST is the caller's to remove."""
+    archive and LayerError for a hostile one; DEST is the caller's to remove.
+    TAP(name, size) may give a Pipe for a regular file's bytes as they are written
+    (then None once they are all there, or SourceBroke if the archive failed)."""
     dest.mkdir(mode=0o700)
     hr = _Prefetch(stream, None)
     try:
         root_fd = os.open(dest, _DIR | os.O_NOFOLLOW)
         try:
-            _extract(_reader(hr), hr, root_fd, image=False)
+            _extract(_reader(hr), hr, root_fd, image=False, tap=tap)
         finally:
             os.close(root_fd)
     finally:
