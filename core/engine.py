@@ -316,9 +316,9 @@ class Engine:
         return netverbs.prune(self)
 
     def network_connect(self, net_ref: str, ref: str, aliases: list[str] | None = None,
-                        ip: Optional[str] = None) -> None:
+                        ip: Optional[str] = None, ip6: Optional[str] = None) -> None:
         """Attach a container to a network: now if it runs, and at each start."""
-        netverbs.connect(self, net_ref, ref, aliases, ip)
+        netverbs.connect(self, net_ref, ref, aliases, ip, ip6)
 
     def network_disconnect(self, net_ref: str, ref: str, force: bool = False) -> None:
         netverbs.disconnect(self, net_ref, ref, force)

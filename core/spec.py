@@ -154,6 +154,7 @@ class NetworkingConfig:
     """The endpoint in the network of NetworkMode (the one network a container joins at create)."""
     aliases: list[str] = field(default_factory=list)
     ipv4_address: str = ""
+    ipv6_address: str = ""  # (on a dual-stack network)
 
 
 @dataclass
@@ -192,7 +193,7 @@ _FLAGS = frozenset((
     "name", "env", "memory", "cpus", "pids_limit", "hostname", "auto_remove", "detach", "workdir", "entrypoint",
     "cap_add", "cap_drop", "privileged", "security_opt", "user", "group_add", "read_only", "ulimits", "labels",
     "stop_signal", "stop_timeout", "tty", "interactive", "restart", "health", "no_healthcheck", "log_opts",
-    "pid_mode", "ipc_mode", "uts_mode", "network", "publish", "publish_all", "expose", "ip", "network_aliases",
+    "pid_mode", "ipc_mode", "uts_mode", "network", "publish", "publish_all", "expose", "ip", "ip6", "network_aliases",
     "dns", "dns_search", "dns_options", "add_hosts", "volumes", "mounts", "tmpfs", "volumes_from", "init",
     "memory_swap", "cpu_shares", "cpuset_cpus", "blkio_weight", "device_read_bps", "device_write_bps", "attach"))
 
@@ -226,7 +227,7 @@ def _from_flags(image: str, command: list[str] | None, kw: dict) -> ContainerSpe
         mounts=mount_flags(kw.get("volumes"), kw.get("mounts"), kw.get("tmpfs")),
         volumes_from=list(kw.get("volumes_from") or []))
     name = kw.get("name")
-    return ContainerSpec(cfg, host, NetworkingConfig(list(kw.get("network_aliases") or []), kw.get("ip") or ""),
+    return ContainerSpec(cfg, host, NetworkingConfig(list(kw.get("network_aliases") or []), kw.get("ip") or "", kw.get("ip6") or ""),
                          name=None if name is None else name.lstrip("/"), detach=bool(kw.get("detach")))
 
 
@@ -606,8 +607,9 @@ def _validate_network(spec: ContainerSpec) -> None:
         if b["HostPort"] and hp in seen:
             raise Conflict(f"Bind for {b['HostIp']}:{b['HostPort']} failed: port is already allocated")
         seen.add(hp)
-    if (net.ipv4_address or net.aliases) and not (kind == "bridge" and network_of(mode) != DEFAULT_NETWORK):
-        what = "user specified IP address" if net.ipv4_address else "network-scoped alias"
+    if (net.ipv4_address or net.ipv6_address or net.aliases) and not (kind == "bridge"
+                                                                      and network_of(mode) != DEFAULT_NETWORK):
+        what = "user specified IP address" if net.ipv4_address or net.ipv6_address else "network-scoped alias"
         raise InvalidParameter(f"{what} is supported only for containers in user defined networks")
     for d in host.dns:
         try:
@@ -736,7 +738,8 @@ def _from_docker(body: dict, name: Optional[str]) -> ContainerSpec:
     mode = host.network_mode or "default"
     eps = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
     ep = eps.get(mode) or (next(iter(eps.values())) if len(eps) == 1 else None) or {}
-    net = NetworkingConfig(list(ep.get("Aliases") or []), (ep.get("IPAMConfig") or {}).get("IPv4Address") or "")
+    ipam = ep.get("IPAMConfig") or {}
+    net = NetworkingConfig(list(ep.get("Aliases") or []), ipam.get("IPv4Address") or "", ipam.get("IPv6Address") or "")
     # as docker create: the client attaches before it starts the container, which need not wait
     return ContainerSpec(cfg, host, net, name=None if name is None else name.lstrip("/"), detach=True)
 
@@ -903,9 +906,10 @@ def _to_docker(spec: ContainerSpec) -> dict:
         },
         "NetworkingConfig": {"EndpointsConfig": {}},
     }
-    if spec.networking.aliases or spec.networking.ipv4_address:
+    if spec.networking.aliases or spec.networking.ipv4_address or spec.networking.ipv6_address:
         ep: dict = {"Aliases": list(spec.networking.aliases) or None}
-        if spec.networking.ipv4_address:
-            ep["IPAMConfig"] = {"IPv4Address": spec.networking.ipv4_address}
+        if spec.networking.ipv4_address or spec.networking.ipv6_address:
+            ep["IPAMConfig"] = {k: v for k, v in (("IPv4Address", spec.networking.ipv4_address),
+                                                  ("IPv6Address", spec.networking.ipv6_address)) if v}
         out["NetworkingConfig"]["EndpointsConfig"][host.network_mode or "default"] = ep
     return out

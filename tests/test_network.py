@@ -684,3 +684,17 @@ def test_a_dual_stack_network_pings_by_name_over_ipv6_is_isolated_and_leaves_not
     assert sh("ip", "-6", "route", "show", a["Subnet6"]).stdout.strip() == ""
     if Networks(engine.store).firewall().exists6():
         assert bridge not in nft(f"list set ip6 {table} bridges")
+
+
+def test_ip6_picks_the_containers_ipv6_address_and_a_bad_one_is_refused(session_root, engine, image, networks):
+    net = networks("six-ip", ipv6=True)
+    want = str(ipaddress.ip_network(net["Subnet6"]).network_address + 0x42)
+    p = cli(session_root, "run", "-d", "--name", "six-ip-1", "--network", "six-ip", "--ip6", want, image, "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    assert engine.inspect("six-ip-1")["NetworkSettings"]["Networks"]["six-ip"]["GlobalIPv6Address"] == want
+    c = run(engine, image, ["ping", "-6", "-c1", "-W2", want], network="six-ip")
+    assert engine.wait(c.id, 30) == 0, logs(session_root, c.id)
+    for args in (["--network", "six-ip", "--ip6", "fd00:dead::1"], ["--ip6", want]):
+        p = cli(session_root, "run", "--rm", *args, image, "true")
+        err = p.stderr.decode().strip()
+        assert p.returncode == 125 and len(err.splitlines()) == 1 and "Traceback" not in err, err

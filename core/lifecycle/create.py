@@ -156,9 +156,18 @@ def _network(e, spec: ContainerSpec, hc: dict) -> dict:
         except ValueError:
             raise InvalidParameter(f"invalid IP address {ip}: not in the subnet of network {net['Name']} "
                               f"({net['Subnet']})") from None
+    ip6 = spec.networking.ipv6_address
+    if ip6:
+        try:
+            if ipaddress.ip_address(ip6) not in ipaddress.ip_network(net.get("Subnet6") or "::/128"):
+                raise ValueError
+        except ValueError:
+            raise InvalidParameter(f"invalid IP address {ip6}: not in the IPv6 subnet of network {net['Name']} "
+                                   f"({net.get('Subnet6') or 'none: it has no IPv6'})") from None
     if kind != "bridge":
         return {}
-    return {net["Name"] if net else DEFAULT_NETWORK: {"Aliases": list(spec.networking.aliases), "IPv4Address": ip}}
+    return {net["Name"] if net else DEFAULT_NETWORK: {"Aliases": list(spec.networking.aliases), "IPv4Address": ip,
+                                                     **({"IPv6Address": ip6} if ip6 else {})}}
 
 
 def _mounts(e, spec: ContainerSpec, image_volumes: dict) -> list[dict]:

@@ -235,7 +235,8 @@ class Networks:
 
     # ------------------------------------------------------------ endpoints
     def attach(self, ref: str, cid: str, cname: str, netns_fd: int, index: int = 0,
-               ip: Optional[str] = None, aliases: tuple = (), ports: list | None = None) -> dict:
+               ip: Optional[str] = None, aliases: tuple = (), ports: list | None = None,
+               ip6: Optional[str] = None) -> dict:
         """Give container CID an interface eth<INDEX> on network REF inside
         NETNS_FD; PORTS (reserved by the caller) are published to it."""
         from .netlink import attach as veth, mac_for
@@ -269,7 +270,18 @@ class Networks:
             if r.get("Subnet6"):
                 net6 = ipaddress.ip_network(r["Subnet6"])
                 used6 = {e.get("GlobalIPv6Address") for e in r["Endpoints"].values()} | {r["Gateway6"]}
-                addr6 = next((str(h) for h in net6.hosts() if str(h) not in used6), None)
+                if ip6:
+                    try:
+                        want6 = ipaddress.ip_address(ip6)
+                    except ValueError:
+                        raise NetworkError(f"invalid IP address: {ip6}", status=400) from None
+                    if want6 not in net6 or want6 == net6.network_address:
+                        raise NetworkError(f"no configured subnet contains IP address {ip6}", status=400)
+                    if str(want6) in used6:
+                        raise NetworkError(f"Address already in use: {ip6}", status=409)
+                    addr6 = str(want6)
+                else:
+                    addr6 = next((str(h) for h in net6.hosts() if str(h) not in used6), None)
                 if addr6 is None:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net6})", status=500)
                 ep.update(GlobalIPv6Address=addr6, GlobalIPv6PrefixLen=net6.prefixlen)

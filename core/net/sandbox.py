@@ -156,7 +156,8 @@ class Sandbox:
             settings = {}
             for i, (net, conf) in enumerate(wanted):
                 ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
-                                 aliases=tuple(conf.get("Aliases") or ()), ports=ports if i == 0 else None)
+                                 aliases=tuple(conf.get("Aliases") or ()), ports=ports if i == 0 else None,
+                                 ip6=conf.get("IPv6Address") or None)
                 self.attached = True
                 settings[net["Name"]] = endpoint_settings(ep)
             main = settings[wanted[0][0]["Name"]] if wanted else {"IPAddress": "", "Gateway": "", "MacAddress": ""}

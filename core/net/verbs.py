@@ -76,7 +76,7 @@ def prune(engine) -> list[str]:
 
 
 def connect(engine, net_ref: str, ref: str, aliases: list[str] | None = None,
-            ip: Optional[str] = None) -> None:
+            ip: Optional[str] = None, ip6: Optional[str] = None) -> None:
     """Attach a container to a network: now if it runs, and at each start."""
     from .sandbox import endpoint_settings, mode_kind
     nets = Networks(engine.store)
@@ -88,19 +88,19 @@ def connect(engine, net_ref: str, ref: str, aliases: list[str] | None = None,
     confs = c.config.setdefault("NetworkConfigs", {})
     if r["Name"] in confs:
         raise Forbidden(f"endpoint with name {c.name} already exists in network {r['Name']}")
-    if (aliases or ip) and r.get("Default"):
+    if (aliases or ip or ip6) and r.get("Default"):
         raise InvalidParameter("network-scoped aliases and addresses are supported only for user defined networks")
     if c.running():
         fd = os.open(f"/proc/{c.state['Pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             ep = nets.attach(r["Id"], c.id, c.name, fd, index=len(nets.endpoints_of(c.id)),
-                                ip=ip, aliases=tuple(aliases or ()))
+                                ip=ip, aliases=tuple(aliases or ()), ip6=ip6)
         finally:
             os.close(fd)
         ns = dict(c.state.get("NetworkSettings") or {})
         ns["Networks"] = {**(ns.get("Networks") or {}), r["Name"]: endpoint_settings(ep)}
         c.save_state(NetworkSettings=ns)
-    confs[r["Name"]] = {"Aliases": list(aliases or []), "IPv4Address": ip or ""}
+    confs[r["Name"]] = {"Aliases": list(aliases or []), "IPv4Address": ip or "", **({"IPv6Address": ip6} if ip6 else {})}
     c.save_config()
     events.emit(engine.store, "network", "connect", r["Id"], {"name": r["Name"], "container": c.id})
 

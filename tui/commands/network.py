@@ -35,7 +35,7 @@ def cmd_network(e: Engine, a) -> int:
     if sub == "prune":
         return print_pruned("Deleted Networks:", e.network_prune())
     if sub == "connect":
-        e.network_connect(a.network, a.container, a.alias, a.ip)
+        e.network_connect(a.network, a.container, a.alias, a.ip, a.ip6)
         return 0
     e.network_disconnect(a.network, a.container, a.force)
     return 0
@@ -82,6 +82,7 @@ def register(sub) -> None:
     q = nsub.add_parser("connect", help="attach a container to a network")
     q.add_argument("--alias", action="append", default=[])
     q.add_argument("--ip")
+    q.add_argument("--ip6", help="its IPv6 address (a dual-stack network)")
     q.add_argument("network")
     q.add_argument("container")
     q = nsub.add_parser("disconnect", help="detach a container from a network")

@@ -27,6 +27,7 @@ def run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a free host port")
     p.add_argument("--expose", action="append", default=[], help="expose a port (or range)")
     p.add_argument("--ip", help="the container's IPv4 address on a user-defined network")
+    p.add_argument("--ip6", help="the container's IPv6 address on a dual-stack user-defined network")
     p.add_argument("--network-alias", "--net-alias", action="append", default=[], help="another name on the network")
     p.add_argument("--dns", action="append", default=[], help="a DNS server")
     p.add_argument("--dns-search", action="append", default=[], help="a DNS search domain")
@@ -113,7 +114,7 @@ def spec_from_args(a, detach: bool, attach: Optional[bool] = None):
         env=env_files(a.env_file) + a.env, read_only=a.read_only, ulimits=a.ulimit,
         restart=a.restart, no_healthcheck=a.no_healthcheck, log_opts=a.log_opt,
         pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
-        publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip,
+        publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip, ip6=a.ip6,
         network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
         add_hosts=a.add_host, init=a.init, memory_swap=a.memory_swap, cpu_shares=a.cpu_shares,
         cpuset_cpus=a.cpuset_cpus, blkio_weight=a.blkio_weight, device_read_bps=a.device_read_bps,
