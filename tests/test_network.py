@@ -698,3 +698,43 @@ def test_ip6_picks_the_containers_ipv6_address_and_a_bad_one_is_refused(session_
         p = cli(session_root, "run", "--rm", *args, image, "true")
         err = p.stderr.decode().strip()
         assert p.returncode == 125 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+OUT_IP6, OUT_GW6 = "fd00:5100::2", "fd00:5100::1"
+
+
+@pytest.fixture
+def outside6(outside):
+    """The outside host on IPv6 too (a ULA of its own, routed through the host)."""
+    sh("ip", "addr", "add", f"{OUT_GW6}/64", "dev", OUT_HOST_IF, "nodad")
+    try:
+        sh("ip", "-n", OUT_NS, "addr", "add", f"{OUT_IP6}/64", "dev", "out0", "nodad")
+        sh("ip", "-n", OUT_NS, "-6", "route", "add", "default", "via", OUT_GW6)
+        yield outside
+    finally:
+        sh("ip", "-n", OUT_NS, "addr", "del", f"{OUT_IP6}/64", "dev", "out0", check=False)
+        sh("ip", "addr", "del", f"{OUT_GW6}/64", "dev", OUT_HOST_IF, check=False)
+
+
+def test_ipv6_goes_out_masqueraded_and_not_from_an_internal_network(session_root, engine, image, networks,
+                                                                     outside6):
+    networks("six-sealed", internal=True, ipv6=True)
+    networks("six-open", ipv6=True)
+    server = in_outside(f"""
+        import socket
+        s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("{OUT_IP6}", 7000)); s.listen(8)
+        print("ready", flush=True)
+        while True:
+            c, a = s.accept(); print(a[0], flush=True); c.close()
+    """)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        sealed = run(engine, image, ["nc", "-w", "3", OUT_IP6, "7000"], network="six-sealed")
+        assert engine.wait(sealed.id, 30) != 0
+        ok = run(engine, image, ["sh", "-c", f"echo hi | nc -w 3 {OUT_IP6} 7000"], network="six-open")
+        assert engine.wait(ok.id, 30) == 0, logs(session_root, ok.id)
+        assert server.stdout.readline().strip() == OUT_GW6  # the host's address: masqueraded
+    finally:
+        server.kill()
+        server.wait()
