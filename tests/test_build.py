@@ -461,3 +461,15 @@ COPY --from=right /right /r
     r = build(session_root, ctx, "--no-cache")
     assert r.returncode == 1 and b"exit code: 4" in r.stderr  # the other stage was stopped, not waited out
     assert leftovers(session_root) == before
+
+
+def test_cache_outlives_rmi_and_image_prune(session_root, engine, ctx):
+    write(ctx, {"f": uuid.uuid4().hex, "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN cp /f /g\n"})
+    tag = f"b9-{uuid.uuid4().hex[:8]}"
+    assert build(session_root, ctx, "-t", tag).returncode == 0
+    assert cli(session_root, "rmi", tag).returncode == 0
+    assert cli(session_root, "image", "prune").returncode == 0
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["CACHED", "CACHED"]
+    assert run_in(session_root, tag, "cat", "/g") == (ctx / "f").read_text()

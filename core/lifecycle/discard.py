@@ -39,5 +39,33 @@ def discard(store: Store, images, c: Container, volumes: bool = False) -> None:
 
 
 def lowers_in_use(store: Store) -> frozenset:
-    """The layer directories containers stand on (rmi must not delete those)."""
-    return frozenset(lo for c in all_containers(store, shared=True) for lo in c.config.get("Lowers", []))
+    """The layer directories containers stand on, and those the build cache holds (rmi and
+    image prune must not delete those; `builder prune` frees the cache's)."""
+    return frozenset(lo for c in all_containers(store, shared=True) for lo in c.config.get("Lowers", [])) \
+        | build_cache_lowers(store)
+
+
+def build_cache_lowers(store: Store) -> frozenset:
+    """The layer directories of the states the build cache records (`<root>/builder/cache.msgpack`,
+    the builder's: each record's config names its layers by diff id)."""
+    import json
+    from ..images.oci import chain_ids
+    from ..store import read_record
+    path = store.root / "builder" / "cache.msgpack"
+    if not path.exists():
+        return frozenset()
+    try:
+        steps = read_record(path).get("steps") or {}
+    except (OSError, ValueError, KeyError):
+        return frozenset()
+    out = set()
+    seen = set()
+    for rec in steps.values():
+        try:
+            ids = json.loads(rec["config"])["rootfs"]["diff_ids"]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if ids and tuple(ids) not in seen:
+            seen.add(tuple(ids))
+            out.update(str(store.layer_dir(c) / "diff") for c in chain_ids(ids))
+    return frozenset(out)
