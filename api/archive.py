@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import io
 import json
 import os
 import posixpath
@@ -129,7 +128,10 @@ def archive_put(req):
     tmp = tempfile.mkdtemp(prefix="api-cp.", dir=e.store.tmp)
     try:
         try:
-            with tarfile.open(fileobj=io.BytesIO(req.body), mode="r:*") as tf:
+            body = req.body_file()
+            if body is None:
+                raise tarfile.TarError("the body is empty")
+            with tarfile.open(fileobj=body, mode="r:*") as tf:
                 tf.extractall(tmp, filter="tar")
         except (tarfile.TarError, OSError, EOFError) as ex:
             raise ApiError(400, f"the body is not a tar archive that can be extracted: {ex}") from None
@@ -149,6 +151,9 @@ def archive_put(req):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Response(200, None)
+
+
+archive_put.archive_body = True
 
 
 def export(req):

@@ -3,7 +3,6 @@ volumes, networks), /commit, an image's history, and save/load (/images/get,
 /images/load), over the engine's disk usage, prune, commit, save and load."""
 from __future__ import annotations
 
-import io
 import json
 
 from .errors import ApiError, container_of, not_found
@@ -162,11 +161,12 @@ def get(req):
 
 
 def load(req):
-    if not req.body:
+    body = req.body_file()
+    if body is None:
         raise ApiError(400, "the body is empty: a tar made by docker save expected")
     e = req.engine()
     out = []
-    for img, tags in e.load_images(io.BytesIO(req.body)):
+    for img, tags in e.load_images(body):
         if tags:
             out += [f"Loaded image: {t}\n" for t in tags]
         else:
@@ -174,6 +174,9 @@ def load(req):
     # quiet (the docker CLI's when its output is no terminal) drops progress, which
     # there is none of: the Loaded lines go either way, as dockerd's
     return Stream(iter([json.dumps({"stream": s}).encode() + b"\r\n" for s in out]))
+
+
+load.archive_body = True
 
 
 def register(r) -> None:

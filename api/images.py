@@ -8,7 +8,6 @@ and keeps nothing: the client keeps them, as with dockerd."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import queue
 import threading
@@ -215,13 +214,17 @@ def import_(req):
     q = req.query
     if qstr(q, "fromSrc") != "-":
         raise ApiError(400, "import from a URL is not served: send the archive as the body (fromSrc=-)")
-    if not req.body:
+    body = req.body_file()
+    if body is None:
         raise ApiError(400, "the body is empty: a tar archive of a root filesystem expected")
     changes = parse_changes([c for c in q.get("changes", []) if c.strip()])
     repo, tag_ = qstr(q, "repo"), qstr(q, "tag")
     ref = (f"{repo}:{tag_}" if tag_ else repo) if repo else None
-    img = req.engine().import_image(io.BytesIO(req.body), ref, changes or None)
+    img = req.engine().import_image(body, ref, changes or None)
     return Stream(iter([json.dumps({"status": img.id}).encode() + b"\r\n"]))
+
+
+create.archive_body = True  # (import's tar; a pull's body is empty)
 
 
 def auth(req):

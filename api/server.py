@@ -9,6 +9,7 @@ builds its Engine on the root, so the service sees what the command line and the
 dashboard do at once."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -27,17 +28,21 @@ from .errors import ApiError, NotModified, from_engine
 from .responses import Hijack, Response, Stream
 
 MAX_BODY = 16 << 20
+MAX_ARCHIVE_BODY = 64 << 30  # a handler marked archive_body: a tar, spooled to the store's disk
 TOO_LARGE = "http: request body too large"  # Go's net/http (MaxBytesReader), dockerd's server
 
 
 class Request:
-    def __init__(self, handler: "Handler", method: str, params: dict, query: dict, body: bytes,
+    def __init__(self, handler: "Handler", method: str, params: dict, query: dict, body,
                  version: Optional[str]):
+        """BODY is bytes, or for a handler marked archive_body a file (spooled to disk
+        past MAX_BODY), which body_file() gives (body is then b"")."""
         self.handler = handler
         self.method = method
         self.params = params
         self.query = query
-        self.body = body
+        self._file = body if not isinstance(body, bytes) else None
+        self.body = body if isinstance(body, bytes) else b""
         self.version = version
         self.headers = handler.headers
         self.root = handler.server.root
@@ -45,6 +50,17 @@ class Request:
     def engine(self):
         from dunnage.core import Engine
         return Engine(self.root)
+
+    def body_file(self):
+        """The body as a file read from its start (an archive endpoint's tar); None for
+        an empty body."""
+        if self._file is None:
+            return io.BytesIO(self.body) if self.body else None
+        self._file.seek(0, os.SEEK_END)
+        if self._file.tell() == 0:
+            return None
+        self._file.seek(0)
+        return self._file
 
     def json(self, default=None):
         """The body as JSON (DEFAULT for none); 400 as docker for what does not parse."""
@@ -64,6 +80,7 @@ class Request:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "dunnage"
+    _body_file = None
     sys_version = ""
 
     def log_message(self, fmt, *args):  # docker's daemon does not log each request either
@@ -102,33 +119,77 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Docker-Experimental", "false")
         self.send_header("Ostype", "linux")
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(65537)
-                n = int(line.split(b";")[0].strip() or b"0", 16)
-                if n == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                if len(out) + n > MAX_BODY:
+    def _read_body(self, archive: bool = False):
+        """The request's body: bytes up to MAX_BODY, or for an ARCHIVE endpoint a
+        SpooledTemporaryFile (in memory up to MAX_BODY, then in the store's tmp) up to
+        MAX_ARCHIVE_BODY.  413 past the limit, before reading what is over it."""
+        limit = MAX_ARCHIVE_BODY if archive else MAX_BODY
+        if archive:
+            import tempfile
+            tmp = os.path.join(str(self.server.root), "tmp")
+            os.makedirs(tmp, mode=0o700, exist_ok=True)
+            out = tempfile.SpooledTemporaryFile(max_size=MAX_BODY, dir=tmp)
+        else:
+            out = io.BytesIO()
+        try:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                size = 0
+                while True:
+                    line = self.rfile.readline(65537)
+                    try:
+                        n = int(line.split(b";")[0].strip() or b"0", 16)
+                    except ValueError:
+                        raise ApiError(400, "malformed chunked encoding") from None
+                    if n == 0:
+                        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                            pass
+                        break
+                    size += n
+                    if size > limit:
+                        raise ApiError(413, TOO_LARGE)
+                    self._copy(out, n)
+                    self.rfile.readline(3)
+            else:
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    raise ApiError(400, "invalid Content-Length") from None
+                if n > limit:
                     raise ApiError(413, TOO_LARGE)
-                out += self.rfile.read(n)
-                self.rfile.readline(3)
-        n = int(self.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
-            raise ApiError(413, TOO_LARGE)
-        return self.rfile.read(n) if n > 0 else b""
+                if n > 0:
+                    self._copy(out, n)
+        except BaseException:
+            out.close()
+            raise
+        return out if archive else out.getvalue()
+
+    def _copy(self, out, n: int) -> None:
+        while n > 0:
+            data = self.rfile.read(min(n, 1 << 20))
+            if not data:
+                raise ApiError(400, "the request's body ended early")
+            out.write(data)
+            n -= len(data)
 
     def _dispatch(self) -> None:
+        try:
+            self._answer()
+        finally:
+            f = getattr(self, "_body_file", None)
+            if f is not None:  # a spooled body goes once the answer went (a stream may read it)
+                self._body_file = None
+                f.close()
+
+    def _answer(self) -> None:
         method = self.command
         body_read = False
         try:
             try:
                 fn, params, query, version = self.server.router.match(method, self.path)
-                body = self._read_body()
+                body = self._read_body(bool(getattr(fn, "archive_body", False)))
                 body_read = True
+                if not isinstance(body, bytes):
+                    self._body_file = body
                 req = Request(self, method, params, query, body, version)
                 out = fn(req)
             except ApiError:

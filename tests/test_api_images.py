@@ -143,7 +143,7 @@ def test_bodies_too_large_and_malformed(api):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(api)
-    s.sendall(b"POST /images/create?fromSrc=-&repo=local/huge HTTP/1.1\r\nHost: x\r\n"
+    s.sendall(b"POST /auth HTTP/1.1\r\nHost: x\r\n"
               b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % (17 << 20))
     answer = b""
     while chunk := s.recv(4096):
@@ -156,3 +156,41 @@ def test_bodies_too_large_and_malformed(api):
     assert st == 400
     st, body = request(api, "POST", "/images/127.0.0.1:1/nosuch/push?tag=1", None)
     assert st == 404 and "An image does not exist locally with the tag: 127.0.0.1:1/nosuch:1" in body["message"]
+
+
+def test_archives_over_the_json_limit(docker, engine, tmp_path):
+    """docker load, import and cp of tars over 16 MiB (the JSON limit): spooled to disk."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 << 20))
+    assert docker("run", "-d", "--name", "api-big", IMAGE, "sleep", "100").returncode == 0
+    r = docker("cp", str(big), "api-big:/big.bin")
+    assert r.returncode == 0, r.stderr
+    assert docker("exec", "api-big", "md5sum", "/big.bin").stdout.split()[0] == \
+        subprocess.run(["md5sum", str(big)], capture_output=True, text=True).stdout.split()[0]
+    assert docker("commit", "api-big", "local/api-big:1").returncode == 0
+    saved = tmp_path / "saved.tar"
+    assert docker("save", "-o", str(saved), "local/api-big:1").returncode == 0
+    assert saved.stat().st_size > 20 << 20
+    assert docker("rmi", "local/api-big:1").returncode == 0
+    r = docker("load", "-i", str(saved))
+    assert r.returncode == 0 and "Loaded image: local/api-big:1" in r.stdout, r.stderr
+    assert docker("run", "--rm", "local/api-big:1", "stat", "-c", "%s", "/big.bin").stdout == f"{20 << 20}\n"
+    rootfs = tmp_path / "rootfs.tar"
+    with open(rootfs, "wb") as f:
+        import tarfile
+        f.write(busybox_rootfs_tar())
+    with tarfile.open(rootfs, "a") as tf:
+        tf.add(big, "big.bin")
+    r = docker("import", str(rootfs), "local/api-big:2")
+    assert r.returncode == 0, r.stderr
+    assert docker("run", "--rm", "local/api-big:2", "stat", "-c", "%s", "/big.bin").stdout == f"{20 << 20}\n"
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(docker.sock)
+    s.sendall(b"POST /images/load HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (65 << 30))
+    answer = b""
+    while chunk := s.recv(4096):
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 413")
