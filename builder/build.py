@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from dunnage.core.errors import DunnageError, InvalidParameter, NotFound, System
+from dunnage.core.images.oci import parse_platform
 from dunnage.core.images.reference import ImageError, parse_ref
 
 from . import cache as _cache
@@ -30,7 +31,7 @@ from . import copy as _cp
 from . import layers
 from . import mounts as _mounts
 from .dockerfile import (Dockerfile, DockerfileError, Instruction, Stage, meta_env, needed_stages, parse,
-                         parse_onbuild, platform_args, stage_base, stage_deps)
+                         parse_onbuild, platform_args, stage_base, stage_deps, stage_platform)
 from .progress import Progress
 from .run import RunFailed, run_step
 
@@ -230,17 +231,21 @@ class Builder:
         if low == "scratch":
             cfg = layers.scratch_config()
             return cfg, "scratch"
-        img = self._image(base)
+        img = self._image(base, stage_platform(df, st, self.opts.build_args))
         return _copy.deepcopy(img.config), img.id
 
-    def _image(self, ref: str):
+    def _image(self, ref: str, platform: Optional[str] = None):
+        """REF from the store, or pulled (--pull, or missing, or not of FROM --platform's)."""
         if not self.opts.pull:
             try:
-                return self.engine.image(ref)
+                img = self.engine.image(ref)
+                if platform is None or _platform_of(img.config) == _platform_of(
+                        dict(zip(("os", "architecture", "variant"), parse_platform(platform)))):
+                    return img
             except ImageError:
                 pass
-        self.progress.note(f"pulling {ref}")
-        return self.engine.pull(ref)
+        self.progress.note(f"pulling {ref}" + (f" for {platform}" if platform else ""))
+        return self.engine.pull(ref, platform=platform)
 
     # ---------------------------------------------------------------- a step
     def _vars(self, state: dict, ctx: dict) -> dict[str, str]:
@@ -531,6 +536,11 @@ class Builder:
                 return _cp.Tree(stack=_cp.image_stack(self.engine, state), name=f"stage {src}")
         img = self._image(src)
         return _cp.Tree(stack=_cp.image_stack(self.engine, img.config), name=f"image {src}")
+
+
+def _platform_of(cfg: dict) -> tuple[str, str, str]:
+    variant = cfg.get("variant") or ""
+    return (cfg.get("os") or "linux", cfg.get("architecture") or "", "" if variant == "v8" else variant)
 
 
 def _shown(ins: Instruction) -> str:

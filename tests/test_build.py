@@ -368,6 +368,9 @@ def test_build_from_a_registry_image(fresh_root, session_root, engine, ctx, tmp_
         assert r.returncode == 0, r.stderr
         assert run_in(fresh_root, "from-registry", "cat", "/r") == "on-registry-image\n"
         assert cli(fresh_root, "inspect", "--type", "image", ref).returncode == 0  # pulled by the build
+        (ctx / "Dockerfile").write_text(f"FROM --platform=linux/s390x {ref}\nRUN true\n")
+        r = build(fresh_root, ctx)  # present, but not of that platform: asked of the registry again
+        assert r.returncode == 0 and b"pulling " + ref.encode() + b" for linux/s390x" in r.stderr, r.stderr
     finally:
         cli(session_root, "rmi", ref)
         reg.close()
