@@ -379,6 +379,7 @@ def attach(req):
     tty = bool(cfg.get("Tty"))
     stdin = qbool(q, "stdin") and bool(cfg.get("OpenStdin"))
     stdin_once = bool((c.config.get("Docker") or {}).get("StdinOnce", cfg.get("StdinOnce")))
+    detach_keys = _detach_keys(qstr(q, "detachKeys")) if tty and stdin else b""
     wanted = ({"stdout"} if out else set()) | ({"stderr"} if err else set())
     mine: queue.Queue = queue.Queue()
     running = c.status in ACTIVE
@@ -441,7 +442,7 @@ def attach(req):
             if req_.gone():
                 return
             if stdin:
-                _relay_stdin(req_.handler, sock, tty, stdin_once)
+                _relay_stdin(req_.handler, sock, tty, stdin_once, detach_keys)
             rd = Reader()
             while True:
                 data = sock.recv(65536)
@@ -459,15 +460,39 @@ def attach(req):
     return Hijack(run, "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
 
 
-def _relay_stdin(handler, sock, tty: bool, stdin_once: bool) -> None:
+def _detach_keys(spec) -> bytes:
+    """docker's detach keys (detachKeys: "ctrl-p,ctrl-q", letters, ctrl-@..ctrl-_);
+    ctrl-p ctrl-q by default.  400 for what docker refuses too."""
+    if not spec:
+        return DETACH_KEYS
+    out = bytearray()
+    for k in spec.split(","):
+        k = k.strip()
+        if k.startswith("ctrl-") and len(k) == 6 and k[5].lower() in "abcdefghijklmnopqrstuvwxyz@[\\]^_":
+            out.append(ord(k[5].upper()) & 0x1F)
+        elif len(k) == 1 and k.isascii():
+            out.append(ord(k))
+        else:
+            raise ApiError(400, f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def _relay_stdin(handler, sock, tty: bool, stdin_once: bool, detach_keys: bytes = b"") -> None:
     """A thread that sends what the client writes on the hijacked connection to SOCK
     (the shim's attach socket) as STDIN frames.  At the client's end of input, a
     StdinOnce container without a tty gets STDIN_EOF and its output goes on; else the
-    attach ends (docker's container/stream/attach.go)."""
+    attach ends (docker's container/stream/attach.go).  With a tty, DETACH_KEYS in a
+    row end the attach and are not sent; a part of them is held until the next key
+    says whether they are (the docker CLI takes them out itself: its clients'
+    sequences never get here)."""
     from dunnage.core.attach import STDIN, STDIN_EOF, frame
     handler.relay_done = False
 
     def pump():
+        held = b""
         try:
             while True:
                 try:
@@ -482,6 +507,20 @@ def _relay_stdin(handler, sock, tty: bool, stdin_once: bool) -> None:
                     else:
                         sock.shutdown(socket.SHUT_RDWR)  # the output's loop ends
                     return
+                if detach_keys:
+                    data, held = held + data, b""
+                    if detach_keys in data:
+                        before = data[:data.index(detach_keys)]
+                        if before:
+                            sock.sendall(frame(STDIN, before))
+                        sock.shutdown(socket.SHUT_RDWR)  # detached: the container goes on
+                        return
+                    for n in range(min(len(detach_keys) - 1, len(data)), 0, -1):
+                        if data.endswith(detach_keys[:n]):
+                            data, held = data[:-n], data[-n:]
+                            break
+                    if not data:
+                        continue
                 sock.sendall(frame(STDIN, data))
         except OSError:
             pass

@@ -126,3 +126,35 @@ def test_sdk_run_returns_the_output(service):
         assert e.value.exit_status == 3 and b"bad" in e.value.stderr
     finally:
         client.close()
+
+
+def test_attach_detach_keys_through_the_service(service, docker, engine):
+    """A client other than the docker CLI leaves the detaching to the service: its keys
+    end the attach and are not typed, the container goes on; a bad key is 400."""
+    import socket
+    cid = request(service, "POST", "/containers/create?name=api-keys",
+                  {"Image": IMAGE, "Cmd": ["sh"], "Tty": True, "OpenStdin": True})[1]["Id"]
+    assert request(service, "POST", f"/containers/{cid}/start")[0] == 204
+    st, body = request(service, "POST", f"/containers/{cid}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-!")
+    assert st == 400 and "Invalid detach keys" in body["message"]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(service)
+    s.sendall(f"POST /containers/{cid}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,q HTTP/1.1\r\n"
+              "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+    out = b""
+    while b"\r\n\r\n" not in out:
+        out += s.recv(4096)
+    assert out.startswith(b"HTTP/1.1 101")
+    s.sendall(b"echo got-$((20+1))\r")
+    while b"got-21" not in out:
+        out += s.recv(4096)
+    s.sendall(b"\x18")  # the first key alone: held until the next says what it is
+    s.sendall(b"qecho never\r")
+    while chunk := s.recv(4096):  # the service ends the attach
+        out += chunk
+    s.close()
+    assert b"never" not in out
+    assert engine.container(cid).status == "running"
+    r = docker("exec", "api-keys", "sh", "-c", "ps -o args | grep -c '^sh$'")
+    assert r.stdout.strip() == b"1"  # the same sh, not ended by the keys
