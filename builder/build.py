@@ -299,9 +299,10 @@ class Builder:
         except RunFailed as err:
             self.progress.error(n, str(err))
             raise StepFailed(f"{label}: {err}", err.process_code) from None
-        except Exception as err:
-            if hasattr(err, "exit_code"):
-                self.progress.error(n, str(err))
+        except DunnageError as err:
+            self.progress.error(n, str(err))
+            if not isinstance(err, (BuildCancelled, DockerfileError)) and not str(err).startswith("Dockerfile:"):
+                err.args = (f"{label}: {err}",)  # the same error, named by its step
             raise
         raise DockerfileError(f"unknown instruction: {c}", ins.line)
 
