@@ -161,7 +161,7 @@ def image_stack(engine, config: dict) -> LayerStack:
 
 def _ids(stack_tree: Tree, chown: str) -> tuple[int, int]:
     """--chown USER[:GROUP], names looked up in the image's /etc/passwd and /etc/group."""
-    user, _, group = chown.partition(":")
+    user, sep, group = chown.partition(":")
 
     def table(path: str) -> list[list[str]]:
         try:
@@ -175,6 +175,8 @@ def _ids(stack_tree: Tree, chown: str) -> tuple[int, int]:
     uid = gid = None
     if user.isdigit():
         uid = int(user)
+    elif not user:  # ":GROUP" is root's uid, as BuildKit has it
+        uid = gid = 0
     else:
         for f in table("etc/passwd"):
             if len(f) > 3 and f[0] == user:
@@ -190,6 +192,8 @@ def _ids(stack_tree: Tree, chown: str) -> tuple[int, int]:
             if gid is None:
                 raise CopyError(f"unable to convert uid/gid chown string to host mapping: can't find gid for "
                                 f"group {group}")
+    elif sep:  # "USER:" is group 0, as BuildKit has it
+        gid = 0
     elif gid is None:
         gid = uid
     return uid, gid
