@@ -484,16 +484,16 @@ def test_static_addresses(compose, engine):
             "      b: {ipv4_address: ADDR}\n"
             "networks:\n"
             "  a: {}\n"
-            "  b: {ipam: {config: [{subnet: 172.31.251.0/24}]}}\n")
-    f.write_text(text.replace("ADDR", "172.31.251.77"))
+            "  b: {ipam: {config: [{subnet: 10.213.77.0/24}]}}\n")
+    f.write_text(text.replace("ADDR", "10.213.77.77"))
     ok(compose(f, "up", "-d"))
     nets = engine.inspect("addr-s-1")["NetworkSettings"]["Networks"]
-    assert nets["addr_b"]["IPAddress"] == "172.31.251.77" and "addr_a" in nets
+    assert nets["addr_b"]["IPAddress"] == "10.213.77.77" and "addr_a" in nets
     ok(compose(f, "down", "-t", "0"))
-    f.write_text(text.replace("ADDR", "172.31.252.77"))  # outside b's subnet
+    f.write_text(text.replace("ADDR", "10.213.78.77"))  # outside b's subnet
     r = compose(f, "up", "-d")
     err = r.stderr.decode()
-    assert r.returncode != 0 and "172.31.252.77" in err and "Traceback" not in err, err
+    assert r.returncode != 0 and "10.213.78.77" in err and "Traceback" not in err, err
     assert engine.container("addr-s-1").status != "running"  # as docker's: created, its start refused
 
 
