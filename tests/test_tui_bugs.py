@@ -34,8 +34,9 @@ def toasts(app) -> list[str]:
 def burst(app, keys: str) -> None:
     """KEYS arriving in one read, as a terminal hands them over: every event is posted
     before the first is handled (pilot.press waits for each)."""
+    from textual.keys import _character_to_key
     for k in keys:
-        name = {"/": "slash", "\r": "enter", "\x15": "ctrl+u", " ": "space"}.get(k, k)
+        name = {"\r": "enter", "\x15": "ctrl+u"}.get(k) or _character_to_key(k)
         app.post_message(events.Key(name, k if k.isprintable() else None))
 
 

@@ -166,3 +166,37 @@ async def test_an_images_layers_with_sizes_and_commands_and_the_containers_using
         users = app.screen.query_one("#users", DataTable)
         assert [users.get_row_at(i)[0] for i in range(users.row_count)] == [c.name]
         await pilot.press("escape", "escape", "q")
+
+
+async def test_the_command_line_runs_commands_and_recalls_them(engine, image):
+    from dunnage.tui.logview import LogsScreen
+    from dunnage.tui.views import AskScreen, ImagesScreen
+    from test_tui_bugs import burst, toasts
+    c = engine.run(image, ["sh", "-c", "echo said-hello; exec sleep 300"], name="commanded", detach=True,
+                   network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        burst(app, ":logs commanded\r")  # typed fast: the keys behind : go to its prompt
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen) and app.screen.query("#log")
+                    and app.screen.view.texts == ["said-hello"])
+        burst(app, ":images\r")  # from any screen
+        await until(pilot, lambda: isinstance(app.screen, ImagesScreen))
+        burst(app, ":ps\r")
+        await until(pilot, lambda: len(app.screen_stack) == 1)
+        burst(app, ":bogus\r")
+        await until(pilot, lambda: any("unknown command :bogus" in t for t in toasts(app)))
+        await pilot.press("colon")
+        await until(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press("up")  # the last command
+        assert app.screen.query_one("#answer").value == "bogus"
+        await pilot.press("up", "up")
+        assert app.screen.query_one("#answer").value == "images"
+        app.screen.query_one("#answer").value = "stop commanded"
+        await pilot.press("enter")
+        await until(pilot, lambda: engine.container(c.id).status == "exited", 30)
+        await pilot.press("slash")  # a colon typed in the filter is a colon
+        await until(pilot, lambda: app.query_one("#filter").has_focus)
+        await pilot.press("a", "colon", "b")
+        assert app.query_one("#filter").value == "a:b" and len(app.screen_stack) == 1
+        await pilot.press("escape", "q")

@@ -124,7 +124,8 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "detail_tab(1)": "the detail pane's next tab: stats, logs, env, top, config",
         "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
-        "mouse": "mouse to the terminal (select, copy) / back"}
+        "mouse": "mouse to the terminal (select, copy) / back",
+        "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)"}
 NOTES = ["CPU %: 100 % = one whole core (docker's convention). MEM: usage without reclaimable page cache, "
          "against the limit (or the host's memory when there is none; ⚠ near a limit). NET, DISK: bytes per "
          "second. Click a column's header to sort by it. Stopped containers stay below running ones."]
@@ -240,6 +241,7 @@ class DunnageApp(App):
         Binding("I", "view('images')", "images", show=False, id="view_images"),
         Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
+        Binding("colon", "command_line", "command", show=False, id="command_line", priority=True),
         Binding("b", "bulk", "bulk", show=False, id="bulk"),
         Binding("m", "mouse", "mouse", show=False, id="mouse"),
         Binding("H", "hide_stopped", "hide stopped", show=False, id="hide_stopped"),
@@ -259,6 +261,8 @@ class DunnageApp(App):
         from .page import ContainerScreen
         if action == "view":
             return not isinstance(self.screen, ModalScreen)
+        if action == "command_line":  # a priority key: False lets it through to the input that has it
+            return self.check_command_line()
         if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
             return action in self.PAGE_TOO and isinstance(self.screen, ContainerScreen)
         return True
@@ -286,6 +290,7 @@ class DunnageApp(App):
         self.pending: dict[str, str] = {}  # an action under way, per container: "stopping…"
         self.detail_tab = "stats"
         self.hide_stopped = False
+        self.command_history: list[str] = []
         self._detail_key: tuple = (None, "")  # (container, tab) the detail pane shows
 
     # ------------------------------------------------------------ layout
@@ -583,6 +588,83 @@ class DunnageApp(App):
         elif self.detail_tab in ("env", "config") and fresh:
             self.detail_inspect(r.id, key)
 
+    COMMANDS_HELP = ("images, volumes, networks, logs NAME, page NAME, exec NAME [CMD…], start/stop/restart/"
+                     "pause/unpause/kill/rm NAME, filter TEXT, sort COLUMN, bulk, help, quit")
+
+    def check_command_line(self) -> bool:
+        """(k9s's :) Not while an input has the keys: a colon typed there is a colon."""
+        return not isinstance(self.focused, Input) and not isinstance(self.screen, ModalScreen)
+
+    def action_command_line(self) -> None:
+        """k9s's command mode: `:images`, `:logs web`, `:exec web sh`…, with the earlier
+        commands under ↑ (this session's)."""
+        from .views import AskScreen
+        if not self.check_command_line():
+            return
+
+        def done(line) -> None:
+            if line:
+                if not self.command_history or self.command_history[-1] != line:
+                    self.command_history.append(line)
+                self.run_command_line(line)
+        self.push_screen(AskScreen(":", self.COMMANDS_HELP, history=self.command_history), done)
+
+    def run_command_line(self, line: str) -> None:
+        import shlex
+        try:
+            words = shlex.split(line.lstrip(":"))
+        except ValueError as e:
+            self.notify(f":{line}: {e}", severity="error")
+            return
+        if not words:
+            return
+        verb, args = words[0].lower(), words[1:]
+        verb = {"img": "images", "image": "images", "vol": "volumes", "volume": "volumes", "net": "networks",
+                "network": "networks", "q": "quit", "remove": "rm", "log": "logs", "inspect": "page",
+                "ps": "containers", "co": "containers"}.get(verb, verb)
+
+        def container() -> Optional[str]:
+            if not args:
+                self.notify(f":{verb} needs a container's name or id", severity="error")
+                return None
+            hit = [cid for cid, r in self.rows.items() if args[0] in (r.name, cid) or cid.startswith(args[0])]
+            if len(hit) != 1:
+                self.notify(f"no such container: {args[0]}" if not hit else f"{args[0]} names more than one container",
+                            severity="error")
+                return None
+            return hit[0]
+        if verb in ("images", "volumes", "networks"):
+            self.action_view(verb)
+        elif verb == "containers":
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+        elif verb in ("logs", "page", "exec") or verb in self.ING or verb == "rm":
+            cid = container()
+            if cid is None:
+                return
+            if verb == "logs":
+                self.push_screen(LogsScreen(self.engine, cid, self.rows[cid].name))
+            elif verb == "page":
+                self.open_page(cid)
+            elif verb == "exec":
+                self.exec_in(cid, args[1:] or ["sh"])
+            else:
+                self.act_on("remove" if verb == "rm" else verb, cid)
+        elif verb == "filter":
+            self.filter_text = " ".join(args)
+            self._apply(list(self.rows.values()))
+        elif verb == "sort" and args and args[0] in self.SORT_KEYS:
+            self.sort_by, self.sort_reverse = args[0], args[0] in DESCENDING
+            self._apply(list(self.rows.values()))
+        elif verb == "bulk":
+            self.action_bulk()
+        elif verb == "help":
+            self.action_help()
+        elif verb == "quit":
+            self.exit()
+        else:
+            self.notify(f"unknown command :{line.lstrip(':')} (one of: {self.COMMANDS_HELP})", severity="error")
+
     def action_bulk(self) -> None:
         from .views import BulkScreen
 
@@ -834,18 +916,23 @@ class DunnageApp(App):
     def action_exec_shell(self) -> None:
         """A shell inside the selected container, in this terminal; the dashboard
         steps aside and comes back when the shell exits."""
-        import subprocess
-        import sys
         cid = self.selected_id()
         if not cid or self.rows[cid].state != "running":
             self.notify("select a running container first", severity="warning")
             return
+        self.exec_in(cid, ["sh"])
+
+    def exec_in(self, cid: str, command: list[str]) -> None:
+        """COMMAND inside container CID, in this terminal; the dashboard steps aside and
+        comes back when it exits."""
+        import subprocess
+        import sys
         cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(self.engine.store.root),
-               "exec", "-it", cid, "sh"]
+               "exec", "-it", cid, *command]
         with self.suspend():
             code = subprocess.call(cmd)
         if code not in (0, 130):
-            self.notify(f"the shell exited with {code}", severity="warning")
+            self.notify(f"{command[0]} exited with {code}", severity="warning")
         self.sample()
 
     def action_remove(self) -> None:

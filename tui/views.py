@@ -415,12 +415,24 @@ def run_bulk(engine: Engine, key: str) -> str:
 
 class AskScreen(ModalScreen):
     """One line of input; enter gives it, escape gives None."""
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    # (priority: the input's own up and down scroll a one-line box)
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("up", "recall(1)", show=False, priority=True),
+                Binding("down", "recall(-1)", show=False, priority=True)]
     AUTO_FOCUS = "#answer"
 
-    def __init__(self, question: str, placeholder: str = "", value: str = ""):
+    def __init__(self, question: str, placeholder: str = "", value: str = "", history: list[str] | None = None):
         super().__init__()
         self.question, self.placeholder, self.value = question, placeholder, value
+        self.history = history or []  # earlier answers, oldest first: up and down recall them
+        self.back = 0
+
+    def action_recall(self, step: int) -> None:
+        if not self.history:
+            return
+        self.back = max(0, min(len(self.history), self.back + step))
+        box = self.query_one("#answer", Input)
+        box.value = self.history[-self.back] if self.back else ""
+        box.cursor_position = len(box.value)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ask"):
