@@ -210,7 +210,7 @@ class Builder:
         n = self.progress.vertex(label(f"FROM {base}" + (f" AS {st.name}" if st.name else "")))
         state, key = self._base(df, base, st)
         self.progress.done(n)
-        ctx = {"args": {}, "meta": meta, "cmd_set": False}
+        ctx = {"args": {}, "meta": meta, "cmd_set": False, "over_env": set()}
         triggers = [parse_onbuild(t, df.escape, st.line) for t in (state.get("config") or {}).get("OnBuild") or []]
         if triggers:
             state = _copy.deepcopy(state)
@@ -253,6 +253,8 @@ class Builder:
         for e in (state.get("config") or {}).get("Env") or []:
             k, _, v = e.partition("=")
             env[k] = v
+        for k in ctx["over_env"]:  # an ARG after an ENV of its name wins, as in BuildKit's state (dispatchArg)
+            env[k] = ctx["args"][k]
         return env
 
     def _step(self, raw_ins: Instruction, state: dict, key: str, ctx: dict, label: Optional[str]) -> tuple[dict, str]:
@@ -272,12 +274,18 @@ class Builder:
                 else:
                     val = ctx["meta"].get(k)
                 ctx["args"][k] = val
+                ctx["over_env"].discard(k)
+                if val is not None:
+                    ctx["over_env"].add(k)
             return state, _cache.key_of(key, "ARG " + json.dumps(ins.pairs), {k: ctx["args"][k] for k, _ in ins.pairs})
         args_used = {k: ctx["args"][k] for k in used}
+        if c == "ENV":
+            ctx["over_env"] -= {k for k, _ in ins.pairs}
         if c == "RUN":
             # a RUN sees every build arg in scope that ENV does not set: all of them are in its key
             inner_env = set(e.partition("=")[0] for e in (state.get("config") or {}).get("Env") or [])
-            args_used = {k: v for k, v in ctx["args"].items() if v is not None and k not in inner_env}
+            args_used = {k: v for k, v in ctx["args"].items()
+                         if v is not None and (k not in inner_env or k in ctx["over_env"])}
         if c in METADATA:
             skey = _cache.key_of(key, f"{c} {json.dumps([ins.args, ins.pairs, ins.json, ins.health])}", args_used)
             hit = None if self.opts.no_cache else self.cache.get(skey)
@@ -416,7 +424,8 @@ class Builder:
         hit = self._cached(skey, n)
         if hit is not None:
             return hit, skey
-        env = list(cfg.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args_used.items())]
+        env = [e for e in cfg.get("Env") or [] if e.partition("=")[0] not in args_used] + \
+            [f"{k}={v}" for k, v in sorted(args_used.items())]
         cid: list[str] = []
 
         def started(c: str) -> None:
