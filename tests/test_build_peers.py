@@ -168,7 +168,10 @@ def builders(session_root, tmp_path_factory):
 
 
 def write(ctx: Path, files: dict) -> None:
-    for name, content in sorted(files.items(), key=lambda kv: isinstance(kv[1], tuple) and kv[1][0] == "dir"):
+    def late(kv) -> int:  # links after what they name, directories' modes after their contents
+        return {"hardlink": 1, "dir": 2}.get(kv[1][0], 0) if isinstance(kv[1], tuple) else 0
+
+    for name, content in sorted(files.items(), key=late):
         p = ctx / name
         p.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, tuple) and content[0] == "dir":
@@ -177,6 +180,9 @@ def write(ctx: Path, files: dict) -> None:
             continue
         if isinstance(content, tuple) and content[0] == "symlink":
             os.symlink(content[1], p)
+            continue
+        if isinstance(content, tuple) and content[0] == "hardlink":
+            os.link(ctx / content[1], p)
             continue
         mode = 0o644
         if isinstance(content, tuple):
@@ -314,6 +320,43 @@ USER nobody:65534
 WORKDIR relative/then
 CMD ["sh", "-c", "exit 0"]
 ENTRYPOINT []
+"""),
+    "args_and_paths": ({
+        "a.txt": "a\n", "sp ace.txt": "space\n", "unicodé.txt": "u\n", "emptydir": ("dir", 0o711),
+        "hard1": ("h\n", 0o640), "hard2": ("hardlink", "hard1"), "sub/hard3": ("hardlink", "hard1"),
+        "long/" + "d" * 60 + "/" + "e" * 60 + "/" + "f" * 90 + ".txt": "long\n",
+        "long/ln": ("symlink", "d" * 60 + "/" + "e" * 60 + "/" + "f" * 90 + ".txt"),
+    }, ("--build-arg", "FROMCLI=cli", "--build-arg", "UNDECLARED=u", "--build-arg", "GLOBAL=g2"), """\
+ARG GLOBAL=g1
+ARG BASE_TAG=latest
+FROM local/busybox:${BASE_TAG}
+ARG GLOBAL
+ARG LOCAL=${GLOBAL}-local
+ARG FROMCLI
+ARG TARGETPLATFORM
+ARG TARGETARCH
+ENV E1=$LOCAL E2=${FROMCLI:-nocli} PLATFORM=$TARGETPLATFORM ARCH=$TARGETARCH
+ARG E1=argvalue
+ENV E3=$E1
+RUN echo "$GLOBAL $LOCAL $FROMCLI $E1 $UNDECLARED $BASE_TAG" > /args
+RUN ["/bin/sh", "-c", "echo exec form $E1 > /exec"]
+SHELL ["/bin/sh", "-xc"]
+RUN echo with-x > /shell 2>/dev/null
+WORKDIR /w/$E1
+COPY ${SRC_FILE:-a.txt} ./
+COPY ["sp ace.txt", "/quoted dest/"]
+COPY --chown=:nogroup a.txt /group-only
+COPY --chown=65534:root a.txt /uid-groupname
+COPY --chown=nobody: a.txt /user-colon
+COPY unicodé.txt emptydir /uni/
+COPY emptydir /emptydir
+COPY hard1 hard2 sub /hard/
+COPY long /long/
+USER 4242
+WORKDIR /as-4242
+VOLUME /vol/$E2
+STOPSIGNAL ${SIG:-SIGQUIT}
+LABEL "${LABEL_KEY:-k}"=v$E2
 """),
     "dockerignore": ({
         "app.py": "app\n", "debug.log": "d\n", "important.log": "i\n", "build/out.o": "o\n", "build/keep/k": "k\n",
