@@ -1,9 +1,12 @@
 """What a build says as it goes: BuildKit's plain progress for the command line
-(`#N [stage i/n] INSTR`, the step's output as `#N 0.123 line`, `#N CACHED`, `#N DONE 0.3s`)
-and the classic builder's stream for the Engine API (`Step i/n : INSTR`, ` ---> id`), which
+(`#N [stage i/n] INSTR`, the step's output as `#N 0.123 line`, `#N CACHED`, `#N DONE 0.3s`),
+its tty view on a terminal (a line per step redrawn in place, the running steps' last
+output lines under them), and the classic builder's stream for the Engine API (`Step i/n : INSTR`, ` ---> id`), which
 `docker build` without BuildKit and docker-py read."""
 from __future__ import annotations
 
+import shutil
+import threading
 import time
 from typing import Callable
 
@@ -117,3 +120,85 @@ class Classic(Progress):
         self.emit(f"Successfully built {image_id[7:19]}\n")
         for t in tags:
             self.emit(f"Successfully tagged {t}\n")
+
+
+class Tty(Progress):
+    """BuildKit's --progress=tty: the steps as lines redrawn in place (ANSI), each running
+    one with its last output lines; what is left at the end is the finished list."""
+
+    TAIL = 6
+
+    def __init__(self, write: Callable[[str], None], width: Callable[[], int] = lambda: shutil.get_terminal_size().columns):
+        self.write, self.width = write, width
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.steps: list[dict] = []
+        self.drawn = 0
+        self.last = 0.0
+        self.notes: list[str] = []
+        self.finished = False
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        w = max(20, self.width())
+        done = sum(1 for s in self.steps if s["state"] != "running")
+        lines = [f"[+] Building {now - self.t0:.1f}s ({done}/{len(self.steps)})"
+                 + (" FINISHED" if self.finished else "")]
+        for s in self.steps:
+            t = (s["end"] or now) - s["start"]
+            tail = {"cached": "CACHED", "error": "ERROR"}.get(s["state"], f"{t:.1f}s")
+            lines.append(f" => {s['label']}"[:w - len(tail) - 1].ljust(w - len(tail) - 1) + " " + tail)
+            if s["state"] in ("running", "error"):
+                lines += [f" => => # {ln}"[:w] for ln in s["out"][-self.TAIL:]]
+        out = (f"\x1b[{self.drawn}F" if self.drawn else "") + "\x1b[J" + "".join(n + "\n" for n in self.notes)
+        self.notes = []
+        self.write(out + "\n".join(lines) + "\n")
+        self.drawn = len(lines)
+
+    def vertex(self, label: str) -> int:
+        with self.lock:
+            self.steps.append({"label": label, "state": "running", "start": time.monotonic(), "end": None, "out": [],
+                               "partial": b""})
+            self._draw()
+            return len(self.steps)
+
+    def output(self, n: int, data: bytes) -> None:
+        with self.lock:
+            s = self.steps[n - 1]
+            *lines, s["partial"] = (s["partial"] + data).split(b"\n")
+            s["out"] = (s["out"] + [ln.decode("utf-8", "replace").replace("\r", "") for ln in lines])[-self.TAIL:]
+            self._draw()
+
+    def _end(self, n: int, state: str) -> None:
+        with self.lock:
+            s = self.steps[n - 1]
+            s["state"], s["end"] = state, time.monotonic()
+            if s["partial"]:
+                s["out"] = (s["out"] + [s["partial"].decode("utf-8", "replace")])[-self.TAIL:]
+                s["partial"] = b""
+            self._draw(force=True)
+
+    def cached(self, n: int) -> None:
+        self._end(n, "cached")
+
+    def done(self, n: int) -> None:
+        self._end(n, "done")
+
+    def error(self, n: int, message: str) -> None:
+        self.steps[n - 1]["out"].append(f"ERROR: {message}")
+        self._end(n, "error")
+
+    def note(self, text: str) -> None:
+        with self.lock:
+            self.notes.append(text.rstrip("\n"))
+            self._draw(force=True)
+
+    def result(self, image_id: str, tags: list[str]) -> None:
+        n = self.vertex("exporting to image")
+        for t in [f"writing image {image_id}"] + [f"naming to {t}" for t in tags]:
+            self.output(n, (t + "\n").encode())
+        self.finished = True
+        self.done(n)

@@ -476,3 +476,16 @@ def test_cache_outlives_rmi_and_image_prune(session_root, engine, ctx):
     assert r.returncode == 0, r.stderr
     assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["CACHED", "CACHED"]
     assert run_in(session_root, tag, "cat", "/g") == (ctx / "f").read_text()
+
+
+def test_tty_progress_shows_the_running_step_live(session_root, engine, ctx):
+    from conftest import DUNNAGE, Tmux, wait_for
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN for i in 1 2 3 4 5 6 7 8 9 10; do echo tick-$i; sleep 0.3; done\n"
+                              "RUN echo second\n"})
+    with Tmux(f"{DUNNAGE} --root {session_root} build --no-cache {ctx}; sleep 30", w=100, h=30) as t:
+        wait_for(lambda: " => => # tick-3" in t.screen(), timeout=60)
+        live = t.screen()
+        assert " => [2/3] RUN for i in" in live and "[+] Building" in live
+        final = wait_for(lambda: "FINISHED" in t.screen() and t.screen(), timeout=60)
+        assert " => [3/3] RUN echo second" in final and " => exporting to image" in final
+        assert " => => # tick-" not in final  # a finished step's output is folded away

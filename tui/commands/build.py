@@ -59,7 +59,7 @@ def _secrets(items) -> dict[str, str]:
 def cmd_build(e: Engine, a) -> int:
     from dunnage.builder import build as B
     from dunnage.builder import request
-    from dunnage.builder.progress import Plain, Progress
+    from dunnage.builder.progress import Plain, Progress, Tty
     if a.network not in (None, "default", "bridge", "none", "host"):
         raise InvalidParameter(f"network mode \"{a.network}\" not supported by buildkit")
     B.normalize_tags(a.tag or [])  # a bad -t is the flag's fault (125), before anything runs
@@ -67,7 +67,9 @@ def cmd_build(e: Engine, a) -> int:
                      target=a.target, no_cache=a.no_cache, pull=a.pull, labels=_pairs(a.label, "--label"),
                      network=a.network, epoch=_epoch(a))
     opts.secrets = _secrets(a.secret)
-    progress = Progress() if a.quiet else Plain(lambda s: (sys.stderr.write(s), sys.stderr.flush()))
+    write = lambda s: (sys.stderr.write(s), sys.stderr.flush())  # noqa: E731 - BuildKit's progress is on stderr
+    tty = a.progress == "tty" or (a.progress == "auto" and sys.stderr.isatty())
+    progress = Progress() if a.quiet else Tty(write) if tty else Plain(write)
     tmp = None
     try:
         with exit_code_of(1):
