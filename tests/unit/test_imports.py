@@ -149,3 +149,16 @@ def test_no_import_cycles():
 
 def test_no_import_cycles_in_the_engine_api():
     assert [c for c in cycles(graph()) if c[0].startswith("dunnage.api")] == []
+
+
+def test_the_command_lines_parser_loads_no_front_but_itself():
+    """Every command without the fork server builds the parser: the verbs' modules must not pull
+    in compose's YAML, the builder, the API service or the dashboard until a verb of theirs runs."""
+    import subprocess
+    import sys
+    code = ("import sys, dunnage.tui.cli as c; c.build_parser(); "
+            "print(' '.join(m for m in sys.modules if m.split('.')[0] in ('yaml', 'textual', 'rich') "
+            "or m.startswith(('dunnage.compose', 'dunnage.builder', 'dunnage.api', 'dunnage.tui.app'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []
