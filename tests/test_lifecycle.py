@@ -299,3 +299,16 @@ def test_always_containers_come_back_when_their_shim_died(run_cli, engine, image
     assert back.shim_alive()
     assert "phoenix" in run_cli("ps", "--format", "{{.Names}}").stdout.decode().split()
     assert engine.container(plain.id).state["Error"] == "the container's shim died"
+
+
+@pytest.mark.timeout(120)
+def test_rm_force_of_an_autoremoved_container_races_its_shim_cleanly(run_cli, engine, image):
+    """rm -f kills a --rm container whose shim then removes it too: whichever is first, rm
+    succeeds with the id and no traceback (it read the vanished record before)."""
+    for _ in range(4):
+        r = run_cli("run", "-d", "--rm", image, "sleep", "100")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.decode().strip()
+        r = run_cli("rm", "-f", cid)
+        assert r.returncode == 0 and r.stdout.decode().strip() == cid and r.stderr == b"", r.stderr
+        assert wait_for(lambda: run_cli("inspect", cid).returncode == 1)

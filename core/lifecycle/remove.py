@@ -35,8 +35,13 @@ def remove(e, ref: str, force: bool = False, volumes: bool = False) -> Container
             wait(e, c.id, 30)
         except TimeoutError:
             raise System(f"could not kill container {c.id}", 1) from None
+        except FileNotFoundError:
+            return c  # a --rm container's shim removed it meanwhile: gone, as asked
     # a shim may still be tearing down: let it finish
     c.wait_shim(10)
-    c.reload()
+    try:
+        c.reload()
+    except FileNotFoundError:
+        return c  # its shim (--rm) removed it meanwhile
     discard(e.store, e.images, c, volumes)
     return c
