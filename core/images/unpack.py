@@ -546,8 +546,11 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool,
             dirs.pop(name, None)
             pfd = tree.dir(parent, m.name, True)
             if m.issym():
-                tree.clear(pfd, parent, base)
-                os.symlink(m.linkname, base, dir_fd=pfd)
+                try:  # a name seldom taken: made first, cleared only if it was
+                    os.symlink(m.linkname, base, dir_fd=pfd)
+                except FileExistsError:
+                    tree.clear(pfd, parent, base)
+                    os.symlink(m.linkname, base, dir_fd=pfd)
                 if image:
                     _attrs_at(m, pfd, base, True, mk)
             elif m.islnk():
@@ -555,13 +558,18 @@ def _extract(tf: tarfile.TarFile, src: _Prefetch, root_fd: int, image: bool,
                 tparent, tbase = posixpath.split(target)
                 if not tbase:
                     raise LayerError(f"unsafe entry in layer: hard link {m.name!r} points to the layer's root")
-                if (tparent, tbase) != (parent, base):
-                    tree.clear(pfd, parent, base)
                 tfd = tree.dir(tparent, m.name, False)  # PFD, just used, stays open
                 # not followed if a symlink: the link is to the symlink itself.  A hard
                 # link shares its target's inode: its own header's mode and owner must
                 # not overwrite the target's (as GNU tar)
-                os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+                try:
+                    os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+                except FileExistsError:
+                    if (tparent, tbase) == (parent, base):
+                        raise
+                    tree.clear(pfd, parent, base)
+                    tfd = tree.dir(tparent, m.name, False)  # (what the clear removed may have held it)
+                    os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
             elif m.ischr() or m.isblk() or m.isfifo():
                 if not image:
                     raise LayerError(f"unsafe entry in archive: {m.name!r} is a special file")
