@@ -200,3 +200,21 @@ async def test_the_command_line_runs_commands_and_recalls_them(engine, image):
         await pilot.press("a", "colon", "b")
         assert app.query_one("#filter").value == "a:b" and len(app.screen_stack) == 1
         await pilot.press("escape", "q")
+
+
+async def test_v_puts_the_detail_pane_beside_the_list_and_back(engine, image):
+    c = engine.run(image, ["sleep", "300"], name="beside", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        table, detail = app.query_one("#containers"), app.query_one("#detail")
+        assert detail.region.y > table.region.y  # under it
+        await pilot.press("v")
+        await pilot.pause(0.2)
+        assert detail.region.x > table.region.x and detail.region.y <= table.region.y + 1  # beside it
+        cpu, mem = app.query_one("#cpu-chart"), app.query_one("#mem-chart")
+        assert mem.region.y > cpu.region.y  # its charts one above the other
+        await pilot.press("v")
+        await pilot.pause(0.2)
+        assert detail.region.y > table.region.y
+        await pilot.press("q")

@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingsMap
 from textual.command import Hit, Hits, Provider
 from textual.markup import escape
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.screen import ModalScreen
 from rich.text import Text
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static, Tree
@@ -123,6 +123,7 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "command_palette": "command palette",
         "detail_tab(1)": "the detail pane's next tab: stats, logs, env, top, config",
         "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers",
+        "layout": "the detail pane under the list / beside it",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
         "mouse": "mouse to the terminal (select, copy) / back",
         "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)"}
@@ -242,6 +243,7 @@ class DunnageApp(App):
         Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
         Binding("colon", "command_line", "command", show=False, id="command_line", priority=True),
+        Binding("v", "layout", "layout", show=False, id="layout"),
         Binding("b", "bulk", "bulk", show=False, id="bulk"),
         Binding("m", "mouse", "mouse", show=False, id="mouse"),
         Binding("H", "hide_stopped", "hide stopped", show=False, id="hide_stopped"),
@@ -251,7 +253,7 @@ class DunnageApp(App):
 
     # the container table's keys do nothing over another screen (images, a page, logs)
     MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort", "detail_tab",
-                 "hide_stopped",
+                 "hide_stopped", "layout",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
     # ... but these act on the container of its page, and the views open from any screen
@@ -299,16 +301,17 @@ class DunnageApp(App):
         with Vertical(id="main"):
             yield Input(placeholder="filter: text, or running / exited / paused … (enter applies, escape clears)",
                         id="filter")
-            yield LiveTable(id="containers", cursor_type="row", zebra_stripes=True)
-            # the selected container, live, in tabs named in the pane's top border ([ and ] switch)
-            with ContentSwitcher(id="detail", initial="d-stats"):
-                with Horizontal(id="d-stats"):
-                    yield Chart("CPU %", id="cpu-chart", classes="chart")
-                    yield Chart("MEM", id="mem-chart", classes="chart")
-                yield LogView(id="d-logs")
-                yield DataTable(id="d-env", cursor_type="row", zebra_stripes=True)
-                yield DataTable(id="d-top", cursor_type="row", zebra_stripes=True)
-                yield Tree("config", id="d-config")
+            with Container(id="body"):
+                yield LiveTable(id="containers", cursor_type="row", zebra_stripes=True)
+                # the selected container, live, in tabs named in the pane's top border ([ and ] switch)
+                with ContentSwitcher(id="detail", initial="d-stats"):
+                    with Horizontal(id="d-stats"):
+                        yield Chart("CPU %", id="cpu-chart", classes="chart")
+                        yield Chart("MEM", id="mem-chart", classes="chart")
+                    yield LogView(id="d-logs")
+                    yield DataTable(id="d-env", cursor_type="row", zebra_stripes=True)
+                    yield DataTable(id="d-top", cursor_type="row", zebra_stripes=True)
+                    yield Tree("config", id="d-config")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -664,6 +667,11 @@ class DunnageApp(App):
             self.exit()
         else:
             self.notify(f"unknown command :{line.lstrip(':')} (one of: {self.COMMANDS_HELP})", severity="error")
+
+    def action_layout(self) -> None:
+        """The detail pane under the list, or beside it (a wide terminal's way, lazydocker's)."""
+        body = self.query_one("#body")
+        body.set_class(not body.has_class("beside"), "beside")
 
     def action_bulk(self) -> None:
         from .views import BulkScreen
