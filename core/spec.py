@@ -533,6 +533,11 @@ def _validate(spec: ContainerSpec) -> None:
         raise InvalidParameter(f"invalid hostname format: {cfg.hostname!r}"[:200])
     if cfg.healthcheck and cfg.healthcheck.retries is not None and cfg.healthcheck.retries < 0:
         raise InvalidParameter("--health-retries cannot be negative")
+    test = cfg.healthcheck.test if cfg.healthcheck else None
+    if test is not None and (not isinstance(test, list) or not all(isinstance(x, str) for x in test)):
+        bad = next((x for x in test if not isinstance(x, str)), test) if isinstance(test, list) else test
+        raise InvalidParameter(f"json: cannot unmarshal {type(bad).__name__} into Go struct field "
+                               "HealthConfig.Healthcheck.Test of type string")
     for k in cfg.labels:
         if not k:
             raise InvalidParameter('invalid label: "="')

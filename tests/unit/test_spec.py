@@ -231,6 +231,7 @@ def test_validate_refuses_with_dockers_message(flags, msg):
     ({"Hostname": "-x"}, {}, "invalid hostname format"),
     ({"Env": ["=x"]}, {}, "invalid environment variable"),
     ({"StopSignal": "SIGNOPE"}, {}, "invalid signal: SIGNOPE"),
+    ({"Healthcheck": {"Test": ["CMD", False]}}, {}, "cannot unmarshal bool into Go struct field"),
 ])
 def test_an_api_body_is_refused_as_the_flags_are(config, host, msg):
     """The API's values go through the same checks, with the same messages."""
