@@ -17,12 +17,11 @@ import os
 import re
 import shutil
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from dunnage.core.errors import DunnageError, InvalidParameter, NotFound, System
+from dunnage.core.errors import DunnageError, InvalidParameter, System
 from dunnage.core.images.oci import parse_platform
 from dunnage.core.images.reference import ImageError, parse_ref
 

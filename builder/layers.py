@@ -20,8 +20,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
-import stat
 import tarfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -180,19 +178,3 @@ def add_layer(engine, config: dict, tar: Path, keep: Callable[[], Iterable[str]]
         car.add(tar)
     finally:
         car.remove(lambda: set(keep()) | set(chains(config)))
-
-
-def make_dirs(tw: TarWriter, parents: list[tuple[str, Optional[os.stat_result]]], epoch_now: int) -> None:
-    """Directory entries for PARENTS: (name in the tar, the lower's stat or None to make one)."""
-    for name, st in parents:
-        ti = tarfile.TarInfo(name)
-        ti.type = tarfile.DIRTYPE
-        if st is not None:
-            ti.mode, ti.uid, ti.gid, ti.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
-        else:
-            ti.mode, ti.mtime = 0o755, epoch_now
-        tw.add_info(ti)
-
-
-def rmtree(p: Path) -> None:
-    shutil.rmtree(p, ignore_errors=True)

@@ -6,7 +6,7 @@ import os
 import sys
 
 from dunnage.core import Engine
-from dunnage.core.errors import DunnageError, InvalidParameter, exit_code_of
+from dunnage.core.errors import InvalidParameter, exit_code_of
 from dunnage.tui.commands.output import err
 from dunnage.tui.rows import human_size
 
