@@ -709,9 +709,10 @@ def outside6(outside):
     sh("ip", "addr", "add", f"{OUT_GW6}/64", "dev", OUT_HOST_IF, "nodad")
     try:
         sh("ip", "-n", OUT_NS, "addr", "add", f"{OUT_IP6}/64", "dev", "out0", "nodad")
-        sh("ip", "-n", OUT_NS, "-6", "route", "add", "default", "via", OUT_GW6)
+        sh("ip", "-n", OUT_NS, "-6", "route", "replace", "default", "via", OUT_GW6)
         yield outside
     finally:
+        sh("ip", "-n", OUT_NS, "-6", "route", "del", "default", "via", OUT_GW6, check=False)
         sh("ip", "-n", OUT_NS, "addr", "del", f"{OUT_IP6}/64", "dev", "out0", check=False)
         sh("ip", "addr", "del", f"{OUT_GW6}/64", "dev", OUT_HOST_IF, check=False)
 
@@ -738,3 +739,30 @@ def test_ipv6_goes_out_masqueraded_and_not_from_an_internal_network(session_root
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_port_on_a_dual_stack_network_is_published_on_both_families(session_root, engine, image, networks,
+                                                                       outside6):
+    networks("six-pub", ipv6=True)
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    c = run(engine, image, WEB, name="six-web", network="six-pub", publish=[f"{port}:80"])
+    p = cli(session_root, "port", "six-web")
+    assert p.stdout.decode().split("\n")[:2] == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"], p.stdout
+    assert b"hello-from" in wait_for(lambda: _try_get(f"http://127.0.0.1:{port}/"), timeout=10)
+    # from the outside host, to the host's IPv6 address
+    client = in_outside(f"""
+        import socket
+        s = socket.create_connection(("{OUT_GW6}", {port}), timeout=5)
+        s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        print(data.decode().splitlines()[-1], flush=True)
+    """)
+    out, err = client.communicate(timeout=30)
+    assert out.strip().startswith("hello-from"), err
+    engine.remove(c.id, force=True)
+    p = cli(session_root, "run", "--rm", "-p", f"[::]:{port}:80", image, "true")  # the default bridge: IPv4 only
+    assert p.returncode == 125 and b"dual-stack" in p.stderr, p.stderr

@@ -169,7 +169,11 @@ class Networks:
             try:
                 ensure_bridge(rec["Bridge"], str(gw), net.prefixlen,
                               *((str(gw6), net6.prefixlen) if ipv6 else ()))
-                self.firewall().add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6"))
+                fw = self.firewall()
+                if fw.add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6")):
+                    for other in self.list():
+                        if other.get("Subnet6"):
+                            fw.add_network(other["Bridge"], other["Subnet"], other["Internal"], other["Subnet6"])
                 self._save(rec)
             except BaseException as e:
                 delete_link(rec["Bridge"])
@@ -262,7 +266,7 @@ class Networks:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net})", status=500)
             host_if = f"dv{cid[:10]}{index}"
             mac = mac_for(addr)
-            mappings = [dict(m, IP=addr) for m in ports or []]
+            mappings = [dict(m, IP=addr) for m in ports or [] if ":" not in m["HostIp"]]
             ep = {"Container": cid, "Name": cname, "Aliases": list(aliases), "IPAddress": addr,
                   "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
             addresses = [(addr, net.prefixlen)]
@@ -286,7 +290,11 @@ class Networks:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net6})", status=500)
                 ep.update(GlobalIPv6Address=addr6, GlobalIPv6PrefixLen=net6.prefixlen)
                 addresses.append((addr6, net6.prefixlen))
+                mappings += [dict(m, IP=addr6) for m in ports or [] if ":" in m["HostIp"]]
                 gateways += [r["Gateway6"]] if gateways else []
+            elif any(":" in m["HostIp"] for m in ports or []):
+                raise NetworkError("publishing on an IPv6 host address needs a dual-stack network "
+                                   "(network create --ipv6)", status=400)
             try:
                 veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addresses, gateways, mac)
             except Exception as e:  # noqa: BLE001

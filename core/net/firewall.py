@@ -87,17 +87,36 @@ table ip {t} {{
 }}
 """
 
-# the same for IPv6, made with the first dual-stack network: isolation, --internal and
-# masquerade as in IPv4 (published ports stay IPv4's)
+# the same for IPv6, made with the first dual-stack network: isolation, --internal,
+# masquerade and published ports as in IPv4 (but none on [::1]: IPv6 has no route_localnet)
 RULESET6 = """
 table ip6 {t} {{
   set bridges {{ type ifname; }}
   set internal {{ type ifname; }}
   set same {{ type ifname . ifname; }}
   set masq {{ type ipv6_addr; flags interval; }}
+  map tcp_any {{ type inet_service : ipv6_addr . inet_service; }}
+  map udp_any {{ type inet_service : ipv6_addr . inet_service; }}
+  map tcp_ip {{ type ipv6_addr . inet_service : ipv6_addr . inet_service; }}
+  map udp_ip {{ type ipv6_addr . inet_service : ipv6_addr . inet_service; }}
+  chain ports {{
+    meta l4proto tcp dnat ip6 to ip6 daddr . tcp dport map @tcp_ip
+    meta l4proto udp dnat ip6 to ip6 daddr . udp dport map @udp_ip
+    meta l4proto tcp dnat ip6 to tcp dport map @tcp_any
+    meta l4proto udp dnat ip6 to udp dport map @udp_any
+  }}
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump ports
+  }}
+  chain output {{
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump ports
+  }}
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     ip6 saddr @masq oifname != @bridges masquerade
+    ct status dnat iifname @bridges oifname @bridges masquerade
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
@@ -107,6 +126,7 @@ table ip6 {t} {{
     oifname @internal drop
     iifname @bridges accept
     oifname @bridges ct state established,related accept
+    oifname @bridges ct status dnat accept
     oifname @bridges drop
   }}
 }}
@@ -212,13 +232,30 @@ class Firewall:
         items.append(("internal", f'"{bridge}"') if internal else ("masq", subnet))
         return items
 
-    def add_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> None:
+    def ensure6(self) -> bool:
+        """Make the ip6 table unless it is there; True if it was made (an ip6 table of the
+        first dual-stack dunnage, without the port maps, is made again: its elements then
+        need adding again)."""
+        try:
+            have = nft(f"list table ip6 {self.table}")
+        except FirewallError:
+            have = None
+        if have is not None and "map tcp_any " in have:
+            return False
+        if have is not None:
+            nft(f"delete table ip6 {self.table}")
+        nft(RULESET6.format(t=self.table))
+        return have is not None
+
+    def add_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> bool:
+        """True if the ip6 table was made again (ensure6)."""
         self.ensure()
         self._elements("add", self._network_items(bridge, subnet, internal))
+        remade = False
         if subnet6:
-            if not self.exists6():
-                nft(RULESET6.format(t=self.table))
+            remade = self.ensure6()
             self._elements("add", self._network_items(bridge, subnet6, internal), "ip6")
+        return remade
 
     def remove_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> None:
         if self.exists():
@@ -229,18 +266,26 @@ class Firewall:
     @staticmethod
     def _port_item(proto: str, host_ip: str, host_port: int, ip: str, port: int, with_value: bool) -> tuple[str, str]:
         value = f" : {ip} . {port}" if with_value else ""
-        if host_ip in ("", "0.0.0.0"):
+        if host_ip in ("", "0.0.0.0", "::"):
             return f"{proto}_any", f"{host_port}{value}"
         return f"{proto}_ip", f"{host_ip} . {host_port}{value}"
 
     def add_ports(self, mappings: list[dict]) -> None:
-        """MAPPINGS: {"Proto", "HostIp", "HostPort", "IP", "Port"} each."""
-        if mappings:
-            self.ensure()
+        """MAPPINGS: {"Proto", "HostIp", "HostPort", "IP", "Port"} each (IPv6 ones: the ip6 table's)."""
+        for family, ms in self._by_family(mappings):
+            if family == "ip":
+                self.ensure()
             self._elements("add", [self._port_item(m["Proto"], m["HostIp"], m["HostPort"], m["IP"], m["Port"], True)
-                                   for m in mappings])
+                                   for m in ms], family)
 
     def remove_ports(self, mappings: list[dict]) -> None:
-        if mappings and self.exists():
-            self._elements("delete", [self._port_item(m["Proto"], m["HostIp"], m["HostPort"], m["IP"], m["Port"], False)
-                                      for m in mappings])
+        for family, ms in self._by_family(mappings):
+            if self.exists() if family == "ip" else self.exists6():
+                self._elements("delete", [self._port_item(m["Proto"], m["HostIp"], m["HostPort"], m["IP"], m["Port"],
+                                                          False) for m in ms], family)
+
+    @staticmethod
+    def _by_family(mappings: list[dict]) -> list[tuple[str, list[dict]]]:
+        four = [m for m in mappings if ":" not in m["IP"]]
+        six = [m for m in mappings if ":" in m["IP"]]
+        return [f for f in (("ip", four), ("ip6", six)) if f[1]]

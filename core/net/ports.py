@@ -47,8 +47,9 @@ def parse_publish(spec: str) -> list[dict]:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             raise PortError(f'invalid IP address "{ip}" in "{spec}"') from None
-        if addr.version != 4:
-            raise PortError(f'IPv6 publishing is not supported: "{spec}"')
+        if addr.is_loopback and addr.version == 6:  # (no route_localnet in IPv6: that takes a proxy)
+            raise PortError(f'publishing on [::1] is not supported (it needs a proxy): "{spec}"')
+        ip = str(addr)
     proto = m.group("proto") or "tcp"
     cports = _range(m.group("cont"), "container", spec)
     hosts = _range(m.group("host"), "host", spec) if m.group("host") else [0] * len(cports)
@@ -98,8 +99,12 @@ class Reservation:
             candidates = list(range(b["HostRange"][0], b["HostRange"][1] + 1))
         last = None
         for port in candidates:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if b["Proto"] == "tcp" else socket.SOCK_DGRAM)
+            six = ":" in b["HostIp"]
+            s = socket.socket(socket.AF_INET6 if six else socket.AF_INET,
+                              socket.SOCK_STREAM if b["Proto"] == "tcp" else socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if six:  # [::]:P beside 0.0.0.0:P, as docker's two bindings
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
                 s.bind((b["HostIp"], port))
                 if b["Proto"] == "tcp":
@@ -110,7 +115,8 @@ class Reservation:
                 continue
             self.socks.append(s)
             return s.getsockname()[1]
-        where = f"{b['HostIp']}:{b['HostPort'] or '-'.join(map(str, b.get('HostRange') or []))}"
+        host = f"[{b['HostIp']}]" if ":" in b["HostIp"] else b["HostIp"]
+        where = f"{host}:{b['HostPort'] or '-'.join(map(str, b.get('HostRange') or []))}"
         reason = "port is already allocated" if getattr(last, "errno", 0) == 98 else str(last)
         raise PortError(f"Bind for {where} failed: {reason}", status=409 if reason == "port is already allocated" else 500)
 

@@ -151,6 +151,8 @@ class Sandbox:
             if not wanted:
                 bindings = []
             ports = self.reservation.reserve(bindings)
+            if wanted and wanted[0][0].get("Subnet6"):  # docker's two bindings for a port on every address
+                ports += self.reservation.reserve([dict(p, HostIp="::") for p in ports if p["HostIp"] == "0.0.0.0"])
             from .netlink import new_netns
             self.netns_fd = new_netns()
             settings = {}

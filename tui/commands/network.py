@@ -49,10 +49,10 @@ def cmd_port(e: Engine, a) -> int:
         if not ports:
             raise NotFound(f"No public port '{want}' published for {a.container}", 1)
         for _, ip, hp in ports:
-            print(f"{ip}:{hp}")
+            print(f"[{ip}]:{hp}" if ":" in ip else f"{ip}:{hp}")
         return 0
     for k, ip, hp in ports:
-        print(f"{k} -> {ip}:{hp}")
+        print(f"{k} -> [{ip}]:{hp}" if ":" in ip else f"{k} -> {ip}:{hp}")
     return 0
 
 
