@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import uuid
@@ -133,10 +132,10 @@ class Builders:
             if peer is not None:
                 peer.close()
 
-    def build(self, who: str, ctx: Path, *flags: str) -> Path:
-        """Builds CTX with WHO, saves the image; the archive's path."""
-        tag = f"peers-{who}-{uuid.uuid4().hex[:8]}"
-        out = self.work / f"{tag}.tar"
+    def build(self, who: str, ctx: Path, *flags: str, tag: str = "") -> Path:
+        """Builds CTX with WHO (as TAG), saves the image; the archive's path."""
+        tag = tag or f"peers-{who}-{uuid.uuid4().hex[:8]}"
+        out = self.work / f"{who}-{uuid.uuid4().hex[:8]}.tar"
         common = ["--network", "none", "-t", tag, *flags, str(ctx)]
         if who == "dunnage":
             self.tags.append(tag)
@@ -521,3 +520,34 @@ CMD ["arg1", "arg2"]
     assert lines[0] == "hello 65534:65534 /srv arg1 arg2" and lines[-1] == "built"
     assert [(f[0], f[2], f[3], f[-1]) for f in map(str.split, lines[1:-1])] == [
         ("-rw-r--r--", "12", "34", "a"), ("lrwxrwxrwx", "12", "34", "a"), ("drwxr-x---", "12", "34", "sub")]
+
+
+def test_onbuild_triggers_as_the_peers(builders, tmp_path):
+    """ONBUILD: the parent keeps the triggers in its config; a child FROM it runs them
+    first, with the child's context, and does not pass them on."""
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    parent.mkdir()
+    child.mkdir()
+    write(parent, {"Dockerfile": """\
+FROM local/busybox:latest
+ONBUILD ARG FLAVOUR=plain
+ONBUILD ENV FROM_TRIGGER=$FLAVOUR
+ONBUILD COPY conf/ /etc/app/
+ONBUILD RUN cat /etc/app/* > /triggered && echo "$FROM_TRIGGER" >> /triggered
+ONBUILD WORKDIR /srv
+"""})
+    write(child, {"conf/a.conf": "a=1\n", "conf/b.conf": ("b=2\n", 0o600), "Dockerfile": """\
+FROM peers-onbuild-parent:1
+RUN pwd > /where
+"""})
+    tag = "peers-onbuild-parent:1"
+    views = {}
+    for who in ("dunnage", "buildkit", "podman"):
+        views[who] = {"parent": view(builders.build(who, parent, tag=tag)),
+                      "child": view(builders.build(who, child, "--build-arg", "FLAVOUR=spicy"))}
+    for part in ("parent", "child"):
+        diffs = differences(views["dunnage"][part], {k: v[part] for k, v in views.items() if k != "dunnage"})
+        print(f"{part}: where a peer differs:\n" + shown(diffs))
+        assert not {k: d for k, d in diffs.items() if d[1]["buildkit"] != d[0]}, shown(diffs)
+    assert views["dunnage"]["child"]["config"]["OnBuild"] is None
+    assert views["dunnage"]["parent"]["config"]["OnBuild"][-1] == "WORKDIR /srv"
