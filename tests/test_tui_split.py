@@ -218,3 +218,24 @@ async def test_v_puts_the_detail_pane_beside_the_list_and_back(engine, image):
         await pilot.pause(0.2)
         assert detail.region.y > table.region.y
         await pilot.press("q")
+
+
+def test_a_attaches_to_the_selected_container_and_ctrl_p_ctrl_q_comes_back(engine, image):
+    from conftest import Tmux, dunnage_cmd, wait_for
+    engine.run(image, ["sh"], name="attached", detach=True, network="none", tty=True, interactive=True)
+    with Tmux(dunnage_cmd(engine.store.root), 100, 30) as t:
+        wait_for(lambda: "attached" in t.screen() and "q quit" in t.screen(), timeout=20)
+        t.keys("a")
+        wait_for(lambda: "q quit" not in t.screen(), timeout=20)
+
+        def prompt() -> bool:  # the shell answers once the attach is through
+            t.keys("Enter")
+            return "/ #" in t.screen()
+        wait_for(prompt, timeout=20, interval=0.5)
+        t.keys("echo attached-$((6*7))", "Enter")
+        wait_for(lambda: "attached-42" in t.screen(), timeout=10)
+        t.keys("C-p", "C-q")
+        wait_for(lambda: "q quit" in t.screen(), timeout=20)
+        assert engine.container("attached").running()  # detached, not ended
+        t.keys("q")
+        wait_for(lambda: not t.alive(), timeout=10)

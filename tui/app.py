@@ -124,6 +124,7 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "detail_tab(1)": "the detail pane's next tab: stats, logs, env, top, config",
         "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers",
         "layout": "the detail pane under the list / beside it",
+        "attach": "attach to its main process (ctrl-p ctrl-q detaches)",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
         "mouse": "mouse to the terminal (select, copy) / back",
         "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)"}
@@ -243,6 +244,7 @@ class DunnageApp(App):
         Binding("V", "view('volumes')", "volumes", show=False, id="view_volumes"),
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
         Binding("colon", "command_line", "command", show=False, id="command_line", priority=True),
+        Binding("a", "attach", "attach", show=False, id="attach"),
         Binding("v", "layout", "layout", show=False, id="layout"),
         Binding("b", "bulk", "bulk", show=False, id="bulk"),
         Binding("m", "mouse", "mouse", show=False, id="mouse"),
@@ -253,11 +255,11 @@ class DunnageApp(App):
 
     # the container table's keys do nothing over another screen (images, a page, logs)
     MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort", "detail_tab",
-                 "hide_stopped", "layout",
+                 "hide_stopped", "layout", "attach",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
     # ... but these act on the container of its page, and the views open from any screen
-    PAGE_TOO = {"start", "stop", "kill", "pause", "restart"}
+    PAGE_TOO = {"start", "stop", "kill", "pause", "restart", "attach"}
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         from .page import ContainerScreen
@@ -930,17 +932,29 @@ class DunnageApp(App):
             return
         self.exec_in(cid, ["sh"])
 
+    def action_attach(self) -> None:
+        """docker attach to the selected container, in this terminal (ctrl-p ctrl-q
+        detaches and the dashboard comes back)."""
+        cid = self.page_cid() or self.selected_id()
+        if not cid or self.rows[cid].state != "running":
+            self.notify("select a running container first", severity="warning")
+            return
+        self.run_cli(["attach", cid])
+
     def exec_in(self, cid: str, command: list[str]) -> None:
         """COMMAND inside container CID, in this terminal; the dashboard steps aside and
         comes back when it exits."""
+        self.run_cli(["exec", "-it", cid, *command])
+
+    def run_cli(self, args: list[str]) -> None:
+        """The command line's ARGS in this terminal; the dashboard steps aside meanwhile."""
         import subprocess
         import sys
-        cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(self.engine.store.root),
-               "exec", "-it", cid, *command]
+        cmd = [sys.executable, "-m", "dunnage.tui.cli", "--root", str(self.engine.store.root), *args]
         with self.suspend():
             code = subprocess.call(cmd)
         if code not in (0, 130):
-            self.notify(f"{command[0]} exited with {code}", severity="warning")
+            self.notify(f"{' '.join(args[:1] + args[2:])} exited with {code}", severity="warning")
         self.sample()
 
     def action_remove(self) -> None:
