@@ -46,8 +46,17 @@ def df(req):
         containers.append(doc)
     volumes = [{**_doc(it["volume"]), "UsageData": {"Size": it["size"], "RefCount": it["links"]}}
                for it in du["Local Volumes"]["items"]]
+    cache = [{"ID": it["id"][7:19], "Parent": "", "Type": "regular", "Description": it["description"],
+              "InUse": it["in_use"], "Shared": it["in_use"], "Size": it["size"],
+              "CreatedAt": _iso(it["created"]), "LastUsedAt": _iso(it["created"]), "UsageCount": 1}
+             for it in du["Build Cache"]["items"]]
     return {"LayersSize": du["Images"]["size"], "Images": images, "Containers": containers, "Volumes": volumes,
-            "BuildCache": []}
+            "BuildCache": cache, "BuilderSize": du["Build Cache"]["size"]}
+
+
+def _iso(t: float) -> str:
+    import datetime
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def prune_containers(req):

@@ -37,6 +37,9 @@ def test_docker_cli_classic_build(session_root, engine, sock, tmp_path):
     assert f"Successfully tagged {tag}" in r.stdout
     out = cli(session_root, "run", "--rm", tag)
     assert out.stdout == b"through the API\n"
+    r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "system", "df", "--format", "{{.Type}}={{.TotalCount}}"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert int(dict(ln.split("=") for ln in r.stdout.splitlines())["Build Cache"]) >= 2, r.stdout + r.stderr
     r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "build", "-q", str(ctx)], capture_output=True, text=True,
                        env=env, timeout=180)
     assert r.returncode == 0 and r.stdout.strip().startswith("sha256:"), r.stderr

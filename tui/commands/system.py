@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, System
@@ -36,7 +37,12 @@ def _df_verbose(e: Engine, du: dict) -> dict:
                 "Size": human_size(it["size"]), "Mountpoint": it["volume"]["Mountpoint"], "Scope": "local",
                 "Labels": ",".join(f"{k}={v}" for k, v in it["volume"]["Labels"].items()),
                 "CreatedAt": it["volume"]["CreatedAt"]} for it in du["Local Volumes"]["items"]]
-    return {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}
+    cache = [{"ID": it["id"][7:19], "CacheType": "regular", "Size": human_size(it["size"]),
+              "CreatedSince": human_duration(max(0.0, time.time() - it["created"])) + " ago",
+              "LastUsedSince": human_duration(max(0.0, time.time() - it["created"])) + " ago", "UsageCount": "1",
+              "Shared": "true" if it["in_use"] else "false", "Description": it["description"]}
+             for it in du["Build Cache"]["items"]]
+    return {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache}
 
 
 def _cmd_service(e: Engine, a) -> int:
@@ -79,7 +85,7 @@ def cmd_system(e: Engine, a) -> int:
         print("\nLocal Volumes space usage:\n")
         render(None, v["Volumes"], [("VOLUME NAME", "Name"), ("LINKS", "Links"), ("SIZE", "Size")])
         print(f"\nBuild cache usage: {human_size(du['Build Cache']['size'])}\n")
-        render(None, [], [("CACHE ID", "ID"), ("CACHE TYPE", "CacheType"), ("SIZE", "Size"),
+        render(None, v["BuildCache"], [("CACHE ID", "ID"), ("CACHE TYPE", "CacheType"), ("SIZE", "Size"),
                           ("CREATED", "CreatedSince"), ("LAST USED", "LastUsedSince"), ("USAGE", "UsageCount"),
                           ("SHARED", "Shared")])
         return 0
