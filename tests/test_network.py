@@ -766,3 +766,19 @@ def test_a_port_on_a_dual_stack_network_is_published_on_both_families(session_ro
     engine.remove(c.id, force=True)
     p = cli(session_root, "run", "--rm", "-p", f"[::]:{port}:80", image, "true")  # the default bridge: IPv4 only
     assert p.returncode == 125 and b"dual-stack" in p.stderr, p.stderr
+
+
+def test_a_port_published_on_the_ipv6_loopback_is_relayed_to_the_container(session_root, engine, image):
+    """IPv6 has no route_localnet: the shim relays [::1] (as docker's userland proxy), on any network."""
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+    c = run(engine, image, WEB, name="lo6-web", publish=[f"[::1]:{port}:80"])
+    assert cli(session_root, "port", "lo6-web").stdout.decode().strip() == f"80/tcp -> [::1]:{port}"
+    for _ in range(2):
+        assert b"hello-from" in wait_for(lambda: _try_get(f"http://[::1]:{port}/"), timeout=10)
+    engine.remove(c.id, force=True)
+    with socket.socket(socket.AF_INET6) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (the relayed connections' TIME_WAIT)
+        s.bind(("::1", port))
+        s.listen(1)  # free again: the shim's socket went with it

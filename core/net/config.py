@@ -266,7 +266,8 @@ class Networks:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net})", status=500)
             host_if = f"dv{cid[:10]}{index}"
             mac = mac_for(addr)
-            mappings = [dict(m, IP=addr) for m in ports or [] if ":" not in m["HostIp"]]
+            # (on [::1]: the shim's Proxy, to the IPv4 address)
+            mappings = [dict(m, IP=addr) for m in ports or [] if ":" not in m["HostIp"] or m["HostIp"] == "::1"]
             ep = {"Container": cid, "Name": cname, "Aliases": list(aliases), "IPAddress": addr,
                   "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
             addresses = [(addr, net.prefixlen)]
@@ -290,9 +291,9 @@ class Networks:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net6})", status=500)
                 ep.update(GlobalIPv6Address=addr6, GlobalIPv6PrefixLen=net6.prefixlen)
                 addresses.append((addr6, net6.prefixlen))
-                mappings += [dict(m, IP=addr6) for m in ports or [] if ":" in m["HostIp"]]
+                mappings += [dict(m, IP=addr6) for m in ports or [] if ":" in m["HostIp"] and m["HostIp"] != "::1"]
                 gateways += [r["Gateway6"]] if gateways else []
-            elif any(":" in m["HostIp"] for m in ports or []):
+            elif any(":" in m["HostIp"] and m["HostIp"] != "::1" for m in ports or []):
                 raise NetworkError("publishing on an IPv6 host address needs a dual-stack network "
                                    "(network create --ipv6)", status=400)
             try:

@@ -286,6 +286,8 @@ class Firewall:
 
     @staticmethod
     def _by_family(mappings: list[dict]) -> list[tuple[str, list[dict]]]:
+        """(those on [::1] are relayed by the shim: ports.Proxy)"""
+        mappings = [m for m in mappings if m["HostIp"] != "::1"]
         four = [m for m in mappings if ":" not in m["IP"]]
         six = [m for m in mappings if ":" in m["IP"]]
         return [f for f in (("ip", four), ("ip6", six)) if f[1]]

@@ -9,6 +9,7 @@ container starts, and nothing else can take it while the container runs.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 
@@ -47,10 +48,10 @@ def parse_publish(spec: str) -> list[dict]:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             raise PortError(f'invalid IP address "{ip}" in "{spec}"') from None
-        if addr.is_loopback and addr.version == 6:  # (no route_localnet in IPv6: that takes a proxy)
-            raise PortError(f'publishing on [::1] is not supported (it needs a proxy): "{spec}"')
         ip = str(addr)
     proto = m.group("proto") or "tcp"
+    if ip == "::1" and proto != "tcp":  # (relayed by the shim: Proxy)
+        raise PortError(f'publishing UDP on [::1] is not supported: "{spec}"')
     cports = _range(m.group("cont"), "container", spec)
     hosts = _range(m.group("host"), "host", spec) if m.group("host") else [0] * len(cports)
     if len(hosts) != len(cports):
@@ -124,6 +125,77 @@ class Reservation:
         for s in self.socks:
             s.close()
         self.socks = []
+
+
+class Proxy:
+    """Connections to a host port on [::1], relayed to the container's address by a
+    thread of the shim: IPv6 has no route_localnet, so no DNAT takes traffic from the
+    loopback to a bridge (docker runs its userland proxy for these)."""
+
+    def __init__(self, listener: socket.socket, target: tuple[str, int]):
+        import threading
+        self.listener, self.target = listener, target
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.thread = threading.Thread(target=self._run, name="port-proxy", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.listener, selectors.EVENT_READ)
+        sel.register(self.wake_r, selectors.EVENT_READ)
+        other: dict[socket.socket, socket.socket] = {}
+        try:
+            while True:
+                for key, _ in sel.select():
+                    s = key.fileobj
+                    if s == self.wake_r:
+                        return
+                    if s is self.listener:
+                        try:
+                            client, _ = self.listener.accept()
+                            up = socket.create_connection(self.target, timeout=5)
+                        except OSError:
+                            if "client" in locals():
+                                client.close()
+                            continue
+                        for a, b in ((client, up), (up, client)):
+                            a.setblocking(False)
+                            other[a] = b
+                            sel.register(a, selectors.EVENT_READ)
+                        continue
+                    try:
+                        data = s.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    peer = other.get(s)
+                    try:
+                        if data and peer is not None:
+                            peer.setblocking(True)
+                            peer.sendall(data)
+                            peer.setblocking(False)
+                            continue
+                    except OSError:
+                        pass
+                    for x in (s, peer):  # one end is done (or failed): the pair goes
+                        if x is not None and x in other:
+                            sel.unregister(x)
+                            other.pop(x)
+                            x.close()
+        finally:
+            for x in other:
+                x.close()
+            sel.close()
+
+    def close(self) -> None:
+        os.write(self.wake_w, b"x")
+        self.thread.join(5)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
 
 def docker_ports(bindings: list[dict], exposed: list[str] = ()) -> dict:

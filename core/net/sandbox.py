@@ -44,6 +44,7 @@ class Sandbox:
         self.resolver = None
         self.attached = False
         self.child = None  # begin's, until finish takes its result
+        self.proxies: list = []  # ports.Proxy: those published on [::1]
 
     @classmethod
     def setup(cls, store, c) -> "Sandbox":
@@ -113,6 +114,8 @@ class Sandbox:
         self.netns_fd = fds[0]
         self.attached = out["attached"]
         self.reservation.socks = [socket.socket(fileno=fd) for fd in fds[1:1 + out["ports"]]]
+        from .ports import Proxy
+        self.proxies = [Proxy(self.reservation.socks[i], (ip, port)) for i, ip, port in out["proxied"]]
         if out["embedded"]:
             from .dns import Resolver, host_nameservers
             nets = Networks(self.store)
@@ -173,7 +176,10 @@ class Sandbox:
             if self.attached:
                 nets.release(c.id, links=False)
             raise
+        main_ip = main["IPAddress"]
+        proxied = [(i, main_ip, p["Port"]) for i, p in enumerate(ports) if p["HostIp"] == "::1"]
         return {"attached": self.attached, "ports": len(self.reservation.socks), "embedded": embedded,
+                "proxied": proxied,
                 "settings": {"Networks": settings, "Ports": docker_ports(ports, exposed),
                              "IPAddress": main["IPAddress"], "Gateway": main["Gateway"],
                              "MacAddress": main["MacAddress"]}}, fds
@@ -185,6 +191,9 @@ class Sandbox:
     def close(self) -> None:
         """After the container's end: nothing of its network is left.  The namespace
         (ours alone once the resolver is closed) goes first and takes the veths with it."""
+        for proxy in self.proxies:
+            proxy.close()
+        self.proxies = []
         if self.child is not None:  # begun, never finished: its result is taken and let go
             child, self.child = self.child, None
             try:

@@ -42,12 +42,13 @@ def test_publish_specs_docker_refuses(spec):
         parse_publish(spec)
 
 
-def test_ipv6_host_addresses_and_the_loopback_refused_with_the_reason():
+def test_ipv6_host_addresses_and_udp_on_the_loopback_refused_with_the_reason():
     assert parse_publish("[::]:8080:80") == [{"Proto": "tcp", "HostIp": "::", "HostPort": 8080, "Port": 80}]
+    assert parse_publish("[::1]:8080:80") == [{"Proto": "tcp", "HostIp": "::1", "HostPort": 8080, "Port": 80}]
     assert parse_publish("[2001:DB8::1]::53/udp") == [{"Proto": "udp", "HostIp": "2001:db8::1", "HostPort": 0,
                                                       "Port": 53}]
-    with pytest.raises(PortError, match=r"on \[::1\] is not supported \(it needs a proxy\)"):
-        parse_publish("[::1]:8080:80")
+    with pytest.raises(PortError, match=r"UDP on \[::1\] is not supported"):
+        parse_publish("[::1]:8080:80/udp")
 
 
 def test_expose():
