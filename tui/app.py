@@ -296,6 +296,7 @@ class DunnageApp(App):
         self.hide_stopped = False
         self.command_history: list[str] = []
         self._detail_key: tuple = (None, "")  # (container, tab) the detail pane shows
+        self._detail_title = ""
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -439,7 +440,8 @@ class DunnageApp(App):
         # rows are added, updated and removed in place, then put in order: no
         # rebuild of the table on each round, whatever the sort
         order = [r.id for r in visible]
-        for cid in [k.value for k in t.rows if k.value not in set(order)]:
+        removed = [k.value for k in t.rows if k.value not in set(order)]
+        for cid in removed:
             t.remove_row(cid)
         shown = self._shown
         for cid in list(shown):
@@ -455,7 +457,8 @@ class DunnageApp(App):
                 t.add_row(*[c[k] for k, _ in COLUMNS], key=r.id)
             shown[r.id] = c
         t.set_cells(changes)
-        self._fit_columns(t)
+        if changes or removed:
+            self._fit_columns(t, None if removed else {key for _, key, _ in changes})
         if [row.key.value for row in t.ordered_rows] != order:
             rank = {cid: i for i, cid in enumerate(order)}
             by_name = {cells(r)["name"]: r.id for r in visible}
@@ -473,13 +476,16 @@ class DunnageApp(App):
             self.sub_title = sub
         self.update_detail()
 
-    def _fit_columns(self, t: DataTable) -> None:
+    def _fit_columns(self, t: DataTable, keys: Optional[set] = None) -> None:
         """A column narrows again to its widest value on screen (DataTable only widens:
-        'Up Less than a second' kept STATUS 21 columns wide for the container's life)."""
+        'Up Less than a second' kept STATUS 21 columns wide for the container's life).
+        KEYS: the columns whose cells changed (None: all, a row went)."""
         from rich.cells import cell_len
         from textual.widgets.data_table import ColumnKey
         changed = False
         for key, _ in COLUMNS:
+            if keys is not None and key not in keys:
+                continue
             col = t.columns.get(ColumnKey(key))
             if col is None:
                 continue
@@ -567,8 +573,8 @@ class DunnageApp(App):
         detail = self.query_one("#detail", ContentSwitcher)
         tabs = " ".join(f"[reverse] {t} [/]" if t == self.detail_tab else f" {t} " for t in self.DETAIL_TABS)
         title = f"{escape(r.name) if r else ''} ─ {tabs} ─ \\[ ] switch"
-        if detail.border_title != title:
-            detail.border_title = title
+        if self._detail_title != title:  # (border_title gives back its markup rewritten: not comparable)
+            self._detail_title = detail.border_title = title
         want = f"d-{self.detail_tab}"
         if detail.current != want:
             detail.current = want
