@@ -329,6 +329,22 @@ RUN rm -rf /a/b && mkdir /a/b && touch /a/b/new
 RUN touch /bin && chmod 700 /root && chown 5:5 /tmp && chmod 1777 /tmp
 RUN rm -rf /var && mkdir -m 700 /var
 """),
+    "config_forms": ({"a.txt": "a\n", "b.txt": "b\n"}, (), """\
+FROM local/busybox:latest AS stage
+RUN mkdir -p /out && echo 1 > /out/one.txt && echo 2 > /out/two.txt && echo 3 > /out/three.log
+FROM local/busybox:latest
+ENV MULTI="a b" ESC=\\$NOTVAR PORT=8080
+LABEL "with space"="x=y" spaced="a  b" unicode="é ✓" empty=""
+EXPOSE $PORT 80/UDP 443/tcp
+CMD [not json
+STOPSIGNAL sigkill
+USER root:root
+HEALTHCHECK --interval=30s --timeout=10s CMD ["/bin/check", "--json", "é"]
+COPY --from=stage /out/*.txt /got/
+COPY --from=stage /out/t* /got-t/
+COPY *.txt /top-glob/
+ENTRYPOINT ["/bin/echo", "\\u00e9", "tab\\there"]
+"""),
     "healthcheck_none_and_cmd_kept": ({}, (), """\
 FROM local/busybox:latest AS first
 HEALTHCHECK --interval=1m CMD echo hi
