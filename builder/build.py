@@ -84,6 +84,12 @@ class Builder:
         self.tags = normalize_tags(opts.tags)
         self.tmp: Optional[Path] = None
         self.used_args: set[str] = set()
+        sde = opts.build_args.get("SOURCE_DATE_EPOCH")
+        if opts.epoch is None and sde:  # BuildKit's build arg (how the API and compose pass it)
+            if not sde.isdigit():
+                raise InvalidParameter(f"invalid SOURCE_DATE_EPOCH: {sde}", 1)
+            opts.epoch = int(sde)
+            self.used_args.add("SOURCE_DATE_EPOCH")
         self.states: dict[int, dict] = {}
         self.keys: dict[int, str] = {}
         self.keep: set[str] = set()

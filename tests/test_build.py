@@ -273,6 +273,9 @@ def test_reproducible_with_source_date_epoch(session_root, engine, ctx):
     assert info["Created"].startswith("2023-11-14T22:13:20")
     r = cli(session_root, "run", "--rm", ids[0], "stat", "-c", "%Y", "/now", "/f")
     assert r.stdout.decode().split() == ["1700000000", "1700000000"]
+    r = build(session_root, ctx, "--no-cache", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000")
+    assert r.returncode == 0 and r.stdout.decode().strip() == ids[0]  # BuildKit's build arg says the same
+    assert b"not consumed" not in r.stderr
     r = build(session_root, ctx, "--no-cache", "-q")
     assert r.returncode == 0 and r.stdout.decode().strip() != ids[0]  # without the epoch: today's times
 
