@@ -103,6 +103,15 @@ class Container:
         self.state = read_state(self.dir / "state.msgpack")
         return self
 
+    def refresh(self) -> "Container":
+        """reload() for watching (a stats stream each second): the state read afresh, the
+        config from the listing's shared cache (unpacked again only once its file
+        changed), never to be changed and saved.  FileNotFoundError once it is removed."""
+        d = str(self.dir)
+        self.state = read_state(os.path.join(d, "state.msgpack"))
+        self.config = _shared_config(os.path.join(d, "config.msgpack"))
+        return self
+
     def save_state(self, **changes) -> None:
         """Update state fields under the container's lock (read-modify-write)."""
         with self.store.lock(f"c-{self.id[:16]}"):
@@ -172,23 +181,42 @@ def _shared_config(path: str) -> dict:
     return cfg
 
 
-def all_containers(store: Store, shared: bool = False) -> list[Container]:
-    """Every container. With SHARED, configs come from a cache and are shared between
-    calls: for listing only (ps, the dashboard), never to change and save."""
+def _shared_configs(store: Store) -> list[tuple[str, str, dict]]:
+    """(id, directory, config) of every container, the configs shared (_shared_config)."""
     out = []
     seen = set()
     with os.scandir(store.containers) as it:
         for d in it:
             cfg_path = os.path.join(d.path, "config.msgpack")
             try:
-                cfg = _shared_config(cfg_path) if shared else read_record(cfg_path)
-                seen.add(cfg_path)
-                out.append(Container(store, d.name, cfg, read_state(os.path.join(d.path, "state.msgpack"))))
+                cfg = _shared_config(cfg_path)
             except Exception:  # noqa: BLE001 - a record being made or removed right now
                 continue
+            seen.add(cfg_path)
+            out.append((d.name, d.path, cfg))
+    for gone in [p for p in _SHARED_CONFIGS if p not in seen and p.startswith(str(store.containers))]:
+        del _SHARED_CONFIGS[gone]
+    return out
+
+
+def all_containers(store: Store, shared: bool = False) -> list[Container]:
+    """Every container. With SHARED, configs come from a cache and are shared between
+    calls: for listing only (ps, the dashboard), never to change and save."""
+    out = []
     if shared:
-        for gone in [p for p in _SHARED_CONFIGS if p not in seen and p.startswith(str(store.containers))]:
-            del _SHARED_CONFIGS[gone]
+        for cid, path, cfg in _shared_configs(store):
+            try:
+                out.append(Container(store, cid, cfg, read_state(os.path.join(path, "state.msgpack"))))
+            except Exception:  # noqa: BLE001 - a record being removed right now
+                continue
+    else:
+        with os.scandir(store.containers) as it:
+            for d in it:
+                try:
+                    cfg = read_record(os.path.join(d.path, "config.msgpack"))
+                    out.append(Container(store, d.name, cfg, read_state(os.path.join(d.path, "state.msgpack"))))
+                except Exception:  # noqa: BLE001 - a record being made or removed right now
+                    continue
     out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
     return out
 
@@ -204,14 +232,19 @@ def find(store: Store, ref: str) -> Optional[Container]:
             return load(store, ref)
         except FileNotFoundError:
             return None
-    cs = all_containers(store)
-    for c in cs:
-        if c.name == ref:
-            return c
-    hits = [c for c in cs if c.id.startswith(ref)]
-    if len(hits) == 1:
-        return hits[0]
-    return None
+    # names from the shared configs, then the one found read afresh: a name looked up
+    # read every container's two records (inspect by name of one of a hundred: 10 ms)
+    named = sorted(_shared_configs(store), key=lambda x: x[2].get("Created", ""), reverse=True)
+    hit = next((cid for cid, _, cfg in named if cfg.get("Name") == ref), None)
+    if hit is None:
+        hits = [cid for cid, _, _ in named if cid.startswith(ref)]
+        if len(hits) != 1:
+            return None
+        hit = hits[0]
+    try:
+        return load(store, hit)
+    except FileNotFoundError:
+        return None
 
 
 def create_dirs(c: Container) -> None:
