@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import queue
 import re
 import socket
 import struct
 import threading
 import time
+from typing import Optional
 
 from .errors import ApiError, NotModified, container_of
 from .router import qbool, qfilters, qint, qstr
@@ -16,29 +18,42 @@ from .responses import Hijack, Response, Stream
 ACTIVE = ("running", "paused", "restarting")
 
 
-def _epoch(iso: str) -> int:
+@functools.lru_cache(maxsize=4096)
+def _timestamp(iso: str) -> Optional[float]:
+    """An ISO time of a record as seconds since the epoch (None for none), parsed once:
+    a listing of a hundred containers asks for the same times at each request."""
     from dunnage.core.units import parse_iso
     t = parse_iso(iso or "")
-    return int(t.timestamp()) if t else 0
+    return t.timestamp() if t else None
 
 
-def status_text(c) -> str:
-    """docker ps's STATUS column."""
-    from dunnage.core.units import human_duration, since
+def _epoch(iso: str) -> int:
+    return int(_timestamp(iso) or 0)
+
+
+def _since(iso: str, now: float) -> float:
+    t = _timestamp(iso)
+    return now - t if t is not None else 0.0
+
+
+def status_text(c, now: Optional[float] = None) -> str:
+    """docker ps's STATUS column (NOW: time.time() of the listing)."""
+    from dunnage.core.units import human_duration
+    now = time.time() if now is None else now
     st = c.state
     s = c.status
     if s == "created":
         return "Created"
     if s in ("running", "paused", "restarting"):
-        text = "Up " + human_duration(since(st.get("StartedAt", "")))
+        text = "Up " + human_duration(_since(st.get("StartedAt", ""), now))
         return text + " (Paused)" if s == "paused" else text
     fin = st.get("FinishedAt") or ""
-    ago = human_duration(since(fin)) + " ago" if fin else ""
+    ago = human_duration(_since(fin, now)) + " ago" if fin else ""
     return f"Exited ({int(st.get('ExitCode') or 0)}) {ago}".strip()
 
 
-def summary(e, c) -> dict:
-    """One entry of GET /containers/json."""
+def summary(e, c, now: Optional[float] = None) -> dict:
+    """One entry of GET /containers/json (NOW: time.time() of the listing)."""
     cfg = c.config.get("Config") or {}
     argv = c.config.get("Argv") or []
     ports = []
@@ -52,7 +67,7 @@ def summary(e, c) -> dict:
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.config.get("ImageName") or c.config.get("Image", ""),
             "ImageID": c.config.get("Image", ""), "Command": " ".join(argv),
             "Created": _epoch(c.config.get("Created", "")), "Ports": ports, "Labels": cfg.get("Labels") or {},
-            "State": c.status, "Status": status_text(c),
+            "State": c.status, "Status": status_text(c, now),
             "HostConfig": {"NetworkMode": (c.config.get("HostConfig") or {}).get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": nets}, "Mounts": []}
 
@@ -92,7 +107,8 @@ def list_(req):
     cs.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
     if limit is not None and limit > 0:
         cs = cs[:limit]
-    return [summary(e, c) for c in cs]
+    now = time.time()
+    return [summary(e, c, now) for c in cs]
 
 
 def create(req):
@@ -115,8 +131,7 @@ def create(req):
 
 def inspect(req):
     e = req.engine()
-    container_of(e, req.params["id"])
-    doc = e.inspect(req.params["id"])
+    doc = e.inspect(container_of(e, req.params["id"]).id)  # (found once: by id it is read directly)
     lc = (doc.get("HostConfig") or {}).get("LogConfig") or {}
     if lc.get("Type") == "dunnage-msgpack":
         # dunnage's own log reads back as docker's json-file does (docker logs, attach

@@ -235,9 +235,14 @@ class Handler(BaseHTTPRequestHandler):
         if data is not None:
             self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data or b"")))
+        body = data if data and self.command != "HEAD" else b""
+        if body and self.request_version != "HTTP/0.9":
+            self._headers_buffer.extend((b"\r\n", body))  # one write with the headers: the client wakes once
+            self.flush_headers()
+            return
         self.end_headers()
-        if data and self.command != "HEAD":
-            self.wfile.write(data)
+        if body:
+            self.wfile.write(body)
 
     def _stream(self, s: Stream) -> None:
         self.send_response(s.status)

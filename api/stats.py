@@ -95,7 +95,7 @@ def stats(req):
         try:
             while True:
                 try:
-                    c.reload()
+                    c.refresh()  # (its state; the config, which holds the seccomp profile, unpacked once)
                 except (OSError, EngineError):
                     return  # removed
                 b = e.sample(c)
