@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import lzma
 import os
 import posixpath
 import stat
 import tarfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -200,11 +202,13 @@ def _ids(stack_tree: Tree, chown: str) -> tuple[int, int]:
 
 
 def is_archive(path: str) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(512)
-    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
-        return True
-    return len(head) >= 262 and head[257:262] == b"ustar"
+    """As BuildKit's isArchivePath: the file, decompressed if it is compressed, begins with a
+    tar header (a gzip of anything else is copied as it is)."""
+    try:
+        with tarfile.open(path, mode="r:*") as tf:
+            return tf.next() is not None
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error):
+        return False
 
 
 def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, chown: str = "",
