@@ -180,6 +180,11 @@ def write(ctx: Path, files: dict) -> None:
         if isinstance(content, tuple) and content[0] == "symlink":
             os.symlink(content[1], p)
             continue
+        if isinstance(content, tuple) and content[0] == "gzip":
+            import gzip
+            content = (gzip.compress(content[1], mtime=0), 0o644)
+        if isinstance(content, tuple) and content[0] == "raw":
+            content = (content[1], 0o644)
         if isinstance(content, tuple) and content[0] in ("bz2", "xz"):
             content = (_compressed(content[0], tarball(content[1])), 0o644)
         if isinstance(content, tuple) and content[0] == "hardlink":
@@ -196,6 +201,26 @@ def _compressed(kind: str, data: bytes) -> bytes:
     import bz2
     import lzma
     return bz2.compress(data) if kind == "bz2" else lzma.compress(data)
+
+
+def _tar_with_links() -> bytes:
+    """A tar with a hard link, a symlink out of it, a directory only implied, and an
+    entry for the directory after its contents."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, kind, extra, mode in (("implied/deep/f", tarfile.REGTYPE, b"data", 0o640),
+                                        ("implied/deep/hard", tarfile.LNKTYPE, "implied/deep/f", 0o640),
+                                        ("implied/abs", tarfile.SYMTYPE, "/etc/passwd", 0o777),
+                                        ("implied", tarfile.DIRTYPE, None, 0o700)):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.mtime = kind, mode, 1_600_000_000
+            if kind == tarfile.REGTYPE:
+                ti.size = len(extra)
+                tf.addfile(ti, io.BytesIO(extra))
+            else:
+                ti.linkname = extra or ""
+                tf.addfile(ti)
+    return buf.getvalue()
 
 
 def tarball(entries: list[tuple], gz: bool = False) -> bytes:
@@ -344,6 +369,29 @@ COPY --from=stage /out/*.txt /got/
 COPY --from=stage /out/t* /got-t/
 COPY *.txt /top-glob/
 ENTRYPOINT ["/bin/echo", "\\u00e9", "tab\\there"]
+"""),
+    "from_stage_links": ({}, (), """\
+FROM local/busybox:latest AS stage
+RUN mkdir -p /real/d && echo f > /real/d/f && ln -s /real/d /abslink && ln -s d /real/rel && ln /real/d/f /real/d/hard \\
+    && ln -s f /real/d/ln && chown -R 7:8 /real && chmod 4711 /real/d/f
+FROM local/busybox:latest
+COPY --from=stage /abslink/f /through-abs
+COPY --from=stage /real/rel /through-rel/
+COPY --from=stage /abslink /abslink-copied
+COPY --from=stage /real /real-copy
+COPY --from=stage --chown=1:2 /real /real-owned
+COPY --from=stage /real/d/ln /ln-top
+"""),
+    "add_archives": ({
+        "noext": tarball([("n/one", b"1", 0o644, 0)]),
+        "plain.gz": ("gzip", b"not a tar, only gzip\n"),
+        "links.tar": ("raw", _tar_with_links()),
+    }, (), """\
+FROM local/busybox:latest
+ADD noext /by-content/
+ADD plain.gz /gz-kept/
+ADD links.tar /links/
+ADD links.tar /etc/
 """),
     "healthcheck_none_and_cmd_kept": ({}, (), """\
 FROM local/busybox:latest AS first
