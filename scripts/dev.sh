@@ -44,13 +44,13 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; t
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 STAMP=.venv/.dunnage-installed
-HASH=$(cat pyproject.toml bin/dunnage | sha256sum | cut -d' ' -f1)
+HASH=$(cat pyproject.toml bin/dunnage bin/dunnage-runtime | sha256sum | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ] || ! .venv/bin/python -c 'import dunnage.core, pyfuse3, textual' 2>/dev/null; then
     echo "installing dunnage into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q -e ".[test]"
-    # the command's script (bin/dunnage) runs without site: pip drops the flags of its first line
-    sed -i '1s|^\(#!.*python[0-9.]*\)$|\1 -IS|' .venv/bin/dunnage
+    # the commands' scripts (bin/) run without site: pip drops the flags of their first line
+    sed -i '1s|^\(#!.*python[0-9.]*\)$|\1 -IS|' .venv/bin/dunnage .venv/bin/dunnage-runtime
     echo "$HASH" > "$STAMP"
 fi
 # pyfuse3 with scripts/pyfuse3.patch: the kernel keeps symlink targets and directory listings

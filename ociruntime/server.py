@@ -1,0 +1,261 @@
+"""The runtime's warm server: one process per --root that runs the verbs which make no
+process of the caller's (start, state, kill, delete, pause, resume, ps, list, features,
+update, events), each in a child forked for it, so that a call costs the launcher's
+interpreter start (bin/dunnage-runtime: -IS, built-in modules only) and a fork, not
+site and the package's imports.
+
+Started by the launcher (a new interpreter, detached: a session of its own, none of the
+caller's descriptors) when no server answered; it leaves the cgroups of whoever started
+it (conmon's, a shim's: they must be removable when that caller ends), serves only its
+own user, in its own mount and pid namespaces (a pid in the state is one of the pid
+namespace the caller's runtime calls see), with its own code (the files' stamp changes:
+it leaves), and leaves LINGER seconds after the last call, or once its socket is gone
+(the root removed).
+
+Protocol (bin/dunnage's, core/forkserver/server.py): the launcher sends b"C", a 4-byte
+little-endian length and a marshal record {argv, env (bytes to bytes), cwd, umask, ns
+(the inodes of its mnt and pid namespaces)} with its fds 0, 1 and 2 (SCM_RIGHTS); the
+answer is b"P" and the child's pid (4 bytes), later b"X" and the exit code (1 byte);
+anything else before b"P" means nothing ran and the launcher runs the verb itself.
+"""
+from __future__ import annotations
+
+import gc
+import marshal
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+SOCK = ".server.sock"
+NAME = "dunnage-rtsrv"  # (15 characters at most: the kernel's limit for a process name)
+LINGER = 5.0  # seconds without calls before the server leaves
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_stamp() -> tuple:
+    """Size and mtime of every Python file of ociruntime/ and core/ (core/runtime, core/cgroups, ...)."""
+    out = []
+    todo = ["ociruntime", "core"]
+    while todo:
+        sub = todo.pop()
+        try:
+            with os.scandir(os.path.join(_PACKAGE, sub)) as it:
+                for e in it:
+                    if e.name.endswith((".py", ".json")):
+                        st = e.stat()
+                        out.append((sub, e.name, st.st_size, st.st_mtime_ns))
+                    elif e.is_dir(follow_symlinks=False) and e.name != "__pycache__" and not e.name.startswith("."):
+                        todo.append(f"{sub}/{e.name}")
+        except OSError:
+            pass
+    return tuple(sorted(out))
+
+
+def _ns() -> list[int]:
+    return [os.stat(f"/proc/self/ns/{n}").st_ino for n in ("mnt", "pid")]
+
+
+def leave_cgroups() -> None:
+    """Into the root group of every hierarchy mounted here (v1's, v2's)."""
+    seen = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            rf, lf = right.split(), left.split()
+            if rf and rf[0] in ("cgroup", "cgroup2") and lf[2] not in seen:
+                seen.add(lf[2])  # (a hierarchy mounted twice is one hierarchy)
+                try:
+                    with open(os.path.join(lf[4], "cgroup.procs"), "w") as g:
+                        g.write("0")
+                except OSError:
+                    pass
+
+
+def preload() -> None:
+    from . import cli, delete, events, info, kill, pause, start, state, update  # noqa: F401
+    from dunnage.core.units import parse_duration  # noqa: F401
+    import subprocess  # noqa: F401  (hooks, ps)
+
+
+def serve(root: str) -> None:
+    """The server's process (see the module's docstring); never returns."""
+    code = 1
+    try:
+        try:
+            with open("/proc/self/comm", "w") as f:
+                f.write(NAME)
+        except OSError:
+            pass
+        os.chdir("/")
+        leave_cgroups()
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+        code = Server(root).run()
+    except BaseException:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+class Server:
+    def __init__(self, root: str):
+        self.root = root
+        self.path = os.path.join(root, SOCK)
+        self.children: set[int] = set()
+        self.last = time.monotonic()
+
+    def _listen(self) -> socket.socket | None:
+        os.makedirs(self.root, 0o711, exist_ok=True)  # (as runc: every call makes its root)
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(self.path)
+            return None  # another server answers: it serves
+        except OSError:
+            pass
+        finally:
+            probe.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o077)
+        try:
+            s.bind(self.path)
+        except OSError:
+            s.close()
+            return None
+        finally:
+            os.umask(old)
+        s.listen(64)
+        return s
+
+    def _ours(self, ino: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == ino
+        except OSError:
+            return False
+
+    def run(self) -> int:
+        preload()
+        self.stamp = code_stamp()
+        self.ns = _ns()
+        listener = self._listen()
+        if listener is None:
+            return 0
+        ino = os.stat(self.path).st_ino
+        gc.freeze()  # the children share the imported modules' pages
+        try:
+            while True:
+                ready, _, _ = select.select([listener], [], [], 1.0)
+                self._reap()
+                if ready:
+                    if not self.serve_one(listener):
+                        return 0
+                    self.last = time.monotonic()
+                elif not self.children and time.monotonic() - self.last > LINGER:
+                    return 0
+                if not self._ours(ino):
+                    return 0  # the root was removed, or another server took the path
+        finally:
+            if self._ours(ino):
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+            listener.close()
+
+    def _reap(self) -> None:
+        for pid in list(self.children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.children.discard(pid)
+
+    def serve_one(self, listener: socket.socket) -> bool:
+        """Run one call; False if the server must go (its code changed)."""
+        conn, _ = listener.accept()
+        fds: list[int] = []
+        try:
+            conn.settimeout(10)
+            msg, fds, _, _ = socket.recv_fds(conn, 65536, 3, socket.MSG_CMSG_CLOEXEC)
+            _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            if uid != os.geteuid() or len(fds) != 3 or len(msg) < 5 or msg[:1] != b"C":
+                conn.sendall(b"no")
+                return True
+            size = int.from_bytes(msg[1:5], "little")
+            while len(msg) < 5 + size:
+                more = conn.recv(5 + size - len(msg))
+                if not more:
+                    return True
+                msg += more
+            req = marshal.loads(msg[5:5 + size])
+            if list(req.get("ns") or ()) != self.ns:
+                conn.sendall(b"no")
+                return True
+            if code_stamp() != self.stamp:
+                conn.sendall(b"stale")
+                return False
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    listener.close()
+                    code = _run(conn, req, fds)
+                finally:
+                    os._exit(code)
+            self.children.add(pid)
+            return True
+        except Exception:  # noqa: BLE001 - one bad call does not end the server
+            import traceback
+            traceback.print_exc()
+            return True
+        finally:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+
+
+def _run(conn: socket.socket, req: dict, fds: list[int]) -> int:
+    """In the call's child: take on the launcher's streams, environment, directory and
+    umask, run the verb, send its code."""
+    for i, fd in enumerate(fds):
+        os.dup2(fd, i)
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write("dunnage-runtime")
+    except OSError:
+        pass
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # (SIGPIPE stays ignored, as in any Python)
+    os.environ.clear()
+    os.environb.update(req["env"])
+    os.chdir(req["cwd"])
+    os.umask(req["umask"])
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
+    conn.settimeout(None)
+    conn.sendall(b"P" + os.getpid().to_bytes(4, "little"))
+    from .cli import main
+    try:
+        code = main(list(req["argv"]))
+    except SystemExit as e:  # argparse's --help
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        conn.sendall(b"X" + bytes([code & 0xFF]))
+    except OSError:
+        pass
+    return code
