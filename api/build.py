@@ -54,7 +54,7 @@ def build(req):
     tmp = e.store.tempdir("build-ctx-")
     try:
         ctx = tmp / "ctx"
-        request.unpack_context(io.BytesIO(req.body), ctx)
+        request.unpack_context(req.body_file() or io.BytesIO(b""), ctx)
         name = qstr(q, "dockerfile") or "Dockerfile"
         df_path = (ctx / name).resolve()
         if not str(df_path).startswith(str(ctx.resolve()) + "/"):
@@ -97,6 +97,9 @@ def build(req):
                 return
             yield json.dumps(item).encode() + b"\r\n"
     return Stream(body())
+
+
+build.archive_body = True  # the context tar: spooled to disk past 16 MiB, as load's and cp's
 
 
 def prune(req):

@@ -76,3 +76,17 @@ def test_docker_py_images_build(session_root, engine, sock):
             client.images.build(fileobj=bad, custom_context=True)
     finally:
         client.close()
+
+
+def test_a_context_over_16_mib_goes_through(session_root, engine, sock, tmp_path):
+    """A build context past the service's 16 MiB JSON limit is spooled to disk, as load's tar is."""
+    ctx = tmp_path / "big"
+    ctx.mkdir()
+    (ctx / "blob").write_bytes(os.urandom(17 << 20))
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nCOPY blob /blob\nRUN test $(wc -c < /blob) -eq {17 << 20}\n")
+    env = dict(os.environ, DOCKER_BUILDKIT="0", DOCKER_CONFIG=str(tmp_path / "cfg"))
+    tag = f"api-big-{uuid.uuid4().hex[:8]}:1"
+    r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "build", "-t", tag, str(ctx)], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert cli(session_root, "rmi", tag).returncode == 0
