@@ -239,3 +239,41 @@ def test_a_attaches_to_the_selected_container_and_ctrl_p_ctrl_q_comes_back(engin
         assert engine.container("attached").running()  # detached, not ended
         t.keys("q")
         wait_for(lambda: not t.alive(), timeout=10)
+
+
+async def test_the_filter_applies_as_it_is_typed(engine, image):
+    a = engine.run(image, ["sleep", "300"], name="typed-apple", detach=True, network="none")
+    b = engine.run(image, ["sleep", "300"], name="typed-berry", detach=True, network="none")
+    app = DunnageApp(engine, interval=60)  # no round comes to apply it meanwhile
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one("#containers", DataTable)
+        await until(pilot, lambda: {a.id, b.id} <= set(table.rows))
+        await pilot.press("slash", *"typed-b")  # no enter
+        await until(pilot, lambda: a.id not in table.rows and b.id in table.rows)
+        await pilot.press("escape", "q")
+
+
+async def test_W_opens_the_published_port_in_the_browser(engine, image, tmp_path, monkeypatch):
+    """The browser is whatever $BROWSER names (Python's webbrowser): here a script that writes the URL down."""
+    import socket
+    from dunnage.tui.app import published_url
+    assert published_url("0.0.0.0:8080->80/tcp, 53/udp") == "http://127.0.0.1:8080/"
+    assert published_url("53/udp") is None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = engine.run(image, ["sleep", "300"], name="browsed", detach=True, publish=[f"127.0.0.1:{port}:80"])
+    script = tmp_path / "browser"
+    script.write_text(f"#!/bin/sh\necho \"$1\" > {tmp_path}/opened\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(script))
+    import webbrowser
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # read $BROWSER again
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows and app.rows[c.id].ports)
+        select(app, c.id)
+        await pilot.press("W")
+        await until(pilot, lambda: (tmp_path / "opened").exists())
+        assert (tmp_path / "opened").read_text().strip() == f"http://127.0.0.1:{port}/"
+        await pilot.press("q")

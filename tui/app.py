@@ -125,6 +125,7 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "detail_tab(-1)": "the detail pane's previous tab", "hide_stopped": "hide / show stopped containers",
         "layout": "the detail pane under the list / beside it",
         "attach": "attach to its main process (ctrl-p ctrl-q detaches)",
+        "browse": "open its published port in the web browser",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
         "mouse": "mouse to the terminal (select, copy) / back",
         "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)"}
@@ -245,6 +246,7 @@ class DunnageApp(App):
         Binding("N", "view('networks')", "networks", show=False, id="view_networks"),
         Binding("colon", "command_line", "command", show=False, id="command_line", priority=True),
         Binding("a", "attach", "attach", show=False, id="attach"),
+        Binding("W", "browse", "open port", show=False, id="browse"),
         Binding("v", "layout", "layout", show=False, id="layout"),
         Binding("b", "bulk", "bulk", show=False, id="bulk"),
         Binding("m", "mouse", "mouse", show=False, id="mouse"),
@@ -255,11 +257,11 @@ class DunnageApp(App):
 
     # the container table's keys do nothing over another screen (images, a page, logs)
     MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort", "detail_tab",
-                 "hide_stopped", "layout", "attach",
+                 "hide_stopped", "layout", "attach", "browse",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
     # ... but these act on the container of its page, and the views open from any screen
-    PAGE_TOO = {"start", "stop", "kill", "pause", "restart", "attach"}
+    PAGE_TOO = {"start", "stop", "kill", "pause", "restart", "attach", "browse"}
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         from .page import ContainerScreen
@@ -544,6 +546,13 @@ class DunnageApp(App):
         box.display = True
         box.value = self.filter_text
         box.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_typed(self, event: Input.Changed) -> None:
+        """The list filters as the text is typed (enter keeps it and goes back to the list)."""
+        if event.input.display and event.value != self.filter_text:
+            self.filter_text = event.value
+            self._apply(list(self.rows.values()))
 
     @on(Input.Submitted, "#filter")
     def filter_done(self, event: Input.Submitted) -> None:
@@ -938,6 +947,21 @@ class DunnageApp(App):
             return
         self.exec_in(cid, ["sh"])
 
+    def action_browse(self) -> None:
+        """The selected container's first published TCP port in the web browser
+        (Python's webbrowser: $BROWSER, else what the desktop has)."""
+        import webbrowser
+        cid = self.page_cid() or self.selected_id()
+        r = self.rows.get(cid or "")
+        url = published_url(r.ports) if r and r.state == "running" else None
+        if url is None:
+            self.notify("no published TCP port to open", severity="warning")
+            return
+        if webbrowser.open(url):
+            self.notify(f"opened {url}")
+        else:
+            self.notify(f"no browser to open {url} with", severity="warning")
+
     def action_attach(self) -> None:
         """docker attach to the selected container, in this terminal (ctrl-p ctrl-q
         detaches and the dashboard comes back)."""
@@ -981,6 +1005,18 @@ class DunnageApp(App):
                                            "Kill and remove?"), go)
         else:
             go()
+
+
+def published_url(ports: str) -> Optional[str]:
+    """http://HOST:PORT of the first published TCP port in ps's PORTS text; 0.0.0.0 and ::
+    are this host, 127.0.0.1 for the browser."""
+    import re
+    m = re.search(r"(\S+?):(\d+)->\d+/tcp", ports)
+    if not m:
+        return None
+    host = m.group(1).strip("[]")
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+    return f"http://{host}:{m.group(2)}/"
 
 
 def remapped(bindings: BindingsMap, keymap: dict[str, str]) -> BindingsMap:
