@@ -9,7 +9,10 @@ start: `dunnage run --rm --network none local/busybox true` against
 pull:  a Debian minbase (debootstrap, cached in /var/tmp/dunnage-bench) as a
        one-layer image in a docker-registry on 127.0.0.1: `dunnage pull`
        against `podman pull` (fresh stores each run) and against the floor,
-       `gzip -d | tar -x` of the same layer.
+       `gzip -d | tar -x` of the same layer; and each stage of a pull alone (a pull
+       runs them at once): the layer's download (curl), its inflate (gzip -dc,
+       and igzip, dunnage's), and the unpack of the uncompressed tar (dunnage's,
+       with its diff id, and tar -x); the commit is a rename and a record.
 load:  the same image as a docker archive: `dunnage load` against `podman load`.
 net:   busybox nc (a sink) and httpd in a container with published ports:
        one TCP connection pushing 256 MiB, and 300 HTTP connections one after
@@ -213,7 +216,21 @@ def bench_pull(runs: int) -> dict:
         subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{lay}:1", f"docker://{ref}"], check=True)
         man = json.loads((lay / "blobs/sha256" / json.loads((lay / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())
         layer = lay / "blobs/sha256" / man["layers"][0]["digest"][7:]
+        plain = work / "layer.tar"
+        subprocess.run(["sh", "-c", f"gzip -dc {layer} > {plain}"], check=True)
+        url = f"http://{reg.host}/v2/bench/minbase/blobs/{man['layers'][0]['digest']}"
+        # where the time goes: each stage of a pull alone (a pull runs them at once)
+        stages = {"stage: download (curl)": ["curl", "-sf", "-o", "/dev/null", url],
+                  "stage: inflate (gzip -dc)": ["sh", "-c", f"gzip -dc {layer} >/dev/null"],
+                  "stage: inflate (igzip)": [sys.executable, "-c", "import sys; from isal import igzip; "
+                                             "f = igzip.open(sys.argv[1])\nwhile f.read(1 << 20): pass", str(layer)],
+                  "stage: unpack (dunnage's)": [sys.executable, "-c", "import sys; from pathlib import Path; "
+                                                "from dunnage.core.images.unpack import unpack_layer; "
+                                                "unpack_layer(open(sys.argv[1], 'rb'), Path(sys.argv[2]))",
+                                                str(plain), str(work / "x")],
+                  "stage: unpack (tar -x)": ["sh", "-c", f"mkdir {work / 'x'} && tar -x -C {work / 'x'} -f {plain}"]}
         dt, pt, ft = [], [], []
+        st: dict[str, list[float]] = {k: [] for k in stages}
         for i in range(runs):
             droot = work / f"d{i}"
             settled()
@@ -226,10 +243,14 @@ def bench_pull(runs: int) -> dict:
             settled()
             ft.append(timed(["sh", "-c", f"gzip -dc {layer} | tar -x -C {floor}"]))
             shutil.rmtree(floor, ignore_errors=True)
+            for k, cmd in stages.items():
+                settled()
+                st[k].append(timed(cmd))
+                shutil.rmtree(work / "x", ignore_errors=True)
         ds, ps, fs = summary(dt), summary(pt), summary(ft)
         return {"name": "pull", "what": f"pull of a Debian minbase ({layer.stat().st_size >> 20} MiB gzip) from 127.0.0.1",
                 "dunnage": ds, "podman": ps, "floor (gzip -d | tar -x)": fs, "ratio": ds["median_s"] / ps["median_s"],
-                "ratio_to_floor": ds["median_s"] / fs["median_s"]}
+                "ratio_to_floor": ds["median_s"] / fs["median_s"], **{k: summary(v) for k, v in st.items()}}
     finally:
         reg.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -599,6 +620,19 @@ def _procs_named(*names: str) -> list[int]:
     return out
 
 
+def _of_root(pids: list[int], root: Path) -> list[int]:
+    """Those of PIDS holding a descriptor of something under ROOT (a shim its container's files,
+    the fork server its socket): this root's, not another one's running on the same host."""
+    out = []
+    for p in pids:
+        try:
+            if any(os.readlink(f"/proc/{p}/fd/{fd}").startswith(str(root)) for fd in os.listdir(f"/proc/{p}/fd")):
+                out.append(p)
+        except OSError:
+            pass
+    return out
+
+
 def bench_mem(runs: int) -> dict:
     """PSS of what each engine keeps per idle container (dunnage: the shim, its FUSE thread with it, and
     the fork server's share, its spare command child too; podman: conmon), with N idle containers each
@@ -625,8 +659,9 @@ def bench_mem(runs: int) -> dict:
             pt.append(timed(podman.cmd + ["run", "-d", *Podman.RUN, "localhost/busybox", "sleep", "600"]))
         time.sleep(1)
         # the root's fork server too (core/forkserver.py): its share is what it costs
-        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare") if p not in before_d]
-        ppids = [p for p in _procs_named("conmon") if p not in before_p]
+        dpids = _of_root([p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare")
+                          if p not in before_d], droot)
+        ppids = _of_root([p for p in _procs_named("conmon") if p not in before_p], podman.dir)
         dpss = sum(_pss_kib(p) for p in dpids) / n
         ppss = sum(_pss_kib(p) for p in ppids) / n
         res.update({"dunnage": summary(dt), "podman": summary(pt), "ratio": statistics.median(dt) / statistics.median(pt),
@@ -638,7 +673,8 @@ def bench_mem(runs: int) -> dict:
         for i in range(n):
             subprocess.run(d + ["run", "-d", "local/busybox", "sleep", "600"], check=True, capture_output=True)
         time.sleep(1)
-        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare") if p not in before_d]
+        dpids = _of_root([p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare")
+                          if p not in before_d], droot)
         res["dunnage bridge PSS per container MiB"] = sum(_pss_kib(p) for p in dpids) / n / 1024
         return res
     finally:
