@@ -393,6 +393,19 @@ ADD plain.gz /gz-kept/
 ADD links.tar /links/
 ADD links.tar /etc/
 """),
+    "scratch_and_paths": ({"a.txt": "a\n", "d/f": "f\n"}, (), """\
+FROM local/busybox:latest AS tools
+RUN mkdir -p /rootfs/bin && cp /bin/busybox /rootfs/bin/ && ln -s busybox /rootfs/bin/sh
+FROM scratch
+COPY --from=tools /rootfs /
+COPY a.txt d /
+ENV PATH=/bin PATH=$PATH:/extra
+ENV PATH=$PATH:/more
+WORKDIR work
+WORKDIR ../other/./x/
+USER 1234:5678
+RUN ["/bin/sh", "-c", "pwd > /tmp-pwd 2>&1 || true"]
+"""),
     "healthcheck_none_and_cmd_kept": ({}, (), """\
 FROM local/busybox:latest AS first
 HEALTHCHECK --interval=1m CMD echo hi
@@ -522,7 +535,11 @@ WHO = ("`id` under USER u:g: BuildKit 0.8 sets no supplementary groups; runc thr
 WILDCARD_EXCEPTION = ("fsutil's walk since 2022 goes into an excluded directory when any ! exception has a wildcard "
                       "(onlyPrefixExcludeExceptions), so !**/keep* brings back deep/keepme.txt; BuildKit 0.8's "
                       "and buildah's walks skip it")
+MOUNT_STUBS = ("a RUN on an image without /etc: today's Dockerfile frontend sets removeMountStubsRecursive on every "
+               "RUN, so the /etc made only for the /etc/hosts and /etc/resolv.conf mount points goes with them; "
+               "BuildKit 0.8 removed the files and left the directory, as buildah does")
 BUILDKIT_0_8 = {
+    ("scratch_and_paths", "files:etc"): MOUNT_STUBS,
     ("multistage_config", "files:tmp/who"): WHO,
     ("dockerignore_patterns", "files:ctx/deep"): WILDCARD_EXCEPTION,
     ("dockerignore_patterns", "files:ctx/deep/keepme.txt"): WILDCARD_EXCEPTION,
