@@ -277,3 +277,23 @@ async def test_W_opens_the_published_port_in_the_browser(engine, image, tmp_path
         await until(pilot, lambda: (tmp_path / "opened").exists())
         assert (tmp_path / "opened").read_text().strip() == f"http://127.0.0.1:{port}/"
         await pilot.press("q")
+
+
+@pytest.mark.parametrize("width", [100, 160])
+async def test_cpu_and_memory_gauges_against_the_limit_where_there_is_room(engine, image, width):
+    c = engine.run(image, ["sh", "-c", "while :; do :; done"], name="gauged", detach=True, cpus="0.5",
+                   memory="64m", network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(width, 30)) as pilot:
+        table = app.query_one("#containers", DataTable)
+        await until(pilot, lambda: c.id in app.rows and app.rows[c.id].cpu > 20)
+        await until(pilot, lambda: str(table.get_cell(c.id, "cpu")).endswith(f"{app.rows[c.id].cpu:.2f}%"))
+        cpu, mem = str(table.get_cell(c.id, "cpu")), str(table.get_cell(c.id, "mem"))
+        if width < 140:
+            assert "█" not in cpu and "·" not in mem
+        else:  # 0.5 CPU limit: a busy loop fills most of its gauge; 64MiB barely begun
+            bar = cpu.split(" ")[0]
+            assert len(bar) == 6 and bar.startswith("██"), cpu
+            assert mem.startswith("▏·····") or mem.startswith("······"), mem
+            assert mem.endswith("/ 64MiB")
+        await pilot.press("q")

@@ -67,14 +67,41 @@ def status_cell(r: "Row", pending: str = "") -> Text:
     return Text(text, style=STATUS_STYLE.get(r.state, ""))
 
 
-def mem_cell(r: "Row") -> Text | str:
-    """MEM USED / LIMIT, in the alert colour near a limit of its own (not the host's memory)."""
+GAUGE = 6  # cells of a gauge in the list (wide terminals only)
+WIDE = 140  # columns from which the list has room for gauges
+
+
+def gauge(share: float, width: int = GAUGE) -> Text:
+    """ctop's gauge: SHARE (0..1) of WIDTH cells filled in eighths, green, yellow from
+    70 %, red from 90 %, the rest dotted."""
+    share = max(0.0, min(1.0, share))
+    full, part = divmod(round(share * width * 8), 8)
+    bar = "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+    colour = STATUS_STYLE["running"] if share < 0.7 else STATUS_STYLE["paused"] if share < NEAR_LIMIT else "#ff0000"
+    return Text.assemble((bar, colour), ("·" * (width - len(bar)), "#585858"))
+
+
+def cpu_cell(r: "Row", wide: bool = False) -> Text | str:
+    """CPU %, with a gauge against its limit or its cores where there is room."""
+    if r.state != "running":
+        return "-"
+    text = f"{r.cpu:6.2f}%"
+    if not wide:
+        return text
+    return gauge(r.cpu / (100 * r.cpu_cores) if r.cpu_cores else 0.0) + Text(" " + text)
+
+
+def mem_cell(r: "Row", wide: bool = False) -> Text | str:
+    """MEM USED / LIMIT, in the alert colour near a limit of its own (not the host's
+    memory); with a gauge against the limit where there is room."""
     if r.state not in ("running", "paused"):
         return "-"
     text = f"{bytes_binary(r.mem)} / {bytes_binary(r.mem_limit)}"
-    if r.mem_limit and r.mem_limit < HOST_MEMORY and r.mem >= NEAR_LIMIT * r.mem_limit:
-        return Text("⚠ " + text, style=ALERT)
-    return text
+    near = r.mem_limit and r.mem_limit < HOST_MEMORY and r.mem >= NEAR_LIMIT * r.mem_limit
+    cell = Text("⚠ " + text, style=ALERT) if near else Text(text) if wide else text
+    if wide:
+        return gauge(r.mem / r.mem_limit if r.mem_limit else 0.0) + Text(" ") + cell
+    return cell
 
 
 @dataclass
@@ -425,6 +452,8 @@ class DunnageApp(App):
         self.rows = {r.id: r for r in data}
         visible = self._visible(data)
 
+        wide = self.size.width >= WIDE
+
         def cells(r: Row) -> dict:
             running = r.state == "running"
             sampled = r.state in ("running", "paused")
@@ -434,8 +463,8 @@ class DunnageApp(App):
                 "net": f"{rate(r.net_rx_rate)}/{rate(r.net_tx_rate)}" if running else "-",
                 "io": f"{rate(r.io_read_rate)}/{rate(r.io_write_rate)}" if running else "-",
                 "ports": r.ports if sampled else "",
-                "cpu": f"{r.cpu:6.2f}%" if running else "-",
-                "mem": mem_cell(r),
+                "cpu": cpu_cell(r, wide),
+                "mem": mem_cell(r, wide),
                 "pids": (f"{r.pids}" + (f"/{r.pids_limit}" if r.pids_limit else "")) if sampled else "-",
             }
 
