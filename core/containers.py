@@ -221,6 +221,9 @@ def all_containers(store: Store, shared: bool = False) -> list[Container]:
     return out
 
 
+_NAMED: dict[tuple[str, str], str] = {}  # (containers directory, name) -> id, as last found
+
+
 def find(store: Store, ref: str) -> Optional[Container]:
     """By full id, name (with or without a leading /) or unique id prefix."""
     ref = ref.lstrip("/")
@@ -232,11 +235,27 @@ def find(store: Store, ref: str) -> Optional[Container]:
             return load(store, ref)
         except FileNotFoundError:
             return None
+    # a name found before: the container it named, if its record still says so (a name
+    # is one container's at a time, and beats an id prefix)
+    key = (str(store.containers), ref)
+    cid = _NAMED.get(key)
+    if cid is not None:
+        try:
+            c = load(store, cid)
+            if c.name == ref:
+                return c
+        except (OSError, ValueError, StoreError):
+            pass
+        _NAMED.pop(key, None)
     # names from the shared configs, then the one found read afresh: a name looked up
     # read every container's two records (inspect by name of one of a hundred: 10 ms)
     named = sorted(_shared_configs(store), key=lambda x: x[2].get("Created", ""), reverse=True)
     hit = next((cid for cid, _, cfg in named if cfg.get("Name") == ref), None)
-    if hit is None:
+    if hit is not None:
+        if len(_NAMED) > 4096:
+            _NAMED.clear()
+        _NAMED[key] = hit
+    else:
         hits = [cid for cid, _, _ in named if cid.startswith(ref)]
         if len(hits) != 1:
             return None
