@@ -294,6 +294,11 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
                 raise CopyError(f"cannot copy {s} onto the root directory")
             parents(arc)
             out.items.append(Item("entry", src_tree.real(s), arc, st, s))
+    for it in out.items:  # BuildKit's copy refuses to put a file where the image has a directory
+        if it.kind == "entry" and not stat.S_ISDIR(it.st.st_mode):
+            there = image.lstat(it.arc)
+            if there is not None and stat.S_ISDIR(there.st_mode):
+                raise CopyError(f"cannot replace to directory /{it.arc} with file")
     return out
 
 
