@@ -406,6 +406,16 @@ WORKDIR ../other/./x/
 USER 1234:5678
 RUN ["/bin/sh", "-c", "pwd > /tmp-pwd 2>&1 || true"]
 """),
+    "onto_existing": ({"a.txt": ("a\n", 0o600), "group": "g:x:1:\n", "d/f": "f\n", "d/etc-not": "t\n"}, (), """\
+FROM local/busybox:latest
+RUN mkdir -m 700 /existing && echo old > /existing/f && chown -R 3:3 /existing && ln -s /existing /ex-link
+COPY a.txt /tmp
+COPY group /etc/group
+COPY d /existing
+COPY d/f /ex-link
+COPY a.txt /existing/sub/deeper/
+COPY d /
+"""),
     "healthcheck_none_and_cmd_kept": ({}, (), """\
 FROM local/busybox:latest AS first
 HEALTHCHECK --interval=1m CMD echo hi
@@ -655,3 +665,14 @@ def test_run_may_replace_etc_hostname_as_buildkit(builders, tmp_path):
     write(ctx, {"Dockerfile": "FROM local/busybox:latest\nRUN rm /etc/hostname && mkdir /etc/hostname\n"})
     v = view(builders.build("dunnage", ctx))
     assert v["files"]["etc/hostname"][0] == "dir"
+
+
+def test_a_file_does_not_replace_a_directory(builders, tmp_path):
+    """COPY of a directory whose file lands where the image has a directory: BuildKit
+    refuses (podman replaces the directory); dunnage refuses as BuildKit does, leaving no image."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    write(ctx, {"d/tmp": "t\n", "Dockerfile": "FROM local/busybox:latest\nCOPY d /\n"})
+    for who in ("dunnage", "buildkit"):
+        with pytest.raises(AssertionError, match="cannot replace to directory .*tmp with file"):
+            builders.build(who, ctx)
