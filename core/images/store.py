@@ -26,11 +26,17 @@ def now_iso() -> str:
 
 class _Tee(io.RawIOBase):
     """Reads from a stream while hashing what passed (and copying it to OUT, if given).
-    A fault of the stream itself is raised as SourceBroke, apart from the archive's."""
+    A fault of the stream itself is raised as SourceBroke, apart from the archive's.
+    A stream that starts as no gzip or zstd does is the tar itself: the unpacker
+    hashes it whole into its diff id, which is then its digest too, and it is not
+    hashed twice (H None)."""
 
     def __init__(self, f: BinaryIO, out):
         super().__init__()
         self.f, self.out, self.h, self.n = f, out, hashlib.sha256(), 0
+
+    def digest(self, diff_id: str) -> str:
+        return diff_id if self.h is None else "sha256:" + self.h.hexdigest()
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -42,7 +48,10 @@ class _Tee(io.RawIOBase):
         if b:
             if self.out is not None:
                 self.out.write(b)
-            self.h.update(b)
+            if self.n == 0 and len(b) >= 4 and b[:2] != b"\x1f\x8b" and b[:4] != b"\x28\xb5\x2f\xfd":
+                self.h = None
+            if self.h is not None:
+                self.h.update(b)
             self.n += len(b)
         return b
 
@@ -177,6 +186,7 @@ class ImageStore:
             else:
                 with open(os.open(tmp / "blob", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as bf:
                     tee = _Tee(source, bf)
+                    got, size = "", 0
                     try:
                         got, size = unpack_layer(tee, tmp / "diff", diff_id)
                     except LayerError:
@@ -186,11 +196,11 @@ class ImageStore:
                         # rather than what it made of the layer
                         while tee.read(1 << 20):
                             pass
-                        if "sha256:" + tee.h.hexdigest() == blob_digest:
+                        if tee.h is None or "sha256:" + tee.h.hexdigest() == blob_digest:
                             raise
                     while tee.read(1 << 20):
                         pass
-            got_digest, blob_size = "sha256:" + tee.h.hexdigest(), tee.n
+            got_digest, blob_size = tee.digest(got), tee.n
             if blob_digest is not None and got_digest != blob_digest:
                 raise ImageError(f"blob {blob_digest}: downloaded content does not match its digest "
                                  "(truncated or corrupt)", status=500)
@@ -218,7 +228,7 @@ class ImageStore:
             diff_id, size = unpack_layer(tee, tmp / "diff", None)
             while tee.read(1 << 20):
                 pass
-            return tmp, diff_id, size, "sha256:" + tee.h.hexdigest(), tee.n
+            return tmp, diff_id, size, tee.digest(diff_id), tee.n
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
