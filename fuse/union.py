@@ -591,12 +591,55 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 self._drop(ino)
 
     async def getattr(self, inode, ctx=None):
+        if inode not in self._path_of:
+            fd = self._open_fd(inode)  # unlinked while open: fstat(2) of it still works
+            if fd is not None:
+                try:
+                    return self._attr("", os.fstat(fd), None, inode)
+                except OSError as e:
+                    raise _fuse_err(e)
         rel = self._path(inode)
         L, st = self._top(rel)
         return self._attr(rel, st, L, inode)
 
-    @_mutates_entries(_inode)
     async def setattr(self, inode, attr, fields, fh, ctx):
+        if fh not in self._fd_inode and inode not in self._path_of:
+            fh = self._open_fd(inode)  # unlinked while open (futimens and fchmod pass no fh)
+        if fh in self._fd_inode:
+            return self._setattr_fd(inode, attr, fields, fh)
+        return await self._setattr(inode, attr, fields, fh, ctx)
+
+    def _open_fd(self, inode: int) -> Optional[int]:
+        """A descriptor the server holds of node INODE's upper file, if one is open."""
+        for fd, ino in self._fd_inode.items():
+            if ino == inode:
+                return fd
+        return None
+
+    def _setattr_fd(self, inode, attr, fields, fh):
+        """SETATTR through a descriptor of the upper file (copied up at its open): what the
+        writeback cache sends at every close() of a file written (its times: echo >> log),
+        and ftruncate.  No copy-up, no entries changed (an upper entry is stat'ed afresh at
+        each cached lookup), and right for a file unlinked while open, which has no path."""
+        try:
+            if fields.update_size:
+                if KILLPRIV_V2 and pyfuse3.kill_suidgid:
+                    _kill_suidgid(fh)
+                os.ftruncate(fh, attr.st_size)
+            if fields.update_uid or fields.update_gid:
+                os.fchown(fh, attr.st_uid if fields.update_uid else -1, attr.st_gid if fields.update_gid else -1)
+            if fields.update_mode:
+                os.fchmod(fh, stat.S_IMODE(attr.st_mode))
+            if fields.update_atime or fields.update_mtime:
+                st = os.fstat(fh)
+                os.utime(fh, ns=(attr.st_atime_ns if fields.update_atime else st.st_atime_ns,
+                                 attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns))
+            return self._attr(self._path_of.get(inode, ""), os.fstat(fh), None, inode)
+        except OSError as e:
+            raise _fuse_err(e)
+
+    @_mutates_entries(_inode)
+    async def _setattr(self, inode, attr, fields, fh, ctx):
         rel = self._path(inode)
         try:
             path = self._copy_up(rel)
@@ -776,7 +819,16 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def write(self, fh, off, buf):
         try:
             killed = KILLPRIV_V2 and pyfuse3.kill_suidgid and _kill_suidgid(fh)
-            n = os.pwrite(fh, buf, off)
+            if self.enable_writeback_cache:
+                # the kernel keeps the times and sends them (SETATTR) when it changed them: a
+                # write in the same clock tick as the last change leaves them, so the write
+                # here must too (else the upper file's mtime is the server's, not the one
+                # programs saw)
+                st = os.fstat(fh)
+                n = os.pwrite(fh, buf, off)
+                os.utime(fh, ns=(st.st_atime_ns, st.st_mtime_ns))
+            else:
+                n = os.pwrite(fh, buf, off)
         except OSError as e:
             raise _fuse_err(e)
         if killed and fh in self._fd_inode:
