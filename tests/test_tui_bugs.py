@@ -166,9 +166,10 @@ async def test_help_fits_80x24_and_scrolls_by_keyboard_and_lists_the_page_keys(e
         await until(pilot, lambda: c.id in app.rows)
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.screen.query("#help"))
         box = app.screen.query_one("#help")
-        assert box.region.bottom <= 24 and box.max_scroll_y > 0  # inside the screen, and it scrolls
+        await until(pilot, lambda: app.focused is box and box.max_scroll_y > 0)  # it scrolls, by keyboard
+        assert box.region.bottom <= 24  # inside the screen
         await pilot.press("end")
         await until(pilot, lambda: box.scroll_y == box.max_scroll_y)
         whats = [w for _, w in app.screen.rows]
