@@ -194,8 +194,9 @@ def _shared_configs(store: Store) -> list[tuple[str, str, dict]]:
                 continue
             seen.add(cfg_path)
             out.append((d.name, d.path, cfg))
-    for gone in [p for p in _SHARED_CONFIGS if p not in seen and p.startswith(str(store.containers))]:
-        del _SHARED_CONFIGS[gone]
+    # (list() copies at once: the API service's threads list and look up names together)
+    for gone in [p for p in list(_SHARED_CONFIGS) if p not in seen and p.startswith(str(store.containers))]:
+        _SHARED_CONFIGS.pop(gone, None)
     return out
 
 
