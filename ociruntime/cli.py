@@ -3,7 +3,6 @@ dockerd call it) over the verbs of this package."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ class _Log:
 
     def __call__(self, level: str, msg: str) -> None:
         if self.path:
+            import datetime as dt
             now = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
             line = (json.dumps({"level": level, "msg": msg, "time": now}) if self.fmt == "json"
                     else f'time="{now}" level={level} msg="{msg}"')

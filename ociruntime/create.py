@@ -2,11 +2,9 @@
 program, on the container's exec.fifo until `start` (runc's create/start split)."""
 from __future__ import annotations
 
-import datetime as dt
 import os
-import socket
-import traceback
-from typing import Optional
+import time
+from typing import TYPE_CHECKING, Optional
 
 from dunnage.core.cgroups import open_cgroup_path
 from dunnage.core.errors import InvalidParameter, System
@@ -15,12 +13,16 @@ from dunnage.core.runtime.linux import CLONE_NEWPID, setns, unshare
 
 from . import hooks, state
 
+if TYPE_CHECKING:
+    import socket
+
 
 def _console(path: Optional[str], terminal: bool) -> Optional[socket.socket]:
     if not terminal:
         return None
     if not path:
         raise InvalidParameter("cannot allocate tty if runc will detach without setting console socket")
+    import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -28,6 +30,12 @@ def _console(path: Optional[str], terminal: bool) -> Optional[socket.socket]:
         s.close()
         raise System(f"console socket {path}: {e.strerror}") from None
     return s
+
+
+def _now() -> str:
+    """RFC 3339 in UTC with microseconds, as datetime's isoformat gives (without importing datetime)."""
+    t = time.time_ns() // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 1_000_000)) + f".{t % 1_000_000:06d}Z"
 
 
 def _write_pid_file(path: str, pid: int) -> None:
@@ -78,6 +86,7 @@ def create(root: str, cid: str, bundle_dir: str, pid_file: Optional[str] = None,
                 from dunnage.core.runtime.process import container_init
                 container_init(b.spec, cgroup, err_w, 1, 2, stdin_fd=0, pty_sock=console, ready_fd=ready_w)
             except BaseException:  # noqa: BLE001
+                import traceback
                 traceback.print_exc()
             os._exit(125)
         os.close(err_w)
@@ -94,7 +103,7 @@ def create(root: str, cid: str, bundle_dir: str, pid_file: Optional[str] = None,
         os.close(err_r)
         started = state.start_time(pid)
         st = state.State(id=cid, bundle=b.path, rootfs=b.spec.rootfs, pid=pid, start_time=started or 0,
-                         created=dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+                         created=_now(),
                          cgroups_path=b.cgroups_path, annotations=b.annotations, hooks=b.hooks)
         state.save(root, st)
         oci = st.oci("created")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -92,6 +91,7 @@ def make_dir(root: str, cid: str) -> str:
 
 
 def remove_dir(root: str, cid: str) -> None:
+    import shutil
     shutil.rmtree(container_dir(root, cid), ignore_errors=True)
 
 
