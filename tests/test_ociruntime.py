@@ -217,6 +217,50 @@ def test_create_start_state_kill_delete(bundle):
     assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "c1")) for r_ in cgroup_roots())
 
 
+def _server(state: Path) -> int | None:
+    """The pid of the runtime's server of root STATE (ociruntime/server.py), if one is up."""
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    comm = f.read().strip()
+                with open(f"/proc/{p}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if comm == "dunnage-rtsrv" and f"DUNNAGE_RUNTIME_SERVER={state}".encode() in env:
+                return int(p)
+    return None
+
+
+def test_verbs_after_create_run_in_the_warm_server(bundle, tmp_path):
+    """create starts its root's server (out of the caller's cgroups); state, start, kill and delete
+    then run in a child of it, answering as they do when run here; it leaves once its root is gone."""
+    b, state = bundle
+    out = tmp_path / "hook-ppid"
+    c = set_config(b, args=["sleep", "300"])
+    c["hooks"] = {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"cut -d' ' -f4 /proc/$PPID/stat > {out}"]}]}
+    (b / "config.json").write_text(json.dumps(c))
+    assert rt(state, "create", "--bundle", str(b), "c1").returncode == 0
+    assert wait_for(lambda: _server(state) is not None, timeout=20)
+    srv = _server(state)
+    with open(f"/proc/{srv}/cgroup") as f:
+        assert all(line.endswith(":/") for line in f.read().split()), "the server left its starter's cgroups"
+    served = rt(state, "state", "c1")
+    here = subprocess.run([RUNTIME, "--root", str(state), "state", "c1"], capture_output=True, timeout=60,
+                          env={**os.environ, "DUNNAGE_RUNTIME_SERVE": "0"})
+    assert served.returncode == here.returncode == 0 and json.loads(served.stdout) == json.loads(here.stdout)
+    assert rt(state, "start", "c1").returncode == 0
+    assert rt(state, "kill", "c1", "KILL").returncode == 0
+    assert wait_for(lambda: json.loads(rt(state, "state", "c1").stdout)["status"] == "stopped")
+    assert rt(state, "delete", "c1").returncode == 0
+    assert int(out.read_text()) == srv  # the poststop hook's parent (delete) was the server's child
+    missing = rt(state, "state", "c1")
+    assert missing.returncode == 1 and missing.stderr.decode().strip() == "dunnage-runtime: container c1 does not exist"
+    shutil.rmtree(state)
+    assert wait_for(lambda: _server(state) is None, timeout=20)
+
+
 def test_run_exit_code_and_hooks(bundle, tmp_path):
     b, state = bundle
     out = tmp_path / "hook.json"
