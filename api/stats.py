@@ -95,7 +95,7 @@ def stats(req):
         try:
             while True:
                 try:
-                    c.refresh()  # (its state; the config, which holds the seccomp profile, unpacked once)
+                    c.refresh()  # (its state afresh; the config unpacked again only once its file changed)
                 except (OSError, EngineError):
                     return  # removed
                 b = e.sample(c)
