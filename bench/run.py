@@ -620,6 +620,19 @@ def _procs_named(*names: str) -> list[int]:
     return out
 
 
+def _of_root(pids: list[int], root: Path) -> list[int]:
+    """Those of PIDS holding a descriptor of something under ROOT (a shim its container's files,
+    the fork server its socket): this root's, not another one's running on the same host."""
+    out = []
+    for p in pids:
+        try:
+            if any(os.readlink(f"/proc/{p}/fd/{fd}").startswith(str(root)) for fd in os.listdir(f"/proc/{p}/fd")):
+                out.append(p)
+        except OSError:
+            pass
+    return out
+
+
 def bench_mem(runs: int) -> dict:
     """PSS of what each engine keeps per idle container (dunnage: the shim, its FUSE thread with it, and
     the fork server's share, its spare command child too; podman: conmon), with N idle containers each
@@ -646,8 +659,9 @@ def bench_mem(runs: int) -> dict:
             pt.append(timed(podman.cmd + ["run", "-d", *Podman.RUN, "localhost/busybox", "sleep", "600"]))
         time.sleep(1)
         # the root's fork server too (core/forkserver.py): its share is what it costs
-        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare") if p not in before_d]
-        ppids = [p for p in _procs_named("conmon") if p not in before_p]
+        dpids = _of_root([p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare")
+                          if p not in before_d], droot)
+        ppids = _of_root([p for p in _procs_named("conmon") if p not in before_p], podman.dir)
         dpss = sum(_pss_kib(p) for p in dpids) / n
         ppss = sum(_pss_kib(p) for p in ppids) / n
         res.update({"dunnage": summary(dt), "podman": summary(pt), "ratio": statistics.median(dt) / statistics.median(pt),
@@ -659,7 +673,8 @@ def bench_mem(runs: int) -> dict:
         for i in range(n):
             subprocess.run(d + ["run", "-d", "local/busybox", "sleep", "600"], check=True, capture_output=True)
         time.sleep(1)
-        dpids = [p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare") if p not in before_d]
+        dpids = _of_root([p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare")
+                          if p not in before_d], droot)
         res["dunnage bridge PSS per container MiB"] = sum(_pss_kib(p) for p in dpids) / n / 1024
         return res
     finally:
