@@ -131,3 +131,18 @@ def parse_duration(s: str) -> int:
     if pos != len(s) or not s:
         raise UnitError(f'invalid duration: "{s}" (like 30s, 1m30s, 500ms)')
     return int(total)
+
+
+def parse_since(s: str) -> int:
+    """docker's --since/--until: a duration back from now (10m), a unix time or an ISO time ->
+    ns since the epoch; the CLI's logs and events and the dashboard's log view read it alike."""
+    import time as _t
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", s)
+    if m:
+        return _t.time_ns() - int(float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)] * 1e9)
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return int(float(s) * 1e9)
+    t = parse_iso(s)
+    if t is None:
+        raise InvalidParameter(f"invalid value for --since: {s}")
+    return int(t.timestamp() * 1e9)

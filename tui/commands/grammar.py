@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Optional
 
 from dunnage.core.errors import InvalidParameter
+from dunnage.core.units import parse_since  # noqa: F401 (the verbs' name for it)
 
 if TYPE_CHECKING:
     from dunnage.core import Engine
@@ -48,20 +49,6 @@ def tls(a) -> Optional[bool]:
     if a.tls_verify is None:
         return None
     return a.tls_verify.lower() not in ("false", "0", "no")
-
-
-def parse_since(s: str) -> int:
-    import time as _t
-    from dunnage.core.units import parse_iso
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smh])", s)
-    if m:
-        return _t.time_ns() - int(float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)] * 1e9)
-    if re.fullmatch(r"\d+(\.\d+)?", s):
-        return int(float(s) * 1e9)
-    t = parse_iso(s)
-    if t is None:
-        raise InvalidParameter(f"invalid value for --since: {s}")
-    return int(t.timestamp() * 1e9)
 
 
 def run_verb(e: Engine, a, argv: list[str]) -> int:
