@@ -15,7 +15,30 @@ from . import state
 VERSION = "0.1.0"
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's, sized as shutil.get_terminal_size would size it, without importing shutil
+    (argparse makes a formatter for each argument it adds; shutil brings lzma and bz2)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width=None):
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", ""))
+            except ValueError:
+                width = 0
+            if width <= 0:
+                try:
+                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                except (AttributeError, ValueError, OSError):
+                    width = 0
+            width = (width or 80) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kw)
+
     def error(self, message: str):
         raise InvalidParameter(message)
 
