@@ -38,6 +38,8 @@ ACTIVE = ("running", "paused", "restarting")  # listed above the others under ev
 STATE_RANK = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4}
 DESCENDING = ("cpu", "mem", "net", "io", "pids")  # sorted biggest first at first
 NEAR_LIMIT = 0.9  # memory at this share of a real limit is marked: it thrashes or is OOM-killed soon
+GROUP = "compose:"  # a project's row's key: GROUP + its name (container keys are hex ids)
+PROJECT_LABEL = "com.docker.compose.project"
 
 
 def short_status(state: str, status: str, oom: bool = False) -> str:
@@ -129,6 +131,7 @@ class Row:
     net_packets: tuple = (0, 0)  # received, sent (totals)
     oom_killed: bool = False  # the record's State.OOMKilled: the kernel ended it at its memory limit
     ports: str = ""
+    project: str = ""  # its com.docker.compose.project label: the list groups by it
     cpu_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     net_hist: deque = field(default_factory=lambda: deque(maxlen=HISTORY))  # (rx, tx) rates; None: not sampled
@@ -154,6 +157,8 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "attach": "attach to its main process (ctrl-p ctrl-q detaches)",
         "browse": "open its published port in the web browser",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
+        "project_model": "on a compose project's row: its resolved model (enter folds it; s up, x stop, "
+                         "R restart, d down, l all its services' logs)",
         "mouse": "mouse to the terminal (select, copy) / back",
         "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)"}
 NOTES = ["CPU %: 100 % = one whole core (docker's convention). MEM: usage without reclaimable page cache, "
@@ -187,6 +192,30 @@ def help_rows(screen) -> list[tuple[str, str]]:
     own = [a for a in found if a not in of_app]
     rest = [a for a in found if a not in own]
     return [(" ".join(dict.fromkeys(found[a])), words[a]) for a in own + rest]
+
+
+PREFIX_COLOURS = ("#5fd7d7", "#d7d700", "#00d700", "#d75fd7", "#5fafd7", "#d78700")
+
+
+class TextScreen(ModalScreen):
+    """A text to read and scroll: a compose project's logs or its resolved model."""
+    BINDINGS = [Binding("escape,q", "dismiss", "close")]
+
+    def __init__(self, title: str, text: Text):
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+        with VerticalScroll(id="text-view"):
+            yield Static(self.text, id="text-body")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#text-view")
+        box.border_title = self.title_text
+        box.focus()
+        if self.title_text.startswith("logs"):  # the newest lines in view, as a log opens
+            box.scroll_end(animate=False)
 
 
 class HelpScreen(ModalScreen):
@@ -276,6 +305,7 @@ class DunnageApp(App):
         Binding("W", "browse", "open port", show=False, id="browse"),
         Binding("v", "layout", "layout", show=False, id="layout"),
         Binding("b", "bulk", "bulk", show=False, id="bulk"),
+        Binding("c", "project_model", "compose config", show=False, id="project_model"),
         Binding("m", "mouse", "mouse", show=False, id="mouse"),
         Binding("H", "hide_stopped", "hide stopped", show=False, id="hide_stopped"),
         Binding("right_square_bracket", "detail_tab(1)", "next tab", show=False, id="next_tab"),
@@ -284,7 +314,7 @@ class DunnageApp(App):
 
     # the container table's keys do nothing over another screen (images, a page, logs)
     MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort", "detail_tab",
-                 "hide_stopped", "layout", "attach", "browse",
+                 "hide_stopped", "layout", "attach", "browse", "project_model",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
     # ... but these act on the container of its page, and the views open from any screen
@@ -326,6 +356,7 @@ class DunnageApp(App):
         self.command_history: list[str] = []
         self._detail_key: tuple = (None, "")  # (container, tab) the detail pane shows
         self._detail_title = ""
+        self.collapsed: set[str] = set()  # the compose projects whose containers are folded away
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -387,6 +418,7 @@ class DunnageApp(App):
             r.cpu_limit = (c.config["HostConfig"].get("NanoCpus") or 0) / 1e9
             r.cpu_cores, r.cpu_what = cpu_ceiling(r.cpu_limit, c.config["HostConfig"].get("CpusetCpus"))
             r.oom_killed = bool(c.state.get("OOMKilled"))
+            r.project = (c.config["Config"].get("Labels") or {}).get(PROJECT_LABEL, "")
             # a paused container still holds its memory and processes: sampled too
             s = self.engine.sample(c) if c.status in ("running", "paused") else None
             if s is not None:
@@ -438,7 +470,31 @@ class DunnageApp(App):
         key = self.SORT_KEYS[self.sort_by]
         active = sorted((r for r in rows if r.state in ACTIVE), key=key, reverse=self.sort_reverse)
         rest = sorted((r for r in rows if r.state not in ACTIVE), key=key, reverse=self.sort_reverse)
-        return active + rest  # stopped containers below the live ones, whatever the sort
+        ordered = active + rest  # stopped containers below the live ones, whatever the sort
+        if not any(r.project for r in ordered):
+            return ordered
+        members: dict[str, list[Row]] = {}
+        for r in ordered:
+            if r.project:
+                members.setdefault(r.project, []).append(r)
+        out = []
+        for name in sorted(members):  # each project's row, then its containers; standalone ones apart, below
+            out.append(self._group_row(name, [r for r in data if r.project == name]))
+            if name not in self.collapsed:
+                out += members[name]
+        return out + [r for r in ordered if not r.project]
+
+    def _group_row(self, name: str, members: list[Row]) -> Row:
+        """A compose project's row: its containers' CPU, memory, rates and pids added up."""
+        live = [r for r in members if r.state == "running"]
+        sampled = [r for r in members if r.state in ("running", "paused")]
+        g = Row(GROUP + name, name, "", "running" if live else "exited", f"{len(live)}/{len(members)} running")
+        g.cpu = sum(r.cpu for r in live)
+        g.mem = sum(r.mem for r in sampled)
+        g.pids = sum(r.pids for r in sampled)
+        g.net_rx_rate, g.net_tx_rate = sum(r.net_rx_rate for r in live), sum(r.net_tx_rate for r in live)
+        g.io_read_rate, g.io_write_rate = sum(r.io_read_rate for r in live), sum(r.io_write_rate for r in live)
+        return g
 
     SORT_KEYS = {"name": lambda r: r.name, "cpu": lambda r: r.cpu, "mem": lambda r: r.mem,
                  "net": lambda r: r.net_rx_rate + r.net_tx_rate, "io": lambda r: r.io_read_rate + r.io_write_rate,
@@ -448,13 +504,31 @@ class DunnageApp(App):
     def _apply(self, data: list[Row]) -> None:
         self.rounds += 1
         t = self.query_one("#containers", DataTable)
-        selected = self.selected_id()
+        selected = self.cursor_key()
         self.rows = {r.id: r for r in data}
         visible = self._visible(data)
 
         wide = self.size.width >= WIDE
 
+        def group_cells(g: Row) -> dict:
+            name = g.name
+            pending = self.pending.get(g.id, "")
+            return {
+                "name": Text(("▸ " if name in self.collapsed else "▾ ") + name, style="bold"),
+                "image": "compose project",
+                "status": Text(pending, style="bold " + STATUS_STYLE["restarting"]) if pending else Text(
+                    g.status, style=STATUS_STYLE[g.state]),
+                "net": f"{rate(g.net_rx_rate)}/{rate(g.net_tx_rate)}" if g.state == "running" else "-",
+                "io": f"{rate(g.io_read_rate)}/{rate(g.io_write_rate)}" if g.state == "running" else "-",
+                "ports": "",
+                "cpu": f"{g.cpu:6.2f}%" if g.state == "running" else "-",
+                "mem": bytes_binary(g.mem) if g.mem else "-",
+                "pids": f"{g.pids}" if g.pids else "-",
+            }
+
         def cells(r: Row) -> dict:
+            if r.id.startswith(GROUP):
+                return group_cells(r)
             running = r.state == "running"
             sampled = r.state in ("running", "paused")
             return {
@@ -492,8 +566,8 @@ class DunnageApp(App):
             self._fit_columns(t, None if removed else {key for _, key, _ in changes})
         if [row.key.value for row in t.ordered_rows] != order:
             rank = {cid: i for i, cid in enumerate(order)}
-            by_name = {cells(r)["name"]: r.id for r in visible}
-            t.sort("name", key=lambda name: rank[by_name[name]])
+            by_name = {str(cells(r)["name"]): r.id for r in visible}
+            t.sort("name", key=lambda name: rank[by_name[str(name)]])
         if selected in order:
             t.move_cursor(row=t.get_row_index(selected))
         arrow = "↓" if self.sort_reverse else "↑"  # ↑ ascending (A→Z, least first), ↓ descending
@@ -556,6 +630,10 @@ class DunnageApp(App):
         self._apply(list(self.rows.values()))
 
     def action_logs(self) -> None:
+        name = self.selected_project()
+        if name:
+            self.project_text(name, "logs")
+            return
         cid = self.selected_id()
         if cid:
             self.push_screen(LogsScreen(self.engine, cid, self.rows[cid].name))
@@ -598,9 +676,20 @@ class DunnageApp(App):
             self.query_one("#containers", DataTable).focus()
             self._apply(list(self.rows.values()))
 
-    def selected_id(self) -> Optional[str]:
+    def cursor_key(self) -> Optional[str]:
+        """The key of the list's row under the cursor: a container's id or a project's GROUP key."""
         from .views import cursor_key
         return cursor_key(self.query_one("#containers", DataTable))
+
+    def selected_id(self) -> Optional[str]:
+        """The container under the cursor (None on a project's row)."""
+        key = self.cursor_key()
+        return None if key is None or key.startswith(GROUP) else key
+
+    def selected_project(self) -> Optional[str]:
+        """The compose project whose row is under the cursor."""
+        key = self.cursor_key()
+        return key[len(GROUP):] if key and key.startswith(GROUP) and len(self.screen_stack) == 1 else None
 
     DETAIL_TABS = ("stats", "logs", "env", "top", "config")
 
@@ -918,10 +1007,12 @@ class DunnageApp(App):
             self.action_cursor_down()
 
     def action_start(self) -> None:
-        self._each("start", "starting")
+        if not self.on_project("up", "starting"):
+            self._each("start", "starting")
 
     def action_stop(self) -> None:
-        self._each("stop", "stopping")
+        if not self.on_project("stop", "stopping"):
+            self._each("stop", "stopping")
 
     def action_kill(self) -> None:
         self._each("kill", "killing")
@@ -933,9 +1024,68 @@ class DunnageApp(App):
             self._each("unpause" if paused else "pause", "unpausing" if paused else "pausing")
 
     def action_restart(self) -> None:
-        self._each("restart", "restarting")
+        if not self.on_project("restart", "restarting"):
+            self._each("restart", "restarting")
+
+    # ------------------------------------------------------------ compose projects
+    def on_project(self, verb: str, ing: str) -> bool:
+        """VERB on the project whose row is selected (False: the cursor is on a container)."""
+        name = self.selected_project()
+        if name is None:
+            return False
+        self.pending[GROUP + name] = f"{ing}…"
+        self.project_call(name, verb)
+        self._apply(list(self.rows.values()))
+        return True
+
+    @work(thread=True, group="project")
+    def project_call(self, name: str, verb: str) -> None:
+        """compose VERB of project NAME, as the command line does it (dunnage.compose,
+        imported now: its YAML stays out of the dashboard's start-up)."""
+        try:
+            from . import compose_actions
+            compose_actions.run(self.engine, name, verb)
+            self.call_from_thread(self.notify, f"compose {verb} {name}: done")
+        except Exception as e:  # noqa: BLE001 - a bad compose file or an engine error, told in one line
+            self.call_from_thread(self.notify, f"compose {verb} {name}: {short_ids(str(e))}", severity="error")
+        finally:
+            self.call_from_thread(self._acted, GROUP + name)
+
+    @work(thread=True, group="project")
+    def project_text(self, name: str, what: str) -> None:
+        """Project NAME's logs (every service's, interleaved, each line after its container's
+        name) or its resolved model, in a screen of their own."""
+        try:
+            from . import compose_actions
+            if what == "logs":
+                lines = compose_actions.logs(self.engine, name)
+                width = max((len(n) for n, _, _ in lines), default=0)
+                colours = {}
+                text = Text()
+                for n, stream, line in lines:
+                    colour = colours.setdefault(n, PREFIX_COLOURS[len(colours) % len(PREFIX_COLOURS)])
+                    text.append(f"{n.ljust(width)}  | ", style=colour)
+                    text.append(line + "\n", style=STATUS_STYLE["exited"] if stream == "stderr" else "")
+                title = f"logs · project {name}"
+            else:
+                text = Text(compose_actions.model(self.engine, name))
+                title = f"compose config · project {name}"
+        except Exception as e:  # noqa: BLE001 - told in one line
+            self.call_from_thread(self.notify, f"{name}: {short_ids(str(e))}", severity="error")
+            return
+        self.call_from_thread(self.push_screen, TextScreen(title, text))
+
+    def action_project_model(self) -> None:
+        name = self.selected_project()
+        if name:
+            self.project_text(name, "model")
 
     def action_page(self) -> None:
+        name = self.selected_project()
+        if name:  # a project's row folds its containers away, or shows them again
+            self.collapsed ^= {name}
+            self._apply(list(self.rows.values()))
+            return
         cid = self.selected_id()
         if cid:
             self.open_page(cid)
@@ -1018,6 +1168,14 @@ class DunnageApp(App):
 
     def action_remove(self) -> None:
         from .views import ConfirmScreen
+        name = self.selected_project()
+        if name:
+            def down(ok: bool = True) -> None:
+                if ok:
+                    self.on_project("down", "removing")
+            self.push_screen(ConfirmScreen(f"compose down {name}: stop and remove its containers and networks?"),
+                             down)
+            return
         ids = self.targets()
         if not ids:
             return
