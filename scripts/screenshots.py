@@ -54,7 +54,36 @@ async def shoot(e: Engine) -> None:
         await shot("images", ("escape", "I"), 1.5)
         await shot("run-form", ("c",), 0.5)
         await shot("networks", ("escape", "escape", "N"), 1.5)
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        t.move_cursor(row=t.get_row_index("compose:shop"))
+        await shot("dashboard-compose", wait=0.6)
+        await shot("compose-logs", ("l",), 1.0)
+        await shot("compose-config", ("escape", "c"), 1.0)
         await pilot.press("escape", "q")
+
+
+SHOP = """\
+services:
+  web:
+    image: {image}
+    command: sh -c 'echo serving on :80; exec httpd -f -p 80'
+    depends_on: [cache]
+  cache:
+    image: {image}
+    command: sh -c 'echo cache ready; while :; do sleep 0.01; done'
+"""
+
+
+def compose_project(e: Engine, root: Path) -> None:
+    """A two-service compose project, up as `dunnage compose up -d` brings it up."""
+    from dunnage.compose.model import Options, load
+    from dunnage.compose.project import Compose
+    from dunnage.core.images.demo import DEMO_IMAGE
+    d = root / "shop"
+    d.mkdir()
+    (d / "compose.yaml").write_text(SHOP.format(image=DEMO_IMAGE))
+    Compose(e, load(Options(files=[str(d / "compose.yaml")])), out=lambda _: None).up()
 
 
 def main() -> int:
@@ -63,6 +92,7 @@ def main() -> int:
     e = Engine(str(root))
     try:
         setup_demo(e)
+        compose_project(e, root)
         asyncio.run(shoot(e))
     finally:
         for c in e.containers(all_=True):
