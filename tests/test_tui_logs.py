@@ -70,6 +70,10 @@ async def test_long_lines_wrap_and_unwrap(engine, image):
         await until(pilot, lambda: "wrapped" not in scr.sub_title)
         await pilot.pause(0.1)
         assert rows(view)[:2] == [long[:width], "short"]
+        from dunnage.tui.app import help_rows
+        helped = dict(help_rows(scr))  # the help screen lists the new keys, as bound
+        assert helped["W"].startswith("wrap long lines") and helped["S"].startswith("read the log again from a time")
+        assert helped["T"].startswith("read the log again from its last N lines")
         await pilot.press("q")
 
 

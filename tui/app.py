@@ -145,7 +145,7 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "start": "start", "stop": "stop", "pause": "pause / unpause", "restart": "restart", "kill": "kill",
         "remove": "remove (asks first if running)", "rename": "rename", "exec_shell": "a shell inside (exit comes back)",
         "shell": "a shell inside (exit comes back)",
-        "logs": "logs (/ search, n/N next/prev, w save, t time, f follow)",
+        "logs": "logs (/ search, n/N next/prev, w save, t time, f follow, W wrap, S since, T tail)",
         "sort": "sort by the next column: name, CPU, memory, net, disk, status", "reverse": "reverse the sort",
         "filter": "filter by text or state (running, exited…)", "clear_filter": "clear the filter",
         "view('images')": "images", "view('volumes')": "volumes", "view('networks')": "networks",
@@ -160,7 +160,10 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "project_model": "on a compose project's row: its resolved model (enter folds it; s up, x stop, "
                          "R restart, d down, l all its services' logs)",
         "mouse": "mouse to the terminal (select, copy) / back",
-        "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)"}
+        "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)",
+        "wrap": "wrap long lines / cut them at the edge",
+        "since": "read the log again from a time on: 10m, 2h, a unix or an ISO time (0: from the start)",
+        "tail_lines": "read the log again from its last N lines on (all: the whole log)"}
 NOTES = ["CPU %: 100 % = one whole core (docker's convention). MEM: usage without reclaimable page cache, "
          "against the limit (or the host's memory when there is none; ⚠ near a limit). NET, DISK: bytes per "
          "second. Click a column's header to sort by it. Stopped containers stay below running ones."]
@@ -477,9 +480,13 @@ class DunnageApp(App):
         for r in ordered:
             if r.project:
                 members.setdefault(r.project, []).append(r)
+        everyone: dict[str, list[Row]] = {}  # the aggregates count the filtered-out containers too
+        for r in data:
+            if r.project in members:
+                everyone.setdefault(r.project, []).append(r)
         out = []
         for name in sorted(members):  # each project's row, then its containers; standalone ones apart, below
-            out.append(self._group_row(name, [r for r in data if r.project == name]))
+            out.append(self._group_row(name, everyone[name]))
             if name not in self.collapsed:
                 out += members[name]
         return out + [r for r in ordered if not r.project]
