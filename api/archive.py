@@ -10,6 +10,7 @@ import json
 import os
 import posixpath
 import shutil
+from typing import Iterator
 import stat
 import tarfile
 import tempfile
@@ -71,7 +72,7 @@ def _stat(e, cid: str, path: str, ref: str):
         raise
 
 
-def piped(write) -> "Iterator[bytes]":
+def piped(write) -> Iterator[bytes]:
     """WRITE(file) run in a thread into a pipe, its output read as it comes: a big tar
     is never held whole; a client that hangs up closes the pipe and the writer stops."""
     r, w = os.pipe()

@@ -21,7 +21,7 @@ import yaml
 from dunnage.core.errors import InvalidParameter, NotFound
 
 from .interpolate import interpolate, parse_dotenv
-from .schema import SchemaError, validate
+from .schema import validate
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDES = {"compose.yaml": "compose.override", "compose.yml": "compose.override",

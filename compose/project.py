@@ -20,7 +20,7 @@ from dunnage.core.errors import Conflict, DunnageError, InvalidParameter, NotFou
 from dunnage.core.spec import ContainerSpec, Healthcheck
 from dunnage.core.units import parse_duration
 
-from .model import ComposeError, Project
+from .model import Project
 
 VERSION = "2.30.0"  # the Compose behaviour followed (com.docker.compose.version)
 L = "com.docker.compose."

@@ -5,7 +5,6 @@ the Docker SDK for Python against the real service on the session's root.  What 
 test makes goes after it, pass or fail."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 

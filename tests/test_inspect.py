@@ -9,7 +9,6 @@ import copy
 import fnmatch
 import json
 import re
-import subprocess
 
 import pytest
 

@@ -19,7 +19,7 @@ import re
 import urllib.parse
 from bisect import bisect_right
 from decimal import Decimal
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 __all__ = ["TemplateError", "Template", "Struct", "parse", "go_json", "go_sprint", "go_sprintf",
            "tabwrite", "format_rows"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import events
-from ..cgroups import open_cgroup
+from ..cgroups import CgroupError, open_cgroup
 from ..containers import Container
 from ..errors import Conflict, exit_code_of
 

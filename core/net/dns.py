@@ -178,7 +178,7 @@ class Resolver:
 
     def _answer(self, data: bytes, client, conn: _Conn | None) -> None:
         """Answer DATA, a query from CLIENT (over UDP) or CONN (over TCP)."""
-        from dnslib import QTYPE, RCODE, DNSRecord
+        from dnslib import RCODE, DNSRecord
         try:
             q = DNSRecord.parse(data)
         except Exception:  # noqa: BLE001 - not DNS: nothing to answer
