@@ -480,13 +480,9 @@ class DunnageApp(App):
         for r in ordered:
             if r.project:
                 members.setdefault(r.project, []).append(r)
-        everyone: dict[str, list[Row]] = {}  # the aggregates count the filtered-out containers too
-        for r in data:
-            if r.project in members:
-                everyone.setdefault(r.project, []).append(r)
         out = []
         for name in sorted(members):  # each project's row, then its containers; standalone ones apart, below
-            out.append(self._group_row(name, everyone[name]))
+            out.append(self._group_row(name, [r for r in data if r.project == name]))
             if name not in self.collapsed:
                 out += members[name]
         return out + [r for r in ordered if not r.project]
