@@ -147,3 +147,24 @@ async def test_a_project_whose_file_is_gone_tells_so_in_one_line(engine, image, 
             await pilot.press("q")
     finally:
         (tmp_path / "tuiproj" / "moved.yaml").rename(tmp_path / "tuiproj" / "compose.yaml")
+
+
+async def test_the_command_palette_names_each_projects_actions(engine, project):
+    cs = members(engine, project)
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: set(cs) <= set(app.rows))
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"compose config tuiproj")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen) and "name: tuiproj" in app.screen.text.plain)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"compose stop tuiproj")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: all(engine.container(c).status == "exited" for c in cs), 60)
+        await pilot.press("q")

@@ -145,7 +145,7 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "start": "start", "stop": "stop", "pause": "pause / unpause", "restart": "restart", "kill": "kill",
         "remove": "remove (asks first if running)", "rename": "rename", "exec_shell": "a shell inside (exit comes back)",
         "shell": "a shell inside (exit comes back)",
-        "logs": "logs (/ search, n/N next/prev, w save, t time, f follow, W wrap, S since, T tail)",
+        "logs": "logs (/ search, n/N next/prev, w save, t time, f follow)",
         "sort": "sort by the next column: name, CPU, memory, net, disk, status", "reverse": "reverse the sort",
         "filter": "filter by text or state (running, exited…)", "clear_filter": "clear the filter",
         "view('images')": "images", "view('volumes')": "volumes", "view('networks')": "networks",
@@ -266,6 +266,12 @@ class DunnageCommands(Provider):
                 cmds.append((f"{verb} {r.name}", partial(app.act_on, verb, cid), f"{r.image} · {r.status}"))
             cmds.append((f"logs {r.name}", partial(app.push_screen, LogsScreen(app.engine, cid, r.name)), "follow"))
             cmds.append((f"page {r.name}", partial(app.open_page, cid), "charts, top, inspect"))
+        for name in sorted({r.project for r in app.rows.values() if r.project}):
+            for verb, ing in (("up", "starting"), ("stop", "stopping"), ("restart", "restarting")):
+                cmds.append((f"compose {verb} {name}", partial(app.run_project, name, verb, ing), "compose project"))
+            cmds.append((f"compose down {name}", partial(app.project_down, name), "compose project (asks first)"))
+            cmds.append((f"compose logs {name}", partial(app.project_text, name, "logs"), "every service's log"))
+            cmds.append((f"compose config {name}", partial(app.project_text, name, "model"), "the resolved model"))
         for text, callback, help_text in cmds:
             score = matcher.match(text)
             if score > 0:
@@ -480,9 +486,13 @@ class DunnageApp(App):
         for r in ordered:
             if r.project:
                 members.setdefault(r.project, []).append(r)
+        everyone: dict[str, list[Row]] = {}  # the aggregates count the filtered-out containers too
+        for r in data:
+            if r.project in members:
+                everyone.setdefault(r.project, []).append(r)
         out = []
         for name in sorted(members):  # each project's row, then its containers; standalone ones apart, below
-            out.append(self._group_row(name, [r for r in data if r.project == name]))
+            out.append(self._group_row(name, everyone[name]))
             if name not in self.collapsed:
                 out += members[name]
         return out + [r for r in ordered if not r.project]
@@ -1036,10 +1046,22 @@ class DunnageApp(App):
         name = self.selected_project()
         if name is None:
             return False
+        self.run_project(name, verb, ing)
+        return True
+
+    def run_project(self, name: str, verb: str, ing: str) -> None:
         self.pending[GROUP + name] = f"{ing}…"
         self.project_call(name, verb)
         self._apply(list(self.rows.values()))
-        return True
+
+    def project_down(self, name: str) -> None:
+        """compose down of project NAME, once confirmed."""
+        from .views import ConfirmScreen
+
+        def down(ok: bool = True) -> None:
+            if ok:
+                self.run_project(name, "down", "removing")
+        self.push_screen(ConfirmScreen(f"compose down {name}: stop and remove its containers and networks?"), down)
 
     @work(thread=True, group="project")
     def project_call(self, name: str, verb: str) -> None:
@@ -1173,11 +1195,7 @@ class DunnageApp(App):
         from .views import ConfirmScreen
         name = self.selected_project()
         if name:
-            def down(ok: bool = True) -> None:
-                if ok:
-                    self.on_project("down", "removing")
-            self.push_screen(ConfirmScreen(f"compose down {name}: stop and remove its containers and networks?"),
-                             down)
+            self.project_down(name)
             return
         ids = self.targets()
         if not ids:
