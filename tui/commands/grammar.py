@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import TYPE_CHECKING, Optional
 
-from dunnage.core.errors import InvalidParameter
 from dunnage.core.units import parse_since  # noqa: F401 (the verbs' name for it)
 
 if TYPE_CHECKING:
