@@ -526,6 +526,7 @@ class DunnageApp(App):
         def group_cells(g: Row) -> dict:
             name = g.name
             pending = self.pending.get(g.id, "")
+            pad = " " * (GAUGE + 1) if wide else ""  # its figures under its containers', past their gauges
             return {
                 "name": Text(("▸ " if name in self.collapsed else "▾ ") + name, style="bold"),
                 "image": "compose project",
@@ -534,8 +535,8 @@ class DunnageApp(App):
                 "net": f"{rate(g.net_rx_rate)}/{rate(g.net_tx_rate)}" if g.state == "running" else "-",
                 "io": f"{rate(g.io_read_rate)}/{rate(g.io_write_rate)}" if g.state == "running" else "-",
                 "ports": "",
-                "cpu": f"{g.cpu:6.2f}%" if g.state == "running" else "-",
-                "mem": bytes_binary(g.mem) if g.mem else "-",
+                "cpu": pad + f"{g.cpu:6.2f}%" if g.state == "running" else "-",
+                "mem": pad + bytes_binary(g.mem) if g.mem else "-",
                 "pids": f"{g.pids}" if g.pids else "-",
             }
 
