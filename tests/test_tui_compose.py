@@ -75,7 +75,8 @@ async def test_a_project_is_grouped_folded_and_acted_on_from_its_row(engine, ima
         from dunnage.core.units import bytes_binary
         assert app._shown[group]["mem"] == bytes_binary(total)
 
-        select(app, group)
+        select(app, group)  # the detail pane says what the project's row's keys do
+        await until(pilot, lambda: app._detail_title.startswith("tuiproj · compose project ─ enter folds"))
         await pilot.press("enter")  # folds
         await until(pilot, lambda: not set(cs) & set(table.rows))
         assert group in table.rows and alone.id in table.rows and str(table.get_row(group)[0]).startswith("▸")

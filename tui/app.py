@@ -714,6 +714,10 @@ class DunnageApp(App):
         detail = self.query_one("#detail", ContentSwitcher)
         tabs = " ".join(f"[reverse] {t} [/]" if t == self.detail_tab else f" {t} " for t in self.DETAIL_TABS)
         title = f"{escape(r.name) if r else ''} ─ {tabs} ─ \\[ ] switch"
+        project = None if r else self.selected_project()
+        if project:  # what its row's keys do, where its container's tabs would be
+            title = (f"{escape(project)} · compose project ─ enter folds · s up · x stop · R restart · d down · "
+                     "l logs · c config")
         if self._detail_title != title:  # (border_title gives back its markup rewritten: not comparable)
             self._detail_title = detail.border_title = title
         want = f"d-{self.detail_tab}"
