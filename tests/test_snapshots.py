@@ -21,8 +21,9 @@ def quiet_engine(tmp_path, image, session_root):
     root = tmp_path / "root"
     e = Engine(str(root))
     # the demo image, copied from the session's store rather than built again
-    shutil.copytree(session_root / "blobs", root / "blobs", dirs_exist_ok=True)
-    shutil.copytree(session_root / "layers", root / "layers", dirs_exist_ok=True)
+    shutil.copytree(session_root / "blobs", root / "blobs", dirs_exist_ok=True, symlinks=True)
+    # symlinks as links: a layer may hold one to anywhere (a build test makes home -> /tmp)
+    shutil.copytree(session_root / "layers", root / "layers", dirs_exist_ok=True, symlinks=True)
     shutil.copy(session_root / "images" / "index.msgpack", root / "images" / "index.msgpack")
     e.create(image, ["sleep", "1"], name="alpha", network="none")
     e.create(image, ["true"], name="beta", network="none", memory="64m")
