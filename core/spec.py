@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import posixpath
 import re
 import signal as _signal
 import stat as _stat
@@ -771,7 +772,13 @@ def _config_from_docker(body: dict) -> ContainerConfig:
 def _host_from_docker(hcj: dict, body: dict) -> HostConfig:
     lc = hcj.get("LogConfig") or {}
     rp = hcj.get("RestartPolicy") or {}
-    volumes = list(hcj.get("Binds") or []) + [v for v in body.get("Volumes") or {}]
+    binds = list(hcj.get("Binds") or [])
+    # Config.Volumes that a bind, mount or tmpfs already covers make no anonymous volume
+    # (docker skips a destination that has a mount point already; docker-compose v1 sends both)
+    covered = {posixpath.normpath(b.split(":")[1] if b.count(":") >= 1 else b) for b in binds}
+    covered |= {posixpath.normpath(m.get("Target") or "") for m in hcj.get("Mounts") or [] if isinstance(m, dict)}
+    covered |= {posixpath.normpath(k) for k in hcj.get("Tmpfs") or {}}
+    volumes = binds + [v for v in body.get("Volumes") or {} if posixpath.normpath(v) not in covered]
     tmpfs = [f"{k}:{v}" if v else k for k, v in (hcj.get("Tmpfs") or {}).items()]
     mounts = mount_flags(volumes, [], tmpfs)
     mounts[len(volumes):len(volumes)] = [_mount_from_docker(m) for m in hcj.get("Mounts") or []]

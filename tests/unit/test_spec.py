@@ -277,3 +277,13 @@ def test_the_command_line_builds_the_request_the_docker_cli_sends():
     assert replace(ours.config, exposed_ports=[]) == replace(theirs.config, exposed_ports=[])
     assert host_record(ours.host) == host_record(theirs.host) and ours.networking == theirs.networking
     _agrees(ours.to_docker(), FULL_BODY)
+
+
+def test_config_volumes_covered_by_a_bind_make_no_anonymous_volume():
+    """docker-compose v1 sends a named volume both as a Bind and in Config.Volumes: one mount, as docker makes."""
+    body = _cli_body({"Volumes": {"/srv": {}, "/cache": {}}}, {"Binds": ["data:/srv:rw"], "Tmpfs": {"/t": ""}})
+    body["Volumes"]["/t"] = {}
+    spec = ContainerSpec.from_docker(body)
+    spec.validate()
+    targets = sorted(m.record["Target"] for m in spec.host.mounts)
+    assert targets == ["/cache", "/srv", "/t"]
