@@ -4,6 +4,8 @@ change of a screen: `.venv/bin/python -m pytest tests/test_snapshots.py --snapsh
 and look at the new SVGs in tests/__snapshots__/ before committing them."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dunnage.core import Engine
@@ -22,8 +24,13 @@ def quiet_engine(tmp_path, image, session_root):
     e = Engine(str(root))
     # the demo image, copied from the session's store rather than built again
     shutil.copytree(session_root / "blobs", root / "blobs", dirs_exist_ok=True, symlinks=True)
-    # symlinks as links: a layer may hold one to anywhere (a build test makes home -> /tmp)
-    shutil.copytree(session_root / "layers", root / "layers", dirs_exist_ok=True, symlinks=True)
+    # symlinks as links: a layer may hold one to anywhere (a build test makes home -> /tmp); fifos and
+    # device nodes other tests' layers hold are not the demo image's and copytree cannot copy them
+    def special(d, names):
+        import stat
+        return [n for n in names if not (stat.S_ISREG(m := os.lstat(os.path.join(d, n)).st_mode)
+                                         or stat.S_ISDIR(m) or stat.S_ISLNK(m))]
+    shutil.copytree(session_root / "layers", root / "layers", dirs_exist_ok=True, symlinks=True, ignore=special)
     shutil.copy(session_root / "images" / "index.msgpack", root / "images" / "index.msgpack")
     e.create(image, ["sleep", "1"], name="alpha", network="none")
     e.create(image, ["true"], name="beta", network="none", memory="64m")
