@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-import queue
 import re
 import shutil
-import threading
 
 from .errors import ApiError
-from .responses import Stream
+from .responses import progress_stream
 from .router import qbool, qstr
 
 _LABEL = re.compile(r"^\[(?:\S+ )?(\d+/\d+)\] (.*)$", re.S)
@@ -68,35 +66,22 @@ def build(req):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    lines: "queue.Queue" = queue.Queue()
-    done = object()
-
-    def emit(text: str) -> None:
-        if not quiet:
-            m = _LABEL.match(text[5:]) if text.startswith("Step ") else None
-            lines.put({"stream": f"Step {m.group(1)} : {m.group(2)}" if m else text})
-
-    def work():
+    def work(put) -> None:
+        def emit(text: str) -> None:
+            if not quiet:
+                m = _LABEL.match(text[5:]) if text.startswith("Step ") else None
+                put({"stream": f"Step {m.group(1)} : {m.group(2)}" if m else text})
         try:
             img = B.build(e, opts, Classic(emit))
-            lines.put({"aux": {"ID": img.id}})
+            put({"aux": {"ID": img.id}})
             if quiet:
-                lines.put({"stream": img.id + "\n"})
+                put({"stream": img.id + "\n"})
         except Exception as err:  # noqa: BLE001
             code = getattr(err, "process_code", None) or getattr(err, "exit_code", 1)  # docker's CLI exits with it
-            lines.put({"errorDetail": {"message": str(err), "code": code}, "error": str(err)})
+            put({"errorDetail": {"message": str(err), "code": code}, "error": str(err)})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            lines.put(done)
-    threading.Thread(target=work, daemon=True).start()
-
-    def body():
-        while True:
-            item = lines.get()
-            if item is done:
-                return
-            yield json.dumps(item).encode() + b"\r\n"
-    return Stream(body())
+    return progress_stream(work)
 
 
 build.archive_body = True  # the context tar: spooled to disk past 16 MiB, as load's and cp's

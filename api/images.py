@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import queue
-import threading
 from typing import Optional
 
 from .errors import ApiError, not_found
 from .router import qbool, qstr
-from .responses import Response, Stream
+from .responses import Response, Stream, progress_stream
 
 
 def _epoch(iso: str) -> int:
@@ -82,33 +80,17 @@ def create(req):
     tag_ = qstr(q, "tag")
     ref = src if not tag_ else (f"{src}@{tag_}" if tag_.startswith("sha256:") else f"{src}:{tag_}")
     e = req.engine()
-    lines: queue.Queue = queue.Queue()
-    done = object()
+    def work(put) -> None:
+        def say(s: str) -> None:
+            put({"status": s})
 
-    def say(s: str) -> None:
-        lines.put({"status": s})
-
-    def progress(layer, got, size) -> None:
-        lines.put({"status": "Downloading", "id": str(layer)[7:19] if str(layer).startswith("sha256:") else
-                   str(layer)[:12], "progressDetail": {"current": got, "total": size}})
-
-    def work():
-        try:
-            lines.put({"status": f"Pulling from {src}", "id": tag_ or "latest"})
-            _with_auth(req, lambda creds: _registry_pull(e, ref, creds, say, progress))
-            lines.put({"status": f"Status: Downloaded newer image for {ref}"})
-        except Exception as err:  # noqa: BLE001
-            lines.put({"errorDetail": {"message": str(err)}, "error": str(err)})
-        lines.put(done)
-    threading.Thread(target=work, daemon=True).start()
-
-    def body():
-        while True:
-            item = lines.get()
-            if item is done:
-                return
-            yield json.dumps(item).encode() + b"\r\n"
-    return Stream(body())
+        def progress(layer, got, size) -> None:
+            put({"status": "Downloading", "id": str(layer)[7:19] if str(layer).startswith("sha256:") else
+                 str(layer)[:12], "progressDetail": {"current": got, "total": size}})
+        put({"status": f"Pulling from {src}", "id": tag_ or "latest"})
+        _with_auth(req, lambda creds: _registry_pull(e, ref, creds, say, progress))
+        put({"status": f"Status: Downloaded newer image for {ref}"})
+    return progress_stream(work)
 
 
 def _registry_auth(req) -> Optional[dict]:
@@ -171,39 +153,25 @@ def push(req):
     except EngineError:
         raise ApiError(404, f"An image does not exist locally with the tag: {ref}") from None
     auth = _registry_auth(req)
-    lines: queue.Queue = queue.Queue()
-    done = object()
     size = [0]
 
-    def say(s: str) -> None:
-        short, sep, status = s.partition(": ")
-        if " size: " in status:
-            size[0] = int(status.rsplit(" size: ", 1)[1] or 0)
-        if sep and status in ("Pushed", "Layer already exists"):
-            lines.put({"status": status, "progressDetail": {}, "id": short})
-        else:
-            lines.put({"status": s})
-
-    def work():
+    def work(put) -> None:
         from dunnage.core import events
         from dunnage.core.images.registry import push as registry_push
         from dunnage.core.images.verbs import credentials
-        try:
-            digest = registry_push(e.images, f"{r.familiar}:{r.tag}", _Creds(auth, credentials(e)), None, say)
-            events.emit(e.store, "image", "push", ref, {"name": ref})
-            lines.put({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": digest, "Size": size[0]}})
-        except Exception as err:  # noqa: BLE001
-            lines.put({"errorDetail": {"message": str(err)}, "error": str(err)})
-        lines.put(done)
-    threading.Thread(target=work, daemon=True).start()
 
-    def body():
-        while True:
-            item = lines.get()
-            if item is done:
-                return
-            yield json.dumps(item).encode() + b"\r\n"
-    return Stream(body())
+        def say(s: str) -> None:
+            short, sep, status = s.partition(": ")
+            if " size: " in status:
+                size[0] = int(status.rsplit(" size: ", 1)[1] or 0)
+            if sep and status in ("Pushed", "Layer already exists"):
+                put({"status": status, "progressDetail": {}, "id": short})
+            else:
+                put({"status": s})
+        digest = registry_push(e.images, f"{r.familiar}:{r.tag}", _Creds(auth, credentials(e)), None, say)
+        events.emit(e.store, "image", "push", ref, {"name": ref})
+        put({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": digest, "Size": size[0]}})
+    return progress_stream(work)
 
 
 def import_(req):

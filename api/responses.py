@@ -3,6 +3,9 @@ stream, or the hijacked connection (kept apart from the server, which imports th
 handlers through the router)."""
 from __future__ import annotations
 
+import json
+import queue
+import threading
 from typing import Callable, Iterable, Optional
 
 
@@ -25,3 +28,25 @@ class Hijack:
 
     def __init__(self, run: Callable, content_type: str = "application/vnd.docker.multiplexed-stream"):
         self.run, self.content_type = run, content_type
+
+
+def progress_stream(work: Callable[[Callable[[dict], None]], None]) -> Stream:
+    """docker's JSON progress stream (pull, push, build): WORK(put) runs on a thread of its own and
+    each dict it puts goes out as a line as it comes; the stream ends when WORK returns, or with
+    the error it raised as the last line, as dockerd ends one."""
+    lines: queue.Queue = queue.Queue()
+    done = object()
+
+    def run() -> None:
+        try:
+            work(lines.put)
+        except Exception as err:  # noqa: BLE001 - the client reads it from the stream
+            lines.put({"errorDetail": {"message": str(err)}, "error": str(err)})
+        finally:
+            lines.put(done)
+    threading.Thread(target=run, daemon=True).start()
+
+    def body():
+        while (item := lines.get()) is not done:
+            yield json.dumps(item).encode() + b"\r\n"
+    return Stream(body())
