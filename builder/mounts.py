@@ -79,8 +79,11 @@ def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context
         if typ == "cache":
             cid = f.get("id") or target
             d = store_root / "builder" / "cache-mounts" / hashlib.sha256(cid.encode()).hexdigest()[:32]
-            if not d.exists():
+            try:  # made by whichever step gets there first (stages run in parallel)
                 d.mkdir(parents=True, mode=0o700)
+            except FileExistsError:
+                pass
+            else:
                 os.chmod(d, _octal(f.get("mode", "755"), "mode", line))
                 os.chown(d, int(f.get("uid", "0")), int(f.get("gid", "0")))
             os.chmod(d.parent, 0o700)
