@@ -127,6 +127,34 @@ async def test_a_project_is_grouped_folded_and_acted_on_from_its_row(engine, ima
         await pilot.press("q")
 
 
+async def test_p_pauses_and_unpauses_and_K_kills_a_project_from_its_row(engine, image, project):
+    """As on a container's row: p is compose pause (unpause once nothing of it runs but some
+    of it is paused), K compose kill; the standalone container is left alone."""
+    alone = engine.run(image, ["sleep", "300"], name="ab-standalone", detach=True, network="none")
+    cs = members(engine, project)
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one("#containers", DataTable)
+        group = GROUP + project
+        await until(pilot, lambda: group in table.rows and set(cs) <= set(table.rows))
+        select(app, group)
+        await until(pilot, lambda: "p pause · K kill" in app._detail_title)
+        await pilot.press("p")
+        await until(pilot, lambda: all(engine.container(c).status == "paused" for c in cs), 60)
+        await until(pilot, lambda: "0/2 running, 2 paused" in str(table.get_row(group)[1]))
+        assert engine.container(alone.id).status == "running"
+        select(app, group)
+        await pilot.press("p")
+        await until(pilot, lambda: all(engine.container(c).status == "running" for c in cs), 60)
+        await until(pilot, lambda: "2/2 running" in str(table.get_row(group)[1]))
+        select(app, group)
+        await pilot.press("K")
+        await until(pilot, lambda: all(engine.container(c).status == "exited" for c in cs), 60)
+        assert all(engine.container(c).state["ExitCode"] == 137 for c in cs)
+        assert engine.container(alone.id).status == "running"
+        await pilot.press("q")
+
+
 async def test_a_project_whose_file_is_gone_tells_so_in_one_line(engine, image, project, tmp_path):
     """up needs the file; its absence is a notification, not a traceback, and stop still works
     from the labels (as `compose -p NAME stop`)."""

@@ -158,7 +158,7 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "browse": "open its published port in the web browser",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
         "project_model": "on a compose project's row: its resolved model (enter folds it; s up, x stop, "
-                         "R restart, d down, l all its services' logs)",
+                         "R restart, p pause / unpause, K kill, d down, l all its services' logs)",
         "mouse": "mouse to the terminal (select, copy) / back",
         "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)",
         "wrap": "wrap long lines / cut them at the edge",
@@ -267,7 +267,8 @@ class DunnageCommands(Provider):
             cmds.append((f"logs {r.name}", partial(app.push_screen, LogsScreen(app.engine, cid, r.name)), "follow"))
             cmds.append((f"page {r.name}", partial(app.open_page, cid), "charts, top, inspect"))
         for name in sorted({r.project for r in app.rows.values() if r.project}):
-            for verb, ing in (("up", "starting"), ("stop", "stopping"), ("restart", "restarting")):
+            for verb, ing in (("up", "starting"), ("stop", "stopping"), ("restart", "restarting"),
+                              ("pause", "pausing"), ("unpause", "unpausing"), ("kill", "killing")):
                 cmds.append((f"compose {verb} {name}", partial(app.run_project, name, verb, ing), "compose project"))
             cmds.append((f"compose down {name}", partial(app.project_down, name), "compose project (asks first)"))
             cmds.append((f"compose logs {name}", partial(app.project_text, name, "logs"), "every service's log"))
@@ -501,7 +502,9 @@ class DunnageApp(App):
         """A compose project's row: its containers' CPU, memory, rates and pids added up."""
         live = [r for r in members if r.state == "running"]
         sampled = [r for r in members if r.state in ("running", "paused")]
-        g = Row(GROUP + name, name, "", "running" if live else "exited", f"{len(live)}/{len(members)} running")
+        paused = len(sampled) - len(live)
+        g = Row(GROUP + name, name, "", "running" if live else "paused" if paused else "exited",
+                f"{len(live)}/{len(members)} running" + (f", {paused} paused" if paused else ""))
         g.cpu = sum(r.cpu for r in live)
         g.mem = sum(r.mem for r in sampled)
         g.pids = sum(r.pids for r in sampled)
@@ -716,8 +719,8 @@ class DunnageApp(App):
         title = f"{escape(r.name) if r else ''} ─ {tabs} ─ \\[ ] switch"
         project = None if r else self.selected_project()
         if project:  # what its row's keys do, where its container's tabs would be
-            title = (f"{escape(project)} · compose project ─ enter folds · s up · x stop · R restart · d down · "
-                     "l logs · c config")
+            title = (f"{escape(project)} · compose project ─ enter folds · s up · x stop · R restart · "
+                     "p pause · K kill · d down · l logs · c config")
         if self._detail_title != title:  # (border_title gives back its markup rewritten: not comparable)
             self._detail_title = detail.border_title = title
         want = f"d-{self.detail_tab}"
@@ -1033,9 +1036,18 @@ class DunnageApp(App):
             self._each("stop", "stopping")
 
     def action_kill(self) -> None:
-        self._each("kill", "killing")
+        if not self.on_project("kill", "killing"):
+            self._each("kill", "killing")
 
     def action_pause(self) -> None:
+        name = self.selected_project()
+        if name:  # compose pause, or unpause where nothing of it runs but something is paused
+            states = {r.state for r in self.rows.values() if r.project == name}
+            if "paused" in states and "running" not in states:
+                self.run_project(name, "unpause", "unpausing")
+            else:
+                self.run_project(name, "pause", "pausing")
+            return
         ids = self.targets()
         if ids:
             paused = all(self.rows[c].state == "paused" for c in ids)

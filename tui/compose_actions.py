@@ -26,7 +26,7 @@ def project(engine, name: str, fileless: bool = False) -> Project:
 
 
 def run(engine, name: str, verb: str) -> list[str]:
-    """VERB (up, down, stop, restart) on project NAME; returns what compose said."""
+    """VERB (up, down, stop, restart, pause, unpause, kill) on project NAME; returns what compose said."""
     said: list[str] = []
     comp = Compose(engine, project(engine, name, fileless=verb != "up"), out=said.append)
     if verb == "up":
@@ -37,7 +37,15 @@ def run(engine, name: str, verb: str) -> list[str]:
         comp.each(None, "Stopping", lambda c: engine.stop(c.id, comp._timeout(c, None)), True, "Stopped")
     elif verb == "restart":
         comp.each(None, "Restarting", lambda c: engine.restart(c.id, comp._timeout(c, None)), done="Started")
+    elif verb in TOGGLES:  # each on the containers in the state it applies to, the others left as they are
+        state, fn, ing, done = TOGGLES[verb]
+        comp.each(None, ing, lambda c: fn(engine, c.id) if c.status in state else None, True, done)
     return said
+
+
+TOGGLES = {"pause": (("running",), lambda e, cid: e.pause(cid), "Pausing", "Paused"),
+           "unpause": (("paused",), lambda e, cid: e.unpause(cid), "Unpausing", "Unpaused"),
+           "kill": (("running", "paused", "restarting"), lambda e, cid: e.kill(cid), "Killing", "Killed")}
 
 
 def logs(engine, name: str, tail: int = 2000) -> list[tuple[str, str, str]]:
