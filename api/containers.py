@@ -206,6 +206,28 @@ def rename(req):
     return None
 
 
+def update(req):
+    """docker update through the API: the body's limits that are not 0 change (docker's
+    client sends every field, 0 for what the user left alone)."""
+    body = req.json({})
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid update request: a JSON object expected")
+    e = req.engine()
+
+    def given(key: str) -> Optional[str]:
+        v = body.get(key)
+        if v in (None, 0):
+            return None
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ApiError(400, f"invalid {key}: an integer expected")
+        return str(v)
+    nano = given("NanoCpus")
+    e.update(container_of(e, req.params["id"]).id, memory=given("Memory"),
+             cpus=None if nano is None else str(int(nano) / 1e9), pids_limit=body.get("PidsLimit"),
+             memory_swap=given("MemorySwap"), memory_reservation=given("MemoryReservation"))
+    return {"Warnings": []}
+
+
 def remove(req):
     e = req.engine()
     c = container_of(e, req.params["id"])
@@ -594,6 +616,7 @@ def register(r) -> None:
     r.add("POST", "/containers/{id}/pause", pause)
     r.add("POST", "/containers/{id}/unpause", unpause)
     r.add("POST", "/containers/{id}/rename", rename)
+    r.add("POST", "/containers/{id}/update", update)
     r.add("POST", "/containers/{id}/wait", wait)
     r.add("DELETE", "/containers/{id}", remove)
     r.add("GET", "/containers/{id}/top", top)

@@ -212,9 +212,10 @@ class Engine:
         return rename.rename(self, ref, new)
 
     def update(self, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
-               pids_limit: Optional[int] = None, memory_swap: Optional[str] = None) -> Container:
+               pids_limit: Optional[int] = None, memory_swap: Optional[str] = None,
+               memory_reservation: Optional[str] = None) -> Container:
         """docker update: change the limits of a container, live if it runs."""
-        return update.update(self, ref, memory, cpus, pids_limit, memory_swap)
+        return update.update(self, ref, memory, cpus, pids_limit, memory_swap, memory_reservation)
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
         """docker top: the container's processes, as the host's ps shows them (core/top.py)."""

@@ -82,6 +82,7 @@ class Resources:
     """HostConfig's resources: bytes, nano-CPUs, the blkio devices as {"Path", "Major", "Minor", "Rate"}."""
     memory: int = 0
     memory_swap: Optional[int] = None
+    memory_reservation: int = 0  # the soft limit the kernel reclaims down to under pressure
     nano_cpus: int = 0
     cpu_shares: Optional[int] = None
     cpuset_cpus: Optional[str] = None
@@ -167,6 +168,7 @@ class ContainerSpec:
     networking: NetworkingConfig = field(default_factory=NetworkingConfig)
     name: Optional[str] = None
     detach: bool = False
+    build: bool = False  # a build's RUN (builder/run.py): BuildKit's hostname, the image's own /etc/hostname
 
     @classmethod
     def from_flags(cls, image: str, command: list[str] | None = None, **flags) -> "ContainerSpec":
@@ -196,7 +198,8 @@ _FLAGS = frozenset((
     "stop_signal", "stop_timeout", "tty", "interactive", "restart", "health", "no_healthcheck", "log_opts",
     "pid_mode", "ipc_mode", "uts_mode", "network", "publish", "publish_all", "expose", "ip", "ip6", "network_aliases",
     "dns", "dns_search", "dns_options", "add_hosts", "volumes", "mounts", "tmpfs", "volumes_from", "init",
-    "memory_swap", "cpu_shares", "cpuset_cpus", "blkio_weight", "device_read_bps", "device_write_bps", "attach"))
+    "memory_swap", "cpu_shares", "cpuset_cpus", "blkio_weight", "device_read_bps", "device_write_bps", "attach",
+    "memory_reservation"))
 
 
 def _from_flags(image: str, command: list[str] | None, kw: dict) -> ContainerSpec:
@@ -252,6 +255,8 @@ def _resources_of(kw: dict) -> Resources:
         r.pids_limit = int(kw["pids_limit"])
     if kw.get("memory_swap") is not None:
         r.memory_swap = _memory_swap(kw["memory_swap"])
+    if kw.get("memory_reservation") is not None:
+        r.memory_reservation = parse_memory_reservation(kw["memory_reservation"])
     r.cpu_shares = None if kw.get("cpu_shares") is None else int(kw["cpu_shares"])
     r.cpuset_cpus = kw.get("cpuset_cpus")
     r.blkio_weight = None if kw.get("blkio_weight") is None else int(kw["blkio_weight"])
@@ -269,6 +274,14 @@ def _memory_swap(v) -> int:
         return parse_size(v)
     except UnitError as e:
         raise InvalidParameter(f"invalid --memory-swap: {e}") from None
+
+
+def parse_memory_reservation(v) -> int:
+    from .units import parse_size
+    try:
+        return parse_size(v)
+    except UnitError as e:
+        raise InvalidParameter(f"invalid --memory-reservation: {e}") from None
 
 
 def _device_rates(flag: str, items) -> list[dict]:
@@ -469,7 +482,7 @@ def resource_flags(memory: int, memory_swap, cpu_shares, cpuset_cpus, blkio_weig
 def _resource_record(r: Resources) -> dict:
     out: dict = {}
     for key, v in (("MemorySwap", r.memory_swap), ("CpuShares", r.cpu_shares), ("CpusetCpus", r.cpuset_cpus),
-                   ("BlkioWeight", r.blkio_weight)):
+                   ("BlkioWeight", r.blkio_weight), ("MemoryReservation", r.memory_reservation or None)):
         if v is not None:
             out[key] = v
     if r.device_read_bps:
@@ -490,6 +503,7 @@ def _check_resources(r: Resources) -> None:
             raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
         if r.memory_swap < r.memory:
             raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+    check_memory_reservation(r.memory, r.memory_reservation)
     if r.cpu_shares is not None and not 2 <= r.cpu_shares <= 262144:
         raise InvalidParameter(f"invalid --cpu-shares {r.cpu_shares}: between 2 and 262144")
     if r.cpuset_cpus is not None:
@@ -503,6 +517,14 @@ def _check_resources(r: Resources) -> None:
         raise InvalidParameter(f"invalid --blkio-weight {r.blkio_weight}: between 10 and 1000")
     for u in r.ulimits:
         check_ulimit(u)
+
+
+def check_memory_reservation(memory: int, reservation: int) -> None:
+    """--memory-reservation as dockerd checks it: 6MB at least, and within --memory."""
+    if reservation and memory and memory < reservation:
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage.")
+    if 0 < reservation < MIN_MEMORY:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
 
 
 def _validate(spec: ContainerSpec) -> None:
@@ -804,6 +826,7 @@ def _resources_from_docker(hcj: dict) -> Resources:
     swap = hcj.get("MemorySwap")
     return Resources(
         memory=int(hcj.get("Memory") or 0), memory_swap=int(swap) if swap else None,
+        memory_reservation=int(hcj.get("MemoryReservation") or 0),
         nano_cpus=int(hcj.get("NanoCpus") or 0), cpu_shares=int(hcj["CpuShares"]) if hcj.get("CpuShares") else None,
         cpuset_cpus=hcj.get("CpusetCpus") or None,
         blkio_weight=int(hcj["BlkioWeight"]) if hcj.get("BlkioWeight") else None,
@@ -912,6 +935,7 @@ def _to_docker(spec: ContainerSpec) -> dict:
             "BlkioDeviceReadBps": [{"Path": d["Path"], "Rate": d["Rate"]} for d in r.device_read_bps],
             "BlkioDeviceWriteBps": [{"Path": d["Path"], "Rate": d["Rate"]} for d in r.device_write_bps],
             "CpusetCpus": r.cpuset_cpus or "", "MemorySwap": r.memory_swap or 0,
+            "MemoryReservation": r.memory_reservation,
             "PidsLimit": r.pids_limit, "Ulimits": [dict(u) for u in r.ulimits] or None,
             "Mounts": [_mount_to_docker(m) for m in host.mounts if m.origin == "mount"] or None,
             "Init": host.init or None,

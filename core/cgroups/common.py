@@ -18,6 +18,7 @@ class CgroupError(System):
 class Limits:
     memory: Optional[int] = None       # bytes
     memory_swap: Optional[int] = None  # docker's --memory-swap: memory + swap, bytes; -1 unlimited
+    memory_reservation: Optional[int] = None  # bytes: v1 memory.soft_limit_in_bytes, v2 memory.low
     cpu_quota: Optional[int] = None    # microseconds per period
     cpu_period: int = 100_000
     cpu_shares: Optional[int] = None   # v1 cpu.shares (2-262144); v2 maps it to cpu.weight

@@ -114,6 +114,9 @@ class CgroupV1(Cgroup):
         if limits.memory_swap is not None:
             path = self._need("memory", "memory.memsw.limit_in_bytes", "--memory-swap")
             write(path, "-1" if limits.memory_swap == -1 else str(limits.memory_swap))
+        if limits.memory_reservation is not None:
+            write(self._need("memory", "memory.soft_limit_in_bytes", "--memory-reservation"),
+                  str(limits.memory_reservation))
         if limits.cpu_shares is not None:
             write(self._need("cpu", "cpu.shares", "--cpu-shares"), str(limits.cpu_shares))
         if limits.cpuset_cpus is not None:

@@ -74,6 +74,8 @@ class CgroupV2(Cgroup):
             # v2 limits swap alone: docker's memory+swap total minus the memory limit
             swap = "max" if limits.memory_swap == -1 else str(max(0, limits.memory_swap - (limits.memory or 0)))
             write(self._need("memory.swap.max", "--memory-swap"), swap)
+        if limits.memory_reservation is not None:
+            write(self._need("memory.low", "--memory-reservation"), str(limits.memory_reservation))
         if limits.cpu_shares is not None:
             write(self._need("cpu.weight", "--cpu-shares"), str(shares_to_weight(limits.cpu_shares)))
         if limits.cpuset_cpus is not None:

@@ -9,13 +9,19 @@ from ..cgroups import CgroupError, Limits, open_cgroup
 from ..containers import Container
 from ..errors import InvalidParameter, System, exit_code_of
 from ..runtime.spec import limits_of
-from ..spec import _int64_flag, parse_cpus_checked, parse_size_checked, resource_flags
+from ..spec import (_int64_flag, check_memory_reservation, parse_cpus_checked, parse_memory_reservation,
+                    parse_size_checked, resource_flags)
 
 
 def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
-           pids_limit: Optional[int] = None, memory_swap: Optional[str] = None) -> Container:
+           pids_limit: Optional[int] = None, memory_swap: Optional[str] = None,
+           memory_reservation: Optional[str] = None) -> Container:
     c = e.container(ref)
     hc = dict(c.config["HostConfig"])
+    if memory_reservation is not None and parse_memory_reservation(memory_reservation):  # docker: 0 changes nothing
+        hc["MemoryReservation"] = parse_memory_reservation(memory_reservation)
+    else:
+        memory_reservation = None
     with exit_code_of(1):
         if memory is not None:
             hc["Memory"] = parse_size_checked(memory)
@@ -26,6 +32,9 @@ def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None
     elif memory is not None and (hc.get("MemorySwap") or 0) > 0 and hc["Memory"] > hc["MemorySwap"]:
         raise InvalidParameter("Memory limit should be smaller than already set memoryswap limit, "
                           "update the memoryswap at the same time", 1)
+    if memory is not None or memory_reservation is not None:
+        with exit_code_of(1):
+            check_memory_reservation(hc.get("Memory") or 0, hc.get("MemoryReservation") or 0)
     if pids_limit is not None:
         hc["PidsLimit"] = _int64_flag("--pids-limit", pids_limit)
     if c.running():
@@ -35,6 +44,8 @@ def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None
         try:
             open_cgroup(c.id).set_limits(Limits(memory=lim.memory if memory is not None else None,
                                                 memory_swap=lim.memory_swap if memory_swap is not None else None,
+                                                memory_reservation=lim.memory_reservation
+                                                if memory_reservation is not None else None,
                                                 cpu_quota=lim.cpu_quota if cpus is not None else None,
                                                 pids=lim.pids if pids_limit is not None else None))
         except CgroupError as err:

@@ -115,6 +115,7 @@ def limits_of(hc: dict) -> Limits:
     return Limits(
         memory=hc.get("Memory") or None,
         memory_swap=hc.get("MemorySwap") or None,
+        memory_reservation=hc.get("MemoryReservation") or None,
         cpu_quota=(nano * 100_000 // 1_000_000_000) if nano else None,
         cpu_shares=hc.get("CpuShares") or None,
         cpuset_cpus=hc.get("CpusetCpus") or None,

@@ -69,7 +69,8 @@ def cmd_rename(e: Engine, a) -> int:
 
 
 def cmd_update(e: Engine, a) -> int:
-    return each(a, a.containers, lambda r: e.update(r, a.memory, a.cpus, a.pids_limit, a.memory_swap))
+    return each(a, a.containers, lambda r: e.update(r, a.memory, a.cpus, a.pids_limit, a.memory_swap,
+                                                       a.memory_reservation))
 
 
 def cmd_wait(e: Engine, a) -> int:
@@ -125,6 +126,7 @@ def register(sub) -> None:
     p = sub.add_parser("update", help="change the limits of containers (live when running)")
     p.add_argument("-m", "--memory")
     p.add_argument("--memory-swap")
+    p.add_argument("--memory-reservation", help="memory soft limit (e.g. 32m)")
     p.add_argument("--cpus")
     p.add_argument("--pids-limit", type=int)
     p.add_argument("containers", nargs="+")

@@ -52,6 +52,7 @@ def run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--cpus", help="number of CPUs (e.g. 0.5)")
     p.add_argument("--pids-limit", type=int, help="maximum number of processes")
     p.add_argument("--memory-swap", help="memory plus swap (e.g. 128m; -1: unlimited swap)")
+    p.add_argument("--memory-reservation", help="memory soft limit, reclaimed down to under pressure (e.g. 32m)")
     p.add_argument("-c", "--cpu-shares", type=int, help="relative CPU weight (1024 is the default)")
     p.add_argument("--cpuset-cpus", help="CPUs the container may run on (0-1, 0,2)")
     p.add_argument("--blkio-weight", type=int, help="relative block I/O weight (10-1000)")
@@ -116,7 +117,8 @@ def spec_from_args(a, detach: bool, attach: Optional[bool] = None):
         pid_mode=a.pid, ipc_mode=a.ipc, uts_mode=a.uts, network=a.network,
         publish=a.publish, publish_all=a.publish_all, expose=a.expose, ip=a.ip, ip6=a.ip6,
         network_aliases=a.network_alias, dns=a.dns, dns_search=a.dns_search, dns_options=a.dns_option,
-        add_hosts=a.add_host, init=a.init, memory_swap=a.memory_swap, cpu_shares=a.cpu_shares,
+        add_hosts=a.add_host, init=a.init, memory_swap=a.memory_swap, memory_reservation=a.memory_reservation,
+        cpu_shares=a.cpu_shares,
         cpuset_cpus=a.cpuset_cpus, blkio_weight=a.blkio_weight, device_read_bps=a.device_read_bps,
         device_write_bps=a.device_write_bps, volumes=a.volume, mounts=a.mount, tmpfs=a.tmpfs,
         volumes_from=a.volumes_from,
