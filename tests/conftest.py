@@ -2,7 +2,7 @@
 
 Everything here runs for real: root, FUSE, namespaces, cgroups.  Nothing is
 mocked.  A session-wide check fails the run if the tests leave a mount, a
-cgroup, a process or a network namespace behind."""
+cgroup, a process, a network namespace or a file in the working directory behind."""
 from __future__ import annotations
 
 import os
@@ -102,9 +102,20 @@ def _nft_tables() -> set[str]:
     return {line.split()[-1] for line in out.splitlines() if line.split()[-1].startswith("dunnage")}
 
 
+# what the test tools themselves keep in the working directory (hypothesis's examples, pytest's
+# cache, the snapshot plugin's report): anything else new there was written by a relative path
+CWD_TOOL_FILES = {".hypothesis", ".pytest_cache", "snapshot_report.html"}
+
+
+def _cwd_files() -> set[str]:
+    """The names in the working directory (the checkout, in a full run): a peer or a test that
+    writes a relative path (conmon's `oom` on an OOM kill) would leave it there."""
+    return set(os.listdir(os.getcwd())) - CWD_TOOL_FILES
+
+
 def snapshot() -> dict:
     return {"mounts": _mounts(), "cgroups": _dunnage_cgroups(), "procs": _procs(), "netns": _netns(),
-            "links": _links(), "nft": _nft_tables()}
+            "links": _links(), "nft": _nft_tables(), "cwd": _cwd_files()}
 
 
 def leaks(before: dict, after: dict) -> dict:

@@ -111,7 +111,9 @@ class Podman:
         self.had_parent = {r for r in cgroup_roots() if os.path.isdir(os.path.join(r, "libpod_parent"))}
 
     def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(self.cmd + list(args), capture_output=True, timeout=timeout)
+        # in its own directory: conmon (podman's container monitor) marks an OOM kill by creating
+        # `oom` in its working directory, podman's, which would otherwise be the checkout
+        return subprocess.run(self.cmd + list(args), capture_output=True, timeout=timeout, cwd=self.dir)
 
     def run(self, image: str, *command: str) -> subprocess.CompletedProcess:
         return self("run", "--rm", *self.RUN, image, *command)
@@ -119,7 +121,7 @@ class Podman:
     def with_runtime(self, runtime: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """The same store through another OCI runtime (--runtime RUNTIME)."""
         cmd = self.cmd[:self.cmd.index("--runtime") + 1] + [runtime]
-        return subprocess.run(cmd + list(args), capture_output=True, timeout=timeout)
+        return subprocess.run(cmd + list(args), capture_output=True, timeout=timeout, cwd=self.dir)
 
     def close(self) -> None:
         self("rm", "-af")
