@@ -763,6 +763,8 @@ def test_a_port_on_a_dual_stack_network_is_published_on_both_families(session_ro
     """)
     out, err = client.communicate(timeout=30)
     assert out.strip().startswith("hello-from"), err
+    # and over [::1]: relayed by the shim (no DNAT from the loopback), as docker-proxy does
+    assert b"hello-from" in wait_for(lambda: _try_get(f"http://[::1]:{port}/"), timeout=10)
     engine.remove(c.id, force=True)
     p = cli(session_root, "run", "--rm", "-p", f"[::]:{port}:80", image, "true")  # the default bridge: IPv4 only
     assert p.returncode == 125 and b"dual-stack" in p.stderr, p.stderr
@@ -782,3 +784,52 @@ def test_a_port_published_on_the_ipv6_loopback_is_relayed_to_the_container(sessi
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (the relayed connections' TIME_WAIT)
         s.bind(("::1", port))
         s.listen(1)  # free again: the shim's socket went with it
+
+
+def _udp_ask(addr: tuple, payload: bytes, family=socket.AF_INET6) -> bytes | None:
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(1)
+        s.sendto(payload, addr)
+        try:
+            return s.recvfrom(100)[0]
+        except TimeoutError:
+            return None
+
+
+def _free_udp_port(host: str, family=socket.AF_INET6) -> int:
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def test_udp_published_on_the_ipv6_loopback_and_on_every_address_of_a_dual_stack_network(
+        session_root, engine, image, networks, udpecho):
+    """-p [::1]:H:C/udp (to the container's IPv4 address) and -p H:C/udp on a dual-stack
+    network reached over [::1] (to its IPv6 one): the shim relays both, each client its answers."""
+    from dunnage.core.net.config import Networks
+    networks("six-udp", ipv6=True)
+    lo_port, any_port = _free_udp_port("::1"), _free_udp_port("::")
+    c = engine.create(image, ["/udpecho", "5000"], network="six-udp", detach=True,
+                      publish=[f"[::1]:{lo_port}:5000/udp", f"{any_port}:5000/udp"])
+    engine.copy_to(c.id, str(udpecho), "/udpecho")
+    engine.start(c.id)
+    wait_for(lambda: "listening" in logs(session_root, c.id))
+    assert sorted(engine.ports(c.id)) == sorted([("5000/udp", "::1", str(lo_port)), ("5000/udp", "0.0.0.0", str(any_port)),
+                                                ("5000/udp", "::", str(any_port))])
+    assert wait_for(lambda: _udp_ask(("::1", lo_port), b"lo"), timeout=10) == b"echo:lo"
+    assert wait_for(lambda: _udp_ask(("::1", any_port), b"any"), timeout=10) == b"echo:any"
+    assert _udp_ask(("127.0.0.1", any_port), b"four", socket.AF_INET) == b"echo:four"  # DNAT, as before
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as a, socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as b:
+        for s in (a, b):
+            s.settimeout(5)
+        a.sendto(b"from-a", ("::1", any_port))
+        b.sendto(b"from-b", ("::1", any_port))
+        assert (b.recvfrom(100)[0], a.recvfrom(100)[0]) == (b"echo:from-b", b"echo:from-a")
+    table = Networks(engine.store).table
+    engine.remove(c.id, force=True)
+    for host, port in (("::1", lo_port), ("::", any_port)):  # the host ports are free again
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((host, port))
+    assert f"{any_port} :" not in nft(f"list map ip6 {table} udp_any")
+    assert f"{any_port} :" not in nft(f"list map ip {table} udp_any")

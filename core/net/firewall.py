@@ -88,7 +88,9 @@ table ip {t} {{
 """
 
 # the same for IPv6, made with the first dual-stack network: isolation, --internal,
-# masquerade and published ports as in IPv4 (but none on [::1]: IPv6 has no route_localnet)
+# masquerade and published ports as in IPv4, but what goes to [::1] is left to the shim's
+# relay (ports.Proxy), as docker's ip6 output rule leaves it to docker-proxy: IPv6 has no
+# route_localnet, a packet from ::1 DNATed to a bridge would be dropped
 RULESET6 = """
 table ip6 {t} {{
   set bridges {{ type ifname; }}
@@ -111,7 +113,7 @@ table ip6 {t} {{
   }}
   chain output {{
     type nat hook output priority -100; policy accept;
-    fib daddr type local jump ports
+    fib daddr type local ip6 daddr != ::1 jump ports
   }}
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
@@ -131,6 +133,7 @@ table ip6 {t} {{
   }}
 }}
 """
+OUTPUT6 = "fib daddr type local ip6 daddr != ::1 jump ports"  # (an older table's rule had no ::1 test)
 
 
 class _Lib:
@@ -241,6 +244,8 @@ class Firewall:
         except FirewallError:
             have = None
         if have is not None and "map tcp_any " in have:
+            if OUTPUT6 not in have:  # one transaction: the maps keep the ports already published
+                nft(f"flush chain ip6 {self.table} output\nadd rule ip6 {self.table} output {OUTPUT6}")
             return False
         if have is not None:
             nft(f"delete table ip6 {self.table}")

@@ -1,7 +1,8 @@
 """Published ports: docker's ``-p`` grammar, and reserving host ports.
 
 Traffic reaches a container through DNAT rules (firewall), not through a
-proxy.  So that a host port can belong to one owner only, the shim holds a
+proxy, except what comes over [::1], which IPv6 cannot DNAT to a bridge: the
+shim relays that (Proxy), TCP and UDP.  So that a host port can belong to one owner only, the shim holds a
 socket bound to each published host port for the container's lifetime, as
 podman does: a port that something else already uses is refused before the
 container starts, and nothing else can take it while the container runs.
@@ -50,8 +51,6 @@ def parse_publish(spec: str) -> list[dict]:
             raise PortError(f'invalid IP address "{ip}" in "{spec}"') from None
         ip = str(addr)
     proto = m.group("proto") or "tcp"
-    if ip == "::1" and proto != "tcp":  # (relayed by the shim: Proxy)
-        raise PortError(f'publishing UDP on [::1] is not supported: "{spec}"')
     cports = _range(m.group("cont"), "container", spec)
     hosts = _range(m.group("host"), "host", spec) if m.group("host") else [0] * len(cports)
     if len(hosts) != len(cports):
@@ -128,17 +127,26 @@ class Reservation:
 
 
 class Proxy:
-    """Connections to a host port on [::1], relayed to the container's address by a
+    """What reaches a host port over [::1], relayed to the container's address by a
     thread of the shim: IPv6 has no route_localnet, so no DNAT takes traffic from the
-    loopback to a bridge (docker runs its userland proxy for these)."""
+    loopback to a bridge (docker runs its userland proxy for these, and its ip6 output
+    rule leaves ::1 to it as the ip6 table's here does).  TCP: each connection accepted
+    is joined to one made to the container.  UDP: each client (address and port) gets a
+    socket connected to the container, its answers sent back from the host port, and
+    dropped after UDP_IDLE seconds without traffic, as docker-proxy's."""
+
+    UDP_IDLE = 90.0
+    UDP_FLOWS = 1024  # clients relayed at once: past that, the quietest one goes
 
     def __init__(self, listener: socket.socket, target: tuple[str, int]):
         import threading
         self.listener, self.target = listener, target
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)
-        listener.listen(64)
+        udp = listener.type == socket.SOCK_DGRAM
+        if not udp:
+            listener.listen(64)
         listener.setblocking(False)
-        self.thread = threading.Thread(target=self._run, name="port-proxy", daemon=True)
+        self.thread = threading.Thread(target=self._run_udp if udp else self._run, name="port-proxy", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
@@ -189,6 +197,76 @@ class Proxy:
         finally:
             for x in other:
                 x.close()
+            sel.close()
+
+    def _run_udp(self) -> None:
+        import selectors
+        import time
+        sel = selectors.DefaultSelector()
+        sel.register(self.listener, selectors.EVENT_READ)
+        sel.register(self.wake_r, selectors.EVENT_READ)
+        family = socket.AF_INET6 if ":" in self.target[0] else socket.AF_INET
+        flows: dict = {}  # client address -> its socket to the container
+        client_of: dict[socket.socket, tuple] = {}
+        last: dict[socket.socket, float] = {}
+
+        def drop(up: socket.socket) -> None:
+            sel.unregister(up)
+            flows.pop(client_of.pop(up), None)
+            last.pop(up, None)
+            up.close()
+        try:
+            while True:
+                ready = sel.select(self.UDP_IDLE / 3 if flows else None)
+                now = time.monotonic()
+                for key, _ in ready:
+                    s = key.fileobj
+                    if s == self.wake_r:
+                        return
+                    if s is self.listener:
+                        while True:
+                            try:
+                                data, client = self.listener.recvfrom(65535)
+                            except BlockingIOError:
+                                break
+                            except OSError:
+                                continue  # an ICMP error of an earlier answer: the next datagram
+                            up = flows.get(client)
+                            if up is None:
+                                if len(flows) >= self.UDP_FLOWS:
+                                    drop(min(last, key=last.get))
+                                up = socket.socket(family, socket.SOCK_DGRAM)
+                                try:
+                                    up.setblocking(False)
+                                    up.connect(self.target)
+                                except OSError:
+                                    up.close()
+                                    continue
+                                flows[client], client_of[up] = up, client
+                                sel.register(up, selectors.EVENT_READ)
+                            last[up] = now
+                            try:
+                                up.send(data)
+                            except OSError:
+                                pass
+                        continue
+                    while s in client_of:
+                        try:
+                            data = s.recv(65535)
+                        except BlockingIOError:
+                            break
+                        except OSError:
+                            continue  # the container's port unreachable (ICMP): nothing to send back
+                        last[s] = now
+                        try:
+                            self.listener.sendto(data, client_of[s])
+                        except OSError:
+                            pass
+                for up in [u for u, t in last.items() if now - t > self.UDP_IDLE]:
+                    drop(up)
+        finally:
+            for up in client_of:
+                up.close()
             sel.close()
 
     def close(self) -> None:

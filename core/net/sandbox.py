@@ -176,8 +176,10 @@ class Sandbox:
             if self.attached:
                 nets.release(c.id, links=False)
             raise
-        main_ip = main["IPAddress"]
-        proxied = [(i, main_ip, p["Port"]) for i, p in enumerate(ports) if p["HostIp"] == "::1"]
+        # [::1] reaches the container through the shim (ports.Proxy): to its IPv4 address from a
+        # port published on [::1], to its IPv6 one from a port on [::] (a dual-stack network's)
+        to = {"::1": main["IPAddress"], "::": main.get("GlobalIPv6Address")}
+        proxied = [(i, to[p["HostIp"]], p["Port"]) for i, p in enumerate(ports) if to.get(p["HostIp"])]
         return {"attached": self.attached, "ports": len(self.reservation.socks), "embedded": embedded,
                 "proxied": proxied,
                 "settings": {"Networks": settings, "Ports": docker_ports(ports, exposed),

@@ -1,9 +1,14 @@
 """-p and --expose as docker's go-connections/nat.ParsePortSpec reads them (core/net/ports.py)."""
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
+
 import pytest
 
-from dunnage.core.net.ports import PortError, docker_ports, parse_expose, parse_publish
+from dunnage.core.net.ports import PortError, Proxy, docker_ports, parse_expose, parse_publish
 
 
 def b(port, host=0, ip="0.0.0.0", proto="tcp"):
@@ -42,13 +47,84 @@ def test_publish_specs_docker_refuses(spec):
         parse_publish(spec)
 
 
-def test_ipv6_host_addresses_and_udp_on_the_loopback_refused_with_the_reason():
+def test_ipv6_host_addresses_udp_on_the_loopback_too():
     assert parse_publish("[::]:8080:80") == [{"Proto": "tcp", "HostIp": "::", "HostPort": 8080, "Port": 80}]
     assert parse_publish("[::1]:8080:80") == [{"Proto": "tcp", "HostIp": "::1", "HostPort": 8080, "Port": 80}]
     assert parse_publish("[2001:DB8::1]::53/udp") == [{"Proto": "udp", "HostIp": "2001:db8::1", "HostPort": 0,
                                                       "Port": 53}]
-    with pytest.raises(PortError, match=r"UDP on \[::1\] is not supported"):
-        parse_publish("[::1]:8080:80/udp")
+    assert parse_publish("[::1]:8080:80/udp") == [{"Proto": "udp", "HostIp": "::1", "HostPort": 8080, "Port": 80}]
+
+
+@pytest.fixture
+def udp_echo():
+    """A UDP echo server on 127.0.0.1 (a thread): answers "echo:" + each datagram."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                data, peer = srv.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            srv.sendto(b"echo:" + data, peer)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()
+    stop.set()
+    t.join(2)
+    srv.close()
+
+
+def test_the_udp_relay_answers_each_client_from_the_host_port_and_forgets_idle_ones(udp_echo):
+    """ports.Proxy with a UDP socket, as the shim relays a port published on [::1]."""
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    listener.bind(("::1", 0))
+    host = listener.getsockname()[:2]
+    proxy = Proxy(listener, udp_echo)
+    clients = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        for n, c in enumerate(clients):
+            c.settimeout(5)
+            for i in range(2):
+                c.sendto(f"c{n}-{i}".encode(), host)
+                data, frm = c.recvfrom(100)
+                assert data == f"echo:c{n}-{i}".encode() and frm[:2] == host  # from the port it was sent to
+        deadline = time.monotonic() + 5
+        proxy.UDP_IDLE = 0.2  # read by the thread at each round: the flows made go once idle
+        clients[0].sendto(b"wake", host)
+        assert clients[0].recvfrom(100)[0] == b"echo:wake"
+        while time.monotonic() < deadline and _flows(proxy) > 1:
+            time.sleep(0.05)
+        assert _flows(proxy) <= 1
+        clients[1].sendto(b"again", host)  # a forgotten client is relayed anew
+        assert clients[1].recvfrom(100)[0] == b"echo:again"
+    finally:
+        proxy.close()
+        for c in clients:
+            c.close()
+        listener.close()
+    assert not proxy.thread.is_alive()
+
+
+def _flows(proxy) -> int:
+    """Sockets the proxy's thread holds to the target (those of its process, by their peer)."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            s = socket.socket(fileno=int(fd))
+        except OSError:
+            continue
+        try:
+            if s.type == socket.SOCK_DGRAM and s.getpeername() == proxy.target:
+                n += 1
+        except OSError:
+            pass
+        finally:
+            s.detach()
+    return n
 
 
 def test_expose():
