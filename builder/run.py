@@ -43,7 +43,8 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
         spec = ContainerSpec(
             ContainerConfig(image=car.id, cmd=list(argv), entrypoint=[], env=list(env), user=inner.get("User") or None,
                             working_dir=inner.get("WorkingDir") or "", attach=False),
-            HostConfig(network_mode=network or None, mounts=mount_flags(None, mounts.flags, None)), detach=True)
+            HostConfig(network_mode=network or None, mounts=mount_flags(None, mounts.flags, None)), detach=True,
+            build=True)
         c = engine.create_from(spec)
         if started is not None:
             started(c.id)

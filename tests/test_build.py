@@ -323,6 +323,28 @@ RUN --network=none cat /sys/class/net/*/address | wc -l > /nics
     assert r.returncode == 125 and b"not supported" in r.stderr
 
 
+def test_run_has_buildkits_hostname_and_the_images_etc_hostname(session_root, engine, ctx):
+    """As BuildKit's RUN: the hostname buildkitsandbox, no HOSTNAME in the environment, the
+    image's own /etc/hostname (not bound over, so a RUN may write it and the layer keeps it)."""
+    tag = f"bh-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"Dockerfile": f"""FROM {BASE}
+RUN hostname > /h && cat /etc/hostname > /was && (printenv HOSTNAME || echo unset) > /e
+RUN echo written-by-run > /etc/hostname
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    base = next(open(p).read() for p in (os.path.join(d, "etc/hostname")
+                                         for d in reversed(engine.images.layer_paths(engine.image(BASE))))
+                if os.path.exists(p))
+    out = run_in(session_root, tag, "sh", "-c", "cat /h /was /e")
+    assert out == "buildkitsandbox\n" + base + "unset\n"
+    with tarfile.open(fileobj=io.BytesIO(cli(session_root, "save", tag).stdout)) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]
+        last = tarfile.open(fileobj=io.BytesIO(outer.extractfile(manifest["Layers"][-1]).read()))
+        assert last.getnames() == ["etc", "etc/hostname"]
+        assert last.extractfile("etc/hostname").read() == b"written-by-run\n"
+
+
 def test_ctrl_c_stops_the_build_and_cleans_up(session_root, engine, ctx):
     import signal
     from conftest import DUNNAGE, wait_for

@@ -21,6 +21,8 @@ from ..images.store import now_iso
 from ..spec import DEFAULT_PATH, ContainerSpec, exposed_of, flag_lists, host_record, merge_env, merge_health
 from ..store import write_record
 
+BUILD_HOSTNAME = "buildkitsandbox"  # what a RUN's `hostname` says under BuildKit (executor/oci/hosts.go)
+
 
 def create(e, spec: ContainerSpec) -> Container:
     """Make the container SPEC asks for (E: the Engine facade, for its stores); its
@@ -47,8 +49,9 @@ def create(e, spec: ContainerSpec) -> Container:
     mount_list = _mounts(e, spec, icfg.get("Volumes") or {})
     from ..inspect import docker_record
     cid = new_id()
-    hn = cfg.hostname or (socket.gethostname() if "host" in (host.uts_mode, host.network_mode) else cid[:12])
-    envs = merge_env(icfg.get("Env") or [DEFAULT_PATH], [f"HOSTNAME={hn}"] + list(cfg.env))
+    hn = cfg.hostname or (socket.gethostname() if "host" in (host.uts_mode, host.network_mode) else
+                          BUILD_HOSTNAME if spec.build else cid[:12])
+    envs = merge_env(icfg.get("Env") or [DEFAULT_PATH], ([] if spec.build else [f"HOSTNAME={hn}"]) + list(cfg.env))
     flags = flag_lists(host)
     with e.store.lock("names"):
         name = _name(e, spec.name)
@@ -67,7 +70,7 @@ def create(e, spec: ContainerSpec) -> Container:
                        "StopSignal": cfg.stop_signal or icfg.get("StopSignal") or "SIGTERM",
                        "StopTimeout": cfg.stop_timeout,
                        "Healthcheck": merge_health(icfg.get("Healthcheck"), cfg.healthcheck)},
-            "HostConfig": hc, "NetworkConfigs": net_configs,
+            "HostConfig": hc, "NetworkConfigs": net_configs, **({"Build": True} if spec.build else {}),
             # what docker records where the working config above differs (inspect shows it);
             # ATTACH: docker create and run without -d are made to be attached
             "Docker": docker_record(user_env=list(cfg.env), image_env=icfg.get("Env"), network=host.network_mode,
@@ -78,7 +81,7 @@ def create(e, spec: ContainerSpec) -> Container:
                                     tmpfs=flags["tmpfs"], log_opts=flags["log_opts"]),
         }
         hc["Mounts"] = _make_volumes(e, mount_list) or None
-        _write(e, config, e.images.layer_paths(img), host.init, hn)
+        _write(e, config, e.images.layer_paths(img), host.init, hn, spec.build)
     c = load(e.store, cid)
     create_dirs(c)
     c.warnings = warnings  # docker's create response carries them; the command line prints them
@@ -101,7 +104,7 @@ def _name(e, name: Optional[str]) -> str:
     return name
 
 
-def _write(e, config: dict, lowers: list[str], init: bool, hn: str) -> None:
+def _write(e, config: dict, lowers: list[str], init: bool, hn: str, build: bool = False) -> None:
     cid = config["Id"]
     d = e.store.container_dir(cid)
     tmp = e.store.tempdir("create-")
@@ -111,7 +114,7 @@ def _write(e, config: dict, lowers: list[str], init: bool, hn: str) -> None:
                                               "AttachFirst": config["WaitAttach"],
                                               "OOMKilled": False, "StartedAt": "", "FinishedAt": "",
                                               "Error": "", "RestartCount": 0})
-        init_layer(tmp / "init", lowers, init)
+        init_layer(tmp / "init", lowers, init, hostname=not build)
         (tmp / "hostname").write_text(hn + "\n")
         (tmp / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hn}\n")
         os.rename(tmp, d)
@@ -216,11 +219,12 @@ def _make_volumes(e, mounts: list[dict]) -> list[dict]:
     return out
 
 
-def init_layer(d, lowers: list[str], init: bool = False) -> None:
+def init_layer(d, lowers: list[str], init: bool = False, hostname: bool = True) -> None:
     """docker's init layer: empty /etc/hosts, /etc/hostname and /etc/resolv.conf
     over the image's layers, so the container's own files can be bound there
     without writing mount points into its upper layer (diff, commit); /etc/mtab
-    a link to /proc/mounts unless the image has one."""
+    a link to /proc/mounts unless the image has one.  Without HOSTNAME (a build's
+    RUN, as BuildKit's) the image's /etc/hostname is left as it is, and is not bound."""
     etc = os.path.join(d, "etc")
     os.makedirs(etc)
     for L in lowers:  # /etc keeps the image's mode and owner
@@ -232,7 +236,7 @@ def init_layer(d, lowers: list[str], init: bool = False) -> None:
             os.chmod(etc, _stat.S_IMODE(st.st_mode))
             os.chown(etc, st.st_uid, st.st_gid)
         break
-    for n in ("hosts", "hostname", "resolv.conf"):
+    for n in ("hosts", "hostname", "resolv.conf") if hostname else ("hosts", "resolv.conf"):
         with open(os.path.join(etc, n), "w"):
             pass
         os.chmod(os.path.join(etc, n), 0o644)

@@ -90,15 +90,17 @@ def process_spec(config: dict, argv: list[str]) -> ProcessSpec:
 
 def runtime_spec(config: dict, rootfs: str, container_dir: str, netns_fd: Optional[int] = None) -> RuntimeSpec:
     """PID 1's spec from the container's record: its root at ROOTFS, the hostname, hosts
-    and resolv.conf files from CONTAINER_DIR bound over the image's."""
+    and resolv.conf files from CONTAINER_DIR bound over the image's (a build's RUN, as
+    BuildKit's, keeps the image's /etc/hostname)."""
     hc = config["HostConfig"]
     init = bool(hc.get("Init"))
     return RuntimeSpec(
         process=process_spec(config, ([INIT_PATH, "--"] if init else []) + config["Argv"]),
         rootfs=rootfs,
         hostname=config["Config"]["Hostname"],
-        binds=[(f"{container_dir}/hostname", "/etc/hostname"), (f"{container_dir}/hosts", "/etc/hosts"),
-               (f"{container_dir}/resolv.conf", "/etc/resolv.conf")] + ([(INIT_BINARY, INIT_PATH)] if init else []),
+        binds=([] if config.get("Build") else [(f"{container_dir}/hostname", "/etc/hostname")]) +
+              [(f"{container_dir}/hosts", "/etc/hosts"), (f"{container_dir}/resolv.conf", "/etc/resolv.conf")] +
+              ([(INIT_BINARY, INIT_PATH)] if init else []),
         mounts=hc.get("Mounts") or [],
         privileged=bool(hc.get("Privileged")),
         read_only=bool(hc.get("ReadonlyRootfs")),
