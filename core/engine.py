@@ -328,6 +328,16 @@ class Engine:
         """(container port/proto, host ip, host port) of a running container's published ports."""
         return netverbs.ports(self, ref)
 
+    def options(self) -> dict:
+        """The root's options, dockerd's daemon.json (core/settings.py)."""
+        from .settings import load
+        return load(self.store.root)
+
+    def configure(self, ipv6: Optional[bool] = None, fixed_cidr_v6: Optional[str] = None) -> tuple[dict, bool]:
+        """dockerd's --ipv6 / --fixed-cidr-v6 for this root's default bridge: (the options, True
+        if containers on the bridge keep it as it was until none is)."""
+        return netverbs.configure(self, ipv6, fixed_cidr_v6)
+
     def inspect_image(self, ref: str) -> dict:
         """docker image inspect's fields (and podman's Digest, Labels and History)."""
         img = self.image(ref)

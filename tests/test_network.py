@@ -833,3 +833,60 @@ def test_udp_published_on_the_ipv6_loopback_and_on_every_address_of_a_dual_stack
             s.bind((host, port))
     assert f"{any_port} :" not in nft(f"list map ip6 {table} udp_any")
     assert f"{any_port} :" not in nft(f"list map ip {table} udp_any")
+
+
+# ------------------------------------------------------------------ the default bridge's IPv6 (the root's options)
+def test_the_default_bridge_gets_ipv6_from_the_roots_options_and_leaves_nothing(fresh_root, image):
+    """dockerd's ipv6 / fixed-cidr-v6 as `system config` sets them in the root's daemon.json:
+    containers on the default bridge get an address of that range, ip6 rules and masquerade as a
+    dual-stack network's; a change while containers run waits for the last one, as dockerd's
+    restart with running containers leaves the bridge as it was."""
+    from dunnage.core import Engine
+    from dunnage.core.net.config import Networks
+    e = Engine(str(fresh_root))
+    e.ensure_demo_image()
+    cidr = f"fd00:d0c:{os.getpid() % 0xffff:x}::/64"
+    for bad in ("fe80::/60", "10.1.0.0/16", "fd00::", "fd00::/127"):
+        p = cli(fresh_root, "system", "config", "--ipv6", "--fixed-cidr-v6", bad)
+        err = p.stderr.decode().strip()
+        assert p.returncode == 125 and len(err.splitlines()) == 1 and "fixed-cidr-v6" in err, err
+    assert not (fresh_root / "daemon.json").exists()
+    p = cli(fresh_root, "system", "config", "--ipv6", "--fixed-cidr-v6", cidr.replace("::/", "::7/"))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(cli(fresh_root, "system", "config").stdout) == {"ipv6": True, "fixed-cidr-v6": cidr}
+    doc = json.loads(cli(fresh_root, "network", "inspect", "bridge").stdout)[0]
+    gw6 = str(ipaddress.ip_network(cidr).network_address + 1)
+    assert doc["EnableIPv6"] is True and {"Subnet": cidr, "Gateway": gw6} in doc["IPAM"]["Config"], doc
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    p = cli(fresh_root, "run", "-d", "--name", "bridge6-web", "-p", f"{port}:80", image, *WEB)
+    assert p.returncode == 0, p.stderr
+    ns = e.inspect("bridge6-web")["NetworkSettings"]
+    ip6 = ns["GlobalIPv6Address"]
+    assert ipaddress.ip_address(ip6) in ipaddress.ip_network(cidr) and ns["IPv6Gateway"] == gw6
+    assert ns["GlobalIPv6PrefixLen"] == 64 and ns["Networks"]["bridge"]["GlobalIPv6Address"] == ip6
+    assert cli(fresh_root, "port", "bridge6-web").stdout.decode().split("\n")[:2] == [
+        f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
+    for url in (f"http://[{ip6}]/", f"http://[::1]:{port}/", f"http://127.0.0.1:{port}/"):
+        assert b"hello-from" in wait_for(lambda: _try_get(url), timeout=10), url
+    c = e.run(image, ["ping", "-6", "-c1", "-W2", ip6], detach=True)  # container to container over IPv6
+    assert e.wait(c.id, 30) == 0, logs(fresh_root, c.id)
+    nets = Networks(e.store)
+    bridge, table = nets.default_bridge, nets.table
+    assert bridge in nft(f"list set ip6 {table} bridges") and cidr in nft(f"list set ip6 {table} masq")
+    # turned off while a container is on the bridge: it keeps its IPv6 until none is
+    p = cli(fresh_root, "system", "config", "--ipv6=false")
+    assert p.returncode == 0 and b"running containers" in p.stderr, p.stderr
+    assert json.loads(cli(fresh_root, "network", "inspect", "bridge").stdout)[0]["EnableIPv6"] is True
+    assert b"hello-from" in wait_for(lambda: _try_get(f"http://[{ip6}]/"), timeout=10)
+    assert cli(fresh_root, "rm", "-f", "bridge6-web").returncode == 0
+    doc = json.loads(cli(fresh_root, "network", "inspect", "bridge").stdout)[0]
+    assert doc["EnableIPv6"] is False and len(doc["IPAM"]["Config"]) == 1, doc
+    assert sh("ip", "-6", "route", "show", cidr).stdout.strip() == ""
+    assert sh("ip", "-6", "addr", "show", "dev", bridge).stdout.count(gw6) == 0
+    assert bridge not in nft(f"list set ip6 {table} bridges") and cidr not in nft(f"list set ip6 {table} masq")
+    assert f"{port} :" not in nft(f"list map ip6 {table} tcp_any")
+    c = e.run(image, ["sleep", "30"], detach=True)
+    ns = e.inspect(c.id)["NetworkSettings"]
+    assert ns["IPAddress"] and ns["GlobalIPv6Address"] == "" and ns["Networks"]["bridge"]["GlobalIPv6Address"] == ""

@@ -36,6 +36,13 @@ def _pools():
         yield ipaddress.ip_network(f"192.168.{i}.0/20")
 
 
+def _as_configured(r: dict, ipv6: bool, cidr6: str | None) -> bool:
+    """Whether the default bridge's record R has the IPv6 the root's options ask for."""
+    if not ipv6:
+        return not r.get("Subnet6")
+    return bool(r.get("Subnet6")) and (cidr6 is None or r["Subnet6"] == cidr6)
+
+
 class Networks:
     def __init__(self, store: Store):
         self.store = store
@@ -103,8 +110,6 @@ class Networks:
         """A bridge network; with IPV6 dual-stack: SUBNET6 (a /64 of fd00::/8 made from the
         network's id otherwise) and GATEWAY6 (its first host otherwise) as well."""
         import re
-        from ..containers import new_id
-        from ..images.store import now_iso
         if not _default and name in BUILTIN:
             raise NetworkError(f"{name} is a pre-defined network and cannot be created", 1, status=403)
         if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
@@ -130,69 +135,107 @@ class Networks:
         if gw6 is not None and net6 is None:
             raise NetworkError("an IPv6 gateway needs an IPv6 subnet", status=400)
         with self.lock():
-            if any(r["Name"] == name for r in self.list()):
-                raise NetworkError(f"network with name {name} already exists", status=409)
-            taken = self._taken()
-            if net is None:
-                net = self._pick_subnet(taken)
-            else:
-                for t in taken:
-                    if net.overlaps(t):
-                        owner = next((r["Name"] for r in self.list() if ipaddress.ip_network(r["Subnet"]) == t), None)
-                        what = f'network "{owner}"' if owner else "a route of this host"
-                        raise NetworkError(f"subnet {net} overlaps {what} ({t})", status=400)
-            hosts = net.hosts()
-            if gw is None:
-                gw = next(iter(hosts))
-            elif gw not in net or gw in (net.network_address, net.broadcast_address):
-                raise NetworkError(f"gateway {gw} is not a host address of {net}", status=400)
-            nid = new_id()
-            if ipv6:
-                if net6 is None:  # a unique local /64 of its own (RFC 4193), as docker's default pool's
-                    net6 = ipaddress.ip_network(f"fd{nid[:2]}:{nid[2:6]}:{nid[6:10]}::/64")
-                taken6 = [ipaddress.ip_network(r["Subnet6"]) for r in self.list() if r.get("Subnet6")]
-                for t in taken6:
-                    if net6.overlaps(t):
-                        owner = next(r["Name"] for r in self.list() if r.get("Subnet6") == str(t))
-                        raise NetworkError(f'subnet {net6} overlaps network "{owner}" ({t})', status=400)
-                if gw6 is None:
-                    gw6 = next(iter(net6.hosts()))
-                elif gw6 not in net6 or gw6 == net6.network_address:
-                    raise NetworkError(f"gateway {gw6} is not a host address of {net6}", status=400)
-            rec = {"Id": nid, "Name": name, "Driver": "bridge", "Scope": "local", "Created": now_iso(),
-                   "Subnet": str(net), "Gateway": str(gw), "Internal": bool(internal),
-                   "Labels": dict(labels or {}), "Default": _default,
-                   "Bridge": self.default_bridge if _default else f"dn-{nid[:12]}", "Endpoints": {}}
-            if ipv6:
-                rec.update(EnableIPv6=True, Subnet6=str(net6), Gateway6=str(gw6))
-            from .netlink import delete_link, ensure_bridge
-            try:
-                ensure_bridge(rec["Bridge"], str(gw), net.prefixlen,
-                              *((str(gw6), net6.prefixlen) if ipv6 else ()))
-                fw = self.firewall()
-                if fw.add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6")):
-                    for other in self.list():
-                        if other.get("Subnet6"):
-                            fw.add_network(other["Bridge"], other["Subnet"], other["Internal"], other["Subnet6"])
-                self._save(rec)
-            except BaseException as e:
-                delete_link(rec["Bridge"])
-                if isinstance(e, Exception):
-                    raise NetworkError(f"creating network {name}: {e}", status=500) from None
-                raise
+            return self._create_locked(name, net, gw, internal, labels, ipv6, net6, gw6, _default)
+
+    def _create_locked(self, name, net, gw, internal, labels, ipv6, net6, gw6, _default) -> dict:
+        from ..containers import new_id
+        from ..images.store import now_iso
+        if any(r["Name"] == name for r in self.list()):
+            raise NetworkError(f"network with name {name} already exists", status=409)
+        taken = self._taken()
+        if net is None:
+            net = self._pick_subnet(taken)
+        else:
+            for t in taken:
+                if net.overlaps(t):
+                    owner = next((r["Name"] for r in self.list() if ipaddress.ip_network(r["Subnet"]) == t), None)
+                    what = f'network "{owner}"' if owner else "a route of this host"
+                    raise NetworkError(f"subnet {net} overlaps {what} ({t})", status=400)
+        hosts = net.hosts()
+        if gw is None:
+            gw = next(iter(hosts))
+        elif gw not in net or gw in (net.network_address, net.broadcast_address):
+            raise NetworkError(f"gateway {gw} is not a host address of {net}", status=400)
+        nid = new_id()
+        if ipv6:
+            if net6 is None:  # a unique local /64 of its own (RFC 4193), as docker's default pool's
+                net6 = ipaddress.ip_network(f"fd{nid[:2]}:{nid[2:6]}:{nid[6:10]}::/64")
+            taken6 = [ipaddress.ip_network(r["Subnet6"]) for r in self.list() if r.get("Subnet6")]
+            for t in taken6:
+                if net6.overlaps(t):
+                    owner = next(r["Name"] for r in self.list() if r.get("Subnet6") == str(t))
+                    raise NetworkError(f'subnet {net6} overlaps network "{owner}" ({t})', status=400)
+            if gw6 is None:
+                gw6 = next(iter(net6.hosts()))
+            elif gw6 not in net6 or gw6 == net6.network_address:
+                raise NetworkError(f"gateway {gw6} is not a host address of {net6}", status=400)
+        rec = {"Id": nid, "Name": name, "Driver": "bridge", "Scope": "local", "Created": now_iso(),
+               "Subnet": str(net), "Gateway": str(gw), "Internal": bool(internal),
+               "Labels": dict(labels or {}), "Default": _default,
+               "Bridge": self.default_bridge if _default else f"dn-{nid[:12]}", "Endpoints": {}}
+        if ipv6:
+            rec.update(EnableIPv6=True, Subnet6=str(net6), Gateway6=str(gw6))
+        from .netlink import delete_link, ensure_bridge
+        try:
+            ensure_bridge(rec["Bridge"], str(gw), net.prefixlen,
+                          *((str(gw6), net6.prefixlen) if ipv6 else ()))
+            fw = self.firewall()
+            if fw.add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6")):
+                for other in self.list():
+                    if other.get("Subnet6"):
+                        fw.add_network(other["Bridge"], other["Subnet"], other["Internal"], other["Subnet6"])
+            self._save(rec)
+        except BaseException as e:
+            delete_link(rec["Bridge"])
+            if isinstance(e, Exception):
+                raise NetworkError(f"creating network {name}: {e}", status=500) from None
+            raise
         return rec
 
     def ensure_default(self) -> dict:
+        """The default bridge, made as the root's options (core/settings.py) say, or made
+        again if they changed since, once no container is on it: dockerd makes it anew at
+        each start unless containers run ("updated network configuration will not take
+        effect"), and here every command is such a start."""
+        from ..settings import default_bridge_ipv6
+        ipv6, cidr6 = default_bridge_ipv6(self.store.root)
         r = self.find(DEFAULT_NETWORK)
-        if r is not None:
+        if r is not None and _as_configured(r, ipv6, cidr6):
             return r
-        try:
-            return self.create(DEFAULT_NETWORK, _default=True)
-        except NetworkError:
-            r = self.find(DEFAULT_NETWORK)  # made by another front meanwhile
-            if r is None:
-                raise
+        with self.lock():
+            r = self.find(DEFAULT_NETWORK)  # made (or made again) by another front meanwhile
+            if r is not None and not _as_configured(r, ipv6, cidr6):
+                self.check_fixed_cidr6(cidr6 if ipv6 else None)
+                self._gc_locked()
+                r = self.get(r["Id"])
+                if r["Endpoints"]:
+                    return r
+                self._destroy(r)
+                keep = ipaddress.ip_network(r["Subnet"]), ipaddress.ip_address(r["Gateway"])  # its IPv4 as it was
+            else:
+                keep = None, None
+            if r is None or keep[0] is not None:
+                r = self._create_locked(DEFAULT_NETWORK, *keep, False, None, ipv6,
+                                        ipaddress.ip_network(cidr6) if cidr6 else None, None, True)
             return r
+
+    def check_fixed_cidr6(self, cidr6: Optional[str]) -> None:
+        """Refuse a fixed-cidr-v6 that overlaps a user-defined network's IPv6 subnet (before
+        the default bridge is taken down to be made again with it)."""
+        if not cidr6:
+            return
+        net6 = ipaddress.ip_network(cidr6)
+        for o in self.list():
+            if not o.get("Default") and o.get("Subnet6") and net6.overlaps(ipaddress.ip_network(o["Subnet6"])):
+                raise NetworkError(f'fixed-cidr-v6 {cidr6} overlaps network "{o["Name"]}" ({o["Subnet6"]})',
+                                   status=400)
+
+    def default_pending(self) -> bool:
+        """True if the default bridge is not as the root's options say (containers on it
+        keep it as it is until the last one is gone)."""
+        from ..settings import default_bridge_ipv6
+        r = self.find(DEFAULT_NETWORK)
+        return r is not None and not _as_configured(r, *default_bridge_ipv6(self.store.root))
 
     def remove(self, ref: str, force_default: bool = False) -> dict:
         with self.lock():

@@ -32,6 +32,29 @@ def create(engine, name: str, subnet: Optional[str] = None, gateway: Optional[st
     return rec
 
 
+def configure(engine, ipv6: Optional[bool] = None, fixed_cidr_v6: Optional[str] = None) -> tuple[dict, bool]:
+    """Change the root's default-bridge options (dockerd's --ipv6, --fixed-cidr-v6; None:
+    as it is, fixed_cidr_v6 "": none), checked before anything is written, and make the
+    bridge so now unless containers are on it; (the options, True if those containers
+    keep it as it was until the last one is gone, as dockerd's restart with running
+    containers does)."""
+    from .. import settings
+    conf = settings.load(engine.store.root)
+    if ipv6 is not None:
+        conf["ipv6"] = ipv6
+    if fixed_cidr_v6 is not None:
+        conf.pop("fixed-cidr-v6", None)
+        if fixed_cidr_v6:
+            conf["fixed-cidr-v6"] = fixed_cidr_v6
+    conf = settings.validate(conf)
+    nets = Networks(engine.store)
+    with nets.lock():
+        nets.check_fixed_cidr6(conf.get("fixed-cidr-v6"))
+        settings.save(engine.store.root, conf)
+    nets.ensure_default()
+    return conf, nets.default_pending()
+
+
 def by_family(flag: str, values: list[str]) -> tuple[Optional[str], Optional[str]]:
     """docker's repeated --subnet (--gateway): (the IPv4 one, the IPv6 one), at most one of each."""
     v4 = [v for v in values if ":" not in v]

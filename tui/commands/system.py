@@ -7,7 +7,7 @@ import time
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.units import bytes_decimal, human_duration, since
-from dunnage.tui.commands.grammar import Parser
+from dunnage.tui.commands.grammar import Parser, go_bool
 from dunnage.tui.commands.output import confirm, print_pruned, prune_line, render
 from dunnage.tui.commands.ps import ps_rows
 from dunnage.tui.rows import human_size, info_text
@@ -60,8 +60,22 @@ def _cmd_service(e: Engine, a) -> int:
     return 0
 
 
+def _cmd_config(e: Engine, a) -> int:
+    """The root's options (dockerd's daemon.json): shown, or changed with dockerd's flags."""
+    import json
+    if a.ipv6 is None and a.fixed_cidr_v6 is None:
+        print(json.dumps(e.options(), indent=2))
+        return 0
+    _, pending = e.configure(a.ipv6, a.fixed_cidr_v6)
+    if pending:
+        print("WARNING: there are running containers on the default bridge: it stays as it is "
+              "until none is, then is made again as configured", file=sys.stderr)
+    return 0
+
+
 def cmd_system(e: Engine, a) -> int:
-    """system df [-v] | prune [-a] [--volumes] [-f] | info | reset [-f] | service [--time S] [URI]."""
+    """system df [-v] | prune [-a] [--volumes] [-f] | info | reset [-f] | service [--time S] [URI]
+    | config [--ipv6[=BOOL]] [--fixed-cidr-v6 CIDR]."""
     if a.sub == "df":
         du = e.disk_usage()
         if not a.verbose:
@@ -93,6 +107,8 @@ def cmd_system(e: Engine, a) -> int:
         return cmd_info(e, a)
     if a.sub == "service":
         return _cmd_service(e, a)
+    if a.sub == "config":
+        return _cmd_config(e, a)
     if a.sub == "prune":
         if not a.force:
             warnings = ["all stopped containers", "all networks not used by at least one container"]
@@ -141,7 +157,7 @@ def cmd_info(e: Engine, a) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("system", help="manage this root (df, prune, info, reset)")
+    p = sub.add_parser("system", help="manage this root (df, prune, info, reset, config)")
     ssub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
     q = ssub.add_parser("df", help="disk usage of images, containers, volumes and build cache")
     q.add_argument("-v", "--verbose", action="store_true", help="each image, container and volume")
@@ -157,6 +173,9 @@ def register(sub) -> None:
     q = ssub.add_parser("service", help="serve the Docker Engine API on a unix socket, in the foreground")
     q.add_argument("-t", "--time", type=int, default=5, help="exit after SECONDS without a request (0: never)")
     q.add_argument("uri", nargs="?", help="unix:///PATH (default: docker.sock in the root's run directory)")
+    q = ssub.add_parser("config", help="show or change this root's options (dockerd's daemon.json)")
+    go_bool(q, "--ipv6", default=None, help="IPv6 on the default bridge (dual stack)")
+    q.add_argument("--fixed-cidr-v6", metavar="CIDR", help='the default bridge\'s IPv6 subnet ("": a ULA /64 of its own)')
     p.set_defaults(fn=cmd_system)
 
     p = sub.add_parser("info", help="system-wide information")
