@@ -184,6 +184,21 @@ class Project:
             svc["deploy"] = {k: v for k, v in svc["deploy"].items() if k != "replicas"}
         return hashlib.sha256(json.dumps(svc, sort_keys=True, default=str).encode()).hexdigest()
 
+    def file_content(self, kind: str, key: str) -> Optional[str]:
+        """The value of secret or config KEY (KIND "secrets" or "configs") that compose copies
+        into a container: its `content`, or its `environment` variable's value from the
+        project's environment; None for a `file:` one, which is bound."""
+        obj = (self.extras.get(kind) or {}).get(key) or {}
+        if obj.get("content") is not None:
+            return str(obj["content"])
+        var = obj.get("environment")
+        if var is None:
+            return None
+        if var not in self.environment:
+            raise ComposeError(f'environment variable "{var}" required by {kind[:-1]} '
+                               f'"{obj.get("name") or self.name + "_" + key}" is not set')
+        return self.environment[var]
+
     def replicas(self, name: str) -> int:
         svc = self.services[name]
         if svc.get("scale") is not None:
@@ -292,6 +307,7 @@ def load(opts: Options, requested: Optional[list[str]] = None) -> Project:
     volumes = _volumes(merged.get("volumes") or {}, name)
     extras = {k: merged[k] for k in ("secrets", "configs") if merged.get(k)}
     _check_references(active, disabled, networks, volumes, extras)
+    _check_file_objects(extras)
     return Project(name, workdir, paths, active, networks, volumes, env, disabled, warnings, extras)
 
 
@@ -462,11 +478,55 @@ def _check_references(services: dict, disabled: dict, networks: dict, volumes: d
                 if src not in (extras or {}).get(key, {}):
                     raise ComposeError(f'service "{name}" refers to undefined {key[:-1]} {src}: '
                                        "invalid compose project")
+                if isinstance(item, dict):
+                    _check_file_reference(name, key, item)
         mode = svc.get("network_mode") or ""
         if mode.startswith("service:") and mode[8:] not in services:
             raise ComposeError(f'service "{name}" refers to undefined service {mode[8:]} in network_mode')
         if mode and svc.get("networks"):
             raise ComposeError(f'service "{name}" declares mutually exclusive `network_mode` and `networks`')
+
+
+def _check_file_reference(service: str, key: str, item: dict) -> None:
+    """A service's long secret or config: uid and gid numbers, mode an octal one."""
+    for k in ("uid", "gid"):
+        v = item.get(k)
+        if v is not None and not str(v).isdigit():
+            raise ComposeError(f'service "{service}": {key}.{item.get("source")}.{k} "{v}" is not a number')
+    mode = item.get("mode")
+    if mode is not None:
+        try:
+            item["mode"] = _file_mode(mode)
+        except ValueError:
+            raise ComposeError(f'service "{service}": {key}.{item.get("source")}.mode "{mode}" is not an octal '
+                               "file mode") from None
+
+
+def _file_mode(v) -> int:
+    """compose-go's FileMode: a number as YAML gives it (0440 is octal there), or octal text."""
+    if isinstance(v, bool):
+        raise ValueError(v)
+    m = v if isinstance(v, int) else int(str(v), 8)
+    if not 0 <= m <= 0o7777:
+        raise ValueError(v)
+    return m
+
+
+def _check_file_objects(extras: dict) -> None:
+    """What compose-go checks of the top-level secrets (and configs): where the value comes from."""
+    for key in ("secrets", "configs"):
+        for name, obj in (extras.get(key) or {}).items():
+            obj = obj or {}
+            ext, _ = _external(obj)
+            if ext:
+                continue
+            if key == "secrets" and not obj.get("file") and obj.get("environment") is None:
+                raise ComposeError(f'secret "{name}" must declare either `file` or `environment`: '
+                                   "invalid compose project")
+            if key == "configs" and not obj.get("file") and obj.get("environment") is None \
+                    and obj.get("content") is None:
+                raise ComposeError(f'config "{name}" must declare either `file`, `environment` or `content`: '
+                                   "invalid compose project")
 
 
 def _external(v) -> tuple[bool, Optional[str]]:

@@ -10,6 +10,7 @@ projects from them, so nothing is kept beside the engine's own records."""
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
 import sys
 import threading
@@ -35,7 +36,7 @@ SUPPORTED = frozenset((
     "privileged", "security_opt", "ulimits", "read_only", "init", "stop_signal", "stop_grace_period", "logging",
     "extra_hosts", "dns", "dns_search", "dns_opt", "profiles", "container_name", "tty", "stdin_open", "pid",
     "ipc", "uts", "group_add", "cpu_shares", "cpuset", "volumes_from", "pull_policy", "attach", "annotations",
-    "secrets", "configs"))
+    "secrets", "configs", "mem_reservation"))
 
 
 def say(text: str) -> None:
@@ -283,8 +284,25 @@ class Compose:
                 continue
             if c.status == "paused":
                 continue
+            self.inject_files(service, c)
             self.e.start(c.id)
             self.say(f" Container {c.name}  Started")
+
+    def preflight(self, services: list[str]) -> None:
+        """What would fail on create or start and can be known before anything is made: device
+        requests, secrets and configs whose variable is not set or that a read-only service
+        cannot take."""
+        for s in services:
+            check_resources(s, self.p.services[s])
+            check_devices(s, self.p.services[s])
+            file_contents(self.p, s)
+            _secret_binds(self.p, s)
+
+    def inject_files(self, service: str, c) -> None:
+        """The service's `environment:` and `content:` secrets and configs copied into C before
+        it starts, as compose does before each start (the value may have changed since)."""
+        for target, data, mode, uid, gid in file_contents(self.p, service):
+            put_file(self.e, c.id, target, data, mode, uid, gid)
 
     def wait_dependencies(self, service: str, timeout: Optional[float] = None) -> None:
         for dep, d in (self.p.services[service].get("depends_on") or {}).items():
@@ -308,6 +326,7 @@ class Compose:
             if s not in self.p.services:
                 raise NotFound(f"no such service: {s}", 1)
         order = self.p.service_order(services or None, with_deps=not no_deps)
+        self.preflight(order)
         self.ensure_images(order, build=build)
         self._orphans(remove_orphans)
         self.ensure_networks(order)
@@ -494,7 +513,7 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
     if unsupported:
         say(f'WARN[0000] service "{service}": {", ".join(unsupported)} not supported by dunnage yet: left out')
     deploy = svc.get("deploy") or {}
-    limits = (deploy.get("resources") or {}).get("limits") or {}
+    check_devices(service, svc)
     env = [f"{k}={v}" for k, v in (svc.get("environment") or {}).items() if v is not None]
     labels = {**(deploy.get("labels") or {}), **(svc.get("labels") or {})} if isinstance(deploy.get("labels"), dict) \
         else dict(svc.get("labels") or {})
@@ -573,8 +592,7 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
     hostname = svc.get("hostname")
     spec = ContainerSpec.from_flags(
         image_of(p, service), svc.get("command"), name=name, detach=True, attach=False, env=env,
-        memory=_opt(svc.get("mem_limit") or limits.get("memory")), cpus=_opt(svc.get("cpus") or limits.get("cpus")),
-        pids_limit=svc.get("pids_limit") or limits.get("pids"), hostname=hostname, workdir=svc.get("working_dir"),
+        **resources_of(svc), hostname=hostname, workdir=svc.get("working_dir"),
         cap_add=svc.get("cap_add"), cap_drop=svc.get("cap_drop"), privileged=svc.get("privileged"),
         security_opt=svc.get("security_opt"), user=None if svc.get("user") is None else str(svc["user"]),
         group_add=[str(g) for g in svc.get("group_add") or []], read_only=svc.get("read_only"), ulimits=ulimits,
@@ -584,7 +602,7 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
         pid_mode=svc.get("pid"), ipc_mode=svc.get("ipc"), uts_mode=svc.get("uts"), network=network,
         publish=publish, expose=svc.get("expose"), ip=ip, network_aliases=aliases, dns=svc.get("dns"),
         dns_search=svc.get("dns_search"), dns_options=svc.get("dns_opt"), add_hosts=svc.get("extra_hosts"),
-        volumes=binds, tmpfs=tmpfs, init=svc.get("init"), memory_swap=_opt(svc.get("memswap_limit")),
+        volumes=binds, tmpfs=tmpfs, init=svc.get("init"),
         cpu_shares=svc.get("cpu_shares"), cpuset_cpus=svc.get("cpuset"),
         volumes_from=_volumes_from(engine, p, svc.get("volumes_from")))
     if logging.get("driver"):
@@ -597,23 +615,127 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
     return spec
 
 
-def _secret_binds(p: Project, service: str) -> list[str]:
-    """A service's secrets and configs, files of the host bound read-only where compose puts
-    them: /run/secrets/NAME, and /NAME for a config (or TARGET)."""
+def resources_of(svc: dict) -> dict:
+    """The service's limits as create's flags, as compose's getDeployResources maps them:
+    deploy.resources.limits over mem_limit, cpus, pids_limit; reservations.memory over
+    mem_reservation (reservations.cpus is swarm's: nothing)."""
+    res = (svc.get("deploy") or {}).get("resources") or {}
+    limits, reservations = res.get("limits") or {}, res.get("reservations") or {}
+    return {"memory": _opt(limits.get("memory") or svc.get("mem_limit")),
+            "cpus": _opt(limits.get("cpus") or svc.get("cpus")),
+            "pids_limit": limits.get("pids") or svc.get("pids_limit"),
+            "memory_swap": _opt(svc.get("memswap_limit")),
+            "memory_reservation": _opt(reservations.get("memory") or svc.get("mem_reservation"))}
+
+
+def check_resources(service: str, svc: dict) -> None:
+    """The limits checked as create checks them, before anything of the project is made."""
+    from dunnage.core.errors import exit_code_of
+    with exit_code_of(1):
+        ContainerSpec.from_flags("check", None, **resources_of(svc)).validate()
+
+
+def check_devices(service: str, svc: dict) -> None:
+    """deploy.resources.reservations.devices are device requests (DeviceRequests) that
+    dockerd hands to a device driver (nvidia's, CDI); dunnage has none, so each is refused
+    as dockerd refuses one no driver takes, before anything is made."""
+    res = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+    for dev in res.get("devices") or []:
+        caps = " ".join(str(c) for c in dev.get("capabilities") or [])
+        raise InvalidParameter(f'could not select device driver "{dev.get("driver") or ""}" with capabilities: '
+                               f"[[{caps}]]", 1)
+
+
+def _file_refs(p: Project, service: str) -> list[tuple[str, str, dict, dict, str]]:
+    """A service's secrets and configs: (kind, source, top-level object, target in the
+    container) with compose's targets: /run/secrets/NAME (or a relative TARGET there), /NAME
+    for a config (or /TARGET)."""
     out = []
     for key, base in (("secrets", "/run/secrets/"), ("configs", "/")):
         for item in p.services[service].get(key) or []:
             item = {"source": item} if isinstance(item, str) else item
             src = item["source"]
             obj = p.extras[key][src] or {}
-            if obj.get("external") or not obj.get("file"):
-                raise InvalidParameter(f'service "{service}": {key[:-1]} "{src}": only a file: {key[:-1]} is '
-                                       "supported yet", 1)
-            if not os.path.exists(obj["file"]):
-                raise NotFound(f'{key[:-1]} "{src}": {obj["file"]} does not exist', 1)
             target = item.get("target") or src
-            out.append(f"{obj['file']}:{target if target.startswith('/') else base + target}:ro")
+            out.append((key, src, obj, item, target if target.startswith("/") else base + target))
     return out
+
+
+def _secret_binds(p: Project, service: str) -> list[str]:
+    """A service's `file:` secrets and configs, the host's files bound read-only (the
+    others are copied in before each start: inject_files)."""
+    out = []
+    for key, src, obj, _, target in _file_refs(p, service):
+        name = obj.get("name") or f"{p.name}_{src}"
+        if obj.get("external"):
+            raise InvalidParameter(f"unsupported external {key[:-1]} {name}", 1)
+        for k in ("driver", "template_driver"):
+            if obj.get(k):
+                raise InvalidParameter(f"Docker Compose does not support {key}.*.{k}", 1)
+        if obj.get("file") is None or obj.get("environment") is not None or \
+                (key == "configs" and obj.get("content") is not None):
+            continue
+        if not os.path.exists(obj["file"]):
+            raise NotFound(f'{key[:-1]} "{src}": {obj["file"]} does not exist', 1)
+        out.append(f"{obj['file']}:{target}:ro")
+    return out
+
+
+def file_contents(p: Project, service: str) -> list[tuple[str, bytes, int, int, int]]:
+    """The secrets and configs of SERVICE that are copied in, as compose's injectFileReferences
+    makes them: (target, value, mode (0444 unless given), uid, gid).  Raises, before anything
+    is made, for a variable that is not set and for a read-only service."""
+    svc = p.services[service]
+    out = []
+    for key, src, obj, item, target in _file_refs(p, service):
+        value = p.file_content(key, src)
+        if not value:  # compose: nothing to copy for an empty value
+            continue
+        if svc.get("read_only"):
+            raise InvalidParameter(f'cannot create {key[:-1]} "{obj.get("name") or p.name + "_" + src}" in '
+                                   f"read-only service {service}: `file` is the sole supported option", 1)
+        mode = item.get("mode")
+        out.append((target, value.encode(), 0o444 if mode is None else int(mode), int(item.get("uid") or 0),
+                    int(item.get("gid") or 0)))
+    return out
+
+
+def put_file(engine, cid: str, target: str, data: bytes, mode: int, uid: int, gid: int) -> None:
+    """DATA written at TARGET in (stopped) container CID as compose's tar copies it: the
+    directories on the way made (0755, root's), what is at TARGET replaced, never written
+    through a link, owned UID:GID with MODE.  In a volume or bind mount where TARGET lies
+    in one, as docker cp does."""
+    from dunnage.core.errors import System
+    from dunnage.core.files import cp_at, cp_root
+    from dunnage.core.runtime import openat
+    parent, name = posixpath.split(posixpath.normpath("/" + target))
+    with cp_root(engine, cid) as (c, root):
+        rootfd, rel = cp_at(c, root, parent, writing=True)
+        try:
+            dirfd = openat.ensure(rootfd, rel or "/", directory=True)
+        except OSError as ex:
+            raise System(f"copying to {target}: {openat.message(ex)}", 1) from None
+        finally:
+            os.close(rootfd)
+        try:
+            try:
+                os.unlink(name, dir_fd=dirfd)
+            except FileNotFoundError:
+                pass
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dirfd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+        except OSError as ex:
+            raise System(f"copying to {target}: {openat.message(ex)}", 1) from None
+        finally:
+            os.close(dirfd)
 
 
 def _opt(v):

@@ -33,6 +33,7 @@ BLKIO = {"device_read_bps": LIST, "device_read_iops": LIST, "device_write_bps": 
 HEALTH = {"disable": BOOL, "interval": STR, "retries": NUM, "test": STR_OR_LIST, "timeout": STR,
           "start_period": STR, "start_interval": STR}
 RESOURCE = {"cpus": STR_OR_NUM, "memory": SIZE, "pids": INT, "devices": LIST, "generic_resources": LIST}
+DEVICE = {"capabilities": LIST, "count": STR_OR_NUM, "device_ids": LIST, "driver": STR, "options": LIST_OR_MAP}
 DEPLOY = {"mode": STR, "endpoint_mode": STR, "replicas": INT, "labels": LIST_OR_MAP,
           "rollback_config": MAP, "update_config": MAP,
           "resources": {"limits": RESOURCE, "reservations": RESOURCE},
@@ -83,6 +84,7 @@ VOLUME = {"name": STR, "driver": STR, "driver_opts": MAP, "external": (BOOL_OR_S
           "labels": LIST_OR_MAP}
 CONFIG = {"name": STR, "content": STR, "environment": STR, "file": STR, "external": ANY, "labels": LIST_OR_MAP,
           "driver": STR, "driver_opts": MAP, "template_driver": STR}
+SECRET = {k: v for k, v in CONFIG.items() if k != "content"}
 INCLUDE = {"path": STR_OR_LIST, "env_file": STR_OR_LIST, "project_directory": STR}
 TOP = {"version": STR, "name": STR, "include": LIST, "services": MAP, "networks": MAP, "volumes": MAP,
        "secrets": MAP, "configs": MAP, "models": MAP}
@@ -171,7 +173,7 @@ def validate(doc, where: str) -> None:
         check_shape(vol, VOLUME, f"volumes.{name}", where)
     for key in ("secrets", "configs"):
         for name, obj in (doc.get(key) or {}).items():
-            check_shape(obj, CONFIG, f"{key}.{name}", where)
+            check_shape(obj, CONFIG if key == "configs" else SECRET, f"{key}.{name}", where)
 
 
 def _check_service_items(svc: dict, path: str, where: str) -> None:
@@ -232,6 +234,22 @@ def _check_service_items(svc: dict, path: str, where: str) -> None:
     if isinstance(ul, dict):
         for k, u in ul.items():
             check_shape(u, (INT, {"soft": INT, "hard": INT}), f"{path}.ulimits.{k}", where)
+    deploy = svc.get("deploy") if isinstance(svc.get("deploy"), dict) else {}
+    resources = deploy.get("resources") if isinstance(deploy.get("resources"), dict) else {}
+    for kind in ("limits", "reservations"):
+        res = resources.get(kind) if isinstance(resources.get(kind), dict) else {}
+        for i, dev in enumerate(_plain_list(res.get("devices"))):
+            at = f"{path}.deploy.resources.{kind}.devices.{i}"
+            check_shape(dev, DEVICE, at, where)
+            if "capabilities" not in dev:
+                _fail(where, at, "capabilities is required")
+            for j, cap in enumerate(_plain_list(dev.get("capabilities"))):
+                if not isinstance(cap, str):
+                    _fail(where, f"{at}.capabilities.{j}", "must be a string")
+    for key in ("secrets", "configs"):
+        for i, item in enumerate(_plain_list(svc.get(key))):
+            check_shape(item, (STR, {"source": STR, "target": STR, "uid": STR, "gid": STR, "mode": STR_OR_NUM}),
+                        f"{path}.{key}.{i}", where)
     ext = svc.get("extends")
     if isinstance(ext, dict):
         check_shape(ext, {"service": STR, "file": STR}, f"{path}.extends", where)

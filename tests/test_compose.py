@@ -258,6 +258,15 @@ def test_exec_run_and_the_container_verbs(compose, engine):
      'service "web" depends on undefined service "nope"'),
     ("services:\n  web: {image: '${NOPE:?NOPE must be set}'}\n", "required variable NOPE is missing a value"),
     ("services:\n  web: {build: ./nowhere, command: x}\n", "/bad/nowhere\" is not a directory"),
+    ("services:\n  web:\n    image: local/busybox:latest\n    deploy: {resources: {reservations: {devices: "
+     "[{driver: nvidia, count: 1, capabilities: [gpu]}]}}}\n",
+     'could not select device driver "nvidia" with capabilities: [[gpu]]'),
+    ("services:\n  web: {image: local/busybox:latest, secrets: [token]}\nsecrets: {token: {environment: NOPE_TOKEN}}\n",
+     'environment variable "NOPE_TOKEN" required by secret "bad_token" is not set'),
+    ("services:\n  web: {image: local/busybox:latest, read_only: true, configs: [c]}\nconfigs: {c: {content: x}}\n",
+     'cannot create config "bad_c" in read-only service web: `file` is the sole supported option'),
+    ("services:\n  web: {image: local/busybox:latest, mem_limit: 16m, mem_reservation: 32m}\n",
+     "Minimum memory limit can not be less than memory reservation limit"),
 ])
 def test_a_bad_file_is_one_line_and_creates_nothing(compose, engine, text, msg):
     f = compose.tmp / "bad" / "compose.yaml"
@@ -438,6 +447,67 @@ def test_secrets_and_configs_are_files_bound_read_only(compose, engine):
                      "cat /run/secrets/token /etc/app.conf; echo x > /run/secrets/token || echo read-only"))
     assert out.splitlines() == ["s3cret", "level=debug", "read-only"]
     assert (d / "token.txt").read_text() == "s3cret\n"
+
+
+def test_secrets_and_configs_from_the_environment_and_content_are_copied_in(compose, engine):
+    """compose v2's injectFileReferences: an `environment:` secret or config, or a config's
+    `content:`, written into the container before each start, at /run/secrets/NAME (a
+    relative target there) or the config's target, 0444 root's unless mode, uid, gid say."""
+    d = compose.tmp / "envsec"
+    d.mkdir()
+    (d / ".env").write_text("TOKEN=s3cret\nLEVEL=debug\n")
+    (d / "compose.yaml").write_text(
+        "services:\n"
+        "  app:\n"
+        "    image: local/busybox:latest\n"
+        "    command: [sleep, '300']\n"
+        "    secrets: [token, {source: token, target: again, uid: '1000', gid: '1001', mode: 0400}]\n"
+        "    configs: [{source: conf, target: /etc/app/app.conf}, {source: fromenv, target: etc/plain, mode: '0640'}]\n"
+        "secrets: {token: {environment: TOKEN}}\n"
+        "configs:\n"
+        "  conf: {content: 'level=${LEVEL}'}\n"
+        "  fromenv: {environment: LEVEL}\n")
+    ok(compose(d, "up", "-d"))
+    show = ("for f in /run/secrets/token /run/secrets/again /etc/app/app.conf /etc/plain; do "
+            "echo $(stat -c '%a %u %g' $f) $(cat $f); done; stat -c '%a %u' /run/secrets /etc/app")
+    out = ok(compose(d, "exec", "-T", "app", "sh", "-c", show))
+    assert out.splitlines() == ["444 0 0 s3cret", "400 1000 1001 s3cret", "444 0 0 level=debug", "640 0 0 debug",
+                                "755 0", "755 0"]
+    # written again before each start: a new value is there after stop and start
+    (d / ".env").write_text("TOKEN=other\nLEVEL=info\n")
+    ok(compose(d, "stop", "-t", "0"))
+    ok(compose(d, "start"))
+    assert ok(compose(d, "exec", "-T", "app", "cat", "/run/secrets/token", "/etc/plain")) == "otherinfo"
+    out = ok(compose(d, "run", "--rm", "-T", "app", "cat", "/run/secrets/again", "/etc/app/app.conf"))
+    assert out == "otherlevel=info"
+
+
+def test_memory_reservations_reach_the_cgroup(compose, engine):
+    """mem_reservation, and deploy.resources.reservations.memory over it, as compose's
+    getDeployResources maps them; reservations.cpus is swarm's and changes nothing."""
+    import os
+    from dunnage.core.cgroups import host_version, open_cgroup
+    d = compose.tmp / "resv"
+    d.mkdir()
+    (d / "compose.yaml").write_text(
+        "services:\n"
+        "  plain: {image: local/busybox:latest, command: [sleep, '300'], mem_reservation: 20m}\n"
+        "  deployed:\n"
+        "    image: local/busybox:latest\n"
+        "    command: [sleep, '300']\n"
+        "    mem_reservation: 20m\n"
+        "    deploy: {resources: {limits: {memory: 64m}, reservations: {memory: 32m, cpus: '0.5'}}}\n")
+    ok(compose(d, "up", "-d"))
+    for name, want in (("resv-plain-1", 20 << 20), ("resv-deployed-1", 32 << 20)):
+        c = engine.container(name)
+        hc = engine.inspect(c.id)["HostConfig"]
+        assert (hc["MemoryReservation"], hc["NanoCpus"]) == (want, 0)
+        paths = open_cgroup(c.id).paths()
+        f = os.path.join(paths["memory"], "memory.soft_limit_in_bytes") if host_version() == 1 else \
+            os.path.join(paths["unified"], "memory.low")
+        with open(f) as fh:
+            assert int(fh.read()) == want
+    assert engine.inspect("resv-deployed-1")["HostConfig"]["Memory"] == 64 << 20
 
 
 def test_events_of_the_project(compose, engine, session_root):

@@ -128,3 +128,36 @@ def test_services_reach_each_other_the_same_way(pair, dockerd, session_root):
     for args in (("front", "ping", "-c1", "-W2", "database"), ("back", "ping", "-c1", "-W2", "front")):
         assert v1(dockerd, f, "exec", "-T", *args).returncode == 0
         assert cli(session_root, "compose", "-f", str(f), "exec", "-T", *args).returncode == 0
+
+
+def test_memory_reservations_are_what_docker_compose_makes(session_root, dockerd, engine, tmp_path):
+    """mem_reservation and deploy.resources.reservations.memory (over it) give the same
+    HostConfig.MemoryReservation and Memory; reservations.cpus (swarm's) leaves NanoCpus alone."""
+    f = tmp_path / "resv" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("services:\n"
+                 "  plain:\n"
+                 f"    image: {IMAGE}\n"
+                 "    command: [sleep, '300']\n"
+                 "    mem_reservation: 20m\n"
+                 "  deployed:\n"
+                 f"    image: {IMAGE}\n"
+                 "    command: [sleep, '300']\n"
+                 "    mem_reservation: 20m\n"
+                 "    deploy:\n"
+                 "      resources:\n"
+                 "        limits: {memory: 64m}\n"
+                 "        reservations: {memory: 32m, cpus: '0.5'}\n")
+    try:
+        ok(v1(dockerd, f, "up", "-d"))
+        ok(cli(session_root, "compose", "-f", str(f), "up", "-d", timeout=120))
+
+        def res(containers: dict, sep: str) -> dict:
+            return {n.replace(sep, "-"): {k: d["HostConfig"][k] for k in ("MemoryReservation", "Memory", "NanoCpus")}
+                    for n, d in containers.items()}
+        theirs, ours = res(docker_containers(dockerd, "resv"), "_"), res(dunnage_containers(engine, "resv"), "-")
+        assert theirs["resv-deployed-1"]["MemoryReservation"] == 32 << 20
+        assert ours == theirs
+    finally:
+        v1(dockerd, f, "down", "-t", "1")
+        cli(session_root, "compose", "-f", str(f), "down", "-t", "1", timeout=60)

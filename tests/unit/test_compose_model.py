@@ -2,6 +2,7 @@
 merged, extended, included and normalised as compose-go does, without an engine."""
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -462,3 +463,68 @@ def test_project_directory_and_env_file_options(tmp_path):
     assert p.working_dir == str(tmp_path / "proj") and p.name == "proj"
     assert p.services["a"]["image"] == "x:fromproj"
     assert p.services["a"]["volumes"][0]["source"] == str(tmp_path / "proj" / "data")
+
+
+def test_secrets_and_configs_from_the_environment_and_content(tmp_path):
+    from dunnage.compose.project import file_contents
+    write(tmp_path, "compose.yaml", """\
+        services:
+          a:
+            image: x
+            secrets: [token, {source: token, target: again, uid: '1000', gid: '7', mode: 0400}]
+            configs: [{source: conf, target: /etc/app.conf, mode: '0640'}, plain]
+        secrets:
+          token: {environment: TOKEN}
+        configs:
+          conf: {content: 'level=${LEVEL:-info}'}
+          plain: {file: ./plain.txt}
+        """)
+    p = project(tmp_path, {"TOKEN": "s3cret"})
+    assert p.file_content("secrets", "token") == "s3cret"
+    assert p.file_content("configs", "conf") == "level=info"
+    assert p.file_content("configs", "plain") is None
+    assert file_contents(p, "a") == [("/run/secrets/token", b"s3cret", 0o444, 0, 0),
+                                     ("/run/secrets/again", b"s3cret", 0o400, 1000, 7),
+                                     ("/etc/app.conf", b"level=info", 0o640, 0, 0)]
+    # the variable is looked up when the value is needed (compose config works without it)
+    p = project(tmp_path)
+    with pytest.raises(ComposeError, match=r'^environment variable "TOKEN" required by secret "'
+                                           + tmp_path.name.lower() + '_token" is not set$'):
+        file_contents(p, "a")
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("services: {a: {image: x, secrets: [s]}}\nsecrets: {s: {name: n}}\n",
+     'secret "s" must declare either `file` or `environment`: invalid compose project'),
+    ("services: {a: {image: x}}\nsecrets: {s: {content: x}}\n", "secrets.s additional properties 'content' not allowed"),
+    ("services: {a: {image: x, configs: [c]}}\nconfigs: {c: {}}\n", 'config "c" must declare either'),
+    ("services: {a: {image: x, secrets: [{source: s, uid: 1000}]}}\nsecrets: {s: {file: f}}\n",
+     "services.a.secrets.0.uid must be a string"),
+    ("services: {a: {image: x, secrets: [{source: s, uid: root}]}}\nsecrets: {s: {file: f}}\n",
+     'secrets.s.uid "root" is not a number'),
+    ("services: {a: {image: x, configs: [{source: c, mode: '0999'}]}}\nconfigs: {c: {content: x}}\n",
+     'configs.c.mode "0999" is not an octal file mode'),
+    ("services: {a: {image: x, deploy: {resources: {reservations: {devices: [{driver: nvidia}]}}}}}\n",
+     "services.a.deploy.resources.reservations.devices.0 capabilities is required"),
+    ("services: {a: {image: x, deploy: {resources: {reservations: {devices: [{capabilities: [gpu], gpu: 1}]}}}}}\n",
+     "services.a.deploy.resources.reservations.devices.0 additional properties 'gpu' not allowed"),
+])
+def test_bad_secrets_configs_and_devices_are_named(tmp_path, text, msg):
+    write(tmp_path, "compose.yaml", text)
+    with pytest.raises(DunnageError, match=re.escape(msg)):
+        project(tmp_path)
+
+
+def test_resources_as_compose_maps_them():
+    from dunnage.compose.project import check_devices, resources_of
+    svc = {"mem_limit": "32m", "mem_reservation": "8m", "cpus": 1, "pids_limit": 10,
+           "deploy": {"resources": {"limits": {"memory": "64m", "cpus": "0.5"},
+                                    "reservations": {"memory": "16m", "cpus": "0.25"}}}}
+    assert resources_of(svc) == {"memory": "64m", "cpus": "0.5", "pids_limit": 10, "memory_swap": None,
+                                 "memory_reservation": "16m"}
+    assert resources_of({"mem_reservation": "8m"})["memory_reservation"] == "8m"
+    check_devices("a", svc)  # no devices: nothing to refuse
+    svc["deploy"]["resources"]["reservations"]["devices"] = [{"capabilities": ["gpu", "utility"], "count": "all"}]
+    with pytest.raises(DunnageError, match=re.escape('could not select device driver "" with capabilities: '
+                                                     "[[gpu utility]]")):
+        check_devices("a", svc)

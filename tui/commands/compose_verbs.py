@@ -341,6 +341,7 @@ def cmd_run(e: Engine, a) -> int:
     if a.service not in p.services:
         raise NotFound(f"no such service: {a.service}", 1)
     deps = [s for s in p.service_order([a.service]) if s != a.service]
+    comp.preflight([a.service])
     if deps and not a.no_deps:
         comp.up(deps)
     comp.ensure_networks([a.service])
@@ -377,6 +378,11 @@ def cmd_run(e: Engine, a) -> int:
             k, _, v = lab.partition("=")
             spec.config.labels[k] = v
     c = comp.create_one(a.service, 1, oneoff=True, name=name, tweak=tweak)
+    try:
+        comp.inject_files(a.service, c)
+    except DunnageError:
+        e.remove(c.id, force=True)
+        raise
     sock = []
 
     def attach_now():
