@@ -596,15 +596,26 @@ def bench_net(runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _pss_kib(pid: int) -> int:
+def _pss_kib(pid: int, fields: tuple = ("Pss:",)) -> int:
+    """A process's PSS in KiB (or the sum of other smaps_rollup fields)."""
+    total = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                if line.startswith(fields):
+                    total += int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return total
+
+
+USS = ("Private_Clean:", "Private_Dirty:")  # pages no other process maps
+
+
+def _uss_kib(pid: int) -> int:
+    """What the process alone holds: unlike PSS, it does not move with what else the host runs (30 idle
+    Pythons elsewhere take 0.2 MiB off each shim's PSS, their share of libpython's pages)."""
+    return _pss_kib(pid, USS)
 
 
 def _procs_named(*names: str) -> list[int]:
@@ -664,9 +675,12 @@ def bench_mem(runs: int) -> dict:
         ppids = _of_root([p for p in _procs_named("conmon") if p not in before_p], podman.dir)
         dpss = sum(_pss_kib(p) for p in dpids) / n
         ppss = sum(_pss_kib(p) for p in ppids) / n
+        duss = sum(_uss_kib(p) for p in dpids) / n
+        puss = sum(_uss_kib(p) for p in ppids) / n
         res.update({"dunnage": summary(dt), "podman": summary(pt), "ratio": statistics.median(dt) / statistics.median(pt),
                     "dunnage PSS per container MiB": dpss / 1024, "podman (conmon) PSS per container MiB": ppss / 1024,
-                    "ratio PSS dunnage/podman": dpss / ppss if ppss else float("nan")})
+                    "ratio PSS dunnage/podman": dpss / ppss if ppss else float("nan"),
+                    "dunnage USS per container MiB": duss / 1024, "podman (conmon) USS per container MiB": puss / 1024})
         # the same on dunnage's default bridge (a shim that set up a network namespace)
         subprocess.run(d + ["rm", "-f", *subprocess.run(d + ["ps", "-aq"], capture_output=True).stdout.decode().split()],
                        capture_output=True)
@@ -676,6 +690,7 @@ def bench_mem(runs: int) -> dict:
         dpids = _of_root([p for p in _procs_named("dunnage-shim", "dunnage-forksrv", "dunnage-spare")
                           if p not in before_d], droot)
         res["dunnage bridge PSS per container MiB"] = sum(_pss_kib(p) for p in dpids) / n / 1024
+        res["dunnage bridge USS per container MiB"] = sum(_uss_kib(p) for p in dpids) / n / 1024
         return res
     finally:
         subprocess.run(d + ["rm", "-f", *subprocess.run(d + ["ps", "-aq"], capture_output=True).stdout.decode().split()],

@@ -103,6 +103,42 @@ def resolve(name: str) -> Callable:
     return getattr(importlib.import_module(module), function)
 
 
+def fill_free_blocks() -> list:
+    """Objects that take every free block of the allocator's partly used pools, kept for good.
+
+    After the collection above, pymalloc's pools are full of holes; a forked child's first small
+    allocations would land in them, one object per shared page, and copy each such page.  With
+    the holes taken here (once, in this one process), the children allocate in pools of their own."""
+    keep: list = []
+    for size, avail in free_blocks().items():
+        if size == 32:
+            keep.extend(float(i) for i in range(avail))  # a float is 24 bytes
+        elif size > 32:
+            keep.extend(bytes(size - 33) for _ in range(avail))  # a bytes of n is 33 + n
+    return keep
+
+
+def free_blocks() -> dict[int, int]:
+    """pymalloc's free blocks by size class (CPython's sys._debugmallocstats, which writes to fd 2)."""
+    r, w = os.pipe()
+    saved = os.dup(2)
+    try:
+        os.dup2(w, 2)
+        os.close(w)
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    with os.fdopen(r, "rb") as f:
+        stats = f.read().decode("ascii", "replace")
+    out = {}
+    for line in stats.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and all(p.isdigit() for p in parts):
+            out[int(parts[1])] = int(parts[4])
+    return out
+
+
 class Server:
     def __init__(self, store: Store, front: Optional[tuple[str, str]] = None):
         self.store = store
@@ -111,6 +147,7 @@ class Server:
         self.front = front
         self.main: Optional[Callable] = None  # the front's command entry (none: commands are refused)
         self.prepared = None
+        self.ballast: list = []
 
     def preload(self) -> None:
         """Import what shims and FUSE servers use, then freeze it all: the pages stay shared."""
@@ -127,6 +164,7 @@ class Server:
         from ..runtime.capabilities import effective_set
         seccomp.precompile(effective_set([], [], False))  # docker's default filter for docker's default caps
         gc.collect()
+        self.ballast = fill_free_blocks()
         gc.freeze()
 
     def run(self, ready_w: int) -> int:
