@@ -168,7 +168,10 @@ def container_logs(c, follow: bool = False, stop=None) -> Iterator[tuple[int, st
     def alive() -> bool:
         if stop is not None and stop():
             return False
-        c.reload()
+        try:
+            c.reload()
+        except FileNotFoundError:
+            return False  # removed (docker rm), its log with it: nothing more will come
         return c.status in ("running", "paused", "restarting") or bool(c.shim_alive())
 
     def idle() -> None:
@@ -191,15 +194,16 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
     f: Optional[object] = None
     ino = None
 
-    def reopen() -> None:
+    def reopen() -> bool:
         nonlocal f, ino
         try:
             nf = open(path, "rb")
         except FileNotFoundError:
-            return
+            return False
         if f is not None:
             f.close()
         f, ino = nf, os.fstat(nf.fileno()).st_ino
+        return True
 
     def drain() -> bool:
         if f is None:
@@ -223,20 +227,24 @@ def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambd
                 replaced = f is None or os.stat(path).st_ino != ino
             except FileNotFoundError:
                 replaced = True
-            if replaced and not got:
-                # the writer rotated: what was left in the old file is read; go on with the new one
-                reopen()
-                continue
-            if not got:
-                if not alive():
-                    while drain():  # one last read: the writer may have written as it exited
-                        for rec in up:
-                            yield rec[0], rec[1], rec[2]
-                    return
-                if idle is not None:
-                    idle()
-                else:
-                    time.sleep(poll)
+            if replaced:
+                # the writer rotated: its last records went into the old file before the
+                # rename, so they are read first; then on with the new file
+                if f is not None and drain():
+                    continue
+                if reopen():
+                    continue
+                # no file there: one being rotated in, or none ever again (the container
+                # was removed with its log): which one, alive() says
+            if not alive():
+                while drain():  # one last read: the writer may have written as it exited
+                    for rec in up:
+                        yield rec[0], rec[1], rec[2]
+                return
+            if idle is not None:
+                idle()
+            else:
+                time.sleep(poll)
     finally:
         if f is not None:
             f.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -126,6 +127,35 @@ def test_sdk_run_returns_the_output(service):
             client.containers.run(IMAGE, ["sh", "-c", "echo bad >&2; exit 3"], stderr=True, remove=True)
         assert e.value.exit_status == 3 and b"bad" in e.value.stderr
     finally:
+        client.close()
+
+
+def test_a_follow_ends_when_its_container_is_removed_before_it_is_read(service, engine):
+    """docker-py's containers.run(remove=True) asks for the follow, waits, removes the
+    container, and only then reads the follow: the log file is gone by the time the
+    service reads to its end, and the follow must end there, not wait for a file that
+    will never come back.  3 MB of output fill the socket, so the service is held in
+    the middle of sending it until after the removal, every time."""
+    import docker as dockerpy
+    client = dockerpy.DockerClient(base_url=f"unix://{service}", timeout=60)
+    c = client.containers.run(IMAGE, ["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo end"],
+                              detach=True)
+    try:
+        logs = c.logs(stream=True, follow=True)
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        c.remove()
+        got: list = []
+        # docker-py reads a stream without a timeout: a follow that never ends hangs it
+        reader = threading.Thread(target=lambda: got.append(b"".join(logs)), daemon=True)
+        reader.start()
+        reader.join(30)
+        assert got, "the follow did not end"
+        assert len(got[0]) == 3000005 and got[0].endswith(b"x\nend\n")
+    finally:
+        try:
+            c.remove(force=True)
+        except dockerpy.errors.NotFound:
+            pass
         client.close()
 
 
