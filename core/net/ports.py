@@ -127,92 +127,47 @@ class Reservation:
 
 
 class Proxy:
-    """What reaches a host port over [::1], relayed to the container's address by a
+    """What reaches host ports over [::1], relayed to the container's addresses by one
     thread of the shim: IPv6 has no route_localnet, so no DNAT takes traffic from the
     loopback to a bridge (docker runs its userland proxy for these, and its ip6 output
     rule leaves ::1 to it as the ip6 table's here does).  TCP: each connection accepted
     is joined to one made to the container.  UDP: each client (address and port) gets a
     socket connected to the container, its answers sent back from the host port, and
-    dropped after UDP_IDLE seconds without traffic, as docker-proxy's."""
+    dropped after UDP_IDLE seconds without traffic, as docker-proxy's.  One thread for
+    every port of the container (a published range is many ports)."""
 
     UDP_IDLE = 90.0
-    UDP_FLOWS = 1024  # clients relayed at once: past that, the quietest one goes
+    UDP_FLOWS = 1024  # clients relayed at once per port: past that, the quietest one goes
 
-    def __init__(self, listener: socket.socket, target: tuple[str, int]):
+    def __init__(self, listeners: list[tuple[socket.socket, tuple[str, int]]]):
+        """LISTENERS: (a bound host-port socket, the container's (address, port)) each."""
         import threading
-        self.listener, self.target = listener, target
+        self.listeners = listeners
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)
-        udp = listener.type == socket.SOCK_DGRAM
-        if not udp:
-            listener.listen(64)
-        listener.setblocking(False)
-        self.thread = threading.Thread(target=self._run_udp if udp else self._run, name="port-proxy", daemon=True)
+        for sock, _ in listeners:
+            if sock.type == socket.SOCK_STREAM:
+                sock.listen(64)
+            sock.setblocking(False)
+        self.thread = threading.Thread(target=self._run, name="port-proxy", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         import selectors
-        sel = selectors.DefaultSelector()
-        sel.register(self.listener, selectors.EVENT_READ)
-        sel.register(self.wake_r, selectors.EVENT_READ)
-        other: dict[socket.socket, socket.socket] = {}
-        try:
-            while True:
-                for key, _ in sel.select():
-                    s = key.fileobj
-                    if s == self.wake_r:
-                        return
-                    if s is self.listener:
-                        try:
-                            client, _ = self.listener.accept()
-                            up = socket.create_connection(self.target, timeout=5)
-                        except OSError:
-                            if "client" in locals():
-                                client.close()
-                            continue
-                        for a, b in ((client, up), (up, client)):
-                            a.setblocking(False)
-                            other[a] = b
-                            sel.register(a, selectors.EVENT_READ)
-                        continue
-                    try:
-                        data = s.recv(65536)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        data = b""
-                    peer = other.get(s)
-                    try:
-                        if data and peer is not None:
-                            peer.setblocking(True)
-                            peer.sendall(data)
-                            peer.setblocking(False)
-                            continue
-                    except OSError:
-                        pass
-                    for x in (s, peer):  # one end is done (or failed): the pair goes
-                        if x is not None and x in other:
-                            sel.unregister(x)
-                            other.pop(x)
-                            x.close()
-        finally:
-            for x in other:
-                x.close()
-            sel.close()
-
-    def _run_udp(self) -> None:
-        import selectors
         import time
         sel = selectors.DefaultSelector()
-        sel.register(self.listener, selectors.EVENT_READ)
+        targets = {}
+        for sock, target in self.listeners:
+            sel.register(sock, selectors.EVENT_READ)
+            targets[sock] = target
         sel.register(self.wake_r, selectors.EVENT_READ)
-        family = socket.AF_INET6 if ":" in self.target[0] else socket.AF_INET
-        flows: dict = {}  # client address -> its socket to the container
-        client_of: dict[socket.socket, tuple] = {}
+        other: dict[socket.socket, socket.socket] = {}  # TCP: each end -> the other
+        flows: dict[tuple, socket.socket] = {}  # UDP: (listener, client) -> its socket to the container
+        flow_of: dict[socket.socket, tuple] = {}
         last: dict[socket.socket, float] = {}
 
         def drop(up: socket.socket) -> None:
             sel.unregister(up)
-            flows.pop(client_of.pop(up), None)
+            flows.pop(flow_of.pop(up), None)
             last.pop(up, None)
             up.close()
         try:
@@ -223,51 +178,107 @@ class Proxy:
                     s = key.fileobj
                     if s == self.wake_r:
                         return
-                    if s is self.listener:
-                        while True:
-                            try:
-                                data, client = self.listener.recvfrom(65535)
-                            except BlockingIOError:
-                                break
-                            except OSError:
-                                continue  # an ICMP error of an earlier answer: the next datagram
-                            up = flows.get(client)
-                            if up is None:
-                                if len(flows) >= self.UDP_FLOWS:
-                                    drop(min(last, key=last.get))
-                                up = socket.socket(family, socket.SOCK_DGRAM)
-                                try:
-                                    up.setblocking(False)
-                                    up.connect(self.target)
-                                except OSError:
-                                    up.close()
-                                    continue
-                                flows[client], client_of[up] = up, client
-                                sel.register(up, selectors.EVENT_READ)
-                            last[up] = now
-                            try:
-                                up.send(data)
-                            except OSError:
-                                pass
-                        continue
-                    while s in client_of:
-                        try:
-                            data = s.recv(65535)
-                        except BlockingIOError:
-                            break
-                        except OSError:
-                            continue  # the container's port unreachable (ICMP): nothing to send back
-                        last[s] = now
-                        try:
-                            self.listener.sendto(data, client_of[s])
-                        except OSError:
-                            pass
+                    if s in targets:
+                        if s.type == socket.SOCK_STREAM:
+                            self._accept(s, targets[s], sel, other)
+                        else:
+                            self._from_client(s, targets[s], sel, flows, flow_of, last, now, drop)
+                    elif s in flow_of:
+                        self._from_container(s, flow_of, last, now)
+                    elif s in other:
+                        self._pipe(s, sel, other)
                 for up in [u for u, t in last.items() if now - t > self.UDP_IDLE]:
                     drop(up)
         finally:
-            for up in client_of:
-                up.close()
+            for x in [*other, *flow_of]:
+                x.close()
             sel.close()
+
+    @staticmethod
+    def _accept(listener: socket.socket, target: tuple, sel, other: dict) -> None:
+        import selectors
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        try:
+            up = socket.create_connection(target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, up), (up, client)):
+            a.setblocking(False)
+            other[a] = b
+            sel.register(a, selectors.EVENT_READ)
+
+    @staticmethod
+    def _pipe(s: socket.socket, sel, other: dict) -> None:
+        try:
+            data = s.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        peer = other.get(s)
+        try:
+            if data and peer is not None:
+                peer.setblocking(True)
+                peer.sendall(data)
+                peer.setblocking(False)
+                return
+        except OSError:
+            pass
+        for x in (s, peer):  # one end is done (or failed): the pair goes
+            if x is not None and x in other:
+                sel.unregister(x)
+                other.pop(x)
+                x.close()
+
+    def _from_client(self, listener: socket.socket, target: tuple, sel, flows: dict, flow_of: dict,
+                     last: dict, now: float, drop) -> None:
+        import selectors
+        while True:
+            try:
+                data, client = listener.recvfrom(65535)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue  # an ICMP error of an earlier answer: the next datagram
+            up = flows.get((listener, client))
+            if up is None:
+                mine = [u for u, f in flow_of.items() if f[0] is listener]
+                if len(mine) >= self.UDP_FLOWS:
+                    drop(min(mine, key=last.get))
+                up = socket.socket(socket.AF_INET6 if ":" in target[0] else socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    up.setblocking(False)
+                    up.connect(target)
+                except OSError:
+                    up.close()
+                    continue
+                flows[(listener, client)], flow_of[up] = up, (listener, client)
+                sel.register(up, selectors.EVENT_READ)
+            last[up] = now
+            try:
+                up.send(data)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _from_container(up: socket.socket, flow_of: dict, last: dict, now: float) -> None:
+        listener, client = flow_of[up]
+        while True:
+            try:
+                data = up.recv(65535)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue  # the container's port unreachable (ICMP): nothing to send back
+            last[up] = now
+            try:
+                listener.sendto(data, client)
+            except OSError:
+                pass
 
     def close(self) -> None:
         os.write(self.wake_w, b"x")

@@ -44,7 +44,7 @@ class Sandbox:
         self.resolver = None
         self.attached = False
         self.child = None  # begin's, until finish takes its result
-        self.proxies: list = []  # ports.Proxy: those published on [::1]
+        self.proxies: list = []  # a ports.Proxy for what comes over [::1], if any port is relayed
 
     @classmethod
     def setup(cls, store, c) -> "Sandbox":
@@ -115,7 +115,8 @@ class Sandbox:
         self.attached = out["attached"]
         self.reservation.socks = [socket.socket(fileno=fd) for fd in fds[1:1 + out["ports"]]]
         from .ports import Proxy
-        self.proxies = [Proxy(self.reservation.socks[i], (ip, port)) for i, ip, port in out["proxied"]]
+        if out["proxied"]:
+            self.proxies = [Proxy([(self.reservation.socks[i], (ip, port)) for i, ip, port in out["proxied"]])]
         if out["embedded"]:
             from .dns import Resolver, host_nameservers
             nets = Networks(self.store)

@@ -83,7 +83,7 @@ def test_the_udp_relay_answers_each_client_from_the_host_port_and_forgets_idle_o
     listener = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     listener.bind(("::1", 0))
     host = listener.getsockname()[:2]
-    proxy = Proxy(listener, udp_echo)
+    proxy = Proxy([(listener, udp_echo)])
     clients = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(3)]
     try:
         for n, c in enumerate(clients):
@@ -118,7 +118,7 @@ def _flows(proxy) -> int:
         except OSError:
             continue
         try:
-            if s.type == socket.SOCK_DGRAM and s.getpeername() == proxy.target:
+            if s.type == socket.SOCK_DGRAM and s.getpeername() == proxy.listeners[0][1]:
                 n += 1
         except OSError:
             pass
@@ -142,3 +142,36 @@ def test_inspect_ports_document():
     assert doc["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "8080"}]
     assert doc["53/udp"] == [{"HostIp": "127.0.0.1", "HostPort": "5353"}]
     assert doc["9000/tcp"] is None
+
+
+def test_one_relay_thread_serves_tcp_and_udp_ports_together(udp_echo):
+    """A container's relayed ports share one thread: a TCP connection piped both ways beside UDP."""
+    tcp_srv = socket.socket()
+    tcp_srv.bind(("127.0.0.1", 0))
+    tcp_srv.listen(4)
+
+    def serve_tcp():
+        conn, _ = tcp_srv.accept()
+        with conn:
+            while data := conn.recv(100):
+                conn.sendall(b"tcp:" + data)
+    threading.Thread(target=serve_tcp, daemon=True).start()
+    t_listen, u_listen = socket.socket(socket.AF_INET6), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    for s in (t_listen, u_listen):
+        s.bind(("::1", 0))
+    proxy = Proxy([(t_listen, tcp_srv.getsockname()), (u_listen, udp_echo)])
+    try:
+        with socket.create_connection(t_listen.getsockname()[:2], timeout=5) as c, \
+                socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as u:
+            u.settimeout(5)
+            c.sendall(b"one")
+            assert c.recv(100) == b"tcp:one"
+            u.sendto(b"two", u_listen.getsockname()[:2])
+            assert u.recvfrom(100)[0] == b"echo:two"
+            c.sendall(b"three")
+            assert c.recv(100) == b"tcp:three"
+        assert [t.name for t in threading.enumerate()].count("port-proxy") == 1
+    finally:
+        proxy.close()
+        for s in (t_listen, u_listen, tcp_srv):
+            s.close()
