@@ -187,13 +187,14 @@ def _run(a, log) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def dispatch(a, log) -> int:
+def dispatch(a, log, fork=None) -> int:
+    """Run the verb A names; FORK: how create forks the init (create.create's), when not here."""
     say = lambda s: log("warning", s)  # noqa: E731
     if a.systemd_cgroup:
         raise InvalidParameter("--systemd-cgroup is not supported: dunnage-runtime manages cgroupfs paths")
     if a.verb == "create":
-        from .create import create
-        create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say)
+        from .create import create, fork_here
+        create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say, fork or fork_here)
     elif a.verb == "run":
         return _run(a, log)
     elif a.verb == "start":
@@ -252,7 +253,7 @@ def dispatch(a, log) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, fork=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     log = _Log(None, "text")
     try:
@@ -263,7 +264,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         if not a.verb:
             raise InvalidParameter("a command is needed (see dunnage-runtime --help)")
-        return dispatch(a, log)
+        return dispatch(a, log, fork)
     except DunnageError as e:
         log("error", str(e))
         return 1

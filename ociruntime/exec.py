@@ -13,7 +13,8 @@ from dunnage.core.errors import Conflict, InvalidParameter
 from dunnage.core.runtime import bundle as bundles
 
 from . import state
-from .create import _console, _write_pid_file
+from .create import _write_pid_file
+from .launch import connect_console
 
 
 def process_from(a, bundle_dir: str) -> dict:
@@ -52,7 +53,7 @@ def exec_(root: str, cid: str, a, say=lambda s: None) -> int:
     except (OSError, ValueError):
         seccomp = None
     spec.seccomp = seccomp or None
-    console: Optional[socket.socket] = _console(a.console_socket, terminal) if terminal else None
+    console: Optional[socket.socket] = connect_console(a.console_socket) if terminal else None
 
     def spawned(pid: int, master: Optional[int]) -> None:
         if master is not None:

@@ -76,7 +76,9 @@ def leave_cgroups() -> None:
 
 
 def preload() -> None:
-    from . import cli, delete, events, info, kill, pause, start, state, update  # noqa: F401
+    from . import cli, create, delete, events, info, kill, pause, start, state, update  # noqa: F401
+    from dunnage.core.runtime import process, seccomp  # noqa: F401  (create's prepare)
+    seccomp.preload()
     from dunnage.core.units import parse_duration  # noqa: F401
     import subprocess  # noqa: F401  (hooks, ps)
 
@@ -245,8 +247,9 @@ def _run(conn: socket.socket, req: dict, fds: list[int]) -> int:
     conn.settimeout(None)
     conn.sendall(b"P" + os.getpid().to_bytes(4, "little"))
     from .cli import main
+    fork = (lambda p: remote_launch(conn, p)) if req.get("launch") else None
     try:
-        code = main(list(req["argv"]))
+        code = main(list(req["argv"]), fork)
     except SystemExit as e:  # argparse's --help
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     for f in (sys.stdout, sys.stderr):
@@ -259,3 +262,37 @@ def _run(conn: socket.socket, req: dict, fds: list[int]) -> int:
     except OSError:
         pass
     return code
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        more = conn.recv(n - len(buf))
+        if not more:
+            break
+        buf += more
+    return buf
+
+
+def remote_launch(conn: socket.socket, p) -> int:
+    """create's fork (create.create's FORK) when the launcher forks the init: the plan it
+    needs sent (the spec as plain data, its seccomp filter compiled here, the cgroup.procs
+    files, the pid namespace, the console), the init's pid taken back once it is ready
+    (launch.run_plan)."""
+    from dunnage.core.errors import System
+    from dunnage.core.runtime.process import needs_libseccomp
+    from dunnage.core.runtime.seccomp import compile_bpf
+    from .launch import procs_files
+    b = p.bundle
+    if needs_libseccomp(b.spec.process):
+        b.spec.process.seccomp = compile_bpf(b.spec.process.seccomp, b.spec.process.caps)
+    plan = marshal.dumps({"spec": b.spec.to_record(), "cgroup": procs_files(p.cgroup),
+                          "pidns_path": b.pid_namespace_path, "new_pidns": b.new_pid_namespace,
+                          "terminal": b.terminal, "console": p.console_socket})
+    conn.sendall(b"R" + len(plan).to_bytes(4, "little") + plan)
+    head = _recv_exact(conn, 5)
+    if len(head) == 5 and head[:1] == b"K":
+        return int.from_bytes(head[1:], "little")
+    if len(head) == 5 and head[:1] == b"F":
+        raise System(_recv_exact(conn, int.from_bytes(head[1:], "little")).decode(errors="replace"))
+    raise System("the launcher ended before the container's init was ready")

@@ -35,9 +35,12 @@ import traceback
 import tty as _tty
 from typing import Optional
 
+from . import seccomp as _seccomp
 from .linux import libc, prctl, setns
 from .process import exec_or_report, fail_exit, finalize, open_pty, read_report, reset_signals, take_terminal
 from .spec import ProcessSpec, env_dict, process_spec
+
+_seccomp.preload()  # libseccomp loaded now: after setns the host's libraries are out of reach
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")  # mnt last: it changes our root
 PR_SET_DUMPABLE = 4

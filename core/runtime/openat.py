@@ -18,7 +18,6 @@ import ctypes
 import errno
 import os
 import stat
-from typing import Optional
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -400,7 +399,7 @@ def _clear(dirfd: int, name: str) -> None:
         os.rmdir(name, dir_fd=dirfd)
 
 
-def kind(dirfd: int, name: str) -> Optional[int]:
+def kind(dirfd: int, name: str) -> int | None:
     """The file type bits of entry NAME of DIRFD (not following a link), or None."""
     try:
         return stat.S_IFMT(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode)

@@ -15,16 +15,16 @@ import struct
 import termios
 import signal
 import socket
-import traceback
 
 from . import seccomp as _seccomp
 from .capabilities import drop_bounding, set_caps
 from .users import UserError, resolve as resolve_user, switch as switch_user
-_seccomp.preload()  # libseccomp loaded now: after pivot_root the host's libraries are gone
 from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
                     prctl, setns, unshare)
 from .rootfs import setup_oci_rootfs, setup_rootfs
-from .spec import ProcessSpec, RuntimeSpec
+
+# (the specs are RuntimeSpec and ProcessSpec of .spec, not imported: dunnage-runtime's
+# container init gets them as plain attributes, without the dataclasses machinery)
 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
 
@@ -99,7 +99,22 @@ def set_ulimits(ulimits: list[dict]) -> None:
         resource.setrlimit(rlimit(u["Name"]), (u["Soft"], u["Hard"]))
 
 
-def finalize(spec: ProcessSpec) -> dict:
+def needs_libseccomp(spec) -> bool:
+    """Whether SPEC's (a ProcessSpec's) filter is compiled in the process (libseccomp loaded
+    first: after pivot_root or setns the host's libraries are out of reach), not ready-made."""
+    return bool(spec.seccomp) and not isinstance(spec.seccomp, bytes)
+
+
+def _one_line(e: BaseException) -> str:
+    """traceback.format_exception_only's line (traceback itself cannot be imported once
+    the host's files are out of reach)."""
+    t = type(e)
+    name = t.__qualname__ if t.__module__ in ("builtins", "__main__") else f"{t.__module__}.{t.__qualname__}"
+    msg = str(e)
+    return f"{name}: {msg}" if msg else name
+
+
+def finalize(spec) -> dict:
     """The last steps inside the container's root, shared by run and exec:
     working directory, user, no_new_privs, seccomp, capabilities.  Returns the
     environment to exec with."""
@@ -171,7 +186,7 @@ OCI_NAMESPACES = {"network": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEW
                   "cgroup": CLONE_NEWCGROUP}
 
 
-def _namespaces(spec: RuntimeSpec) -> None:
+def _namespaces(spec) -> None:
     """Unshare the namespaces SPEC wants new, join those it names by path (OCI), or the one
     the shim made and wired (netns_fd)."""
     host = set(spec.host_namespaces)  # --uts/--ipc/--network host share the host's
@@ -210,7 +225,7 @@ def _namespaces(spec: RuntimeSpec) -> None:
             f.write(str(spec.oom_score_adj))
 
 
-def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
+def container_init(spec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
                    stdin_fd: int | None = None, pty_sock=None, go_fd: int | None = None,
                    ready_fd: int | None = None) -> None:
     """Never returns: execs the container command or exits with a code.
@@ -224,6 +239,8 @@ def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stder
     try:
         reset_signals()
         os.setsid()
+        if needs_libseccomp(spec.process):
+            _seccomp.preload()
         cgroup.join_self()
         _namespaces(spec)
         if spec.exec_fifo:
@@ -262,6 +279,6 @@ def container_init(spec: RuntimeSpec, cgroup, err_fd: int, stdout_fd: int, stder
     except UserError as e:
         fail_exit(err_fd, 125, str(e))
     except Exception as e:  # noqa: BLE001 - reported to the shim, one line
-        detail = str(e) if isinstance(e, OSError) else "".join(traceback.format_exception_only(e)).strip()
+        detail = str(e) if isinstance(e, OSError) else _one_line(e)
         fail_exit(err_fd, 125, f"container init: {detail}")
     exec_or_report(spec.process.argv, env, err_fd)

@@ -9,14 +9,13 @@ no_new_privs), and is inherited by everything it execs."""
 from __future__ import annotations
 
 import errno
-import json
 import os
-from pathlib import Path
-from typing import Optional
 
 from ..errors import InvalidParameter
 
-DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
+# (json and pathlib are imported where a profile is read: dunnage-runtime's container init
+# imports this module to load a filter compiled for it, and nothing else of it)
+DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "seccomp_default.json")
 
 
 def preload():
@@ -53,11 +52,13 @@ class SeccompError(InvalidParameter, ValueError):
     pass
 
 
-def load_profile(opt: Optional[str]) -> Optional[dict]:
+def load_profile(opt: str | None) -> dict | None:
     """The profile for a --security-opt seccomp= value (None: the default; 'unconfined': no filter)."""
+    import json
+    from pathlib import Path
     if opt == "unconfined":
         return None
-    path = Path(opt) if opt else DEFAULT_PROFILE
+    path = Path(opt or DEFAULT_PROFILE)
     try:
         prof = json.loads(path.read_text())
     except OSError as e:
@@ -72,7 +73,7 @@ def load_profile(opt: Optional[str]) -> Optional[dict]:
     return prof
 
 
-def _action(name: str, errno_ret: Optional[int] = None) -> int:
+def _action(name: str, errno_ret: int | None = None) -> int:
     sc = preload()
     acts = {"SCMP_ACT_ALLOW": sc.ALLOW, "SCMP_ACT_KILL": sc.KILL, "SCMP_ACT_KILL_THREAD": sc.KILL,
             "SCMP_ACT_KILL_PROCESS": getattr(sc, "KILL_PROCESS", sc.KILL), "SCMP_ACT_TRAP": sc.TRAP,
@@ -131,11 +132,19 @@ def for_spec(profile: dict | str | None) -> dict | str | None:
 
 def precompile(caps: list[str]) -> None:
     """Compile the default profile for CAPS now, kept for install()."""
+    _COMPILED[tuple(sorted(caps))] = compile_bpf(default_profile(), caps)
+
+
+def compile_bpf(profile: dict | str, caps: list[str]) -> bytes:
+    """PROFILE (or DEFAULT) compiled for a container holding CAPS: the BPF program install()
+    loads as it is (dunnage-runtime's warm server compiles a bundle's filter for the init)."""
+    if profile == DEFAULT:
+        profile = default_profile()
     fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
     try:
         with open(os.dup(fd), "wb") as f:
-            _compile(default_profile(), caps).export_bpf(f)
-        _COMPILED[tuple(sorted(caps))] = os.pread(fd, os.fstat(fd).st_size, 0)
+            _compile(profile, caps).export_bpf(f)
+        return os.pread(fd, os.fstat(fd).st_size, 0)
     finally:
         os.close(fd)
 
@@ -157,9 +166,12 @@ def _load_bpf(program: bytes) -> None:
         raise OSError(e, f"loading the seccomp filter: {os.strerror(e)}")
 
 
-def install(profile: dict | str, caps: list[str]) -> None:
+def install(profile: dict | str | bytes, caps: list[str]) -> None:
     """Compile PROFILE (a docker-format profile, or DEFAULT) for a container holding
-    CAPS and load it into this process."""
+    CAPS and load it into this process; a PROFILE of bytes is compile_bpf's program."""
+    if isinstance(profile, bytes):
+        _load_bpf(profile)
+        return
     if profile == DEFAULT:  # (a config written before DEFAULT holds the profile: compiled as any other)
         program = _COMPILED.get(tuple(sorted(caps)))
         if program is not None:

@@ -1,0 +1,115 @@
+"""create's one step that must run in the caller's process: forking the container's init
+(conmon and containerd's shim are subreapers that wait for it, so it must descend from
+them).  The launcher (bin/dunnage-runtime) runs it on a plan the warm server prepared
+(ociruntime/server.py: the bundle read, the state directory, the cgroup, the seccomp
+filter compiled), create.py on what it prepared itself.  So this module imports what the
+init needs and nothing else: no dataclasses, json, argparse or libseccomp (with them a
+create cost ~60 ms of imports)."""
+import os
+
+from dunnage.core.errors import InvalidParameter, System
+
+
+class Attrs:
+    """A RuntimeSpec (or its ProcessSpec) taken back from to_record()'s dict as plain
+    attributes: what container_init reads of it, without core/runtime/spec.py."""
+
+    def __init__(self, record: dict):
+        self.__dict__.update(record)
+
+
+def spec_of(record: dict) -> Attrs:
+    spec = Attrs(record)
+    spec.process = Attrs(record["process"])
+    spec.binds = [tuple(b) for b in record.get("binds") or ()]
+    return spec
+
+
+class CgroupFiles:
+    """What container_init needs of the container's cgroup: join_self, as the cgroup.procs
+    files (one per hierarchy) it writes itself into."""
+
+    def __init__(self, files: list[str]):
+        self.files = files
+
+    def join_self(self) -> None:
+        for path in self.files:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"0")
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise OSError(e.errno, f"cannot write '0' to {path}: {e.strerror}") from None
+
+
+def procs_files(cgroup) -> list[str]:
+    """The cgroup.procs files a core.cgroups group's join_self writes."""
+    return [os.path.join(d, "cgroup.procs") for d in cgroup.paths().values()]
+
+
+def connect_console(path: str | None):
+    """The caller's --console-socket, connected: the init sends its pty's master there."""
+    if not path:
+        raise InvalidParameter("cannot allocate tty if runc will detach without setting console socket")
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise System(f"console socket {path}: {e.strerror}") from None
+    return s
+
+
+def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: bool, console=None) -> int:
+    """Fork the container's init (in the pid namespace the bundle names, or a new one) and
+    wait until it is ready, waiting on its exec.fifo: its pid.  System if it failed first."""
+    from dunnage.core.runtime.linux import CLONE_NEWPID, setns, unshare
+    from dunnage.core.runtime.process import container_init, read_report
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
+    try:
+        if pid_namespace_path:
+            fd = os.open(pid_namespace_path, os.O_RDONLY | os.O_CLOEXEC)
+            setns(fd, CLONE_NEWPID)  # our children's: the init is forked into it
+            os.close(fd)
+        elif new_pid_namespace:
+            unshare(CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:  # what we start next is ours again, not the container's
+            setns(own_pidns, CLONE_NEWPID)
+            os.close(own_pidns)
+    if pid == 0:
+        try:
+            os.close(err_r)
+            os.close(ready_r)
+            container_init(spec, cgroup, err_w, 1, 2, stdin_fd=0, pty_sock=console, ready_fd=ready_w)
+        except BaseException:  # noqa: BLE001
+            import traceback
+            traceback.print_exc()
+        os._exit(125)
+    os.close(err_w)
+    os.close(ready_w)
+    if console is not None:
+        console.close()
+    ready = os.read(ready_r, 1)
+    os.close(ready_r)
+    if ready != b"r":
+        report = read_report(err_r, 125)
+        os.waitpid(pid, 0)
+        raise System(report[1] if report else "the container's init ended before it was ready")
+    os.close(err_r)
+    return pid
+
+
+def run_plan(plan: dict) -> int:
+    """The launcher's half of a served create: fork the init of the warm server's PLAN
+    (server.py: remote_launch); its pid."""
+    console = connect_console(plan["console"]) if plan["terminal"] else None
+    return fork_init(spec_of(plan["spec"]), CgroupFiles(plan["cgroup"]), plan["pidns_path"], plan["new_pidns"],
+                     console)
