@@ -153,8 +153,11 @@ class Server:
         """Import what shims and FUSE servers use, then freeze it all: the pages stay shared."""
         import gc
         import importlib
-        for m in ("shim.supervisor", "health", "runtime.exec", "net.sandbox", "net.netlink", "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
+        for m in ("shim.supervisor", "health", "runtime.exec", "net.sandbox", "net.netlink", "net.dns", "net.ports",
+                  "runtime.process", "runtime.rootfs", "runtime.seccomp", "volumes"):
             importlib.import_module(f"dunnage.core.{m}")
+        for m in ("dnslib", "encodings.idna"):  # a user network's resolver's, at its first query (1.3 MiB in each shim)
+            importlib.import_module(m)
         importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
         if self.front is not None:
             main, prepare = self.front
