@@ -157,8 +157,9 @@ HELP = {"cursor_down": "select the next container", "cursor_up": "select the pre
         "attach": "attach to its main process (ctrl-p ctrl-q detaches)",
         "browse": "open its published port in the web browser",
         "bulk": "bulk: stop all, remove stopped, prune images/volumes/networks",
-        "project_model": "on a compose project's row: its resolved model (enter folds it; s up, x stop, "
-                         "R restart, p pause / unpause, K kill, d down, l all its services' logs)",
+        "project_model": "the settings file's custom commands, to run one on the container; on a compose "
+                         "project's row: its resolved model (enter folds it; s up, x stop, R restart, "
+                         "p pause / unpause, K kill, d down, l all its services' logs)",
         "mouse": "mouse to the terminal (select, copy) / back",
         "command_line": "command: images, logs NAME, exec NAME sh, stop NAME… (↑ recalls)",
         "wrap": "wrap long lines / cut them at the edge",
@@ -185,7 +186,7 @@ def help_rows(screen) -> list[tuple[str, str]]:
         if b.action == "app.pop_screen" and len(app.screen_stack) == 1:
             continue
         found.setdefault(b.action, []).append(app.get_key_display(b))
-        words.setdefault(b.action, HELP.get(b.action, b.description or b.action))
+        words.setdefault(b.action, HELP.get(b.action) or custom_help(app, b.action) or b.description or b.action)
     for b in (b for bs in app._bindings.key_to_bindings.values() for b in bs):
         if b.action not in found and b.action in app.MAIN_ONLY and app.check_action(b.action, ()) is not False \
                 and len(app.screen_stack) == 1:  # a key a widget shadows with the same deed (enter)
@@ -194,7 +195,22 @@ def help_rows(screen) -> list[tuple[str, str]]:
     of_app = {b.action for bs in app._bindings.key_to_bindings.values() for b in bs}
     own = [a for a in found if a not in of_app]
     rest = [a for a in found if a not in own]
-    return [(" ".join(dict.fromkeys(found[a])), words[a]) for a in own + rest]
+    keyless = []  # the custom commands without a key of their own: c, the palette and : run them
+    if app.check_action("custom_command", ()) is not False:
+        keyless = [(f":{c.name}", custom_help(app, f"custom_command({i})"))
+                   for i, c in enumerate(getattr(app, "custom", ())) if f"custom_command({i})" not in found]
+    return [(" ".join(dict.fromkeys(found[a])), words[a]) for a in own + rest] + keyless
+
+
+def custom_help(app, action: str) -> str:
+    """What help says of a custom command: its name and what it runs."""
+    import re
+    m = re.fullmatch(r"custom_command\((\d+)\)", action)
+    custom = getattr(app, "custom", [])
+    if not m or int(m.group(1)) >= len(custom):
+        return ""
+    c = custom[int(m.group(1))]
+    return f"{c.name}: {c.description or c.command}" + (" (in this terminal)" if c.attach else "")
 
 
 PREFIX_COLOURS = ("#5fd7d7", "#d7d700", "#00d700", "#d75fd7", "#5fafd7", "#d78700")
@@ -266,6 +282,9 @@ class DunnageCommands(Provider):
                 cmds.append((f"{verb} {r.name}", partial(app.act_on, verb, cid), f"{r.image} · {r.status}"))
             cmds.append((f"logs {r.name}", partial(app.push_screen, LogsScreen(app.engine, cid, r.name)), "follow"))
             cmds.append((f"page {r.name}", partial(app.open_page, cid), "charts, top, inspect"))
+            for i, c in enumerate(app.custom):
+                cmds.append((f"{c.name} {r.name}", partial(app.custom_command_on, i, cid),
+                             f"custom command: {c.description or c.command}"))
         for name in sorted({r.project for r in app.rows.values() if r.project}):
             for verb, ing in (("up", "starting"), ("stop", "stopping"), ("restart", "restarting"),
                               ("pause", "pausing"), ("unpause", "unpausing"), ("kill", "killing")):
@@ -324,11 +343,11 @@ class DunnageApp(App):
 
     # the container table's keys do nothing over another screen (images, a page, logs)
     MAIN_ONLY = {"start", "stop", "kill", "remove", "pause", "restart", "mark", "page", "rename", "sort", "detail_tab",
-                 "hide_stopped", "layout", "attach", "browse", "project_model",
+                 "hide_stopped", "layout", "attach", "browse", "project_model", "custom_command",
                  "reverse", "filter", "clear_filter", "cursor_down", "cursor_up", "logs", "exec_shell"}
 
     # ... but these act on the container of its page, and the views open from any screen
-    PAGE_TOO = {"start", "stop", "kill", "pause", "restart", "attach", "browse"}
+    PAGE_TOO = {"start", "stop", "kill", "pause", "restart", "attach", "browse", "project_model", "custom_command"}
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         from .page import ContainerScreen
@@ -341,7 +360,7 @@ class DunnageApp(App):
         return True
 
     def __init__(self, engine: Engine, interval: float = 1.0, theme: str | None = None,
-                 keys: dict[str, str] | None = None):
+                 keys: dict[str, str] | None = None, commands: list | None = None, problems: list[str] | None = None):
         super().__init__()
         self.engine = engine
         self.interval = interval
@@ -349,6 +368,9 @@ class DunnageApp(App):
         self.start_keys = keys or {}
         if self.start_keys:
             self._bindings = remapped(self._bindings, self._normalize_keymap(self.start_keys))
+        self.problems = list(problems or [])  # the settings file's entries left out, said once the screen is up
+        self.custom: list = []  # the settings file's custom commands (config.CustomCommand)
+        self._add_custom(commands or [])
         self.rows: dict[str, Row] = {}
         self._prev: dict = {}  # each container's previous sample (Engine.sample)
         self._events_off = 0
@@ -397,6 +419,8 @@ class DunnageApp(App):
         self._events_off = self.engine.events_since(0)[1]
         self.sample()
         self.set_interval(0.25, self.check_events)
+        for line in self.problems:
+            self.notify(line, severity="error", timeout=30, markup=False)
 
     # ------------------------------------------------------------ data
     @work(thread=True, exclusive=True, group="sample")
@@ -750,6 +774,12 @@ class DunnageApp(App):
     COMMANDS_HELP = ("images, volumes, networks, logs NAME, page NAME, exec NAME [CMD…], start/stop/restart/"
                      "pause/unpause/kill/rm NAME, filter TEXT, sort COLUMN, bulk, help, quit")
 
+    VERB_ALIASES = {"img": "images", "image": "images", "vol": "volumes", "volume": "volumes", "net": "networks",
+                    "network": "networks", "q": "quit", "remove": "rm", "log": "logs", "inspect": "page",
+                    "ps": "containers", "co": "containers"}
+    VERBS = {"images", "volumes", "networks", "containers", "logs", "page", "exec", "rm", "filter", "sort", "bulk",
+             "help", "quit", "start", "stop", "kill", "pause", "unpause", "restart", *VERB_ALIASES}
+
     def check_command_line(self) -> bool:
         """(k9s's :) Not while an input has the keys: a colon typed there is a colon."""
         return not isinstance(self.focused, Input) and not isinstance(self.screen, ModalScreen)
@@ -766,7 +796,8 @@ class DunnageApp(App):
                 if not self.command_history or self.command_history[-1] != line:
                     self.command_history.append(line)
                 self.run_command_line(line)
-        self.push_screen(AskScreen(":", self.COMMANDS_HELP, history=self.command_history), done)
+        names = "".join(f", {c.name} [NAME]" for c in self.custom)
+        self.push_screen(AskScreen(":", self.COMMANDS_HELP + names, history=self.command_history), done)
 
     def run_command_line(self, line: str) -> None:
         import shlex
@@ -778,9 +809,7 @@ class DunnageApp(App):
         if not words:
             return
         verb, args = words[0].lower(), words[1:]
-        verb = {"img": "images", "image": "images", "vol": "volumes", "volume": "volumes", "net": "networks",
-                "network": "networks", "q": "quit", "remove": "rm", "log": "logs", "inspect": "page",
-                "ps": "containers", "co": "containers"}.get(verb, verb)
+        verb = self.VERB_ALIASES.get(verb, verb)
 
         def container() -> Optional[str]:
             if not args:
@@ -821,6 +850,18 @@ class DunnageApp(App):
             self.action_help()
         elif verb == "quit":
             self.exit()
+        elif self.custom_named(words) is not None:  # a custom command: on NAME, else on the selection
+            i, rest = self.custom_named(words)
+            if rest:
+                args = rest
+                cid = container()
+            else:
+                cid = self.page_cid() or self.selected_id()
+                if cid is None:
+                    self.notify(f":{self.custom[i].name} needs a container's name or a selected one", severity="error",
+                                markup=False)
+            if cid is not None:
+                self.custom_command_on(i, cid)
         else:
             self.notify(f"unknown command :{line.lstrip(':')} (one of: {self.COMMANDS_HELP})", severity="error")
 
@@ -1121,6 +1162,126 @@ class DunnageApp(App):
         name = self.selected_project()
         if name:
             self.project_text(name, "model")
+        else:
+            self.action_custom_menu()
+
+    # ------------------------------------------------------------ custom commands (the settings file's)
+    def _add_custom(self, commands: list) -> None:
+        """The settings file's commands, each under its key where it has one; a key the
+        dashboard already uses, or a name that is one of :'s own, is said in one line and
+        that command left out."""
+        from . import config
+        keyed = {b.key: b for bs in self._bindings.key_to_bindings.values() for b in bs}
+        extra = []
+        for c in commands:
+            keys = [k.strip() for k in c.key.split(",") if k.strip()]
+            clash = next((k for k in keys if k in keyed), None)
+            what = f"{config.config_path()}: [[commands]] {c.name!r}"
+            if clash:
+                owner = keyed[clash]
+                self.problems.append(f"{what}: key {clash!r} is {owner.description or owner.action}'s already "
+                                     "(another key, or move that one in [keys])")
+                continue
+            if c.name.split()[0].lower() in self.VERBS:
+                self.problems.append(f"{what}: :{c.name.split()[0]} is the dashboard's own (another name)")
+                continue
+            i = len(self.custom)
+            self.custom.append(c)
+            for k in keys:
+                keyed[k] = b = Binding(k, f"custom_command({i})", c.name, id=f"custom_{i}")
+                extra.append(b)
+        if extra:
+            self._bindings = BindingsMap([b for bs in self._bindings.key_to_bindings.values() for b in bs] + extra)
+
+    def custom_named(self, words: list[str]) -> Optional[tuple[int, list[str]]]:
+        """(index, the words after) of the custom command the first of WORDS name."""
+        for n in range(len(words), 0, -1):
+            said = " ".join(words[:n]).lower()
+            for i, c in enumerate(self.custom):
+                if c.name.lower() == said:
+                    return i, words[n:]
+        return None
+
+    def action_custom_menu(self) -> None:
+        from . import config
+        from .views import CommandsScreen
+        cid = self.page_cid() or self.selected_id()
+        if not self.custom:
+            self.notify(f"no custom commands: [[commands]] in {config.config_path()} adds them", severity="warning",
+                        markup=False)
+            return
+        if cid is None or cid not in self.rows:
+            self.notify("select a container first", severity="warning")
+            return
+        keys = {}
+        for bs in self._bindings.key_to_bindings.values():
+            for b in bs:
+                if b.action.startswith("custom_command("):
+                    keys.setdefault(b.action, self.get_key_display(b))
+        entries = [(keys.get(f"custom_command({i})", ""), c.name, c.description or c.command)
+                   for i, c in enumerate(self.custom)]
+
+        def chosen(i) -> None:
+            if i is not None:
+                self.custom_command_on(i, cid)
+        self.push_screen(CommandsScreen(self.rows[cid].name, entries), chosen)
+
+    def action_custom_command(self, i: int) -> None:
+        cid = self.page_cid() or self.selected_id()
+        if cid is None or cid not in self.rows:
+            self.notify(f"{self.custom[i].name}: select a container first", severity="warning", markup=False)
+            return
+        self.custom_command_on(i, cid)
+
+    def custom_command_on(self, i: int, cid: str) -> None:
+        """Custom command I on container CID: its template filled in, asked first where it
+        says so, then run in this terminal (attach) or in the background, its output shown."""
+        from .gotemplate import TemplateError
+        from .views import ConfirmScreen
+        c = self.custom[i]
+        try:
+            line = self.render_command(c.command, cid)
+        except (TemplateError, EngineError) as e:
+            self.notify(f"{c.name}: {short_ids(str(e))}", severity="error", markup=False)
+            return
+        name = self.rows[cid].name if cid in self.rows else cid[:12]
+        if c.confirm:
+            self.push_screen(ConfirmScreen(Text(f"{c.name} on {name}: {line}?")),
+                             lambda ok: self.run_custom(c.name, name, line, c.attach) if ok else None)
+        else:
+            self.run_custom(c.name, name, line, c.attach)
+
+    def render_command(self, template: str, cid: str) -> str:
+        from dunnage.core.system import ps_command
+        from . import config
+        from .gotemplate import parse
+        rec = self.engine.container(cid)
+        cfg = rec.config
+        data = config.template_data({
+            "ID": rec.id, "Name": rec.name, "Image": cfg["ImageName"], "ImageID": cfg.get("Image", ""),
+            "Command": ps_command(cfg["Argv"]), "Created": cfg.get("Created", ""), "State": rec.status,
+            "Status": status_text(rec), "Labels": cfg["Config"].get("Labels") or {}}, self.dunnage_command())
+        return parse(template).execute(data)
+
+    def dunnage_command(self) -> str:
+        """The command line against this store, as a shell word list (a template's .Dunnage)."""
+        import shlex
+        return shlex.join([dunnage_executable(), "--root", str(self.engine.store.root)])
+
+    def run_custom(self, title: str, target: str, line: str, attach: bool) -> None:
+        import os
+        import subprocess
+        env = {**os.environ, "DUNNAGE_ROOT": str(self.engine.store.root),
+               "PATH": os.path.dirname(dunnage_executable()) + os.pathsep + os.environ.get("PATH", "")}
+        if attach:
+            with self.suspend():
+                code = subprocess.call(["sh", "-c", line], env=env)
+            if code not in (0, 130):
+                self.notify(f"{title} exited with {code}", severity="warning", markup=False)
+            self.sample()
+            return
+        from .views import OutputScreen
+        self.push_screen(OutputScreen(f"{title} · {target}", ["sh", "-c", line], env), lambda _=None: self.sample())
 
     def action_page(self) -> None:
         name = self.selected_project()
@@ -1261,6 +1422,15 @@ def remapped(bindings: BindingsMap, keymap: dict[str, str]) -> BindingsMap:
     return BindingsMap(out)
 
 
+def dunnage_executable() -> str:
+    """The `dunnage` beside this Python (the venv's), else the one on PATH."""
+    import os
+    import shutil
+    import sys
+    here = os.path.join(os.path.dirname(sys.executable), "dunnage")
+    return here if os.access(here, os.X_OK) else shutil.which("dunnage") or "dunnage"
+
+
 def binding_ids() -> set[str]:
     return {b.id for b in DunnageApp.BINDINGS if b.id}
 
@@ -1271,5 +1441,5 @@ def run_app(engine: Engine) -> int:
         s = config.load(actions=binding_ids(), themes=set(App().available_themes))
     except config.ConfigError as e:
         raise EngineError(f"config {e}") from None
-    DunnageApp(engine, s.interval, s.theme, s.keys).run()
+    DunnageApp(engine, s.interval, s.theme, s.keys, s.commands, s.problems).run()
     return 0

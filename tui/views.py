@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Static, Tree
 
@@ -411,6 +412,109 @@ def run_bulk(engine: Engine, key: str) -> str:
     out = {"images": lambda: engine.prune_images(False), "volumes": lambda: engine.volume_prune(True),
            "networks": engine.network_prune}[what]()
     return f"removed {len(out)} unused {what if len(out) != 1 else what[:-1]}"
+
+
+class CommandsScreen(ModalScreen):
+    """lazydocker's c: the settings file's custom commands, to run one on the container
+    named in the title; enter runs, escape closes.  Gives the chosen one's index."""
+    BINDINGS = [Binding("escape,q", "cancel", "cancel")]
+
+    def __init__(self, target: str, entries: list[tuple[str, str, str]]):
+        super().__init__()
+        self.target, self.entries = target, entries  # (key, name, what it runs)
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+        width = max(len(name) for _, name, _ in self.entries)
+        with Vertical(id="commands-menu"):
+            yield Label(f"[b]commands[/b] on {escape(self.target)}: enter runs, escape closes")
+            yield OptionList(*[Option(Text.assemble((f"{key or '-':>6}  ", "bold"), name.ljust(width),
+                                                    ("  " + what, "dim"), no_wrap=True, overflow="ellipsis"),
+                                      id=str(i)) for i, (key, name, what) in enumerate(self.entries)],
+                             id="bulk-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#bulk-list").focus()
+
+    def on_option_list_option_selected(self, event) -> None:
+        self.dismiss(int(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class OutputScreen(ModalScreen):
+    """A custom command run in the background: its output as it comes (colours rendered),
+    the title saying whether it still runs or how it exited.  Closing it ends a command
+    still running (its whole process group)."""
+    BINDINGS = [Binding("escape,q", "close", "close")]
+
+    def __init__(self, title: str, argv: list[str], env: dict):
+        super().__init__()
+        self.title_text, self.argv, self.env = title, argv, env
+        self.proc = None
+        self.texts: list[str] = []  # the lines so far, without their colours
+        self.exit_code: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield RichLog(id="output-log", wrap=True, markup=False, highlight=False, max_lines=10000)
+
+    def on_mount(self) -> None:
+        box = self.query_one("#output-log", RichLog)
+        box.border_title = f"{escape(self.title_text)} · running"
+        box.border_subtitle = "escape closes"
+        box.focus()
+        self.run_it()
+
+    @work(thread=True, exit_on_error=False)
+    def run_it(self) -> None:
+        import subprocess
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        except OSError as e:
+            self.app.call_from_thread(self._line, str(e))
+            self.app.call_from_thread(self._done, 127)
+            return
+        for raw in self.proc.stdout:
+            self.app.call_from_thread(self._line, raw.decode("utf-8", "replace").rstrip("\r\n"))
+        self.app.call_from_thread(self._done, self.proc.wait())
+
+    def _line(self, line: str) -> None:
+        from rich.text import Text
+        if not self.is_attached:
+            return
+        text = Text.from_ansi(line)
+        self.texts.append(text.plain)
+        self.query_one("#output-log", RichLog).write(text)
+
+    def _done(self, code: int) -> None:
+        self.exit_code = code
+        if not self.is_attached:
+            return
+        box = self.query_one("#output-log", RichLog)
+        box.border_title = f"{escape(self.title_text)} · " + (
+            "done" if code == 0 else f"killed by signal {-code}" if code < 0 else f"exit {code}")
+        if not self.texts:
+            self._line("(no output)")
+
+    def action_close(self) -> None:
+        self.end()
+        self.dismiss()
+
+    def on_unmount(self) -> None:
+        self.end()  # the dashboard quit over it
+
+    def end(self) -> None:
+        import os
+        import signal
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 class AskScreen(ModalScreen):
