@@ -308,6 +308,8 @@ def load(opts: Options, requested: Optional[list[str]] = None) -> Project:
     extras = {k: merged[k] for k in ("secrets", "configs") if merged.get(k)}
     _check_references(active, disabled, networks, volumes, extras)
     _check_file_objects(extras)
+    for sname, svc in active.items():
+        _check_reservation(sname, svc)
     return Project(name, workdir, paths, active, networks, volumes, env, disabled, warnings, extras)
 
 
@@ -510,6 +512,22 @@ def _file_mode(v) -> int:
     if not 0 <= m <= 0o7777:
         raise ValueError(v)
     return m
+
+
+def _check_reservation(name: str, svc: dict) -> None:
+    """compose-go's check of mem_reservation against deploy.resources.reservations (both
+    given: the same number of bytes)."""
+    from dunnage.core.units import UnitError, parse_size
+    res = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations")
+    if svc.get("mem_reservation") is None or res is None:
+        return
+    try:
+        same = parse_size(str(svc["mem_reservation"])) == parse_size(str(res.get("memory") or 0))
+    except UnitError:
+        return  # create names a bad size
+    if not same:
+        raise ComposeError(f"services.{name}: can't set distinct values on 'mem_reservation' and "
+                           "'deploy.resources.reservations.memory': invalid compose project")
 
 
 def _check_file_objects(extras: dict) -> None:

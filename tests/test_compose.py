@@ -483,8 +483,8 @@ def test_secrets_and_configs_from_the_environment_and_content_are_copied_in(comp
 
 
 def test_memory_reservations_reach_the_cgroup(compose, engine):
-    """mem_reservation, and deploy.resources.reservations.memory over it, as compose's
-    getDeployResources maps them; reservations.cpus is swarm's and changes nothing."""
+    """mem_reservation or deploy.resources.reservations.memory, as compose's getDeployResources
+    maps them; reservations.cpus is swarm's and changes nothing."""
     import os
     from dunnage.core.cgroups import host_version, open_cgroup
     d = compose.tmp / "resv"
@@ -495,7 +495,6 @@ def test_memory_reservations_reach_the_cgroup(compose, engine):
         "  deployed:\n"
         "    image: local/busybox:latest\n"
         "    command: [sleep, '300']\n"
-        "    mem_reservation: 20m\n"
         "    deploy: {resources: {limits: {memory: 64m}, reservations: {memory: 32m, cpus: '0.5'}}}\n")
     ok(compose(d, "up", "-d"))
     for name, want in (("resv-plain-1", 20 << 20), ("resv-deployed-1", 32 << 20)):

@@ -131,7 +131,7 @@ def test_services_reach_each_other_the_same_way(pair, dockerd, session_root):
 
 
 def test_memory_reservations_are_what_docker_compose_makes(session_root, dockerd, engine, tmp_path):
-    """mem_reservation and deploy.resources.reservations.memory (over it) give the same
+    """mem_reservation and deploy.resources.reservations.memory give the same
     HostConfig.MemoryReservation and Memory; reservations.cpus (swarm's) leaves NanoCpus alone."""
     f = tmp_path / "resv" / "compose.yaml"
     f.parent.mkdir()
@@ -143,7 +143,6 @@ def test_memory_reservations_are_what_docker_compose_makes(session_root, dockerd
                  "  deployed:\n"
                  f"    image: {IMAGE}\n"
                  "    command: [sleep, '300']\n"
-                 "    mem_reservation: 20m\n"
                  "    deploy:\n"
                  "      resources:\n"
                  "        limits: {memory: 64m}\n"

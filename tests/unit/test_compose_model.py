@@ -504,6 +504,9 @@ def test_secrets_and_configs_from_the_environment_and_content(tmp_path):
      'secrets.s.uid "root" is not a number'),
     ("services: {a: {image: x, configs: [{source: c, mode: '0999'}]}}\nconfigs: {c: {content: x}}\n",
      'configs.c.mode "0999" is not an octal file mode'),
+    ("services: {a: {image: x, mem_reservation: 20m, deploy: {resources: {reservations: {memory: 32m}}}}}\n",
+     "services.a: can't set distinct values on 'mem_reservation' and 'deploy.resources.reservations.memory': "
+     "invalid compose project"),
     ("services: {a: {image: x, deploy: {resources: {reservations: {devices: [{driver: nvidia}]}}}}}\n",
      "services.a.deploy.resources.reservations.devices.0 capabilities is required"),
     ("services: {a: {image: x, deploy: {resources: {reservations: {devices: [{capabilities: [gpu], gpu: 1}]}}}}}\n",
@@ -515,7 +518,7 @@ def test_bad_secrets_configs_and_devices_are_named(tmp_path, text, msg):
         project(tmp_path)
 
 
-def test_resources_as_compose_maps_them():
+def test_resources_as_compose_maps_them(tmp_path):
     from dunnage.compose.project import check_devices, resources_of
     svc = {"mem_limit": "32m", "mem_reservation": "8m", "cpus": 1, "pids_limit": 10,
            "deploy": {"resources": {"limits": {"memory": "64m", "cpus": "0.5"},
@@ -523,6 +526,9 @@ def test_resources_as_compose_maps_them():
     assert resources_of(svc) == {"memory": "64m", "cpus": "0.5", "pids_limit": 10, "memory_swap": None,
                                  "memory_reservation": "16m"}
     assert resources_of({"mem_reservation": "8m"})["memory_reservation"] == "8m"
+    write(tmp_path, "compose.yaml", "services: {a: {image: x, mem_reservation: 16m, "
+                                    "deploy: {resources: {reservations: {memory: 16777216}}}}}\n")
+    assert project(tmp_path).services["a"]["mem_reservation"] == "16m"  # the same bytes: no conflict
     check_devices("a", svc)  # no devices: nothing to refuse
     svc["deploy"]["resources"]["reservations"]["devices"] = [{"capabilities": ["gpu", "utility"], "count": "all"}]
     with pytest.raises(DunnageError, match=re.escape('could not select device driver "" with capabilities: '
