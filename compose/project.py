@@ -36,7 +36,7 @@ SUPPORTED = frozenset((
     "privileged", "security_opt", "ulimits", "read_only", "init", "stop_signal", "stop_grace_period", "logging",
     "extra_hosts", "dns", "dns_search", "dns_opt", "profiles", "container_name", "tty", "stdin_open", "pid",
     "ipc", "uts", "group_add", "cpu_shares", "cpuset", "volumes_from", "pull_policy", "attach", "annotations",
-    "secrets", "configs", "mem_reservation"))
+    "secrets", "configs", "mem_reservation", "gpus"))
 
 
 def say(text: str) -> None:
@@ -636,14 +636,17 @@ def check_resources(service: str, svc: dict) -> None:
 
 
 def check_devices(service: str, svc: dict) -> None:
-    """deploy.resources.reservations.devices are device requests (DeviceRequests) that
-    dockerd hands to a device driver (nvidia's, CDI); dunnage has none, so each is refused
-    as dockerd refuses one no driver takes, before anything is made."""
+    """deploy.resources.reservations.devices and gpus are device requests (DeviceRequests)
+    that dockerd hands to a device driver (nvidia's, CDI); dunnage has none, so the first is
+    refused as dockerd refuses one no driver takes, before anything is made."""
     res = ((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
-    for dev in res.get("devices") or []:
-        caps = " ".join(str(c) for c in dev.get("capabilities") or [])
-        raise InvalidParameter(f'could not select device driver "{dev.get("driver") or ""}" with capabilities: '
-                               f"[[{caps}]]", 1)
+    gpus = svc.get("gpus")
+    requests = [(dev.get("driver"), list(dev.get("capabilities") or [])) for dev in res.get("devices") or []]
+    requests += [((g or {}).get("driver"), list((g or {}).get("capabilities") or []) + ["gpu"])
+                 for g in ([{}] if gpus == "all" else gpus if isinstance(gpus, list) else [])]
+    for driver, caps in requests:
+        raise InvalidParameter(f'could not select device driver "{driver or ""}" with capabilities: '
+                               f"[[{' '.join(str(c) for c in caps)}]]", 1)
 
 
 def _file_refs(p: Project, service: str) -> list[tuple[str, str, dict, dict, str]]:

@@ -534,3 +534,6 @@ def test_resources_as_compose_maps_them(tmp_path):
     with pytest.raises(DunnageError, match=re.escape('could not select device driver "" with capabilities: '
                                                      "[[gpu utility]]")):
         check_devices("a", svc)
+    for gpus, caps in (("all", "gpu"), ([{"driver": "nvidia", "capabilities": ["utility"]}], "utility gpu")):
+        with pytest.raises(DunnageError, match=re.escape(f"with capabilities: [[{caps}]]")):
+            check_devices("a", {"gpus": gpus})
