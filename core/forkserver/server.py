@@ -159,6 +159,8 @@ class Server:
         for m in ("dnslib", "encodings.idna"):  # a user network's resolver's, at its first query (1.3 MiB in each shim)
             importlib.import_module(m)
         importlib.import_module("dunnage.fuse.mount")  # pyfuse3 with it
+        importlib.import_module("dunnage.fuse.account")  # the FUSE thread's cgroup, once PID 1 is in
+        importlib.import_module("encodings.unicode_escape")  # mountinfo's escapes (runtime.linux)
         if self.front is not None:
             main, prepare = self.front
             self.main = resolve(main)
