@@ -160,7 +160,7 @@ class Proxy:
             sel.register(sock, selectors.EVENT_READ)
             targets[sock] = target
         sel.register(self.wake_r, selectors.EVENT_READ)
-        other: dict[socket.socket, socket.socket] = {}  # TCP: each end -> the other
+        pipes = _Pipes(sel)  # TCP: the connections joined
         flows: dict[tuple, socket.socket] = {}  # UDP: (listener, client) -> its socket to the container
         flow_of: dict[socket.socket, tuple] = {}
         last: dict[socket.socket, float] = {}
@@ -174,29 +174,28 @@ class Proxy:
             while True:
                 ready = sel.select(self.UDP_IDLE / 3 if flows else None)
                 now = time.monotonic()
-                for key, _ in ready:
+                for key, mask in ready:
                     s = key.fileobj
                     if s == self.wake_r:
                         return
                     if s in targets:
                         if s.type == socket.SOCK_STREAM:
-                            self._accept(s, targets[s], sel, other)
+                            self._accept(s, targets[s], pipes)
                         else:
                             self._from_client(s, targets[s], sel, flows, flow_of, last, now, drop)
                     elif s in flow_of:
                         self._from_container(s, flow_of, last, now)
-                    elif s in other:
-                        self._pipe(s, sel, other)
+                    elif s in pipes.other:
+                        pipes.event(s, mask)
                 for up in [u for u, t in last.items() if now - t > self.UDP_IDLE]:
                     drop(up)
         finally:
-            for x in [*other, *flow_of]:
+            for x in [*pipes.other, *flow_of]:
                 x.close()
             sel.close()
 
     @staticmethod
-    def _accept(listener: socket.socket, target: tuple, sel, other: dict) -> None:
-        import selectors
+    def _accept(listener: socket.socket, target: tuple, pipes: "_Pipes") -> None:
         try:
             client, _ = listener.accept()
         except OSError:
@@ -206,33 +205,7 @@ class Proxy:
         except OSError:
             client.close()
             return
-        for a, b in ((client, up), (up, client)):
-            a.setblocking(False)
-            other[a] = b
-            sel.register(a, selectors.EVENT_READ)
-
-    @staticmethod
-    def _pipe(s: socket.socket, sel, other: dict) -> None:
-        try:
-            data = s.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        peer = other.get(s)
-        try:
-            if data and peer is not None:
-                peer.setblocking(True)
-                peer.sendall(data)
-                peer.setblocking(False)
-                return
-        except OSError:
-            pass
-        for x in (s, peer):  # one end is done (or failed): the pair goes
-            if x is not None and x in other:
-                sel.unregister(x)
-                other.pop(x)
-                x.close()
+        pipes.add(client, up)
 
     def _from_client(self, listener: socket.socket, target: tuple, sel, flows: dict, flow_of: dict,
                      last: dict, now: float, drop) -> None:
@@ -285,6 +258,98 @@ class Proxy:
         self.thread.join(5)
         os.close(self.wake_r)
         os.close(self.wake_w)
+
+
+class _Pipes:
+    """TCP connections joined two by two, without blocking: what one end sends waits in a
+    buffer for the other to take it, and that end is not read meanwhile (so a client that
+    does not read stalls its own connection only); an end's EOF is passed on as a
+    shutdown once its data is through, and the pair goes when both directions are done
+    or one fails."""
+
+    def __init__(self, sel):
+        self.sel = sel
+        self.other: dict[socket.socket, socket.socket] = {}
+        self.out: dict[socket.socket, bytearray] = {}  # to be written to the end
+        self.eof: set[socket.socket] = set()  # ends that sent their EOF
+        self.shut: set[socket.socket] = set()  # ends whose writing side is shut down
+        self.events: dict[socket.socket, int] = {}
+
+    def add(self, a: socket.socket, b: socket.socket) -> None:
+        for x, y in ((a, b), (b, a)):
+            x.setblocking(False)
+            self.other[x], self.out[x] = y, bytearray()
+        self._watch(a)
+        self._watch(b)
+
+    def event(self, s: socket.socket, mask: int) -> None:
+        import selectors
+        peer = self.other[s]
+        try:
+            if mask & selectors.EVENT_WRITE:
+                self._flush(s)
+            if mask & selectors.EVENT_READ and s in self.other:
+                try:
+                    data = s.recv(65536)
+                except BlockingIOError:
+                    data = None
+                if data == b"":
+                    self.eof.add(s)
+                    if not self.out[peer]:
+                        self._shut(peer)
+                elif data:
+                    self.out[peer] += data
+                    self._flush(peer)
+        except OSError:
+            self._close(s)
+            return
+        if s in self.other:
+            if s in self.shut and peer in self.shut:
+                self._close(s)
+                return
+            self._watch(s)
+            self._watch(peer)
+
+    def _flush(self, x: socket.socket) -> None:
+        buf = self.out[x]
+        if buf:
+            try:
+                del buf[:x.send(buf)]
+            except BlockingIOError:
+                pass
+        if not buf and self.other[x] in self.eof and x not in self.shut:
+            self._shut(x)
+
+    def _shut(self, x: socket.socket) -> None:
+        x.shutdown(socket.SHUT_WR)
+        self.shut.add(x)
+
+    def _watch(self, x: socket.socket) -> None:
+        import selectors
+        ev = ((selectors.EVENT_READ if x not in self.eof and not self.out[self.other[x]] else 0)
+              | (selectors.EVENT_WRITE if self.out[x] else 0))
+        had = self.events.get(x, 0)
+        if ev == had:
+            return
+        if not ev:
+            self.sel.unregister(x)
+            del self.events[x]
+            return
+        if had:
+            self.sel.modify(x, ev)
+        else:
+            self.sel.register(x, ev)
+        self.events[x] = ev
+
+    def _close(self, s: socket.socket) -> None:
+        for x in (s, self.other[s]):
+            if self.events.pop(x, 0):
+                self.sel.unregister(x)
+            self.other.pop(x, None)
+            self.out.pop(x, None)
+            self.eof.discard(x)
+            self.shut.discard(x)
+            x.close()
 
 
 def docker_ports(bindings: list[dict], exposed: list[str] = ()) -> dict:

@@ -175,3 +175,55 @@ def test_one_relay_thread_serves_tcp_and_udp_ports_together(udp_echo):
         proxy.close()
         for s in (t_listen, u_listen, tcp_srv):
             s.close()
+
+
+def test_the_tcp_relay_passes_half_closes_and_a_client_that_does_not_read_stalls_only_itself():
+    """A request ended by shutdown(SHUT_WR) still gets its whole answer (EOF passed on, not a
+    close), and 8 MiB waiting for a client that does not read leave the next client served."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    big = os.urandom(8 << 20)
+
+    def answer(conn):
+        with conn:
+            req = b""
+            while chunk := conn.recv(65536):
+                req += chunk
+            try:
+                conn.sendall(big if req == b"big" else b"got:" + req)
+            except OSError:
+                pass
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    listen = socket.socket(socket.AF_INET6)
+    listen.bind(("::1", 0))
+    proxy = Proxy([(listen, srv.getsockname())])
+    host = listen.getsockname()[:2]
+    try:
+        with socket.create_connection(host, timeout=5) as stalled:
+            stalled.sendall(b"big")
+            stalled.shutdown(socket.SHUT_WR)  # and never reads
+            for n in range(2):
+                with socket.create_connection(host, timeout=5) as c:
+                    c.sendall(b"x" * 100_000)
+                    c.shutdown(socket.SHUT_WR)
+                    got = b""
+                    while chunk := c.recv(65536):
+                        got += chunk
+                    assert got == b"got:" + b"x" * 100_000
+            got = b""
+            while chunk := stalled.recv(1 << 20):
+                got += chunk
+            assert got == big
+    finally:
+        proxy.close()
+        srv.close()
+        listen.close()
