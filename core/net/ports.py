@@ -196,13 +196,17 @@ class Proxy:
 
     @staticmethod
     def _accept(listener: socket.socket, target: tuple, pipes: "_Pipes") -> None:
+        import errno
         try:
             client, _ = listener.accept()
         except OSError:
             return
-        try:
-            up = socket.create_connection(target, timeout=5)
-        except OSError:
+        # connected without waiting (the thread is every port's): what the client sends
+        # meanwhile waits in the buffer, and a refusal shows as the first read's error
+        up = socket.socket(socket.AF_INET6 if ":" in target[0] else socket.AF_INET, socket.SOCK_STREAM)
+        up.setblocking(False)
+        if up.connect_ex(target) not in (0, errno.EINPROGRESS):
+            up.close()
             client.close()
             return
         pipes.add(client, up)

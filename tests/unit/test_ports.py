@@ -227,3 +227,25 @@ def test_the_tcp_relay_passes_half_closes_and_a_client_that_does_not_read_stalls
         proxy.close()
         srv.close()
         listen.close()
+
+
+def test_a_refused_tcp_connection_closes_the_clients_at_once():
+    """Nothing listens at the target: the client is closed, and the relay goes on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()
+    listen = socket.socket(socket.AF_INET6)
+    listen.bind(("::1", 0))
+    proxy = Proxy([(listen, dead)])
+    try:
+        for _ in range(2):
+            with socket.create_connection(listen.getsockname()[:2], timeout=5) as c:
+                c.sendall(b"hello")
+                try:
+                    assert c.recv(100) == b""
+                except ConnectionResetError:
+                    pass
+        assert proxy.thread.is_alive()
+    finally:
+        proxy.close()
+        listen.close()
