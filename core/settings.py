@@ -11,7 +11,6 @@ dockerd refuses to start with one: a setting silently ignored would look applied
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -60,7 +59,7 @@ def validate(conf, where: str = FILE) -> dict:
     out = {}
     if "ipv6" in conf:
         if not isinstance(conf["ipv6"], bool):
-            raise InvalidParameter(f"{where}: ipv6 is true or false, not {json.dumps(conf['ipv6'])}")
+            raise InvalidParameter(f"{where}: ipv6 is true or false, not {conf['ipv6']!r}")
         out["ipv6"] = conf["ipv6"]
     if conf.get("fixed-cidr-v6"):
         out["fixed-cidr-v6"] = fixed_cidr_v6(conf["fixed-cidr-v6"])
@@ -75,6 +74,7 @@ def load(root: str | os.PathLike) -> dict:
         text = p.read_bytes()
     except FileNotFoundError:
         return {}
+    import json  # (a root without options, the usual one, reads no JSON: every bridged start asks)
     try:
         conf = json.loads(text or b"{}")
     except ValueError as e:
@@ -84,6 +84,7 @@ def load(root: str | os.PathLike) -> dict:
 
 def save(root: str | os.PathLike, conf: dict) -> dict:
     """Write ROOT's options (validated first: a bad one writes nothing)."""
+    import json
     conf = validate(conf)
     atomic_write_bytes(path(root), (json.dumps(conf, indent=2) + "\n").encode(), mode=0o644)
     return conf
