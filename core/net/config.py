@@ -309,7 +309,7 @@ class Networks:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net})", status=500)
             host_if = f"dv{cid[:10]}{index}"
             mac = mac_for(addr)
-            # (on [::1]: the shim's Proxy, to the IPv4 address)
+            # (on [::1]: relayed by the shim, ports.Proxy, to the IPv4 address; [::1] to a port on [::] too)
             mappings = [dict(m, IP=addr) for m in ports or [] if ":" not in m["HostIp"] or m["HostIp"] == "::1"]
             ep = {"Container": cid, "Name": cname, "Aliases": list(aliases), "IPAddress": addr,
                   "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
