@@ -328,16 +328,19 @@ class Builder:
             self._kept(layers.chains(hit))
         return hit
 
-    def _commit_step(self, state: dict, ins: Instruction, skey: str, tar: Optional[tuple[Path, str]],
+    def _commit_step(self, state: dict, ins: Instruction, skey: str, tar: Optional[tuple],
                      n: int, created_by: Optional[str] = None) -> tuple[dict, str]:
+        """TAR: (layer tar, diff id[, its tree made alongside, TarWriter.tree]) or None."""
         new = _copy.deepcopy(state)
         if tar is not None:
-            path, diff_id = tar
+            path, diff_id, tree = (tuple(tar) + (None,))[:3]
             new["rootfs"]["diff_ids"] = list(new["rootfs"]["diff_ids"]) + [diff_id]
             try:
-                layers.add_layer(self.engine, new, path, self._keep)
+                layers.add_layer(self.engine, new, path, self._keep, tree)
             finally:
                 path.unlink(missing_ok=True)
+                if tree is not None:
+                    shutil.rmtree(tree[0], ignore_errors=True)
             self._kept(layers.chains(new))
         self._history(new, ins, empty=tar is None, created_by=created_by)
         self.cache.put(skey, new, ins.original, made_layer=tar is not None)
@@ -528,10 +531,11 @@ class Builder:
         hit = self._cached(skey, n)
         if hit is not None:
             return hit, skey
-        tw = layers.TarWriter(self._tmpfile(), self.opts.epoch)
+        path = self._tmpfile()
+        tw = layers.TarWriter(path, self.opts.epoch, mirror=path.with_name(path.name + ".tree"))
         try:
             _cp.write(tw, plan)
-            tar = (tw.path, tw.close())
+            tar = (tw.path, tw.close(), tw.tree())
         except BaseException:
             tw.abort()
             raise

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -60,18 +61,27 @@ def chains(config: dict) -> list[str]:
 
 
 class TarWriter:
-    """A layer tar written to PATH in a fixed form, hashed as it goes (its diff id)."""
+    """A layer tar written to PATH in a fixed form, hashed as it goes (its diff id).
+    With a MIRROR (a directory to make), the layer's tree is made from the same bytes as
+    they are written (Mirror), so the store need not unpack the tar again."""
 
-    def __init__(self, path: Path, epoch: Optional[int]):
+    def __init__(self, path: Path, epoch: Optional[int], mirror: Optional[Path] = None):
         self.path, self.epoch = path, epoch
         self.f = open(path, "wb")
         self.h = hashlib.sha256()
-        self.tf = tarfile.open(fileobj=self, mode="w|", format=tarfile.PAX_FORMAT)
+        self.n = 0
+        # "w", not "w|": the stream mode cuts everything into 10 KiB writes (the same bytes)
+        self.tf = tarfile.TarFile(fileobj=self, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20)
         self.count = 0
+        self.mirror = Mirror(mirror) if mirror is not None else None
 
     def write(self, b) -> int:
         self.h.update(b)
+        self.n += len(b)
         return self.f.write(b)
+
+    def tell(self) -> int:
+        return self.n
 
     def fix(self, ti: tarfile.TarInfo) -> tarfile.TarInfo:
         ti.uname = ti.gname = ""
@@ -82,7 +92,12 @@ class TarWriter:
         return ti
 
     def add_info(self, ti: tarfile.TarInfo, fileobj=None) -> None:
-        self.tf.addfile(self.fix(ti), fileobj)
+        ti = self.fix(ti)
+        if self.mirror is not None and self.mirror.ok:
+            fileobj = self.mirror.entry(ti, fileobj)
+        self.tf.addfile(ti, fileobj)
+        if self.mirror is not None and self.mirror.ok:
+            self.mirror.done(ti)
         self.count += 1
 
     def add_path(self, full: str, arcname: str, xattrs: bool = True) -> None:
@@ -104,6 +119,8 @@ class TarWriter:
     def close(self) -> str:
         self.tf.close()
         self.f.close()
+        if self.mirror is not None:
+            self.mirror.finish()
         return "sha256:" + self.h.hexdigest()
 
     def abort(self) -> None:
@@ -111,6 +128,143 @@ class TarWriter:
             self.f.close()
         finally:
             self.path.unlink(missing_ok=True)
+            if self.mirror is not None:
+                self.mirror.drop()
+
+    def tree(self) -> Optional[tuple[Path, int]]:
+        """The layer's tree as the mirror made it and its regular files' bytes, or None
+        (no mirror, or an entry it does not make: the store unpacks the tar)."""
+        if self.mirror is None or not self.mirror.ok:
+            return None
+        return self.mirror.root, self.mirror.size
+
+
+class Mirror:
+    """A layer's tree made entry by entry as its tar is written, as the store's unpacker
+    would make it from the tar (owners, modes, times, xattrs; directories' at the end):
+    the data is written once more from the buffer the tar's was, not read back, parsed
+    and written.  Only what a build's layers hold in the plain case is made here
+    (directories, files, symlinks, hard links, each name once, every parent a directory
+    made before it); anything else gives up (OK false, the tree dropped), and the tar is
+    unpacked by the store as before."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        os.mkdir(root)  # as the unpacker makes a layer's root
+        self.ok = True
+        self.dirs: dict[str, tarfile.TarInfo] = {"": None}
+        self.names: set[str] = set()
+        self.size = 0
+        self.fd: Optional[int] = None
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def _fail(self) -> None:
+        self.ok = False
+        self.drop()
+
+    def entry(self, ti: tarfile.TarInfo, fileobj):
+        """Make TI's entry (a regular file: created, to be filled as the tar reads
+        FILEOBJ, which is returned wrapped); FILEOBJ as it was if the mirror gave up."""
+        name = ti.name.rstrip("/")
+        parent = os.path.dirname(name)
+        try:
+            if not name or name.startswith("/") or ".." in name.split("/") or parent not in self.dirs:
+                raise _GiveUp
+            path = self._path(name)
+            if ti.isdir():
+                if name not in self.dirs:
+                    if name in self.names:
+                        raise _GiveUp
+                    os.mkdir(path, 0o700)
+                self.dirs[name] = ti
+                return fileobj
+            if name in self.names or name in self.dirs:
+                raise _GiveUp
+            self.names.add(name)
+            if ti.isreg():
+                self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                  ti.mode & 0o777)
+                return _Tee(fileobj, self.fd) if fileobj is not None else None
+            if ti.issym():
+                os.symlink(ti.linkname, path)
+            elif ti.islnk() and ti.linkname in self.names:
+                os.link(self._path(ti.linkname), path, follow_symlinks=False)
+            else:
+                raise _GiveUp
+        except (_GiveUp, OSError):
+            self._fail()
+        return fileobj
+
+    def done(self, ti: tarfile.TarInfo) -> None:
+        """The entry's owner, mode, xattrs and times, once its data is written."""
+        try:
+            if ti.isdir() or ti.islnk():
+                return  # a directory's at the end; a hard link shares its target's
+            if self.fd is not None:
+                fd, self.fd = self.fd, None
+                try:
+                    os.fchown(fd, ti.uid, ti.gid)
+                    os.fchmod(fd, ti.mode & 0o7777)  # after the owner: a chown clears setuid
+                    for k, v in _xattrs(ti):
+                        os.setxattr(fd, k, v)
+                    os.utime(fd, (ti.mtime, ti.mtime))
+                finally:
+                    os.close(fd)
+                self.size += ti.size
+                return
+            path = self._path(ti.name.rstrip("/"))
+            os.chown(path, ti.uid, ti.gid, follow_symlinks=False)
+            for k, v in _xattrs(ti):
+                os.setxattr(path, k, v, follow_symlinks=False)
+            os.utime(path, (ti.mtime, ti.mtime), follow_symlinks=False)
+        except OSError:
+            self._fail()
+
+    def finish(self) -> None:
+        if not self.ok:
+            return
+        try:
+            for name in sorted((n for n in self.dirs if n), reverse=True):
+                ti = self.dirs[name]
+                path = self._path(name)
+                os.chown(path, ti.uid, ti.gid)
+                os.chmod(path, ti.mode & 0o7777)
+                for k, v in _xattrs(ti):
+                    os.setxattr(path, k, v)
+                os.utime(path, (ti.mtime, ti.mtime))
+        except OSError:
+            self._fail()
+
+    def drop(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class _GiveUp(Exception):
+    pass
+
+
+class _Tee:
+    """A file the tar reads from, whose bytes also go to FD."""
+
+    def __init__(self, f, fd: int):
+        self.f, self.fd = f, fd
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.f.read(n)
+        mv = memoryview(b)
+        while mv:
+            mv = mv[os.write(self.fd, mv):]
+        return b
+
+
+def _xattrs(ti: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    return [(k[len("SCHILY.xattr."):], v.encode("utf-8", "surrogateescape"))
+            for k, v in sorted(ti.pax_headers.items()) if k.startswith("SCHILY.xattr.")]
 
 
 def tar_tree(tw: TarWriter, top: str) -> None:
@@ -144,12 +298,21 @@ class Carrier:
         self.config = cfg
         self.id: Optional[str] = None
 
-    def add(self, layer: Optional[Path] = None):
+    def add(self, layer: Optional[Path] = None, tree: Optional[tuple[Path, int]] = None):
+        """The carrier's image; LAYER: the tar of its top layer, if the store lacks it;
+        TREE: that layer's tree already made (TarWriter.tree), moved in rather than unpacked."""
+        top = len(self.config["rootfs"]["diff_ids"]) - 1
+
         def open_layer(i: int):
-            if layer is None:
+            if layer is None or i != top:
                 raise ImageError("a layer of the build is missing from the store (removed meanwhile?)")
             return layer
-        img = self.engine.images.add_image(raw(self.config), open_layer, [])
+        if tree is None:
+            img = self.engine.images.add_image(raw(self.config), open_layer, [])
+        else:
+            def stage(i: int, diff_id: str) -> Path:
+                return self.engine.images.stage_tree(tree[0], open_layer(i), diff_id, tree[1])
+            img = self.engine.images.add_staged(raw(self.config), stage, [])
         self.id = img.id
         return img
 
@@ -171,10 +334,14 @@ def has_layers(engine, config: dict) -> bool:
     return all(engine.images.has_layer(c) for c in chains(config))
 
 
-def add_layer(engine, config: dict, tar: Path, keep: Callable[[], Iterable[str]]) -> None:
-    """Bring TAR, the top layer of CONFIG, into the store (KEEP: the chain ids to keep)."""
+def add_layer(engine, config: dict, tar: Path, keep: Callable[[], Iterable[str]],
+              tree: Optional[tuple[Path, int]] = None) -> None:
+    """Bring TAR, the top layer of CONFIG, into the store (KEEP: the chain ids to keep);
+    TREE: its tree as TarWriter's mirror made it (dropped if the store has the layer)."""
     car = Carrier(engine, config)
     try:
-        car.add(tar)
+        car.add(tar, tree)
     finally:
+        if tree is not None:
+            shutil.rmtree(tree[0], ignore_errors=True)
         car.remove(lambda: set(keep()) | set(chains(config)))

@@ -29,10 +29,11 @@ class RunFailed(System):
 
 def run_step(engine, config: dict, argv: list[str], env: list[str], network: Optional[str],
              keep: Callable[[], Iterable[str]], epoch: Optional[int], output: Callable[[str, bytes], None],
-             tmpdir: Path, mounts=None, started: Optional[Callable[[str], None]] = None) -> Optional[tuple[Path, str]]:
-    """Run ARGV on CONFIG's state; returns the layer tar of its changes and its diff id, or
-    None when it changed nothing.  A non-zero exit raises RunFailed.  MOUNTS: RUN --mount's
-    (builder/mounts.py), whose new mount points are left out of the layer."""
+             tmpdir: Path, mounts=None, started: Optional[Callable[[str], None]] = None) -> Optional[tuple]:
+    """Run ARGV on CONFIG's state; returns the layer tar of its changes, its diff id and
+    its tree (TarWriter.tree), or None when it changed nothing.  A non-zero exit raises
+    RunFailed.  MOUNTS: RUN --mount's (builder/mounts.py), whose new mount points are
+    left out of the layer."""
     from .mounts import Mounts, scrub
     mounts = mounts or Mounts()
     inner = config.get("config") or {}
@@ -57,7 +58,8 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
         tar = None
         upper = str(engine.container(c.id).upper)
         scrub(upper, mounts.created)
-        tw = layers.TarWriter(Path(tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=tmpdir)[1]), epoch)
+        path = Path(tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=tmpdir)[1])
+        tw = layers.TarWriter(path, epoch, mirror=path.with_name(path.name + ".tree"))
         try:
             layers.tar_tree(tw, upper)
             diff_id = tw.close()
@@ -65,9 +67,9 @@ def run_step(engine, config: dict, argv: list[str], env: list[str], network: Opt
             tw.abort()
             raise
         if tw.count:
-            tar = (tw.path, diff_id)
+            tar = (tw.path, diff_id, tw.tree())
         else:
-            tw.path.unlink(missing_ok=True)
+            tw.abort()
         return tar
     finally:
         if c is not None:

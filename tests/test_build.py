@@ -259,6 +259,68 @@ def test_stdin_contexts(session_root, engine, ctx):
     assert run_in(session_root, tag + "-f", "cat", "/z") == "from tar\n"
 
 
+def _tree(root) -> dict:
+    """Every entry under ROOT: type and mode, owner, mtime, content or link target, xattrs,
+    and which entry first had its inode (hard links)."""
+    import hashlib
+    out, first = {}, {}
+    for dirpath, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            data = None
+            if os.path.islink(p):
+                data = os.readlink(p)
+            elif os.path.isfile(p):
+                data = hashlib.sha256(open(p, "rb").read()).hexdigest()
+            xattrs = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False))
+            rel = os.path.relpath(p, root)
+            out[rel] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, data, xattrs,
+                        first.setdefault(st.st_ino, rel))
+    st = os.lstat(root)
+    out["."] = (st.st_mode, st.st_uid, st.st_gid)
+    return out
+
+
+def test_a_layers_tree_made_with_its_tar_is_what_unpacking_the_tar_makes(tmp_path):
+    """COPY and RUN make the layer's tree while writing its tar (builder/layers.py Mirror),
+    so the store moves it in instead of unpacking the tar: it must be the same tree, and
+    where it cannot be (a fifo), no tree is offered and the store unpacks the tar."""
+    from dunnage.builder import layers
+    from dunnage.core.images.unpack import unpack_layer
+    src = tmp_path / "src"
+    (src / "d/sub").mkdir(parents=True)
+    (src / "empty").mkdir()
+    (src / "d/a").write_text("hi\n")
+    os.link(src / "d/a", src / "d/hard")
+    os.symlink("../d/a", src / "d/sub/link")
+    os.symlink("/nowhere", src / "abs")
+    (src / "suid").write_text("s\n")
+    os.chmod(src / "suid", 0o4755)
+    os.chown(src / "d/a", 1000, 1001)
+    os.setxattr(src / "suid", "user.y", b"v2")
+    os.setxattr(src / "d/sub", "user.x", b"val")
+    (src / ".wh.gone").touch()
+    (src / "d/.wh..wh..opq").touch()
+    os.chmod(src / "empty", 0o1777)
+    os.utime(src / "d", (978307200, 978307200))
+    for epoch in (None, 1_000_000):
+        out = tmp_path / f"out-{epoch}"
+        out.mkdir()
+        tw = layers.TarWriter(out / "layer.tar", epoch, mirror=out / "tree")
+        layers.tar_tree(tw, str(src))
+        diff_id = tw.close()
+        tree, size = tw.tree()
+        with open(out / "layer.tar", "rb") as f:
+            assert unpack_layer(f, out / "unpacked") == (diff_id, size)
+        assert _tree(tree) == _tree(out / "unpacked")
+    os.mkfifo(src / "fifo")
+    tw = layers.TarWriter(tmp_path / "f.tar", None, mirror=tmp_path / "f-tree")
+    layers.tar_tree(tw, str(src))
+    tw.close()
+    assert tw.tree() is None and not (tmp_path / "f-tree").exists()
+
+
 def test_reproducible_with_source_date_epoch(session_root, engine, ctx):
     write(ctx, {"f": "content\n", "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN echo made > /made && touch /now\n"
                                               "ENV X=1\n"})

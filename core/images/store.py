@@ -211,6 +211,20 @@ class ImageStore:
         self._record_staged(tmp, got, size, blob_digest, blob_size)
         return tmp, got, size
 
+    def stage_tree(self, diff: Path, tar: Path, diff_id: str, size: int) -> Path:
+        """A layer whose tree DIFF (a directory of our staging area, moved in) was made
+        alongside its uncompressed archive TAR (hard-linked as the blob): what stage_layer
+        would have made of TAR, without unpacking it again (a build's COPY and RUN)."""
+        tmp = self.store.tempdir("layer-")
+        try:
+            os.rename(diff, tmp / "diff")
+            os.link(tar, tmp / "blob")
+            self._record_staged(tmp, diff_id, size, diff_id, tar.stat().st_size)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return tmp
+
     def _record_staged(self, tmp: Path, diff_id: str, size: int, blob_digest: str, blob_size: int) -> None:
         with open(tmp / "blob", "rb") as f:
             magic = f.read(4)
