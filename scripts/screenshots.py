@@ -13,13 +13,21 @@ from pathlib import Path
 
 from dunnage.core import Engine
 from dunnage.tui.app import DunnageApp
+from dunnage.tui.config import CustomCommand
 from dunnage.tui.demo import setup_demo
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 
 
+COMMANDS = [  # as a settings file's [[commands]] would give them
+    CustomCommand("disk usage", "{{ .Dunnage }} exec {{ .Container.ID }} du -sh /bin /etc /usr /tmp", key="U"),
+    CustomCommand("processes", "{{ .Dunnage }} top {{ .Container.Name }}", description="dunnage top"),
+    CustomCommand("shell", "{{ .Dunnage }} exec -it {{ .Container.ID }} sh", key="ctrl+e", attach=True)]
+
+
 async def shoot(e: Engine) -> None:
-    app = DunnageApp(e, interval=0.5)
+    from dunnage.tui.views import OutputScreen
+    app = DunnageApp(e, interval=0.5, commands=COMMANDS)
     async with app.run_test(size=(100, 30)) as pilot:
         async def shot(name: str, keys: tuple = (), wait: float = 0.3) -> None:
             """Press KEYS, let the screen settle for WAIT seconds, save it as NAME.svg."""
@@ -60,6 +68,14 @@ async def shoot(e: Engine) -> None:
         await shot("dashboard-compose", wait=0.6)
         await shot("compose-logs", ("l",), 1.0)
         await shot("compose-config", ("escape", "c"), 1.0)
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        t.move_cursor(row=t.get_row_index(cpu))
+        await shot("commands", ("c",), 0.5)  # the custom commands' menu
+        await pilot.press("escape", "U")  # one in the background, its output
+        while not (isinstance(app.screen, OutputScreen) and app.screen.exit_code is not None):
+            await pilot.pause(0.2)
+        await shot("command-output")
         await pilot.press("escape", "q")
 
 

@@ -76,7 +76,7 @@ async def test_a_project_is_grouped_folded_and_acted_on_from_its_row(engine, ima
         assert app._shown[group]["mem"] == bytes_binary(total)
 
         select(app, group)  # the detail pane says what the project's row's keys do
-        await until(pilot, lambda: app._detail_title.startswith("tuiproj · compose project ─ enter folds"))
+        await until(pilot, lambda: app._detail_title.startswith("tuiproj · compose ─ enter folds"))
         await pilot.press("enter")  # folds
         await until(pilot, lambda: not set(cs) & set(table.rows))
         assert group in table.rows and alone.id in table.rows and str(table.get_row(group)[0]).startswith("▸")
@@ -138,7 +138,7 @@ async def test_p_pauses_and_unpauses_and_K_kills_a_project_from_its_row(engine, 
         group = GROUP + project
         await until(pilot, lambda: group in table.rows and set(cs) <= set(table.rows))
         select(app, group)
-        await until(pilot, lambda: "p pause · K kill" in app._detail_title)
+        await until(pilot, lambda: "p pause  K kill" in app._detail_title)
         await pilot.press("p")
         await until(pilot, lambda: all(engine.container(c).status == "paused" for c in cs), 60)
         await until(pilot, lambda: "0/2 running, 2 paused" in str(table.get_row(group)[1]))

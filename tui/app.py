@@ -743,8 +743,8 @@ class DunnageApp(App):
         title = f"{escape(r.name) if r else ''} ─ {tabs} ─ \\[ ] switch"
         project = None if r else self.selected_project()
         if project:  # what its row's keys do, where its container's tabs would be
-            title = (f"{escape(project)} · compose project ─ enter folds · s up · x stop · R restart · "
-                     "p pause · K kill · d down · l logs · c config")
+            title = (f"{escape(project)} · compose ─ enter folds  s up  x stop  R restart  p pause  K kill  "
+                     "d down  l logs  c config")  # (in 100 columns)
         if self._detail_title != title:  # (border_title gives back its markup rewritten: not comparable)
             self._detail_title = detail.border_title = title
         want = f"d-{self.detail_tab}"

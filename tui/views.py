@@ -427,11 +427,13 @@ class CommandsScreen(ModalScreen):
         from rich.text import Text
         from textual.widgets import OptionList
         from textual.widgets.option_list import Option
+        from .rows import ellipsis
         width = max(len(name) for _, name, _ in self.entries)
+        room = max(12, 60 - width)  # one line each in the menu's 80 columns
         with Vertical(id="commands-menu"):
             yield Label(f"[b]commands[/b] on {escape(self.target)}: enter runs, escape closes")
             yield OptionList(*[Option(Text.assemble((f"{key or '-':>6}  ", "bold"), name.ljust(width),
-                                                    ("  " + what, "dim"), no_wrap=True, overflow="ellipsis"),
+                                                    ("  " + ellipsis(what, room), "dim")),
                                       id=str(i)) for i, (key, name, what) in enumerate(self.entries)],
                              id="bulk-list")
 
