@@ -10,6 +10,7 @@ import pytest
 from dunnage.core.cgroups import host_version, open_cgroup
 
 from test_api import api, docker, service  # noqa: F401 (fixtures)
+from test_ociruntime import bundle, rt, set_config  # noqa: F401 (a fixture, its helpers)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -100,3 +101,25 @@ def test_v2_writes_memory_low_as_runc_does(tmp_path):
     (root / "dunnage" / "abc" / "memory.low").write_text("0")  # what a v2 kernel shows
     CgroupV2("dunnage/abc", root=str(root)).set_limits(Limits(memory=64 << 20, memory_reservation=32 << 20))
     assert (root / "dunnage" / "abc" / "memory.low").read_text() == str(32 << 20)
+
+
+def test_dunnage_runtime_takes_a_bundles_reservation_and_updates_it(bundle):
+    """linux.resources.memory.reservation (what dockerd sends in config.json, and `dunnage-runtime
+    update --memory-reservation`) reaches the cgroup, as under runc."""
+    from peers import cgroup_roots
+    b, state = bundle
+    c = set_config(b, args=["sleep", "300"])
+    c["linux"].setdefault("resources", {})["memory"] = {"limit": 64 << 20, "reservation": 32 << 20}
+    (b / "config.json").write_text(json.dumps(c))
+    r = rt(state, "run", "-d", "--bundle", str(b), "resv1")
+    assert r.returncode == 0, r.stderr
+    if host_version() == 1:
+        f = next(os.path.join(r_, "dunnage-runtime", "resv1", "memory.soft_limit_in_bytes") for r_ in cgroup_roots()
+                 if r_.endswith("/memory"))
+    else:
+        f = next(os.path.join(r_, "dunnage-runtime", "resv1", "memory.low") for r_ in cgroup_roots())
+    assert open(f).read().strip() == str(32 << 20)
+    r = rt(state, "update", "--memory-reservation", str(16 << 20), "resv1")
+    assert r.returncode == 0, r.stderr
+    assert open(f).read().strip() == str(16 << 20)
+    assert rt(state, "delete", "--force", "resv1").returncode == 0

@@ -138,6 +138,7 @@ def _limits(res: dict, nodes: list[dict]) -> Limits:
     return Limits(
         memory=limit if limit and limit > 0 else None,
         memory_swap=mem.get("swap") if mem.get("swap") not in (None, 0) else None,
+        memory_reservation=mem.get("reservation") if (mem.get("reservation") or 0) > 0 else None,
         cpu_quota=quota if quota and quota > 0 else None,
         cpu_period=period or 100_000,
         cpu_shares=cpu.get("shares") or None,
