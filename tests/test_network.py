@@ -261,10 +261,13 @@ def test_published_tcp_port_answers_on_loopback_and_host_addresses(session_root,
             print("refused")
     """)
     assert probe.communicate(timeout=30)[0].strip() == "refused"
-    assert cli(session_root, "port", "pub-web").stdout.decode().strip() == f"80/tcp -> 0.0.0.0:{port}"
-    assert cli(session_root, "port", "pub-web", "80").stdout.decode().strip() == f"0.0.0.0:{port}"
+    # docker's two bindings, on an IPv4-only network too: [::] relayed to the IPv4 address (docker-proxy's)
+    assert cli(session_root, "port", "pub-web").stdout.decode().split("\n")[:2] == [
+        f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
+    assert cli(session_root, "port", "pub-web", "80").stdout.decode().split() == [f"0.0.0.0:{port}", f"[::]:{port}"]
     ps = cli(session_root, "ps", "--format", "{{.Ports}}").stdout.decode()
-    assert f"0.0.0.0:{port}->80/tcp" in ps
+    assert f"0.0.0.0:{port}->80/tcp, " in ps and ps.count(f":{port}->80/tcp") == 2
+    assert wait_for(lambda: _try_get(f"http://[::1]:{port}/"), timeout=10).startswith(b"hello-from-")
 
 
 def _try_get(url):
@@ -283,7 +286,8 @@ def test_published_port_ranges(session_root, engine, image):
         base = 40000
     c = engine.run(image, ["sh", "-c", "mkdir -p /w; echo r > /w/index.html; httpd -p 81 -h /w; "
                            "exec httpd -f -p 80 -h /w"], detach=True, publish=[f"{base}-{base + 1}:80-81"])
-    assert sorted(engine.ports(c.id)) == [("80/tcp", "0.0.0.0", str(base)), ("81/tcp", "0.0.0.0", str(base + 1))]
+    assert sorted(engine.ports(c.id)) == [("80/tcp", "0.0.0.0", str(base)), ("80/tcp", "::", str(base)),
+                                         ("81/tcp", "0.0.0.0", str(base + 1)), ("81/tcp", "::", str(base + 1))]
     for port in (base, base + 1):
         assert wait_for(lambda: _try_get(f"http://127.0.0.1:{port}/"), timeout=10) == b"r\n"
     p = cli(session_root, "run", "--rm", "-p", "9000-9002:80-81", image, "true")
@@ -292,8 +296,9 @@ def test_published_port_ranges(session_root, engine, image):
 
 def test_publish_all_picks_free_host_ports_and_binds_to_one_address(session_root, engine, image):
     c = engine.run(image, WEB, detach=True, expose=["80"], publish_all=True, publish=["127.0.0.1::8080"])
-    ports = {k: (ip, int(hp)) for k, ip, hp in engine.ports(c.id)}
+    ports = {k: (ip, int(hp)) for k, ip, hp in engine.ports(c.id) if ip != "::"}
     assert set(ports) == {"80/tcp", "8080/tcp"}
+    assert [t for t in engine.ports(c.id) if t[1] == "::"] == [("80/tcp", "::", str(ports["80/tcp"][1]))]
     ip, hp = ports["80/tcp"]
     assert ip == "0.0.0.0" and hp > 1024
     assert ports["8080/tcp"][0] == "127.0.0.1"
@@ -321,6 +326,15 @@ def test_published_udp_port(session_root, engine, image, udpecho):
         data, _ = s.recvfrom(100)
     assert data == b"echo:ping"
     assert engine.ports(c.id) == [("5000/udp", "127.0.0.1", str(port))]
+    # on every address (an IPv4-only network): over [::1] through the shim's relay too
+    port = _free_udp_port("::")
+    c = engine.create(image, ["/udpecho", "5000"], publish=[f"{port}:5000/udp"], detach=True)
+    engine.copy_to(c.id, str(udpecho), "/udpecho")
+    engine.start(c.id)
+    wait_for(lambda: "listening" in logs(session_root, c.id))
+    assert engine.ports(c.id) == [("5000/udp", "0.0.0.0", str(port)), ("5000/udp", "::", str(port))]
+    assert wait_for(lambda: _udp_ask(("::1", port), b"six"), timeout=10) == b"echo:six"
+    assert _udp_ask(("127.0.0.1", port), b"four", socket.AF_INET) == b"echo:four"
 
 
 def test_a_host_port_in_use_is_refused_before_the_container_starts(session_root, engine, image):
@@ -766,8 +780,10 @@ def test_a_port_on_a_dual_stack_network_is_published_on_both_families(session_ro
     # and over [::1]: relayed by the shim (no DNAT from the loopback), as docker-proxy does
     assert b"hello-from" in wait_for(lambda: _try_get(f"http://[::1]:{port}/"), timeout=10)
     engine.remove(c.id, force=True)
-    p = cli(session_root, "run", "--rm", "-p", f"[::]:{port}:80", image, "true")  # the default bridge: IPv4 only
-    assert p.returncode == 125 and b"dual-stack" in p.stderr, p.stderr
+    c = run(engine, image, WEB, publish=[f"[::]:{port}:80"])  # the default bridge, IPv4 only: relayed
+    assert engine.ports(c.id) == [("80/tcp", "::", str(port))]
+    assert b"hello-from" in wait_for(lambda: _try_get(f"http://[::1]:{port}/"), timeout=10)
+    assert _try_get(f"http://127.0.0.1:{port}/") is None  # (published on IPv6 alone)
 
 
 def test_a_port_published_on_the_ipv6_loopback_is_relayed_to_the_container(session_root, engine, image):

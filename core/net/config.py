@@ -309,7 +309,7 @@ class Networks:
                     raise NetworkError(f"no free address left in network {r['Name']} ({net})", status=500)
             host_if = f"dv{cid[:10]}{index}"
             mac = mac_for(addr)
-            # (on [::1]: relayed by the shim, ports.Proxy, to the IPv4 address; [::1] to a port on [::] too)
+            # (IPv6 host addresses of an IPv4-only network, [::1] of any: relayed by the shim, sandbox.relay_target)
             mappings = [dict(m, IP=addr) for m in ports or [] if ":" not in m["HostIp"] or m["HostIp"] == "::1"]
             ep = {"Container": cid, "Name": cname, "Aliases": list(aliases), "IPAddress": addr,
                   "MacAddress": mac, "Veth": host_if, "Interface": f"eth{index}", "Ports": mappings}
@@ -336,9 +336,6 @@ class Networks:
                 addresses.append((addr6, net6.prefixlen))
                 mappings += [dict(m, IP=addr6) for m in ports or [] if ":" in m["HostIp"] and m["HostIp"] != "::1"]
                 gateways += [r["Gateway6"]] if gateways else []
-            elif any(":" in m["HostIp"] and m["HostIp"] != "::1" for m in ports or []):
-                raise NetworkError("publishing on an IPv6 host address needs a dual-stack network "
-                                   "(network create --ipv6)", status=400)
             try:
                 veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addresses, gateways, mac)
             except Exception as e:  # noqa: BLE001

@@ -155,7 +155,9 @@ class Sandbox:
             if not wanted:
                 bindings = []
             ports = self.reservation.reserve(bindings)
-            if wanted and wanted[0][0].get("Subnet6"):  # docker's two bindings for a port on every address
+            if wanted and os.path.exists("/proc/net/if_inet6"):
+                # docker's two bindings for a port on every address, on any network: [::] too
+                # (on an IPv4-only one relayed to the container's IPv4 address, as docker-proxy does)
                 ports += self.reservation.reserve([dict(p, HostIp="::") for p in ports if p["HostIp"] == "0.0.0.0"])
             from .netlink import new_netns
             self.netns_fd = new_netns()
@@ -177,10 +179,8 @@ class Sandbox:
             if self.attached:
                 nets.release(c.id, links=False)
             raise
-        # [::1] reaches the container through the shim (ports.Proxy): to its IPv4 address from a
-        # port published on [::1], to its IPv6 one from a port on [::] (a dual-stack network's)
-        to = {"::1": main["IPAddress"], "::": main.get("GlobalIPv6Address")}
-        proxied = [(i, to[p["HostIp"]], p["Port"]) for i, p in enumerate(ports) if to.get(p["HostIp"])]
+        proxied = [(i, to, p["Port"]) for i, p in enumerate(ports)
+                   if (to := relay_target(p["HostIp"], main["IPAddress"], main.get("GlobalIPv6Address")))]
         return {"attached": self.attached, "ports": len(self.reservation.socks), "embedded": embedded,
                 "proxied": proxied,
                 "settings": {"Networks": settings, "Ports": docker_ports(ports, exposed),
@@ -221,6 +221,21 @@ class Sandbox:
                 traceback.print_exc()
             self.attached = False
         self.reservation.close()
+
+
+def relay_target(host_ip: str, ip: str, ip6: Optional[str]) -> Optional[str]:
+    """Where the shim relays (ports.Proxy) a port published on HOST_IP to, for a container with
+    address IP (and IP6 on a dual-stack network); None: DNAT alone takes it there.  IPv6 cannot
+    DNAT from the loopback: [::1] is relayed to IP, and [::1] to a port on [::] to IP6; an
+    IPv4-only container has no address for an IPv6 DNAT: every IPv6 binding is relayed to IP,
+    as docker-proxy does."""
+    if host_ip == "::1":
+        return ip
+    if ":" not in host_ip:
+        return None
+    if not ip6:
+        return ip
+    return ip6 if host_ip == "::" else None
 
 
 def endpoint_settings(ep: dict) -> dict:

@@ -249,3 +249,13 @@ def test_a_refused_tcp_connection_closes_the_clients_at_once():
     finally:
         proxy.close()
         listen.close()
+
+
+def test_what_the_shim_relays_and_where_to():
+    from dunnage.core.net.sandbox import relay_target
+    four, six = "172.17.0.2", "fd00::2"
+    assert relay_target("0.0.0.0", four, None) is None and relay_target("127.0.0.1", four, six) is None  # DNAT
+    assert relay_target("::1", four, None) == four and relay_target("::1", four, six) == four
+    assert relay_target("::", four, six) == six  # [::1] to a dual-stack port (the rest: DNAT)
+    assert relay_target("2001:db8::1", four, six) is None
+    assert relay_target("::", four, None) == four and relay_target("2001:db8::1", four, None) == four  # docker-proxy's
