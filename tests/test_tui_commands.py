@@ -130,17 +130,20 @@ async def test_a_bad_entry_is_said_in_one_line_and_the_dashboard_starts_without_
     f.write_text('[[commands]]\nname = "typo"\ncommand = "echo {{ .Container.Nmae }}"\n'
                  '[[commands]]\nname = "takes x"\nkey = "x"\ncommand = "true"\n'
                  '[[commands]]\nname = "logs tail"\ncommand = "true"\n'
+                 '[[commands]]\nname = "to the end"\nkey = "end"\ncommand = "true"\n'
                  '[[commands]]\nname = "good"\nkey = "G"\ncommand = "echo good {{ .Container.Name }}"\n')
     s = config.load(f)
     app = DunnageApp(engine, interval=0.3, commands=s.commands, problems=s.problems)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: c.id in app.rows)
         said = toasts(app)
-        assert len(said) == 3 and all("\n" not in t for t in said)
+        assert len(said) == 4 and all("\n" not in t for t in said)
         assert said[0].startswith(f"{f}: [[commands]] 'typo': command: template:") and "Nmae" in said[0]
         assert said[1] == f"{config.config_path()}: [[commands]] 'takes x': key 'x' is stop's already " \
                           "(another key, or move that one in [keys])"
         assert said[2].endswith("[[commands]] 'logs tail': :logs is the dashboard's own (another name)")
+        assert said[3].endswith("[[commands]] 'to the end': key 'end' is the list's scroll end already "
+                                "(another key, or move that one in [keys])")
         assert [x.name for x in app.custom] == ["good"]
         select(app, c.id)
         await pilot.press("x")  # still stop

@@ -1171,15 +1171,17 @@ class DunnageApp(App):
         dashboard already uses, or a name that is one of :'s own, is said in one line and
         that command left out."""
         from . import config
-        keyed = {b.key: b for bs in self._bindings.key_to_bindings.values() for b in bs}
+        # the list's own keys too: it has the focus, and would take them first
+        keyed = {b.key: f"the list's {b.action.replace('_', ' ')}"
+                 for bs in BindingsMap(LiveTable.BINDINGS).key_to_bindings.values() for b in bs}
+        keyed |= {b.key: f"{b.description or b.action}'s" for bs in self._bindings.key_to_bindings.values() for b in bs}
         extra = []
         for c in commands:
             keys = [k.strip() for k in c.key.split(",") if k.strip()]
             clash = next((k for k in keys if k in keyed), None)
             what = f"{config.config_path()}: [[commands]] {c.name!r}"
             if clash:
-                owner = keyed[clash]
-                self.problems.append(f"{what}: key {clash!r} is {owner.description or owner.action}'s already "
+                self.problems.append(f"{what}: key {clash!r} is {keyed[clash]} already "
                                      "(another key, or move that one in [keys])")
                 continue
             if c.name.split()[0].lower() in self.VERBS:
@@ -1188,8 +1190,8 @@ class DunnageApp(App):
             i = len(self.custom)
             self.custom.append(c)
             for k in keys:
-                keyed[k] = b = Binding(k, f"custom_command({i})", c.name, id=f"custom_{i}")
-                extra.append(b)
+                keyed[k] = f"{c.name}'s"
+                extra.append(Binding(k, f"custom_command({i})", c.name, id=f"custom_{i}"))
         if extra:
             self._bindings = BindingsMap([b for bs in self._bindings.key_to_bindings.values() for b in bs] + extra)
 

@@ -24,6 +24,7 @@ command entry is left out and said in one line naming it, and the dashboard star
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,7 @@ def template_data(c: dict, dunnage: str):
     return Struct({"Container": container, "Dunnage": dunnage, "DockerCompose": f"{dunnage} compose"}, "data")
 
 
+KEY = re.compile(r"((ctrl|shift|alt|meta|super|hyper)\+)*([A-Za-z0-9]|f[0-9]{1,2}|[a-z_]{2,})")
 SAMPLE = {"ID": "0" * 64, "Name": "sample", "Image": "sample:latest", "State": "running", "Status": "Up"}
 
 
@@ -102,6 +104,9 @@ def custom_commands(path: Path, entries) -> tuple[list[CustomCommand], list[str]
                 raise ConfigError("a name is one line without spaces around it")
             if any(c.name.lower() == name.lower() for c in out):
                 raise ConfigError("a second command of that name")
+            for key in e.get("key", "").split(","):
+                if e.get("key") and not KEY.fullmatch(key.strip()):
+                    raise ConfigError(f"key {key.strip()!r} is not a key (such as \"U\", \"ctrl+u\", \"f5\")")
             try:
                 parse(e["command"]).execute(template_data(SAMPLE, "dunnage"))
             except TemplateError as ex:

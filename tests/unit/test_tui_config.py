@@ -30,6 +30,7 @@ def test_commands_are_read_with_their_defaults(tmp_path):
     ('name = "a"', "'a': no command"),
     ('command = "x"', "entry 1: no name"),
     ('name = " a"\ncommand = "x"', "' a': a name is one line"),
+    ('name = "a"\ncommand = "x"\nkey = "u,ctrl-u"', "'a': key 'ctrl-u' is not a key"),
 ])
 def test_a_bad_entry_is_left_out_in_one_line_naming_it(tmp_path, entry, said):
     f = tmp_path / "config.toml"
