@@ -866,6 +866,11 @@ def test_the_default_bridge_gets_ipv6_from_the_roots_options_and_leaves_nothing(
         p = cli(fresh_root, "system", "config", "--ipv6", "--fixed-cidr-v6", bad)
         err = p.stderr.decode().strip()
         assert p.returncode == 125 and len(err.splitlines()) == 1 and "fixed-cidr-v6" in err, err
+    e.network_create("bridge6-user", ipv6=True, subnet6=cidr.replace("::/64", ":1::/64"))
+    p = cli(fresh_root, "system", "config", "--ipv6", "--fixed-cidr-v6", cidr.replace("::/64", "::/48"))
+    err = p.stderr.decode().strip()
+    assert p.returncode == 125 and len(err.splitlines()) == 1 and 'overlaps network "bridge6-user"' in err, err
+    e.network_remove("bridge6-user")
     assert not (fresh_root / "daemon.json").exists()
     p = cli(fresh_root, "system", "config", "--ipv6", "--fixed-cidr-v6", cidr.replace("::/", "::7/"))
     assert p.returncode == 0, p.stderr

@@ -228,7 +228,7 @@ class Networks:
         for o in self.list():
             if not o.get("Default") and o.get("Subnet6") and net6.overlaps(ipaddress.ip_network(o["Subnet6"])):
                 raise NetworkError(f'fixed-cidr-v6 {cidr6} overlaps network "{o["Name"]}" ({o["Subnet6"]})',
-                                   status=400)
+                                   125, status=400)
 
     def default_pending(self) -> bool:
         """True if the default bridge is not as the root's options say (containers on it
