@@ -5,14 +5,12 @@ command palette and `:`, in the background with its output shown or in the termi
 starting without it.  Against real containers, the commands going through the real CLI."""
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
 from textual.widgets import Footer
 
 from dunnage.tui import config
-from dunnage.tui.app import GROUP, DunnageApp, HelpScreen
+from dunnage.tui.app import DunnageApp, HelpScreen
+from dunnage.tui.page import ContainerScreen
 from dunnage.tui.views import CommandsScreen, ConfirmScreen, OutputScreen
 
 from conftest import DUNNAGE, Tmux, wait_for
@@ -91,6 +89,20 @@ async def test_a_custom_command_runs_from_its_key_the_menu_the_palette_and_colon
         assert out.texts == ["webhost", "name=cc-web"]
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, OutputScreen))
+
+        select(app, db.id)
+        app.open_page(web.id)  # on a container's page: its container, whatever the list's cursor
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await pilot.press("U")
+        out = await output_of(pilot, app)
+        assert out.texts == ["webhost", "name=cc-web"]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CommandsScreen) and "cc-web" in app.screen.target)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await pilot.press("escape")
 
         await pilot.press("question_mark")  # help: the keyed one under its key, the other under :NAME
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
