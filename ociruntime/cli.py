@@ -168,6 +168,19 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     return ap
 
 
+_PARSERS: dict = {}
+
+
+def parser_for(only: Optional[str]) -> argparse.ArgumentParser:
+    """build_parser(ONLY), built once per process: the warm server builds every verb's
+    before it forks a call's child (a parser built there cost each call ~2 ms: argparse
+    asks gettext, which looks for message catalogues, and the terminal's size, per argument)."""
+    p = _PARSERS.get(only)
+    if p is None:
+        p = _PARSERS[only] = build_parser(only)
+    return p
+
+
 def _run(a, log) -> int:
     from .create import create
     from .delete import delete
@@ -257,7 +270,7 @@ def main(argv: Optional[list[str]] = None, fork=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     log = _Log(None, "text")
     try:
-        a = build_parser(verb_of(argv)).parse_args(argv)
+        a = parser_for(verb_of(argv)).parse_args(argv)
         log = _Log(a.log, a.log_format)
         if a.version:
             print(f"dunnage-runtime version {VERSION}\nspec: {state.SPEC_VERSION}")

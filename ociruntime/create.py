@@ -2,7 +2,7 @@
 program, on the container's exec.fifo until `start` (runc's create/start split).
 
 In three steps: prepare (the bundle read, the state directory, the fifo and the cgroup),
-the init forked (launch.py: in the caller's process, which it must descend from), finish
+the init forked (initfork.py: in the caller's process, which it must descend from), finish
 (the state saved, the create hooks, the pid file); abort undoes a prepare.  A call the
 warm server serves runs prepare and finish in the server's child and the fork in the
 launcher (server.py: remote_launch); a call run here runs all three."""
@@ -17,7 +17,7 @@ from dunnage.core.cgroups import Cgroup, open_cgroup_path
 from dunnage.core.errors import InvalidParameter
 from dunnage.core.runtime import bundle as bundles
 
-from . import hooks, launch, state
+from . import hooks, initfork, state
 
 
 @dataclass
@@ -102,10 +102,11 @@ def abort(p: Prepared, pid: int, made_cgroup: bool = True) -> None:
 
 
 def fork_here(p: Prepared) -> int:
-    """The init forked by this process (see launch.fork_init)."""
+    """The init forked by this process (see initfork.fork_init)."""
     b = p.bundle
-    console = launch.connect_console(p.console_socket) if b.terminal else None
-    return launch.fork_init(b.spec, p.cgroup, b.pid_namespace_path, b.new_pid_namespace, console)
+    console = initfork.connect_console(p.console_socket) if b.terminal else None
+    return initfork.fork_init(b.spec, initfork.CgroupFiles(initfork.join_files(p.cgroup)), b.pid_namespace_path,
+                            b.new_pid_namespace, console)
 
 
 def create(root: str, cid: str, bundle_dir: str, pid_file: Optional[str] = None,

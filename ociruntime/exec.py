@@ -14,7 +14,7 @@ from dunnage.core.runtime import bundle as bundles
 
 from . import state
 from .create import _write_pid_file
-from .launch import connect_console
+from .initfork import connect_console
 
 
 def process_from(a, bundle_dir: str) -> dict:

@@ -26,8 +26,8 @@ def spec_of(record: dict) -> Attrs:
 
 
 class CgroupFiles:
-    """What container_init needs of the container's cgroup: join_self, as the cgroup.procs
-    files (one per hierarchy) it writes itself into."""
+    """What container_init needs of the container's cgroup: join_self, as the files (one
+    per hierarchy) it writes itself into (join_files)."""
 
     def __init__(self, files: list[str]):
         self.files = files
@@ -44,9 +44,15 @@ class CgroupFiles:
                 raise OSError(e.errno, f"cannot write '0' to {path}: {e.strerror}") from None
 
 
-def procs_files(cgroup) -> list[str]:
-    """The cgroup.procs files a core.cgroups group's join_self writes."""
-    return [os.path.join(d, "cgroup.procs") for d in cgroup.paths().values()]
+def join_files(cgroup) -> list[str]:
+    """Where the init (one thread: a fork's child) writes itself into a core.cgroups group:
+    on v1 each hierarchy's `tasks`, not `cgroup.procs` as join_self does.  A write to
+    cgroup.procs takes the kernel's cgroup_threadgroup_rwsem for writing, which waits out
+    an RCU grace period when no other migration is under way (10-15 ms here, the longest
+    step of a create); moving the only thread through `tasks` needs no such lock and
+    moves the whole process all the same."""
+    name = "tasks" if cgroup.version == 1 else "cgroup.procs"
+    return [os.path.join(d, name) for d in cgroup.paths().values()]
 
 
 def connect_console(path: str | None):
