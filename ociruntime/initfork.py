@@ -8,6 +8,9 @@ create cost ~60 ms of imports)."""
 import os
 
 from dunnage.core.errors import InvalidParameter, System
+from dunnage.core.runtime.linux import CLONE_NEWPID, setns, unshare
+from dunnage.core.runtime.process import container_init, read_report
+from dunnage.core import net  # noqa: F401  (container_init brings up lo with it: loaded before the fork)
 
 
 class Attrs:
@@ -72,8 +75,6 @@ def connect_console(path: str | None):
 def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: bool, console=None) -> int:
     """Fork the container's init (in the pid namespace the bundle names, or a new one) and
     wait until it is ready, waiting on its exec.fifo: its pid.  System if it failed first."""
-    from dunnage.core.runtime.linux import CLONE_NEWPID, setns, unshare
-    from dunnage.core.runtime.process import container_init, read_report
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
