@@ -192,11 +192,16 @@ def test_custom_commands_in_a_terminal_in_the_background_and_attached(engine, im
         ' hostname)"\n'
         '[[commands]]\nname = "here"\nkey = "ctrl+t"\nattach = true\n'
         'command = "echo attached to {{ .Container.Name }}; read line; echo got $line"\n')
-    cmd = f"env XDG_CONFIG_HOME={xdg} {DUNNAGE} --root {engine.store.root}"
+    # (without the COLUMNS and LINES a tmux server started from a shell may hand on: the
+    # dashboard would take them over the window's size, and 80 columns cut the footer)
+    cmd = f"env -u COLUMNS -u LINES XDG_CONFIG_HOME={xdg} {DUNNAGE} --root {engine.store.root}"
     with Tmux(cmd, 120, 30) as t:
         wait_for(lambda: "cc-term" in t.screen() and "U files" in t.screen(), timeout=20)
         t.keys("U")
-        wait_for(lambda: "files · cc-term · done" in t.screen(), timeout=30)
+        try:
+            wait_for(lambda: "files · cc-term · done" in t.screen(), timeout=30)
+        except AssertionError:
+            print(t.screen()); raise
         screen = t.screen()
         assert "host=termhost" in screen and "etc" in screen.split() and "bin" in screen.split()
         t.keys("Escape")
