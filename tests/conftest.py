@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,16 @@ def _real(items) -> bool:
     """Whether ITEMS hold a test outside tests/unit: the pure tests there run anywhere,
     as any user; every other test runs the real thing and needs root and /dev/fuse."""
     return any(UNIT not in Path(item.path).parents for item in items)
+
+
+def pytest_configure(config):
+    """A run started in the background by a shell without job control (`cmd &` in a script,
+    nohup) has SIGINT ignored, and so has every command it starts (an ignored signal stays
+    ignored across exec): Python then installs no KeyboardInterrupt handler, and a test's
+    ctrl-c (send_signal(SIGINT)) does nothing.  Caught here, it is back at its default in
+    the commands, as a terminal's ctrl-c finds it."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_finish(session):
