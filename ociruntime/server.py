@@ -1,22 +1,26 @@
 """The runtime's warm server: one process per --root that runs the verbs which make no
 process of the caller's (start, state, kill, delete, pause, resume, ps, list, features,
-update, events), each in a child forked for it, so that a call costs the launcher's
-interpreter start (bin/dunnage-runtime: -IS, built-in modules only) and a fork, not
-site and the package's imports.
+update, events), and the part of `create` that need not run in the caller's process,
+each in a child forked for it before the call comes (a spare, which accepts the call
+itself), so that a call costs the launcher's interpreter start (ociruntime/launcher.py:
+-IS, built-in modules only), not site and the package's imports, nor a fork.
 
 Started by the launcher (a new interpreter, detached: a session of its own, none of the
 caller's descriptors) when no server answered; it leaves the cgroups of whoever started
 it (conmon's, a shim's: they must be removable when that caller ends), serves only its
 own user, in its own mount and pid namespaces (a pid in the state is one of the pid
-namespace the caller's runtime calls see), with its own code (the files' stamp changes:
-it leaves), and leaves LINGER seconds after the last call, or once its socket is gone
-(the root removed).
+namespace the caller's runtime calls see), with its own code (a file of ociruntime/ or
+core/ changes: it leaves), and leaves LINGER seconds after the last call, or once its
+socket is gone (the root removed).
 
 Protocol (bin/dunnage's, core/forkserver/server.py): the launcher sends b"C", a 4-byte
 little-endian length and a marshal record {argv, env (bytes to bytes), cwd, umask, ns
-(the inodes of its mnt and pid namespaces)} with its fds 0, 1 and 2 (SCM_RIGHTS); the
-answer is b"P" and the child's pid (4 bytes), later b"X" and the exit code (1 byte);
-anything else before b"P" means nothing ran and the launcher runs the verb itself.
+(the inodes of its mnt and pid namespaces), launch} with its fds 0, 1 and 2
+(SCM_RIGHTS); the answer is b"P" and the child's pid (4 bytes), later b"X" and the exit
+code (1 byte); anything else before b"P" means nothing ran and the launcher runs the verb
+itself.  A create with launch set gets, between the two, b"R", a length and a marshal
+plan of the container's init (remote_launch), which the launcher forks and answers with
+b"K" and the init's pid once it is ready, or b"F", a length and why it failed.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import time
 
 SOCK = ".server.sock"
 NAME = "dunnage-rtsrv"  # (15 characters at most: the kernel's limit for a process name)
+SPARE_NAME = "dunnage-rtspare"  # a spare waiting for the next call
 LINGER = 5.0  # seconds without calls before the server leaves
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -146,6 +151,8 @@ def preload() -> None:
     seccomp.preload()
     for verb in cli.VERBS:
         cli.parser_for(verb)
+    from dunnage.core.cgroups import open_cgroup_path
+    open_cgroup_path("/")  # the host's cgroup version and v1 mounts, read once (boot-time facts)
     from dunnage.core.units import parse_duration  # noqa: F401
     import subprocess  # noqa: F401  (hooks, ps)
 
@@ -214,24 +221,40 @@ class Server:
         self.code = CodeWatch()  # (before the imports: a change while they load is seen)
         preload()
         self.ns = _ns()
+        self.pid = os.getpid()
         listener = self._listen()
         if listener is None:
             return 0
         ino = os.stat(self.path).st_ino
         gc.freeze()  # the children share the imported modules' pages
+        spare: tuple[int, int] | None = None
+        failures = 0
         try:
             while True:
-                ready, _, _ = select.select([listener], [], [], 1.0)
+                if spare is None:
+                    spare = self._fork_spare(listener)
+                ready, _, _ = select.select([spare[1]], [], [], 1.0)
                 self._reap()
                 if ready:
-                    if not self.serve_one(listener):
-                        return 0
+                    said = os.read(spare[1], 1)
+                    os.close(spare[1])
+                    self.children.add(spare[0])  # serving its call now (or gone)
+                    spare = None
+                    if said == b"s":
+                        return 0  # the code changed
+                    failures = 0 if said else failures + 1
+                    if failures >= 3:
+                        return 1  # spares end before they take a call: the launcher runs the verbs itself
                     self.last = time.monotonic()
                 elif not self.children and time.monotonic() - self.last > LINGER:
                     return 0
                 if not self._ours(ino):
                     return 0  # the root was removed, or another server took the path
         finally:
+            if spare is not None:
+                os.kill(spare[0], signal.SIGKILL)
+                os.waitpid(spare[0], 0)
+                os.close(spare[1])
             if self._ours(ino):
                 try:
                     os.unlink(self.path)
@@ -248,9 +271,45 @@ class Server:
             if done:
                 self.children.discard(pid)
 
-    def serve_one(self, listener: socket.socket) -> bool:
-        """Run one call; False if the server must go (its code changed)."""
+    def _fork_spare(self, listener: socket.socket) -> tuple[int, int]:
+        """The next call's process, forked before the call comes (so that a call waits for
+        no fork): it accepts the call itself, says so on its pipe (b"a", or b"s" when the
+        code changed), then serves it.  Its pid and the pipe's read end."""
+        r, w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(r)
+                code = self._spare(listener, w)
+            except BaseException:  # noqa: BLE001
+                import traceback
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(w)
+        return pid, r
+
+    def _spare(self, listener: socket.socket, w: int) -> int:
+        from dunnage.core.runtime.linux import PR_SET_PDEATHSIG, prctl
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # while it waits, it goes with the server
+        if os.getppid() != self.pid:
+            return 0
+        try:
+            with open("/proc/self/comm", "w") as f:
+                f.write(SPARE_NAME)
+        except OSError:
+            pass
         conn, _ = listener.accept()
+        prctl(PR_SET_PDEATHSIG, 0)  # a call runs to its end, server or not
+        listener.close()
+        stale = self.code.changed()
+        os.write(w, b"s" if stale else b"a")
+        os.close(w)
+        return self.serve_one(conn, stale)
+
+    def serve_one(self, conn: socket.socket, stale: bool) -> int:
+        """Run the call on CONN (in a spare); its exit code."""
         fds: list[int] = []
         try:
             conn.settimeout(10)
@@ -258,34 +317,25 @@ class Server:
             _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
             if uid != os.geteuid() or len(fds) != 3 or len(msg) < 5 or msg[:1] != b"C":
                 conn.sendall(b"no")
-                return True
+                return 0
             size = int.from_bytes(msg[1:5], "little")
             while len(msg) < 5 + size:
                 more = conn.recv(5 + size - len(msg))
                 if not more:
-                    return True
+                    return 0
                 msg += more
             req = marshal.loads(msg[5:5 + size])
             if list(req.get("ns") or ()) != self.ns:
                 conn.sendall(b"no")
-                return True
-            if self.code.changed():
+                return 0
+            if stale:
                 conn.sendall(b"stale")
-                return False
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    listener.close()
-                    code = _run(conn, req, fds)
-                finally:
-                    os._exit(code)
-            self.children.add(pid)
-            return True
+                return 0
+            return _run(conn, req, fds)
         except Exception:  # noqa: BLE001 - one bad call does not end the server
             import traceback
             traceback.print_exc()
-            return True
+            return 1
         finally:
             for fd in fds:
                 os.close(fd)
