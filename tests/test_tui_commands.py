@@ -115,7 +115,7 @@ async def test_a_custom_command_runs_from_its_key_the_menu_the_palette_and_colon
 async def test_closing_a_running_command_ends_it_and_confirm_asks_first(engine, image, tmp_path):
     c = engine.run(image, ["sleep", "300"], name="cc-long", detach=True, network="none")
     s = settings(tmp_path, '[[commands]]\nname = "long"\nkey = "ctrl+u"\nconfirm = true\n'
-                           'command = "echo started {{ .Container.Name }}; exec sleep 300"\n')
+                           'command = "printf \'\\\\033[32mstarted\\\\033[0m %s\\\\n\' {{ .Container.Name }}; exec sleep 300"\n')
     app = DunnageApp(engine, interval=0.3, commands=s.commands)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: c.id in app.rows)
@@ -134,6 +134,26 @@ async def test_closing_a_running_command_ends_it_and_confirm_asks_first(engine, 
         await pilot.press("escape")
         await until(pilot, lambda: out.proc.poll() is not None)  # the sleep ended with it
         await pilot.press("q")
+
+
+async def test_a_big_output_comes_in_quickly_and_scrolls(engine, image, tmp_path):
+    """200,000 lines (a `seq`, a long log) in the logs' view: seconds, not minutes."""
+    import time
+    c = engine.run(image, ["sleep", "300"], name="cc-big", detach=True, network="none")
+    s = settings(tmp_path, '[[commands]]\nname = "count"\nkey = "U"\ncommand = "seq 1 200000"\n')
+    app = DunnageApp(engine, interval=0.3, commands=s.commands)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        select(app, c.id)
+        t0 = time.monotonic()
+        await pilot.press("U")
+        out = await output_of(pilot, app)
+        took = time.monotonic() - t0
+        assert out.exit_code == 0 and len(out.texts) == 200000 and out.texts[-1] == "200000"
+        assert took < 10, took
+        view = out.query_one("#output-log")
+        await until(pilot, lambda: view.scroll_offset.y == view.max_scroll_y > 0)  # at the end, as it came
+        await pilot.press("escape", "q")
 
 
 async def test_a_bad_entry_is_said_in_one_line_and_the_dashboard_starts_without_it(engine, image, tmp_path):

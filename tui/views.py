@@ -448,23 +448,30 @@ class CommandsScreen(ModalScreen):
 
 
 class OutputScreen(ModalScreen):
-    """A custom command run in the background: its output as it comes (colours rendered),
-    the title saying whether it still runs or how it exited.  Closing it ends a command
-    still running (its whole process group)."""
+    """A custom command run in the background: its output as it comes, in the logs' view
+    (colours drawn, long lines wrapped, a big output quick), the title saying whether it
+    still runs or how it exited.  Closing it ends a command still running (its whole
+    process group)."""
     BINDINGS = [Binding("escape,q", "close", "close")]
 
     def __init__(self, title: str, argv: list[str], env: dict):
         super().__init__()
         self.title_text, self.argv, self.env = title, argv, env
         self.proc = None
-        self.texts: list[str] = []  # the lines so far, without their colours
         self.exit_code: int | None = None
 
+    @property
+    def texts(self) -> list[str]:
+        """The lines so far, without their colours."""
+        return self.query_one("#output-log").texts
+
     def compose(self) -> ComposeResult:
-        yield RichLog(id="output-log", wrap=True, markup=False, highlight=False, max_lines=10000)
+        from .logview import LogView
+        yield LogView(id="output-log")
 
     def on_mount(self) -> None:
-        box = self.query_one("#output-log", RichLog)
+        box = self.query_one("#output-log")
+        box.set_wrap(True)
         box.border_title = f"{escape(self.title_text)} · running"
         box.border_subtitle = "escape closes"
         box.focus()
@@ -480,23 +487,27 @@ class OutputScreen(ModalScreen):
             self.app.call_from_thread(self._line, str(e))
             self.app.call_from_thread(self._done, 127)
             return
-        for raw in self.proc.stdout:
-            self.app.call_from_thread(self._line, raw.decode("utf-8", "replace").rstrip("\r\n"))
+        partial = b""
+        while chunk := self.proc.stdout.read1(65536):  # what came at once, in one call (a big output is quick)
+            *lines, partial = (partial + chunk).split(b"\n")
+            if lines:
+                self.app.call_from_thread(self._lines, [ln.decode("utf-8", "replace").rstrip("\r") for ln in lines])
+        if partial:
+            self.app.call_from_thread(self._line, partial.decode("utf-8", "replace").rstrip("\r"))
         self.app.call_from_thread(self._done, self.proc.wait())
 
     def _line(self, line: str) -> None:
-        from rich.text import Text
-        if not self.is_attached:
-            return
-        text = Text.from_ansi(line)
-        self.texts.append(text.plain)
-        self.query_one("#output-log", RichLog).write(text)
+        self._lines([line])
+
+    def _lines(self, lines: list[str]) -> None:
+        if self.is_attached:
+            self.query_one("#output-log").append((0, "stdout", line) for line in lines)
 
     def _done(self, code: int) -> None:
         self.exit_code = code
         if not self.is_attached:
             return
-        box = self.query_one("#output-log", RichLog)
+        box = self.query_one("#output-log")
         box.border_title = f"{escape(self.title_text)} · " + (
             "done" if code == 0 else f"killed by signal {-code}" if code < 0 else f"exit {code}")
         if not self.texts:
