@@ -347,3 +347,82 @@ def test_update_and_events_stats(bundle):
     assert ev["type"] == "stats" and ev["data"]["pids"] == {"current": 1, "limit": 12}
     assert ev["data"]["memory"]["usage"]["limit"] == 48 << 20
     assert rt(state, "delete", "--force", "u1").returncode == 0
+
+
+SUBREAPER_CREATE = """
+import ctypes, json, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, as conmon and containerd's shim
+runtime, state, bundle, pid_file, out = sys.argv[1:]
+with open(out, "wb") as f:
+    r = subprocess.run([runtime, "--root", state, "create", "--bundle", bundle, "--pid-file", pid_file, "c2"],
+                       stdin=subprocess.DEVNULL, stdout=f, stderr=f, timeout=60)
+pid = int(open(pid_file).read())
+with open(f"/proc/{pid}/stat") as f:
+    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+print(json.dumps({"rc": r.returncode, "ppid": ppid, "me": os.getpid()}))
+"""
+
+
+def _served_root(bundle) -> tuple[Path, Path, int]:
+    """A bundle whose root's server is up (a first create started it): the creates that
+    follow are served (prepared in the server, the init forked by the launcher)."""
+    b, state = bundle
+    set_config(b, args=["sleep", "300"])
+    assert rt(state, "create", "--bundle", str(b), "c1").returncode == 0
+    assert wait_for(lambda: _server(state) is not None, timeout=20)
+    assert rt(state, "delete", "--force", "c1").returncode == 0
+    return b, state, _server(state)
+
+
+def test_served_create_prepares_in_the_server_and_forks_the_init_in_the_caller(bundle, tmp_path):
+    """create with the server up: the bundle read, the cgroup made and the hooks run in the
+    server's child, the init forked by the caller's process (it descends from the caller, a
+    subreaper as conmon is), joined to every hierarchy's group, with the bundle's seccomp
+    filter (compiled in the server) loaded."""
+    b, state, srv = _served_root(bundle)
+    hook_out = tmp_path / "hook-grandparent"
+    c = set_config(b, args=["sh", "-c", "mkdir /made 2>/err.txt; sleep 300"])
+    c["root"]["readonly"] = False
+    c["hooks"] = {"createRuntime": [{"path": "/bin/sh",
+                                     "args": ["sh", "-c", f"cut -d' ' -f4 /proc/$PPID/stat > {hook_out}"]}]}
+    c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                           "errnoRet": 1}]}
+    (b / "config.json").write_text(json.dumps(c))
+    pid_file = tmp_path / "pid"
+    p = subprocess.run([sys.executable, "-c", SUBREAPER_CREATE, RUNTIME, str(state), str(b), str(pid_file),
+                        str(tmp_path / "out")], capture_output=True, timeout=90)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["rc"] == 0, (tmp_path / "out").read_bytes()
+    assert res["ppid"] == res["me"], "the init does not descend from the caller"
+    assert int(hook_out.read_text()) == srv, "create's hooks did not run in the server's child"
+    pid = int(pid_file.read_text())
+    with open(f"/proc/{pid}/cgroup") as f:
+        groups = [line.split(":", 2) for line in f.read().split()]
+    v1 = [g for g in groups if g[1] and not g[1].startswith("name=")]
+    assert v1 and all(g[2] == "/dunnage-runtime/c2" for g in v1), groups
+    assert rt(state, "start", "c2").returncode == 0
+    assert wait_for(lambda: (b / "rootfs" / "err.txt").exists() and (b / "rootfs" / "err.txt").read_bytes())
+    assert b"Operation not permitted" in (b / "rootfs" / "err.txt").read_bytes()
+    assert not (b / "rootfs" / "made").exists()
+    with open(f"/proc/{pid}/status") as f:
+        assert "Seccomp:\t2" in f.read()
+    assert rt(state, "delete", "--force", "c2").returncode == 0
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["process"].update(args=["no-such-program"]), "executable file not found"),  # the init fails
+    (lambda c: c["root"].update(path="nowhere"), "no such directory"),  # the server's prepare fails
+])
+def test_served_create_that_fails_is_one_line_and_leaves_nothing(bundle, change, message):
+    b, state, _ = _served_root(bundle)
+    c = set_config(b, args=["true"])
+    change(c)
+    (b / "config.json").write_text(json.dumps(c))
+    r = rt(state, "create", "--bundle", str(b), "bad")
+    err = r.stderr.decode().strip()
+    assert r.returncode == 1 and len(err.splitlines()) == 1 and message in err, err
+    assert rt(state, "list", "-q").stdout == b""
+    assert not (state / "bad").exists()
+    assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "bad")) for r_ in cgroup_roots())
