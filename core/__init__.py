@@ -4,7 +4,7 @@ create for is a ContainerSpec (core/spec.py), which they build.
 Engine and EngineError are imported on first use (PEP 562), so a process that
 needs one module below, such as the FUSE server's `dunnage.core.runtime.linux`,
 does not load the whole engine with it."""
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without typing: dunnage-runtime's create imports below here)
 
 __all__ = ["ContainerSpec", "Engine", "EngineError"]
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import errno
 from contextlib import contextmanager
-from typing import Iterator, Optional
+
+TYPE_CHECKING = False  # (no typing at run time: dunnage-runtime's create imports this module)
+if TYPE_CHECKING:
+    from typing import Iterator, Optional
 
 
 class DunnageError(Exception):
