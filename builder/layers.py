@@ -72,8 +72,8 @@ class TarWriter:
         self.f = open(path, "wb")
         self.h = hashlib.sha256()
         self.n = 0
-        # "w", not "w|": the stream mode cuts everything into 10 KiB writes (the same bytes)
-        self.tf = tarfile.TarFile(fileobj=self, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20)
+        # for gettarinfo and tobuf's format and encoding: the entries are written by add_info
+        self.tf = tarfile.TarFile(fileobj=self, mode="w", format=tarfile.PAX_FORMAT)
         self.count = 0
         self.mirror = Mirror(mirror, reuse) if mirror is not None else None
 
@@ -98,7 +98,19 @@ class TarWriter:
         ti = self.fix(ti)
         if self.mirror is not None and self.mirror.ok:
             fileobj = self.mirror.entry(ti, fileobj, digest)
-        self.tf.addfile(ti, fileobj)
+        # what tarfile's addfile writes, without its copy of TI and its per-entry checks
+        self.write(_header(ti) or ti.tobuf(self.tf.format, self.tf.encoding, self.tf.errors))
+        if fileobj is not None and ti.size:
+            left = ti.size
+            while left:
+                want = min(left, COPY_CHUNK)
+                b = fileobj.read(want)
+                if len(b) < want:
+                    raise OSError("unexpected end of data")
+                self.write(b)
+                left -= want
+            if ti.size % tarfile.BLOCKSIZE:
+                self.write(tarfile.NUL * (tarfile.BLOCKSIZE - ti.size % tarfile.BLOCKSIZE))
         if self.mirror is not None and self.mirror.ok:
             self.mirror.done(ti)
         self.count += 1
@@ -120,7 +132,9 @@ class TarWriter:
             self.add_info(ti)
 
     def close(self) -> str:
-        self.tf.close()
+        self.write(tarfile.NUL * (tarfile.BLOCKSIZE * 2))  # the end, padded to a record: as tarfile's close
+        if self.n % tarfile.RECORDSIZE:
+            self.write(tarfile.NUL * (tarfile.RECORDSIZE - self.n % tarfile.RECORDSIZE))
         self.f.close()
         if self.mirror is not None:
             self.mirror.finish()
@@ -141,6 +155,30 @@ class TarWriter:
         if self.mirror is None or not self.mirror.ok:
             return None
         return self.mirror.root, self.mirror.size, self.mirror.files
+
+
+COPY_CHUNK = 1 << 20
+
+
+def _header(ti: tarfile.TarInfo) -> Optional[bytes]:
+    """TI's header block as `ti.tobuf(PAX_FORMAT)` makes it, made directly in the plain case
+    (an ASCII name and link target of 100 bytes at most, no owner names, integer numbers
+    within the ustar fields, no PAX records, no device); None otherwise (tobuf then)."""
+    if ti.pax_headers or ti.uname or ti.gname or ti.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        return None
+    name = ti.name + "/" if ti.type == tarfile.DIRTYPE and not ti.name.endswith("/") else ti.name
+    try:
+        n, link = name.encode("ascii"), ti.linkname.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    uid, gid, size, mtime = ti.uid, ti.gid, ti.size, ti.mtime
+    if (len(n) > 100 or len(link) > 100 or not all(type(v) is int for v in (uid, gid, size, mtime))
+            or not (0 <= uid < 8 ** 7 and 0 <= gid < 8 ** 7 and 0 <= size < 8 ** 11 and 0 <= mtime < 8 ** 11)):
+        return None
+    buf = b"".join((n.ljust(100, b"\0"), b"%07o\0" % (ti.mode & 0o7777), b"%07o\0" % uid, b"%07o\0" % gid,
+                    b"%011o\0" % size, b"%011o\0" % mtime, b"        ", ti.type, link.ljust(100, b"\0"),
+                    tarfile.POSIX_MAGIC)).ljust(tarfile.BLOCKSIZE, b"\0")
+    return buf[:148] + b"%06o\0" % sum(buf) + buf[155:]
 
 
 class Mirror:

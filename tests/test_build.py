@@ -321,6 +321,35 @@ def test_a_layers_tree_made_with_its_tar_is_what_unpacking_the_tar_makes(tmp_pat
     assert tw.tree() is None and not (tmp_path / "f-tree").exists()
 
 
+def test_layer_headers_are_tarfiles_bytes():
+    """TarWriter makes the plain header blocks itself (layers._header); wherever it does,
+    they are the bytes tarfile's PAX format gives (the same tars, the same diff ids)."""
+    import random
+    from dunnage.builder import layers
+    rnd = random.Random(20)
+    made = 0
+    for i in range(8000):
+        ti = tarfile.TarInfo(rnd.choice(["a", "dir/x.py", "é/ü", "n" * rnd.choice([99, 100, 101]), "d/"])
+                             + rnd.choice(["", "/sub", "/" + "p" * rnd.randrange(120)]))
+        ti.type = rnd.choice([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,
+                              tarfile.FIFOTYPE])
+        ti.mode = rnd.choice([0o644, 0o755, 0o4755, 0o1777, 0o100644, 0])
+        ti.uid, ti.gid = (rnd.choice([0, 1000, 65534, 8 ** 7 - 1, 8 ** 7, 2 ** 32 - 2]) for _ in range(2))
+        ti.size = rnd.choice([0, 1, 511, 512, 8 ** 11 - 1, 8 ** 11]) if ti.type == tarfile.REGTYPE else 0
+        ti.mtime = rnd.choice([0, 1_700_000_000, 8 ** 11 - 1, 8 ** 11, -5, 1.5])
+        ti.linkname = rnd.choice(["", "target", "t" * rnd.choice([100, 101]), "ü"]) if ti.type in (
+            tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+        ti.uname = ti.gname = rnd.choice(["", "", "root"])
+        ti.devmajor, ti.devminor = rnd.randrange(300), rnd.randrange(300)
+        if rnd.random() < 0.2:
+            ti.pax_headers = {"SCHILY.xattr.user.x": "v"}
+        fast = layers._header(ti)
+        if fast is not None:
+            made += 1
+            assert fast == ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict"), (ti.name, ti.type, ti.uid, ti.mtime)
+    assert made > 300
+
+
 def test_a_rebuilt_copy_links_the_unchanged_files_of_the_layer_before(session_root, engine, ctx):
     """After one file of the context changed, COPY's new layer hard-links the others from the
     layer the build before made (layers.Reuse) rather than writing them again; never a file
