@@ -91,15 +91,18 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
         if pid != 0:  # what we start next is ours again, not the container's
             setns(own_pidns, CLONE_NEWPID)
             os.close(own_pidns)
-    if pid == 0:
+    if pid == 0:  # (never returns: after pivot_root nothing can be imported, not even to report)
         try:
             os.close(err_r)
             os.close(ready_r)
             container_init(spec, cgroup, err_w, 1, 2, stdin_fd=0, pty_sock=console, ready_fd=ready_w)
-        except BaseException:  # noqa: BLE001
-            import traceback
-            traceback.print_exc()
-        os._exit(125)
+        except BaseException as e:  # noqa: BLE001
+            try:
+                os.write(2, f"dunnage-runtime: container init: {e!r}\n".encode())
+            except BaseException:  # noqa: BLE001
+                pass
+        finally:
+            os._exit(125)
     os.close(err_w)
     os.close(ready_w)
     if console is not None:

@@ -426,3 +426,41 @@ def test_served_create_that_fails_is_one_line_and_leaves_nothing(bundle, change,
     assert rt(state, "list", "-q").stdout == b""
     assert not (state / "bad").exists()
     assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "bad")) for r_ in cgroup_roots())
+
+
+def test_served_create_with_a_terminal(bundle, tmp_path):
+    """A served create with process.terminal: the init's pty master goes to --console-socket
+    (as conmon's), and after start the program runs on that terminal (nothing the init needs
+    after pivot_root is left to import)."""
+    import socket
+    b, state, _ = _served_root(bundle)
+    c = set_config(b, args=["sh", "-c", "tty; echo $((6*7))"])
+    c["process"]["terminal"] = True
+    (b / "config.json").write_text(json.dumps(c))
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(60)
+        r = rt(state, "create", "--bundle", str(b), "--console-socket", path, "t1")
+        assert r.returncode == 0, r.stderr
+        conn, _ = listener.accept()
+        with conn:
+            msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    master = fds[0]
+    try:
+        assert msg == b"/dev/pts/0"
+        assert rt(state, "start", "t1").returncode == 0
+        out = b""
+        while b"42" not in out:
+            try:
+                more = os.read(master, 4096)
+            except OSError:  # EIO: the program ended and closed the terminal
+                break
+            if not more:
+                break
+            out += more
+        assert out.replace(b"\r", b"") == b"/dev/pts/0\n42\n", out
+    finally:
+        os.close(master)
+        assert rt(state, "delete", "--force", "t1").returncode == 0

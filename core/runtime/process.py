@@ -15,6 +15,7 @@ import struct
 import termios
 import signal
 import socket
+import warnings  # noqa: F401  (os.execvpe imports it when it runs: after pivot_root, out of reach)
 
 from . import seccomp as _seccomp
 from .capabilities import drop_bounding, set_caps
