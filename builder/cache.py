@@ -30,6 +30,7 @@ class Cache:
         self.engine = engine
         self.dir = Path(engine.store.root) / "builder"
         self.path = self.dir / "cache.msgpack"
+        self._chains: dict[str, list[str]] = {}  # a record's chain ids (records do not change)
 
     def _lock(self):
         self.dir.mkdir(mode=0o700, exist_ok=True)
@@ -66,8 +67,11 @@ class Cache:
     def chains(self) -> set[str]:
         """Every chain id a cached state stands on (what removals must keep)."""
         out = set()
-        for rec in self.records().values():
-            out.update(layers.chains(json.loads(rec["config"])))
+        for key, rec in self.records().items():
+            chains = self._chains.get(key)
+            if chains is None or len(self._chains) > 100_000:
+                chains = self._chains[key] = layers.chains(json.loads(rec["config"]))
+            out.update(chains)
         return out
 
     def usage(self) -> list[dict]:

@@ -58,7 +58,7 @@ def build_cache_lowers(store: Store) -> frozenset:
         steps = read_record(path).get("steps") or {}
     except (OSError, ValueError, KeyError):
         return frozenset()
-    out = set()
+    chains = set()
     seen = set()
     for rec in steps.values():
         try:
@@ -67,5 +67,8 @@ def build_cache_lowers(store: Store) -> frozenset:
             continue
         if ids and tuple(ids) not in seen:
             seen.add(tuple(ids))
-            out.update(str(store.layer_dir(c) / "diff") for c in chain_ids(ids))
-    return frozenset(out)
+            chains.update(chain_ids(ids))
+    # one path per chain (records share their lower layers), made without pathlib: a large
+    # cache has thousands, and this runs at every removal a build makes
+    base = str(store.layer_dir("sha256:x").parent)
+    return frozenset(f"{base}/{c.replace('sha256:', '')}/diff" for c in chains)
