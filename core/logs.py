@@ -6,7 +6,8 @@ MAX_SIZE (20 MiB) keeping MAX_FILE (5) files, log -> log.1 -> log.2 ...
 (docker's ``local`` also compresses the rotated files; these are not).
 Readers read the rotated files oldest first, in chunks of CHUNK bytes, so a
 log of any size is read in bounded memory, and a follower that sees the file
-replaced under it finishes the old one before going on with the new.
+replaced under it finishes the old one before going on with the new; it ends
+once the writer is gone, or the container with its log (removed under it).
 ``tail_lines`` finds the last lines without holding what comes before them."""
 from __future__ import annotations
 
