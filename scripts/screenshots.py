@@ -26,7 +26,7 @@ COMMANDS = [  # as a settings file's [[commands]] would give them
 
 
 async def shoot(e: Engine) -> None:
-    from dunnage.tui.views import OutputScreen
+    from dunnage.tui.app import OutputScreen
     app = DunnageApp(e, interval=0.5, commands=COMMANDS)
     async with app.run_test(size=(100, 30)) as pilot:
         async def shot(name: str, keys: tuple = (), wait: float = 0.3) -> None:

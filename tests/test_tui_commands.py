@@ -9,9 +9,9 @@ import pytest
 from textual.widgets import Footer
 
 from dunnage.tui import config
-from dunnage.tui.app import DunnageApp, HelpScreen
+from dunnage.tui.app import DunnageApp, HelpScreen, OutputScreen
 from dunnage.tui.page import ContainerScreen
-from dunnage.tui.views import CommandsScreen, ConfirmScreen, OutputScreen
+from dunnage.tui.views import CommandsScreen, ConfirmScreen
 
 from conftest import DUNNAGE, Tmux, wait_for
 from test_tui import until

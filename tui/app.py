@@ -264,6 +264,88 @@ class HelpScreen(ModalScreen):
         self.query_one("#help").focus()
 
 
+class OutputScreen(ModalScreen):
+    """A custom command run in the background: its output as it comes, in the logs' view
+    (colours drawn, long lines wrapped, a big output quick), the title saying whether it
+    still runs or how it exited.  Closing it ends a command still running (its whole
+    process group)."""
+    BINDINGS = [Binding("escape,q", "close", "close")]
+
+    def __init__(self, title: str, argv: list[str], env: dict):
+        super().__init__()
+        self.title_text, self.argv, self.env = title, argv, env
+        self.proc = None
+        self.exit_code: int | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        """The lines so far, without their colours."""
+        return self.query_one("#output-log").texts
+
+    def compose(self) -> ComposeResult:
+        yield LogView(id="output-log")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#output-log")
+        box.set_wrap(True)
+        box.border_title = f"{escape(self.title_text)} · running"
+        box.border_subtitle = "escape closes"
+        box.focus()
+        self.run_it()
+
+    @work(thread=True, exit_on_error=False)
+    def run_it(self) -> None:
+        import subprocess
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        except OSError as e:
+            self.app.call_from_thread(self._line, str(e))
+            self.app.call_from_thread(self._done, 127)
+            return
+        partial = b""
+        while chunk := self.proc.stdout.read1(65536):  # what came at once, in one call (a big output is quick)
+            *lines, partial = (partial + chunk).split(b"\n")
+            if lines:
+                self.app.call_from_thread(self._lines, [ln.decode("utf-8", "replace").rstrip("\r") for ln in lines])
+        if partial:
+            self.app.call_from_thread(self._line, partial.decode("utf-8", "replace").rstrip("\r"))
+        self.app.call_from_thread(self._done, self.proc.wait())
+
+    def _line(self, line: str) -> None:
+        self._lines([line])
+
+    def _lines(self, lines: list[str]) -> None:
+        if self.is_attached:
+            self.query_one("#output-log").append((0, "stdout", line) for line in lines)
+
+    def _done(self, code: int) -> None:
+        self.exit_code = code
+        if not self.is_attached:
+            return
+        box = self.query_one("#output-log")
+        box.border_title = f"{escape(self.title_text)} · " + (
+            "done" if code == 0 else f"killed by signal {-code}" if code < 0 else f"exit {code}")
+        if not self.texts:
+            self._line("(no output)")
+
+    def action_close(self) -> None:
+        self.end()
+        self.dismiss()
+
+    def on_unmount(self) -> None:
+        self.end()  # the dashboard quit over it
+
+    def end(self) -> None:
+        import os
+        import signal
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
 # the actions the palette offers for a container in each state
 APPLIES = {"running": ("stop", "restart", "pause", "kill", "remove"), "paused": ("unpause", "stop", "kill", "remove"),
            "restarting": ("stop", "kill", "remove"), "exited": ("start", "remove"), "created": ("start", "remove")}
@@ -1282,7 +1364,6 @@ class DunnageApp(App):
                 self.notify(f"{title} exited with {code}", severity="warning", markup=False)
             self.sample()
             return
-        from .views import OutputScreen
         self.push_screen(OutputScreen(f"{title} · {target}", ["sh", "-c", line], env), lambda _=None: self.sample())
 
     def action_page(self) -> None:
