@@ -201,6 +201,7 @@ class Mirror:
         self.reuse = reuse
         self.files: list[tuple[str, str]] = []  # (content digest, name) of the regular files
         self.check: Optional[_Compare] = None  # a linked file, read beside what the tar gets
+        self.hashing: Optional[tuple] = None  # a file written without a digest: (its hash, name)
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -244,7 +245,11 @@ class Mirror:
             if ti.isreg():
                 self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                                   ti.mode & 0o777)
-                return _Tee(fileobj, self.fd) if fileobj is not None else None
+                if fileobj is None:
+                    return None
+                # a file of unknown content (a RUN's) is hashed as written: a later COPY --from may link it
+                self.hashing = (hashlib.sha256(), name) if digest is None and ti.size else None
+                return _Tee(fileobj, self.fd, self.hashing[0] if self.hashing else None)
             if ti.issym():
                 os.symlink(ti.linkname, path)
             elif ti.islnk() and ti.linkname in self.names:
@@ -277,6 +282,9 @@ class Mirror:
                 finally:
                     os.close(fd)
                 self.size += ti.size
+                if self.hashing is not None:
+                    (h, name), self.hashing = self.hashing, None
+                    self.files.append((h.hexdigest(), name))
                 return
             path = self._path(ti.name.rstrip("/"))
             os.chown(path, ti.uid, ti.gid, follow_symlinks=False)
@@ -316,13 +324,15 @@ class _GiveUp(Exception):
 
 
 class _Tee:
-    """A file the tar reads from, whose bytes also go to FD."""
+    """A file the tar reads from, whose bytes also go to FD (and into the hash H)."""
 
-    def __init__(self, f, fd: int):
-        self.f, self.fd = f, fd
+    def __init__(self, f, fd: int, h=None):
+        self.f, self.fd, self.h = f, fd, h
 
     def read(self, n: int = -1) -> bytes:
         b = self.f.read(n)
+        if self.h is not None:
+            self.h.update(b)
         mv = memoryview(b)
         while mv:
             mv = mv[os.write(self.fd, mv):]

@@ -384,6 +384,25 @@ def test_a_rebuilt_copy_links_the_unchanged_files_of_the_layer_before(session_ro
     assert lines[3].split()[0] == lines[4].split()[0] == "640" and lines[3].split()[1] != lines[4].split()[1]
 
 
+def test_copy_from_links_what_a_run_of_another_stage_wrote(session_root, engine, ctx):
+    """A RUN's files are hashed as its layer is written, so a COPY --from of them links the
+    stage's file rather than writing it again (the same content, mode, owner and mtime)."""
+    tag = f"bf-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"Dockerfile": f"""FROM {BASE} AS made
+RUN head -c 300000 /dev/urandom > /blob && chmod 640 /blob
+FROM {BASE}
+COPY --from=made /blob /out/blob
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    from dunnage.core.images import oci
+    ids = oci.chain_ids(image_of(session_root, tag)["RootFS"]["Layers"])
+    copied = engine.store.layer_dir(ids[-1]) / "diff/out/blob"
+    st = os.stat(copied)
+    assert st.st_nlink == 2 and oct(st.st_mode & 0o777) == "0o640"
+    assert run_in(session_root, tag, "sh", "-c", "wc -c < /out/blob").strip() == "300000"
+
+
 def test_a_linked_file_whose_content_differs_gives_the_tree_up(tmp_path):
     """The bytes the tar gets decide: a stored file of the right metadata but other content
     (the source changed since it was hashed) leaves no tree (the store unpacks the tar)."""
