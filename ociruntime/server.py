@@ -252,8 +252,12 @@ class Server:
                     return 0  # the root was removed, or another server took the path
         finally:
             if spare is not None:
-                os.kill(spare[0], signal.SIGKILL)
-                os.waitpid(spare[0], 0)
+                # a spare that took a call as the server leaves serves it; one still waiting goes
+                # (killed before it says so, it has sent nothing: the launcher runs the verb itself)
+                took = select.select([spare[1]], [], [], 0)[0] and os.read(spare[1], 1) == b"a"
+                if not took:
+                    os.kill(spare[0], signal.SIGKILL)
+                    os.waitpid(spare[0], 0)
                 os.close(spare[1])
             if self._ours(ino):
                 try:
