@@ -87,7 +87,7 @@ class CodeWatch:
     MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
             | IN_DELETE_SELF | IN_MOVE_SELF)
 
-    def __init__(self):
+    def __init__(self, dirs: list[str] | None = None):
         self.fd: int | None = None
         try:
             import ctypes
@@ -95,7 +95,7 @@ class CodeWatch:
             fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
             if fd < 0:
                 raise OSError(ctypes.get_errno(), "inotify_init1")
-            for d in _code_dirs():
+            for d in _code_dirs() if dirs is None else dirs:
                 if libc.inotify_add_watch(fd, d.encode(), self.MASK) < 0:
                     os.close(fd)
                     raise OSError(ctypes.get_errno(), f"inotify_add_watch {d}")
