@@ -155,6 +155,52 @@ async def test_p_pauses_and_unpauses_and_K_kills_a_project_from_its_row(engine, 
         await pilot.press("q")
 
 
+async def test_a_project_command_runs_on_the_row_with_compose_pointed_at_it(engine, image, project, tmp_path):
+    """A [[commands]] entry with scope = "project" (lazydocker's services commands): on the
+    project's row, or a container of it, its template sees .Project, and `.DockerCompose`
+    finds the project (its directory, COMPOSE_PROJECT_NAME, COMPOSE_FILE) wherever the
+    dashboard was started; a container's command on the project's row says what to select."""
+    from dunnage.tui import config
+    from dunnage.tui.app import OutputScreen
+    f = tmp_path / "config.toml"
+    f.write_text('[[commands]]\nname = "services"\nkey = "U"\nscope = "project"\n'
+                 'command = "echo {{ .Project.Name }} {{ len .Project.Containers }}; pwd; '
+                 '{{ .DockerCompose }} ps --services"\n'
+                 '[[commands]]\nname = "host"\nkey = "G"\ncommand = "echo {{ .Container.Name }}"\n')
+    s = config.load(f)
+    assert not s.problems, s.problems
+    cs = members(engine, project)
+    app = DunnageApp(engine, interval=0.3, commands=s.commands)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(DataTable)
+        group = GROUP + project
+        await until(pilot, lambda: group in table.rows and set(cs) <= set(table.rows))
+        select(app, group)
+        await pilot.press("U")
+        await until(pilot, lambda: isinstance(app.screen, OutputScreen) and app.screen.exit_code is not None, 60)
+        out = app.screen
+        assert out.exit_code == 0, out.texts
+        assert out.texts == ["tuiproj 2", str(tmp_path / "tuiproj"), "alpha", "beta"]
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, OutputScreen))
+        select(app, next(iter(cs)))  # from one of its containers, too: the palette names it by the project
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"services tuiproj")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, OutputScreen) and app.screen.exit_code is not None, 60)
+        assert app.screen.texts[0] == "tuiproj 2"
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, OutputScreen))
+        select(app, group)
+        await pilot.press("G")
+        await until(pilot, lambda: any("host: select a container first" in str(n.message)
+                                       for n in app._notifications))
+        assert not isinstance(app.screen, OutputScreen)
+        await pilot.press("q")
+
+
 async def test_a_project_whose_file_is_gone_tells_so_in_one_line(engine, image, project, tmp_path):
     """up needs the file; its absence is a notification, not a traceback, and stop still works
     from the labels (as `compose -p NAME stop`)."""

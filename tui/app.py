@@ -210,7 +210,8 @@ def custom_help(app, action: str) -> str:
     if not m or int(m.group(1)) >= len(custom):
         return ""
     c = custom[int(m.group(1))]
-    return f"{c.name}: {c.description or c.command}" + (" (in this terminal)" if c.attach else "")
+    return f"{c.name}: {c.description or c.command}" + (" (in this terminal)" if c.attach else "") + (
+        " (on a compose project's row, or a container's project)" if c.scope == "project" else "")
 
 
 PREFIX_COLOURS = ("#5fd7d7", "#d7d700", "#00d700", "#d75fd7", "#5fafd7", "#d78700")
@@ -271,9 +272,9 @@ class OutputScreen(ModalScreen):
     process group)."""
     BINDINGS = [Binding("escape,q", "close", "close")]
 
-    def __init__(self, title: str, argv: list[str], env: dict):
+    def __init__(self, title: str, argv: list[str], env: dict, cwd: Optional[str] = None):
         super().__init__()
-        self.title_text, self.argv, self.env = title, argv, env
+        self.title_text, self.argv, self.env, self.cwd = title, argv, env, cwd
         self.proc = None
         self.exit_code: int | None = None
 
@@ -298,7 +299,8 @@ class OutputScreen(ModalScreen):
         import subprocess
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+                                         stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
+                                         start_new_session=True)
         except OSError as e:
             self.app.call_from_thread(self._line, str(e))
             self.app.call_from_thread(self._done, 127)
@@ -365,8 +367,9 @@ class DunnageCommands(Provider):
             cmds.append((f"logs {r.name}", partial(app.push_screen, LogsScreen(app.engine, cid, r.name)), "follow"))
             cmds.append((f"page {r.name}", partial(app.open_page, cid), "charts, top, inspect"))
             for i, c in enumerate(app.custom):
-                cmds.append((f"{c.name} {r.name}", partial(app.custom_command_on, i, cid),
-                             f"custom command: {c.description or c.command}"))
+                if c.scope == "container":
+                    cmds.append((f"{c.name} {r.name}", partial(app.custom_command_on, i, cid),
+                                 f"custom command: {c.description or c.command}"))
         for name in sorted({r.project for r in app.rows.values() if r.project}):
             for verb, ing in (("up", "starting"), ("stop", "stopping"), ("restart", "restarting"),
                               ("pause", "pausing"), ("unpause", "unpausing"), ("kill", "killing")):
@@ -374,6 +377,10 @@ class DunnageCommands(Provider):
             cmds.append((f"compose down {name}", partial(app.project_down, name), "compose project (asks first)"))
             cmds.append((f"compose logs {name}", partial(app.project_text, name, "logs"), "every service's log"))
             cmds.append((f"compose config {name}", partial(app.project_text, name, "model"), "the resolved model"))
+            for i, c in enumerate(app.custom):
+                if c.scope == "project":
+                    cmds.append((f"{c.name} {name}", partial(app.custom_command_on, i, GROUP + name),
+                                 f"custom command: {c.description or c.command}"))
         for text, callback, help_text in cmds:
             score = matcher.match(text)
             if score > 0:
@@ -934,14 +941,19 @@ class DunnageApp(App):
             self.exit()
         elif self.custom_named(words) is not None:  # a custom command: on NAME, else on the selection
             i, rest = self.custom_named(words)
-            if rest:
+            project = self.custom[i].scope == "project"
+            if rest and project:
+                cid = GROUP + rest[0] if any(r.project == rest[0] for r in self.rows.values()) else None
+                if cid is None:
+                    self.notify(f"no such compose project: {rest[0]}", severity="error", markup=False)
+            elif rest:
                 args = rest
                 cid = container()
             else:
-                cid = self.page_cid() or self.selected_id()
+                cid = self.custom_target(i)
                 if cid is None:
-                    self.notify(f":{self.custom[i].name} needs a container's name or a selected one", severity="error",
-                                markup=False)
+                    self.notify(f":{self.custom[i].name} needs a {'project' if project else 'container'}'s name or "
+                                "a selected one", severity="error", markup=False)
             if cid is not None:
                 self.custom_command_on(i, cid)
         else:
@@ -1289,12 +1301,14 @@ class DunnageApp(App):
     def action_custom_menu(self) -> None:
         from . import config
         from .views import CommandsScreen
-        cid = self.page_cid() or self.selected_id()
         if not self.custom:
             self.notify(f"no custom commands: [[commands]] in {config.config_path()} adds them", severity="warning",
                         markup=False)
             return
-        if cid is None or cid not in self.rows:
+        targets = {i: self.custom_target(i) for i in range(len(self.custom))}
+        targets = {i: t for i, t in targets.items() if t is not None}
+        cid = self.page_cid() or self.selected_id()
+        if not targets or cid is None:
             self.notify("select a container first", severity="warning")
             return
         keys = {}
@@ -1302,69 +1316,95 @@ class DunnageApp(App):
             for b in bs:
                 if b.action.startswith("custom_command("):
                     keys.setdefault(b.action, self.get_key_display(b))
-        entries = [(keys.get(f"custom_command({i})", ""), c.name, c.description or c.command)
-                   for i, c in enumerate(self.custom)]
+        order = list(targets)
+        entries = [(keys.get(f"custom_command({i})", ""), self.custom[i].name,
+                    ("its project: " if self.custom[i].scope == "project" else "")
+                    + (self.custom[i].description or self.custom[i].command)) for i in order]
 
-        def chosen(i) -> None:
-            if i is not None:
-                self.custom_command_on(i, cid)
+        def chosen(n) -> None:
+            if n is not None:
+                self.custom_command_on(order[n], targets[order[n]])
         self.push_screen(CommandsScreen(self.rows[cid].name, entries), chosen)
 
-    def action_custom_command(self, i: int) -> None:
+    def custom_target(self, i: int) -> Optional[str]:
+        """What custom command I runs on now: the container of the page or under the cursor;
+        a project's command, the project of the row under the cursor (or of that container)."""
         cid = self.page_cid() or self.selected_id()
-        if cid is None or cid not in self.rows:
-            self.notify(f"{self.custom[i].name}: select a container first", severity="warning", markup=False)
-            return
-        self.custom_command_on(i, cid)
+        if self.custom[i].scope == "project":
+            name = self.selected_project() or (self.rows[cid].project if cid in self.rows else "")
+            return GROUP + name if name else None
+        return cid if cid in self.rows else None
 
-    def custom_command_on(self, i: int, cid: str) -> None:
-        """Custom command I on container CID: its template filled in, asked first where it
-        says so, then run in this terminal (attach) or in the background, its output shown."""
+    def action_custom_command(self, i: int) -> None:
+        target = self.custom_target(i)
+        if target is None:
+            what = "compose project" if self.custom[i].scope == "project" else "container"
+            self.notify(f"{self.custom[i].name}: select a {what} first", severity="warning", markup=False)
+            return
+        self.custom_command_on(i, target)
+
+    def custom_command_on(self, i: int, target: str) -> None:
+        """Custom command I on TARGET (a container's id, a project's row's key): its template
+        filled in, asked first where it says so, then run in this terminal (attach) or in the
+        background, its output shown."""
         from .gotemplate import TemplateError
         from .views import ConfirmScreen
         c = self.custom[i]
         try:
-            line = self.render_command(c.command, cid)
+            line, label, env, cwd = self.render_command(c.command, target)
         except (TemplateError, EngineError) as e:
             self.notify(f"{c.name}: {short_ids(str(e))}", severity="error", markup=False)
             return
-        name = self.rows[cid].name if cid in self.rows else cid[:12]
         if c.confirm:
-            self.push_screen(ConfirmScreen(Text(f"{c.name} on {name}: {line}?")),
-                             lambda ok: self.run_custom(c.name, name, line, c.attach) if ok else None)
+            self.push_screen(ConfirmScreen(Text(f"{c.name} on {label}: {line}?")),
+                             lambda ok: self.run_custom(c.name, label, line, c.attach, env, cwd) if ok else None)
         else:
-            self.run_custom(c.name, name, line, c.attach)
+            self.run_custom(c.name, label, line, c.attach, env, cwd)
 
-    def render_command(self, template: str, cid: str) -> str:
+    def render_command(self, template: str, target: str) -> tuple[str, str, dict, Optional[str]]:
+        """(the command line, what it runs on, its environment's additions, its directory)."""
+        import os
         from dunnage.core.system import ps_command
         from . import config
         from .gotemplate import parse
-        rec = self.engine.container(cid)
+        if target.startswith(GROUP):  # a project: as compose finds it, from its containers' labels
+            name = target[len(GROUP):]
+            cs = [c for c in self.engine.containers(all_=True)
+                  if (c.config["Config"].get("Labels") or {}).get(PROJECT_LABEL) == name]
+            labels = (cs[0].config["Config"].get("Labels") or {}) if cs else {}
+            workdir = labels.get(PROJECT_LABEL + ".working_dir", "")
+            files = [f for f in labels.get(PROJECT_LABEL + ".config_files", "").split(",") if f]
+            data = config.project_data(name, workdir, files, sorted(c.name for c in cs), self.dunnage_command())
+            env = {"COMPOSE_PROJECT_NAME": name, **({"COMPOSE_FILE": os.pathsep.join(files)} if files else {})}
+            return (parse(template).execute(data), f"project {name}", env,
+                    workdir if workdir and os.path.isdir(workdir) else None)
+        rec = self.engine.container(target)
         cfg = rec.config
         data = config.template_data({
             "ID": rec.id, "Name": rec.name, "Image": cfg["ImageName"], "ImageID": cfg.get("Image", ""),
             "Command": ps_command(cfg["Argv"]), "Created": cfg.get("Created", ""), "State": rec.status,
             "Status": status_text(rec), "Labels": cfg["Config"].get("Labels") or {}}, self.dunnage_command())
-        return parse(template).execute(data)
+        return parse(template).execute(data), rec.name, {}, None
 
     def dunnage_command(self) -> str:
         """The command line against this store, as a shell word list (a template's .Dunnage)."""
         import shlex
         return shlex.join([dunnage_executable(), "--root", str(self.engine.store.root)])
 
-    def run_custom(self, title: str, target: str, line: str, attach: bool) -> None:
+    def run_custom(self, title: str, target: str, line: str, attach: bool, extra: dict | None = None,
+                   cwd: Optional[str] = None) -> None:
         import os
         import subprocess
         env = {**os.environ, "DUNNAGE_ROOT": str(self.engine.store.root),
-               "PATH": os.path.dirname(dunnage_executable()) + os.pathsep + os.environ.get("PATH", "")}
+               "PATH": os.path.dirname(dunnage_executable()) + os.pathsep + os.environ.get("PATH", ""), **(extra or {})}
         if attach:
             with self.suspend():
-                code = subprocess.call(["sh", "-c", line], env=env)
+                code = subprocess.call(["sh", "-c", line], env=env, cwd=cwd)
             if code not in (0, 130):
                 self.notify(f"{title} exited with {code}", severity="warning", markup=False)
             self.sample()
             return
-        self.push_screen(OutputScreen(f"{title} · {target}", ["sh", "-c", line], env), lambda _=None: self.sample())
+        self.push_screen(OutputScreen(f"{title} · {target}", ["sh", "-c", line], env, cwd), lambda _=None: self.sample())
 
     def action_page(self) -> None:
         name = self.selected_project()

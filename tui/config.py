@@ -16,10 +16,13 @@
     attach = false          # true: the dashboard steps aside and the command has the terminal;
                             # false: it runs in the background, its output shown as it comes
     confirm = false         # true: asked first
+    scope = "container"     # or "project": over the selected compose project (lazydocker's services list)
 
 A command is a Go template (lazydocker's: .Container.ID, .Container.Name, .Container.Container.Image…,
-.Dunnage the command line against this store) run by sh; it finds `dunnage` on its PATH and
-$DUNNAGE_ROOT set.  A bad file is an error on one line, naming the file and what is wrong; a bad
+.Dunnage the command line against this store; a project's: .Project.Name, .Project.WorkingDir,
+.Project.ConfigFiles, .Project.Containers, and .DockerCompose, `dunnage compose` with the project's
+COMPOSE_PROJECT_NAME and COMPOSE_FILE set, run in its directory) run by sh; it finds `dunnage` on its
+PATH and $DUNNAGE_ROOT set.  A bad file is an error on one line, naming the file and what is wrong; a bad
 command entry is left out and said in one line naming it, and the dashboard starts without it."""
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ class CustomCommand:
     attach: bool = False
     confirm: bool = False
     description: str = ""
+    scope: str = "container"  # or "project": a compose project's row
 
 
 @dataclass
@@ -53,7 +57,9 @@ class Settings:
     problems: list[str] = field(default_factory=list)  # the entries left out, one line each
 
 
-COMMAND_FIELDS = {"name": str, "command": str, "key": str, "attach": bool, "confirm": bool, "description": str}
+COMMAND_FIELDS = {"name": str, "command": str, "key": str, "attach": bool, "confirm": bool, "description": str,
+                  "scope": str}
+SCOPES = ("container", "project")
 
 
 def template_data(c: dict, dunnage: str):
@@ -77,6 +83,15 @@ def template_data(c: dict, dunnage: str):
 
 
 KEY = re.compile(r"((ctrl|shift|alt|meta|super|hyper)\+)*([A-Za-z0-9]|f[0-9]{1,2}|[a-z_]{2,})")
+def project_data(name: str, workdir: str, files: list[str], containers: list[str], dunnage: str):
+    """What a project command's template sees: .Project (Name, WorkingDir, ConfigFiles,
+    Containers: its containers' names), .Dunnage and .DockerCompose."""
+    from .gotemplate import Struct
+    project = Struct({"Name": name, "WorkingDir": workdir, "ConfigFiles": list(files),
+                      "Containers": list(containers)}, "Project")
+    return Struct({"Project": project, "Dunnage": dunnage, "DockerCompose": f"{dunnage} compose"}, "data")
+
+
 SAMPLE = {"ID": "0" * 64, "Name": "sample", "Image": "sample:latest", "State": "running", "Status": "Up"}
 
 
@@ -107,8 +122,12 @@ def custom_commands(path: Path, entries) -> tuple[list[CustomCommand], list[str]
             for key in e.get("key", "").split(","):
                 if e.get("key") and not KEY.fullmatch(key.strip()):
                     raise ConfigError(f"key {key.strip()!r} is not a key (such as \"U\", \"ctrl+u\", \"f5\")")
+            if e.get("scope", "container") not in SCOPES:
+                raise ConfigError(f"scope must be one of {', '.join(SCOPES)}")
+            sample = project_data("sample", "/", ["/compose.yaml"], ["sample-web-1"], "dunnage") \
+                if e.get("scope") == "project" else template_data(SAMPLE, "dunnage")
             try:
-                parse(e["command"]).execute(template_data(SAMPLE, "dunnage"))
+                parse(e["command"]).execute(sample)
             except TemplateError as ex:
                 raise ConfigError(f"command: {ex}") from None
             out.append(CustomCommand(**e))

@@ -31,6 +31,9 @@ def test_commands_are_read_with_their_defaults(tmp_path):
     ('command = "x"', "entry 1: no name"),
     ('name = " a"\ncommand = "x"', "' a': a name is one line"),
     ('name = "a"\ncommand = "x"\nkey = "u,ctrl-u"', "'a': key 'ctrl-u' is not a key"),
+    ('name = "a"\ncommand = "x"\nscope = "image"', "'a': scope must be one of container, project"),
+    ('name = "a"\ncommand = "{{ .Container.ID }}"\nscope = "project"', "'a': command: template: :1:13: executing \"\" at "
+                                                                     "<.Container.ID>: can't evaluate field Container"),
 ])
 def test_a_bad_entry_is_left_out_in_one_line_naming_it(tmp_path, entry, said):
     f = tmp_path / "config.toml"
@@ -62,3 +65,12 @@ def test_the_template_sees_lazydockers_names():
                  "{{ .Container.ServiceName }} {{ .Container.Container.Image }} {{ index .Container.Container.Names 0 }}"
                  " {{ .DockerCompose }}").execute(data)
     assert text == f"{'ab' * 32} web-1 {'ab' * 6} shop/web nginx:1 /web-1 dunnage --root /r compose"
+
+
+def test_a_project_commands_template_sees_the_project():
+    from dunnage.tui.gotemplate import parse
+    data = config.project_data("shop", "/srv/shop", ["/srv/shop/compose.yaml"], ["shop-web-1", "shop-db-1"],
+                               "dunnage --root /r")
+    text = parse("{{ .Project.Name }} {{ .Project.WorkingDir }} {{ index .Project.ConfigFiles 0 }} "
+                 "{{ len .Project.Containers }} {{ .DockerCompose }}").execute(data)
+    assert text == "shop /srv/shop /srv/shop/compose.yaml 2 dunnage --root /r compose"
