@@ -95,7 +95,6 @@ class Builder:
         self.keep: set[str] = set()
         self.stage_names: dict[int, Optional[str]] = {}
         self.sums: Optional[_cp.Sums] = None
-        self.reuse: Optional[layers.Reuse] = None
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.active: set[str] = set()  # RUN containers running now
@@ -110,7 +109,6 @@ class Builder:
         (self.tmp / "no-context").mkdir()
         self.cache.dir.mkdir(mode=0o700, exist_ok=True)
         self.sums = _cp.Sums(self.cache.dir / "sums.msgpack")
-        self.reuse = layers.Reuse(self.engine, self.cache.dir / "trees.msgpack")
         try:
             self.keep = self.cache.chains()
             self._stages(df, order)
@@ -131,8 +129,6 @@ class Builder:
         finally:
             if self.sums is not None:
                 self.sums.save()
-            if self.reuse is not None:
-                self.reuse.save()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _keep(self) -> set[str]:
@@ -341,8 +337,6 @@ class Builder:
             new["rootfs"]["diff_ids"] = list(new["rootfs"]["diff_ids"]) + [diff_id]
             try:
                 layers.add_layer(self.engine, new, path, self._keep, tree)
-                if tree is not None and self.reuse is not None:
-                    self.reuse.record(layers.chains(new)[-1], tree[2])
             finally:
                 path.unlink(missing_ok=True)
                 if tree is not None:
@@ -538,8 +532,7 @@ class Builder:
         if hit is not None:
             return hit, skey
         path = self._tmpfile()
-        tw = layers.TarWriter(path, self.opts.epoch, mirror=path.with_name(path.name + ".tree"),
-                              reuse=self.reuse.linker(layers.chains(state)) if self.reuse is not None else None)
+        tw = layers.TarWriter(path, self.opts.epoch, mirror=path.with_name(path.name + ".tree"))
         try:
             _cp.write(tw, plan)
             tar = (tw.path, tw.close(), tw.tree())

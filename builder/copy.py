@@ -142,7 +142,6 @@ class Item:
     arc: str           # its name in the layer
     st: Optional[os.stat_result] = None
     rel: str = ""      # the name in the tree (what the checksum names)
-    digest: Optional[str] = None  # a regular file's content (sha256, hex), once checksum() has it
 
 
 @dataclass
@@ -362,7 +361,6 @@ def checksum(p: Plan, sums: Optional["Sums"] = None) -> str:
                 content = _digest_file(it.src).hex()
                 if sums is not None:
                     sums.put(st, content)
-            it.digest = content
         h.update(repr((it.kind, it.arc, st.st_mode, st.st_uid, st.st_gid, link, content)).encode())
         h.update(b"\0")
     return "sha256:" + h.hexdigest()
@@ -453,7 +451,7 @@ def write(tw: "layers.TarWriter", p: Plan) -> None:
             if it.st.st_nlink > 1:
                 links.setdefault((it.st.st_dev, it.st.st_ino), it.arc)
             with open(it.src, "rb") as f:
-                tw.add_info(ti, f, it.digest)
+                tw.add_info(ti, f)
         else:
             tw.add_info(ti)
 

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import stat
 import tarfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -66,8 +65,7 @@ class TarWriter:
     With a MIRROR (a directory to make), the layer's tree is made from the same bytes as
     they are written (Mirror), so the store need not unpack the tar again."""
 
-    def __init__(self, path: Path, epoch: Optional[int], mirror: Optional[Path] = None,
-                 reuse: Optional["Linker"] = None):
+    def __init__(self, path: Path, epoch: Optional[int], mirror: Optional[Path] = None):
         self.path, self.epoch = path, epoch
         self.f = open(path, "wb")
         self.h = hashlib.sha256()
@@ -75,7 +73,7 @@ class TarWriter:
         # for gettarinfo and tobuf's format and encoding: the entries are written by add_info
         self.tf = tarfile.TarFile(fileobj=self, mode="w", format=tarfile.PAX_FORMAT)
         self.count = 0
-        self.mirror = Mirror(mirror, reuse) if mirror is not None else None
+        self.mirror = Mirror(mirror) if mirror is not None else None
 
     def write(self, b) -> int:
         self.h.update(b)
@@ -93,11 +91,10 @@ class TarWriter:
         ti.pax_headers = {k: v for k, v in ti.pax_headers.items() if k.startswith("SCHILY.xattr.")}
         return ti
 
-    def add_info(self, ti: tarfile.TarInfo, fileobj=None, digest: Optional[str] = None) -> None:
-        """TI (with FILEOBJ's data); DIGEST: the sha256 of a regular file's content, if known."""
+    def add_info(self, ti: tarfile.TarInfo, fileobj=None) -> None:
         ti = self.fix(ti)
         if self.mirror is not None and self.mirror.ok:
-            fileobj = self.mirror.entry(ti, fileobj, digest)
+            fileobj = self.mirror.entry(ti, fileobj)
         # what tarfile's addfile writes, without its copy of TI and its per-entry checks
         self.write(_header(ti) or ti.tobuf(self.tf.format, self.tf.encoding, self.tf.errors))
         if fileobj is not None and ti.size:
@@ -148,13 +145,12 @@ class TarWriter:
             if self.mirror is not None:
                 self.mirror.drop()
 
-    def tree(self) -> Optional[tuple[Path, int, list]]:
-        """The layer's tree as the mirror made it, its regular files' bytes and their
-        [(content digest, name)], or None (no mirror, or an entry it does not make: the
-        store unpacks the tar)."""
+    def tree(self) -> Optional[tuple[Path, int]]:
+        """The layer's tree as the mirror made it and its regular files' bytes, or None
+        (no mirror, or an entry it does not make: the store unpacks the tar)."""
         if self.mirror is None or not self.mirror.ok:
             return None
-        return self.mirror.root, self.mirror.size, self.mirror.files
+        return self.mirror.root, self.mirror.size
 
 
 COPY_CHUNK = 1 << 20
@@ -190,7 +186,7 @@ class Mirror:
     made before it); anything else gives up (OK false, the tree dropped), and the tar is
     unpacked by the store as before."""
 
-    def __init__(self, root: Path, reuse: Optional["Linker"] = None):
+    def __init__(self, root: Path):
         self.root = root
         os.mkdir(root)  # as the unpacker makes a layer's root
         self.ok = True
@@ -198,10 +194,6 @@ class Mirror:
         self.names: set[str] = set()
         self.size = 0
         self.fd: Optional[int] = None
-        self.reuse = reuse
-        self.files: list[tuple[str, str]] = []  # (content digest, name) of the regular files
-        self.check: Optional[_Compare] = None  # a linked file, read beside what the tar gets
-        self.hashing: Optional[tuple] = None  # a file written without a digest: (its hash, name)
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -210,11 +202,9 @@ class Mirror:
         self.ok = False
         self.drop()
 
-    def entry(self, ti: tarfile.TarInfo, fileobj, digest: Optional[str] = None):
+    def entry(self, ti: tarfile.TarInfo, fileobj):
         """Make TI's entry (a regular file: created, to be filled as the tar reads
-        FILEOBJ, which is returned wrapped, or, where REUSE has a stored file of its
-        DIGEST and metadata, a hard link to that, whose bytes are compared with the
-        tar's); FILEOBJ as it was if the mirror gave up."""
+        FILEOBJ, which is returned wrapped); FILEOBJ as it was if the mirror gave up."""
         name = ti.name.rstrip("/")
         parent = os.path.dirname(name)
         try:
@@ -231,25 +221,10 @@ class Mirror:
             if name in self.names or name in self.dirs:
                 raise _GiveUp
             self.names.add(name)
-            if ti.isreg() and digest is not None:
-                self.files.append((digest, name))
-                stored = self.reuse.find(digest, ti) if self.reuse is not None and fileobj is not None else None
-                if stored is not None:
-                    try:
-                        os.link(stored, path, follow_symlinks=False)
-                    except OSError:
-                        pass  # gone meanwhile (a prune): written as any other
-                    else:
-                        self.check = _Compare(fileobj, path)
-                        return self.check
             if ti.isreg():
                 self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                                   ti.mode & 0o777)
-                if fileobj is None:
-                    return None
-                # a file of unknown content (a RUN's) is hashed as written: a later COPY --from may link it
-                self.hashing = (hashlib.sha256(), name) if digest is None and ti.size else None
-                return _Tee(fileobj, self.fd, self.hashing[0] if self.hashing else None)
+                return _Tee(fileobj, self.fd) if fileobj is not None else None
             if ti.issym():
                 os.symlink(ti.linkname, path)
             elif ti.islnk() and ti.linkname in self.names:
@@ -265,12 +240,6 @@ class Mirror:
         try:
             if ti.isdir() or ti.islnk():
                 return  # a directory's at the end; a hard link shares its target's
-            if self.check is not None:  # a stored file linked: what the tar got must be its content
-                check, self.check = self.check, None
-                if not check.close():
-                    raise OSError(f"{ti.name}: not the content of the file linked")
-                self.size += ti.size
-                return
             if self.fd is not None:
                 fd, self.fd = self.fd, None
                 try:
@@ -282,9 +251,6 @@ class Mirror:
                 finally:
                     os.close(fd)
                 self.size += ti.size
-                if self.hashing is not None:
-                    (h, name), self.hashing = self.hashing, None
-                    self.files.append((h.hexdigest(), name))
                 return
             path = self._path(ti.name.rstrip("/"))
             os.chown(path, ti.uid, ti.gid, follow_symlinks=False)
@@ -313,9 +279,6 @@ class Mirror:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        if self.check is not None:
-            self.check.other.close()
-            self.check = None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -324,152 +287,17 @@ class _GiveUp(Exception):
 
 
 class _Tee:
-    """A file the tar reads from, whose bytes also go to FD (and into the hash H)."""
+    """A file the tar reads from, whose bytes also go to FD."""
 
-    def __init__(self, f, fd: int, h=None):
-        self.f, self.fd, self.h = f, fd, h
+    def __init__(self, f, fd: int):
+        self.f, self.fd = f, fd
 
     def read(self, n: int = -1) -> bytes:
         b = self.f.read(n)
-        if self.h is not None:
-            self.h.update(b)
         mv = memoryview(b)
         while mv:
             mv = mv[os.write(self.fd, mv):]
         return b
-
-
-class _Compare:
-    """A file the tar reads from, whose bytes are compared with those of the file at
-    PATH (a stored file linked in place of writing them): whatever the index of stored
-    files said, the tree gets what the tar does, or the mirror gives up."""
-
-    def __init__(self, f, path: str):
-        self.f = f
-        self.other = open(path, "rb", buffering=0)
-        self.same = True
-
-    def read(self, n: int = -1) -> bytes:
-        b = self.f.read(n)
-        if self.same:
-            got = bytearray()
-            while len(got) < len(b):
-                more = self.other.read(len(b) - len(got))
-                if not more:
-                    break
-                got += more
-            self.same = got == b
-        return b
-
-    def close(self) -> bool:
-        """Whether the two were the same, to the end of the linked one."""
-        try:
-            return self.same and self.other.read(1) == b""
-        finally:
-            self.other.close()
-
-
-class Reuse:
-    """Where the store's layers (those a build made) hold a file of a given content: a
-    COPY whose files are already in a layer (the same content, mode, owner and mtime, no
-    xattrs) hard-links them into its new layer instead of writing them again (a rebuild
-    after one file of the context changed writes that file alone).  Layers never change
-    in place (a container's changes go to its upper directory, a copy-up copies), so a
-    file may be shared by layers, as long as no stack ever holds it twice: a name is
-    only linked where every name of its inode is known here (its link count says how
-    many) and none of them is in the new layer's own stack, and once per layer.  What a
-    stored file holds is checked against the bytes the tar gets.  Kept in the store
-    (`<root>/builder/trees.msgpack`): {content digest: [[chain id, name], ...]}, the
-    newest last, a few per content."""
-
-    PER_CONTENT = 8
-    LIMIT = 200_000
-
-    def __init__(self, engine, path: Path):
-        import threading
-        from dunnage.core.store import read_record
-        self.engine, self.path = engine, path
-        self.lock = threading.Lock()
-        self.dirs: dict[str, str] = {}  # chain id -> its tree's path (pathlib is slow for thousands)
-        self.new: dict[str, list] = {}
-        try:
-            self.old: dict[str, list] = read_record(path).get("files") or {}
-        except (OSError, ValueError, KeyError, AttributeError):
-            self.old = {}
-
-    def _holders(self, digest: str) -> list:
-        with self.lock:
-            return list(self.new.get(digest) or self.old.get(digest) or [])
-
-    def tree_of(self, chain: str) -> str:
-        d = self.dirs.get(chain)
-        if d is None:
-            d = self.dirs[chain] = str(self.engine.store.layer_dir(chain) / "diff")
-        return d
-
-    def linker(self, stack: Iterable[str]) -> "Linker":
-        return Linker(self, frozenset(stack))
-
-    def record(self, chain: str, files: list[tuple[str, str]]) -> None:
-        """CHAIN's layer holds FILES [(content digest, name)] now."""
-        with self.lock:
-            for digest, name in files:
-                have = [h for h in self.new.get(digest) or self.old.get(digest) or [] if h != [chain, name]]
-                self.new[digest] = (have + [[chain, name]])[-self.PER_CONTENT:]
-
-    def save(self) -> None:
-        if not self.new:
-            return
-        from dunnage.core.store import read_record, write_record
-        try:
-            merged = read_record(self.path).get("files") or {}  # another build's, meanwhile
-        except (OSError, ValueError, KeyError, AttributeError):
-            merged = {}
-        merged.update(self.new)
-        if len(merged) > self.LIMIT:
-            merged = dict(list(merged.items())[-self.LIMIT:])
-        try:
-            write_record(self.path, {"files": merged})
-        except OSError:
-            pass
-
-
-class Linker:
-    """Reuse's stored files for one new layer on a stack of STACK's chain ids."""
-
-    def __init__(self, reuse: Reuse, stack: frozenset):
-        self.reuse, self.stack = reuse, stack
-        self.used: set[tuple[int, int]] = set()
-
-    def find(self, digest: str, ti: tarfile.TarInfo) -> Optional[str]:
-        """A stored file of DIGEST with TI's metadata that the new layer may link, or None."""
-        if ti.size == 0 or any(k.startswith("SCHILY.xattr.") for k in ti.pax_headers):
-            return None  # an empty file costs no more to make than a link
-        holders = self.reuse._holders(digest)
-        stats = []
-        for c, n in holders:
-            p = self.reuse.tree_of(c) + "/" + n
-            try:
-                stats.append((c, p, os.lstat(p)))
-            except OSError:
-                pass
-        for c, p, st in reversed(stats):
-            key = (st.st_dev, st.st_ino)
-            if (key in self.used or not stat.S_ISREG(st.st_mode) or st.st_size != ti.size
-                    or stat.S_IMODE(st.st_mode) != ti.mode & 0o7777 or (st.st_uid, st.st_gid) != (ti.uid, ti.gid)
-                    or st.st_mtime_ns != int(ti.mtime) * 1_000_000_000):
-                continue
-            names = [c2 for c2, _, st2 in stats if (st2.st_dev, st2.st_ino) == key]
-            if len(names) != st.st_nlink or self.stack.intersection(names):
-                continue
-            try:
-                if os.listxattr(p, follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            self.used.add(key)
-            return p
-        return None
 
 
 def _xattrs(ti: tarfile.TarInfo) -> list[tuple[str, bytes]]:
