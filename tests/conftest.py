@@ -250,8 +250,9 @@ class Tmux:
         # killing the last session ends the tmux server, and a session asked for meanwhile
         # can meet the server on its way out ("server exited unexpectedly"): ask again
         for attempt in range(5):
-            r = subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h), cmd],
-                               capture_output=True)
+            # (a COLUMNS or LINES in the tmux server's environment would win over the window's size)
+            r = subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h),
+                                "unset COLUMNS LINES; " + cmd], capture_output=True)
             if r.returncode == 0:
                 return
             time.sleep(0.2)
