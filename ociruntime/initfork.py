@@ -10,7 +10,6 @@ import os
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.runtime.linux import CLONE_NEWPID, setns, unshare
 from dunnage.core.runtime.process import container_init, read_report
-from dunnage.core import net  # noqa: F401  (container_init brings up lo with it: loaded before the fork)
 
 
 class Attrs:
@@ -119,7 +118,17 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
 
 def run_plan(plan: dict) -> int:
     """The launcher's half of a served create: fork the init of the warm server's PLAN
-    (server.py: remote_launch); its pid."""
-    console = connect_console(plan["console"]) if plan["terminal"] else None
-    return fork_init(spec_of(plan["spec"]), CgroupFiles(plan["cgroup"]), plan["pidns_path"], plan["new_pidns"],
-                     console)
+    (server.py: remote_launch; its "fds": the descriptors that came with it, the new network
+    namespace the init joins when "netns"); the init's pid."""
+    fds = plan.get("fds") or []
+    try:
+        spec = spec_of(plan["spec"])
+        if plan.get("netns"):
+            if not fds:
+                raise System("the container's network namespace did not come with its plan")
+            spec.netns_fd = fds[0]
+        console = connect_console(plan["console"]) if plan["terminal"] else None
+        return fork_init(spec, CgroupFiles(plan["cgroup"]), plan["pidns_path"], plan["new_pidns"], console)
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -68,6 +68,22 @@ def _recv(s, n: int) -> bytes:
     return buf
 
 
+def _recv_with_fds(s, n: int) -> tuple[bytes, list[int]]:
+    """Up to N bytes, and the descriptors sent with them (SCM_RIGHTS, close-on-exec)."""
+    import _socket
+    while True:
+        try:
+            data, anc, _, _ = s.recvmsg(n, 64, _socket.MSG_CMSG_CLOEXEC)
+            break
+        except InterruptedError:
+            continue
+    fds = []
+    for level, kind, raw in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += [int.from_bytes(raw[i:i + 4], sys.byteorder) for i in range(0, len(raw) - 3, 4)]
+    return data, fds
+
+
 def _launched(plan: dict) -> bytes:
     """create's init forked here on the server's PLAN: b"K" and its pid, or b"F" and why not."""
     from .initfork import run_plan
@@ -124,9 +140,10 @@ def served(argv: list[str], root: str, cwd: str, launch: bool = False) -> int | 
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1, _signal.SIGUSR2):
         _signal.signal(sig, forward)
     while True:
-        kind = _recv(s, 1)
+        kind, fds = _recv_with_fds(s, 1)
         if kind == b"R" and launch:
             plan = marshal.loads(_recv(s, int.from_bytes(_recv(s, 4), "little")))
+            plan["fds"] = fds
             try:
                 s.sendall(_launched(plan))
             except OSError:

@@ -395,22 +395,48 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
     return buf
 
 
+def _new_netns() -> int:
+    """A new network namespace with its loopback up, held by the descriptor returned (this
+    process stays in its own: the create hooks run in the runtime's namespaces)."""
+    from dunnage.core.net import loopback_up
+    from dunnage.core.runtime.linux import CLONE_NEWNET, setns, unshare
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        unshare(CLONE_NEWNET)
+        new = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        loopback_up()
+    finally:
+        setns(own, CLONE_NEWNET)
+        os.close(own)
+    return new
+
+
 def remote_launch(conn: socket.socket, p) -> int:
     """create's fork (create.create's FORK) when the launcher forks the init: the plan it
-    needs sent (the spec as plain data, its seccomp filter compiled here, the cgroup.procs
-    files, the pid namespace, the console), the init's pid taken back once it is ready
-    (initfork.run_plan)."""
+    needs sent (the spec as plain data, its seccomp filter compiled here, the cgroup files,
+    the pid namespace, the console, and a new network namespace made here, its loopback up,
+    passed with SCM_RIGHTS: the init joins it, so the launcher loads no socket module for
+    it), the init's pid taken back once it is ready (initfork.run_plan)."""
     from dunnage.core.errors import System
     from dunnage.core.runtime.process import needs_libseccomp
     from dunnage.core.runtime.seccomp import compile_bpf
     from .initfork import join_files
     b = p.bundle
-    if needs_libseccomp(b.spec.process):
-        b.spec.process.seccomp = compile_bpf(b.spec.process.seccomp, b.spec.process.caps)
-    plan = marshal.dumps({"spec": b.spec.to_record(), "cgroup": join_files(p.cgroup),
-                          "pidns_path": b.pid_namespace_path, "new_pidns": b.new_pid_namespace,
-                          "terminal": b.terminal, "console": p.console_socket})
-    conn.sendall(b"R" + len(plan).to_bytes(4, "little") + plan)
+    spec = b.spec
+    if needs_libseccomp(spec.process):
+        spec.process.seccomp = compile_bpf(spec.process.seccomp, spec.process.caps)
+    netns = None
+    if "net" not in spec.host_namespaces and spec.netns_fd is None and "network" not in spec.namespace_paths:
+        netns = _new_netns()
+    try:
+        plan = marshal.dumps({"spec": spec.to_record(), "cgroup": join_files(p.cgroup),
+                              "pidns_path": b.pid_namespace_path, "new_pidns": b.new_pid_namespace,
+                              "terminal": b.terminal, "console": p.console_socket, "netns": netns is not None})
+        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, netns.to_bytes(4, sys.byteorder))] if netns is not None else []
+        conn.sendmsg([b"R" + len(plan).to_bytes(4, "little") + plan], fds)  # (the launcher reads it all)
+    finally:
+        if netns is not None:
+            os.close(netns)
     head = _recv_exact(conn, 5)
     if len(head) == 5 and head[:1] == b"K":
         return int.from_bytes(head[1:], "little")

@@ -377,11 +377,13 @@ def _served_root(bundle) -> tuple[Path, Path, int]:
 def test_served_create_prepares_in_the_server_and_forks_the_init_in_the_caller(bundle, tmp_path):
     """create with the server up: the bundle read, the cgroup made and the hooks run in the
     server's child, the init forked by the caller's process (it descends from the caller, a
-    subreaper as conmon is), joined to every hierarchy's group, with the bundle's seccomp
-    filter (compiled in the server) loaded."""
+    subreaper as conmon is), joined to every hierarchy's group, in a network namespace of
+    its own with the loopback up, with the bundle's seccomp filter (compiled in the server)
+    loaded."""
     b, state, srv = _served_root(bundle)
     hook_out = tmp_path / "hook-grandparent"
-    c = set_config(b, args=["sh", "-c", "mkdir /made 2>/err.txt; sleep 300"])
+    c = set_config(b, args=["sh", "-c", "mkdir /made 2>/err.txt; cat /sys/class/net/lo/flags > /lo.txt; "
+                                        "ls /sys/class/net > /links.txt; sleep 300"])
     c["root"]["readonly"] = False
     c["hooks"] = {"createRuntime": [{"path": "/bin/sh",
                                      "args": ["sh", "-c", f"cut -d' ' -f4 /proc/$PPID/stat > {hook_out}"]}]}
@@ -406,6 +408,11 @@ def test_served_create_prepares_in_the_server_and_forks_the_init_in_the_caller(b
     assert wait_for(lambda: (b / "rootfs" / "err.txt").exists() and (b / "rootfs" / "err.txt").read_bytes())
     assert b"Operation not permitted" in (b / "rootfs" / "err.txt").read_bytes()
     assert not (b / "rootfs" / "made").exists()
+    # its own network namespace (made by the server), with the loopback up and nothing else
+    assert os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
+    assert wait_for(lambda: (b / "rootfs" / "links.txt").exists() and (b / "rootfs" / "links.txt").read_bytes())
+    assert (b / "rootfs" / "lo.txt").read_text().strip() == "0x9"  # IFF_UP | IFF_LOOPBACK
+    assert (b / "rootfs" / "links.txt").read_text().split() == ["lo"]
     with open(f"/proc/{pid}/status") as f:
         assert "Seccomp:\t2" in f.read()
     assert rt(state, "delete", "--force", "c2").returncode == 0

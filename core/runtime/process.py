@@ -13,8 +13,8 @@ import fcntl
 import resource  # here, not lazily: after pivot_root the host's modules are out of reach
 import struct
 import termios
-import signal
-import socket
+import _signal  # (the C modules: signal's and socket's enums cost dunnage-runtime's create 3 ms of imports)
+import _socket
 import warnings  # noqa: F401  (os.execvpe imports it when it runs: after pivot_root, out of reach)
 
 from . import seccomp as _seccomp
@@ -156,10 +156,10 @@ def open_pty() -> tuple[int, str]:
 def reset_signals() -> None:
     """What the command should start with: default dispositions (Python ignores
     SIGPIPE, exec keeps that), nothing blocked."""
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD,
-                signal.SIGWINCH, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGCHLD,
+                _signal.SIGWINCH, _signal.SIGTSTP, _signal.SIGTTIN, _signal.SIGTTOU):
+        _signal.signal(sig, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def take_terminal(slave_path: str) -> None:
@@ -214,7 +214,7 @@ def _namespaces(spec) -> None:
         if own:
             os.close(fd)
     if "uts" not in host and spec.hostname:
-        socket.sethostname(spec.hostname)
+        _socket.sethostname(spec.hostname)
     if "net" not in host and spec.netns_fd is None and "network" not in spec.namespace_paths:
         from ..net import loopback_up
         loopback_up()
@@ -255,7 +255,8 @@ def container_init(spec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
         if pty_sock is not None:
             master, slave_path = open_pty()
             take_terminal(slave_path)
-            socket.send_fds(pty_sock, [slave_path.encode()], [master])
+            pty_sock.sendmsg([slave_path.encode()],  # (socket.send_fds)
+                             [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
             os.close(master)
             pty_sock.close()
         else:
