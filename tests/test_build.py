@@ -436,6 +436,18 @@ RUN echo written-by-run > /etc/hostname
         assert last.extractfile("etc/hostname").read() == b"written-by-run\n"
 
 
+def test_a_run_without_network_resolves_its_hostname_on_loopback(session_root, ctx):
+    """BuildKit's /etc/hosts in a RUN (executor/oci/hosts.go) names buildkitsandbox on 127.0.0.1, so
+    what looks its own host name up (sudo, hostname -i) finds it with no network too."""
+    tag = f"bn-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"Dockerfile": f"""FROM {BASE}
+RUN --network=none grep -w buildkitsandbox /etc/hosts > /hosts
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, tag, "cat", "/hosts") == "127.0.0.1\tlocalhost buildkitsandbox\n"
+
+
 def test_ctrl_c_stops_the_build_and_cleans_up(session_root, engine, ctx):
     import signal
     from conftest import DUNNAGE, wait_for

@@ -100,7 +100,10 @@ class Sandbox:
             self._write("resolv.conf", _read(str(other.dir / "resolv.conf")) or resolv_conf(False, dns, search, options))
             return
         if kind == "none":
-            self._write("hosts", HOSTS_HEAD + extra)
+            head = HOSTS_HEAD
+            if c.config.get("Build"):  # BuildKit's RUN (executor/oci/hosts.go): its hostname resolves, on loopback
+                head = head.replace("\tlocalhost\n", f"\tlocalhost {hn}\n", 1)
+            self._write("hosts", head + extra)
             self._write("resolv.conf", resolv_conf(False, dns, search, options))
             return
         # bridge networks: set up by a child of ours (netlink.in_child), so what that touches
