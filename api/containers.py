@@ -353,16 +353,20 @@ def logs(req):
     def keep(r) -> bool:
         return r[1] in wanted and r[0] >= since and (not until or r[0] <= until)
 
+    # the readers are made before the headers go: a container removed by now is a 404, as
+    # dockerd's; one removed later ends the stream (its records end), as dockerd's does
+    first = e.logs(c.id) if tail_n >= 0 else None
+    recs = e.logs(c.id, follow=follow, stop=req.gone)
+
     def body():
         skip = 0
-        if tail_n >= 0:
-            old = [r for r in e.logs(c.id) if keep(r)]
+        if first is not None:
+            old = [r for r in first if keep(r)]
             for r in old[len(old) - tail_n:] if tail_n else []:
                 yield pack(*r)
             if not follow:
                 return
             skip = len(old)  # the follow below reads the log from its start again
-        recs = e.logs(c.id, follow=follow, stop=req.gone)
         try:
             for r in recs:
                 if keep(r):

@@ -297,6 +297,41 @@ def test_sdk_logs_follow(sdk):
         c.remove(force=True)
 
 
+def _demux(raw: bytes) -> bytes:
+    out, i = [], 0
+    while i < len(raw):
+        n = int.from_bytes(raw[i + 4:i + 8], "big")
+        out.append(raw[i + 8:i + 8 + n])
+        i += 8 + n
+    return b"".join(out)
+
+
+def test_logs_stream_of_a_container_removed_meanwhile_ends_cleanly(api, engine):
+    """A follow with a tail whose container is removed while the tail is still going out
+    (the client not reading yet) ends with the chunked stream's last chunk, as dockerd's
+    does: the follow looked the container up again after the tail, got NotFound and cut the
+    connection (http.client: IncompleteRead, the CLI: unexpected EOF).  A logs request for
+    the removed container is a 404 before any headers."""
+    st, body = request(api, "POST", "/containers/create?name=api-logs-rm", {
+        "Image": IMAGE, "Cmd": ["sh", "-c", "yes abcdefghijklmnopqrstuvwxyz | head -c 4000000; sleep 300"]})
+    assert st == 201, body
+    assert request(api, "POST", "/containers/api-logs-rm/start")[0] == 204
+    log = engine.container("api-logs-rm").log_path
+    wait_for(lambda: os.path.getsize(log) > 4000000, timeout=30)  # all of it, more than the socket holds
+    c = UnixHTTP(api)
+    try:
+        c.request("GET", "/containers/api-logs-rm/logs?stdout=1&follow=1&tail=100000000")
+        r = c.getresponse()
+        assert r.status == 200
+        assert request(api, "DELETE", "/containers/api-logs-rm?force=1")[0] == 204
+        data = r.read()  # http.client.IncompleteRead on a cut-off stream
+    finally:
+        c.close()
+    assert _demux(data) == (b"abcdefghijklmnopqrstuvwxyz\n" * 150000)[:4000000]
+    st, body = request(api, "GET", "/containers/api-logs-rm/logs?stdout=1&follow=1")
+    assert st == 404 and body["message"] == "No such container: api-logs-rm", body
+
+
 def test_sdk_images_networks_volumes(sdk):
     assert any(f"{IMAGE}:latest" in i.tags for i in sdk.images.list())
     img = sdk.images.get(IMAGE)
