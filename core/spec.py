@@ -522,7 +522,7 @@ def _check_resources(r: Resources) -> None:
 def check_memory_reservation(memory: int, reservation: int) -> None:
     """--memory-reservation as dockerd checks it: 6MB at least, and within --memory."""
     if reservation and memory and memory < reservation:
-        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage.")
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage")
     if 0 < reservation < MIN_MEMORY:
         raise InvalidParameter("Minimum memory reservation allowed is 6MB")
 

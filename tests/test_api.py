@@ -332,6 +332,27 @@ def test_logs_stream_of_a_container_removed_meanwhile_ends_cleanly(api, engine):
     assert st == 404 and body["message"] == "No such container: api-logs-rm", body
 
 
+def test_memory_reservation_refusals_read_as_dockerds(api, engine):
+    """Create's and update's 400s for a reservation above the limit or under 6MB carry
+    dockerd 20.10's words exactly (its limit message ends without a full stop)."""
+    over = "Minimum memory limit can not be less than memory reservation limit, see usage"
+    small = "Minimum memory reservation allowed is 6MB"
+    st, body = request(api, "POST", "/containers/create",
+                       {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"Memory": 32 << 20, "MemoryReservation": 64 << 20}})
+    assert (st, body) == (400, {"message": over})
+    st, body = request(api, "POST", "/containers/create",
+                       {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"MemoryReservation": 1000}})
+    assert (st, body) == (400, {"message": small})
+    st, body = request(api, "POST", "/containers/create?name=api-resv", {"Image": IMAGE, "Cmd": ["true"]})
+    assert st == 201, body
+    st, body = request(api, "POST", "/containers/api-resv/update", {"Memory": 32 << 20, "MemoryReservation": 64 << 20})
+    assert (st, body) == (400, {"message": over})
+    st, body = request(api, "POST", "/containers/api-resv/update", {"MemoryReservation": 1000})
+    assert (st, body) == (400, {"message": small})
+    hc = engine.inspect("api-resv")["HostConfig"]
+    assert (hc["Memory"], hc["MemoryReservation"]) == (0, 0)
+
+
 def test_sdk_images_networks_volumes(sdk):
     assert any(f"{IMAGE}:latest" in i.tags for i in sdk.images.list())
     img = sdk.images.get(IMAGE)

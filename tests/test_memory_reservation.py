@@ -62,7 +62,7 @@ def test_create_without_a_reservation_shows_zero(run_cli, engine, image):
 
 @pytest.mark.parametrize("args, message", [
     (["-m", "16m", "--memory-reservation", "32m"],
-     "Minimum memory limit can not be less than memory reservation limit, see usage."),
+     "Minimum memory limit can not be less than memory reservation limit, see usage"),
     (["--memory-reservation", "1m"], "Minimum memory reservation allowed is 6MB"),
     (["--memory-reservation", "lots"], "invalid --memory-reservation"),
 ])
