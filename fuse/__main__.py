@@ -7,7 +7,7 @@ import os
 import sys
 
 from .mount import serve
-from .union import WRITEBACK
+from .union import PASSTHROUGH, WRITEBACK
 
 
 def main(argv=None) -> int:
@@ -17,7 +17,10 @@ def main(argv=None) -> int:
     ap.add_argument("--fsname", default="dunnage")
     ap.add_argument("--writeback-cache", choices=("on", "off"), default="on" if WRITEBACK else "off",
                     help="the kernel's writeback cache: on, a write() may reach the upper layer only at "
-                         "close(), fsync() or later")
+                         "close(), fsync() or later (where passthrough is settled, it is off)")
+    ap.add_argument("--passthrough", choices=("on", "off"), default="on" if PASSTHROUGH else "off",
+                    help="FUSE passthrough where the kernel has it: reads and writes of files of the upper "
+                         "layer go to them in the kernel, not through this server")
     ap.add_argument("mountpoint")
     a = ap.parse_args(argv)
     for d in a.lower + [a.upper, a.mountpoint]:
@@ -25,7 +28,8 @@ def main(argv=None) -> int:
             print(f"dunnage.fuse: not a directory: {d}", file=sys.stderr)
             return 2
     try:
-        serve(a.lower, a.upper, a.mountpoint, fsname=a.fsname, writeback=a.writeback_cache == "on")
+        serve(a.lower, a.upper, a.mountpoint, fsname=a.fsname, writeback=a.writeback_cache == "on",
+              passthrough=a.passthrough == "on")
     except RuntimeError as e:
         print(f"dunnage.fuse: {e}", file=sys.stderr)
         return 1

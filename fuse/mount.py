@@ -9,7 +9,7 @@ import types
 
 import pyfuse3
 
-from .union import WRITEBACK, UnionFS
+from .union import PASSTHROUGH, WRITEBACK, UnionFS
 
 # pyfuse3 as scripts/pyfuse3.patch builds it (revision 2 on): it imports no trio (0.16 s
 # here) and no importlib.metadata (14 ms of every container start) until main() runs
@@ -168,16 +168,18 @@ READAHEAD_KIB = 2048
 
 def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
           on_ready=None, ops: UnionFS | None = None, on_trio: bool = False,
-          writeback: bool = WRITEBACK) -> None:
+          writeback: bool = WRITEBACK, passthrough: bool = PASSTHROUGH) -> None:
     """Mount and serve until unmounted (or, run in the main thread, SIGTERM/SIGINT).
     Blocks.  ON_READY() is called once the mount is live and the kernel has its
     answer to FUSE_INIT.  OPS, if given, is the UnionFS to serve (over the same
     layers), for a caller that wants to look at it (its stats) while it serves.
     ON_TRIO serves as an unpatched pyfuse3 is served (what a test of that path asks).
-    WRITEBACK: the kernel's writeback cache (see union.WRITEBACK), for a new OPS."""
+    WRITEBACK: the kernel's writeback cache (see union.WRITEBACK), for a new OPS;
+    PASSTHROUGH: FUSE passthrough where the kernel has it (union.PASSTHROUGH; with it
+    settled, the writeback cache is off)."""
     from dunnage.core.runtime.linux import mount_device, set_readahead, trim_memory
     if ops is None:
-        ops = UnionFS(lowers, upper, writeback=writeback)
+        ops = UnionFS(lowers, upper, writeback=writeback, passthrough=passthrough)
     real = os.path.realpath(mountpoint)  # before the mount: resolving it after would ask us
 
     def initialised() -> None:

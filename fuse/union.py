@@ -152,6 +152,27 @@ WRITEBACK = True
 KILLPRIV_V2 = hasattr(pyfuse3, "killpriv_v2")
 
 
+# pyfuse3 as patched (revision 5): FUSE passthrough (kernel 6.9 and newer, where the
+# kernel offers it at FUSE_INIT).  A regular file of the upper layer (a new one, one copied
+# up for writing, one written before) is registered with the kernel as the backing file of
+# the node when opened, and the open handed to it: the kernel reads, writes and mmaps it
+# itself, no READ or WRITE comes here.  The kernel keeps one backing file per node while
+# it is open that way (a second open must name the same one), and takes no passthrough
+# open of a node open cached, nor a cached one of a node open passthrough: files of a
+# lower layer are opened cached (their descriptors shared, their pages kept: a reader that
+# opened one before its copy-up reads what was written since, as on overlayfs), and so is
+# a node a cached open still holds when it is copied up.  A passthrough write would keep
+# setuid/setgid bits: the kernel (backing_file_write_iter) writes the backing file as the
+# server, and with FUSE_HANDLE_KILLPRIV_V2 it leaves clearing them to the server's WRITE,
+# which never comes.  So a writable open of a file with setuid/setgid bits or file
+# capabilities is not passed through (direct I/O among passthrough opens, else cached):
+# its writes come here and clear them.  (A file that gets such bits while a passthrough
+# open for writing holds it keeps them at that open's writes: see docs/architecture.md.)
+# The kernel takes no passthrough together with the writeback cache: with passthrough on,
+# that is off.
+PASSTHROUGH = hasattr(pyfuse3, "passthrough_reply")
+
+
 def _in_group(pid: int, gid: int) -> bool:
     """Whether process PID (in the server's pid namespace) has GID as its filesystem
     group or a supplementary one; False if it cannot be told (it then loses the bit)."""
@@ -184,9 +205,22 @@ def _kill_suidgid(f: int | str) -> bool:
     return False
 
 
+def _privileged(fd: int) -> bool:
+    """Whether the file has setuid/setgid bits or file capabilities, which a write by a
+    process without CAP_FSETID clears (see PASSTHROUGH)."""
+    if os.fstat(fd).st_mode & (stat.S_ISUID | stat.S_ISGID):
+        return True
+    try:
+        os.getxattr(fd, "security.capability")
+    except OSError:
+        return False
+    return True
+
+
 class UnionFS(LayerStack, pyfuse3.Operations):
     enable_writeback_cache = WRITEBACK
     handle_killpriv_v2 = KILLPRIV_V2
+    passthrough = PASSTHROUGH  # asked for at FUSE_INIT (pyfuse3 turns the writeback cache off if settled)
     # the kernel keeps symlink targets: a symlink never changes in place (a new one
     # at the same path gets a new inode), and every change comes through the mount
     cache_symlinks = True
@@ -199,9 +233,12 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         if self.after_init is not None:
             self.soon(self.after_init)
 
-    def __init__(self, lowers: list[str], upper: str, writeback: bool = WRITEBACK):
+    def __init__(self, lowers: list[str], upper: str, writeback: bool = WRITEBACK,
+                 passthrough: bool = PASSTHROUGH):
         pyfuse3.Operations.__init__(self)
         self.enable_writeback_cache = writeback  # what pyfuse3 asks for at FUSE_INIT
+        self.passthrough = passthrough and PASSTHROUGH
+        self._pt_on: Optional[bool] = None  # whether FUSE_INIT settled it (known at the first open)
         LayerStack.__init__(self, lowers, upper)
         # The inode table: the kernel's inodes (FUSE node ids) and the paths they stand
         # for.  An entry lives while the kernel holds the inode (its lookup count) and
@@ -225,6 +262,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._kept: dict[str, int] = {}  # lower file -> its shared read-only descriptor (_lower_fd)
         self._fd_users: dict[int, int] = {}  # ... -> how many opens use it
         self._fd_inode: dict[int, int] = {}  # a writable descriptor -> its node (_kill_suidgid)
+        self._backing: dict[int, list] = {}  # node open passthrough -> [backing id, how many opens]
+        self._pt_fh: dict[int, int] = {}  # a descriptor open passthrough -> its node
+        self._cached: dict[int, int] = {}  # node -> how many cached opens it has (passthrough on)
+        self._lower_node: dict[int, int] = {}  # a shared lower descriptor -> the node its opens are of
+        self._moved: set[int] = set()  # shared descriptors turned to the copied-up file, still open
         self._dirs: dict[int, list] = {}  # open directories (an unpatched pyfuse3 only)
         self._dir_fh = itertools.count(1)
         self._tmp = itertools.count(1)
@@ -520,6 +562,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             self._copy_meta(st, src, tmp)
             os.rename(tmp, dst)
             self._changed(rel)
+            if stat.S_ISREG(mode):
+                self._redirect_readers(src, dst)
             if st.st_nlink > 1:  # overlayfs without index: copy-up breaks a lower hard link
                 self._renumbered(rel)
             else:
@@ -728,7 +772,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         rel = self._path(inode)
         L, st = self._top(rel)
         if L != self.upper and not (flags & os.O_ACCMODE or flags & os.O_TRUNC):
-            return pyfuse3.FileInfo(fh=self._lower_fd(self._real(L, rel)), keep_cache=True)
+            fd = self._lower_fd(self._real(L, rel))
+            if self._passthrough_on():
+                self._cached[inode] = self._cached.get(inode, 0) + 1
+                self._lower_node[fd] = inode
+            return pyfuse3.FileInfo(fh=fd, keep_cache=True)
         try:
             if L != self.upper:  # opened for writing: copy-up first, as overlayfs
                 path = self._copy_up(rel)
@@ -740,9 +788,67 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
         self._fd_inode[fd] = inode
+        if self._passthrough_on():
+            # a cached open among passthrough ones drops the pages the node has (written
+            # around them since)
+            self._pass_through(fd, inode, flags)
+            return pyfuse3.FileInfo(fh=fd, keep_cache=False)
         # the kernel's pages of the file stay across opens (every change comes through the
         # mount): else each open/append/close read its last page back before the write
         return pyfuse3.FileInfo(fh=fd, keep_cache=True)
+
+    def _passthrough_on(self) -> bool:
+        on = self._pt_on
+        if on is None:
+            on = self._pt_on = self.passthrough and pyfuse3.passthrough_enabled()
+        return on
+
+    def _pass_through(self, fd: int, inode: int, flags: int) -> bool:
+        """Have the reply to this open of node INODE (its upper file open here at FD) hand it
+        to the kernel's passthrough, if the kernel's rules allow (see PASSTHROUGH); else count
+        it a cached open of the node.  Whether it was."""
+        b = self._backing.get(inode)
+        direct = False
+        if self._cached.get(inode):
+            b = None  # a cached open holds the node: this one must be cached too
+        elif flags & os.O_ACCMODE and _privileged(fd):
+            # its writes must come here (write() clears the bits): direct I/O among passthrough
+            # opens of the node (the kernel takes no other then), else a cached open
+            direct = b is not None
+        elif b is None:
+            try:
+                b = self._backing[inode] = [pyfuse3.backing_open(fd), 0]
+            except OSError:  # not a file the kernel passes through to (another stack depth)
+                b = None
+        if b is not None and pyfuse3.passthrough_reply(fd, b[0], direct):
+            b[1] += 1
+            self._pt_fh[fd] = inode
+            return True
+        if b is not None and not b[1]:
+            self._unback(inode)
+        self._cached[inode] = self._cached.get(inode, 0) + 1
+        return False
+
+    def _unback(self, inode: int) -> None:
+        try:
+            pyfuse3.backing_close(self._backing.pop(inode)[0])
+        except OSError:
+            pass
+
+    def _released(self, fd: int, inode: Optional[int]) -> None:
+        """An open the kernel released (passthrough on): the node's count of its kind goes down."""
+        node = self._pt_fh.pop(fd, None)
+        if node is not None:
+            b = self._backing[node]
+            b[1] -= 1
+            if not b[1]:
+                self._unback(node)
+        elif inode is not None:
+            n = self._cached.get(inode, 0) - 1
+            if n > 0:
+                self._cached[inode] = n
+            else:
+                self._cached.pop(inode, None)
 
     # A lower file opened for reading is opened once and its descriptor shared by
     # every open of it (reads are preads): a program that opens the same files
@@ -768,6 +874,22 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         if len(fds) > self.KEPT_FDS:
             self._close_idle()
         return fd
+
+    def _redirect_readers(self, src: str, dst: str) -> None:
+        """Opens of lower file SRC, which was just copied up to DST, read DST from now on,
+        as on overlayfs (since 4.19): its shared descriptor is made one of DST (dup2, under
+        the same number: the kernel's fh), closed when the last of them is released."""
+        fd = self._kept.get(src)
+        if fd is None or not self._fd_users.get(fd):
+            return
+        try:
+            new = os.open(dst, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        os.dup2(new, fd, inheritable=False)
+        os.close(new)
+        del self._kept[src]
+        self._moved.add(fd)
 
     def _close_idle(self) -> None:
         """Close the oldest kept descriptors nobody has open, down to KEPT_FDS.  The walk stops
@@ -848,10 +970,18 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def release(self, fh):
         users = self._fd_users.get(fh)
         if users is None:
-            self._fd_inode.pop(fh, None)
+            inode = self._fd_inode.pop(fh, None)
+            if self._pt_on:
+                self._released(fh, inode)
             os.close(fh)
         else:  # a kept lower descriptor (_lower_fd)
+            if self._pt_on:
+                self._released(fh, self._lower_node.get(fh) if users > 1 else self._lower_node.pop(fh, None))
             self._fd_users[fh] = users - 1
+            if users == 1 and fh in self._moved:  # its file was copied up (_redirect_readers)
+                self._moved.discard(fh)
+                del self._fd_users[fh]
+                os.close(fh)
             if len(self._kept) > self.KEPT_FDS:
                 self._close_idle()
 
@@ -894,6 +1024,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise _fuse_err(e)
         entry = self._entry(rel, os.fstat(fd))
         self._fd_inode[fd] = entry.st_ino
+        if self._passthrough_on():
+            self._pass_through(fd, entry.st_ino, flags)
+            return pyfuse3.FileInfo(fh=fd, keep_cache=False), entry
         return pyfuse3.FileInfo(fh=fd), entry
 
     @_mutates_entries(_new_name)

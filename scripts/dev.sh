@@ -56,10 +56,11 @@ fi
 # pyfuse3 with scripts/pyfuse3.patch: the kernel keeps symlink targets and directory listings
 # (fewer round trips through the union fs; see fuse/union.py), st_ino apart from node ids, no
 # trio or importlib.metadata at import, FUSE_HANDLE_KILLPRIV_V2 (no GETXATTR before each write;
-# libfuse 3.14 knows no such flag), WRITE data handed to write() without a copy (revision 4).
+# libfuse 3.14 knows no such flag), WRITE data handed to write() without a copy (revision 4),
+# FUSE passthrough where the kernel has it (revision 5: libfuse < 3.16 knows none).
 # Built from its source, as pip does anyway; DUNNAGE_PATCH
 # is the patch's revision (a build of an older one is rebuilt).
-if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 4)' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 5)' 2>/dev/null; then
     echo "building pyfuse3 with scripts/pyfuse3.patch"
     PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
     tmp=$(mktemp -d)
