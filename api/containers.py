@@ -60,6 +60,8 @@ def summary(e, c, now: Optional[float] = None) -> dict:
     if c.status in ACTIVE:
         for key, binds in (e.published_ports(c) or {}).items():
             port, _, proto = key.partition("/")
+            if not binds:  # exposed, not published: dockerd lists it without a host side (ps: 7000/tcp)
+                ports.append({"PrivatePort": int(port), "Type": proto or "tcp"})
             for b in binds or []:
                 ports.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
                               "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})

@@ -12,6 +12,7 @@ import socket
 import stat
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 
@@ -330,6 +331,24 @@ def test_logs_stream_of_a_container_removed_meanwhile_ends_cleanly(api, engine):
     assert _demux(data) == (b"abcdefghijklmnopqrstuvwxyz\n" * 150000)[:4000000]
     st, body = request(api, "GET", "/containers/api-logs-rm/logs?stdout=1&follow=1")
     assert st == 404 and body["message"] == "No such container: api-logs-rm", body
+
+
+def test_ps_lists_exposed_ports_that_are_not_published(docker, api):
+    """dockerd's /containers/json lists a running container's exposed, unpublished ports
+    with no host side, so docker ps shows them (7000/tcp) beside the published ones."""
+    r = docker("run", "-d", "--name", "api-expose", "--expose", "7000", "--expose", "7001/udp",
+               "-p", "127.0.0.1::80", IMAGE, "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    host = docker("port", "api-expose", "80").stdout.strip()
+    assert host.startswith("127.0.0.1:"), host
+    st, listed = request(api, "GET", "/containers/json?filters=" + urllib.parse.quote('{"name":["api-expose"]}'))
+    assert st == 200 and len(listed) == 1
+    assert sorted(listed[0]["Ports"], key=lambda p: p["PrivatePort"]) == [
+        {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": int(host.split(":")[1]), "Type": "tcp"},
+        {"PrivatePort": 7000, "Type": "tcp"}, {"PrivatePort": 7001, "Type": "udp"}]
+    r = docker("ps", "--filter", "name=api-expose", "--format", "{{.Ports}}")
+    assert r.stdout.strip() == f"7000/tcp, 7001/udp, {host}->80/tcp", r.stdout
+    assert docker("rm", "-f", "api-expose").returncode == 0
 
 
 def test_memory_reservation_refusals_read_as_dockerds(api, engine):
