@@ -818,8 +818,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         elif b is None:
             try:
                 b = self._backing[inode] = [pyfuse3.backing_open(fd), 0]
-            except OSError:  # not a file the kernel passes through to (another stack depth)
+            except OSError as e:  # not a file the kernel passes through to (another stack depth)
                 b = None
+                if e.errno in (errno.EPERM, errno.EOPNOTSUPP) and not self._backing:
+                    self._pt_on = False  # none is (no CAP_SYS_ADMIN here): the old ways from now on
         if b is not None and pyfuse3.passthrough_reply(fd, b[0], direct):
             b[1] += 1
             self._pt_fh[fd] = inode
@@ -971,11 +973,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         users = self._fd_users.get(fh)
         if users is None:
             inode = self._fd_inode.pop(fh, None)
-            if self._pt_on:
+            if self._pt_fh or self._cached:
                 self._released(fh, inode)
             os.close(fh)
         else:  # a kept lower descriptor (_lower_fd)
-            if self._pt_on:
+            if self._lower_node:
                 self._released(fh, self._lower_node.get(fh) if users > 1 else self._lower_node.pop(fh, None))
             self._fd_users[fh] = users - 1
             if users == 1 and fh in self._moved:  # its file was copied up (_redirect_readers)
