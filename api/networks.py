@@ -54,17 +54,25 @@ def create(req):
     if drv != "bridge":
         raise ApiError(400, f"network driver {drv} is not served: only bridge")
     cfgs = ((body.get("IPAM") or {}).get("Config")) or []
-    if not isinstance(cfgs, list) or len(cfgs) > 1:
-        raise ApiError(400, "network create: one IPAM Config at most")
-    subnet = (cfgs[0].get("Subnet") if cfgs else None) or None
-    gateway = (cfgs[0].get("Gateway") if cfgs else None) or None
+    if not isinstance(cfgs, list) or not all(isinstance(c, dict) for c in cfgs):
+        raise ApiError(400, "network create: IPAM Config must be a list of objects")
+    # docker network create --ipv6 --subnet V4 --subnet V6: one Config per family
+    by_family: dict[bool, dict] = {}
+    for cfg in cfgs:
+        v6 = ":" in str(cfg.get("Subnet") or cfg.get("Gateway") or "")
+        if v6 in by_family:
+            raise ApiError(400, "network create: one IPv4 and one IPv6 IPAM Config at most")
+        by_family[v6] = cfg
+    subnet, gateway = by_family.get(False, {}).get("Subnet") or None, by_family.get(False, {}).get("Gateway") or None
+    subnet6, gateway6 = by_family.get(True, {}).get("Subnet") or None, by_family.get(True, {}).get("Gateway") or None
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict):
         raise ApiError(400, "Labels: a JSON object expected")
     e = req.engine()
     try:
         rec = e.network_create(body["Name"], subnet, gateway, bool(body.get("Internal")),
-                               [f"{k}={v}" for k, v in labels.items()])
+                               [f"{k}={v}" for k, v in labels.items()], ipv6=bool(body.get("EnableIPv6")),
+                               subnet6=subnet6, gateway6=gateway6)
     except Exception as err:  # noqa: BLE001
         if "already exists" in str(err):
             raise ApiError(409, str(err)) from None
@@ -90,8 +98,9 @@ def connect(req):
         e.container(body["Container"])
     except Exception:  # noqa: BLE001
         raise not_found("container", body["Container"]) from None
+    ipam = ep.get("IPAMConfig") or {}
     e.network_connect(req.params["id"], body["Container"], list(ep.get("Aliases") or []) or None,
-                      (ep.get("IPAMConfig") or {}).get("IPv4Address") or None)
+                      ipam.get("IPv4Address") or None, ipam.get("IPv6Address") or None)
     return Response(200, None)
 
 

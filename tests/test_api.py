@@ -191,6 +191,39 @@ def test_cli_attach_exec_detached_and_listing(docker):
     assert docker("rm", "-f", "api-attach", "api-second").returncode == 0
 
 
+def test_cli_network_create_ipv6(docker, engine):
+    """docker network create --ipv6 with a subnet of each family (the client sends
+    EnableIPv6 and two IPAM Configs) makes a dual-stack network, as dockerd does: the
+    service refused two Configs and dropped EnableIPv6 (--ipv6 alone gave an IPv4-only
+    network); run --ip6 and network connect --ip6 get their addresses."""
+    import secrets
+    n = 1 + secrets.randbelow(250)
+    v4, v6 = f"10.213.{n}.0/24", f"fd00:5d:{n:x}::/64"
+    r = docker("network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, "--gateway", f"fd00:5d:{n:x}::fe",
+               "api-net6")
+    assert r.returncode == 0, r.stderr
+    r = docker("network", "inspect", "-f", "{{.EnableIPv6}} {{json .IPAM.Config}}", "api-net6")
+    assert r.returncode == 0, r.stderr
+    enabled, configs = r.stdout.split(" ", 1)
+    assert enabled == "true" and json.loads(configs) == [
+        {"Subnet": v4, "Gateway": f"10.213.{n}.1"}, {"Subnet": v6, "Gateway": f"fd00:5d:{n:x}::fe"}]
+    r = docker("run", "-d", "--name", "api-six", "--network", "api-net6", "--ip6", f"fd00:5d:{n:x}::42",
+               IMAGE, "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    nets = engine.inspect("api-six")["NetworkSettings"]["Networks"]
+    assert nets["api-net6"]["GlobalIPv6Address"] == f"fd00:5d:{n:x}::42"
+    assert docker("create", "--name", "api-six2", IMAGE, "sleep", "300").returncode == 0
+    r = docker("network", "connect", "--ip6", f"fd00:5d:{n:x}::43", "api-net6", "api-six2")
+    assert r.returncode == 0, r.stderr
+    assert docker("start", "api-six2").returncode == 0
+    r = docker("exec", "api-six2", "ip", "-6", "addr", "show", "eth1")
+    assert f"inet6 fd00:5d:{n:x}::43/64 scope global" in r.stdout, r.stdout + r.stderr
+    r = docker("network", "create", "--ipv6", "api-net6b")
+    assert r.returncode == 0, r.stderr
+    assert docker("network", "inspect", "-f", "{{.EnableIPv6}}", "api-net6b").stdout.strip() == "true"
+    assert docker("rm", "-f", "api-six", "api-six2").returncode == 0
+
+
 def test_cli_networks_and_volumes(docker):
     r = docker("network", "create", "api-net")
     assert r.returncode == 0, r.stderr
