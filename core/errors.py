@@ -18,11 +18,10 @@ raise it without importing the facade (dunnage.core.engine re-exports it)."""
 from __future__ import annotations
 
 import errno
-from contextlib import contextmanager
 
 TYPE_CHECKING = False  # (no typing at run time: dunnage-runtime's create imports this module)
 if TYPE_CHECKING:
-    from typing import Iterator, Optional
+    from typing import Optional
 
 
 class DunnageError(Exception):
@@ -105,12 +104,19 @@ def run_failure(message: str, exit_code: int) -> DunnageError:
     return kind(message, exit_code)
 
 
-@contextmanager
-def exit_code_of(code: int) -> Iterator[None]:
+class exit_code_of:
     """Every DunnageError raised inside exits with CODE (docker's `tag`, `rmi`, `update`
-    exit 1 whatever went wrong): the same error, kind and message, raised on."""
-    try:
-        yield
-    except DunnageError as err:
-        err.exit_code = code
-        raise
+    exit 1 whatever went wrong): the same error, kind and message, raised on.  (A class,
+    not contextlib's decorator: contextlib brings collections and functools, 2-3 ms of the
+    imports dunnage-runtime's create makes in the caller's process.)"""
+
+    def __init__(self, code: int):
+        self.code = code
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, err, tb) -> bool:
+        if isinstance(err, DunnageError):
+            err.exit_code = self.code
+        return False

@@ -3,7 +3,6 @@ them (bounding, ambient, capset) as the last step before exec."""
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 
 from ..errors import InvalidParameter
@@ -34,13 +33,17 @@ class CapabilityError(InvalidParameter, ValueError):
     pass
 
 
-@functools.lru_cache(maxsize=1)
+_LAST_CAP: list[int] = []  # (read once; not functools' cache: the init imports this module with little else)
+
+
 def last_cap() -> int:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(CAPS) - 1
+    if not _LAST_CAP:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _LAST_CAP.append(int(f.read()))
+        except OSError:
+            _LAST_CAP.append(len(CAPS) - 1)
+    return _LAST_CAP[0]
 
 
 def normalize(name: str) -> str:

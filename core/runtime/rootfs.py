@@ -3,7 +3,6 @@
 Runs inside the container's fresh mount namespace, before exec."""
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 
@@ -32,17 +31,21 @@ MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/pro
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
-@contextlib.contextmanager
-def _target(rootfd: int, path: str, directory: bool = True, make: bool = True, mode: int = 0o755):
+class _target:
     """PATH resolved inside the root (made if missing with MAKE) as a path for mount(2):
     /proc/self/fd/N of its descriptor, so that no link of the image, nor one swapped in
     by a container sharing a volume, moves a mount, a directory or a file made for one
-    out of the root (runc's fix of CVE-2021-30465)."""
-    fd = ensure(rootfd, path, directory, mode) if make else open_in_root(rootfd, path, os.O_PATH)
-    try:
-        yield fdpath(fd)
-    finally:
-        os.close(fd)
+    out of the root (runc's fix of CVE-2021-30465).  (A class, not contextlib's: the
+    container's init imports this module, in dunnage-runtime's launcher with nothing else.)"""
+
+    def __init__(self, rootfd: int, path: str, directory: bool = True, make: bool = True, mode: int = 0o755):
+        self.fd = ensure(rootfd, path, directory, mode) if make else open_in_root(rootfd, path, os.O_PATH)
+
+    def __enter__(self) -> str:
+        return fdpath(self.fd)
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
 
 
 def _existing(rootfd: int, path: str):
