@@ -1213,6 +1213,12 @@ def test_pyfuse3_is_the_patched_build_and_loads_no_trio():
     assert r.returncode == 0, r.stderr
     assert r.stdout.split(maxsplit=2) == ["True", pin, "[] 5 77\n"]
     assert "sys.modules" not in (root / "fuse/mount.py").read_text()
+    # the revision installed is the patch's (dev.sh rebuilds an older one)
+    rev = re.search(r"^\+DUNNAGE_PATCH = (\d+)$", patch, re.M).group(1)
+    r = subprocess.run([sys.executable, "-c", "import pyfuse3; print(pyfuse3.DUNNAGE_PATCH)"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == f"{rev}\n", r
+    assert f'"DUNNAGE_PATCH", 0) < {rev})' in (root / "scripts/dev.sh").read_text()
 
 
 def test_upper_files_have_the_mtime_programs_saw(union):
