@@ -167,14 +167,16 @@ class _Prefetch:
     (zlib, zstd and sha256 let go of the GIL) run beside the extraction instead
     of before each of its reads.  Counts what passed (refusing more than LIMIT
     bytes, and a compressed stream unpacking to more than the bomb ratio allows)
-    and hashes it into the diff id.  A forward-only file for tarfile (tell, seek
-    ahead) that also writes file contents straight from its chunks (copy_to)."""
+    and hashes it into the diff id (not if DIGEST is false: an image archive, whose
+    own digest nobody asks, and whose layers are hashed as they are unpacked).  A
+    forward-only file for tarfile (tell, seek ahead) that also writes file contents
+    straight from its chunks (copy_to)."""
 
     CHUNK = 1 << 20
 
-    def __init__(self, raw: BinaryIO, limit: int | None):
+    def __init__(self, raw: BinaryIO, limit: int | None, digest: bool = True):
         self.raw, self.limit, self.ratio = _Counted(raw), limit, max_layer_ratio()
-        self.h, self.n = hashlib.sha256(), 0
+        self.h, self.n = hashlib.sha256() if digest else None, 0
         self.q: queue.Queue = queue.Queue(maxsize=8)
         self.stop, self.left = threading.Event(), False
         self.buf, self.pos, self.eof, self.off = b"", 0, False, 0
@@ -193,7 +195,8 @@ class _Prefetch:
                 if compressed and self.ratio and self.n > max(self.ratio * self.raw.n, RATIO_FLOOR):
                     raise LayerError(f"decompression bomb: {self.raw.n} compressed bytes unpacked to more than "
                                      f"{self.n - len(b)} (at most {self.ratio} times, or 1 GiB: DUNNAGE_MAX_LAYER_RATIO)")
-                self.h.update(b)
+                if self.h is not None:
+                    self.h.update(b)
                 self._put(b)
             self._put(None)
         except BaseException as e:  # noqa: BLE001 - handed to the reading thread
@@ -738,7 +741,7 @@ def unpack_archive(stream: BinaryIO, dest: Path, tap: "Callable[[str, int], Pipe
     TAP(name, size) may give a Pipe for a regular file's bytes as they are written
     (then None once they are all there, or SourceBroke if the archive failed)."""
     dest.mkdir(mode=0o700)
-    hr = _Prefetch(stream, None)
+    hr = _Prefetch(stream, None, digest=False)
     try:
         root_fd = os.open(dest, _DIR | os.O_NOFOLLOW)
         try:
