@@ -9,11 +9,17 @@ from .responses import Response
 def _net(e, ref: str) -> dict:
     from dunnage.core import EngineError
     try:
-        return e.network_inspect(ref)
+        doc = e.network_inspect(ref)
     except EngineError as err:
         if "no such" in str(err).lower() or "not found" in str(err).lower():
             raise not_found("network", ref) from None
         raise
+    if doc["Name"] != "bridge":
+        # dockerd's Options are the driver options the network was made with (none here): compose v1
+        # compares them with the file's driver_opts and refused every later `up` over the bridge's name
+        doc["Options"] = {k: v for k, v in (doc.get("Options") or {}).items()
+                          if k != "com.docker.network.bridge.name"}
+    return doc
 
 
 def list_(req):

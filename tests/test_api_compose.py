@@ -61,3 +61,56 @@ def test_docker_compose_up_and_down_through_the_service(session_root, engine, tm
             assert "dcapi_data" not in {v["Name"] for v in engine.volumes()}
         finally:
             compose("down", "-v")
+
+
+PORTS = """
+version: "3"
+services:
+  web:
+    image: local/busybox:latest
+    command: ["sh", "-c", "echo %s > /tmp/i.html; exec httpd -f -p 8080 -h /tmp"]
+    ports: ["8080"]
+"""
+
+
+def _get(url: str) -> bytes:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+
+
+def test_docker_compose_up_again_with_ports(session_root, engine, tmp_path):
+    """A second `docker-compose up -d` goes through as under dockerd: compose v1 compares the
+    project network's Options with the file's driver_opts and refused ("needs to be recreated -
+    option com.docker.network.bridge.name has changed"). The published port answers over
+    127.0.0.1 and, on the IPv4-only network, over [::1] too."""
+    (tmp_path / "docker-compose.yml").write_text(PORTS % "one")
+    with running_service(session_root, "compose-ports.sock") as sock:
+        env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
+
+        def compose(*args):
+            return subprocess.run([COMPOSE, "-p", "dcports", *args], cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=180)
+        try:
+            for word in ("one", "one"):
+                (tmp_path / "docker-compose.yml").write_text(PORTS % word)
+                r = compose("up", "-d")
+                assert r.returncode == 0, r.stderr
+                r = compose("port", "web", "8080")
+                assert r.returncode == 0 and r.stdout.startswith("0.0.0.0:"), r.stdout + r.stderr
+                port = int(r.stdout.strip().rpartition(":")[2])
+                for host in ("127.0.0.1", "[::1]"):
+                    assert wait_for(lambda: _fetch(f"http://{host}:{port}/i.html") == f"{word}\n".encode(),
+                                    timeout=20), host
+            r = compose("down")
+            assert r.returncode == 0, r.stderr
+            assert "dcports_default" not in {n["Name"] for n in engine.networks()}
+        finally:
+            compose("down")
+
+
+def _fetch(url: str) -> bytes | None:
+    try:
+        return _get(url)
+    except OSError:
+        return None
