@@ -41,10 +41,24 @@ def list_(req):
     return out
 
 
+_EMPTY_CONTAINER_CONFIG = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
+
+
 def inspect(req):
+    """API 1.41's document, as dockerd 20.10 gives it: with Container, ContainerConfig (the
+    config of the container the image was committed from; docker-compose v1 reads its
+    Volumes when it recreates a service) and VirtualSize."""
     e = req.engine()
-    _image(e, req.params["name"])
-    return e.inspect_image(req.params["name"])
+    img = _image(e, req.params["name"])
+    doc = e.inspect_image(req.params["name"])
+    cfg = img.config or {}
+    doc.setdefault("Container", cfg.get("container") or "")
+    doc.setdefault("ContainerConfig", cfg.get("container_config") or dict(_EMPTY_CONTAINER_CONFIG))
+    doc.setdefault("VirtualSize", doc.get("Size"))
+    return doc
 
 
 def remove(req):

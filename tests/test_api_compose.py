@@ -82,8 +82,10 @@ def _get(url: str) -> bytes:
 def test_docker_compose_up_again_with_ports(session_root, engine, tmp_path):
     """A second `docker-compose up -d` goes through as under dockerd: compose v1 compares the
     project network's Options with the file's driver_opts and refused ("needs to be recreated -
-    option com.docker.network.bridge.name has changed"). The published port answers over
-    127.0.0.1 and, on the IPv4-only network, over [::1] too."""
+    option com.docker.network.bridge.name has changed"); and a third, the service changed, that
+    recreates it, which reads the image's ContainerConfig (API 1.41's image inspect has it; it
+    was missing: KeyError 'ContainerConfig'). The published port answers over 127.0.0.1 and, on
+    the IPv4-only network, over [::1] too."""
     (tmp_path / "docker-compose.yml").write_text(PORTS % "one")
     with running_service(session_root, "compose-ports.sock") as sock:
         env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
@@ -92,7 +94,7 @@ def test_docker_compose_up_again_with_ports(session_root, engine, tmp_path):
             return subprocess.run([COMPOSE, "-p", "dcports", *args], cwd=tmp_path, env=env, capture_output=True,
                                   text=True, timeout=180)
         try:
-            for word in ("one", "one"):
+            for word in ("one", "one", "two"):
                 (tmp_path / "docker-compose.yml").write_text(PORTS % word)
                 r = compose("up", "-d")
                 assert r.returncode == 0, r.stderr
