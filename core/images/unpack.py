@@ -53,30 +53,40 @@ class SourceBroke(Exception):
         self.err = err
 
 
-class _Counted(io.RawIOBase):
-    """The compressed stream, counting what was read of it (the bomb check's measure)."""
+class _Counted:
+    """The compressed stream, counting what was read of it (the bomb check's measure).
+    Its pieces go on as the source gave them, not copied into a buffer of ours."""
 
     def __init__(self, raw: BinaryIO):
-        super().__init__()
         self.raw, self.n = raw, 0
 
-    def readinto(self, buf) -> int:
+    def read(self, size: int = -1) -> bytes:
         try:
-            if hasattr(self.raw, "readinto"):
-                n = self.raw.readinto(buf) or 0
-            else:
-                b = self.raw.read(len(buf))
-                n = len(b)
-                buf[:n] = b
+            b = self.raw.read(size) or b""
         except SourceBroke:
             raise
         except Exception as e:  # noqa: BLE001 - whatever the source raises is the source's
             raise SourceBroke(e) from e
-        self.n += n
-        return n
+        if type(b) is not bytes:
+            b = bytes(b)
+        self.n += len(b)
+        return b
 
-    def readable(self) -> bool:
-        return True
+
+class _Replay:
+    """STREAM with HEAD, already read of it to tell its kind, put back in front."""
+
+    def __init__(self, head: bytes, stream: _Counted):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if 0 <= size < len(self.head):
+            b, self.head = self.head[:size], self.head[size:]
+        else:
+            b, self.head = self.head, b""
+        return b
 
 
 def max_layer_bytes() -> int:
@@ -134,19 +144,24 @@ def _gunzip(read, chunk: int) -> Iterator[bytes]:
                 buf = d.unconsumed_tail
 
 
-def _open_chunks(stream: BinaryIO, chunk: int) -> tuple[Iterator[bytes], bool]:
+def _open_chunks(stream: _Counted, chunk: int) -> tuple[Iterator[bytes], bool]:
     """(the uncompressed tar inside STREAM in pieces of at most CHUNK bytes, whether it
-    was compressed): gzip, zstd or plain, told by magic bytes."""
-    if not hasattr(stream, "peek"):
-        stream = io.BufferedReader(stream, chunk)
-    head = stream.peek(4)[:4]
+    was compressed): gzip, zstd or plain, told by magic bytes.  A plain tar's pieces
+    are the source's own."""
+    head = b""
+    while len(head) < 4:
+        b = stream.read(chunk)
+        if not b:
+            break
+        head += b
+    src = _Replay(head, stream)
     if head[:2] == b"\x1f\x8b":
-        return _gunzip(stream.read, chunk), True
-    if head == b"\x28\xb5\x2f\xfd":
+        return _gunzip(src.read, chunk), True
+    if head[:4] == b"\x28\xb5\x2f\xfd":
         import zstandard
-        f = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+        f = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)
         return iter(lambda: f.read(chunk), b""), True
-    return iter(lambda: stream.read(chunk), b""), False
+    return iter(lambda: src.read(chunk), b""), False
 
 
 def decompressed(stream: BinaryIO) -> BinaryIO:
@@ -494,15 +509,33 @@ class Pipe(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _next(self) -> bool:
+        """The next piece into buf; False at the end."""
+        item = self.q.get()
+        if item is None or isinstance(item, BaseException):
+            self.q.put(item, block=False)  # the end stays the end
+            if item is None:
+                return False
+            raise item
+        self.buf, self.pos = item, 0
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """The rest of the current piece, at most SIZE bytes: a whole piece as it was put."""
+        while self.pos >= len(self.buf):
+            if not self._next():
+                return b""
+        if self.pos == 0 and (size < 0 or size >= len(self.buf)):
+            b = self.buf
+        else:
+            b = self.buf[self.pos:self.pos + size] if size >= 0 else self.buf[self.pos:]
+        self.pos += len(b)
+        return b
+
     def readinto(self, buf) -> int:
         while self.pos >= len(self.buf):
-            item = self.q.get()
-            if item is None or isinstance(item, BaseException):
-                self.q.put(item, block=False)  # the end stays the end
-                if item is None:
-                    return 0
-                raise item
-            self.buf, self.pos = item, 0
+            if not self._next():
+                return 0
         n = min(len(buf), len(self.buf) - self.pos)
         buf[:n] = self.buf[self.pos:self.pos + n]
         self.pos += n
