@@ -192,6 +192,12 @@ class _Prefetch:
     def __init__(self, raw: BinaryIO, limit: int | None, digest: bool = True):
         self.raw, self.limit, self.ratio = _Counted(raw), limit, max_layer_ratio()
         self.h, self.n = hashlib.sha256() if digest else None, 0
+        # hashed by a thread of its own (sha256 lets go of the GIL): the inflating thread,
+        # the longest of the stages, does not wait for it
+        self.hq: queue.Queue = queue.Queue(maxsize=16)
+        self.ht = threading.Thread(target=self._hash, name="layer-digest", daemon=True) if digest else None
+        if self.ht is not None:
+            self.ht.start()
         self.q: queue.Queue = queue.Queue(maxsize=8)
         self.stop, self.left = threading.Event(), False
         self.buf, self.pos, self.eof, self.off = b"", 0, False, 0
@@ -210,12 +216,23 @@ class _Prefetch:
                 if compressed and self.ratio and self.n > max(self.ratio * self.raw.n, RATIO_FLOOR):
                     raise LayerError(f"decompression bomb: {self.raw.n} compressed bytes unpacked to more than "
                                      f"{self.n - len(b)} (at most {self.ratio} times, or 1 GiB: DUNNAGE_MAX_LAYER_RATIO)")
-                if self.h is not None:
-                    self.h.update(b)
+                if self.ht is not None:
+                    self.hq.put(b)
                 self._put(b)
             self._put(None)
         except BaseException as e:  # noqa: BLE001 - handed to the reading thread
             self._put(e)
+        finally:
+            self.hq.put(None)
+
+    def _hash(self) -> None:
+        for b in iter(self.hq.get, None):
+            self.h.update(b)
+
+    def hexdigest(self) -> str:
+        """The digest of all that passed: once the stream is read to its end."""
+        self.ht.join()
+        return self.h.hexdigest()
 
     def _put(self, item) -> None:
         while not self.stop.is_set():
@@ -741,7 +758,7 @@ def unpack_layer(stream: BinaryIO, dest: Path, expect_diff_id: str | None = None
         finally:
             os.close(root_fd)
         hr.drain()
-        diff_id = "sha256:" + hr.h.hexdigest()
+        diff_id = "sha256:" + hr.hexdigest()
         if expect_diff_id is not None and diff_id != expect_diff_id:
             raise LayerError(f"layer content does not match its diff id: expected {expect_diff_id}, got {diff_id}")
         return diff_id, size
