@@ -344,10 +344,17 @@ def logs(req):
     else:
         tail_n = -1
     tty = bool((c.config.get("Config") or {}).get("Tty"))
+    line_start = {"stdout": True, "stderr": True}  # whether the stream's next byte begins a line
 
     def pack(ts, stream, data):
-        if stamps:
-            data = _stamp(ts) + data
+        if stamps:  # docker stamps each line; the shim's records are what each read of the pipe gave
+            pieces = data.split(b"\n")
+            lines = [p + b"\n" for p in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+            out = []
+            for line in lines:
+                out.append(_stamp(ts) + line if line_start[stream] else line)
+                line_start[stream] = line.endswith(b"\n")
+            data = b"".join(out)
         return data if tty else _frame(stream, data)
 
     wanted = {"stdout"} if not err else {"stderr"} if not out else {"stdout", "stderr"}
@@ -355,26 +362,23 @@ def logs(req):
     def keep(r) -> bool:
         return r[1] in wanted and r[0] >= since and (not until or r[0] <= until)
 
-    # the readers are made before the headers go: a container removed by now is a 404, as
-    # dockerd's; one removed later ends the stream (its records end), as dockerd's does
-    first = e.logs(c.id) if tail_n >= 0 else None
+    # the last lines (docker's tail counts lines, not the shim's records: a record may hold many
+    # or part of one) and the readers are made before the headers go: a container removed by
+    # now is a 404, as dockerd's; one removed later ends the stream (its records end), as dockerd's
+    from dunnage.core.logs import tail_lines
+    last, seen = tail_lines(str(c.log_path), tail_n) if tail_n >= 0 else ([], 0)
     recs = e.logs(c.id, follow=follow, stop=req.gone)
 
     def body():
-        skip = 0
-        if first is not None:
-            old = [r for r in first if keep(r)]
-            for r in old[len(old) - tail_n:] if tail_n else []:
-                yield pack(*r)
+        if tail_n >= 0:
+            for r in last:
+                if keep(r):
+                    yield pack(*r)
             if not follow:
                 return
-            skip = len(old)  # the follow below reads the log from its start again
         try:
-            for r in recs:
-                if keep(r):
-                    if skip:
-                        skip -= 1
-                        continue
+            for i, r in enumerate(recs):
+                if i >= seen and keep(r):  # (the follow reads the log from its start again)
                     yield pack(*r)
         finally:
             close = getattr(recs, "close", None)

@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -338,6 +339,27 @@ def _demux(raw: bytes) -> bytes:
         out.append(raw[i + 8:i + 8 + n])
         i += 8 + n
     return b"".join(out)
+
+
+def test_logs_tail_and_timestamps_count_lines(docker, engine):
+    """docker logs --tail N gives the last N lines and -t stamps every line, as dockerd's: the
+    service counted and stamped the shim's records, each what one read of the pipe gave, so
+    ten lines written at once came out whole for --tail 3 and under one stamp."""
+    r = docker("run", "-d", "--name", "api-tail", IMAGE, "sh", "-c",
+               "printf '1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n'; printf 'e1\\ne2\\n' >&2")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: engine.container("api-tail").status == "exited", timeout=30)
+    r = docker("logs", "--tail", "3", "api-tail")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "10\n", "e1\ne2\n"), (r.stdout, r.stderr)
+    r = docker("logs", "--tail", "0", "api-tail")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = docker("logs", "-f", "--tail", "2", "api-tail", timeout=30)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "e1\ne2\n"), (r.stdout, r.stderr)
+    r = docker("logs", "-t", "api-tail")
+    lines = r.stdout.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [str(i) for i in range(1, 11)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", line.split(" ", 1)[0]) for line in lines)
+    assert docker("rm", "api-tail").returncode == 0
 
 
 def test_logs_stream_of_a_container_removed_meanwhile_ends_cleanly(api, engine):
