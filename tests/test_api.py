@@ -406,6 +406,17 @@ def test_ps_lists_exposed_ports_that_are_not_published(docker, api):
     assert docker("rm", "-f", "api-expose").returncode == 0
 
 
+def test_published_ports_on_the_host_network_warn(docker):
+    """dockerd's create answers -p with --network host with a warning (the container has the
+    host's ports), which the CLI prints; the service said nothing."""
+    r = docker("create", "--name", "api-hostports", "--network", "host", "-p", "127.0.0.1:9:80", IMAGE, "true")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == "WARNING: Published ports are discarded when using host network mode", r.stderr
+    r = docker("create", "--name", "api-hostports2", "--network", "host", IMAGE, "true")
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert docker("rm", "api-hostports", "api-hostports2").returncode == 0
+
+
 def test_memory_reservation_refusals_read_as_dockerds(api, engine):
     """Create's and update's 400s for a reservation above the limit or under 6MB carry
     dockerd 20.10's words exactly (its limit message ends without a full stop)."""

@@ -31,6 +31,8 @@ def create(e, spec: ContainerSpec) -> Container:
     cfg, host = spec.config, spec.host
     hc = host_record(host)
     warnings = []
+    if host.port_bindings and host.mode() == "host":  # as dockerd: the container has the host's ports
+        warnings.append("Published ports are discarded when using host network mode")
     if hc.get("BlkioWeight") and not blkio_weight_support():  # as dockerd: discarded, with a warning
         warnings.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. "
                         "Weight discarded.")
