@@ -24,14 +24,6 @@ def build_parser() -> Parser:
     return ap
 
 
-def prepare() -> Parser:
-    """What the fork server readies once before it forks a command's child: every command's parser,
-    and the builder, whose imports were 11 ms of a build that finds everything cached (a tenth of it;
-    736 KiB in the server, shared)."""
-    import dunnage.builder.build  # noqa: F401
-    return build_parser()
-
-
 def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
     """Run one command; AP is a parser from build_parser() to use (the fork server
     builds it once for every command it runs)."""
@@ -61,7 +53,7 @@ def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
 
 def entry() -> None:
     from dunnage.core.forkserver import register_front
-    register_front("dunnage.tui.cli:main", "dunnage.tui.cli:prepare")  # for the fork servers we start
+    register_front("dunnage.tui.cli:main", "dunnage.tui.cli:build_parser")  # for the fork servers we start
     sys.exit(main())
 
 

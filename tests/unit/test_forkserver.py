@@ -64,7 +64,7 @@ def test_a_resolvers_first_answer_imports_nothing_the_server_has_not(tmp_path):
 import socket, sys
 from dunnage.core.forkserver.server import Server
 from dunnage.core.store import Store
-Server(Store({str(tmp_path / 'root')!r}), ("dunnage.tui.cli:main", "dunnage.tui.cli:prepare")).preload()
+Server(Store({str(tmp_path / 'root')!r}), ("dunnage.tui.cli:main", "dunnage.tui.cli:build_parser")).preload()
 before = set(sys.modules)
 from dunnage.core.net.dns import Resolver
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
