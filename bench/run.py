@@ -23,8 +23,9 @@ runtime: `podman run --rm --network none busybox true` with dunnage-runtime as
 mem:   10 idle containers each: PSS of dunnage's shim + FUSE server per
        container against podman's conmon, and `run -d` to running.
 sample: one sampling round of 100 running containers (CPU, memory, IO,
-       network, pids) against `podman stats --no-stream` of 10; then the
-       dashboard's CPU use and RSS over 60 s with 50 containers.
+       network, pids) against `podman stats --no-stream` of 10; then, with 50
+       containers, the dashboard's first sampled frame, each view's opening (images,
+       volumes, networks, a container's page, its logs) and its CPU use and RSS over 60 s.
 loop:  100 containers run and removed one after another on the default bridge
        with a published port: mounts, cgroups, processes, netns, links, nft
        tables, endpoints and port-map elements left afterwards (all should be 0).
@@ -750,19 +751,49 @@ def bench_sample(runs: int) -> dict:
         for c in e.containers(all_=True)[50:]:
             e.remove(c.id, force=True)
 
-        async def watch() -> tuple[float, int, int]:
+        async def switch(app, pilot, key: str) -> float:
+            """From a key to the first refresh of the screen it opens (Textual's call_after_refresh
+            on it: its first frame drawn), then back.  (The pilot's press and pause wait for the
+            process to look idle, which a dashboard sampling 50 containers hardly does: not timed.)"""
+            before = app.screen
+            painted = asyncio.Event()
+            t = time.perf_counter()
+            pressing = asyncio.ensure_future(pilot.press(key))
+            while app.screen is before:
+                await asyncio.sleep(0.001)
+            app.screen.call_after_refresh(painted.set)
+            await painted.wait()
+            dt = time.perf_counter() - t
+            await pressing
+            while app.screen is not before:
+                await pilot.press("escape")
+                await pilot.pause(0.01)
+            return dt
+
+        async def watch() -> tuple:
+            t_start = time.perf_counter()
             app = DunnageApp(e, interval=1.0)
             async with app.run_test(size=(120, 40)) as pilot:
+                while app.rounds < 1:
+                    await pilot.pause(0.005)
+                first = time.perf_counter() - t_start
                 while app.rounds < 3:
                     await pilot.pause(0.2)
+                views = {name: [await switch(app, pilot, key) for _ in range(5)]
+                         for name, key in (("images", "I"), ("volumes", "V"), ("networks", "N"),
+                                           ("container page", "enter"), ("logs", "l"))}
+                await pilot.pause(2)
                 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 t0, c0 = time.monotonic(), time.process_time()
                 await pilot.pause(60)
                 cpu = (time.process_time() - c0) / (time.monotonic() - t0)
                 rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 await pilot.press("q")
-            return cpu, rss0, rss1
-        cpu, rss0, rss1 = asyncio.run(watch())
+            return first, views, cpu, rss0, rss1
+        first, views, cpu, rss0, rss1 = asyncio.run(watch())
+        res["dashboard first sampled frame s (50 containers)"] = first
+        for name, times in views.items():
+            res[f"dashboard view {name}"] = summary(times)
         res["dashboard CPU % of one core (50 containers, 1 s)"] = cpu * 100
         res["dashboard max RSS MiB at start / after 60 s"] = [rss0 / 1024, rss1 / 1024]
         return res
