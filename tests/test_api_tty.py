@@ -32,9 +32,21 @@ def docker(service, engine, tmp_path):
     return run
 
 
+def first_prompt(t: Tmux) -> None:
+    """Wait for sh's first prompt.  Once in a full CI run (the module's first test) it never
+    showed in 30 s and could not be made to happen again: the screen is kept in a warning and an
+    Enter asks sh for its prompt again, so a next time shows what the screen held."""
+    import warnings
+    try:
+        wait_for(lambda: "/ #" in t.screen(), timeout=15)
+    except AssertionError:
+        warnings.warn(f"no prompt after 15 s; the screen was:\n{t.screen()}")
+        wait_for(lambda: (t.keys("Enter"), "/ #" in t.screen())[1], timeout=30, interval=1.0)
+
+
 def test_cli_run_it_terminal_resize_and_exit_code(docker, engine):
     with Tmux(f"{docker.cmd} run -it --rm --name api-tty {IMAGE} sh; echo EXITED=$?; sleep 60") as t:
-        wait_for(lambda: "/ #" in t.screen(), timeout=30)
+        first_prompt(t)
         # typed again until answered: keys typed in the moment the prompt is drawn can be lost on a loaded host
         wait_for(lambda: (t.keys("tty; stty size; echo sum=$((40+2))", "Enter"), "sum=42" in t.screen())[1],
                  timeout=20, interval=1.0)
@@ -48,7 +60,7 @@ def test_cli_run_it_terminal_resize_and_exit_code(docker, engine):
 
 def test_cli_run_it_detach_keys_and_attach_again(docker, engine):
     with Tmux(f"{docker.cmd} run -it --name api-detach {IMAGE} sh; echo EXITED=$?; sleep 60") as t:
-        wait_for(lambda: "/ #" in t.screen(), timeout=30)
+        first_prompt(t)
         wait_for(lambda: (t.keys("echo first-$((1+1))", "Enter"), "first-2" in t.screen())[1], timeout=20,
                  interval=1.0)  # typed again until answered, as above
         t.keys("C-p", "C-q")
