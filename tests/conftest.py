@@ -278,7 +278,12 @@ class Tmux:
     def __enter__(self) -> "Tmux":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:  # what the terminal showed, in the failure's captured output
+            try:
+                print(f"tmux screen when the test failed:\n{self.screen()}")
+            except Exception:  # noqa: BLE001
+                pass
         self.close()
 
 
