@@ -33,15 +33,21 @@ volumes:
 """
 
 
+def compose_on(sock, project: str, directory):
+    """docker-compose for PROJECT in DIRECTORY, on the service at SOCK."""
+    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
+
+    def compose(*args):
+        return subprocess.run([COMPOSE, "-p", project, *args], cwd=directory, env=env, capture_output=True,
+                              text=True, timeout=180)
+    return compose
+
+
 def test_docker_compose_up_and_down_through_the_service(session_root, engine, tmp_path):
     assert os.access(COMPOSE, os.X_OK), "Debian's docker-compose is missing (scripts/dev.sh installs it)"
     (tmp_path / "docker-compose.yml").write_text(PROJECT)
     with running_service(session_root, "compose.sock") as sock:
-        env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
-
-        def compose(*args):
-            return subprocess.run([COMPOSE, "-p", "dcapi", *args], cwd=tmp_path, env=env, capture_output=True,
-                                  text=True, timeout=180)
+        compose = compose_on(sock, "dcapi", tmp_path)
         try:
             r = compose("up", "-d")
             assert r.returncode == 0, r.stderr
@@ -88,11 +94,7 @@ def test_docker_compose_up_again_with_ports(session_root, engine, tmp_path):
     the IPv4-only network, over [::1] too."""
     (tmp_path / "docker-compose.yml").write_text(PORTS % "one")
     with running_service(session_root, "compose-ports.sock") as sock:
-        env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
-
-        def compose(*args):
-            return subprocess.run([COMPOSE, "-p", "dcports", *args], cwd=tmp_path, env=env, capture_output=True,
-                                  text=True, timeout=180)
+        compose = compose_on(sock, "dcports", tmp_path)
         try:
             for word in ("one", "one", "two"):
                 (tmp_path / "docker-compose.yml").write_text(PORTS % word)

@@ -277,6 +277,18 @@ def test_run_exit_code_and_hooks(bundle, tmp_path):
     assert rt(state, "list", "-q").stdout == b""
 
 
+def _create_bad(b, state, change, message) -> None:
+    """create of the bundle as CHANGE spoils it: one line naming MESSAGE, exit 1, no container, no cgroup."""
+    c = set_config(b, args=["true"])
+    change(c)
+    (b / "config.json").write_text(json.dumps(c))
+    r = rt(state, "create", "--bundle", str(b), "bad")
+    err = r.stderr.decode().strip()
+    assert r.returncode == 1 and len(err.splitlines()) == 1 and message in err, err
+    assert rt(state, "list", "-q").stdout == b""
+    assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "bad")) for r_ in cgroup_roots())
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]), "user namespaces"),
     (lambda c: c["process"].update(args=[]), "process.args"),
@@ -286,14 +298,7 @@ def test_run_exit_code_and_hooks(bundle, tmp_path):
 ])
 def test_bad_bundles_are_one_line_and_leave_nothing(bundle, change, message):
     b, state = bundle
-    c = set_config(b, args=["true"])
-    change(c)
-    (b / "config.json").write_text(json.dumps(c))
-    r = rt(state, "create", "--bundle", str(b), "bad")
-    err = r.stderr.decode().strip()
-    assert r.returncode == 1 and len(err.splitlines()) == 1 and message in err, err
-    assert rt(state, "list", "-q").stdout == b""
-    assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "bad")) for r_ in cgroup_roots())
+    _create_bad(b, state, change, message)
 
 
 def test_duplicate_id_and_unknown_container(bundle):
@@ -424,15 +429,8 @@ def test_served_create_prepares_in_the_server_and_forks_the_init_in_the_caller(b
 ])
 def test_served_create_that_fails_is_one_line_and_leaves_nothing(bundle, change, message):
     b, state, _ = _served_root(bundle)
-    c = set_config(b, args=["true"])
-    change(c)
-    (b / "config.json").write_text(json.dumps(c))
-    r = rt(state, "create", "--bundle", str(b), "bad")
-    err = r.stderr.decode().strip()
-    assert r.returncode == 1 and len(err.splitlines()) == 1 and message in err, err
-    assert rt(state, "list", "-q").stdout == b""
+    _create_bad(b, state, change, message)
     assert not (state / "bad").exists()
-    assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "bad")) for r_ in cgroup_roots())
 
 
 def test_served_create_with_a_terminal(bundle, tmp_path):
