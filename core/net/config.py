@@ -341,7 +341,8 @@ class Networks:
             except Exception as e:  # noqa: BLE001
                 raise NetworkError(f"attaching to network {r['Name']}: {e}", status=500) from None
             try:
-                self.firewall().add_ports(mappings)
+                if mappings:  # (none: nftables is not touched, nor imported)
+                    self.firewall().add_ports(mappings)
             except Exception as e:  # noqa: BLE001
                 from .netlink import delete_link
                 delete_link(host_if)
@@ -366,7 +367,8 @@ class Networks:
                 continue
             ep = r["Endpoints"][cid]
             try:
-                self.firewall().remove_ports(ep.get("Ports") or [])
+                if ep.get("Ports"):
+                    self.firewall().remove_ports(ep["Ports"])
             except Exception:  # noqa: BLE001 - the table is gone: nothing to remove
                 pass
             if links:

@@ -101,14 +101,18 @@ class _Rtnl:
     def __exit__(self, *exc) -> None:
         self.sock.close()
 
-    def _send(self, msg, kind: int, flags: int) -> int:
+    def _encode(self, msg, kind: int, flags: int) -> int:
         self.seq += 1
         msg["header"]["type"] = kind
         msg["header"]["flags"] = NLM_F_REQUEST | flags
         msg["header"]["sequence_number"] = self.seq
         msg.encode()
-        self.sock.send(msg.data)
         return self.seq
+
+    def _send(self, msg, kind: int, flags: int) -> int:
+        seq = self._encode(msg, kind, flags)
+        self.sock.send(msg.data)
+        return seq
 
     def _replies(self, seq: int):
         """The answers to SEQ, until its end (an ack, an error or DONE)."""
@@ -129,14 +133,39 @@ class _Rtnl:
         for _ in self._replies(self._send(msg, kind, NLM_F_ACK | flags)):
             pass
 
+    def requests(self, reqs: list[tuple]) -> None:
+        """Changes REQS ((message, kind, flags) each) sent in one go: the kernel takes them
+        in order and acks each; raise OSError with the errno of the first one refused."""
+        seqs = [self._encode(msg, kind, NLM_F_ACK | flags) for msg, kind, flags in reqs]
+        self.sock.send(b"".join(msg.data for msg, _, _ in reqs))
+        pending = set(seqs)
+        errors = {}
+        while pending:
+            for msg in _MARSHAL.parse(self.sock.recv(1 << 16)):
+                header = msg["header"]
+                seq = header["sequence_number"]
+                if seq not in pending:
+                    continue
+                if header.get("error") is not None:
+                    errors[seq] = header["error"].code
+                if header.get("error") is not None or header["type"] in (NLMSG_ERROR, NLMSG_DONE):
+                    pending.discard(seq)
+        if errors:
+            code = errors[min(errors)]
+            raise OSError(code, os.strerror(code))
+
     def dump(self, msg, kind: int) -> list:
         return list(self._replies(self._send(msg, kind, NLM_F_DUMP)))
 
     # ---- what dunnage asks
-    def new_link(self, name: str, kind: str, data: dict | None = None) -> None:
+    def new_link(self, name: str, kind: str, data: dict | None = None, master: int = 0, up: bool = False) -> None:
+        """Link NAME of KIND; with MASTER (an index) a port of it, and UP, from the start."""
         info = [("IFLA_INFO_KIND", kind)] + ([("IFLA_INFO_DATA", data)] if data else [])
-        self.request(_link(0, ("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": info})), RTM_NEWLINK,
-                     NLM_F_CREATE | NLM_F_EXCL)
+        msg = _link(0, ("IFLA_IFNAME", name), *([("IFLA_MASTER", master)] if master else []),
+                    ("IFLA_LINKINFO", {"attrs": info}))
+        if up:
+            msg["flags"] = msg["change"] = IFF_UP
+        self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
     def set_link(self, index: int, *attrs: tuple, up: bool = False) -> None:
         msg = _link(index, *attrs)
@@ -145,18 +174,7 @@ class _Rtnl:
         self.request(msg, RTM_NEWLINK)
 
     def add_address(self, index: int, address: str, prefixlen: int) -> None:
-        msg = ifaddrmsg()
-        msg["family"] = _family(address)
-        msg["prefixlen"] = prefixlen
-        msg["index"] = index
-        attrs = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
-        if msg["family"] == socket.AF_INET:
-            brd = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False).broadcast_address
-            attrs.append(("IFA_BROADCAST", str(brd)))
-        else:
-            msg["flags"] = IFA_F_NODAD  # ours alone in its subnet: usable at once, as docker's
-        msg["attrs"] = attrs
-        self.request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+        self.request(*_address(index, address, prefixlen))
 
     def addresses(self, index: int, family: int = socket.AF_INET) -> set[str]:
         msg = ifaddrmsg()
@@ -164,20 +182,38 @@ class _Rtnl:
         return {m.get_attr("IFA_ADDRESS") for m in self.dump(msg, RTM_GETADDR)
                 if m["index"] == index and m.get_attr("IFA_ADDRESS")}
 
-    def default_route(self, gateway: str) -> None:
-        msg = rtmsg()
-        msg["family"] = _family(gateway)
-        msg["table"] = RT_TABLE_MAIN
-        msg["proto"] = rt_proto["boot"]
-        msg["scope"] = rt_scope["universe"]
-        msg["type"] = rt_type["unicast"]
-        msg["attrs"] = [("RTA_GATEWAY", gateway)]
-        self.request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
-
     def routes(self, family: int) -> list:
         msg = rtmsg()
         msg["family"] = family
         return self.dump(msg, RTM_GETROUTE)
+
+
+def _address(index: int, address: str, prefixlen: int) -> tuple:
+    """The request that gives link INDEX ADDRESS/PREFIXLEN: (message, kind, flags)."""
+    msg = ifaddrmsg()
+    msg["family"] = _family(address)
+    msg["prefixlen"] = prefixlen
+    msg["index"] = index
+    attrs = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
+    if msg["family"] == socket.AF_INET:
+        brd = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False).broadcast_address
+        attrs.append(("IFA_BROADCAST", str(brd)))
+    else:
+        msg["flags"] = IFA_F_NODAD  # ours alone in its subnet: usable at once, as docker's
+    msg["attrs"] = attrs
+    return msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL
+
+
+def _default_route(gateway: str) -> tuple:
+    """The request for a default route via GATEWAY: (message, kind, flags)."""
+    msg = rtmsg()
+    msg["family"] = _family(gateway)
+    msg["table"] = RT_TABLE_MAIN
+    msg["proto"] = rt_proto["boot"]
+    msg["scope"] = rt_scope["universe"]
+    msg["type"] = rt_type["unicast"]
+    msg["attrs"] = [("RTA_GATEWAY", gateway)]
+    return msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL
 
 
 def _link(index: int, *attrs: tuple):
@@ -219,33 +255,50 @@ def _index(name: str) -> int:
         raise NetlinkError(f"no such link: {name}") from None
 
 
+class _Thread:
+    """FN(*ARGS) in a fresh thread (whose network namespace FN may change), begun now;
+    ``result`` waits for it: its value, or its exception raised."""
+
+    def __init__(self, fn, *args):
+        self.out: dict = {}
+        self.thread = threading.Thread(target=self._body, args=(fn, *args))
+        self.thread.start()
+
+    def _body(self, fn, *args) -> None:
+        try:
+            self.out["v"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001
+            self.out["e"] = e
+
+    def result(self):
+        self.thread.join()
+        if "e" in self.out:
+            raise self.out["e"]
+        return self.out.get("v")
+
+
 def _in_thread(fn, *args):
     """Run FN in a fresh thread (whose network namespace FN may change); its result or its exception."""
-    out: dict = {}
+    return _Thread(fn, *args).result()
 
-    def body():
-        try:
-            out["v"] = fn(*args)
-        except BaseException as e:  # noqa: BLE001
-            out["e"] = e
 
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
-    if "e" in out:
-        raise out["e"]
-    return out.get("v")
+def _make_netns() -> int:
+    unshare(CLONE_NEWNET)
+    fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    from . import loopback_up
+    loopback_up()
+    return fd
 
 
 def new_netns() -> int:
     """A new network namespace with lo up; returns a descriptor that holds it."""
-    def make():
-        unshare(CLONE_NEWNET)
-        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        from . import loopback_up
-        loopback_up()
-        return fd
-    return _in_thread(make)
+    return _in_thread(_make_netns)
+
+
+def begin_netns() -> _Thread:
+    """``new_netns``, begun in a thread: the kernel makes the namespace (a few ms, much
+    of it waiting for the RTNL lock) while the caller goes on; ``result()`` is its descriptor."""
+    return _Thread(_make_netns)
 
 
 def ensure_bridge(name: str, gateway: str, prefixlen: int, gateway6: str | None = None,
@@ -298,22 +351,21 @@ def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, addresses: 
     on a dual-stack network) and MAC, and default routes via GATEWAYS."""
     tmp = "dt" + host_if[2:]
     br = _index(bridge)
-    peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_NET_NS_FD", netns_fd)]}
+    # one request: the pair, HOST_IF a port of BRIDGE and up, its peer with MAC in the namespace
+    peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_ADDRESS", mac), ("IFLA_NET_NS_FD", netns_fd)]}
     veth = {"attrs": [("VETH_INFO_PEER", peer)]}
     with _Rtnl() as nl:
         try:
-            nl.new_link(host_if, "veth", veth)
+            nl.new_link(host_if, "veth", veth, master=br, up=True)
         except OSError as e:
             if e.errno != errno.EEXIST:
                 raise NetlinkError(f"adding {host_if}: {e.strerror}") from None
             # the container's last veth, still going with its namespace (Sandbox.close)
             delete_link(host_if)
-            nl.new_link(host_if, "veth", veth)
-        try:
-            nl.set_link(_index(host_if), ("IFLA_MASTER", br), up=True)
-        except BaseException:
-            delete_link(host_if)
-            raise
+            try:
+                nl.new_link(host_if, "veth", veth, master=br, up=True)
+            except OSError as e:
+                raise NetlinkError(f"adding {host_if}: {e.strerror}") from None
     ipv6 = any(":" in a for a, _ in addresses)
 
     def inside():
@@ -325,14 +377,12 @@ def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, addresses: 
             _sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # as docker: no IPv6 unless asked for
         else:  # (eth0 may have it)
             _sysctl(f"net/ipv6/conf/{tmp}/disable_ipv6", "1")
-        with _Rtnl() as nl:
-            idx = _index(tmp)
-            nl.set_link(idx, ("IFLA_IFNAME", inside_if), ("IFLA_ADDRESS", mac))
-            for address, prefixlen in addresses:
-                nl.add_address(idx, address, prefixlen)
-            nl.set_link(idx, up=True)
-            for gateway in gateways:
-                nl.default_route(gateway)
+        idx = _index(tmp)
+        up = _link(idx, ("IFLA_IFNAME", inside_if))
+        up["flags"] = up["change"] = IFF_UP
+        with _Rtnl() as nl:  # in one go, in this order
+            nl.requests([*(_address(idx, address, prefixlen) for address, prefixlen in addresses),
+                         (up, RTM_NEWLINK, 0), *(_default_route(gateway) for gateway in gateways)])
     try:
         _in_thread(inside)
     except OSError as e:
@@ -359,7 +409,8 @@ class Child:
     when it needs it.  FN returns (VALUE, FDS): VALUE (what marshal takes) and
     the descriptors FDS come back as they are.  Its error is raised by
     ``result``: an OSError as one, anything else as a NetlinkError with its
-    message (and its status, if it had one)."""
+    message (and its status, if it had one).  Its exit (the kernel unmapping
+    what it dirtied: a ms or two) is not waited for: a thread reaps it."""
 
     def __init__(self, fn, *args):
         self.sock, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -391,7 +442,7 @@ class Child:
                     if msg != b"F":
                         break
         finally:
-            os.waitpid(self.pid, 0)
+            self._reap()
         out = marshal.loads(msg) if msg else ("error", "the network set-up's process died", None)
         if out[0] != "ok":
             for fd in fds:
@@ -401,6 +452,24 @@ class Child:
         if out[0] == "error":
             raise NetlinkError(out[1], status=out[2])
         return out[1], fds
+
+    def _reap(self) -> None:
+        try:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                return
+            pidfd = os.pidfd_open(self.pid)  # (this one, whatever reaps it and forks meanwhile)
+        except (ChildProcessError, ProcessLookupError):  # reaped already (a shim's waitpid(-1))
+            return
+        threading.Thread(target=_wait_pidfd, args=(pidfd,), name="reap-netchild", daemon=True).start()
+
+
+def _wait_pidfd(pidfd: int) -> None:
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+    except ChildProcessError:  # reaped by someone else first
+        pass
+    finally:
+        os.close(pidfd)
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:

@@ -137,6 +137,8 @@ class Sandbox:
         c = self.c
         hc = c.config["HostConfig"]
         mode = hc.get("NetworkMode") or "none"
+        from .netlink import begin_netns
+        making = begin_netns()  # (the kernel's part, while the records are read and ports reserved)
         nets = Networks(self.store)
         try:
             with nets.lock():
@@ -162,8 +164,7 @@ class Sandbox:
                 # docker's two bindings for a port on every address, on any network: [::] too
                 # (on an IPv4-only one relayed to the container's IPv4 address, as docker-proxy does)
                 ports += self.reservation.reserve([dict(p, HostIp="::") for p in ports if p["HostIp"] == "0.0.0.0"])
-            from .netlink import new_netns
-            self.netns_fd = new_netns()
+            self.netns_fd = making.result()
             settings = {}
             for i, (net, conf) in enumerate(wanted):
                 ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
