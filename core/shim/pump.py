@@ -51,6 +51,7 @@ class Pump:
             self.sel.register(resolver.sock, selectors.EVENT_READ, (self.on_dns, "query"))
             self.sel.register(resolver.out, selectors.EVENT_READ, (self.on_dns, "upstream"))
         self.clients: dict = {}
+        self.deaf: set = set()  # clients whose output failed: still read to their end (on_output)
         for cl in clients:
             self.add_client(cl)
         self.stdin_open = in_w is not None
@@ -83,6 +84,7 @@ class Pump:
     def drop_client(self, cl) -> None:
         self.sel.unregister(cl)
         self.clients.pop(cl, None)
+        self.deaf.discard(cl)
         cl.close()
 
     def on_output(self, key, stream: int) -> None:
@@ -97,11 +99,17 @@ class Pump:
             return
         self.log.write(stream, data)
         f = attach.frame(attach.STDOUT if stream == STDOUT else attach.STDERR, data)
-        for cl in list(self.clients):
+        for cl in self.clients:
+            if cl in self.deaf:
+                continue
             try:
                 cl.sendall(f)
             except OSError:
-                self.drop_client(cl)
+                # gone, or going: the service's resize sends its frame and hangs up at once.
+                # Dropped here, its frame went unread (the terminal kept its size), and a read
+                # event of it in this same round then met a closed socket (the shim died): it
+                # gets no more output, and on_client reads it to its end and drops it there
+                self.deaf.add(cl)
 
     def on_listen(self, key, _) -> None:
         cl = self.accept(self.listener)
