@@ -591,7 +591,9 @@ def _end_relay(handler, sock) -> None:
 
 
 def resize(req):
-    """TIOCSWINSZ on the container's terminal, through the shim's attach socket."""
+    """TIOCSWINSZ on the container's terminal, through the shim's attach socket.  Answered
+    once the shim has taken the frame (it hangs up after reading our end), as dockerd
+    answers once the size is set: a client's next look at the terminal sees it."""
     import struct as _struct
     from dunnage.core import EngineError
     from dunnage.core.attach import RESIZE, frame
@@ -610,9 +612,20 @@ def resize(req):
         raise ApiError(409, f"Container {c.id} is not running") from None
     try:
         sock.sendall(frame(RESIZE, _struct.pack(">HH", h, w)))
+        sock.shutdown(socket.SHUT_WR)
+        end = time.monotonic() + RESIZE_WAIT
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):  # (the container's output meanwhile: not ours)
+                break
+    except OSError:  # (a timeout: a restarting container's shim serves no one; the frame waits)
+        pass
     finally:
         sock.close()
     return Response(200, None)  # (docker: 200, no body)
+
+
+RESIZE_WAIT = 5.0
 
 
 def register(r) -> None:
