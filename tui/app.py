@@ -17,12 +17,13 @@ from textual.markup import escape
 from textual.containers import Container, Horizontal, Vertical
 from textual.screen import ModalScreen
 from rich.text import Text
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static, Tree
+from textual.widgets import ContentSwitcher, DataTable, Header, Input, Static, Tree
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
 from .chart import Chart
+from .footer import Footer
 from .logview import LogsScreen, LogView
 from .table import LiveTable
 from .page import HOST_MEMORY, cpu_ceiling, cpu_chart, mem_chart, not_running, rate

@@ -28,13 +28,14 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter
 from dunnage.core.logs import PROMPT_NS, LineJoiner, tail_lines
 from dunnage.core.units import parse_since
 
+from .footer import Footer
 from .rows import short_ids
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Header, TabbedContent, TabPane, Tree
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
 from .chart import Chart, Scale, auto_top, fmt
+from .footer import Footer
 from .rows import short_ids
 from .views import fill_tree
 

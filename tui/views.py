@@ -12,10 +12,11 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.markup import escape
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RichLog, Static, Tree
+from textual.widgets import Button, DataTable, Header, Input, Label, RichLog, Static, Tree
 
 from dunnage.core import ContainerSpec, Engine, EngineError
 
+from .footer import Footer
 from .rows import short_ids
 
 

@@ -1,0 +1,41 @@
+"""The container page opens quickly (issue 23: within the other views' times with 50
+containers): what it builds and what it leaves for later, against a real container."""
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Footer, Tree
+from textual.widgets._footer import FooterKey
+
+from dunnage.tui.app import DunnageApp
+from dunnage.tui.page import ContainerScreen
+
+from test_tui import until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def select(app, cid) -> None:
+    t = app.query_one("#containers", DataTable)
+    t.move_cursor(row=t.get_row_index(cid))
+
+
+async def test_a_page_over_the_list_leaves_the_lists_footer_alone(engine, image):
+    """The list's footer was recomposed (its keys mounted afresh) under the page, inside the
+    page's first frame, and again on the way back, to show the same keys."""
+    c = engine.run(image, ["sleep", "300"], name="footed", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows and app.screen.query(FooterKey))
+        footer = app.screen.query_one(Footer)
+        keys = list(footer.query(FooterKey))
+        assert "stop" in [k.action for k in keys]
+        select(app, c.id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen) and app.screen.query(FooterKey))
+        await pilot.pause(0.2)
+        assert list(footer.query(FooterKey)) == keys  # under the page: not recomposed
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ContainerScreen))
+        await pilot.pause(0.2)
+        assert list(footer.query(FooterKey)) == keys  # back: the same keys, so the same widgets
+        await pilot.press("q")
