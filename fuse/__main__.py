@@ -7,7 +7,7 @@ import os
 import sys
 
 from .mount import serve
-from .union import PASSTHROUGH, WRITEBACK
+from .union import NO_OPEN, PASSTHROUGH, WRITEBACK
 
 
 def main(argv=None) -> int:
@@ -21,6 +21,9 @@ def main(argv=None) -> int:
     ap.add_argument("--passthrough", choices=("on", "off"), default="on" if PASSTHROUGH else "off",
                     help="FUSE passthrough where the kernel has it: reads and writes of files of the upper "
                          "layer go to them in the kernel, not through this server")
+    ap.add_argument("--open-requests", choices=("on", "off"), default="on",
+                    help="off: the kernel opens files without asking this server (FUSE's no_open: no round "
+                         "trip per open; no passthrough then)" + ("" if NO_OPEN else " (needs pyfuse3's patch 6)"))
     ap.add_argument("mountpoint")
     a = ap.parse_args(argv)
     for d in a.lower + [a.upper, a.mountpoint]:
@@ -29,7 +32,7 @@ def main(argv=None) -> int:
             return 2
     try:
         serve(a.lower, a.upper, a.mountpoint, fsname=a.fsname, writeback=a.writeback_cache == "on",
-              passthrough=a.passthrough == "on")
+              passthrough=a.passthrough == "on", no_open=a.open_requests == "off")
     except RuntimeError as e:
         print(f"dunnage.fuse: {e}", file=sys.stderr)
         return 1

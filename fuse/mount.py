@@ -168,7 +168,7 @@ READAHEAD_KIB = 2048
 
 def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage",
           on_ready=None, ops: UnionFS | None = None, on_trio: bool = False,
-          writeback: bool = WRITEBACK, passthrough: bool = PASSTHROUGH) -> None:
+          writeback: bool = WRITEBACK, passthrough: bool = PASSTHROUGH, no_open: bool = False) -> None:
     """Mount and serve until unmounted (or, run in the main thread, SIGTERM/SIGINT).
     Blocks.  ON_READY() is called once the mount is live and the kernel has its
     answer to FUSE_INIT.  OPS, if given, is the UnionFS to serve (over the same
@@ -176,10 +176,11 @@ def serve(lowers: list[str], upper: str, mountpoint: str, fsname: str = "dunnage
     ON_TRIO serves as an unpatched pyfuse3 is served (what a test of that path asks).
     WRITEBACK: the kernel's writeback cache (see union.WRITEBACK), for a new OPS;
     PASSTHROUGH: FUSE passthrough where the kernel has it (union.PASSTHROUGH; with it
-    settled, the writeback cache is off)."""
+    settled, the writeback cache is off); NO_OPEN: the kernel opens files without asking
+    (union.NO_OPEN; no passthrough then)."""
     from dunnage.core.runtime.linux import mount_device, set_readahead, trim_memory
     if ops is None:
-        ops = UnionFS(lowers, upper, writeback=writeback, passthrough=passthrough)
+        ops = UnionFS(lowers, upper, writeback=writeback, passthrough=passthrough, no_open=no_open)
     real = os.path.realpath(mountpoint)  # before the mount: resolving it after would ask us
 
     def initialised() -> None:

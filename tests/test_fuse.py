@@ -651,9 +651,11 @@ def both_mounts(layers: list[Path], work: Path, *options: str):
 
 
 # the union's modes: passthrough (the default where the kernel has it), the writeback cache
-# (passthrough off, or not there), neither
+# (passthrough off, or not there), neither, and files opened without asking the server
+# (no_open, with the writeback cache)
 MODES = {"default": (), "writeback": ("--passthrough", "off"),
-         "neither": ("--passthrough", "off", "--writeback-cache", "off")}
+         "neither": ("--passthrough", "off", "--writeback-cache", "off"),
+         "no-open": ("--passthrough", "off", "--open-requests", "off")}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -1014,6 +1016,19 @@ def unlinked_while_open(m: Path) -> dict:
         out[f"{name} fstat"] = (st.st_size, oct(st.st_mode), st.st_nlink)
         out[f"{name} read"] = os.pread(fd, 100, 0)
         do(f"{name} close", lambda: os.close(fd))
+    # a lower file open for reading, and one open for writing not yet written, unlinked: the
+    # first still reads what it had, the second takes writes (with the server's no_open, its
+    # copy is made only then, a file of no name in the upper layer)
+    r = os.open(m / "etc/passwd", os.O_RDONLY)
+    w = os.open(m / "etc/group", os.O_RDWR)
+    os.unlink(m / "etc/passwd")
+    os.unlink(m / "etc/group")
+    out["lower read after unlink"] = os.pread(r, 100, 0)
+    do("lower write after unlink", lambda: os.pwrite(w, b"late\n", 0))
+    out["lower read back"] = os.pread(w, 100, 0)
+    out["lower fstat"] = os.fstat(w).st_size, oct(os.fstat(w).st_mode), os.fstat(w).st_nlink
+    os.close(r)
+    os.close(w)
     import tempfile
     with tempfile.TemporaryFile(dir=m) as f:
         f.write(b"x" * 5000)
@@ -1024,11 +1039,13 @@ def unlinked_while_open(m: Path) -> dict:
     return out
 
 
-def test_files_unlinked_while_open_match_kernel_overlayfs(tmp_path, layers):
+@pytest.mark.parametrize("mode", MODES)
+def test_files_unlinked_while_open_match_kernel_overlayfs(tmp_path, layers, mode):
     """A file written after its last name went is still the program's: SETATTR and GETATTR
     of a node with no path go through the descriptor the server holds (before, close()
-    failed with ENOENT as the kernel sent the times it kept, and futimens with EIO)."""
-    with both_mounts(layers, tmp_path) as (kmnt, fmnt, kup, fup):
+    failed with ENOENT as the kernel sent the times it kept, and futimens with EIO); with
+    no_open, the one it took at the unlink (UnionFS._pin)."""
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
         k, f = unlinked_while_open(kmnt), unlinked_while_open(fmnt)
         assert f == k
         assert k["new close"] is None and k["new fstat"] == (30, "0o100600", 0)
