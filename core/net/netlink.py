@@ -255,50 +255,47 @@ def _index(name: str) -> int:
         raise NetlinkError(f"no such link: {name}") from None
 
 
-class _Thread:
-    """FN(*ARGS) in a fresh thread (whose network namespace FN may change), begun now;
-    ``result`` waits for it: its value, or its exception raised."""
-
-    def __init__(self, fn, *args):
-        self.out: dict = {}
-        self.thread = threading.Thread(target=self._body, args=(fn, *args))
-        self.thread.start()
-
-    def _body(self, fn, *args) -> None:
-        try:
-            self.out["v"] = fn(*args)
-        except BaseException as e:  # noqa: BLE001
-            self.out["e"] = e
-
-    def result(self):
-        self.thread.join()
-        if "e" in self.out:
-            raise self.out["e"]
-        return self.out.get("v")
+_ALONE = False  # in a Child: one thread, in a process that ends after its one task
 
 
 def _in_thread(fn, *args):
-    """Run FN in a fresh thread (whose network namespace FN may change); its result or its exception."""
-    return _Thread(fn, *args).result()
+    """Run FN in a fresh thread (whose network namespace FN may change); its result or its
+    exception.  In a Child, FN runs in the calling thread, whose namespace is put back after:
+    a thread's start waits for the scheduler to run it, some ms on busy CPUs."""
+    if _ALONE:
+        host = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return fn(*args)
+        finally:
+            try:
+                setns(host, CLONE_NEWNET)
+            finally:
+                os.close(host)
+    out: dict = {}
 
+    def body():
+        try:
+            out["v"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001
+            out["e"] = e
 
-def _make_netns() -> int:
-    unshare(CLONE_NEWNET)
-    fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    from . import loopback_up
-    loopback_up()
-    return fd
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "e" in out:
+        raise out["e"]
+    return out.get("v")
 
 
 def new_netns() -> int:
     """A new network namespace with lo up; returns a descriptor that holds it."""
-    return _in_thread(_make_netns)
-
-
-def begin_netns() -> _Thread:
-    """``new_netns``, begun in a thread: the kernel makes the namespace (a few ms, much
-    of it waiting for the RTNL lock) while the caller goes on; ``result()`` is its descriptor."""
-    return _Thread(_make_netns)
+    def make():
+        unshare(CLONE_NEWNET)
+        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        from . import loopback_up
+        loopback_up()
+        return fd
+    return _in_thread(make)
 
 
 def ensure_bridge(name: str, gateway: str, prefixlen: int, gateway6: str | None = None,
@@ -398,7 +395,11 @@ _FDS_AT_ONCE = 250  # SCM_MAX_FD: 253
 
 def in_child(fn, *args) -> tuple:
     """FN(*ARGS) in a forked child (``Child``), waited for: (VALUE, FDS)."""
-    return Child(fn, *args).result()
+    child = Child(fn, *args)
+    try:
+        return child.result()
+    finally:
+        child.reap()
 
 
 class Child:
@@ -410,13 +411,16 @@ class Child:
     the descriptors FDS come back as they are.  Its error is raised by
     ``result``: an OSError as one, anything else as a NetlinkError with its
     message (and its status, if it had one).  Its exit (the kernel unmapping
-    what it dirtied: a ms or two) is not waited for: a thread reaps it."""
+    what it dirtied: a ms or two) is waited for by ``reap``, later."""
 
     def __init__(self, fn, *args):
         self.sock, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        self.pidfd = -1
         self.pid = os.fork()
         if self.pid == 0:
             try:
+                global _ALONE
+                _ALONE = True
                 self.sock.close()
                 try:
                     value, fds = fn(*args)
@@ -442,7 +446,11 @@ class Child:
                     if msg != b"F":
                         break
         finally:
-            self._reap()
+            try:
+                if not os.waitpid(self.pid, os.WNOHANG)[0]:
+                    self.pidfd = os.pidfd_open(self.pid)  # (this child, whoever reaps it and forks meanwhile)
+            except (ChildProcessError, ProcessLookupError):
+                pass
         out = marshal.loads(msg) if msg else ("error", "the network set-up's process died", None)
         if out[0] != "ok":
             for fd in fds:
@@ -453,23 +461,17 @@ class Child:
             raise NetlinkError(out[1], status=out[2])
         return out[1], fds
 
-    def _reap(self) -> None:
-        try:
-            if os.waitpid(self.pid, os.WNOHANG)[0]:
-                return
-            pidfd = os.pidfd_open(self.pid)  # (this one, whatever reaps it and forks meanwhile)
-        except (ChildProcessError, ProcessLookupError):  # reaped already (a shim's waitpid(-1))
+    def reap(self) -> None:
+        """Wait for the child's end, once ``result`` is taken (which does not)."""
+        fd, self.pidfd = self.pidfd, -1
+        if fd < 0:
             return
-        threading.Thread(target=_wait_pidfd, args=(pidfd,), name="reap-netchild", daemon=True).start()
-
-
-def _wait_pidfd(pidfd: int) -> None:
-    try:
-        os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-    except ChildProcessError:  # reaped by someone else first
-        pass
-    finally:
-        os.close(pidfd)
+        try:
+            os.waitid(os.P_PIDFD, fd, os.WEXITED)
+        except ChildProcessError:  # reaped meanwhile (a shim's waitpid(-1), at its PID 1's end)
+            pass
+        finally:
+            os.close(fd)
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:

@@ -44,6 +44,7 @@ class Sandbox:
         self.resolver = None
         self.attached = False
         self.child = None  # begin's, until finish takes its result
+        self.reaping = None  # ... and then until settle reaps it
         self.proxies: list = []  # a ports.Proxy for what comes over [::1], if any port is relayed
 
     @classmethod
@@ -113,6 +114,7 @@ class Sandbox:
         if child is None:
             from .netlink import Child
             child = Child(self._bridge, *self._files_args())
+        self.reaping = child
         out, fds = child.result()
         self.netns_fd = fds[0]
         self.attached = out["attached"]
@@ -137,8 +139,6 @@ class Sandbox:
         c = self.c
         hc = c.config["HostConfig"]
         mode = hc.get("NetworkMode") or "none"
-        from .netlink import begin_netns
-        making = begin_netns()  # (the kernel's part, while the records are read and ports reserved)
         nets = Networks(self.store)
         try:
             with nets.lock():
@@ -164,7 +164,8 @@ class Sandbox:
                 # docker's two bindings for a port on every address, on any network: [::] too
                 # (on an IPv4-only one relayed to the container's IPv4 address, as docker-proxy does)
                 ports += self.reservation.reserve([dict(p, HostIp="::") for p in ports if p["HostIp"] == "0.0.0.0"])
-            self.netns_fd = making.result()
+            from .netlink import new_netns
+            self.netns_fd = new_netns()
             settings = {}
             for i, (net, conf) in enumerate(wanted):
                 ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
@@ -195,6 +196,13 @@ class Sandbox:
         with open(self.c.dir / name, "w") as f:
             f.write(text)
 
+    def settle(self) -> None:
+        """The set-up child reaped: its exit (a ms or two of the kernel's) is waited
+        for once the container runs, not on its start's path."""
+        child, self.reaping = self.reaping, None
+        if child is not None:
+            child.reap()
+
     def close(self) -> None:
         """After the container's end: nothing of its network is left.  The namespace
         (ours alone once the resolver is closed) goes first and takes the veths with it."""
@@ -211,6 +219,8 @@ class Sandbox:
                 for fd in fds:
                     os.close(fd)
                 self.attached = out["attached"]
+            child.reap()
+        self.settle()
         if self.resolver is not None:
             self.resolver.close()
             self.resolver = None

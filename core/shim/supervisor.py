@@ -314,6 +314,8 @@ class Shim:
         if first:
             events.emit(self.store, "container", "start", c.id, {"name": c.name})
             self.report("ok")
+            if self.sandbox is not None:
+                self.sandbox.settle()  # (its set-up child's end, likewise)
             from ..runtime.linux import trim_memory
             trim_memory()  # once the container runs: not on the start's path
         from ..health import HealthChecker, effective
