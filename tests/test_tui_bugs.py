@@ -193,10 +193,10 @@ async def test_the_inspect_tab_takes_the_keyboard_and_follows_the_container(engi
         app.open_page(c.id)
         await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
         page = app.screen
+        await pilot.press("3")  # (the tree is built when its tab is first shown)
         await until(pilot, lambda: page.query("#page-tree"))
         tree = page.query_one("#page-tree", Tree)
         await until(pilot, lambda: tree.root.children)
-        await pilot.press("3")
         await until(pilot, lambda: app.focused is tree)
         state = next(n for n in tree.root.children if n.data == ("State",))
         for _ in range(tree.root.children.index(state) + 1):

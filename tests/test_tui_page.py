@@ -39,3 +39,29 @@ async def test_a_page_over_the_list_leaves_the_lists_footer_alone(engine, image)
         await pilot.pause(0.2)
         assert list(footer.query(FooterKey)) == keys  # back: the same keys, so the same widgets
         await pilot.press("q")
+
+
+async def test_the_page_builds_a_tab_when_it_is_first_shown(engine, image):
+    """The charts first; top, inspect and files are built (and loaded) when their tab is first
+    opened, by key or by a click on the tab, and then take the keys."""
+    c = engine.run(image, ["sleep", "300"], name="tabbed", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        app.open_page(c.id)
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        page = app.screen
+        await until(pilot, lambda: page.query("#page-cpu") and "CPU" in page.query_one("#page-cpu").title)
+        assert not page.query("#top-table") and not page.query("#page-tree") and not page.query("#files-tree")
+        await pilot.press("2")
+        await until(pilot, lambda: page.query("#top-table") and page.query_one("#top-table", DataTable).row_count)
+        assert app.focused is page.query_one("#top-table") and page.query_one("#top-table").display
+        assert "sleep 300" in str(page.query_one("#top-table", DataTable).get_row_at(0))
+        await pilot.click("#inspect")  # the tab's label
+        await until(pilot, lambda: page.query("#page-tree") and page.query_one("#page-tree", Tree).root.children)
+        assert app.focused is page.query_one("#page-tree") and not page.query_one("#top-table").display
+        await pilot.press("4")
+        await until(pilot, lambda: page.query("#files-tree") and page.query_one("#files-tree").loaded_dirs)
+        await pilot.press("1")
+        await until(pilot, lambda: page.query_one("#charts").display and not page.query_one("#files-tree").display)
+        await pilot.press("escape", "q")
