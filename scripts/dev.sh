@@ -57,11 +57,12 @@ fi
 # (fewer round trips through the union fs; see fuse/union.py), st_ino apart from node ids, no
 # trio or importlib.metadata at import, FUSE_HANDLE_KILLPRIV_V2 (no GETXATTR before each write;
 # libfuse 3.14 knows no such flag), WRITE data handed to write() without a copy (revision 4),
-# FUSE passthrough where the kernel has it (revision 5: libfuse < 3.16 knows none), and files
-# opened by the kernel without asking the server (revision 6: FUSE no_open, served by node).
+# FUSE passthrough where the kernel has it (revision 5: libfuse < 3.16 knows none), files
+# opened by the kernel without asking the server (revision 6: FUSE no_open, served by node),
+# and GETATTR/GETXATTR of files open passthrough answered without Python (revision 7).
 # Built from its source, as pip does anyway; DUNNAGE_PATCH
 # is the patch's revision (a build of an older one is rebuilt).
-if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 6)' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 7)' 2>/dev/null; then
     echo "building pyfuse3 with scripts/pyfuse3.patch"
     PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
     tmp=$(mktemp -d)

@@ -1,0 +1,121 @@
+"""GETATTR and GETXATTR of a file open passthrough answered by pyfuse3 without Python (pyfuse3
+patch revision 7, fuse/union.py FAST_ATTR).
+
+With passthrough the kernel drops a file's size after each write it passes through and its
+S_NOSEC at each refresh of the attributes: a program that appends a block after asking for
+the size (postgres: lseek(SEEK_END), then an 8 KiB pwrite) sends a GETATTR and a GETXATTR
+of security.capability per block.  The evidence is counted by a server that counts what
+reaches its Python handlers."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_for
+from test_fuse import PASSTHROUGH_HERE, Mount
+from dunnage.core.runtime.linux import is_mountpoint
+from dunnage.fuse.union import FAST_ATTR
+
+pytestmark = [pytest.mark.timeout(60),
+              pytest.mark.skipif(not (PASSTHROUGH_HERE and FAST_ATTR),
+                                 reason="no FUSE passthrough or pyfuse3 patch 7 here")]
+
+# a server that counts the GETATTRs and GETXATTRs its Python handlers answer: a line on its
+# stdin, the counts and the descriptors pyfuse3 answers from as JSON on its stdout
+SERVER = """
+import json, sys, threading
+from dunnage.fuse.mount import serve
+from dunnage.fuse.union import UnionFS
+lower, upper, mnt = sys.argv[1:]
+calls = {"getattr": 0, "getxattr": 0}
+class Counting(UnionFS):
+    async def getattr(self, inode, ctx=None):
+        calls["getattr"] += 1
+        return await super().getattr(inode, ctx)
+    async def getxattr(self, inode, name, ctx):
+        calls["getxattr"] += 1
+        return await super().getxattr(inode, name, ctx)
+ops = Counting([lower], upper)
+def answer():
+    for _ in sys.stdin:
+        while True:
+            try:
+                fast = sorted(ops._fast.values())
+                break
+            except RuntimeError:  # changed while read
+                pass
+        print(json.dumps(dict(calls, fast=fast)), flush=True)
+threading.Thread(target=answer, daemon=True).start()
+serve([lower], upper, mnt, ops=ops)
+"""
+
+
+def test_a_table_extended_block_by_block_costs_python_nothing(tmp_path):
+    """lseek(SEEK_END) and an 8 KiB pwrite, 50 times, through passthrough: every size is right
+    and Python answers one GETATTR and one GETXATTR of the file in all; stat and the file's
+    xattrs (set through the mount, small and large, and one it lacks) are the upper file's.
+    Once closed, the file's GETATTR comes to Python again, when the descriptor pyfuse3 read
+    is another file's: the size shown is its own."""
+    base, up, mnt = tmp_path / "base", tmp_path / "upper", tmp_path / "mnt"
+    for d in (base, up, mnt):
+        d.mkdir()
+    (base / "lower").write_text("below\n")
+    (up / "other").write_bytes(b"abc")
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(base), str(up), str(mnt)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    m = Mount(mnt, proc)
+
+    def ask() -> dict:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    try:
+        wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None)
+        assert proc.poll() is None
+        fd = os.open(mnt / "rel", os.O_RDWR | os.O_CREAT, 0o600)
+        before = ask()
+        for i in range(50):
+            assert os.lseek(fd, 0, os.SEEK_END) == i * 8192
+            os.pwrite(fd, bytes([65 + i % 26]) * 8192, i * 8192)
+        assert os.lseek(fd, 0, os.SEEK_END) == 50 * 8192
+        after = ask()
+        assert after["getattr"] - before["getattr"] <= 1, (before, after)
+        assert after["getxattr"] - before["getxattr"] <= 1, (before, after)
+        st, ust = os.fstat(fd), os.stat(up / "rel")
+        for field in ("st_ino", "st_size", "st_blocks", "st_mode", "st_nlink", "st_uid", "st_gid",
+                      "st_mtime_ns", "st_ctime_ns"):
+            assert getattr(st, field) == getattr(ust, field), field
+        os.setxattr(mnt / "rel", "user.small", b"v")
+        os.setxattr(mnt / "rel", "user.big", b"b" * 1000)
+        n = ask()["getxattr"]
+        assert os.getxattr(fd, "user.small") == b"v"
+        assert os.getxattr(fd, "user.big") == b"b" * 1000
+        with pytest.raises(OSError) as e:
+            os.getxattr(fd, "user.none")
+        assert e.value.errno == errno.ENODATA
+        assert ask()["getxattr"] == n
+        fast = ask()["fast"]
+        assert len(fast) == 1, fast
+        os.pwrite(fd, b"!", 50 * 8192)  # the kernel drops the size again
+        os.close(fd)
+        wait_for(lambda: not ask()["fast"])  # its RELEASE took the node back
+        other = os.open(mnt / "other", os.O_RDWR)
+        try:
+            os.pwrite(other, b"A", 0)
+            assert os.lseek(other, 0, os.SEEK_END) == 3
+            assert ask()["fast"] == fast  # the descriptor's number, now another file's
+            n = ask()["getattr"]
+            assert os.stat(mnt / "rel").st_size == 50 * 8192 + 1
+            assert ask()["getattr"] == n + 1
+        finally:
+            os.close(other)
+        assert (up / "rel").read_bytes()[-8193:] == b"X" * 8192 + b"!"
+    finally:
+        m.close()
