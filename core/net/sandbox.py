@@ -45,6 +45,7 @@ class Sandbox:
         self.attached = False
         self.child = None  # begin's, until finish takes its result
         self.reaping = None  # ... and then until settle reaps it
+        self.settings: Optional[dict] = None  # a bridged container's NetworkSettings, which the shim saves
         self.proxies: list = []  # a ports.Proxy for what comes over [::1], if any port is relayed
 
     @classmethod
@@ -130,7 +131,7 @@ class Sandbox:
             for sock in (udp, tcp):
                 sock.setblocking(False)
             self.resolver = Resolver(lambda: nets.names_for(cid), udp, list(dns) or host_nameservers()[0], tcp)
-        c.save_state(NetworkSettings=dict(out["settings"], SandboxKey=f"/proc/{os.getpid()}/fd/{self.netns_fd}"))
+        self.settings = dict(out["settings"], SandboxKey=f"/proc/{os.getpid()}/fd/{self.netns_fd}")
 
     def _bridge(self, hn: str, extra: str, dns: list, search: list, options: list) -> tuple[dict, list[int]]:
         """In the child: ports reserved, the namespace made and joined to each network,

@@ -283,8 +283,11 @@ class Shim:
         if p is None:
             return ("failed", 125, "could not create the container's first process") if first else (125, False)
         master = p.receive_master() if tty else None
+        # a bridged network's settings with the first start's (one write; `network connect` adds to them later)
+        sb = self.sandbox
+        net = {"NetworkSettings": sb.settings} if first and sb is not None and sb.settings else {}
         c.save_state(Status="running", Pid=p.pid, PidStart=proc_start_time(p.pid), StartedAt=now_iso(),
-                     FinishedAt="", ExitCode=0, OOMKilled=False, Error="")
+                     FinishedAt="", ExitCode=0, OOMKilled=False, Error="", **net)
         if wait_attach:
             # the front attaches before the command runs, so it misses nothing
             self.say("listening")
