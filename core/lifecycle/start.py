@@ -15,12 +15,8 @@ def start(e, ref: str, code_missing: int = 1, on_listening=None, attach: bool = 
         return c
     if attach:
         c.save_state(AttachFirst=True)  # one start only: the shim clears it
-    from ..net.config import DEFAULT_NETWORK, Networks
-    if DEFAULT_NETWORK in (c.config.get("NetworkConfigs") or {}):
-        # docker's daemon makes its default bridge as it starts; here the first start
-        # on it does, in this short-lived front rather than in the container's shim
-        # (which would keep nftables' libraries loaded for its whole life)
-        Networks(e.store).ensure_default()
+    # (docker's daemon makes its default bridge as it starts; here the first start on it
+    # does, in the child of the shim that sets up its network: core/net/sandbox.py)
     create_dirs(c)
     code, msg = spawn(e.store, c.id, on_listening)
     if code:
