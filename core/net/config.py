@@ -57,11 +57,8 @@ class Networks:
     def _path(self, nid: str) -> Path:
         return self.dir / f"{nid}.msgpack"
 
-    def _save(self, rec: dict, durable: bool = True) -> None:
-        """DURABLE=False for a change of endpoints alone, as a running container's state
-        (store.py): they are running containers', which a power loss ends, and gc releases
-        what a change lost with it leaves; the rename alone keeps the record whole."""
-        write_record(self._path(rec["Id"]), rec, durable=durable)
+    def _save(self, rec: dict) -> None:
+        write_record(self._path(rec["Id"]), rec)
 
     def lock(self):
         return self.store.lock("networks")
@@ -351,7 +348,7 @@ class Networks:
                 delete_link(host_if)
                 raise NetworkError(f"publishing ports: {e}", status=500) from None
             r["Endpoints"][cid] = ep
-            self._save(r, durable=False)
+            self._save(r)
         return dict(ep, NetworkID=r["Id"], Network=r["Name"], Gateway=r["Gateway"],
                     IPPrefixLen=net.prefixlen, IPv6Gateway=r.get("Gateway6", "") if r.get("Subnet6") else "")
 
@@ -380,7 +377,7 @@ class Networks:
                 except Exception:  # noqa: BLE001
                     pass
             del r["Endpoints"][cid]
-            self._save(r, durable=False)
+            self._save(r)
 
     def gc(self) -> None:
         with self.lock():
