@@ -65,3 +65,40 @@ async def test_the_page_builds_a_tab_when_it_is_first_shown(engine, image):
         await pilot.press("1")
         await until(pilot, lambda: page.query_one("#charts").display and not page.query_one("#files-tree").display)
         await pilot.press("escape", "q")
+
+
+async def test_a_closed_page_leaves_nothing_behind(engine, image):
+    """Textual kept every closed page's header (a watcher of the app's title) and the render
+    cache of up to 1024 dead widgets (an lru_cache keyed on them): the heap grew with each page
+    opened, and so did every full garbage collection's pause."""
+    import gc
+    from textual._styles_cache import StylesCache
+    from textual.widget import Widget
+    c = engine.run(image, ["sleep", "300"], name="leaky", detach=True, network="none")
+    app = DunnageApp(engine, interval=0.3)
+
+    def alive() -> tuple[int, int]:
+        gc.collect()
+        objs = gc.get_objects()
+        return sum(isinstance(o, Widget) for o in objs), sum(isinstance(o, StylesCache) for o in objs)
+
+    async def visit() -> None:
+        app.open_page(c.id)
+        await until(pilot, lambda: isinstance(app.screen, ContainerScreen) and app.screen.query(FooterKey))
+        await pilot.press("2", "3")  # its lazily built tabs too
+        await until(pilot, lambda: app.screen.query("#page-tree"))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ContainerScreen))
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: c.id in app.rows)
+        for _ in range(2):
+            await visit()
+        await pilot.pause(0.5)
+        widgets, caches = alive()
+        for _ in range(6):
+            await visit()
+        await pilot.pause(0.5)
+        more_widgets, more_caches = alive()
+        assert more_widgets <= widgets + 2 and more_caches <= caches + 2, (widgets, more_widgets, caches, more_caches)
+        await pilot.press("q")

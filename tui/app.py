@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher, DataTable, Header, Input, Static, T
 from dunnage.core import Engine, EngineError
 from dunnage.core.units import bytes_binary
 
+from . import textual_fixes  # noqa: F401  (applied on import)
 from .chart import Chart
 from .footer import Footer
 from .logview import LogsScreen, LogView
