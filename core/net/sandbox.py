@@ -44,6 +44,7 @@ class Sandbox:
         self.resolver = None
         self.attached = False
         self.child = None  # begin's, until finish takes its result
+        self.go_w = -1  # ... which waits for go's word before it attaches the container
         self.reaping = None  # ... and then until settle reaps it
         self.settings: Optional[dict] = None  # a bridged container's NetworkSettings, which the shim saves
         self.proxies: list = []  # a ports.Proxy for what comes over [::1], if any port is relayed
@@ -59,8 +60,28 @@ class Sandbox:
         sb = cls(store, c)
         if mode_kind(c.config["HostConfig"].get("NetworkMode") or "none") == "bridge":
             from .netlink import Child
-            sb.child = Child(sb._bridge, *sb._files_args())
+            go_r, sb.go_w = os.pipe2(os.O_CLOEXEC)
+            try:
+                sb.child = Child(sb._bridge, go_r, *sb._files_args())
+            except BaseException:
+                os.close(sb.go_w)
+                sb.go_w = -1
+                raise
+            finally:
+                os.close(go_r)
         return sb
+
+    def go(self) -> None:
+        """The shim is recorded (its ShimPid): begin's child may attach the container to its
+        networks (an endpoint whose container has no live shim is anyone's gc to release)."""
+        if self.go_w >= 0:
+            try:
+                os.write(self.go_w, b"g")
+            except OSError:  # the child is gone: finish says why
+                pass
+            finally:
+                os.close(self.go_w)
+                self.go_w = -1
 
     def finish(self) -> "Sandbox":
         try:
@@ -114,7 +135,7 @@ class Sandbox:
         child, self.child = self.child, None
         if child is None:
             from .netlink import Child
-            child = Child(self._bridge, *self._files_args())
+            child = Child(self._bridge, -1, *self._files_args())
         self.reaping = child
         out, fds = child.result()
         self.netns_fd = fds[0]
@@ -133,9 +154,13 @@ class Sandbox:
             self.resolver = Resolver(lambda: nets.names_for(cid), udp, list(dns) or host_nameservers()[0], tcp)
         self.settings = dict(out["settings"], SandboxKey=f"/proc/{os.getpid()}/fd/{self.netns_fd}")
 
-    def _bridge(self, hn: str, extra: str, dns: list, search: list, options: list) -> tuple[dict, list[int]]:
-        """In the child: ports reserved, the namespace made and joined to each network,
-        hosts and resolv.conf written; (what the shim keeps, [netns, *port sockets, resolver])."""
+    def _bridge(self, go_r: int, hn: str, extra: str, dns: list, search: list,
+                options: list) -> tuple[dict, list[int]]:
+        """In the child: ports reserved, the namespace made and joined to each network (once
+        GO_R says so, if it is not -1: Sandbox.go), hosts and resolv.conf written; (what the
+        shim keeps, [netns, *port sockets, resolver])."""
+        if go_r >= 0:
+            os.close(self.go_w)  # (the shim's end: its exit is a no)
         from .dns import bind_inside, resolv_conf
         c = self.c
         hc = c.config["HostConfig"]
@@ -167,6 +192,8 @@ class Sandbox:
                 ports += self.reservation.reserve([dict(p, HostIp="::") for p in ports if p["HostIp"] == "0.0.0.0"])
             from .netlink import new_netns
             self.netns_fd = new_netns()
+            if go_r >= 0 and os.read(go_r, 1) != b"g":
+                raise NetworkError("the container's shim ended before its network was made")
             settings = {}
             for i, (net, conf) in enumerate(wanted):
                 ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
@@ -210,6 +237,9 @@ class Sandbox:
         for proxy in self.proxies:
             proxy.close()
         self.proxies = []
+        if self.go_w >= 0:  # (its child is not to wait for it)
+            os.close(self.go_w)
+            self.go_w = -1
         if self.child is not None:  # begun, never finished: its result is taken and let go
             child, self.child = self.child, None
             try:

@@ -119,16 +119,21 @@ class Shim:
         c = self.c
         prctl(PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        # a bridged container's network is made by a child of ours (core/net/sandbox.py),
+        # meanwhile: forked first, while we are still one thread, and told to go on to
+        # the container's endpoints once we are recorded (Sandbox.go)
+        try:
+            from ..net.sandbox import Sandbox
+            self.sandbox = Sandbox.begin(self.store, c)
+        except Exception as e:  # noqa: BLE001
+            return self.fail(125, str(e))
         (self.store.run_dir(c.id) / "shim.pid").write_text(str(os.getpid()))
         # a front attaches before the command runs: for this start only
         self.attach_first = bool(c.state.get("AttachFirst"))
         c.save_state(ShimPid=os.getpid(), ShimStart=proc_start_time(os.getpid()), Error="", StopRequested=False,
                      RestartCount=0, AttachFirst=False)
-        # a bridged container's network is made by a child of ours (core/net/sandbox.py),
-        # meanwhile: forked first, while we are still one thread
         try:
-            from ..net.sandbox import Sandbox
-            self.sandbox = Sandbox.begin(self.store, c)
+            self.sandbox.go()
         except Exception as e:  # noqa: BLE001
             return self.fail(125, str(e))
         # the FUSE server starts (and imports) while we make the cgroup
