@@ -80,3 +80,22 @@ def test_the_helper_child_hands_back_its_value_descriptors_and_errors():
     with pytest.raises(netlink.NetlinkError, match="port is already allocated") as e:
         netlink.in_child(refuses)
     assert e.value.status == 409
+
+
+def test_changes_sent_in_one_go_are_each_answered_and_the_first_refusal_is_raised():
+    """The inside of a container's veth is set up by one sendmsg (addresses, link, route):
+    each request gets its answer, the first one refused is the error, and nothing of
+    theirs is left on the socket for the next request to misread."""
+    import errno
+
+    import pytest
+    from dunnage.core.net import netlink
+
+    with netlink._Rtnl() as nl:
+        no_link = netlink._address(0x7ffffff0, "10.213.0.2", 24)  # (no link has that index)
+        with pytest.raises(OSError) as e:
+            nl.requests([no_link, netlink._default_route("10.213.0.1")])
+        # run as nobody every change is refused; as root, the first for its missing link
+        assert e.value.errno in (errno.EPERM, errno.ENODEV)
+        assert nl.seq == 2
+        assert nl.routes(socket.AF_INET)  # a dump after them reads its own answers
