@@ -1,13 +1,15 @@
-"""GETATTR and GETXATTR of a file open passthrough answered by pyfuse3 without Python (pyfuse3
-patch revision 7, fuse/union.py FAST_ATTR).
+"""What of a file open passthrough still comes to the union's server, and how it is answered.
 
 With passthrough the kernel drops a file's size after each write it passes through and its
 S_NOSEC at each refresh of the attributes: a program that appends a block after asking for
 the size (postgres: lseek(SEEK_END), then an 8 KiB pwrite) sends a GETATTR and a GETXATTR
-of security.capability per block.  The evidence is counted by a server that counts what
-reaches its Python handlers."""
+of security.capability per block, which pyfuse3 answers without Python (patch revision 7,
+fuse/union.py FAST_ATTR).  And posix_fadvise(WILLNEED) has the kernel fill the node's page
+cache, which no passthrough read uses, with READs.  The evidence is counted by a server
+that counts what reaches its Python handlers."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -26,15 +28,23 @@ pytestmark = [pytest.mark.timeout(60),
               pytest.mark.skipif(not (PASSTHROUGH_HERE and FAST_ATTR),
                                  reason="no FUSE passthrough or pyfuse3 patch 7 here")]
 
-# a server that counts the GETATTRs and GETXATTRs its Python handlers answer: a line on its
-# stdin, the counts and the descriptors pyfuse3 answers from as JSON on its stdout
+# a server that counts the GETATTRs, GETXATTRs and READs its Python handlers answer: a line
+# on its stdin, the counts and the descriptors pyfuse3 answers from as JSON on its stdout
 SERVER = """
 import json, sys, threading
 from dunnage.fuse.mount import serve
 from dunnage.fuse.union import UnionFS
 lower, upper, mnt = sys.argv[1:]
-calls = {"getattr": 0, "getxattr": 0}
+calls = {"getattr": 0, "getxattr": 0, "read data": 0, "read failed": 0}
 class Counting(UnionFS):
+    async def read(self, fh, off, size):
+        try:
+            data = await super().read(fh, off, size)
+        except Exception:
+            calls["read failed"] += 1
+            raise
+        calls["read data"] += 1
+        return data
     async def getattr(self, inode, ctx=None):
         calls["getattr"] += 1
         return await super().getattr(inode, ctx)
@@ -56,12 +66,10 @@ serve([lower], upper, mnt, ops=ops)
 """
 
 
-def test_a_table_extended_block_by_block_costs_python_nothing(tmp_path):
-    """lseek(SEEK_END) and an 8 KiB pwrite, 50 times, through passthrough: every size is right
-    and Python answers one GETATTR and one GETXATTR of the file in all; stat and the file's
-    xattrs (set through the mount, small and large, and one it lacks) are the upper file's.
-    Once closed, the file's GETATTR comes to Python again, when the descriptor pyfuse3 read
-    is another file's: the size shown is its own."""
+@contextlib.contextmanager
+def counting_server(tmp_path: Path):
+    """The union (of one lower file, and an upper file "other") served by SERVER: its mount
+    point and a function that asks it for its counts."""
     base, up, mnt = tmp_path / "base", tmp_path / "upper", tmp_path / "mnt"
     for d in (base, up, mnt):
         d.mkdir()
@@ -79,6 +87,18 @@ def test_a_table_extended_block_by_block_costs_python_nothing(tmp_path):
     try:
         wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None)
         assert proc.poll() is None
+        yield mnt, up, ask
+    finally:
+        m.close()
+
+
+def test_a_table_extended_block_by_block_costs_python_nothing(tmp_path):
+    """lseek(SEEK_END) and an 8 KiB pwrite, 50 times, through passthrough: every size is right
+    and Python answers one GETATTR and one GETXATTR of the file in all; stat and the file's
+    xattrs (set through the mount, small and large, and one it lacks) are the upper file's.
+    Once closed, the file's GETATTR comes to Python again, when the descriptor pyfuse3 read
+    is another file's: the size shown is its own."""
+    with counting_server(tmp_path) as (mnt, up, ask):
         fd = os.open(mnt / "rel", os.O_RDWR | os.O_CREAT, 0o600)
         before = ask()
         for i in range(50):
@@ -117,5 +137,33 @@ def test_a_table_extended_block_by_block_costs_python_nothing(tmp_path):
         finally:
             os.close(other)
         assert (up / "rel").read_bytes()[-8193:] == b"X" * 8192 + b"!"
-    finally:
-        m.close()
+
+
+def test_readahead_of_a_passthrough_file_copies_nothing(tmp_path):
+    """posix_fadvise(WILLNEED) of a file open passthrough has the kernel fill the node's page
+    cache, which no read of it uses, with READs: they fail here without reading the file (the
+    advice goes to the upper file), and the file reads right.  An open with direct I/O among
+    passthrough ones (a setuid file opened for writing) reads through the server."""
+    data = os.urandom(1 << 20)
+    with counting_server(tmp_path) as (mnt, up, ask):
+        fd = os.open(mnt / "data", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, data, 0)
+            before = ask()
+            os.posix_fadvise(fd, 0, len(data), os.POSIX_FADV_WILLNEED)
+            wait_for(lambda: ask()["read failed"] > before["read failed"])
+            assert ask()["read data"] == before["read data"]
+            assert os.pread(fd, len(data), 0) == data
+        finally:
+            os.close(fd)
+        (mnt / "tool").write_bytes(b"#!/bin/sh\n")
+        os.chmod(mnt / "tool", 0o4755)
+        with open(mnt / "tool", "rb") as held:  # passthrough: the writer's open gets direct I/O
+            n = ask()["read data"]
+            fd = os.open(mnt / "tool", os.O_RDWR)
+            try:
+                assert os.pread(fd, 100, 0) == b"#!/bin/sh\n"
+            finally:
+                os.close(fd)
+            assert ask()["read data"] > n
+            assert held.read() == b"#!/bin/sh\n"
