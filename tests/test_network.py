@@ -212,6 +212,28 @@ def test_connect_and_disconnect_a_running_container(session_root, engine, image,
     assert web.running()
 
 
+def test_a_networks_definition_is_written_once_and_its_endpoints_beside_it(session_root, engine, image, networks):
+    """A container's start and end rewrite its networks' endpoints without fsync (they are
+    running containers'), never the network's definition: a power loss then can leave the
+    endpoints record empty (a file system that does not order a rename after its data),
+    which reads as none, and the network is still there."""
+    from dunnage.core.store import read_record
+    nid = networks("defonce")["Id"]
+    definition = session_root / "networks" / f"{nid}.msgpack"
+    endpoints = definition.with_suffix(".endpoints")
+    made = definition.read_bytes()
+    c = run(engine, image, ["sleep", "60"], network="defonce")
+    assert c.id in read_record(endpoints)
+    engine.remove(c.id, force=True)
+    wait_for(lambda: not read_record(endpoints), timeout=10)
+    assert definition.read_bytes() == made
+    endpoints.write_bytes(b"")  # (what such a power loss leaves)
+    assert engine.network_inspect("defonce")["Containers"] == {}
+    c = run(engine, image, ["sleep", "60"], network="defonce")
+    assert engine.network_inspect("defonce")["Containers"][c.id]["Name"] == c.name
+    assert definition.read_bytes() == made
+
+
 def test_internal_network_has_no_way_out(session_root, engine, image, networks, outside):
     networks("sealed", internal=True)
     networks("open")

@@ -1,8 +1,12 @@
 """Networks: their records, address management and the endpoints of containers.
 
 A network is a record ``<root>/networks/<id>.msgpack``: its name, subnet,
-gateway, bridge, flags, and its endpoints (one per attached container: name,
-aliases, address, MAC, host veth, published ports).  Every change happens
+gateway, bridge, flags, written once; and its endpoints (one per attached
+container: name, aliases, address, MAC, host veth, published ports) are a record
+of their own beside it, ``<id>.endpoints``, rewritten at every container's start
+and end, as a running container's state is: without fsync (store.py).  They are
+running containers', which a power loss ends: a record found empty after one is
+read as no endpoints, and the definition is never at risk.  Every change happens
 under the root's ``networks`` lock, so two fronts never hand out one address.
 The links and rules that go with a record are made by netlink and firewall;
 an endpoint whose container's shim is gone is released the next time anyone
@@ -60,6 +64,9 @@ class Networks:
     def _save(self, rec: dict) -> None:
         write_record(self._path(rec["Id"]), rec)
 
+    def _save_endpoints(self, rec: dict) -> None:
+        write_record(self._path(rec["Id"]).with_suffix(".endpoints"), rec["Endpoints"], durable=False)
+
     def lock(self):
         return self.store.lock("networks")
 
@@ -67,9 +74,16 @@ class Networks:
         out = []
         for p in sorted(self.dir.glob("*.msgpack")):
             try:
-                out.append(read_record(p))
+                r = read_record(p)
             except Exception:  # noqa: BLE001 - a record removed meanwhile
                 continue
+            try:
+                r["Endpoints"] = read_record(p.with_suffix(".endpoints"))
+            except FileNotFoundError:
+                pass  # none since it was made (or a record of an older dunnage's, with them inside)
+            except Exception:  # noqa: BLE001 - found empty after a power loss: none of them runs
+                r["Endpoints"] = {}
+            out.append(r)
         return sorted(out, key=lambda r: r["Name"])
 
     def find(self, ref: str) -> Optional[dict]:
@@ -257,6 +271,7 @@ class Networks:
         from .netlink import delete_link
         self.firewall().remove_network(r["Bridge"], r["Subnet"], r["Internal"], r.get("Subnet6"))
         delete_link(r["Bridge"])
+        self._path(r["Id"]).with_suffix(".endpoints").unlink(missing_ok=True)
         os.unlink(self._path(r["Id"]))
 
     def prune(self) -> list[str]:
@@ -348,7 +363,7 @@ class Networks:
                 delete_link(host_if)
                 raise NetworkError(f"publishing ports: {e}", status=500) from None
             r["Endpoints"][cid] = ep
-            self._save(r)
+            self._save_endpoints(r)
         return dict(ep, NetworkID=r["Id"], Network=r["Name"], Gateway=r["Gateway"],
                     IPPrefixLen=net.prefixlen, IPv6Gateway=r.get("Gateway6", "") if r.get("Subnet6") else "")
 
@@ -377,7 +392,7 @@ class Networks:
                 except Exception:  # noqa: BLE001
                     pass
             del r["Endpoints"][cid]
-            self._save(r)
+            self._save_endpoints(r)
 
     def gc(self) -> None:
         with self.lock():
