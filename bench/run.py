@@ -208,6 +208,30 @@ def _timed_podman(*args: str) -> float:
         podman.close()
 
 
+def _fresh_inodes(path: Path) -> None:
+    """Waits until no inode near PATH was freed recently, if its file system is an ext4
+    without a journal (this host's root): such an ext4 skips each inode freed in the last
+    60 s, or 360 s while its table block is dirty (as the first new inode beside it makes
+    it), and reads that block again at every allocation in the group: 2-5 s of system time
+    for a pull right after another's tree was removed, more for a tree made beside it
+    (dunnage's root beside the one just removed, podman's store elsewhere in /tmp).  So a
+    pull or load bench times no run after a removal: its trees stay until all runs are
+    done, and its first run waits here for what ran before it."""
+    settled()
+    best, dev, fstype = "", "", ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            src, mnt, typ = line.split()[:3]
+            if (str(path) + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+                best, dev, fstype = mnt, os.path.basename(src), typ
+    try:
+        nojournal = Path(f"/sys/fs/ext4/{dev}/journal_task").read_text().strip() == "<none>"
+    except OSError:
+        nojournal = False
+    if fstype == "ext4" and nojournal:
+        time.sleep(370)
+
+
 def bench_pull(runs: int) -> dict:
     lay = minbase_layout()
     work = Path(tempfile.mkdtemp(prefix="dunnage-bench-"))
@@ -233,14 +257,8 @@ def bench_pull(runs: int) -> dict:
                   "stage: unpack (tar -x)": ["sh", "-c", f"mkdir {work / 'x'} && tar -x -C {work / 'x'} -f {plain}"]}
         dt, pt, ft = [], [], []
         st: dict[str, list[float]] = {k: [] for k in stages}
-        # No timed run follows the removal of another's tree: ext4 without a journal (this
-        # host's) skips every inode freed in the last 60 s, reading its table block, at each
-        # inode it allocates nearby: 4-6 s of system time for whoever comes next, and more
-        # for a tree made beside the one removed (dunnage's d{i} after the stages' x, where
-        # podman's store is elsewhere).  So every tree stays until all runs are done, the
-        # first run waits out that window after what ran before, and the order alternates.
-        settled()
-        time.sleep(61)
+        # every tree stays until all runs are done, and the order alternates (_fresh_inodes)
+        _fresh_inodes(work)
         for i in range(runs):
             def dunnage() -> None:
                 settled()
@@ -281,8 +299,7 @@ def bench_load(runs: int) -> dict:
         arc = work / "minbase.tar"
         subprocess.run(["skopeo", "copy", "-q", f"oci:{lay}:1", f"docker-archive:{arc}:bench/minbase:1"], check=True)
         dt, pt = [], []
-        settled()  # as in bench_pull: no timed run right after a tree's removal
-        time.sleep(61)
+        _fresh_inodes(work)  # as in bench_pull: no timed run after a tree's removal
         for i in range(runs):
             def dunnage() -> None:
                 settled()
