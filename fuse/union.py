@@ -1468,19 +1468,33 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             setattr(r, a, getattr(s, a))
         return r
 
-    async def getxattr(self, inode, name, ctx):
+    def _xattr_file(self, inode: int) -> int | str:
+        """Where node INODE's xattrs are read: its top file, or for a file unlinked while open
+        (no path) a descriptor of it, as getattr reads its attributes (and pyfuse3 answers
+        for a file open passthrough: see FAST_ATTR)."""
+        if inode not in self._path_of:
+            fd = self._open_fd(inode)
+            if fd is None and inode in self._node_fds:  # no_open: the descriptor the node keeps
+                fd = self._node_fds[inode][0]
+            if fd is not None:
+                return fd
+            if inode in self._nameless:
+                return self._nameless[inode]
         rel = self._path(inode)
         L, st = self._top(rel)
+        return self._real(L, rel)
+
+    async def getxattr(self, inode, name, ctx):
+        f = self._xattr_file(inode)
         try:
-            return os.getxattr(self._real(L, rel), os.fsdecode(name), follow_symlinks=False)
+            return os.getxattr(f, os.fsdecode(name), follow_symlinks=isinstance(f, int))
         except OSError as e:
             raise pyfuse3.FUSEError(errno.ENODATA if e.errno == errno.ENODATA else e.errno)
 
     async def listxattr(self, inode, ctx):
-        rel = self._path(inode)
-        L, st = self._top(rel)
+        f = self._xattr_file(inode)
         try:
-            return [os.fsencode(n) for n in os.listxattr(self._real(L, rel), follow_symlinks=False)]
+            return [os.fsencode(n) for n in os.listxattr(f, follow_symlinks=isinstance(f, int))]
         except OSError as e:
             raise _fuse_err(e)
 

@@ -1007,7 +1007,10 @@ def unlinked_while_open(m: Path) -> dict:
     for name, path in (("new", m / "scratch"), ("lower", m / "dir/keep")):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         os.write(fd, b"written before the unlink\n")
+        os.setxattr(path, "user.note", name.encode())
         os.unlink(path)
+        do(f"{name} fgetxattr", lambda: os.getxattr(fd, "user.note"))
+        do(f"{name} flistxattr", lambda: sorted(os.listxattr(fd)))
         do(f"{name} futimens", lambda: os.utime(fd, ns=(10**9, 2 * 10**9)))
         do(f"{name} fchmod", lambda: os.fchmod(fd, 0o600))
         do(f"{name} write", lambda: os.write(fd, b"and after\n"))
