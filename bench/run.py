@@ -199,15 +199,6 @@ def minbase_layout() -> Path:
     return lay
 
 
-def _timed_podman(*args: str) -> float:
-    """One podman command in a fresh store, timed; the store is removed after."""
-    podman = Podman()
-    try:
-        return timed(podman.cmd + list(args))
-    finally:
-        podman.close()
-
-
 def _fresh_inodes(path: Path) -> None:
     """Waits until no inode near PATH was freed recently, if its file system is an ext4
     without a journal (this host's root): such an ext4 skips each inode freed in the last
