@@ -193,7 +193,7 @@ class Sandbox:
             from .netlink import new_netns
             self.netns_fd = new_netns()
             if go_r >= 0 and os.read(go_r, 1) != b"g":
-                raise NetworkError("the container's shim ended before its network was made")
+                raise NetworkError("the container's shim ended before its network was made", status=500)
             settings = {}
             for i, (net, conf) in enumerate(wanted):
                 ep = nets.attach(net["Id"], c.id, c.name, self.netns_fd, index=i, ip=conf.get("IPv4Address") or None,
