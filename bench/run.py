@@ -204,10 +204,10 @@ def _fresh_inodes(path: Path) -> None:
     without a journal (this host's root): such an ext4 skips each inode freed in the last
     60 s, or 360 s while its table block is dirty (as the first new inode beside it makes
     it), and reads that block again at every allocation in the group: 2-5 s of system time
-    for a pull right after another's tree was removed, more for a tree made beside it
-    (dunnage's root beside the one just removed, podman's store elsewhere in /tmp).  So a
-    pull or load bench times no run after a removal: its trees stay until all runs are
-    done, and its first run waits here for what ran before it."""
+    for podman's pull, or tar's, right after another's tree was removed (dunnage's layers
+    go to groups of their own: unpack.py's _mark_top).  So a pull or load bench times no
+    run after a removal: its trees stay until all runs are done, and its first run waits
+    here for what ran before it."""
     settled()
     best, dev, fstype = "", "", ""
     with open("/proc/self/mounts") as f:
