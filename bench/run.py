@@ -324,7 +324,7 @@ def minbase_py() -> Path:
 class _FsMount:
     """One of the three union file systems over LOWER, with a fresh upper layer."""
 
-    def __init__(self, kind: str, lower: Path, work: Path):
+    def __init__(self, kind: str, lower: Path, work: Path, args: tuple = ()):
         self.kind, self.mnt, self.proc = kind, work / f"{kind}-mnt", None
         up, wd = work / f"{kind}-upper", work / f"{kind}-work"
         for d in (self.mnt, up, wd):
@@ -338,7 +338,7 @@ class _FsMount:
         else:
             # DUNNAGE_BENCH_FUSE_ARGS: the server's options to measure (--writeback-cache off)
             self.proc = subprocess.Popen([sys.executable, "-m", "dunnage.fuse", "--lower", str(lower),
-                                          *os.environ.get("DUNNAGE_BENCH_FUSE_ARGS", "").split(),
+                                          *os.environ.get("DUNNAGE_BENCH_FUSE_ARGS", "").split(), *args,
                                           "--upper", str(up), str(self.mnt)])
             from dunnage.fuse.mount import wait_mounted
             if not wait_mounted(str(self.mnt), 20):
@@ -482,17 +482,22 @@ def _real_work(m: Path, res: dict, run_id: int) -> None:
             shutil.rmtree(sock, ignore_errors=True)
 
 
+# dunnage.fuse's modes fs-real measures beside its default (passthrough where the kernel has it)
+FS_REAL_MODES = {"dunnage no_open": ("--passthrough", "off", "--open-requests", "off")}
+
+
 def bench_fs_real(runs: int) -> dict:
     """Issue 18's real work on a container's root, through kernel overlayfs (what docker's
-    overlay2 is: the same driver) and dunnage.fuse over the same lower tree, alternated."""
+    overlay2 is: the same driver) and dunnage.fuse over the same lower tree, in its default
+    mode and FS_REAL_MODES, alternated."""
     lower = minbase_python3()
-    kinds = ["kernel", "dunnage"]
+    kinds = ["kernel", "dunnage", *FS_REAL_MODES]
     res: dict = {k: {} for k in kinds}
     for i in range(runs):
         for kind in kinds:
             work = Path(tempfile.mkdtemp(prefix="dunnage-fsb-"))
             os.chmod(work, 0o755)  # postgres reaches its data through it
-            m = _FsMount(kind, lower, work)
+            m = _FsMount(kind.split()[0], lower, work, FS_REAL_MODES.get(kind, ()))
             try:
                 from collections import defaultdict
                 r = defaultdict(list)
@@ -507,7 +512,8 @@ def bench_fs_real(runs: int) -> dict:
     for op in res["kernel"]:
         for kind in kinds:
             out[f"{kind} {op}"] = summary(res[kind][op])
-        out[f"ratio {op}: dunnage/kernel"] = out[f"dunnage {op}"]["median_s"] / out[f"kernel {op}"]["median_s"]
+        for kind in kinds[1:]:
+            out[f"ratio {op}: {kind}/kernel"] = out[f"{kind} {op}"]["median_s"] / out[f"kernel {op}"]["median_s"]
     return out
 
 
