@@ -26,6 +26,15 @@ async def until(pilot, pred, timeout=20.0):
     raise AssertionError("the dashboard did not get there in time")
 
 
+async def page_of(pilot, app, cid: str):
+    """Container CID's page, opened from the list once its row is there."""
+    from dunnage.tui.page import ContainerScreen
+    await until(pilot, lambda: cid in app.rows)
+    app.open_page(cid)
+    await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+    return app.screen
+
+
 async def test_dashboard_shows_live_containers_and_acts_on_them(engine, image):
     busy = engine.run(image, ["sh", "-c", "while :; do :; done"], name="tui-busy", detach=True, cpus="0.5")
     idle = engine.run(image, ["sleep", "300"], name="tui-idle", detach=True, memory="32m")
@@ -499,7 +508,7 @@ async def test_configured_keys_and_theme_apply(engine, image):
 
 
 async def test_files_view_tells_which_layer_each_file_comes_from(engine, image):
-    from dunnage.tui.page import ContainerScreen, FilesTree
+    from dunnage.tui.page import FilesTree
     c = engine.run(image, ["sh", "-c", "echo x > /added; echo y >> /etc/passwd; sleep 300"], name="filed",
                    detach=True, network="none")
     def both_made() -> bool:  # the second change, a copy-up, comes after the first
@@ -512,9 +521,7 @@ async def test_files_view_tells_which_layer_each_file_comes_from(engine, image):
     assert {e["Name"]: e["Origin"] for e in engine.files(c.id, "/")}["added"] == "added"
     app = DunnageApp(engine, interval=0.5)
     async with app.run_test(size=(100, 32)) as pilot:
-        await until(pilot, lambda: c.id in app.rows)
-        app.open_page(c.id)
-        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await page_of(pilot, app, c.id)
         await pilot.press("4")
         tree = app.screen.query_one(FilesTree)
         await until(pilot, lambda: "/" in tree.loaded_dirs)

@@ -13,7 +13,7 @@ from dunnage.tui.logview import LogsScreen
 from dunnage.tui.page import ContainerScreen
 
 from conftest import cli, wait_for
-from test_tui import chart_lines, until
+from test_tui import chart_lines, page_of, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -189,10 +189,7 @@ async def test_the_inspect_tab_takes_the_keyboard_and_follows_the_container(engi
     c = engine.run(image, ["sleep", "300"], name="inspected", detach=True, network="none")
     app = DunnageApp(engine, interval=0.3)
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: c.id in app.rows)
-        app.open_page(c.id)
-        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
-        page = app.screen
+        page = await page_of(pilot, app, c.id)
         await pilot.press("3")  # (the tree is built when its tab is first shown)
         await until(pilot, lambda: page.query("#page-tree"))
         tree = page.query_one("#page-tree", Tree)
@@ -221,9 +218,7 @@ async def test_page_keys_act_on_its_container_and_the_views_open_from_anywhere(e
     c = engine.run(image, ["sleep", "300"], name="paged-keys", detach=True, network="none")
     app = DunnageApp(engine, interval=0.3)
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: c.id in app.rows)
-        app.open_page(c.id)
-        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
+        await page_of(pilot, app, c.id)
         await pilot.press("p")
         await until(pilot, lambda: engine.container(c.id).status == "paused")
         await until(pilot, lambda: app.rows[c.id].state == "paused")

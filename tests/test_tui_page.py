@@ -9,7 +9,7 @@ from textual.widgets._footer import FooterKey
 from dunnage.tui.app import DunnageApp
 from dunnage.tui.page import ContainerScreen
 
-from test_tui import until
+from test_tui import page_of, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,10 +47,7 @@ async def test_the_page_builds_a_tab_when_it_is_first_shown(engine, image):
     c = engine.run(image, ["sleep", "300"], name="tabbed", detach=True, network="none")
     app = DunnageApp(engine, interval=0.3)
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: c.id in app.rows)
-        app.open_page(c.id)
-        await until(pilot, lambda: isinstance(app.screen, ContainerScreen))
-        page = app.screen
+        page = await page_of(pilot, app, c.id)
         await until(pilot, lambda: page.query("#page-cpu") and "CPU" in page.query_one("#page-cpu").title)
         assert not page.query("#top-table") and not page.query("#page-tree") and not page.query("#files-tree")
         await pilot.press("2")
