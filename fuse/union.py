@@ -268,7 +268,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self.no_open = no_open and NO_OPEN  # asked for at FUSE_INIT (see NO_OPEN)
         self.passthrough = passthrough and PASSTHROUGH and not self.no_open
         self._no_open_on: Optional[bool] = None  # whether FUSE_INIT settled it (known at the first open)
-        self._node_fds: dict[int, list] = {}  # node -> [its descriptor, whether of its upper file] (no_open)
+        self._node_fds: dict[int, int] = {}  # node -> a read-write descriptor of its upper file (no_open)
         self._nameless: dict[int, str] = {}  # a lower file's node unlinked while the kernel holds it -> its file
         self._pt_on: Optional[bool] = None  # whether FUSE_INIT settled it (known at the first open)
         LayerStack.__init__(self, lowers, upper)
@@ -701,8 +701,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     async def setattr(self, inode, attr, fields, fh, ctx):
         if fh is not None and fh & NO_OPEN_FH:
-            e = self._node_fds.get(inode)
-            fh = e[0] if e is not None and e[1] else None
+            fh = self._node_fds.get(inode)
         if fh not in self._fd_inode and inode not in self._path_of:
             fh = self._open_fd(inode)  # unlinked while open (futimens and fchmod pass no fh)
             if fh is None and inode in self._nameless:
@@ -1007,9 +1006,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     NODE_FDS = 128
 
     def _read_node(self, inode: int, off: int, size: int) -> bytes:
-        e = self._node_fds.get(inode)
-        if e is not None:
-            return os.pread(e[0], size, off)
+        fd = self._node_fds.get(inode)
+        if fd is not None:
+            return os.pread(fd, size, off)
         path = self._nameless.get(inode)
         if path is None:
             L, st = self._top(self._path(inode))
@@ -1025,9 +1024,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     def _node_fd(self, inode: int) -> int:
         """A read-write descriptor of node INODE's upper file, copied up first if it lives
         below (the kernel writes it)."""
-        e = self._node_fds.get(inode)
-        if e is not None and e[1]:
-            return e[0]
+        fd = self._node_fds.get(inode)
+        if fd is not None:
+            return fd
         rel = self._path_of.get(inode)
         try:
             if rel is None:
@@ -1038,9 +1037,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 fd = os.open(self._copy_up(rel), os.O_RDWR | os.O_CLOEXEC)
         except OSError as err:
             raise _fuse_err(err)
-        if e is not None:
-            self._drop_node_fd(inode)
-        self._node_fds[inode] = [fd, True]
+        self._node_fds[inode] = fd
         self._fd_inode[fd] = inode
         if len(self._node_fds) > self.NODE_FDS:
             self._close_node_fds()
@@ -1075,12 +1072,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             self._drop_node_fd(ino)
 
     def _drop_node_fd(self, inode: int) -> None:
-        e = self._node_fds.pop(inode, None)
-        if e is None:
+        fd = self._node_fds.pop(inode, None)
+        if fd is None:
             return
-        fd = e[0]
-        if e[1]:
-            self._fd_inode.pop(fd, None)
+        self._fd_inode.pop(fd, None)
         try:
             os.close(fd)
         except OSError:
@@ -1212,10 +1207,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     async def fsync(self, fh, datasync):
         if fh & NO_OPEN_FH:
-            e = self._node_fds.get(fh ^ NO_OPEN_FH)
-            if e is None or not e[1]:
+            fd = self._node_fds.get(fh ^ NO_OPEN_FH)
+            if fd is None:
                 return  # nothing of it written since its descriptor was closed (that synced nothing either)
-            fh = e[0]
+            fh = fd
         try:
             (os.fdatasync if datasync else os.fsync)(fh)
         except OSError as e:
@@ -1255,7 +1250,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         entry = self._entry(rel, os.fstat(fd))
         self._fd_inode[fd] = entry.st_ino
         if self._no_open_on:
-            self._node_fds[entry.st_ino] = [fd, True]
+            self._node_fds[entry.st_ino] = fd
             if len(self._node_fds) > self.NODE_FDS:
                 self._close_node_fds()
             return pyfuse3.FileInfo(fh=0), entry  # its I/O comes by node (see NO_OPEN)
@@ -1473,9 +1468,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         (no path) a descriptor of it, as getattr reads its attributes (and pyfuse3 answers
         for a file open passthrough: see FAST_ATTR)."""
         if inode not in self._path_of:
-            fd = self._open_fd(inode)
-            if fd is None and inode in self._node_fds:  # no_open: the descriptor the node keeps
-                fd = self._node_fds[inode][0]
+            fd = self._open_fd(inode)  # (no_open: the descriptor the node keeps is one)
             if fd is not None:
                 return fd
             if inode in self._nameless:
