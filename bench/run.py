@@ -75,9 +75,9 @@ from peers import Dockerd, Podman, Registry  # noqa: E402 - the same peers the t
 DUNNAGE = [str(Path(sys.executable).parent / "dunnage")]  # the command as installed (bin/dunnage)
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict | None = None) -> float:
     t = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     dt = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"benchmark command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()}")
@@ -1043,6 +1043,15 @@ def bench_build(runs: int) -> dict:
             ds, bs = summary(dt), summary(bt)
             res[f"dunnage {case}"], res[f"BuildKit {case}"] = ds, bs
             res[f"ratio {case}"] = ds["median_s"] / bs["median_s"]
+        # a lone rebuild, with no fork server up (the runs above follow other commands, as
+        # a script's or an edit-build loop's do, and are served by the server one left)
+        cold = []
+        for i in range(runs):
+            settled()
+            cold.append(timed(ours + [str(ctx)], env=dict(os.environ, DUNNAGE_FORKSERVER="0")))
+        res["dunnage nothing changed, no server"] = summary(cold)
+        res["ratio nothing changed, no server"] = res["dunnage nothing changed, no server"]["median_s"] / \
+            res["BuildKit nothing changed"]["median_s"]
         return res
     finally:
         if dockerd is not None:

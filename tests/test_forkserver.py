@@ -200,3 +200,41 @@ def test_a_server_started_without_a_front_runs_no_command(fresh_root, monkeypatc
     assert _spare(server) == spare  # not handed a command
     assert not _gone(server)  # nor gone as a stale one
     e.remove(a.id, force=True)
+
+
+def _server_of(root: Path) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit() and _comm(int(p)) == forkserver.NAME:
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    if f.read().replace(b"\0", b" ").split()[2:3] == [str(root).encode()]:
+                        out.append(int(p))
+            except (OSError, IndexError):
+                pass
+    return out
+
+
+def test_a_command_run_without_a_server_leaves_one_for_the_commands_that_follow(fresh_root):
+    """A script's commands (or a rebuild) after one that found no server are served: that
+    one started a server on its way out, which leaves after LINGER as any server does."""
+    root = Path(fresh_root)
+    assert not _server_of(root)
+    r = subprocess.run([DUNNAGE, "--root", str(root), "images", "-q"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    server = wait_for(lambda: _server_of(root), timeout=20)[0]
+    wait_for(lambda: (root / "run" / forkserver.SOCK).exists(), timeout=20)
+    p = subprocess.Popen([DUNNAGE, "--root", str(root), "events"], stdout=subprocess.PIPE)
+    try:
+        cmd = _served_command(server)  # the next command runs there
+        assert p.pid not in (cmd, _ppid(cmd))
+    finally:
+        p.kill()
+        p.wait()
+    wait_for(lambda: _gone(server), timeout=forkserver.LINGER + 20)
+    assert not (root / "run" / forkserver.SOCK).exists()
+    # the same command with servers turned off leaves none (it forks nothing on its way out)
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=setsid", "-o", "/dev/stdout", DUNNAGE, "--root",
+                        str(root), "images", "-q"], capture_output=True, timeout=60,
+                       env=dict(os.environ, DUNNAGE_FORKSERVER="0"))
+    assert r.returncode == 0 and b"setsid" not in r.stdout, r.stdout

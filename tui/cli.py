@@ -24,17 +24,34 @@ def build_parser() -> Parser:
     return ap
 
 
-def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
+def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None, serve_next: bool = False) -> int:
     """Run one command; AP is a parser from build_parser() to use (the fork server
-    builds it once for every command it runs)."""
+    builds it once for every command it runs).  SERVE_NEXT: the command could have run
+    in the root's fork server but none was up; start one for the commands that follow."""
     argv = sys.argv[1:] if argv is None else argv
     ap = build_parser() if ap is None else ap
+    made: list[Engine] = []
+    try:
+        return _run(ap, argv, made)
+    finally:
+        if serve_next and made:
+            from dunnage.core.forkserver import start_for_next
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except OSError:
+                pass
+            start_for_next(made[0].store)
+
+
+def _run(ap: Parser, argv: list[str], made: list[Engine]) -> int:
     try:
         a = ap.parse_args(argv)
         if a.version:
             print("dunnage version 0.1.0")
             return 0
         e = Engine(a.root)
+        made.append(e)
         fn = getattr(a, "fn", None)
         if fn is None:
             from dunnage.tui.commands.dashboard import cmd_dashboard as fn
@@ -51,10 +68,10 @@ def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None) -> int:
         return 0
 
 
-def entry() -> None:
+def entry(serve_next: bool = False) -> None:
     from dunnage.core.forkserver import register_front
     register_front("dunnage.tui.cli:main", "dunnage.tui.cli:build_parser")  # for the fork servers we start
-    sys.exit(main())
+    sys.exit(main(serve_next=serve_next))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ forked ahead: a spare (SPARE_NAME) waits for the next command, so that fork is o
 the command's path; it does not keep the server up, and leaves when the server does.
 
 It is started by the first front that needs one (forked from it, so no new
-interpreter: client.py's spawn_shim), lives while any shim or command it forked does (it is the shims'
+interpreter: client.py's spawn_shim), or by a command that ran in its own process
+because none was up, for the commands that follow (client.py's start_for_next), lives while any shim or command it forked does (it is the shims'
 subreaper, so they stay its children), and leaves LINGER seconds after the last one
 ended.  A front whose dunnage differs from the server's (an upgrade) is refused, and
 the server leaves at once; without a server (or refused) a front forks the shim
@@ -39,9 +40,9 @@ client.py; the server is server.py.  The server runs commands with the entry poi
 of the front that started it (register_front: the command line's is
 dunnage.tui.cli's main), named as data: nothing of core imports a front.
 """
-from .client import fork_detached, register_front, spawn_shim
+from .client import fork_detached, register_front, spawn_shim, start_for_next
 from .common import LOCK, SOCK, code_stamp
 from .server import LINGER, NAME, SPARE_NAME
 
 __all__ = ["LINGER", "LOCK", "NAME", "SOCK", "SPARE_NAME", "code_stamp", "fork_detached", "register_front",
-           "spawn_shim"]
+           "spawn_shim", "start_for_next"]

@@ -92,6 +92,32 @@ def fork_detached(child, close: tuple[int, ...] = (), prepare=None) -> None:
     os.waitpid(pid, 0)
 
 
+def start_for_next(store: Store) -> None:
+    """After a command that ran in its own process because no server was up: fork one
+    for the commands that follow (a script's next line, a rebuild), without waiting
+    for it, so that they skip the ~100 ms of interpreter start and imports that this
+    one paid.  It leaves LINGER seconds after its last command, as any server does;
+    nothing is started for another user's root, a front with threads, a root that is
+    gone, with DUNNAGE_FORKSERVER=0, or while a server is up."""
+    import sys
+    if (os.environ.get("DUNNAGE_FORKSERVER") == "0" or FRONT is None or os.geteuid() != 0
+            or not store.run.is_dir()):
+        return
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return  # (as spawn_shim: a lock another thread holds would stay held in the server)
+    conn = _connect(store)
+    if conn is not None:
+        conn.close()
+        return
+    from .server import server_entry
+    front = FRONT
+    try:
+        fork_detached(lambda: server_entry(store, -1, front))
+    except OSError:
+        pass  # (no fork now: the next command runs in its own process, as this one did)
+
+
 def _start(store: Store) -> bool:
     """Fork a fork server for STORE's root (detached); True once it listens."""
     from .server import server_entry

@@ -27,8 +27,13 @@ LINGER = 5.0  # seconds without shims and requests before the server leaves
 
 def server_entry(store: Store, ready_w: int, front: Optional[tuple[str, str]] = None) -> None:
     """The server process, forked detached (client.py); never returns.  FRONT: the
-command entry the front that starts it named (client.register_front)."""
+command entry the front that starts it named (client.register_front).  READY_W -1:
+nobody waits for it, nor holds the lock for it (client.start_for_next)."""
     code = 1
+    if ready_w < 0:  # (what goes wrong from here on is not the finished command's to print)
+        nul = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(nul, fd)
     try:
         from ..runtime.linux import PR_SET_CHILD_SUBREAPER, prctl, set_process_name
         set_process_name(NAME)
@@ -38,8 +43,9 @@ command entry the front that starts it named (client.register_front)."""
         os.dup2(nul, 0)
         os.dup2(nul, 1)
         os.dup2(logfd, 2)
-        os.closerange(3, ready_w)  # nothing of the front's: its locks, terminal, sockets
-        os.closerange(ready_w + 1, 65536)
+        os.closerange(3, ready_w if ready_w >= 0 else 65536)  # nothing of the front's: its locks, terminal, sockets
+        if ready_w >= 0:
+            os.closerange(ready_w + 1, 65536)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         os.chdir("/")
@@ -174,20 +180,24 @@ class Server:
 
     def run(self, ready_w: int) -> int:
         self.preload()
-        path = self.store.run / SOCK
-        try:
-            path.unlink()  # a dead server's (the front holds the lock: no live one is there)
-        except FileNotFoundError:
-            pass
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        listener.bind(str(path))
-        os.chmod(path, 0o600)
-        listener.listen(64)
+        if ready_w >= 0:  # the front that started us holds the lock until we listen
+            listener = self.listen()
+            os.write(ready_w, b"1")
+            os.close(ready_w)
+        else:
+            with locked(self.store.run / LOCK):
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                try:
+                    probe.connect(str(self.store.run / SOCK))
+                    return 0  # another front's server came up meanwhile
+                except OSError:
+                    pass
+                finally:
+                    probe.close()
+                listener = self.listen()
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        os.write(ready_w, b"1")
-        os.close(ready_w)
         sel = selectors.DefaultSelector()
         sel.register(listener, selectors.EVENT_READ)
         sel.register(wake_r, selectors.EVENT_READ)
@@ -263,6 +273,19 @@ class Server:
                 os._exit(code)
         its.close()
         self.spare = (pid, ours)
+
+    def listen(self) -> socket.socket:
+        """The root's socket, bound and listening (under the root's LOCK)."""
+        path = self.store.run / SOCK
+        try:
+            path.unlink()  # a dead server's (the lock is held: no live one is there)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)
+        listener.listen(64)
+        return listener
 
     def leave(self, listener: socket.socket, stale: bool = False) -> bool:
         """Stop serving, unless (idle) a front connected meanwhile."""
