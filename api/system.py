@@ -1,9 +1,6 @@
 """System endpoints: /_ping, /version, /info (/build is api/build.py's)."""
 from __future__ import annotations
 
-import os
-import platform
-
 from .version import API_VERSION, MIN_API_VERSION
 from .responses import Response
 
@@ -14,20 +11,17 @@ def ping(req):
 
 
 def version(req):
-    from importlib.metadata import PackageNotFoundError, version as pkg_version
-    try:
-        v = pkg_version("dunnage")
-    except PackageNotFoundError:
-        v = "0.1.0"
-    u = os.uname()
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(u.machine, u.machine)
+    from dunnage.core.system import version as engine_version
+    v = engine_version()
     return {"Platform": {"Name": "dunnage"},
-            "Components": [{"Name": "Engine", "Version": v,
-                            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-                                        "Os": "linux", "Arch": arch, "KernelVersion": u.release}}],
-            "Version": v, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
-            "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": arch,
-            "KernelVersion": u.release, "BuildTime": ""}
+            "Components": [{"Name": "Engine", "Version": v["Version"],
+                            "Details": {"ApiVersion": API_VERSION, "Arch": v["Arch"], "BuildTime": "",
+                                        "Experimental": "false", "GitCommit": "", "GoVersion": v["GoVersion"],
+                                        "KernelVersion": v["KernelVersion"], "MinAPIVersion": MIN_API_VERSION,
+                                        "Os": "linux"}}],
+            "Version": v["Version"], "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "", "GoVersion": v["GoVersion"], "Os": "linux", "Arch": v["Arch"],
+            "KernelVersion": v["KernelVersion"], "BuildTime": ""}
 
 
 def info(req):

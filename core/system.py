@@ -284,6 +284,21 @@ def _backing_fs(path) -> str:
     return fstype
 
 
+def version() -> dict:
+    """This dunnage's version and the host's, in docker's types.Version names (GoVersion
+    names the Python that runs it); the fronts add the API versions they speak."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version as pkg_version
+    try:
+        v = pkg_version("dunnage")
+    except PackageNotFoundError:
+        v = "0.1.0"
+    u = os.uname()
+    return {"Version": v, "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux",
+            "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(u.machine, u.machine), "KernelVersion": u.release,
+            "BuildTime": ""}
+
+
 def info(e) -> dict:
     """docker info's fields (the system.Info names), for this root on this host."""
     from .cgroups import host_version, swap_accounting

@@ -126,10 +126,17 @@ def request(sock: str, method: str, path: str, body=None) -> tuple[int, dict | b
 
 # ------------------------------------------------------------------ the docker CLI
 
-def test_cli_version_and_info(docker):
+def test_cli_version_and_info(docker, session_root):
     r = docker("version")
     assert r.returncode == 0, r.stderr
     assert "API version:      1.41 (minimum version 1.12)" in r.stdout
+    # `dunnage version` lays out its engine as docker's CLI does the service's
+    ours = cli(session_root, "version")
+    assert ours.returncode == 0, ours.stderr
+    server = r.stdout[r.stdout.index("Server: dunnage"):]
+    assert [line.rstrip() for line in server.splitlines()] == \
+        [line.rstrip() for line in ours.stdout.decode()[ours.stdout.decode().index("Server: dunnage"):].splitlines()]
+    assert cli(session_root, "version", "-f", "{{.Client.ApiVersion}} {{.Server.ApiVersion}}").stdout == b"1.41 1.41\n"
     r = docker("info")
     assert r.returncode == 0, r.stderr
     assert "Storage Driver: dunnage-fuse" in r.stdout

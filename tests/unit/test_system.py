@@ -29,3 +29,20 @@ def test_commit_pause_is_a_go_bool_flag():
     assert parse("--pause=true") is True and parse("--pause=1") is True
     p = cli("/nonexistent-root", "commit", "--pause=maybe", "c")
     assert p.returncode == 125 and len(p.stderr.splitlines()) == 1 and b"maybe" in p.stderr
+
+
+def test_version_is_laid_out_as_dockers_cli_does():
+    """docker version's layout (its tabwriter: cells of at least 20 columns), over a
+    document of docker's field names; --format sees the same document."""
+    from dunnage.tui.commands.system import version_document, version_text
+    d = version_document()
+    assert set(d) == {"Client", "Server"} and d["Client"]["ApiVersion"] == d["Server"]["ApiVersion"] == "1.41"
+    d["Client"].update(Version="9.9", GoVersion="python3.11.2", Arch="amd64")
+    d["Server"]["Components"][0].update(Version="9.9")
+    d["Server"]["Components"][0]["Details"].update(GoVersion="python3.11.2", Arch="amd64")
+    lines = version_text(d).splitlines()
+    assert lines[:4] == ["Client: dunnage", " Version:           9.9", " API version:       1.41",
+                         " Go version:        python3.11.2"]
+    assert " OS/Arch:           linux/amd64" in lines and " Experimental:      true" in lines
+    assert lines[lines.index("Server: dunnage"):][:4] == [
+        "Server: dunnage", " Engine:", "  Version:          9.9", "  API version:      1.41 (minimum version 1.12)"]

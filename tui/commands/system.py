@@ -1,4 +1,4 @@
-"""System (df, prune, info, reset, service) and info."""
+"""System (df, prune, info, reset, service), info and version."""
 from __future__ import annotations
 
 import sys
@@ -156,6 +156,49 @@ def cmd_info(e: Engine, a) -> int:
     return 0
 
 
+def version_document() -> dict:
+    """docker version's document: the command (Client) and the engine it drives, which
+    is this same process (Server, the Engine API's /version)."""
+    from dunnage.api.system import version as api_version
+    from dunnage.api.version import API_VERSION
+    v = api_version(None)
+    client = {"Platform": {"Name": "dunnage"}, "Version": v["Version"], "ApiVersion": API_VERSION,
+              "DefaultAPIVersion": API_VERSION, "GitCommit": v["GitCommit"], "GoVersion": v["GoVersion"],
+              "Os": v["Os"], "Arch": v["Arch"], "BuildTime": v["BuildTime"], "Context": "default",
+              "Experimental": True}
+    return {"Client": client, "Server": v}
+
+
+def version_text(d: dict) -> str:
+    """As docker's CLI lays the document out (its tabwriter: cells of at least 20 columns)."""
+    c, s = d["Client"], d["Server"]
+    rows = [f"Client: {c['Platform']['Name']}"]
+    rows += [f" {k + ':':<19}{v}" for k, v in (
+        ("Version", c["Version"]), ("API version", c["ApiVersion"]), ("Go version", c["GoVersion"]),
+        ("Git commit", c["GitCommit"]), ("Built", c["BuildTime"]), ("OS/Arch", f"{c['Os']}/{c['Arch']}"),
+        ("Context", c["Context"]), ("Experimental", str(c["Experimental"]).lower()))]
+    rows += ["", f"Server: {s['Platform']['Name']}"]
+    for comp in s["Components"]:
+        det = comp["Details"]
+        rows.append(f" {comp['Name']}:")
+        rows += [f"  {k + ':':<18}{v}" for k, v in (
+            ("Version", comp["Version"]),
+            ("API version", f"{det['ApiVersion']} (minimum version {det['MinAPIVersion']})"),
+            ("Go version", det["GoVersion"]), ("Git commit", det["GitCommit"]), ("Built", det["BuildTime"]),
+            ("OS/Arch", f"{det['Os']}/{det['Arch']}"), ("Experimental", det["Experimental"]))]
+    return "\n".join(rows)
+
+
+def cmd_version(e: Engine, a) -> int:
+    """docker version: the command's and the engine's versions."""
+    d = version_document()
+    if a.format:
+        render(a.format, [d], [])
+        return 0
+    print(version_text(d))
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("system", help="manage this root (df, prune, info, reset, config)")
     ssub = p.add_subparsers(dest="sub", metavar="COMMAND", parser_class=Parser, required=True)
@@ -181,3 +224,7 @@ def register(sub) -> None:
     p = sub.add_parser("info", help="system-wide information")
     p.add_argument("-f", "--format")
     p.set_defaults(fn=cmd_info)
+
+    p = sub.add_parser("version", help="the versions of the command and the engine")
+    p.add_argument("-f", "--format", help="a Go template over the document (.Client, .Server)")
+    p.set_defaults(fn=cmd_version)
