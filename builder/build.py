@@ -514,15 +514,27 @@ class Builder:
                 for i, s in enumerate(srcs):
                     if s.lstrip("<-").strip("'\"") == h.name and s.startswith("<<"):
                         srcs[i] = "<<" + h.name
+        checksum = ins.flag("checksum")
         if ins.cmd == "ADD":
             for s in srcs:
+                if _git_source(s):
+                    raise InvalidParameter(f"Dockerfile:{ins.line}: ADD of a Git repository is not supported by "
+                                           f"dunnage build: {s}", 1)
+            if checksum and (len(srcs) != 1 or not srcs[0].startswith(("http://", "https://"))):
+                raise InvalidParameter(f"Dockerfile:{ins.line}: " + ("checksum can't be specified for multiple "
+                                       "sources" if len(srcs) != 1 else "checksum requires HTTP(S) or Git sources"), 1)
+            for s in srcs:
                 if s.startswith(("http://", "https://")):
-                    fetched[s] = _cp.fetch(s, str(self.tmp))
+                    fetched[s] = _cp.fetch(s, str(self.tmp), checksum)
         elif any(s.startswith(("http://", "https://")) for s in srcs):
             raise InvalidParameter(f"Dockerfile:{ins.line}: source can't be a URL for COPY")
         image = _cp.Tree(stack=_cp.image_stack(self.engine, state), name="image")
         plan = _cp.plan(src_tree, image, srcs, dest, cfg.get("WorkingDir") or "/", ins.flag("chown") or "",
-                        ins.flag("chmod") or "", add=ins.cmd == "ADD", fetched=fetched)
+                        ins.flag("chmod") or "", add=ins.cmd == "ADD", fetched=fetched,
+                        link=ins.flag("link") == "true" and not ins.flag("chmod"),  # as BuildKit: --chmod unlinks
+                        exclude=ins.flags.get("exclude") or [],
+                        unpack=None if ins.flag("unpack") is None else ins.flag("unpack") == "true",
+                        keep_parents=ins.flag("parents") == "true")
         for it in plan.items:
             if it.kind == "blob" and it.rel.startswith("<<"):
                 it.kind = "entry"
@@ -555,6 +567,16 @@ class Builder:
                 return _cp.Tree(stack=_cp.image_stack(self.engine, state), name=f"stage {src}")
         img = self._image(src)
         return _cp.Tree(stack=_cp.image_stack(self.engine, img.config), name=f"image {src}")
+
+
+def _git_source(src: str) -> bool:
+    """Whether ADD's SRC names a Git repository, as BuildKit's isGitSource reads it (a git@ or
+    git:// or ssh:// address, or an HTTP(S) one whose path ends in .git)."""
+    if src.startswith(("git@", "git://", "ssh://")):
+        return True
+    if src.startswith(("http://", "https://")):
+        return src.split("#", 1)[0].split("?", 1)[0].rstrip("/").endswith(".git")
+    return False
 
 
 def _platform_of(cfg: dict) -> tuple[str, str, str]:

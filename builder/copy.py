@@ -212,12 +212,26 @@ def is_archive(path: str) -> bool:
 
 
 def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, chown: str = "",
-         chmod: str = "", add: bool = False, fetched: Optional[dict] = None) -> Plan:
+         chmod: str = "", add: bool = False, fetched: Optional[dict] = None, link: bool = False,
+         exclude: Optional[list[str]] = None, unpack: Optional[bool] = None, keep_parents: bool = False) -> Plan:
     """What COPY/ADD SRCS DEST puts into the layer (IMAGE: the state's file system, for the
-    destination's parents and --chown's names; FETCHED: URL -> downloaded file)."""
+    destination's parents and --chown's names; FETCHED: URL -> downloaded file).  LINK
+    (--link): copied as onto an empty file system, BuildKit's merge of `FROM scratch` + COPY
+    over the state: no link of the image followed in DEST, every parent made again (0755,
+    --chown's owner) and a file put where the image has a directory.  EXCLUDE (--exclude):
+    .dockerignore's patterns over the paths inside each source (fsutil's copy matches them
+    below a source, never the source itself).  UNPACK (ADD --unpack): False keeps a local
+    archive as it is, True unpacks a fetched one too.  KEEP_PARENTS (COPY --parents): each
+    source a pattern over the paths below its pivot (what precedes `/./`, else the root),
+    copied with the directories that lead to it, as BuildKit copies the pivot with the
+    pattern as its include pattern."""
+    from .ignore import Matcher
+    skip = Matcher(exclude or [])
     out = Plan(keep_owners=src_tree.stack is not None)
     if chown:
         out.uid, out.gid = _ids(image, chown)
+    if link:
+        image = Tree(stack=LayerStack([], "/nonexistent-dunnage-scratch"), name="image")
     if chmod:
         try:
             out.mode = int(chmod, 8)
@@ -240,6 +254,18 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
         norm = posixpath.normpath("/" + s).lstrip("/") if not s.startswith("/") else s.lstrip("/")
         if posixpath.normpath(s).startswith("../") or posixpath.normpath(s) == "..":
             raise CopyError(f"forbidden path outside the {src_tree.name}: {s}")
+        if keep_parents:
+            pivot, sep, pattern = s.partition("/./")
+            if not sep:
+                pivot, pattern = "", s
+            pivot = posixpath.normpath("/" + pivot).lstrip("/")
+            pattern = posixpath.normpath("/" + pattern).lstrip("/")
+            base = src_tree.resolve(pivot) if pivot else ""
+            st = src_tree.lstat(base)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                raise SourceMissing(f"failed to compute cache key: \"/{pivot}\": not found")
+            sources.append(("parents", base, pattern))
+            continue
         if any(ch in GLOB_CHARS for ch in norm):
             hits = _glob(src_tree, norm)
             sources += [("rel", src_tree.resolve(h), posixpath.basename(h)) for h in hits]
@@ -276,16 +302,35 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
         if kind == "url":
             path = fetched[s]
             name = posixpath.basename(s.split("?")[0].rstrip("/")) or "index.html"
+            if unpack and is_archive(path):
+                parents(dest_rel + "/x" if dest_rel else "")
+                out.items.append(Item("tar", path, dest_rel, os.lstat(path), s))
+                continue
             arc = posixpath.join(dest_rel, name) if dest_is_dir else dest_rel
             parents(arc)
             out.items.append(Item("blob", path, arc, os.lstat(path), s))
+            continue
+        if kind == "parents":
+            if dest_rel:
+                parents(dest_rel + "/x")
+            start = len(out.items)
+            _walk(src_tree, s, dest_rel, out.items, [])
+            wanted = Matcher([shown])
+            found = _kept(out.items[start:], s, lambda r: wanted(r) and not skip(r))
+            if not found and not any(ch in GLOB_CHARS for ch in shown):
+                raise SourceMissing(f"failed to compute cache key: \"/{posixpath.join(s, shown)}\": not found")
+            out.items[start:] = found
             continue
         st = src_tree.lstat(s)
         if stat.S_ISDIR(st.st_mode):  # its contents; DEST made as a parent is (0755, --chown's owner)
             if dest_rel:
                 parents(dest_rel + "/x")
+            start = len(out.items)
             _walk(src_tree, s, dest_rel, out.items, [])
-        elif add and src_tree.stack is None and stat.S_ISREG(st.st_mode) and is_archive(src_tree.real(s)):
+            if skip:
+                out.items[start:] = _kept(out.items[start:], s, lambda r: not skip(r))
+        elif add and unpack is not False and src_tree.stack is None and stat.S_ISREG(st.st_mode) \
+                and is_archive(src_tree.real(s)):
             parents(dest_rel + "/x" if dest_rel else "")
             out.items.append(Item("tar", src_tree.real(s), dest_rel, st, s))
         else:
@@ -300,6 +345,20 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
             if there is not None and stat.S_ISDIR(there.st_mode):
                 raise CopyError(f"cannot replace to directory /{it.arc} with file")
     return out
+
+
+def _kept(items: list[Item], base: str, keep: Callable[[str], bool]) -> list[Item]:
+    """ITEMS (a walk of directory BASE) that KEEP takes by their path below BASE (--exclude's
+    patterns, --parents' pattern), with the directories that lead to them."""
+    def below(it: Item) -> str:
+        return it.rel[len(base) + 1:] if base else it.rel
+    kept = {it.rel for it in items if keep(below(it))}
+    holders = {posixpath.dirname(r) for r in kept}
+    for r in list(holders):
+        while r and r != base:
+            holders.add(r)
+            r = posixpath.dirname(r)
+    return [it for it in items if it.rel in kept or it.rel in holders]
 
 
 def _walk(tree: Tree, rel: str, arc: str, items: list[Item], pending: list[Item]) -> None:
@@ -492,8 +551,9 @@ def _extract(tw: "layers.TarWriter", it: Item) -> None:
         raise CopyError(f"ADD {it.rel}: not a readable archive: {e}") from None
 
 
-def fetch(url: str, into: str) -> str:
-    """ADD URL: the file downloaded into INTO; a clear line where it cannot be had."""
+def fetch(url: str, into: str, checksum: Optional[str] = None) -> str:
+    """ADD URL: the file downloaded into INTO; a clear line where it cannot be had, or where
+    its content is not CHECKSUM's (ADD --checksum=sha256:HEX)."""
     import urllib.error
     import urllib.request
     path = os.path.join(into, "fetched-" + hashlib.sha256(url.encode()).hexdigest()[:16])
@@ -512,4 +572,14 @@ def fetch(url: str, into: str) -> str:
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise System(f"failed to fetch {url}: {reason}", 1) from None
+    if checksum:
+        algo, _, want = checksum.partition(":")
+        if algo != "sha256" or len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+            raise CopyError(f"invalid checksum digest format: {checksum}")
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for b in iter(lambda: f.read(1 << 20), b""):
+                h.update(b)
+        if h.hexdigest() != want:
+            raise CopyError(f"digest mismatch {checksum}: sha256:{h.hexdigest()}")
     return path

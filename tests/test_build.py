@@ -391,7 +391,6 @@ def test_builder_prune_and_df(session_root, engine, ctx):
     assert [s.split(" => ")[1] for s in steps(r.stderr)][-4:] == ["DONE"] * 4
 
 
-
 def test_dockerignore_heredocs_and_run_network(session_root, engine, ctx):
     tag = f"b6-{uuid.uuid4().hex[:8]}"
     write(ctx, {"keep/a": "a", "keep/secret.key": "k", "logs/x.log": "x", "logs/keep.log": "kept",
@@ -617,3 +616,112 @@ def test_tty_progress_shows_the_running_step_live(session_root, engine, ctx):
         final = wait_for(lambda: "FINISHED" in t.screen() and t.screen(), timeout=60)
         assert " => [3/3] RUN echo second" in final and " => exporting to image" in final
         assert " => => # tick-" not in final  # a finished step's output is folded away
+
+
+def test_copy_link_copies_onto_an_empty_file_system(session_root, engine, ctx):
+    """COPY --link is BuildKit's merge of a `FROM scratch` copy over the state (the reference's
+    COPY --link; dockerfile2llb's dispatchCopy): no link of the image is followed in the
+    destination (a directory replaces it), every parent is made again (0755, root or --chown's
+    owner) over the image's, a file goes where the image had a directory; with --chmod
+    BuildKit copies as without --link."""
+    tag = f"bl-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"a.txt": "a\n", "Dockerfile": f"""FROM {BASE}
+RUN mkdir -m 700 /existing /kept && echo old > /existing/old && chown -R 3:3 /existing /kept \\
+    && ln -s /kept /ex-link && mkdir -p /was-dir/sub
+COPY --link --chmod=600 a.txt /ex-link/via-link
+COPY --link a.txt /ex-link/
+COPY --link a.txt /existing/
+COPY --link a.txt /was-dir
+COPY --link --chown=5:6 a.txt /deep/er/
+"""})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "sh", "-c", "cd / && stat -c '%n %F %a %u:%g' kept kept/via-link ex-link "
+                                                 "ex-link/a.txt existing existing/old existing/a.txt was-dir deep "
+                                                 "deep/er deep/er/a.txt")
+    assert out.splitlines() == [
+        "kept directory 700 3:3", "kept/via-link regular file 600 0:0",
+        "ex-link directory 755 0:0", "ex-link/a.txt regular file 644 0:0",
+        "existing directory 755 0:0", "existing/old regular file 644 3:3", "existing/a.txt regular file 644 0:0",
+        "was-dir regular file 644 0:0",
+        "deep directory 755 5:6", "deep/er directory 755 5:6", "deep/er/a.txt regular file 644 5:6"]
+
+
+def test_copy_exclude_add_unpack_and_checksum(session_root, engine, ctx, tmp_path):
+    """COPY/ADD --exclude: .dockerignore's patterns over the paths below each source (fsutil's
+    copy: never the source itself, ! exceptions keep what they name and its directories); ADD
+    --unpack=false keeps a local archive, --unpack=true unpacks a fetched one; ADD --checksum
+    checks what it fetched."""
+    import hashlib
+    import http.server
+    import threading
+    from functools import partial
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "plain.txt").write_text("fetched\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        ti = tarfile.TarInfo("pkg/one")
+        ti.size = 1
+        tf.addfile(ti, io.BytesIO(b"1"))
+    (served / "arch.tgz").write_bytes(buf.getvalue())
+    write(ctx, {"dir1/a.png": "a", "dir1/b.txt": "b", "dir2/c.txt": "c", "dir2/sub/d.png": "d", "keep/x.png": "x",
+                "keep/y.md": "y", "top.txt": "t", "local.tgz": buf.getvalue()})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
+                                                                       directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    good = "sha256:" + hashlib.sha256(b"fetched\n").hexdigest()
+    tag = f"bx-{uuid.uuid4().hex[:8]}"
+    try:
+        (ctx / "Dockerfile").write_text(f"""FROM {BASE}
+COPY --exclude=**/*.png --exclude=keep/*.md --exclude=Dockerfile . /all/
+COPY --exclude=*.txt dir* /dirs/
+COPY --exclude=* --exclude=!sub/d.png dir2 /exc/
+COPY --exclude=*.txt top.txt /single/
+ADD --unpack=false local.tgz /kept/
+ADD --unpack=true {url}/arch.tgz /remote-unpacked/
+ADD --checksum={good} {url}/plain.txt /sum.txt
+""")
+        r = build(session_root, ctx, "-t", tag)
+        assert r.returncode == 0, r.stderr
+        out = run_in(session_root, tag, "sh", "-c", "cd / && find all dirs exc single kept remote-unpacked | sort; "
+                                                     "cat sum.txt")
+        assert out.split() == ["all", "all/dir1", "all/dir1/b.txt", "all/dir2", "all/dir2/c.txt", "all/dir2/sub",
+                               "all/keep", "all/local.tgz", "all/top.txt", "dirs", "dirs/a.png", "dirs/sub",
+                               "dirs/sub/d.png", "exc", "exc/sub", "exc/sub/d.png", "kept", "kept/local.tgz",
+                               "remote-unpacked", "remote-unpacked/pkg", "remote-unpacked/pkg/one", "single",
+                               "single/top.txt", "fetched"]
+        for bad, msg in ((f"ADD --checksum=sha256:{'0' * 64} {url}/plain.txt /x", f"digest mismatch sha256:{'0' * 64}"),
+                         (f"ADD --checksum={good} top.txt /x", "checksum requires HTTP(S) or Git sources"),
+                         (f"ADD --checksum={good} {url}/plain.txt {url}/arch.tgz /x/",
+                          "checksum can't be specified for multiple sources")):
+            (ctx / "Dockerfile").write_text(f"FROM {BASE}\n{bad}\n")
+            r = build(session_root, ctx)
+            assert r.returncode == 1 and msg.encode() in r.stderr, (bad, r.stderr)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_copy_parents_as_the_reference_shows_it(session_root, engine, ctx):
+    """COPY --parents, the reference's three examples: the sources' paths kept under DEST,
+    only what follows a /./ pivot, and ** over any depth; the directories on the way keep
+    their modes."""
+    tag = f"bp-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"x/a.txt": "xa", "y/a.txt": "ya", "x/y/a.txt": "xya", "x/y/b.txt": "xyb", "x/y/c.md": "no",
+                "src/a.txt": "1", "src/x/b.txt": "2", "src/x/y/c.txt": "3", "src/x/y/d.md": "no",
+                "Dockerfile": f"""FROM {BASE}
+COPY ./x/a.txt ./y/a.txt /no_parents/
+COPY --parents ./x/a.txt ./y/a.txt /parents/
+COPY --parents ./x/./y/*.txt /pivot/
+COPY --parents ./src/**/*.txt /deep/
+"""})
+    os.chmod(ctx / "x", 0o750)
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "sh", "-c", "cd / && find no_parents parents pivot deep -type f | sort | "
+                                                 "while read f; do echo $f $(cat $f); done; stat -c '%n %a' parents/x")
+    assert out.splitlines() == ["deep/src/a.txt 1", "deep/src/x/b.txt 2", "deep/src/x/y/c.txt 3",
+                                "no_parents/a.txt ya", "parents/x/a.txt xa", "parents/y/a.txt ya",
+                                "pivot/y/a.txt xya", "pivot/y/b.txt xyb", "parents/x 750"]

@@ -61,6 +61,50 @@ def test_copy_rules(ctx, image):
         arcs(ctx, image, ["nothing"], "/x")
 
 
+def test_copy_link_plans_onto_an_empty_file_system(ctx, image):
+    """--link: the image's link in DEST is not followed, its directories are made again
+    (no stat of theirs kept), and DEST without a slash is a file even where the image has a
+    directory (BuildKit merges a scratch copy over the state); --chown's names still come
+    from the image."""
+    assert arcs(ctx, image, ["a.txt"], "/bin/", link=True)[:2] == (["bin"], ["bin/a.txt"])
+    parents, items, p = arcs(ctx, image, ["a.txt"], "/usr/bin/", link=True, chown="app")
+    assert (parents, items, [st for _, st in p.parents]) == (["usr", "usr/bin"], ["usr/bin/a.txt"], [None, None])
+    assert (p.uid, p.gid) == (1000, 1001)
+    assert arcs(ctx, image, ["a.txt"], "/usr", link=True)[1] == ["usr"]
+
+
+@pytest.mark.parametrize("srcs, exclude, want", [
+    (["."], ["*.txt"], ["link", "dir", "dir/out", "dir/sub", "dir/sub/y", "dir/x", "logs", "logs/drop.log",
+                        "logs/keep.log"]),
+    (["dir"], ["sub"], ["out", "x"]),
+    (["dir"], ["*", "!sub/y"], ["sub", "sub/y"]),
+    (["logs", "a.txt"], ["*.log", "a.txt"], ["a.txt"]),  # a source itself is never matched
+    (["."], ["**/*.log", "dir/*"], ["a.txt", "b.txt", "link", "dir", "logs"]),
+])
+def test_copy_exclude_matches_below_each_source(ctx, image, srcs, exclude, want):
+    got = arcs(ctx, image, srcs, "/d/", exclude=exclude)[1]
+    assert sorted(got) == sorted("d/" + w for w in want)
+
+
+@pytest.mark.parametrize("srcs, want", [
+    (["./dir/x", "./logs/keep.log"], ["dir", "dir/x", "logs", "logs/keep.log"]),
+    (["dir/./sub/y"], ["sub", "sub/y"]),
+    (["./**/*.log"], ["logs", "logs/drop.log", "logs/keep.log"]),
+    (["dir"], ["dir", "dir/out", "dir/sub", "dir/sub/y", "dir/x"]),
+    (["*.txt"], ["a.txt", "b.txt"]),
+])
+def test_copy_parents_keeps_the_path_below_the_pivot(ctx, image, srcs, want):
+    assert sorted(arcs(ctx, image, srcs, "/p/", keep_parents=True)[1]) == sorted("p/" + w for w in want)
+
+
+def test_copy_parents_wants_what_it_names_without_wildcards(ctx, image):
+    with pytest.raises(copy.SourceMissing):
+        arcs(ctx, image, ["dir/nothing"], "/p/", keep_parents=True)
+    assert arcs(ctx, image, ["dir/*.none"], "/p/", keep_parents=True)[1] == []
+    with pytest.raises(copy.CopyError, match="outside the build context"):
+        arcs(ctx, image, ["../x/./y"], "/p/", keep_parents=True)
+
+
 def test_chown_names_and_ignored_directories(ctx, image):
     _, _, p = arcs(ctx, image, ["a.txt"], "/x", chown="app:staff", chmod="600")
     assert (p.uid, p.gid, p.mode) == (1000, 50, 0o600)
