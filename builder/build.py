@@ -427,7 +427,7 @@ class Builder:
         mounts = _mounts.prepare(ins.flags.get("mount") or [], ins.line, cfg.get("WorkingDir") or "/",
                                  Path(self.engine.store.root), self._context_tree(),
                                  _cp.Tree(stack=_cp.image_stack(self.engine, state), name="image"),
-                                 self.opts.secrets, self.tmp)
+                                 self.opts.secrets, self.tmp, self._mount_source)
         skey = _cache.key_of(key, "RUN " + json.dumps([argv, mounts.key]), args_used, platform=network or "")
         hit = self._cached(skey, n)
         if hit is not None:
@@ -557,6 +557,15 @@ class Builder:
         if self.opts.context is None:
             return None
         return _cp.Tree(root=self.opts.context, excluded=self.opts.excluded)
+
+    def _mount_source(self, ref: str) -> tuple["_cp.Tree", str]:
+        """RUN --mount from=REF: a stage by its name (as BuildKit's findStateByName), else an
+        image; its file system and its state's key or image id."""
+        for idx, state in self.states.items():
+            if self.stage_names.get(idx) == ref.lower():
+                return _cp.Tree(stack=_cp.image_stack(self.engine, state), name=f"stage {ref}"), self.keys[idx]
+        img = self._image(ref)
+        return _cp.Tree(stack=_cp.image_stack(self.engine, img.config), name=f"image {ref}"), img.id
 
     def _source_tree(self, ins: Instruction) -> "_cp.Tree":
         src = ins.flag("from")

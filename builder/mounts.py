@@ -4,11 +4,12 @@
   target by default) that persists from build to build (id, target, mode, uid, gid);
 - type=bind: a path of the context (source, default its root), read-only unless rw, and
   then a copy, so the context is never written; a way out of the context is refused;
+  from= another stage (by name) or an image: a copy of that path of its file system;
 - type=tmpfs: an empty tmpfs (size);
 - type=secret: the file `--secret id=ID,src=FILE` named, read-only, at /run/secrets/ID by
   default; a missing one is an error only where required.
 Mount points the image did not have are removed from the layer afterwards (BuildKit leaves
-none).  from= (another stage or image) and type=ssh are refused with one line."""
+none).  type=ssh and a cache's from= are refused with one line."""
 from __future__ import annotations
 
 import csv
@@ -16,13 +17,16 @@ import hashlib
 import os
 import posixpath
 import shutil
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from dunnage.core.errors import InvalidParameter
 
 from . import copy as _cp
+from . import layers
 
 
 @dataclass
@@ -52,15 +56,19 @@ def _octal(v: str, what: str, line: int) -> int:
 
 
 def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context: Optional[_cp.Tree],
-            image: _cp.Tree, secrets: dict[str, str], tmp: Path) -> Mounts:
+            image: _cp.Tree, secrets: dict[str, str], tmp: Path,
+            sources: Optional[Callable[[str], tuple[_cp.Tree, str]]] = None) -> Mounts:
+    """SOURCES: a from= name -> that stage's or image's file system and what identifies its
+    state (for the cache key)."""
     out = Mounts()
     for spec in specs:
         f = _fields(spec, line)
         typ = f.get("type", "bind")
         if typ not in ("bind", "cache", "tmpfs", "secret"):
             raise InvalidParameter(f"Dockerfile:{line}: RUN --mount=type={typ} is not supported by dunnage build", 1)
-        if f.get("from"):
-            raise InvalidParameter(f"Dockerfile:{line}: RUN --mount from= is not supported by dunnage build", 1)
+        if f.get("from") and typ == "cache":
+            raise InvalidParameter(f"Dockerfile:{line}: RUN --mount=type=cache,from= is not supported by dunnage "
+                                   "build", 1)
         target = f.get("target") or f.get("dst") or f.get("destination") or ""
         if typ == "secret":
             sid = f.get("id") or (posixpath.basename(target) if target else "")
@@ -89,6 +97,18 @@ def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context
             os.chmod(d.parent, 0o700)
             out.flags.append(f"type=bind,source={d},target={target}" + (",readonly" if ro else ""))
             out.key.append(f"cache {cid} {target}")
+        elif typ == "bind" and f.get("from"):
+            if sources is None:
+                raise InvalidParameter(f"Dockerfile:{line}: RUN --mount from= needs a stage or image", 1)
+            tree, ident = sources(f["from"])
+            raw = f.get("source") or f.get("src") or ""
+            src = tree.resolve(posixpath.normpath("/" + raw).lstrip("/"))
+            if tree.lstat(src) is None:
+                raise InvalidParameter(f"Dockerfile:{line}: mount source not found in {f['from']}: {raw or '/'}", 1)
+            real = _materialize(tree, src, Path(tempfile.mkdtemp(prefix="from-", dir=tmp)))
+            rw = f.get("rw") == "true" or f.get("readwrite") == "true"
+            out.flags.append(f"type=bind,source={real},target={target}" + ("" if rw else ",readonly"))
+            out.key.append(f"bind from={ident} {src} {target} {rw}")
         elif typ == "bind":
             if context is None:
                 raise InvalidParameter(f"Dockerfile:{line}: RUN --mount=type=bind needs a build context", 1)
@@ -102,7 +122,7 @@ def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context
             real = context.real(src)
             rw = f.get("rw") == "true" or f.get("readwrite") == "true"
             if rw:  # the context is never written: a copy takes the writes
-                dst = Path(tmp) / f"bind-{len(out.flags)}"
+                dst = Path(tempfile.mkdtemp(prefix="bind-", dir=tmp)) / "copy"  # one per RUN of the build
                 if os.path.isdir(real):
                     shutil.copytree(real, dst, symlinks=True)
                 else:
@@ -128,6 +148,37 @@ def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context
         if missing:
             out.created.append(rel)
     return out
+
+
+def _materialize(tree: _cp.Tree, rel: str, into: Path) -> str:
+    """REL of a stage's or image's layers as a directory (or file) of its own under INTO, made
+    as COPY --from makes its layer (owners, modes, links and hard links kept): what a bind
+    from= mounts, so the RUN sees that file system and writes to nothing of it."""
+    from dunnage.core.images.unpack import unpack_layer
+    st = tree.lstat(rel)
+    name = "" if stat.S_ISDIR(st.st_mode) else (posixpath.basename(rel) or "f")
+    plan = _cp.Plan(keep_owners=True)
+    if name:
+        plan.items.append(_cp.Item("entry", tree.real(rel), name, st, rel))
+    else:
+        _cp._walk(tree, rel, "", plan.items, [])
+    tw = layers.TarWriter(into / "layer.tar", None, mirror=into / "tree")
+    try:
+        _cp.write(tw, plan)
+        tw.close()
+    except BaseException:
+        tw.abort()
+        raise
+    made = tw.tree()
+    if made is None:  # what the mirror does not make (a fifo): the tar unpacked
+        with open(into / "layer.tar", "rb") as fh:
+            unpack_layer(fh, into / "tree")
+    (into / "layer.tar").unlink()
+    top = into / "tree"
+    if not name:
+        os.chmod(top, stat.S_IMODE(st.st_mode))
+        os.chown(top, st.st_uid, st.st_gid)
+    return str(top / name) if name else str(top)
 
 
 def scrub(upper: str, created: list[str]) -> None:

@@ -725,3 +725,37 @@ COPY --parents ./src/**/*.txt /deep/
     assert out.splitlines() == ["deep/src/a.txt 1", "deep/src/x/b.txt 2", "deep/src/x/y/c.txt 3",
                                 "no_parents/a.txt ya", "parents/x/a.txt xa", "parents/y/a.txt ya",
                                 "pivot/y/a.txt xya", "pivot/y/b.txt xyb", "parents/x 750"]
+
+
+def test_run_mount_bind_from_a_stage_and_an_image(session_root, engine, ctx):
+    """RUN --mount=type=bind,from=STAGE|IMAGE: that path of the stage's (or image's) file
+    system, owners and links as they are there, read-only unless rw (and then the writes
+    go nowhere); the mount points leave no trace in the layer; a rebuild runs nothing and a
+    change to the stage runs the RUN again."""
+    tag = f"bf-{uuid.uuid4().hex[:8]}"
+    dockerfile = f"""FROM {BASE} AS tools
+RUN mkdir -p /out/sub && echo made-{{n}} > /out/sub/f && ln -s sub/f /out/ln && chown -R 7:8 /out/sub
+FROM {BASE}
+RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools cat /mnt/tools/ln > /got \\
+    && stat -c '%u:%g %a' /mnt/tools/sub/f >> /got && (touch /mnt/tools/x 2>/dev/null || echo read-only >> /got)
+RUN --mount=type=bind,from=tools,source=out/sub/f,target=/one,rw echo changed > /one && cat /one > /rw
+RUN --mount=from={BASE},target=/img cmp /img/bin/busybox /bin/busybox && echo same > /img-same
+RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw touch /c/1 /t/1 && ls /c /t > /ls1
+RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw ls /c /t > /ls2
+"""
+    write(ctx, {"Dockerfile": dockerfile.format(n=1)})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "sh", "-c", "cat /got /rw /img-same; for p in /mnt/tools /one /img /c /t; do "
+                                                 "[ -e $p ] && echo left $p; done; true")
+    assert out.splitlines() == ["made-1", "7:8 644", "read-only", "changed", "same"]
+    first, second = (run_in(session_root, tag, "cat", f).split() for f in ("/ls1", "/ls2"))
+    assert first.count("1") == 2 and "out" in first and "1" not in second  # each RUN's rw binds: its own copies
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert {s.split(" => ")[1] for s in steps(r.stderr) if "] FROM " not in s} == {"CACHED"}
+    write(ctx, {"Dockerfile": dockerfile.format(n=2)})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert [s.split(" => ")[1] for s in steps(r.stderr) if s.startswith("[stage-1 2/6]")] == ["DONE"]
+    assert run_in(session_root, tag, "head", "-1", "/got") == "made-2\n"
