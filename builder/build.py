@@ -424,6 +424,12 @@ class Builder:
         network = ins.flag("network") or self.opts.network
         if network == "default":
             network = None
+        for ent, asked in (("network.host", ins.flag("network") == "host" and self.opts.network != "host"),
+                           ("security.insecure", ins.flag("security") == "insecure"),
+                           ("device", bool(ins.flags.get("device")))):
+            if asked:  # BuildKit's entitlements: the build's own --network host grants the first, nothing the others
+                raise InvalidParameter(f"Dockerfile:{ins.line}: granting entitlement {ent} is not allowed by build "
+                                       "daemon configuration", 1)
         mounts = _mounts.prepare(ins.flags.get("mount") or [], ins.line, cfg.get("WorkingDir") or "/",
                                  Path(self.engine.store.root), self._context_tree(),
                                  _cp.Tree(stack=_cp.image_stack(self.engine, state), name="image"),

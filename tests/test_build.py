@@ -759,3 +759,24 @@ RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw ls 
     assert r.returncode == 0, r.stderr
     assert [s.split(" => ")[1] for s in steps(r.stderr) if s.startswith("[stage-1 2/6]")] == ["DONE"]
     assert run_in(session_root, tag, "head", "-1", "/got") == "made-2\n"
+
+
+def test_what_dunnage_build_does_not_do_is_refused_with_one_line(session_root, engine, ctx):
+    """Flags BuildKit reads that change the result are refused rather than ignored: RUN's
+    entitlements (network.host unless the build's --network host grants it, security.insecure,
+    device), ADD of a Git repository, a cache mount's from=."""
+    for line, msg in (("RUN --network=host true", "Dockerfile:2: granting entitlement network.host is not allowed"),
+                      ("RUN --security=insecure true", "granting entitlement security.insecure is not allowed"),
+                      ("RUN --device=vendor.com/gpu=0 true", "granting entitlement device is not allowed"),
+                      ("ADD https://127.0.0.1:9/repo.git#main /src", "ADD of a Git repository is not supported"),
+                      ("ADD git@127.0.0.1:repo /src", "ADD of a Git repository is not supported"),
+                      (f"RUN --mount=type=cache,from={BASE},target=/c true", "type=cache,from= is not supported")):
+        (ctx / "Dockerfile").write_text(f"FROM {BASE}\n{line}\n")
+        r = build(session_root, ctx)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and msg in err and "Traceback" not in err, (line, err)
+        assert err.strip().splitlines()[-1].startswith("dunnage: Error: "), (line, err)
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --network=host readlink /proc/self/ns/net > /ns\n")
+    r = build(session_root, ctx, "-q", "--network", "host")
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, r.stdout.decode().strip(), "cat", "/ns").strip() == os.readlink("/proc/self/ns/net")
