@@ -53,7 +53,34 @@ class Override:
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    pass
+    """PyYAML reading plain scalars as compose's Go YAML (yaml.v3, the YAML 1.2 core schema)
+    does, not as YAML 1.1: yes/no/on/off are words (`restart: no`), 22:22 is no base-60
+    number (`ports: [22:22]`), 2024-01-01 no date; 0o17 and 017 octal, 1_000 a thousand."""
+
+
+_YAML = "tag:yaml.org,2002:"
+_YAML_1_1 = {_YAML + "bool", _YAML + "int", _YAML + "float", _YAML + "timestamp"}
+_Loader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag not in _YAML_1_1]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_YAML + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    _YAML + "int", re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0[0-7_]*|[1-9][0-9_]*)$"),
+    list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    _YAML + "float", re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+
+
+def _int(loader, node) -> int:
+    """An integer as Go's ParseInt reads it with base 0, underscores dropped (yaml.v3)."""
+    text = loader.construct_scalar(node).replace("_", "")
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+    if body[:2] in ("0b", "0o", "0x"):
+        return sign * int(body[2:], {"b": 2, "o": 8, "x": 16}[body[1]])
+    return sign * int(body, 8 if len(body) > 1 and body[0] == "0" else 10)
+
+
+_Loader.add_constructor(_YAML + "int", _int)
 
 
 def _reset(loader, node):

@@ -537,3 +537,24 @@ def test_resources_as_compose_maps_them(tmp_path):
     for gpus, caps in (("all", "gpu"), ([{"driver": "nvidia", "capabilities": ["utility"]}], "utility gpu")):
         with pytest.raises(DunnageError, match=re.escape(f"with capabilities: [[{caps}]]")):
             check_devices("a", {"gpus": gpus})
+
+
+def test_plain_scalars_are_read_as_compose_reads_them(tmp_path):
+    """compose's YAML is Go's yaml.v3 (the 1.2 core schema), not YAML 1.1: `restart: no`
+    and on/off/yes are words, `22:22` is no base-60 number (1342) but a port mapping, a date
+    stays text; 0440 and 0o440 are octal, 1_000 is a thousand."""
+    write(tmp_path, "compose.yaml", """\
+        services:
+          web:
+            image: x
+            restart: no
+            ports: [22:22, 8080:80]
+            environment: {A: yes, B: off, C: 2024-01-01, D: 1_000, E: true}
+            secrets: [{source: s, mode: 0440}, {source: t, mode: 0o440}]
+        secrets: {s: {file: f}, t: {file: g}}
+        """)
+    web = project(tmp_path).services["web"]
+    assert web["restart"] == "no"
+    assert [(p["published"], p["target"]) for p in web["ports"]] == [("22", 22), ("8080", 80)]
+    assert web["environment"] == {"A": "yes", "B": "off", "C": "2024-01-01", "D": "1000", "E": "true"}
+    assert [s["mode"] for s in web["secrets"]] == [0o440, 0o440]
