@@ -221,18 +221,24 @@ class Compose:
     def converge(self, service: str, scale: Optional[int] = None, force: bool = False,
                  no_recreate: bool = False) -> list:
         """The service's containers, made to match the model: missing ones created, ones
-        whose config hash differs recreated (FORCE: all), extra ones removed."""
+        whose config hash differs or whose image is no longer the one its reference names
+        (rebuilt, pulled again) recreated (FORCE: all), extra ones removed."""
         want = self.p.replicas(service) if scale is None else scale
         if want > 1 and self.p.services[service].get("container_name"):
             raise InvalidParameter(f'service "{service}" has container_name and cannot be scaled to {want}: '
                                    "a container name must be unique", 1)
         digest = self.p.config_hash(service)
+        try:
+            image = self.e.image(image_of(self.p, service)).id
+        except DunnageError:
+            image = None
         have = self.containers([service])
         out = []
         for c in have[want:][::-1]:
             self._stop_remove(c)
         for c in have[:want]:
-            if no_recreate or (not force and labels_of(c).get(HASH) == digest):
+            same_image = image is None or c.config.get("Image") == image
+            if no_recreate or (not force and labels_of(c).get(HASH) == digest and same_image):
                 out.append(c)
                 continue
             number = _number(c) or 1

@@ -655,3 +655,34 @@ volumes:
                 engine.remove(c.id, force=True)
         engine.network_remove("ext-shared-net")
         engine.volume_remove("ext-keep-vol")
+
+
+def test_up_recreates_a_service_whose_image_was_rebuilt(compose, engine):
+    """compose v2 recreates a container whose image is no longer the one its reference names
+    (mustRecreate: the config hash or the image), so `up --build` after a change runs the
+    new image; without --build an image that is there is neither built nor changed, and
+    --no-build with it gone is one line before anything is made."""
+    d = compose.tmp / "rebuilt"
+    (d / "app").mkdir(parents=True)
+    dockerfile = d / "app" / "Dockerfile"
+    dockerfile.write_text('FROM local/busybox:latest\nRUN echo one > /version\nCMD ["sleep", "300"]\n')
+    (d / "compose.yaml").write_text("services:\n  app:\n    build: app\n    stop_signal: SIGKILL\n")
+    ok(compose(d, "up", "-d", timeout=120))
+    first = engine.container("rebuilt-app-1").id
+    assert ok(compose(d, "exec", "-T", "app", "cat", "/version")) == "one\n"
+    dockerfile.write_text(dockerfile.read_text().replace("one", "two"))
+    r = compose(d, "up", "-d")
+    ok(r)
+    assert engine.container("rebuilt-app-1").id == first and "Building" not in r.stderr.decode()
+    r = compose(d, "up", "-d", "--build", timeout=120)
+    ok(r)
+    assert "Container rebuilt-app-1  Recreated" in r.stderr.decode()
+    assert engine.container("rebuilt-app-1").id != first
+    assert engine.container("rebuilt-app-1").config["Image"] == engine.image("rebuilt-app").id
+    assert ok(compose(d, "exec", "-T", "app", "cat", "/version")) == "two\n"
+    ok(compose(d, "down", "--rmi", "local", "-t", "0"))
+    r = compose(d, "up", "-d", "--no-build")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "its image rebuilt-app is missing and --no-build was given" in err, err
+    assert not [c for c in engine.containers(all_=True) if c.name.startswith("rebuilt-")]
+    assert "rebuilt_default" not in {n["Name"] for n in engine.networks()}
