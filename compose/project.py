@@ -534,13 +534,7 @@ def spec_for(engine, p: Project, service: str, number: int, name: str, oneoff: b
         labels[L + "image"] = engine.image(image_of(p, service)).id
     except DunnageError:
         pass
-    restart = svc.get("restart")
-    rp = deploy.get("restart_policy")
-    if restart is None and rp:
-        cond = rp.get("condition") or "any"
-        restart = {"any": "always", "none": "no", "on-failure": "on-failure"}.get(cond, cond)
-        if restart == "on-failure" and rp.get("max_attempts"):
-            restart = f"on-failure:{rp['max_attempts']}"
+    restart = restart_of(svc)
     mode = svc.get("network_mode")
     nets = _ordered_networks(p, service)
     network = aliases = ip = None
@@ -634,11 +628,24 @@ def resources_of(svc: dict) -> dict:
             "memory_reservation": _opt(reservations.get("memory") or svc.get("mem_reservation"))}
 
 
+def restart_of(svc: dict) -> Optional[str]:
+    """The service's restart policy as compose's getRestartPolicy makes it: deploy.restart_policy,
+    where there is one, over restart (its condition none/no, on-failure, unless-stopped,
+    any/always; max_attempts the retry count, which only on-failure takes, as dockerd says)."""
+    rp = (svc.get("deploy") or {}).get("restart_policy")
+    if rp is None:
+        return svc.get("restart")
+    cond = rp.get("condition") or "no"
+    name = {"none": "no", "any": "always"}.get(cond, cond)
+    return f"{name}:{rp['max_attempts']}" if rp.get("max_attempts") else name
+
+
 def check_resources(service: str, svc: dict) -> None:
-    """The limits checked as create checks them, before anything of the project is made."""
+    """The limits and the restart policy checked as create checks them, before anything of the
+    project is made."""
     from dunnage.core.errors import exit_code_of
     with exit_code_of(1):
-        ContainerSpec.from_flags("check", None, **resources_of(svc)).validate()
+        ContainerSpec.from_flags("check", None, **resources_of(svc), restart=restart_of(svc)).validate()
 
 
 def check_devices(service: str, svc: dict) -> None:

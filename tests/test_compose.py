@@ -267,6 +267,8 @@ def test_exec_run_and_the_container_verbs(compose, engine):
      'cannot create config "bad_c" in read-only service web: `file` is the sole supported option'),
     ("services:\n  web: {image: local/busybox:latest, mem_limit: 16m, mem_reservation: 32m}\n",
      "Minimum memory limit can not be less than memory reservation limit"),
+    ("services:\n  web: {image: local/busybox:latest, deploy: {restart_policy: {condition: any, max_attempts: 2}}}\n",
+     "invalid restart policy: always:2"),
 ])
 def test_a_bad_file_is_one_line_and_creates_nothing(compose, engine, text, msg):
     f = compose.tmp / "bad" / "compose.yaml"
@@ -686,3 +688,27 @@ def test_up_recreates_a_service_whose_image_was_rebuilt(compose, engine):
     assert r.returncode == 1 and "its image rebuilt-app is missing and --no-build was given" in err, err
     assert not [c for c in engine.containers(all_=True) if c.name.startswith("rebuilt-")]
     assert "rebuilt_default" not in {n["Name"] for n in engine.networks()}
+
+
+def test_deploy_restart_policy_as_compose_v2_maps_it(compose, engine):
+    """deploy.restart_policy over restart (compose's getRestartPolicy), its conditions none,
+    any and on-failure with max_attempts as the retry count."""
+    f = compose.tmp / "rp" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("services:\n"
+                 "  both:\n"
+                 "    image: local/busybox:latest\n"
+                 "    restart: always\n"
+                 "    deploy: {restart_policy: {condition: on-failure, max_attempts: 3}}\n"
+                 "  any: {image: local/busybox:latest, deploy: {restart_policy: {condition: any}}}\n"
+                 "  none:\n"
+                 "    image: local/busybox:latest\n"
+                 "    restart: always\n"
+                 "    deploy: {restart_policy: {condition: none}}\n"
+                 "  plain: {image: local/busybox:latest, restart: unless-stopped}\n")
+    ok(compose(f, "create"))
+    got = {s: engine.inspect(f"rp-{s}-1")["HostConfig"]["RestartPolicy"] for s in ("both", "any", "none", "plain")}
+    assert got == {"both": {"Name": "on-failure", "MaximumRetryCount": 3},
+                   "any": {"Name": "always", "MaximumRetryCount": 0},
+                   "none": {"Name": "no", "MaximumRetryCount": 0},
+                   "plain": {"Name": "unless-stopped", "MaximumRetryCount": 0}}
