@@ -376,12 +376,13 @@ class Compose:
     def down(self, volumes: bool = False, remove_orphans: bool = False, timeout: Optional[float] = None,
              rmi: Optional[str] = None) -> None:
         fileless = not self.p.config_files  # -p NAME alone: the project is what its labels say
-        remove_orphans = remove_orphans or fileless
-        cs = [c for c in self.containers(oneoff=None)
-              if remove_orphans or labels_of(c).get(SERVICE) in self.p.services
-              or labels_of(c).get(SERVICE) in self.p.disabled or labels_of(c).get(ONEOFF) == "True"]
-        left = [c for c in self.containers() if c not in cs]
-        if left:
+        # one-off containers (compose run's) only with --remove-orphans, as compose's down
+        # lists them only then: up made none of them
+        cs = [c for c in self.containers(oneoff=None if remove_orphans else False)
+              if remove_orphans or fileless or labels_of(c).get(SERVICE) in self.p.services
+              or labels_of(c).get(SERVICE) in self.p.disabled]
+        taken = {c.id for c in cs}
+        if any(c.id not in taken for c in self.containers()):
             self._orphans(False)
         order = {s: i for i, s in enumerate(self.p.service_order(with_deps=True))}
         errors = []
@@ -401,8 +402,8 @@ class Compose:
                 continue
             if (nets[net["name"]].get("Labels") or {}).get(PROJECT) not in (None, self.p.name):
                 continue
-            self.e.network_remove(net["name"])
-            self.say(f" Network {net['name']}  Removed")
+            if self._remove_in_use(self.e.network_remove, net["name"], f"Network {net['name']}"):
+                self.say(f" Network {net['name']}  Removed")
         if volumes:
             have = {v["Name"] for v in self.e.volumes()}
             declared = dict(self.p.volumes)
@@ -410,8 +411,8 @@ class Compose:
                 declared = {v["Name"]: {"name": v["Name"]} for v in self.e.volumes()
                             if (v.get("Labels") or {}).get(PROJECT) == self.p.name}
             for key, vol in sorted(declared.items()):
-                if not vol.get("external") and vol["name"] in have:
-                    self.e.volume_remove(vol["name"])
+                if not vol.get("external") and vol["name"] in have and \
+                        self._remove_in_use(self.e.volume_remove, vol["name"], f"Volume {vol['name']}"):
                     self.say(f' Volume {vol["name"]}  Removed')
         for ref in sorted(images):
             try:
@@ -421,6 +422,20 @@ class Compose:
                 self.say(f"WARN[0000] {ex}")
         if errors:
             raise errors[0]
+
+    def _remove_in_use(self, remove, name: str, what: str) -> bool:
+        """REMOVE(NAME); one still in use (an orphan left running on a network, in a volume)
+        is a warning and stays, as compose's down says "Resource is still in use" and goes on."""
+        try:
+            remove(name)
+            return True
+        except NotFound:
+            return False
+        except DunnageError as ex:
+            if ex.status != 409:
+                raise
+            self.say(f" {what}  Resource is still in use")
+            return False
 
     def each(self, services, verb: str, fn, running_only: bool = False, done: str = "") -> int:
         """FN(container) for each container of SERVICES, in parallel."""
