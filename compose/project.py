@@ -63,6 +63,16 @@ def project_containers(engine, name: str, services: Optional[list[str]] = None, 
     return sorted(out, key=lambda c: (labels_of(c).get(SERVICE, ""), _number(c), c.name))
 
 
+def log_name(c) -> str:
+    """The name a container's lines go out under, as compose's getContainerNameWithoutProject
+    makes it: its name without the project's (web-1 of p-web-1), a container_name as it is."""
+    lab = labels_of(c)
+    project = lab.get(PROJECT, "")
+    if c.name == f"{project}-{lab.get(SERVICE)}-{lab.get(NUMBER)}":
+        return c.name[len(project) + 1:]
+    return c.name
+
+
 def _number(c) -> int:
     try:
         return int(labels_of(c).get(NUMBER) or 0)

@@ -118,7 +118,7 @@ def test_waits_for_a_healthy_dependency(compose, engine):
     assert "Container healthy-db-1  Healthy" in r.stderr.decode()
     assert engine.inspect("healthy-db-1")["State"]["Health"]["Status"] == "healthy"
     wait_for(lambda: ok(compose(HERE / "healthy", "logs", "app")), timeout=10)
-    assert ok(compose(HERE / "healthy", "logs", "--no-color", "app")) == "healthy-app-1  | db was ready\n"
+    assert ok(compose(HERE / "healthy", "logs", "--no-color", "app")) == "app-1  | db was ready\n"
 
 
 def test_an_unhealthy_dependency_stops_up(compose, engine):
@@ -232,12 +232,12 @@ def test_logs_prefixes_and_abort_on_container_exit(compose, engine):
     r = compose(f, "up", "--abort-on-container-exit", timeout=60)
     assert r.returncode == 7, r.stderr.decode()
     out = r.stdout.decode()
-    assert out.splitlines()[0] == "Attaching to abort-quick-1, abort-slow-1"
-    assert "abort-quick-1  | quick" in out and "Aborting on container exit..." in out
+    assert out.splitlines()[0] == "Attaching to quick-1, slow-1"  # as compose v2: without the project's name
+    assert "quick-1  | quick" in out and "Aborting on container exit..." in out
     assert engine.container("abort-slow-1").status == "exited"
     logs = ok(compose(f, "logs", "--no-color"))
-    assert sorted(logs.splitlines()) == ["abort-quick-1  | quick", "abort-slow-1   | slow"]
-    assert ok(compose(f, "logs", "--no-color", "--tail", "1", "quick")) == "abort-quick-1  | quick\n"
+    assert sorted(logs.splitlines()) == ["quick-1  | quick", "slow-1   | slow"]
+    assert ok(compose(f, "logs", "--no-color", "--tail", "1", "quick")) == "quick-1  | quick\n"
 
 
 def test_exec_run_and_the_container_verbs(compose, engine):
@@ -331,7 +331,7 @@ def test_build_through_the_builder(compose, engine):
                                     "      args: {GREETING: built by compose}\n")
     r = compose(d, "up", "--abort-on-container-exit", timeout=120)
     assert r.returncode == 0, r.stderr.decode()
-    assert "built-app-1  | built by compose" in r.stdout.decode()
+    assert "app-1  | built by compose" in r.stdout.decode()
     assert engine.image("built-app").id == engine.container("built-app-1").config["Image"]
     ok(compose(d, "down", "--rmi", "local"))
     with pytest.raises(DunnageError):
@@ -394,12 +394,12 @@ def test_logs_follow_and_ctrl_c_of_an_attached_up(compose, engine, session_root)
         seen: list[str] = []
         wait_for(lambda: seen.append(logs.stdout.readline().decode()) or
                  sum("| two" in x for x in seen) == 2, timeout=30)
-        assert {x for x in seen if x} >= {"follow-talk-1  | one\n", "follow-talk-2  | two\n"}
+        assert {x for x in seen if x} >= {"talk-1  | one\n", "talk-2  | two\n"}
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=30)
         out = up.stdout.read().decode()
         assert code == 130, up.stderr.read().decode()
-        assert "Gracefully stopping..." in out and "follow-talk-1  | one" in out
+        assert "Gracefully stopping..." in out and "talk-1  | one" in out
         assert {c.status for c in engine.containers(all_=True) if c.name.startswith("follow-talk-")} == {"exited"}
         assert logs.wait(timeout=30) == 0  # -f ends once the containers are gone
     finally:

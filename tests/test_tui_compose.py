@@ -84,10 +84,10 @@ async def test_a_project_is_grouped_folded_and_acted_on_from_its_row(engine, ima
         await until(pilot, lambda: set(cs) <= set(table.rows))
 
         select(app, group)
-        await pilot.press("l")  # every service's log, each line after its container's name
+        await pilot.press("l")  # every service's log, each line after its container's name (as compose logs)
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         text = app.screen.text.plain
-        assert "tuiproj-alpha-1  | hello-from-alpha" in text and "tuiproj-beta-1   | hello-from-beta" in text
+        assert "\nalpha-1  | hello-from-alpha" in "\n" + text and "\nbeta-1   | hello-from-beta" in "\n" + text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, TextScreen))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from dunnage.compose.model import Options, Project, check_project_name, load
-from dunnage.compose.project import FILES, WORKDIR, Compose, labels_of, project_containers
+from dunnage.compose.project import FILES, WORKDIR, Compose, labels_of, log_name, project_containers
 from dunnage.core.errors import NotFound
 
 
@@ -49,17 +49,17 @@ TOGGLES = {"pause": (("running",), lambda e, cid: e.pause(cid), "Pausing", "Paus
 
 
 def logs(engine, name: str, tail: int = 2000) -> list[tuple[str, str, str]]:
-    """(container name, stream, line) of every service's log of project NAME, interleaved by
-    time as `compose logs` prints them; the last TAIL lines."""
+    """(container name without the project's, stream, line) of every service's log of project
+    NAME, interleaved by time as `compose logs` prints them; the last TAIL lines."""
     out = []
     for c in project_containers(engine, name):
         partial = b""
         for t, stream, data in engine.logs(c.id):
             buf = partial + data
             *lines, partial = buf.split(b"\n")
-            out += [(t, c.name, stream, ln.decode("utf-8", "replace")) for ln in lines]
+            out += [(t, log_name(c), stream, ln.decode("utf-8", "replace")) for ln in lines]
         if partial:
-            out.append((2 ** 63, c.name, "stdout", partial.decode("utf-8", "replace")))
+            out.append((2 ** 63, log_name(c), "stdout", partial.decode("utf-8", "replace")))
     out.sort(key=lambda x: x[0])
     return [(n, s, ln) for _, n, s, ln in out[-tail:]]
 

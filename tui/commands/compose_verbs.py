@@ -13,7 +13,7 @@ from typing import Optional
 
 from dunnage.compose.model import Options, Project, check_project_name, load
 from dunnage.compose.project import (FILES, NUMBER, PROJECT, SERVICE, WORKDIR, Compose, command_text, image_of,
-                                     labels_of, wait_condition)
+                                     labels_of, log_name, wait_condition)
 from dunnage.core import Engine
 from dunnage.core.errors import Conflict, DunnageError, InvalidParameter, NotFound
 from dunnage.tui.commands.output import confirm, render
@@ -55,8 +55,8 @@ def _timeout(a) -> Optional[float]:
 
 # ------------------------------------------------------------------ logs
 class LogPrinter:
-    """Containers' output, each line after its container's name ("p-web-1  | "), the
-    names padded to one width and coloured on a terminal."""
+    """Containers' output, each line after its container's name without the project's
+    ("web-1  | "), the names padded to one width and coloured on a terminal."""
 
     def __init__(self, names: list[str], colour: bool, timestamps: bool = False):
         self.width = max((len(n) for n in names), default=0)
@@ -110,10 +110,10 @@ def _follow(e: Engine, printer: LogPrinter, c, stop: threading.Event, on_end=Non
         for t, stream, data in e.logs(c.id, follow=True, stop=stop.is_set):
             n += 1
             if n > since_records and t >= since_ns:
-                printer.feed(c.name, t, stream, data)
+                printer.feed(log_name(c), t, stream, data)
     except DunnageError:
         pass
-    printer.flush(c.name)
+    printer.flush(log_name(c))
     if on_end:
         on_end(c)
 
@@ -125,7 +125,7 @@ def cmd_logs(e: Engine, a) -> int:
     for s in a.services or []:
         if s not in comp.p.services:
             raise NotFound(f"no such service: {s}", 1)
-    printer = LogPrinter([c.name for c in cs], _colour(a), a.timestamps)
+    printer = LogPrinter([log_name(c) for c in cs], _colour(a), a.timestamps)
     tail = None
     if a.tail not in (None, "all"):
         try:
@@ -143,9 +143,9 @@ def cmd_logs(e: Engine, a) -> int:
             records += [(t, c, s, d) for t, s, d in got]
     records.sort(key=lambda r: r[0])
     for t, c, s, d in records:
-        printer.feed(c.name, t, s, d)
+        printer.feed(log_name(c), t, s, d)
     for c in cs:
-        printer.flush(c.name)
+        printer.flush(log_name(c))
     if not a.follow:
         return 0
     stop = threading.Event()
@@ -196,8 +196,8 @@ def cmd_up(e: Engine, a) -> int:
 def _attach(e: Engine, comp: Compose, cs: list, abort: bool, colour: bool, since_ns: int) -> int:
     """up without -d: every container's output until they have all exited (ABORT: until one
     has, then the others are stopped); ctrl-c stops them all."""
-    printer = LogPrinter([c.name for c in cs], colour)
-    printer.message(f"Attaching to {', '.join(c.name for c in cs)}")
+    printer = LogPrinter([log_name(c) for c in cs], colour)
+    printer.message(f"Attaching to {', '.join(log_name(c) for c in cs)}")
     stop = threading.Event()
     ended: list = []
     cond = threading.Condition()
@@ -208,7 +208,7 @@ def _attach(e: Engine, comp: Compose, cs: list, abort: bool, colour: bool, since
             cond.notify_all()
         try:
             if not stop.is_set():
-                printer.message(f"{c.name} exited with code {int(e.container(c.id).state.get('ExitCode') or 0)}")
+                printer.message(f"{log_name(c)} exited with code {int(e.container(c.id).state.get('ExitCode') or 0)}")
         except DunnageError:
             pass
     threads = [threading.Thread(target=_follow, args=(e, printer, c, stop, on_end, 0, since_ns), daemon=True)
