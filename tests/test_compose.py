@@ -736,3 +736,205 @@ def test_deploy_restart_policy_as_compose_v2_maps_it(compose, engine):
                    "any": {"Name": "always", "MaximumRetryCount": 0},
                    "none": {"Name": "no", "MaximumRetryCount": 0},
                    "plain": {"Name": "unless-stopped", "MaximumRetryCount": 0}}
+
+
+FLAGS = """\
+services:
+  app:
+    image: local/busybox:latest
+    command: sh -c 'echo "$$GREETING"; exec sleep 300'
+    environment: {GREETING: "${GREETING:-unset}"}
+    stop_signal: SIGKILL
+    volumes: [data:/data]
+  side:
+    image: local/busybox:latest
+    command: sleep 300
+    stop_signal: SIGKILL
+    depends_on: [app]
+volumes:
+  data: {}
+"""
+
+
+def test_the_project_options_and_the_verbs_flags(compose, engine):
+    """--env-file, --project-directory, config --volumes, up --no-deps and --no-recreate,
+    ps -q, logs -t, run --entrypoint, as compose v2 takes them."""
+    import re
+    d = compose.tmp / "flags"
+    d.mkdir()
+    f = d / "compose.yaml"
+    f.write_text(FLAGS)
+    (d / "other.env").write_text("GREETING=from the env file\n")
+    (compose.tmp / "elsewhere").mkdir()
+    (compose.tmp / "elsewhere" / ".env").write_text("GREETING=from the project directory\n")
+    doc = json.loads(ok(compose(f, "--env-file", str(d / "other.env"), "config", "--format", "json")))
+    assert doc["services"]["app"]["environment"] == {"GREETING": "from the env file"}
+    doc = json.loads(ok(compose(f, "--project-directory", str(compose.tmp / "elsewhere"), "config", "--format",
+                                "json")))
+    assert doc["name"] == "elsewhere"
+    assert doc["services"]["app"]["environment"] == {"GREETING": "from the project directory"}
+    assert ok(compose(f, "config", "--volumes")) == "data\n"
+    ok(compose(f, "up", "-d", "--no-deps", "side"))
+    assert [c.name for c in engine.containers(all_=True) if c.name.startswith("flags-")] == ["flags-side-1"]
+    ok(compose(f, "up", "-d"))
+    ids = [engine.container(f"flags-{s}-1").id for s in ("app", "side")]
+    assert ok(compose(f, "ps", "-q")).split() == ids
+    wait_for(lambda: ok(compose(f, "logs", "app")), timeout=10)
+    line = ok(compose(f, "logs", "-t", "--no-color", "app"))
+    assert re.fullmatch(r"app-1  \| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z unset\n", line), line
+    f.write_text(FLAGS.replace("command: sleep 300", "command: sleep 301"))
+    ok(compose(f, "up", "-d", "--no-recreate"))
+    assert engine.container("flags-side-1").id == ids[1]
+    ok(compose(f, "up", "-d"))
+    assert engine.container("flags-side-1").id != ids[1] and engine.container("flags-app-1").id == ids[0]
+    assert ok(compose(f, "run", "--rm", "-T", "--entrypoint", "echo from the entrypoint", "app")) == \
+        "from the entrypoint\n"
+    assert ok(compose(f, "run", "--rm", "-T", "--entrypoint", "echo", "app", "and", "its", "args")) == \
+        "and its args\n"
+
+
+def test_logs_are_coloured_on_a_terminal(compose, engine, session_root):
+    """compose logs on a terminal: each service's prefix in a colour of its own (none with
+    --no-color)."""
+    import os
+    import pty
+    import subprocess
+    from conftest import DUNNAGE
+    f = compose.tmp / "col" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("services:\n"
+                 "  a: {image: local/busybox:latest, command: echo from a}\n"
+                 "  b: {image: local/busybox:latest, command: echo from b}\n")
+    ok(compose(f, "up", "-d"))
+    wait_for(lambda: all(engine.container(f"col-{s}-1").status == "exited" for s in "ab"), timeout=20)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+
+    def on_a_terminal(*args) -> str:
+        master, slave = pty.openpty()
+        try:
+            r = subprocess.run([DUNNAGE, "--root", str(session_root), "compose", "-f", str(f), "logs", *args],
+                               stdout=slave, stderr=subprocess.PIPE, env=env, timeout=60)
+            assert r.returncode == 0, r.stderr.decode()
+        finally:
+            os.close(slave)
+        out = b""
+        try:
+            while chunk := os.read(master, 65536):
+                out += chunk
+        except OSError:  # EIO: the terminal's other side is closed and all of it read
+            pass
+        finally:
+            os.close(master)
+        return out.decode()
+    out = on_a_terminal()
+    assert "\x1b[36ma-1  | \x1b[0mfrom a" in out and "\x1b[33mb-1  | \x1b[0mfrom b" in out, repr(out)
+    out = on_a_terminal("--no-color")
+    assert "\x1b[" not in out and "a-1  | from a" in out, repr(out)
+
+
+def test_more_service_keys_reach_the_container(compose, engine):
+    """container_name, privileged, security_opt, logging, cpus, env_file, a long port, bind
+    mounts short and long, a tmpfs with a size, a read-only named volume, and top-level
+    networks and volumes with a name and the bridge driver."""
+    d = compose.tmp / "more"
+    (d / "bound").mkdir(parents=True)
+    (d / "bound" / "seen").write_text("from the host\n")
+    (d / "vars.env").write_text("FROM_FILE=1\n")
+    (d / "compose.yaml").write_text("""\
+services:
+  s:
+    image: local/busybox:latest
+    command: sh -c 'echo ready; exec sleep 300'
+    stop_signal: SIGKILL
+    container_name: dunnage-compose-more-named
+    privileged: true
+    security_opt: ["no-new-privileges:true"]
+    logging: {driver: json-file, options: {max-size: 1m, max-file: "2"}}
+    cpus: 0.25
+    env_file: [vars.env]
+    ports: [{target: 80, host_ip: 127.0.0.1, protocol: tcp}]
+    volumes:
+      - ./bound:/bound:ro
+      - {type: bind, source: ./bound, target: /rw}
+      - {type: tmpfs, target: /scratch, tmpfs: {size: 1048576}}
+      - {type: volume, source: data, target: /data, read_only: true}
+    networks: [net]
+networks:
+  net: {driver: bridge, name: dunnage-compose-more-net}
+volumes:
+  data: {name: dunnage-compose-more-vol}
+""")
+    ok(compose(d, "up", "-d"))
+    i = engine.inspect("dunnage-compose-more-named")
+    hc = i["HostConfig"]
+    assert i["Config"]["Labels"][L + "service"] == "s" and "FROM_FILE=1" in i["Config"]["Env"]
+    assert hc["Privileged"] is True and hc["SecurityOpt"] == ["no-new-privileges:true"]
+    assert hc["NanoCpus"] == 250_000_000
+    assert hc["LogConfig"]["Config"] == {"max-size": "1m", "max-file": "2"}
+    assert hc["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+    assert list(i["NetworkSettings"]["Networks"]) == ["dunnage-compose-more-net"]
+    assert engine.network_inspect("dunnage-compose-more-net")["Labels"][L + "network"] == "net"
+    assert engine.volume_inspect("dunnage-compose-more-vol")["Labels"][L + "volume"] == "data"
+    script = ("cat /bound/seen; touch /bound/x 2>/dev/null || echo bound read-only; touch /rw/made; "
+              "touch /data/x 2>/dev/null || echo volume read-only; grep ' /scratch ' /proc/mounts")
+    out = ok(compose(d, "exec", "-T", "s", "sh", "-c", script)).splitlines()
+    assert out[:3] == ["from the host", "bound read-only", "volume read-only"]
+    assert out[3].split()[:3] == ["tmpfs", "/scratch", "tmpfs"] and "size=1024k" in out[3], out
+    assert (d / "bound" / "made").exists()
+    wait_for(lambda: ok(compose(d, "logs", "s")), timeout=10)
+    assert ok(compose(d, "logs", "--no-color")) == "dunnage-compose-more-named  | ready\n"
+    ok(compose(d, "down", "-v", "-t", "0"))
+    assert "dunnage-compose-more-net" not in {n["Name"] for n in engine.networks()}
+    assert "dunnage-compose-more-vol" not in {v["Name"] for v in engine.volumes()}
+
+
+def test_down_rmi_all_removes_the_images_the_services_use(compose, engine):
+    engine.tag_image("local/busybox:latest", "compose-rmi/busybox:all")
+    try:
+        f = compose.tmp / "rmi" / "compose.yaml"
+        f.parent.mkdir()
+        f.write_text("services:\n  a: {image: 'compose-rmi/busybox:all', command: 'true'}\n")
+        ok(compose(f, "up", "-d"))
+        r = compose(f, "down", "--rmi", "all")
+        ok(r)
+        assert " Image compose-rmi/busybox:all  Removed" in r.stderr.decode()
+        with pytest.raises(DunnageError):
+            engine.image("compose-rmi/busybox:all")
+        engine.image("local/busybox:latest")  # only its tag went
+    finally:
+        try:
+            engine.remove_image("compose-rmi/busybox:all")
+        except DunnageError:
+            pass
+
+
+def test_build_push_and_pull_through_a_registry(compose, engine):
+    """compose build (a dockerfile of another name, a target stage), push and pull, against a
+    registry on 127.0.0.1."""
+    from peers import Registry
+    reg = Registry(compose.tmp / "registry")
+    image = f"{reg.host}/compose/app:1"
+    try:
+        d = compose.tmp / "shipped"
+        (d / "app").mkdir(parents=True)
+        (d / "app" / "Dev.Dockerfile").write_text("FROM local/busybox:latest AS base\nRUN echo base > /stage\n"
+                                                  "FROM base AS final\nRUN echo final > /stage\n")
+        (d / "compose.yaml").write_text(f"services:\n  app:\n    image: {image}\n    build:\n      context: app\n"
+                                        "      dockerfile: Dev.Dockerfile\n      target: base\n"
+                                        "    command: [cat, /stage]\n")
+        ok(compose(d, "build", timeout=120))
+        assert ok(compose(d, "run", "--rm", "-T", "app")) == "base\n"
+        built = engine.image(image).id
+        r = compose(d, "push", timeout=120)
+        ok(r)
+        assert " app Pushed" in r.stderr.decode()
+        engine.remove_image(image)
+        ok(compose(d, "pull", timeout=120))
+        assert engine.image(image).id == built
+        assert ok(compose(d, "run", "--rm", "-T", "app")) == "base\n"
+    finally:
+        reg.close()
+        try:
+            engine.remove_image(image)
+        except DunnageError:
+            pass

@@ -89,12 +89,12 @@ def view(containers: dict, sep: str) -> dict:
     return out
 
 
-@pytest.mark.parametrize("project", ["web", "replicas", "internal"])
+@pytest.mark.parametrize("project", ["web", "replicas", "internal", "healthy", "profiles"])
 def test_same_containers_networks_volumes_and_labels(pair, dockerd, engine, project):
     pair(project)
     theirs = view(docker_containers(dockerd, project), "_")
     ours = view(dunnage_containers(engine, project), "-")
-    assert len(theirs) == {"web": 2, "replicas": 4, "internal": 2}[project]
+    assert len(theirs) == {"web": 2, "replicas": 4, "internal": 2, "healthy": 2, "profiles": 1}[project]
     assert ours == theirs
     assert all(d["Config"]["Labels"][L + "config-hash"] for d in dunnage_containers(engine, project).values())
     for key in ("default", "outside", "inside"):
