@@ -285,6 +285,12 @@ class Engine:
         """docker events: the records from time SINCE_NS on, then new ones as they come."""
         return events.follow(self.store, since_ns)
 
+    def events(self, since_ns: Optional[int] = None, until_ns: Optional[int] = None,
+               filters: Optional[dict] = None, gone=lambda: False, poll: float = 0.1) -> Iterator[dict]:
+        """docker events: docker's event documents (see events.query); the query is
+        checked at once (InvalidParameter with dockerd's message)."""
+        return events.query(self, since_ns, until_ns, filters or {}, gone, poll)
+
     # -------------------------------------------------------------- inspect
     def inspect(self, ref: str) -> dict:
         from .inspect import container_inspect

@@ -9,6 +9,7 @@ import copy
 import fnmatch
 import json
 import re
+import time
 
 import pytest
 
@@ -248,6 +249,34 @@ def test_restarting_state_and_ps_match_dockerd(session_root, engine, dockerd):
     finally:
         dockerd("rm", "-f", name)
         cli(session_root, "rm", "-f", name)
+
+
+def test_stop_and_kill_send_the_events_dockerd_sends(session_root, engine, dockerd):
+    """docker stop of a container that ignores its stop signal: a kill event for the
+    signal, another for SIGKILL at the timeout, then die and stop; docker kill: kill, die."""
+    fmt = '{{.Action}} {{index .Actor.Attributes "signal"}}'
+
+    def events(run, since: str, name: str) -> list[str]:
+        r = run("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "type=container",
+                "--filter", f"container={name}", "--format", fmt)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout.decode() if isinstance(r.stdout, bytes) else r.stdout
+        return [line.strip() for line in out.splitlines()]
+    since = str(int(time.time()) - 1)
+    got = {}
+    try:
+        for engine_name, run in (("docker", dockerd), ("dunnage", lambda *a: cli(session_root, *a))):
+            for name, cmd in (("ev-stop", ("stop", "-t", "1")), ("ev-kill", ("kill",))):
+                assert run("run", "-d", "--name", name, IMAGE, "sh", "-c", "trap '' TERM; sleep 60").returncode == 0
+                assert run(*cmd, name).returncode == 0
+            time.sleep(1.1)  # (--until is in whole seconds: the last event's second must have passed)
+            got[engine_name] = [events(run, since, n) for n in ("ev-stop", "ev-kill")]
+    finally:
+        for n in ("ev-stop", "ev-kill"):
+            dockerd("rm", "-f", n)
+            cli(session_root, "rm", "-f", n)
+    assert got["docker"] == [["create", "start", "kill 15", "kill 9", "die", "stop"], ["create", "start", "kill 9", "die"]]
+    assert got["dunnage"] == got["docker"]
 
 
 # ------------------------------------------------------------------ the root file system

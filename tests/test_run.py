@@ -349,6 +349,16 @@ def test_events_are_logged_and_followed(session_root, engine, image):
         p.wait()
 
 
+def test_events_refuses_a_bad_query_in_one_line(run_cli):
+    for args, msg in ((("--filter", "bogus=1"), b"invalid filter 'bogus'"), (("--filter", "type=box"),
+                      b"invalid filter 'type=box'"), (("--filter", "nokey"), b"bad format of filter"),
+                      (("--since", "1m", "--until", "2m"), b"since must be before until"),
+                      (("--until", "yesterday"), b"invalid value for --until")):
+        r = run_cli("events", *args)
+        assert r.returncode == 125 and msg in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+        assert r.stdout == b""
+
+
 def test_read_only_ulimits_env_file_labels_stop_signal(run_cli, engine, image, tmp_path):
     envf = tmp_path / "env"
     envf.write_text("A=1\n# a comment\nB=two words\n")

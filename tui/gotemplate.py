@@ -21,7 +21,7 @@ from bisect import bisect_right
 from decimal import Decimal
 from typing import Any, Optional
 
-__all__ = ["TemplateError", "Template", "Struct", "parse", "go_json", "go_sprint", "go_sprintf",
+__all__ = ["TemplateError", "Template", "Struct", "StrMap", "parse", "go_json", "go_sprint", "go_sprintf",
            "tabwrite", "format_rows"]
 
 
@@ -57,6 +57,12 @@ class Struct(dict):
         super().__init__(data)
         self.type_name = type_name
         self.missing = missing
+
+
+class StrMap(dict):
+    """A dict that acts as Go's map[string]string (docker's event Attributes, Labels in
+    its typed contexts): `index` of a missing key gives "" (the element type's zero
+    value) where a map[string]interface{} gives nil; `.key` still gives <no value>."""
 
 
 # ---------------------------------------------------------------- lexer
@@ -1436,7 +1442,7 @@ def _index(item, *indexes):
                 raise _FuncError(f"value has type {_go_type(ix)}; should be string")
             if isinstance(item, Struct):
                 raise _FuncError(f"can't index item of type {item.type_name}")
-            item = item.get(ix)
+            item = item.get(ix, "" if isinstance(item, StrMap) else None)
         else:
             raise _FuncError(f"can't index item of type {_go_type(item)}")
     return item

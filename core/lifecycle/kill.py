@@ -31,10 +31,10 @@ def kill(e, ref: str, sig: str | int = "KILL") -> Container:
     if not c.running():
         raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running", 1)
     c.save_state(StopRequested=True)  # a restart policy does not bring it back
+    events.emit(e.store, "container", "kill", c.id, {"name": c.name, "signal": str(signum)})  # (before its die)
     try:
         os.kill(c.state["Pid"], signum)
     except ProcessLookupError:
         pass
     thaw_if_paused(c)
-    events.emit(e.store, "container", "kill", c.id, {"name": c.name, "signal": str(signum)})
     return c

@@ -1,4 +1,5 @@
-"""docker stop: the stop signal, then SIGKILL after the timeout."""
+"""docker stop: the stop signal, then SIGKILL after the timeout; a kill event for each
+signal sent, then die (the shim's) and stop, in dockerd's order."""
 from __future__ import annotations
 
 import os
@@ -26,6 +27,7 @@ def stop(e, ref: str, timeout: Optional[float] = None) -> Container:
     sig = signal_number(c.config["Config"].get("StopSignal") or "SIGTERM")
     pid = c.state["Pid"]
     try:
+        events.emit(e.store, "container", "kill", c.id, {"name": c.name, "signal": str(sig)})  # (before its die)
         os.kill(pid, sig)
         thaw_if_paused(c)
         wait(e, c.id, t)
@@ -33,6 +35,7 @@ def stop(e, ref: str, timeout: Optional[float] = None) -> Container:
         pass
     except TimeoutError:
         try:
+            events.emit(e.store, "container", "kill", c.id, {"name": c.name, "signal": str(int(_signal.SIGKILL))})
             os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass

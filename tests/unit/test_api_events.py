@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from dunnage.api.errors import ApiError
-from dunnage.api.events import document, matches, parse_time
+from dunnage.api.events import parse_time
+from dunnage.core.events import document, matches
 
 
 def test_parse_time_seconds_and_nanoseconds():

@@ -205,3 +205,14 @@ def test_formats_are_checked_before_anything_is_written():
     with pytest.raises(TemplateError) as ex:
         format_rows("{{upper .A}}", rows[::-1])
     assert "expected string; got int" in str(ex.value)
+
+
+def test_index_of_a_string_map_gives_its_zero_value():
+    """Go: `index` of a missing key is the map's element zero value: "" for docker's
+    map[string]string (an event's Attributes), nil (<no value>) for decoded JSON;
+    a field of a missing key is <no value> for both."""
+    from dunnage.tui.gotemplate import StrMap
+    attrs = {"name": "web"}
+    assert run('[{{index .A "signal"}}] [{{index .A "name"}}] [{{.A.signal}}]', {"A": StrMap(attrs)}) == \
+        "[] [web] [<no value>]"
+    assert run('[{{index .A "signal"}}]', {"A": attrs}) == "[<no value>]"

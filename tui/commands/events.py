@@ -5,46 +5,66 @@ import json
 
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter
+from dunnage.core.units import parse_since
 from dunnage.tui import gotemplate
-from dunnage.tui.commands.grammar import parse_since
+
+
+def _filters(values: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for v in values or ():
+        k, eq, val = v.partition("=")
+        if not eq:
+            raise InvalidParameter("bad format of filter (expected name=value)", 125)
+        out.setdefault(k.strip().lower(), []).append(val)
+    return out
+
+
+def _when(value: str, flag: str) -> int:
+    try:
+        return parse_since(value)
+    except InvalidParameter:
+        raise InvalidParameter(f"invalid value for {flag}: {value}", 125) from None
 
 
 def cmd_events(e: Engine, a) -> int:
-    """docker events: past records (--since) then new ones as they come."""
+    """docker events: past events (--since) and new ones as they come, until --until
+    has passed (or forever), those matching every --filter key."""
     import datetime as dt
-    since_ns = 0
-    if a.since:
-        since_ns = parse_since(a.since)
-    else:
-        since_ns = __import__("time").time_ns()
+    since = _when(a.since, "--since") if a.since else None
+    until = _when(a.until, "--until") if a.until else None
     tmpl = None
     if a.format and a.format != "json":
         try:  # parsed before the first event, run on each as docker does
             tmpl = gotemplate.parse(a.format)
         except gotemplate.TemplateError as ex:
             raise InvalidParameter(f"template parsing error: {ex}", 125) from None
+    docs = e.events(since, until, _filters(a.filter))  # (a bad filter is refused here, before any output)
     try:
-        for r in e.follow_events(since_ns):
-            msg = {"Type": r["Type"], "Action": r["Action"], "Actor": {"ID": r["id"], "Attributes": r["Attributes"]},
-                   "time": r["time_ns"] // 10**9, "timeNano": r["time_ns"]}
+        for doc in docs:
             if a.format == "json":
-                print(json.dumps(msg), flush=True)
+                print(json.dumps(doc), flush=True)
             elif tmpl is not None:
+                doc["Actor"]["Attributes"] = gotemplate.StrMap(doc["Actor"]["Attributes"])  # (events.Message's type)
                 try:
-                    print(tmpl.execute(msg), flush=True)
+                    print(tmpl.execute(doc), flush=True)
                 except gotemplate.TemplateError as ex:
                     raise InvalidParameter(f"template parsing error: {ex}", 125) from None
             else:
-                stamp = dt.datetime.fromtimestamp(r["time_ns"] / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
-                attrs = ", ".join(f"{k}={v}" for k, v in sorted(r["Attributes"].items()))
-                print(f"{stamp} {r['Type']} {r['Action']} {r['id']}" + (f" ({attrs})" if attrs else ""), flush=True)
+                stamp = dt.datetime.fromtimestamp(doc["timeNano"] / 1e9, dt.timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%f000Z")
+                attrs = ", ".join(f"{k}={v}" for k, v in sorted(doc["Actor"]["Attributes"].items()))
+                print(f"{stamp} {doc['Type']} {doc['Action']} {doc['Actor']['ID']}" + (f" ({attrs})" if attrs else ""),
+                      flush=True)
     except KeyboardInterrupt:
         return 0
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("events", help="follow lifecycle events")
+    p = sub.add_parser("events", help="lifecycle events, past and followed")
     p.add_argument("--since", help="show events since (10m, a unix time, or an ISO time)")
-    p.add_argument("--format")
+    p.add_argument("--until", help="stream events until this time (10m, a unix time, or an ISO time)")
+    p.add_argument("-f", "--filter", action="append", metavar="KEY=VALUE",
+                   help="type, container, event, image, label, network, volume (a key repeated: any of them)")
+    p.add_argument("--format", help="a Go template over each event, or json")
     p.set_defaults(fn=cmd_events)
