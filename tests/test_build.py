@@ -147,9 +147,12 @@ RUN cat /b.txt > /copy-b
 
 
 def test_failing_run_names_step_and_code_and_leaves_nothing(session_root, engine, ctx):
+    import time
+    from dunnage.core import events
     write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN echo before > /f\nRUN echo going; exit 3\n"})
     images = cli(session_root, "images", "-q", "--no-trunc").stdout
     before = leftovers(session_root)
+    t0 = time.time_ns()
     r = build(session_root, ctx, "-t", "never-made")
     assert r.returncode == 1
     err = r.stderr.decode()
@@ -159,6 +162,9 @@ def test_failing_run_names_step_and_code_and_leaves_nothing(session_root, engine
     assert cli(session_root, "images", "-q", "--no-trunc").stdout == images
     assert leftovers(session_root) == before
     assert cli(session_root, "inspect", "--type", "image", "never-made").returncode != 0
+    made = {e["id"] for e in events.read(engine.store)[0] if e["Type"] == "container" and e["Action"] == "create"
+            and e["time_ns"] >= t0}
+    assert made and not [d for d in _cgroup_dirs() if any(cid in d for cid in made)]
 
 
 def test_syntax_error_names_the_line(session_root, engine, ctx):
@@ -391,6 +397,7 @@ def test_builder_prune_and_df(session_root, engine, ctx):
     assert [s.split(" => ")[1] for s in steps(r.stderr)][-4:] == ["DONE"] * 4
 
 
+
 def test_dockerignore_heredocs_and_run_network(session_root, engine, ctx):
     tag = f"b6-{uuid.uuid4().hex[:8]}"
     write(ctx, {"keep/a": "a", "keep/secret.key": "k", "logs/x.log": "x", "logs/keep.log": "kept",
@@ -495,11 +502,23 @@ def test_build_from_a_registry_image(fresh_root, session_root, engine, ctx, tmp_
         assert r.returncode == 0, r.stderr
         assert run_in(fresh_root, "from-registry", "cat", "/r") == "on-registry-image\n"
         assert cli(fresh_root, "inspect", "--type", "image", ref).returncode == 0  # pulled by the build
+        r = build(fresh_root, ctx, "-t", "from-registry")
+        assert r.returncode == 0 and b"pulling" not in r.stderr, r.stderr  # present: not asked again
+        r = build(fresh_root, ctx, "-t", "from-registry", "--pull")
+        assert r.returncode == 0 and b"pulling " + ref.encode() in r.stderr, r.stderr
+        built = f"{reg.host}/test/built:1"  # the build's image pushed and pulled as any other
+        assert cli(fresh_root, "tag", "from-registry", built).returncode == 0
+        r = cli(fresh_root, "push", built, timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = cli(session_root, "pull", built, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert run_in(session_root, built, "cat", "/r") == "on-registry-image\n"
+        assert image_of(session_root, built)["Id"] == image_of(fresh_root, "from-registry")["Id"]
         (ctx / "Dockerfile").write_text(f"FROM --platform=linux/s390x {ref}\nRUN true\n")
         r = build(fresh_root, ctx)  # present, but not of that platform: asked of the registry again
         assert r.returncode == 0 and b"pulling " + ref.encode() + b" for linux/s390x" in r.stderr, r.stderr
     finally:
-        cli(session_root, "rmi", ref)
+        cli(session_root, "rmi", ref, f"{reg.host}/test/built:1")
         reg.close()
 
 
@@ -647,6 +666,114 @@ COPY --link --chown=5:6 a.txt /deep/er/
         "deep directory 755 5:6", "deep/er directory 755 5:6", "deep/er/a.txt regular file 644 5:6"]
 
 
+def test_run_mount_bind_from_a_stage_and_an_image(session_root, engine, ctx):
+    """RUN --mount=type=bind,from=STAGE|IMAGE: that path of the stage's (or image's) file
+    system, owners and links as they are there, read-only unless rw (and then the writes
+    go nowhere); the mount points leave no trace in the layer; a rebuild runs nothing and a
+    change to the stage runs the RUN again."""
+    tag = f"bf-{uuid.uuid4().hex[:8]}"
+    dockerfile = f"""FROM {BASE} AS tools
+RUN mkdir -p /out/sub && echo made-{{n}} > /out/sub/f && ln -s sub/f /out/ln && chown -R 7:8 /out/sub
+FROM {BASE}
+RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools cat /mnt/tools/ln > /got \\
+    && stat -c '%u:%g %a' /mnt/tools/sub/f >> /got && (touch /mnt/tools/x 2>/dev/null || echo read-only >> /got)
+RUN --mount=type=bind,from=tools,source=out/sub/f,target=/one,rw echo changed > /one && cat /one > /rw
+RUN --mount=from={BASE},target=/img cmp /img/bin/busybox /bin/busybox && echo same > /img-same
+RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw touch /c/1 /t/1 && ls /c /t > /ls1
+RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw ls /c /t > /ls2
+"""
+    write(ctx, {"Dockerfile": dockerfile.format(n=1)})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "sh", "-c", "cat /got /rw /img-same; for p in /mnt/tools /one /img /c /t; do "
+                                                 "[ -e $p ] && echo left $p; done; true")
+    assert out.splitlines() == ["made-1", "7:8 644", "read-only", "changed", "same"]
+    first, second = (run_in(session_root, tag, "cat", f).split() for f in ("/ls1", "/ls2"))
+    assert first.count("1") == 2 and "out" in first and "1" not in second  # each RUN's rw binds: its own copies
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert {s.split(" => ")[1] for s in steps(r.stderr) if "] FROM " not in s} == {"CACHED"}
+    write(ctx, {"Dockerfile": dockerfile.format(n=2)})
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    assert [s.split(" => ")[1] for s in steps(r.stderr) if s.startswith("[stage-1 2/6]")] == ["DONE"]
+    assert run_in(session_root, tag, "head", "-1", "/got") == "made-2\n"
+
+
+def test_run_networks_default_bridge_none_and_host(session_root, engine, ctx):
+    """A RUN is on the default bridge (an eth0 and a network namespace of its own) unless the
+    build's --network says none (loopback alone) or host (the host's namespace)."""
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN echo $(ls /sys/class/net) > /nics && "
+                              "readlink /proc/self/ns/net > /netns\n"})
+    host_ns = os.readlink("/proc/self/ns/net")
+    seen = {}
+    for flags in ((), ("--network", "bridge"), ("--network", "none"), ("--network", "host")):
+        r = build(session_root, ctx, "-q", "--no-cache", *flags)
+        assert r.returncode == 0, r.stderr
+        nics, ns = run_in(session_root, r.stdout.decode().strip(), "cat", "/nics", "/netns").splitlines()
+        seen[flags[1] if flags else "default"] = (nics.split(), ns == host_ns)
+    assert seen == {"default": (["eth0", "lo"], False), "bridge": (["eth0", "lo"], False),
+                    "none": (["lo"], False), "host": (seen["host"][0], True)}
+
+
+def test_image_build_with_tags_summary_and_history(session_root, engine, ctx):
+    """`image build` is build; every -t names the one image; the plain progress ends with
+    BuildKit's summary (the image id, each name); `image history` shows each step."""
+    a, b = f"bt-{uuid.uuid4().hex[:8]}", f"bt-{uuid.uuid4().hex[:8]}:v2"
+    write(ctx, {"f": "f\n", "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN cp /f /g\nLABEL k=v\n"})
+    r = cli(session_root, "image", "build", "-t", a, "-t", b, "--progress", "plain", str(ctx), timeout=180)
+    assert r.returncode == 0, r.stderr
+    iid = image_of(session_root, a)["Id"]
+    assert image_of(session_root, b)["Id"] == iid
+    lines = r.stderr.decode().splitlines()
+    tail = [ln.split(" ", 1)[1] for ln in lines[next(i for i, ln in enumerate(lines)
+                                                      if ln.endswith(" exporting to image")):] if ln]
+    assert tail[:4] == ["exporting to image", f"writing image {iid} done", f"naming to {a}:latest done",
+                        f"naming to {b} done"] and len(tail) == 5 and tail[4].startswith("DONE ")
+    h = cli(session_root, "image", "history", a)
+    assert h.returncode == 0, h.stderr
+    rows = h.stdout.decode().splitlines()
+    assert [(by in rows[i]) for i, by in enumerate(["CREATED BY", "LABEL k=v", "RUN /bin/sh -c cp /f /g # buildkit",
+                                                    "COPY f /f # buildkit"])] == [True] * 4, rows
+
+
+def test_source_date_epoch_from_the_environment_clamps_history_too(session_root, engine, ctx):
+    """SOURCE_DATE_EPOCH in the environment (as buildx reads it) is --source-date-epoch: two
+    --no-cache builds give one id; the image's and each new history entry's dates are the epoch."""
+    from conftest import DUNNAGE
+    write(ctx, {"f": "f\n", "Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN touch /t\nENV X=1\n"})
+    ids = []
+    for _ in range(2):
+        r = subprocess.run([DUNNAGE, "--root", str(session_root), "build", "--no-cache", "-q", str(ctx)],
+                           capture_output=True, timeout=180, env=dict(os.environ, SOURCE_DATE_EPOCH="1600000000"))
+        assert r.returncode == 0, r.stderr
+        ids.append(r.stdout.decode().strip())
+    assert ids[0] == ids[1]
+    info = image_of(session_root, ids[0])
+    base_history = len(image_of(session_root, BASE)["History"])
+    assert info["Created"].startswith("2020-09-13T12:26:40")
+    assert {h["created"] for h in info["History"][base_history:]} == {"2020-09-13T12:26:40Z"}
+    r = cli(session_root, "run", "--rm", ids[0], "stat", "-c", "%Y", "/t", "/f")
+    assert r.stdout.decode().split() == ["1600000000", "1600000000"]
+    r = subprocess.run([DUNNAGE, "--root", str(session_root), "build", "-q", str(ctx)], capture_output=True,
+                       timeout=180, env=dict(os.environ, SOURCE_DATE_EPOCH="soon"))
+    assert r.returncode == 125 and r.stderr.decode().strip() == "dunnage: Error: invalid SOURCE_DATE_EPOCH: soon"
+
+
+def test_dockerfile_elsewhere_with_its_own_dockerignore(session_root, engine, ctx, tmp_path):
+    """-f FILE outside the context, with FILE.dockerignore beside it: that file's patterns,
+    not the context's .dockerignore, decide what the context holds (docker's rule)."""
+    tag = f"bd-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"app.txt": "a\n", "secret.key": "k\n", "notes.md": "n\n", ".dockerignore": "*.md\n"})
+    df = tmp_path / "files" / "app.Dockerfile"
+    df.parent.mkdir()
+    df.write_text(f"FROM {BASE}\nCOPY . /ctx/\n")
+    (tmp_path / "files" / "app.Dockerfile.dockerignore").write_text("*.key\n")
+    r = build(session_root, ctx, "-t", tag, "-f", str(df))
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, tag, "ls", "-A", "/ctx").split() == [".dockerignore", "app.txt", "notes.md"]
+
+
 def test_copy_exclude_add_unpack_and_checksum(session_root, engine, ctx, tmp_path):
     """COPY/ADD --exclude: .dockerignore's patterns over the paths below each source (fsutil's
     copy: never the source itself, ! exceptions keep what they name and its directories); ADD
@@ -704,6 +831,27 @@ ADD --checksum={good} {url}/plain.txt /sum.txt
         httpd.server_close()
 
 
+def test_what_dunnage_build_does_not_do_is_refused_with_one_line(session_root, engine, ctx):
+    """Flags BuildKit reads that change the result are refused rather than ignored: RUN's
+    entitlements (network.host unless the build's --network host grants it, security.insecure,
+    device), ADD of a Git repository, a cache mount's from=."""
+    for line, msg in (("RUN --network=host true", "Dockerfile:2: granting entitlement network.host is not allowed"),
+                      ("RUN --security=insecure true", "granting entitlement security.insecure is not allowed"),
+                      ("RUN --device=vendor.com/gpu=0 true", "granting entitlement device is not allowed"),
+                      ("ADD https://127.0.0.1:9/repo.git#main /src", "ADD of a Git repository is not supported"),
+                      ("ADD git@127.0.0.1:repo /src", "ADD of a Git repository is not supported"),
+                      (f"RUN --mount=type=cache,from={BASE},target=/c true", "type=cache,from= is not supported")):
+        (ctx / "Dockerfile").write_text(f"FROM {BASE}\n{line}\n")
+        r = build(session_root, ctx)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and msg in err and "Traceback" not in err, (line, err)
+        assert err.strip().splitlines()[-1].startswith("dunnage: Error: "), (line, err)
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --network=host readlink /proc/self/ns/net > /ns\n")
+    r = build(session_root, ctx, "-q", "--network", "host")
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, r.stdout.decode().strip(), "cat", "/ns").strip() == os.readlink("/proc/self/ns/net")
+
+
 def test_copy_parents_as_the_reference_shows_it(session_root, engine, ctx):
     """COPY --parents, the reference's three examples: the sources' paths kept under DEST,
     only what follows a /./ pivot, and ** over any depth; the directories on the way keep
@@ -727,56 +875,30 @@ COPY --parents ./src/**/*.txt /deep/
                                 "pivot/y/a.txt xya", "pivot/y/b.txt xyb", "parents/x 750"]
 
 
-def test_run_mount_bind_from_a_stage_and_an_image(session_root, engine, ctx):
-    """RUN --mount=type=bind,from=STAGE|IMAGE: that path of the stage's (or image's) file
-    system, owners and links as they are there, read-only unless rw (and then the writes
-    go nowhere); the mount points leave no trace in the layer; a rebuild runs nothing and a
-    change to the stage runs the RUN again."""
-    tag = f"bf-{uuid.uuid4().hex[:8]}"
-    dockerfile = f"""FROM {BASE} AS tools
-RUN mkdir -p /out/sub && echo made-{{n}} > /out/sub/f && ln -s sub/f /out/ln && chown -R 7:8 /out/sub
-FROM {BASE}
-RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools cat /mnt/tools/ln > /got \\
-    && stat -c '%u:%g %a' /mnt/tools/sub/f >> /got && (touch /mnt/tools/x 2>/dev/null || echo read-only >> /got)
-RUN --mount=type=bind,from=tools,source=out/sub/f,target=/one,rw echo changed > /one && cat /one > /rw
-RUN --mount=from={BASE},target=/img cmp /img/bin/busybox /bin/busybox && echo same > /img-same
-RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw touch /c/1 /t/1 && ls /c /t > /ls1
-RUN --mount=type=bind,target=/c,rw --mount=type=bind,from=tools,target=/t,rw ls /c /t > /ls2
-"""
-    write(ctx, {"Dockerfile": dockerfile.format(n=1)})
+def test_builder_prune_without_all_keeps_what_images_use(session_root, engine, ctx):
+    """`builder prune` (no -a) drops the records whose layer no image uses (a stage's that only
+    the cache holds) and keeps the others: the rebuild runs that stage again, the rest is CACHED."""
+    tag, mark = f"bq-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    write(ctx, {"f": uuid.uuid4().hex, "Dockerfile": f"FROM {BASE} AS first\nRUN echo {mark} > /only-cached\n"
+                                                      f"FROM {BASE}\nCOPY f /f\nCOPY --from=first /only-cached /\n"})
+    assert build(session_root, ctx, "-t", tag).returncode == 0
+    r = cli(session_root, "builder", "prune")
+    assert r.returncode == 0 and r.stdout.startswith(b"Total:") and not r.stdout.startswith(b"Total:\t0B"), r.stdout
     r = build(session_root, ctx, "-t", tag)
     assert r.returncode == 0, r.stderr
-    out = run_in(session_root, tag, "sh", "-c", "cat /got /rw /img-same; for p in /mnt/tools /one /img /c /t; do "
-                                                 "[ -e $p ] && echo left $p; done; true")
-    assert out.splitlines() == ["made-1", "7:8 644", "read-only", "changed", "same"]
-    first, second = (run_in(session_root, tag, "cat", f).split() for f in ("/ls1", "/ls2"))
-    assert first.count("1") == 2 and "out" in first and "1" not in second  # each RUN's rw binds: its own copies
-    r = build(session_root, ctx, "-t", tag)
-    assert r.returncode == 0, r.stderr
-    assert {s.split(" => ")[1] for s in steps(r.stderr) if "] FROM " not in s} == {"CACHED"}
-    write(ctx, {"Dockerfile": dockerfile.format(n=2)})
-    r = build(session_root, ctx, "-t", tag)
-    assert r.returncode == 0, r.stderr
-    assert [s.split(" => ")[1] for s in steps(r.stderr) if s.startswith("[stage-1 2/6]")] == ["DONE"]
-    assert run_in(session_root, tag, "head", "-1", "/got") == "made-2\n"
+    assert [s for s in steps(r.stderr) if "] FROM " not in s] == [
+        f"[first 2/2] RUN echo {mark} > /only-cached => DONE", "[stage-1 2/3] COPY f /f => CACHED",
+        "[stage-1 3/3] COPY --from=first /only-cached / => CACHED"]
 
 
-def test_what_dunnage_build_does_not_do_is_refused_with_one_line(session_root, engine, ctx):
-    """Flags BuildKit reads that change the result are refused rather than ignored: RUN's
-    entitlements (network.host unless the build's --network host grants it, security.insecure,
-    device), ADD of a Git repository, a cache mount's from=."""
-    for line, msg in (("RUN --network=host true", "Dockerfile:2: granting entitlement network.host is not allowed"),
-                      ("RUN --security=insecure true", "granting entitlement security.insecure is not allowed"),
-                      ("RUN --device=vendor.com/gpu=0 true", "granting entitlement device is not allowed"),
-                      ("ADD https://127.0.0.1:9/repo.git#main /src", "ADD of a Git repository is not supported"),
-                      ("ADD git@127.0.0.1:repo /src", "ADD of a Git repository is not supported"),
-                      (f"RUN --mount=type=cache,from={BASE},target=/c true", "type=cache,from= is not supported")):
-        (ctx / "Dockerfile").write_text(f"FROM {BASE}\n{line}\n")
-        r = build(session_root, ctx)
-        err = r.stderr.decode()
-        assert r.returncode == 1 and msg in err and "Traceback" not in err, (line, err)
-        assert err.strip().splitlines()[-1].startswith("dunnage: Error: "), (line, err)
-    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --network=host readlink /proc/self/ns/net > /ns\n")
-    r = build(session_root, ctx, "-q", "--network", "host")
+def test_run_has_dockers_default_isolation(session_root, engine, ctx):
+    """A RUN is a container with docker's (and BuildKit's) default isolation: the default
+    capability set, bounded by it, the default seccomp filter, and none for a USER not root."""
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status > /root-iso\n"
+                              "USER nobody\nRUN grep -E '^(CapEff|Seccomp):' /proc/self/status > /tmp/user-iso\n"})
+    r = build(session_root, ctx, "-q", "--no-cache")
     assert r.returncode == 0, r.stderr
-    assert run_in(session_root, r.stdout.decode().strip(), "cat", "/ns").strip() == os.readlink("/proc/self/ns/net")
+    out = run_in(session_root, r.stdout.decode().strip(), "cat", "/root-iso", "/tmp/user-iso")
+    assert [ln.split() for ln in out.splitlines()] == [
+        ["CapEff:", "00000000a80425fb"], ["CapBnd:", "00000000a80425fb"], ["Seccomp:", "2"],
+        ["CapEff:", "0000000000000000"], ["Seccomp:", "2"]]

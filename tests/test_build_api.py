@@ -90,3 +90,26 @@ def test_a_context_over_16_mib_goes_through(session_root, engine, sock, tmp_path
                        env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     assert cli(session_root, "rmi", tag).returncode == 0
+
+
+def test_docker_compose_build_through_the_service(session_root, engine, sock, tmp_path):
+    """Debian's docker-compose (v1, on docker-py) builds a service's `build:` (context,
+    dockerfile, args, target) through POST /build, and the image runs as built."""
+    project = f"dcb{uuid.uuid4().hex[:6]}"
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "msg").write_text("built by compose\n")
+    (app / "build.Dockerfile").write_text(f"FROM {BASE} AS base\nARG GREETING=unset\nCOPY msg /msg\n"
+                                          "RUN echo \"$GREETING\" >> /msg\nFROM base AS never\nRUN exit 9\n")
+    (tmp_path / "docker-compose.yml").write_text(
+        "version: \"3.4\"\nservices:\n  app:\n    build:\n      context: app\n      dockerfile: build.Dockerfile\n"
+        "      target: base\n      args:\n        GREETING: hello\n    command: [\"cat\", \"/msg\"]\n")
+    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
+    r = subprocess.run(["/usr/bin/docker-compose", "-p", project, "build"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=180)
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = cli(session_root, "run", "--rm", f"{project}_app", "cat", "/msg").stdout
+        assert out == b"built by compose\nhello\n"
+    finally:
+        cli(session_root, "rmi", f"{project}_app")

@@ -312,6 +312,7 @@ COPY --chmod=750 dir /chmod-dir/
 ADD arch.tar /unpacked/
 ADD arch.tar.gz /unpacked-gz
 ADD a.txt /added/
+ADD --chmod=640 b.txt /added-chmod
 ADD --chown=nobody:nogroup arch.tar /unpacked-owned/
 COPY arch.tar /kept/
 COPY d?r/sub /qmark/
