@@ -201,6 +201,23 @@ NO_OPEN_FH = getattr(pyfuse3, "NO_OPEN_FH", 0)
 FAST_ATTR = hasattr(pyfuse3, "fast_attr")
 
 
+# pyfuse3 as patched (revision 8): requests about a node of a lower layer answered in
+# pyfuse3's C layer, without Python (fast_lower): such a node does not change until it is
+# copied up, unlinked or renamed over, and every one of those comes through here first.  Its
+# GETATTR is answered with the attributes its LOOKUP (or READDIRPLUS entry, or GETATTR) gave;
+# once a GETXATTR or LISTXATTR found it has no xattrs, those of user.*, trusted.* and
+# security.* names (exec's security.capability, cp -a's) and LISTXATTR; and once it was opened
+# for reading here, later OPENs for reading (keep_cache, the fh NO_OPEN_FH | node id: its READs
+# come by node, as no_open's, and read the node's top file as it is then, the upper one after
+# a copy-up, as overlayfs's) and their RELEASEs.  What the kernel held on a warm tar of /usr
+# (an OPEN and RELEASE a file with passthrough, a GETATTR with no_open, as the writeback
+# cache's FLUSH drops st_blocks) no longer reaches Python.  Python ends it (fast_lower_clear)
+# in _changed (a copy-up, a directory copied up), _unbind (a name gone) and _drop (FORGET).
+# The kernel takes no passthrough open of a node open cached: opens answered so count
+# (fast_opens).
+FAST_LOWER = hasattr(pyfuse3, "fast_lower")
+
+
 def _in_group(pid: int, gid: int) -> bool:
     """Whether process PID (in the server's pid namespace) has GID as its filesystem
     group or a supplementary one; False if it cannot be told (it then loses the bit)."""
@@ -403,6 +420,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         """The kernel forgot node INO: its entries go (its paths' cached lookups too; the
         kernel, which asked for them, holds them no more)."""
         self._lookups.pop(ino, None)
+        if FAST_LOWER:
+            pyfuse3.fast_lower_clear(ino)
         self._dropped += 1
         if self._node_fds:
             self._drop_node_fd(ino)
@@ -449,6 +468,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     def _unbind(self, rel: str, ino: int) -> None:
         """REL no longer names node INO (its other names, if a hard link has any, still do)."""
+        if FAST_LOWER:
+            pyfuse3.fast_lower_clear(ino)  # a lower file unlinked or renamed over: nlink 0 now
         names = self._aliases.get(ino)
         if names is not None:
             names.discard(rel)
@@ -459,6 +480,15 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 self._path_of[ino] = next(iter(names))
             else:
                 del self._path_of[ino]
+
+    def _changed(self, rel: Optional[str] = None) -> None:
+        """LayerStack's, and what pyfuse3 answers of REL's node ends (see FAST_LOWER): REL was
+        copied up, or is about to be."""
+        LayerStack._changed(self, rel)
+        if FAST_LOWER and rel is not None:
+            ino = self._ino_of.get(rel)
+            if ino is not None:
+                pyfuse3.fast_lower_clear(ino)
 
     def _renumbered(self, rel: str) -> None:
         """REL's st_ino changed (a copy-up of one name of a lower hard link): the kernel
@@ -661,6 +691,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             return a
         a = self._attr(rel, stack[0][1], stack[0][0])
         self._looked_up(a.st_ino)
+        if FAST_LOWER and stack[0][0] != self.upper:
+            pyfuse3.fast_lower(a)
         return a
 
     async def forget(self, inode_list):
@@ -687,6 +719,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         a = self._attr(rel, st, L, inode)
         if FAST_ATTR and inode in self._backing and inode not in self._fast:
             self._answer_fast(inode, a.attr_ino)
+        elif FAST_LOWER and L != self.upper:
+            pyfuse3.fast_lower(a)
         return a
 
     def _answer_fast(self, inode: int, st_ino: int) -> None:
@@ -812,6 +846,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 return
             if i >= 2:
                 lookups[a.st_ino] += 1  # an entry of READDIRPLUS: a lookup
+                if FAST_LOWER and L != self.upper:
+                    pyfuse3.fast_lower(a)
 
     def _entries(self, rel: str) -> list:
         """Directory REL's entries as readdir serves them: (name, path, layer, attributes or None)."""
@@ -839,6 +875,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             if self._passthrough_on():
                 self._cached[inode] = self._cached.get(inode, 0) + 1
                 self._lower_node[fd] = inode
+            if FAST_LOWER:
+                # its next opens for reading are pyfuse3's (see FAST_LOWER); this first one,
+                # here, reads the file's start ahead while the kernel sends the READ
+                pyfuse3.fast_lower_add(inode, pyfuse3.FAST_OPEN)
             return pyfuse3.FileInfo(fh=fd, keep_cache=True)
         try:
             if L != self.upper:  # opened for writing: copy-up first, as overlayfs
@@ -872,8 +912,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         it a cached open of the node.  Whether it was."""
         b = self._backing.get(inode)
         direct = False
-        if self._cached.get(inode):
-            b = None  # a cached open holds the node: this one must be cached too
+        if self._cached.get(inode) or FAST_LOWER and pyfuse3.fast_opens(inode):
+            b = None  # a cached open holds the node (pyfuse3's too): this one must be cached too
         elif flags & os.O_ACCMODE and _privileged(fd):
             # its writes must come here (write() clears the bits): direct I/O among passthrough
             # opens of the node (the kernel takes no other then), else a cached open
@@ -1100,8 +1140,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         L, st = self._top(rel)
         if L != self.upper and stat.S_ISREG(st.st_mode):
             self._nameless[ino] = self._real(L, rel)
-        elif self._no_open_on:
-            self._pin(rel)
+        elif self._no_open_on or FAST_LOWER and pyfuse3.fast_opens(ino):
+            self._pin(rel)  # (pyfuse3's opens, of a file copied up since, have no descriptor either)
 
     def _nameless_attr(self, inode: int, attr=None, fields=None) -> pyfuse3.EntryAttributes:
         """The attributes of a lower file unlinked while open (no link left), with what a
@@ -1482,14 +1522,29 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         try:
             return os.getxattr(f, os.fsdecode(name), follow_symlinks=isinstance(f, int))
         except OSError as e:
+            if e.errno == errno.ENODATA and FAST_LOWER and pyfuse3.fast_lower_add(inode, 0):
+                self._none_below(inode, f)
             raise pyfuse3.FUSEError(errno.ENODATA if e.errno == errno.ENODATA else e.errno)
 
     async def listxattr(self, inode, ctx):
         f = self._xattr_file(inode)
         try:
-            return [os.fsencode(n) for n in os.listxattr(f, follow_symlinks=isinstance(f, int))]
+            names = os.listxattr(f, follow_symlinks=isinstance(f, int))
         except OSError as e:
             raise _fuse_err(e)
+        if not names and FAST_LOWER:
+            pyfuse3.fast_lower_add(inode, pyfuse3.FAST_NOXATTR)  # a lower node's (see FAST_LOWER)
+        return [os.fsencode(n) for n in names]
+
+    @staticmethod
+    def _none_below(inode: int, f: int | str) -> None:
+        """Lower node INODE (its file F) lacked an xattr: if it has none, pyfuse3 answers its
+        GETXATTRs and LISTXATTRs from now on (see FAST_LOWER)."""
+        try:
+            if not os.listxattr(f, follow_symlinks=isinstance(f, int)):
+                pyfuse3.fast_lower_add(inode, pyfuse3.FAST_NOXATTR)
+        except OSError:
+            pass
 
     @_mutates_entries(_inode)
     async def setxattr(self, inode, name, value, ctx):
