@@ -289,8 +289,11 @@ class Compose:
             return parse_duration(svc["stop_grace_period"]) / 1e9
         return None
 
-    def start_service(self, service: str, containers: list) -> None:
-        self.wait_dependencies(service)
+    def start_service(self, service: str, containers: list, wait: bool = True) -> None:
+        """CONTAINERS started once the service's dependencies meet their conditions (WAIT False:
+        up --no-deps, whose dependencies are out of the project as compose v2 selects it)."""
+        if wait:
+            self.wait_dependencies(service)
         for c in containers:
             c = _fresh(self.e, c)
             if c is None:
@@ -355,7 +358,7 @@ class Compose:
                 recreated.add(s)
             if start:
                 self._restart_dependents_of(s, recreated, cs)
-                self.start_service(s, cs)
+                self.start_service(s, cs, wait=not no_deps)
             made += cs
         return made
 
@@ -497,14 +500,15 @@ def wait_condition(engine, c, cond: str, timeout: Optional[float] = None, poll: 
             if not (c.config["Config"].get("Healthcheck") or {}).get("Test") or \
                     (c.config["Config"]["Healthcheck"]["Test"][:1] == ["NONE"]):
                 raise InvalidParameter(f"container {c.name} has no healthcheck configured", 1)
+            # an exited container first, as compose's isServiceHealthy: its last health is stale
+            if c.status in ("exited", "dead"):
+                raise Conflict(f"dependency failed to start: container {c.name} exited ({st.get('ExitCode', 0)})",
+                               1)
             health = (st.get("Health") or {}).get("Status")
             if health == "healthy":
                 return
             if health == "unhealthy":
                 raise Conflict(f"dependency failed to start: container {c.name} is unhealthy", 1)
-            if c.status in ("exited", "dead"):
-                raise Conflict(f"dependency failed to start: container {c.name} exited ({st.get('ExitCode', 0)})",
-                               1)
         elif cond == "service_completed_successfully":
             if c.status in ("exited", "dead"):
                 code = int(st.get("ExitCode") or 0)

@@ -938,3 +938,24 @@ def test_build_push_and_pull_through_a_registry(compose, engine):
             engine.remove_image(image)
         except DunnageError:
             pass
+
+
+def test_up_no_deps_does_not_wait_for_the_dependencies(compose, engine):
+    """up --no-deps SERVICE leaves what it depends on out, its conditions too (compose v2
+    disables the other services): a stopped healthy-checked dependency is not waited for."""
+    f = copy_project(HERE / "healthy", compose.tmp / "nodeps")
+    ok(compose(f, "up", "-d"))
+    ok(compose(f, "stop", "-t", "0", "db", "app"))
+    r = compose(f, "up", "-d", "--no-deps", "app")
+    ok(r)
+    assert engine.container("nodeps-app-1").status == "running"
+    assert engine.container("nodeps-db-1").status == "exited" and "Waiting" not in r.stderr.decode()
+    # start of app alone waits for db, which has exited: its last health ("healthy") is stale
+    ok(compose(f, "stop", "-t", "0", "app"))
+    r = compose(f, "start", "app")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "dependency failed to start: container nodeps-db-1 exited" in err, err
+    assert engine.container("nodeps-app-1").status == "exited"
+    r = compose(f, "up", "-d", "app")  # with its dependencies: db started and waited for
+    ok(r)
+    assert "Container nodeps-db-1  Healthy" in r.stderr.decode()
