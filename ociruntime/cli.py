@@ -186,7 +186,7 @@ def _run(a, log) -> int:
     from .delete import delete
     from .start import start
     say = lambda s: log("warning", s)  # noqa: E731
-    pid = create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say)
+    pid = create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say, no_new_keyring=a.no_new_keyring)
     try:
         start(a.root, a.id, say)
     except BaseException:
@@ -207,7 +207,7 @@ def dispatch(a, log, fork=None) -> int:
         raise InvalidParameter("--systemd-cgroup is not supported: dunnage-runtime manages cgroupfs paths")
     if a.verb == "create":
         from .create import create, fork_here
-        create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say, fork or fork_here)
+        create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say, fork or fork_here, a.no_new_keyring)
     elif a.verb == "run":
         return _run(a, log)
     elif a.verb == "start":
@@ -252,7 +252,7 @@ def dispatch(a, log, fork=None) -> int:
         return exec_(a.root, a.id, a, say)
     elif a.verb == "update":
         from .update import update
-        update(a.root, a.id, a)
+        update(a.root, a.id, a, say)
     elif a.verb == "events":
         from dunnage.core.units import parse_duration
         from .events import events

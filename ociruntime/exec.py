@@ -29,13 +29,32 @@ def process_from(a, bundle_dir: str) -> dict:
     if not a.command:
         raise InvalidParameter("exec needs a command (or --process FILE)")
     with open(os.path.join(bundle_dir, "config.json")) as f:
-        base = json.load(f).get("process") or {}
-    uid, _, gid = (a.user or "0:0").partition(":")
-    env = list(base.get("env") or []) + list(a.env or [])
-    return {"args": a.command, "env": env, "cwd": a.cwd or base.get("cwd") or "/", "terminal": a.tty,
-            "user": {"uid": int(uid), "gid": int(gid or 0), "additionalGids": [int(g) for g in a.additional_gids or []]},
-            "capabilities": {"bounding": (base.get("capabilities") or {}).get("bounding", []) + list(a.cap or [])},
-            "noNewPrivileges": a.no_new_privs or bool(base.get("noNewPrivileges"))}
+        p = dict(json.load(f).get("process") or {})  # runc's: the container's process, then the flags
+    p.update(args=a.command, terminal=a.tty, noNewPrivileges=a.no_new_privs or bool(p.get("noNewPrivileges")))
+    p["env"] = list(p.get("env") or []) + list(a.env or [])
+    if a.cwd:
+        p["cwd"] = a.cwd
+    user = dict(p.get("user") or {})
+    if a.user:
+        uid, _, gid = a.user.partition(":")
+        try:
+            user["uid"] = int(uid)
+            if gid:
+                user["gid"] = int(gid)
+        except ValueError:
+            raise InvalidParameter(f"invalid --user {a.user!r}: uid[:gid] as numbers") from None
+    try:
+        extra = [int(g) for g in a.additional_gids or []]
+    except ValueError:
+        raise InvalidParameter(f"invalid --additional-gids {a.additional_gids}: numbers") from None
+    user["additionalGids"] = list(user.get("additionalGids") or []) + extra
+    p["user"] = user
+    if a.cap:  # into every set but the inheritable one, as runc since CVE-2022-29162
+        caps = {k: list(v or []) for k, v in (p.get("capabilities") or {}).items()}
+        for k in ("bounding", "effective", "permitted", "ambient"):
+            caps[k] = caps.get(k, []) + [c for c in a.cap if c not in caps.get(k, [])]
+        p["capabilities"] = caps
+    return p
 
 
 def exec_(root: str, cid: str, a, say=lambda s: None) -> int:
@@ -53,6 +72,8 @@ def exec_(root: str, cid: str, a, say=lambda s: None) -> int:
     except (OSError, ValueError):
         seccomp = None
     spec.seccomp = seccomp or None
+    if st.new_keyring:  # runc's exec joins one of the container's name too
+        spec.session_keyring = state.keyring_name(cid)
     console: Optional[socket.socket] = connect_console(a.console_socket) if terminal else None
 
     def spawned(pid: int, master: Optional[int]) -> None:

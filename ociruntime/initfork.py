@@ -71,11 +71,15 @@ def connect_console(path: str | None):
     return s
 
 
-def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: bool, console=None) -> int:
+def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: bool, console=None,
+              on_hooks=None) -> int:
     """Fork the container's init (in the pid namespace the bundle names, or a new one) and
-    wait until it is ready, waiting on its exec.fifo: its pid.  System if it failed first."""
+    wait until it is ready, waiting on its exec.fifo: its pid.  System if it failed first.
+    ON_HOOKS(pid): the create hooks, run while the init waits just before pivot_root (its
+    namespaces and mounts made, its root still the host's); what it raises kills the init."""
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    hooks_r, hooks_w = os.pipe2(os.O_CLOEXEC) if on_hooks is not None else (None, None)
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     pid = -1
     try:
@@ -94,7 +98,10 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
         try:
             os.close(err_r)
             os.close(ready_r)
-            container_init(spec, cgroup, err_w, 1, 2, stdin_fd=0, pty_sock=console, ready_fd=ready_w)
+            if hooks_w is not None:
+                os.close(hooks_w)
+            container_init(spec, cgroup, err_w, 1, 2, stdin_fd=0, pty_sock=console, ready_fd=ready_w,
+                           hooks_fd=hooks_r)
         except BaseException as e:  # noqa: BLE001
             try:
                 os.write(2, f"dunnage-runtime: container init: {e!r}\n".encode())
@@ -104,9 +111,26 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
             os._exit(125)
     os.close(err_w)
     os.close(ready_w)
+    if hooks_r is not None:
+        os.close(hooks_r)
     if console is not None:
         console.close()
     ready = os.read(ready_r, 1)
+    if ready == b"h":
+        try:
+            on_hooks(pid)
+            os.write(hooks_w, b"g")
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(ready_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(hooks_w)
+        ready = os.read(ready_r, 1)
+    elif hooks_w is not None:
+        os.close(hooks_w)
     os.close(ready_r)
     if ready != b"r":
         report = read_report(err_r, 125)
@@ -116,10 +140,11 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
     return pid
 
 
-def run_plan(plan: dict) -> int:
+def run_plan(plan: dict, on_hooks=None) -> int:
     """The launcher's half of a served create: fork the init of the warm server's PLAN
     (server.py: remote_launch; its "fds": the descriptors that came with it, the new network
-    namespace the init joins when "netns"); the init's pid."""
+    namespace the init joins when "netns"); the init's pid.  ON_HOOKS: fork_init's, when
+    the plan says the bundle has create hooks."""
     fds = plan.get("fds") or []
     try:
         spec = spec_of(plan["spec"])
@@ -128,7 +153,8 @@ def run_plan(plan: dict) -> int:
                 raise System("the container's network namespace did not come with its plan")
             spec.netns_fd = fds[0]
         console = connect_console(plan["console"]) if plan["terminal"] else None
-        return fork_init(spec, CgroupFiles(plan["cgroup"]), plan["pidns_path"], plan["new_pidns"], console)
+        return fork_init(spec, CgroupFiles(plan["cgroup"]), plan["pidns_path"], plan["new_pidns"], console,
+                         on_hooks if plan.get("hooks") else None)
     finally:
         for fd in fds:
             os.close(fd)

@@ -84,11 +84,17 @@ def _recv_with_fds(s, n: int) -> tuple[bytes, list[int]]:
     return data, fds
 
 
-def _launched(plan: dict) -> bytes:
-    """create's init forked here on the server's PLAN: b"K" and its pid, or b"F" and why not."""
+def _launched(plan: dict, s) -> bytes:
+    """create's init forked here on the server's PLAN: b"K" and its pid, or b"F" and why not.
+    The create hooks run in the server (on S) while the init waits before pivot_root."""
     from .initfork import run_plan
+
+    def hooks_turn(pid: int) -> None:
+        s.sendall(b"H" + pid.to_bytes(4, "little"))
+        if _recv(s, 1) != b"G":
+            raise RuntimeError("the create hooks failed")
     try:
-        pid = run_plan(plan)
+        pid = run_plan(plan, hooks_turn)
     except Exception as e:  # noqa: BLE001 - the server reports it (and undoes its part)
         msg = str(e).encode()
         return b"F" + len(msg).to_bytes(4, "little") + msg
@@ -145,7 +151,7 @@ def served(argv: list[str], root: str, cwd: str, launch: bool = False) -> int | 
             plan = marshal.loads(_recv(s, int.from_bytes(_recv(s, 4), "little")))
             plan["fds"] = fds
             try:
-                s.sendall(_launched(plan))
+                s.sendall(_launched(plan, s))
             except OSError:
                 break
             continue

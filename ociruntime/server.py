@@ -420,6 +420,7 @@ def remote_launch(conn: socket.socket, p) -> int:
     from dunnage.core.errors import System
     from dunnage.core.runtime.process import needs_libseccomp
     from dunnage.core.runtime.seccomp import compile_bpf
+    from .create import create_hooks, has_create_hooks
     from .initfork import join_files
     b = p.bundle
     spec = b.spec
@@ -431,13 +432,22 @@ def remote_launch(conn: socket.socket, p) -> int:
     try:
         plan = marshal.dumps({"spec": spec.to_record(), "cgroup": join_files(p.cgroup),
                               "pidns_path": b.pid_namespace_path, "new_pidns": b.new_pid_namespace,
-                              "terminal": b.terminal, "console": p.console_socket, "netns": netns is not None})
+                              "terminal": b.terminal, "console": p.console_socket, "netns": netns is not None,
+                              "hooks": has_create_hooks(p)})
         fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, netns.to_bytes(4, sys.byteorder))] if netns is not None else []
         conn.sendmsg([b"R" + len(plan).to_bytes(4, "little") + plan], fds)  # (the launcher reads it all)
     finally:
         if netns is not None:
             os.close(netns)
     head = _recv_exact(conn, 5)
+    if len(head) == 5 and head[:1] == b"H":  # the init waits before pivot_root: the create hooks' turn
+        try:
+            create_hooks(p, int.from_bytes(head[1:], "little"))
+        except BaseException:
+            conn.sendall(b"N")  # (the launcher kills the init)
+            raise
+        conn.sendall(b"G")
+        head = _recv_exact(conn, 5)
     if len(head) == 5 and head[:1] == b"K":
         return int.from_bytes(head[1:], "little")
     if len(head) == 5 and head[:1] == b"F":

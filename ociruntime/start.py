@@ -16,6 +16,11 @@ def start(root: str, cid: str, say=lambda s: None) -> None:
     if now != "created":
         raise Conflict(f"cannot start a container that is {now}" if now != "stopped"
                        else "cannot start a container that has stopped")
+    try:  # in the container's namespaces, before its program (runc's init runs them just before exec)
+        hooks.run(st.hooks, "startContainer", st.oci("created"), in_container=st.pid)
+    except System:
+        os.kill(st.pid, 9)  # as runc's init, which exits when one fails
+        raise
     fifo = state.fifo_path(root, cid)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -29,6 +34,5 @@ def start(root: str, cid: str, say=lambda s: None) -> None:
     finally:
         os.close(fd)
     os.unlink(fifo)
-    hooks.run(st.hooks, "startContainer", st.oci("running"))
     for w in hooks.run(st.hooks, "poststart", st.oci("running"), fatal=False):
         say(f"warning: {w}")

@@ -28,6 +28,7 @@ class State:
     annotations: dict = field(default_factory=dict)
     hooks: dict = field(default_factory=dict)
     paused: bool = False
+    new_keyring: bool = False  # its processes get a session keyring of their own (keyring_name)
 
     def oci(self, status: str) -> dict:
         """The state the runtime spec defines (`state ID`, and the hooks' standard input)."""
@@ -39,6 +40,11 @@ class State:
 def check_id(cid: str) -> None:
     if not cid or not _ID.match(cid) or cid in (".", ".."):
         raise InvalidParameter(f"invalid container id {cid!r}: letters, digits, _ + - . only")
+
+
+def keyring_name(cid: str) -> str:
+    """The session keyring of container CID's processes (runc's name for it)."""
+    return f"_ses.{cid}"
 
 
 def container_dir(root: str, cid: str) -> str:

@@ -7,7 +7,7 @@ import sys
 
 from dunnage.core.cgroups import open_cgroup_path
 from dunnage.core.errors import Conflict, InvalidParameter
-from dunnage.core.runtime.bundle import _limits
+from dunnage.core.runtime.bundle import _limits, unapplied
 
 from . import state
 
@@ -53,11 +53,13 @@ def _number(flag: str, v: str) -> int:
         raise InvalidParameter(f"invalid value for --{flag.replace('_', '-')}: {v}") from None
 
 
-def update(root: str, cid: str, a) -> None:
+def update(root: str, cid: str, a, say=lambda s: None) -> None:
     st = state.load(root, cid)
     if state.status(root, st) == "stopped":
         raise Conflict("container not running")
     res = resources_from(a)
+    for w in unapplied(res):
+        say(f"warning: {w}")
     limits = _limits(res, [])
     if "devices" not in res:
         limits.devices = None  # untouched

@@ -75,6 +75,23 @@ def test_podman_run_rm_as_with_runc(podman):
     assert o[3] == t[3]
 
 
+def test_podman_non_root_user_as_with_runc(podman):
+    """--user 1000 (the init opens its exec.fifo after the switch: it must be writable by
+    that user) and --cap-add for it: the same ids, groups and capability sets as runc gives."""
+    cmd = ["run", "--rm", *Podman.RUN, "--user", "1000:1000", "--group-add", "10", "--cap-add", "NET_RAW", IMG,
+           "sh", "-c", "id; grep -E '^Cap' /proc/self/status"]
+    ours, theirs = podman(*cmd), podman.with_runtime("runc", *cmd)
+    assert ours.returncode == theirs.returncode == 0, (ours.stderr, theirs.stderr)
+    assert ours.stdout == theirs.stdout and ours.stdout.startswith(b"uid=1000("), (ours.stdout, theirs.stdout)
+    e = podman("run", "-d", *Podman.RUN, IMG, "sleep", "300")
+    cid = e.stdout.decode().strip()
+    try:
+        mine = podman("exec", "--user", "1000", cid, "sh", "-c", "id; grep -E '^Cap' /proc/self/status")
+        assert mine.returncode == 0 and mine.stdout.startswith(b"uid=1000"), mine.stderr
+    finally:
+        podman("rm", "-f", cid)
+
+
 def test_podman_detached_exec_pause_stop_rm(podman):
     r = podman("run", "-d", *Podman.RUN, IMG, "sleep", "300")
     assert r.returncode == 0, r.stderr
@@ -109,6 +126,61 @@ def test_podman_limits_bite(podman):
             "for i in 1 2 3 4 5 6; do sleep 30 & done; echo forks"]
     ours, theirs = podman(*pids), podman.with_runtime("runc", *pids)
     assert ours.stderr.count(b"can't fork") == theirs.stderr.count(b"can't fork") > 0, (ours.stderr, theirs.stderr)
+
+
+def _on_a_terminal(cmd: list[str], cwd: Path, timeout: float = 90) -> tuple[int, bytes]:
+    """CMD with a pty of ours as its terminal (podman -it needs one): its exit code and output."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            r, _, _ = select.select([master], [], [], timeout)
+            if not r:
+                break
+            try:
+                more = os.read(master, 4096)
+            except OSError:  # EIO: every process with the terminal open ended
+                break
+            if not more:
+                break
+            out += more
+        return proc.wait(timeout=timeout), out.replace(b"\r", b"")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_podman_it_top_stop_rm(podman):
+    """podman run -it (a terminal through --console-socket), top, stop (SIGTERM, then SIGKILL
+    after -t) and rm, as with runc."""
+    it = ["run", "-it", "--rm", *Podman.RUN, IMG, "sh", "-c", "tty; echo $((6*7)); exit 2"]
+    ours = _on_a_terminal(podman.cmd + it, podman.dir)
+    runc_cmd = podman.cmd[:podman.cmd.index("--runtime") + 1] + ["runc"]
+    theirs = _on_a_terminal(runc_cmd + it, podman.dir)
+    assert ours == theirs == (2, b"/dev/pts/0\n42\n"), (ours, theirs)
+    r = podman("run", "-d", *Podman.RUN, IMG, "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.decode().strip()
+    try:
+        assert os.path.exists(f"/run/dunnage-runtime/{cid}/state.json")
+        top = podman("top", cid)
+        assert top.returncode == 0 and "sleep 300" in top.stdout.decode(), (top.stdout, top.stderr)
+        stop = podman("stop", "-t", "1", cid)
+        assert stop.returncode == 0, stop.stderr
+        assert podman("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.decode().split() == \
+            ["exited", "137"]
+        rm = podman("rm", cid)
+        assert rm.returncode == 0, rm.stderr
+        assert podman("ps", "-aq").stdout.strip() == b""
+        assert not os.path.exists(f"/run/dunnage-runtime/{cid}")
+    finally:
+        podman("rm", "-f", cid)
 
 
 def test_ctr_run_through_containerd(image_tar, tmp_path):
@@ -295,6 +367,7 @@ def _create_bad(b, state, change, message) -> None:
     (lambda c: c["root"].update(path="nowhere"), "no such directory"),
     (lambda c: c.update(ociVersion="2.0.0"), "ociVersion"),
     (lambda c: c["process"].update(args=["no-such-program"]), "executable file not found"),
+    (lambda c: c.update(hooks={"createRuntime": [{"path": "/bin/false"}]}), "createRuntime hook /bin/false"),
 ])
 def test_bad_bundles_are_one_line_and_leave_nothing(bundle, change, message):
     b, state = bundle
@@ -426,6 +499,7 @@ def test_served_create_prepares_in_the_server_and_forks_the_init_in_the_caller(b
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["process"].update(args=["no-such-program"]), "executable file not found"),  # the init fails
     (lambda c: c["root"].update(path="nowhere"), "no such directory"),  # the server's prepare fails
+    (lambda c: c.update(hooks={"createContainer": [{"path": "/bin/false"}]}), "createContainer hook /bin/false"),
 ])
 def test_served_create_that_fails_is_one_line_and_leaves_nothing(bundle, change, message):
     b, state, _ = _served_root(bundle)
@@ -469,3 +543,273 @@ def test_served_create_with_a_terminal(bundle, tmp_path):
     finally:
         os.close(master)
         assert rt(state, "delete", "--force", "t1").returncode == 0
+
+
+# ---------------------------------------------------------------- issue 25's audit: the bundle as runc reads it
+PROBE = ("id; umask; pwd; echo FOO=$FOO; hostname; cat /proc/sys/kernel/domainname; "
+         "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; "
+         "echo --; mount | awk '{print $3, $5, $6}' | sort; "
+         "awk '$5 == \"/data\" || $5 == \"/scratch\" {print $5, $7}' /proc/self/mountinfo | sed 's/:[0-9]*//'; "
+         "echo --; ls -ln /dev | awk '{print $1, $3, $4, $5, $6, $NF}'; "
+         "echo --; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; "
+         "echo x > /dev/probe-null && echo device-ok; wc -c < /proc/kcore; cat /data/file; "
+         "touch /data/new 2>&1 | grep -o 'Read-only file system'; mkdir /scratch/x 2>&1 | grep -o 'not permitted'; "
+         "echo --; awk '{print $6, $7, $8, $9}' /proc/keys; exit 9")
+
+
+def _probe_config(b: Path, data: Path) -> dict:
+    """runc's default config.json, then most of what the issue names of a bundle: a user
+    with additional groups and umask, the five capability sets (a non-root user keeps the
+    ambient ones), rlimits, no_new_privs, oom_score_adj, hostname, sysctl, a tmpfs with
+    options and a read-only bind, a device node, masked paths, memory and pids limits,
+    device rules and a seccomp profile."""
+    c = set_config(b, args=["sh", "-c", PROBE], cwd="/tmp", env=["PATH=/bin:/usr/bin", "FOO=bar"],
+                   user={"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 0o027},
+                   capabilities={"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
+                                              "CAP_SYS_CHROOT"],
+                                 "effective": ["CAP_NET_BIND_SERVICE"],
+                                 "permitted": ["CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_NET_RAW"],
+                                 "inheritable": ["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+                                 "ambient": ["CAP_NET_BIND_SERVICE", "CAP_KILL"]},
+                   rlimits=[{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}], oomScoreAdj=123)
+    c["hostname"] = "probe"
+    c["mounts"] += [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                     "options": ["nosuid", "nodev", "size=1m", "mode=1770"]},
+                    {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "ro", "rshared"]}]
+    lx = c["linux"]
+    lx["sysctl"] = {"kernel.domainname": "probe.example"}
+    lx["rootfsPropagation"] = "rprivate"
+    lx["maskedPaths"].remove("/proc/keys")  # (to see the session keyring)
+    lx["devices"] = [{"path": "/dev/probe-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666,
+                      "uid": 0, "gid": 0}]
+    lx["resources"] = {"devices": [{"allow": False, "access": "rwm"},
+                                   {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
+                       "memory": {"limit": 64 << 20}, "pids": {"limit": 40}}
+    lx["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                     "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    (b / "config.json").write_text(json.dumps(c))
+    return c
+
+
+def test_a_bundle_runs_as_runc_runs_it(bundle, tmp_path):
+    """The same bundle run by runc and by dunnage-runtime: what the program sees inside (user,
+    groups, umask, capability sets, limits, mounts, /dev, cgroup limits, masked and read-only
+    paths, seccomp, a session keyring of its own) is the same, and so is the exit code."""
+    b, state = bundle
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "file").write_text("from the host\n")
+    _probe_config(b, data)
+    cid = f"dprobe-{os.getpid()}"  # (the same for both: it names the session keyring)
+    ours = rt(state, "run", "--bundle", str(b), cid)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.run(["runc", "--root", str(tmp_path / "runc"), "run", "--bundle", str(b), cid],
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60)
+        out.seek(0)
+        err.seek(0)
+        theirs = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
+    subprocess.run(["runc", "--root", str(tmp_path / "runc"), "delete", "--force", cid], capture_output=True,
+                   timeout=30)
+    assert theirs.returncode == 9, theirs.stderr
+    assert ours.returncode == 9, ours.stderr
+    o, t = ours.stdout.decode().split("--\n"), theirs.stdout.decode().split("--\n")
+    assert "CapAmb:\t0000000000000400" in t[0]  # (the oracle's: NET_BIND_SERVICE, the one ambient it can raise)
+    assert f"_ses.{cid}:" in t[4]
+    for i, what in enumerate(("process", "mounts", "/dev", "cgroup, devices, paths, seccomp", "keys")):
+        assert o[i] == t[i], (what, o[i], t[i])
+
+
+def test_hooks_run_where_and_when_the_spec_says(bundle, tmp_path):
+    """prestart and createRuntime run in the runtime's namespaces and createContainer in the
+    container's (its mount namespace, the host's root still its root: a mount it makes under
+    the bundle's rootfs is the container's), all before pivot_root; startContainer in the
+    container's namespaces (its path looked up in the container's root) before the program;
+    poststart after it, poststop at delete.  A startContainer hook that fails fails start
+    and the container stops."""
+    b, state = bundle
+    name = f"dunnage-hook-{os.getpid()}"
+    c = set_config(b, args=["sh", "-c", f"cat /tmp/{name}; readlink /proc/self/ns/mnt; grep -c ' /mnt tmpfs' /proc/mounts"])
+    c["root"]["readonly"] = False
+    c["hostname"] = "inside"
+    c["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"hostname > /tmp/{name}"]}]}
+    for hook in ("prestart", "createRuntime", "createContainer", "poststart", "poststop"):
+        c["hooks"][hook] = [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {tmp_path}/{hook}.json; "
+                                                                   f"readlink /proc/self/ns/mnt > {tmp_path}/{hook}.mnt"]}]
+    c["hooks"]["createContainer"][0]["args"][2] += f"; mkdir -p {b}/rootfs/mnt; mount -t tmpfs -o size=1m hooked {b}/rootfs/mnt"
+    (b / "config.json").write_text(json.dumps(c))
+    try:
+        r = rt(state, "run", "--bundle", str(b), "h1")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        inside, mnt, mounted = r.stdout.decode().split()
+        assert inside == "inside" and mounted == "1", r.stdout
+        assert not os.path.exists(f"/tmp/{name}")
+        seen = {h: json.loads((tmp_path / f"{h}.json").read_text()) for h in
+                ("prestart", "createRuntime", "createContainer", "poststart", "poststop")}
+        assert {h: (s["id"], s["status"]) for h, s in seen.items()} == {
+            "prestart": ("h1", "created"), "createRuntime": ("h1", "created"), "createContainer": ("h1", "created"),
+            "poststart": ("h1", "running"), "poststop": ("h1", "stopped")}
+        host = os.readlink("/proc/self/ns/mnt")
+        assert {h: (tmp_path / f"{h}.mnt").read_text().strip() for h in seen} == {
+            "prestart": host, "createRuntime": host, "createContainer": mnt, "poststart": host, "poststop": host}
+        assert not os.path.ismount(b / "rootfs" / "mnt")  # (made in the container's namespace alone)
+        c["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo refused >&2; exit 3"]}]}
+        c["process"]["args"] = ["sleep", "300"]
+        (b / "config.json").write_text(json.dumps(c))
+        assert rt(state, "create", "--bundle", str(b), "h2").returncode == 0
+        s = rt(state, "start", "h2")
+        err = s.stderr.decode().strip()
+        assert s.returncode == 1 and len(err.splitlines()) == 1 and "startContainer hook" in err and "refused" in err
+        assert wait_for(lambda: json.loads(rt(state, "state", "h2").stdout)["status"] == "stopped")
+    finally:
+        if os.path.exists(f"/tmp/{name}"):
+            os.unlink(f"/tmp/{name}")
+
+
+def test_exec_flags_over_the_containers_process(bundle):
+    """exec ARGS starts from the container's process (runc's): --cwd, --env, --user,
+    --additional-gids and --cap over it; a non-root user keeps the ambient capabilities."""
+    b, state = bundle
+    c = set_config(b, args=["sleep", "300"], env=["PATH=/bin", "BASE=1"])
+    caps = ["CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    c["process"]["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted", "inheritable", "ambient")}
+    (b / "config.json").write_text(json.dumps(c))
+    assert rt(state, "run", "-d", "--bundle", str(b), "e1").returncode == 0
+    r = rt(state, "exec", "--cwd", "/tmp", "--env", "EXTRA=2", "--user", "1000:1000", "--additional-gids", "5",
+           "--cap", "CAP_NET_RAW", "e1", "sh", "-c", "pwd; echo $BASE$EXTRA; id; grep -E '^Cap(Eff|Amb)' /proc/self/status; exit 4")
+    assert r.returncode == 4, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[:3] == ["/tmp", "12", "uid=1000 gid=1000 groups=5"], lines  # (additionalGids alone, as runc)
+    # KILL and NET_BIND_SERVICE ambient; NET_RAW is not inheritable, so not ambient (as runc)
+    assert lines[3:] == ["CapEff:\t0000000000000420", "CapAmb:\t0000000000000420"], lines
+    pid_file = b / "exec.pid"
+    d = rt(state, "exec", "--detach", "--pid-file", str(pid_file), "e1", "sleep", "123")
+    assert d.returncode == 0, d.stderr
+    pid = int(pid_file.read_text())
+    assert open(f"/proc/{pid}/cmdline", "rb").read() == b"sleep\x00123\x00"
+    assert pid in json.loads(rt(state, "ps", "--format", "json", "e1").stdout)
+    bad = rt(state, "exec", "--user", "nobody", "e1", "true")
+    assert bad.returncode == 1 and bad.stderr.decode().strip() == "dunnage-runtime: invalid --user 'nobody': uid[:gid] as numbers"
+    assert rt(state, "delete", "--force", "e1").returncode == 0
+
+
+def test_kill_all_ps_list_pause_and_streamed_events(bundle):
+    b, state = bundle
+    set_config(b, args=["sh", "-c", "sleep 300 & sleep 301 & wait"])
+    assert rt(state, "run", "-d", "--bundle", str(b), "k1").returncode == 0
+    pid = json.loads(rt(state, "state", "k1").stdout)["pid"]
+    pids = wait_for(lambda: (lambda p: p if len(p) == 3 else None)(json.loads(rt(state, "ps", "--format", "json", "k1").stdout)))
+    assert pid in pids
+    table = rt(state, "ps", "k1").stdout.decode().splitlines()
+    assert "PID" in table[0].split() and len(table) == 4 and sum(ln.endswith(("sleep 300", "sleep 301"))
+                                                                 for ln in table) == 2, table
+    rows = json.loads(rt(state, "list", "--format", "json").stdout)
+    assert [(r["id"], r["status"], r["pid"]) for r in rows] == [("k1", "running", pid)]
+    listed = rt(state, "list").stdout.decode().splitlines()
+    assert listed[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] and listed[1].split()[:3] == ["k1", str(pid), "running"]
+    assert rt(state, "pause", "k1").returncode == 0
+    assert json.loads(rt(state, "state", "k1").stdout)["status"] == "paused"
+    assert rt(state, "resume", "k1").returncode == 0
+    assert json.loads(rt(state, "state", "k1").stdout)["status"] == "running"
+    events = subprocess.Popen([RUNTIME, "--root", str(state), "events", "--interval", "100ms", "k1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first, second = json.loads(events.stdout.readline()), json.loads(events.stdout.readline())
+        assert first["type"] == second["type"] == "stats" and second["data"]["pids"]["current"] == 3
+        assert rt(state, "kill", "--all", "k1", "KILL").returncode == 0  # every process of its cgroup, not the init alone
+        assert events.wait(timeout=30) == 0  # the stream ends with the container
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+    assert wait_for(lambda: json.loads(rt(state, "ps", "--format", "json", "k1").stdout) == [])
+    assert json.loads(rt(state, "state", "k1").stdout)["status"] == "stopped"
+    assert rt(state, "delete", "k1").returncode == 0
+
+
+def test_systemd_cgroup_refused_and_text_log(bundle, tmp_path):
+    b, state = bundle
+    set_config(b, args=["true"])
+    log = tmp_path / "log.txt"
+    r = subprocess.run([RUNTIME, "--root", str(state), "--log", str(log), "--systemd-cgroup", "create", "--bundle",
+                        str(b), "s1"], capture_output=True, timeout=30)
+    err = r.stderr.decode().strip()
+    assert r.returncode == 1 and err == "dunnage-runtime: --systemd-cgroup is not supported: dunnage-runtime manages cgroupfs paths"
+    assert rt(state, "list", "-q").stdout == b"" and not (state / "s1").exists()
+    line = log.read_text().splitlines()[-1]
+    assert line.startswith('time="') and 'level=error msg="--systemd-cgroup is not supported' in line
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["linux"].update(intelRdt={"closID": "x"}), "Intel RDT"),
+    (lambda c: c["linux"]["namespaces"].append({"type": "user"}), "user namespaces are not supported"),
+    (lambda c: c["process"]["capabilities"].update(ambient=["CAP_NOPE"]), "unknown capability"),
+    (lambda c: c["linux"].update(cgroupsPath="system.slice:dunnage:x"), "systemd"),
+])
+def test_more_bad_bundles_are_one_line_and_leave_nothing(bundle, change, message):
+    b, state = bundle
+    _create_bad(b, state, change, message)
+
+
+def test_unsupported_labels_and_resources_are_warned_about(bundle):
+    """apparmorProfile, selinuxLabel, mountLabel and resources dunnage's cgroups do not set
+    (hugepageLimits on this host, which has no hugetlb controller) are accepted and reported."""
+    b, state = bundle
+    c = set_config(b, args=["true"], apparmorProfile="docker-default", selinuxLabel="system_u:system_r:x")
+    c["linux"]["mountLabel"] = "system_u:object_r:x"
+    c["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 2 << 20}]
+    c["linux"]["resources"]["memory"] = {"limit": 64 << 20, "swappiness": 10}
+    (b / "config.json").write_text(json.dumps(c))
+    r = rt(state, "run", "--bundle", str(b), "w1")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    for what in ("process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel",
+                 "linux.resources.hugepageLimits", "linux.resources.memory.swappiness"):
+        assert what in err, (what, err)
+    assert "linux.resources.memory.limit" not in err
+
+
+def test_namespaces_joined_by_path(bundle):
+    """linux.namespaces with paths: a second container joins the first's network, uts and
+    pid namespaces (it sees the first's processes) and makes its own mount namespace."""
+    b, state = bundle
+    c = set_config(b, args=["sleep", "300"])
+    c["hostname"] = "first"
+    (b / "config.json").write_text(json.dumps(c))
+    assert rt(state, "run", "-d", "--bundle", str(b), "n1").returncode == 0
+    first = json.loads(rt(state, "state", "n1").stdout)["pid"]
+    for ns in c["linux"]["namespaces"]:
+        if ns["type"] in ("network", "uts", "pid"):
+            ns["path"] = f"/proc/{first}/ns/{'net' if ns['type'] == 'network' else ns['type']}"
+    c["hostname"] = ""
+    c["process"]["args"] = ["sh", "-c", "hostname; ps -o comm | grep -c sleep"]
+    (b / "config.json").write_text(json.dumps(c))
+    assert rt(state, "create", "--bundle", str(b), "n2").returncode == 0
+    second = json.loads(rt(state, "state", "n2").stdout)["pid"]
+    for ns in ("net", "uts", "pid"):
+        assert os.stat(f"/proc/{second}/ns/{ns}").st_ino == os.stat(f"/proc/{first}/ns/{ns}").st_ino, ns
+    assert os.stat(f"/proc/{second}/ns/mnt").st_ino != os.stat(f"/proc/{first}/ns/mnt").st_ino
+    assert rt(state, "delete", "--force", "n2").returncode == 0
+    r = rt(state, "run", "--bundle", str(b), "n3")
+    assert r.returncode == 0 and r.stdout == b"first\n1\n", (r.stdout, r.stderr)
+    assert rt(state, "delete", "--force", "n1").returncode == 0
+
+
+def test_session_keyring_per_container_unless_no_new_keyring(bundle):
+    """Each container's processes get a session keyring of their own, _ses.<id>, which an exec
+    joins too (runc's); with create --no-new-keyring they keep the caller's."""
+    b, state = bundle
+    c = set_config(b, args=["sleep", "300"])
+    c["linux"]["maskedPaths"].remove("/proc/keys")
+    (b / "config.json").write_text(json.dumps(c))
+
+    def keyrings(*args: str) -> set[str]:
+        r = rt(state, *args)
+        assert r.returncode == 0, r.stderr
+        return {ln.split()[8].rstrip(":") for ln in r.stdout.decode().splitlines() if ln.split()[7] == "keyring"}
+    assert rt(state, "run", "-d", "--bundle", str(b), "k1").returncode == 0
+    assert rt(state, "run", "-d", "--bundle", str(b), "--no-new-keyring", "k2").returncode == 0
+    # (as a user other than root, /proc/keys lists the keys it possesses: its session keyring's)
+    assert "_ses.k1" in keyrings("exec", "--user", "1000", "k1", "cat", "/proc/keys")
+    assert not {"_ses.k1", "_ses.k2"} & keyrings("exec", "--user", "1000", "k2", "cat", "/proc/keys")
+    for cid in ("k1", "k2"):
+        assert rt(state, "delete", "--force", cid).returncode == 0

@@ -81,24 +81,24 @@ def _process(p: dict, rootfs: str, warnings: list[str]) -> tuple[ProcessSpec, bo
     for k in ("effective", "permitted"):
         if set(caps.get(k) or []) - set(bounding):
             raise BundleError(f"process.capabilities.{k} has capabilities outside the bounding set")
-    for k in ("inheritable", "ambient"):
-        if caps.get(k) and uid != 0:  # root's are the bounding set anyway
-            warnings.append(f"process.capabilities.{k} is not applied: the program starts with the bounding "
-                            f"set effective and permitted, as for dunnage's containers")
     for k in ("apparmorProfile", "selinuxLabel"):
         if p.get(k):
             warnings.append(f"process.{k} is not supported on this host: ignored")
     try:
-        caps_list = [normalize(c) for c in bounding]
+        cap_sets = {k: [normalize(c) for c in caps.get(k) or []]
+                    for k in ("bounding", "effective", "permitted", "inheritable", "ambient")}
     except Exception as e:  # noqa: BLE001 - an unknown name
         raise BundleError(f"process.capabilities: {e}") from None
+    _need(not any("ALL" in v for v in cap_sets.values()), "process.capabilities: ALL is not a capability")
+    caps_list = cap_sets["bounding"]
     spec = ProcessSpec(
         argv=[str(a) for a in p["args"]],
         env=env_dict(p.get("env") or []),
         cwd=p.get("cwd") or "/",
         user=f"{uid}:{gid}",
-        group_add=[str(g) for g in user.get("additionalGids") or []],
+        groups=[int(g) for g in user.get("additionalGids") or []],
         caps=caps_list,
+        cap_sets=cap_sets,
         seccomp=None,
         no_new_privileges=bool(p.get("noNewPrivileges")),
         umask=user.get("umask"),
@@ -153,6 +153,48 @@ def _limits(res: dict, nodes: list[dict]) -> Limits:
     )
 
 
+# linux.resources' keys _limits applies (the rest are reported, not silently dropped)
+_APPLIED = {"memory": {"limit", "swap", "reservation"}, "cpu": {"shares", "quota", "period", "cpus"},
+            "pids": {"limit"}, "blockIO": {"weight", "throttleReadBpsDevice", "throttleWriteBpsDevice"},
+            "devices": None}
+
+
+def unapplied(res: dict, hugetlb: Optional[bool] = None) -> list[str]:
+    """Warnings for what linux.resources sets that dunnage's cgroups do not apply (HUGETLB:
+    whether the host has a hugetlb controller; None: look)."""
+    out = []
+    for key, value in (res or {}).items():
+        if not value:
+            continue
+        if key == "hugepageLimits":
+            if hugetlb is None:
+                from ..cgroups.v1 import cached_controller_mounts
+                hugetlb = "hugetlb" in cached_controller_mounts() or "hugetlb" in _v2_controllers()
+            out.append("linux.resources.hugepageLimits is not applied: " +
+                       ("dunnage's cgroups do not set hugetlb limits" if hugetlb
+                        else "this host has no hugetlb cgroup controller"))
+        elif key not in _APPLIED:
+            out.append(f"linux.resources.{key} is not applied by dunnage-runtime: ignored")
+        elif _APPLIED[key] is not None and isinstance(value, dict):
+            for k, v in value.items():
+                if k not in _APPLIED[key] and v not in (None, 0, False, [], {}, ""):
+                    out.append(f"linux.resources.{key}.{k} is not applied by dunnage-runtime: ignored")
+    return out
+
+
+def _v2_controllers() -> list[str]:
+    try:
+        with open("/sys/fs/cgroup/unified/cgroup.controllers") as f:
+            hybrid = f.read().split()
+    except OSError:
+        hybrid = []
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return hybrid + f.read().split()
+    except OSError:
+        return hybrid
+
+
 def _cgroups_path(path: Optional[str], container_id: str) -> str:
     if not path:
         return f"dunnage-runtime/{container_id}"
@@ -179,6 +221,7 @@ def from_config(config: dict, bundle: str, container_id: str) -> Bundle:
         _need(not linux.get(k), f"linux.{k}: {what} are not supported by dunnage-runtime")
     if linux.get("mountLabel"):
         warnings.append("linux.mountLabel is not supported on this host: ignored")
+    warnings += unapplied(linux.get("resources") or {})
     host, paths = [], {}
     wanted = {}
     for ns in linux.get("namespaces") or []:
@@ -209,7 +252,7 @@ def from_config(config: dict, bundle: str, container_id: str) -> Bundle:
             m = dict(m, source=src)
         mounts.append(m)
     for d in linux.get("devices") or []:
-        p = os.path.normpath("/" + str(d.get("path", "")))
+        p = os.path.normpath("/" + str(d.get("path", "")).lstrip("/"))  # (normpath keeps a leading "//")
         _need(p.startswith("/dev/") and d.get("type") in ("c", "b", "u", "p"),
               f"linux.devices: {d.get('path')!r} must be a c, b, u or p node under /dev")
     seccomp = linux.get("seccomp")

@@ -24,6 +24,7 @@ DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW",
 
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -119,6 +120,28 @@ def set_caps(caps: list[str]) -> None:
     if _libc.capset(ctypes.byref(hdr), data) < 0:
         e = ctypes.get_errno()
         raise OSError(e, f"capset: {os.strerror(e)}")
+
+
+def set_cap_sets(sets: dict) -> None:
+    """An OCI process's own sets (process.capabilities): effective, permitted and inheritable
+    as given (capset), then each ambient one raised, as runc's ApplyCaps does, where the
+    permitted and inheritable sets allow it (the kernel refuses it otherwise; runc only warns)."""
+    have = current_permitted()
+    eff, prm, inh = (mask(sets.get(k) or []) & have for k in ("effective", "permitted", "inheritable"))
+    hdr = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    for i, shift in ((0, 0), (1, 32)):
+        data[i].effective = (eff >> shift) & 0xFFFFFFFF
+        data[i].permitted = (prm >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inh >> shift) & 0xFFFFFFFF
+    if _libc.capset(ctypes.byref(hdr), data) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"capset: {os.strerror(e)}")
+    for c in sets.get("ambient") or []:
+        n = CAP_NUMBER[c]
+        if prm & inh & (1 << n):
+            _libc.prctl(ctypes.c_int(PR_CAP_AMBIENT), ctypes.c_ulong(PR_CAP_AMBIENT_RAISE), ctypes.c_ulong(n),
+                        ctypes.c_ulong(0), ctypes.c_ulong(0))
 
 
 def apply(caps: list[str]) -> None:

@@ -32,6 +32,7 @@ MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -70,6 +71,30 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(ctypes.c_long(SYS_pivot_root), new_root.encode(), put_old.encode()), "pivot_root")
+
+
+SYS_keyctl = 219 if os.uname().machine == "aarch64" else 250
+KEYCTL_SETPERM, KEYCTL_DESCRIBE, KEYCTL_JOIN_SESSION_KEYRING = 5, 6, 1
+KEY_USR_SEARCH = 0x080000
+
+
+def join_session_keyring(name: str) -> None:
+    """A new session keyring called NAME for this process (and what it execs), searchable by
+    its owner (a later exec's join finds it), as runc gives each container's processes: they
+    do not share the caller's keys.  Nothing where the kernel has no keyrings or a filter
+    refuses keyctl."""
+    kid = _libc.syscall(ctypes.c_long(SYS_keyctl), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), name.encode())
+    if kid < 0:
+        if ctypes.get_errno() in (38, 1):  # ENOSYS, EPERM
+            return
+        _check(kid, "keyctl join session keyring")
+    buf = ctypes.create_string_buffer(512)
+    n = _libc.syscall(ctypes.c_long(SYS_keyctl), ctypes.c_long(KEYCTL_DESCRIBE), ctypes.c_long(kid), buf,
+                      ctypes.c_long(len(buf)))
+    if n > 0:  # "type;uid;gid;perm;description"
+        perm = int(buf.value.split(b";")[3], 16)
+        _check(_libc.syscall(ctypes.c_long(SYS_keyctl), ctypes.c_long(KEYCTL_SETPERM), ctypes.c_long(kid),
+                             ctypes.c_long(perm | KEY_USR_SEARCH)), "keyctl setperm")
 
 
 def prctl(option: int, arg2: int = 0) -> None:

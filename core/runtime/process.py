@@ -18,10 +18,10 @@ import _socket
 import warnings  # noqa: F401  (os.execvpe imports it when it runs: after pivot_root, out of reach)
 
 from . import seccomp as _seccomp
-from .capabilities import drop_bounding, set_caps
+from .capabilities import drop_bounding, set_cap_sets, set_caps
 from .users import UserError, resolve as resolve_user, switch as switch_user
-from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_NO_NEW_PRIVS,
-                    prctl, setns, unshare)
+from .linux import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, PR_SET_KEEPCAPS,
+                    PR_SET_NO_NEW_PRIVS, join_session_keyring, prctl, setns, unshare)
 from .rootfs import setup_oci_rootfs, setup_rootfs
 
 # (the specs are RuntimeSpec and ProcessSpec of .spec, not imported: dunnage-runtime's
@@ -120,7 +120,11 @@ def finalize(spec) -> dict:
     working directory, user, no_new_privs, seccomp, capabilities.  Returns the
     environment to exec with."""
     env = dict(spec.env)
+    if getattr(spec, "session_keyring", None):
+        join_session_keyring(spec.session_keyring)
     user = resolve_user(spec.user or "", "/", spec.group_add or [])
+    if getattr(spec, "groups", None) is not None:
+        user.groups = list(spec.groups)
     env.setdefault("HOME", user.home)
     if spec.umask is not None:
         os.umask(spec.umask)
@@ -134,6 +138,14 @@ def finalize(spec) -> dict:
     if spec.seccomp:
         # while CAP_SYS_ADMIN is still ours (the filter allows what follows)
         _seccomp.install(spec.seccomp, spec.caps)
+    sets = getattr(spec, "cap_sets", None)
+    if sets is not None:  # an OCI process's five sets, as runc applies them: the user keeps its permitted set
+        drop_bounding(sets.get("bounding") or [])
+        prctl(PR_SET_KEEPCAPS, 1)
+        switch_user(user)
+        prctl(PR_SET_KEEPCAPS, 0)
+        set_cap_sets(sets)
+        return env
     drop_bounding(spec.caps)
     switch_user(user)  # a non-root user loses its capabilities here, as with docker
     if user.uid == 0:
@@ -226,16 +238,27 @@ def _namespaces(spec) -> None:
             f.write(str(spec.oom_score_adj))
 
 
+def _hooks_turn(ready_fd: int, hooks_fd: int, err_fd: int) -> None:
+    """The create hooks' turn, before pivot_root: "h" to the creator, then its "g"."""
+    os.write(ready_fd, b"h")
+    go = os.read(hooks_fd, 1)
+    os.close(hooks_fd)
+    if go != b"g":
+        fail_exit(err_fd, 125, "container init: the create hooks failed")
+
+
 def container_init(spec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
                    stdin_fd: int | None = None, pty_sock=None, go_fd: int | None = None,
-                   ready_fd: int | None = None) -> None:
+                   ready_fd: int | None = None, hooks_fd: int | None = None) -> None:
     """Never returns: execs the container command or exits with a code.
 
     With PTY_SOCK the process gets a terminal from the container's own devpts,
     and its master end is sent to the shim over PTY_SOCK.  With GO_FD it waits,
     just before exec, until the shim says go (a client has attached).  With
     SPEC.exec_fifo (OCI's create) it writes a byte to READY_FD once everything but the
-    exec is done, then waits until `start` opens the fifo."""
+    exec is done, then waits until `start` opens the fifo; with HOOKS_FD as well, it says
+    "h" on READY_FD just before pivot_root and waits for "g" on HOOKS_FD (the creator runs
+    the create hooks meanwhile, as runc's does)."""
     fifo = None
     try:
         reset_signals()
@@ -247,7 +270,7 @@ def container_init(spec, cgroup, err_fd: int, stdout_fd: int, stderr_fd: int,
         if spec.exec_fifo:
             fifo = os.open(spec.exec_fifo, os.O_PATH | os.O_CLOEXEC)  # reopened for writing after pivot_root
         if spec.oci_mounts is not None:
-            setup_oci_rootfs(spec)
+            setup_oci_rootfs(spec, None if hooks_fd is None else lambda: _hooks_turn(ready_fd, hooks_fd, err_fd))
         else:
             setup_rootfs(spec.rootfs, spec.binds, privileged=spec.privileged, read_only=spec.read_only,
                          mounts=spec.mounts)

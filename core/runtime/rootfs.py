@@ -85,7 +85,9 @@ def _mask_and_protect(rootfd: int, masked=MASKED_PATHS, readonly=READONLY_PATHS)
         finally:
             os.close(fd)
         with _target(rootfd, p, make=False) as target:  # the bind mount now there
-            mount(target, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            # read-only, keeping what the mount under it has of nosuid, nodev and noexec (runc's readonlyPath)
+            kept = os.statvfs(target).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            mount(target, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept)
 
 
 def _cgroup_hierarchies() -> list[tuple[str, str, str]]:
@@ -111,11 +113,13 @@ def _own_cgroups() -> dict[frozenset, str]:
     return out
 
 
-def _mount_cgroups(rootfd: int, privileged: bool, where: str = "/sys/fs/cgroup", own: bool = False) -> None:
+def _mount_cgroups(rootfd: int, privileged: bool, where: str = "/sys/fs/cgroup", own: bool = False,
+                   oci: bool = False) -> None:
     """/sys/fs/cgroup as docker shows it: the container's own groups (the
     cgroup namespace makes them the roots), read-only unless privileged.  OWN: there is
     no cgroup namespace (an OCI bundle without one): the container's own groups are
-    bound there instead, as runc does."""
+    bound there instead, as runc does.  OCI (a bundle's cgroup mount): the v1 hierarchies'
+    tmpfs as runc makes it, writable and without a size (only the hierarchies are read-only)."""
     try:
         fd = open_in_root(rootfd, where, os.O_PATH | os.O_DIRECTORY)
     except OSError:
@@ -130,11 +134,11 @@ def _mount_cgroups(rootfd: int, privileged: bool, where: str = "/sys/fs/cgroup",
             else:
                 mount("cgroup2", fdpath(fd), "cgroup2", flags)
             return
-        mount("tmpfs", fdpath(fd), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
+        mount("tmpfs", fdpath(fd), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755" if oci else "mode=755,size=64k")
     finally:
         os.close(fd)
     with _target(rootfd, where, make=False) as target:  # the fresh tmpfs: ours alone
-        _mount_cgroup_hierarchies(target, hier, flags, privileged, _own_cgroups() if own else None)
+        _mount_cgroup_hierarchies(target, hier, flags, privileged or oci, _own_cgroups() if own else None)
 
 
 def _mount_cgroup_hierarchies(target: str, hier, flags: int, privileged: bool, own=None) -> None:
@@ -210,7 +214,7 @@ def _make_devices(dev: str, extra: list[dict] = ()) -> None:
         if not os.path.lexists(f"{dev}/{name}"):
             os.mknod(f"{dev}/{name}", stat.S_IFCHR | mode, os.makedev(ma, mi))
     for d in extra:
-        rel = os.path.normpath("/" + d["path"]).removeprefix("/dev/")
+        rel = os.path.normpath("/" + d["path"].lstrip("/")).removeprefix("/dev/")  # (normpath keeps a leading "//")
         if rel.startswith("/") or rel.startswith(".."):
             continue  # outside /dev: refused when the bundle was read
         node = f"{dev}/{rel}"
@@ -277,7 +281,7 @@ def _oci_mount(rootfd: int, m: dict, own_cgroup: bool) -> None:
     elif kind == "cgroup":
         with _target(rootfd, dest):
             pass
-        _mount_cgroups(rootfd, not flags & MS_RDONLY, dest, own_cgroup)
+        _mount_cgroups(rootfd, not flags & MS_RDONLY, dest, own_cgroup, oci=True)
         return
     else:
         with _target(rootfd, dest) as target:
@@ -287,10 +291,11 @@ def _oci_mount(rootfd: int, m: dict, own_cgroup: bool) -> None:
             mount(None, target, None, prop)
 
 
-def setup_oci_rootfs(spec) -> None:
+def setup_oci_rootfs(spec, before_pivot=None) -> None:
     """An OCI bundle's root (runc's order): the root's propagation, its mounts in the
     bundle's order, the device nodes, masked and read-only paths, pivot_root, and the
-    root made read-only if the bundle says so.  SPEC is a RuntimeSpec with oci_mounts."""
+    root made read-only if the bundle says so.  SPEC is a RuntimeSpec with oci_mounts;
+    BEFORE_PIVOT is called just before pivot_root (the create hooks' turn)."""
     prop = _PROPAGATION.get(spec.rootfs_propagation, MS_SLAVE | MS_REC)
     mount(None, "/", None, prop)
     root = spec.rootfs
@@ -309,6 +314,8 @@ def setup_oci_rootfs(spec) -> None:
         _mask_and_protect(rootfd, spec.masked_paths or (), spec.readonly_paths or ())
     finally:
         os.close(rootfd)
+    if before_pivot is not None:
+        before_pivot()
     _pivot(root, spec.read_only)
 
 

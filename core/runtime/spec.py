@@ -29,6 +29,11 @@ class ProcessSpec:
     seccomp: Union[dict, str, None] = None  # a profile, "default" (seccomp.DEFAULT) or "unconfined"
     no_new_privileges: bool = False
     umask: Optional[int] = None  # OCI's process.user.umask (None: the one inherited)
+    # OCI's process.capabilities, its five sets as given (bounding, effective, permitted, inheritable,
+    # ambient: CAP_-less names), applied instead of CAPS for every user; None: docker's way with CAPS
+    cap_sets: Optional[dict] = None
+    groups: Optional[list[int]] = None  # OCI's additionalGids: exactly these supplementary groups (runc's)
+    session_keyring: Optional[str] = None  # a new session keyring of this name (OCI's, unless --no-new-keyring)
 
 
 @dataclass

@@ -37,7 +37,7 @@ def _bundle(tmp_path, **changes):
 def test_podmans_config_maps_onto_the_runtime_spec(tmp_path):
     b = _bundle(tmp_path)
     s = b.spec
-    assert s.process.argv == ["sh", "-c", "true"] and s.process.user == "0:0" and s.process.group_add == ["10"]
+    assert s.process.argv == ["sh", "-c", "true"] and s.process.user == "0:0" and s.process.groups == [10]
     assert s.process.caps == ["CHOWN", "KILL"] and s.process.umask == 18
     assert s.process.seccomp["defaultAction"] == "SCMP_ACT_ERRNO"
     assert s.rootfs == str(tmp_path / "rootfs") and s.hostname == "abc"

@@ -19,7 +19,8 @@ def test_the_plans_spec_reads_as_the_runtime_spec():
     for name in ("rootfs", "hostname", "binds", "oci_mounts", "namespace_paths", "sysctl", "exec_fifo", "ulimits",
                  "host_namespaces", "netns_fd", "masked_paths", "readonly_paths", "rootfs_propagation", "devices"):
         assert getattr(got, name) == getattr(spec, name), name
-    for name in ("argv", "env", "caps", "seccomp", "umask", "cwd", "user", "group_add", "no_new_privileges"):
+    for name in ("argv", "env", "caps", "seccomp", "umask", "cwd", "user", "group_add", "no_new_privileges",
+                 "cap_sets", "session_keyring"):
         assert getattr(got.process, name) == getattr(spec.process, name), name
     assert got.binds == [("/etc/hosts", "/etc/hosts")]
 
@@ -47,3 +48,58 @@ def test_code_watch_sees_source_files_change_and_nothing_else(tmp_path):
     assert watch.changed()
     (tmp_path / "sub").mkdir()  # a new package
     assert watch.changed()
+
+
+def test_a_bundles_five_capability_sets_reach_the_plan(tmp_path):
+    """process.capabilities' five sets are kept as given (the init applies them for any
+    user, as runc does), not folded into the bounding set."""
+    import json
+    from dunnage.core.runtime import bundle as bundles
+    (tmp_path / "rootfs").mkdir()
+    caps = {"bounding": ["CAP_KILL", "CAP_NET_RAW"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+            "inheritable": ["CAP_NET_RAW"], "ambient": ["CAP_KILL"]}
+    config = {"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+              "process": {"args": ["sh"], "user": {"uid": 1000, "gid": 1000}, "capabilities": caps},
+              "linux": {"namespaces": [{"type": "mount"}]}}
+    b = bundles.from_config(json.loads(json.dumps(config)), str(tmp_path), "c1")
+    assert b.spec.process.caps == ["KILL", "NET_RAW"]
+    assert b.spec.process.cap_sets == {k: [c[4:] for c in v] for k, v in caps.items()}
+    got = initfork.spec_of(marshal.loads(marshal.dumps(b.spec.to_record())))
+    assert got.process.cap_sets == b.spec.process.cap_sets
+    assert b.warnings == []
+
+
+def test_resources_not_applied_are_named():
+    from dunnage.core.runtime.bundle import unapplied
+    res = {"memory": {"limit": 1 << 26, "swappiness": 10, "disableOOMKiller": False}, "cpu": {"shares": 512, "mems": "0"},
+           "pids": {"limit": 9}, "blockIO": {"weight": 100, "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 5}]},
+           "devices": [{"allow": False, "access": "rwm"}], "rdma": {"mlx": {"hcaHandles": 1}}, "unified": {}}
+    assert unapplied(res, hugetlb=False) == [
+        "linux.resources.memory.swappiness is not applied by dunnage-runtime: ignored",
+        "linux.resources.cpu.mems is not applied by dunnage-runtime: ignored",
+        "linux.resources.blockIO.throttleReadIOPSDevice is not applied by dunnage-runtime: ignored",
+        "linux.resources.rdma is not applied by dunnage-runtime: ignored"]
+    huge = {"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]}
+    assert unapplied(huge, hugetlb=False) == [
+        "linux.resources.hugepageLimits is not applied: this host has no hugetlb cgroup controller"]
+
+
+def test_exec_arguments_start_from_the_containers_process(tmp_path):
+    """runc's exec without --process: the container's process object, with the command,
+    --cwd, --env (appended), --user (uid[:gid]), --additional-gids (appended) and --cap
+    (into every set but the inheritable one) over it."""
+    import json
+    from dunnage.ociruntime.cli import parser_for
+    from dunnage.ociruntime.exec import process_from
+    base = {"args": ["sleep", "1"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 7, "additionalGids": [3]},
+            "capabilities": {k: ["CAP_KILL"] for k in ("bounding", "effective", "permitted", "inheritable", "ambient")},
+            "noNewPrivileges": True, "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 9, "hard": 9}]}
+    (tmp_path / "config.json").write_text(json.dumps({"process": base}))
+    a = parser_for("exec").parse_args(["exec", "--cwd", "/tmp", "-e", "A=1", "-u", "1000", "-g", "5",
+                                       "--cap", "CAP_NET_RAW", "c1", "sh", "-c", "id"])
+    p = process_from(a, str(tmp_path))
+    assert p["args"] == ["sh", "-c", "id"] and p["cwd"] == "/tmp" and p["env"] == ["PATH=/bin", "A=1"]
+    assert p["user"] == {"uid": 1000, "gid": 7, "additionalGids": [3, 5]}
+    assert p["capabilities"]["inheritable"] == ["CAP_KILL"]
+    assert all(p["capabilities"][k] == ["CAP_KILL", "CAP_NET_RAW"] for k in ("bounding", "effective", "permitted", "ambient"))
+    assert p["noNewPrivileges"] and p["rlimits"] == base["rlimits"] and p["terminal"] is False
