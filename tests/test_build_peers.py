@@ -503,6 +503,16 @@ FROM local/busybox:latest
 COPY . /ctx/
 COPY src /src-only/
 """),
+    "escape_directive": ({"a.txt": "a\n"}, (), """\
+# escape=`
+FROM local/busybox:latest
+ENV WIN=C:\\dir\\sub DOLLAR=`$HOME SPACED=a` b
+RUN echo one `
+# a comment inside the continuation
+    two > /c && echo "back\\slash $WIN" > /b
+COPY a.txt `
+     /dst/
+"""),
 }
 
 
