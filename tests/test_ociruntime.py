@@ -813,3 +813,22 @@ def test_session_keyring_per_container_unless_no_new_keyring(bundle):
     assert not {"_ses.k1", "_ses.k2"} & keyrings("exec", "--user", "1000", "k2", "cat", "/proc/keys")
     for cid in ("k1", "k2"):
         assert rt(state, "delete", "--force", cid).returncode == 0
+
+
+def test_events_reports_an_oom_kill(bundle):
+    """events' stream (runc's): an "oom" event once the OOM killer has killed in the
+    container's cgroup, without waiting for the next --interval."""
+    b, state = bundle
+    c = set_config(b, args=["sh", "-c", "sleep 1; head -c 64m /dev/zero | tail; sleep 300"])
+    c["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
+    (b / "config.json").write_text(json.dumps(c))
+    assert rt(state, "run", "-d", "--bundle", str(b), "o1").returncode == 0
+    events = subprocess.Popen([RUNTIME, "--root", str(state), "events", "--interval", "60s", "o1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert json.loads(events.stdout.readline())["type"] == "stats"
+        assert json.loads(events.stdout.readline()) == {"type": "oom", "id": "o1"}
+    finally:
+        events.kill()
+        events.wait()
+        assert rt(state, "delete", "--force", "o1").returncode == 0
