@@ -66,6 +66,20 @@ class StepFailed(RunFailed):
     """A RUN that failed, named by its step: "[2/3] RUN false: process ... exit code: 1"."""
 
 
+PROXY_ARGS = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
+
+
+def proxy_env(build_args: dict[str, str]) -> list[str]:
+    """The predefined proxy ARGs (any case) as BuildKit hands them to every RUN without an ARG
+    (proxyEnvFromBuildArgs, then the exec's proxyEnvList): each as NAME and name, the last
+    of the sorted keys winning; never in the image's config, its history or a cache key."""
+    found: dict[str, str] = {}
+    for k in sorted(build_args):
+        if k.lower() in PROXY_ARGS:
+            found[k.lower()] = build_args[k]
+    return [f"{n}={found[p]}" for p in PROXY_ARGS if found.get(p) for n in (p.upper(), p)]
+
+
 def normalize_tags(tags: list[str]) -> list[str]:
     out = []
     for t in tags:
@@ -90,6 +104,8 @@ class Builder:
                 raise InvalidParameter(f"invalid SOURCE_DATE_EPOCH: {sde}", 1)
             opts.epoch = int(sde)
             self.used_args.add("SOURCE_DATE_EPOCH")
+        self.proxy_env = proxy_env(opts.build_args)
+        self.used_args.update(k for k in opts.build_args if k.lower() in PROXY_ARGS)
         self.states: dict[int, dict] = {}
         self.keys: dict[int, str] = {}
         self.keep: set[str] = set()
@@ -440,6 +456,8 @@ class Builder:
             return hit, skey
         env = [e for e in cfg.get("Env") or [] if e.partition("=")[0] not in args_used] + \
             [f"{k}={v}" for k, v in sorted(args_used.items())]
+        have = {e.partition("=")[0] for e in env}
+        env += [e for e in self.proxy_env if e.partition("=")[0] not in have]
         cid: list[str] = []
 
         def started(c: str) -> None:

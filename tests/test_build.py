@@ -902,3 +902,21 @@ def test_run_has_dockers_default_isolation(session_root, engine, ctx):
     assert [ln.split() for ln in out.splitlines()] == [
         ["CapEff:", "00000000a80425fb"], ["CapBnd:", "00000000a80425fb"], ["Seccomp:", "2"],
         ["CapEff:", "0000000000000000"], ["Seccomp:", "2"]]
+
+
+def test_proxy_args_are_predefined(session_root, engine, ctx):
+    """The predefined proxy ARGs, as BuildKit has them: a RUN sees each in both cases without
+    an ARG, the image's Env and history do not keep them, they are no unused build-arg, and
+    another value runs nothing again (they are in no cache key)."""
+    mark = uuid.uuid4().hex
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN echo {mark} && env | grep -i _proxy= | sort > /proxies\n"})
+    r = build(session_root, ctx, "-q", "--build-arg", "HTTP_PROXY=http://127.0.0.1:9", "--build-arg", "no_proxy=x")
+    assert r.returncode == 0 and b"not consumed" not in r.stderr, r.stderr
+    iid = r.stdout.decode().strip()
+    assert run_in(session_root, iid, "cat", "/proxies").split() == [
+        "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=x", "http_proxy=http://127.0.0.1:9", "no_proxy=x"]
+    info = image_of(session_root, iid)
+    assert not [e for e in info["Config"]["Env"] if "proxy" in e.lower()]
+    assert not [h for h in info["History"] if "127.0.0.1" in h.get("created_by", "") or "RUN |" in h["created_by"]]
+    r = build(session_root, ctx, "-q", "--build-arg", "HTTPS_PROXY=http://127.0.0.1:8")
+    assert r.returncode == 0 and r.stdout.decode().strip() == iid, r.stderr
