@@ -14,11 +14,6 @@ def _net(e, ref: str) -> dict:
         if "no such" in str(err).lower() or "not found" in str(err).lower():
             raise not_found("network", ref) from None
         raise
-    if doc["Name"] != "bridge":
-        # dockerd's Options are the driver options the network was made with (none here): compose v1
-        # compares them with the file's driver_opts and refused every later `up` over the bridge's name
-        doc["Options"] = {k: v for k, v in (doc.get("Options") or {}).items()
-                          if k != "com.docker.network.bridge.name"}
     return doc
 
 
@@ -74,11 +69,14 @@ def create(req):
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict):
         raise ApiError(400, "Labels: a JSON object expected")
+    options = body.get("Options") or {}
+    if not isinstance(options, dict):
+        raise ApiError(400, "Options: a JSON object expected")
     e = req.engine()
     try:
         rec = e.network_create(body["Name"], subnet, gateway, bool(body.get("Internal")),
                                [f"{k}={v}" for k, v in labels.items()], ipv6=bool(body.get("EnableIPv6")),
-                               subnet6=subnet6, gateway6=gateway6)
+                               subnet6=subnet6, gateway6=gateway6, options=options)
     except Exception as err:  # noqa: BLE001
         if "already exists" in str(err):
             raise ApiError(409, str(err)) from None

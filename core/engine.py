@@ -309,9 +309,10 @@ class Engine:
         return netverbs.ls(self)
 
     def network_create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
-                       internal: bool = False, labels: list[str] | None = None, **ipv6) -> dict:
-        """IPV6: ipv6=True, subnet6, gateway6 (core/net/config.py: Networks.create)."""
-        return netverbs.create(self, name, subnet, gateway, internal, labels, **ipv6)
+                       internal: bool = False, labels: list[str] | None = None, **more) -> dict:
+        """MORE: ipv6=True, subnet6, gateway6; options (the driver's: docker network create
+        -o) (core/net/config.py: Networks.create)."""
+        return netverbs.create(self, name, subnet, gateway, internal, labels, **more)
 
     def network_inspect(self, ref: str) -> dict:
         return netverbs.inspect(self, ref)

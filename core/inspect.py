@@ -226,7 +226,9 @@ def network_inspect(r: dict) -> dict:
                                  "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep['GlobalIPv6PrefixLen']}"
                                  if ep.get("GlobalIPv6Address") else ""}
                            for cid, ep in r["Endpoints"].items()},
-            "Options": {"com.docker.network.bridge.name": r["Bridge"]}, "Labels": r["Labels"]}
+            # dockerd's: the driver options a network was made with (the default bridge: its name)
+            "Options": {"com.docker.network.bridge.name": r["Bridge"]} if r.get("Default") else
+            dict(r.get("Options") or {}), "Labels": r["Labels"]}
 
 
 def published_ports(c) -> dict:

@@ -258,6 +258,62 @@ def test_internal_network_has_no_way_out(session_root, engine, image, networks, 
         server.wait()
 
 
+def test_driver_options_name_the_bridge_set_the_mtu_and_turn_masquerade_off(session_root, engine, image, outside):
+    """docker network create -o: the bridge's name, the MTU of the bridge and of both ends
+    of each veth, and masquerade off (the outside sees the container's own address);
+    inspect shows the options as given, as dockerd's; the options not done are refused."""
+    br = f"dn-o{os.getpid() % 100000}"
+    p = cli(session_root, "network", "create", "-o", f"com.docker.network.bridge.name={br}",
+            "-o", "com.docker.network.driver.mtu=1400", "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
+            "-o", "org.example.note=kept", "--subnet", f"10.{231 + os.getpid() % 20}.{os.getpid() % 250}.0/24", "optnet")
+    assert p.returncode == 0, p.stderr
+    server = None
+    try:
+        info = json.loads(cli(session_root, "network", "inspect", "optnet").stdout)[0]
+        assert info["Options"] == {"com.docker.network.bridge.name": br, "com.docker.network.driver.mtu": "1400",
+                                   "com.docker.network.bridge.enable_ip_masquerade": "false",
+                                   "org.example.note": "kept"}
+        assert br in links() and open(f"/sys/class/net/{br}/mtu").read().strip() == "1400"
+        from dunnage.core.net.config import Networks
+        from dunnage.core.net.firewall import nft
+        nets = Networks(engine.store)
+        assert info["IPAM"]["Config"][0]["Subnet"] not in nft(f"list set ip {nets.table} masq")
+        server = in_outside(f"""
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("{OUT_IP}", 7001)); s.listen(8)
+            print("ready", flush=True)
+            while True:
+                c, a = s.accept(); print(a[0], flush=True); c.close()
+        """)
+        assert server.stdout.readline().strip() == "ready"
+        c = run(engine, image, ["sh", "-c", f"cat /sys/class/net/eth0/mtu; echo hi | nc -w 3 {OUT_IP} 7001; sleep 60"],
+                network="optnet")
+        wait_for(lambda: logs(session_root, c.id).strip(), timeout=20)
+        assert logs(session_root, c.id).split()[0] == "1400"
+        veth = next(n for n in links() if n.startswith("dv" + c.id[:10]))
+        assert open(f"/sys/class/net/{veth}/mtu").read().strip() == "1400"
+        assert server.stdout.readline().strip() == ip_of(engine, c.id, "optnet")  # not masqueraded
+        for opt, msg in (("com.docker.network.bridge.enable_icc=false", "is not supported"),
+                         ("com.docker.network.driver.mtu=9x", "invalid MTU"),
+                         (f"com.docker.network.bridge.name={br}", "is in use"),
+                         ("com.docker.network.bridge.enable_ip_masquerade=maybe", "true or false"),
+                         ("novalue", "KEY=VALUE")):
+            p = cli(session_root, "network", "create", "-o", opt, "optnet2")
+            err = p.stderr.decode().strip()
+            assert p.returncode != 0 and len(err.splitlines()) == 1 and msg in err, (opt, err)
+        assert "optnet2" not in cli(session_root, "network", "ls").stdout.decode()
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        cli(session_root, "rm", "-f", *[c.id for c in engine.containers(all_=True)
+                                         if c.config["HostConfig"]["NetworkMode"] == "optnet"])
+        p = cli(session_root, "network", "rm", "optnet")
+    assert p.returncode == 0, p.stderr
+    assert br not in links()
+
+
 # ------------------------------------------------------------------ published ports
 def test_published_tcp_port_answers_on_loopback_and_host_addresses(session_root, engine, image, outside):
     with socket.socket() as s:
@@ -410,7 +466,8 @@ def test_network_commands_and_their_errors(session_root, engine, image, networks
         info = json.loads(cli(session_root, "network", "inspect", "cmdnet").stdout)[0]
         assert info["IPAM"]["Config"] == [{"Subnet": "10.123.0.0/24", "Gateway": "10.123.0.1"}]
         assert info["Labels"] == {"team": "a"}
-        bridge = info["Options"]["com.docker.network.bridge.name"]
+        assert info["Options"] == {}  # (as dockerd's: the driver options it was made with)
+        bridge = f"dn-{info['Id'][:12]}"
         assert bridge in links()
         for args, msg in ((["network", "create", "--subnet", "10.123.0.128/25", "x"], "overlaps network \"cmdnet\""),
                           (["network", "create", "cmdnet"], "already exists"),

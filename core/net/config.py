@@ -32,6 +32,50 @@ class NetworkError(EngineError):
     exit_code = 1
 
 
+OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
+_GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+            "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def check_options(options: Optional[dict]) -> dict:
+    """A bridge network's driver options (docker network create -o KEY=VALUE), checked:
+    the bridge's name, the MTU of the bridge and of its containers' interfaces, and
+    masquerade on or off are done; docker's other bridge options are refused (not done
+    here, and not silently dropped); options of no driver of docker's are kept as
+    dockerd keeps them (shown by inspect, used by nothing)."""
+    import re
+    out = {}
+    for k, v in (options or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise NetworkError("network options: strings expected", status=400)
+        if k == OPT_BRIDGE_NAME:
+            if not re.fullmatch(r"[a-zA-Z0-9_.-]{1,15}", v):
+                raise NetworkError(f"invalid bridge name {v!r}: up to 15 of [a-zA-Z0-9_.-]", status=400)
+        elif k == OPT_MTU:
+            if not (v.isdigit() and 68 <= int(v) <= 65535):
+                raise NetworkError(f"invalid MTU {v!r}: a number from 68 to 65535", status=400)
+        elif k == OPT_MASQUERADE:
+            if v not in _GO_BOOL:
+                raise NetworkError(f"invalid value {v!r} for {k}: true or false", status=400)
+        elif k.startswith("com.docker.network."):
+            raise NetworkError(f"network option {k} is not supported (dunnage does {OPT_BRIDGE_NAME}, {OPT_MTU} "
+                               f"and {OPT_MASQUERADE})", status=400)
+        out[k] = v
+    return out
+
+
+def masquerades(r: dict) -> bool:
+    """Whether traffic from network R's subnet leaving the host is masqueraded."""
+    return not r["Internal"] and _GO_BOOL.get((r.get("Options") or {}).get(OPT_MASQUERADE, "true"), True)
+
+
+def mtu_of(r: dict) -> Optional[int]:
+    v = (r.get("Options") or {}).get(OPT_MTU)
+    return int(v) if v else None
+
+
 def _pools():
     """Docker's default address pools: 172.17-31.0.0/16, then 192.168.0.0/20 steps."""
     for i in range(17, 32):
@@ -120,9 +164,11 @@ class Networks:
 
     def create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
                internal: bool = False, labels: Optional[dict] = None, *, ipv6: bool = False,
-               subnet6: Optional[str] = None, gateway6: Optional[str] = None, _default: bool = False) -> dict:
+               subnet6: Optional[str] = None, gateway6: Optional[str] = None, options: Optional[dict] = None,
+               _default: bool = False) -> dict:
         """A bridge network; with IPV6 dual-stack: SUBNET6 (a /64 of fd00::/8 made from the
-        network's id otherwise) and GATEWAY6 (its first host otherwise) as well."""
+        network's id otherwise) and GATEWAY6 (its first host otherwise) as well; OPTIONS:
+        the driver's (check_options)."""
         import re
         if not _default and name in BUILTIN:
             raise NetworkError(f"{name} is a pre-defined network and cannot be created", 1, status=403)
@@ -148,10 +194,11 @@ class Networks:
             raise NetworkError(f"invalid subnet {subnet6}: an IPv6 subnet of /126 or larger is needed", status=400)
         if gw6 is not None and net6 is None:
             raise NetworkError("an IPv6 gateway needs an IPv6 subnet", status=400)
+        options = check_options(options)
         with self.lock():
-            return self._create_locked(name, net, gw, internal, labels, ipv6, net6, gw6, _default)
+            return self._create_locked(name, net, gw, internal, labels, ipv6, net6, gw6, _default, options)
 
-    def _create_locked(self, name, net, gw, internal, labels, ipv6, net6, gw6, _default) -> dict:
+    def _create_locked(self, name, net, gw, internal, labels, ipv6, net6, gw6, _default, options=None) -> dict:
         from ..containers import new_id
         from ..images.store import now_iso
         if any(r["Name"] == name for r in self.list()):
@@ -171,6 +218,17 @@ class Networks:
         elif gw not in net or gw in (net.network_address, net.broadcast_address):
             raise NetworkError(f"gateway {gw} is not a host address of {net}", status=400)
         nid = new_id()
+        options = dict(options or {})
+        bridge = options.get(OPT_BRIDGE_NAME)
+        if bridge is not None:
+            import socket
+            try:
+                socket.if_nametoindex(bridge)
+                in_use = True
+            except OSError:
+                in_use = any(r["Bridge"] == bridge for r in self.list())
+            if in_use:
+                raise NetworkError(f"bridge name {bridge} is in use by another interface", status=409)
         if ipv6:
             if net6 is None:  # a unique local /64 of its own (RFC 4193), as docker's default pool's
                 net6 = ipaddress.ip_network(f"fd{nid[:2]}:{nid[2:6]}:{nid[6:10]}::/64")
@@ -186,18 +244,21 @@ class Networks:
         rec = {"Id": nid, "Name": name, "Driver": "bridge", "Scope": "local", "Created": now_iso(),
                "Subnet": str(net), "Gateway": str(gw), "Internal": bool(internal),
                "Labels": dict(labels or {}), "Default": _default,
-               "Bridge": self.default_bridge if _default else f"dn-{nid[:12]}", "Endpoints": {}}
+               "Bridge": self.default_bridge if _default else bridge or f"dn-{nid[:12]}", "Endpoints": {}}
+        if options:
+            rec["Options"] = options
         if ipv6:
             rec.update(EnableIPv6=True, Subnet6=str(net6), Gateway6=str(gw6))
         from .netlink import delete_link, ensure_bridge
         try:
             ensure_bridge(rec["Bridge"], str(gw), net.prefixlen,
-                          *((str(gw6), net6.prefixlen) if ipv6 else ()))
+                          *((str(gw6), net6.prefixlen) if ipv6 else (None, None)), mtu=mtu_of(rec))
             fw = self.firewall()
-            if fw.add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6")):
+            if fw.add_network(rec["Bridge"], str(net), bool(internal), rec.get("Subnet6"), masquerades(rec)):
                 for other in self.list():
                     if other.get("Subnet6"):
-                        fw.add_network(other["Bridge"], other["Subnet"], other["Internal"], other["Subnet6"])
+                        fw.add_network(other["Bridge"], other["Subnet"], other["Internal"], other["Subnet6"],
+                                       masquerades(other))
             self._save(rec)
         except BaseException as e:
             delete_link(rec["Bridge"])
@@ -269,7 +330,7 @@ class Networks:
 
     def _destroy(self, r: dict) -> None:
         from .netlink import delete_link
-        self.firewall().remove_network(r["Bridge"], r["Subnet"], r["Internal"], r.get("Subnet6"))
+        self.firewall().remove_network(r["Bridge"], r["Subnet"], r["Internal"], r.get("Subnet6"), masquerades(r))
         delete_link(r["Bridge"])
         self._path(r["Id"]).with_suffix(".endpoints").unlink(missing_ok=True)
         os.unlink(self._path(r["Id"]))
@@ -352,7 +413,7 @@ class Networks:
                 mappings += [dict(m, IP=addr6) for m in ports or [] if ":" in m["HostIp"] and m["HostIp"] != "::1"]
                 gateways += [r["Gateway6"]] if gateways else []
             try:
-                veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addresses, gateways, mac)
+                veth(netns_fd, r["Bridge"], host_if, f"eth{index}", addresses, gateways, mac, mtu_of(r))
             except Exception as e:  # noqa: BLE001
                 raise NetworkError(f"attaching to network {r['Name']}: {e}", status=500) from None
             try:

@@ -230,9 +230,12 @@ class Firewall:
                 pass
 
     @staticmethod
-    def _network_items(bridge: str, subnet: str, internal: bool) -> list[tuple[str, str]]:
+    def _network_items(bridge: str, subnet: str, internal: bool, masquerade: bool = True) -> list[tuple[str, str]]:
         items = [("bridges", f'"{bridge}"'), ("same", f'"{bridge}" . "{bridge}"')]
-        items.append(("internal", f'"{bridge}"') if internal else ("masq", subnet))
+        if internal:
+            items.append(("internal", f'"{bridge}"'))
+        elif masquerade:
+            items.append(("masq", subnet))
         return items
 
     def ensure6(self) -> bool:
@@ -252,21 +255,24 @@ class Firewall:
         nft(RULESET6.format(t=self.table))
         return have is not None
 
-    def add_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> bool:
-        """True if the ip6 table was made again (ensure6)."""
+    def add_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None,
+                    masquerade: bool = True) -> bool:
+        """True if the ip6 table was made again (ensure6).  MASQUERADE False: the subnet's
+        traffic leaves the host with its own addresses (enable_ip_masquerade=false)."""
         self.ensure()
-        self._elements("add", self._network_items(bridge, subnet, internal))
+        self._elements("add", self._network_items(bridge, subnet, internal, masquerade))
         remade = False
         if subnet6:
             remade = self.ensure6()
-            self._elements("add", self._network_items(bridge, subnet6, internal), "ip6")
+            self._elements("add", self._network_items(bridge, subnet6, internal, masquerade), "ip6")
         return remade
 
-    def remove_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None) -> None:
+    def remove_network(self, bridge: str, subnet: str, internal: bool, subnet6: str | None = None,
+                       masquerade: bool = True) -> None:
         if self.exists():
-            self._elements("delete", self._network_items(bridge, subnet, internal))
+            self._elements("delete", self._network_items(bridge, subnet, internal, masquerade))
         if subnet6 and self.exists6():
-            self._elements("delete", self._network_items(bridge, subnet6, internal), "ip6")
+            self._elements("delete", self._network_items(bridge, subnet6, internal, masquerade), "ip6")
 
     @staticmethod
     def _port_item(proto: str, host_ip: str, host_port: int, ip: str, port: int, with_value: bool) -> tuple[str, str]:

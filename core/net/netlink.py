@@ -158,11 +158,12 @@ class _Rtnl:
         return list(self._replies(self._send(msg, kind, NLM_F_DUMP)))
 
     # ---- what dunnage asks
-    def new_link(self, name: str, kind: str, data: dict | None = None, master: int = 0, up: bool = False) -> None:
-        """Link NAME of KIND; with MASTER (an index) a port of it, and UP, from the start."""
+    def new_link(self, name: str, kind: str, data: dict | None = None, master: int = 0, up: bool = False,
+                 mtu: int | None = None) -> None:
+        """Link NAME of KIND; with MASTER (an index) a port of it, UP, and MTU, from the start."""
         info = [("IFLA_INFO_KIND", kind)] + ([("IFLA_INFO_DATA", data)] if data else [])
         msg = _link(0, ("IFLA_IFNAME", name), *([("IFLA_MASTER", master)] if master else []),
-                    ("IFLA_LINKINFO", {"attrs": info}))
+                    *([("IFLA_MTU", mtu)] if mtu else []), ("IFLA_LINKINFO", {"attrs": info}))
         if up:
             msg["flags"] = msg["change"] = IFF_UP
         self.request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
@@ -299,13 +300,14 @@ def new_netns() -> int:
 
 
 def ensure_bridge(name: str, gateway: str, prefixlen: int, gateway6: str | None = None,
-                  prefixlen6: int | None = None) -> None:
-    """Bridge NAME with GATEWAY/PREFIXLEN (and GATEWAY6/PREFIXLEN6), up; made unless it is there."""
+                  prefixlen6: int | None = None, mtu: int | None = None) -> None:
+    """Bridge NAME with GATEWAY/PREFIXLEN (and GATEWAY6/PREFIXLEN6) and MTU, up; made
+    unless it is there."""
     with _Rtnl() as nl:
         try:
             idx = socket.if_nametoindex(name)
         except OSError:
-            nl.new_link(name, "bridge")
+            nl.new_link(name, "bridge", mtu=mtu)
             idx = _index(name)
         if gateway6:
             _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
@@ -342,25 +344,27 @@ def _sysctl(path: str, value: str) -> None:
 
 
 def attach(netns_fd: int, bridge: str, host_if: str, inside_if: str, addresses: list[tuple[str, int]],
-           gateways: list[str], mac: str) -> None:
+           gateways: list[str], mac: str, mtu: int | None = None) -> None:
     """A veth pair: HOST_IF on BRIDGE, its peer INSIDE_IF in the namespace of
     NETNS_FD with ADDRESSES ((address, prefix length): an IPv4 one, an IPv6 one
-    on a dual-stack network) and MAC, and default routes via GATEWAYS."""
+    on a dual-stack network) and MAC, and default routes via GATEWAYS; both ends of
+    MTU (the network's) if given."""
     tmp = "dt" + host_if[2:]
     br = _index(bridge)
     # one request: the pair, HOST_IF a port of BRIDGE and up, its peer with MAC in the namespace
-    peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_ADDRESS", mac), ("IFLA_NET_NS_FD", netns_fd)]}
+    peer = {"attrs": [("IFLA_IFNAME", tmp), ("IFLA_ADDRESS", mac), ("IFLA_NET_NS_FD", netns_fd),
+                      *([("IFLA_MTU", mtu)] if mtu else [])]}
     veth = {"attrs": [("VETH_INFO_PEER", peer)]}
     with _Rtnl() as nl:
         try:
-            nl.new_link(host_if, "veth", veth, master=br, up=True)
+            nl.new_link(host_if, "veth", veth, master=br, up=True, mtu=mtu)
         except OSError as e:
             if e.errno != errno.EEXIST:
                 raise NetlinkError(f"adding {host_if}: {e.strerror}") from None
             # the container's last veth, still going with its namespace (Sandbox.close)
             delete_link(host_if)
             try:
-                nl.new_link(host_if, "veth", veth, master=br, up=True)
+                nl.new_link(host_if, "veth", veth, master=br, up=True, mtu=mtu)
             except OSError as e:
                 raise NetlinkError(f"adding {host_if}: {e.strerror}") from None
     ipv6 = any(":" in a for a, _ in addresses)

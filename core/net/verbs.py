@@ -25,9 +25,9 @@ def ls(engine) -> list[dict]:
 
 def create(engine, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
            internal: bool = False, labels: list[str] | None = None, *, ipv6: bool = False,
-           subnet6: Optional[str] = None, gateway6: Optional[str] = None) -> dict:
+           subnet6: Optional[str] = None, gateway6: Optional[str] = None, options: Optional[dict] = None) -> dict:
     rec = Networks(engine.store).create(name, subnet, gateway, internal, spec_labels(labels), ipv6=ipv6,
-                                        subnet6=subnet6, gateway6=gateway6)
+                                        subnet6=subnet6, gateway6=gateway6, options=options)
     events.emit(engine.store, "network", "create", rec["Id"], {"name": name, "type": "bridge"})
     return rec
 

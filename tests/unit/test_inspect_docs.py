@@ -103,4 +103,7 @@ def test_network_document():
                                        "MacAddress": "02:42:ac:12:00:02", "IPv4Address": "172.18.0.2/16",
                                        "IPv6Address": ""}}
     assert (doc["Scope"], doc["Driver"], doc["Internal"], doc["Labels"]) == ("local", "bridge", False, {"x": "y"})
-    assert doc["Options"] == {"com.docker.network.bridge.name": "dn-aaaaaaaa"}
+    assert doc["Options"] == {}  # dockerd's: the driver options it was made with
+    assert network_inspect(dict(rec, Options={"com.docker.network.driver.mtu": "1400"}))["Options"] == \
+        {"com.docker.network.driver.mtu": "1400"}
+    assert network_inspect(dict(rec, Default=True))["Options"] == {"com.docker.network.bridge.name": "dn-aaaaaaaa"}

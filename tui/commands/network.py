@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dunnage.core import Engine
-from dunnage.core.errors import NotFound
+from dunnage.core.errors import InvalidParameter, NotFound
 from dunnage.tui.commands.grammar import Parser
 from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
 
@@ -14,8 +14,14 @@ def cmd_network(e: Engine, a) -> int:
             raise NotFound(f'plugin "{a.driver}" not found (the bridge driver is the only one)')
         from dunnage.core.net.verbs import by_family
         (subnet, subnet6), (gateway, gateway6) = by_family("--subnet", a.subnet), by_family("--gateway", a.gateway)
+        options = {}
+        for o in a.opt:
+            k, eq, v = o.partition("=")
+            if not eq:
+                raise InvalidParameter(f"invalid option {o!r}: KEY=VALUE expected", 125)
+            options[k] = v
         print(e.network_create(a.name, subnet, gateway, a.internal, a.label, ipv6=a.ipv6, subnet6=subnet6,
-                               gateway6=gateway6)["Id"])
+                               gateway6=gateway6, options=options)["Id"])
         return 0
     if sub == "ls":
         rows = [{"ID": r["Id"][:12], "Name": r["Name"], "Driver": "bridge", "Scope": "local",
@@ -68,6 +74,9 @@ def register(sub) -> None:
     q.add_argument("--internal", action="store_true", help="no way out of the network")
     q.add_argument("--label", action="append", default=[])
     q.add_argument("-d", "--driver", default="bridge", help="bridge (the only driver)")
+    q.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="a driver option: com.docker.network.bridge.name, com.docker.network.driver.mtu, "
+                        "com.docker.network.bridge.enable_ip_masquerade")
     q.add_argument("name")
     q = nsub.add_parser("ls", aliases=["list"], help="list networks")
     q.add_argument("-q", "--quiet", action="store_true")
