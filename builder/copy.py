@@ -151,6 +151,7 @@ class Plan:
     uid: Optional[int] = None
     gid: Optional[int] = None
     mode: Optional[int] = None
+    mode_fn: Optional[Callable[[int, bool], int]] = None  # --chmod's symbolic notation (builder/chmod.py)
     keep_owners: bool = False  # COPY --from keeps the stage's owners; the context's files become root's
 
 
@@ -232,7 +233,13 @@ def plan(src_tree: Tree, image: Tree, srcs: list[str], dest: str, workdir: str, 
         out.uid, out.gid = _ids(image, chown)
     if link:
         image = Tree(stack=LayerStack([], "/nonexistent-dunnage-scratch"), name="image")
-    if chmod:
+    if chmod and not chmod[0].isdigit():
+        from .chmod import parse as parse_mode
+        try:
+            out.mode_fn = parse_mode(chmod)
+        except ValueError:
+            raise CopyError(f"invalid chmod parameter: {chmod}") from None
+    elif chmod:
         try:
             out.mode = int(chmod, 8)
         except ValueError:
@@ -496,6 +503,8 @@ def write(tw: "layers.TarWriter", p: Plan) -> None:
             ti.mode = 0o600
         if p.mode is not None and not ti.issym():
             ti.mode = p.mode
+        elif p.mode_fn is not None and not ti.issym():
+            ti.mode = p.mode_fn(ti.mode, ti.isdir())
         if ti.islnk():  # hard links only within what this step copies
             key = (it.st.st_dev, it.st.st_ino)
             if key in links:
@@ -506,6 +515,8 @@ def write(tw: "layers.TarWriter", p: Plan) -> None:
                 ti.uid, ti.gid = _owner(p, ti)
                 if p.mode is not None:
                     ti.mode = p.mode
+                elif p.mode_fn is not None:
+                    ti.mode = p.mode_fn(ti.mode, False)
         if ti.isreg():
             if it.st.st_nlink > 1:
                 links.setdefault((it.st.st_dev, it.st.st_ino), it.arc)

@@ -920,3 +920,27 @@ def test_proxy_args_are_predefined(session_root, engine, ctx):
     assert not [h for h in info["History"] if "127.0.0.1" in h.get("created_by", "") or "RUN |" in h["created_by"]]
     r = build(session_root, ctx, "-q", "--build-arg", "HTTPS_PROXY=http://127.0.0.1:8")
     assert r.returncode == 0 and r.stdout.decode().strip() == iid, r.stderr
+
+
+def test_copy_chmod_symbolic(session_root, engine, ctx):
+    """COPY --chmod in chmod(1)'s symbolic notation (dockerfile 1.14), applied to each entry's
+    own mode as BuildKit's copy does (BSD setmode: X only after +); a bad one names itself."""
+    tag = f"bm-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"run.sh": "#!/bin/sh\n", "conf": "c\n", "tree/bin/tool": "t\n", "tree/doc": "d\n",
+                "Dockerfile": f"""FROM {BASE}
+COPY --chmod=+x run.sh /run.sh
+COPY --chmod=g=u,o= conf /conf
+COPY --chmod=u=rw,u+X,go=r,go+X tree /tree/
+"""})
+    os.chmod(ctx / "conf", 0o640)
+    os.chmod(ctx / "tree/bin/tool", 0o700)
+    os.chmod(ctx / "tree/doc", 0o600)
+    os.chmod(ctx / "tree/bin", 0o700)
+    r = build(session_root, ctx, "-t", tag)
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "stat", "-c", "%n %a", "/run.sh", "/conf", "/tree/bin", "/tree/bin/tool",
+                 "/tree/doc")
+    assert out.splitlines() == ["/run.sh 755", "/conf 660", "/tree/bin 755", "/tree/bin/tool 755", "/tree/doc 644"]
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nCOPY --chmod=q+r conf /c\n")
+    r = build(session_root, ctx)
+    assert r.returncode == 1 and b"invalid chmod parameter: q+r" in r.stderr, r.stderr
