@@ -123,8 +123,14 @@ class Compose:
             labels = {**(net.get("labels") or {}), L + "network": key, PROJECT: self.p.name, L + "version": VERSION}
             if net.get("driver") not in (None, "bridge"):
                 raise InvalidParameter(f'network {key}: driver "{net["driver"]}" is not supported (bridge)', 1)
-            self.e.network_create(name, subnet=ipam[0].get("subnet"), gateway=ipam[0].get("gateway"),
-                                  internal=bool(net.get("internal")), labels=[f"{k}={v}" for k, v in labels.items()])
+            by_family = {":" in str(c.get("subnet") or c.get("gateway") or ""): c for c in ipam}  # (one each)
+            v4, v6 = by_family.get(False, {}), by_family.get(True, {})
+            options = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                       for k, v in (net.get("driver_opts") or {}).items()}
+            self.e.network_create(name, subnet=v4.get("subnet"), gateway=v4.get("gateway"),
+                                  internal=bool(net.get("internal")), labels=[f"{k}={v}" for k, v in labels.items()],
+                                  ipv6=bool(net.get("enable_ipv6")), subnet6=v6.get("subnet"),
+                                  gateway6=v6.get("gateway"), options=options)
             self.say(f" Network {name}  Created")
 
     def ensure_volumes(self, services: list[str]) -> None:

@@ -592,6 +592,34 @@ def test_static_addresses(compose, engine):
     assert engine.container("addr-s-1").status != "running"  # as docker's: created, its start refused
 
 
+def test_a_networks_driver_opts_and_ipv6_reach_it(compose, engine):
+    """driver_opts as docker network create -o (the MTU here), enable_ipv6 with an IPv6
+    ipam config beside the IPv4 one: the network and its containers have them."""
+    f = compose.tmp / "netopts" / "compose.yaml"
+    f.parent.mkdir()
+    f.write_text("""\
+services:
+  s:
+    image: local/busybox:latest
+    command: sleep 300
+    stop_signal: SIGKILL
+    networks: [n]
+networks:
+  n:
+    driver_opts: {com.docker.network.driver.mtu: 1400, org.example.note: kept}
+    enable_ipv6: true
+    ipam: {config: [{subnet: 10.213.90.0/24}, {subnet: "fd00:dd:90::/64"}]}
+""")
+    ok(compose(f, "up", "-d"))
+    info = engine.network_inspect("netopts_n")
+    assert info["Options"] == {"com.docker.network.driver.mtu": "1400", "org.example.note": "kept"}
+    assert info["EnableIPv6"] and [c["Subnet"] for c in info["IPAM"]["Config"]] == ["10.213.90.0/24", "fd00:dd:90::/64"]
+    r = compose(f, "exec", "-T", "s", "sh", "-c", "cat /sys/class/net/eth0/mtu; ip -6 addr show dev eth0 scope global")
+    out = r.stdout.decode()
+    assert r.returncode == 0 and out.split()[0] == "1400" and "fd00:dd:90::" in out, out
+    ok(compose(f, "down", "-t", "0"))
+
+
 def test_service_keys_reach_the_container(compose, engine):
     f = compose.tmp / "keys" / "compose.yaml"
     f.parent.mkdir()
