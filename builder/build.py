@@ -458,6 +458,9 @@ class Builder:
             [f"{k}={v}" for k, v in sorted(args_used.items())]
         have = {e.partition("=")[0] for e in env}
         env += [e for e in self.proxy_env if e.partition("=")[0] not in have]
+        if mounts.env:  # RUN --mount=type=secret,env=NAME: the secret's value wins
+            named = {e.partition("=")[0] for e in mounts.env}
+            env = [e for e in env if e.partition("=")[0] not in named] + mounts.env
         cid: list[str] = []
 
         def started(c: str) -> None:

@@ -7,7 +7,8 @@
   from= another stage (by name) or an image: a copy of that path of its file system;
 - type=tmpfs: an empty tmpfs (size);
 - type=secret: the file `--secret id=ID,src=FILE` named, read-only, at /run/secrets/ID by
-  default; a missing one is an error only where required.
+  default (a copy, 0400 root unless uid, gid, mode say), or with env= a variable of the RUN
+  (and no file unless a target is given); a missing one is an error only where required.
 Mount points the image did not have are removed from the layer afterwards (BuildKit leaves
 none).  type=ssh and a cache's from= are refused with one line."""
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Mounts:
     flags: list[str] = field(default_factory=list)     # docker --mount values for the container
     created: list[str] = field(default_factory=list)   # targets the image lacks (scrubbed after)
     key: list[str] = field(default_factory=list)       # what the step's cache key takes from them
+    env: list[str] = field(default_factory=list)       # secrets given as variables (env=), in no key
 
 
 def _fields(spec: str, line: int) -> dict[str, str]:
@@ -70,9 +72,20 @@ def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context
             raise InvalidParameter(f"Dockerfile:{line}: RUN --mount=type=cache,from= is not supported by dunnage "
                                    "build", 1)
         target = f.get("target") or f.get("dst") or f.get("destination") or ""
-        if typ == "secret":
-            sid = f.get("id") or (posixpath.basename(target) if target else "")
-            target = target or f"/run/secrets/{sid}"
+        if typ == "secret":  # as dispatchSecret: source= or id=, else the target's name; env= alone mounts no file
+            sid = f.get("source") or f.get("src") or f.get("id") or (posixpath.basename(target) if target else "")
+            path = secrets.get(sid)
+            if path is None:
+                if f.get("required") == "true":
+                    raise InvalidParameter(f"Dockerfile:{line}: secret {sid} not found: give it with "
+                                           f"--secret id={sid},src=FILE", 1)
+                continue
+            if f.get("env") is not None:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    out.env.append(f"{f['env']}={fh.read()}")
+                if not target:
+                    continue
+            target = target or f"/run/secrets/{posixpath.basename(sid)}"
         if not target:
             raise InvalidParameter(f"Dockerfile:{line}: mount target is required: {spec}", 1)
         if not target.startswith("/"):
@@ -137,14 +150,12 @@ def prepare(specs: list[str], line: int, workdir: str, store_root: Path, context
             size = f.get("size")
             out.flags.append(f"type=tmpfs,target={target}" + (f",tmpfs-size={size}" if size else ""))
             out.key.append(f"tmpfs {target} {size}")
-        else:
-            path = secrets.get(sid)
-            if path is None:
-                if f.get("required") == "true":
-                    raise InvalidParameter(f"Dockerfile:{line}: secret {sid} not found: give it with "
-                                           f"--secret id={sid},src=FILE", 1)
-                continue
-            out.flags.append(f"type=bind,source={path},target={target},readonly")
+        else:  # a copy owned and moded as BuildKit's secret file (0400 root unless uid, gid, mode say)
+            copy = Path(tempfile.mkdtemp(prefix="secret-", dir=tmp)) / "s"
+            shutil.copyfile(path, copy)
+            os.chown(copy, int(f.get("uid", "0")), int(f.get("gid", "0")))
+            os.chmod(copy, _octal(f.get("mode", "400"), "mode", line))
+            out.flags.append(f"type=bind,source={copy},target={target},readonly")
         if missing:
             out.created.append(rel)
     return out

@@ -944,3 +944,28 @@ COPY --chmod=u=rw,u+X,go=r,go+X tree /tree/
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nCOPY --chmod=q+r conf /c\n")
     r = build(session_root, ctx)
     assert r.returncode == 1 and b"invalid chmod parameter: q+r" in r.stderr, r.stderr
+
+
+def test_secret_mounts_as_buildkit_makes_them(session_root, engine, ctx, tmp_path):
+    """RUN --mount=type=secret: the file is 0400 root unless uid, gid, mode say (BuildKit's
+    secret file options), source= names the secret as id= does, and env= gives it as a
+    variable of the RUN alone (no file unless a target is named), in neither the image nor
+    its history."""
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t")
+    os.chmod(secret, 0o644)
+    tag = f"bs-{uuid.uuid4().hex[:8]}"
+    write(ctx, {"Dockerfile": f"""FROM {BASE}
+RUN --mount=type=secret,id=tok stat -c '%a %u' /run/secrets/tok > /default
+RUN --mount=type=secret,source=tok,target=/s,uid=65534,mode=0440 stat -c '%a %u' /s > /opts
+RUN --mount=type=secret,id=tok,env=TOKEN echo "$TOKEN" > /env && (ls /run/secrets 2>/dev/null || echo nofile) >> /env
+RUN --mount=type=secret,id=tok,env=TOKEN,target=/both echo "$(cat /both)" >> /env
+USER nobody
+RUN --mount=type=secret,id=tok (cat /run/secrets/tok 2>/dev/null || echo denied) > /tmp/as-nobody
+"""})
+    r = build(session_root, ctx, "-t", tag, "--secret", f"id=tok,src={secret}")
+    assert r.returncode == 0, r.stderr
+    out = run_in(session_root, tag, "cat", "/default", "/opts", "/env", "/tmp/as-nobody")
+    assert out.splitlines() == ["400 0", "440 65534", "s3cr3t", "nofile", "s3cr3t", "denied"]
+    info = image_of(session_root, tag)
+    assert "s3cr3t" not in json.dumps(info["Config"]) and "s3cr3t" not in json.dumps(info["History"])
