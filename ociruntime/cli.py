@@ -186,18 +186,55 @@ def _run(a, log) -> int:
     from .delete import delete
     from .start import start
     say = lambda s: log("warning", s)  # noqa: E731
-    pid = create(a.root, a.id, a.bundle, a.pid_file, a.console_socket, say, no_new_keyring=a.no_new_keyring)
+    console, listener, relay = a.console_socket, None, None
+    if not console and not a.detach and _wants_terminal(a.bundle):  # runc's: the terminal relayed to ours
+        import socket
+        import tempfile
+        console = os.path.join(tempfile.mkdtemp(prefix="dunnage-runtime-"), "console.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(console)
+        listener.listen(1)
     try:
-        start(a.root, a.id, say)
-    except BaseException:
-        delete(a.root, a.id, force=True)
-        raise
-    if a.detach:
-        return 0
-    _, status = os.waitpid(pid, 0)
+        pid = create(a.root, a.id, a.bundle, a.pid_file, console, say, no_new_keyring=a.no_new_keyring)
+        if listener is not None:
+            from .exec import Relay
+            try:
+                listener.settimeout(10)
+                conn, _ = listener.accept()  # (the init sent its terminal's master as it connected)
+                with conn:
+                    _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+            except BaseException:
+                delete(a.root, a.id, force=True)
+                raise
+            relay = Relay(fds[0])
+    finally:
+        if listener is not None:
+            listener.close()
+            os.unlink(console)
+            os.rmdir(os.path.dirname(console))
+    try:
+        try:
+            start(a.root, a.id, say)
+        except BaseException:
+            delete(a.root, a.id, force=True)
+            raise
+        if a.detach:
+            return 0
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if relay is not None:
+            relay.close()
     if not a.keep:
         delete(a.root, a.id, force=True, say=say)
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _wants_terminal(bundle: str) -> bool:
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            return bool((json.load(f).get("process") or {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False  # (create says what is wrong with it)
 
 
 def dispatch(a, log, fork=None) -> int:

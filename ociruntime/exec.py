@@ -57,6 +57,48 @@ def process_from(a, bundle_dir: str) -> dict:
     return p
 
 
+class Relay:
+    """A terminal's master relayed to our standard streams (runc exec -t without
+    --console-socket): its output to ours until the program ends, our input to it, our
+    terminal (if any) raw meanwhile and its size given to it."""
+
+    def __init__(self, master: int):
+        import threading
+        self.master, self.saved = master, None
+        if os.isatty(0):
+            import fcntl
+            import termios
+            import tty
+            try:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+                self.saved = termios.tcgetattr(0)
+                tty.setraw(0, termios.TCSANOW)  # (not TCSAFLUSH: what was typed ahead is the program's)
+            except OSError:
+                pass
+        self.out = threading.Thread(target=self._copy, args=(master, 1), daemon=True)
+        self.out.start()
+        threading.Thread(target=self._copy, args=(0, master), daemon=True).start()
+
+    @staticmethod
+    def _copy(src: int, dst: int) -> None:
+        try:
+            while True:
+                data = os.read(src, 65536)
+                if not data:
+                    return
+                while data:
+                    data = data[os.write(dst, data):]
+        except OSError:  # EIO: the program ended and closed the terminal
+            return
+
+    def close(self) -> None:
+        self.out.join(10)
+        if self.saved is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+        os.close(self.master)
+
+
 def exec_(root: str, cid: str, a, say=lambda s: None) -> int:
     st = state.load(root, cid)
     if state.status(root, st) not in ("running", "created"):
@@ -74,12 +116,16 @@ def exec_(root: str, cid: str, a, say=lambda s: None) -> int:
     spec.seccomp = seccomp or None
     if st.new_keyring:  # runc's exec joins one of the container's name too
         spec.session_keyring = state.keyring_name(cid)
-    console: Optional[socket.socket] = connect_console(a.console_socket) if terminal else None
+    here = terminal and not a.console_socket and not a.detach  # runc's: the terminal relayed to ours
+    console: Optional[socket.socket] = connect_console(a.console_socket) if terminal and not here else None
+    relay: list = []
 
     def spawned(pid: int, master: Optional[int]) -> None:
         if master is not None:
             if console is not None:
                 socket.send_fds(console, [b"/dev/ptmx"], [master])
+            elif here:
+                relay.append(Relay(os.dup(master)))
             os.close(master)
         if a.pid_file:
             _write_pid_file(a.pid_file, pid)
@@ -91,6 +137,8 @@ def exec_(root: str, cid: str, a, say=lambda s: None) -> int:
     finally:
         if console is not None:
             console.close()
+        for r in relay:
+            r.close()
     if err:
         raise Conflict(err) if code == 125 else InvalidParameter(err)
     return code

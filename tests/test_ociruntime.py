@@ -128,8 +128,10 @@ def test_podman_limits_bite(podman):
     assert ours.stderr.count(b"can't fork") == theirs.stderr.count(b"can't fork") > 0, (ours.stderr, theirs.stderr)
 
 
-def _on_a_terminal(cmd: list[str], cwd: Path, timeout: float = 90) -> tuple[int, bytes]:
-    """CMD with a pty of ours as its terminal (podman -it needs one): its exit code and output."""
+def _on_a_terminal(cmd: list[str], cwd: Path, timeout: float = 90, typed: bytes = b"",
+                   once: bytes = b"") -> tuple[int, bytes]:
+    """CMD with a pty of ours as its terminal (podman -it needs one), TYPED at it once its
+    output shows ONCE: its exit code and output."""
     import pty
     import select
     master, slave = pty.openpty()
@@ -148,6 +150,9 @@ def _on_a_terminal(cmd: list[str], cwd: Path, timeout: float = 90) -> tuple[int,
             if not more:
                 break
             out += more
+            if typed and once in out:
+                os.write(master, typed)
+                typed = b""
         return proc.wait(timeout=timeout), out.replace(b"\r", b"")
     finally:
         if proc.poll() is None:
@@ -832,3 +837,31 @@ def test_events_reports_an_oom_kill(bundle):
         events.kill()
         events.wait()
         assert rt(state, "delete", "--force", "o1").returncode == 0
+
+
+def test_exec_tty_without_console_socket_relays_the_terminal(bundle):
+    """exec -t with no --console-socket (a person at a terminal, as runc allows): the
+    process's terminal is relayed to ours, input and output, and its exit code is ours."""
+    b, state = bundle
+    set_config(b, args=["sleep", "300"])
+    assert rt(state, "run", "-d", "--bundle", str(b), "t2").returncode == 0
+    try:
+        code, out = _on_a_terminal([RUNTIME, "--root", str(state), "exec", "-t", "t2", "sh", "-c",
+                                    "tty; read line; echo got $line; exit 3"], b, timeout=30, typed=b"hello\n",
+                                   once=b"/dev/pts/0")
+        assert code == 3 and out.endswith(b"/dev/pts/0\nhello\ngot hello\n"), out
+    finally:
+        assert rt(state, "delete", "--force", "t2").returncode == 0
+
+
+def test_run_with_a_terminal_and_no_console_socket_relays_it(bundle):
+    """run of a bundle with process.terminal and no --console-socket, in the foreground (as
+    runc allows): the container's terminal is relayed to ours."""
+    b, state = bundle
+    c = set_config(b, args=["sh", "-c", "tty; read line; echo got $line; exit 4"])
+    c["process"]["terminal"] = True
+    (b / "config.json").write_text(json.dumps(c))
+    code, out = _on_a_terminal([RUNTIME, "--root", str(state), "run", "--bundle", str(b), "r2"], b, timeout=30,
+                               typed=b"there\n", once=b"/dev/pts/0")
+    assert code == 4 and out.endswith(b"/dev/pts/0\nthere\ngot there\n"), out
+    assert rt(state, "list", "-q").stdout == b""
