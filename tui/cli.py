@@ -14,14 +14,31 @@ from dunnage.tui.commands.grammar import PROG, Parser, UsageError
 from dunnage.tui.commands.output import err
 
 
-def build_parser() -> Parser:
+def build_parser(verb: Optional[str] = None) -> Parser:
+    """The command line's parser; with VERB, only that verb's (commands.VERBS)."""
     ap = Parser(prog=PROG, description="A container engine and terminal dashboard. Without a command: the dashboard.")
     ap.add_argument("--root", help="store directory (default /var/lib/dunnage, or $DUNNAGE_ROOT)")
     ap.add_argument("-v", "--version", action="store_true", help="print the version")
     ap.set_defaults(parser=ap)  # for the management commands' verbs (grammar.run_verb)
     sub = ap.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
-    commands.register_all(sub)
+    commands.register_all(sub, verb)
     return ap
+
+
+def verb_of(argv: list[str]) -> Optional[str]:
+    """The verb ARGV names, if nothing before it asks for the whole parser (help)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--root":
+            i += 2
+            continue
+        if not a.startswith("-"):
+            return a
+        if not a.startswith("--root="):
+            return None  # -h, -v, or a mistake: the whole parser says what it has
+        i += 1
+    return None
 
 
 def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None, serve_next: bool = False) -> int:
@@ -29,7 +46,7 @@ def main(argv: Optional[list[str]] = None, ap: Optional[Parser] = None, serve_ne
     builds it once for every command it runs).  SERVE_NEXT: the command could have run
     in the root's fork server but none was up; start one for the commands that follow."""
     argv = sys.argv[1:] if argv is None else argv
-    ap = build_parser() if ap is None else ap
+    ap = build_parser(verb_of(argv)) if ap is None else ap
     made: list[Engine] = []
     try:
         return _run(ap, argv, made)

@@ -161,3 +161,30 @@ def test_the_command_lines_parser_loads_no_front_but_itself():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == []
+
+
+def test_a_verbs_parser_alone_is_the_one_the_whole_parser_has():
+    """A command run in its own process builds only its verb's parser (commands.VERBS):
+    every verb of the whole parser is there, with its module, and parses the same."""
+    import importlib
+    from dunnage.tui import commands
+    from dunnage.tui.cli import build_parser, verb_of
+    from dunnage.tui.commands.grammar import Parser
+    found = {}
+    for m in commands.MODULES:
+        sub = Parser(prog="x").add_subparsers(dest="verb", parser_class=Parser)
+        importlib.import_module(f"dunnage.tui.commands.{m}").register(sub)
+        found.update((v, m) for v in sub.choices)
+    assert found == commands.VERBS
+    whole = build_parser()
+    for argv in (["ps", "-a", "--format", "{{.ID}}"], ["--root", "/r", "container", "ls", "-q"],
+                 ["--root=/r", "network", "create", "-o", "a=b", "n"], ["image", "ls"], ["version", "-f", "x"]):
+        assert verb_of(argv) == next(a for a in argv if not a.startswith("-") and a != "/r")
+        one = build_parser(verb_of(argv))
+        assert vars(one.parse_args(argv)).keys() == vars(whole.parse_args(argv)).keys()
+        assert {k: v for k, v in vars(one.parse_args(argv)).items() if k not in ("fn", "parser")} == \
+            {k: v for k, v in vars(whole.parse_args(argv)).items() if k not in ("fn", "parser")}
+    assert verb_of(["--help", "ps"]) is None and verb_of([]) is None and verb_of(["-v"]) is None
+    for management in commands.MANAGEMENT:  # they run the other verbs through the parser: all of them
+        assert build_parser(management)._subparsers._group_actions[0].choices.keys() == \
+            whole._subparsers._group_actions[0].choices.keys()
