@@ -987,3 +987,18 @@ def test_up_no_deps_does_not_wait_for_the_dependencies(compose, engine):
     r = compose(f, "up", "-d", "app")  # with its dependencies: db started and waited for
     ok(r)
     assert "Container nodeps-db-1  Healthy" in r.stderr.decode()
+
+
+def test_ls_format_json_is_one_array(compose, engine, session_root):
+    """compose v2's ls --format json prints its projects as one JSON array of {Name, Status,
+    ConfigFiles} (formatter.Print), not an object a line as docker's listings do."""
+    f = copy_project(HERE / "profiles", compose.tmp / "lsjson")
+    ok(compose(f, "up", "-d"))
+    out = ok(cli(session_root, "compose", "ls", "--format", "json"))
+    assert out.endswith("\n") and "\n" not in out[:-1]
+    doc = json.loads(out)
+    assert isinstance(doc, list)
+    mine = [p for p in doc if p["Name"] == "lsjson"]
+    assert mine == [{"Name": "lsjson", "Status": "running(1)", "ConfigFiles": str(f)}]
+    assert list(mine[0]) == ["Name", "Status", "ConfigFiles"]
+    assert ok(cli(session_root, "compose", "ls", "--format", "JSON", "--filter", "name=no-such-project")) == "[]\n"

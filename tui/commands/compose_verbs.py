@@ -500,6 +500,12 @@ def cmd_ls(e: Engine, a) -> int:
             if k != "name":
                 raise InvalidParameter(f'invalid filter "{f}" (name=NAME)')
             rows = [r for r in rows if v in r["Name"]]
+    if a.format and a.format.lower() == "json" and not a.quiet:
+        # compose v2's formatter.Print: a list is one JSON array (its stackView's three fields),
+        # where docker's own --format json writes an object a line
+        from dunnage.tui.gotemplate import go_json
+        print(go_json([{"Name": r["Name"], "Status": r["Status"], "ConfigFiles": r["ConfigFiles"]} for r in rows]))
+        return 0
     render(a.format, rows, [("NAME", "Name"), ("STATUS", "Status"), ("CONFIG FILES", "ConfigFiles")], "Name",
            a.quiet)
     return 0
