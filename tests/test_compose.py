@@ -1002,3 +1002,24 @@ def test_ls_format_json_is_one_array(compose, engine, session_root):
     assert mine == [{"Name": "lsjson", "Status": "running(1)", "ConfigFiles": str(f)}]
     assert list(mine[0]) == ["Name", "Status", "ConfigFiles"]
     assert ok(cli(session_root, "compose", "ls", "--format", "JSON", "--filter", "name=no-such-project")) == "[]\n"
+
+
+def test_ps_format_json_publishers_are_objects(compose, engine):
+    """compose v2's ps --format json gives Publishers as a list of {URL, TargetPort,
+    PublishedPort, Protocol} (its containerPublishers, an exposed port with no binding too),
+    not the PORTS column's text."""
+    d = compose.tmp / "pub"
+    d.mkdir()
+    f = d / "compose.yaml"
+    f.write_text("services:\n  web:\n    image: local/busybox:latest\n    command: sleep 300\n"
+                 "    stop_signal: SIGKILL\n    ports: ['127.0.0.1::80']\n    expose: ['81']\n"
+                 "  bare:\n    image: local/busybox:latest\n    command: sleep 300\n    stop_signal: SIGKILL\n")
+    ok(compose(f, "up", "-d"))
+    rows = {x["Service"]: x for x in map(json.loads, ok(compose(f, "ps", "--format", "json")).splitlines())}
+    host_port = int(engine.ports("pub-web-1")[0][2])
+    assert rows["web"]["Publishers"] == [
+        {"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": host_port, "Protocol": "tcp"},
+        {"URL": "", "TargetPort": 81, "PublishedPort": 0, "Protocol": "tcp"}]
+    assert list(rows["web"]["Publishers"][0]) == ["URL", "TargetPort", "PublishedPort", "Protocol"]
+    assert rows["bare"]["Publishers"] == []
+    assert rows["web"]["Ports"] == f"127.0.0.1:{host_port}->80/tcp, 81/tcp"

@@ -449,8 +449,22 @@ def _ps_rows(e: Engine, cs: list) -> list[dict]:
         c = e.container(c.id)
         rows.append({**r, "Name": c.name, "Service": lab.get(SERVICE, ""), "Project": lab.get(PROJECT, ""),
                      "Command": json.dumps(command_text(c)), "ExitCode": int(c.state.get("ExitCode") or 0),
-                     "Health": (c.state.get("Health") or {}).get("Status", ""), "Publishers": r["Ports"]})
+                     "Health": (c.state.get("Health") or {}).get("Status", ""),
+                     "Publishers": publishers(e.published_ports(c))})
     return rows
+
+
+def publishers(ports: dict) -> list[dict]:
+    """compose v2's Publishers of a container (its containerPublishers): one {URL, TargetPort,
+    PublishedPort, Protocol} per entry of the container list's Ports (a binding, or an
+    exposed port with none: URL "", PublishedPort 0), by target port."""
+    out = []
+    for key, binds in ports.items():
+        port, _, proto = key.partition("/")
+        for b in binds or [{}]:
+            out.append({"URL": b.get("HostIp") or "", "TargetPort": int(port),
+                        "PublishedPort": int(b.get("HostPort") or 0), "Protocol": proto or "tcp"})
+    return sorted(out, key=lambda p: p["TargetPort"])
 
 
 def cmd_ps(e: Engine, a) -> int:
