@@ -1295,7 +1295,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 self._close_node_fds()
             return pyfuse3.FileInfo(fh=0), entry  # its I/O comes by node (see NO_OPEN)
         if self._passthrough_on():
-            self._pass_through(fd, entry.st_ino, flags)
+            if self._pass_through(fd, entry.st_ino, flags) and FAST_ATTR and \
+                    pyfuse3.fast_attr(entry.st_ino, fd, entry.attr_ino, ATTR_TIMEOUT):
+                # handed over now, not at its first GETATTR: the first write to a new inode
+                # asks for its security.capability first (cp -a: one GETXATTR a file)
+                self._fast[entry.st_ino] = fd
             return pyfuse3.FileInfo(fh=fd, keep_cache=False), entry
         return pyfuse3.FileInfo(fh=fd), entry
 

@@ -167,3 +167,21 @@ def test_readahead_of_a_passthrough_file_copies_nothing(tmp_path):
                 os.close(fd)
             assert ask()["read data"] > n
             assert held.read() == b"#!/bin/sh\n"
+
+
+def test_a_new_files_first_write_asks_python_nothing(tmp_path):
+    """Files made (CREATE) and written once through passthrough, as cp -a makes them: the kernel
+    asks for a new inode's security.capability before its first write, which pyfuse3 answers
+    from the descriptor handed over at the CREATE (at a first GETATTR, which cp never sends,
+    it came to Python: a GETXATTR a file).  The files hold what was written."""
+    with counting_server(tmp_path) as (mnt, up, ask):
+        before = ask()
+        for i in range(10):
+            fd = os.open(mnt / f"new{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, b"x" * i)
+            finally:
+                os.close(fd)
+        assert ask()["getxattr"] == before["getxattr"]
+        assert [(up / f"new{i}").read_bytes() for i in range(10)] == [b"x" * i for i in range(10)]
+        wait_for(lambda: not ask()["fast"])  # released: taken back
