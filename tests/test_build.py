@@ -969,3 +969,21 @@ RUN --mount=type=secret,id=tok (cat /run/secrets/tok 2>/dev/null || echo denied)
     assert out.splitlines() == ["400 0", "440 65534", "s3cr3t", "nofile", "s3cr3t", "denied"]
     info = image_of(session_root, tag)
     assert "s3cr3t" not in json.dumps(info["Config"]) and "s3cr3t" not in json.dumps(info["History"])
+
+
+def test_secret_from_a_variable(session_root, engine, ctx):
+    """--secret id=ID,env=VAR (and id=ID alone where the variable ID is set, as buildx reads
+    it): the variable's value is the secret; the build leaves no copy of it in the store."""
+    from conftest import DUNNAGE
+    write(ctx, {"Dockerfile": f"FROM {BASE}\nRUN --mount=type=secret,id=tok,required=true "
+                              "--mount=type=secret,id=OTHER,required=true "
+                              "echo $(cat /run/secrets/tok) $(cat /run/secrets/OTHER) > /got\n"})
+    r = subprocess.run([DUNNAGE, "--root", str(session_root), "build", "-q", "--no-cache",
+                        "--secret", "id=tok,env=MYTOK", "--secret", "id=OTHER", str(ctx)],
+                       capture_output=True, timeout=180, env=dict(os.environ, MYTOK="from-env", OTHER="by-id"))
+    assert r.returncode == 0, r.stderr
+    assert run_in(session_root, r.stdout.decode().strip(), "cat", "/got") == "from-env by-id\n"
+    assert not list((session_root / "tmp").glob("build-secrets-*"))
+    r = subprocess.run([DUNNAGE, "--root", str(session_root), "build", "--secret", "id=tok,env=UNSET_VAR_X", str(ctx)],
+                       capture_output=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "UNSET_VAR_X"})
+    assert r.returncode == 125 and b"UNSET_VAR_X: no such variable" in r.stderr, r.stderr

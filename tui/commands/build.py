@@ -38,17 +38,29 @@ def _epoch(a) -> int | None:
         raise InvalidParameter(f"invalid SOURCE_DATE_EPOCH: {text}") from None
 
 
-def _secrets(items) -> dict[str, str]:
-    """--secret id=ID,src=FILE (or env=VAR): the files RUN --mount=type=secret mounts."""
+def _secrets(items, spool) -> dict[str, str]:
+    """--secret id=ID,src=FILE or id=ID,env=VAR (buildx's: with neither, the variable ID if it
+    is set, else the file ID): the files RUN --mount=type=secret mounts; a variable's value is
+    written to a file of SPOOL() (a directory of the store's, removed after the build)."""
     out = {}
     for it in items or []:
         f = dict(p.partition("=")[::2] for p in it.split(","))
         sid = f.get("id")
         src = f.get("src") or f.get("source")
+        env = f.get("env")
         if not sid:
             raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: an id is needed')
-        if src is None and f.get("env"):
-            raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: env= secrets are not supported')
+        if src is None and env is None and f.get("type") != "file" and sid in os.environ:
+            env = sid
+        if src is None and env is not None:
+            if env not in os.environ:
+                raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: {env}: no such variable')
+            path = os.path.join(spool(), f"env-{len(out)}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(os.environ[env])
+            out[sid] = path
+            continue
         src = src or sid
         if not os.path.isfile(src):
             raise InvalidParameter(f'invalid argument "{it}" for "--secret" flag: {src}: no such file')
@@ -66,12 +78,18 @@ def cmd_build(e: Engine, a) -> int:
     opts = B.Options(dockerfile="", tags=a.tag or [], build_args=_pairs(a.build_arg, "--build-arg"),
                      target=a.target, no_cache=a.no_cache, pull=a.pull, labels=_pairs(a.label, "--label"),
                      network=a.network, epoch=_epoch(a))
-    opts.secrets = _secrets(a.secret)
     write = lambda s: (sys.stderr.write(s), sys.stderr.flush())  # noqa: E731 - BuildKit's progress is on stderr
     tty = a.progress == "tty" or (a.progress == "auto" and sys.stderr.isatty())
     progress = Progress() if a.quiet else Tty(write) if tty else Plain(write)
-    tmp = None
+    tmp = spooled = None
+
+    def spool() -> str:
+        nonlocal spooled
+        if spooled is None:
+            spooled = e.store.tempdir("build-secrets-")
+        return str(spooled)
     try:
+        opts.secrets = _secrets(a.secret, spool)
         with exit_code_of(1):
             if a.context == "-":
                 if a.file == "-":
@@ -100,9 +118,10 @@ def cmd_build(e: Engine, a) -> int:
                 opts.excluded = request.ignore_rules(opts.context, df_path)
             img = B.build(e, opts, progress)
     finally:
-        if tmp is not None:
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
+        import shutil
+        for d in (tmp, spooled):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
     if a.iidfile:
         try:
             with open(a.iidfile, "w") as f:
