@@ -403,12 +403,7 @@ class Compose:
         taken = {c.id for c in cs}
         if any(c.id not in taken for c in self.containers()):
             self._orphans(False)
-        order = {s: i for i, s in enumerate(self.p.service_order(with_deps=True))}
-        errors = []
-        # dependents first, as they were started last; a service's containers together
-        for rank in sorted({order.get(labels_of(c).get(SERVICE), len(order)) for c in cs}, reverse=True):
-            errors += _run_all([threading.Thread(target=self._stop_remove, args=(c, False, timeout, volumes))
-                                for c in cs if order.get(labels_of(c).get(SERVICE), len(order)) == rank])
+        errors = self.in_reverse_dependency_order(cs, lambda c: self._stop_remove(c, False, timeout, volumes))
         # --rmi local: the images compose named itself (built, with no image: of their own)
         images = {image_of(self.p, s) for s, svc in self.p.services.items()
                   if rmi == "all" or (rmi == "local" and not svc.get("image"))} if rmi else set()
@@ -455,6 +450,55 @@ class Compose:
                 raise
             self.say(f" {what}  Resource is still in use")
             return False
+
+    def dependencies(self, cs: list) -> dict[str, set[str]]:
+        """Each service's dependencies: the model's depends_on, and for a service the model does
+        not have (a project by its name alone, an orphan) its containers' depends_on label, as
+        compose's getProjectWithResources reads it."""
+        deps = {s: set(svc.get("depends_on") or {}) for s, svc in self.p.services.items()}
+        for c in cs:
+            lab = labels_of(c)
+            s = lab.get(SERVICE)
+            if s and s not in deps:
+                deps[s] = {x.split(":")[0] for x in (lab.get(L + "depends_on") or "").split(",") if x}
+        return deps
+
+    def in_reverse_dependency_order(self, cs: list, fn) -> list:
+        """FN(container) for each of CS, the containers of a service only once those of every
+        service depending on it are done, as compose's InReverseDependencyOrder walks the
+        graph (dependents first); what nothing left depends on, in parallel.  Returns the
+        errors, the walk going on past them."""
+        deps = self.dependencies(cs)
+        height: dict[str, int] = {}
+
+        def rank(s: str, chain: tuple = ()) -> int:  # 0: nothing depends on S
+            if s not in height:
+                above = [d for d, ds in deps.items() if s in ds and d not in chain]
+                height[s] = max((rank(d, chain + (s,)) + 1 for d in above), default=0)
+            return height[s]
+        errors = []
+        for h in sorted({rank(labels_of(c).get(SERVICE, "")) for c in cs}):
+            errors += _run_all([threading.Thread(target=fn, args=(c,)) for c in cs
+                                if rank(labels_of(c).get(SERVICE, "")) == h])
+        return errors
+
+    def stop(self, services: Optional[list[str]] = None, timeout: Optional[float] = None) -> int:
+        """compose stop: the containers of SERVICES (all: None) stopped in reverse dependency
+        order, a dependency after what depends on it, as compose v2's stop walks the graph."""
+        known = self.p.services if self.p.config_files else self.dependencies(self.containers())
+        for s in services or []:
+            if s not in known:
+                raise NotFound(f"no such service: {s}", 1)
+        cs = [c for c in self.containers(services or None) if c.status in ("running", "paused", "restarting")]
+
+        def one(c):
+            self.say(f" Container {c.name}  Stopping")
+            self.e.stop(c.id, self._timeout(c, timeout))
+            self.say(f" Container {c.name}  Stopped")
+        errors = self.in_reverse_dependency_order(cs, one)
+        if errors:
+            raise errors[0]
+        return 0
 
     def each(self, services, verb: str, fn, running_only: bool = False, done: str = "") -> int:
         """FN(container) for each container of SERVICES, in parallel."""

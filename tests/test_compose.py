@@ -1023,3 +1023,44 @@ def test_ps_format_json_publishers_are_objects(compose, engine):
     assert list(rows["web"]["Publishers"][0]) == ["URL", "TargetPort", "PublishedPort", "Protocol"]
     assert rows["bare"]["Publishers"] == []
     assert rows["web"]["Ports"] == f"127.0.0.1:{host_port}->80/tcp, 81/tcp"
+
+
+def test_stop_and_down_stop_dependents_first(compose, engine, session_root):
+    """compose v2's stop and down walk the dependency graph in reverse (InReverseDependencyOrder):
+    a service is stopped once what depends on it has stopped, here an app that takes a second
+    to stop on SIGTERM before the db it depends on, which stops at once.  By the project's name
+    alone the graph comes from the containers' depends_on labels."""
+    import subprocess
+    from conftest import DUNNAGE
+    d = compose.tmp / "order"
+    d.mkdir()
+    f = d / "compose.yaml"
+    f.write_text("services:\n  db:\n    image: local/busybox:latest\n    command: sleep 300\n"
+                 "    stop_signal: SIGKILL\n"
+                 "  app:\n    image: local/busybox:latest\n"
+                 "    command: [sh, -c, \"trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done\"]\n"
+                 "    depends_on: [db]\n")
+
+    def finished(name):
+        import datetime
+        return datetime.datetime.fromisoformat(engine.inspect(name)["State"]["FinishedAt"])
+
+    def stopped_in_order():
+        assert engine.container("order-app-1").status == "exited"
+        assert engine.container("order-db-1").status == "exited"
+        assert finished("order-db-1") >= finished("order-app-1"), (finished("order-db-1"), finished("order-app-1"))
+    ok(compose(f, "up", "-d"))
+    ok(compose(f, "stop"))
+    stopped_in_order()
+    ok(compose(f, "start"))
+    elsewhere = compose.tmp / "elsewhere"
+    elsewhere.mkdir()
+    r = subprocess.run([DUNNAGE, "--root", str(session_root), "compose", "-p", "order", "stop"], cwd=elsewhere,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    stopped_in_order()
+    ok(compose(f, "start"))
+    r = compose(f, "down")
+    ok(r)
+    err = r.stderr.decode()
+    assert err.index("Container order-db-1  Stopping") > err.index("Container order-app-1  Removed"), err

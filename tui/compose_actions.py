@@ -34,7 +34,7 @@ def run(engine, name: str, verb: str) -> list[str]:
     elif verb == "down":
         comp.down()
     elif verb == "stop":
-        comp.each(None, "Stopping", lambda c: engine.stop(c.id, comp._timeout(c, None)), True, "Stopped")
+        comp.stop()
     elif verb == "restart":
         comp.each(None, "Restarting", lambda c: engine.restart(c.id, comp._timeout(c, None)), done="Started")
     elif verb in TOGGLES:  # each on the containers in the state it applies to, the others left as they are

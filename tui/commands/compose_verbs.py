@@ -269,8 +269,7 @@ def cmd_start(e: Engine, a) -> int:
 
 
 def cmd_stop(e: Engine, a) -> int:
-    comp = _compose(e, a, fileless=True)
-    return comp.each(a.services, "Stopping", lambda c: e.stop(c.id, comp._timeout(c, _timeout(a))), True, "Stopped")
+    return _compose(e, a, a.services, fileless=True).stop(a.services, _timeout(a))
 
 
 def cmd_restart(e: Engine, a) -> int:
@@ -297,7 +296,7 @@ def cmd_unpause(e: Engine, a) -> int:
 def cmd_rm(e: Engine, a) -> int:
     comp = _compose(e, a, fileless=True)
     if a.stop:
-        comp.each(a.services, "Stopping", lambda c: e.stop(c.id), True, "Stopped")
+        comp.stop(a.services)
     cs = [c for c in comp.containers(a.services or None) if e.container(c.id).status not in
           ("running", "paused", "restarting")]
     if not cs:
