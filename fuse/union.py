@@ -315,6 +315,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._pt_fh: dict[int, int] = {}  # a descriptor open passthrough -> its node
         self._pt_direct: set[int] = set()  # ... those of them with direct I/O (their READs are reads)
         self._fast: dict[int, int] = {}  # node pyfuse3 answers GETATTR/GETXATTR of -> the descriptor it reads (FAST_ATTR)
+        self._dir_fds: dict[int, int] = {}  # ... an upper directory's node -> its descriptor (_answer_dir)
         self._cached: dict[int, int] = {}  # node -> how many cached opens it has (passthrough on)
         self._lower_node: dict[int, int] = {}  # a shared lower descriptor -> the node its opens are of
         self._moved: set[int] = set()  # shared descriptors turned to the copied-up file, still open
@@ -422,6 +423,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._lookups.pop(ino, None)
         if FAST_LOWER:
             pyfuse3.fast_lower_clear(ino)
+        if self._dir_fds:
+            self._drop_dir_fd(ino)
         self._dropped += 1
         if self._node_fds:
             self._drop_node_fd(ino)
@@ -470,6 +473,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         """REL no longer names node INO (its other names, if a hard link has any, still do)."""
         if FAST_LOWER:
             pyfuse3.fast_lower_clear(ino)  # a lower file unlinked or renamed over: nlink 0 now
+        if self._dir_fds:
+            self._drop_dir_fd(ino)  # a directory removed or moved: asked about afresh
         names = self._aliases.get(ino)
         if names is not None:
             names.discard(rel)
@@ -721,7 +726,34 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             self._answer_fast(inode, a.attr_ino)
         elif FAST_LOWER and L != self.upper:
             pyfuse3.fast_lower(a)
+        elif FAST_ATTR and stat.S_ISDIR(st.st_mode) and inode not in self._dir_fds:
+            self._answer_dir(inode, rel, a.attr_ino)
         return a
+
+    # An upper directory's attributes change with every entry made or removed in it, and the
+    # kernel drops them then (fuse_dir_changed), so the next create's permission check asks for
+    # them (GETATTR): one a file that cp -a, tar x or pip install makes.  pyfuse3 answers them
+    # (FAST_ATTR) from a descriptor of the directory, for the last DIR_FDS directories asked
+    # about, until the node goes or a name of it does (rmdir, rename: _unbind).
+    DIR_FDS = 64
+
+    def _answer_dir(self, inode: int, rel: str, st_ino: int) -> None:
+        try:
+            fd = os.open(self._real(self.upper, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return
+        if not pyfuse3.fast_attr(inode, fd, st_ino, ATTR_TIMEOUT):
+            os.close(fd)
+            return
+        self._dir_fds[inode] = fd
+        if len(self._dir_fds) > self.DIR_FDS:
+            self._drop_dir_fd(next(iter(self._dir_fds)))
+
+    def _drop_dir_fd(self, inode: int) -> None:
+        fd = self._dir_fds.pop(inode, None)
+        if fd is not None:
+            pyfuse3.fast_attr_clear(inode)
+            os.close(fd)
 
     def _answer_fast(self, inode: int, st_ino: int) -> None:
         """Have pyfuse3 answer GETATTR and GETXATTR of node INODE, open passthrough, from a

@@ -298,3 +298,39 @@ def test_lower_answers_match_kernel_overlayfs(tmp_path, mode):
         assert observe(f.mnt) == want
     finally:
         f.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_directories_made_into_are_answered_without_python(tmp_path, mode):
+    """Each entry made in a directory drops its attributes in the kernel, whose next permission
+    check in it asks for them: 30 files made in an upper directory send Python one GETATTR of
+    it, pyfuse3 answers the rest from a descriptor of it.  What stat shows of it (size, nlink,
+    st_ino) is the upper directory's, after entries come and go, after a rename, and for a new
+    directory made where a removed one was."""
+    with counting_server(tmp_path, mode) as (mnt, base, up, ask):
+        os.mkdir(mnt / "d")
+        before = ask()
+        for i in range(30):
+            (mnt / f"d/{i}").write_text("x")
+        after = ask()
+        assert delta(before, after, "python", "getattr") <= 2, (before, after)
+        assert delta(before, after, "c", "getattr") >= 25, (before, after)
+
+        def same(name: str) -> None:
+            st, ust = statx(mnt / name), os.stat(up / name)
+            assert (st.size, st.nlink, st.mode, st.ino) == (ust.st_size, ust.st_nlink, ust.st_mode, ust.st_ino)
+        same("d")
+        os.mkdir(mnt / "d/sub")
+        same("d")
+        for i in range(30):
+            os.unlink(mnt / f"d/{i}")
+        same("d")
+        os.rename(mnt / "d", mnt / "e")
+        same("e")
+        os.mkdir(mnt / "d")
+        same("d")
+        os.rmdir(mnt / "e/sub")
+        same("e")
+        os.rmdir(mnt / "e")
+        same("d")
+        assert not (mnt / "e").exists()
