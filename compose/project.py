@@ -395,15 +395,22 @@ class Compose:
     def down(self, volumes: bool = False, remove_orphans: bool = False, timeout: Optional[float] = None,
              rmi: Optional[str] = None) -> None:
         fileless = not self.p.config_files  # -p NAME alone: the project is what its labels say
-        # one-off containers (compose run's) only with --remove-orphans, as compose's down
-        # lists them only then: up made none of them
-        cs = [c for c in self.containers(oneoff=None if remove_orphans else False)
-              if remove_orphans or fileless or labels_of(c).get(SERVICE) in self.p.services
-              or labels_of(c).get(SERVICE) in self.p.disabled]
-        taken = {c.id for c in cs}
+        # as compose v2's down: the containers of the services the project has on (not those
+        # of a service its profiles leave off, which is not an orphan either: v2 removes them
+        # only by the project's name alone or with the profile); one-off containers (compose
+        # run's) only with --remove-orphans, as down lists them only then, an orphan one-off
+        # only once it has exited (isOrphaned); orphans after the walk
+        every = self.containers(oneoff=None if remove_orphans else False)
+        cs = [c for c in every if fileless or labels_of(c).get(SERVICE) in self.p.services]
+        orphans = [c for c in every if remove_orphans and c not in cs and (
+            c.status in ("exited", "dead") if labels_of(c).get(ONEOFF) == "True"
+            else labels_of(c).get(SERVICE) not in self.p.disabled)]
+        taken = {c.id for c in cs + orphans}
         if any(c.id not in taken for c in self.containers()):
             self._orphans(False)
         errors = self.in_reverse_dependency_order(cs, lambda c: self._stop_remove(c, False, timeout, volumes))
+        errors += _run_all([threading.Thread(target=self._stop_remove, args=(c, False, timeout))
+                            for c in orphans])
         # --rmi local: the images compose named itself (built, with no image: of their own)
         images = {image_of(self.p, s) for s, svc in self.p.services.items()
                   if rmi == "all" or (rmi == "local" and not svc.get("image"))} if rmi else set()

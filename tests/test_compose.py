@@ -181,16 +181,38 @@ def test_internal_network(compose, engine):
     assert "default" in ok(compose(HERE / "internal", "exec", "-T", "front", "ip", "route"))
 
 
-def test_profiles(compose, engine):
+def test_profiles(compose, engine, session_root):
+    import subprocess
+    from conftest import DUNNAGE
     ok(compose(HERE / "profiles", "up", "-d"))
     assert sorted(c.name for c in engine.containers() if c.name.startswith("profiles-")) == ["profiles-app-1"]
     ok(compose(HERE / "profiles", "--profile", "debug", "up", "-d"))
     assert sorted(c.name for c in engine.containers() if c.name.startswith("profiles-")) == [
         "profiles-app-1", "profiles-debugger-1"]
     assert ok(compose(HERE / "profiles", "config", "--services")).split() == ["app"]
-    # down without the profile still takes the profile's containers (they are the project's)
-    ok(compose(HERE / "profiles", "down", "-t", "0"))
+    # down without the profile leaves the profile's containers, and the network they are on,
+    # as compose v2 does: its down walks the services the profiles have on, and one they leave
+    # off is not an orphan either, --remove-orphans or not (docker/compose#11793, #13027).
+    # (This test asserted the opposite until compose v2's code was read.)
+    r = compose(HERE / "profiles", "down", "--remove-orphans", "-t", "0")
+    ok(r)
+    assert sorted(c.name for c in engine.containers(all_=True) if c.name.startswith("profiles-")) == [
+        "profiles-debugger-1"]
+    assert engine.container("profiles-debugger-1").status == "running"
+    assert "Network profiles_default  Resource is still in use" in r.stderr.decode()
+    assert "orphan" not in r.stderr.decode()
+    # with the profile, down takes them
+    ok(compose(HERE / "profiles", "--profile", "debug", "down", "-t", "0"))
     assert not [c for c in engine.containers(all_=True) if c.name.startswith("profiles-")]
+    assert "profiles_default" not in {n["Name"] for n in engine.networks()}
+    # and by the project's name alone (no -f), whatever the compose file here says, as v2's
+    # projectOrName takes the project from its containers' labels then
+    ok(compose(HERE / "profiles", "--profile", "debug", "up", "-d"))
+    r = subprocess.run([DUNNAGE, "--root", str(session_root), "compose", "-p", "profiles", "down", "-t", "0"],
+                       cwd=HERE / "profiles", capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    assert not [c for c in engine.containers(all_=True) if c.name.startswith("profiles-")]
+    assert "profiles_default" not in {n["Name"] for n in engine.networks()}
 
 
 def test_orphans_are_reported_and_removed(compose, engine):

@@ -253,7 +253,13 @@ def cmd_create(e: Engine, a) -> int:
 
 
 def cmd_down(e: Engine, a) -> int:
-    _compose(e, a, fileless=True).down(volumes=a.volumes, remove_orphans=a.remove_orphans, timeout=_timeout(a), rmi=a.rmi)
+    # -p NAME without -f: the project its containers' labels make, a file here or not, as
+    # compose v2's projectOrName (with its services whatever their profiles)
+    if a.project_name and not a.file:
+        p = Project(check_project_name(a.project_name), os.getcwd(), [], {}, {}, {}, {})
+    else:
+        p = _project(a, fileless=True)
+    Compose(e, p).down(volumes=a.volumes, remove_orphans=a.remove_orphans, timeout=_timeout(a), rmi=a.rmi)
     return 0
 
 
