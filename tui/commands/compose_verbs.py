@@ -492,22 +492,24 @@ def cmd_ps(e: Engine, a) -> int:
 
 
 def ls_rows(e: Engine, all_: bool) -> list[dict]:
-    """The projects of the root, from their containers' labels (docker compose ls)."""
+    """The projects of the root, from their containers' labels, as compose v2's ls makes them
+    from the container list (without ALL_ the running, paused and restarting containers only,
+    so a project's status counts those alone): the states counted, the config files of all
+    its containers, each once."""
     projects: dict = {}
-    for c in e.containers(all_=True):
+    for c in e.containers(all_=all_):
         lab = labels_of(c)
         name = lab.get(PROJECT)
         if not name:
             continue
-        p = projects.setdefault(name, {"states": {}, "files": lab.get(FILES, ""), "dir": lab.get(WORKDIR, "")})
+        p = projects.setdefault(name, {"states": {}, "files": [], "dir": lab.get(WORKDIR, "")})
         p["states"][c.status] = p["states"].get(c.status, 0) + 1
+        p["files"] += [f for f in (lab.get(FILES) or "").split(",") if f not in p["files"]]
     rows = []
     for name in sorted(projects):
         p = projects[name]
-        if not all_ and not p["states"].get("running"):
-            continue
         rows.append({"Name": name, "Status": ", ".join(f"{s}({n})" for s, n in sorted(p["states"].items())),
-                     "ConfigFiles": p["files"], "WorkingDir": p["dir"]})
+                     "ConfigFiles": ",".join(p["files"]), "WorkingDir": p["dir"]})
     return rows
 
 
