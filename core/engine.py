@@ -110,13 +110,19 @@ class Engine:
         self._repair(c)
         return c
 
-    def containers(self, all_: bool = False) -> list[Container]:
+    def containers(self, all_: bool = False, filters: Optional[dict] = None) -> list[Container]:
         """For listing: the containers' configs are shared (read-only); to change one, take it
-        with container(ref)."""
+        with container(ref).  FILTERS: docker ps --filter's ({key: [values]}, checked:
+        InvalidParameter in dockerd's words); a status filter looks at all, as dockerd's."""
+        test = None
+        if filters:
+            from .container_filters import matcher
+            test = matcher(self, filters)
+            all_ = all_ or bool(filters.get("status"))
         out = []
         for c in all_containers(self.store, shared=True):
             self._repair(c)
-            if all_ or c.status in ("running", "paused", "restarting"):
+            if (all_ or c.status in ("running", "paused", "restarting")) and (test is None or test(c)):
                 out.append(c)
         return out
 

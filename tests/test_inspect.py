@@ -279,6 +279,41 @@ def test_stop_and_kill_send_the_events_dockerd_sends(session_root, engine, docke
     assert got["dunnage"] == got["docker"]
 
 
+def test_ps_filters_select_what_dockerd_selects(session_root, engine, dockerd):
+    """docker ps --filter (and -n, -l) on both engines over the same three containers:
+    the same names, in the same order; the same refusals."""
+    names = ("flt-a", "flt-b", "flt-c")
+    runs = (("run", "-d", "--name", "flt-a", "--label", "tier=web", IMAGE, "sleep", "120"),
+            ("run", "--name", "flt-b", IMAGE, "sh", "-c", "exit 3"),
+            ("run", "-d", "--name", "flt-c", "-p", "127.0.0.1::80", "--expose", "9000", "--label", "tier=db",
+             IMAGE, "sleep", "120"))
+    try:
+        for args in runs:
+            for run in (dockerd, lambda *a: cli(session_root, *a)):
+                run(*args)
+                time.sleep(0.01)  # (creation times apart: before/since and the order)
+        queries = [[], ["-a"], ["-f", "status=exited"], ["-f", "exited=3"], ["-a", "-f", "exited=0"],
+                   ["-a", "-f", "label=tier"], ["-a", "-f", "label=tier=db"], ["-a", "-f", "name=flt-"],
+                   ["-a", "-f", "name=^/flt-a$"], ["-a", "-f", f"ancestor={IMAGE}"], ["-a", "-f", "before=flt-c"],
+                   ["-a", "-f", "since=flt-a"], ["-a", "-f", "expose=9000"], ["-a", "-f", "expose=8000-9999/tcp"],
+                   ["-a", "-f", "health=none"], ["-f", "status=running", "-f", "status=exited"],
+                   ["-a", "-f", "label=tier=web", "-f", "status=running"], ["-n", "2"], ["-l"]]
+        for q in queries:
+            d = dockerd("ps", *q, "--format", "{{.Names}}")
+            u = cli(session_root, "ps", *q, "--format", "{{.Names}}")
+            assert d.returncode == 0 and u.returncode == 0, (q, d.stderr, u.stderr)
+            mine = [n for n in u.stdout.decode().split() if n in names]
+            assert mine == [n for n in d.stdout.decode().split() if n in names], q
+        for q in (["-f", "bogus=1"], ["-f", "status=nope"], ["-f", "health=sick"], ["-f", "exited=x"]):
+            d, u = dockerd("ps", *q), cli(session_root, "ps", *q)
+            said = d.stderr.decode().strip().removeprefix("Error response from daemon: ")
+            assert d.returncode != 0 and u.returncode != 0 and len(u.stderr.splitlines()) == 1, (q, u.stderr)
+            assert u.stderr.decode().strip().removeprefix("dunnage: Error: ") == said, (q, said, u.stderr)
+    finally:
+        dockerd("rm", "-f", *names)
+        cli(session_root, "rm", "-f", *names)
+
+
 # ------------------------------------------------------------------ the root file system
 ROOT_PROBE = ("readlink /etc/mtab; stat -c %s /proc/keys /proc/timer_list; "
               "grep -E ' /proc/(keys|timer_list|acpi|scsi) ' /proc/self/mountinfo | "

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 from dunnage.core import Engine
+from dunnage.core.errors import InvalidParameter
 from dunnage.core.units import human_duration, since
 from dunnage.tui.commands.output import render
 from dunnage.tui.rows import ellipsis, go_quote, ports_text, ps_mounts, status_text
 
 
-def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
+def ps_rows(e: Engine, all_: bool, no_trunc: bool = False, filters: dict | None = None,
+            last: int = -1) -> list[dict]:
+    """ps's rows, newest first; FILTERS docker's (--filter), LAST the newest N of all (-n)."""
     from dunnage.core.system import ps_command
     from dunnage.core.volumes import docker_mounts
     rows = []
-    for c in e.containers(all_):
+    cs = sorted(e.containers(all_ or last > 0, filters), key=lambda c: c.config.get("Created", ""), reverse=True)
+    for c in cs[:last] if last > 0 else cs:
         cfg = c.config
         cmd = ps_command(cfg["Argv"])
         mounts, local_volumes = ps_mounts(docker_mounts(cfg["HostConfig"].get("Mounts") or []), not no_trunc)
@@ -29,8 +33,21 @@ def ps_rows(e: Engine, all_: bool, no_trunc: bool = False) -> list[dict]:
     return rows
 
 
+def filters_of(values: list[str]) -> dict[str, list[str]]:
+    """docker's --filter KEY=VALUE flags as a filters map."""
+    out: dict[str, list[str]] = {}
+    for v in values or ():
+        k, eq, val = v.partition("=")
+        if not eq:
+            raise InvalidParameter("bad format of filter (expected name=value)", 125)
+        out.setdefault(k.strip().lower(), []).append(val)
+    return out
+
+
 def cmd_ps(e: Engine, a) -> int:
-    rows = ps_rows(e, a.all, a.no_trunc)
+    if a.latest and a.last == -1:
+        a.last = 1
+    rows = ps_rows(e, a.all, a.no_trunc, filters_of(a.filter), a.last)
     render(a.format, rows, [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
                             ("CREATED", "RunningFor"), ("STATUS", "Status"), ("PORTS", "Ports"),
                             ("NAMES", "Names")], "ID", a.quiet)
@@ -40,6 +57,11 @@ def cmd_ps(e: Engine, a) -> int:
 def register(sub) -> None:
     p = sub.add_parser("ps", help="list containers")
     p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="id, name, label, status, exited, ancestor, before, since, volume, network, health, "
+                        "publish, expose (a key repeated: any of them)")
+    p.add_argument("-n", "--last", type=int, default=-1, help="the N last created containers (all states)")
+    p.add_argument("-l", "--latest", action="store_true", help="the last created container (all states)")
     p.add_argument("--no-trunc", action="store_true", help="full IDs and commands")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--format")
