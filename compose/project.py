@@ -399,15 +399,13 @@ class Compose:
         # of a service its profiles leave off, which is not an orphan either: v2 removes them
         # only by the project's name alone or with the profile); one-off containers (compose
         # run's) only with --remove-orphans, as down lists them only then, an orphan one-off
-        # only once it has exited (isOrphaned); orphans after the walk
+        # only once it has exited (isOrphaned); orphans after the walk, and no warning of them
+        # (up's convergence warns, v2's down does not)
         every = self.containers(oneoff=None if remove_orphans else False)
         cs = [c for c in every if fileless or labels_of(c).get(SERVICE) in self.p.services]
         orphans = [c for c in every if remove_orphans and c not in cs and (
             c.status in ("exited", "dead") if labels_of(c).get(ONEOFF) == "True"
             else labels_of(c).get(SERVICE) not in self.p.disabled)]
-        taken = {c.id for c in cs + orphans}
-        if any(c.id not in taken for c in self.containers()):
-            self._orphans(False)
         errors = self.in_reverse_dependency_order(cs, lambda c: self._stop_remove(c, False, timeout, volumes))
         errors += _run_all([threading.Thread(target=self._stop_remove, args=(c, False, timeout))
                             for c in orphans])

@@ -228,11 +228,13 @@ def test_orphans_are_reported_and_removed(compose, engine):
     assert "Found orphan containers ([orph-client-1])" in r.stderr.decode()
     assert engine.container("orph-client-1").status == "running"
     # down without --remove-orphans leaves the orphan running and its network, in use, with
-    # a warning (compose v2's "Resource is still in use"), and succeeds
+    # a warning (compose v2's "Resource is still in use"), and succeeds; it does not warn of
+    # the orphan as up does: v2's down has no such warning (this asserted one until v2's
+    # code was read)
     r = compose(f, "down", "-t", "0")
     ok(r)
     err = r.stderr.decode()
-    assert "Found orphan containers ([orph-client-1])" in err
+    assert "orphan" not in err
     assert "Network orph_default  Resource is still in use" in err
     assert engine.container("orph-client-1").status == "running"
     assert not [c for c in engine.containers(all_=True) if c.name.startswith("orph-worker-")]
