@@ -456,30 +456,33 @@ class Compose:
             self.say(f" {what}  Resource is still in use")
             return False
 
-    def dependencies(self, cs: list) -> dict[str, set[str]]:
-        """Each service's dependencies: the model's depends_on, and for a service the model does
-        not have (a project by its name alone, an orphan) its containers' depends_on label, as
-        compose's getProjectWithResources reads it."""
-        deps = {s: set(svc.get("depends_on") or {}) for s, svc in self.p.services.items()}
+    def dependencies(self, cs: list, restart_only: bool = False) -> dict[str, set[str]]:
+        """Each service's dependencies (RESTART_ONLY: those with depends_on's `restart: true`):
+        the model's depends_on, and for a service the model does not have (a project by its
+        name alone, an orphan) its containers' depends_on label, as compose's
+        getProjectWithResources reads it."""
+        deps = {s: {d for d, x in (svc.get("depends_on") or {}).items() if not restart_only or x.get("restart")}
+                for s, svc in self.p.services.items()}
         for c in cs:
             lab = labels_of(c)
             s = lab.get(SERVICE)
             if s and s not in deps:
-                deps[s] = {x.split(":")[0] for x in (lab.get(L + "depends_on") or "").split(",") if x}
+                deps[s] = {x.split(":")[0] for x in (lab.get(L + "depends_on") or "").split(",")
+                           if x and (not restart_only or x.split(":")[2:] == ["true"])}
         return deps
 
-    def in_reverse_dependency_order(self, cs: list, fn) -> list:
+    def in_dependency_order(self, cs: list, fn, deps: Optional[dict] = None, reverse: bool = False) -> list:
         """FN(container) for each of CS, the containers of a service only once those of every
-        service depending on it are done, as compose's InReverseDependencyOrder walks the
-        graph (dependents first); what nothing left depends on, in parallel.  Returns the
-        errors, the walk going on past them."""
-        deps = self.dependencies(cs)
+        service it depends on are done (REVERSE: every service depending on it), as compose's
+        InDependencyOrder and InReverseDependencyOrder walk the graph; what nothing left waits
+        for, in parallel.  Returns the errors, the walk going on past them."""
+        deps = self.dependencies(cs) if deps is None else deps
         height: dict[str, int] = {}
 
-        def rank(s: str, chain: tuple = ()) -> int:  # 0: nothing depends on S
+        def rank(s: str, chain: tuple = ()) -> int:  # 0: nothing to wait for
             if s not in height:
-                above = [d for d, ds in deps.items() if s in ds and d not in chain]
-                height[s] = max((rank(d, chain + (s,)) + 1 for d in above), default=0)
+                before = [d for d, ds in deps.items() if s in ds] if reverse else deps.get(s, ())
+                height[s] = max((rank(d, chain + (s,)) + 1 for d in before if d not in chain), default=0)
             return height[s]
         errors = []
         for h in sorted({rank(labels_of(c).get(SERVICE, "")) for c in cs}):
@@ -487,13 +490,45 @@ class Compose:
                                 if rank(labels_of(c).get(SERVICE, "")) == h])
         return errors
 
-    def stop(self, services: Optional[list[str]] = None, timeout: Optional[float] = None) -> int:
-        """compose stop: the containers of SERVICES (all: None) stopped in reverse dependency
-        order, a dependency after what depends on it, as compose v2's stop walks the graph."""
-        known = self.p.services if self.p.config_files else self.dependencies(self.containers())
+    def in_reverse_dependency_order(self, cs: list, fn) -> list:
+        return self.in_dependency_order(cs, fn, reverse=True)
+
+    def _check_services(self, services, every: list) -> None:
+        known = self.p.services if self.p.config_files else self.dependencies(every)
         for s in services or []:
             if s not in known:
                 raise NotFound(f"no such service: {s}", 1)
+
+    def restart(self, services: Optional[list[str]] = None, timeout: Optional[float] = None) -> int:
+        """compose restart as v2's: only depends_on's `restart: true` relations count, SERVICES
+        (all: None) come with what depends on them so (IncludeDependents), and a service's
+        containers are restarted once those of its dependencies are."""
+        every = self.containers()
+        self._check_services(services, every)
+        deps = self.dependencies(every, restart_only=True)
+        chosen = set(services or [])
+        todo = list(chosen)
+        while todo:
+            s = todo.pop()
+            for d, ds in deps.items():
+                if s in ds and d not in chosen:
+                    chosen.add(d)
+                    todo.append(d)
+        cs = [c for c in every if not services or labels_of(c).get(SERVICE) in chosen]
+
+        def one(c):
+            self.say(f" Container {c.name}  Restarting")
+            self.e.restart(c.id, self._timeout(c, timeout))
+            self.say(f" Container {c.name}  Started")
+        errors = self.in_dependency_order(cs, one, deps)
+        if errors:
+            raise errors[0]
+        return 0
+
+    def stop(self, services: Optional[list[str]] = None, timeout: Optional[float] = None) -> int:
+        """compose stop: the containers of SERVICES (all: None) stopped in reverse dependency
+        order, a dependency after what depends on it, as compose v2's stop walks the graph."""
+        self._check_services(services, self.containers())
         cs = [c for c in self.containers(services or None) if c.status in ("running", "paused", "restarting")]
 
         def one(c):

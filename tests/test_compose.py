@@ -1092,3 +1092,32 @@ def test_stop_and_down_stop_dependents_first(compose, engine, session_root):
     ok(r)
     err = r.stderr.decode()
     assert err.index("Container order-db-1  Stopping") > err.index("Container order-app-1  Removed"), err
+
+
+def test_restart_in_dependency_order_with_its_restart_dependents(compose, engine):
+    """compose v2's restart walks the graph of depends_on's `restart: true` relations alone
+    (InDependencyOrder): a dependency is restarted before what depends on it so, and restart
+    SERVICE takes those dependents with it (IncludeDependents); a plain depends_on does not."""
+    import datetime
+    d = compose.tmp / "rs"
+    d.mkdir()
+    f = d / "compose.yaml"
+    f.write_text("services:\n  db:\n    image: local/busybox:latest\n"
+                 "    command: [sh, -c, \"trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done\"]\n"
+                 "  app:\n    image: local/busybox:latest\n    command: sleep 300\n    stop_signal: SIGKILL\n"
+                 "    depends_on: {db: {condition: service_started, restart: true}}\n"
+                 "  side:\n    image: local/busybox:latest\n    command: sleep 300\n    stop_signal: SIGKILL\n"
+                 "    depends_on: [db]\n")
+
+    def started(name):
+        return datetime.datetime.fromisoformat(engine.inspect(name)["State"]["StartedAt"])
+    ok(compose(f, "up", "-d"))
+    before = {s: started(f"rs-{s}-1") for s in ("db", "app", "side")}
+    ok(compose(f, "restart"))
+    assert started("rs-app-1") > started("rs-db-1") > before["db"], (started("rs-app-1"), started("rs-db-1"))
+    before = {s: started(f"rs-{s}-1") for s in ("db", "app", "side")}
+    r = compose(f, "restart", "db")
+    ok(r)
+    assert started("rs-db-1") > before["db"] and started("rs-app-1") > started("rs-db-1")
+    assert started("rs-side-1") == before["side"], r.stderr.decode()
+    assert all(engine.container(f"rs-{s}-1").status == "running" for s in ("db", "app", "side"))

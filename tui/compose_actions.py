@@ -36,7 +36,7 @@ def run(engine, name: str, verb: str) -> list[str]:
     elif verb == "stop":
         comp.stop()
     elif verb == "restart":
-        comp.each(None, "Restarting", lambda c: engine.restart(c.id, comp._timeout(c, None)), done="Started")
+        comp.restart()
     elif verb in TOGGLES:  # each on the containers in the state it applies to, the others left as they are
         state, fn, ing, done = TOGGLES[verb]
         comp.each(None, ing, lambda c: fn(engine, c.id) if c.status in state else None, True, done)

@@ -279,9 +279,7 @@ def cmd_stop(e: Engine, a) -> int:
 
 
 def cmd_restart(e: Engine, a) -> int:
-    comp = _compose(e, a, fileless=True)
-    return comp.each(a.services, "Restarting", lambda c: e.restart(c.id, comp._timeout(c, _timeout(a))),
-                     done="Started")
+    return _compose(e, a, a.services, fileless=True).restart(a.services, _timeout(a))
 
 
 def cmd_kill(e: Engine, a) -> int:
