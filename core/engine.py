@@ -351,6 +351,11 @@ class Engine:
         if containers on the bridge keep it as it was until none is)."""
         return netverbs.configure(self, ipv6, fixed_cidr_v6)
 
+    def image_history(self, ref: str) -> list[dict]:
+        """docker history: the image's steps, newest first (core/images/history.py)."""
+        from .images.history import history
+        return history(self, ref)
+
     def inspect_image(self, ref: str) -> dict:
         """docker image inspect's fields (and podman's Digest, Labels and History)."""
         img = self.image(ref)

@@ -314,6 +314,32 @@ def test_ps_filters_select_what_dockerd_selects(session_root, engine, dockerd):
         cli(session_root, "rm", "-f", *names)
 
 
+def test_history_is_what_dockerd_gives(session_root, dockerd, tmp_path):
+    """docker history of the same images (dunnage save -> docker load; one built here with
+    empty and non-empty steps): the same table, the same --no-trunc, -H=false and -q lines;
+    an unknown image refused."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE}\nENV A=1\nRUN printf 'x%.0s' $(seq 5000) > /five-k\n"
+                                         "LABEL a=b\nRUN mkdir /d && echo hi > /d/f\nCMD [\"sh\"]\n")
+    assert cli(session_root, "build", "-q", "-t", "local/histed:1", str(tmp_path), timeout=300).returncode == 0
+    tar = tmp_path / "histed.tar"
+    assert cli(session_root, "save", "-o", str(tar), "local/histed:1", timeout=120).returncode == 0
+    dockerd.ok("load", "-i", str(tar), timeout=120)
+    for args in ([IMAGE], ["--no-trunc", IMAGE], ["-H=false", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}", IMAGE],
+                 ["-q", IMAGE], ["--format", "{{json .}}", IMAGE], ["local/histed:1"], ["--no-trunc", "local/histed:1"],
+                 ["-H=false", "local/histed:1"]):
+        d = dockerd("history", *args)
+        u = cli(session_root, "history", *args)
+        assert d.returncode == 0 and u.returncode == 0, (args, d.stderr, u.stderr)
+        assert [line.rstrip() for line in u.stdout.decode().splitlines()] == \
+            [line.rstrip() for line in d.stdout.decode().splitlines()], args
+    u = cli(session_root, "image", "history", "--format", "{{.Size}}", IMAGE)
+    assert u.returncode == 0 and u.stdout.decode().split() == dockerd("history", "--format", "{{.Size}}",
+                                                                       IMAGE).stdout.decode().split()
+    assert dockerd("history", "nothere").returncode != 0 and cli(session_root, "history", "nothere").returncode != 0
+    dockerd("rmi", "local/histed:1")
+    cli(session_root, "rmi", "local/histed:1")
+
+
 # ------------------------------------------------------------------ the root file system
 ROOT_PROBE = ("readlink /etc/mtab; stat -c %s /proc/keys /proc/timer_list; "
               "grep -E ' /proc/(keys|timer_list|acpi|scsi) ' /proc/self/mountinfo | "

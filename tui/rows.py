@@ -82,14 +82,15 @@ def image_rows(images: list[Image]) -> list[dict]:
     return rows
 
 
-def human_size(n: float) -> str:
-    """docker's units.HumanSize: four significant digits, decimal units (what prune and df print)."""
+def human_size(n: float, digits: int = 4) -> str:
+    """docker's units.HumanSize: four significant digits, decimal units (what prune and df print);
+    DIGITS 3: HumanSizeWithPrecision(n, 3), as docker 20.10's history prints sizes."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
     i = 0
     while n >= 1000 and i < len(units) - 1:
         n /= 1000.0
         i += 1
-    return f"{n:.4g}{units[i]}"
+    return f"{n:.{digits}g}{units[i]}"
 
 
 def go_quote(s: str) -> str:

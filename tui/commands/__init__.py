@@ -22,7 +22,7 @@ VERBS: dict[str, str] = {
     "restart": "lifecycle", "rename": "lifecycle", "update": "lifecycle", "wait": "lifecycle", "logs": "logs",
     "inspect": "inspect", "stats": "stats", "top": "top", "cp": "files", "export": "files", "diff": "files",
     "commit": "files", "images": "images", "pull": "images", "push": "images", "rmi": "images", "tag": "images",
-    "load": "images", "save": "images", "import": "images", "image": "images", "login": "registry",
+    "load": "images", "save": "images", "import": "images", "image": "images", "history": "images", "login": "registry",
     "logout": "registry", "network": "network", "port": "network", "volume": "volume", "container": "container",
     "system": "system", "info": "system", "version": "system", "events": "events", "demo": "dashboard",
     "compose": "compose", "build": "build", "builder": "build",

@@ -8,7 +8,7 @@ import sys
 from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.images.changes import parse_changes
-from dunnage.tui.commands.grammar import run_verb, tls
+from dunnage.tui.commands.grammar import go_bool, run_verb, tls
 from dunnage.tui.commands.output import archive_output, err, print_pruned, prune_line, render
 from dunnage.tui.rows import human_size, image_rows
 
@@ -76,20 +76,33 @@ def cmd_image(e: Engine, a) -> int:
         print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0
-    if a.sub == "history":
-        img = e.image(a.args[0])
-        hist = img.config.get("history") or []
-        rows = [{"ID": "<missing>", "CreatedSince": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
-                 "Comment": h.get("comment", ""), "Size": "", "CreatedAt": h.get("created", "")}
-                for h in reversed(hist)]
-        if rows:
-            rows[0]["ID"] = img.short_id
-        render(a.format, rows, [("IMAGE", "ID"), ("CREATED", "CreatedAt"), ("CREATED BY", "CreatedBy"),
-                                ("COMMENT", "Comment")])
-        return 0
-    mapping = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect"}
+    mapping = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "inspect": "inspect",
+               "history": "history"}
     verb = mapping.get(a.sub, a.sub)
     return run_verb(e, a, [verb] + (["--type", "image"] if verb == "inspect" else []) + a.args)
+
+
+def cmd_history(e: Engine, a) -> int:
+    """docker history: an image's steps, newest first, laid out as docker's CLI does."""
+    import datetime as dt
+    from dunnage.core.units import human_duration
+    from dunnage.tui.rows import ellipsis
+    rows = []
+    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    for h in e.image_history(a.image):
+        iid = h["Id"]
+        if iid != "<missing>" and not a.no_trunc:
+            iid = iid.removeprefix("sha256:")[:12]
+        created = dt.datetime.fromtimestamp(h["Created"], dt.timezone.utc).astimezone()
+        rfc3339 = created.isoformat().replace("+00:00", "Z")  # (Go's time.RFC3339, in local time)
+        by = h["CreatedBy"].replace("\t", " ")
+        rows.append({"ID": iid, "CreatedSince": human_duration(now - h["Created"]) + " ago" if a.human else rfc3339,
+                     "CreatedAt": rfc3339,
+                     "CreatedBy": by if a.no_trunc else ellipsis(by, 45),
+                     "Size": human_size(h["Size"], 3) if a.human else str(h["Size"]), "Comment": h["Comment"]})
+    render(a.format, rows, [("IMAGE", "ID"), ("CREATED", "CreatedSince") if a.human else ("CREATED AT", "CreatedAt"),
+                            ("CREATED BY", "CreatedBy"), ("SIZE", "Size"), ("COMMENT", "Comment")], "ID", a.quiet)
+    return 0
 
 
 def cmd_load(e: Engine, a) -> int:
@@ -180,6 +193,14 @@ def register(sub) -> None:
     p.add_argument("file")
     p.add_argument("reference", nargs="?")
     p.set_defaults(fn=cmd_import)
+
+    p = sub.add_parser("history", help="an image's steps, newest first")
+    go_bool(p, "-H", "--human", default=True, help="sizes and dates in human terms (-H=false: bytes and RFC 3339)")
+    p.add_argument("--no-trunc", action="store_true", help="whole IDs and commands")
+    p.add_argument("-q", "--quiet", action="store_true", help="the IDs alone")
+    p.add_argument("--format")
+    p.add_argument("image")
+    p.set_defaults(fn=cmd_history)
 
     p = sub.add_parser("image", help="manage images (ls, rm, inspect, history, prune, tag, pull, push, load, save)")
     p.add_argument("sub", choices=["ls", "list", "rm", "remove", "inspect", "history", "prune", "tag", "pull", "push",
