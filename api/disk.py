@@ -134,28 +134,10 @@ def _image(e, ref: str):
 
 
 def history(req):
-    """docker history: the config's history, newest first; the entries that made a
-    layer carry its size (its directory's, as du counts it), the top one the image's
-    id and tags."""
-    from dunnage.core.system import du
+    """docker history: core/images/history.py's steps, newest first."""
     e = req.engine()
-    img = _image(e, req.params["name"])
-    hist = (img.config or {}).get("history") or []
-    paths = list(reversed(e.images.layer_paths(img)))  # bottom first, as the history
-    out, n = [], 0
-    for h in hist:
-        size = 0
-        if not h.get("empty_layer"):
-            size = du(paths[n]) if n < len(paths) else 0
-            n += 1
-        out.append({"Id": "<missing>", "Created": _epoch(h.get("created", "")), "CreatedBy": h.get("created_by", ""),
-                    "Tags": None, "Size": size, "Comment": h.get("comment", "")})
-    if not out:
-        out.append({"Id": "<missing>", "Created": _epoch(img.created), "CreatedBy": "", "Tags": None, "Size": img.size,
-                    "Comment": ""})
-    out.reverse()
-    out[0]["Id"], out[0]["Tags"] = img.id, list(img.tags) or None
-    return out
+    _image(e, req.params["name"])
+    return e.image_history(req.params["name"])
 
 
 def get(req):

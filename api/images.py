@@ -30,12 +30,6 @@ def _image(e, ref: str):
         raise not_found("image", ref) from None
 
 
-def history(req):
-    e = req.engine()
-    _image(e, req.params["name"])
-    return e.image_history(req.params["name"])
-
-
 def list_(req):
     e = req.engine()
     out = []
@@ -247,6 +241,5 @@ def register(r) -> None:
     r.add("GET", "/images/json", list_)
     r.add("POST", "/images/create", create)
     r.add("GET", "/images/{name:path}/json", inspect)
-    r.add("GET", "/images/{name:path}/history", history)
     r.add("POST", "/images/{name:path}/tag", tag)
     r.add("DELETE", "/images/{name:path}", remove)

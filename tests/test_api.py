@@ -142,6 +142,14 @@ def test_cli_version_and_info(docker, session_root):
     assert "Storage Driver: dunnage-fuse" in r.stdout
 
 
+def test_cli_history_through_the_service_is_the_command_lines(docker, session_root):
+    r = docker("history", "--no-trunc", IMAGE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == cli(session_root, "history", "--no-trunc", IMAGE).stdout.decode().splitlines()
+    r = docker("history", "nothere")
+    assert r.returncode != 0 and "No such image: nothere" in r.stderr
+
+
 def test_cli_run_attached_prints_output_and_exit_code(docker, engine):
     before = {c.id for c in engine.containers(all_=True)}
     r = docker("run", "--rm", IMAGE, "sh", "-c", "echo hi; echo oops >&2; exit 3")
