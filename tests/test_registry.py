@@ -71,6 +71,27 @@ def test_pull_run_and_layers_are_shared(fresh_root, registry):
     assert os.listdir(fresh_root / "tmp") == []
 
 
+def test_run_and_create_pull_a_missing_image_as_docker_run_does(fresh_root, registry):
+    """--pull missing (the default) pulls what is not here, saying so on stderr (stdout is
+    the container's); never refuses it; always pulls again; -q says nothing."""
+    ref = f"{registry.host}/test/img:1"
+    r = cli(fresh_root, "run", "--rm", "--pull", "never", ref, "cat", "/layer1")
+    assert r.returncode == 125 and r.stderr.decode().strip() == f"dunnage: Error: No such image: {ref}", r.stderr
+    r = cli(fresh_root, "run", "--rm", ref, "cat", "/layer1")
+    assert r.returncode == 0 and r.stdout == b"one\n", r.stderr
+    err = r.stderr.decode().splitlines()
+    assert err[0] == f"Unable to find image '{ref}' locally" and err[1] == "1: Pulling from test/img", err
+    assert err[-1] == f"Status: Downloaded newer image for {ref}" and any(x.startswith("Digest: sha256:") for x in err)
+    r = cli(fresh_root, "run", "--rm", ref, "cat", "/layer2")  # here now: nothing pulled
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"two\n", b"")
+    r = cli(fresh_root, "run", "--rm", "-q", "--pull", "always", ref, "cat", "/layer2")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"two\n", b"")
+    r = cli(fresh_root, "create", "--pull", "always", ref, "true")
+    assert r.returncode == 0 and "Pulling from test/img" in r.stderr.decode() and len(r.stdout.split()) == 1
+    r = cli(fresh_root, "run", "--rm", "--pull", "sometimes", ref, "true")
+    assert r.returncode == 125 and b"invalid pull option: 'sometimes'" in r.stderr
+
+
 def test_pull_by_digest_and_digests_column(fresh_root, registry):
     r = cli(fresh_root, "pull", f"{registry.host}/test/img:1")
     digest = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("Digest: ")][0].split()[1]

@@ -369,7 +369,7 @@ def pull(store: ImageStore, ref_str: str, creds: Credentials, tls_verify: Option
         except oci.FormatError as e:
             # a broken document is the registry's fault; an index without this platform, docker's NotFound
             raise ImageError(f"{ref_str}: {e}", status=404 if e.status == 404 else 500) from None
-        say(f"{ref.tag or ref.digest}: Pulling from {ref.familiar}")
+        say(f"{ref.tag or ref.digest}: Pulling from {ref.repository}")  # (docker's reference.Path: no registry)
         config_raw = cl.blob(man["config"]["digest"])
         try:
             config = oci.parse_config(config_raw)

@@ -17,6 +17,9 @@ def run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep standard input open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--pull", default="missing", help="pull the image: missing (if not here), always, never")
+    p.add_argument("--platform", help="os/arch[/variant] to pull (a multi-platform image's)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("--restart", help="no, always, unless-stopped, on-failure[:N]")
     p.add_argument("--pid", help="host: share the host's pid namespace")
     p.add_argument("--ipc", help="host or private")
@@ -129,12 +132,47 @@ def spec_from_args(a, detach: bool, attach: Optional[bool] = None):
         security_opt=a.security_opt, user=a.user, group_add=a.group_add)
 
 
+PULL = ("always", "missing", "never")
+
+
+def ensure_image(e: Engine, a) -> None:
+    """docker run/create's --pull (on the command line's side, as docker's CLI): missing
+    (the default) pulls an image that is not here, saying so on stderr; always pulls;
+    never refuses what is not here.  The pull's progress goes to stderr (-q: nowhere)."""
+    if a.pull not in PULL:
+        raise InvalidParameter(f"invalid pull option: '{a.pull}': must be one of \"always\", \"missing\" or \"never\"")
+    if a.pull != "always":
+        try:
+            e.image(a.image)
+            return
+        except EngineError:
+            if a.pull == "never":
+                raise
+        from dunnage.core.images.registry import parse_reference
+        try:
+            r = parse_reference(a.image)
+            shown = f"{r.familiar}:{r.tag}" if r.tag else a.image
+        except EngineError:
+            shown = a.image
+        if not a.quiet:
+            print(f"Unable to find image '{shown}' locally", file=sys.stderr, flush=True)
+    say = (lambda s: None) if a.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    img = e.pull(a.image, None, say, platform=a.platform)
+    if not a.quiet:
+        from dunnage.core.images.registry import parse_reference
+        r = parse_reference(a.image)
+        print(f"Status: Downloaded newer image for {r.familiar}:{r.tag}" if r.tag else
+              f"Status: Downloaded {a.image}", file=sys.stderr, flush=True)
+    del img
+
+
 def print_warnings(c) -> None:
     for w in getattr(c, "warnings", ()):
         print(f"WARNING: {w}", file=sys.stderr, flush=True)
 
 
 def cmd_create(e: Engine, a) -> int:
+    ensure_image(e, a)
     c = e.create_from(spec_from_args(a, detach=True, attach=True))
     print_warnings(c)
     print(c.id)
@@ -151,6 +189,7 @@ def follow_output(e: Engine, cid: str) -> None:
 def cmd_run(e: Engine, a) -> int:
     if a.tty and a.interactive and not a.detach and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY", 1)
+    ensure_image(e, a)
     c = e.create_from(spec_from_args(a, detach=a.detach))
     print_warnings(c)
     sock = []
