@@ -9,7 +9,7 @@ from typing import Optional
 
 from dunnage.core.errors import System
 
-# the container's namespaces a hook joins with IN_CONTAINER (the user namespace is the host's: refused in bundles)
+# the container's namespaces a hook joins with IN_CONTAINER (and its user namespace, where it has one)
 _ENTER = ("--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup")
 
 
@@ -24,7 +24,9 @@ def run(hooks: dict, which: str, state: dict, fatal: bool = True, in_container: 
         argv = list(h.get("args") or [h["path"]])
         path = h["path"]
         if in_container is not None:  # (nsenter execs PATH with its own name as argv[0])
-            argv = ["nsenter", "--target", str(in_container), *_ENTER, "--", path, *argv[1:]]
+            own = os.stat(f"/proc/{in_container}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino
+            argv = ["nsenter", "--target", str(in_container), *(("--user",) if own else ()), *_ENTER, "--", path,
+                    *argv[1:]]
             path = "/usr/bin/nsenter"
         env = dict(e.split("=", 1) for e in h.get("env") or [] if "=" in e)
         failed = ""

@@ -44,7 +44,7 @@ def features() -> dict:
         "hooks": list(HOOKS),
         "mountOptions": sorted(["bind", "rbind", *_FLAGS, *_CLEAR, *_PROPAGATION]),
         "linux": {
-            "namespaces": [n for n in NAMESPACE_TYPES if n not in ("user", "time")],
+            "namespaces": [n for n in NAMESPACE_TYPES if n != "time"],
             "capabilities": [f"CAP_{c}" for c in CAPS],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {"enabled": True, "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",

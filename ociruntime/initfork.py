@@ -5,11 +5,14 @@ them).  The launcher (bin/dunnage-runtime) runs it on a plan the warm server pre
 filter compiled), create.py on what it prepared itself.  So this module imports what the
 init needs and nothing else: no dataclasses, json, argparse or libseccomp (with them a
 create cost ~60 ms of imports)."""
+import ctypes
 import os
 
 from dunnage.core.errors import InvalidParameter, System
-from dunnage.core.runtime.linux import CLONE_NEWPID, setns, unshare
-from dunnage.core.runtime.process import container_init, read_report
+from dunnage.core.runtime.linux import CLONE_NEWPID, CLONE_NEWUSER, libc, prctl, setns, unshare
+from dunnage.core.runtime.process import (OCI_NAMESPACES, _one_line, container_init, needs_libseccomp, read_report,
+                                          rlimit)
+from dunnage.core.runtime.seccomp import preload as preload_seccomp
 
 
 class Attrs:
@@ -80,21 +83,8 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     hooks_r, hooks_w = os.pipe2(os.O_CLOEXEC) if on_hooks is not None else (None, None)
-    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    pid = -1
-    try:
-        if pid_namespace_path:
-            fd = os.open(pid_namespace_path, os.O_RDONLY | os.O_CLOEXEC)
-            setns(fd, CLONE_NEWPID)  # our children's: the init is forked into it
-            os.close(fd)
-        elif new_pid_namespace:
-            unshare(CLONE_NEWPID)
-        pid = os.fork()
-    finally:
-        if pid != 0:  # what we start next is ours again, not the container's
-            setns(own_pidns, CLONE_NEWPID)
-            os.close(own_pidns)
-    if pid == 0:  # (never returns: after pivot_root nothing can be imported, not even to report)
+
+    def init(cgroup) -> None:  # (never returns: after pivot_root nothing can be imported, not even to report)
         try:
             os.close(err_r)
             os.close(ready_r)
@@ -109,6 +99,32 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
                 pass
         finally:
             os._exit(125)
+
+    if getattr(spec, "uid_mappings", None) is not None:
+        try:
+            pid = _fork_in_user_namespace(spec, cgroup, pid_namespace_path, new_pid_namespace, err_w, init)
+        except BaseException:
+            for fd in (err_r, err_w, ready_r, ready_w, hooks_r, hooks_w):
+                if fd is not None:
+                    os.close(fd)
+            raise
+    else:
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        pid = -1
+        try:
+            if pid_namespace_path:
+                fd = os.open(pid_namespace_path, os.O_RDONLY | os.O_CLOEXEC)
+                setns(fd, CLONE_NEWPID)  # our children's: the init is forked into it
+                os.close(fd)
+            elif new_pid_namespace:
+                unshare(CLONE_NEWPID)
+            pid = os.fork()
+        finally:
+            if pid != 0:  # what we start next is ours again, not the container's
+                setns(own_pidns, CLONE_NEWPID)
+                os.close(own_pidns)
+        if pid == 0:
+            init(cgroup)
     os.close(err_w)
     os.close(ready_w)
     if hooks_r is not None:
@@ -134,10 +150,133 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
     os.close(ready_r)
     if ready != b"r":
         report = read_report(err_r, 125)
-        os.waitpid(pid, 0)
+        if pid > 0:
+            os.waitpid(pid, 0)
         raise System(report[1] if report else "the container's init ended before it was ready")
     os.close(err_r)
     return pid
+
+
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _fork_in_user_namespace(spec, cgroup, pid_namespace_path, new_pid_namespace: bool, err_w: int, init) -> int:
+    """The init of a bundle with a user namespace, made as runc's nsexec makes it: a first
+    child, still the host's root, joins the cgroup, sets oom_score_adj, raises the hard
+    rlimits (nobody can once in the user namespace), opens the exec fifo and joins the
+    namespaces the bundle names by path; it then unshares the user namespace, whose
+    uid_map and gid_map we write (root's: setgroups stays allowed), becomes root in it,
+    unshares the pid namespace (owned by the new user namespace, so that the container may
+    mount its proc) and forks the init (INIT(cgroup)), its PID 1, which unshares the
+    other namespaces.  The first child exits; this process, a subreaper meanwhile, adopts
+    the init, so that it descends from the caller as any init does.  The init's pid, or
+    -1 if it was not made (the first child's report on ERR_W)."""
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # first child -> us: b"u" (the maps, please), then the init's pid
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # us -> first child: b"m" (written)
+    was = ctypes.c_int(0)
+    libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        child = os.fork()
+        if child == 0:
+            try:
+                os.close(sync_r)
+                os.close(go_w)
+                _before_user_namespace(spec, cgroup, pid_namespace_path)
+                unshare(CLONE_NEWUSER)
+                os.write(sync_w, b"u")
+                if os.read(go_r, 1) != b"m":
+                    os._exit(125)
+                os.close(go_r)
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+                if new_pid_namespace and not pid_namespace_path:
+                    unshare(CLONE_NEWPID)
+                pid = os.fork()
+                if pid == 0:
+                    os.close(sync_w)
+                    init(CgroupFiles([]))  # (joined above)
+                os.write(sync_w, pid.to_bytes(4, "little"))
+                os._exit(0)
+            except BaseException as e:  # noqa: BLE001
+                try:
+                    detail = str(e) if isinstance(e, OSError) else _one_line(e)
+                    os.write(err_w, f"125 container init: {detail}".encode())
+                finally:
+                    os._exit(125)
+        os.close(sync_w)
+        sync_w = -1
+        os.close(go_r)
+        go_r = -1
+        try:
+            if os.read(sync_r, 1) != b"u":
+                os.waitpid(child, 0)
+                return -1
+            try:
+                for name, maps in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+                    with open(f"/proc/{child}/{name}", "wb", buffering=0) as f:  # (one write, as the kernel wants)
+                        f.write("".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps).encode())
+            except OSError as e:
+                os.kill(child, 9)
+                os.waitpid(child, 0)
+                raise System(f"writing the user namespace's {name}: {e.strerror}") from None
+            os.write(go_w, b"m")
+            got = b""
+            while len(got) < 4:
+                more = os.read(sync_r, 4 - len(got))
+                if not more:
+                    break
+                got += more
+            os.waitpid(child, 0)  # (the init is ours once it has exited)
+            return int.from_bytes(got, "little") if len(got) == 4 else -1
+        finally:
+            os.close(go_w)
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, was.value)
+        for fd in (sync_r, sync_w, go_r):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _before_user_namespace(spec, cgroup, pid_namespace_path) -> None:
+    """What the first child of _fork_in_user_namespace does as the host's root (see there),
+    and the imports the init may need (the interpreter's own files may be closed to the user
+    namespace's root)."""
+    from dunnage.core import net  # noqa: F401  (process._namespaces': the loopback)
+    if needs_libseccomp(spec.process):
+        preload_seccomp()
+    cgroup.join_self()
+    if spec.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(spec.oom_score_adj))
+        spec.oom_score_adj = None
+    import resource
+    for u in spec.ulimits:  # the hard limits raised here, both set by the init (lowering needs no privilege)
+        soft, hard = resource.getrlimit(rlimit(u["Name"]))
+        if hard != resource.RLIM_INFINITY and (u["Hard"] == resource.RLIM_INFINITY or u["Hard"] > hard):
+            resource.setrlimit(rlimit(u["Name"]), (min(soft, u["Hard"]) if soft != resource.RLIM_INFINITY
+                                                   else u["Hard"], u["Hard"]))
+    if spec.exec_fifo:  # the state directory is the host root's: opened now, reopened by its descriptor
+        fd = os.open(spec.exec_fifo, os.O_PATH | os.O_CLOEXEC)
+        spec.exec_fifo = f"/proc/self/fd/{fd}"
+    if pid_namespace_path:
+        fd = os.open(pid_namespace_path, os.O_RDONLY | os.O_CLOEXEC)
+        setns(fd, CLONE_NEWPID)  # our children's: the init is forked into it
+        os.close(fd)
+    joined = set()
+    if spec.netns_fd is not None:
+        setns(spec.netns_fd, 0)
+        joined.add("network")
+    paths = sorted(spec.namespace_paths.items(), key=lambda kv: kv[0] == "mount")  # the mount namespace last
+    for kind, path in paths:
+        if kind in OCI_NAMESPACES:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            setns(fd, OCI_NAMESPACES[kind])
+            os.close(fd)
+            joined.add(kind)
+    spec.namespaces_joined = joined
+    spec.netns_fd = None
 
 
 def run_plan(plan: dict, on_hooks=None) -> int:

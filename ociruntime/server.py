@@ -427,7 +427,8 @@ def remote_launch(conn: socket.socket, p) -> int:
     if needs_libseccomp(spec.process):
         spec.process.seccomp = compile_bpf(spec.process.seccomp, spec.process.caps)
     netns = None
-    if "net" not in spec.host_namespaces and spec.netns_fd is None and "network" not in spec.namespace_paths:
+    if "net" not in spec.host_namespaces and spec.netns_fd is None and "network" not in spec.namespace_paths \
+            and spec.uid_mappings is None:  # (a user namespace's init makes its own, which that namespace owns)
         netns = _new_netns()
     try:
         plan = marshal.dumps({"spec": spec.to_record(), "cgroup": join_files(p.cgroup),

@@ -367,7 +367,8 @@ def _create_bad(b, state, change, message) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]), "user namespaces"),
+    (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]),
+     "user namespace mappings specified, but user namespace isn't enabled"),
     (lambda c: c["process"].update(args=[]), "process.args"),
     (lambda c: c["root"].update(path="nowhere"), "no such directory"),
     (lambda c: c.update(ociVersion="2.0.0"), "ociVersion"),
@@ -407,7 +408,7 @@ def test_version_and_features():
     assert v.returncode == 0 and b"spec: 1.1.0" in v.stdout
     f = json.loads(subprocess.run([RUNTIME, "features"], capture_output=True, timeout=30).stdout)
     assert f["ociVersionMax"] == "1.1.0" and "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
-    assert "user" not in f["linux"]["namespaces"]
+    assert "user" in f["linux"]["namespaces"] and "time" not in f["linux"]["namespaces"]
 
 
 def test_update_and_events_stats(bundle):
@@ -746,7 +747,13 @@ def test_systemd_cgroup_refused_and_text_log(bundle, tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["linux"].update(intelRdt={"closID": "x"}), "Intel RDT"),
-    (lambda c: c["linux"]["namespaces"].append({"type": "user"}), "user namespaces are not supported"),
+    (lambda c: c["linux"]["namespaces"].append({"type": "user"}), "user namespaces enabled, but no uid mappings"),
+    (lambda c: c["linux"]["namespaces"].append({"type": "user", "path": "/proc/1/ns/user"}),
+     "joining a user namespace by path is not supported"),
+    (lambda c: (c["linux"]["namespaces"].append({"type": "user"}),  # overlapping ranges: the kernel's EINVAL
+                c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 100000, "size": 10},
+                                               {"containerID": 5, "hostID": 200000, "size": 10}],
+                                  gidMappings=MAP)), "writing the user namespace's uid_map: Invalid argument"),
     (lambda c: c["process"]["capabilities"].update(ambient=["CAP_NOPE"]), "unknown capability"),
     (lambda c: c["linux"].update(cgroupsPath="system.slice:dunnage:x"), "systemd"),
 ])
@@ -864,4 +871,114 @@ def test_run_with_a_terminal_and_no_console_socket_relays_it(bundle):
     code, out = _on_a_terminal([RUNTIME, "--root", str(state), "run", "--bundle", str(b), "r2"], b, timeout=30,
                                typed=b"there\n", once=b"/dev/pts/0")
     assert code == 4 and out.endswith(b"/dev/pts/0\nthere\ngot there\n"), out
+    assert rt(state, "list", "-q").stdout == b""
+
+
+# ---------------------------------------------------------------- user namespaces (linux.uidMappings)
+USERNS_PROBE = ("cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id; "
+                "grep -E '^Cap' /proc/self/status; echo --; rm -f /data/f; touch /scratch/f /data/f; "
+                "ls -ln /scratch/f /data/f | awk '{print $3, $4, $NF}'; stat -c '%u %g %n' / /bin/sh; "
+                "ls -ln /dev/null /dev/zero /dev/tty | awk '{print $1, $3, $4, $NF}'; "
+                "head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; mount | grep -c ' on /proc '; "
+                "exit 7")
+MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+@pytest.fixture
+def userns_bundle(bundle):
+    """The bundle with a user namespace mapping 0 to host uid and gid 100000 (65536 of them), as
+    runc's own tests make it, and a tmpfs and a bind of a directory the container's root owns.
+    Its root is the container's root's (chowned, as podman does), in a directory of its own
+    under /tmp, open to all as runc's tests make theirs: the container's root, host uid 100000,
+    must walk to it (pytest's directories are 0700)."""
+    b, state = bundle
+    top = Path(tempfile.mkdtemp(prefix="dunnage-userns-"))
+    try:
+        top.chmod(0o755)
+        ub = top / "bundle"
+        shutil.copytree(b, ub, symlinks=True)
+        subprocess.run(["chown", "-R", "-h", "100000:100000", str(ub / "rootfs")], check=True, timeout=60)
+        data = top / "data"
+        data.mkdir()
+        os.chown(data, 100000, 100000)
+        c = json.loads((ub / "config.json").read_text())
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = MAP
+        c["linux"]["gidMappings"] = MAP
+        c["mounts"] += [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                         "options": ["nosuid", "size=1m"]},
+                        {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]}]
+        (ub / "config.json").write_text(json.dumps(c))
+        yield ub, state, data
+    finally:
+        for cid in rt(state, "list", "-q").stdout.decode().split():
+            rt(state, "delete", "--force", cid)
+        shutil.rmtree(top)
+
+
+def test_user_namespace_runs_as_runc_runs_it(userns_bundle, tmp_path):
+    """A bundle with a user namespace (0 -> 100000, 65536) run by runc and by dunnage-runtime:
+    the same uid_map, gid_map and setgroups, `id`, capability sets, owners of files made in a
+    tmpfs and a bind (host uid 100000 on the host), the host's device nodes bound in (no mknod
+    in a user namespace) and the exit code.  It was refused with one line."""
+    b, state, data = userns_bundle
+    set_config(b, args=["sh", "-c", USERNS_PROBE])
+    ours = rt(state, "run", "--bundle", str(b), "u0")
+    assert ours.returncode == 7, ours.stderr
+    ours_owner = os.stat(data / "f")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.run(["runc", "--root", str(tmp_path / "runc"), "run", "--bundle", str(b), "u0"],
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60)
+        out.seek(0)
+        err.seek(0)
+        theirs = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
+    subprocess.run(["runc", "--root", str(tmp_path / "runc"), "delete", "--force", "u0"], capture_output=True,
+                   timeout=30)
+    assert theirs.returncode == 7, theirs.stderr
+    t = theirs.stdout.decode()
+    assert t.split()[:6] == ["0", "100000", "65536", "0", "100000", "65536"] and "uid=0(root) gid=0(root)" in t
+    assert ours.stdout.decode() == t
+    assert (ours_owner.st_uid, ours_owner.st_gid) == (100000, 100000)
+    theirs_owner = os.stat(data / "f")
+    assert (theirs_owner.st_uid, theirs_owner.st_gid) == (100000, 100000)
+    assert rt(state, "list", "-q").stdout == b""
+    assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", "u0")) for r_ in cgroup_roots())
+
+
+def test_user_namespace_served_create_exec_kill_delete(userns_bundle):
+    """create (the first directly, the second served: prepared in the warm server, the init
+    forked by the launcher) leaves the init in its own user namespace with the bundle's
+    mappings, where the createContainer hook runs too; exec lands in that namespace as its
+    root; kill and delete leave no process, state or cgroup."""
+    b, state, data = userns_bundle
+    c = set_config(b, args=["sleep", "300"])
+    c["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"cut -d' ' -f4 /proc/$PPID/stat >> "
+                                                                            f"{data}/runtime-ppid"]}],
+                  "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "readlink /proc/self/ns/user >> "
+                                                                              f"{data}/container-ns"]}]}
+    (b / "config.json").write_text(json.dumps(c))
+    own = os.readlink("/proc/self/ns/user")
+    assert rt(state, "create", "--bundle", str(b), "u1").returncode == 0
+    assert wait_for(lambda: _server(state) is not None, timeout=20)
+    served = rt(state, "create", "--bundle", str(b), "u2")
+    assert served.returncode == 0, served.stderr
+    assert int((data / "runtime-ppid").read_text().split()[1]) == _server(state), "u2's create was not served"
+    hooks_ns = (data / "container-ns").read_text().split()
+    for cid, hook_ns in zip(("u1", "u2"), hooks_ns, strict=True):
+        pid = json.loads(rt(state, "state", cid).stdout)["pid"]
+        ns = os.readlink(f"/proc/{pid}/ns/user")
+        assert ns != own and hook_ns == ns  # (createContainer's hook runs in it too)
+        with open(f"/proc/{pid}/uid_map") as f:
+            assert f.read().split() == ["0", "100000", "65536"]
+        with open(f"/proc/{pid}/status") as f:
+            assert "Uid:\t100000\t100000\t100000\t100000" in f.read()  # root inside, 100000 outside
+        assert rt(state, "start", cid).returncode == 0
+        e = rt(state, "exec", cid, "sh", "-c", "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map")
+        assert e.returncode == 0, e.stderr
+        assert e.stdout.decode().split() == [ns, "0", "0", "100000", "65536"]
+        assert rt(state, "kill", cid, "KILL").returncode == 0
+        assert wait_for(lambda: json.loads(rt(state, "state", cid).stdout)["status"] == "stopped")
+        assert rt(state, "delete", cid).returncode == 0
+        assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+        assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", cid)) for r_ in cgroup_roots())
     assert rt(state, "list", "-q").stdout == b""

@@ -195,6 +195,19 @@ def _v2_controllers() -> list[str]:
         return hybrid
 
 
+def _mappings(linux: dict, key: str) -> list[dict]:
+    """linux.uidMappings or gidMappings, checked: whole numbers, a size of at least 1."""
+    out = []
+    for m in linux.get(key) or []:
+        try:
+            c, h, n = (int(m[k]) for k in ("containerID", "hostID", "size"))
+        except (KeyError, TypeError, ValueError):
+            raise BundleError(f"linux.{key}: each mapping needs containerID, hostID and size as numbers") from None
+        _need(c >= 0 and h >= 0 and n >= 1, f"linux.{key}: {c} {h} {n} is not a mapping")
+        out.append({"containerID": c, "hostID": h, "size": n})
+    return out
+
+
 def _cgroups_path(path: Optional[str], container_id: str) -> str:
     if not path:
         return f"dunnage-runtime/{container_id}"
@@ -216,8 +229,7 @@ def from_config(config: dict, bundle: str, container_id: str) -> Bundle:
     _need(os.path.isdir(rootfs), f"root.path {rootfs}: no such directory")
     process, terminal, rlimits = _process(config.get("process"), rootfs, warnings)
     linux = config.get("linux") or {}
-    for k, what in (("uidMappings", "user namespaces"), ("gidMappings", "user namespaces"),
-                    ("intelRdt", "Intel RDT"), ("personality", "personality")):
+    for k, what in (("intelRdt", "Intel RDT"), ("personality", "personality")):
         _need(not linux.get(k), f"linux.{k}: {what} are not supported by dunnage-runtime")
     if linux.get("mountLabel"):
         warnings.append("linux.mountLabel is not supported on this host: ignored")
@@ -227,15 +239,23 @@ def from_config(config: dict, bundle: str, container_id: str) -> Bundle:
     for ns in linux.get("namespaces") or []:
         kind = ns.get("type")
         _need(kind in NAMESPACE_TYPES, f"linux.namespaces: unknown type {kind!r}")
-        _need(kind not in ("user", "time"), f"linux.namespaces: {kind} namespaces are not supported by dunnage-runtime")
+        _need(kind != "time", f"linux.namespaces: {kind} namespaces are not supported by dunnage-runtime")
         _need(kind not in wanted, f"linux.namespaces: {kind} given twice")
         wanted[kind] = ns.get("path") or ""
+    _need(not wanted.get("user"), "linux.namespaces: joining a user namespace by path is not supported by "
+          "dunnage-runtime")
+    _need("user" in wanted or not (linux.get("uidMappings") or linux.get("gidMappings")),  # runc's validator's words
+          "user namespace mappings specified, but user namespace isn't enabled in the config")
+    uid_maps, gid_maps = _mappings(linux, "uidMappings"), _mappings(linux, "gidMappings")
+    if "user" in wanted:
+        _need(uid_maps, "user namespaces enabled, but no uid mappings found")
+        _need(gid_maps, "user namespaces enabled, but no gid mappings found")
     _need("mount" in wanted, "linux.namespaces: a mount namespace is required")
     for kind, name in _HOST_NAMES.items():
         if kind not in wanted:
             host.append(name)
     for kind, p in wanted.items():
-        if p and kind != "pid":
+        if p and kind not in ("pid", "user"):
             _need(os.path.exists(p), f"linux.namespaces: {kind} namespace {p}: no such file")
             paths[kind] = p
     mounts = []
@@ -277,6 +297,8 @@ def from_config(config: dict, bundle: str, container_id: str) -> Bundle:
         sysctl={str(k): str(v) for k, v in (linux.get("sysctl") or {}).items()},
         oom_score_adj=(config.get("process") or {}).get("oomScoreAdj"),
         rootfs_propagation=propagation,
+        uid_mappings=uid_maps if "user" in wanted else None,
+        gid_mappings=gid_maps if "user" in wanted else None,
     )
     hooks = config.get("hooks") or {}
     for k in hooks:

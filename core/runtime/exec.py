@@ -57,7 +57,7 @@ def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interact
     called once it exists (its host pid, and with TTY its terminal's master end, which the
     callee passes on and closes); DETACH then leaves it to the caller's subreaper."""
     _stdio_open()
-    ns_fds = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC) for n in NAMESPACES]
+    ns_fds = _namespace_fds(pid)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     alive_r, alive_w = os.pipe2(os.O_CLOEXEC)  # EOF in the helper: the front is gone
     sock_parent, sock_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -99,6 +99,28 @@ def run_exec(pid: int, cgroup, spec: ProcessSpec, *, tty: bool = False, interact
     if report:
         return report
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status), ""
+
+
+NS_GET_USERNS = 0xb701
+
+
+def _namespace_fds(pid: int) -> list[int]:
+    """PID's namespaces, in the order the helper joins them: a user namespace of its own
+    (an OCI bundle's) first, as runc's exec joins it, so that the others, which it owns,
+    are joined with the capabilities it gives; only those it does not own (joined by path
+    from the host's, where it takes the host's root) before it."""
+    fds = [os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC) for n in NAMESPACES]
+    user = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    ino = os.fstat(user).st_ino
+    if ino == os.stat("/proc/self/ns/user").st_ino:
+        os.close(user)
+        return fds
+    before, after = [], []
+    for fd in fds[:-1]:  # (the mount namespace stays last)
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+        (after if os.fstat(owner).st_ino == ino else before).append(fd)
+        os.close(owner)
+    return before + [user] + after + fds[-1:]
 
 
 def _spawned(helper: int, sock: socket.socket, err_r: int, alive_w: int, on_spawn) -> tuple[int, str]:

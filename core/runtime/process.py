@@ -194,7 +194,7 @@ def _close_all_but(keep: set[int]) -> None:
 
 
 # OCI's namespace types and their clone flags (pid and user are not joined here: the
-# creator enters the pid namespace before it forks, and user namespaces are refused)
+# creator enters the pid namespace before it forks, or makes the user namespace: ociruntime/initfork.py)
 OCI_NAMESPACES = {"network": CLONE_NEWNET, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mount": CLONE_NEWNS,
                   "cgroup": CLONE_NEWCGROUP}
 
@@ -211,8 +211,11 @@ def _namespaces(spec) -> None:
     joins = []
     if spec.netns_fd is not None:  # made (and wired) by the shim
         joins.append((spec.netns_fd, CLONE_NEWNET, False))
+    joined = getattr(spec, "namespaces_joined", ())  # before the user namespace was made (initfork.py)
+    for kind in joined:
+        flags &= ~OCI_NAMESPACES[kind]
     for kind, path in spec.namespace_paths.items():
-        if kind in OCI_NAMESPACES:
+        if kind in OCI_NAMESPACES and kind not in joined:
             joins.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), OCI_NAMESPACES[kind], True))
     for _, flag, _ in joins:
         flags &= ~flag
@@ -227,7 +230,8 @@ def _namespaces(spec) -> None:
             os.close(fd)
     if "uts" not in host and spec.hostname:
         _socket.sethostname(spec.hostname)
-    if "net" not in host and spec.netns_fd is None and "network" not in spec.namespace_paths:
+    if "net" not in host and spec.netns_fd is None and "network" not in spec.namespace_paths \
+            and "network" not in joined:
         from ..net import loopback_up
         loopback_up()
     for key, value in spec.sysctl.items():  # in the container's own namespaces now

@@ -226,6 +226,36 @@ def _make_devices(dev: str, extra: list[dict] = ()) -> None:
         os.chown(node, d.get("uid") or 0, d.get("gid") or 0)
 
 
+def _bind_devices(dev: str, extra: list[dict] = ()) -> None:
+    """_make_devices' nodes in a user namespace, where nothing can mknod: the host's nodes of
+    the same paths bound onto empty files, as runc does."""
+    nodes = [(name, f"/dev/{name}") for name in DEVICES if not os.path.lexists(f"{dev}/{name}")]
+    for d in extra:
+        rel = os.path.normpath("/" + d["path"].lstrip("/")).removeprefix("/dev/")
+        if not (rel.startswith("/") or rel.startswith("..")):
+            nodes.append((rel, "/dev/" + rel))
+    for rel, host in nodes:
+        node = f"{dev}/{rel}"
+        _mkdir(os.path.dirname(node))
+        if not os.path.lexists(node):
+            os.close(os.open(node, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+        mount(host, node, None, MS_BIND)
+
+
+def _remount(target: str, flags: int) -> None:
+    """A bind mount's remount with FLAGS; if a user namespace refuses it for changing flags it
+    locked (those the mount had from the host's: nosuid, nodev, noexec, atime), again with
+    them kept, as runc retries."""
+    try:
+        mount(None, target, None, flags)
+    except PermissionError:
+        have = os.statvfs(target).f_flag
+        kept = have & (MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048)  # ST_NOATIME, ST_NODIRATIME
+        if have & 4096:  # ST_RELATIME
+            kept |= 1 << 21
+        mount(None, target, None, flags | kept)
+
+
 def _dev_links(dev: str) -> None:
     for src, dst in (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
                      ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")):
@@ -277,7 +307,7 @@ def _oci_mount(rootfd: int, m: dict, own_cgroup: bool) -> None:
         rest = flags & ~(MS_BIND | MS_REC)
         if rest:
             with _target(rootfd, dest, make=False) as target:  # the bind mount now there
-                mount(src, target, None, MS_BIND | MS_REMOUNT | rest | (flags & MS_REC))
+                _remount(target, MS_BIND | MS_REMOUNT | rest | (flags & MS_REC))
     elif kind == "cgroup":
         with _target(rootfd, dest):
             pass
@@ -307,7 +337,10 @@ def setup_oci_rootfs(spec, before_pivot=None) -> None:
         with _target(rootfd, "/dev") as dev:
             old = os.umask(0)
             try:
-                _make_devices(dev, spec.devices)
+                if getattr(spec, "uid_mappings", None) is not None:
+                    _bind_devices(dev, spec.devices)
+                else:
+                    _make_devices(dev, spec.devices)
             finally:
                 os.umask(old)
             _dev_links(dev)
@@ -372,7 +405,7 @@ def _pivot(root: str, read_only: bool) -> None:
     umount2(".", MNT_DETACH)
     os.chdir("/")
     if read_only:
-        mount("/", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        _remount("/", MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
 MS_STRICT = 1 << 24  # MS_STRICTATIME, as docker mounts /dev

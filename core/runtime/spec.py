@@ -59,6 +59,10 @@ class RuntimeSpec:
     oom_score_adj: Optional[int] = None
     rootfs_propagation: str = ""  # "", private, rprivate, slave, rslave, shared, rshared
     exec_fifo: Optional[str] = None  # OCI create: wait here (a reader: `start`) just before exec
+    # OCI's linux.uidMappings/gidMappings ([{containerID, hostID, size}]): the init in a new user
+    # namespace with them (initfork.py), as runc's; None: the host's user namespace
+    uid_mappings: Optional[list[dict]] = None
+    gid_mappings: Optional[list[dict]] = None
 
     def to_record(self) -> dict:
         return dataclasses.asdict(self)

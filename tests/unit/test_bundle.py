@@ -50,13 +50,29 @@ def test_podmans_config_maps_onto_the_runtime_spec(tmp_path):
     assert "c 1:3 rwm" in b.limits.devices  # runc's allowed devices after the bundle's deny-all
 
 
+def test_a_user_namespace_and_its_mappings(tmp_path):
+    """linux.uidMappings and gidMappings reach the runtime spec with a user namespace (none without)."""
+    maps = [{"containerID": 0, "hostID": 100000, "size": 65536}, {"containerID": 70000, "hostID": 5, "size": 1}]
+    b = _bundle(tmp_path, linux={"namespaces": [{"type": "mount"}, {"type": "user"}],
+                                 "uidMappings": maps, "gidMappings": maps[:1]})
+    assert b.spec.uid_mappings == maps and b.spec.gid_mappings == maps[:1]
+    assert _bundle(tmp_path).spec.uid_mappings is None
+
+
 @pytest.mark.parametrize("change, message", [
     ({"ociVersion": "0.9"}, "ociVersion"),
     ({"root": {}}, "root.path"),
     ({"process": {"args": []}}, "process.args"),
     ({"linux": {"namespaces": [{"type": "pid"}]}}, "mount namespace"),
-    ({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}, "user namespaces"),
-    ({"linux": {"namespaces": [{"type": "mount"}], "uidMappings": [{"hostID": 1}]}}, "user namespaces"),
+    ({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}}, "user namespaces enabled, but no uid mappings"),
+    ({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}],
+                "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}}, "no gid mappings"),
+    ({"linux": {"namespaces": [{"type": "mount"}, {"type": "user"}], "uidMappings": [{"hostID": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}}, "linux.uidMappings: each mapping"),
+    ({"linux": {"namespaces": [{"type": "mount"}, {"type": "user", "path": "/proc/1/ns/user"}]}},
+     "joining a user namespace by path"),
+    ({"linux": {"namespaces": [{"type": "mount"}], "uidMappings": [{"hostID": 1}]}},
+     "user namespace mappings specified, but user namespace isn't enabled"),
     ({"linux": {"namespaces": [{"type": "mount"}], "cgroupsPath": "system.slice:libpod:abc"}}, "systemd"),
     ({"linux": {"namespaces": [{"type": "mount"}], "intelRdt": {"closID": "x"}}}, "Intel RDT"),
     ({"mounts": [{"destination": "relative", "type": "tmpfs"}]}, "absolute"),
