@@ -249,7 +249,8 @@ def test_rm_flag_removes_after_exit(run_cli, engine, image):
     (["run", "local/busybox", "nosuchcmd"], 127, b'exec: "nosuchcmd": executable file not found in $PATH'),
     (["run", "local/busybox", "/etc/passwd"], 126, b"permission denied"),
     (["run", "local/busybox", "/no/such"], 127, b"no such file or directory"),
-    (["run", "no/such-image"], 125, b"No such image: no/such-image"),
+    (["run", "--pull", "never", "no/such-image"], 125, b"No such image: no/such-image"),  # (no traffic off the host)
+    (["run", "--memory", "lots", "no/such-image"], 125, b"invalid size: 'lots'"),  # (bad flags before any pull)
     (["run", "--memory", "lots", "local/busybox", "true"], 125, b"invalid size: 'lots'"),
     (["run", "--memory", "1k", "local/busybox", "true"], 125, b"Minimum memory limit"),
     (["run", "--cpus", "x", "local/busybox", "true"], 125, b'invalid argument "x" for "--cpus"'),

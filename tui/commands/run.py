@@ -172,8 +172,9 @@ def print_warnings(c) -> None:
 
 
 def cmd_create(e: Engine, a) -> int:
+    spec = spec_from_args(a, detach=True, attach=True)  # (bad flags are refused before any pull)
     ensure_image(e, a)
-    c = e.create_from(spec_from_args(a, detach=True, attach=True))
+    c = e.create_from(spec)
     print_warnings(c)
     print(c.id)
     return 0
@@ -189,8 +190,9 @@ def follow_output(e: Engine, cid: str) -> None:
 def cmd_run(e: Engine, a) -> int:
     if a.tty and a.interactive and not a.detach and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY", 1)
+    spec = spec_from_args(a, detach=a.detach)  # (bad flags are refused before any pull)
     ensure_image(e, a)
-    c = e.create_from(spec_from_args(a, detach=a.detach))
+    c = e.create_from(spec)
     print_warnings(c)
     sock = []
 
