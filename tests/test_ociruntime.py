@@ -982,3 +982,28 @@ def test_user_namespace_served_create_exec_kill_delete(userns_bundle):
         assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
         assert not any(os.path.exists(os.path.join(r_, "dunnage-runtime", cid)) for r_ in cgroup_roots())
     assert rt(state, "list", "-q").stdout == b""
+
+
+def test_podman_uidmap_as_with_runc(podman):
+    """podman run --uidmap/--gidmap (a user namespace in the bundle podman writes, its root
+    chowned by podman): the same maps, ids, capability sets and file owners as runc gives;
+    exec lands in the namespace."""
+    script = ("cat /proc/self/uid_map /proc/self/gid_map; id; grep -E '^Cap' /proc/self/status; "
+              "touch /tmp/f; ls -ln /tmp/f /bin/busybox | awk '{print $3, $4, $NF}'; "
+              "ls -ln /dev/null | awk '{print $1, $3, $4}'; exit 4")
+    maps = ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"]
+    cmd = ["run", "--rm", *Podman.RUN, *maps, IMG, "sh", "-c", script]
+    ours = podman(*cmd)
+    theirs = podman.with_runtime("runc", *cmd)
+    assert theirs.returncode == 4, theirs.stderr
+    assert ours.returncode == 4, ours.stderr
+    assert ours.stdout == theirs.stdout and b"uid=0(root) gid=0(root)" in ours.stdout
+    r = podman("run", "-d", "--name", "uns", *Podman.RUN, *maps, IMG, "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    try:
+        pid = int(podman("inspect", "-f", "{{.State.Pid}}", "uns").stdout)
+        e = podman("exec", "uns", "sh", "-c", "readlink /proc/self/ns/user; id -u")
+        assert e.returncode == 0, e.stderr
+        assert e.stdout.decode().split() == [os.readlink(f"/proc/{pid}/ns/user"), "0"]
+    finally:
+        assert podman("rm", "-f", "-t", "0", "uns").returncode == 0
