@@ -350,6 +350,13 @@ def test_events_are_logged_and_followed(session_root, engine, image):
         p.wait()
 
 
+def test_system_events_is_events(run_cli):
+    assert run_cli("run", "--rm", "--network", "none", "local/busybox", "true").returncode == 0
+    args = ("--since", "10m", "--until", "0s", "-f", "type=container", "--format", "{{.Action}} {{.Actor.ID}}")
+    a, b = run_cli("events", *args), run_cli("system", "events", *args)
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout, (a.stderr, b.stderr)
+
+
 def test_events_refuses_a_bad_query_in_one_line(run_cli):
     for args, msg in ((("--filter", "bogus=1"), b"invalid filter 'bogus'"), (("--filter", "type=box"),
                       b"invalid filter 'type=box'"), (("--filter", "nokey"), b"bad format of filter"),

@@ -61,7 +61,11 @@ def cmd_events(e: Engine, a) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("events", help="lifecycle events, past and followed")
+    events_flags(sub.add_parser("events", help="lifecycle events, past and followed"))
+
+
+def events_flags(p) -> None:
+    """events' flags, for `events` and `system events` alike."""
     p.add_argument("--since", help="show events since (10m, a unix time, or an ISO time)")
     p.add_argument("--until", help="stream events until this time (10m, a unix time, or an ISO time)")
     p.add_argument("-f", "--filter", action="append", metavar="KEY=VALUE",

@@ -211,6 +211,8 @@ def register(sub) -> None:
     q.add_argument("-f", "--force", action="store_true", help="do not ask")
     q = ssub.add_parser("info", help="system-wide information")
     q.add_argument("-f", "--format")
+    from dunnage.tui.commands.events import events_flags
+    events_flags(ssub.add_parser("events", help="lifecycle events, past and followed (as events)"))  # (its fn)
     q = ssub.add_parser("reset", help="remove everything of this root: containers, images, volumes, networks")
     q.add_argument("-f", "--force", action="store_true", help="do not ask")
     q = ssub.add_parser("service", help="serve the Docker Engine API on a unix socket, in the foreground")
