@@ -9,7 +9,7 @@ import ctypes
 import os
 
 from dunnage.core.errors import InvalidParameter, System
-from dunnage.core.runtime.linux import CLONE_NEWPID, CLONE_NEWUSER, libc, prctl, setns, unshare
+from dunnage.core.runtime.linux import CLONE_NEWPID, CLONE_NEWUSER, PR_SET_CHILD_SUBREAPER, libc, prctl, setns, unshare
 from dunnage.core.runtime.process import (OCI_NAMESPACES, _one_line, container_init, needs_libseccomp, read_report,
                                           rlimit)
 from dunnage.core.runtime.seccomp import preload as preload_seccomp
@@ -158,7 +158,6 @@ def fork_init(spec, cgroup, pid_namespace_path: str | None, new_pid_namespace: b
 
 
 PR_GET_CHILD_SUBREAPER = 37
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def _fork_in_user_namespace(spec, cgroup, pid_namespace_path, new_pid_namespace: bool, err_w: int, init) -> int:
