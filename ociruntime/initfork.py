@@ -167,10 +167,11 @@ def _fork_in_user_namespace(spec, cgroup, pid_namespace_path, new_pid_namespace:
     namespaces the bundle names by path; it then unshares the user namespace, whose
     uid_map and gid_map we write (root's: setgroups stays allowed), becomes root in it,
     unshares the pid namespace (owned by the new user namespace, so that the container may
-    mount its proc) and forks the init (INIT(cgroup)), its PID 1, which unshares the
-    other namespaces.  The first child exits; this process, a subreaper meanwhile, adopts
-    the init, so that it descends from the caller as any init does.  The init's pid, or
-    -1 if it was not made (the first child's report on ERR_W)."""
+    mount its proc) and the other new ones but the cgroup namespace (runc's stage-1), and
+    forks the init (INIT(cgroup)), its PID 1, whose gid becomes 0 there.  The first child
+    exits; this process, a subreaper meanwhile, adopts the init, so that it descends from
+    the caller as any init does.  The init's pid, or -1 if it was not made (the first
+    child's report on ERR_W)."""
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # first child -> us: b"u" (the maps, please), then the init's pid
     go_r, go_w = os.pipe2(os.O_CLOEXEC)  # us -> first child: b"m" (written)
     was = ctypes.c_int(0)
@@ -188,13 +189,14 @@ def _fork_in_user_namespace(spec, cgroup, pid_namespace_path, new_pid_namespace:
                 if os.read(go_r, 1) != b"m":
                     os._exit(125)
                 os.close(go_r)
-                os.setresgid(0, 0, 0)
-                os.setresuid(0, 0, 0)
-                if new_pid_namespace and not pid_namespace_path:
-                    unshare(CLONE_NEWPID)
+                os.setresuid(0, 0, 0)  # (not the gid yet: runc's stage-1 makes the namespaces with the host's)
+                unshare(_new_namespaces(spec) | (CLONE_NEWPID if new_pid_namespace and not pid_namespace_path
+                                                 else 0))
                 pid = os.fork()
                 if pid == 0:
                     os.close(sync_w)
+                    os.setresgid(0, 0, 0)
+                    os.setgroups([])
                     init(CgroupFiles([]))  # (joined above)
                 os.write(sync_w, pid.to_bytes(4, "little"))
                 os._exit(0)
@@ -236,6 +238,22 @@ def _fork_in_user_namespace(spec, cgroup, pid_namespace_path, new_pid_namespace:
         for fd in (sync_r, sync_w, go_r):
             if fd >= 0:
                 os.close(fd)
+
+
+_HOST = {"network": "net", "ipc": "ipc", "uts": "uts"}
+
+
+def _new_namespaces(spec) -> int:
+    """The clone flags of the namespaces (but the cgroup one) the init gets new, unshared in
+    the user namespace as runc's stage-1 does, before its gid is 0 there (so the new ipc
+    namespace's mqueue is the host's root group's, as runc's); marked made in SPEC."""
+    made = [k for k in ("mount", "uts", "ipc", "network")
+            if k not in spec.namespaces_joined and _HOST.get(k) not in spec.host_namespaces]
+    spec.namespaces_made = made
+    flags = 0
+    for k in made:
+        flags |= OCI_NAMESPACES[k]
+    return flags
 
 
 def _before_user_namespace(spec, cgroup, pid_namespace_path) -> None:

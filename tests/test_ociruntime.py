@@ -878,7 +878,7 @@ def test_run_with_a_terminal_and_no_console_socket_relays_it(bundle):
 USERNS_PROBE = ("cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id; "
                 "grep -E '^Cap' /proc/self/status; echo --; rm -f /data/f; touch /scratch/f /data/f; "
                 "ls -ln /scratch/f /data/f | awk '{print $3, $4, $NF}'; stat -c '%u %g %n' / /bin/sh; "
-                "ls -ln /dev/null /dev/zero /dev/tty | awk '{print $1, $3, $4, $NF}'; "
+                "ls -ln /dev /dev/mqueue | awk '{print $1, $3, $4, $NF}'; mount | awk '{print $3, $5, $6}' | sort; "
                 "head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; mount | grep -c ' on /proc '; "
                 "exit 7")
 MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
@@ -920,7 +920,8 @@ def test_user_namespace_runs_as_runc_runs_it(userns_bundle, tmp_path):
     """A bundle with a user namespace (0 -> 100000, 65536) run by runc and by dunnage-runtime:
     the same uid_map, gid_map and setgroups, `id`, capability sets, owners of files made in a
     tmpfs and a bind (host uid 100000 on the host), the host's device nodes bound in (no mknod
-    in a user namespace) and the exit code.  It was refused with one line."""
+    in a user namespace), /dev/mqueue the host root's group (runc makes the namespaces before
+    its gid is 0), the mounts and the exit code.  It was refused with one line."""
     b, state, data = userns_bundle
     set_config(b, args=["sh", "-c", USERNS_PROBE])
     ours = rt(state, "run", "--bundle", str(b), "u0")

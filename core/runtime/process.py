@@ -212,7 +212,7 @@ def _namespaces(spec) -> None:
     if spec.netns_fd is not None:  # made (and wired) by the shim
         joins.append((spec.netns_fd, CLONE_NEWNET, False))
     joined = getattr(spec, "namespaces_joined", ())  # before the user namespace was made (initfork.py)
-    for kind in joined:
+    for kind in (*joined, *getattr(spec, "namespaces_made", ())):  # (or made right after it)
         flags &= ~OCI_NAMESPACES[kind]
     for kind, path in spec.namespace_paths.items():
         if kind in OCI_NAMESPACES and kind not in joined:
