@@ -11,21 +11,7 @@ def _doc(rec: dict) -> dict:
 
 
 def list_(req):
-    f = qfilters(req.query)
-    vols = [_doc(v) for v in req.engine().volumes()]
-    for key, values in f.items():
-        if key == "name":
-            vols = [v for v in vols if any(x in v["Name"] for x in values)]
-        elif key == "label":
-            def has(v, x):
-                k, eq, val = x.partition("=")
-                labels = v.get("Labels") or {}
-                return k in labels and (not eq or labels[k] == val)
-            vols = [v for v in vols if all(has(v, x) for x in values)]
-        elif key in ("driver",):
-            vols = [v for v in vols if v.get("Driver", "local") in values]
-        elif key != "dangling":
-            raise ApiError(400, f"invalid filter '{key}'")
+    vols = [_doc(v) for v in req.engine().volumes(qfilters(req.query))]  # (a bad filter: dockerd's 400 and words)
     return {"Volumes": vols, "Warnings": None}
 
 

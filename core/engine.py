@@ -175,9 +175,15 @@ class Engine:
         events.emit(self.store, "volume", "create", rec["Name"], {"driver": "local"})
         return rec
 
-    def volumes(self) -> list[dict]:
+    def volumes(self, filters: Optional[dict] = None) -> list[dict]:
+        """FILTERS: docker volume ls --filter's ({key: [values]}; InvalidParameter in dockerd's words)."""
         from .volumes import Volumes
-        return Volumes(self.store).list()
+        vols = Volumes(self.store)
+        if not filters:
+            return vols.list()
+        from .volume_filters import matcher
+        test = matcher(filters, lambda name: bool(vols.users(name)))
+        return [v for v in vols.list() if test(v)]
 
     def volume_inspect(self, name: str) -> dict:
         from .volumes import Volumes

@@ -5,6 +5,7 @@ from dunnage.core import Engine
 from dunnage.core.errors import NotFound
 from dunnage.tui.commands.grammar import Parser
 from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
+from dunnage.tui.commands.ps import filters_of
 from dunnage.tui.rows import human_size
 
 
@@ -18,7 +19,7 @@ def cmd_volume(e: Engine, a) -> int:
     if sub == "ls":
         rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": "local",
                  "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()), "CreatedAt": v["CreatedAt"]}
-                for v in e.volumes()]
+                for v in e.volumes(filters_of(a.filter))]
         render(a.format, rows, [("DRIVER", "Driver"), ("VOLUME NAME", "Name")], "Name", a.quiet)
         return 0
     if sub == "inspect":
@@ -40,6 +41,8 @@ def register(sub) -> None:
     q.add_argument("name", nargs="?")
     q = vsub.add_parser("ls", aliases=["list"], help="list volumes")
     q.add_argument("-q", "--quiet", action="store_true")
+    q.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="dangling, name, label, driver (as docker's)")
     q.add_argument("--format")
     q = vsub.add_parser("inspect", help="show volumes as JSON")
     q.add_argument("--format", "-f")

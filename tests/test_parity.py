@@ -1,0 +1,63 @@
+"""Docker parity of what a docker user types first, each command on both engines (a
+dunnage root and a dockerd of this module's own, Debian's docker.io 20.10): the same
+selection, the same refusals in dockerd's words."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import cli
+from peers import Dockerd
+
+IMAGE = "local/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def dockerd(session_root, tmp_path_factory):
+    """A dockerd with the image dunnage has (dunnage save -> docker load)."""
+    d = Dockerd()
+    try:
+        tar = tmp_path_factory.mktemp("parity-images") / "busybox.tar"
+        assert cli(session_root, "save", "-o", str(tar), IMAGE, timeout=120).returncode == 0
+        d.ok("load", "-i", str(tar), timeout=120)
+        yield d
+    finally:
+        d.close()
+
+
+def same(session_root, dockerd, args: list[str], mine: set[str]) -> list[str]:
+    """ARGS (a listing with --format) on both engines: the lines of MINE each gives, the same, in order."""
+    d, u = dockerd(*args), cli(session_root, *args)
+    assert d.returncode == 0 and u.returncode == 0, (args, d.stderr, u.stderr)
+    got = [x for x in u.stdout.decode().split() if x in mine]
+    want = [x for x in d.stdout.decode().split() if x in mine]
+    assert got == want, (args, got, want)
+    return got
+
+
+def same_refusal(session_root, dockerd, args: list[str]) -> None:
+    d, u = dockerd(*args), cli(session_root, *args)
+    said = d.stderr.decode().strip().removeprefix("Error response from daemon: ")
+    assert d.returncode != 0 and u.returncode != 0 and len(u.stderr.splitlines()) == 1, (args, u.stderr)
+    assert u.stderr.decode().strip().removeprefix("dunnage: Error: ") == said, (args, said, u.stderr)
+
+
+def test_volume_ls_filters_select_what_dockerd_selects(session_root, engine, dockerd):
+    """volume ls -f/--filter dangling, name (a regular expression), label, driver; refusals."""
+    names = {"pv-a", "pv-b", "pv-used"}
+    setup = (("volume", "create", "--label", "tier=web", "pv-a"), ("volume", "create", "pv-b"),
+             ("create", "--name", "pv-c", "-v", "pv-used:/data", IMAGE, "true"))
+    try:
+        for args in setup:
+            assert dockerd(*args).returncode == 0 and cli(session_root, *args).returncode == 0, args
+        for q in (["-f", "name=pv-"], ["-f", "name=^pv-a$"], ["--filter", "name=b"], ["-f", "label=tier"],
+                  ["-f", "label=tier=web"], ["-f", "label=tier=db"], ["-f", "driver=local"], ["-f", "driver=loc"],
+                  ["-f", "dangling=true"], ["-f", "dangling=1"], ["-f", "dangling=false"], ["-f", "dangling=0"],
+                  ["-f", "dangling=true", "-f", "name=a"], ["-f", "name=a", "-f", "name=b"]):
+            same(session_root, dockerd, ["volume", "ls", *q, "--format", "{{.Name}}"], names)
+        assert same(session_root, dockerd, ["volume", "ls", "-f", "dangling=false", "-q"], names) == ["pv-used"]
+        for q in (["-f", "bogus=1"], ["-f", "dangling=maybe"]):
+            same_refusal(session_root, dockerd, ["volume", "ls", *q])
+    finally:
+        for run in (dockerd, lambda *a: cli(session_root, *a)):
+            run("rm", "-f", "pv-c")
+            run("volume", "rm", *sorted(names))
