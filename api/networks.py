@@ -19,28 +19,7 @@ def _net(e, ref: str) -> dict:
 
 def list_(req):
     e = req.engine()
-    f = qfilters(req.query)
-    out = []
-    for rec in e.networks():
-        doc = _net(e, rec["Id"])
-        ok = True
-        for key, values in f.items():
-            if key == "name":
-                ok = ok and any(v in doc["Name"] for v in values)
-            elif key == "id":
-                ok = ok and any(doc["Id"].startswith(v) for v in values)
-            elif key == "driver":
-                ok = ok and doc.get("Driver") in values
-            elif key == "label":
-                labels = doc.get("Labels") or {}
-                ok = ok and all(v.partition("=")[0] in labels and
-                                (not v.partition("=")[1] or labels[v.partition("=")[0]] == v.partition("=")[2])
-                                for v in values)
-            elif key not in ("type", "scope", "dangling"):
-                raise ApiError(400, f"invalid filter '{key}'")
-        if ok:
-            out.append(doc)
-    return out
+    return [_net(e, rec["Id"]) for rec in e.networks(qfilters(req.query))]  # (a bad filter: dockerd's 400 and words)
 
 
 def inspect(req):

@@ -316,9 +316,14 @@ class Engine:
 
     # -------------------------------------------------------------- networks
 
-    def networks(self) -> list[dict]:
-        """Records of every network (the default bridge is made on first look, as docker always has one)."""
-        return netverbs.ls(self)
+    def networks(self, filters: Optional[dict] = None) -> list[dict]:
+        """Records of every network (the default bridge is made on first look, as docker always has one);
+        FILTERS: docker network ls --filter's ({key: [values]}; InvalidParameter in dockerd's words)."""
+        if not filters:
+            return netverbs.ls(self)
+        from .network_filters import matcher
+        test = matcher(filters)
+        return [r for r in netverbs.ls(self) if test({"Driver": "bridge", **r})]
 
     def network_create(self, name: str, subnet: Optional[str] = None, gateway: Optional[str] = None,
                        internal: bool = False, labels: list[str] | None = None, **more) -> dict:

@@ -61,3 +61,30 @@ def test_volume_ls_filters_select_what_dockerd_selects(session_root, engine, doc
         for run in (dockerd, lambda *a: cli(session_root, *a)):
             run("rm", "-f", "pv-c")
             run("volume", "rm", *sorted(names))
+
+
+def test_network_ls_filters_select_what_dockerd_selects(session_root, engine, dockerd):
+    """network ls -f/--filter name, id, driver, label, type, scope, dangling (dockerd 20.10's:
+    every custom network, a container running on it or not); refusals."""
+    names = {"pn-a", "pn-b", "bridge", "host", "none"}
+    setup = (("network", "create", "--label", "tier=web", "pn-a"), ("network", "create", "pn-b"),
+             ("create", "--name", "pn-c", "--network", "pn-b", IMAGE, "true"),
+             ("run", "-d", "--name", "pn-d", "--network", "pn-a", IMAGE, "sleep", "60"))
+    try:
+        for args in setup:
+            assert dockerd(*args).returncode == 0 and cli(session_root, *args).returncode == 0, args
+        for q in (["-f", "name=pn-"], ["-f", "name=^pn-a$"], ["--filter", "name=o"], ["-f", "label=tier"],
+                  ["-f", "label=tier=web"], ["-f", "driver=bridge"], ["-f", "driver=bri"], ["-f", "type=builtin"],
+                  ["-f", "type=custom"], ["-f", "scope=local"], ["-f", "scope=swarm"], ["-f", "dangling=true"],
+                  ["-f", "dangling=1"], ["-f", "dangling=false"], ["-f", "type=custom", "-f", "name=b"]):
+            same(session_root, dockerd, ["network", "ls", *q, "--format", "{{.Name}}"], names)
+        for run in (dockerd, lambda *a: cli(session_root, *a)):
+            nid = run("network", "inspect", "-f", "{{.Id}}", "pn-a").stdout.decode().strip()
+            r = run("network", "ls", "-f", f"id={nid[:6]}", "--format", "{{.Name}}")
+            assert r.returncode == 0 and r.stdout.decode().split() == ["pn-a"], r
+        for q in (["-f", "bogus=1"], ["-f", "type=x"], ["-f", "dangling=x"], ["-f", "dangling=1", "-f", "dangling=0"]):
+            same_refusal(session_root, dockerd, ["network", "ls", *q])
+    finally:
+        for run in (dockerd, lambda *a: cli(session_root, *a)):
+            run("rm", "-f", "pn-c", "pn-d")
+            run("network", "rm", "pn-a", "pn-b")

@@ -5,6 +5,7 @@ from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, NotFound
 from dunnage.tui.commands.grammar import Parser
 from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
+from dunnage.tui.commands.ps import filters_of
 
 
 def cmd_network(e: Engine, a) -> int:
@@ -24,12 +25,16 @@ def cmd_network(e: Engine, a) -> int:
                                gateway6=gateway6, options=options)["Id"])
         return 0
     if sub == "ls":
+        from dunnage.core.network_filters import matcher
+        filters = filters_of(a.filter)
         rows = [{"ID": r["Id"][:12], "Name": r["Name"], "Driver": "bridge", "Scope": "local",
                  "IPv6": str(bool(r.get("EnableIPv6"))).lower(), "Internal": str(r["Internal"]).lower(), "Labels": ",".join(
                      f"{k}={v}" for k, v in r["Labels"].items()), "CreatedAt": r["Created"],
-                 "Subnet": r["Subnet"]} for r in e.networks()]
+                 "Subnet": r["Subnet"]} for r in e.networks(filters)]
+        builtin = matcher(filters)
         rows += [{"ID": "", "Name": n, "Driver": n, "Scope": "local", "IPv6": "false", "Internal": "false",
-                  "Labels": "", "CreatedAt": "", "Subnet": ""} for n in ("host", "none")]
+                  "Labels": "", "CreatedAt": "", "Subnet": ""} for n in ("host", "none")
+                 if builtin({"Name": n, "Id": "", "Driver": {"none": "null"}.get(n, n)})]
         rows.sort(key=lambda r: r["Name"])
         render(a.format, rows, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
                "ID" if not a.quiet else "ID", a.quiet)
@@ -80,6 +85,8 @@ def register(sub) -> None:
     q.add_argument("name")
     q = nsub.add_parser("ls", aliases=["list"], help="list networks")
     q.add_argument("-q", "--quiet", action="store_true")
+    q.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="name, id, driver, label, type (builtin, custom), scope, dangling (as docker's)")
     q.add_argument("--format")
     q = nsub.add_parser("inspect", help="show networks as JSON")
     q.add_argument("--format", "-f")
