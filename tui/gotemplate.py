@@ -10,7 +10,8 @@ worded as Go words it), never literal text.
 Values are Python's JSON-like ones: dicts act as Go's map[string]interface{}
 (a missing key gives <no value>), lists as []interface{}, None as nil; a Struct is
 a dict whose missing fields are errors (docker's typed contexts) and whose
-callables are methods.  Pure logic: no engine imports."""
+callables are methods; one whose type_name starts "struct " is a plain Go struct
+value (printed {v v}, its JSON in field order).  Pure logic: no engine imports."""
 from __future__ import annotations
 
 import functools
@@ -1102,6 +1103,9 @@ def _fmt_v(v, verb: str = "v", plus: bool = False) -> str:
         return _go_float(v)
     if isinstance(v, str):
         return v
+    if isinstance(v, Struct) and v.type_name.startswith("struct "):
+        # a plain Go struct's value: its fields in their order, {v v} (%+v: {Name:v Name:v})
+        return "{" + " ".join(f"{k}:{_fmt_v(x)}" if plus else _fmt_v(x) for k, x in v.items()) + "}"
     if isinstance(v, dict):
         items = [(k, x) for k, x in v.items() if not (isinstance(v, Struct) and callable(x))]
         return "map[" + " ".join(f"{_fmt_v(k)}:{_fmt_v(x)}" for k, x in _sorted_items(items)) + "]"
@@ -1348,8 +1352,8 @@ def go_json(v, sort_keys: bool = False) -> str:
         return _json_str(v)
     if isinstance(v, dict):
         items = [(k, x) for k, x in v.items() if not callable(x)]
-        if sort_keys or isinstance(v, Struct):
-            items = _sorted_items(items)
+        if sort_keys or (isinstance(v, Struct) and not v.type_name.startswith("struct ")):
+            items = _sorted_items(items)  # (a plain Go struct keeps its fields' order)
         return "{" + ",".join(f"{_json_str(str(k))}:{go_json(x, sort_keys)}" for k, x in items) + "}"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(go_json(x, sort_keys) for x in v) + "]"

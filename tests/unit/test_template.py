@@ -216,3 +216,17 @@ def test_index_of_a_string_map_gives_its_zero_value():
     assert run('[{{index .A "signal"}}] [{{index .A "name"}}] [{{.A.signal}}]', {"A": StrMap(attrs)}) == \
         "[] [web] [<no value>]"
     assert run('[{{index .A "signal"}}]', {"A": attrs}) == "[<no value>]"
+
+
+def test_a_plain_go_struct_prints_and_marshals_as_go_does():
+    """fmt's %v of a struct value is {v v ...} in field order (compose's {{.Publishers}}:
+    [{0.0.0.0 80 8080 tcp}]); encoding/json keeps the field order; docker's typed
+    contexts (Structs without "struct ") still print and marshal as maps."""
+    pub = Struct({"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"},
+                 "struct api.PortPublisher")
+    assert run("{{.P}}", {"P": [pub]}) == "[{0.0.0.0 80 8080 tcp}]"
+    assert run("{{json .P}}", {"P": [pub]}) == \
+        '[{"URL":"0.0.0.0","TargetPort":80,"PublishedPort":8080,"Protocol":"tcp"}]'
+    assert run("{{range .P}}{{.PublishedPort}}{{end}}", {"P": [pub]}) == "8080"
+    row = Struct({"b": 1, "a": 2}, "row")
+    assert run("{{json .}}", row) == '{"a":2,"b":1}'

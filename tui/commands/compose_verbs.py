@@ -16,6 +16,7 @@ from dunnage.compose.project import (FILES, NUMBER, PROJECT, SERVICE, WORKDIR, C
                                      labels_of, log_name, wait_condition)
 from dunnage.core import Engine
 from dunnage.core.errors import Conflict, DunnageError, InvalidParameter, NotFound
+from dunnage.tui.gotemplate import Struct
 from dunnage.tui.commands.output import confirm, render
 
 COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
@@ -465,8 +466,9 @@ def publishers(ports: dict) -> list[dict]:
     for key, binds in ports.items():
         port, _, proto = key.partition("/")
         for b in binds or [{}]:
-            out.append({"URL": b.get("HostIp") or "", "TargetPort": int(port),
-                        "PublishedPort": int(b.get("HostPort") or 0), "Protocol": proto or "tcp"})
+            out.append(Struct({"URL": b.get("HostIp") or "", "TargetPort": int(port),
+                               "PublishedPort": int(b.get("HostPort") or 0), "Protocol": proto or "tcp"},
+                              "struct api.PortPublisher"))  # ({{.Publishers}} prints as Go prints it)
     return sorted(out, key=lambda p: p["TargetPort"])
 
 
