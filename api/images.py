@@ -12,7 +12,7 @@ import json
 from typing import Optional
 
 from .errors import ApiError, not_found
-from .router import qbool, qstr
+from .router import qbool, qfilters, qstr
 from .responses import Response, Stream, progress_stream
 
 
@@ -33,7 +33,7 @@ def _image(e, ref: str):
 def list_(req):
     e = req.engine()
     out = []
-    for img in e.list_images():
+    for img in e.list_images(qfilters(req.query)):  # (a bad filter: dockerd's 400 and words)
         labels = ((img.config or {}).get("config") or (img.config or {}).get("Config") or {}).get("Labels")
         out.append({"Id": img.id, "ParentId": "", "RepoTags": list(img.tags) or ["<none>:<none>"],
                     "RepoDigests": list(img.digests or []), "Created": _epoch(img.created), "Size": img.size,

@@ -90,8 +90,13 @@ class Engine:
         """docker save: to PATH (written to a temporary name, then renamed) or to STREAM."""
         imageverbs.save(self, refs, path, fmt, stream)
 
-    def list_images(self) -> list[Image]:
-        return imageverbs.ls(self)
+    def list_images(self, filters: Optional[dict] = None) -> list[Image]:
+        """Newest first; FILTERS: docker images --filter's ({key: [values]}; InvalidParameter in
+        dockerd's words): with reference=, each image carries only the names that match."""
+        if not filters:
+            return imageverbs.ls(self)
+        from .image_filters import select
+        return select(self, imageverbs.ls(self), filters)
 
     def image(self, ref: str) -> Image:
         return imageverbs.get(self, ref)

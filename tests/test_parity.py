@@ -24,13 +24,14 @@ def dockerd(session_root, tmp_path_factory):
         d.close()
 
 
-def same(session_root, dockerd, args: list[str], mine: set[str]) -> list[str]:
-    """ARGS (a listing with --format) on both engines: the lines of MINE each gives, the same, in order."""
+def same(session_root, dockerd, args: list[str], mine: set[str], ordered: bool = True) -> list[str]:
+    """ARGS (a listing with --format) on both engines: the lines of MINE each gives, the same,
+    in order if ORDERED."""
     d, u = dockerd(*args), cli(session_root, *args)
     assert d.returncode == 0 and u.returncode == 0, (args, d.stderr, u.stderr)
     got = [x for x in u.stdout.decode().split() if x in mine]
     want = [x for x in d.stdout.decode().split() if x in mine]
-    assert got == want, (args, got, want)
+    assert (got if ordered else sorted(got)) == (want if ordered else sorted(want)), (args, got, want)
     return got
 
 
@@ -88,3 +89,36 @@ def test_network_ls_filters_select_what_dockerd_selects(session_root, engine, do
         for run in (dockerd, lambda *a: cli(session_root, *a)):
             run("rm", "-f", "pn-c", "pn-d")
             run("network", "rm", "pn-a", "pn-b")
+
+
+def test_images_filters_select_what_dockerd_selects(session_root, engine, dockerd, tmp_path):
+    """images -f/--filter (and image ls) dangling, label, before, since, reference (Go's
+    path.Match patterns on the name with and without its tag): the same names (the order
+    of one image's names is Go's map order in docker's CLI); the same refusals."""
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(busybox_rootfs_tar())
+    names = {IMAGE, "local/pi-a:1", "other/pi-b:2", "local/pi-lab:1", "<none>:<none>"}
+    setup = (("tag", IMAGE, "local/pi-a:1"), ("tag", IMAGE, "other/pi-b:2"),
+             ("import", "-c", "LABEL tier=web", str(rootfs), "local/pi-lab:1"), ("import", str(rootfs)))
+    engines = (dockerd, lambda *a: cli(session_root, *a, timeout=120))
+    try:
+        for args in setup:
+            for run in engines:
+                assert run(*args).returncode == 0, args
+        fmt = ["--format", "{{.Repository}}:{{.Tag}}"]
+        for q in (["-f", "reference=local/*"], ["-f", "reference=*box*"], ["-f", "reference=*/pi-*:[0-9]"],
+                  ["-f", "reference=pi-a"], ["-f", "reference=local/pi-a"], ["-f", "reference=local/*", "-f", "reference=other/*"],
+                  ["-f", "label=tier"], ["-f", "label=tier=web"], ["-f", "label=tier=db"], ["-f", "dangling=true"],
+                  ["-f", "dangling=false"], ["-f", "before=local/pi-lab:1"], ["-f", f"since={IMAGE}"],
+                  ["-f", "since=local/pi-a:1", "-f", "dangling=false"], ["--filter", "reference=local/pi-a:1"]):
+            same(session_root, dockerd, ["images", *q, *fmt], names, ordered=False)
+        assert same(session_root, dockerd, ["image", "ls", "-f", "reference=other/*", *fmt], names) == ["other/pi-b:2"]
+        for q in (["-f", "bogus=1"], ["-f", "dangling=x"], ["-f", "before=nothere"], ["-f", "since=nothere:2"]):
+            same_refusal(session_root, dockerd, ["images", *q])
+    finally:
+        for run in engines:
+            run("rmi", "local/pi-a:1", "other/pi-b:2", "local/pi-lab:1")
+            ids = run("images", "-q", "-f", "dangling=true").stdout.decode().split()
+            if ids:
+                run("rmi", *ids)

@@ -126,7 +126,8 @@ def cmd_save(e: Engine, a) -> int:
 
 
 def cmd_images(e: Engine, a) -> int:
-    rows = image_rows(e.list_images())
+    from dunnage.tui.commands.ps import filters_of
+    rows = image_rows(e.list_images(filters_of(a.filter)))
     if a.reference:
         rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]
     cols = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if a.digests else [])
@@ -150,6 +151,8 @@ def register(sub) -> None:
     p = sub.add_parser("images", help="list images")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--digests", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="dangling, label, before, since, reference (a pattern: local/*) (as docker's)")
     p.add_argument("--format")
     p.add_argument("reference", nargs="?")
     p.set_defaults(fn=cmd_images)
