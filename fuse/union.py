@@ -216,6 +216,11 @@ FAST_ATTR = hasattr(pyfuse3, "fast_attr")
 # The kernel takes no passthrough open of a node open cached: opens answered so count
 # (fast_opens).
 FAST_LOWER = hasattr(pyfuse3, "fast_lower")
+# pyfuse3 patch 9: with FAST_NOACL pyfuse3 also answers a lower file's GETXATTR of its POSIX
+# ACLs (ENODATA), where its file's filesystem answered ENODATA for both when it was found to
+# have no xattrs (one without ACLs answers EOPNOTSUPP, a symlink too): cp -a asks for each
+# source file's access ACL after its LISTXATTR.
+FAST_NOACL = getattr(pyfuse3, "FAST_NOACL", 0)
 
 
 def _in_group(pid: int, gid: int) -> bool:
@@ -1569,7 +1574,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except OSError as e:
             raise _fuse_err(e)
         if not names and FAST_LOWER:
-            pyfuse3.fast_lower_add(inode, pyfuse3.FAST_NOXATTR)  # a lower node's (see FAST_LOWER)
+            UnionFS._no_xattrs(inode, f)  # a lower node's (see FAST_LOWER)
         return [os.fsencode(n) for n in names]
 
     @staticmethod
@@ -1578,9 +1583,27 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         GETXATTRs and LISTXATTRs from now on (see FAST_LOWER)."""
         try:
             if not os.listxattr(f, follow_symlinks=isinstance(f, int)):
-                pyfuse3.fast_lower_add(inode, pyfuse3.FAST_NOXATTR)
+                UnionFS._no_xattrs(inode, f)
         except OSError:
             pass
+
+    @staticmethod
+    def _no_xattrs(inode: int, f: int | str) -> None:
+        """Node INODE's file F lists no xattrs: pyfuse3 answers its GETXATTRs and LISTXATTRs
+        (if it is a registered lower node), and those of its ACLs where F's filesystem answers
+        ENODATA for both (see FAST_NOACL)."""
+        if (pyfuse3.fast_lower_add(inode, pyfuse3.FAST_NOXATTR) and FAST_NOACL and
+                all(UnionFS._lacks(f, n) for n in ("system.posix_acl_access", "system.posix_acl_default"))):
+            pyfuse3.fast_lower_add(inode, FAST_NOACL)
+
+    @staticmethod
+    def _lacks(f: int | str, name: str) -> bool:
+        """Whether file F's filesystem answers ENODATA for its xattr NAME."""
+        try:
+            os.getxattr(f, name, follow_symlinks=isinstance(f, int))
+        except OSError as e:
+            return e.errno == errno.ENODATA
+        return False
 
     @_mutates_entries(_inode)
     async def setxattr(self, inode, name, value, ctx):

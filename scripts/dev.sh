@@ -60,10 +60,11 @@ fi
 # FUSE passthrough where the kernel has it (revision 5: libfuse < 3.16 knows none), files
 # opened by the kernel without asking the server (revision 6: FUSE no_open, served by node),
 # GETATTR/GETXATTR of files open passthrough answered without Python (revision 7), and
-# GETATTR, GETXATTR, LISTXATTR and OPEN for reading of lower-layer files too (revision 8).
+# GETATTR, GETXATTR, LISTXATTR and OPEN for reading of lower-layer files too (revision 8),
+# and their POSIX ACLs' GETXATTR where they have none (revision 9).
 # Built from its source, as pip does anyway; DUNNAGE_PATCH
 # is the patch's revision (a build of an older one is rebuilt).
-if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 8)' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 9)' 2>/dev/null; then
     echo "building pyfuse3 with scripts/pyfuse3.patch"
     PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
     tmp=$(mktemp -d)

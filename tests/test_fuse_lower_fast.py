@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +139,49 @@ def test_lower_attributes_and_xattrs_are_answered_without_python(tmp_path, mode)
         assert os.getxattr(mnt / "xattr", "user.below") == b"v"
         assert os.listxattr(mnt / "xattr") == ["user.below"]
         assert os.getxattr(mnt / "xattr", "user.below") == b"v"
+
+
+ACLS = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def acl_xattr(uid: int) -> bytes:
+    """An access ACL as the xattr holds it: the owner rw, user UID r, the group r, others r."""
+    undefined = 0xFFFFFFFF
+    entries = ((0x01, 6, undefined), (0x02, 4, uid), (0x04, 4, undefined), (0x10, 4, undefined),
+               (0x20, 4, undefined))
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def xattr_errno(path, name: str) -> int:
+    with pytest.raises(OSError) as e:
+        os.getxattr(path, name)
+    return e.value.errno
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_acls_of_a_lower_file_with_no_xattrs_are_answered_without_python(tmp_path, mode):
+    """cp -a asks for a file's access ACL after its LISTXATTR: once Python found a lower file
+    with no xattrs, its POSIX ACLs' GETXATTRs (ENODATA, as its lower file's) are pyfuse3's
+    (patch 9).  A lower file with an ACL shows it, and one given an ACL shows that."""
+    with counting_server(tmp_path, mode) as (mnt, base, up, ask):
+        acl = acl_xattr(1000)
+        os.setxattr(base / "other", ACLS[0], acl)  # before anything of it is looked up
+        assert [xattr_errno(base / "data", n) for n in ACLS] == [errno.ENODATA] * 2  # ext4's, tmpfs's
+        assert os.listxattr(mnt / "data") == []  # Python's: it found none
+        before = ask()
+        for _ in range(20):
+            for name in ACLS:
+                assert xattr_errno(mnt / "data", name) == errno.ENODATA
+        after = ask()
+        assert delta(before, after, "python", "getxattr") == 0, (before, after)
+        assert delta(before, after, "c", "getxattr") == 20 * 2
+        assert os.listxattr(mnt / "other") == [ACLS[0]]
+        assert os.getxattr(mnt / "other", ACLS[0]) == os.getxattr(base / "other", ACLS[0])
+        assert xattr_errno(mnt / "other", ACLS[1]) == errno.ENODATA
+        os.setxattr(mnt / "data", ACLS[0], acl)
+        assert os.getxattr(mnt / "data", ACLS[0]) == os.getxattr(up / "data", ACLS[0])
+        assert os.listxattr(mnt / "data") == [ACLS[0]]
+        assert xattr_errno(base / "data", ACLS[0]) == errno.ENODATA
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
