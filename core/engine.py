@@ -230,9 +230,9 @@ class Engine:
 
     def update(self, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
                pids_limit: Optional[int] = None, memory_swap: Optional[str] = None,
-               memory_reservation: Optional[str] = None) -> Container:
-        """docker update: change the limits of a container, live if it runs."""
-        return update.update(self, ref, memory, cpus, pids_limit, memory_swap, memory_reservation)
+               memory_reservation: Optional[str] = None, restart: Optional[str] = None) -> Container:
+        """docker update: change the limits (live if it runs) and the restart policy of a container."""
+        return update.update(self, ref, memory, cpus, pids_limit, memory_swap, memory_reservation, restart)
 
     def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
         """docker top: the container's processes, as the host's ps shows them (core/top.py)."""

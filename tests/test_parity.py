@@ -3,9 +3,12 @@ dunnage root and a dockerd of this module's own, Debian's docker.io 20.10): the 
 selection, the same refusals in dockerd's words."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from conftest import cli
+from conftest import cli, wait_for
 from peers import Dockerd
 
 IMAGE = "local/busybox:latest"
@@ -36,10 +39,12 @@ def same(session_root, dockerd, args: list[str], mine: set[str], ordered: bool =
 
 
 def same_refusal(session_root, dockerd, args: list[str]) -> None:
+    """ARGS refused by both engines, with one line, the same words (each engine's own ids aside)."""
     d, u = dockerd(*args), cli(session_root, *args)
-    said = d.stderr.decode().strip().removeprefix("Error response from daemon: ")
+    said = re.sub("[0-9a-f]{64}", "ID", d.stderr.decode().strip().removeprefix("Error response from daemon: "))
     assert d.returncode != 0 and u.returncode != 0 and len(u.stderr.splitlines()) == 1, (args, u.stderr)
-    assert u.stderr.decode().strip().removeprefix("dunnage: Error: ") == said, (args, said, u.stderr)
+    assert re.sub("[0-9a-f]{64}", "ID", u.stderr.decode().strip().removeprefix("dunnage: Error: ")) == said, \
+        (args, said, u.stderr)
 
 
 def test_volume_ls_filters_select_what_dockerd_selects(session_root, engine, dockerd):
@@ -122,3 +127,32 @@ def test_images_filters_select_what_dockerd_selects(session_root, engine, docker
             ids = run("images", "-q", "-f", "dangling=true").stdout.decode().split()
             if ids:
                 run("rmi", *ids)
+
+
+def test_update_restart_changes_the_policy_live(session_root, engine, dockerd):
+    """update --restart on a running container: the new policy is in its HostConfig and
+    acts at its next exit (on-failure:1: one restart, then it stays exited), as dockerd's;
+    a created container's policy changes too; dockerd's refusals, in its words."""
+    script = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 3"
+    engines = (dockerd, lambda *a: cli(session_root, *a))
+    try:
+        for run in engines:
+            assert run("run", "-d", "--name", "pu-a", IMAGE, "sh", "-c", script).returncode == 0
+            assert run("create", "--name", "pu-b", IMAGE, "true").returncode == 0
+            assert run("create", "--rm", "--name", "pu-c", IMAGE, "true").returncode == 0
+            assert run("update", "--restart", "on-failure:1", "pu-a").returncode == 0
+            assert run("update", "--restart", "unless-stopped", "pu-b").returncode == 0
+            assert run("exec", "pu-a", "touch", "/tmp/go").returncode == 0
+        for run in engines:
+            assert wait_for(lambda: run("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "pu-a")
+                            .stdout.decode().split() == ["exited", "1"], timeout=30)
+        fmt = "{{json .HostConfig.RestartPolicy}}"
+        for name in ("pu-a", "pu-b"):
+            d, u = dockerd("inspect", "-f", fmt, name), cli(session_root, "inspect", "-f", fmt, name)
+            assert json.loads(u.stdout) == json.loads(d.stdout), name
+        for args in (["--restart", "on-failure:x", "pu-b"], ["--restart", "bogus", "pu-b"],
+                     ["--restart", "always:2", "pu-b"], ["--restart", "always", "pu-c"]):
+            same_refusal(session_root, dockerd, ["update", *args])
+    finally:
+        for run in engines:
+            run("rm", "-f", "pu-a", "pu-b", "pu-c")

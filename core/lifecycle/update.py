@@ -15,9 +15,16 @@ from ..spec import (_int64_flag, check_memory_reservation, parse_cpus_checked, p
 
 def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None,
            pids_limit: Optional[int] = None, memory_swap: Optional[str] = None,
-           memory_reservation: Optional[str] = None) -> Container:
+           memory_reservation: Optional[str] = None, restart: Optional[str] = None) -> Container:
+    """RESTART: docker update --restart's policy (the shim reads it at each exit: live)."""
     c = e.container(ref)
     hc = dict(c.config["HostConfig"])
+    if restart is not None:
+        policy = restart_policy_of(restart)
+        if hc.get("AutoRemove") and policy["Name"] != "no":
+            raise InvalidParameter(f"Cannot update container {c.id}: Restart policy cannot be updated because "
+                                   "AutoRemove is enabled for the container", 1)
+        hc["RestartPolicy"] = policy
     if memory_reservation is not None and parse_memory_reservation(memory_reservation):  # docker: 0 changes nothing
         hc["MemoryReservation"] = parse_memory_reservation(memory_reservation)
     else:
@@ -55,3 +62,25 @@ def update(e, ref: str, memory: Optional[str] = None, cpus: Optional[str] = None
         c.save_config()
     events.emit(e.store, "container", "update", c.id, {"name": c.name})
     return c
+
+
+def restart_policy_of(text: str) -> dict:
+    """docker's --restart as its CLI parses it (opts.ParseRestartPolicy) and dockerd checks
+    it (validateRestartPolicy), in their words."""
+    parts = text.split(":")
+    if len(parts) > 2:
+        raise InvalidParameter("invalid restart policy format", 1)
+    count = 0
+    if len(parts) == 2:
+        try:
+            count = int(parts[1], 10)
+        except ValueError:
+            raise InvalidParameter("maximum retry count must be an integer", 1) from None
+    name = parts[0] or "no"
+    if name in ("always", "unless-stopped", "no") and count:
+        raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{parts[0]}'", 1)
+    if name == "on-failure" and count < 0:
+        raise InvalidParameter("maximum retry count cannot be negative", 1)
+    if name not in ("always", "unless-stopped", "no", "on-failure"):
+        raise InvalidParameter(f"invalid restart policy '{name}'", 1)
+    return {"Name": name, "MaximumRetryCount": count}

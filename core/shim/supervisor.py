@@ -231,7 +231,9 @@ class Shim:
                 return self.fail(result[1], result[2])
             first = False
             code, oom = result
-            again = restart.should_restart(policy, code, restarts, bool(c.reload().state.get("StopRequested")))
+            stop_asked = bool(c.reload().state.get("StopRequested"))
+            policy = c.config["HostConfig"].get("RestartPolicy") or policy  # (docker update --restart: the latest)
+            again = restart.should_restart(policy, code, restarts, stop_asked)
             if oom:
                 events.emit(self.store, "container", "oom", c.id, {"name": c.name})
             events.emit(self.store, "container", "die", c.id, {"name": c.name, "exitCode": str(code)})

@@ -70,7 +70,7 @@ def cmd_rename(e: Engine, a) -> int:
 
 def cmd_update(e: Engine, a) -> int:
     return each(a, a.containers, lambda r: e.update(r, a.memory, a.cpus, a.pids_limit, a.memory_swap,
-                                                       a.memory_reservation))
+                                                       a.memory_reservation, a.restart))
 
 
 def cmd_wait(e: Engine, a) -> int:
@@ -129,6 +129,7 @@ def register(sub) -> None:
     p.add_argument("--memory-reservation", help="memory soft limit (e.g. 32m)")
     p.add_argument("--cpus")
     p.add_argument("--pids-limit", type=int)
+    p.add_argument("--restart", help="the restart policy: no, always, unless-stopped, on-failure[:N]")
     p.add_argument("containers", nargs="+")
     p.set_defaults(fn=cmd_update)
 
