@@ -185,6 +185,31 @@ def container_logs(c, follow: bool = False, stop=None) -> Iterator[tuple[int, st
     return read_logs(str(c.log_path), follow=follow, alive=alive, idle=idle)
 
 
+def details_prefix(config: dict) -> bytes:
+    """docker logs --details' prefix of each line of a container (its CONFIG): the extra
+    attributes its --log-opt labels=, labels-regex=, env=, env-regex= name (daemon/logger's
+    ExtraAttributes), key=value query-escaped, by key, joined by commas, then a space."""
+    import re
+    from urllib.parse import quote_plus
+    opts = ((config.get("HostConfig") or {}).get("LogConfig") or {}).get("Attrs") or {}
+    conf = config.get("Config") or {}
+    labels = conf.get("Labels") or {}
+    env = dict(e.split("=", 1) for e in conf.get("Env") or [] if "=" in e)
+    extra: dict[str, str] = {}
+    for k in (opts.get("labels") or "").split(","):
+        if k in labels:
+            extra[k] = labels[k]
+    if opts.get("labels-regex"):
+        extra.update({k: v for k, v in labels.items() if re.search(opts["labels-regex"], k)})
+    for k in (opts.get("env") or "").split(","):
+        if k in env:
+            extra[k] = env[k]
+    if opts.get("env-regex"):
+        extra.update({k: v for k, v in env.items() if re.search(opts["env-regex"], k)})
+    return ",".join(f"{quote_plus(k, safe='~')}={quote_plus(v, safe='~')}"
+                    for k, v in sorted(extra.items())).encode() + b" "
+
+
 def read_logs(path: str, follow: bool = False, alive: Callable[[], bool] = lambda: False,
               poll: float = 0.05, idle: Callable[[], None] | None = None) -> Iterator[tuple[int, str, bytes]]:
     """Yield log records; with FOLLOW keep going while ALIVE() says the writer lives."""

@@ -602,10 +602,15 @@ def log_record(lc: LogConfig) -> dict:
                 out["MaxSize"] = parse_size_checked_log(v)
             elif k == "max-file" and int(v) >= 1:
                 out["MaxFile"] = int(v)
+            elif k in ("labels", "env", "labels-regex", "env-regex"):  # (logs --details' attributes)
+                if k.endswith("-regex"):
+                    re.compile(v)
+                out.setdefault("Attrs", {})[k] = v
             else:
                 raise ValueError
-        except (ValueError, UnitError):
-            raise InvalidParameter(f'invalid --log-opt: "{k}={v}" (max-size=10m, max-file=3)') from None
+        except (ValueError, UnitError, re.error):
+            raise InvalidParameter(f'invalid --log-opt: "{k}={v}" (max-size=10m, max-file=3, labels=, env=, '
+                                   'labels-regex=, env-regex=)') from None
     return out
 
 

@@ -156,3 +156,26 @@ def test_update_restart_changes_the_policy_live(session_root, engine, dockerd):
     finally:
         for run in engines:
             run("rm", "-f", "pu-a", "pu-b", "pu-c")
+
+
+def test_logs_details_as_dockerd(session_root, engine, dockerd):
+    """logs --details: each line after the attributes --log-opt labels=, env=, labels-regex=,
+    env-regex= name (by key, query-escaped, with commas), then a space; with none, the
+    space alone; the same bytes as dockerd's."""
+    runs = {"pl-plain": [], "pl-attrs": ["--label", "a=1", "--label", "b=x y&z", "--label", "zz=no", "-e", "E1=v/1",
+                                        "-e", "ENV_X=2", "--log-opt", "labels=a,b,missing", "--log-opt", "env=E1,NOPE",
+                                        "--log-opt", "env-regex=^ENV_"]}
+    engines = (dockerd, lambda *a: cli(session_root, *a))
+    try:
+        for name, flags in runs.items():
+            for run in engines:
+                r = run("run", "--name", name, *flags, IMAGE, "sh", "-c", "echo one; echo two >&2; echo three")
+                assert r.returncode == 0, r.stderr
+            for args in (["--details"], ["--details", "--follow"]):
+                d, u = dockerd("logs", *args, name), cli(session_root, "logs", *args, name)
+                assert d.returncode == 0 and u.returncode == 0, u.stderr
+                assert (u.stdout, u.stderr) == (d.stdout, d.stderr), (name, args, u.stdout, d.stdout)
+        assert cli(session_root, "logs", "--details", "pl-attrs").stdout.startswith(b"E1=v%2F1,ENV_X=2,a=1,b=x+y%26z one\n")
+    finally:
+        for run in engines:
+            run("rm", "-f", *runs)

@@ -15,6 +15,10 @@ def cmd_logs(e: Engine, a) -> int:
     since = parse_since(a.since) if a.since else None
     until = parse_since(a.until) if a.until else None
     tail = None
+    details = None
+    if a.details:
+        from dunnage.core.logs import details_prefix
+        details = details_prefix(e.container(a.container).config)
     if a.tail is not None and a.tail != "all":
         try:
             tail = int(a.tail)
@@ -24,6 +28,8 @@ def cmd_logs(e: Engine, a) -> int:
     def write(t: int, stream: str, data: bytes) -> None:
         if since is not None and t < since or until is not None and t > until:
             return
+        if details is not None:
+            data = details + data
         if a.timestamps:  # docker's RFC3339NanoFixed: nine digits always
             data = (dt.datetime.fromtimestamp(t // 10**9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
                     + f".{t % 10**9:09d}Z ").encode() + data
@@ -31,9 +37,9 @@ def cmd_logs(e: Engine, a) -> int:
         out.write(data)
         out.flush()
 
-    # with timestamps or --tail the log is read as lines (a line the pump read in two pieces
-    # is one line); otherwise it goes out as it was written
-    joiner = LineJoiner() if a.timestamps or tail is not None else None
+    # with timestamps, details or --tail the log is read as lines (a line the pump read in
+    # two pieces is one line); otherwise it goes out as it was written
+    joiner = LineJoiner() if a.timestamps or a.details or tail is not None else None
 
     def caught_up() -> bool:  # a piece held long enough is a prompt: out it goes
         for t, stream, text in joiner.flush(PROMPT_NS) if joiner else ():
@@ -74,6 +80,8 @@ def register(sub) -> None:
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--details", action="store_true",
+                   help="each line after the attributes --log-opt labels=/env= name (docker's)")
     p.add_argument("-n", "--tail", help="number of lines from the end (or all)")
     p.add_argument("--since", help="show logs since (10m, a unix time, or an ISO time)")
     p.add_argument("--until", help="show logs before (10m, a unix time, or an ISO time)")
