@@ -309,10 +309,32 @@ class Engine:
         return events.query(self, since_ns, until_ns, filters or {}, gone, poll)
 
     # -------------------------------------------------------------- inspect
-    def inspect(self, ref: str) -> dict:
+    def inspect(self, ref: str, size: bool = False) -> dict:
+        """SIZE: with docker inspect --size's SizeRw and SizeRootFs (where dockerd puts them)."""
         from .inspect import container_inspect
         from .volumes import docker_mounts
-        return container_inspect(self.container(ref), docker_mounts)
+        c = self.container(ref)
+        doc = container_inspect(c, docker_mounts)
+        if not size:
+            return doc
+        rw, rootfs = self.container_size(c)
+        out = {}
+        for k, v in doc.items():
+            out[k] = v
+            if k == "GraphDriver":
+                out["SizeRw"], out["SizeRootFs"] = rw, rootfs
+        return out
+
+    def container_size(self, c: Container) -> tuple[int, int]:
+        """docker's SizeRw and SizeRootFs of C: its upper layer's size as dockerd counts a
+        layer's (DiffSize), and that with its image's."""
+        from .images.history import apparent_size
+        rw = apparent_size(c.upper)
+        try:
+            base = self.image(c.config["Image"]).size
+        except EngineError:
+            base = 0
+        return rw, rw + base
 
     @staticmethod
     def published_ports(c: Container) -> dict:

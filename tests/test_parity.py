@@ -179,3 +179,42 @@ def test_logs_details_as_dockerd(session_root, engine, dockerd):
     finally:
         for run in engines:
             run("rm", "-f", *runs)
+
+
+def test_ps_size_and_inspect_size_as_dockerd(session_root, engine, dockerd):
+    """ps -s/--size (the SIZE column, "RW (virtual ROOTFS)"; a --format with .Size asks for
+    it too) and inspect --size (SizeRw, SizeRootFs): what the container wrote, each inode
+    once (a hard link is no second file), as dockerd counts its layers, and that with the
+    image's; the same figures as dockerd's."""
+    write = "head -c 5000 /dev/zero > /five-k && ln /five-k /link && echo hi > /hi && mkdir /d && rm /bin/true"
+    runs = (("run", "--name", "ps-wrote", IMAGE, "sh", "-c", write),
+            ("create", "--name", "ps-fresh", IMAGE, "true"),
+            ("run", "-d", "--name", "ps-live", IMAGE, "sh", "-c", write + " && sleep 60"))
+    names = {"ps-wrote", "ps-fresh", "ps-live"}
+    engines = (dockerd, lambda *a: cli(session_root, *a))
+    try:
+        for run in engines:
+            for args in runs:
+                assert run(*args).returncode == 0, args
+            assert wait_for(lambda: run("exec", "ps-live", "test", "-e", "/hi").returncode == 0, timeout=20)
+        lines = {}
+        for label, run in (("dockerd", dockerd), ("dunnage", lambda *a: cli(session_root, *a))):
+            r = run("ps", "-a", "--format", "{{.Names}}|{{.Size}}")
+            got = sorted(x for x in r.stdout.decode().splitlines() if x.split("|")[0] in names)
+            t = run("ps", "-a", "-s", "--format", "table {{.Names}}\t{{.Size}}")
+            table = [x.rstrip() for x in t.stdout.decode().splitlines()]
+            d = run("ps", "-a", "--size")
+            assert r.returncode == t.returncode == d.returncode == 0, (label, r.stderr, t.stderr, d.stderr)
+            assert d.stdout.decode().splitlines()[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED",
+                                                                 "STATUS", "PORTS", "NAMES", "SIZE"], label
+            docs = {n: json.loads(run("inspect", "--size", n).stdout)[0] for n in names}
+            plain = json.loads(run("inspect", "ps-wrote").stdout)[0]
+            lines[label] = (got, table[0], sorted(x for x in table if x.split()[0] in names),
+                            {n: (doc["SizeRw"], doc["SizeRootFs"]) for n, doc in docs.items()},
+                            [k for k in docs["ps-wrote"] if k.startswith("Size") or k in ("GraphDriver", "Mounts")],
+                            "SizeRw" in plain)
+        assert lines["dunnage"] == lines["dockerd"], lines
+        assert lines["dunnage"][3]["ps-wrote"][0] == 5003 and lines["dunnage"][3]["ps-fresh"][0] == 0
+    finally:
+        for run in engines:
+            run("rm", "-f", *names)

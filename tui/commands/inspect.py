@@ -15,7 +15,7 @@ def cmd_inspect(e: Engine, a) -> int:
                 out.append(e.inspect_image(ref))
                 continue
             try:
-                out.append(e.inspect(ref))
+                out.append(e.inspect(ref, a.size))
             except EngineError:
                 if a.type == "container":
                     raise
@@ -34,5 +34,6 @@ def register(sub) -> None:
     p = sub.add_parser("inspect", help="low-level information as JSON")
     p.add_argument("--type", choices=["container", "image"])
     p.add_argument("-f", "--format")
+    p.add_argument("-s", "--size", action="store_true", help="containers: with SizeRw and SizeRootFs")
     p.add_argument("objects", nargs="+")
     p.set_defaults(fn=cmd_inspect)
