@@ -10,28 +10,52 @@ import stat
 from ..units import parse_iso
 
 
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def apparent_size(path) -> int:
     """dockerd's DiffSize of a layer directory (pkg/directory.Size): the sizes of what is
-    not a directory, each inode once, 0 if PATH is gone."""
+    not a directory, each inode once, 0 if PATH is gone.  Walked by directory descriptor,
+    never through a symbolic link: a running container's upper directory (ps -s, inspect
+    -s) may change under the walk, and a directory swapped for a link to the host's must
+    not be counted.  Only the chain being walked holds descriptors (a tree deeper than the
+    descriptors left is counted down to there)."""
     seen: set[int] = set()
     total = 0
-    stack = [os.fspath(path)]
-    while stack:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with it:
-            for entry in it:
+    try:
+        top = os.open(path, _DIR)
+    except OSError:
+        return 0
+    stack = [(top, os.scandir(top))]
+    try:
+        while stack:
+            fd, it = stack[-1]
+            entry = next(it, None)
+            if entry is None:
+                it.close()
+                os.close(fd)
+                stack.pop()
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    sub = os.open(entry.name, _DIR, dir_fd=fd)
                 except OSError:
                     continue
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(entry.path)
-                elif st.st_size and st.st_ino not in seen:
-                    seen.add(st.st_ino)
-                    total += st.st_size
+                try:
+                    stack.append((sub, os.scandir(sub)))
+                except OSError:
+                    os.close(sub)
+            elif st.st_size and st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    finally:
+        for fd, it in stack:
+            it.close()
+            os.close(fd)
     return total
 
 
