@@ -84,7 +84,11 @@ def list_(req):
     if limit is not None and limit > 0:
         cs = cs[:limit]
     now = time.time()
-    return [summary(e, c, now) for c in cs]
+    out = [summary(e, c, now) for c in cs]
+    if qbool(q, "size"):  # docker ps -s
+        for doc, c in zip(out, cs):
+            doc["SizeRw"], doc["SizeRootFs"] = e.container_size(c)
+    return out
 
 
 def create(req):
@@ -107,7 +111,7 @@ def create(req):
 
 def inspect(req):
     e = req.engine()
-    doc = e.inspect(container_of(e, req.params["id"]).id)  # (found once: by id it is read directly)
+    doc = e.inspect(container_of(e, req.params["id"]).id, qbool(req.query, "size"))  # (found once: by id)
     lc = (doc.get("HostConfig") or {}).get("LogConfig") or {}
     if lc.get("Type") == "dunnage-msgpack":
         # dunnage's own log reads back as docker's json-file does (docker logs, attach
@@ -198,9 +202,16 @@ def update(req):
             raise ApiError(400, f"invalid {key}: an integer expected")
         return str(v)
     nano = given("NanoCpus")
+    rp = body.get("RestartPolicy") or {}  # (docker's client sends {"Name": ""} when --restart is not given)
+    if not isinstance(rp, dict):
+        raise ApiError(400, "invalid RestartPolicy: a JSON object expected")
+    restart = None
+    if rp.get("Name"):
+        n = rp.get("MaximumRetryCount") or 0
+        restart = f"{rp['Name']}:{n}" if n else str(rp["Name"])
     e.update(container_of(e, req.params["id"]).id, memory=given("Memory"),
              cpus=None if nano is None else str(int(nano) / 1e9), pids_limit=body.get("PidsLimit"),
-             memory_swap=given("MemorySwap"), memory_reservation=given("MemoryReservation"))
+             memory_swap=given("MemorySwap"), memory_reservation=given("MemoryReservation"), restart=restart)
     return {"Warnings": []}
 
 

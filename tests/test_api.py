@@ -150,6 +150,31 @@ def test_cli_history_through_the_service_is_the_command_lines(docker, session_ro
     assert r.returncode != 0 and "No such image: nothere" in r.stderr
 
 
+def test_cli_sizes_and_restart_update_through_the_service(docker, session_root, engine):
+    """docker ps -s and inspect -s (size=1) and update --restart (RestartPolicy) through the
+    service say and do what the command line does."""
+    r = docker("run", "-d", "--name", "api-sized", IMAGE, "sh", "-c", "head -c 5003 /dev/zero > /f; sleep 120")
+    assert r.returncode == 0, r.stderr
+    try:
+        wait_for(lambda: cli(session_root, "inspect", "-s", "-f", "{{.SizeRw}}", "api-sized").stdout == b"5003\n",
+                 timeout=20)
+        assert docker("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "api-sized").stdout == \
+            cli(session_root, "inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "api-sized").stdout.decode()
+        fmt = "{{.Names}} {{.Size}}"
+        ours = cli(session_root, "ps", "-s", "--format", fmt).stdout.decode().splitlines()
+        theirs = docker("ps", "-s", "--format", fmt).stdout.splitlines()
+        assert [x for x in theirs if x.startswith("api-sized ")] == [x for x in ours if x.startswith("api-sized ")]
+        assert any(x.startswith("api-sized 5kB (virtual ") for x in theirs), theirs
+        r = docker("update", "--restart", "on-failure:2", "api-sized")
+        assert r.returncode == 0, r.stderr
+        assert engine.inspect("api-sized")["HostConfig"]["RestartPolicy"] == {"Name": "on-failure",
+                                                                               "MaximumRetryCount": 2}
+        assert docker("update", "--memory", "64m", "api-sized").returncode == 0  # (RestartPolicy {"Name": ""})
+        assert engine.inspect("api-sized")["HostConfig"]["RestartPolicy"]["Name"] == "on-failure"
+    finally:
+        docker("rm", "-f", "api-sized")
+
+
 def test_cli_run_attached_prints_output_and_exit_code(docker, engine):
     before = {c.id for c in engine.containers(all_=True)}
     r = docker("run", "--rm", IMAGE, "sh", "-c", "echo hi; echo oops >&2; exit 3")
