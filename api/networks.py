@@ -18,8 +18,13 @@ def _net(e, ref: str) -> dict:
 
 
 def list_(req):
+    from dunnage.core.net.verbs import HOST_NETWORKS, host_network
+    from dunnage.core.network_filters import matcher
     e = req.engine()
-    return [_net(e, rec["Id"]) for rec in e.networks(qfilters(req.query))]  # (a bad filter: dockerd's 400 and words)
+    filters = qfilters(req.query)
+    out = [_net(e, rec["Id"]) for rec in e.networks(filters)]  # (a bad filter: dockerd's 400 and words)
+    builtin = matcher(filters)
+    return out + [d for d in (host_network(e, n) for n in HOST_NETWORKS) if builtin(d)]  # (as dockerd lists them)
 
 
 def inspect(req):

@@ -218,3 +218,28 @@ def test_ps_size_and_inspect_size_as_dockerd(session_root, engine, dockerd):
     finally:
         for run in engines:
             run("rm", "-f", *names)
+
+
+def test_host_and_none_networks_as_dockerd(session_root, engine, dockerd):
+    """The pre-defined host and none networks: listed with an id and their drivers (host,
+    null), inspected with dockerd's fields, a container on them a member while it runs;
+    never removed."""
+    fmt = "{{.Name}} {{.Driver}} {{.Scope}} {{.EnableIPv6}} {{json .IPAM}} {{.Internal}} {{.Attachable}} " \
+          "{{json .Options}} {{json .Labels}} {{len .Containers}}"
+    try:
+        for run in (dockerd, lambda *a: cli(session_root, *a)):
+            assert run("run", "-d", "--name", "pn-host", "--network", "host", IMAGE, "sleep", "60").returncode == 0
+        d = dockerd("network", "inspect", "host", "none", "-f", fmt)
+        u = cli(session_root, "network", "inspect", "host", "none", "-f", fmt)
+        assert d.returncode == 0 and u.stdout.decode() == d.stdout.decode(), (u.stdout, d.stdout, u.stderr)
+        assert u.stdout.decode().splitlines()[0].endswith(" 1")
+        line = "{{.Name}} {{.Driver}} {{.Scope}} {{len .ID}}"
+        want = [x for x in dockerd("network", "ls", "--format", line).stdout.decode().splitlines()
+                if x.split()[0] in ("host", "none")]
+        assert [x for x in cli(session_root, "network", "ls", "--format", line).stdout.decode().splitlines()
+                if x.split()[0] in ("host", "none")] == want == ["host host local 12", "none null local 12"]
+        for n in ("host", "none"):
+            same_refusal(session_root, dockerd, ["network", "rm", n])
+    finally:
+        for run in (dockerd, lambda *a: cli(session_root, *a)):
+            run("rm", "-f", "pn-host")

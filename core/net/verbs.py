@@ -64,7 +64,33 @@ def by_family(flag: str, values: list[str]) -> tuple[Optional[str], Optional[str
     return (v4[0] if v4 else None), (v6[0] if v6 else None)
 
 
+HOST_NETWORKS = ("host", "none")  # dockerd's other pre-defined networks: no records, no bridge
+
+
+def host_network(engine, name: str) -> dict:
+    """dockerd's document of its pre-defined host or none network: an id of the root's own
+    (dockerd makes one per daemon), drivers host and null, the running containers that use it."""
+    import datetime as dt
+    import hashlib
+    from ..inspect import endpoint_id
+    nid = hashlib.sha256(f"{engine.store.root}\0{name}".encode()).hexdigest()
+    created = dt.datetime.fromtimestamp(os.stat(Networks(engine.store).dir).st_ctime, dt.timezone.utc)
+    members = {c.id: {"Name": c.name, "EndpointID": endpoint_id(c.id, nid), "MacAddress": "", "IPv4Address": "",
+                      "IPv6Address": ""}
+               for c in all_containers(engine.store, shared=True)
+               if c.status in ("running", "paused", "restarting")
+               and (c.config.get("HostConfig") or {}).get("NetworkMode") == name}
+    return {"Name": name, "Id": nid, "Created": created.isoformat().replace("+00:00", "Z"), "Scope": "local",
+            "Driver": {"none": "null"}.get(name, name), "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False, "Attachable": False,
+            "Ingress": False, "Containers": members,
+            "Options": {}, "Labels": {}}
+
+
 def inspect(engine, ref: str) -> dict:
+    for name in HOST_NETWORKS:
+        if ref == name or (len(ref) >= 3 and host_network(engine, name)["Id"].startswith(ref)):
+            return host_network(engine, name)
     nets = Networks(engine.store)
     if ref in ("bridge", "default"):
         nets.ensure_default()

@@ -32,9 +32,11 @@ def cmd_network(e: Engine, a) -> int:
                      f"{k}={v}" for k, v in r["Labels"].items()), "CreatedAt": r["Created"],
                  "Subnet": r["Subnet"]} for r in e.networks(filters)]
         builtin = matcher(filters)
-        rows += [{"ID": "", "Name": n, "Driver": n, "Scope": "local", "IPv6": "false", "Internal": "false",
-                  "Labels": "", "CreatedAt": "", "Subnet": ""} for n in ("host", "none")
-                 if builtin({"Name": n, "Id": "", "Driver": {"none": "null"}.get(n, n)})]
+        from dunnage.core.net.verbs import HOST_NETWORKS, host_network
+        docs = [host_network(e, n) for n in HOST_NETWORKS]
+        rows += [{"ID": d["Id"][:12], "Name": d["Name"], "Driver": d["Driver"], "Scope": "local", "IPv6": "false",
+                  "Internal": "false", "Labels": "", "CreatedAt": d["Created"], "Subnet": ""}
+                 for d in docs if builtin(d)]
         rows.sort(key=lambda r: r["Name"])
         render(a.format, rows, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
                "ID" if not a.quiet else "ID", a.quiet)
