@@ -24,6 +24,7 @@ import functools
 import gc
 import itertools
 import os
+import resource
 import stat
 from typing import Optional
 
@@ -221,6 +222,17 @@ FAST_LOWER = hasattr(pyfuse3, "fast_lower")
 # have no xattrs (one without ACLs answers EOPNOTSUPP, a symlink too): cp -a asks for each
 # source file's access ACL after its LISTXATTR.
 FAST_NOACL = getattr(pyfuse3, "FAST_NOACL", 0)
+# ... and (revision 9) OPENs of a node with passthrough answered in C: once an upper file
+# (not one with setuid/setgid bits or capabilities, not unlinked) is opened passthrough,
+# pyfuse3 answers its next OPENs (no O_TRUNC, no kill of suid/sgid bits) with the same backing
+# id, and their RELEASEs (fast_pt, _answer_pt): initdb opens and closes each file again and
+# again.  When Python's last open of it closes the node keeps that descriptor (_keep_fd, the
+# last PT_KEPT no open holds).  The kernel holds a registered backing id's file until
+# BACKING_CLOSE (fs/fuse/backing.c), so what ends it closes both (_unkeep_pt): a chmod/chown,
+# an xattr set or removed, a name gone, FORGET.  The kernel takes the opens pyfuse3 answered
+# as passthrough opens of that backing file: while any lives (fast_pt_opens) the backing id
+# stays the node's, and the descriptor too (_pt_held); their FSYNCs come by node.
+FAST_PT = hasattr(pyfuse3, "fast_pt")
 
 
 def _in_group(pid: int, gid: int) -> bool:
@@ -317,6 +329,10 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._fd_users: dict[int, int] = {}  # ... -> how many opens use it
         self._fd_inode: dict[int, int] = {}  # a writable descriptor -> its node (_kill_suidgid)
         self._backing: dict[int, list] = {}  # node open passthrough -> [backing id, how many opens]
+        self._pt_kept: dict[int, Optional[int]] = {}  # a node whose OPENs pyfuse3 answers -> the
+        # descriptor it keeps once Python's opens of it closed (FAST_PT), and how many it keeps
+        self._pt_nfds = 0
+        self._pt_held: dict[int, int] = {}  # ... a node it no longer answers for that such opens hold
         self._pt_fh: dict[int, int] = {}  # a descriptor open passthrough -> its node
         self._pt_direct: set[int] = set()  # ... those of them with direct I/O (their READs are reads)
         self._fast: dict[int, int] = {}  # node pyfuse3 answers GETATTR/GETXATTR of -> the descriptor it reads (FAST_ATTR)
@@ -428,6 +444,14 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._lookups.pop(ino, None)
         if FAST_LOWER:
             pyfuse3.fast_lower_clear(ino)
+        if self._pt_kept:
+            self._unkeep_pt(ino)
+        if self._pt_held:
+            fd = self._pt_held.pop(ino, None)
+            if fd is not None:
+                os.close(fd)
+        if FAST_PT and ino in self._backing and not self._backing[ino][1] and not pyfuse3.fast_pt_opens(ino):
+            self._unback(ino)  # kept past its last open for opens pyfuse3 answered (see FAST_PT)
         if self._dir_fds:
             self._drop_dir_fd(ino)
         self._dropped += 1
@@ -478,6 +502,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         """REL no longer names node INO (its other names, if a hard link has any, still do)."""
         if FAST_LOWER:
             pyfuse3.fast_lower_clear(ino)  # a lower file unlinked or renamed over: nlink 0 now
+        if self._pt_kept:
+            self._unkeep_pt(ino)  # its file may go: not held open here
         if self._dir_fds:
             self._drop_dir_fd(ino)  # a directory removed or moved: asked about afresh
         names = self._aliases.get(ino)
@@ -764,6 +790,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         """Have pyfuse3 answer GETATTR and GETXATTR of node INODE, open passthrough, from a
         descriptor of its upper file (the node's, whatever its names do: an open file's
         attributes are its own), showing ST_INO, until that descriptor is released."""
+        fd = self._pt_kept.get(inode)
+        if fd is not None:
+            if pyfuse3.fast_attr(inode, fd, st_ino, ATTR_TIMEOUT):
+                self._fast[inode] = fd
+            return
         for fd, node in self._pt_fh.items():
             if node == inode:
                 if pyfuse3.fast_attr(inode, fd, st_ino, ATTR_TIMEOUT):
@@ -771,6 +802,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 return
 
     async def setattr(self, inode, attr, fields, fh, ctx):
+        if self._pt_kept and (fields.update_mode or fields.update_uid or fields.update_gid):
+            self._unkeep_pt(inode)  # it may get setuid/setgid bits (see FAST_PT)
         if fh is not None and fh & NO_OPEN_FH:
             fh = self._node_fds.get(inode)
         if fh not in self._fd_inode and inode not in self._path_of:
@@ -785,6 +818,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     def _open_fd(self, inode: int) -> Optional[int]:
         """A descriptor the server holds of node INODE's upper file, if one is open."""
+        fd = self._pt_kept.get(inode) or self._pt_held.get(inode) if FAST_PT else None
+        if fd is not None:
+            return fd
         for fd, ino in self._fd_inode.items():
             if ino == inode:
                 return fd
@@ -967,6 +1003,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             self._pt_fh[fd] = inode
             if direct:
                 self._pt_direct.add(fd)
+            elif FAST_PT:
+                self._answer_pt(inode, fd, b[0])
             return True
         if b is not None and not b[1]:
             self._unback(inode)
@@ -979,21 +1017,87 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         except OSError:
             pass
 
-    def _released(self, fd: int, inode: Optional[int]) -> None:
-        """An open the kernel released (passthrough on): the node's count of its kind goes down."""
+    def _released(self, fd: int, inode: Optional[int]) -> bool:
+        """An open the kernel released (passthrough on): the node's count of its kind goes down.
+        Whether the node keeps FD (see FAST_PT): it is then not to be closed."""
         node = self._pt_fh.pop(fd, None)
         if node is not None:
             self._pt_direct.discard(fd)
             b = self._backing[node]
             b[1] -= 1
             if not b[1]:
-                self._unback(node)
+                if node in self._pt_kept:
+                    if self._keep_fd(node, fd):
+                        return True
+                elif not (FAST_PT and pyfuse3.fast_pt_opens(node)):
+                    self._unback(node)
         elif inode is not None:
             n = self._cached.get(inode, 0) - 1
             if n > 0:
                 self._cached[inode] = n
             else:
                 self._cached.pop(inode, None)
+        return False
+
+    # initdb opens and closes some 1,000 files again and again (256 kept: 2,700 of its OPENs
+    # still came here, 4,096: 14); a kept descriptor is one of the server's, so a quarter of
+    # its limit at most
+    PT_KEPT = max(64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0] % (1 << 62) // 4))  # (RLIM_INFINITY: -1)
+
+    def _answer_pt(self, inode: int, fd: int, backing_id: int) -> None:
+        """Node INODE was opened passthrough to BACKING_ID (its upper file open at FD): pyfuse3
+        answers its next OPENs (see FAST_PT), if it is not a file whose writes must come here."""
+        if inode in self._pt_kept or inode not in self._path_of or self._cached.get(inode):
+            return
+        try:
+            if _privileged(fd):
+                return  # its writable opens must come here (see PASSTHROUGH)
+        except OSError:
+            return
+        if pyfuse3.fast_pt(inode, backing_id):
+            self._pt_kept[inode] = None
+
+    def _keep_fd(self, inode: int, fd: int) -> bool:
+        """The last open of node INODE Python had (its descriptor FD) closed: whether the node
+        keeps FD for pyfuse3's answers, the oldest kept that nothing holds open going beyond
+        PT_KEPT."""
+        if self._pt_kept[inode] is not None:
+            return False  # it keeps another (this open was Python's: O_TRUNC, say)
+        if not self.PT_KEPT:
+            self._unkeep_pt(inode)
+            return False
+        for _ in range(min(8, self._pt_nfds) if self._pt_nfds >= self.PT_KEPT else 0):
+            # the oldest kept goes if no open of it lives; one in use (its descriptor costs
+            # no more than Python's own opens would) goes to the back instead
+            old = next(n for n, f in self._pt_kept.items() if f is not None)
+            if not pyfuse3.fast_pt_opens(old):
+                self._unkeep_pt(old)
+                break
+            self._pt_kept[old] = self._pt_kept.pop(old)
+        del self._pt_kept[inode]
+        self._pt_kept[inode] = fd  # (re)inserted last: the most recently kept
+        self._pt_nfds += 1
+        return True
+
+    def _unkeep_pt(self, inode: int) -> None:
+        """Node INODE's OPENs come to Python again, and what it kept for pyfuse3 goes (the
+        backing id once no open of it is left)."""
+        if inode not in self._pt_kept:
+            return
+        fd = self._pt_kept.pop(inode)
+        pyfuse3.fast_pt_clear(inode)
+        if fd is not None:
+            self._pt_nfds -= 1
+            if self._fast.get(inode) == fd:
+                del self._fast[inode]
+                pyfuse3.fast_attr_clear(inode)
+            if pyfuse3.fast_pt_opens(inode):
+                self._pt_held[inode] = fd  # its file, for what those opens ask (unlinked: fstat)
+            else:
+                os.close(fd)
+        b = self._backing.get(inode)
+        if b is not None and not b[1] and not pyfuse3.fast_pt_opens(inode):
+            self._unback(inode)
 
     # A lower file opened for reading is opened once and its descriptor shared by
     # every open of it (reads are preads): a program that opens the same files
@@ -1263,8 +1367,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             if self._fast and self._fast.get(inode) == fh:
                 del self._fast[inode]
                 pyfuse3.fast_attr_clear(inode)
-            if self._pt_fh or self._cached:
-                self._released(fh, inode)
+            if (self._pt_fh or self._cached) and self._released(fh, inode):
+                return  # the node keeps it (see FAST_PT)
             os.close(fh)
         else:  # a kept lower descriptor (_lower_fd)
             if self._lower_node:
@@ -1284,12 +1388,31 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     async def fsync(self, fh, datasync):
         if fh & NO_OPEN_FH:
-            fd = self._node_fds.get(fh ^ NO_OPEN_FH)
+            node = fh ^ NO_OPEN_FH
+            fd = self._node_fds.get(node) or self._pt_kept.get(node) or self._pt_held.get(node)
             if fd is None:
+                if FAST_PT and self._passthrough_on() and node in self._path_of:
+                    return self._fsync_path(node, datasync)  # an open pyfuse3 answered (FAST_PT)
                 return  # nothing of it written since its descriptor was closed (that synced nothing either)
             fh = fd
         try:
             (os.fdatasync if datasync else os.fsync)(fh)
+        except OSError as e:
+            raise _fuse_err(e)
+
+    def _fsync_path(self, inode: int, datasync: bool) -> None:
+        """FSYNC of an open of node INODE that pyfuse3 answered after the node stopped keeping
+        a descriptor (see FAST_PT): its upper file, by its path."""
+        rel = self._path(inode)
+        L, st = self._top(rel)
+        if L != self.upper:
+            return  # a lower file's open for reading (FAST_LOWER): nothing written
+        try:
+            fd = os.open(self._real(L, rel), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                (os.fdatasync if datasync else os.fsync)(fd)
+            finally:
+                os.close(fd)
         except OSError as e:
             raise _fuse_err(e)
 
@@ -1607,6 +1730,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     @_mutates_entries(_inode)
     async def setxattr(self, inode, name, value, ctx):
+        if self._pt_kept:
+            self._unkeep_pt(inode)  # security.capability, say (see FAST_PT)
         rel = self._path(inode)
         try:
             path = self._copy_up(rel)
@@ -1616,6 +1741,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     @_mutates_entries(_inode)
     async def removexattr(self, inode, name, ctx):
+        if self._pt_kept:
+            self._unkeep_pt(inode)  # security.capability, say (see FAST_PT)
         rel = self._path(inode)
         try:
             path = self._copy_up(rel)

@@ -61,7 +61,8 @@ fi
 # opened by the kernel without asking the server (revision 6: FUSE no_open, served by node),
 # GETATTR/GETXATTR of files open passthrough answered without Python (revision 7), and
 # GETATTR, GETXATTR, LISTXATTR and OPEN for reading of lower-layer files too (revision 8),
-# and their POSIX ACLs' GETXATTR where they have none (revision 9).
+# their POSIX ACLs' GETXATTR where they have none, and OPEN/RELEASE of a file opened passthrough
+# before, with the backing id the node keeps (revision 9).
 # Built from its source, as pip does anyway; DUNNAGE_PATCH
 # is the patch's revision (a build of an older one is rebuilt).
 if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 9)' 2>/dev/null; then

@@ -41,7 +41,7 @@ lower, upper, mnt, mode = sys.argv[1:]
 calls = {}
 class Counting(UnionFS):
     pass
-for name in ("getattr", "getxattr", "listxattr", "open", "release", "read", "lookup"):
+for name in ("getattr", "getxattr", "listxattr", "open", "release", "read", "lookup", "fsync"):
     def counted(self, *a, _name=name, _fn=getattr(UnionFS, name), **kw):
         calls[_name] = calls.get(_name, 0) + 1
         return _fn(self, *a, **kw)
@@ -51,7 +51,8 @@ ops = Counting([lower], upper, passthrough=mode == "default", writeback=mode != 
 def answer():
     for _ in sys.stdin:
         print(json.dumps({"python": dict(calls), "c": pyfuse3.fast_answered(),
-                          "passthrough": sorted(ops._pt_fh.values())}), flush=True)
+                          "passthrough": sorted(ops._pt_fh.values()),
+                          "kept": sorted(n for n, f in ops._pt_kept.items() if f is not None)}), flush=True)
 threading.Thread(target=answer, daemon=True).start()
 serve([lower], upper, mnt, ops=ops)
 """
@@ -228,6 +229,66 @@ def test_changes_to_a_lower_node_end_its_answers(tmp_path, mode):
             assert os.pread(fd, 100, 0) == b"dir/deep below\n"
         finally:
             os.close(fd)
+
+
+@pytest.mark.skipif(not PASSTHROUGH_HERE, reason="no FUSE passthrough here")
+def test_opens_of_an_upper_file_open_passthrough_before_are_answered_without_python(tmp_path):
+    """initdb opens and closes each file again and again: once a file was opened passthrough
+    (its CREATE), pyfuse3 answers its next opens (reading, writing, appending) with the same
+    backing id, and their RELEASEs (patch 9, FAST_PT): none reaches Python, the reads and
+    writes are the upper file's, fsync works.  A truncating open, a writable open of a file
+    made setuid and any open of a file unlinked and made anew come to Python; the descriptor
+    the node kept goes with its name (an open of it unlinked still reads, writes, fsyncs and
+    stats it)."""
+    with counting_server(tmp_path, "default") as (mnt, base, up, ask):
+        f = mnt / "new"
+        f.write_bytes(b"0")  # its CREATE, Python's
+        before = wait_for(lambda: (lambda a: a if a["python"].get("release") == 1 else None)(ask()))
+        want = bytearray(b"0")
+        for i in range(20):
+            fd = os.open(f, (os.O_RDONLY, os.O_RDWR, os.O_WRONLY | os.O_APPEND)[i % 3])
+            try:
+                if i % 3 == 0:
+                    assert os.pread(fd, 100, 0) == (up / "new").read_bytes() == want
+                else:
+                    os.write(fd, b"%d" % (i % 10))  # at 0 (O_RDWR), at the end (O_APPEND)
+                    want = want + b"%d" % (i % 10) if i % 3 == 2 else bytearray(b"%d" % (i % 10)) + want[1:]
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        after = wait_for(lambda: (lambda a: a if delta(before, a, "c", "release") == 20 else None)(ask()))
+        for name in ("open", "release", "read"):
+            assert delta(before, after, "python", name) == 0, (name, before, after)
+        assert delta(before, after, "c", "open") == 20
+        assert delta(before, after, "python", "fsync") == 13  # by node: the descriptor it kept
+        assert (up / "new").read_bytes() == f.read_bytes() == want
+        assert len(after["kept"]) == 1
+
+        fd = os.open(f, os.O_WRONLY | os.O_TRUNC)  # Python's (the truncation is its)
+        os.close(fd)
+        assert ask()["python"]["open"] == after["python"].get("open", 0) + 1
+        assert (up / "new").read_bytes() == b""
+        os.chmod(f, 0o4755)
+        n = ask()["python"]["open"]
+        os.close(os.open(f, os.O_WRONLY))
+        assert ask()["python"]["open"] == n + 1  # (its writes must clear the bit: see PASSTHROUGH)
+        os.chmod(f, 0o644)
+        os.close(os.open(f, os.O_RDONLY))
+        assert ask()["python"]["open"] == n + 2
+        fd = os.open(f, os.O_RDWR)  # pyfuse3's
+        try:
+            os.unlink(f)
+            assert ask()["kept"] == []
+            os.write(fd, b"still")
+            os.fsync(fd)
+            st = os.fstat(fd)
+            assert (st.st_nlink, st.st_size, os.pread(fd, 10, 0)) == (0, 5, b"still")
+        finally:
+            os.close(fd)
+        assert ask()["python"]["open"] == n + 2
+        f.write_bytes(b"again")
+        assert f.read_bytes() == b"again" and (up / "new").read_bytes() == b"again"
+        assert ask()["python"]["open"] == n + 2
 
 
 @pytest.mark.parametrize("mode", [m for m in FAST_MODES if m != "no-open"])

@@ -37,6 +37,7 @@ from dunnage.fuse.union import UnionFS
 lower, upper, mnt = sys.argv[1:]
 calls = {"getattr": 0, "getxattr": 0, "read data": 0, "read failed": 0}
 class Counting(UnionFS):
+    PT_KEPT = 0  # no node keeps its descriptor past its last close (FAST_PT: test_fuse_lower_fast)
     async def read(self, fh, off, size):
         try:
             data = await super().read(fh, off, size)
