@@ -97,23 +97,27 @@ def start_for_next(store: Store) -> None:
     for the commands that follow (a script's next line, a rebuild), without waiting
     for it, so that they skip the ~100 ms of interpreter start and imports that this
     one paid.  It leaves LINGER seconds after its last command, as any server does;
-    nothing is started for another user's root, a front with threads, a root that is
-    gone, with DUNNAGE_FORKSERVER=0, or while a server is up."""
+    nothing is started for another user's root, a root that is gone, with
+    DUNNAGE_FORKSERVER=0, or while a server is up.  It is a new interpreter (``python -I
+    -m dunnage.core.forkserver``), started in the background."""
     import sys
     if (os.environ.get("DUNNAGE_FORKSERVER") == "0" or FRONT is None or os.geteuid() != 0
             or not store.run.is_dir()):
         return
-    threading = sys.modules.get("threading")
-    if threading is not None and threading.active_count() > 1:
-        return  # (as spawn_shim: a lock another thread holds would stay held in the server)
     conn = _connect(store)
     if conn is not None:
         conn.close()
         return
-    from .server import server_entry
-    front = FRONT
-    try:
-        fork_detached(lambda: server_entry(store, -1, front))
+    argv = [sys.executable, "-I", "-m", "dunnage.core.forkserver", str(store.root), str(store.run), *FRONT]
+
+    def server() -> None:
+        nul = os.open("/dev/null", os.O_RDWR)  # (the caller's pipes are not held: `$(dunnage ...)` ends now)
+        for fd in (0, 1, 2):
+            os.dup2(nul, fd)
+        os.closerange(3, 65536)
+        os.execv(sys.executable, argv)
+    try:  # (a new interpreter, not this process's heap: see __main__.py)
+        fork_detached(server)
     except OSError:
         pass  # (no fork now: the next command runs in its own process, as this one did)
 
