@@ -103,9 +103,12 @@ def test_images_filters_select_what_dockerd_selects(session_root, engine, docker
     from dunnage.core.images.demo import busybox_rootfs_tar
     rootfs = tmp_path / "rootfs.tar"
     rootfs.write_bytes(busybox_rootfs_tar())
-    names = {IMAGE, "local/pi-a:1", "other/pi-b:2", "local/pi-lab:1", "<none>:<none>"}
+    # (the session's root has other tests' images, dangling ones too: this test's dangling image carries a label
+    # of its own, and <none>:<none> lines are compared only where that label selects them)
+    names = {IMAGE, "local/pi-a:1", "other/pi-b:2", "local/pi-lab:1"}
     setup = (("tag", IMAGE, "local/pi-a:1"), ("tag", IMAGE, "other/pi-b:2"),
-             ("import", "-c", "LABEL tier=web", str(rootfs), "local/pi-lab:1"), ("import", str(rootfs)))
+             ("import", "-c", "LABEL tier=web", str(rootfs), "local/pi-lab:1"),
+             ("import", "-c", "LABEL pi-dangling=1", str(rootfs)))
     engines = (dockerd, lambda *a: cli(session_root, *a, timeout=120))
     try:
         for args in setup:
@@ -119,12 +122,16 @@ def test_images_filters_select_what_dockerd_selects(session_root, engine, docker
                   ["-f", "since=local/pi-a:1", "-f", "dangling=false"], ["--filter", "reference=local/pi-a:1"]):
             same(session_root, dockerd, ["images", *q, *fmt], names, ordered=False)
         assert same(session_root, dockerd, ["image", "ls", "-f", "reference=other/*", *fmt], names) == ["other/pi-b:2"]
+        assert same(session_root, dockerd, ["images", "-f", "dangling=true", "-f", "label=pi-dangling", *fmt],
+                    {"<none>:<none>"}) == ["<none>:<none>"]
+        assert same(session_root, dockerd, ["images", "-a", "-f", "label=pi-dangling", *fmt], {"<none>:<none>"}) == \
+            ["<none>:<none>"]
         for q in (["-f", "bogus=1"], ["-f", "dangling=x"], ["-f", "before=nothere"], ["-f", "since=nothere:2"]):
             same_refusal(session_root, dockerd, ["images", *q])
     finally:
         for run in engines:
             run("rmi", "local/pi-a:1", "other/pi-b:2", "local/pi-lab:1")
-            ids = run("images", "-q", "-f", "dangling=true").stdout.decode().split()
+            ids = run("images", "-q", "-f", "dangling=true", "-f", "label=pi-dangling").stdout.decode().split()
             if ids:
                 run("rmi", *ids)
 

@@ -149,6 +149,8 @@ def cmd_rmi(e: Engine, a) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("images", help="list images")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="intermediate images too (there are none here: builds keep none, as BuildKit's)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--digests", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
