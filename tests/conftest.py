@@ -103,8 +103,9 @@ def _netns() -> set[str]:
 
 
 def _links() -> set[str]:
-    """dunnage's bridges (dunnage0, dn-*) and veths (dv*, dt* while being made)."""
-    return {n for n in os.listdir("/sys/class/net") if n.startswith(("dunnage", "dn-", "dv", "dt"))}
+    """dunnage's bridges (dunnage0, dn-*) and veths (dv*, dt* while being made), and the
+    user networks' bridges of the tests' own dockerd (br-*)."""
+    return {n for n in os.listdir("/sys/class/net") if n.startswith(("dunnage", "dn-", "dv", "dt", "br-"))}
 
 
 def _nft_tables() -> set[str]:

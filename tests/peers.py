@@ -286,6 +286,7 @@ class Dockerd:
             ids = self("ps", "-aq", timeout=30).stdout.decode().split()
             if ids:
                 self("rm", "-f", "-v", *ids, timeout=60)
+            self("network", "prune", "-f", timeout=60)  # (a user network's bridge, br-ID, outlives dockerd)
             self.proc.terminate()
             try:
                 self.proc.wait(30)
