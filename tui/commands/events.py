@@ -7,16 +7,7 @@ from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter
 from dunnage.core.units import parse_since
 from dunnage.tui import gotemplate
-
-
-def _filters(values: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for v in values or ():
-        k, eq, val = v.partition("=")
-        if not eq:
-            raise InvalidParameter("bad format of filter (expected name=value)", 125)
-        out.setdefault(k.strip().lower(), []).append(val)
-    return out
+from dunnage.tui.commands.grammar import filters_of
 
 
 def _when(value: str, flag: str) -> int:
@@ -38,7 +29,7 @@ def cmd_events(e: Engine, a) -> int:
             tmpl = gotemplate.parse(a.format)
         except gotemplate.TemplateError as ex:
             raise InvalidParameter(f"template parsing error: {ex}", 125) from None
-    docs = e.events(since, until, _filters(a.filter))  # (a bad filter is refused here, before any output)
+    docs = e.events(since, until, filters_of(a.filter))  # (a bad filter is refused here, before any output)
     try:
         for doc in docs:
             if a.format == "json":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Optional
 
+from dunnage.core.errors import InvalidParameter
 from dunnage.core.units import parse_since  # noqa: F401 (the verbs' name for it)
 
 if TYPE_CHECKING:
@@ -56,3 +57,14 @@ def run_verb(e: Engine, a, argv: list[str]) -> int:
     b = a.parser.parse_args(argv)
     b.root = a.root
     return b.fn(e, b)
+
+
+def filters_of(values: list[str]) -> dict[str, list[str]]:
+    """docker's --filter KEY=VALUE flags as a filters map."""
+    out: dict[str, list[str]] = {}
+    for v in values or ():
+        k, eq, val = v.partition("=")
+        if not eq:
+            raise InvalidParameter("bad format of filter (expected name=value)", 125)
+        out.setdefault(k.strip().lower(), []).append(val)
+    return out

@@ -126,7 +126,7 @@ def cmd_save(e: Engine, a) -> int:
 
 
 def cmd_images(e: Engine, a) -> int:
-    from dunnage.tui.commands.ps import filters_of
+    from dunnage.tui.commands.grammar import filters_of
     rows = image_rows(e.list_images(filters_of(a.filter)))
     if a.reference:
         rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dunnage.core import Engine
-from dunnage.core.errors import InvalidParameter
 from dunnage.core.units import human_duration, since
+from dunnage.tui.commands.grammar import filters_of
 from dunnage.tui.commands.output import render
 from dunnage.tui.rows import ellipsis, go_quote, ports_text, ps_mounts, status_text
 
@@ -39,17 +39,6 @@ def _size(e: Engine, c) -> str:
     from dunnage.tui.rows import human_size
     rw, rootfs = e.container_size(c)
     return f"{human_size(rw, 3)} (virtual {human_size(rootfs, 3)})" if rootfs > 0 else human_size(rw, 3)
-
-
-def filters_of(values: list[str]) -> dict[str, list[str]]:
-    """docker's --filter KEY=VALUE flags as a filters map."""
-    out: dict[str, list[str]] = {}
-    for v in values or ():
-        k, eq, val = v.partition("=")
-        if not eq:
-            raise InvalidParameter("bad format of filter (expected name=value)", 125)
-        out.setdefault(k.strip().lower(), []).append(val)
-    return out
 
 
 def cmd_ps(e: Engine, a) -> int:

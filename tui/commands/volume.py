@@ -5,7 +5,7 @@ from dunnage.core import Engine
 from dunnage.core.errors import NotFound
 from dunnage.tui.commands.grammar import Parser
 from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
-from dunnage.tui.commands.ps import filters_of
+from dunnage.tui.commands.grammar import filters_of
 from dunnage.tui.rows import human_size
 
 
