@@ -1391,9 +1391,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             node = fh ^ NO_OPEN_FH
             fd = self._node_fds.get(node) or self._pt_kept.get(node) or self._pt_held.get(node)
             if fd is None:
-                if FAST_PT and self._passthrough_on() and node in self._path_of:
-                    return self._fsync_path(node, datasync)  # an open pyfuse3 answered (FAST_PT)
-                return  # nothing of it written since its descriptor was closed (that synced nothing either)
+                # an open pyfuse3 answered (FAST_PT, FAST_LOWER), or no_open's node whose
+                # descriptor was closed (NODE_FDS) after it wrote: closing synced nothing
+                if node in self._path_of:
+                    return self._fsync_path(node, datasync)
+                return  # a lower file unlinked (_nameless): nothing of it written
             fh = fd
         try:
             (os.fdatasync if datasync else os.fsync)(fh)
@@ -1401,8 +1403,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise _fuse_err(e)
 
     def _fsync_path(self, inode: int, datasync: bool) -> None:
-        """FSYNC of an open of node INODE that pyfuse3 answered after the node stopped keeping
-        a descriptor (see FAST_PT): its upper file, by its path."""
+        """FSYNC of an open of node INODE the server keeps no descriptor for (an open pyfuse3
+        answered, see FAST_PT; a node of no_open's, see NODE_FDS): its upper file, by its path."""
         rel = self._path(inode)
         L, st = self._top(rel)
         if L != self.upper:
