@@ -106,6 +106,7 @@ def _fuse_err(e: OSError) -> pyfuse3.FUSEError:
 # and RELEASEDIR (readdir then gets the directory's inode).  An unpatched
 # pyfuse3 serves the same tree, with more round trips.
 NO_OPENDIR = getattr(pyfuse3, "READDIR_INODE_WITHOUT_OPENDIR", False)
+FSYNCDIR_INODE = getattr(pyfuse3, "DUNNAGE_PATCH", 0) >= 10  # ... and fsyncdir too
 
 
 # pyfuse3 as patched (revision 2): EntryAttributes.attr_ino is the st_ino a reply shows,
@@ -935,6 +936,30 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     async def releasedir(self, fh):
         self._dirs.pop(fh, None)
+
+    # fsync(2) of a directory (a database after it made or renamed a file in it, git, apt):
+    # its upper directory's, as overlayfs syncs the upper one (pyfuse3 patch 10 gives the inode
+    # as fh without OPENDIR; before it fh 0 came, and no answer at all told the kernel never
+    # to ask again while fsync(2) said done).  One only below has nothing written to sync.
+    async def fsyncdir(self, fh, datasync):
+        if NO_OPENDIR:
+            if not FSYNCDIR_INODE:
+                return
+            rel = self._path(fh)
+        else:
+            rel = self._dirs[fh][0]
+        try:
+            fd = os.open(self._real(self.upper, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise _fuse_err(e)
+        try:
+            (os.fdatasync if datasync else os.fsync)(fd)
+        except OSError as e:
+            raise _fuse_err(e)
+        finally:
+            os.close(fd)
 
     async def open(self, inode, flags, ctx):
         if self._no_open_on is None:

@@ -24,7 +24,8 @@ fi
 # patch: pyfuse3 is built with scripts/pyfuse3.patch
 # docker.io: Debian's dockerd and its client (/usr/bin/docker), the oracle the inspect tests compare with
 # docker-compose: Debian's Compose (v1), the peer dunnage compose's names and labels are compared with
-APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini docker.io docker-compose"
+# strace: the union fs's tests read the server's own fsync calls with it
+APT_PACKAGES="patch libseccomp2 fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv busybox-static tmux podman runc uidmap skopeo umoci docker-registry file iproute2 util-linux libnftables1 tini docker.io docker-compose strace"
 
 missing=()
 for p in $APT_PACKAGES; do
@@ -62,10 +63,10 @@ fi
 # GETATTR/GETXATTR of files open passthrough answered without Python (revision 7), and
 # GETATTR, GETXATTR, LISTXATTR and OPEN for reading of lower-layer files too (revision 8),
 # their POSIX ACLs' GETXATTR where they have none, and OPEN/RELEASE of a file opened passthrough
-# before, with the backing id the node keeps (revision 9).
+# before, with the backing id the node keeps (revision 9); fsyncdir by inode without OPENDIR (revision 10).
 # Built from its source, as pip does anyway; DUNNAGE_PATCH
 # is the patch's revision (a build of an older one is rebuilt).
-if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 9)' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 10)' 2>/dev/null; then
     echo "building pyfuse3 with scripts/pyfuse3.patch"
     PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
     tmp=$(mktemp -d)
