@@ -14,9 +14,24 @@ STATES = ("created", "restarting", "running", "removing", "paused", "exited", "d
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 
+def refused(message: str, status: int = 400) -> InvalidParameter:
+    """A filter dockerd refuses, in its words: an error of the daemon's, on which docker's
+    CLI exits 1 (not 125: the flag itself was well formed)."""
+    return InvalidParameter(message, 1, status)
+
+
 def _invalid(key: str, value: Optional[str] = None) -> InvalidParameter:
     """(dockerd 20.10's words, capitalised so)"""
-    return InvalidParameter(f"Invalid filter '{key}" + (f"={value}'" if value is not None else "'"))
+    return refused(f"Invalid filter '{key}" + (f"={value}'" if value is not None else "'"))
+
+
+def labels_match(labels: dict, wanted: list[str]) -> bool:
+    """moby's filters.MatchKVList: each of WANTED (KEY or KEY=VALUE) among LABELS."""
+    for v in wanted:
+        k, eq, val = v.partition("=")
+        if k not in labels or (eq and labels[k] != val):
+            return False
+    return True
 
 
 def _go_match(pattern: str, text: str) -> bool:
@@ -49,9 +64,9 @@ def check(filters: dict[str, list[str]]) -> None:
             if key == "status" and v not in STATES:
                 raise _invalid(key, v)
             if key == "health" and v not in HEALTH:
-                raise InvalidParameter(f"Unrecognised filter value for health: {v}")
+                raise refused(f"Unrecognised filter value for health: {v}")
             if key == "exited" and not v.lstrip("-").isdigit():
-                raise InvalidParameter(f'strconv.Atoi: parsing "{v}": invalid syntax')  # (dockerd's, as is)
+                raise refused(f'strconv.Atoi: parsing "{v}": invalid syntax')  # (dockerd's, as is)
             if key in ("publish", "expose"):
                 _port_range(v, key)
 
@@ -73,13 +88,6 @@ def matcher(e, filters: dict[str, list[str]]) -> Callable:
     for ref in filters.get("network", ()):
         nets |= {r["Name"] for r in e.networks() if r["Name"] == ref or r["Id"].startswith(ref)} | {ref}
 
-    def labels_ok(labels: dict) -> bool:
-        for v in filters.get("label", ()):
-            k, eq, val = v.partition("=")
-            if k not in labels or (eq and labels[k] != val):
-                return False
-        return True
-
     def ports_ok(key: str, have: list[tuple[int, str]]) -> bool:
         for spec in filters[key]:
             lo, hi, proto = _port_range(spec, key)
@@ -98,7 +106,7 @@ def matcher(e, filters: dict[str, list[str]]) -> Callable:
             elif key == "name":
                 ok = any(_go_match(v, "/" + c.name) or _go_match(v, c.name) for v in values)
             elif key == "label":
-                ok = labels_ok(conf.get("Labels") or {})
+                ok = labels_match(conf.get("Labels") or {}, values)
             elif key == "status":
                 ok = c.status in values
             elif key == "exited":

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from .container_filters import _invalid
-from .errors import EngineError, InvalidParameter, NotFound
+from .container_filters import _invalid, labels_match, refused
+from .errors import EngineError, NotFound
 
 KEYS = ("dangling", "label", "before", "since", "reference")
 
@@ -17,10 +17,15 @@ def check(filters: dict[str, list[str]]) -> None:
         if key not in KEYS:
             raise _invalid(key)
         if key == "dangling" and values and "true" not in values and "false" not in values:
-            raise InvalidParameter(f"Invalid filter 'dangling=[{' '.join(values)}]'")
+            raise refused(f"Invalid filter 'dangling=[{' '.join(values)}]'")
         if key == "reference":
             for v in values:
                 _path_pattern(v)
+
+
+def _bad_pattern():
+    """(path.ErrBadPattern, no errdefs kind: dockerd answers 500)"""
+    return refused("syntax error in pattern", 500)
 
 
 def _path_pattern(pattern: str) -> re.Pattern:
@@ -35,18 +40,18 @@ def _path_pattern(pattern: str) -> re.Pattern:
             out.append("[^/]")
         elif ch == "\\":
             if i + 1 >= n:
-                raise InvalidParameter("syntax error in pattern")
+                raise _bad_pattern()
             i += 1
             out.append(re.escape(pattern[i]))
         elif ch == "[":
             j = pattern.find("]", i + 2 if i + 1 < n and pattern[i + 1] == "^" else i + 1)
             if j < 0:
-                raise InvalidParameter("syntax error in pattern")
+                raise _bad_pattern()
             body = pattern[i + 1:j]
             neg = body.startswith("^")
             body = body[1:] if neg else body
             if not body:
-                raise InvalidParameter("syntax error in pattern")
+                raise _bad_pattern()
             cls = "".join("\\" + c if c in "\\[]^" else c for c in body)
             out.append(f"[{'^' if neg else ''}{cls}]")
             i = j
@@ -65,12 +70,17 @@ def _familiar_match(pattern: str, ref: str) -> bool:
     return bool(rx.match(ref) or rx.match(name))
 
 
+def image_labels(img) -> dict:
+    cfg = img.config or {}
+    return (cfg.get("config") or cfg.get("Config") or {}).get("Labels") or {}
+
+
 def _image(e, ref: str):
     try:
         return e.image(ref)
     except EngineError:
         tail = ref.rsplit("/", 1)[-1]
-        raise NotFound(f"No such image: {ref if ':' in tail or '@' in ref else ref + ':latest'}") from None
+        raise NotFound(f"No such image: {ref if ':' in tail or '@' in ref else ref + ':latest'}", 1) from None
 
 
 def _when(iso: str) -> float:
@@ -100,13 +110,7 @@ def select(e, images: list, filters: dict[str, list[str]]) -> list:
         if "since" in bounds and not _when(img.created) > bounds["since"]:
             continue
         if filters.get("label"):
-            cfg = img.config or {}
-            labels = (cfg.get("config") or cfg.get("Config") or {}).get("Labels") or {}
-            ok = True
-            for v in filters["label"]:
-                k, eq, val = v.partition("=")
-                ok = ok and k in labels and (not eq or labels[k] == val)
-            if not ok:
+            if not labels_match(image_labels(img), filters["label"]):
                 continue
         tags, digests = list(img.tags or []), list(img.digests or [])
         if patterns:

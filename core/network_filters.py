@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .container_filters import _go_match, _invalid
-from .errors import InvalidParameter
+from .container_filters import _go_match, _invalid, labels_match, refused
 
 KEYS = ("driver", "type", "name", "id", "label", "scope", "dangling")
 BUILTIN = ("bridge", "host", "none")
@@ -15,13 +14,13 @@ BUILTIN = ("bridge", "host", "none")
 def _dangling(values: list[str]) -> bool:
     """(filters.Args.GetBoolOrDefault's words)"""
     if len(values) > 1:
-        raise InvalidParameter('got more than one value for filter key "dangling"')
+        raise refused('got more than one value for filter key "dangling"')
     v = values[0].lower()
     if v in ("true", "1"):
         return True
     if v in ("false", "0"):
         return False
-    raise InvalidParameter("invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")")
+    raise refused("invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")")
 
 
 def check(filters: dict[str, list[str]]) -> None:
@@ -31,7 +30,7 @@ def check(filters: dict[str, list[str]]) -> None:
         if key == "type":
             for v in values:
                 if v not in ("custom", "builtin"):
-                    raise InvalidParameter(f"invalid filter: 'type'='{v}'")
+                    raise refused(f"invalid filter: 'type'='{v}'")
         if key == "dangling" and values:
             _dangling(values)
 
@@ -52,11 +51,8 @@ def matcher(filters: dict[str, list[str]]) -> Callable[[dict], bool]:
             return False
         if filters.get("id") and not any(_go_match(x, n.get("Id") or "") for x in filters["id"]):
             return False
-        labels = n.get("Labels") or {}
-        for x in filters.get("label", ()):
-            k, eq, val = x.partition("=")
-            if k not in labels or (eq and labels[k] != val):
-                return False
+        if not labels_match(n.get("Labels") or {}, filters.get("label", ())):
+            return False
         if filters.get("scope") and (n.get("Scope") or "local") not in filters["scope"]:
             return False
         if filters.get("type") and ("builtin" if builtin else "custom") not in filters["type"]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .container_filters import _go_match, _invalid
-from .errors import InvalidParameter
+from .container_filters import _go_match, _invalid, labels_match, refused
 
 KEYS = ("dangling", "name", "driver", "label")
 
@@ -17,7 +16,7 @@ def _dangling(values: list[str]) -> bool:
         return True
     if "false" in values or "0" in values:
         return False
-    raise InvalidParameter(f"Invalid filter 'dangling=[{' '.join(values)}]'")
+    raise refused(f"Invalid filter 'dangling=[{' '.join(values)}]'")
 
 
 def check(filters: dict[str, list[str]]) -> None:
@@ -38,11 +37,8 @@ def matcher(filters: dict[str, list[str]], used: Callable[[str], bool]) -> Calla
             return False
         if filters.get("name") and not any(_go_match(x, v["Name"]) for x in filters["name"]):
             return False
-        labels = v.get("Labels") or {}
-        for x in filters.get("label", ()):
-            k, eq, val = x.partition("=")
-            if k not in labels or (eq and labels[k] != val):
-                return False
+        if not labels_match(v.get("Labels") or {}, filters.get("label", ())):
+            return False
         if filters.get("dangling") and used(v["Name"]) == _dangling(filters["dangling"]):
             return False
         return True

@@ -38,11 +38,13 @@ def same(session_root, dockerd, args: list[str], mine: set[str], ordered: bool =
     return got
 
 
-def same_refusal(session_root, dockerd, args: list[str]) -> None:
-    """ARGS refused by both engines, with one line, the same words (each engine's own ids aside)."""
+def same_refusal(session_root, dockerd, args: list[str], status: bool = False) -> None:
+    """ARGS refused by both engines, with one line, the same words (each engine's own ids aside);
+    with STATUS, the same exit status too."""
     d, u = dockerd(*args), cli(session_root, *args)
     said = re.sub("[0-9a-f]{64}", "ID", d.stderr.decode().strip().removeprefix("Error response from daemon: "))
     assert d.returncode != 0 and u.returncode != 0 and len(u.stderr.splitlines()) == 1, (args, u.stderr)
+    assert not status or u.returncode == d.returncode, (args, u.returncode, d.returncode, u.stderr)
     assert re.sub("[0-9a-f]{64}", "ID", u.stderr.decode().strip().removeprefix("dunnage: Error: ")) == said, \
         (args, said, u.stderr)
 
@@ -62,7 +64,7 @@ def test_volume_ls_filters_select_what_dockerd_selects(session_root, engine, doc
             same(session_root, dockerd, ["volume", "ls", *q, "--format", "{{.Name}}"], names)
         assert same(session_root, dockerd, ["volume", "ls", "-f", "dangling=false", "-q"], names) == ["pv-used"]
         for q in (["-f", "bogus=1"], ["-f", "dangling=maybe"]):
-            same_refusal(session_root, dockerd, ["volume", "ls", *q])
+            same_refusal(session_root, dockerd, ["volume", "ls", *q], status=True)
     finally:
         for run in (dockerd, lambda *a: cli(session_root, *a)):
             run("rm", "-f", "pv-c")
@@ -89,7 +91,7 @@ def test_network_ls_filters_select_what_dockerd_selects(session_root, engine, do
             r = run("network", "ls", "-f", f"id={nid[:6]}", "--format", "{{.Name}}")
             assert r.returncode == 0 and r.stdout.decode().split() == ["pn-a"], r
         for q in (["-f", "bogus=1"], ["-f", "type=x"], ["-f", "dangling=x"], ["-f", "dangling=1", "-f", "dangling=0"]):
-            same_refusal(session_root, dockerd, ["network", "ls", *q])
+            same_refusal(session_root, dockerd, ["network", "ls", *q], status=True)
     finally:
         for run in (dockerd, lambda *a: cli(session_root, *a)):
             run("rm", "-f", "pn-c", "pn-d")
@@ -127,13 +129,38 @@ def test_images_filters_select_what_dockerd_selects(session_root, engine, docker
         assert same(session_root, dockerd, ["images", "-a", "-f", "label=pi-dangling", *fmt], {"<none>:<none>"}) == \
             ["<none>:<none>"]
         for q in (["-f", "bogus=1"], ["-f", "dangling=x"], ["-f", "before=nothere"], ["-f", "since=nothere:2"]):
-            same_refusal(session_root, dockerd, ["images", *q])
+            same_refusal(session_root, dockerd, ["images", *q], status=True)
     finally:
         for run in engines:
             run("rmi", "local/pi-a:1", "other/pi-b:2", "local/pi-lab:1")
             ids = run("images", "-q", "-f", "dangling=true", "-f", "label=pi-dangling").stdout.decode().split()
             if ids:
                 run("rmi", *ids)
+
+
+def test_images_repository_argument_is_a_pattern_as_dockerd(session_root, engine, dockerd):
+    """images REPOSITORY[:TAG] is one more reference= filter (docker's CLI adds it so): a Go
+    path.Match pattern on the familiar name with and without its tag (busy*, local/*,
+    NAME:1.*), a name alone matching each of its tags; with -f reference= any of them; a
+    malformed pattern refused in dockerd's words and status."""
+    names = {IMAGE, "local/pr-a:1", "other/pr-b:2.5", "prtop:1.36", "prtop:latest"}
+    engines = (dockerd, lambda *a: cli(session_root, *a))
+    try:
+        for run in engines:
+            for t in sorted(names - {IMAGE}):
+                assert run("tag", IMAGE, t).returncode == 0, t
+        fmt = ["--format", "{{.Repository}}:{{.Tag}}"]
+        for q in (["prtop*"], ["local/*"], ["prtop:1.*"], ["local/pr-?:1"], ["local/[a-o]*"], ["*"], ["*:*"],
+                  ["prtop"], ["prtop:latest"], ["local/pr-a:1"], ["local/pr-a"], ["pr-a"], ["library/prtop"],
+                  ["other/*:2.?"], ["-f", "reference=other/*", "local/*"], ["-f", "dangling=false", "prtop"]):
+            same(session_root, dockerd, ["images", *q, *fmt], names, ordered=False)
+        assert same(session_root, dockerd, ["images", "prtop:1.*", *fmt], names) == ["prtop:1.36"]
+        assert same(session_root, dockerd, ["image", "ls", "local/pr-*", *fmt], names) == ["local/pr-a:1"]
+        for q in (["["], ["local/\\"], ["-f", "reference=["]):
+            same_refusal(session_root, dockerd, ["images", *q], status=True)
+    finally:
+        for run in engines:
+            run("rmi", *sorted(names - {IMAGE}))
 
 
 def test_update_restart_changes_the_policy_live(session_root, engine, dockerd):

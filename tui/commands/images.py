@@ -126,10 +126,13 @@ def cmd_save(e: Engine, a) -> int:
 
 
 def cmd_images(e: Engine, a) -> int:
+    """docker images [REPOSITORY[:TAG]]: the argument is one more reference= filter, a
+    pattern as those (docker's CLI adds it so), any of them letting a name through."""
     from dunnage.tui.commands.grammar import filters_of
-    rows = image_rows(e.list_images(filters_of(a.filter)))
+    filters = filters_of(a.filter)
     if a.reference:
-        rows = [r for r in rows if r["Repository"] == a.reference or f"{r['Repository']}:{r['Tag']}" == a.reference]
+        filters.setdefault("reference", []).append(a.reference)
+    rows = image_rows(e.list_images(filters))
     cols = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if a.digests else [])
     render(a.format, rows, cols + [("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size")], "ID", a.quiet)
     return 0
@@ -156,7 +159,8 @@ def register(sub) -> None:
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="dangling, label, before, since, reference (a pattern: local/*) (as docker's)")
     p.add_argument("--format")
-    p.add_argument("reference", nargs="?")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]",
+                   help="a pattern of names, as reference= (busy*, local/*, busybox:1.*)")
     p.set_defaults(fn=cmd_images)
 
     p = sub.add_parser("pull", help="pull an image from a registry")
