@@ -1,0 +1,356 @@
+"""The FUSE requests the kernel may take silently, audited against kernel overlayfs: what a
+program sees of fallocate, SEEK_DATA/SEEK_HOLE, file attribute flags (lsattr/chattr), statx's
+birth time, O_TMPFILE, O_DIRECT, POSIX ACLs, syncfs and epoll on the union filesystem, next to
+overlayfs over copies of the same layers, in each of the union's modes.
+
+Each test here found a difference.  Where no new handler in fuse/union.py can answer it (a
+request libfuse 3.14 or pyfuse3 3.5 never hands to Python, one the kernel never sends, or a
+fix inside the union's existing methods), the test is a strict xfail whose reason says what
+the fix needs; it turns into a failure the day the union behaves as overlayfs does.
+
+What matched overlayfs in every mode (no test here): posix_fallocate(3) (glibc writes the
+blocks itself when FALLOCATE fails), copy_file_range, POSIX and flock locks between two
+processes (the kernel keeps them: the server asks for no FUSE_POSIX_LOCKS), poll(2),
+RENAME_NOREPLACE/EXCHANGE/WHITEOUT, utimensat's UTIME_NOW/UTIME_OMIT (on symlinks too),
+trusted.* and security.* xattrs, fifos and unix sockets made in the mount, access(2)."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import mmap
+import os
+import re
+import select
+import stat
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_fuse import MODES, both_mounts, layers  # noqa: F401 - layers is a fixture
+from test_fuse_sync import dirty_pages
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def xfail(reason: str):
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+def outcome(fn):
+    try:
+        return ("ok", fn())
+    except OSError as e:
+        return ("err", errno.errorcode.get(e.errno, e.errno))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- fallocate
+def fallocations(m: Path) -> list:
+    """fallocate(1) as a program uses it: reserve (mode 0), reserve past the end keeping the
+    size (FALLOC_FL_KEEP_SIZE), punch a hole in a new file and in a lower one (copied up)."""
+    out = []
+    r = run("fallocate", "-l", "1M", str(m / "reserved"))
+    out.append(("reserve", r.returncode, r.returncode or os.stat(m / "reserved").st_size))
+    (m / "kept").write_bytes(b"k" * 100)
+    r = run("fallocate", "--keep-size", "-l", "1M", str(m / "kept"))
+    out.append(("keep-size", r.returncode, os.stat(m / "kept").st_size))
+    (m / "holey").write_bytes(b"x" * (256 << 10))
+    r = run("fallocate", "--punch-hole", "-o", "4096", "-l", "65536", str(m / "holey"))
+    out.append(("punch", r.returncode, os.stat(m / "holey").st_size, digest(m / "holey")))
+    r = run("fallocate", "--punch-hole", "-o", "0", "-l", "8", str(m / "etc/passwd"))
+    out.append(("punch lower", r.returncode, digest(m / "etc/passwd")))
+    return out
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "FALLOCATE: pyfuse3 3.5 sets no fallocate in libfuse's ops, so libfuse answers ENOSYS and the "
+    "kernel fails every fallocate(2) of the mount with EOPNOTSUPP from then on (fuse_file_fallocate, "
+    "no_fallocate); needs pyfuse3's patch to pass it to Python (Operations.fallocate), answered with "
+    "fallocate(2) on the upper file, as overlayfs's ovl_fallocate on its real file")) for m in MODES])
+def test_fallocate_reaches_the_upper_file(tmp_path, layers, mode):
+    """fallocate(1) (databases reserve their files' space so; docker's overlay2 passes it to the
+    upper file): reserve, keep-size, punch a hole; the union fails them all (EOPNOTSUPP)."""
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = fallocations(kmnt)
+        assert [o[1] for o in want] == [0, 0, 0, 0], want  # the oracle does them all
+        assert fallocations(fmnt) == want
+
+
+# --------------------------------------------------------------------------- lseek
+def sparse_offsets(m: Path) -> list:
+    """SEEK_DATA and SEEK_HOLE (cp --sparse, tar -S, qemu-img, rsync -S) on a sparse file
+    written through the mount and on one in a lower layer: 4 MiB with 4 KiB of data at 2 MiB."""
+    out = []
+    fd = os.open(m / "sparse", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 4 << 20)
+        os.pwrite(fd, b"d" * 4096, 2 << 20)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for name in ("sparse", "lower-sparse"):
+        fd = os.open(m / name, os.O_RDONLY)
+        try:
+            out.append((name, os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE),
+                        os.lseek(fd, (2 << 20) + 4096, os.SEEK_HOLE)))
+        finally:
+            os.close(fd)
+    return out
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "LSEEK: pyfuse3 3.5 sets no lseek in libfuse's ops; the kernel takes ENOSYS as 'no holes' "
+    "(generic_file_llseek: SEEK_DATA is the offset, SEEK_HOLE the size), and passthrough does not "
+    "cover llseek; needs pyfuse3's patch to pass it to Python (Operations.lseek), answered with "
+    "lseek(2) on the upper or lower file, as overlayfs's ovl_llseek")) for m in MODES])
+def test_seek_data_and_seek_hole_find_the_holes(tmp_path, layers, mode):
+    top, base = layers
+    with open(base / "lower-sparse", "wb") as f:
+        f.truncate(4 << 20)
+        f.seek(2 << 20)
+        f.write(b"d" * 4096)
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = sparse_offsets(kmnt)
+        assert want[1] == ("lower-sparse", 2 << 20, 0, (2 << 20) + 4096)
+        assert sparse_offsets(fmnt) == want
+
+
+# --------------------------------------------------------------------------- ioctl
+def file_flags(m: Path) -> list:
+    """lsattr of a new file, a lower file and a directory, chattr +A/-A of a lower file."""
+    def flags(*args: str):
+        r = run("lsattr", *args)
+        return r.returncode, r.stdout.split()[0] if r.returncode == 0 else r.stderr.split(":")[1].strip()
+    (m / "new").write_text("new")
+    out = [flags(str(m / "new")), flags(str(m / "etc/passwd")), flags("-d", str(m / "etc"))]
+    r = run("chattr", "+A", str(m / "dir/keep"))
+    out.append(("chattr", r.returncode, flags(str(m / "dir/keep"))))
+    run("chattr", "-A", str(m / "dir/keep"))
+    return out
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "IOCTL: lsattr/chattr ask FS_IOC_GETFLAGS/SETFLAGS (the kernel's fileattr_get/set send them to "
+    "FUSE servers as FUSE_IOCTL); pyfuse3 3.5 sets no ioctl in libfuse's ops; needs pyfuse3's patch "
+    "to pass those four (GET/SETFLAGS, FSGET/FSSETXATTR) to Python, answered on the top file (a "
+    "set copies up first), as overlayfs's ovl_fileattr_get/set")) for m in MODES])
+def test_lsattr_and_chattr_see_the_real_flags(tmp_path, layers, mode):
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = file_flags(kmnt)
+        assert all(o[0] == 0 for o in want[:3]) and want[3][1] == 0, want
+        assert "A" in want[3][2][1]
+        assert file_flags(fmnt) == want
+
+
+# --------------------------------------------------------------------------- statx
+def birth_times(m: Path, up: Path, below: Path) -> list:
+    """stat -c %W (statx's btime) of a new file and a lower one, next to their files' own."""
+    (m / "born").write_text("x")
+    w = [run("stat", "-c", "%W", str(p)).stdout.strip()
+         for p in (m / "born", up / "born", m / "dir/keep", below / "dir/keep")]
+    return [w[0] == w[1] != "0", w[2] == w[3] != "0"]
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "STATX: the kernel asks FUSE_STATX for a statx(2) that wants btime (6.6+), and takes ENOSYS as "
+    "'none' (no_statx); libfuse 3.14 dispatches no FUSE_STATX (3.17's has a statx op): needs pyfuse3's "
+    "patch to answer it from Python with statx(2) of the top file, as overlayfs shows its real file's "
+    "btime")) for m in MODES])
+def test_statx_shows_the_birth_time(tmp_path, layers, mode):
+    top, base = layers
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        assert birth_times(kmnt, kup, base) == [True, True]
+        assert birth_times(fmnt, fup, base) == [True, True]
+
+
+# --------------------------------------------------------------------------- O_TMPFILE
+def tmpfiles(m: Path) -> list:
+    """open(O_TMPFILE) in an upper directory and in a lower one: written and read back, no link."""
+    (m / "made").mkdir()
+    out = []
+    for d in ("made", "etc"):
+        def one():
+            fd = os.open(m / d, os.O_TMPFILE | os.O_RDWR, 0o600)
+            try:
+                os.write(fd, b"temporary")
+                return os.pread(fd, 64, 0), os.fstat(fd).st_nlink, sorted(os.listdir(m / d))
+            finally:
+                os.close(fd)
+        out.append(outcome(one))
+    return out
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "TMPFILE: the kernel sends FUSE_TMPFILE for open(O_TMPFILE) and fails it with EOPNOTSUPP after an "
+    "ENOSYS (no_tmpfile); libfuse 3.14 dispatches no FUSE_TMPFILE: needs pyfuse3's patch to answer it "
+    "from Python as a CREATE of a file of no name (O_TMPFILE in the upper directory, copied up first), "
+    "as overlayfs's ovl_tmpfile (6.6+)")) for m in MODES])
+def test_o_tmpfile_makes_a_nameless_file(tmp_path, layers, mode):
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = tmpfiles(kmnt)
+        assert want[0] == ("ok", (b"temporary", 0, [])), want
+        assert tmpfiles(fmnt) == want
+
+
+# --------------------------------------------------------------------------- O_DIRECT
+def direct_io(m: Path) -> list:
+    """O_DIRECT with aligned buffers: dd oflag=direct to a new file and iflag=direct back, and
+    a lower file opened O_RDWR|O_DIRECT while a reader holds it (copied up at that open)."""
+    out = []
+    r = run("dd", "if=/dev/zero", f"of={m}/direct", "bs=4096", "count=4", "oflag=direct")
+    out.append(("dd out", r.returncode))
+    r = run("dd", f"if={m}/direct", "of=/dev/null", "bs=4096", "iflag=direct")
+    out.append(("dd in", r.returncode))
+    buf = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT wants
+    buf.write(b"d" * 4096)
+    held = os.open(m / "etc/passwd", os.O_RDONLY)
+    try:
+        def write_read():
+            fd = os.open(m / "etc/passwd", os.O_RDWR | os.O_DIRECT)
+            try:
+                return os.pwrite(fd, buf, 0), os.preadv(fd, [buf], 0)
+            finally:
+                os.close(fd)
+        out.append(outcome(write_read))
+    finally:
+        os.close(held)
+    out.append(digest(m / "etc/passwd"))
+    return out
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "O_DIRECT: the server opens the upper file with the program's O_DIRECT (_server_flags; create's "
+    "descriptor, which no_open's node keeps) and writes and reads it from pyfuse3's unaligned buffers: "
+    "EINVAL (passthrough does the I/O in the kernel with the program's buffer, but not for an open "
+    "the kernel takes cached); fix: _server_flags drops O_DIRECT (the kernel's FUSE direct I/O "
+    "already bypasses its own page cache), or aligned bounce buffers in read/write")) for m in MODES])
+def test_o_direct_reads_and_writes(tmp_path, layers, mode):
+    """Databases open their files O_DIRECT (InnoDB's innodb_flush_method=O_DIRECT, RocksDB,
+    fio): on the union their writes fail with EINVAL where the server does the I/O."""
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = direct_io(kmnt)
+        assert want[:3] == [("dd out", 0), ("dd in", 0), ("ok", (4096, 4096))], want
+        assert direct_io(fmnt) == want
+
+
+# --------------------------------------------------------------------------- POSIX ACLs
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
+NOBODY = 65534
+
+
+def acl(*entries: tuple) -> bytes:
+    """A system.posix_acl_* value (version 2; each entry tag, permissions, id)."""
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in entries)
+
+
+def as_nobody_reads(m: Path, rel: str) -> str:
+    """What a process of uid/gid 65534 without groups gets reading REL (the mount's root open
+    as its directory descriptor: the test's directories are root's alone)."""
+    dfd = os.open(m, os.O_RDONLY | os.O_DIRECTORY)
+    code = (f"import os\nos.setgroups([]); os.setresgid({NOBODY}, {NOBODY}, {NOBODY}); "
+            f"os.setresuid({NOBODY}, {NOBODY}, {NOBODY})\n"
+            f"try:\n    print(open(os.open({rel!r}, os.O_RDONLY, dir_fd={dfd})).read(), end='')\n"
+            "except OSError as e:\n    print(e.strerror, end='')")
+    try:
+        return subprocess.run([sys.executable, "-I", "-c", code], pass_fds=(dfd,), capture_output=True,
+                              text=True, timeout=30).stdout
+    finally:
+        os.close(dfd)
+
+
+def acl_effects(m: Path) -> list:
+    """An access ACL granting nobody read on a 0600 file (setfacl -m u:nobody:r), and a
+    default ACL's mask deciding a new file's group bits (the umask then does not apply)."""
+    (m / "secret").write_text("granted\n")
+    os.chmod(m / "secret", 0o600)
+    os.setxattr(m / "secret", "system.posix_acl_access",
+                acl((ACL_USER_OBJ, 6, 0xFFFFFFFF), (ACL_USER, 4, NOBODY), (ACL_GROUP_OBJ, 0, 0xFFFFFFFF),
+                    (ACL_MASK, 4, 0xFFFFFFFF), (ACL_OTHER, 0, 0xFFFFFFFF)))
+    (m / "shared").mkdir()
+    os.setxattr(m / "shared", "system.posix_acl_default",
+                acl((ACL_USER_OBJ, 7, 0xFFFFFFFF), (ACL_GROUP_OBJ, 7, 0xFFFFFFFF), (ACL_MASK, 7, 0xFFFFFFFF),
+                    (ACL_OTHER, 5, 0xFFFFFFFF)))
+    old = os.umask(0o022)
+    try:
+        (m / "shared/new").write_text("x")
+    finally:
+        os.umask(old)
+    return [as_nobody_reads(m, "secret"), oct(stat.S_IMODE(os.stat(m / "shared/new").st_mode))]
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "POSIX ACLs: the union asks no FUSE_POSIX_ACL at FUSE_INIT (pyfuse3's Operations.enable_acl), so "
+    "the kernel's permission checks (default_permissions) never read ACLs; and create/mkdir/mknod "
+    "apply the umask and chmod after the upper filesystem applied the parent's default ACL. Fix: "
+    "enable_acl = True (the kernel then caches each inode's ACLs, asked by GETXATTR) and no umask "
+    "nor chmod where the upper parent has a default ACL")) for m in MODES])
+def test_posix_acls_are_enforced_and_inherited(tmp_path, layers, mode):
+    """setfacl's grants decide who may read, and a directory's default ACL a new file's mode,
+    as on overlayfs (docker's containers use ACLs: journald's /var/log/journal, shared dirs)."""
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = acl_effects(kmnt)
+        assert want == ["granted\n", "0o664"]
+        assert acl_effects(fmnt) == want
+
+
+# --------------------------------------------------------------------------- syncfs
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "SYNCFS: the kernel sends FUSE_SYNCFS only to virtiofs (fuse_sync_fs returns unless fc->sync_fs); "
+    "syncfs(2) of the mount writes back the kernel's own FUSE pages (WRITEs) and nothing asks the "
+    "server to sync the upper filesystem, as overlayfs's ovl_sync_fs does: needs the kernel's "
+    "FUSE_SYNCFS for /dev/fuse servers (then libfuse/pyfuse3 to pass it on: syncfs(2) of the upper "
+    "layer)")) for m in MODES])
+def test_syncfs_of_the_mount_syncs_the_upper_layer(tmp_path, layers, mode):
+    """`sync -f FILE` (syncfs(2): what a program calls to make all it wrote durable) gets the
+    upper layer's data onto its disk on overlayfs; through the union the server is never
+    asked to (its own system calls, traced, show no sync of the upper layer)."""
+    data = os.urandom(256 << 10)
+    with both_mounts(layers, tmp_path, *MODES[mode]) as pair:
+        kmnt, fmnt, kup, fup = pair
+        (kmnt / "written").write_bytes(data)
+        assert run("sync", "-f", str(kmnt / "written")).returncode == 0
+        assert dirty_pages(kup / "written") == 0
+        (fmnt / "written").write_bytes(data)
+        trace = tmp_path / "trace"
+        s = subprocess.Popen(["timeout", "60", "strace", "-f", "-y", "-e", "trace=syncfs,sync,fsync,fdatasync",
+                              "-o", str(trace), "-p", str(pair.fm.proc.pid)], stderr=subprocess.PIPE, text=True)
+        try:
+            assert "attached" in s.stderr.readline()
+            assert run("sync", "-f", str(fmnt / "written")).returncode == 0
+        finally:
+            s.terminate()
+            s.wait(20)
+        calls = re.findall(r"(syncfs|sync|fsync|fdatasync)\((?:\d+<([^>]*)>)?\) = 0", trace.read_text())
+        assert any(c == "sync" or path.startswith(f"{fup}/") for c, path in calls), calls
+
+
+# --------------------------------------------------------------------------- epoll
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "the kernel's: every FUSE file has a poll method (fuse_file_poll), so epoll_ctl(2) takes a "
+    "regular file of the mount, which overlayfs refuses (EPERM) as its real file has none; no answer "
+    "of the server changes it (POLL is answered ENOSYS: always ready)")) for m in MODES])
+def test_epoll_refuses_a_regular_file(tmp_path, layers, mode):
+    """asyncio's add_reader and libuv's watchers on a regular file: EPERM on overlayfs (they
+    fall back to reading it), taken on the union (and then always ready)."""
+    def register(m: Path):
+        fd = os.open(m / "etc/passwd", os.O_RDONLY)
+        ep = select.epoll()
+        try:
+            ep.register(fd, select.EPOLLIN)
+        finally:
+            ep.close()
+            os.close(fd)
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = outcome(lambda: register(kmnt))
+        assert want == ("err", "EPERM")
+        assert outcome(lambda: register(fmnt)) == want
