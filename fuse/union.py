@@ -121,11 +121,15 @@ def _server_flags(flags: int, writeback: bool) -> int:
     """The flags a file the kernel opens is opened with here.  With the writeback cache
     the kernel writes whole pages at offsets it chose, and reads pages of a file opened
     write-only to fill them: the server's descriptor is read-write and never O_APPEND
-    (a pwrite to an O_APPEND descriptor lands at the end, whatever its offset)."""
+    (a pwrite to an O_APPEND descriptor lands at the end, whatever its offset).  Never
+    O_DIRECT: a program's O_DIRECT open already bypasses the kernel's pages of the node (its
+    READs and WRITEs come here as it does them), and this server's buffers are not aligned
+    as O_DIRECT I/O needs (InnoDB's and RocksDB's writes failed with EINVAL); their data
+    gets to disk at fsync, as a program that opens O_DIRECT without O_DSYNC asks."""
     if writeback and flags & os.O_ACCMODE == os.O_WRONLY:
         flags = flags & ~os.O_ACCMODE | os.O_RDWR
-    return flags & ~(os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOCTTY) if writeback else \
-        flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY)
+    return flags & ~(os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_DIRECT) if writeback else \
+        flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_DIRECT)
 
 
 # The kernel's writeback cache: writes kept in its page cache and sent as WRITEs of up to

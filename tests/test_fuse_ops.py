@@ -228,15 +228,11 @@ def direct_io(m: Path) -> list:
     return out
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "O_DIRECT: the server opens the upper file with the program's O_DIRECT (_server_flags; create's "
-    "descriptor, which no_open's node keeps) and writes and reads it from pyfuse3's unaligned buffers: "
-    "EINVAL (passthrough does the I/O in the kernel with the program's buffer, but not for an open "
-    "the kernel takes cached); fix: _server_flags drops O_DIRECT (the kernel's FUSE direct I/O "
-    "already bypasses its own page cache), or aligned bounce buffers in read/write")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_o_direct_reads_and_writes(tmp_path, layers, mode):
     """Databases open their files O_DIRECT (InnoDB's innodb_flush_method=O_DIRECT, RocksDB,
-    fio): on the union their writes fail with EINVAL where the server does the I/O."""
+    fio): their reads and writes work as on overlayfs (they failed with EINVAL where the
+    server did the I/O with its own unaligned buffers)."""
     with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
         want = direct_io(kmnt)
         assert want[:3] == [("dd out", 0), ("dd in", 0), ("ok", (4096, 4096))], want
