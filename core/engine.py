@@ -60,8 +60,8 @@ class Engine:
     def tag_image(self, src: str, target: str) -> Image:
         return imageverbs.tag(self, src, target)
 
-    def prune_images(self, all_: bool = False) -> list[str]:
-        return imageverbs.prune(self, all_)
+    def prune_images(self, all_: bool = False, select=None) -> list[str]:
+        return imageverbs.prune(self, all_, select)
 
     def load_images(self, source) -> list[tuple[Image, list[str]]]:
         """docker load: docker archives and OCI layouts (a path, a directory, or a stream)."""
@@ -201,9 +201,9 @@ class Engine:
         Volumes(self.store).remove(name)
         events.emit(self.store, "volume", "destroy", name, {"driver": "local"})
 
-    def volume_prune(self, all_: bool = False) -> list[str]:
+    def volume_prune(self, all_: bool = False, select=None) -> list[str]:
         from .volumes import Volumes
-        return Volumes(self.store).prune(all_)
+        return Volumes(self.store).prune(all_, select)
 
     def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
              detach: bool = False, user: Optional[str] = None, workdir: Optional[str] = None,
@@ -267,12 +267,18 @@ class Engine:
     def prune_containers(self) -> list[str]:
         return self.prune("containers")[0]
 
-    def prune(self, what: str, all_: bool = False) -> tuple[list[str], int]:
-        """container, image or volume prune: what went, and the bytes on disk that freed."""
+    def prune(self, what: str, all_: bool = False, filters: Optional[dict] = None) -> tuple[list[str], int]:
+        """container, image or volume prune: what went, and the bytes on disk that freed.
+        FILTERS: --filter's (core/prune_filters.py; refused in dockerd's words before anything
+        goes); an image prune's dangling=false is ALL_."""
         from . import system
-        fn = {"containers": system.prune_containers, "images": system.prune_images,
-              "volumes": system.prune_volumes}[what]
-        return fn(self) if what == "containers" else fn(self, all_)
+        from .prune_filters import Selection, dangling_only
+        sel = Selection(what, filters)
+        if what == "containers":
+            return system.prune_containers(self, sel)
+        if what == "images":
+            return system.prune_images(self, all_ or not dangling_only(sel.filters), sel)
+        return system.prune_volumes(self, all_, sel)
 
     def disk_usage(self) -> dict:
         from .system import disk_usage
@@ -364,8 +370,8 @@ class Engine:
     def network_remove(self, ref: str) -> dict:
         return netverbs.remove(self, ref)
 
-    def network_prune(self) -> list[str]:
-        return netverbs.prune(self)
+    def network_prune(self, filters: Optional[dict] = None) -> list[str]:
+        return netverbs.prune(self, filters)
 
     def network_connect(self, net_ref: str, ref: str, aliases: list[str] | None = None,
                         ip: Optional[str] = None, ip6: Optional[str] = None) -> None:

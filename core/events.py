@@ -11,11 +11,11 @@ from typing import Iterator, Optional
 
 import msgpack
 
+from .container_filters import labels_match
 from .errors import InvalidParameter
 from .store import Store, pack
 
-FILTERS = ("type", "container", "event", "label", "image", "network", "volume", "scope", "daemon")
-TYPES = ("container", "image", "volume", "network", "daemon", "plugin", "service", "node", "secret", "config")
+BUFFERED = 256  # dockerd keeps its last 256 events: what --until without --since reads of the past
 
 
 def emit(store: Store, type_: str, action: str, id_: str, attrs: Optional[dict] = None) -> None:
@@ -67,14 +67,6 @@ def document(rec: dict) -> dict:
     return out
 
 
-def _labels_match(attrs: dict, wanted: list[str]) -> bool:
-    for v in wanted:
-        k, eq, val = v.partition("=")
-        if k not in attrs or (eq and attrs[k] != val):
-            return False
-    return True
-
-
 def matches(doc: dict, filters: dict) -> bool:
     """docker's event filters: each key any of its values, all keys at once."""
     actor = doc["Actor"]
@@ -91,32 +83,35 @@ def matches(doc: dict, filters: dict) -> bool:
                                                   (actor["ID"].startswith(v) or attrs.get("name") == v))
                      for v in values)
         elif key == "label":
-            ok = _labels_match(attrs, values)
+            ok = labels_match(attrs, values)
         elif key == "scope":
             ok = "local" in values
-        else:
+        else:  # (a key dockerd 20.10 does not know selects nothing away: it takes any)
             ok = True
         if not ok:
             return False
     return True
 
 
+def _form(ns: int) -> str:
+    """A time as docker's CLI sends it (timetypes.GetTimestamp's): seconds, or seconds.nanoseconds."""
+    s, n = divmod(ns, 1_000_000_000)
+    return f"{s}.{n:09d}" if n else str(s)
+
+
 def check_query(since_ns: Optional[int], until_ns: Optional[int], filters: dict) -> None:
-    """dockerd's refusals of an events query, in its words."""
-    for k, vs in filters.items():
-        if k not in FILTERS:
-            raise InvalidParameter(f"invalid filter '{k}'")
-        if k == "type" and any(v not in TYPES for v in vs):
-            raise InvalidParameter(f"invalid filter 'type={next(v for v in vs if v not in TYPES)}'")
+    """dockerd's refusals of an events query, in its words.  Its filters are not among them:
+    dockerd 20.10 takes any key (one it does not know selects by nothing) and any type=
+    (one that is none matches no event)."""
     if since_ns is not None and until_ns is not None and until_ns < since_ns:
-        raise InvalidParameter("since must be before until")
+        raise InvalidParameter(f"`since` time ({_form(since_ns)}) cannot be after `until` time ({_form(until_ns)})", 1)
 
 
 def query(e, since_ns: Optional[int], until_ns: Optional[int], filters: dict,
           gone=lambda: False, poll: float = 0.1) -> Iterator[dict]:
     """docker events: the documents of events from SINCE_NS on (None: only those from
-    now), those matching FILTERS, until UNTIL_NS has passed (None: until GONE() says
-    the reader left).  A container's events carry its labels and image as docker's do.
+    now, or with UNTIL_NS the last BUFFERED before it, as dockerd reads its buffer), those
+    matching FILTERS, until UNTIL_NS has passed (None: until GONE() says the reader left).  A container's events carry its labels and image as docker's do.
     Checked (check_query) before the first document is asked for."""
     check_query(since_ns, until_ns, filters)
     labels: dict[str, dict] = {}
@@ -132,12 +127,15 @@ def query(e, since_ns: Optional[int], until_ns: Optional[int], filters: dict,
                 labels[cid] = {}
         return {**labels[cid], **(rec.get("Attributes") or {})}
 
-    start = read(e.store, 0)[1] if since_ns is None else 0  # only what happens from now on, asked now
+    start = read(e.store, 0)[1] if since_ns is None and until_ns is None else 0  # (from now on, asked now)
 
     def body() -> Iterator[dict]:
         off = start
+        first = since_ns is None and until_ns is not None
         while True:
             recs, off = read(e.store, off)
+            if first:
+                recs, first = recs[-BUFFERED:], False
             for r in recs:
                 t = r["time_ns"]
                 if since_ns is not None and t < since_ns:

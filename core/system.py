@@ -191,12 +191,14 @@ def _build_cache(e, layer_size: dict[str, int], refs: dict[str, int]) -> dict:
 
 
 # ------------------------------------------------------------------ prune
-def prune_containers(e) -> tuple[list[str], int]:
-    """Every stopped container; the bytes that freed (its directories, and the layers of a
-    removed image it was the last to stand on)."""
+def prune_containers(e, sel=None) -> tuple[list[str], int]:
+    """Every stopped container (that SEL, a prune_filters.Selection, lets go); the bytes that
+    freed (its directories, and the layers of a removed image it was the last to stand on)."""
     gone, freed = [], 0
     for c in e.containers(all_=True):
         if c.status in ACTIVE:
+            continue
+        if sel and not sel.lets_go((c.config.get("Config") or {}).get("Labels"), c.config.get("Created", "")):
             continue
         size = du(c.dir) + du(e.store.run_dir(c.id))
         orphans = {}
@@ -218,27 +220,33 @@ def prune_containers(e) -> tuple[list[str], int]:
     return gone, freed
 
 
-def prune_images(e, all_: bool = False) -> tuple[list[str], int]:
-    """image prune [-a] with what it freed: the layer directories and blobs that went. Only
-    layers an image that certainly stays does not use are measured beforehand."""
+def prune_images(e, all_: bool = False, sel=None) -> tuple[list[str], int]:
+    """image prune [-a] (those SEL lets go) with what it freed: the layer directories and
+    blobs that went. Only layers an image that certainly stays does not use are measured
+    beforehand."""
+    from .image_filters import image_labels
     images = e.list_images()
     in_use = {c.config["Image"] for c in e.containers(all_=True)}
-    stays = [img for img in images if img.id in in_use or (img.tags and not all_)]
+    select = (lambda img: sel.lets_go(image_labels(img), img.created)) if sel else None
+    stays = [img for img in images
+             if img.id in in_use or (img.tags and not all_) or (select is not None and not select(img))]
     keep = {ch[7:] for img in stays for ch in img.layers}
     keep |= {h for lo in lowers_in_use(e.store) if (h := _lower_hex(e, lo))}
     before = {h: du(e.store.layers / h) for h in _layer_dirs(e) if h not in keep}
     blobs = _blob_sizes(e)
-    lines = e.prune_images(all_)
+    lines = e.prune_images(all_, select)
     freed = sum(s for h, s in before.items() if not (e.store.layers / h).exists())
     freed += sum(s for b, s in blobs.items() if not (e.store.blobs / b).exists())
     return lines, freed
 
 
-def prune_volumes(e, all_: bool = False) -> tuple[list[str], int]:
+def prune_volumes(e, all_: bool = False, sel=None) -> tuple[list[str], int]:
     from .volumes import Volumes
     vols = Volumes(e.store)
-    sizes = {v["Name"]: du(vols.dir / v["Name"]) for v in vols.list() if (all_ or v.get("Anonymous"))}
-    names = e.volume_prune(all_)
+    select = (lambda v: sel.lets_go(v.get("Labels"))) if sel else None
+    sizes = {v["Name"]: du(vols.dir / v["Name"]) for v in vols.list()
+             if (all_ or v.get("Anonymous")) and (select is None or select(v))}
+    names = e.volume_prune(all_, select)
     return names, sum(sizes.get(n, 0) for n in names)
 
 

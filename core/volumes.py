@@ -102,11 +102,12 @@ class Volumes:
             os.rename(self.dir / name, tmp / name)  # gone at once; the data goes after
         shutil.rmtree(tmp, ignore_errors=True)
 
-    def prune(self, all_: bool = False) -> list[str]:
-        """Unused volumes: anonymous ones only, or every one with ALL_ (docker 23+)."""
+    def prune(self, all_: bool = False, select=None) -> list[str]:
+        """Unused volumes: anonymous ones only, or every one with ALL_ (docker 23+); with
+        SELECT(record), only those it lets go (prune --filter)."""
         out = []
         for v in self.list():
-            if (all_ or v.get("Anonymous")) and not self.users(v["Name"]):
+            if (all_ or v.get("Anonymous")) and (select is None or select(v)) and not self.users(v["Name"]):
                 try:
                     self.remove(v["Name"])
                     out.append(v["Name"])

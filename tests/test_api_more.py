@@ -91,8 +91,8 @@ def test_events_cli_since_until_and_filters(docker, engine):
     r = docker("events", "--since", "1m", "--until", "0s", "--filter", "type=volume",
                "--filter", "container=api-ev", timeout=30)
     assert (r.returncode, r.stdout) == (0, ""), r.stderr
-    r = docker("events", "--filter", "nonsense=1", "--until", "0s", timeout=30)
-    assert r.returncode != 0 and "invalid filter 'nonsense'" in r.stderr
+    r = docker("events", "--since", "1m", "--until", "2m", timeout=30)
+    assert r.returncode != 0 and "`since` time (" in r.stderr  # (any filter key is taken, as dockerd 20.10's)
     assert len(r.stderr.strip().splitlines()) == 1
 
 
@@ -281,7 +281,7 @@ def test_cli_commit_history_save_load_and_prunes(docker, engine, tmp_path):
     assert docker("network", "prune", "-f").returncode == 0
     assert "api-prune-net" not in {n["Name"] for n in engine.networks()}
     r = docker("container", "prune", "-f", "--filter", "nosuch=1")
-    assert r.returncode != 0 and "invalid filter 'nosuch'" in r.stderr
+    assert r.returncode != 0 and "Invalid filter 'nosuch'" in r.stderr
 
 
 def test_sdk_df_commit_history_save_load(sdk, engine):

@@ -163,6 +163,122 @@ def test_images_repository_argument_is_a_pattern_as_dockerd(session_root, engine
             run("rmi", *sorted(names - {IMAGE}))
 
 
+def test_prune_and_events_filters_refused_as_dockerd(session_root, engine, dockerd):
+    """container, image, volume, network and system prune --filter: an unknown key or one that
+    prune does not take, a bad or repeated until=, until= with --volumes: refused in dockerd's
+    words and exit status, before anything goes; a filter each takes is taken.  events takes
+    any key and any type= (dockerd 20.10 selects by neither), and refuses a time that is none
+    and a since after until in its words."""
+    refusals = [["container", "prune", "-f", "--filter", "nope=1"], ["container", "prune", "-f", "--filter", "until=bad"],
+                ["container", "prune", "-f", "--filter", "until=1h", "--filter", "until=2h"],
+                ["container", "prune", "-f", "--filter", "dangling=true"], ["container", "prune", "-f", "--filter", "until="],
+                ["image", "prune", "-f", "--filter", "nope=1"], ["image", "prune", "-a", "-f", "--filter", "until=bad"],
+                ["image", "prune", "-f", "--filter", "label=x", "--filter", "nope=2"],
+                ["volume", "prune", "-f", "--filter", "nope=1"], ["volume", "prune", "-f", "--filter", "until=1h"],
+                ["volume", "prune", "-f", "--filter", "all=1"], ["volume", "prune", "-f", "--filter", "dangling=true"],
+                ["network", "prune", "-f", "--filter", "nope=1"], ["network", "prune", "-f", "--filter", "until=bad"],
+                ["system", "prune", "-f", "--filter", "nope=1"], ["system", "prune", "-f", "--filter", "until=bad"],
+                ["system", "prune", "-f", "--volumes", "--filter", "until=1h"],
+                ["system", "prune", "-f", "--filter", "dangling=true"],
+                ["events", "--until", "0s", "--since", "nope"], ["events", "--until", "yesterday"]]
+    for args in refusals:
+        same_refusal(session_root, dockerd, args, status=True)
+    for verb in (["container"], ["image"], ["volume"], ["network"], ["system"]):  # (a flag's error: the CLI's words)
+        d, u = dockerd(*verb, "prune", "-f", "--filter", "nope"), cli(session_root, *verb, "prune", "-f", "--filter", "nope")
+        assert u.returncode == d.returncode == 125 and b"bad format of filter" in u.stderr, (verb, u.stderr)
+    taken = [["container", "prune", "-f", "--filter", "label=pp-none", "--filter", "until=10m"],
+             ["container", "prune", "-f", "--filter", "label!=pp-none", "--filter", "label=pp-none=1"],
+             ["image", "prune", "-f", "--filter", "label=pp-none", "--filter", "dangling=x"],
+             ["image", "prune", "-f", "--filter", "label=pp-none", "--filter", "until=2020-01-01T00:00:00Z"],
+             ["volume", "prune", "-f", "--filter", "label=pp-none"], ["network", "prune", "-f", "--filter", "label=pp-none"],
+             ["network", "prune", "-f", "--filter", "label=pp-none", "--filter", "until=1h30m"],
+             ["system", "prune", "-f", "--filter", "label=pp-none"],
+             ["events", "--since", "10m", "--until", "0s", "--filter", "type=bogus"],
+             ["events", "--since", "10m", "--until", "0s", "--filter", "foo=bar", "--filter", "type=volume",
+              "--filter", "volume=pp-none"]]
+    for args in taken:
+        d, u = dockerd(*args), cli(session_root, *args)
+        assert (u.returncode, u.stdout, u.stderr) == (d.returncode, d.stdout, d.stderr) == (0, d.stdout, b""), \
+            (args, u.stdout, u.stderr, d.stdout)
+    for run in (dockerd, lambda *a: cli(session_root, *a)):  # (each engine's own past)
+        r = run("events", "--since", "10m", "--until", "0s", "--filter", "foo=bar", "--format", "{{.Type}}")
+        assert r.returncode == 0 and r.stdout and not r.stderr, r
+    args = ["events", "--since", "1m", "--until", "2m"]
+    d, u = dockerd(*args), cli(session_root, *args)
+    said = d.stderr.decode().strip().removeprefix("Error response from daemon: ")
+    assert said.startswith("`since` time (") and u.returncode == d.returncode == 1, (said, u.stderr)
+    assert re.sub("[0-9]+", "N", u.stderr.decode().strip().removeprefix("dunnage: Error: ")) == \
+        re.sub("[0-9]+", "N", said), (said, u.stderr)
+
+
+def test_events_until_without_since_reads_the_past(session_root, engine, dockerd):
+    """events --until without --since: the past events before it (dockerd's last 256), then
+    it leaves, as dockerd (dunnage read only what came after the command).  (until=0s is
+    now's whole second, as docker's CLI sends it: the events are made in an earlier one.)"""
+    import time
+    engines = (dockerd, lambda *a: cli(session_root, *a))
+    try:
+        for run in engines:
+            assert run("volume", "create", "pe-past").returncode == 0
+        made = int(time.time())
+        wait_for(lambda: int(time.time()) > made, timeout=5)
+        args = ["events", "--until", "0s", "--filter", "volume=pe-past", "--format", "{{.Type}} {{.Action}}"]
+        d, u = dockerd(*args), cli(session_root, *args)
+        assert (u.returncode, u.stdout, u.stderr) == (d.returncode, d.stdout, d.stderr) == (0, b"volume create\n", b"")
+    finally:
+        for run in engines:
+            run("volume", "rm", "pe-past")
+
+
+def test_prune_filters_select_what_dockerd_selects(session_root, engine, dockerd, tmp_path):
+    """container, network and image prune --filter label=, label!=, until= (a Go duration, an
+    RFC 3339 time): the same things go as on dockerd, and only those."""
+    import datetime as dt
+    from dunnage.core.images.demo import busybox_rootfs_tar
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(busybox_rootfs_tar())
+    names = {"pp-a", "pp-b", "pp-c"}
+    setup = (("create", "--name", "pp-a", "--label", "pp=1", "--label", "keep=1", IMAGE, "true"),
+             ("create", "--name", "pp-b", "--label", "pp=1", "--label", "tier=x", IMAGE, "true"),
+             ("create", "--name", "pp-c", "--label", "pp=1", IMAGE, "true"),
+             ("network", "create", "--label", "pp=1", "pp-net"),
+             ("import", "-c", "LABEL pp-img=1", str(rootfs)), ("import", "-c", "LABEL pp-img=1", str(rootfs)))
+    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    steps = (["container", "prune", "-f", "--filter", "label=pp=1", "--filter", "label=tier=x"],
+             ["container", "prune", "-f", "--filter", "label=pp=1", "--filter", "until=1h"],
+             ["container", "prune", "-f", "--filter", "label=pp=1", "--filter", "label!=keep"],
+             ["container", "prune", "-f", "--filter", "label=pp=1", "--filter", f"until={future}"],
+             ["network", "prune", "-f", "--filter", "label=pp=1", "--filter", "until=1h"],
+             ["network", "prune", "-f", "--filter", "label=pp=2"],
+             ["network", "prune", "-f", "--filter", "label=pp=1", "--filter", "until=-1m"],
+             ["image", "prune", "-f", "--filter", "label=pp-img=1", "--filter", "until=1h"],
+             ["image", "prune", "-f", "--filter", "label!=pp-img", "--filter", "label=pp-img"],
+             ["image", "prune", "-f", "--filter", "label=pp-img=1"])
+    engines = {"dockerd": dockerd, "dunnage": lambda *a: cli(session_root, *a, timeout=120)}
+    try:
+        seen = {}
+        for label, run in engines.items():
+            for args in setup:
+                assert run(*args).returncode == 0, (label, args)
+            seen[label] = []
+            for args in steps:
+                r = run(*args)
+                assert r.returncode == 0, (label, args, r.stderr)
+                left = run("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
+                nets = run("network", "ls", "--format", "{{.Name}}").stdout.decode().split()
+                imgs = run("images", "-q", "-f", "label=pp-img").stdout.decode().split()
+                seen[label].append((sorted(names & set(left)), "pp-net" in nets, len(imgs)))
+        assert seen["dunnage"] == seen["dockerd"], seen
+        assert seen["dunnage"][0][0] == ["pp-a", "pp-c"] and seen["dunnage"][-1] == ([], False, 0)
+    finally:
+        for run in engines.values():
+            run("rm", "-f", *names)
+            run("network", "rm", "pp-net")
+            ids = run("images", "-q", "-f", "label=pp-img").stdout.decode().split()
+            if ids:
+                run("rmi", *ids)
+
+
 def test_update_restart_changes_the_policy_live(session_root, engine, dockerd):
     """update --restart on a running container: the new policy is in its HostConfig and
     acts at its next exit (on-failure:1: one restart, then it stays exited), as dockerd's;

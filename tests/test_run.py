@@ -358,12 +358,13 @@ def test_system_events_is_events(run_cli):
 
 
 def test_events_refuses_a_bad_query_in_one_line(run_cli):
-    for args, msg in ((("--filter", "bogus=1"), b"invalid filter 'bogus'"), (("--filter", "type=box"),
-                      b"invalid filter 'type=box'"), (("--filter", "nokey"), b"bad format of filter"),
-                      (("--since", "1m", "--until", "2m"), b"since must be before until"),
-                      (("--until", "yesterday"), b"invalid value for --until")):
+    """(docker's codes: 125 for the flag's form, 1 for what the daemon or the CLI's time parser refuses;
+    dockerd 20.10 takes any filter key and type, tests/test_parity.py holds that to it)"""
+    for args, msg, code in ((("--filter", "nokey"), b"bad format of filter", 125),
+                            (("--since", "1m", "--until", "2m"), b"`since` time (", 1),
+                            (("--until", "yesterday"), b'failed to parse value as time or duration: "yesterday"', 1)):
         r = run_cli("events", *args)
-        assert r.returncode == 125 and msg in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+        assert r.returncode == code and msg in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)
         assert r.stdout == b""
 
 

@@ -425,11 +425,13 @@ class ImageStore:
             self._save(idx)
             return Image(**rec)
 
-    def prune(self, in_use: set[str], all_: bool = False, container_lowers: frozenset = frozenset()) -> list[str]:
-        """Remove dangling images (no tag), or with ALL_ every image no container uses."""
+    def prune(self, in_use: set[str], all_: bool = False, container_lowers: frozenset = frozenset(),
+              select=None) -> list[str]:
+        """Remove dangling images (no tag), or with ALL_ every image no container uses; with
+        SELECT(image), only those it lets go (prune --filter)."""
         out = []
         for img in self.list():
-            if img.id in in_use or (img.tags and not all_):
+            if img.id in in_use or (img.tags and not all_) or (select is not None and not select(img)):
                 continue
             for t in list(img.tags):
                 out += self.remove(t, {}, force=False, container_lowers=container_lowers)

@@ -28,9 +28,9 @@ def tag(engine, src: str, target: str) -> Image:
     return img
 
 
-def prune(engine, all_: bool = False) -> list[str]:
+def prune(engine, all_: bool = False, select=None) -> list[str]:
     in_use = {c.config["Image"] for c in all_containers(engine.store)}
-    return engine.images.prune(in_use, all_, lowers_in_use(engine.store))
+    return engine.images.prune(in_use, all_, lowers_in_use(engine.store), select)
 
 
 def load(engine, source) -> list[tuple[Image, list[str]]]:

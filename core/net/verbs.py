@@ -113,11 +113,17 @@ def remove(engine, ref: str) -> dict:
     return r
 
 
-def prune(engine) -> list[str]:
+def prune(engine, filters: Optional[dict] = None) -> list[str]:
+    """Every network no container is on (and that FILTERS, prune --filter's, let go; refused
+    in dockerd's words before any goes)."""
+    from ..prune_filters import Selection
+    sel = Selection("networks", filters)
     nets = Networks(engine.store)
     used = {n for c in all_containers(engine.store) for n in (c.config.get("NetworkConfigs") or {})}
     out = []
     for r in nets.list():
+        if sel and not sel.lets_go(r.get("Labels"), r.get("Created", "")):
+            continue
         if not r.get("Default") and r["Name"] not in used:
             nets.remove(r["Id"])
             out.append(r["Name"])

@@ -4,19 +4,33 @@ from __future__ import annotations
 import argparse
 
 from dunnage.core import Engine
-from dunnage.tui.commands.grammar import run_verb
+from dunnage.tui.commands.grammar import Parser, filters_of, run_verb
 from dunnage.tui.commands.output import print_pruned
 from dunnage.tui.rows import human_size
 
 
 def cmd_container(e: Engine, a) -> int:
     if a.sub == "prune":
-        gone, freed = e.prune("containers")
+        q = prune_parser("container prune")
+        b = q.parse_args(a.args)
+        gone, freed = e.prune("containers", filters=filters_of(b.filter))
         print_pruned("Deleted Containers:", gone)
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0
     mapping = {"ls": "ps", "list": "ps"}
     return run_verb(e, a, [mapping.get(a.sub, a.sub)] + a.args)
+
+
+def prune_parser(verb: str, all_: bool = False) -> Parser:
+    """The flags of a prune reached through a management command's arguments (container
+    prune, image prune): -f/--force, --filter KEY=VALUE (and -a/--all with ALL_)."""
+    q = Parser(prog=f"dunnage {verb}")
+    q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    q.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="until, label, label! (and dangling for images), as docker's")
+    if all_:
+        q.add_argument("-a", "--all", action="store_true")
+    return q
 
 
 def register(sub) -> None:

@@ -5,16 +5,14 @@ import json
 
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter
-from dunnage.core.units import parse_since
+from dunnage.core.prune_filters import go_timestamp
 from dunnage.tui import gotemplate
 from dunnage.tui.commands.grammar import filters_of
 
 
 def _when(value: str, flag: str) -> int:
-    try:
-        return parse_since(value)
-    except InvalidParameter:
-        raise InvalidParameter(f"invalid value for {flag}: {value}", 125) from None
+    """docker's CLI's timetypes.GetTimestamp: refused in its words, exit 1."""
+    return go_timestamp(value)
 
 
 def cmd_events(e: Engine, a) -> int:

@@ -8,7 +8,7 @@ import sys
 from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.images.changes import parse_changes
-from dunnage.tui.commands.grammar import go_bool, run_verb, tls
+from dunnage.tui.commands.grammar import filters_of, go_bool, run_verb, tls
 from dunnage.tui.commands.output import archive_output, err, print_pruned, prune_line, render
 from dunnage.tui.rows import human_size, image_rows
 
@@ -72,7 +72,11 @@ def cmd_tag(e: Engine, a) -> int:
 def cmd_image(e: Engine, a) -> int:
     """image ls|rm|inspect|history|prune|tag|pull|push|load|save|import: the same verbs, grouped."""
     if a.sub == "prune":
-        lines, freed = e.prune("images", a.all or bool({"-a", "--all"} & set(a.args)))
+        from dunnage.tui.commands.container import prune_parser
+        b = prune_parser("image prune", all_=True).parse_args(a.args)
+        filters = filters_of(b.filter)  # (docker's CLI adds dangling=true, or false with -a, to the user's)
+        filters.setdefault("dangling", []).append("false" if a.all or b.all else "true")
+        lines, freed = e.prune("images", a.all or b.all, filters)
         print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0
@@ -128,7 +132,6 @@ def cmd_save(e: Engine, a) -> int:
 def cmd_images(e: Engine, a) -> int:
     """docker images [REPOSITORY[:TAG]]: the argument is one more reference= filter, a
     pattern as those (docker's CLI adds it so), any of them letting a name through."""
-    from dunnage.tui.commands.grammar import filters_of
     filters = filters_of(a.filter)
     if a.reference:
         filters.setdefault("reference", []).append(a.reference)

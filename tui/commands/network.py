@@ -46,7 +46,7 @@ def cmd_network(e: Engine, a) -> int:
     if sub == "rm":
         return each(a, a.networks, e.network_remove)
     if sub == "prune":
-        return print_pruned("Deleted Networks:", e.network_prune())
+        return print_pruned("Deleted Networks:", e.network_prune(filters_of(a.filter)))
     if sub == "connect":
         e.network_connect(a.network, a.container, a.alias, a.ip, a.ip6)
         return 0
@@ -97,6 +97,8 @@ def register(sub) -> None:
     q.add_argument("networks", nargs="+")
     q = nsub.add_parser("prune", help="remove every network no container uses")
     q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="until, label, label! (as docker's)")
     q = nsub.add_parser("connect", help="attach a container to a network")
     q.add_argument("--alias", action="append", default=[])
     q.add_argument("--ip")

@@ -7,7 +7,7 @@ import time
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.units import bytes_decimal, human_duration, since
-from dunnage.tui.commands.grammar import Parser, go_bool
+from dunnage.tui.commands.grammar import Parser, filters_of, go_bool
 from dunnage.tui.commands.output import confirm, print_pruned, prune_line, render
 from dunnage.tui.commands.ps import ps_rows
 from dunnage.tui.rows import human_size, info_text
@@ -110,6 +110,12 @@ def cmd_system(e: Engine, a) -> int:
     if a.sub == "config":
         return _cmd_config(e, a)
     if a.sub == "prune":
+        filters = filters_of(a.filter)
+        if a.volumes and "until" in filters:  # (docker's CLI's own refusal, before it asks)
+            raise InvalidParameter('ERROR: The "until" filter is not supported with "--volumes"', 1)
+        from dunnage.core.prune_filters import Selection
+        for kind in ("containers", "networks", "images") + (("volumes",) if a.volumes else ()):
+            Selection(kind, filters)  # (refused before anything goes, in the first prune's words as docker's)
         if not a.force:
             warnings = ["all stopped containers", "all networks not used by at least one container"]
             if a.volumes:
@@ -120,17 +126,19 @@ def cmd_system(e: Engine, a) -> int:
             if not confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
                             + "\nAre you sure you want to continue?"):
                 return 0
-        gone, freed = e.prune("containers")
+        gone, freed = e.prune("containers", filters=filters)
         print_pruned("Deleted Containers:", gone)
-        print_pruned("Deleted Networks:", e.network_prune())
+        print_pruned("Deleted Networks:", e.network_prune(filters))
         if a.volumes:
-            names, n = e.prune("volumes")
+            names, n = e.prune("volumes", filters=filters)
             print_pruned("Deleted Volumes:", names)
             freed += n
-        lines, n = e.prune("images", a.all)
+        lines, n = e.prune("images", a.all, {**filters, "dangling": ["false" if a.all else "true"]})
         print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
-        from dunnage.builder.cache import Cache  # the build cache is the builder's (a front's) record
-        _, cached = Cache(e).prune(a.all)
+        cached = 0
+        if not filters:  # (the build cache has no labels or times the filters could select by: kept)
+            from dunnage.builder.cache import Cache  # the build cache is the builder's (a front's) record
+            _, cached = Cache(e).prune(a.all)
         print(f"Total reclaimed space: {human_size(freed + n + cached)}")
         return 0
     if not a.force:  # reset
@@ -209,6 +217,8 @@ def register(sub) -> None:
     q.add_argument("-a", "--all", action="store_true", help="every image no container uses, not only dangling ones")
     q.add_argument("--volumes", action="store_true", help="anonymous volumes no container uses too")
     q.add_argument("-f", "--force", action="store_true", help="do not ask")
+    q.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="until, label, label! (as docker's; the build cache is kept under a filter)")
     q = ssub.add_parser("info", help="system-wide information")
     q.add_argument("-f", "--format")
     from dunnage.tui.commands.events import events_flags

@@ -26,7 +26,7 @@ def cmd_volume(e: Engine, a) -> int:
         return inspect_each(a.format, a.volumes, e.volume_inspect)
     if sub == "rm":
         return each(a, a.volumes, e.volume_remove)
-    names, freed = e.prune("volumes", a.all)
+    names, freed = e.prune("volumes", a.all, filters_of(a.filter))
     print_pruned("Deleted Volumes:", names)
     print(f"Total reclaimed space: {human_size(freed)}")
     return 0
@@ -53,4 +53,5 @@ def register(sub) -> None:
     q = vsub.add_parser("prune", help="remove unused anonymous volumes (-a: every unused volume)")
     q.add_argument("-a", "--all", action="store_true")
     q.add_argument("-f", "--force", action="store_true")
+    q.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="label, label! (as docker's)")
     p.set_defaults(fn=cmd_volume)
