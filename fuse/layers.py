@@ -6,6 +6,7 @@ each file a container sees, which layer it comes from (the dashboard's files vie
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Optional
@@ -93,6 +94,13 @@ class LayerStack:
                 st = os.lstat(self._real(L, rel))
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            except OSError as e:
+                if e.errno != errno.ENAMETOOLONG:
+                    raise
+                # a name longer than NAME_MAX or a path longer than PATH_MAX: nothing a layer
+                # holds is reached by it (raised, it ended a union mount's server: a process
+                # that stat'ed a 256-byte name took its container's root filesystem down)
+                return []
             isdir = stat.S_ISDIR(st.st_mode)
             if new and not isdir:
                 break

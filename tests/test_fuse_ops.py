@@ -72,14 +72,11 @@ def fallocations(m: Path) -> list:
     return out
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "FALLOCATE: pyfuse3 3.5 sets no fallocate in libfuse's ops, so libfuse answers ENOSYS and the "
-    "kernel fails every fallocate(2) of the mount with EOPNOTSUPP from then on (fuse_file_fallocate, "
-    "no_fallocate); needs pyfuse3's patch to pass it to Python (Operations.fallocate), answered with "
-    "fallocate(2) on the upper file, as overlayfs's ovl_fallocate on its real file")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_fallocate_reaches_the_upper_file(tmp_path, layers, mode):
     """fallocate(1) (databases reserve their files' space so; docker's overlay2 passes it to the
-    upper file): reserve, keep-size, punch a hole; the union fails them all (EOPNOTSUPP)."""
+    upper file): reserve, keep-size, punch a hole, as overlayfs (the union failed them all with
+    EOPNOTSUPP before pyfuse3's patch 11)."""
     with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
         want = fallocations(kmnt)
         assert [o[1] for o in want] == [0, 0, 0, 0], want  # the oracle does them all
@@ -108,11 +105,7 @@ def sparse_offsets(m: Path) -> list:
     return out
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "LSEEK: pyfuse3 3.5 sets no lseek in libfuse's ops; the kernel takes ENOSYS as 'no holes' "
-    "(generic_file_llseek: SEEK_DATA is the offset, SEEK_HOLE the size), and passthrough does not "
-    "cover llseek; needs pyfuse3's patch to pass it to Python (Operations.lseek), answered with "
-    "lseek(2) on the upper or lower file, as overlayfs's ovl_llseek")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_seek_data_and_seek_hole_find_the_holes(tmp_path, layers, mode):
     top, base = layers
     with open(base / "lower-sparse", "wb") as f:
@@ -350,3 +343,122 @@ def test_epoll_refuses_a_regular_file(tmp_path, layers, mode):
         want = outcome(lambda: register(kmnt))
         assert want == ("err", "EPERM")
         assert outcome(lambda: register(fmnt)) == want
+
+
+# --------------------------------------------------------------------------- names and paths
+LONG = "n" * 256  # one byte past NAME_MAX
+
+
+def descend(m: Path, depth: int = 20) -> bytes:
+    """mkdir and chdir-like descent by directory descriptors, 250-byte names DEPTH deep (past
+    PATH_MAX from the mount's root, which the kernel allows: each step is one name), and a
+    file written and read at the bottom."""
+    fd = os.open(m, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d" * 250, dir_fd=fd)
+            down = os.open("d" * 250, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = down
+        w = os.open("file", os.O_CREAT | os.O_RDWR, 0o644, dir_fd=fd)
+        try:
+            os.write(w, b"deep")
+            return os.pread(w, 8, 0)
+        finally:
+            os.close(w)
+    finally:
+        os.close(fd)
+
+
+def long_names(m: Path) -> list:
+    return [outcome(lambda: os.close(os.open(m / LONG, os.O_CREAT | os.O_WRONLY, 0o644))),
+            outcome(lambda: os.mkdir(m / "etc" / LONG)),
+            outcome(lambda: os.symlink("passwd", m / "etc" / LONG)),
+            outcome(lambda: os.rename(m / "etc/passwd", m / "etc" / LONG)),
+            outcome(lambda: os.link(m / "top-only", m / "dir" / LONG))]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_too_long_names_and_paths_leave_the_server_serving(tmp_path, layers, mode):
+    """A name past NAME_MAX (stat of a 256-byte name: any process can ask it, a web server of a
+    name it was sent) and a tree deeper than PATH_MAX: the union's server took the OSError of
+    its own lstat for a crash and ended, and the container's root filesystem with it (every
+    request then ECONNABORTED/ENOENT).  Now they fail, and the mount serves on; the changes
+    fail with overlayfs's ENAMETOOLONG."""
+    with both_mounts(layers, tmp_path, *MODES[mode]) as pair:
+        kmnt, fmnt, kup, fup = pair
+        want = long_names(kmnt)
+        assert want == [("err", "ENAMETOOLONG")] * 5
+        assert outcome(lambda: os.stat(fmnt / LONG))[0] == "err"
+        assert outcome(lambda: os.stat(fmnt / "etc" / LONG))[0] == "err"
+        assert long_names(fmnt) == want
+        outcome(lambda: descend(fmnt))
+        assert pair.fm.proc.poll() is None, pair.fm.proc.stderr.read().decode()[-2000:]
+        assert sorted(os.listdir(fmnt / "etc")) == sorted(os.listdir(kmnt / "etc"))
+        assert (fmnt / "etc/passwd").read_text() == (kmnt / "etc/passwd").read_text()
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "lookup answers a name past NAME_MAX with a negative entry (ENOENT), where overlayfs's lookup "
+    "fails with ENAMETOOLONG (lookup_one_len on its real directories); fix: lookup, the lead's, "
+    "refuses a name longer than the upper layer's f_namemax with ENAMETOOLONG")) for m in MODES])
+def test_stat_of_a_too_long_name_says_so(tmp_path, layers, mode):
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = outcome(lambda: os.stat(kmnt / LONG))
+        assert want == ("err", "ENAMETOOLONG")
+        assert outcome(lambda: os.stat(fmnt / LONG)) == want
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "the union reaches every entry by its path from the layer's root (LayerStack._real), which the "
+    "kernel refuses past PATH_MAX (ENAMETOOLONG); overlayfs resolves one name at a time; fix: "
+    "resolve relative to a descriptor of the parent directory (openat/fstatat with dir_fd) once a "
+    "path grows past PATH_MAX")) for m in MODES])
+def test_a_tree_deeper_than_path_max(tmp_path, layers, mode):
+    """node_modules, maven repositories and fuzzers make trees deeper than 4,096 bytes of path,
+    which every filesystem takes one name at a time."""
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        assert outcome(lambda: descend(kmnt)) == ("ok", b"deep")
+        assert outcome(lambda: descend(fmnt)) == ("ok", b"deep")
+
+
+# --------------------------------------------------------------------------- a full upper layer
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "create/mknod/mkdir/symlink/link copy the parent directory up (_new_entry_prep -> "
+    "_ensure_upper_dir) outside the try that turns an OSError into its errno, and pyfuse3 ends its "
+    "main loop at any exception but FUSEError: ENOSPC (EDQUOT) there ends the server, and the "
+    "container's root filesystem with it; fix: that call inside the try (the lead's methods), or "
+    "pyfuse3's patch answering any handler's OSError with its errno")) for m in MODES])
+def test_a_full_upper_layer_fails_a_create_with_enospc(tmp_path, layers, mode):
+    """A container that filled its upper layer's filesystem creates a file in a directory of
+    its image (which must be copied up first): overlayfs says ENOSPC and serves on."""
+    from test_fuse import mount_overlay, mount_union
+    base = layers[1]
+    got, mounts = {}, []
+    try:
+        for side in ("overlay", "union"):
+            fs = tmp_path / f"{side}-fs"
+            fs.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=16", "tmpfs", str(fs)],
+                           check=True, timeout=30)
+            mounts.append(fs)
+            (fs / "upper").mkdir()
+            mnt = tmp_path / f"{side}-mnt"
+            if side == "overlay":
+                (fs / "work").mkdir()
+                m = mount_overlay([base], fs / "upper", fs / "work", mnt)
+            else:
+                m = mount_union([base], fs / "upper", mnt, *MODES[mode])
+            mounts.append(m)
+            filled = [outcome(lambda i=i: (mnt / f"fill{i}").write_text("x")) for i in range(20)]
+            assert ("err", "ENOSPC") in filled, filled
+            got[side] = [outcome(lambda: (mnt / "dir/new").write_text("x")),
+                         outcome(lambda: (mnt / "etc/passwd").read_text())]
+        assert got["overlay"] == [("err", "ENOSPC"), ("ok", "root:x:0:0::/root:/bin/sh\n")]
+        assert got["union"] == got["overlay"]
+    finally:
+        for m in reversed(mounts):
+            if isinstance(m, Path):
+                subprocess.run(["umount", "-l", str(m)], capture_output=True, timeout=30)
+            else:
+                m.close()
