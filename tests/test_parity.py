@@ -230,6 +230,27 @@ def test_events_until_without_since_reads_the_past(session_root, engine, dockerd
             run("volume", "rm", "pe-past")
 
 
+def test_prune_and_events_refusals_over_the_engine_api(session_root, engine, dockerd):
+    """POST /containers|images|volumes|networks/prune and GET /events with filters dockerd
+    refuses: the same status (400 for a key, 500 for an until= that is no time, as dockerd's
+    plain error) and message, from dunnage's service as from dockerd; events take any key."""
+    from urllib.parse import quote
+    from test_api import request, running_service
+    asks = [("POST", "/containers/prune", {"nope": ["1"]}), ("POST", "/containers/prune", {"until": ["bad"]}),
+            ("POST", "/containers/prune", {"until": ["1h", "2h"]}), ("POST", "/images/prune", {"nope": ["1"]}),
+            ("POST", "/images/prune", {"dangling": ["x"]}), ("POST", "/images/prune", {"until": ["bad"]}),
+            ("POST", "/volumes/prune", {"nope": ["1"]}), ("POST", "/volumes/prune", {"until": ["1h"]}),
+            ("POST", "/networks/prune", {"nope": ["1"]}), ("POST", "/networks/prune", {"until": ["bad"]}),
+            ("POST", "/networks/prune", {"label": ["pp-none"], "until": ["1h"]}),
+            ("GET", "/events?since=1&until=2&", {"nope": ["1"], "type": ["bogus"]}),
+            ("GET", "/events?since=2&until=1&", {})]
+    with running_service(session_root, "parity.sock") as sock:
+        for method, path, filters in asks:
+            url = path + ("&" if "?" in path else "?") + "filters=" + quote(json.dumps(filters))
+            got, want = request(sock, method, url), request(str(dockerd.sock), method, url)
+            assert got == want, (method, url, got, want)
+
+
 def test_prune_filters_select_what_dockerd_selects(session_root, engine, dockerd, tmp_path):
     """container, network and image prune --filter label=, label!=, until= (a Go duration, an
     RFC 3339 time): the same things go as on dockerd, and only those."""
