@@ -34,6 +34,7 @@ from dunnage.core.runtime.linux import release_free_memory
 
 from .layers import _ENTRIES, _LISTING, OPAQUE, TMP_PREFIX, WH_PREFIX, LayerStack  # noqa: F401 - the names are the union's too
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 def renameat2(src: str, dst: str, flags: int) -> None:
@@ -1430,6 +1431,44 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             (os.fdatasync if datasync else os.fsync)(fh)
         except OSError as e:
             raise _fuse_err(e)
+
+    # fallocate(2) (pyfuse3 patch 11: FALLOCATE reached no handler, and the kernel failed every
+    # fallocate of the mount with EOPNOTSUPP): on the upper file, as overlayfs does it on its real
+    # file.  The kernel sends none for an open without FMODE_WRITE, so FH is a writable open: the
+    # server's descriptor, or (NO_OPEN_FH, an open pyfuse3 answered or no_open's) the node's.
+    async def fallocate(self, fh, mode, offset, length):
+        if fh & NO_OPEN_FH:
+            node = fh ^ NO_OPEN_FH
+            fh = self._open_fd(node)
+            if fh is None:
+                fh = self._node_fd(node)
+        if _libc.fallocate(fh, mode, ctypes.c_int64(offset), ctypes.c_int64(length)) != 0:
+            e = ctypes.get_errno()
+            raise pyfuse3.FUSEError(e)
+
+    # lseek(2)'s SEEK_DATA and SEEK_HOLE (patch 11: without an answer the kernel sees no holes):
+    # found in the top file, as overlayfs's ovl_llseek does, without copying a lower one up.
+    async def lseek(self, fh, offset, whence):
+        own = None
+        if fh & NO_OPEN_FH:
+            node = fh ^ NO_OPEN_FH
+            fh = self._node_fds.get(node) or self._open_fd(node)
+            if fh is None:
+                path = self._nameless.get(node)
+                if path is None:
+                    L, _ = self._top(self._path(node))
+                    path = self._real(L, self._path(node))
+                try:
+                    fh = own = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    raise _fuse_err(e)
+        try:
+            return os.lseek(fh, offset, whence)
+        except OSError as e:
+            raise _fuse_err(e)
+        finally:
+            if own is not None:
+                os.close(own)
 
     def _fsync_path(self, inode: int, datasync: bool) -> None:
         """FSYNC of an open of node INODE the server keeps no descriptor for (an open pyfuse3
