@@ -8,6 +8,7 @@ past and leaves)."""
 from __future__ import annotations
 
 import json
+import re
 
 from .errors import ApiError
 from .responses import Stream
@@ -18,18 +19,17 @@ POLL = 0.1
 
 def parse_time(v, name: str):
     """docker's since/until: seconds since the epoch with optional nanoseconds
-    ("1700000000.123456789"), as the docker CLI sends them; None when absent."""
+    ("1700000000.123456789"), as the docker CLI sends them; None when absent.  Anything
+    else refused as dockerd's timetypes.ParseTimestamps does: Go's strconv words, a 500."""
     if v is None or v == "":
         return None
     sec, dot, frac = v.partition(".")
-    try:
-        ns = int(sec) * 1_000_000_000
-        if dot:
-            if not frac.isdigit():
-                raise ValueError
-            ns += int(frac[:9].ljust(9, "0"))
-    except ValueError:
-        raise ApiError(400, f"invalid value for {name}: {v!r}: a unix time (seconds[.nanoseconds]) expected") from None
+    for part in (sec, frac) if dot else (sec,):
+        if not re.fullmatch(r"[+-]?[0-9]+", part):
+            raise ApiError(500, f'strconv.ParseInt: parsing "{part}": invalid syntax')
+    ns = int(sec) * 1_000_000_000
+    if dot:
+        ns += int(frac.lstrip("+-")[:9].ljust(9, "0")) * (-1 if frac.startswith("-") else 1)
     return ns
 
 

@@ -106,7 +106,7 @@ def test_events_sdk_stream_sees_other_fronts(sdk, api, session_root):
     finally:
         stream.close()
     status, body = request(api, "GET", "/events?until=abc")
-    assert status == 400 and "invalid value for until" in body["message"]
+    assert (status, body["message"]) == (500, 'strconv.ParseInt: parsing "abc": invalid syntax')  # (dockerd's)
 
 
 # ------------------------------------------------------------------ stats

@@ -243,7 +243,8 @@ def test_prune_and_events_refusals_over_the_engine_api(session_root, engine, doc
             ("POST", "/networks/prune", {"nope": ["1"]}), ("POST", "/networks/prune", {"until": ["bad"]}),
             ("POST", "/networks/prune", {"label": ["pp-none"], "until": ["1h"]}),
             ("GET", "/events?since=1&until=2&", {"nope": ["1"], "type": ["bogus"]}),
-            ("GET", "/events?since=2&until=1&", {})]
+            ("GET", "/events?since=2&until=1&", {}), ("GET", "/events?since=nope&", {}),
+            ("GET", "/events?since=1.x&until=2&", {}), ("GET", "/events?since=1&until=10m&", {})]
     with running_service(session_root, "parity.sock") as sock:
         for method, path, filters in asks:
             url = path + ("&" if "?" in path else "?") + "filters=" + quote(json.dumps(filters))
