@@ -423,12 +423,7 @@ def test_a_tree_deeper_than_path_max(tmp_path, layers, mode):
 
 
 # --------------------------------------------------------------------------- a full upper layer
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "create/mknod/mkdir/symlink/link copy the parent directory up (_new_entry_prep -> "
-    "_ensure_upper_dir) outside the try that turns an OSError into its errno, and pyfuse3 ends its "
-    "main loop at any exception but FUSEError: ENOSPC (EDQUOT) there ends the server, and the "
-    "container's root filesystem with it; fix: that call inside the try (the lead's methods), or "
-    "pyfuse3's patch answering any handler's OSError with its errno")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_a_full_upper_layer_fails_a_create_with_enospc(tmp_path, layers, mode):
     """A container that filled its upper layer's filesystem creates a file in a directory of
     its image (which must be copied up first): overlayfs says ENOSPC and serves on."""
@@ -462,3 +457,37 @@ def test_a_full_upper_layer_fails_a_create_with_enospc(tmp_path, layers, mode):
                 subprocess.run(["umount", "-l", str(m)], capture_output=True, timeout=30)
             else:
                 m.close()
+
+
+# --------------------------------------------------------------------------- readdir while deleting
+def remove_trees(m: Path) -> list:
+    """busybox rm -rf (Alpine's rm, which unlinks each entry as readdir returns it) of a
+    directory of 2,000 files made through the mount and of one only in a lower layer."""
+    (m / "made").mkdir()
+    for i in range(2000):
+        (m / f"made/file-with-a-longer-name-{i:05d}").write_text("x")
+    out = []
+    for d in ("made", "many"):
+        r = run("busybox", "rm", "-rf", str(m / d))
+        out.append((d, r.returncode, (m / d).exists()))
+    return out
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "readdir's offsets are positions in the directory's listing as it is now (UnionFS.readdir, "
+    "_entries: i + 1), and an unlink drops the listing: the next getdents goes on from the same "
+    "position in the shorter one and skips as many entries as were removed (half of them), which "
+    "POSIX (and overlayfs: its merged listing cached per open, the real directory's own offsets) "
+    "still returns; fix (the lead's readdir): offsets that do not move when other entries go, e.g. "
+    "a 63-bit hash of the name, the listing in hash order, a READDIR going on after the entry of "
+    "that hash")) for m in MODES])
+def test_readdir_while_deleting_returns_every_entry(tmp_path, layers, mode):
+    """rm -rf of busybox (Alpine images), and every C program's readdir/unlink loop (systemd's
+    rm_rf_children): half of a big directory was left, 'Directory not empty'."""
+    for i in range(2000):
+        (layers[1] / f"many/lower-file-name-{i:05d}").parent.mkdir(exist_ok=True)
+        (layers[1] / f"many/lower-file-name-{i:05d}").write_text("x")
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        want = remove_trees(kmnt)
+        assert want == [("made", 0, False), ("many", 0, False)]
+        assert remove_trees(fmnt) == want
