@@ -534,3 +534,26 @@ def test_a_full_upper_layer_fails_the_copy_written_back(tmp_path, layers, mode):
                 subprocess.run(["umount", "-l", str(m)], capture_output=True, timeout=30)
             else:
                 m.close()
+
+
+# --------------------------------------------------------------------------- copy-up of a sparse file
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
+    "the copy-up copies a regular file with copy_file_range over its whole size (UnionFS._copy_up, "
+    "_orphan_copy), which reads holes as zeros and writes them: the upper file has every block; "
+    "overlayfs's copy-up skips holes (ovl_copy_up_file: SEEK_DATA/SEEK_HOLE); fix (the lead's "
+    "_copy_up): copy each data extent SEEK_DATA finds, then ftruncate to the size")) for m in MODES])
+def test_copy_up_keeps_a_sparse_file_sparse(tmp_path, layers, mode):
+    """/var/log/lastlog is sparse at uid * 292 bytes (useradd -u 1000000000: 292 GB, a few KiB
+    of data); the first login, or a chmod, copies it up.  On overlayfs the upper file keeps its
+    holes; the union wrote every block of it (here 32 MiB for 8 KiB of data)."""
+    with open(layers[1] / "etc/lastlog", "wb") as f:
+        f.seek(32 << 20)
+        f.write(b"last")
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        for m in (kmnt, fmnt):
+            os.chmod(m / "etc/lastlog", 0o600)
+            with open(m / "etc/lastlog", "r+b") as f:
+                f.write(b"x")
+        assert os.stat(kup / "etc/lastlog").st_blocks * 512 <= 64 << 10
+        assert os.stat(fup / "etc/lastlog").st_blocks * 512 <= 64 << 10
+        assert (fmnt / "etc/lastlog").read_bytes() == (kmnt / "etc/lastlog").read_bytes()
