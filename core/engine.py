@@ -270,15 +270,18 @@ class Engine:
     def prune(self, what: str, all_: bool = False, filters: Optional[dict] = None) -> tuple[list[str], int]:
         """container, image or volume prune: what went, and the bytes on disk that freed.
         FILTERS: --filter's (core/prune_filters.py; refused in dockerd's words before anything
-        goes); an image prune's dangling=false is ALL_."""
+        goes); an image prune's dangling=false is ALL_.  A prune event says what it freed, as dockerd's."""
         from . import system
         from .prune_filters import Selection, dangling_only
         sel = Selection(what, filters)
         if what == "containers":
-            return system.prune_containers(self, sel)
-        if what == "images":
-            return system.prune_images(self, all_ or not dangling_only(sel.filters), sel)
-        return system.prune_volumes(self, all_, sel)
+            out = system.prune_containers(self, sel)
+        elif what == "images":
+            out = system.prune_images(self, all_ or not dangling_only(sel.filters), sel)
+        else:
+            out = system.prune_volumes(self, all_, sel)
+        events.emit(self.store, what[:-1], "prune", "", {"reclaimed": str(out[1])})
+        return out
 
     def disk_usage(self) -> dict:
         from .system import disk_usage

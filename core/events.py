@@ -61,9 +61,9 @@ def document(rec: dict) -> dict:
     attrs = dict(rec.get("Attributes") or {})
     out = {"Type": rec["Type"], "Action": rec["Action"], "Actor": {"ID": rec["id"], "Attributes": attrs},
            "scope": "local", "time": t // 1_000_000_000, "timeNano": t}
-    if rec["Type"] in ("container", "image"):  # the fields docker keeps for old clients
-        out = {"status": rec["Action"], "id": rec["id"], **({"from": attrs["image"]} if "image" in attrs else {}),
-               **out}
+    if rec["Type"] in ("container", "image"):  # the fields docker keeps for old clients (empty ones left out)
+        out = {"status": rec["Action"], **({"id": rec["id"]} if rec["id"] else {}),
+               **({"from": attrs["image"]} if "image" in attrs else {}), **out}
     return out
 
 
@@ -142,7 +142,7 @@ def query(e, since_ns: Optional[int], until_ns: Optional[int], filters: dict,
                     continue
                 if until_ns is not None and t > until_ns:
                     return
-                if r["Type"] == "container":
+                if r["Type"] == "container" and r["id"]:  # (a prune's event is of no one container)
                     r = {**r, "Attributes": container_attrs(r)}
                 doc = document(r)
                 if matches(doc, filters):

@@ -252,6 +252,40 @@ def test_prune_and_events_refusals_over_the_engine_api(session_root, engine, doc
             assert got == want, (method, url, got, want)
 
 
+def test_prune_events_as_dockerd(session_root, engine, dockerd):
+    """Each prune says so in the events: a prune event of its type with no actor and what it
+    reclaimed (a network prune 0), and a destroy event for each network it removed, as dockerd."""
+    import time
+    engines = {"dockerd": dockerd, "dunnage": lambda *a: cli(session_root, *a)}
+    got = {}
+    try:
+        for label, run in engines.items():
+            assert run("network", "create", "--label", "pe=1", "pe-net").returncode == 0
+            made = time.time()
+            wait_for(lambda: time.time() >= int(made) + 1, timeout=5)  # (since= and until= are whole seconds)
+            since = str(int(time.time()))
+            for args in (["container", "prune", "-f", "--filter", "label=pe-none"], ["network", "prune", "-f", "--filter", "label=pe=1"],
+                         ["image", "prune", "-f", "--filter", "label=pe-none"],
+                         ["volume", "prune", "-f", "--filter", "label=pe-none"]):
+                assert run(*args).returncode == 0, (label, args)
+            done = time.time()
+            wait_for(lambda: time.time() >= int(done) + 1, timeout=5)
+            docs = []
+            for q in (["--filter", "event=prune"], ["--filter", "event=destroy", "--filter", "network=pe-net"]):
+                r = run("events", "--since", since, "--until", "0s", *q, "--format", "{{json .}}")
+                assert r.returncode == 0, (label, r.stderr)
+                docs += [json.loads(x) for x in r.stdout.decode().splitlines()]
+            for d in docs:
+                d.pop("time"), d.pop("timeNano")
+                d["Actor"]["ID"] = d["Actor"]["ID"] and "ID"
+            got[label] = docs
+        assert got["dunnage"] == got["dockerd"], got
+        assert [d["Action"] for d in got["dunnage"]] == ["prune"] * 4 + ["destroy"]
+    finally:
+        for run in engines.values():
+            run("network", "rm", "pe-net")
+
+
 def test_prune_filters_select_what_dockerd_selects(session_root, engine, dockerd, tmp_path):
     """container, network and image prune --filter label=, label!=, until= (a Go duration, an
     RFC 3339 time): the same things go as on dockerd, and only those."""

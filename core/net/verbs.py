@@ -126,7 +126,9 @@ def prune(engine, filters: Optional[dict] = None) -> list[str]:
             continue
         if not r.get("Default") and r["Name"] not in used:
             nets.remove(r["Id"])
+            events.emit(engine.store, "network", "destroy", r["Id"], {"name": r["Name"], "type": "bridge"})
             out.append(r["Name"])
+    events.emit(engine.store, "network", "prune", "", {"reclaimed": "0"})  # (as dockerd's: networks free no disk)
     return out
 
 
