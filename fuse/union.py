@@ -18,6 +18,7 @@ cache entries and attributes.
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
 import errno
 import functools
@@ -47,6 +48,7 @@ def renameat2(src: str, dst: str, flags: int) -> None:
 # every change to the tree goes through this mount (lower layers never change,
 # the upper one is ours alone), so the kernel may keep what it learnt for long
 ENTRY_TIMEOUT = 300.0
+_OFF_SPAN = (1 << 63) - 4  # readdir's offsets: 3 and up (see UnionFS.readdir)
 ATTR_TIMEOUT = 300.0
 # what of a lower file is read from disk at its first open, before the kernel asks
 # (a cold find+tar of minbase: 4.7 -> 3.7 s; 1 MiB was no better)
@@ -894,15 +896,22 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._dirs[fh] = [self._path(inode), None]
         return fh
 
+    # A READDIR goes on after the entry whose offset it names, and an entry's offset does not
+    # move when others go: a hash of its name, the listing in the order of those (". " and
+    # ".." 1 and 2), as ext4's own offsets are.  Offsets that were positions in the listing
+    # skipped as many entries as a program had unlinked since its last getdents: busybox's
+    # rm -rf (Alpine's), which unlinks each entry as it reads it, left half of a directory.
+    # (hash() of a name is the server's own, the same while it serves the mount.)
     async def readdir(self, fh, start_id, token):
         if NO_OPENDIR:  # FH is the directory's inode; its entries as they are now
-            entries = self._entries(self._path(fh))
+            offs, entries = self._entries(self._path(fh))
         else:
-            rel, entries = self._dirs[fh]
-            if entries is None or start_id == 0:
-                entries = self._dirs[fh][1] = self._entries(rel)
+            rel, listed = self._dirs[fh]
+            if listed is None or start_id == 0:
+                listed = self._dirs[fh][1] = self._entries(rel)
+            offs, entries = listed
         reply, ino_of, lookups = pyfuse3.readdir_reply, self._ino_of, self._lookups
-        for i in range(start_id, len(entries)):
+        for i in range(bisect.bisect_right(offs, start_id), len(entries)):
             name, crel, L, a = entries[i]
             # a lower entry's attributes are kept with the listing (lower layers never
             # change, and whatever changes an entry forgets its parent's listing); one
@@ -919,7 +928,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 a = self._attr(crel, st, L, 0 if i < 2 else None)
                 if L != self.upper and i >= 2:
                     entries[i] = (name, crel, L, a)
-            if not reply(token, name, a, i + 1):
+            if not reply(token, name, a, offs[i]):
                 if i >= 2 and not lookups.get(a.st_ino):
                     self._drop(a.st_ino)  # made for this entry, which did not fit
                 return
@@ -928,15 +937,19 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 if FAST_LOWER and L != self.upper:
                     pyfuse3.fast_lower(a)
 
-    def _entries(self, rel: str) -> list:
-        """Directory REL's entries as readdir serves them: (name, path, layer, attributes or None)."""
+    def _entries(self, rel: str) -> tuple[list, list]:
+        """Directory REL's entries as readdir serves them, in the order of their offsets (see
+        readdir): the offsets, and the entries (name, path, layer, attributes or None)."""
         key = _ENTRIES + rel
         hit = self._cache.get(key)
         if hit is None:
             parent = rel.rpartition("/")[0]
-            hit = [(b".", rel, None, None), (b"..", parent, None, None)]
-            hit += [(os.fsencode(n), self._join(rel, n), L, None) for n, L in self._listing(rel)]
-            self._cache[key] = hit
+            named = sorted(((hash(b) % _OFF_SPAN + 3, b, n, L) for n, L in self._listing(rel)
+                            for b in (os.fsencode(n),)))
+            offs = [1, 2] + [o for o, *_ in named]
+            entries = [(b".", rel, None, None), (b"..", parent, None, None)]
+            entries += [(b, self._join(rel, n), L, None) for _, b, n, L in named]
+            hit = self._cache[key] = (offs, entries)
         return hit
 
     async def releasedir(self, fh):
