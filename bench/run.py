@@ -41,7 +41,11 @@ fs-real: issue 18's real work on a Debian minbase with python3, through kernel
        /usr cold and warm, cp -a of python's stdlib, dd 256M conv=fsync,
        python3's imports of json, asyncio, email and http.client cold and
        warm, and initdb + pgbench -i -s 5 of Debian's postgresql 15 with its
-       data on the mount (where installed): ratios dunnage/kernel.
+       data on the mount (where installed): ratios dunnage/kernel.  Beside them two
+       FUSE servers in C, what FUSE itself costs: fuse-overlayfs (podman's), and, if
+       DUNNAGE_BENCH_PASSTHROUGH_HP names one, libfuse's passthrough_hp over a kernel
+       overlayfs mount (the kernel's union behind FUSE's transport; no postgres: it
+       makes files as itself, so it cannot serve one).
 build: issue 20's two-stage build whose context is Python's standard library
        (/usr/lib/python3.11 without caches and packages): the first stage copies it and
        runs md5sum and tar czf over it, the second copies the results; cold (--no-cache),
@@ -335,6 +339,18 @@ class _FsMount:
         elif kind == "fuse-overlayfs":
             subprocess.run(["fuse-overlayfs", "-o", f"lowerdir={lower},upperdir={up},workdir={wd}", str(self.mnt)],
                            check=True, capture_output=True)
+        elif kind == "passthrough_hp":
+            # libfuse's example/passthrough_hp.cc (its threads, splice, the writeback cache) over a
+            # kernel overlayfs mount: FUSE's transport alone, the union the kernel's
+            self.below = work / f"{kind}-overlay"
+            self.below.mkdir()
+            subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                            f"lowerdir={lower},upperdir={up},workdir={wd}", str(self.below)], check=True)
+            self.proc = subprocess.Popen([os.environ["DUNNAGE_BENCH_PASSTHROUGH_HP"], "--foreground",
+                                          str(self.below), str(self.mnt)], stdout=subprocess.DEVNULL)
+            from dunnage.fuse.mount import wait_mounted
+            if not wait_mounted(str(self.mnt), 20):
+                raise SystemExit("passthrough_hp did not mount")
         else:
             # DUNNAGE_BENCH_FUSE_ARGS: the server's options to measure (--writeback-cache off)
             self.proc = subprocess.Popen([sys.executable, "-m", "dunnage.fuse", "--lower", str(lower),
@@ -348,6 +364,8 @@ class _FsMount:
         subprocess.run(["umount", "-l", str(self.mnt)], capture_output=True)
         if self.proc:
             self.proc.wait(20)
+        if getattr(self, "below", None):
+            subprocess.run(["umount", "-l", str(self.below)], capture_output=True)
 
 
 def _drop_caches() -> None:
@@ -446,7 +464,7 @@ APPEND_CLOSE = 'i=0; while [ $i -lt 5000 ]; do echo "line $i of a log written as
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _real_work(m: Path, res: dict, run_id: int) -> None:
+def _real_work(m: Path, res: dict, run_id: int, postgres: bool = True) -> None:
     """The work of issue 18 on mount M, each timed into RES."""
     def t(op: str, cmd: list[str], cold: bool = False) -> None:
         settled()
@@ -463,7 +481,7 @@ def _real_work(m: Path, res: dict, run_id: int) -> None:
     imports = ["chroot", str(m), "/usr/bin/python3", "-c", "import json, asyncio, email, http.client"]
     t("python3 imports (cold)", imports, cold=True)
     t("python3 imports (warm)", imports)
-    if (PG_BIN / "initdb").exists():
+    if postgres and (PG_BIN / "initdb").exists():
         pg, sock = m / "pgdata", Path(tempfile.mkdtemp(prefix="dunnage-fsb-pg-"))
         os.chmod(sock, 0o777)
         as_pg = ["runuser", "-u", "postgres", "--"]
@@ -491,7 +509,9 @@ def bench_fs_real(runs: int) -> dict:
     overlay2 is: the same driver) and dunnage.fuse over the same lower tree, in its default
     mode and FS_REAL_MODES, alternated."""
     lower = minbase_python3()
-    kinds = ["kernel", "dunnage", *FS_REAL_MODES]
+    kinds = ["kernel", "dunnage", *FS_REAL_MODES, "fuse-overlayfs"]
+    if os.environ.get("DUNNAGE_BENCH_PASSTHROUGH_HP"):
+        kinds.append("passthrough_hp")
     res: dict = {k: {} for k in kinds}
     for i in range(runs):
         for kind in kinds:
@@ -501,7 +521,7 @@ def bench_fs_real(runs: int) -> dict:
             try:
                 from collections import defaultdict
                 r = defaultdict(list)
-                _real_work(m.mnt, r, i)
+                _real_work(m.mnt, r, i, postgres=kind != "passthrough_hp")
                 for op, xs in r.items():
                     res[kind].setdefault(op, []).extend(xs)
             finally:
@@ -511,9 +531,11 @@ def bench_fs_real(runs: int) -> dict:
            "against kernel overlayfs (docker's overlay2 driver)"}
     for op in res["kernel"]:
         for kind in kinds:
-            out[f"{kind} {op}"] = summary(res[kind][op])
+            if res[kind].get(op):
+                out[f"{kind} {op}"] = summary(res[kind][op])
         for kind in kinds[1:]:
-            out[f"ratio {op}: {kind}/kernel"] = out[f"{kind} {op}"]["median_s"] / out[f"kernel {op}"]["median_s"]
+            if res[kind].get(op):
+                out[f"ratio {op}: {kind}/kernel"] = out[f"{kind} {op}"]["median_s"] / out[f"kernel {op}"]["median_s"]
     return out
 
 
