@@ -252,6 +252,16 @@ def test_prune_and_events_refusals_over_the_engine_api(session_root, engine, doc
             assert got == want, (method, url, got, want)
 
 
+def test_system_prune_asks_naming_the_filters_as_dockerd(session_root, engine, dockerd):
+    """system prune --filter without -f: the question lists the filters (label, label!, until,
+    sorted) as docker's CLI does; answered no, nothing goes."""
+    args = ["system", "prune", "--filter", "until=10m", "--filter", "label=pp-none", "--filter", "label!=a=b"]
+    d, u = dockerd(*args, input=b"n\n"), cli(session_root, *args, input=b"n\n")
+    assert (u.returncode, u.stdout.decode(), u.stderr) == (d.returncode, d.stdout.decode(), d.stderr) == \
+        (0, d.stdout.decode(), b""), (u.stdout, d.stdout)
+    assert b"filtered with:\n  - label!=a=b\n  - label=pp-none\n  - until=10m\n" in u.stdout
+
+
 def test_prune_events_as_dockerd(session_root, engine, dockerd):
     """Each prune says so in the events: a prune event of its type with no actor and what it
     reclaimed (a network prune 0), and a destroy event for each network it removed, as dockerd."""

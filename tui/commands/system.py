@@ -122,9 +122,12 @@ def cmd_system(e: Engine, a) -> int:
                 warnings.append("all anonymous volumes not used by at least one container")
             warnings.append("all images without at least one container associated to them" if a.all
                             else "all dangling images")
-            warnings.append("all build cache" if a.all else "unused build cache")
-            if not confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
-                            + "\nAre you sure you want to continue?"):
+            warnings.append("all build cache" if a.all else "all dangling build cache")  # (docker 20.10's words)
+            text = "WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+            shown = sorted(f"{k}={v}" for k in ("label", "label!", "until") for v in filters.get(k, ()))
+            if shown:  # (the filters docker's CLI knows of, as it lists them)
+                text += "\n  Items to be pruned will be filtered with:\n" + "".join(f"  - {f}\n" for f in shown)
+            if not confirm(text + "\nAre you sure you want to continue?"):
                 return 0
         gone, freed = e.prune("containers", filters=filters)
         print_pruned("Deleted Containers:", gone)
