@@ -49,6 +49,7 @@ def renameat2(src: str, dst: str, flags: int) -> None:
 # the upper one is ours alone), so the kernel may keep what it learnt for long
 ENTRY_TIMEOUT = 300.0
 _OFF_SPAN = (1 << 63) - 4  # readdir's offsets: 3 and up (see UnionFS.readdir)
+FUSE_CAP_POSIX_ACL = 1 << 19  # libfuse's, as FUSE_INIT settled it (pyfuse3.conn_info's want)
 ATTR_TIMEOUT = 300.0
 # what of a lower file is read from disk at its first open, before the kernel asks
 # (a cold find+tar of minbase: 4.7 -> 3.7 s; 1 MiB was no better)
@@ -241,6 +242,14 @@ FAST_NOACL = getattr(pyfuse3, "FAST_NOACL", 0)
 # as passthrough opens of that backing file: while any lives (fast_pt_opens) the backing id
 # stays the node's, and the descriptor too (_pt_held); their FSYNCs come by node.
 FAST_PT = hasattr(pyfuse3, "fast_pt")
+# pyfuse3 as patched (revision 13): FUSE_CAP_DONT_MASK, asked for with POSIX ACLs (FUSE_POSIX_ACL).
+# The kernel then checks permissions with each inode's ACLs, which it asks for (GETXATTR of
+# system.posix_acl_access, kept per inode until a change; only where the caller is not the
+# owner and the mode has group bits), and leaves a new entry's mode to the server, the umask
+# beside it: a directory whose upper copy has a default ACL gives its new entries their mode and
+# ACLs, as ext4 does on overlayfs's upper layer, and the umask applies only where it has none
+# (_inherits).  Without it (older patch) the kernel masked the mode first: no ACLs asked then.
+ACL = getattr(pyfuse3, "DUNNAGE_PATCH", 0) >= 13
 
 
 def _in_group(pid: int, gid: int) -> bool:
@@ -294,6 +303,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     # the kernel keeps symlink targets: a symlink never changes in place (a new one
     # at the same path gets a new inode), and every change comes through the mount
     cache_symlinks = True
+    enable_acl = dont_mask = ACL  # POSIX ACLs (see ACL)
     after_init = None  # called once the kernel has our answer to FUSE_INIT
     soon = None  # runs a callable after the current request's reply went out
 
@@ -350,6 +360,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._moved: set[int] = set()  # shared descriptors turned to the copied-up file, still open
         self._dirs: dict[int, list] = {}  # open directories (an unpatched pyfuse3 only)
         self._dir_fh = itertools.count(1)
+        self._acl: Optional[bool] = None  # whether FUSE_INIT settled POSIX ACLs (see ACL)
         self._tmp = itertools.count(1)
 
     def stats(self) -> dict[str, int]:
@@ -1509,6 +1520,24 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         had_wh = self._clear_whiteout(prel, n)
         return prel, n, rel, had_wh
 
+    def _inherits(self, prel: str) -> bool:
+        """Whether a new entry of directory PREL (upper, made already) takes its mode and ACLs
+        from the directory's default ACL, in place of the umask (see ACL)."""
+        if not self._acl_on():
+            return False
+        try:
+            os.getxattr(self._real(self.upper, prel), "system.posix_acl_default", follow_symlinks=False)
+        except OSError:
+            return False
+        return True
+
+    def _acl_on(self) -> bool:
+        on = self._acl
+        if on is None:
+            info = pyfuse3.conn_info or {}
+            on = self._acl = bool(ACL and info.get("want", 0) & FUSE_CAP_POSIX_ACL)
+        return on
+
     def _owner(self, prel: str, ctx) -> tuple[int, int]:
         gid = ctx.gid
         try:
@@ -1523,11 +1552,14 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def create(self, parent_inode, name, mode, flags, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
+        inherits = self._inherits(prel)
+        m = stat.S_IMODE(mode) if inherits else stat.S_IMODE(mode) & ~ctx.umask
         try:
-            fd = os.open(path, _server_flags(flags, self.enable_writeback_cache) | os.O_CREAT | os.O_EXCL, stat.S_IMODE(mode) & ~ctx.umask)
+            fd = os.open(path, _server_flags(flags, self.enable_writeback_cache) | os.O_CREAT | os.O_EXCL, m)
             uid, gid = self._owner(prel, ctx)
             os.fchown(fd, uid, gid)
-            os.fchmod(fd, stat.S_IMODE(mode) & ~ctx.umask)
+            if not inherits:  # (the server's own umask masked it)
+                os.fchmod(fd, m)
         except OSError as e:
             raise _fuse_err(e)
         entry = self._entry(rel, os.fstat(fd))
@@ -1551,7 +1583,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
         try:
-            os.mknod(path, (mode & ~ctx.umask) | stat.S_IFMT(mode), rdev)
+            os.mknod(path, mode if self._inherits(prel) else (mode & ~ctx.umask) | stat.S_IFMT(mode), rdev)
             os.lchown(path, *self._owner(prel, ctx))
         except OSError as e:
             raise _fuse_err(e)
@@ -1561,18 +1593,21 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     async def mkdir(self, parent_inode, name, mode, ctx):
         prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
         path = self._real(self.upper, rel)
+        inherits = self._inherits(prel)
         try:
-            os.mkdir(path, 0o700)
+            # (a default ACL gives it its mode: made with the one asked for, not 0700 first)
+            os.mkdir(path, stat.S_IMODE(mode) & 0o777 if inherits else 0o700)
             if had_wh or self._lower_has(rel):
                 # a directory made where a lower entry was deleted must not
                 # show the lower directory's old contents: mark it opaque
                 self._make_opaque(rel)
             uid, gid = self._owner(prel, ctx)
             os.lchown(path, uid, gid)
-            m = stat.S_IMODE(mode) & ~ctx.umask
+            m = stat.S_IMODE(os.lstat(path).st_mode) if inherits else stat.S_IMODE(mode) & ~ctx.umask
             if gid != ctx.gid or os.lstat(self._real(self.upper, prel)).st_mode & stat.S_ISGID:
                 m |= stat.S_ISGID
-            os.chmod(path, m)
+            if not inherits or m & stat.S_ISGID:
+                os.chmod(path, m)
         except OSError as e:
             raise _fuse_err(e)
         return self._entry(rel, os.lstat(path))

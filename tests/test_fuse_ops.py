@@ -277,12 +277,7 @@ def acl_effects(m: Path) -> list:
     return [as_nobody_reads(m, "secret"), oct(stat.S_IMODE(os.stat(m / "shared/new").st_mode))]
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "POSIX ACLs: the union asks no FUSE_POSIX_ACL at FUSE_INIT (pyfuse3's Operations.enable_acl), so "
-    "the kernel's permission checks (default_permissions) never read ACLs; and create/mkdir/mknod "
-    "apply the umask and chmod after the upper filesystem applied the parent's default ACL. Fix: "
-    "enable_acl = True (the kernel then caches each inode's ACLs, asked by GETXATTR) and no umask "
-    "nor chmod where the upper parent has a default ACL")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_posix_acls_are_enforced_and_inherited(tmp_path, layers, mode):
     """setfacl's grants decide who may read, and a directory's default ACL a new file's mode,
     as on overlayfs (docker's containers use ACLs: journald's /var/log/journal, shared dirs)."""
