@@ -384,12 +384,12 @@ def test_builder_prune_and_df(session_root, engine, ctx):
     def cache_count() -> int:
         r = cli(session_root, "system", "df", "--format", "{{.Type}}={{.TotalCount}}")
         return int(dict(ln.split("=") for ln in r.stdout.decode().splitlines())["Build Cache"])
-    cli(session_root, "builder", "prune", "-a")
+    cli(session_root, "builder", "prune", "-a", "-f")
     assert cache_count() == 0
     assert build(session_root, ctx).returncode == 0
     assert cache_count() == 4  # the first stage's RUN, the COPYs' and the RUN's layers
     layers = set(os.listdir(session_root / "layers"))
-    r = cli(session_root, "builder", "prune", "-a")
+    r = cli(session_root, "builder", "prune", "-a", "-f")
     assert r.returncode == 0 and r.stdout.startswith(b"Total:") and not r.stdout.startswith(b"Total:\t0B")
     assert cache_count() == 0
     assert len(layers - set(os.listdir(session_root / "layers"))) == 1  # only the first stage's was the cache's
@@ -617,7 +617,7 @@ def test_cache_outlives_rmi_and_image_prune(session_root, engine, ctx):
     tag = f"b9-{uuid.uuid4().hex[:8]}"
     assert build(session_root, ctx, "-t", tag).returncode == 0
     assert cli(session_root, "rmi", tag).returncode == 0
-    assert cli(session_root, "image", "prune").returncode == 0
+    assert cli(session_root, "image", "prune", "-f").returncode == 0
     r = build(session_root, ctx, "-t", tag)
     assert r.returncode == 0, r.stderr
     assert [s.split(" => ")[1] for s in steps(r.stderr)[1:]] == ["CACHED", "CACHED"]
@@ -882,7 +882,7 @@ def test_builder_prune_without_all_keeps_what_images_use(session_root, engine, c
     write(ctx, {"f": uuid.uuid4().hex, "Dockerfile": f"FROM {BASE} AS first\nRUN echo {mark} > /only-cached\n"
                                                       f"FROM {BASE}\nCOPY f /f\nCOPY --from=first /only-cached /\n"})
     assert build(session_root, ctx, "-t", tag).returncode == 0
-    r = cli(session_root, "builder", "prune")
+    r = cli(session_root, "builder", "prune", "-f")
     assert r.returncode == 0 and r.stdout.startswith(b"Total:") and not r.stdout.startswith(b"Total:\t0B"), r.stdout
     r = build(session_root, ctx, "-t", tag)
     assert r.returncode == 0, r.stderr

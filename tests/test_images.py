@@ -197,8 +197,8 @@ def test_tag_history_and_prune(fresh_root):
     r = cli(fresh_root, "create", "keep/me", "true")
     assert r.returncode == 0
     # nothing is dangling: plain prune keeps everything; -a removes what no container uses
-    assert cli(fresh_root, "image", "prune").stdout == b"Total reclaimed space: 0B\n"
-    out = cli(fresh_root, "image", "prune", "-a").stdout.decode()
+    assert cli(fresh_root, "image", "prune", "-f").stdout == b"Total reclaimed space: 0B\n"
+    out = cli(fresh_root, "image", "prune", "-a", "-f").stdout.decode()
     assert "Deleted Images:\nuntagged: drop/me:latest" in out and "keep/me" not in out
     rows = {(x["Repository"], x["Tag"]) for x in map(json.loads, cli(fresh_root, "image", "ls", "--format", "json").stdout.splitlines())}
     assert rows == {("keep/me", "latest"), ("keep/alias", "v1")}

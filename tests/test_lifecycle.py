@@ -109,7 +109,7 @@ def test_container_prune_removes_only_stopped(run_cli, engine, image):
     keep = engine.run(image, ["sleep", "300"], name="keepme", detach=True)
     done = engine.run(image, ["true"], name="doneme", detach=True)
     engine.wait(done.id, 30)
-    out = run_cli("container", "prune").stdout.decode()
+    out = run_cli("container", "prune", "-f").stdout.decode()
     assert done.id in out and keep.id not in out
     names = [c.name for c in engine.containers(all_=True)]
     assert "keepme" in names and "doneme" not in names

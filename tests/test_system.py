@@ -111,10 +111,10 @@ def test_prunes_report_the_bytes_the_store_loses(root):
         out = ok(root, *args)
         return out, before - store_du(root)
 
-    out, lost = step("container", "prune")
+    out, lost = step("container", "prune", "-f")
     assert out.startswith("Deleted Containers:\n") and "\n\nTotal reclaimed space: " in out
     assert lost > 3 << 20 and close(reclaimed(out), lost, 16384)
-    out, _ = step("container", "prune")
+    out, _ = step("container", "prune", "-f")
     assert out == "Total reclaimed space: 0B\n"
     out, lost = step("volume", "prune", "-f")
     assert out.startswith("Deleted Volumes:\n") and lost > 2 << 20 and close(reclaimed(out), lost, 16384)

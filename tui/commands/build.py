@@ -7,7 +7,7 @@ import sys
 
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, exit_code_of
-from dunnage.tui.commands.output import err
+from dunnage.tui.commands.output import confirm, err
 from dunnage.tui.rows import human_size
 
 
@@ -137,6 +137,10 @@ def cmd_build(e: Engine, a) -> int:
 def cmd_builder(e: Engine, a) -> int:
     from dunnage.builder.cache import Cache
     if a.sub == "prune":
+        if not a.force and not confirm(f"WARNING! This will remove all {'' if a.all else 'dangling '}build cache. "
+                                       "Are you sure you want to continue?"):
+            print("Total reclaimed space: 0B")  # (docker's CLI: the total of nothing)
+            return 0
         n, freed = Cache(e).prune(a.all)
         print(f"Total:\t{human_size(freed)}")
         return 0
@@ -176,5 +180,5 @@ def register(sub) -> None:
     p = sub.add_parser("builder", help="manage the build cache (prune, du)")
     p.add_argument("sub", choices=["prune", "du"])
     p.add_argument("-a", "--all", action="store_true", help="prune: all of the cache, not only what no image uses")
-    p.add_argument("-f", "--force", action="store_true", help="do not ask (nothing is asked)")
+    p.add_argument("-f", "--force", action="store_true", help="prune: do not ask")
     p.set_defaults(fn=cmd_builder)

@@ -5,7 +5,7 @@ import argparse
 
 from dunnage.core import Engine
 from dunnage.tui.commands.grammar import Parser, filters_of, run_verb
-from dunnage.tui.commands.output import print_pruned
+from dunnage.tui.commands.output import confirm, print_pruned
 from dunnage.tui.rows import human_size
 
 
@@ -13,7 +13,12 @@ def cmd_container(e: Engine, a) -> int:
     if a.sub == "prune":
         q = prune_parser("container prune")
         b = q.parse_args(a.args)
-        gone, freed = e.prune("containers", filters=filters_of(b.filter))
+        filters = filters_of(b.filter)
+        if not b.force and not confirm("WARNING! This will remove all stopped containers.\n"
+                                       "Are you sure you want to continue?"):
+            print("Total reclaimed space: 0B")  # (docker's CLI: the total of nothing)
+            return 0
+        gone, freed = e.prune("containers", filters=filters)
         print_pruned("Deleted Containers:", gone)
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0

@@ -9,7 +9,7 @@ from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.images.changes import parse_changes
 from dunnage.tui.commands.grammar import filters_of, go_bool, run_verb, tls
-from dunnage.tui.commands.output import archive_output, err, print_pruned, prune_line, render
+from dunnage.tui.commands.output import archive_output, confirm, err, print_pruned, prune_line, render
 from dunnage.tui.rows import human_size, image_rows
 
 
@@ -75,8 +75,12 @@ def cmd_image(e: Engine, a) -> int:
         from dunnage.tui.commands.container import prune_parser
         b = prune_parser("image prune", all_=True).parse_args(a.args)
         filters = filters_of(b.filter)  # (docker's CLI adds dangling=true, or false with -a, to the user's)
-        filters.setdefault("dangling", []).append("false" if a.all or b.all else "true")
-        lines, freed = e.prune("images", a.all or b.all, filters)
+        filters.setdefault("dangling", []).append("false" if b.all else "true")
+        warning = "all images without at least one container associated to them" if b.all else "all dangling images"
+        if not b.force and not confirm(f"WARNING! This will remove {warning}.\nAre you sure you want to continue?"):
+            print("Total reclaimed space: 0B")  # (docker's CLI: the total of nothing)
+            return 0
+        lines, freed = e.prune("images", b.all, filters)
         print_pruned("Deleted Images:", [prune_line(ln) for ln in lines])
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0
@@ -217,7 +221,5 @@ def register(sub) -> None:
     p = sub.add_parser("image", help="manage images (ls, rm, inspect, history, prune, tag, pull, push, load, save)")
     p.add_argument("sub", choices=["ls", "list", "rm", "remove", "inspect", "history", "prune", "tag", "pull", "push",
                                    "load", "save", "import", "build"])
-    p.add_argument("-a", "--all", action="store_true", help="prune: every image no container uses")
-    p.add_argument("--format")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs=argparse.REMAINDER)  # (each verb's flags after it, as docker's: none before)
     p.set_defaults(fn=cmd_image)

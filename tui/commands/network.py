@@ -4,7 +4,7 @@ from __future__ import annotations
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, NotFound
 from dunnage.tui.commands.grammar import Parser
-from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
+from dunnage.tui.commands.output import confirm, each, inspect_each, print_pruned, render
 from dunnage.tui.commands.grammar import filters_of
 
 
@@ -46,7 +46,11 @@ def cmd_network(e: Engine, a) -> int:
     if sub == "rm":
         return each(a, a.networks, e.network_remove)
     if sub == "prune":
-        return print_pruned("Deleted Networks:", e.network_prune(filters_of(a.filter)))
+        filters = filters_of(a.filter)
+        if not a.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
+                                       "container.\nAre you sure you want to continue?"):
+            return 0
+        return print_pruned("Deleted Networks:", e.network_prune(filters))
     if sub == "connect":
         e.network_connect(a.network, a.container, a.alias, a.ip, a.ip6)
         return 0

@@ -98,10 +98,11 @@ def prune_line(line: str) -> str:
 
 
 def confirm(message: str) -> bool:
-    """docker's prompt: MESSAGE [y/N], and only y (or yes) goes on."""
+    """docker's prompt: MESSAGE [y/N], and only y (or Y) goes on: docker 20.10's CLI takes
+    yes for a no."""
     sys.stdout.write(f"{message} [y/N] ")
     sys.stdout.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    return sys.stdin.readline().strip().lower() == "y"
 
 
 def archive_output(a) -> dict:

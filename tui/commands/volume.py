@@ -4,7 +4,7 @@ from __future__ import annotations
 from dunnage.core import Engine
 from dunnage.core.errors import NotFound
 from dunnage.tui.commands.grammar import Parser
-from dunnage.tui.commands.output import each, inspect_each, print_pruned, render
+from dunnage.tui.commands.output import confirm, each, inspect_each, print_pruned, render
 from dunnage.tui.commands.grammar import filters_of
 from dunnage.tui.rows import human_size
 
@@ -26,7 +26,13 @@ def cmd_volume(e: Engine, a) -> int:
         return inspect_each(a.format, a.volumes, e.volume_inspect)
     if sub == "rm":
         return each(a, a.volumes, e.volume_remove)
-    names, freed = e.prune("volumes", a.all, filters_of(a.filter))
+    filters = filters_of(a.filter)
+    which = "all" if a.all else "anonymous"  # (what goes: docker 23's prune, and its words)
+    if not a.force and not confirm(f"WARNING! This will remove {which} local volumes not used by at least one "
+                                   "container.\nAre you sure you want to continue?"):
+        print("Total reclaimed space: 0B")  # (docker's CLI: the total of nothing)
+        return 0
+    names, freed = e.prune("volumes", a.all, filters)
     print_pruned("Deleted Volumes:", names)
     print(f"Total reclaimed space: {human_size(freed)}")
     return 0

@@ -1,0 +1,85 @@
+"""No docker flag taken and ignored: each flag of docker 20.10's CLI that dunnage's command
+line takes does what docker's does, and one it does not take is refused in one line, exit
+125. Held to a dockerd of the module's own and its CLI (Debian's docker.io 20.10,
+tests/peers.py) where what docker does is the measure."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import cli
+from peers import Dockerd
+
+pytestmark = pytest.mark.timeout(300)
+
+IMAGE = "local/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def dockerd():
+    d = Dockerd()
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+PRUNES = (["container", "prune"], ["image", "prune"], ["image", "prune", "-a"], ["network", "prune"],
+          ["volume", "prune"], ["builder", "prune"], ["builder", "prune", "-a"])
+
+
+def test_prunes_ask_first_and_keep_everything_on_no(session_root, engine, dockerd):
+    """Without -f each prune asks as docker's CLI does and prunes nothing unless the answer
+    is y: no answer (a script's closed stdin), n and yes (docker 20.10 takes only y) are a
+    no, with docker's words and exit 0. Container and image prune went ahead without asking,
+    -f taken and ignored; network, volume and builder prune too."""
+    assert cli(session_root, "create", "--name", "fl-stopped", "-v", "/anon", IMAGE, "true").returncode == 0
+    anon = engine.inspect("fl-stopped")["Mounts"][0]["Name"]
+    try:
+        assert cli(session_root, "network", "create", "fl-net").returncode == 0
+        assert cli(session_root, "tag", IMAGE, "fl/unused:1").returncode == 0
+
+        def kept() -> dict:
+            return {"container": cli(session_root, "inspect", "fl-stopped").returncode == 0,
+                    "network": cli(session_root, "network", "inspect", "fl-net").returncode == 0,
+                    "volume": cli(session_root, "volume", "inspect", anon).returncode == 0,
+                    "image": cli(session_root, "image", "inspect", "fl/unused:1").returncode == 0}
+        assert cli(session_root, "rm", "fl-stopped").returncode == 0  # (without -v: its volume stays, unused)
+        assert cli(session_root, "create", "--name", "fl-stopped", IMAGE, "true").returncode == 0
+        for args in PRUNES:
+            for answer in (b"", b"n\n", b"yes\n"):
+                d, u = dockerd(*args, input=answer), cli(session_root, *args, input=answer)
+                want = d.stdout
+                if args == ["volume", "prune"]:  # (dunnage's takes the anonymous ones, as docker 23's: its words)
+                    want = want.replace(b"remove all local volumes", b"remove anonymous local volumes")
+                assert (u.returncode, u.stdout, u.stderr) == (0, want, b""), (args, answer, u.stderr, d.stderr)
+                assert d.returncode == 0 and b"Are you sure you want to continue? [y/N] " in u.stdout
+        assert kept() == {"container": True, "network": True, "volume": True, "image": True}
+        # y goes on (the session's image stays: no image prune -a here)
+        for args, gone in ((["container", "prune"], "container"), (["network", "prune"], "network"),
+                           (["volume", "prune"], "volume")):
+            p = cli(session_root, *args, input=b"y\n")
+            assert p.returncode == 0 and b"[y/N] Deleted " in p.stdout, (args, p.stdout, p.stderr)
+            assert not kept()[gone], args
+    finally:
+        cli(session_root, "rm", "-f", "fl-stopped")
+        cli(session_root, "network", "rm", "fl-net")
+        cli(session_root, "volume", "rm", anon)
+        cli(session_root, "rmi", "fl/unused:1")
+
+
+def test_image_takes_no_flags_before_its_verb(session_root, engine, dockerd):
+    """image's verbs take their flags after the verb, as docker's; `image -a prune -f` pruned
+    every unused image and `image --format T ls` listed without T (the image parser had an
+    -a and a --format of its own, before the verb)."""
+    assert cli(session_root, "tag", IMAGE, "fl/before:1").returncode == 0
+    try:
+        for args in (["image", "-a", "prune", "-f"], ["image", "--format", "{{.ID}}", "ls"],
+                     ["image", "--all", "prune", "--force"]):
+            d, u = dockerd(*args), cli(session_root, *args)
+            assert d.returncode != 0 and u.returncode == 125 and u.stdout == b"" and len(u.stderr.splitlines()) == 1, \
+                (args, u.returncode, u.stdout, u.stderr)
+        assert cli(session_root, "image", "inspect", "fl/before:1").returncode == 0
+        ids = cli(session_root, "image", "ls", "--format", "{{.ID}}", "fl/before").stdout.split()
+        assert len(ids) == 1 and len(ids[0]) == 12
+    finally:
+        cli(session_root, "rmi", "fl/before:1")
