@@ -4,10 +4,12 @@ line takes does what docker's does, and one it does not take is refused in one l
 tests/peers.py) where what docker does is the measure."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import cli
-from peers import Dockerd
+from peers import Dockerd, Registry, build_layout, skopeo
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -21,6 +23,23 @@ def dockerd():
         yield d
     finally:
         d.close()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A registry on 127.0.0.1 holding test/img:1 (umoci's two-layer busybox)."""
+    work = tmp_path_factory.mktemp("flags-registry")
+    r = Registry(work / "registry")
+    try:
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{build_layout(work)}:1", f"docker://{r.host}/test/img:1")
+        yield r
+    finally:
+        r.close()
+
+
+def refused(p) -> bool:
+    """Refused as a bad flag: nothing on stdout, one line on stderr, docker's 125."""
+    return p.returncode == 125 and p.stdout == b"" and len(p.stderr.splitlines()) == 1
 
 
 PRUNES = (["container", "prune"], ["image", "prune"], ["image", "prune", "-a"], ["network", "prune"],
@@ -67,6 +86,32 @@ def test_prunes_ask_first_and_keep_everything_on_no(session_root, engine, docker
         cli(session_root, "rmi", "fl/unused:1")
 
 
+def test_volume_rm_force_passes_over_a_missing_volume(session_root, engine, dockerd):
+    """volume rm -f NAME: a volume that is not there is no error, its name printed, exit 0
+    (-f was taken and ignored: exit 1); one in use is still refused."""
+    for run in (dockerd, lambda *a: cli(session_root, *a)):
+        p = run("volume", "rm", "-f", "fl-nosuch")
+        assert (p.returncode, p.stdout, p.stderr) == (0, b"fl-nosuch\n", b""), (run, p.stderr)
+        assert run("volume", "rm", "fl-nosuch").returncode == 1
+        assert run("volume", "rm", "-f", "fl-nosuch", "fl-nosuch2").stdout == b"fl-nosuch\nfl-nosuch2\n"
+    try:
+        assert cli(session_root, "create", "--name", "fl-user", "-v", "fl-used:/data", IMAGE, "true").returncode == 0
+        p = cli(session_root, "volume", "rm", "-f", "fl-used")
+        assert p.returncode == 1 and b"volume is in use" in p.stderr and p.stdout == b""
+    finally:
+        cli(session_root, "rm", "-f", "fl-user")
+        cli(session_root, "volume", "rm", "fl-used")
+
+
+def test_a_flag_s_prefix_is_no_flag(session_root, engine, dockerd):
+    """docker's flags are whole words: --no-tr is refused, not taken as --no-trunc (argparse
+    took any unambiguous prefix: network prune --forc pruned without asking)."""
+    for args in (["ps", "--no-tr"], ["images", "--dig"], ["volume", "ls", "--form", "{{.Name}}"],
+                 ["network", "prune", "--forc"], ["logs", "--time", "fl-none"], ["rm", "--forc", "fl-none"]):
+        d, u = dockerd(*args), cli(session_root, *args)
+        assert d.returncode == 125 and refused(u), (args, u.returncode, u.stdout, u.stderr)
+
+
 def test_image_takes_no_flags_before_its_verb(session_root, engine, dockerd):
     """image's verbs take their flags after the verb, as docker's; `image -a prune -f` pruned
     every unused image and `image --format T ls` listed without T (the image parser had an
@@ -83,3 +128,34 @@ def test_image_takes_no_flags_before_its_verb(session_root, engine, dockerd):
         assert len(ids) == 1 and len(ids[0]) == 12
     finally:
         cli(session_root, "rmi", "fl/before:1")
+
+
+def test_pull_and_push_quiet_print_the_name_as_docker(fresh_root, dockerd, registry):
+    """pull -q prints the name it pulled, and push -q the name it pushed, normalized with
+    their tag, as docker's CLI (pull -q printed the image's id, push -q nothing)."""
+    ref = f"{registry.host}/test/img:1"
+    try:
+        for run in (dockerd, lambda *a, **kw: cli(fresh_root, *a, **kw)):
+            p = run("pull", "-q", ref, timeout=120)
+            assert (p.returncode, p.stdout) == (0, f"{ref}\n".encode()), (run, p.stderr)
+            assert run("tag", ref, f"{registry.host}/test/fl-pushed").returncode == 0
+            p = run("push", "-q", f"{registry.host}/test/fl-pushed", timeout=120)
+            assert (p.returncode, p.stdout) == (0, f"{registry.host}/test/fl-pushed:latest\n".encode()), \
+                (run, p.stderr)
+    finally:
+        dockerd("rmi", ref, f"{registry.host}/test/fl-pushed")
+
+
+def test_load_quiet_still_says_what_it_loaded(session_root, engine, dockerd, tmp_path):
+    """load -q leaves out the progress, not the lines that say what was loaded (dockerd
+    writes them whatever -q says; dunnage printed nothing)."""
+    tar = tmp_path / "busybox.tar"
+    assert cli(session_root, "save", "-o", str(tar), IMAGE, timeout=120).returncode == 0
+    try:
+        d = dockerd("load", "-q", "-i", str(tar), timeout=120)
+        u = cli(session_root, "load", "-q", "-i", str(tar), timeout=120)
+        assert d.returncode == 0 and (u.returncode, u.stdout) == (0, d.stdout), (d.stdout, u.stdout, u.stderr)
+        assert u.stdout == f"Loaded image: {IMAGE}\n".encode()
+    finally:
+        dockerd("rmi", IMAGE)
+    assert json.loads(cli(session_root, "image", "inspect", IMAGE).stdout)[0]["RepoTags"] == [IMAGE]

@@ -24,6 +24,12 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # docker's flags are whole words (pflag): a prefix of one is no flag (--no-tr, --forma),
+        # and is refused, not taken as whichever flag it begins
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # docker: flag errors exit 125
         raise UsageError(f"{message} (see '{self.prog} --help')")
 

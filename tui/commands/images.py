@@ -35,12 +35,20 @@ def cmd_pull(e: Engine, a) -> int:
     else:
         img = _pull_with_bars(e, a.reference, tls(a), a.platform)
     if a.quiet:
-        print(img.id)
+        print(full_name(a.reference))
     else:
         from dunnage.core.images.registry import parse_reference
         r = parse_reference(a.reference)
         print(f"Status: Downloaded newer image for {r.familiar}:{r.tag}" if r.tag else f"Status: Downloaded {a.reference}")
     return 0
+
+
+def full_name(ref: str) -> str:
+    """What pull -q and push -q print, as docker's CLI: the name it normalized, a tag added
+    where there is none (docker.io/library/busybox:latest)."""
+    from dunnage.core.images.reference import parse_reference
+    r = parse_reference(ref)
+    return f"{r.registry}/{r.repository}" + (f":{r.tag}" if r.tag else "") + (f"@{r.digest}" if r.digest else "")
 
 
 def _pull_with_bars(e: Engine, ref: str, tls, platform=None):
@@ -61,6 +69,8 @@ def _pull_with_bars(e: Engine, ref: str, tls, platform=None):
 
 def cmd_push(e: Engine, a) -> int:
     e.push(a.reference, tls(a), (lambda s: None) if a.quiet else (lambda s: print(s, flush=True)))
+    if a.quiet:
+        print(full_name(a.reference))
     return 0
 
 
@@ -117,9 +127,7 @@ def cmd_load(e: Engine, a) -> int:
     src = a.input if a.input and a.input != "-" else sys.stdin.buffer
     if src is sys.stdin.buffer and os.isatty(0):
         raise InvalidParameter("requested load from stdin, but stdin is empty (use -i FILE)")
-    for img, tags in e.load_images(src):
-        if a.quiet:
-            continue
+    for img, tags in e.load_images(src):  # (-q: no progress, which there is none of: dockerd says what it loaded)
         for t in tags:
             print(f"Loaded image: {t}")
         if not tags:

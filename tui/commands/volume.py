@@ -1,7 +1,7 @@
 """Volume and its verbs."""
 from __future__ import annotations
 
-from dunnage.core import Engine
+from dunnage.core import Engine, EngineError
 from dunnage.core.errors import NotFound
 from dunnage.tui.commands.grammar import Parser
 from dunnage.tui.commands.output import confirm, each, inspect_each, print_pruned, render
@@ -25,7 +25,13 @@ def cmd_volume(e: Engine, a) -> int:
     if sub == "inspect":
         return inspect_each(a.format, a.volumes, e.volume_inspect)
     if sub == "rm":
-        return each(a, a.volumes, e.volume_remove)
+        def remove(name: str) -> None:  # -f: a missing volume is no error (one in use still is), as dockerd
+            try:
+                e.volume_remove(name)
+            except EngineError as ex:
+                if not (a.force and ex.status == 404):
+                    raise
+        return each(a, a.volumes, remove)
     filters = filters_of(a.filter)
     which = "all" if a.all else "anonymous"  # (what goes: docker 23's prune, and its words)
     if not a.force and not confirm(f"WARNING! This will remove {which} local volumes not used by at least one "
