@@ -252,6 +252,33 @@ FAST_PT = hasattr(pyfuse3, "fast_pt")
 ACL = getattr(pyfuse3, "DUNNAGE_PATCH", 0) >= 13
 
 
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """The data of file SRC (SIZE bytes) into empty file DST, its holes left holes (as
+    overlayfs's copy-up: a sparse /var/log/lastlog stays a few KiB, not its size): each extent
+    SEEK_DATA finds, then the size."""
+    off = 0
+    while off < size:
+        try:
+            start = os.lseek(src, off, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break  # nothing but a hole to the end
+            if e.errno != errno.EINVAL:
+                raise
+            start = off  # (a filesystem without SEEK_DATA: all of it)
+            end = size
+        else:
+            end = min(os.lseek(src, start, os.SEEK_HOLE), size)
+        while start < end:
+            k = os.copy_file_range(src, dst, min(end - start, 1 << 30), start, start)
+            if k == 0:
+                end = start  # the file got shorter
+                break
+            start += k
+        off = end
+    os.ftruncate(dst, size)
+
+
 def _in_group(pid: int, gid: int) -> bool:
     """Whether process PID (in the server's pid namespace) has GID as its filesystem
     group or a supplementary one; False if it cannot be told (it then loses the bit)."""
@@ -338,6 +365,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._aliases: dict[int, set[str]] = {}  # a node with several names -> all of them
         self._origin: dict[tuple, int] = {}  # (st_dev, st_ino) of a copied-up file -> the st_ino it had below
         self._upper_dev = os.stat(self.upper).st_dev
+        self._name_max = os.statvfs(self.upper).f_namemax or 255
         self._devs: dict[int, int] = {}  # st_dev of another filesystem under a layer -> its index
         self._wide: dict[tuple, int] = {}  # (st_dev, st_ino) no index fits in with -> its number
         self._next_ino = itertools.count(pyfuse3.ROOT_INODE + 1)
@@ -608,7 +636,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         a.entry_timeout = ENTRY_TIMEOUT
         a.attr_timeout = ATTR_TIMEOUT
         a.st_mode = st.st_mode
-        a.st_nlink = st.st_nlink
+        # a directory merged from several layers shows one link, as overlayfs's (the count
+        # walkers take for "not counted"; its top layer's counts only that layer's subdirectories)
+        a.st_nlink = 1 if stat.S_ISDIR(st.st_mode) and self._merged(rel, ino) else st.st_nlink
         a.st_uid = st.st_uid
         a.st_gid = st.st_gid
         a.st_rdev = st.st_rdev
@@ -623,6 +653,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     # ------------------------------------------------------------ copy-up
     def _copy_meta(self, src_st: os.stat_result, src: str, dst: str, fd: Optional[int] = None) -> None:
         issym = stat.S_ISLNK(src_st.st_mode)
+        # the owner first: a chown removes security.capability (ping's cap_net_raw was lost at
+        # a chmod or touch of it), and the mode after it (it clears setuid)
+        os.lchown(dst, src_st.st_uid, src_st.st_gid)
         try:
             names = os.listxattr(src, follow_symlinks=False)
         except OSError:
@@ -632,7 +665,6 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 os.setxattr(dst, n, os.getxattr(src, n, follow_symlinks=False), follow_symlinks=False)
             except OSError:
                 pass
-        os.lchown(dst, src_st.st_uid, src_st.st_gid)
         if not issym:
             os.chmod(dst, stat.S_IMODE(src_st.st_mode))  # after chown: chown clears setuid
         os.utime(dst, ns=(src_st.st_atime_ns, src_st.st_mtime_ns), follow_symlinks=False)
@@ -650,9 +682,17 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         dst = self._real(self.upper, rel)
         self._changed(rel)
+        pst = os.lstat(self._real(self.upper, parent))
         os.mkdir(dst, 0o700)
         self._copy_meta(st, self._real(L, rel), dst)
+        self._keep_times(parent, pst)
         self._changed(rel)
+
+    def _keep_times(self, parent: str, pst: os.stat_result) -> None:
+        """Upper directory PARENT's times set back to PST's after a copy-up made an entry in it:
+        a copy-up changes nothing a program sees (as overlayfs's ovl_set_timestamps; a chmod of a
+        file changed its directory's mtime, which make, rsync and docker diff read)."""
+        os.utime(self._real(self.upper, parent), ns=(pst.st_atime_ns, pst.st_mtime_ns), follow_symlinks=False)
 
     def _copy_up(self, rel: str) -> str:
         """Bring REL into the upper layer if it only lives below; return its upper path."""
@@ -665,18 +705,14 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             return dst
         parent = rel.rpartition("/")[0]
         self._ensure_upper_dir(parent)
+        pst = os.lstat(self._real(self.upper, parent))  # its times, set back after (see _keep_times)
         src = self._real(L, rel)
         tmp = os.path.join(os.path.dirname(dst), f"{TMP_PREFIX}{os.getpid()}.{next(self._tmp)}")
         mode = st.st_mode
         try:
             if stat.S_ISREG(mode):
                 with open(src, "rb") as fi, open(tmp, "wb") as fo:
-                    remaining = st.st_size
-                    while remaining > 0:
-                        n = os.copy_file_range(fi.fileno(), fo.fileno(), min(remaining, 1 << 30))
-                        if n == 0:
-                            break
-                        remaining -= n
+                    _copy_data(fi.fileno(), fo.fileno(), st.st_size)
                     os.fsync(fo.fileno())
             elif stat.S_ISLNK(mode):
                 os.symlink(os.readlink(src), tmp)
@@ -684,6 +720,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 os.mknod(tmp, mode, st.st_rdev)
             self._copy_meta(st, src, tmp)
             os.rename(tmp, dst)
+            self._keep_times(parent, pst)
             self._changed(rel)
             if stat.S_ISREG(mode):
                 self._redirect_readers(src, dst)
@@ -724,6 +761,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     # ------------------------------------------------------------ operations
     async def lookup(self, parent_inode, name, ctx=None):
+        if len(name) > self._name_max:
+            raise pyfuse3.FUSEError(errno.ENAMETOOLONG)  # as the layers' filesystems say (overlayfs's)
         n = os.fsdecode(name)
         if n.startswith(WH_PREFIX):
             raise pyfuse3.FUSEError(errno.ENOENT)
@@ -776,8 +815,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             self._answer_fast(inode, a.attr_ino)
         elif FAST_LOWER and L != self.upper:
             pyfuse3.fast_lower(a)
-        elif FAST_ATTR and stat.S_ISDIR(st.st_mode) and inode not in self._dir_fds:
-            self._answer_dir(inode, rel, a.attr_ino)
+        elif FAST_ATTR and stat.S_ISDIR(st.st_mode) and inode not in self._dir_fds and a.st_nlink != 1:
+            self._answer_dir(inode, rel, a.attr_ino)  # (not a merged one: pyfuse3 would show its upper link count)
         return a
 
     # An upper directory's attributes change with every entry made or removed in it, and the
@@ -1283,12 +1322,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         new = os.open(self.upper, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            n, off = st.st_size, 0
-            while off < n:
-                k = os.copy_file_range(f.fileno(), new, n - off, off, off)
-                if k == 0:
-                    break
-                off += k
+            _copy_data(f.fileno(), new, st.st_size)
         os.fchown(new, st.st_uid, st.st_gid)
         os.fchmod(new, stat.S_IMODE(st.st_mode))
         return new
@@ -1391,8 +1425,16 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 # write in the same clock tick as the last change leaves them, so the write
                 # here must too (else the upper file's mtime is the server's, not the one
                 # programs saw)
+                # (and all of it, or the errno: the kernel takes a WRITE's count as the whole
+                # of what it sent after write() said done, so a short one, the upper layer's
+                # filesystem full, dropped the rest with no error to close or fsync)
                 st = os.fstat(fh)
                 n = os.pwrite(fh, buf, off)
+                while n < len(buf):
+                    k = os.pwrite(fh, buf[n:], off + n)
+                    if k <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    n += k
                 os.utime(fh, ns=(st.st_atime_ns, st.st_mtime_ns))
             else:
                 n = os.pwrite(fh, buf, off)
@@ -1519,6 +1561,12 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._ensure_upper_dir(prel)
         had_wh = self._clear_whiteout(prel, n)
         return prel, n, rel, had_wh
+
+    def _merged(self, rel: str, ino: Optional[int]) -> bool:
+        """Whether directory REL (node INO) is merged from more than one layer."""
+        if not rel and ino != pyfuse3.ROOT_INODE:
+            return False  # (one without a name: a directory removed while open)
+        return len(self._layers_of(rel)) > 1
 
     def _inherits(self, prel: str) -> bool:
         """Whether a new entry of directory PREL (upper, made already) takes its mode and ACLs

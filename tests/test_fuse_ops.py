@@ -393,10 +393,7 @@ def test_too_long_names_and_paths_leave_the_server_serving(tmp_path, layers, mod
         assert (fmnt / "etc/passwd").read_text() == (kmnt / "etc/passwd").read_text()
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "lookup answers a name past NAME_MAX with a negative entry (ENOENT), where overlayfs's lookup "
-    "fails with ENAMETOOLONG (lookup_one_len on its real directories); fix: lookup, the lead's, "
-    "refuses a name longer than the upper layer's f_namemax with ENAMETOOLONG")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_stat_of_a_too_long_name_says_so(tmp_path, layers, mode):
     with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
         want = outcome(lambda: os.stat(kmnt / LONG))
@@ -483,13 +480,7 @@ def test_readdir_while_deleting_returns_every_entry(tmp_path, layers, mode):
 
 
 # --------------------------------------------------------------------------- a full upper layer, written back
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "with the writeback cache the kernel sends what a program wrote as WRITEs of up to 1 MiB after "
-    "write() said done, and takes a WRITE's reply count as all of it (fuse_writepage_end looks at "
-    "errors only): UnionFS.write answers pwrite's short count (the upper filesystem full after "
-    "256 KiB of 1 MiB), so the rest is dropped and no error reaches close() or fsync(); fix (the "
-    "lead's write): with the writeback cache (and by node, no_open's), write it all or fail with "
-    "the errno (ENOSPC), which the kernel keeps for the file's close and fsync")) for m in ("writeback", "no-open")])
+@pytest.mark.parametrize("mode", ("writeback", "no-open"))
 def test_a_full_upper_layer_fails_the_copy_written_back(tmp_path, layers, mode):
     """cp of 1 MiB onto an upper layer with room for 256 KiB: overlayfs fails it (ENOSPC, cp
     exits 1); through the union's writeback cache cp exited 0, the mount showed the whole file
@@ -526,11 +517,7 @@ def test_a_full_upper_layer_fails_the_copy_written_back(tmp_path, layers, mode):
 
 
 # --------------------------------------------------------------------------- copy-up of a sparse file
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "the copy-up copies a regular file with copy_file_range over its whole size (UnionFS._copy_up, "
-    "_orphan_copy), which reads holes as zeros and writes them: the upper file has every block; "
-    "overlayfs's copy-up skips holes (ovl_copy_up_file: SEEK_DATA/SEEK_HOLE); fix (the lead's "
-    "_copy_up): copy each data extent SEEK_DATA finds, then ftruncate to the size")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_copy_up_keeps_a_sparse_file_sparse(tmp_path, layers, mode):
     """/var/log/lastlog is sparse at uid * 292 bytes (useradd -u 1000000000: 292 GB, a few KiB
     of data); the first login, or a chmod, copies it up.  On overlayfs the upper file keeps its
@@ -549,11 +536,7 @@ def test_copy_up_keeps_a_sparse_file_sparse(tmp_path, layers, mode):
 
 
 # --------------------------------------------------------------------------- directories' attributes
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "a merged directory shows its top layer's st_nlink (UnionFS._attr), which counts that layer's "
-    "subdirectories only; overlayfs shows 1 for a merged directory (ovl_getattr), the 'not "
-    "counted' every walker knows, so none skips subdirectories by st_nlink - 2 (find's leaf "
-    "optimisation, fts); fix (the lead's _attr): st_nlink 1 for a directory of several layers")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_a_merged_directory_shows_one_link(tmp_path, layers, mode):
     with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
         (kmnt / "etc/new").write_text("x")
@@ -563,12 +546,7 @@ def test_a_merged_directory_shows_one_link(tmp_path, layers, mode):
         assert [os.stat(fmnt / d).st_nlink for d in ("", "etc")] == want
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "copying a file up makes and renames a temporary file in its upper directory after that "
-    "directory's times were copied from below (UnionFS._copy_up), so a chmod or a write of a file "
-    "changes its directory's mtime; overlayfs sets the parent's times back after the copy-up "
-    "(ovl_set_timestamps), as a copy-up changes nothing a program sees; fix (the lead's "
-    "_copy_up): the upper parent's atime and mtime as they were, after the rename")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_a_copy_up_leaves_the_directory_times(tmp_path, layers, mode):
     """make, rsync and caches keyed on a directory's mtime, and docker diff/commit of the upper
     layer: chmod of a file (or its first write) is no change of its directory.  (The kernel
@@ -588,11 +566,7 @@ def test_a_copy_up_leaves_the_directory_times(tmp_path, layers, mode):
 CAP_NET_RAW = struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0)  # VFS_CAP_REVISION_2, effective
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "the copy-up copies the xattrs and then chowns the copy (UnionFS._copy_meta: lchown to the "
-    "owner it already has), and the kernel removes security.capability at every chown: a chmod, a "
-    "touch or an open for writing of a file with capabilities leaves it without; overlayfs's "
-    "copy-up keeps them; fix (the lead's _copy_meta): security.capability set after the chown")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_a_copy_up_keeps_file_capabilities(tmp_path, layers, mode):
     """setcap cap_net_bind_service=+ep /usr/bin/node (Dockerfiles do, to bind :80 as a user),
     ping's cap_net_raw: a chmod or a touch of the binary in the container took them away."""
