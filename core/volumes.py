@@ -139,6 +139,12 @@ class Volumes:
 
 
 # ------------------------------------------------------------------ flags
+# a container's binds are in its own rprivate mount namespace (docker's default propagation):
+# the propagations that would share mounts with the host are refused, not taken and ignored
+UNSUPPORTED_PROPAGATION = ("shared", "rshared", "slave", "rslave")
+PROPAGATION_NOTE = "only private and rprivate (the default) bind propagation is supported"
+
+
 def parse_volume_flag(spec: str) -> dict:
     """``-v``: ``/host:/ctr[:opts]`` (bind), ``name:/ctr[:opts]`` (volume), ``/ctr`` (anonymous)."""
     parts = spec.split(":")
@@ -159,7 +165,9 @@ def parse_volume_flag(spec: str) -> dict:
     for o in filter(None, opts.split(",")):
         if o in ("ro", "readonly"):
             ro = True
-        elif o not in ("rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave", "nocopy"):
+        elif o in UNSUPPORTED_PROPAGATION:
+            raise VolumeError(f'invalid mode "{o}" in volume specification "{spec}": {PROPAGATION_NOTE}', status=400)
+        elif o not in ("rw", "z", "Z", "private", "rprivate", "nocopy"):
             raise VolumeError(f'invalid mode "{o}" in volume specification "{spec}"', status=400)
     if not src:
         return {"Type": "volume", "Name": None, "Target": os.path.normpath(dst), "ReadOnly": ro, "Anonymous": True}
@@ -194,7 +202,12 @@ def parse_mount_flag(spec: str) -> dict:
     ro = bool(kv.pop("readonly", False))
     source = kv.pop("source", "")
     if t == "bind":
-        kv.pop("bind-propagation", None)
+        propagation = kv.pop("bind-propagation", "rprivate")
+        if propagation.lower() not in ("private", "rprivate") + UNSUPPORTED_PROPAGATION:
+            raise VolumeError(f'invalid --mount "{spec}": invalid propagation mode: {propagation}', status=400)
+        if propagation.lower() in UNSUPPORTED_PROPAGATION:
+            raise VolumeError(f'invalid --mount "{spec}": bind-propagation={propagation}: {PROPAGATION_NOTE}',
+                              status=400)
         if not source.startswith("/"):
             raise VolumeError(f'invalid --mount "{spec}": a bind source must be an absolute path', status=400)
         if not os.path.exists(source):

@@ -159,3 +159,27 @@ def test_load_quiet_still_says_what_it_loaded(session_root, engine, dockerd, tmp
     finally:
         dockerd("rmi", IMAGE)
     assert json.loads(cli(session_root, "image", "inspect", IMAGE).stdout)[0]["RepoTags"] == [IMAGE]
+
+
+def test_bind_propagation_that_shares_mounts_is_refused(session_root, engine, tmp_path):
+    """-v SRC:DST:rshared (shared, slave, rslave) and --mount's bind-propagation= were taken and
+    ignored: the bind was private whatever they said, so a mount made on either side never
+    reached the other. Refused in one line, exit 125, nothing made; private and rprivate
+    (docker's default) are taken, and the bind is private in the container."""
+    before = {c.id for c in engine.containers(all_=True)}
+    for args in (["-v", f"{tmp_path}:/x:rshared"], ["-v", f"{tmp_path}:/x:ro,slave"],
+                 ["--mount", f"type=bind,source={tmp_path},target=/x,bind-propagation=shared"],
+                 ["--mount", f"type=bind,source={tmp_path},target=/x,bind-propagation=rslave"],
+                 ["--mount", f"type=bind,source={tmp_path},target=/x,bind-propagation=bogus"]):
+        for verb in ("run", "create"):
+            p = cli(session_root, verb, "--network", "none", *args, IMAGE, "true")
+            assert p.returncode == 125 and p.stdout == b"" and len(p.stderr.splitlines()) == 1, (args, p.stderr)
+            assert b"propagation" in p.stderr, p.stderr
+    assert {c.id for c in engine.containers(all_=True)} == before
+    for args in (["-v", f"{tmp_path}:/x:rprivate"], ["-v", f"{tmp_path}:/x:private"],
+                 ["--mount", f"type=bind,source={tmp_path},target=/x,bind-propagation=rprivate"]):
+        p = cli(session_root, "run", "--rm", "--network", "none", *args, IMAGE, "grep", " /x ", "/proc/self/mountinfo",
+                timeout=120)
+        assert p.returncode == 0, (args, p.stderr)
+        fields = p.stdout.decode().split(" - ")[0].split()[6:]  # (mountinfo's optional fields: shared:N, master:N)
+        assert fields == [], (args, p.stdout)

@@ -107,8 +107,8 @@ def test_changes_docker_refuses(change, msg):
     ("/host/:/ctr/sub/:ro", {"Type": "bind", "Source": "/host", "Target": "/ctr/sub", "ReadOnly": True,
                              "CreateSource": True}),
     ("/host:/ctr:rw,z", {"Type": "bind", "Source": "/host", "Target": "/ctr", "ReadOnly": False, "CreateSource": True}),
-    ("/host:/ctr:ro,rslave", {"Type": "bind", "Source": "/host", "Target": "/ctr", "ReadOnly": True,
-                              "CreateSource": True}),
+    ("/host:/ctr:ro,rprivate", {"Type": "bind", "Source": "/host", "Target": "/ctr", "ReadOnly": True,
+                                "CreateSource": True}),
     ("vol:/ctr", {"Type": "volume", "Name": "vol", "Target": "/ctr", "ReadOnly": False, "NoCopy": False}),
     ("my-vol.1_x:/ctr:ro,nocopy", {"Type": "volume", "Name": "my-vol.1_x", "Target": "/ctr", "ReadOnly": True,
                                    "NoCopy": True}),
@@ -119,7 +119,7 @@ def test_volume_flags(spec, want):
 
 @pytest.mark.parametrize("spec", [
     "relative", "/host:relative", "/host:/", "/", "vol:ro", "/a:/b:c:d", "/host:/ctr:xyz", "/host:/ctr:ro,bad",
-    "bad/name:/ctr", "-vol:/ctr", "a:",
+    "bad/name:/ctr", "-vol:/ctr", "a:", "/host:/ctr:ro,rslave", "/host:/ctr:rshared",  # (propagation: private only)
 ])
 def test_volume_flags_docker_refuses(spec):
     with pytest.raises(VolumeError):
