@@ -183,3 +183,38 @@ def test_bind_propagation_that_shares_mounts_is_refused(session_root, engine, tm
         assert p.returncode == 0, (args, p.stderr)
         fields = p.stdout.decode().split(" - ")[0].split()[6:]  # (mountinfo's optional fields: shared:N, master:N)
         assert fields == [], (args, p.stdout)
+
+
+def test_no_trunc_shows_whole_ids(session_root, engine, dockerd, tmp_path):
+    """images, network ls and stats take --no-trunc as docker's: the whole ID (images' as
+    sha256:HEX, the same as dockerd's for the same image); they refused it."""
+    tar = tmp_path / "busybox.tar"
+    assert cli(session_root, "save", "-o", str(tar), IMAGE, timeout=120).returncode == 0
+    try:
+        dockerd.ok("load", "-q", "-i", str(tar), timeout=120)
+        for args in (["images", "--no-trunc", "--format", "{{.ID}}", IMAGE], ["images", "-q", "--no-trunc", IMAGE],
+                     ["image", "ls", "--no-trunc", "-q", IMAGE]):
+            d, u = dockerd(*args), cli(session_root, *args)
+            assert d.returncode == 0 and (u.returncode, u.stdout) == (0, d.stdout), (args, d.stdout, u.stdout, u.stderr)
+        full = json.loads(cli(session_root, "image", "inspect", IMAGE).stdout)[0]["Id"]
+        assert cli(session_root, "images", "--no-trunc", "-q", IMAGE).stdout.decode() == f"{full}\n"
+        assert cli(session_root, "images", "-q", IMAGE).stdout.decode() == f"{full[7:19]}\n"
+    finally:
+        dockerd("rmi", IMAGE)
+    try:
+        assert cli(session_root, "network", "create", "fl-trunc").returncode == 0
+        net = json.loads(cli(session_root, "network", "inspect", "fl-trunc").stdout)[0]["Id"]
+        for run in (dockerd, lambda *a: cli(session_root, *a)):
+            ids = run("network", "ls", "--no-trunc", "-q").stdout.decode().split()
+            assert ids and all(len(i) == 64 for i in ids), (run, ids)
+        assert net in cli(session_root, "network", "ls", "--no-trunc", "-q").stdout.decode().split()
+        assert net[:12] in cli(session_root, "network", "ls", "-q").stdout.decode().split()
+        p = cli(session_root, "run", "-d", "--name", "fl-stats", "--network", "none", IMAGE, "sleep", "60")
+        assert p.returncode == 0, p.stderr
+        cid = p.stdout.decode().strip()
+        for flags, want in ((["--no-trunc"], cid), ([], cid[:12])):
+            p = cli(session_root, "stats", "--no-stream", *flags, "--format", "{{.ID}}", "fl-stats")
+            assert (p.returncode, p.stdout.decode()) == (0, f"{want}\n"), (flags, p.stdout, p.stderr)
+    finally:
+        cli(session_root, "rm", "-f", "fl-stats")
+        cli(session_root, "network", "rm", "fl-trunc")

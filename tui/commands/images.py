@@ -147,7 +147,8 @@ def cmd_images(e: Engine, a) -> int:
     filters = filters_of(a.filter)
     if a.reference:
         filters.setdefault("reference", []).append(a.reference)
-    rows = image_rows(e.list_images(filters))
+    rows = [dict(r, ID=img.id) if a.no_trunc else r  # (--no-trunc: docker's sha256:HEX)
+            for img in e.list_images(filters) for r in image_rows([img])]
     cols = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if a.digests else [])
     render(a.format, rows, cols + [("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size")], "ID", a.quiet)
     return 0
@@ -171,6 +172,7 @@ def register(sub) -> None:
                    help="intermediate images too (there are none here: builds keep none, as BuildKit's)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--digests", action="store_true")
+    p.add_argument("--no-trunc", action="store_true", help="whole image IDs (sha256:HEX)")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="dangling, label, before, since, reference (a pattern: local/*) (as docker's)")
     p.add_argument("--format")

@@ -27,14 +27,15 @@ def cmd_network(e: Engine, a) -> int:
     if sub == "ls":
         from dunnage.core.network_filters import matcher
         filters = filters_of(a.filter)
-        rows = [{"ID": r["Id"][:12], "Name": r["Name"], "Driver": "bridge", "Scope": "local",
+        width = None if a.no_trunc else 12
+        rows = [{"ID": r["Id"][:width], "Name": r["Name"], "Driver": "bridge", "Scope": "local",
                  "IPv6": str(bool(r.get("EnableIPv6"))).lower(), "Internal": str(r["Internal"]).lower(), "Labels": ",".join(
                      f"{k}={v}" for k, v in r["Labels"].items()), "CreatedAt": r["Created"],
                  "Subnet": r["Subnet"]} for r in e.networks(filters)]
         builtin = matcher(filters)
         from dunnage.core.net.verbs import HOST_NETWORKS, host_network
         docs = [host_network(e, n) for n in HOST_NETWORKS]
-        rows += [{"ID": d["Id"][:12], "Name": d["Name"], "Driver": d["Driver"], "Scope": "local", "IPv6": "false",
+        rows += [{"ID": d["Id"][:width], "Name": d["Name"], "Driver": d["Driver"], "Scope": "local", "IPv6": "false",
                   "Internal": "false", "Labels": "", "CreatedAt": d["Created"], "Subnet": ""}
                  for d in docs if builtin(d)]
         rows.sort(key=lambda r: r["Name"])
@@ -91,6 +92,7 @@ def register(sub) -> None:
     q.add_argument("name")
     q = nsub.add_parser("ls", aliases=["list"], help="list networks")
     q.add_argument("-q", "--quiet", action="store_true")
+    q.add_argument("--no-trunc", action="store_true", help="whole network IDs")
     q.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="name, id, driver, label, type (builtin, custom), scope, dangling (as docker's)")
     q.add_argument("--format")
