@@ -218,3 +218,28 @@ def test_no_trunc_shows_whole_ids(session_root, engine, dockerd, tmp_path):
     finally:
         cli(session_root, "rm", "-f", "fl-stats")
         cli(session_root, "network", "rm", "fl-trunc")
+
+
+def test_exec_env_file_as_docker(session_root, engine, dockerd, tmp_path):
+    """exec --env-file: the file's KEY=VALUE lines as run's, then -e over them (it was refused);
+    a missing file is refused before anything runs."""
+    tar = tmp_path / "busybox.tar"
+    env = tmp_path / "env"
+    env.write_text("# a comment\nA=from file\n  B=file's\nC=x y\n")
+    assert cli(session_root, "save", "-o", str(tar), IMAGE, timeout=120).returncode == 0
+    runs = {"docker": dockerd, "dunnage": lambda *a, **kw: cli(session_root, *a, **kw)}
+    try:
+        dockerd.ok("load", "-q", "-i", str(tar), timeout=120)
+        for run in runs.values():
+            assert run("run", "-d", "--name", "fl-exec", "--network", "none", IMAGE, "sleep", "60").returncode == 0
+        got = {}
+        for name, run in runs.items():
+            p = run("exec", "--env-file", str(env), "-e", "B=flag", "fl-exec", "sh", "-c", 'echo "$A|$B|$C"')
+            q = run("exec", "--env-file", str(tmp_path / "missing"), "fl-exec", "touch", "/ran")
+            got[name] = (p.returncode, p.stdout, q.returncode, q.stdout,
+                         run("exec", "fl-exec", "test", "-e", "/ran").returncode)
+        assert got["dunnage"] == got["docker"] == (0, b"from file|flag|x y\n", 1, b"", 1), got
+    finally:
+        for run in runs.values():
+            run("rm", "-f", "fl-exec")
+        dockerd("rmi", IMAGE)

@@ -4,15 +4,21 @@ from __future__ import annotations
 import argparse
 import os
 
-from dunnage.core import Engine
+from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter
 
 
 def cmd_exec(e: Engine, a) -> int:
     if a.tty and not os.isatty(0) and a.interactive:
         raise InvalidParameter("the input device is not a TTY", 1)
+    from dunnage.tui.commands.run import env_files
+    try:
+        env = env_files(a.env_file) + a.env
+    except EngineError as ex:  # (docker's exec: 1 where run's is 125)
+        ex.code = 1
+        raise
     code = e.exec(a.container, a.command, tty=a.tty, interactive=a.interactive, detach=a.detach,
-                  user=a.user, workdir=a.workdir, env=a.env)
+                  user=a.user, workdir=a.workdir, env=env)
     return code
 
 
@@ -35,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("-u", "--user", help="user[:group]")
     p.add_argument("-w", "--workdir", help="working directory")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--env-file", action="append", default=[], help="read KEY=VALUE lines from a file (as run's)")
     p.add_argument("--help", action="help", help="show this help")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
