@@ -243,3 +243,37 @@ def test_exec_env_file_as_docker(session_root, engine, dockerd, tmp_path):
         for run in runs.values():
             run("rm", "-f", "fl-exec")
         dockerd("rmi", IMAGE)
+
+
+def test_flags_whose_true_is_what_dunnage_does(session_root, engine, tmp_path):
+    """--disable-content-trust (run, create, pull, push, build) and build's --rm and --force-rm
+    ask for what dunnage always does (no signatures checked; RUN's containers removed, a
+    failed one too): taken, bare or =true, where they were refused; =false asks for what it
+    never does and is refused in one line, exit 125, nothing made."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo fl > /fl\n")
+    before = set(cli(session_root, "ps", "-aq", "--no-trunc").stdout.split())
+    p = cli(session_root, "run", "--rm", "--disable-content-trust", "--network", "none", IMAGE, "true")
+    assert p.returncode == 0, p.stderr
+    p = cli(session_root, "create", "--disable-content-trust=true", "--name", "fl-trust", IMAGE, "true")
+    try:
+        assert p.returncode == 0, p.stderr
+    finally:
+        cli(session_root, "rm", "-f", "fl-trust")
+    p = cli(session_root, "build", "-q", "--rm", "--force-rm=true", "--disable-content-trust", "--network", "none",
+            str(ctx), timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert cli(session_root, "rmi", p.stdout.decode().strip()).returncode == 0
+    (ctx / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN exit 3\n")
+    p = cli(session_root, "build", "--force-rm", "--network", "none", str(ctx), timeout=120)
+    assert p.returncode != 0 and b"exit code: 3" in p.stderr, p.stderr
+    assert set(cli(session_root, "ps", "-aq", "--no-trunc").stdout.split()) == before  # (the failed RUN's too)
+    for args in (["run", "--disable-content-trust=false", IMAGE, "true"],
+                 ["create", "--disable-content-trust=0", IMAGE, "true"],
+                 ["pull", "--disable-content-trust=false", IMAGE], ["push", "--disable-content-trust=false", IMAGE],
+                 ["build", "--disable-content-trust=false", str(ctx)], ["build", "--rm=false", str(ctx)],
+                 ["build", "--force-rm=false", str(ctx)]):
+        p = cli(session_root, *args)
+        assert refused(p), (args, p.returncode, p.stdout, p.stderr)
+    assert set(cli(session_root, "ps", "-aq", "--no-trunc").stdout.split()) == before

@@ -7,6 +7,7 @@ import sys
 
 from dunnage.core import Engine
 from dunnage.core.errors import InvalidParameter, exit_code_of
+from dunnage.tui.commands.grammar import CONTENT_TRUST, true_only
 from dunnage.tui.commands.output import confirm, err
 from dunnage.tui.rows import human_size
 
@@ -163,6 +164,10 @@ def add_build_parser(sub, name: str, help: str):
     p.add_argument("--target", help="the stage to build (default: the last)")
     p.add_argument("--no-cache", action="store_true", help="run every step, using no cached result")
     p.add_argument("--pull", action="store_true", help="pull the base images even when present")
+    true_only(p, "--disable-content-trust", CONTENT_TRUST, help="taken: no image is verified by signature")
+    true_only(p, "--rm", "intermediate containers are never kept", help="taken: RUN's containers are always removed")
+    true_only(p, "--force-rm", "intermediate containers are never kept",
+              help="taken: RUN's containers are always removed, a failed one too")
     p.add_argument("--label", action="append", help="K=V: a label on the image (repeatable)")
     p.add_argument("--network", help="RUN's network: bridge (default), none, host")
     p.add_argument("--progress", default="auto", choices=["auto", "plain", "tty"], help="progress output")

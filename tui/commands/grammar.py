@@ -50,6 +50,26 @@ def go_bool(p: argparse.ArgumentParser, *flags: str, default: bool, help: str) -
                    help=argparse.SUPPRESS)
 
 
+class _Refused(argparse.Action):
+    def __init__(self, option_strings, dest, why: str, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+        self.why = why
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string}: {self.why}")
+
+
+def true_only(p: argparse.ArgumentParser, flag: str, why: str, help: str) -> None:
+    """A boolean flag of docker's whose true is what dunnage always does (FLAG, FLAG=true: taken,
+    nothing to do); FLAG=false asks for what it never does: refused in one line (WHY), not ignored."""
+    dest = flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, *[f"{flag}={v}" for v in _GO_TRUE], dest=dest, action="store_true", help=help)
+    p.add_argument(*[f"{flag}={v}" for v in _GO_FALSE], dest=dest, action=_Refused, why=why, help=argparse.SUPPRESS)
+
+
+CONTENT_TRUST = "content trust is not supported: images are not verified by signatures (docker's default)"
+
+
 def tls(a) -> Optional[bool]:
     if a.tls_verify is None:
         return None

@@ -8,7 +8,7 @@ import sys
 from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter, System
 from dunnage.core.images.changes import parse_changes
-from dunnage.tui.commands.grammar import filters_of, go_bool, run_verb, tls
+from dunnage.tui.commands.grammar import CONTENT_TRUST, filters_of, go_bool, run_verb, tls, true_only
 from dunnage.tui.commands.output import archive_output, confirm, err, print_pruned, prune_line, render
 from dunnage.tui.rows import human_size, image_rows
 
@@ -182,6 +182,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("pull", help="pull an image from a registry")
     p.add_argument("-q", "--quiet", action="store_true")
+    true_only(p, "--disable-content-trust", CONTENT_TRUST, help="taken: no image is verified by signature")
     p.add_argument("--platform", help="os/arch[/variant] to take from a multi-platform image (default: this machine's)")
     p.add_argument("--tls-verify", help="false: plain HTTP (loopback registries are plain HTTP already)")
     p.add_argument("reference")
@@ -189,6 +190,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("push", help="push an image to a registry")
     p.add_argument("-q", "--quiet", action="store_true")
+    true_only(p, "--disable-content-trust", CONTENT_TRUST, help="taken: no image is signed")
     p.add_argument("--tls-verify")
     p.add_argument("reference")
     p.set_defaults(fn=cmd_push)

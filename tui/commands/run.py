@@ -9,6 +9,7 @@ from typing import Optional
 
 from dunnage.core import Engine, EngineError
 from dunnage.core.errors import InvalidParameter
+from dunnage.tui.commands.grammar import CONTENT_TRUST, true_only
 
 
 def run_flags(p: argparse.ArgumentParser, run: bool) -> None:
@@ -19,6 +20,7 @@ def run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--pull", default="missing", help="pull the image: missing (if not here), always, never")
     p.add_argument("--platform", help="os/arch[/variant] to pull (a multi-platform image's)")
+    true_only(p, "--disable-content-trust", CONTENT_TRUST, help="taken: no image is verified by signature")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull output")
     p.add_argument("--restart", help="no, always, unless-stopped, on-failure[:N]")
     p.add_argument("--pid", help="host: share the host's pid namespace")
