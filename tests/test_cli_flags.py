@@ -277,3 +277,14 @@ def test_flags_whose_true_is_what_dunnage_does(session_root, engine, tmp_path):
         p = cli(session_root, *args)
         assert refused(p), (args, p.returncode, p.stdout, p.stderr)
     assert set(cli(session_root, "ps", "-aq", "--no-trunc").stdout.split()) == before
+
+
+def test_compose_pull_quiet_prints_no_progress(fresh_root, registry, tmp_path):
+    """compose pull -q pulls without a line of progress (it was taken and ignored)."""
+    (tmp_path / "compose.yaml").write_text(f"services:\n  web:\n    image: {registry.host}/test/img:1\n")
+    base = ["compose", "-f", str(tmp_path / "compose.yaml"), "-p", "flq", "pull"]
+    p = cli(fresh_root, *base, "-q", timeout=120)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"", b""), p.stderr
+    assert cli(fresh_root, "image", "inspect", f"{registry.host}/test/img:1").returncode == 0
+    p = cli(fresh_root, *base, timeout=120)
+    assert p.returncode == 0 and b" web Pulled" in p.stderr, p.stderr

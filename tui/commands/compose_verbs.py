@@ -615,10 +615,12 @@ def cmd_pull(e: Engine, a) -> int:
         if svc.get("build") is not None and not svc.get("image"):
             continue
         image = image_of(comp.p, s)
-        comp.say(f" {s} Pulling")
+        if not a.quiet:  # (-q: no progress, as compose's)
+            comp.say(f" {s} Pulling")
         try:
             e.pull(image)
-            comp.say(f" {s} Pulled")
+            if not a.quiet:
+                comp.say(f" {s} Pulled")
         except DunnageError as ex:
             if not a.ignore_pull_failures:
                 raise
