@@ -288,3 +288,31 @@ def test_compose_pull_quiet_prints_no_progress(fresh_root, registry, tmp_path):
     assert cli(fresh_root, "image", "inspect", f"{registry.host}/test/img:1").returncode == 0
     p = cli(fresh_root, *base, timeout=120)
     assert p.returncode == 0 and b" web Pulled" in p.stderr, p.stderr
+
+
+def test_inspect_type_as_docker(session_root, engine, dockerd):
+    """inspect --type network and volume (refused: container and image only), and without
+    --type a network or volume of that name, as docker's (containers, images, networks,
+    volumes in turn); container inspect is of containers only (it found images too);
+    a --type docker has no such value for is refused in its words."""
+    runs = {"docker": dockerd, "dunnage": lambda *a: cli(session_root, *a)}
+    try:
+        for run in runs.values():
+            assert run("network", "create", "fl-insp-net").returncode == 0
+            assert run("volume", "create", "fl-insp-vol").returncode == 0
+        for args in (["inspect", "--type", "network", "-f", "{{.Name}} {{.Driver}}", "fl-insp-net", "bridge"],
+                     ["inspect", "--type", "volume", "-f", "{{.Name}} {{.Driver}}", "fl-insp-vol"],
+                     ["inspect", "-f", "{{.Name}}", "fl-insp-net", "fl-insp-vol"],
+                     ["inspect", "--type", "volume", "fl-insp-net"], ["inspect", "--type", "network", "fl-insp-vol"],
+                     ["inspect", "--type", "bogus", "fl-insp-vol"], ["inspect", "fl-insp-none"],
+                     ["container", "inspect", "fl-insp-vol"], ["image", "inspect", "fl-insp-vol"]):
+            d, u = dockerd(*args), cli(session_root, *args)
+            assert (u.returncode, u.stdout) == (d.returncode, d.stdout), (args, d.stdout, u.stdout, u.stderr)
+            said = [ln.removeprefix("dunnage: ").removeprefix("Error: ") for ln in u.stderr.decode().splitlines()]
+            assert said == [ln.removeprefix("Error: ") for ln in d.stderr.decode().splitlines()], (args, d.stderr, u.stderr)
+        p = cli(session_root, "container", "inspect", IMAGE)
+        assert p.returncode == 1 and p.stderr == f"dunnage: Error: No such container: {IMAGE}\n".encode()
+    finally:
+        for run in runs.values():
+            run("network", "rm", "fl-insp-net")
+            run("volume", "rm", "fl-insp-vol")

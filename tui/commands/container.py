@@ -23,7 +23,8 @@ def cmd_container(e: Engine, a) -> int:
         print(f"Total reclaimed space: {human_size(freed)}")
         return 0
     mapping = {"ls": "ps", "list": "ps"}
-    return run_verb(e, a, [mapping.get(a.sub, a.sub)] + a.args)
+    verb = mapping.get(a.sub, a.sub)
+    return run_verb(e, a, [verb] + (["--type", "container"] if verb == "inspect" else []) + a.args)
 
 
 def prune_parser(verb: str, all_: bool = False) -> Parser:
