@@ -316,3 +316,33 @@ def test_inspect_type_as_docker(session_root, engine, dockerd):
         for run in runs.values():
             run("network", "rm", "fl-insp-net")
             run("volume", "rm", "fl-insp-vol")
+
+
+def test_a_format_of_ones_own_wins_over_quiet(session_root, engine, dockerd, tmp_path):
+    """-q with a --format template of one's own prints the template, as docker's formatter
+    (-q replaces only the default table); -q printed the IDs whatever --format said."""
+    tar = tmp_path / "busybox.tar"
+    assert cli(session_root, "save", "-o", str(tar), IMAGE, timeout=120).returncode == 0
+    runs = {"docker": dockerd, "dunnage": lambda *a: cli(session_root, *a)}
+    try:
+        dockerd.ok("load", "-q", "-i", str(tar), timeout=120)
+        for run in runs.values():
+            assert run("volume", "create", "fl-q-vol").returncode == 0
+            assert run("network", "create", "fl-q-net").returncode == 0
+            assert run("create", "--name", "fl-q-ctr", "--network", "none", IMAGE, "true").returncode == 0
+        for args in (["volume", "ls", "-q", "--format", "{{.Driver}}-{{.Name}}", "-f", "name=fl-q"],
+                     ["volume", "ls", "-q", "--format", "table", "-f", "name=fl-q"],
+                     ["volume", "ls", "-q", "--format", "table {{.Name}}", "-f", "name=fl-q"],
+                     ["network", "ls", "-q", "--format", "{{.Name}}", "-f", "name=fl-q"],
+                     ["ps", "-aq", "--format", "{{.Names}} {{.Image}}", "-f", "name=fl-q"],
+                     ["container", "ls", "-aq", "--format", "table {{.Names}}", "-f", "name=fl-q"],
+                     ["images", "-q", "--format", "{{.Repository}}:{{.Tag}}", IMAGE],
+                     ["history", "-q", "--format", "{{.CreatedBy}}", IMAGE]):
+            d, u = dockerd(*args), cli(session_root, *args)
+            assert d.returncode == 0 and (u.returncode, u.stdout) == (0, d.stdout), (args, d.stdout, u.stdout, u.stderr)
+    finally:
+        for run in runs.values():
+            run("rm", "-f", "fl-q-ctr")
+            run("volume", "rm", "fl-q-vol")
+            run("network", "rm", "fl-q-net")
+        dockerd("rmi", IMAGE)

@@ -527,8 +527,8 @@ def cmd_ls(e: Engine, a) -> int:
         from dunnage.tui.gotemplate import go_json
         print(go_json([{"Name": r["Name"], "Status": r["Status"], "ConfigFiles": r["ConfigFiles"]} for r in rows]))
         return 0
-    render(a.format, rows, [("NAME", "Name"), ("STATUS", "Status"), ("CONFIG FILES", "ConfigFiles")], "Name",
-           a.quiet)
+    render(None if a.quiet else a.format, rows, [("NAME", "Name"), ("STATUS", "Status"),
+                                                  ("CONFIG FILES", "ConfigFiles")], "Name", a.quiet)  # (-q wins in compose's)
     return 0
 
 

@@ -21,7 +21,7 @@ def render(fmt: Optional[str], rows: list[dict], table: list[tuple[str, str]], q
     info) are JSON maps, where it is <no value>. A template that does not parse or
     run is one error line, exit 125, with nothing printed."""
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-    if quiet and quiet_key:
+    if quiet and quiet_key and fmt in (None, "", "table"):  # (a template of one's own wins over -q, as docker's)
         for r in public:
             print(r[quiet_key])
         return
