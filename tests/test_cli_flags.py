@@ -346,3 +346,23 @@ def test_a_format_of_ones_own_wins_over_quiet(session_root, engine, dockerd, tmp
             run("volume", "rm", "fl-q-vol")
             run("network", "rm", "fl-q-net")
         dockerd("rmi", IMAGE)
+
+
+def test_rmi_no_prune_as_docker(session_root, engine, dockerd, tmp_path):
+    """rmi --no-prune (keep untagged parents: dunnage's images have none) is taken and does
+    what dockerd does with an image of no parents (it was refused)."""
+    tar = tmp_path / "busybox.tar"
+    assert cli(session_root, "save", "-o", str(tar), IMAGE, timeout=120).returncode == 0
+    runs = {"docker": dockerd, "dunnage": lambda *a: cli(session_root, *a)}
+    try:
+        dockerd.ok("load", "-q", "-i", str(tar), timeout=120)
+        got = {}
+        for name, run in runs.items():
+            assert run("tag", IMAGE, "fl/no-prune:1").returncode == 0
+            p = run("rmi", "--no-prune", "fl/no-prune:1")
+            got[name] = (p.returncode, p.stdout, run("image", "inspect", IMAGE).returncode)
+        assert got["dunnage"] == got["docker"] == (0, b"Untagged: fl/no-prune:1\n", 0), got
+    finally:
+        for run in runs.values():
+            run("rmi", "fl/no-prune:1")
+        dockerd("rmi", IMAGE)

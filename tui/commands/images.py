@@ -197,6 +197,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("rmi", help="remove images")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--no-prune", action="store_true",
+                   help="taken: an image here has no untagged parents to delete (builds keep no intermediate images)")
     p.add_argument("images", nargs="+")
     p.set_defaults(fn=cmd_rmi)
 
