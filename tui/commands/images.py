@@ -31,9 +31,9 @@ def cmd_import(e: Engine, a) -> int:
 def cmd_pull(e: Engine, a) -> int:
     if a.quiet or not sys.stdout.isatty():
         say = (lambda s: None) if a.quiet else (lambda s: print(s, flush=True))
-        img = e.pull(a.reference, tls(a), say, platform=a.platform)
+        e.pull(a.reference, tls(a), say, platform=a.platform)
     else:
-        img = _pull_with_bars(e, a.reference, tls(a), a.platform)
+        _pull_with_bars(e, a.reference, tls(a), a.platform)
     if a.quiet:
         print(full_name(a.reference))
     else:
