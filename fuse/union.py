@@ -93,7 +93,8 @@ def _new_name(self, parent_inode, name, *_):
 
 
 def _inode(self, inode, *_):
-    return [self._path(inode)]
+    path = self._path_of.get(inode)
+    return [] if path is None else [path]  # (a node of no name: its handler says what it may do)
 
 
 def _link_names(self, inode, new_parent_inode, new_name, *_):
@@ -1598,19 +1599,12 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     @_mutates_entries(_new_name)
     async def create(self, parent_inode, name, mode, flags, ctx):
-        prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
-        path = self._real(self.upper, rel)
-        inherits = self._inherits(prel)
-        m = stat.S_IMODE(mode) if inherits else stat.S_IMODE(mode) & ~ctx.umask
-        try:
-            fd = os.open(path, _server_flags(flags, self.enable_writeback_cache) | os.O_CREAT | os.O_EXCL, m)
-            uid, gid = self._owner(prel, ctx)
-            os.fchown(fd, uid, gid)
-            if not inherits:  # (the server's own umask masked it)
-                os.fchmod(fd, m)
-        except OSError as e:
-            raise _fuse_err(e)
-        entry = self._entry(rel, os.fstat(fd))
+        if name == b"/":
+            fd, entry = self._tmpfile(parent_inode, mode, flags, ctx)
+        else:
+            prel, n, rel, had_wh = self._new_entry_prep(parent_inode, name)
+            fd = self._made(self._real(self.upper, rel), prel, mode, flags | os.O_CREAT | os.O_EXCL, ctx)
+            entry = self._entry(rel, os.fstat(fd))
         self._fd_inode[fd] = entry.st_ino
         if self._no_open_on:
             self._node_fds[entry.st_ino] = fd
@@ -1625,6 +1619,35 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                 self._fast[entry.st_ino] = fd
             return pyfuse3.FileInfo(fh=fd, keep_cache=False), entry
         return pyfuse3.FileInfo(fh=fd), entry
+
+    def _made(self, path: str, prel: str, mode: int, flags: int, ctx) -> int:
+        """A new file opened with FLAGS at PATH (an upper directory, for O_TMPFILE) in directory
+        PREL, with the owner and mode a create gives: a descriptor of it."""
+        inherits = self._inherits(prel)
+        m = stat.S_IMODE(mode) if inherits else stat.S_IMODE(mode) & ~ctx.umask
+        try:
+            fd = os.open(path, _server_flags(flags, self.enable_writeback_cache) | flags & (os.O_CREAT | os.O_EXCL), m)
+            uid, gid = self._owner(prel, ctx)
+            os.fchown(fd, uid, gid)
+            if not inherits:  # (the server's own umask masked it)
+                os.fchmod(fd, m)
+        except OSError as e:
+            raise _fuse_err(e)
+        return fd
+
+    # open(O_TMPFILE) (pyfuse3 patch 14 hands FUSE_TMPFILE to create() as the name b"/": libfuse
+    # answered ENOSYS, and the kernel failed every O_TMPFILE of the mount with EOPNOTSUPP): a file
+    # of no name in the directory's upper copy (copied up first), as overlayfs's ovl_tmpfile; its
+    # node has no path until a linkat(2) gives it one (link), and goes with its FORGET.
+    def _tmpfile(self, parent_inode, mode, flags, ctx) -> tuple[int, pyfuse3.EntryAttributes]:
+        prel = self._path(parent_inode)
+        self._ensure_upper_dir(prel)
+        fd = self._made(self._real(self.upper, prel), prel, mode, flags | os.O_TMPFILE, ctx)
+        ino = next(self._next_ino)
+        self._lookups[ino] = 0
+        entry = self._attr("", os.fstat(fd), None, ino)
+        self._looked_up(ino)
+        return fd, entry
 
     @_mutates_entries(_new_name)
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
@@ -1673,11 +1696,16 @@ class UnionFS(LayerStack, pyfuse3.Operations):
 
     @_mutates_entries(_link_names)
     async def link(self, inode, new_parent_inode, new_name, ctx):
-        src_rel = self._path(inode)
+        fd = self._open_fd(inode) if inode not in self._path_of else None
+        src_rel = self._path(inode) if fd is None else None
         prel, n, rel, had_wh = self._new_entry_prep(new_parent_inode, new_name)
         try:
-            src = self._copy_up(src_rel)
-            os.link(src, self._real(self.upper, rel), follow_symlinks=False)
+            if fd is not None:  # a file of no name (O_TMPFILE) given one: linkat(2) of its descriptor
+                if _libc.linkat(fd, b"", -100, os.fsencode(self._real(self.upper, rel)), 0x1000) != 0:  # AT_EMPTY_PATH
+                    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+            else:
+                src = self._copy_up(src_rel)
+                os.link(src, self._real(self.upper, rel), follow_symlinks=False)
             st = os.lstat(self._real(self.upper, rel))
         except OSError as e:
             raise _fuse_err(e)

@@ -15,6 +15,7 @@ RENAME_NOREPLACE/EXCHANGE/WHITEOUT, utimensat's UTIME_NOW/UTIME_OMIT (on symlink
 trusted.* and security.* xattrs, fifos and unix sockets made in the mount, access(2)."""
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import mmap
@@ -33,6 +34,9 @@ from test_fuse import MODES, both_mounts, layers  # noqa: F401 - layers is a fix
 from test_fuse_sync import dirty_pages
 
 pytestmark = pytest.mark.timeout(120)
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def xfail(reason: str):
@@ -183,16 +187,47 @@ def tmpfiles(m: Path) -> list:
     return out
 
 
-@pytest.mark.parametrize("mode", [pytest.param(m, marks=xfail(
-    "TMPFILE: the kernel sends FUSE_TMPFILE for open(O_TMPFILE) and fails it with EOPNOTSUPP after an "
-    "ENOSYS (no_tmpfile); libfuse 3.14 dispatches no FUSE_TMPFILE: needs pyfuse3's patch to answer it "
-    "from Python as a CREATE of a file of no name (O_TMPFILE in the upper directory, copied up first), "
-    "as overlayfs's ovl_tmpfile (6.6+)")) for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_o_tmpfile_makes_a_nameless_file(tmp_path, layers, mode):
     with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
         want = tmpfiles(kmnt)
         assert want[0] == ("ok", (b"temporary", 0, [])), want
         assert tmpfiles(fmnt) == want
+
+
+def linked_tmpfiles(m: Path) -> list:
+    """A file made whole with no name, then given one (linkat(2) of its descriptor, AT_EMPTY_PATH,
+    as systemd's atomic writes do), in an upper directory and a lower one; read back by its name,
+    its link count and mode, after an unlink of the name too (the descriptor still reads)."""
+    (m / "made").mkdir(exist_ok=True)
+    out = []
+    for d in ("made", "etc"):
+        def one():
+            fd = os.open(m / d, os.O_TMPFILE | os.O_RDWR, 0o640)
+            try:
+                os.write(fd, b"whole before it had a name")
+                if LIBC.linkat(fd, b"", -100, os.fsencode(m / d / "named"), 0x1000) != 0:  # AT_EMPTY_PATH
+                    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+                st = os.stat(m / d / "named")
+                got = [(m / d / "named").read_bytes(), st.st_nlink, oct(stat.S_IMODE(st.st_mode))]
+                os.unlink(m / d / "named")
+                return got + [os.pread(fd, 5, 0), os.fstat(fd).st_nlink, "named" in os.listdir(m / d)]
+            finally:
+                os.close(fd)
+        out.append(outcome(one))
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_o_tmpfile_given_a_name_by_linkat(tmp_path, layers, mode):
+    with both_mounts(layers, tmp_path, *MODES[mode]) as (kmnt, fmnt, kup, fup):
+        old = os.umask(0o022)
+        try:
+            want = linked_tmpfiles(kmnt)
+            assert want[0] == ("ok", [b"whole before it had a name", 1, "0o640", b"whole", 0, False]), want
+            assert linked_tmpfiles(fmnt) == want
+        finally:
+            os.umask(old)
 
 
 # --------------------------------------------------------------------------- O_DIRECT
