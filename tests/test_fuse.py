@@ -371,6 +371,34 @@ def test_inode_table_forgets_what_the_kernel_forgets(tmp_path):
         proc.stdout.close()
 
 
+def test_a_handler_that_fails_is_eio_and_the_mount_serves_on(tmp_path, layers):
+    """A bug in a handler (an exception other than FUSEError or OSError: a KeyError here, put in
+    the way a bug would be) is EIO for that request, logged, and the mount serves on (pyfuse3
+    patch 15): it ended pyfuse3's loop, and a container's root filesystem with it."""
+    code = ("import dunnage.fuse.union as u\n"
+            "async def listxattr(self, inode, ctx):\n    raise KeyError('a bug of the listxattr handler')\n"
+            "u.UnionFS.listxattr = listxattr\n"
+            "from dunnage.fuse.__main__ import main; main()")
+    up, mnt = tmp_path / "upper", tmp_path / "mnt"
+    up.mkdir()
+    mnt.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", code, *[a for lo in layers for a in ("--lower", str(lo))],
+                             "--upper", str(up), str(mnt)], stderr=subprocess.PIPE, text=True)
+    m = Mount(mnt, proc)
+    try:
+        assert wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None, 10) and proc.poll() is None
+        for _ in range(2):
+            with pytest.raises(OSError) as e:
+                os.listxattr(mnt / "etc/passwd")
+            assert e.value.errno == errno.EIO
+        assert (mnt / "etc/passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
+        (mnt / "new").write_text("still serving\n")
+        assert (up / "new").read_text() == "still serving\n"
+    finally:
+        m.close()
+    assert "a request handler failed" in proc.stderr.read()
+
+
 def test_serves_the_same_tree_with_a_plain_pyfuse3(tmp_path, layers):
     """Without scripts/pyfuse3.patch (a pyfuse3 from elsewhere) the server runs on trio and
     opens directories the usual way: the same listings, before and after changes."""
