@@ -251,6 +251,7 @@ FAST_PT = hasattr(pyfuse3, "fast_pt")
 # ACLs, as ext4 does on overlayfs's upper layer, and the umask applies only where it has none
 # (_inherits).  Without it (older patch) the kernel masked the mode first: no ACLs asked then.
 ACL = getattr(pyfuse3, "DUNNAGE_PATCH", 0) >= 13
+ONE_LINK = getattr(pyfuse3, "DUNNAGE_PATCH", 0) >= 16  # fast_attr(..., one_link) (see _answer_dir)
 
 
 def _copy_data(src: int, dst: int, size: int) -> None:
@@ -390,6 +391,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._dirs: dict[int, list] = {}  # open directories (an unpatched pyfuse3 only)
         self._dir_fh = itertools.count(1)
         self._acl: Optional[bool] = None  # whether FUSE_INIT settled POSIX ACLs (see ACL)
+        self._acl_enodata: dict[int, bool] = {}  # st_dev -> whether it answers ENODATA for absent ACLs (_bare)
         self._tmp = itertools.count(1)
 
     def stats(self) -> dict[str, int]:
@@ -784,10 +786,11 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             a.st_ino = 0
             a.entry_timeout = ENTRY_TIMEOUT
             return a
-        a = self._attr(rel, stack[0][1], stack[0][0])
+        L, st = stack[0]
+        a = self._attr(rel, st, L)
         self._looked_up(a.st_ino)
-        if FAST_LOWER and stack[0][0] != self.upper:
-            pyfuse3.fast_lower(a)
+        if FAST_LOWER and L != self.upper:
+            pyfuse3.fast_lower(a, self._bare(self._real(L, rel), st))
         return a
 
     async def forget(self, inode_list):
@@ -815,9 +818,9 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         if FAST_ATTR and inode in self._backing and inode not in self._fast:
             self._answer_fast(inode, a.attr_ino)
         elif FAST_LOWER and L != self.upper:
-            pyfuse3.fast_lower(a)
-        elif FAST_ATTR and stat.S_ISDIR(st.st_mode) and inode not in self._dir_fds and a.st_nlink != 1:
-            self._answer_dir(inode, rel, a.attr_ino)  # (not a merged one: pyfuse3 would show its upper link count)
+            pyfuse3.fast_lower(a, self._bare(self._real(L, rel), st))
+        elif FAST_ATTR and stat.S_ISDIR(st.st_mode) and inode not in self._dir_fds:
+            self._answer_dir(inode, rel, a.attr_ino, a.st_nlink == 1 and st.st_nlink != 1)
         return a
 
     # An upper directory's attributes change with every entry made or removed in it, and the
@@ -827,12 +830,18 @@ class UnionFS(LayerStack, pyfuse3.Operations):
     # about, until the node goes or a name of it does (rmdir, rename: _unbind).
     DIR_FDS = 64
 
-    def _answer_dir(self, inode: int, rel: str, st_ino: int) -> None:
+    def _answer_dir(self, inode: int, rel: str, st_ino: int, one_link: bool = False) -> None:
+        """... and its xattrs (the kernel asks a directory's access ACL at each walk through it
+        by a caller that is not its owner: the mount's root at every path a program opens).
+        A directory merged from several layers shows one link (ONE_LINK, patch 16)."""
+        if one_link and not ONE_LINK:
+            return
         try:
             fd = os.open(self._real(self.upper, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return
-        if not pyfuse3.fast_attr(inode, fd, st_ino, ATTR_TIMEOUT):
+        if not (pyfuse3.fast_attr(inode, fd, st_ino, ATTR_TIMEOUT, one_link) if one_link else
+                pyfuse3.fast_attr(inode, fd, st_ino, ATTR_TIMEOUT)):
             os.close(fd)
             return
         self._dir_fds[inode] = fd
@@ -963,7 +972,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             offs, entries = listed
         reply, ino_of, lookups = pyfuse3.readdir_reply, self._ino_of, self._lookups
         for i in range(bisect.bisect_right(offs, start_id), len(entries)):
-            name, crel, L, a = entries[i]
+            name, crel, L, a, bare = entries[i]
             # a lower entry's attributes are kept with the listing (lower layers never
             # change, and whatever changes an entry forgets its parent's listing); one
             # whose node the kernel forgot since is looked at afresh.  . and .. (the
@@ -978,7 +987,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
                     continue
                 a = self._attr(crel, st, L, 0 if i < 2 else None)
                 if L != self.upper and i >= 2:
-                    entries[i] = (name, crel, L, a)
+                    bare = self._bare(self._real(L, crel), st)
+                    entries[i] = (name, crel, L, a, bare)
             if not reply(token, name, a, offs[i]):
                 if i >= 2 and not lookups.get(a.st_ino):
                     self._drop(a.st_ino)  # made for this entry, which did not fit
@@ -986,7 +996,7 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             if i >= 2:
                 lookups[a.st_ino] += 1  # an entry of READDIRPLUS: a lookup
                 if FAST_LOWER and L != self.upper:
-                    pyfuse3.fast_lower(a)
+                    pyfuse3.fast_lower(a, bare or 0)
 
     def _entries(self, rel: str) -> tuple[list, list]:
         """Directory REL's entries as readdir serves them, in the order of their offsets (see
@@ -998,8 +1008,8 @@ class UnionFS(LayerStack, pyfuse3.Operations):
             named = sorted(((hash(b) % _OFF_SPAN + 3, b, n, L) for n, L in self._listing(rel)
                             for b in (os.fsencode(n),)))
             offs = [1, 2] + [o for o, *_ in named]
-            entries = [(b".", rel, None, None), (b"..", parent, None, None)]
-            entries += [(b, self._join(rel, n), L, None) for _, b, n, L in named]
+            entries = [(b".", rel, None, None, None), (b"..", parent, None, None, None)]
+            entries += [(b, self._join(rel, n), L, None, None) for _, b, n, L in named]
             hit = self._cache[key] = (offs, entries)
         return hit
 
@@ -1562,6 +1572,25 @@ class UnionFS(LayerStack, pyfuse3.Operations):
         self._ensure_upper_dir(prel)
         had_wh = self._clear_whiteout(prel, n)
         return prel, n, rel, had_wh
+
+    def _bare(self, path: str, st: os.stat_result) -> int:
+        """With POSIX ACLs on: what pyfuse3 may answer of lower file PATH (lstat ST) from the start,
+        FAST_NOXATTR and FAST_NOACL for a file or directory with no xattrs on a filesystem that
+        answers ENODATA for the ACLs of such (found once for each).  The kernel asks a node's
+        access ACL at every permission check of a caller that is not its owner, and keeps no
+        answer (nobody's python imports: 600 GETXATTRs a run), so they are not Python's."""
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or not self._acl_on():
+            return 0
+        try:
+            if os.listxattr(path, follow_symlinks=False):
+                return 0
+        except OSError:
+            return 0
+        ok = self._acl_enodata.get(st.st_dev)
+        if ok is None:
+            ok = self._acl_enodata[st.st_dev] = all(
+                UnionFS._lacks(path, n) for n in ("system.posix_acl_access", "system.posix_acl_default"))
+        return pyfuse3.FAST_NOXATTR | FAST_NOACL if ok else pyfuse3.FAST_NOXATTR
 
     def _merged(self, rel: str, ino: Optional[int]) -> bool:
         """Whether directory REL (node INO) is merged from more than one layer."""

@@ -66,10 +66,10 @@ fi
 # before, with the backing id the node keeps (revision 9); fsyncdir by inode without OPENDIR (revision 10);
 # FALLOCATE and LSEEK passed on (revision 11); a handler's OSError answered with its errno (revision 12);
 # FUSE_CAP_DONT_MASK for an Operations that asks (revision 13); O_TMPFILE as a create() of "/" (revision 14);
-# any exception of a handler answered EIO, logged (revision 15).
+# any exception of a handler answered EIO, logged (revision 15); fast_attr showing one link (revision 16).
 # Built from its source, as pip does anyway; DUNNAGE_PATCH
 # is the patch's revision (a build of an older one is rebuilt).
-if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 15)' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pyfuse3, sys; sys.exit(getattr(pyfuse3, "DUNNAGE_PATCH", 0) < 16)' 2>/dev/null; then
     echo "building pyfuse3 with scripts/pyfuse3.patch"
     PYFUSE3=$(sed -n 's/.*"pyfuse3==\([0-9.]*\)".*/\1/p' pyproject.toml)
     tmp=$(mktemp -d)

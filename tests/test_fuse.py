@@ -373,11 +373,12 @@ def test_inode_table_forgets_what_the_kernel_forgets(tmp_path):
 
 def test_a_handler_that_fails_is_eio_and_the_mount_serves_on(tmp_path, layers):
     """A bug in a handler (an exception other than FUSEError or OSError: a KeyError here, put in
-    the way a bug would be) is EIO for that request, logged, and the mount serves on (pyfuse3
-    patch 15): it ended pyfuse3's loop, and a container's root filesystem with it."""
+    the way a bug would be, in statfs, which always reaches Python) is EIO for that request,
+    logged, and the mount serves on (pyfuse3 patch 15): it ended pyfuse3's loop, and a
+    container's root filesystem with it."""
     code = ("import dunnage.fuse.union as u\n"
-            "async def listxattr(self, inode, ctx):\n    raise KeyError('a bug of the listxattr handler')\n"
-            "u.UnionFS.listxattr = listxattr\n"
+            "async def statfs(self, ctx):\n    raise KeyError('a bug of the statfs handler')\n"
+            "u.UnionFS.statfs = statfs\n"
             "from dunnage.fuse.__main__ import main; main()")
     up, mnt = tmp_path / "upper", tmp_path / "mnt"
     up.mkdir()
@@ -389,7 +390,7 @@ def test_a_handler_that_fails_is_eio_and_the_mount_serves_on(tmp_path, layers):
         assert wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None, 10) and proc.poll() is None
         for _ in range(2):
             with pytest.raises(OSError) as e:
-                os.listxattr(mnt / "etc/passwd")
+                os.statvfs(mnt)
             assert e.value.errno == errno.EIO
         assert (mnt / "etc/passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
         (mnt / "new").write_text("still serving\n")
