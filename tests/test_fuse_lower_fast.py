@@ -160,6 +160,28 @@ def xattr_errno(path, name: str) -> int:
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
+def test_a_non_owners_acl_checks_are_answered_without_python(tmp_path, mode):
+    """With POSIX ACLs the kernel asks a node's access ACL at every permission check of a caller
+    that is not its owner (the mount's root, a directory, the file), and keeps no answer: a
+    process of uid 65534 reading a root-owned file 10 times sends them all to pyfuse3, which
+    answers the lower ones registered with no xattrs and the upper directories from their
+    descriptors (patch 16: the merged root showing one link), and none reach Python."""
+    if not ACL:
+        pytest.skip("pyfuse3's patch 13 not built: no POSIX ACLs asked for")
+    with counting_server(tmp_path, mode) as (mnt, base, up, ask):
+        # (from the mount's root as its working directory: the test's own directories are root's)
+        read = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", "dir/deep"]
+        assert subprocess.run(read, cwd=mnt, capture_output=True, text=True, timeout=30).stdout == "dir/deep below\n"
+        assert os.stat(mnt).st_nlink == 1  # the root: merged from the upper and lower layers
+        before = ask()
+        for _ in range(10):
+            assert subprocess.run(read, cwd=mnt, capture_output=True, text=True, timeout=30).stdout == "dir/deep below\n"
+        after = ask()
+        assert delta(before, after, "python", "getxattr") == 0, (before, after)
+        assert delta(before, after, "c", "getxattr") >= 10, (before, after)
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_acls_of_a_lower_file_with_no_xattrs_are_answered_without_python(tmp_path, mode):
     """cp -a asks for a file's access ACL after its LISTXATTR: once Python found a lower file
     with no xattrs, its POSIX ACLs' GETXATTRs (ENODATA, as its lower file's) are pyfuse3's
