@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import errno
 import gzip
+import json
 import os
 import re
 import signal
@@ -64,6 +65,27 @@ class Mount:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextlib.contextmanager
+def asking_server(code: str, args: list[str], mnt: Path):
+    """The union served on MNT by CODE (Python, ARGS its arguments), which answers each line on
+    its stdin with a line of JSON on its stdout (what it counted): a function that asks."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    m = Mount(mnt, proc)
+
+    def ask() -> dict:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    try:
+        wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None)
+        assert proc.poll() is None
+        yield ask
+    finally:
+        m.close()
 
 
 def mount_union(lowers: list[Path], upper: Path, mnt: Path, *options: str) -> Mount:

@@ -12,19 +12,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import os
 import stat
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import wait_for
-from test_fuse import MODES, PASSTHROUGH_HERE, Mount, mount_overlay, mount_union
-from dunnage.core.runtime.linux import is_mountpoint
+from test_fuse import MODES, PASSTHROUGH_HERE, asking_server, mount_overlay, mount_union
 from dunnage.fuse.union import ACL, FAST_LOWER
 
 pytestmark = [pytest.mark.timeout(60),
@@ -90,21 +87,8 @@ def counting_server(tmp_path: Path, mode: str):
     for name in ("data", "other", "gone", "chmod", "xattr", "dir/deep"):
         (base / name).write_text(f"{name} below\n")
     os.setxattr(base / "xattr", "user.below", b"v")
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(base), str(up), str(mnt), mode],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    m = Mount(mnt, proc)
-
-    def ask() -> dict:
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        return json.loads(proc.stdout.readline())
-
-    try:
-        wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None)
-        assert proc.poll() is None
+    with asking_server(SERVER, [str(base), str(up), str(mnt), mode], mnt) as ask:
         yield mnt, base, up, ask
-    finally:
-        m.close()
 
 
 def delta(before: dict, after: dict, side: str, name: str) -> int:

@@ -171,20 +171,28 @@ def test_statx_shows_the_birth_time(tmp_path, layers, mode):
 
 
 # --------------------------------------------------------------------------- O_TMPFILE
-def tmpfiles(m: Path) -> list:
-    """open(O_TMPFILE) in an upper directory and in a lower one: written and read back, no link."""
-    (m / "made").mkdir()
+def each_tmpfile(m: Path, mode: int, then) -> list:
+    """THEN(descriptor, directory) of a file opened O_TMPFILE with MODE in an upper directory and
+    in a lower one, or the error."""
+    (m / "made").mkdir(exist_ok=True)
     out = []
     for d in ("made", "etc"):
-        def one():
-            fd = os.open(m / d, os.O_TMPFILE | os.O_RDWR, 0o600)
+        def one(d=m / d):
+            fd = os.open(d, os.O_TMPFILE | os.O_RDWR, mode)
             try:
-                os.write(fd, b"temporary")
-                return os.pread(fd, 64, 0), os.fstat(fd).st_nlink, sorted(os.listdir(m / d))
+                return then(fd, d)
             finally:
                 os.close(fd)
         out.append(outcome(one))
     return out
+
+
+def tmpfiles(m: Path) -> list:
+    """open(O_TMPFILE): written and read back, no link, no entry."""
+    def then(fd, d):
+        os.write(fd, b"temporary")
+        return os.pread(fd, 64, 0), os.fstat(fd).st_nlink, sorted(os.listdir(d))
+    return each_tmpfile(m, 0o600, then)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -197,25 +205,17 @@ def test_o_tmpfile_makes_a_nameless_file(tmp_path, layers, mode):
 
 def linked_tmpfiles(m: Path) -> list:
     """A file made whole with no name, then given one (linkat(2) of its descriptor, AT_EMPTY_PATH,
-    as systemd's atomic writes do), in an upper directory and a lower one; read back by its name,
-    its link count and mode, after an unlink of the name too (the descriptor still reads)."""
-    (m / "made").mkdir(exist_ok=True)
-    out = []
-    for d in ("made", "etc"):
-        def one():
-            fd = os.open(m / d, os.O_TMPFILE | os.O_RDWR, 0o640)
-            try:
-                os.write(fd, b"whole before it had a name")
-                if LIBC.linkat(fd, b"", -100, os.fsencode(m / d / "named"), 0x1000) != 0:  # AT_EMPTY_PATH
-                    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-                st = os.stat(m / d / "named")
-                got = [(m / d / "named").read_bytes(), st.st_nlink, oct(stat.S_IMODE(st.st_mode))]
-                os.unlink(m / d / "named")
-                return got + [os.pread(fd, 5, 0), os.fstat(fd).st_nlink, "named" in os.listdir(m / d)]
-            finally:
-                os.close(fd)
-        out.append(outcome(one))
-    return out
+    as systemd's atomic writes do); read back by its name, its link count and mode, after an
+    unlink of the name too (the descriptor still reads)."""
+    def then(fd, d):
+        os.write(fd, b"whole before it had a name")
+        if LIBC.linkat(fd, b"", -100, os.fsencode(d / "named"), 0x1000) != 0:  # AT_EMPTY_PATH
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        st = os.stat(d / "named")
+        got = [(d / "named").read_bytes(), st.st_nlink, oct(stat.S_IMODE(st.st_mode))]
+        os.unlink(d / "named")
+        return got + [os.pread(fd, 5, 0), os.fstat(fd).st_nlink, "named" in os.listdir(d)]
+    return each_tmpfile(m, 0o640, then)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import wait_for
-from test_fuse import PASSTHROUGH_HERE, Mount
-from dunnage.core.runtime.linux import is_mountpoint
+from test_fuse import PASSTHROUGH_HERE, asking_server
 from dunnage.fuse.union import FAST_ATTR
 
 pytestmark = [pytest.mark.timeout(60),
@@ -76,21 +72,8 @@ def counting_server(tmp_path: Path):
         d.mkdir()
     (base / "lower").write_text("below\n")
     (up / "other").write_bytes(b"abc")
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(base), str(up), str(mnt)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    m = Mount(mnt, proc)
-
-    def ask() -> dict:
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        return json.loads(proc.stdout.readline())
-
-    try:
-        wait_for(lambda: is_mountpoint(str(mnt)) or proc.poll() is not None)
-        assert proc.poll() is None
+    with asking_server(SERVER, [str(base), str(up), str(mnt)], mnt) as ask:
         yield mnt, up, ask
-    finally:
-        m.close()
 
 
 def test_a_table_extended_block_by_block_costs_python_nothing(tmp_path):
