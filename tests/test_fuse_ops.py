@@ -15,6 +15,7 @@ RENAME_NOREPLACE/EXCHANGE/WHITEOUT, utimensat's UTIME_NOW/UTIME_OMIT (on symlink
 trusted.* and security.* xattrs, fifos and unix sockets made in the mount, access(2)."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -450,40 +451,51 @@ def test_a_tree_deeper_than_path_max(tmp_path, layers, mode):
 
 
 # --------------------------------------------------------------------------- a full upper layer
-@pytest.mark.parametrize("mode", MODES)
-def test_a_full_upper_layer_fails_a_create_with_enospc(tmp_path, layers, mode):
-    """A container that filled its upper layer's filesystem creates a file in a directory of
-    its image (which must be copied up first): overlayfs says ENOSPC and serves on."""
+@contextlib.contextmanager
+def small_uppers(tmp_path: Path, lower: Path, tmpfs: str, mode: str):
+    """Kernel overlayfs and the union (in MODE) over LOWER, each with its upper layer on a tmpfs
+    of its own (options TMPFS): mount(side) mounts "overlay" or "union" and gives its mount
+    point; all are unmounted after."""
     from test_fuse import mount_overlay, mount_union
-    base = layers[1]
-    got, mounts = {}, []
+    mounts = []
+
+    def mount(side: str) -> Path:
+        fs = tmp_path / f"{side}-fs"
+        fs.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", tmpfs, "tmpfs", str(fs)], check=True, timeout=30)
+        mounts.append(fs)
+        (fs / "upper").mkdir()
+        mnt = tmp_path / f"{side}-mnt"
+        if side == "overlay":
+            (fs / "work").mkdir()
+            mounts.append(mount_overlay([lower], fs / "upper", fs / "work", mnt))
+        else:
+            mounts.append(mount_union([lower], fs / "upper", mnt, *MODES[mode]))
+        return mnt
     try:
-        for side in ("overlay", "union"):
-            fs = tmp_path / f"{side}-fs"
-            fs.mkdir()
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=16", "tmpfs", str(fs)],
-                           check=True, timeout=30)
-            mounts.append(fs)
-            (fs / "upper").mkdir()
-            mnt = tmp_path / f"{side}-mnt"
-            if side == "overlay":
-                (fs / "work").mkdir()
-                m = mount_overlay([base], fs / "upper", fs / "work", mnt)
-            else:
-                m = mount_union([base], fs / "upper", mnt, *MODES[mode])
-            mounts.append(m)
-            filled = [outcome(lambda i=i: (mnt / f"fill{i}").write_text("x")) for i in range(20)]
-            assert ("err", "ENOSPC") in filled, filled
-            got[side] = [outcome(lambda: (mnt / "dir/new").write_text("x")),
-                         outcome(lambda: (mnt / "etc/passwd").read_text())]
-        assert got["overlay"] == [("err", "ENOSPC"), ("ok", "root:x:0:0::/root:/bin/sh\n")]
-        assert got["union"] == got["overlay"]
+        yield mount
     finally:
         for m in reversed(mounts):
             if isinstance(m, Path):
                 subprocess.run(["umount", "-l", str(m)], capture_output=True, timeout=30)
             else:
                 m.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_full_upper_layer_fails_a_create_with_enospc(tmp_path, layers, mode):
+    """A container that filled its upper layer's filesystem creates a file in a directory of
+    its image (which must be copied up first): overlayfs says ENOSPC and serves on."""
+    got = {}
+    with small_uppers(tmp_path, layers[1], "size=1m,nr_inodes=16", mode) as mount:
+        for side in ("overlay", "union"):
+            mnt = mount(side)
+            filled = [outcome(lambda i=i: (mnt / f"fill{i}").write_text("x")) for i in range(20)]
+            assert ("err", "ENOSPC") in filled, filled
+            got[side] = [outcome(lambda: (mnt / "dir/new").write_text("x")),
+                         outcome(lambda: (mnt / "etc/passwd").read_text())]
+    assert got["overlay"] == [("err", "ENOSPC"), ("ok", "root:x:0:0::/root:/bin/sh\n")]
+    assert got["union"] == got["overlay"]
 
 
 # --------------------------------------------------------------------------- readdir while deleting
@@ -521,34 +533,15 @@ def test_a_full_upper_layer_fails_the_copy_written_back(tmp_path, layers, mode):
     exits 1); through the union's writeback cache cp exited 0, the mount showed the whole file
     from the kernel's pages, and the upper layer kept a quarter of it: lost at the next restart
     or commit, with no error to anyone."""
-    from test_fuse import mount_overlay, mount_union
     data = tmp_path / "data"
     data.write_bytes(os.urandom(1 << 20))
-    got, mounts = {}, []
-    try:
+    got = {}
+    with small_uppers(tmp_path, layers[1], "size=256k", mode) as mount:
         for side in ("overlay", "union"):
-            fs = tmp_path / f"{side}-fs"
-            fs.mkdir()
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(fs)], check=True, timeout=30)
-            mounts.append(fs)
-            (fs / "upper").mkdir()
-            mnt = tmp_path / f"{side}-mnt"
-            if side == "overlay":
-                (fs / "work").mkdir()
-                m = mount_overlay([layers[1]], fs / "upper", fs / "work", mnt)
-            else:
-                m = mount_union([layers[1]], fs / "upper", mnt, *MODES[mode])
-            mounts.append(m)
-            r = run("cp", str(data), str(mnt / "copy"))
+            r = run("cp", str(data), str(mount(side) / "copy"))
             got[side] = (r.returncode, "No space left on device" in r.stderr)
-        assert got["overlay"] == (1, True)
-        assert got["union"] == got["overlay"]
-    finally:
-        for m in reversed(mounts):
-            if isinstance(m, Path):
-                subprocess.run(["umount", "-l", str(m)], capture_output=True, timeout=30)
-            else:
-                m.close()
+    assert got["overlay"] == (1, True)
+    assert got["union"] == got["overlay"]
 
 
 # --------------------------------------------------------------------------- copy-up of a sparse file
